@@ -1,0 +1,47 @@
+# The clinic app. `make run` and `make test` do all setup on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+HOST ?= 127.0.0.1
+PORT ?= 8000
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test bench install lint check clean
+
+$(STAMP): requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
+		{ echo "The clinic app needs Python 3.11 or newer (set PYTHON=python3.11)."; exit 1; }
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Serve the app with demo data: web, Celery worker and Celery beat, until Ctrl-C.
+run: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py seed_demo
+	@echo
+	@echo "  The clinic app is starting at http://$(HOST):$(PORT)/ (Ctrl-C stops everything)."
+	@echo "  Emails are written to var/mail/."
+	@echo
+	@trap 'kill 0' INT TERM EXIT; \
+	$(BIN)/celery -A clinic worker --loglevel=INFO --concurrency=2 & \
+	$(BIN)/celery -A clinic beat --loglevel=INFO & \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+## The whole test suite (SQLite by default; PostgreSQL/Redis when DATABASE_URL/CELERY_BROKER_URL point there).
+test: install
+	$(BIN)/pytest
+
+## Benchmarks: one `name: value` line per figure.
+bench: install
+	$(BIN)/python -m bench
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+clean:
+	rm -rf $(VENV) var

@@ -1,0 +1,112 @@
+from django.contrib import admin
+
+from clinic.models import (
+    Appointment,
+    ClosureDay,
+    OpeningHours,
+    Patient,
+    Practitioner,
+    Room,
+    TimeOff,
+    WorkingHours,
+)
+
+admin.site.site_header = "Clinic settings"
+admin.site.site_title = "Clinic settings"
+admin.site.index_title = "Configure the clinic"
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    list_display = ["last_name", "first_name", "date_of_birth", "email", "phone"]
+    search_fields = ["last_name", "first_name", "email", "phone"]
+    list_filter = ["email_consent", "skin_type", "preferred_contact"]
+
+
+class WorkingHoursInline(admin.TabularInline):
+    model = WorkingHours
+    extra = 0
+
+
+class TimeOffInline(admin.TabularInline):
+    model = TimeOff
+    extra = 0
+
+
+@admin.register(Practitioner)
+class PractitionerAdmin(admin.ModelAdmin):
+    list_display = ["display_name", "title", "is_active"]
+    list_filter = ["title", "is_active"]
+    search_fields = ["user__first_name", "user__last_name", "user__username"]
+    list_select_related = ["user"]
+    autocomplete_fields = ["user"]
+    inlines = [WorkingHoursInline, TimeOffInline]
+
+
+@admin.register(WorkingHours)
+class WorkingHoursAdmin(admin.ModelAdmin):
+    list_display = ["practitioner", "weekday", "start", "end"]
+    list_filter = ["weekday", "practitioner"]
+    list_select_related = ["practitioner__user"]
+
+
+@admin.register(TimeOff)
+class TimeOffAdmin(admin.ModelAdmin):
+    list_display = ["practitioner", "start", "end", "reason"]
+    list_filter = ["practitioner"]
+    list_select_related = ["practitioner__user"]
+    date_hierarchy = "start"
+
+
+@admin.register(Room)
+class RoomAdmin(admin.ModelAdmin):
+    list_display = ["name", "is_active"]
+
+
+@admin.register(OpeningHours)
+class OpeningHoursAdmin(admin.ModelAdmin):
+    list_display = ["weekday", "opens", "closes"]
+
+
+@admin.register(ClosureDay)
+class ClosureDayAdmin(admin.ModelAdmin):
+    list_display = ["date", "reason"]
+    date_hierarchy = "date"
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    """Read-mostly: bookings and moves go through the booking pages, which run the
+    clash and hours checks. Here staff can look things up and edit notes."""
+
+    list_display = ["start", "end", "patient", "practitioner", "room", "kind", "status"]
+    list_filter = ["status", "kind", "practitioner", "room"]
+    list_select_related = ["patient", "practitioner__user", "room"]
+    search_fields = ["patient__last_name", "patient__first_name", "patient__email"]
+    date_hierarchy = "start"
+    fields = [
+        "patient",
+        "practitioner",
+        "room",
+        "start",
+        "end",
+        "kind",
+        "status",
+        "notes",
+        "booked_by",
+        "override_reason",
+        "override_by",
+        "cancel_reason",
+        "cancelled_at",
+        "checked_in_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = [f for f in fields if f != "notes"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Cancel instead: the history of a patient's appointments is kept.
+        return False

@@ -1,0 +1,222 @@
+from datetime import UTC, date, datetime, timedelta
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from clinic.models import Appointment, Patient, Practitioner, Room
+from clinic.scheduling import local_datetime
+
+DURATION_CHOICES = [
+    (30, gettext_lazy("30 minutes")),
+    (45, gettext_lazy("45 minutes")),
+    (60, gettext_lazy("1 hour")),
+    (90, gettext_lazy("1 hour 30 minutes")),
+    (120, gettext_lazy("2 hours")),
+]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%H:%M", **kwargs)
+
+
+class PatientForm(forms.ModelForm):
+    class Meta:
+        model = Patient
+        fields = [
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "email",
+            "phone",
+            "preferred_contact",
+            "email_consent",
+            "skin_type",
+            "notes",
+        ]
+        widgets = {
+            "date_of_birth": DateInput(),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def clean_first_name(self) -> str:
+        return self.cleaned_data["first_name"].strip()
+
+    def clean_last_name(self) -> str:
+        return self.cleaned_data["last_name"].strip()
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+    def clean_phone(self) -> str:
+        return " ".join(self.cleaned_data["phone"].split())
+
+    def clean_date_of_birth(self) -> date:
+        born = self.cleaned_data["date_of_birth"]
+        today = timezone.localdate()
+        if born > today:
+            raise forms.ValidationError(_("The date of birth can't be in the future."))
+        if born < today.replace(year=today.year - 120):
+            raise forms.ValidationError(
+                _("Check the year: that is over 120 years ago.")
+            )
+        return born
+
+    def clean(self) -> dict:
+        data = super().clean()
+        email, phone = data.get("email"), data.get("phone")
+        contact = data.get("preferred_contact")
+        if data.get("email_consent") and not email:
+            self.add_error("email", _("Email reminders need an email address."))
+        if (
+            contact == Patient.Contact.EMAIL
+            and not email
+            and "email" not in self.errors
+        ):
+            self.add_error("email", _("Add an email address, or pick another contact."))
+        if contact in (Patient.Contact.PHONE, Patient.Contact.SMS) and not phone:
+            if "phone" not in self.errors:
+                self.add_error(
+                    "phone", _("Add a phone number, or pick another contact.")
+                )
+        return data
+
+
+class SlotForm(forms.Form):
+    """Date, time, length, practitioner and room of an appointment.
+
+    Cleans to aware ``start`` and ``end`` datetimes in the clinic's time zone.
+    Booking rules (hours, clashes) are the booking service's job, not the form's.
+    """
+
+    practitioner = forms.ModelChoiceField(
+        queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
+        label=gettext_lazy("Practitioner"),
+    )
+    room = forms.ModelChoiceField(
+        queryset=Room.objects.filter(is_active=True), label=gettext_lazy("Room")
+    )
+    date = forms.DateField(label=gettext_lazy("Date"), widget=DateInput())
+    start_time = forms.TimeField(label=gettext_lazy("Start time"), widget=TimeInput())
+    duration = forms.TypedChoiceField(
+        label=gettext_lazy("Length"), choices=DURATION_CHOICES, coerce=int, initial=60
+    )
+    override_reason = forms.CharField(
+        label=gettext_lazy("Reason to book outside hours"),
+        required=False,
+        max_length=300,
+        help_text=gettext_lazy(
+            "Managers only: fill this in to book outside opening or working hours, "
+            "on a closure day or during time off."
+        ),
+    )
+
+    def __init__(self, *args, can_override: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not can_override:
+            del self.fields["override_reason"]
+
+    def clean_date(self) -> date:
+        day = self.cleaned_data["date"]
+        if day < timezone.localdate():
+            raise forms.ValidationError(_("That date has already passed."))
+        if day > timezone.localdate() + timedelta(days=2 * 366):
+            raise forms.ValidationError(_("Book at most two years ahead."))
+        return day
+
+    def clean(self) -> dict:
+        data = super().clean()
+        day, at, minutes = (
+            data.get("date"),
+            data.get("start_time"),
+            data.get("duration"),
+        )
+        if day is None or at is None or minutes is None:
+            return data
+        try:
+            start = local_datetime(day, at)
+        except ValueError as exc:
+            self.add_error("start_time", str(exc))
+            return data
+        data["start"] = start
+        data["end"] = _add_elapsed(start, minutes)
+        return data
+
+
+def _add_elapsed(start: datetime, minutes: int) -> datetime:
+    # Elapsed time, so an appointment across a clock change still lasts its length.
+    return timezone.localtime(start.astimezone(UTC) + timedelta(minutes=minutes))
+
+
+class BookAppointmentForm(SlotForm):
+    notes = forms.CharField(
+        label=gettext_lazy("Notes for the practitioner"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class RescheduleForm(SlotForm):
+    @classmethod
+    def initial_for(cls, appointment: Appointment) -> dict:
+        local = timezone.localtime(appointment.start)
+        return {
+            "practitioner": appointment.practitioner_id,
+            "room": appointment.room_id,
+            "date": local.date(),
+            "start_time": local.time(),
+            "duration": appointment.duration_minutes,
+        }
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason for cancelling"),
+        max_length=300,
+        help_text=gettext_lazy("For example: patient called to cancel, illness."),
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("Give a reason for cancelling."))
+        return reason
+
+
+class PatientSearchForm(forms.Form):
+    q = forms.CharField(
+        label=gettext_lazy("Search"),
+        required=False,
+        max_length=100,
+        widget=forms.SearchInput(
+            attrs={"placeholder": gettext_lazy("Name, email or phone")}
+        ),
+    )
+
+
+class CalendarForm(forms.Form):
+    """The query string of the calendar pages; bad values fall back to defaults."""
+
+    date = forms.DateField(required=False, widget=DateInput())
+    practitioner = forms.ModelChoiceField(
+        queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
+        required=False,
+        empty_label=gettext_lazy("Practitioner..."),
+    )
+    room = forms.ModelChoiceField(
+        queryset=Room.objects.filter(is_active=True),
+        required=False,
+        empty_label=gettext_lazy("Room..."),
+    )

@@ -1,0 +1,337 @@
+from datetime import date, datetime, timedelta
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+phone_validator = RegexValidator(
+    r"^\+?[0-9][0-9 ()\-.]{5,22}[0-9]$",
+    _("Enter a phone number of digits, spaces and dashes, optionally starting with +."),
+)
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+class SkinType(models.IntegerChoices):
+    """Fitzpatrick skin phototype."""
+
+    I = 1, _("Type I - always burns, never tans")  # noqa: E741
+    II = 2, _("Type II - usually burns, tans minimally")
+    III = 3, _("Type III - sometimes burns, tans gradually")
+    IV = 4, _("Type IV - rarely burns, tans easily")
+    V = 5, _("Type V - very rarely burns, tans darkly")
+    VI = 6, _("Type VI - never burns, deeply pigmented")
+
+
+class Patient(models.Model):
+    class Contact(models.TextChoices):
+        EMAIL = "email", _("Email")
+        PHONE = "phone", _("Phone call")
+        SMS = "sms", _("Text message")
+
+    first_name = models.CharField(_("first name"), max_length=100)
+    last_name = models.CharField(_("last name"), max_length=100)
+    date_of_birth = models.DateField(_("date of birth"))
+    email = models.EmailField(_("email"), blank=True)
+    phone = models.CharField(
+        _("phone"), max_length=30, blank=True, validators=[phone_validator]
+    )
+    preferred_contact = models.CharField(
+        _("preferred contact"),
+        max_length=10,
+        choices=Contact.choices,
+        default=Contact.EMAIL,
+    )
+    email_consent = models.BooleanField(
+        _("consents to email reminders"),
+        default=False,
+        help_text=_("Booking confirmations, pre-care and aftercare emails."),
+    )
+    skin_type = models.PositiveSmallIntegerField(
+        _("skin type (Fitzpatrick)"), choices=SkinType.choices, null=True, blank=True
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["last_name", "first_name", "id"]
+        indexes = [
+            models.Index(fields=["last_name", "first_name"]),
+            models.Index(fields=["email"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(email_consent=False) | ~Q(email=""),
+                name="patient_email_consent_needs_email",
+                violation_error_message=_("Email reminders need an email address."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.full_name
+
+    def get_absolute_url(self) -> str:
+        return reverse("clinic:patient_detail", args=[self.pk])
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.first_name} {self.last_name}"
+
+    def age_on(self, day: date) -> int:
+        born = self.date_of_birth
+        return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+class Practitioner(models.Model):
+    class Title(models.TextChoices):
+        AESTHETICIAN = "aesthetician", _("Aesthetician")
+        PHYSICIAN = "physician", _("Physician")
+        NURSE = "nurse", _("Nurse")
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="practitioner"
+    )
+    title = models.CharField(_("title"), max_length=20, choices=Title.choices)
+    is_active = models.BooleanField(_("takes bookings"), default=True)
+
+    class Meta:
+        ordering = ["user__last_name", "user__first_name", "id"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        name = self.user.get_full_name() or self.user.get_username()
+        if self.title == self.Title.PHYSICIAN:
+            return f"Dr {name}"
+        return name
+
+
+class WorkingHours(models.Model):
+    """One block of a practitioner's regular week (several blocks a day allowed)."""
+
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="working_hours"
+    )
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    start = models.TimeField(_("from"))
+    end = models.TimeField(_("until"))
+
+    class Meta:
+        ordering = ["practitioner", "weekday", "start"]
+        verbose_name_plural = _("working hours")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")),
+                name="working_hours_end_after_start",
+                violation_error_message=_("The end must be after the start."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        hours = f"{self.start:%H:%M}-{self.end:%H:%M}"
+        return f"{self.practitioner}: {self.get_weekday_display()} {hours}"
+
+
+class TimeOff(models.Model):
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="time_off"
+    )
+    start = models.DateTimeField(_("from"))
+    end = models.DateTimeField(_("until"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["start"]
+        verbose_name_plural = _("time off")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")),
+                name="time_off_end_after_start",
+                violation_error_message=_("The end must be after the start."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        start, end = timezone.localtime(self.start), timezone.localtime(self.end)
+        return f"{self.practitioner}: {start:%d %b %Y %H:%M} - {end:%d %b %Y %H:%M}"
+
+
+class Room(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OpeningHours(models.Model):
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    opens = models.TimeField(_("opens"))
+    closes = models.TimeField(_("closes"))
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        verbose_name_plural = _("opening hours")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closes__gt=models.F("opens")),
+                name="opening_hours_close_after_open",
+                violation_error_message=_("Closing time must be after opening time."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+class ClosureDay(models.Model):
+    date = models.DateField(_("date"), unique=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date:%d %b %Y} {self.reason}".strip()
+
+
+class AppointmentQuerySet(models.QuerySet):
+    def active(self) -> "AppointmentQuerySet":
+        """Appointments that hold their time slot."""
+        return self.filter(status__in=Appointment.ACTIVE_STATUSES)
+
+    def overlapping(self, start: datetime, end: datetime) -> "AppointmentQuerySet":
+        return self.filter(start__lt=end, end__gt=start)
+
+    def on_day(self, day: date) -> "AppointmentQuerySet":
+        return self.filter(
+            start__gte=local_midnight(day),
+            start__lt=local_midnight(day + timedelta(days=1)),
+        )
+
+    def with_people(self) -> "AppointmentQuerySet":
+        return self.select_related("patient", "practitioner__user", "room")
+
+
+def local_midnight(day: date) -> datetime:
+    """The start of ``day`` in the clinic's time zone, as an aware datetime."""
+    return datetime.combine(day, datetime.min.time(), timezone.get_current_timezone())
+
+
+class Appointment(models.Model):
+    class Kind(models.TextChoices):
+        CONSULTATION = "consultation", _("Consultation")
+        TREATMENT = "treatment", _("Treatment session")
+
+    class Status(models.TextChoices):
+        BOOKED = "booked", _("Booked")
+        CHECKED_IN = "checked_in", _("Checked in")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+        NO_SHOW = "no_show", _("No-show")
+
+    # Statuses that occupy the practitioner and the room. An allow-list, so a
+    # status added later does not silently start or stop blocking the calendar.
+    ACTIVE_STATUSES = (Status.BOOKED, Status.CHECKED_IN, Status.COMPLETED)
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="appointments"
+    )
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, related_name="appointments"
+    )
+    room = models.ForeignKey(
+        Room, on_delete=models.PROTECT, related_name="appointments"
+    )
+    start = models.DateTimeField(_("start"))
+    end = models.DateTimeField(_("end"))
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.BOOKED
+    )
+    notes = models.TextField(_("notes"), blank=True)
+    booked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    override_reason = models.CharField(
+        _("reason for booking outside hours"), max_length=300, blank=True
+    )
+    override_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    cancel_reason = models.CharField(
+        _("reason for cancelling"), max_length=300, blank=True
+    )
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    checked_in_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = AppointmentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["start", "id"]
+        indexes = [
+            models.Index(fields=["practitioner", "start"]),
+            models.Index(fields=["room", "start"]),
+            models.Index(fields=["start"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")),
+                name="appointment_end_after_start",
+                violation_error_message=_("The end must be after the start."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="cancelled") | ~Q(cancel_reason=""),
+                name="appointment_cancel_has_reason",
+                violation_error_message=_("A cancellation needs a reason."),
+            ),
+        ]
+        # The no-overlap exclusion constraints live in migration
+        # 0002_no_double_booking: they exist on PostgreSQL only.
+        permissions = [
+            ("override_hours", "Can book outside opening or working hours"),
+            ("check_in_appointment", "Can check patients in and mark no-shows"),
+        ]
+
+    def __str__(self) -> str:
+        local = timezone.localtime(self.start)
+        return f"{self.get_kind_display()} - {self.patient} - {local:%a %d %b %Y %H:%M}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("clinic:appointment_detail", args=[self.pk])
+
+    @property
+    def is_active(self) -> bool:
+        return self.status in self.ACTIVE_STATUSES
+
+    @property
+    def duration_minutes(self) -> int:
+        return int((self.end - self.start).total_seconds() // 60)

@@ -1,0 +1,742 @@
+from datetime import date, datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from clinic.models import Appointment, ClosureDay, Patient
+from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
+
+# A Wednesday morning in the clinic's zone; bookings go to the next days.
+NOW = datetime(2026, 11, 25, 8, 30)
+
+
+@pytest.fixture
+def frozen_now():
+    with time_machine.travel(timezone.make_aware(NOW), tick=False):
+        yield timezone.make_aware(NOW)
+
+
+@pytest.fixture
+def clinic_open(practitioner, other_practitioner, room, other_room):
+    open_clinic(practitioner, other_practitioner)
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
+THURSDAY = date(2026, 11, 26)
+
+
+def booking_data(who, where, **overrides) -> dict:
+    data = {
+        "practitioner": who.pk,
+        "room": where.pk,
+        "date": "2026-11-26",
+        "start_time": "10:00",
+        "duration": "60",
+        "notes": "",
+    }
+    data.update(overrides)
+    return data
+
+
+# Access ------------------------------------------------------------------------
+
+PAGES = [
+    ("clinic:dashboard", {}),
+    ("clinic:patient_list", {}),
+    ("clinic:patient_create", {}),
+    ("clinic:calendar_day", {}),
+    ("clinic:calendar_week", {}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", PAGES)
+def test_anonymous_visitors_are_sent_to_sign_in(client, db, name, kwargs):
+    url = reverse(name, kwargs=kwargs)
+    response = client.get(url)
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+def test_every_object_page_needs_sign_in(client, patient, practitioner, room):
+    appointment = AppointmentFactory(
+        patient=patient, practitioner=practitioner, room=room
+    )
+    for name, pk in [
+        ("clinic:patient_detail", patient.pk),
+        ("clinic:patient_edit", patient.pk),
+        ("clinic:appointment_book", patient.pk),
+        ("clinic:appointment_detail", appointment.pk),
+        ("clinic:appointment_reschedule", appointment.pk),
+        ("clinic:appointment_cancel", appointment.pk),
+    ]:
+        response = client.get(reverse(name, args=[pk]))
+        assert response.status_code == 302, name
+        assert response["Location"].startswith(reverse("login"))
+
+
+def test_a_user_without_a_role_is_told_why_they_cant_get_in(client, outsider):
+    client.force_login(outsider)
+    response = client.get(reverse("clinic:dashboard"))
+    assert response.status_code == 403
+    assert "no clinic role" in response.content.decode()
+    assert client.get(reverse("clinic:patient_list")).status_code == 403
+    assert client.get(reverse("clinic:calendar_day")).status_code == 403
+
+
+def test_practitioners_see_patients_but_cannot_register_or_book(
+    client, practitioner, patient
+):
+    client.force_login(practitioner.user)
+    assert client.get(reverse("clinic:patient_list")).status_code == 200
+    assert client.get(patient.get_absolute_url()).status_code == 200
+    assert client.get(reverse("clinic:patient_create")).status_code == 403
+    assert (
+        client.get(reverse("clinic:patient_edit", args=[patient.pk])).status_code == 403
+    )
+    assert (
+        client.get(reverse("clinic:appointment_book", args=[patient.pk])).status_code
+        == 403
+    )
+
+
+def test_practitioners_cannot_check_patients_in(client, practitioner, patient, room):
+    appointment = AppointmentFactory(practitioner=practitioner, room=room)
+    client.force_login(practitioner.user)
+    response = client.post(
+        reverse("clinic:appointment_check_in", args=[appointment.pk])
+    )
+    assert response.status_code == 403
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.BOOKED
+
+
+def test_unknown_ids_are_404(client, front_desk):
+    client.force_login(front_desk)
+    assert (
+        client.get(reverse("clinic:patient_detail", args=[999999])).status_code == 404
+    )
+    assert (
+        client.get(reverse("clinic:appointment_detail", args=[999999])).status_code
+        == 404
+    )
+    assert (
+        client.post(reverse("clinic:appointment_book", args=[999999])).status_code
+        == 404
+    )
+
+
+def test_forms_are_protected_against_cross_site_requests(front_desk):
+    from django.test import Client
+
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:patient_create"),
+        {"first_name": "Eve", "last_name": "Mallory", "date_of_birth": "1990-01-01"},
+    )
+    assert response.status_code == 403
+    assert "expired" in response.content.decode()
+    assert not Patient.objects.filter(last_name="Mallory").exists()
+
+
+def test_status_changes_refuse_get_requests(client, front_desk, practitioner, room):
+    appointment = AppointmentFactory(practitioner=practitioner, room=room)
+    client.force_login(front_desk)
+    response = client.get(reverse("clinic:appointment_check_in", args=[appointment.pk]))
+    assert response.status_code == 405
+
+
+# Dashboard -----------------------------------------------------------------------
+
+
+def test_front_desk_sees_todays_arrivals_with_check_in(
+    client, front_desk, practitioner, room, frozen_now
+):
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        patient__first_name="Grace",
+        patient__last_name="Hopper",
+        start=at(NOW.date(), 11),
+    )
+    AppointmentFactory(practitioner=practitioner, room=room, start=at(THURSDAY, 11))
+    client.force_login(front_desk)
+    response = client.get(reverse("clinic:dashboard"))
+    body = response.content.decode()
+    assert "Today&#x27;s arrivals" in body or "Today's arrivals" in body
+    assert "Grace Hopper" in body
+    assert "Check in" in body
+    assert len(response.context["arrivals"]) == 1
+
+
+def test_practitioners_see_their_own_day(
+    client, practitioner, other_practitioner, room, other_room, frozen_now
+):
+    mine = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(NOW.date(), 10)
+    )
+    AppointmentFactory(
+        practitioner=other_practitioner, room=other_room, start=at(NOW.date(), 10)
+    )
+    client.force_login(practitioner.user)
+    response = client.get(reverse("clinic:dashboard"))
+    assert response.context["my_day"] == [mine]
+    assert "arrivals" not in response.context
+
+
+def test_managers_see_the_clinic_overview(client, manager, practitioner, frozen_now):
+    AppointmentFactory(practitioner=practitioner, start=at(NOW.date(), 10))
+    client.force_login(manager)
+    response = client.get(reverse("clinic:dashboard"))
+    overview = response.context["overview"]
+    assert overview["today"]["Booked"] == 1
+    assert "Configure the clinic" in response.content.decode()
+
+
+def test_the_dashboard_uses_a_fixed_number_of_queries(
+    client, front_desk, practitioner, room, frozen_now, django_assert_max_num_queries
+):
+    for hour in range(9, 17):
+        AppointmentFactory(
+            practitioner=practitioner, room=room, start=at(NOW.date(), hour)
+        )
+    client.force_login(front_desk)
+    with django_assert_max_num_queries(8):
+        response = client.get(reverse("clinic:dashboard"))
+    assert len(response.context["arrivals"]) == 8
+
+
+# Patients ------------------------------------------------------------------------
+
+
+def test_front_desk_registers_a_patient(client, front_desk):
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:patient_create"),
+        {
+            "first_name": "  Mary ",
+            "last_name": "Seacole",
+            "date_of_birth": "1985-11-23",
+            "email": "Mary.Seacole@Example.com",
+            "phone": "+44 7700  900456",
+            "preferred_contact": "email",
+            "email_consent": "on",
+            "skin_type": "5",
+            "notes": "",
+        },
+    )
+    patient = Patient.objects.get(last_name="Seacole")
+    assert response.status_code == 302
+    assert response["Location"] == patient.get_absolute_url()
+    assert patient.first_name == "Mary"
+    assert patient.email == "mary.seacole@example.com"
+    assert patient.phone == "+44 7700 900456"
+    assert patient.skin_type == 5
+
+
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("email", "not-an-email", "valid email"),
+        ("phone", "call me", "phone number"),
+        ("date_of_birth", "2999-01-01", "can&#x27;t be in the future"),
+        ("date_of_birth", "31/02/1990", "valid date"),
+        ("skin_type", "9", "valid choice"),
+    ],
+)
+def test_bad_patient_details_get_a_clear_message_and_nothing_is_saved(
+    client, front_desk, field, value, message
+):
+    client.force_login(front_desk)
+    data = {
+        "first_name": "Bad",
+        "last_name": "Input",
+        "date_of_birth": "1990-01-01",
+        "email": "bad@example.com",
+        "phone": "",
+        "preferred_contact": "email",
+        "skin_type": "",
+    }
+    data[field] = value
+    response = client.post(reverse("clinic:patient_create"), data)
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Patient.objects.filter(last_name="Input").exists()
+
+
+def test_email_reminders_need_an_email_address(client, front_desk):
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:patient_create"),
+        {
+            "first_name": "No",
+            "last_name": "Email",
+            "date_of_birth": "1990-01-01",
+            "phone": "+44 7700 900999",
+            "preferred_contact": "phone",
+            "email_consent": "on",
+        },
+    )
+    assert "Email reminders need an email address." in response.content.decode()
+    assert not Patient.objects.filter(last_name="Email").exists()
+
+
+def test_front_desk_edits_a_patient(client, front_desk, patient):
+    client.force_login(front_desk)
+    data = {
+        "first_name": patient.first_name,
+        "last_name": "King",
+        "date_of_birth": "1965-12-10",
+        "email": patient.email,
+        "phone": patient.phone,
+        "preferred_contact": "sms",
+        "email_consent": "on",
+        "skin_type": "2",
+        "notes": "Prefers mornings.",
+    }
+    response = client.post(reverse("clinic:patient_edit", args=[patient.pk]), data)
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.last_name == "King"
+    assert patient.notes == "Prefers mornings."
+
+
+@pytest.mark.parametrize(
+    "query", ["lovelace", "ADA LOVE", "ada.lovelace@", "7700900123", "+44 7700 9001"]
+)
+def test_patients_are_found_by_name_email_or_phone(client, front_desk, query):
+    PatientFactory(
+        first_name="Ada",
+        last_name="Lovelace",
+        email="ada.lovelace@example.com",
+        phone="+44 7700 900123",
+    )
+    PatientFactory(
+        first_name="Charles",
+        last_name="Babbage",
+        email="charles@example.com",
+        phone="+44 7700 111222",
+    )
+    client.force_login(front_desk)
+    response = client.get(reverse("clinic:patient_list"), {"q": query})
+    names = [p.last_name for p in response.context["page"].object_list]
+    assert names == ["Lovelace"]
+
+
+def test_a_search_with_no_match_says_so(client, front_desk, patient):
+    client.force_login(front_desk)
+    response = client.get(reverse("clinic:patient_list"), {"q": "zzzz"})
+    assert "No patient matches" in response.content.decode()
+
+
+def test_the_patient_list_is_paginated_with_a_fixed_number_of_queries(
+    client, front_desk, django_assert_max_num_queries
+):
+    PatientFactory.create_batch(30)
+    client.force_login(front_desk)
+    with django_assert_max_num_queries(7):
+        response = client.get(reverse("clinic:patient_list"))
+    assert len(response.context["page"].object_list) == 25
+    second = client.get(reverse("clinic:patient_list"), {"page": "2"})
+    assert len(second.context["page"].object_list) == 5
+    # A nonsense page number shows a page rather than an error.
+    assert (
+        client.get(reverse("clinic:patient_list"), {"page": "abc"}).status_code == 200
+    )
+
+
+# Booking -------------------------------------------------------------------------
+
+
+def test_front_desk_books_a_consultation(
+    client, front_desk, patient, practitioner, room, clinic_open, frozen_now
+):
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:appointment_book", args=[patient.pk]),
+        booking_data(practitioner, room, notes="First visit"),
+    )
+    appointment = Appointment.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == appointment.get_absolute_url()
+    assert appointment.start == at(THURSDAY, 10)
+    assert appointment.end == at(THURSDAY, 11)
+    assert appointment.kind == Appointment.Kind.CONSULTATION
+    assert appointment.booked_by == front_desk
+    assert appointment.notes == "First visit"
+
+
+def test_a_clash_is_a_form_error_naming_the_other_booking(
+    client, front_desk, patient, practitioner, room, other_room, clinic_open, frozen_now
+):
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=other_room,
+        start=at(THURSDAY, 9, 30),
+        patient__first_name="Grace",
+        patient__last_name="Hopper",
+    )
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:appointment_book", args=[patient.pk]),
+        booking_data(practitioner, room),
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].non_field_errors()
+    assert any(
+        str(practitioner) in e and "09:30-10:30" in e and "Grace Hopper" in e
+        for e in errors
+    )
+    assert Appointment.objects.count() == 1
+
+
+def test_a_room_clash_names_the_room(
+    client,
+    front_desk,
+    patient,
+    practitioner,
+    other_practitioner,
+    room,
+    clinic_open,
+    frozen_now,
+):
+    AppointmentFactory(
+        practitioner=other_practitioner, room=room, start=at(THURSDAY, 10, 30)
+    )
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:appointment_book", args=[patient.pk]),
+        booking_data(practitioner, room),
+    )
+    errors = response.context["form"].non_field_errors()
+    assert any("Room 1 is already booked" in e and "10:30-11:30" in e for e in errors)
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"date": "2026-11-20"}, "already passed"),
+        ({"start_time": "07:00"}, "outside opening hours"),
+        ({"date": "2026-11-29"}, "closed on Sundays"),
+        ({"end": "x", "duration": "17"}, "valid choice"),
+        ({"start_time": "25:00"}, "valid time"),
+        ({"practitioner": "999999"}, "valid choice"),
+        ({"room": "abc"}, "valid choice"),
+        ({"date": "2031-01-01"}, "two years ahead"),
+    ],
+)
+def test_bad_bookings_get_a_clear_message_and_book_nothing(
+    client,
+    front_desk,
+    patient,
+    practitioner,
+    room,
+    clinic_open,
+    frozen_now,
+    overrides,
+    message,
+):
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:appointment_book", args=[patient.pk]),
+        booking_data(practitioner, room, **overrides),
+    )
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Appointment.objects.exists()
+
+
+def test_a_closure_day_is_refused_with_its_reason(
+    client, front_desk, patient, practitioner, room, clinic_open, frozen_now
+):
+    ClosureDay.objects.create(date=THURSDAY, reason="Staff training")
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:appointment_book", args=[patient.pk]),
+        booking_data(practitioner, room),
+    )
+    assert "closed on Thu 26 Nov 2026 (Staff training)" in response.content.decode()
+    assert not Appointment.objects.exists()
+
+
+def test_front_desk_is_not_offered_the_override(
+    client, front_desk, patient, practitioner, room, clinic_open, frozen_now
+):
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:appointment_book", args=[patient.pk]),
+        booking_data(practitioner, room, start_time="19:00", override_reason="VIP"),
+    )
+    assert "override_reason" not in response.context["form"].fields
+    assert not Appointment.objects.exists()
+
+
+def test_a_manager_books_outside_hours_with_a_stored_reason(
+    client, manager, patient, practitioner, room, clinic_open, frozen_now
+):
+    client.force_login(manager)
+    url = reverse("clinic:appointment_book", args=[patient.pk])
+    refused = client.post(url, booking_data(practitioner, room, start_time="19:00"))
+    assert "outside opening hours" in refused.content.decode()
+    assert not Appointment.objects.exists()
+
+    client.post(
+        url,
+        booking_data(
+            practitioner, room, start_time="19:00", override_reason="Only evening free"
+        ),
+    )
+    appointment = Appointment.objects.get()
+    assert appointment.override_reason == "Only evening free"
+    assert appointment.override_by == manager
+
+
+def test_a_nonexistent_local_time_is_refused(
+    client, front_desk, patient, practitioner, room, settings
+):
+    settings.TIME_ZONE = "America/New_York"
+    open_clinic(practitioner, opens=time(0), closes=time(23), days=range(7))
+    now = datetime(2027, 3, 1, 9, tzinfo=timezone.get_fixed_timezone(-300))
+    with time_machine.travel(now, tick=False):
+        client.force_login(front_desk)
+        response = client.post(
+            reverse("clinic:appointment_book", args=[patient.pk]),
+            booking_data(practitioner, room, date="2027-03-14", start_time="02:30"),
+        )
+    assert "does not exist" in response.content.decode()
+    assert not Appointment.objects.exists()
+
+
+# Changing appointments --------------------------------------------------------------
+
+
+def test_front_desk_moves_an_appointment(
+    client, front_desk, practitioner, other_room, clinic_open, frozen_now
+):
+    appointment = AppointmentFactory(practitioner=practitioner, start=at(THURSDAY, 10))
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:appointment_reschedule", args=[appointment.pk]),
+        booking_data(practitioner, other_room, date="2026-11-27", start_time="14:00"),
+    )
+    assert response.status_code == 302
+    appointment.refresh_from_db()
+    assert appointment.start == at(date(2026, 11, 27), 14)
+    assert appointment.room == other_room
+
+
+def test_moving_into_a_clash_changes_nothing(
+    client, front_desk, practitioner, room, other_room, clinic_open, frozen_now
+):
+    appointment = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(THURSDAY, 10)
+    )
+    AppointmentFactory(
+        practitioner=practitioner, room=other_room, start=at(THURSDAY, 14)
+    )
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:appointment_reschedule", args=[appointment.pk]),
+        booking_data(practitioner, room, start_time="14:30"),
+    )
+    assert response.status_code == 200
+    assert "already booked" in response.content.decode()
+    appointment.refresh_from_db()
+    assert appointment.start == at(THURSDAY, 10)
+
+
+def test_front_desk_cancels_with_a_reason(client, front_desk, practitioner, frozen_now):
+    appointment = AppointmentFactory(practitioner=practitioner, start=at(THURSDAY, 10))
+    client.force_login(front_desk)
+    url = reverse("clinic:appointment_cancel", args=[appointment.pk])
+    refused = client.post(url, {"reason": "   "})
+    assert refused.status_code == 200
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.BOOKED
+
+    client.post(url, {"reason": "Patient is unwell"})
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.CANCELLED
+    assert appointment.cancel_reason == "Patient is unwell"
+
+
+def test_check_in_and_no_show_from_the_day_view(
+    client, front_desk, practitioner, room, frozen_now
+):
+    later = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(NOW.date(), 11)
+    )
+    earlier = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(NOW.date(), 7)
+    )
+    client.force_login(front_desk)
+    day_url = reverse("clinic:calendar_day") + "?date=2026-11-25"
+    page = client.get(day_url).content.decode()
+    assert reverse("clinic:appointment_check_in", args=[later.pk]) in page
+    assert reverse("clinic:appointment_no_show", args=[earlier.pk]) in page
+
+    response = client.post(
+        reverse("clinic:appointment_check_in", args=[later.pk]), {"next": day_url}
+    )
+    assert response["Location"] == day_url
+    client.post(reverse("clinic:appointment_no_show", args=[earlier.pk]))
+    later.refresh_from_db()
+    earlier.refresh_from_db()
+    assert later.status == Appointment.Status.CHECKED_IN
+    assert earlier.status == Appointment.Status.NO_SHOW
+
+
+def test_a_future_appointment_cant_be_a_no_show(
+    client, front_desk, practitioner, frozen_now
+):
+    appointment = AppointmentFactory(practitioner=practitioner, start=at(THURSDAY, 10))
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:appointment_no_show", args=[appointment.pk]), follow=True
+    )
+    assert "once its start time has passed" in response.content.decode()
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.BOOKED
+
+
+def test_next_never_redirects_off_site(client, front_desk, practitioner, frozen_now):
+    appointment = AppointmentFactory(
+        practitioner=practitioner, start=at(NOW.date(), 11)
+    )
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:appointment_check_in", args=[appointment.pk]),
+        {"next": "https://evil.example/"},
+    )
+    assert response["Location"] == appointment.get_absolute_url()
+
+
+# Calendar ------------------------------------------------------------------------
+
+
+def test_the_day_view_shows_columns_by_practitioner_and_by_room(
+    client, front_desk, practitioner, other_practitioner, room, other_room, frozen_now
+):
+    AppointmentFactory(
+        practitioner=practitioner, room=other_room, start=at(THURSDAY, 9)
+    )
+    client.force_login(front_desk)
+    by_practitioner = client.get(reverse("clinic:calendar_day"), {"date": "2026-11-26"})
+    columns = dict(by_practitioner.context["columns"])
+    assert len(columns[practitioner]) == 1
+    assert columns[other_practitioner] == []
+
+    by_room = client.get(
+        reverse("clinic:calendar_day"), {"date": "2026-11-26", "by": "room"}
+    )
+    columns = dict(by_room.context["columns"])
+    assert len(columns[other_room]) == 1
+    assert columns[room] == []
+
+
+def test_calendar_pages_ignore_nonsense_in_the_address(client, front_desk, db):
+    client.force_login(front_desk)
+    for url in ["clinic:calendar_day", "clinic:calendar_week"]:
+        response = client.get(
+            reverse(url), {"date": "yesterday", "practitioner": "x", "room": "-1"}
+        )
+        assert response.status_code == 200
+
+
+def test_the_week_view_shows_one_practitioners_week(
+    client, front_desk, practitioner, other_practitioner, frozen_now
+):
+    monday = date(2026, 11, 23)
+    AppointmentFactory(practitioner=practitioner, start=at(monday, 10))
+    AppointmentFactory(
+        practitioner=practitioner, start=at(monday + timedelta(days=6), 10)
+    )
+    AppointmentFactory(
+        practitioner=practitioner, start=at(monday + timedelta(days=7), 10)
+    )
+    AppointmentFactory(practitioner=other_practitioner, start=at(monday, 10))
+    client.force_login(front_desk)
+    response = client.get(
+        reverse("clinic:calendar_week"),
+        {"practitioner": practitioner.pk, "date": "2026-11-26"},
+    )
+    week = response.context["week"]
+    assert [d["date"] for d in week][0] == monday
+    assert [len(d["appointments"]) for d in week] == [1, 0, 0, 0, 0, 0, 1]
+
+
+def test_practitioners_land_on_their_own_week(client, practitioner):
+    client.force_login(practitioner.user)
+    response = client.get(reverse("clinic:calendar"))
+    assert response["Location"] == (
+        reverse("clinic:calendar_week") + f"?practitioner={practitioner.pk}"
+    )
+    week = client.get(reverse("clinic:calendar_week"))
+    assert week.context["subject"] == practitioner
+
+
+def test_the_week_view_of_a_room(client, front_desk, practitioner, room, frozen_now):
+    AppointmentFactory(practitioner=practitioner, room=room, start=at(THURSDAY, 10))
+    client.force_login(front_desk)
+    response = client.get(reverse("clinic:calendar_week"), {"room": room.pk})
+    assert response.context["subject"] == room
+    assert sum(len(d["appointments"]) for d in response.context["week"]) == 1
+
+
+def test_calendar_queries_dont_grow_with_the_bookings(
+    client, front_desk, practitioner, room, frozen_now, django_assert_max_num_queries
+):
+    client.force_login(front_desk)
+    for day in range(23, 30):
+        for hour in (9, 11, 13, 15):
+            AppointmentFactory(
+                practitioner=practitioner,
+                room=room,
+                start=at(date(2026, 11, day), hour),
+            )
+    with django_assert_max_num_queries(11):
+        week = client.get(
+            reverse("clinic:calendar_week"), {"practitioner": practitioner.pk}
+        )
+    assert sum(len(d["appointments"]) for d in week.context["week"]) == 28
+    with django_assert_max_num_queries(9):
+        client.get(reverse("clinic:calendar_day"), {"date": "2026-11-26"})
+
+
+# Health ------------------------------------------------------------------------------
+
+
+def test_healthz_reports_ok_without_sign_in(client, db):
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "broker": "ok"}
+
+
+def test_healthz_names_a_broken_broker(client, db, settings):
+    from clinic.celery import app
+
+    original = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"
+    try:
+        response = client.get(reverse("healthz"))
+    finally:
+        app.conf.broker_url = original
+    assert response.status_code == 503
+    assert response.json() == {"database": "ok", "broker": "error"}
+
+
+def test_healthz_names_a_broken_database(client, db, monkeypatch):
+    from clinic import views
+
+    def broken() -> None:
+        raise RuntimeError("database is down")
+
+    monkeypatch.setattr(views, "_check_database", broken)
+    response = client.get(reverse("healthz"))
+    assert response.status_code == 503
+    assert response.json() == {"database": "error", "broker": "ok"}
