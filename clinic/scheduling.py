@@ -290,7 +290,8 @@ class Availability:
                 Problem(
                     "outside_working",
                     _(
-                        "That is outside %(name)s's working hours (%(weekday)s: %(hours)s)."
+                        "That is outside %(name)s's working hours "
+                        "(%(weekday)s: %(hours)s)."
                     )
                     % {
                         "name": practitioner,

@@ -133,6 +133,19 @@ def _save_checked(
         ) from exc
 
 
+def _lock_calendars(practitioner: Practitioner, room: Room) -> None:
+    """Queue writers of one practitioner's or one room's calendar behind each other.
+
+    The second writer waits here until the first commits, so its check sees the
+    first booking. Without the queue, two inserts at the same instant can deadlock
+    inside PostgreSQL's exclusion-constraint check and fail with an error instead
+    of a clash. A no-op on SQLite, where IMMEDIATE transactions serialise writers.
+    Practitioner first, then room: one order for everybody, so no lock cycle.
+    """
+    for model, pk in ((Practitioner, practitioner.pk), (Room, room.pk)):
+        list(model.objects.select_for_update(no_key=True).filter(pk=pk).values("pk"))
+
+
 @transaction.atomic
 def book_appointment(
     *,
@@ -147,6 +160,7 @@ def book_appointment(
     override_reason: str = "",
     now: datetime | None = None,
 ) -> Appointment:
+    _lock_calendars(practitioner, room)
     slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
     overridden = check_slot(
         slot, by=booked_by, override_reason=override_reason, now=now
@@ -200,6 +214,7 @@ def reschedule_appointment(
             _("Only a booked appointment can be moved; this one is %(status)s.")
             % {"status": appointment.get_status_display().lower()}
         )
+    _lock_calendars(practitioner, room)
     slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
     overridden = check_slot(
         slot,
@@ -284,14 +299,16 @@ def mark_no_show(
     if appointment.status != Appointment.Status.BOOKED:
         raise _refuse(
             _(
-                "Only a booked appointment can be marked as a no-show; this one is %(status)s."
+                "Only a booked appointment can be marked as a no-show; "
+                "this one is %(status)s."
             )
             % {"status": appointment.get_status_display().lower()}
         )
     if appointment.start > now:
         raise _refuse(
             _(
-                "An appointment can be marked as a no-show once its start time has passed."
+                "An appointment can be marked as a no-show once its start time "
+                "has passed."
             )
         )
     appointment.status = Appointment.Status.NO_SHOW

@@ -89,6 +89,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "clinic.middleware.WordsForEmptyErrorsMiddleware",
 ]
 
 ROOT_URLCONF = "clinic.urls"
@@ -111,6 +112,9 @@ TEMPLATES = [
 ]
 
 # Database: SQLite under var/ by default, anything dj-database-url style otherwise.
+# CONN_MAX_AGE is checked even where SQLite ignores it, so that a typo meant for
+# production fails on a laptop too.
+CONN_MAX_AGE = env_int("CONN_MAX_AGE", default=60)
 DATABASE_URL = env.str(
     "DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'clinic.sqlite3'}"
 )
@@ -131,7 +135,7 @@ if _database["ENGINE"] == "django.db.backends.sqlite3":
         }
     )
 else:
-    _database["CONN_MAX_AGE"] = env_int("CONN_MAX_AGE", default=60)
+    _database["CONN_MAX_AGE"] = CONN_MAX_AGE
     _database["CONN_HEALTH_CHECKS"] = True
 DATABASES = {"default": _database}
 
@@ -258,11 +262,17 @@ X_FRAME_OPTIONS = "DENY"
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"
 
+LOG_LEVEL = env.str("LOG_LEVEL", default="INFO").strip().upper()
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+if LOG_LEVEL not in _LOG_LEVELS:
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be one of {', '.join(_LOG_LEVELS)}, not {LOG_LEVEL!r}."
+    )
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
 CSRF_FAILURE_VIEW = "clinic.views.csrf_failure"

@@ -1,6 +1,7 @@
 from collections import defaultdict
 from datetime import date, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied
@@ -15,6 +16,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
+from kombu import Connection
 
 from clinic import roles, services
 from clinic.forms import (
@@ -508,9 +510,11 @@ def _check_database() -> None:
 
 
 def _check_broker() -> None:
-    from clinic.celery import app
-
-    with app.connection_for_write() as conn:
+    with Connection(
+        settings.CELERY_BROKER_URL,
+        transport_options=settings.CELERY_BROKER_TRANSPORT_OPTIONS,
+        connect_timeout=2,
+    ) as conn:
         conn.ensure_connection(max_retries=1, timeout=2)
 
 

@@ -1,0 +1,627 @@
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from clinic.models import Appointment, ClosureDay
+from clinic.services import (
+    BookingError,
+    book_appointment,
+    cancel_appointment,
+    check_in_appointment,
+    mark_no_show,
+    reschedule_appointment,
+)
+from clinic.tests.factories import (
+    AppointmentFactory,
+    PatientFactory,
+    TimeOffFactory,
+    clinic_time,
+    open_clinic,
+)
+
+LONDON = ZoneInfo("Europe/London")
+# A Monday morning; the bookings under test are later that week.
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=LONDON)
+
+
+@pytest.fixture(autouse=True)
+def london(settings) -> None:
+    settings.TIME_ZONE = "Europe/London"
+
+
+@pytest.fixture
+def clinic(practitioner, other_practitioner) -> None:
+    """Open Monday to Saturday 09:00-18:00, both practitioners working all of it."""
+    open_clinic(practitioner, other_practitioner)
+
+
+def thursday(hour: int, minute: int = 0) -> datetime:
+    return clinic_time(2026, 11, 26, hour, minute)
+
+
+@pytest.fixture
+def book(clinic, patient, practitioner, room, front_desk) -> Callable[..., Appointment]:
+    """book_appointment() for Thu 26 Nov 10:00-11:00 by the front desk, unless told."""
+
+    def book(**kwargs) -> Appointment:
+        arguments = {
+            "patient": patient,
+            "practitioner": practitioner,
+            "room": room,
+            "start": thursday(10),
+            "end": thursday(11),
+            "kind": Appointment.Kind.CONSULTATION,
+            "booked_by": front_desk,
+            "now": NOW,
+        } | kwargs
+        return book_appointment(**arguments)
+
+    return book
+
+
+@pytest.fixture
+def booked(book) -> Appointment:
+    """Ada Lovelace's consultation, Thu 26 Nov 10:00-11:00, Room 1."""
+    return book()
+
+
+@pytest.fixture
+def move(practitioner, room, front_desk) -> Callable[..., Appointment]:
+    """reschedule_appointment() by the front desk, to the same people unless told."""
+
+    def move(appointment: Appointment, start: datetime, end: datetime, **kwargs):
+        arguments = {
+            "appointment": appointment,
+            "start": start,
+            "end": end,
+            "practitioner": practitioner,
+            "room": room,
+            "by": front_desk,
+            "now": NOW,
+        } | kwargs
+        return reschedule_appointment(**arguments)
+
+    return move
+
+
+def refusal(call: Callable[[], object]) -> BookingError:
+    """Run ``call``, which must be refused, and return the refusal."""
+    with pytest.raises(BookingError) as excinfo:
+        call()
+    return excinfo.value
+
+
+# Booking
+
+
+def test_it_books_a_free_slot(book, patient, practitioner, room, front_desk):
+    appointment = book(notes="Prefers mornings")
+
+    saved = Appointment.objects.get()
+    assert saved == appointment
+    assert saved.patient == patient
+    assert saved.practitioner == practitioner
+    assert saved.room == room
+    assert saved.start == thursday(10)
+    assert saved.end == thursday(11)
+    assert saved.kind == Appointment.Kind.CONSULTATION
+    assert saved.status == Appointment.Status.BOOKED
+    assert saved.notes == "Prefers mornings"
+    assert saved.booked_by == front_desk
+    assert saved.override_reason == ""
+    assert saved.override_by is None
+
+
+def test_it_refuses_a_practitioner_who_is_already_booked_and_names_the_clash(
+    booked, book, practitioner, other_room
+):
+    error = refusal(
+        lambda: book(
+            patient=PatientFactory(),
+            room=other_room,
+            start=thursday(10, 30),
+            end=thursday(11, 30),
+        )
+    )
+
+    assert error.messages == [
+        f"{practitioner} is already booked on Thu 26 Nov 2026, 10:00-11:00 "
+        "(consultation with Ada Lovelace)."
+    ]
+    assert str(error) == error.messages[0]
+    assert not error.overridable
+    assert Appointment.objects.count() == 1
+
+
+def test_it_refuses_a_room_that_is_already_booked_and_names_the_clash(
+    booked, book, other_practitioner
+):
+    error = refusal(
+        lambda: book(
+            patient=PatientFactory(),
+            practitioner=other_practitioner,
+            start=thursday(9, 30),
+            end=thursday(10, 30),
+        )
+    )
+
+    assert error.messages == [
+        "Room 1 is already booked on Thu 26 Nov 2026, 10:00-11:00 "
+        "(consultation with Ada Lovelace)."
+    ]
+    assert Appointment.objects.count() == 1
+
+
+def test_a_manager_cannot_override_a_clash(booked, book, manager):
+    error = refusal(
+        lambda: book(
+            patient=PatientFactory(),
+            booked_by=manager,
+            override_reason="The patient insists",
+        )
+    )
+
+    assert [p.code for p in error.problems] == ["practitioner_clash", "room_clash"]
+    assert Appointment.objects.count() == 1
+
+
+def test_back_to_back_bookings_are_fine(booked, book):
+    book(patient=PatientFactory(), start=thursday(11), end=thursday(12))
+    book(patient=PatientFactory(), start=thursday(9), end=thursday(10))
+
+    assert Appointment.objects.count() == 3
+
+
+def test_it_refuses_a_slot_outside_opening_hours_with_a_clear_message(
+    book, practitioner
+):
+    error = refusal(lambda: book(start=thursday(17, 30), end=thursday(18, 30)))
+
+    assert error.messages == [
+        "That is outside opening hours (Thursday: 09:00-18:00).",
+        f"That is outside {practitioner}'s working hours (Thursday: 09:00-18:00).",
+    ]
+    assert error.overridable
+    assert not Appointment.objects.exists()
+
+
+def test_it_refuses_a_day_the_clinic_is_closed(book, practitioner):
+    sunday = clinic_time(2026, 11, 29, 10)
+
+    error = refusal(lambda: book(start=sunday, end=sunday + timedelta(hours=1)))
+
+    assert error.messages == [
+        "The clinic is closed on Sundays.",
+        f"{practitioner} does not work on Sundays.",
+    ]
+    assert not Appointment.objects.exists()
+
+
+def test_it_refuses_a_closure_day_with_its_reason(book):
+    ClosureDay.objects.create(date=date(2026, 11, 26), reason="Staff training")
+
+    error = refusal(book)
+
+    assert error.messages == [
+        "The clinic is closed on Thu 26 Nov 2026 (Staff training)."
+    ]
+    assert not Appointment.objects.exists()
+
+
+def test_it_refuses_the_practitioners_time_off_with_a_clear_message(book, practitioner):
+    TimeOffFactory(
+        practitioner=practitioner, start=thursday(9), end=thursday(13), reason="Dentist"
+    )
+
+    error = refusal(book)
+
+    assert error.messages == [
+        f"{practitioner} is off on Thu 26 Nov 2026, 09:00-13:00 (Dentist)."
+    ]
+    assert not Appointment.objects.exists()
+
+
+def test_a_manager_may_book_outside_hours_and_the_reason_is_kept(book, manager):
+    appointment = book(
+        start=thursday(18),
+        end=thursday(19),
+        booked_by=manager,
+        override_reason="  Only evening the patient can do  ",
+    )
+
+    appointment.refresh_from_db()
+    assert appointment.start == thursday(18)
+    assert appointment.override_reason == "Only evening the patient can do"
+    assert appointment.override_by == manager
+    assert appointment.booked_by == manager
+
+
+def test_a_manager_may_book_on_a_closure_day_or_during_time_off(
+    book, manager, practitioner
+):
+    ClosureDay.objects.create(date=date(2026, 11, 26), reason="Staff training")
+    TimeOffFactory(practitioner=practitioner, start=thursday(9), end=thursday(13))
+
+    appointment = book(booked_by=manager, override_reason="Follow-up of a reaction")
+
+    assert appointment.override_reason == "Follow-up of a reaction"
+    assert Appointment.objects.count() == 1
+
+
+def test_the_front_desk_cannot_override_hours_even_with_a_reason(book):
+    error = refusal(
+        lambda: book(
+            start=thursday(18),
+            end=thursday(19),
+            override_reason="Only evening the patient can do",
+        )
+    )
+
+    assert error.overridable
+    assert "That is outside opening hours (Thursday: 09:00-18:00)." in error.messages
+    assert not Appointment.objects.exists()
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_a_blank_reason_does_not_override(book, manager, reason):
+    error = refusal(
+        lambda: book(
+            start=thursday(18),
+            end=thursday(19),
+            booked_by=manager,
+            override_reason=reason,
+        )
+    )
+
+    assert error.overridable
+    assert not Appointment.objects.exists()
+
+
+def test_no_override_is_recorded_when_there_was_nothing_to_override(book, manager):
+    appointment = book(booked_by=manager, override_reason="Just in case")
+
+    appointment.refresh_from_db()
+    assert appointment.override_reason == ""
+    assert appointment.override_by is None
+
+
+@pytest.mark.parametrize("booked_by", ["front_desk", "manager"])
+def test_it_refuses_a_start_in_the_past(book, request, booked_by):
+    friday = clinic_time(2026, 11, 20, 10)
+
+    error = refusal(
+        lambda: book(
+            start=friday,
+            end=friday + timedelta(hours=1),
+            booked_by=request.getfixturevalue(booked_by),
+            override_reason="Entering it afterwards",
+        )
+    )
+
+    assert error.messages == ["That time has already passed: pick a future time."]
+    assert not error.overridable
+    assert not Appointment.objects.exists()
+
+
+def test_it_refuses_a_room_that_is_not_in_use(book, room):
+    room.is_active = False
+    room.save()
+
+    error = refusal(book)
+
+    assert error.messages == ["Room 1 is not in use."]
+    assert not Appointment.objects.exists()
+
+
+def test_it_refuses_a_practitioner_who_takes_no_bookings(book, practitioner):
+    practitioner.is_active = False
+    practitioner.save()
+
+    error = refusal(book)
+
+    assert error.messages == [f"{practitioner} is not taking bookings."]
+    assert not Appointment.objects.exists()
+
+
+def test_it_refuses_an_end_before_the_start(book):
+    error = refusal(lambda: book(start=thursday(11), end=thursday(10)))
+
+    assert error.messages == ["The end must be after the start."]
+    assert not Appointment.objects.exists()
+
+
+# Rescheduling
+
+
+def test_it_moves_a_booked_appointment(
+    booked, move, other_practitioner, other_room, front_desk
+):
+    moved = move(
+        booked,
+        clinic_time(2026, 11, 27, 14),
+        clinic_time(2026, 11, 27, 15),
+        practitioner=other_practitioner,
+        room=other_room,
+    )
+
+    booked.refresh_from_db()
+    assert moved == booked
+    assert booked.start == clinic_time(2026, 11, 27, 14)
+    assert booked.end == clinic_time(2026, 11, 27, 15)
+    assert booked.practitioner == other_practitioner
+    assert booked.room == other_room
+    assert booked.status == Appointment.Status.BOOKED
+    assert Appointment.objects.count() == 1
+
+
+def test_moving_by_half_an_hour_does_not_clash_with_itself(booked, move):
+    move(booked, thursday(10, 30), thursday(11, 30))
+
+    booked.refresh_from_db()
+    assert (booked.start, booked.end) == (thursday(10, 30), thursday(11, 30))
+
+
+def test_it_refuses_to_move_into_a_clash_and_changes_nothing(
+    booked, book, move, other_room
+):
+    other = book(
+        patient=PatientFactory(), room=other_room, start=thursday(14), end=thursday(15)
+    )
+
+    error = refusal(lambda: move(booked, thursday(14, 30), thursday(15, 30)))
+
+    assert [p.code for p in error.problems] == ["practitioner_clash"]
+    assert "already booked on Thu 26 Nov 2026, 14:00-15:00" in error.messages[0]
+    booked.refresh_from_db()
+    other.refresh_from_db()
+    assert (booked.start, booked.end) == (thursday(10), thursday(11))
+    assert (other.start, other.end) == (thursday(14), thursday(15))
+
+
+@pytest.mark.parametrize(
+    "status",
+    [
+        Appointment.Status.CHECKED_IN,
+        Appointment.Status.COMPLETED,
+        Appointment.Status.CANCELLED,
+        Appointment.Status.NO_SHOW,
+    ],
+)
+def test_it_moves_only_booked_appointments(clinic, move, practitioner, room, status):
+    appointment = AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=thursday(10),
+        end=thursday(11),
+        status=status,
+        cancel_reason="Patient is unwell",
+    )
+
+    error = refusal(lambda: move(appointment, thursday(14), thursday(15)))
+
+    label = Appointment.Status(status).label.lower()
+    assert error.messages == [
+        f"Only a booked appointment can be moved; this one is {label}."
+    ]
+    appointment.refresh_from_db()
+    assert appointment.start == thursday(10)
+
+
+def test_it_refuses_to_move_into_the_past(booked, move):
+    friday = clinic_time(2026, 11, 20, 10)
+
+    error = refusal(lambda: move(booked, friday, friday + timedelta(hours=1)))
+
+    assert error.messages == ["That time has already passed: pick a future time."]
+    booked.refresh_from_db()
+    assert booked.start == thursday(10)
+
+
+def test_moving_outside_hours_needs_a_manager_and_a_reason(booked, move, manager):
+    error = refusal(
+        lambda: move(booked, thursday(18), thursday(19), override_reason="Evening only")
+    )
+    assert error.overridable
+
+    move(booked, thursday(18), thursday(19), by=manager, override_reason="Evening only")
+
+    booked.refresh_from_db()
+    assert booked.start == thursday(18)
+    assert booked.override_reason == "Evening only"
+    assert booked.override_by == manager
+
+
+def test_moving_inside_hours_records_no_override(booked, move, manager):
+    move(booked, thursday(14), thursday(15), by=manager, override_reason="Just so")
+
+    booked.refresh_from_db()
+    assert booked.start == thursday(14)
+    assert booked.override_reason == ""
+    assert booked.override_by is None
+
+
+# Cancelling
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_cancelling_needs_a_reason(booked, front_desk, reason):
+    error = refusal(
+        lambda: cancel_appointment(
+            appointment=booked, by=front_desk, reason=reason, now=NOW
+        )
+    )
+
+    assert error.messages == ["Give a reason for cancelling."]
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.BOOKED
+
+
+def test_cancelling_records_why_and_when_and_frees_the_slot(booked, book, front_desk):
+    cancel_appointment(
+        appointment=booked, by=front_desk, reason="  Patient is unwell ", now=NOW
+    )
+
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.CANCELLED
+    assert booked.cancel_reason == "Patient is unwell"
+    assert booked.cancelled_at == NOW
+    replacement = book(patient=PatientFactory())
+    assert replacement.start == booked.start
+
+
+def test_a_checked_in_appointment_can_still_be_cancelled(booked, front_desk):
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
+
+    cancel_appointment(
+        appointment=booked, by=front_desk, reason="Skin infection", now=thursday(9, 55)
+    )
+
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.CANCELLED
+
+
+def test_it_cannot_cancel_twice(booked, front_desk):
+    cancel_appointment(appointment=booked, by=front_desk, reason="Unwell", now=NOW)
+
+    error = refusal(
+        lambda: cancel_appointment(
+            appointment=booked, by=front_desk, reason="Again", now=NOW
+        )
+    )
+
+    assert error.messages == [
+        "This appointment is cancelled and can no longer be cancelled."
+    ]
+    booked.refresh_from_db()
+    assert booked.cancel_reason == "Unwell"
+
+
+@pytest.mark.parametrize(
+    "status", [Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW]
+)
+def test_it_cannot_cancel_a_finished_appointment(
+    clinic, practitioner, front_desk, status
+):
+    appointment = AppointmentFactory(
+        practitioner=practitioner,
+        start=thursday(10),
+        end=thursday(11),
+        status=status,
+    )
+
+    error = refusal(
+        lambda: cancel_appointment(
+            appointment=appointment, by=front_desk, reason="Unwell", now=NOW
+        )
+    )
+
+    label = Appointment.Status(status).label.lower()
+    assert error.messages == [
+        f"This appointment is {label} and can no longer be cancelled."
+    ]
+    appointment.refresh_from_db()
+    assert appointment.status == status
+    assert appointment.cancel_reason == ""
+
+
+# Checking in and no-shows
+
+
+def test_it_checks_a_patient_in_on_the_day(booked, front_desk):
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
+
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.CHECKED_IN
+    assert booked.checked_in_at == thursday(9, 50)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [
+        NOW,
+        datetime(2026, 11, 25, 23, 59, tzinfo=LONDON),
+        datetime(2026, 11, 27, 9, tzinfo=LONDON),
+    ],
+)
+def test_it_checks_in_on_the_day_of_the_appointment_only(booked, front_desk, now):
+    error = refusal(
+        lambda: check_in_appointment(appointment=booked, by=front_desk, now=now)
+    )
+
+    assert error.messages == [
+        "Patients can be checked in on the day of their appointment only."
+    ]
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.BOOKED
+    assert booked.checked_in_at is None
+
+
+def test_the_day_of_a_check_in_is_the_clinics_day_not_utcs(
+    settings, practitioner, room, front_desk
+):
+    settings.TIME_ZONE = "America/New_York"
+    # 20:00 in New York is already the next day in UTC; 18:30 is not.
+    appointment = AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=clinic_time(2026, 11, 26, 20),
+        end=clinic_time(2026, 11, 26, 21),
+    )
+
+    check_in_appointment(
+        appointment=appointment, by=front_desk, now=clinic_time(2026, 11, 26, 18, 30)
+    )
+
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.CHECKED_IN
+
+
+def test_it_checks_in_booked_appointments_only(booked, front_desk):
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
+
+    error = refusal(
+        lambda: check_in_appointment(
+            appointment=booked, by=front_desk, now=thursday(9, 55)
+        )
+    )
+
+    assert error.messages == [
+        "Only a booked appointment can be checked in; this one is checked in."
+    ]
+    booked.refresh_from_db()
+    assert booked.checked_in_at == thursday(9, 50)
+
+
+def test_it_marks_a_no_show_once_the_start_has_passed(booked, front_desk):
+    mark_no_show(appointment=booked, by=front_desk, now=thursday(10, 20))
+
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.NO_SHOW
+
+
+def test_it_refuses_a_no_show_before_the_start(booked, front_desk):
+    error = refusal(
+        lambda: mark_no_show(appointment=booked, by=front_desk, now=thursday(9, 59))
+    )
+
+    assert error.messages == [
+        "An appointment can be marked as a no-show once its start time has passed."
+    ]
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.BOOKED
+
+
+def test_a_checked_in_patient_cannot_be_a_no_show(booked, front_desk):
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
+
+    error = refusal(
+        lambda: mark_no_show(appointment=booked, by=front_desk, now=thursday(10, 20))
+    )
+
+    assert error.messages == [
+        "Only a booked appointment can be marked as a no-show; this one is checked in."
+    ]
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.CHECKED_IN

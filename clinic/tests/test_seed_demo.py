@@ -1,0 +1,192 @@
+from collections import defaultdict
+from datetime import datetime, timedelta
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.contrib.auth import authenticate
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.utils import timezone
+
+from clinic import roles
+from clinic.models import (
+    Appointment,
+    OpeningHours,
+    Patient,
+    Practitioner,
+    Room,
+    WorkingHours,
+)
+from clinic.scheduling import Availability
+
+# A Wednesday at noon: part of the demo week is over, part is still to come.
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=ZoneInfo("Europe/London"))
+PASSWORD = "clinic-demo-2026"
+ROLES = {
+    "frontdesk": roles.FRONT_DESK,
+    "manager": roles.MANAGER,
+    "dr.patel": roles.PRACTITIONER,
+    "nurse.okafor": roles.PRACTITIONER,
+    "lee.aesthetics": roles.PRACTITIONER,
+}
+
+
+def seed_demo(now: datetime = NOW) -> str:
+    out = StringIO()
+    with time_machine.travel(now, tick=False):
+        call_command("seed_demo", stdout=out, stderr=out)
+    return out.getvalue()
+
+
+def counts() -> dict[str, int]:
+    models = (User, Patient, Practitioner, WorkingHours, Room, OpeningHours)
+    return {model.__name__: model.objects.count() for model in models} | {
+        "Appointment": Appointment.objects.count(),
+        "active": Appointment.objects.active().count(),
+    }
+
+
+@pytest.fixture
+def seeded(db) -> str:
+    return seed_demo()
+
+
+def test_it_builds_the_demo_clinic(seeded):
+    staff_and_setup = {
+        name: count
+        for name, count in counts().items()
+        if name not in ("Appointment", "active")
+    }
+    assert staff_and_setup == {
+        "User": 5,
+        "Patient": 30,
+        "Practitioner": 3,
+        "WorkingHours": 19,
+        "Room": 2,
+        "OpeningHours": 6,
+    }
+    assert sorted(Practitioner.objects.values_list("title", flat=True)) == [
+        "aesthetician",
+        "nurse",
+        "physician",
+    ]
+    physician = Practitioner.objects.get(user__username="dr.patel")
+    assert physician.title == Practitioner.Title.PHYSICIAN
+    assert str(physician) == "Dr Priya Patel"
+    assert set(Room.objects.values_list("name", flat=True)) == {
+        "Treatment room 1",
+        "Treatment room 2",
+    }
+
+
+def test_running_it_twice_creates_nothing_new(seeded):
+    before = counts()
+
+    output = seed_demo()
+
+    assert counts() == before
+    assert "already exist" in output
+
+
+def test_a_later_run_in_the_same_week_adds_no_appointments(seeded):
+    before = counts()
+
+    seed_demo(NOW + timedelta(days=2, hours=3))
+
+    assert counts() == before
+
+
+def test_staff_are_in_their_role_groups_and_log_in_with_the_demo_password(seeded):
+    for username, role in ROLES.items():
+        user = authenticate(username=username, password=PASSWORD)
+        assert user is not None, username
+        assert list(user.groups.values_list("name", flat=True)) == [role]
+
+
+def test_only_the_manager_can_use_the_admin(seeded):
+    staff = User.objects.filter(is_staff=True).values_list("username", flat=True)
+    assert list(staff) == ["manager"]
+    assert not User.objects.filter(is_superuser=True).exists()
+
+
+def test_it_prints_the_logins_and_the_address(seeded):
+    for username in ROLES:
+        assert username in seeded
+    assert PASSWORD in seeded
+    assert "http://127.0.0.1:8000/" in seeded
+
+
+def test_most_patients_consent_to_email_reminders(seeded):
+    consenting = Patient.objects.filter(email_consent=True)
+    assert 20 <= consenting.count() < Patient.objects.count()
+    assert all(p.email.endswith("@example.com") for p in consenting)
+    assert set(Patient.objects.values_list("skin_type", flat=True)) == set(range(1, 7))
+
+
+def test_no_practitioner_or_room_is_double_booked(seeded):
+    by_practitioner = defaultdict(list)
+    by_room = defaultdict(list)
+    for appointment in Appointment.objects.active().order_by("start"):
+        by_practitioner[appointment.practitioner_id].append(appointment)
+        by_room[appointment.room_id].append(appointment)
+
+    for calendar in [*by_practitioner.values(), *by_room.values()]:
+        for earlier, later in zip(calendar, calendar[1:], strict=False):
+            assert earlier.end <= later.start, (earlier, later)
+    assert len(by_practitioner) == 3
+    assert len(by_room) == 2
+
+
+def test_upcoming_appointments_are_within_opening_and_working_hours(seeded):
+    upcoming = Appointment.objects.filter(start__gte=NOW).select_related(
+        "practitioner__user"
+    )
+    assert upcoming.count() >= 10
+    availability = Availability.load(
+        start=NOW, end=max(a.end for a in upcoming), practitioner_ids=None
+    )
+
+    for appointment in upcoming:
+        assert (
+            availability.hours_problems(
+                start=appointment.start,
+                end=appointment.end,
+                practitioner=appointment.practitioner,
+            )
+            == []
+        ), appointment
+        assert appointment.booked_by.username == "frontdesk"
+
+
+def test_the_week_runs_from_monday_to_saturday_with_some_today(seeded):
+    days = {timezone.localdate(a.start) for a in Appointment.objects.all()}
+    monday = NOW.date() - timedelta(days=NOW.weekday())
+    assert min(days) == monday
+    assert max(days) == monday + timedelta(days=5)
+    assert NOW.date() in days
+    for username in ("dr.patel", "nurse.okafor", "lee.aesthetics"):
+        practitioner = Practitioner.objects.get(user__username=username)
+        assert practitioner.appointments.count() >= 10
+    kinds = set(Appointment.objects.values_list("kind", flat=True))
+    assert kinds == {Appointment.Kind.CONSULTATION, Appointment.Kind.TREATMENT}
+
+
+def test_past_appointments_are_completed_but_for_one_no_show(seeded):
+    ended = Appointment.objects.filter(end__lte=NOW)
+    statuses = set(ended.values_list("status", flat=True))
+
+    assert statuses == {Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW}
+    assert ended.filter(status=Appointment.Status.NO_SHOW).count() == 1
+    assert not Appointment.objects.filter(
+        start__gt=NOW, status=Appointment.Status.COMPLETED
+    ).exists()
+
+
+def test_one_upcoming_appointment_is_cancelled_with_a_reason(seeded):
+    cancelled = Appointment.objects.get(status=Appointment.Status.CANCELLED)
+
+    assert cancelled.start > NOW
+    assert cancelled.cancel_reason
+    assert cancelled.cancelled_at == NOW

@@ -1,0 +1,109 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SETUP = (
+    "import django, os; "
+    "os.environ['DJANGO_SETTINGS_MODULE'] = 'clinic.settings'; "
+    "django.setup()"
+)
+SHOW = (
+    "; import json; from django.conf import settings as s; print(json.dumps({"
+    "'DEBUG': s.DEBUG, 'TIME_ZONE': s.TIME_ZONE, "
+    "'ENGINE': s.DATABASES['default']['ENGINE'], "
+    "'NAME': s.DATABASES['default']['NAME'], "
+    "'CONN_MAX_AGE': s.DATABASES['default'].get('CONN_MAX_AGE'), "
+    "'EMAIL_BACKEND': s.EMAIL_BACKEND, 'EMAIL_HOST': s.EMAIL_HOST, "
+    "'EMAIL_USE_TLS': s.EMAIL_USE_TLS, 'BROKER': s.CELERY_BROKER_URL}))"
+)
+
+
+def set_up_django(tmp_path: Path, code: str = SETUP, **variables: str):
+    """Start Django in a fresh interpreter with only these environment variables."""
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", str(tmp_path)),
+        "CLINIC_VAR_DIR": str(tmp_path),
+        **variables,
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("variables", "named"),
+    [
+        ({"DEBUG": "maybe"}, "DEBUG"),
+        ({"CLINIC_TIME_ZONE": "Mars/Olympus"}, "CLINIC_TIME_ZONE"),
+        ({"DATABASE_URL": "nonsense"}, "DATABASE_URL"),
+        ({"DEBUG": "0"}, "SECRET_KEY"),
+        ({"EMAIL_URL": "bogus://x"}, "EMAIL_URL"),
+        ({"CELERY_BROKER_URL": "justtext"}, "CELERY_BROKER_URL"),
+        ({"CONN_MAX_AGE": "abc"}, "CONN_MAX_AGE"),
+        ({"EMAIL_TIMEOUT": "0"}, "EMAIL_TIMEOUT"),
+        ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
+    ],
+    ids=lambda value: "-".join(value) if isinstance(value, dict) else None,
+)
+def test_a_bad_setting_stops_django_with_a_message_naming_it(
+    tmp_path, variables, named
+):
+    result = set_up_django(tmp_path, **variables)
+
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: ")
+    assert named in last_line
+
+
+def test_the_defaults_start_without_any_variables(tmp_path):
+    result = set_up_django(tmp_path, code=SETUP + SHOW)
+
+    assert result.returncode == 0, result.stderr
+    shown = json.loads(result.stdout)
+    assert shown["DEBUG"] is True
+    assert shown["TIME_ZONE"] == "Europe/London"
+    assert shown["ENGINE"] == "django.db.backends.sqlite3"
+    assert shown["NAME"] == str(tmp_path / "clinic.sqlite3")
+    assert shown["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
+    assert shown["BROKER"] == "filesystem://"
+
+
+def test_a_production_configuration_is_read_as_written(tmp_path):
+    result = set_up_django(
+        tmp_path,
+        code=SETUP + SHOW,
+        DEBUG="off",
+        SECRET_KEY="a-long-random-production-secret-key-0123456789",
+        ALLOWED_HOSTS="clinic.example",
+        CLINIC_TIME_ZONE="America/New_York",
+        DATABASE_URL="postgres://clinic:secret@db.internal:5432/clinic",
+        CONN_MAX_AGE="120",
+        EMAIL_URL="smtp+tls://mailer:secret@smtp.internal:587",
+        CELERY_BROKER_URL="redis://cache.internal:6379/0",
+        LOG_LEVEL="warning",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "DEBUG": False,
+        "TIME_ZONE": "America/New_York",
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "clinic",
+        "CONN_MAX_AGE": 120,
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": "smtp.internal",
+        "EMAIL_USE_TLS": True,
+        "BROKER": "redis://cache.internal:6379/0",
+    }
