@@ -5,7 +5,16 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from clinic.models import Appointment, Patient, Practitioner, Room
+from clinic.models import (
+    CONTRAINDICATIONS,
+    Appointment,
+    Area,
+    Consultation,
+    Goal,
+    Patient,
+    Practitioner,
+    Room,
+)
 from clinic.scheduling import local_datetime
 
 DURATION_CHOICES = [
@@ -220,3 +229,59 @@ class CalendarForm(forms.Form):
         required=False,
         empty_label=gettext_lazy("Room..."),
     )
+
+
+class ConsultationForm(forms.ModelForm):
+    areas = forms.MultipleChoiceField(
+        label=gettext_lazy("Areas of concern"),
+        choices=Area.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    goals = forms.MultipleChoiceField(
+        label=gettext_lazy("Goals"),
+        choices=Goal.choices,
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+    class Meta:
+        model = Consultation
+        fields = [
+            "areas",
+            "goals",
+            "hoped_for_results",
+            "skin_type",
+            "topical_medication",
+            *CONTRAINDICATIONS,
+            "screening_note",
+            "decision",
+            "decision_reason",
+        ]
+        widgets = {
+            "hoped_for_results": forms.Textarea(attrs={"rows": 2}),
+            "screening_note": forms.Textarea(attrs={"rows": 2}),
+            "decision_reason": forms.Textarea(attrs={"rows": 2}),
+            "decision": forms.RadioSelect,
+        }
+
+    def clean(self) -> dict:
+        data = super().clean()
+        answered_yes = [name for name in CONTRAINDICATIONS if data.get(name)]
+        if answered_yes and not data.get("screening_note", "").strip():
+            self.add_error(
+                "screening_note",
+                _(
+                    "A yes in the screening needs your note: what it means for "
+                    "treatment."
+                ),
+            )
+        decision = data.get("decision")
+        needs_reason = (
+            Consultation.Decision.NOT_ELIGIBLE,
+            Consultation.Decision.REFER,
+        )
+        if decision in needs_reason and not data.get("decision_reason", "").strip():
+            self.add_error(
+                "decision_reason",
+                _("Give the reason when the patient is not eligible or referred."),
+            )
+        return data

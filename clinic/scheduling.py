@@ -157,6 +157,30 @@ class Availability:
         self.by_practitioner = dict(by_practitioner)
         self.by_room = dict(by_room)
 
+    def hold(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        practitioner_id: int,
+        room_id: int,
+        description: str,
+    ) -> None:
+        """Count a slot as taken from now on (a proposal not yet in the database)."""
+        self._held = getattr(self, "_held", 0) + 1
+        self.add_bookings(
+            [
+                Booked(
+                    id=-self._held,
+                    practitioner_id=practitioner_id,
+                    room_id=room_id,
+                    start=start,
+                    end=end,
+                    description=description,
+                )
+            ]
+        )
+
     def problems(
         self,
         *,

@@ -7,6 +7,7 @@ that slipped past the friendly check becomes a clash error here); on SQLite the
 IMMEDIATE transaction mode serialises writers so the check itself is exact.
 """
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -15,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinic.models import Appointment, Patient, Practitioner, Room
+from clinic.models import Appointment, Consultation, Patient, Practitioner, Room
 from clinic.scheduling import Availability, Problem
 
 EXCLUSION_VIOLATION = "23P01"
@@ -28,8 +29,10 @@ OVERLAP_CONSTRAINTS = {
 class BookingError(Exception):
     """A booking or change was refused; ``problems`` say why, in words for staff."""
 
-    def __init__(self, problems: list[Problem]) -> None:
+    def __init__(self, problems: list[Problem], *, index: int | None = None) -> None:
         self.problems = problems
+        # For a request of several slots: the position of the one refused.
+        self.index = index
         super().__init__(" ".join(p.message for p in problems))
 
     @property
@@ -133,20 +136,109 @@ def _save_checked(
         ) from exc
 
 
-def _lock_calendars(practitioner: Practitioner, room: Room) -> None:
+def _lock_calendars(
+    practitioners: Iterable[Practitioner], rooms: Iterable[Room]
+) -> None:
     """Queue writers of one practitioner's or one room's calendar behind each other.
 
     The second writer waits here until the first commits, so its check sees the
     first booking. Without the queue, two inserts at the same instant can deadlock
     inside PostgreSQL's exclusion-constraint check and fail with an error instead
     of a clash. A no-op on SQLite, where IMMEDIATE transactions serialise writers.
-    Practitioner first, then room: one order for everybody, so no lock cycle.
+    Practitioners first, then rooms, each by id: one order for everybody, so no
+    lock cycle.
     """
-    for model, pk in ((Practitioner, practitioner.pk), (Room, room.pk)):
-        list(model.objects.select_for_update(no_key=True).filter(pk=pk).values("pk"))
+    for model, objects in ((Practitioner, practitioners), (Room, rooms)):
+        ids = sorted({obj.pk for obj in objects})
+        list(
+            model.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values("pk")
+        )
+
+
+def availability_for(
+    slots: Sequence[Slot], exclude_ids: Iterable[int] = ()
+) -> Availability:
+    """The calendar around these slots, for their practitioners and rooms."""
+    return Availability.load(
+        start=min(s.start for s in slots),
+        end=max(s.end for s in slots),
+        practitioner_ids=[s.practitioner.pk for s in slots],
+        room_ids=[s.room.pk for s in slots],
+        exclude_ids=exclude_ids,
+    )
+
+
+def hold(availability: Availability, slot: Slot) -> None:
+    """Mark a slot as taken so later slots of the same request can't overlap it."""
+    availability.hold(
+        start=slot.start,
+        end=slot.end,
+        practitioner_id=slot.practitioner.pk,
+        room_id=slot.room.pk,
+        description=_("another appointment in this change"),
+    )
 
 
 @transaction.atomic
+def book_appointments(
+    *,
+    patient: Patient,
+    slots: Sequence[Slot],
+    kind: str,
+    booked_by: AbstractBaseUser | None,
+    notes: str = "",
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Book every slot for the patient, or none (BookingError.index says which)."""
+    if not slots:
+        return []
+    _lock_calendars([s.practitioner for s in slots], [s.room for s in slots])
+    availability = availability_for(slots)
+    overrides = []
+    for index, slot in enumerate(slots):
+        try:
+            overrides.append(
+                check_slot(
+                    slot,
+                    by=booked_by,
+                    override_reason=override_reason,
+                    now=now,
+                    availability=availability,
+                )
+            )
+        except BookingError as error:
+            error.index = index
+            raise
+        hold(availability, slot)
+    appointments = []
+    for index, (slot, overridden) in enumerate(zip(slots, overrides, strict=True)):
+        appointment = Appointment(
+            patient=patient,
+            practitioner=slot.practitioner,
+            room=slot.room,
+            start=slot.start,
+            end=slot.end,
+            kind=kind,
+            notes=notes,
+            booked_by=booked_by,
+        )
+        # Only a reason that excused something is an override worth recording.
+        if overridden:
+            appointment.override_reason = override_reason.strip()
+            appointment.override_by = booked_by
+        try:
+            _save_checked(appointment)
+        except BookingError as error:
+            error.index = index
+            raise
+        appointments.append(appointment)
+    return appointments
+
+
 def book_appointment(
     *,
     patient: Patient,
@@ -160,43 +252,110 @@ def book_appointment(
     override_reason: str = "",
     now: datetime | None = None,
 ) -> Appointment:
-    _lock_calendars(practitioner, room)
     slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
-    overridden = check_slot(
-        slot, by=booked_by, override_reason=override_reason, now=now
-    )
-    appointment = Appointment(
+    [appointment] = book_appointments(
         patient=patient,
-        practitioner=practitioner,
-        room=room,
-        start=start,
-        end=end,
+        slots=[slot],
         kind=kind,
-        notes=notes,
         booked_by=booked_by,
+        notes=notes,
+        override_reason=override_reason,
+        now=now,
     )
-    # Only a reason that excused something is an override worth recording.
-    if overridden:
-        appointment.override_reason = override_reason.strip()
-        appointment.override_by = booked_by
-    _save_checked(appointment)
     return appointment
-
-
-def _locked(appointment: Appointment) -> Appointment:
-    """The appointment re-read under a row lock, so two changes can't interleave."""
-    return (
-        Appointment.objects.select_for_update()
-        .select_related("patient", "practitioner__user", "room")
-        .get(pk=appointment.pk)
-    )
 
 
 def _refuse(message: str) -> BookingError:
     return BookingError([Problem("status", message)])
 
 
+@dataclass(frozen=True)
+class Move:
+    appointment: Appointment
+    slot: Slot
+
+
 @transaction.atomic
+def move_appointments(
+    *,
+    moves: Sequence[Move],
+    by: AbstractBaseUser | None,
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Move booked appointments (to new times, practitioners or rooms): all or none.
+
+    The moved appointments don't block each other's new slots, so a whole series
+    can shift by a week even where a new slot overlaps another one's old slot.
+    """
+    if not moves:
+        return []
+    ids = [m.appointment.pk for m in moves]
+    locked = {
+        a.pk: a
+        for a in Appointment.objects.select_for_update()
+        .select_related("patient", "practitioner__user", "room")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+    for index, move in enumerate(moves):
+        appointment = locked[move.appointment.pk]
+        if appointment.status != Appointment.Status.BOOKED:
+            error = _refuse(
+                _("Only a booked appointment can be moved; this one is %(status)s.")
+                % {"status": appointment.get_status_display().lower()}
+            )
+            error.index = index
+            raise error
+    slots = [m.slot for m in moves]
+    _lock_calendars(
+        [s.practitioner for s in slots] + [a.practitioner for a in locked.values()],
+        [s.room for s in slots] + [a.room for a in locked.values()],
+    )
+    availability = availability_for(slots, exclude_ids=ids)
+    overrides = []
+    for index, slot in enumerate(slots):
+        try:
+            overrides.append(
+                check_slot(
+                    slot,
+                    by=by,
+                    override_reason=override_reason,
+                    now=now,
+                    availability=availability,
+                )
+            )
+        except BookingError as error:
+            error.index = index
+            raise
+        hold(availability, slot)
+    # Save in an order in which no moved appointment lands on one not yet moved
+    # (the database checks overlaps row by row): later-first when moving later.
+    order = sorted(
+        range(len(moves)),
+        key=lambda i: (
+            -slots[i].start.timestamp()
+            if slots[i].start > locked[ids[i]].start
+            else slots[i].start.timestamp()
+        ),
+    )
+    for index in order:
+        appointment, slot = locked[ids[index]], slots[index]
+        appointment.start, appointment.end = slot.start, slot.end
+        appointment.practitioner, appointment.room = slot.practitioner, slot.room
+        fields = ["start", "end", "practitioner", "room", "updated_at"]
+        if overrides[index]:
+            appointment.override_reason = override_reason.strip()
+            appointment.override_by = by
+            fields += ["override_reason", "override_by"]
+        try:
+            _save_checked(appointment, update_fields=fields)
+        except BookingError as error:
+            error.index = index
+            raise
+    return [locked[pk] for pk in ids]
+
+
 def reschedule_appointment(
     *,
     appointment: Appointment,
@@ -208,30 +367,23 @@ def reschedule_appointment(
     override_reason: str = "",
     now: datetime | None = None,
 ) -> Appointment:
-    appointment = _locked(appointment)
-    if appointment.status != Appointment.Status.BOOKED:
-        raise _refuse(
-            _("Only a booked appointment can be moved; this one is %(status)s.")
-            % {"status": appointment.get_status_display().lower()}
-        )
-    _lock_calendars(practitioner, room)
     slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
-    overridden = check_slot(
-        slot,
+    [moved] = move_appointments(
+        moves=[Move(appointment=appointment, slot=slot)],
         by=by,
         override_reason=override_reason,
         now=now,
-        exclude_ids=(appointment.pk,),
     )
-    appointment.start, appointment.end = start, end
-    appointment.practitioner, appointment.room = practitioner, room
-    fields = ["start", "end", "practitioner", "room", "updated_at"]
-    if overridden:
-        appointment.override_reason = override_reason.strip()
-        appointment.override_by = by
-        fields += ["override_reason", "override_by"]
-    _save_checked(appointment, update_fields=fields)
-    return appointment
+    return moved
+
+
+def _locked(appointment: Appointment) -> Appointment:
+    """The appointment re-read under a row lock, so two changes can't interleave."""
+    return (
+        Appointment.objects.select_for_update()
+        .select_related("patient", "practitioner__user", "room")
+        .get(pk=appointment.pk)
+    )
 
 
 @transaction.atomic
@@ -314,3 +466,47 @@ def mark_no_show(
     appointment.status = Appointment.Status.NO_SHOW
     appointment.save(update_fields=["status", "updated_at"])
     return appointment
+
+
+@transaction.atomic
+def record_consultation(
+    *,
+    consultation: Consultation,
+    by: AbstractBaseUser,
+    now: datetime | None = None,
+) -> Consultation:
+    """Save a consultation filled in by a practitioner, stamping the decision.
+
+    The patient's skin type follows the latest consultation that records one.
+    """
+    now = now or timezone.now()
+    appointment = _locked(consultation.appointment)
+    if appointment.kind != Appointment.Kind.CONSULTATION:
+        raise _refuse(_("Only a consultation appointment can hold a consultation."))
+    if appointment.status in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW):
+        raise _refuse(
+            _("This consultation was %(status)s: book a new one instead.")
+            % {"status": appointment.get_status_display().lower()}
+        )
+    consultation.patient = appointment.patient
+    if consultation.decision == Consultation.Decision.PENDING:
+        consultation.decided_by, consultation.decided_at = None, None
+    elif consultation.pk is None or _decision_changed(consultation):
+        consultation.decided_by, consultation.decided_at = by, now
+    consultation.save()
+    if (
+        consultation.skin_type
+        and appointment.patient.skin_type != consultation.skin_type
+    ):
+        appointment.patient.skin_type = consultation.skin_type
+        appointment.patient.save(update_fields=["skin_type", "updated_at"])
+    return consultation
+
+
+def _decision_changed(consultation: Consultation) -> bool:
+    stored = (
+        Consultation.objects.filter(pk=consultation.pk)
+        .values_list("decision", "decision_reason")
+        .first()
+    )
+    return stored != (consultation.decision, consultation.decision_reason)

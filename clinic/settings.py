@@ -169,6 +169,10 @@ TIME_ZONE = CLINIC_TIME_ZONE
 USE_I18N = True
 USE_TZ = True
 
+# Sections that later apps add to the patient page: callables (request, patient)
+# returning HTML. Keeps the core app free of imports from plans and aftercare.
+CLINIC_PATIENT_PANELS = ["plans.views.patient_plans_panel"]
+
 CLINIC_NAME = env.str("CLINIC_NAME", default="Clearskin Microneedling Clinic")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="+44 20 7946 0000")
 CLINIC_EMAIL = env.str("CLINIC_EMAIL", default="hello@clinic.example")

@@ -36,6 +36,16 @@ clinic_patterns = [
         views.appointment_no_show,
         name="appointment_no_show",
     ),
+    path(
+        "appointments/<int:appointment_pk>/consultation/",
+        views.consultation_record,
+        name="consultation_record",
+    ),
+    path(
+        "consultations/<int:pk>/",
+        views.consultation_detail,
+        name="consultation_detail",
+    ),
     path("calendar/", views.calendar, name="calendar"),
     path("calendar/day/", views.calendar_day, name="calendar_day"),
     path("calendar/week/", views.calendar_week, name="calendar_week"),
@@ -49,6 +59,7 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("plans/", include("plans.urls")),
     path("healthz", views.healthz, name="healthz"),
     path("admin/", admin.site.urls),
 ]

@@ -13,7 +13,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html_join
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 from kombu import Connection
@@ -23,6 +25,7 @@ from clinic.forms import (
     BookAppointmentForm,
     CalendarForm,
     CancelForm,
+    ConsultationForm,
     PatientForm,
     PatientSearchForm,
     RescheduleForm,
@@ -30,6 +33,7 @@ from clinic.forms import (
 from clinic.models import (
     Appointment,
     ClosureDay,
+    Consultation,
     OpeningHours,
     Patient,
     Practitioner,
@@ -183,6 +187,17 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _patient_panels(request: HttpRequest, patient: Patient) -> str:
+    """Sections other apps add to the patient page (settings.CLINIC_PATIENT_PANELS).
+
+    The core app knows nothing of plans or emails; they render their own part.
+    """
+    rendered = [
+        import_string(path)(request, patient) for path in settings.CLINIC_PATIENT_PANELS
+    ]
+    return format_html_join("", "{}", ((html,) for html in rendered if html))
+
+
 @staff_view("clinic.view_patient")
 @require_GET
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -196,6 +211,10 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "patient": patient,
             "upcoming": appointments.filter(end__gte=now).order_by("start"),
             "past": appointments.filter(end__lt=now).order_by("-start")[:50],
+            "consultations": patient.consultations.select_related(
+                "appointment__practitioner__user", "decided_by"
+            ).order_by("-appointment__start"),
+            "panels": _patient_panels(request, patient),
         },
     )
 
@@ -364,6 +383,67 @@ def appointment_check_in(request: HttpRequest, pk: int) -> HttpResponse:
 def appointment_no_show(request: HttpRequest, pk: int) -> HttpResponse:
     return _status_action(
         request, pk, services.mark_no_show, _("%(patient)s is marked as a no-show.")
+    )
+
+
+# Consultations ------------------------------------------------------------------
+
+
+@staff_view("clinic.change_consultation")
+def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpResponse:
+    appointment = get_object_or_404(
+        Appointment.objects.with_people(),
+        pk=appointment_pk,
+        kind=Appointment.Kind.CONSULTATION,
+    )
+    consultation = Consultation.objects.filter(appointment=appointment).first()
+    if consultation is None:
+        consultation = Consultation(
+            appointment=appointment,
+            patient=appointment.patient,
+            skin_type=appointment.patient.skin_type,
+        )
+    form = ConsultationForm(request.POST or None, instance=consultation)
+    if request.method == "POST" and form.is_valid():
+        try:
+            consultation = services.record_consultation(
+                consultation=form.save(commit=False), by=request.user
+            )
+        except services.BookingError as error:
+            _form_errors_from(error, form)
+        else:
+            if consultation.is_eligible:
+                messages.success(
+                    request,
+                    _("Consultation saved: eligible. Start a treatment plan below."),
+                )
+                return redirect(consultation.patient)
+            messages.success(request, _("Consultation saved."))
+            return redirect(consultation)
+    return render(
+        request,
+        "clinic/consultation_form.html",
+        {"form": form, "appointment": appointment, "consultation": consultation},
+    )
+
+
+@staff_view("clinic.view_consultation")
+@require_GET
+def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    consultation = get_object_or_404(
+        Consultation.objects.select_related(
+            "patient", "appointment__practitioner__user", "decided_by"
+        ),
+        pk=pk,
+    )
+    return render(
+        request,
+        "clinic/consultation_detail.html",
+        {
+            "consultation": consultation,
+            # The screening is clinical: the front desk sees the decision only.
+            "show_clinical": request.user.has_perm("clinic.change_consultation"),
+        },
     )
 
 
