@@ -26,11 +26,15 @@ if TYPE_CHECKING:
 # Measured on the clinic with staff, rooms, hours and patients but no appointments.
 EMPTY_CLINIC_BENCHMARKS = [
     "bench.calendar.week_empty",
+    "bench.series.propose_empty",
 ]
 # Measured once two years of appointments have been added.
 FULL_CLINIC_BENCHMARKS = [
     "bench.calendar.week_full",
     "bench.calendar.day_full",
+    "bench.series.propose_full",
+    # Last: it books series, which changes the calendar the others measure.
+    "bench.series.book_full",
 ]
 
 BENCH_DATABASE = "clinic_bench"

@@ -3,6 +3,7 @@ from django.contrib import admin
 from clinic.models import (
     Appointment,
     ClosureDay,
+    Consultation,
     OpeningHours,
     Patient,
     Practitioner,
@@ -109,4 +110,23 @@ class AppointmentAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Cancel instead: the history of a patient's appointments is kept.
+        return False
+
+
+@admin.register(Consultation)
+class ConsultationAdmin(admin.ModelAdmin):
+    """Read-only: consultations are recorded by practitioners on their pages."""
+
+    list_display = ["patient", "appointment", "decision", "decided_by"]
+    list_filter = ["decision"]
+    list_select_related = ["patient", "appointment__patient", "decided_by"]
+    search_fields = ["patient__last_name", "patient__first_name"]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [f.name for f in Consultation._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
         return False

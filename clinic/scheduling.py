@@ -6,9 +6,9 @@ time, loaded in a fixed number of queries. Its ``problems()`` method is pure, so
 checking one slot or a hundred candidate slots of a series costs no more queries.
 """
 
-from bisect import bisect_left
+from bisect import bisect_left, insort
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
@@ -29,11 +29,19 @@ from clinic.models import (
 
 @dataclass(frozen=True)
 class Problem:
-    """Why a slot can't be booked. Hours problems may be overridden by a manager."""
+    """Why a slot can't be booked. Hours problems may be overridden by a manager.
+
+    ``text`` may be a function that writes the message: the series engine checks
+    thousands of candidate slots and reads the words of very few.
+    """
 
     code: str
-    message: str
+    text: str | Callable[[], str]
     overridable: bool = False
+
+    @property
+    def message(self) -> str:
+        return self.text() if callable(self.text) else self.text
 
 
 @dataclass(frozen=True)
@@ -43,7 +51,19 @@ class Booked:
     room_id: int
     start: datetime
     end: datetime
-    description: str
+    label: str = ""  # what it is, when it isn't an appointment in the database
+    kind: str = ""
+    patient: str = ""
+
+    @property
+    def description(self) -> str:
+        # Built only when a clash is reported: a year of bookings loads fast.
+        if self.label:
+            return self.label
+        return _("%(kind)s with %(patient)s") % {
+            "kind": Appointment.Kind(self.kind).label.lower(),
+            "patient": self.patient,
+        }
 
 
 @dataclass
@@ -97,7 +117,6 @@ class Availability:
             Appointment.objects.active()
             .overlapping(start, end)
             .exclude(id__in=list(exclude_ids))
-            .select_related("patient", "practitioner__user", "room")
             .order_by("start")
         )
         if practitioner_ids is not None:
@@ -132,30 +151,42 @@ class Availability:
         )
         availability.add_bookings(
             Booked(
-                id=a.id,
-                practitioner_id=a.practitioner_id,
-                room_id=a.room_id,
-                start=a.start,
-                end=a.end,
-                description=_("%(kind)s with %(patient)s")
-                % {"kind": a.get_kind_display().lower(), "patient": a.patient},
+                pk,
+                practitioner_id,
+                room_id,
+                b_start,
+                b_end,
+                "",
+                kind,
+                f"{first} {last}",
             )
-            for a in booked
+            for pk, practitioner_id, room_id, b_start, b_end, kind, first, last in (
+                booked.values_list(
+                    "id",
+                    "practitioner_id",
+                    "room_id",
+                    "start",
+                    "end",
+                    "kind",
+                    "patient__first_name",
+                    "patient__last_name",
+                )
+            )
         )
         return availability
 
     def add_bookings(self, bookings: Iterable[Booked]) -> None:
-        """Add bookings (also used by the series engine for its own proposals)."""
-        by_practitioner = defaultdict(list, self.by_practitioner)
-        by_room = defaultdict(list, self.by_room)
+        """Add bookings, keeping each practitioner's and room's list sorted."""
         for booking in bookings:
-            by_practitioner[booking.practitioner_id].append(booking)
-            by_room[booking.room_id].append(booking)
-        for index in (by_practitioner, by_room):
-            for bookings_list in index.values():
-                bookings_list.sort(key=lambda b: b.start)
-        self.by_practitioner = dict(by_practitioner)
-        self.by_room = dict(by_room)
+            for index, key in (
+                (self.by_practitioner, booking.practitioner_id),
+                (self.by_room, booking.room_id),
+            ):
+                listed = index.setdefault(key, [])
+                if listed and listed[-1].start > booking.start:
+                    insort(listed, booking, key=_start)
+                else:
+                    listed.append(booking)
 
     def hold(
         self,
@@ -176,7 +207,7 @@ class Availability:
                     room_id=room_id,
                     start=start,
                     end=end,
-                    description=description,
+                    label=description,
                 )
             ]
         )
@@ -225,24 +256,28 @@ class Availability:
             problems.append(
                 Problem(
                     "practitioner_clash",
-                    _("%(name)s is already booked %(when)s (%(what)s).")
-                    % {
-                        "name": practitioner,
-                        "when": self.describe(booked.start, booked.end),
-                        "what": booked.description,
-                    },
+                    lambda booked=booked: (
+                        _("%(name)s is already booked %(when)s (%(what)s).")
+                        % {
+                            "name": practitioner,
+                            "when": self.describe(booked.start, booked.end),
+                            "what": booked.description,
+                        }
+                    ),
                 )
             )
         for booked in _overlapping(self.by_room.get(room.pk, []), start, end):
             problems.append(
                 Problem(
                     "room_clash",
-                    _("%(room)s is already booked %(when)s (%(what)s).")
-                    % {
-                        "room": room,
-                        "when": self.describe(booked.start, booked.end),
-                        "what": booked.description,
-                    },
+                    lambda booked=booked: (
+                        _("%(room)s is already booked %(when)s (%(what)s).")
+                        % {
+                            "room": room,
+                            "when": self.describe(booked.start, booked.end),
+                            "what": booked.description,
+                        }
+                    ),
                 )
             )
         return problems
@@ -253,7 +288,10 @@ class Availability:
         local_start = timezone.localtime(start, self.tz)
         local_end = timezone.localtime(end, self.tz)
         day = local_start.date()
-        weekday_name = formats.date_format(local_start, "l")
+
+        def weekday_name() -> str:
+            return formats.date_format(local_start, "l")
+
         ends_at_midnight = local_end.time() == time(0) and local_end.date() == (
             day + timedelta(days=1)
         )
@@ -268,15 +306,17 @@ class Availability:
         start_t, end_t = local_start.time(), local_end.time()
         problems = []
         if day in self.closures:
-            reason = self.closures[day]
+            closure_reason = self.closures[day]
             problems.append(
                 Problem(
                     "closure",
-                    _("The clinic is closed on %(day)s%(reason)s.")
-                    % {
-                        "day": formats.date_format(day, "D j M Y"),
-                        "reason": f" ({reason})" if reason else "",
-                    },
+                    lambda: (
+                        _("The clinic is closed on %(day)s%(reason)s.")
+                        % {
+                            "day": formats.date_format(day, "D j M Y"),
+                            "reason": f" ({closure_reason})" if closure_reason else "",
+                        }
+                    ),
                     overridable=True,
                 )
             )
@@ -285,8 +325,10 @@ class Availability:
             problems.append(
                 Problem(
                     "closed_weekday",
-                    _("The clinic is closed on %(weekday)s.")
-                    % {"weekday": weekday_name + "s"},
+                    lambda: (
+                        _("The clinic is closed on %(weekday)s.")
+                        % {"weekday": weekday_name() + "s"}
+                    ),
                     overridable=True,
                 )
             )
@@ -294,8 +336,10 @@ class Availability:
             problems.append(
                 Problem(
                     "outside_opening",
-                    _("That is outside opening hours (%(weekday)s: %(hours)s).")
-                    % {"weekday": weekday_name, "hours": _hours_text(opening)},
+                    lambda: (
+                        _("That is outside opening hours (%(weekday)s: %(hours)s).")
+                        % {"weekday": weekday_name(), "hours": _hours_text(opening)}
+                    ),
                     overridable=True,
                 )
             )
@@ -304,8 +348,10 @@ class Availability:
             problems.append(
                 Problem(
                     "not_working",
-                    _("%(name)s does not work on %(weekday)s.")
-                    % {"name": practitioner, "weekday": weekday_name + "s"},
+                    lambda: (
+                        _("%(name)s does not work on %(weekday)s.")
+                        % {"name": practitioner, "weekday": weekday_name() + "s"}
+                    ),
                     overridable=True,
                 )
             )
@@ -313,15 +359,17 @@ class Availability:
             problems.append(
                 Problem(
                     "outside_working",
-                    _(
-                        "That is outside %(name)s's working hours "
-                        "(%(weekday)s: %(hours)s)."
-                    )
-                    % {
-                        "name": practitioner,
-                        "weekday": weekday_name,
-                        "hours": _hours_text(working),
-                    },
+                    lambda: (
+                        _(
+                            "That is outside %(name)s's working hours "
+                            "(%(weekday)s: %(hours)s)."
+                        )
+                        % {
+                            "name": practitioner,
+                            "weekday": weekday_name(),
+                            "hours": _hours_text(working),
+                        }
+                    ),
                     overridable=True,
                 )
             )
@@ -330,12 +378,14 @@ class Availability:
                 problems.append(
                     Problem(
                         "time_off",
-                        _("%(name)s is off %(when)s%(reason)s.")
-                        % {
-                            "name": practitioner,
-                            "when": self.describe(off_start, off_end),
-                            "reason": f" ({reason})" if reason else "",
-                        },
+                        lambda off_start=off_start, off_end=off_end, reason=reason: (
+                            _("%(name)s is off %(when)s%(reason)s.")
+                            % {
+                                "name": practitioner,
+                                "when": self.describe(off_start, off_end),
+                                "reason": f" ({reason})" if reason else "",
+                            }
+                        ),
                         overridable=True,
                     )
                 )
@@ -357,16 +407,22 @@ class Availability:
         }
 
 
+def _start(booking: Booked) -> datetime:
+    return booking.start
+
+
 def _overlapping(
     bookings: list[Booked], start: datetime, end: datetime
 ) -> list[Booked]:
     """Bookings in a start-sorted list that overlap [start, end)."""
-    index = bisect_left(bookings, end, key=lambda b: b.start)
-    found = []
+    index = bisect_left(bookings, end, key=_start)
     # No appointment spans more than a day, so nothing that starts a day before
     # ``start`` can reach it: stop walking back there.
     horizon = start - timedelta(days=1)
-    for booked in reversed(bookings[:index]):
+    found = []
+    while index > 0:
+        index -= 1
+        booked = bookings[index]
         if booked.end > start:
             found.append(booked)
         elif booked.start < horizon:

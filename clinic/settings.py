@@ -172,6 +172,8 @@ USE_TZ = True
 # Sections that later apps add to the patient page: callables (request, patient)
 # returning HTML. Keeps the core app free of imports from plans and aftercare.
 CLINIC_PATIENT_PANELS = ["plans.views.patient_plans_panel"]
+# Functions (now, stdout) that add later apps' part of `manage.py seed_demo`.
+CLINIC_DEMO_SEEDERS = ["plans.demo.seed"]
 
 CLINIC_NAME = env.str("CLINIC_NAME", default="Clearskin Microneedling Clinic")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="+44 20 7946 0000")

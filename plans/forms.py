@@ -3,6 +3,7 @@ from datetime import date, datetime, timedelta
 from django import forms
 from django.forms import formset_factory
 from django.utils import timezone
+from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -142,8 +143,26 @@ class SessionRowForm(forms.Form):
         return current != self.cleaned_data.get("proposed")
 
 
+class BaseSessionRowFormSet(forms.BaseFormSet):
+    """The rows share one list of rooms: one query for the table, not one per row."""
+
+    @cached_property
+    def room_choices(self) -> list:
+        return list(self.form.base_fields["room"].choices)
+
+    def _construct_form(self, i: int, **kwargs) -> forms.Form:
+        form = super()._construct_form(i, **kwargs)
+        form.fields["room"].choices = self.room_choices
+        return form
+
+
 SessionRowFormSet = formset_factory(
-    SessionRowForm, extra=0, max_num=30, validate_max=True, min_num=1
+    SessionRowForm,
+    formset=BaseSessionRowFormSet,
+    extra=0,
+    max_num=30,
+    validate_max=True,
+    min_num=1,
 )
 
 

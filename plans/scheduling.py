@@ -18,7 +18,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from clinic.models import Practitioner, Room
-from clinic.scheduling import Availability, local_datetime
+from clinic.scheduling import Availability, Problem, local_datetime
 
 STEP = timedelta(minutes=15)
 FIRST_SESSION_SEARCH_DAYS = 7
@@ -184,10 +184,10 @@ def _free_room(
     rooms: Sequence[Room],
     availability: Availability,
     now: datetime,
-) -> tuple[Room | None, list[str]]:
+) -> tuple[Room | None, list[Problem]]:
     """The first room in which the slot is free, or the problems of the first."""
     end = _end(start, duration)
-    first_problems: list[str] | None = None
+    first_problems: list[Problem] | None = None
     for room in rooms:
         problems = availability.problems(
             start=start, end=end, practitioner=practitioner, room=room, now=now
@@ -195,7 +195,7 @@ def _free_room(
         if not problems:
             return room, []
         if first_problems is None:
-            first_problems = [p.message for p in problems]
+            first_problems = problems
     return None, first_problems or []
 
 
@@ -234,7 +234,7 @@ def _propose_one(
     availability: Availability,
     now: datetime,
 ) -> Proposal:
-    room, reasons = _free_room(ideal, duration, practitioner, rooms, availability, now)
+    room, problems = _free_room(ideal, duration, practitioner, rooms, availability, now)
     if room is not None:
         return Proposal(
             index=index,
@@ -244,9 +244,10 @@ def _propose_one(
             ideal_start=ideal,
             state=State.AS_PLANNED,
         )
+    reasons = [p.message for p in problems]
     tz = availability.tz
     wanted_time = timezone.localtime(ideal, tz).time()
-    for day in _candidate_days(ideal, previous, window, tz):
+    for day in _candidate_days(ideal, previous, window, tz, first=index == 0):
         for start in _candidate_starts(
             day, wanted_time, duration, practitioner, availability
         ):
@@ -275,15 +276,29 @@ def _propose_one(
 
 
 def _candidate_days(
-    ideal: datetime, previous: datetime | None, window: Window, tz
+    ideal: datetime, previous: datetime | None, window: Window, tz, *, first: bool
 ) -> list[date]:
-    """Days to search, nearest to the ideal day first (ties: the later day)."""
+    """Days to search, nearest to the ideal day first (ties: the later day).
+
+    The first session is searched for from the day the front desk asked for,
+    onwards; later sessions inside the spacing window after the one before.
+    Never closer than the minimum to an earlier session.
+    """
     ideal_day = timezone.localtime(ideal, tz).date()
-    if previous is None:
+    previous_day = timezone.localtime(previous, tz).date() if previous else None
+    if first:
+        start_day = ideal_day
+        last_day = ideal_day + timedelta(days=FIRST_SESSION_SEARCH_DAYS)
+        if previous_day is not None:
+            start_day = max(start_day, previous_day + timedelta(days=window.minimum))
+            last_day = max(
+                start_day + timedelta(days=FIRST_SESSION_SEARCH_DAYS),
+                previous_day + timedelta(days=window.maximum),
+            )
         return [
-            ideal_day + timedelta(days=n) for n in range(FIRST_SESSION_SEARCH_DAYS + 1)
+            start_day + timedelta(days=n)
+            for n in range((last_day - start_day).days + 1)
         ]
-    previous_day = timezone.localtime(previous, tz).date()
     offsets = range(window.minimum, window.maximum + 1)
     days = [previous_day + timedelta(days=n) for n in offsets]
     return sorted(

@@ -165,10 +165,22 @@ def propose_for_plan(
     if not rooms:
         raise PlanError(_("No room is in use: add one under Settings."))
     previous = last_live_start(plan)
-    horizon = request.first_start + timedelta(days=window.maximum * count + 10)
+    # Load every day the engine may look at: after booked sessions the first one
+    # is searched for inside the window after the last (which may begin before
+    # the requested start), and a date picked by hand may lie anywhere, with the
+    # sessions after it spaced from it.
+    anchors = [
+        request.first_start,
+        *(start for start, _room in request.chosen.values()),
+    ]
+    if previous is not None:
+        anchors += [
+            previous + timedelta(days=window.minimum),
+            previous + timedelta(days=window.maximum),
+        ]
     availability = Availability.load(
-        start=request.first_start - timedelta(days=1),
-        end=horizon,
+        start=min(anchors) - timedelta(days=1),
+        end=max(anchors) + timedelta(days=window.maximum * count + 10),
         practitioner_ids=[request.practitioner.pk],
         room_ids=[r.pk for r in rooms],
     )
@@ -241,6 +253,14 @@ def book_series(
                     "min": window_for(plan).minimum,
                 }
             )
+    too_close = [
+        _("Session %(n)s: %(days)s days after the one before.")
+        % {"n": p.index + 1, "days": p.spacing_days}
+        for p in proposals
+        if p.spacing_below_minimum
+    ]
+    if too_close:
+        _note_exception(plan, by, override_reason, too_close)
     try:
         appointments = booking.book_appointments(
             patient=plan.patient,
@@ -281,6 +301,20 @@ def book_series(
         plan.status = TreatmentPlan.Status.ACTIVE
         plan.save(update_fields=["status", "updated_at"])
     return sessions
+
+
+def _note_exception(
+    plan: TreatmentPlan, by: AbstractBaseUser, reason: str, what: list[str]
+) -> None:
+    """Keep a manager's reason for spacing below the minimum on the plan."""
+    note = _("%(what)s Allowed by %(who)s on %(day)s: %(reason)s") % {
+        "what": " ".join(what),
+        "who": by.get_full_name() or by.get_username(),
+        "day": timezone.localdate().strftime("%d %b %Y"),
+        "reason": reason.strip(),
+    }
+    plan.exception_reason = "\n".join(filter(None, [plan.exception_reason, note]))
+    plan.save(update_fields=["exception_reason", "updated_at"])
 
 
 def _describe(start: datetime) -> str:
@@ -470,6 +504,8 @@ def move_sessions(
             _("Sessions closer than the minimum need a manager's reason."),
             messages=preview.too_close,
         )
+    if preview.too_close:
+        _note_exception(plan, by, override_reason, preview.too_close)
     try:
         booking.move_appointments(
             moves=[
@@ -533,9 +569,11 @@ def change_resources_from(
             _("Session %(n)s can't be changed.") % {"n": which},
             messages=error.messages,
         ) from error
-    if plan.practitioner_id != practitioner.pk and session.number <= min(
-        s.number for s in sessions
-    ):
+    earlier_booked = plan.sessions.filter(
+        number__lt=session.number, appointment__status=Appointment.Status.BOOKED
+    ).exists()
+    # The plan's practitioner is whoever has all of its upcoming sessions.
+    if plan.practitioner_id != practitioner.pk and not earlier_booked:
         plan.practitioner = practitioner
         plan.save(update_fields=["practitioner", "updated_at"])
     return sessions

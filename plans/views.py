@@ -141,7 +141,10 @@ def timeline(plan: TreatmentPlan) -> list[dict]:
     """Every session of the plan, in order, with its spacing from the one before."""
     window = services.window_for(plan)
     sessions = plan.sessions.select_related(
-        "appointment__practitioner__user", "appointment__room", "replaces"
+        "appointment__practitioner__user",
+        "appointment__room",
+        "replaces",
+        "replacement",
     ).order_by("appointment__start", "number")
     rows, previous, live_number = [], None, 0
     today = timezone.localdate()
@@ -299,7 +302,10 @@ def _rows_initial(proposals: list[Proposal]) -> list[dict]:
             "date": timezone.localdate(p.start),
             "time": timezone.localtime(p.start).time(),
             "room": p.room,
-            "proposed": SessionRowForm.stamp(p.start, p.room),
+            # A row the front desk chose stays chosen when another row changes.
+            "proposed": ""
+            if p.state == State.CHOSEN
+            else SessionRowForm.stamp(p.start, p.room),
         }
         for p in proposals
     ]
@@ -343,7 +349,7 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         room=data["room"],
         chosen={},
     )
-    rows = None
+    rows = bad_rows = None
     if action in ("recheck", "confirm"):
         rows = SessionRowFormSet(request.POST, prefix="s")
         if rows.is_valid() and len(rows.forms) == unbooked:
@@ -365,8 +371,14 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
             )
             rows, action = None, "propose"
         else:
-            context.update(rows=rows, override_form=OverrideForm(request.POST))
-            return render(request, "plans/plan_book.html", context)
+            # Show the rows as typed, with their errors, beside a fresh check.
+            messages.error(request, _("Check the sessions marked below."))
+            bad_rows, action = rows, "recheck"
+            series.chosen = {
+                i: (f.cleaned_data["start"], f.cleaned_data["room"])
+                for i, f in enumerate(rows.forms)
+                if f.was_changed_by_hand
+            }
 
     try:
         proposals = services.propose_for_plan(plan=plan, request=series, count=unbooked)
@@ -401,10 +413,11 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
 
     context.update(
         proposals=proposals,
-        rows=SessionRowFormSet(initial=_rows_initial(proposals), prefix="s"),
+        rows=bad_rows
+        or SessionRowFormSet(initial=_rows_initial(proposals), prefix="s"),
         override_form=OverrideForm(),
         can_override=request.user.has_perm("clinic.override_hours"),
-        bookable=all(p.is_bookable for p in proposals),
+        bookable=bad_rows is None and all(p.is_bookable for p in proposals),
         states=State,
     )
     context["pairs"] = list(zip(proposals, context["rows"].forms, strict=True))

@@ -9,14 +9,17 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
+from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from clinic import roles
 from clinic.models import (
     Appointment,
+    ClosureDay,
     OpeningHours,
     Patient,
     Practitioner,
@@ -142,6 +145,7 @@ TREATMENT_NOTES = (
 )
 CANCEL_REASON = "Patient has a cold and will call to rebook."
 
+
 # (first name, last name, date of birth, Fitzpatrick skin type)
 PATIENTS = (
     ("Amelia", "Hughes", "1988-03-14", 2),
@@ -266,6 +270,7 @@ class Command(BaseCommand):
             rooms = {name: Room.objects.get_or_create(name=name)[0] for name in ROOMS}
             self.seed_opening_hours()
             patients = self.seed_patients()
+            self.seed_closures(now=now)
             self.seed_week(
                 now=now,
                 tz=tz,
@@ -274,7 +279,20 @@ class Command(BaseCommand):
                 rooms=rooms,
                 patients=patients,
             )
+            # Later apps add their part of the demo (see CLINIC_DEMO_SEEDERS).
+            for path in settings.CLINIC_DEMO_SEEDERS:
+                import_string(path)(now=now, stdout=self.stdout)
         self.print_logins()
+
+    def seed_closures(self, *, now: datetime) -> None:
+        """The bank holidays around the turn of the year."""
+        year = timezone.localdate(now).year
+        for day, reason in (
+            (date(year, 12, 25), "Christmas Day"),
+            (date(year, 12, 26), "Boxing Day"),
+            (date(year + 1, 1, 1), "New Year's Day"),
+        ):
+            ClosureDay.objects.get_or_create(date=day, defaults={"reason": reason})
 
     def seed_staff(self) -> dict[str, User]:
         users = {}

@@ -1,0 +1,411 @@
+from datetime import date, datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from clinic.models import Appointment, Consultation
+from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
+
+# A Monday morning in the clinic's zone; the consultation took place last Friday.
+NOW = datetime(2026, 11, 23, 8, 0)
+FRIDAY = date(2026, 11, 20)
+
+
+@pytest.fixture
+def frozen_now():
+    with time_machine.travel(timezone.make_aware(NOW), tick=False):
+        yield timezone.make_aware(NOW)
+
+
+@pytest.fixture
+def clinic_open(practitioner, room):
+    open_clinic(practitioner)
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
+@pytest.fixture
+def visit(patient, practitioner, room, clinic_open, frozen_now):
+    """Last Friday's consultation appointment, not yet written up."""
+    return AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=at(FRIDAY, 10),
+        kind=Appointment.Kind.CONSULTATION,
+    )
+
+
+def consultation_data(**overrides) -> dict:
+    data = {
+        "areas": ["face", "neck"],
+        "goals": ["lines", "acne_scars"],
+        "hoped_for_results": "Smoother cheeks by the spring",
+        "skin_type": "4",
+        "topical_medication": "",
+        "screening_note": "",
+        "decision": "eligible",
+        "decision_reason": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def record_url(appointment: Appointment) -> str:
+    return reverse("clinic:consultation_record", args=[appointment.pk])
+
+
+def recorded(appointment: Appointment, by, **fields) -> Consultation:
+    """A consultation written straight to the table: for setup."""
+    values = {
+        "areas": ["face"],
+        "goals": ["lines"],
+        "decision": Consultation.Decision.ELIGIBLE,
+        "decided_by": by,
+        "decided_at": appointment.end,
+    }
+    values.update(fields)
+    return Consultation.objects.create(
+        appointment=appointment, patient=appointment.patient, **values
+    )
+
+
+# Recording -----------------------------------------------------------------------
+
+
+def test_a_practitioner_records_an_eligible_consultation(
+    client, practitioner, patient, visit, frozen_now
+):
+    client.force_login(practitioner.user)
+    assert client.get(record_url(visit)).status_code == 200
+
+    response = client.post(
+        record_url(visit),
+        consultation_data(
+            topical_medication="Tretinoin 0.025% cream",
+            keloid_tendency="on",
+            screening_note="Small raised scar on the chin only; avoid that spot.",
+        ),
+    )
+
+    consultation = Consultation.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == patient.get_absolute_url()
+    assert consultation.appointment == visit
+    assert consultation.patient == patient
+    assert consultation.areas == ["face", "neck"]
+    assert consultation.goals == ["lines", "acne_scars"]
+    assert consultation.hoped_for_results == "Smoother cheeks by the spring"
+    assert consultation.topical_medication == "Tretinoin 0.025% cream"
+    assert consultation.keloid_tendency is True
+    assert consultation.pregnant is False
+    assert consultation.is_eligible
+    assert consultation.decided_by == practitioner.user
+    assert consultation.decided_at == frozen_now
+
+
+def test_the_patients_skin_type_follows_the_consultation(
+    client, practitioner, patient, visit
+):
+    assert patient.skin_type is None
+    client.force_login(practitioner.user)
+    client.post(record_url(visit), consultation_data(skin_type="5"))
+    patient.refresh_from_db()
+    assert patient.skin_type == 5
+
+
+def test_the_form_starts_from_the_patients_known_skin_type(
+    client, practitioner, patient, visit
+):
+    patient.skin_type = 2
+    patient.save()
+    client.force_login(practitioner.user)
+    response = client.get(record_url(visit))
+    assert response.context["form"].initial["skin_type"] == 2
+
+
+def test_the_patient_page_then_offers_to_start_a_treatment_plan(
+    client, practitioner, patient, visit
+):
+    client.force_login(practitioner.user)
+    response = client.post(record_url(visit), consultation_data(), follow=True)
+    body = response.content.decode()
+    consultation = Consultation.objects.get()
+    assert "Consultation saved: eligible" in body
+    assert "Start a treatment plan" in body
+    assert reverse("plans:create", args=[consultation.pk]) in body
+
+
+def test_a_yes_in_the_screening_needs_a_note(client, practitioner, patient, visit):
+    client.force_login(practitioner.user)
+    response = client.post(
+        record_url(visit), consultation_data(isotretinoin="on", screening_note="  ")
+    )
+    assert response.status_code == 200
+    assert "screening_note" in response.context["form"].errors
+    assert "needs your note" in response.content.decode()
+    assert not Consultation.objects.exists()
+    patient.refresh_from_db()
+    assert patient.skin_type is None
+
+
+@pytest.mark.parametrize("decision", ["not_eligible", "refer"])
+def test_not_eligible_or_refer_needs_a_reason(client, practitioner, visit, decision):
+    client.force_login(practitioner.user)
+    response = client.post(
+        record_url(visit), consultation_data(decision=decision, decision_reason=" ")
+    )
+    assert response.status_code == 200
+    assert "decision_reason" in response.context["form"].errors
+    assert "Give the reason" in response.content.decode()
+    assert not Consultation.objects.exists()
+
+
+def test_not_eligible_with_a_reason_goes_to_the_consultation(
+    client, practitioner, patient, visit, frozen_now
+):
+    client.force_login(practitioner.user)
+    response = client.post(
+        record_url(visit),
+        consultation_data(
+            decision="not_eligible", decision_reason="Active eczema on both cheeks."
+        ),
+    )
+    consultation = Consultation.objects.get()
+    assert response["Location"] == consultation.get_absolute_url()
+    assert consultation.decision == Consultation.Decision.NOT_ELIGIBLE
+    assert consultation.decided_by == practitioner.user
+    assert consultation.decided_at == frozen_now
+    page = client.get(patient.get_absolute_url()).content.decode()
+    assert "Start a treatment plan" not in page
+
+
+def test_an_undecided_consultation_has_no_decider(client, practitioner, visit):
+    client.force_login(practitioner.user)
+    client.post(record_url(visit), consultation_data(decision="pending"))
+    consultation = Consultation.objects.get()
+    assert consultation.decided_by is None
+    assert consultation.decided_at is None
+
+
+def test_editing_keeps_the_decision_stamp_until_the_decision_changes(
+    client, practitioner, other_practitioner, visit, frozen_now
+):
+    consultation = recorded(visit, practitioner.user)
+    first_stamp = consultation.decided_at
+    client.force_login(other_practitioner.user)
+
+    client.post(
+        record_url(visit), consultation_data(hoped_for_results="Also the neck lines")
+    )
+    consultation.refresh_from_db()
+    assert Consultation.objects.count() == 1
+    assert consultation.hoped_for_results == "Also the neck lines"
+    assert consultation.decided_by == practitioner.user
+    assert consultation.decided_at == first_stamp
+
+    client.post(
+        record_url(visit),
+        consultation_data(decision="refer", decision_reason="Dermatologist first."),
+    )
+    consultation.refresh_from_db()
+    assert consultation.decided_by == other_practitioner.user
+    assert consultation.decided_at == frozen_now
+
+
+# Refused ------------------------------------------------------------------------
+
+
+def test_a_treatment_appointment_cant_hold_a_consultation(
+    client, practitioner, patient, room, frozen_now
+):
+    treatment = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=at(FRIDAY, 14),
+        kind=Appointment.Kind.TREATMENT,
+    )
+    client.force_login(practitioner.user)
+    assert client.get(record_url(treatment)).status_code == 404
+    assert client.post(record_url(treatment), consultation_data()).status_code == 404
+    assert not Consultation.objects.exists()
+
+
+def test_unknown_ids_are_404(client, practitioner, db):
+    client.force_login(practitioner.user)
+    url = reverse("clinic:consultation_record", args=[999999])
+    assert client.get(url).status_code == 404
+    url = reverse("clinic:consultation_detail", args=[999999])
+    assert client.get(url).status_code == 404
+
+
+@pytest.mark.parametrize("status", ["cancelled", "no_show"])
+def test_a_cancelled_or_missed_consultation_cant_be_recorded(
+    client, practitioner, patient, visit, status
+):
+    visit.status = status
+    visit.cancel_reason = "Patient called" if status == "cancelled" else ""
+    visit.save()
+    client.force_login(practitioner.user)
+    response = client.post(record_url(visit), consultation_data())
+    assert response.status_code == 200
+    assert "book a new one instead" in response.content.decode()
+    assert not Consultation.objects.exists()
+    patient.refresh_from_db()
+    assert patient.skin_type is None
+
+
+# Access ------------------------------------------------------------------------
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(client, practitioner, visit):
+    consultation = recorded(visit, practitioner.user)
+    for url in [record_url(visit), consultation.get_absolute_url()]:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+    response = client.post(record_url(visit), consultation_data())
+    assert response.status_code == 302
+    assert Consultation.objects.count() == 1
+
+
+def test_the_front_desk_cant_record_a_consultation(client, front_desk, visit):
+    client.force_login(front_desk)
+    assert client.get(record_url(visit)).status_code == 403
+    assert client.post(record_url(visit), consultation_data()).status_code == 403
+    assert not Consultation.objects.exists()
+
+
+def test_a_user_without_a_role_sees_no_consultation(
+    client, outsider, practitioner, visit
+):
+    consultation = recorded(visit, practitioner.user)
+    client.force_login(outsider)
+    assert client.get(record_url(visit)).status_code == 403
+    assert client.get(consultation.get_absolute_url()).status_code == 403
+
+
+SCREENING = {
+    "hoped_for_results": "Fade the acne marks",
+    "topical_medication": "Adapalene gel",
+    "isotretinoin": True,
+    "screening_note": "Last isotretinoin dose in March; wait until September.",
+}
+
+
+def test_the_front_desk_sees_the_decision_but_not_the_screening(
+    client, front_desk, practitioner, visit
+):
+    consultation = recorded(visit, practitioner.user, **SCREENING)
+    client.force_login(front_desk)
+    response = client.get(consultation.get_absolute_url())
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "Eligible" in body
+    assert "Face" in body
+    for private in [
+        "Fade the acne marks",
+        "Adapalene gel",
+        "Isotretinoin",
+        "wait until September",
+        "Screening",
+    ]:
+        assert private not in body, private
+    assert record_url(visit) not in body
+
+
+def test_practitioners_see_the_screening(client, practitioner, visit):
+    consultation = recorded(visit, practitioner.user, **SCREENING)
+    client.force_login(practitioner.user)
+    body = client.get(consultation.get_absolute_url()).content.decode()
+    assert "Fade the acne marks" in body
+    assert "Adapalene gel" in body
+    assert "Isotretinoin" in body
+    assert "wait until September" in body
+    assert record_url(visit) in body
+
+
+# The patient page -------------------------------------------------------------------
+
+
+def _history(patient, practitioner, room, count: int) -> None:
+    """``count`` consultations, each with a plan of two booked sessions."""
+    from plans.models import Protocol, TreatmentPlan, TreatmentSession
+
+    standard = Protocol.objects.get(name="Standard")
+    existing = patient.consultations.count()
+    for n in range(existing, existing + count):
+        visit = AppointmentFactory(
+            patient=patient,
+            practitioner=practitioner,
+            room=room,
+            start=at(date(2025, 1, 6) + timedelta(days=n), 10),
+            status=Appointment.Status.COMPLETED,
+        )
+        consultation = recorded(visit, practitioner.user)
+        plan = TreatmentPlan.objects.create(
+            patient=patient,
+            consultation=consultation,
+            protocol=standard,
+            areas=["face"],
+            practitioner=practitioner,
+            planned_sessions=6,
+            spacing_days=28,
+            consent_by=practitioner.user,
+            consented_at=visit.end,
+            status=TreatmentPlan.Status.ACTIVE,
+        )
+        for number in (1, 2):
+            session = AppointmentFactory(
+                patient=patient,
+                practitioner=practitioner,
+                room=room,
+                start=at(date(2027, 1, 4) + timedelta(days=7 * number), 9 + n),
+                kind=Appointment.Kind.TREATMENT,
+            )
+            TreatmentSession.objects.create(
+                plan=plan, appointment=session, number=number
+            )
+    # And one eligible consultation still waiting for its plan.
+    waiting = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=at(date(2026, 6, 1) + timedelta(days=existing), 10),
+        status=Appointment.Status.COMPLETED,
+    )
+    recorded(waiting, practitioner.user)
+
+
+@pytest.mark.parametrize("who", ["front_desk", "practitioner"])
+def test_the_patient_page_uses_a_fixed_number_of_queries(
+    client,
+    request,
+    who,
+    practitioner,
+    room,
+    frozen_now,
+    django_assert_max_num_queries,
+):
+    patient = PatientFactory()
+    user = request.getfixturevalue(who)
+    client.force_login(getattr(user, "user", user))
+    url = patient.get_absolute_url()
+
+    _history(patient, practitioner, room, 1)
+    with django_assert_max_num_queries(11):
+        small = client.get(url)
+    assert len(small.context["consultations"]) == 2
+
+    _history(patient, practitioner, room, 6)
+    with django_assert_max_num_queries(11):
+        large = client.get(url)
+    assert len(large.context["consultations"]) == 9
+    body = large.content.decode()
+    assert body.count("Start a treatment plan") == (2 if who == "practitioner" else 0)
+    assert body.count("0 of 6 done") == 7

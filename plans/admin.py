@@ -1,0 +1,58 @@
+from django.contrib import admin
+
+from plans.models import Protocol, TreatmentPlan, TreatmentSession
+
+
+@admin.register(Protocol)
+class ProtocolAdmin(admin.ModelAdmin):
+    list_display = [
+        "name",
+        "sessions_text",
+        "target_spacing_days",
+        "spacing_text",
+        "session_minutes",
+        "is_active",
+    ]
+
+
+class TreatmentSessionInline(admin.TabularInline):
+    model = TreatmentSession
+    fields = ["number", "appointment", "replaces"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(TreatmentPlan)
+class TreatmentPlanAdmin(admin.ModelAdmin):
+    """Read-mostly: plans are created and changed on the plan pages, which keep the
+    series and its bookings consistent."""
+
+    list_display = ["patient", "protocol", "practitioner", "planned_sessions", "status"]
+    list_filter = ["status", "protocol"]
+    list_select_related = ["patient", "protocol", "practitioner__user"]
+    search_fields = ["patient__last_name", "patient__first_name"]
+    readonly_fields = [
+        "patient",
+        "consultation",
+        "protocol",
+        "areas",
+        "practitioner",
+        "planned_sessions",
+        "spacing_days",
+        "status",
+        "consent_by",
+        "consented_at",
+        "created_by",
+        "ended_at",
+    ]
+    inlines = [TreatmentSessionInline]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

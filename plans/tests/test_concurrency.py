@@ -1,0 +1,135 @@
+"""Two front-desk users confirm overlapping series at the same moment (PostgreSQL)."""
+
+import threading
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth.models import User
+from django.db import connection
+
+from clinic import roles
+from clinic.models import Appointment, Practitioner, Room
+from clinic.scheduling import local_datetime
+from clinic.tests.factories import PatientFactory, UserFactory, open_clinic
+from plans.models import TreatmentPlan, TreatmentSession
+from plans.scheduling import Proposal, State
+from plans.services import PlanError, SeriesRequest, book_series, propose_for_plan
+from plans.tests.factories import TreatmentPlanFactory
+
+LONDON = ZoneInfo("Europe/London")
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=LONDON)
+FIRST_DAY = date(2026, 11, 26)
+ROUNDS = 4
+
+
+@pytest.fixture(autouse=True)
+def london(settings) -> None:
+    settings.TIME_ZONE = "Europe/London"
+
+
+@dataclass
+class Outcome:
+    booked: dict[int, list[TreatmentSession]] = field(default_factory=dict)
+    refused: dict[int, PlanError] = field(default_factory=dict)
+    crashed: list[BaseException] = field(default_factory=list)
+
+
+def propose(plan: TreatmentPlan, first_start: datetime, room: Room) -> list[Proposal]:
+    request = SeriesRequest(
+        first_start=first_start,
+        practitioner=plan.practitioner,
+        room=room,
+        chosen={},
+    )
+    return propose_for_plan(plan=plan, request=request, now=NOW)
+
+
+def confirm_at_once(
+    attempts: list[tuple[TreatmentPlan, list[Proposal], User]],
+    practitioner: Practitioner,
+) -> Outcome:
+    """Book each plan's series in its own thread, all released together."""
+    barrier = threading.Barrier(len(attempts))
+    outcome = Outcome()
+
+    def confirm(plan: TreatmentPlan, proposals: list[Proposal], by: User) -> None:
+        try:
+            barrier.wait(timeout=10)
+            outcome.booked[plan.pk] = book_series(
+                plan=plan,
+                proposals=proposals,
+                practitioner=practitioner,
+                by=by,
+                now=NOW,
+            )
+        except PlanError as error:
+            outcome.refused[plan.pk] = error
+        except BaseException as error:  # noqa: B036 - reported by the caller
+            outcome.crashed.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=confirm, args=attempt) for attempt in attempts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return outcome
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_of_two_overlapping_series_confirmed_at_once_one_is_booked_whole(
+    practitioner, room, other_room, front_desk
+):
+    open_clinic(practitioner)
+    colleague = UserFactory(username="frontdesk.two", role=roles.FRONT_DESK)
+
+    for round_ in range(ROUNDS):
+        # Each round at its own hour. In odd rounds the second series starts at
+        # the first one's session 2, so only five of their six sessions clash.
+        hour = 9 + 2 * round_
+        offset = timedelta(days=28 * (round_ % 2))
+        first, second = (
+            TreatmentPlanFactory(
+                patient=PatientFactory(), practitioner=practitioner, consented=True
+            )
+            for _ in range(2)
+        )
+        # Both pages were shown while the calendar was still free.
+        first_series = propose(first, local_datetime(FIRST_DAY, time(hour)), room)
+        second_series = propose(
+            second, local_datetime(FIRST_DAY + offset, time(hour)), other_room
+        )
+        for series in (first_series, second_series):
+            assert [p.state for p in series] == [State.AS_PLANNED] * 6
+
+        outcome = confirm_at_once(
+            [(first, first_series, front_desk), (second, second_series, colleague)],
+            practitioner,
+        )
+
+        assert outcome.crashed == []
+        assert len(outcome.booked) == len(outcome.refused) == 1
+        [(winner_pk, sessions)] = outcome.booked.items()
+        [(loser_pk, error)] = outcome.refused.items()
+        assert [s.number for s in sessions] == [1, 2, 3, 4, 5, 6]
+        assert str(error).startswith("Session ")
+        assert str(error).endswith("can't be booked any more.")
+        assert f"{practitioner} is already booked" in error.messages[1]
+        # The winner's series is whole; the loser has nothing, not even the
+        # sessions that did not clash.
+        assert TreatmentSession.objects.filter(plan_id=winner_pk).count() == 6
+        assert not TreatmentSession.objects.filter(plan_id=loser_pk).exists()
+        loser = TreatmentPlan.objects.get(pk=loser_pk)
+        assert loser.status == TreatmentPlan.Status.DRAFT
+        assert not Appointment.objects.filter(
+            patient_id=loser.patient_id, kind=Appointment.Kind.TREATMENT
+        ).exists()
+
+    treatments = Appointment.objects.filter(
+        practitioner=practitioner, kind=Appointment.Kind.TREATMENT
+    )
+    assert treatments.count() == 6 * ROUNDS

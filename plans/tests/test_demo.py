@@ -1,0 +1,66 @@
+from datetime import datetime
+from io import StringIO
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.core.management import call_command
+from django.utils import timezone
+
+from clinic.models import Appointment, Consultation
+from plans.models import TreatmentPlan
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=ZoneInfo("Europe/London"))
+
+
+@pytest.fixture
+def seeded(db):
+    with time_machine.travel(NOW, tick=False):
+        call_command("seed_demo", stdout=StringIO())
+        yield
+
+
+def test_the_demo_has_consultations_with_every_kind_of_decision(seeded):
+    decisions = set(Consultation.objects.values_list("decision", flat=True))
+    assert decisions == {"eligible", "not_eligible", "pending"}
+    refused = Consultation.objects.get(decision=Consultation.Decision.NOT_ELIGIBLE)
+    assert refused.decision_reason
+    assert refused.screening_note
+
+
+def test_the_demo_has_a_booked_standard_plan_and_a_draft(seeded):
+    active = TreatmentPlan.objects.get(status=TreatmentPlan.Status.ACTIVE)
+    assert active.protocol.name == "Standard"
+    assert active.sessions.count() == 6
+    starts = list(
+        active.sessions.order_by("number").values_list("appointment__start", flat=True)
+    )
+    assert starts[0] > NOW
+    days = [timezone.localdate(start) for start in starts]
+    # Spaced by calendar days at the same wall-clock time, across the clock change.
+    assert [(b - a).days for a, b in zip(days, days[1:], strict=False)] == [28] * 5
+    assert {timezone.localtime(start).hour for start in starts} == {10}
+    draft = TreatmentPlan.objects.get(status=TreatmentPlan.Status.DRAFT)
+    assert draft.consented_at is None
+    assert not draft.sessions.exists()
+
+
+def test_an_eligible_consultation_is_left_without_a_plan(seeded):
+    assert Consultation.objects.filter(
+        decision=Consultation.Decision.ELIGIBLE, treatment_plans__isnull=True
+    ).exists()
+
+
+def test_running_the_demo_again_adds_no_plans_or_sessions(seeded):
+    counts = (
+        Consultation.objects.count(),
+        TreatmentPlan.objects.count(),
+        Appointment.objects.count(),
+    )
+    with time_machine.travel(NOW, tick=False):
+        call_command("seed_demo", stdout=StringIO())
+    assert counts == (
+        Consultation.objects.count(),
+        TreatmentPlan.objects.count(),
+        Appointment.objects.count(),
+    )

@@ -1,0 +1,1037 @@
+"""Plan services on the database: starting a plan, booking and changing a series."""
+
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.contrib.auth.models import User
+from django.utils import timezone
+
+from clinic.models import (
+    Appointment,
+    ClosureDay,
+    Consultation,
+    Practitioner,
+    Room,
+)
+from clinic.scheduling import local_datetime
+from clinic.tests.factories import (
+    AppointmentFactory,
+    PatientFactory,
+    RoomFactory,
+    open_clinic,
+)
+from plans.models import TreatmentPlan, TreatmentSession
+from plans.scheduling import Proposal, State
+from plans.services import (
+    PlanError,
+    Scope,
+    SeriesRequest,
+    book_series,
+    cancel_plan,
+    cancel_session,
+    change_resources_from,
+    complete_plan,
+    create_plan,
+    extend_plan,
+    mark_session_no_show,
+    move_sessions,
+    preview_move,
+    propose_for_plan,
+    record_consent,
+    unbooked_count,
+)
+from plans.tests.factories import (
+    ConsultationFactory,
+    TreatmentPlanFactory,
+    standard,
+    surgical,
+)
+
+LONDON = ZoneInfo("Europe/London")
+# A Monday; the series below start on Thursday 26 Nov 2026 at 10:00 and are
+# 28 days apart: 26 Nov, 24 Dec, 21 Jan, 18 Feb, 18 Mar and 15 Apr (after the
+# clocks go forward on 28 Mar 2027).
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=LONDON)
+
+
+def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
+    """A wall-clock time in the clinic's current zone."""
+    return local_datetime(day, time(hour, minute))
+
+
+FIRST_DAY = date(2026, 11, 26)
+SERIES_DAYS = [FIRST_DAY + timedelta(days=28 * n) for n in range(6)]
+
+
+@pytest.fixture(autouse=True)
+def london(settings) -> None:
+    settings.TIME_ZONE = "Europe/London"
+
+
+@pytest.fixture
+def clinic(practitioner, other_practitioner) -> None:
+    """Open Monday to Saturday 09:00-18:00, both practitioners working all of it."""
+    open_clinic(practitioner, other_practitioner)
+
+
+@pytest.fixture
+def plan(clinic, practitioner, patient) -> TreatmentPlan:
+    """A consented Standard plan of six sessions, 28 days apart, none booked."""
+    return TreatmentPlanFactory(
+        patient=patient, practitioner=practitioner, consented=True
+    )
+
+
+def request_for(
+    plan: TreatmentPlan,
+    first_start: datetime,
+    room: Room | None = None,
+    *,
+    chosen: dict[int, tuple[datetime, Room]] | None = None,
+    practitioner: Practitioner | None = None,
+) -> SeriesRequest:
+    return SeriesRequest(
+        first_start=first_start,
+        practitioner=practitioner or plan.practitioner,
+        room=room,
+        chosen=chosen or {},
+    )
+
+
+def book(
+    plan: TreatmentPlan,
+    by: User,
+    room: Room | None,
+    first_start: datetime | None = None,
+    now: datetime = NOW,
+) -> list[TreatmentSession]:
+    proposals = propose_for_plan(
+        plan=plan,
+        request=request_for(plan, first_start or at(FIRST_DAY), room),
+        now=now,
+    )
+    return book_series(
+        plan=plan, proposals=proposals, practitioner=plan.practitioner, by=by, now=now
+    )
+
+
+def calendar() -> list[tuple]:
+    """Every appointment and session, to prove a refused change changed nothing."""
+    appointments = Appointment.objects.order_by("pk").values_list(
+        "pk", "start", "end", "status", "practitioner_id", "room_id"
+    )
+    sessions = TreatmentSession.objects.order_by("pk").values_list(
+        "pk", "plan_id", "number", "appointment_id", "replaces_id"
+    )
+    return [*appointments, *sessions]
+
+
+def starts(plan: TreatmentPlan) -> list[datetime]:
+    """The plan's live sessions in number order, as local times."""
+    return [
+        timezone.localtime(s.appointment.start)
+        for s in plan.sessions.select_related("appointment").order_by("number")
+        if s.is_live
+    ]
+
+
+def session(plan: TreatmentPlan, number: int) -> TreatmentSession:
+    return plan.sessions.select_related("appointment").get(number=number)
+
+
+# Starting a plan
+
+
+def test_an_eligible_consultation_starts_a_draft_plan(practitioner, patient):
+    consultation = ConsultationFactory(patient=patient)
+
+    plan = create_plan(
+        consultation=consultation,
+        protocol=standard(),
+        practitioner=practitioner,
+        planned_sessions=6,
+        spacing_days=28,
+        areas=["face", "neck"],
+        by=practitioner.user,
+        now=NOW,
+    )
+
+    assert plan.status == TreatmentPlan.Status.DRAFT
+    assert (plan.patient, plan.consultation) == (patient, consultation)
+    assert plan.created_by == practitioner.user
+    assert not plan.has_consent
+    assert unbooked_count(plan) == 6
+
+
+def test_consent_may_be_recorded_with_the_plan_or_later_but_once(
+    practitioner, patient, front_desk
+):
+    with_consent = create_plan(
+        consultation=ConsultationFactory(patient=patient),
+        protocol=standard(),
+        practitioner=practitioner,
+        planned_sessions=6,
+        spacing_days=28,
+        areas=["face"],
+        consent=True,
+        by=practitioner.user,
+        now=NOW,
+    )
+    later = TreatmentPlanFactory(patient=patient)
+
+    record_consent(plan=later, by=front_desk, now=NOW)
+
+    assert (with_consent.consent_by, with_consent.consented_at) == (
+        practitioner.user,
+        NOW,
+    )
+    later.refresh_from_db()
+    assert (later.consent_by, later.consented_at) == (front_desk, NOW)
+    with pytest.raises(PlanError, match="Consent is already recorded"):
+        record_consent(plan=later, by=front_desk, now=NOW)
+
+
+@pytest.mark.parametrize(
+    ("decision", "described"),
+    [
+        (Consultation.Decision.PENDING, "not decided yet"),
+        (Consultation.Decision.NOT_ELIGIBLE, "not eligible"),
+        (Consultation.Decision.REFER, "refer elsewhere"),
+    ],
+)
+def test_only_an_eligible_consultation_starts_a_plan(
+    practitioner, patient, decision, described
+):
+    consultation = ConsultationFactory(
+        patient=patient,
+        decision=decision,
+        decision_reason="" if decision == "pending" else "Active acne in the area.",
+    )
+
+    with pytest.raises(PlanError) as excinfo:
+        create_plan(
+            consultation=consultation,
+            protocol=standard(),
+            practitioner=practitioner,
+            planned_sessions=6,
+            spacing_days=28,
+            areas=["face"],
+            consent=True,
+            by=practitioner.user,
+            now=NOW,
+        )
+
+    assert str(excinfo.value) == (
+        f"Only an eligible consultation can start a plan; this one is {described}."
+    )
+    assert not TreatmentPlan.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("sessions", "spacing", "departure"),
+    [
+        (4, 28, "4 sessions is outside the protocol's 5-8."),
+        (9, 28, "9 sessions is outside the protocol's 5-8."),
+        (6, 21, "21 days apart is outside the protocol's 28-35 days."),
+        (6, 36, "36 days apart is outside the protocol's 28-35 days."),
+    ],
+)
+def test_sessions_or_spacing_outside_the_protocol_need_a_reason(
+    practitioner, patient, sessions, spacing, departure
+):
+    consultation = ConsultationFactory(patient=patient)
+
+    def start_plan(reason: str) -> TreatmentPlan:
+        return create_plan(
+            consultation=consultation,
+            protocol=standard(),
+            practitioner=practitioner,
+            planned_sessions=sessions,
+            spacing_days=spacing,
+            areas=["face"],
+            exception_reason=reason,
+            by=practitioner.user,
+            now=NOW,
+        )
+
+    with pytest.raises(PlanError) as excinfo:
+        start_plan("   ")
+    assert excinfo.value.messages == [
+        "Give a reason to go outside the protocol.",
+        departure,
+    ]
+    assert not TreatmentPlan.objects.exists()
+
+    plan = start_plan(" Slow healer. ")
+    assert (plan.planned_sessions, plan.spacing_days) == (sessions, spacing)
+    assert plan.exception_reason == "Slow healer."
+
+
+def test_a_protocol_no_longer_offered_starts_no_plan(practitioner, patient):
+    protocol = standard()
+    protocol.is_active = False
+    protocol.save()
+
+    with pytest.raises(PlanError, match="no longer offered"):
+        create_plan(
+            consultation=ConsultationFactory(patient=patient),
+            protocol=protocol,
+            practitioner=practitioner,
+            planned_sessions=6,
+            spacing_days=28,
+            areas=["face"],
+            by=practitioner.user,
+        )
+
+
+# Booking a series
+
+
+def test_booking_needs_the_patients_consent(
+    clinic, practitioner, patient, room, front_desk
+):
+    plan = TreatmentPlanFactory(patient=patient, practitioner=practitioner)
+    proposals = propose_for_plan(
+        plan=plan, request=request_for(plan, at(FIRST_DAY), room), now=NOW
+    )
+
+    with pytest.raises(PlanError) as excinfo:
+        book_series(
+            plan=plan,
+            proposals=proposals,
+            practitioner=practitioner,
+            by=front_desk,
+            now=NOW,
+        )
+
+    assert str(excinfo.value) == (
+        "Record the patient's consent to this plan before booking sessions."
+    )
+    assert not Appointment.objects.filter(kind=Appointment.Kind.TREATMENT).exists()
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.DRAFT
+
+
+def test_a_series_books_every_session_as_a_treatment_and_starts_the_plan(
+    plan, patient, practitioner, room, front_desk
+):
+    proposals = propose_for_plan(
+        plan=plan, request=request_for(plan, at(FIRST_DAY), room), now=NOW
+    )
+
+    sessions = book_series(
+        plan=plan,
+        proposals=proposals,
+        practitioner=practitioner,
+        by=front_desk,
+        now=NOW,
+    )
+
+    assert [p.state for p in proposals] == [State.AS_PLANNED] * 6
+    assert [s.number for s in sessions] == [1, 2, 3, 4, 5, 6]
+    assert all(s.replaces is None for s in sessions)
+    for s in sessions:
+        a = s.appointment
+        assert a.kind == Appointment.Kind.TREATMENT
+        assert a.status == Appointment.Status.BOOKED
+        assert (a.patient, a.practitioner, a.room) == (patient, practitioner, room)
+        assert a.booked_by == front_desk
+        assert a.end - a.start == timedelta(hours=1)
+    # Ten o'clock each time, also after the clocks go forward in March.
+    assert starts(plan) == [at(day) for day in SERIES_DAYS]
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.ACTIVE
+    assert unbooked_count(plan) == 0
+
+
+def test_any_free_room_books_sessions_in_whichever_room_is_free(
+    plan, room, other_room, other_practitioner, front_desk
+):
+    AppointmentFactory(
+        practitioner=other_practitioner,
+        room=room,
+        start=at(SERIES_DAYS[2], 9),
+        end=at(SERIES_DAYS[2], 12),
+    )
+
+    sessions = book(plan, front_desk, room=None)
+
+    assert [s.appointment.room for s in sessions] == [room] * 2 + [other_room] + [
+        room
+    ] * 3
+    assert starts(plan) == [at(day) for day in SERIES_DAYS]
+
+
+def test_a_slot_taken_between_proposing_and_booking_books_nothing_and_names_it(
+    plan, practitioner, room, other_room, front_desk
+):
+    proposals = propose_for_plan(
+        plan=plan, request=request_for(plan, at(FIRST_DAY), room), now=NOW
+    )
+    # Someone else books the practitioner for session 4's time meanwhile.
+    taken = AppointmentFactory(
+        patient=PatientFactory(first_name="Grace", last_name="Hopper"),
+        practitioner=practitioner,
+        room=other_room,
+        start=at(SERIES_DAYS[3]),
+        end=at(SERIES_DAYS[3], 11),
+    )
+    before = calendar()
+
+    with pytest.raises(PlanError) as excinfo:
+        book_series(
+            plan=plan,
+            proposals=proposals,
+            practitioner=practitioner,
+            by=front_desk,
+            now=NOW,
+        )
+
+    assert excinfo.value.messages == [
+        "Session 4 (Thu 18 Feb 2027, 10:00) can't be booked any more.",
+        f"{practitioner} is already booked on Thu 18 Feb 2027, 10:00-11:00 "
+        "(consultation with Grace Hopper).",
+    ]
+    assert calendar() == before
+    assert list(Appointment.objects.filter(practitioner=practitioner)) == [taken]
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.DRAFT
+    # A fresh proposal works round it.
+    assert [s.number for s in book(plan, front_desk, room)] == [1, 2, 3, 4, 5, 6]
+    assert starts(plan)[3] == at(SERIES_DAYS[3], 9)
+
+
+def test_a_series_cannot_be_booked_twice(plan, room, front_desk):
+    proposals = propose_for_plan(
+        plan=plan, request=request_for(plan, at(FIRST_DAY), room), now=NOW
+    )
+    book_series(
+        plan=plan,
+        proposals=proposals,
+        practitioner=plan.practitioner,
+        by=front_desk,
+        now=NOW,
+    )
+    before = calendar()
+
+    with pytest.raises(PlanError, match="only 0 unbooked session"):
+        book_series(
+            plan=plan,
+            proposals=proposals,
+            practitioner=plan.practitioner,
+            by=front_desk,
+            now=NOW,
+        )
+
+    assert calendar() == before
+    assert (
+        propose_for_plan(
+            plan=plan, request=request_for(plan, at(FIRST_DAY), room), now=NOW
+        )
+        == []
+    )
+
+
+def test_a_session_without_a_free_slot_stops_the_whole_series(
+    plan, practitioner, room, front_desk
+):
+    # Closed for the whole window of session 3 (28 to 35 days after session 2).
+    ClosureDay.objects.bulk_create(
+        ClosureDay(date=SERIES_DAYS[1] + timedelta(days=n)) for n in range(28, 36)
+    )
+    proposals = propose_for_plan(
+        plan=plan, request=request_for(plan, at(FIRST_DAY), room), now=NOW
+    )
+    assert proposals[2].state == State.NO_SLOT
+
+    with pytest.raises(PlanError, match="Session 3 has no free slot"):
+        book_series(
+            plan=plan,
+            proposals=proposals,
+            practitioner=practitioner,
+            by=front_desk,
+            now=NOW,
+        )
+
+    assert not TreatmentSession.objects.exists()
+
+
+def test_a_session_closer_than_the_minimum_needs_a_managers_reason(
+    plan, room, front_desk, manager
+):
+    chosen = {1: (at(FIRST_DAY + timedelta(days=21)), room)}
+    proposals = propose_for_plan(
+        plan=plan,
+        request=request_for(plan, at(FIRST_DAY), room, chosen=chosen),
+        now=NOW,
+    )
+    assert proposals[1].spacing_flag == "short"
+
+    def confirm(by: User, reason: str) -> list[TreatmentSession]:
+        return book_series(
+            plan=plan,
+            proposals=proposals,
+            practitioner=plan.practitioner,
+            by=by,
+            override_reason=reason,
+            now=NOW,
+        )
+
+    for by, reason in [(front_desk, "Patient travels"), (manager, "")]:
+        with pytest.raises(PlanError) as excinfo:
+            confirm(by, reason)
+        assert str(excinfo.value) == (
+            "Session 2 would be only 21 days after the previous one; the minimum "
+            "is 28. A manager can allow it with a reason."
+        )
+        assert not TreatmentSession.objects.exists()
+
+    assert len(confirm(manager, "Patient travels")) == 6
+
+
+def test_proposing_a_series_takes_the_same_few_queries_however_full_the_calendar(
+    clinic, practitioner, patient, room, django_assert_max_num_queries
+):
+    plan = TreatmentPlanFactory(
+        patient=patient,
+        practitioner=practitioner,
+        protocol=surgical(),
+        planned_sessions=10,
+        consented=True,
+    )
+
+    def propose() -> tuple[list[Proposal], int]:
+        # Fresh objects, as the booking page has them; then only the service.
+        fresh = TreatmentPlan.objects.select_related("protocol").get(pk=plan.pk)
+        someone = Practitioner.objects.select_related("user").get(pk=practitioner.pk)
+        request = request_for(fresh, at(FIRST_DAY), practitioner=someone)
+        # The unbooked count, the rooms in use, the last live session and the
+        # five queries of the calendar snapshot.
+        with django_assert_max_num_queries(8) as queries:
+            proposals = propose_for_plan(plan=fresh, request=request, now=NOW)
+        return proposals, len(queries.captured_queries)
+
+    free, queries_when_free = propose()
+    # 200 bookings of the practitioner over the year: at the series' time on
+    # Thursdays (every session's ideal day), in the afternoon on other days.
+    days = [FIRST_DAY + timedelta(days=n) for n in range(350)]
+    thursdays = [(day, 10) for day in days if day.weekday() == 3]
+    others = [(day, 14) for day in days if day.weekday() in (0, 1, 2, 4)]
+    bookings = thursdays + others[: 200 - len(thursdays)]
+    other = PatientFactory()
+    Appointment.objects.bulk_create(
+        Appointment(
+            patient=other,
+            practitioner=practitioner,
+            room=room,
+            start=at(day, hour),
+            end=at(day, hour + 1),
+            kind=Appointment.Kind.TREATMENT,
+        )
+        for day, hour in bookings
+    )
+    assert Appointment.objects.filter(practitioner=practitioner).count() == 200
+    busy, queries_when_busy = propose()
+
+    assert len(free) == len(busy) == 10
+    assert [p.state for p in free] == [State.AS_PLANNED] * 10
+    assert [p.state for p in busy] == [State.MOVED] * 10
+    assert queries_when_busy == queries_when_free
+
+
+# Moving sessions
+
+
+@pytest.fixture
+def booked_plan(plan, room, front_desk) -> TreatmentPlan:
+    book(plan, front_desk, room)
+    return plan
+
+
+def test_moving_this_session_only_leaves_the_others_where_they_are(
+    booked_plan, front_desk
+):
+    before = calendar()
+    third = session(booked_plan, 3)
+
+    move_sessions(
+        session=third,
+        start=at(SERIES_DAYS[2], 14),
+        scope=Scope.THIS,
+        by=front_desk,
+        now=NOW,
+    )
+
+    assert starts(booked_plan) == [
+        at(day, 14 if n == 2 else 10) for n, day in enumerate(SERIES_DAYS)
+    ]
+    after = calendar()
+    assert len(after) == len(before)
+    assert [row for row in after if row not in before] == [
+        (
+            third.appointment_id,
+            at(SERIES_DAYS[2], 14),
+            at(SERIES_DAYS[2], 15),
+            Appointment.Status.BOOKED,
+            third.appointment.practitioner_id,
+            third.appointment.room_id,
+        )
+    ]
+
+
+def test_moving_this_and_following_shifts_them_all_and_keeps_the_spacing(
+    booked_plan, front_desk
+):
+    appointments_before = Appointment.objects.count()
+    sessions_before = list(
+        booked_plan.sessions.values_list("pk", "number", "appointment_id")
+    )
+
+    preview = move_sessions(
+        session=session(booked_plan, 3),
+        start=at(SERIES_DAYS[2] + timedelta(days=7)),
+        scope=Scope.FOLLOWING,
+        by=front_desk,
+        now=NOW,
+    )
+
+    assert [m.session.number for m in preview.moves] == [3, 4, 5, 6]
+    # A week later each, at 10:00 on either side of the clock change.
+    week = timedelta(days=7)
+    assert starts(booked_plan) == [
+        at(day + (week if n >= 2 else timedelta())) for n, day in enumerate(SERIES_DAYS)
+    ]
+    # Moved, not rebooked: the same appointments and sessions, nothing extra.
+    assert Appointment.objects.count() == appointments_before
+    assert (
+        list(booked_plan.sessions.values_list("pk", "number", "appointment_id"))
+        == sessions_before
+    )
+    assert (
+        not Appointment.objects.exclude(status=Appointment.Status.BOOKED)
+        .exclude(kind=Appointment.Kind.CONSULTATION)
+        .exists()
+    )
+
+
+@pytest.mark.parametrize(
+    ("zone", "first_day"),
+    # Session 2 falls in the week before the clocks go back.
+    [("Europe/London", date(2026, 9, 24)), ("America/New_York", date(2026, 10, 1))],
+    ids=["london", "new-york"],
+)
+def test_moving_following_sessions_keeps_their_wall_clock_time_across_the_change(
+    settings, practitioner, patient, room, front_desk, zone, first_day
+):
+    settings.TIME_ZONE = zone
+    open_clinic(practitioner)
+    now = local_datetime(first_day - timedelta(days=3), time(8))
+    plan = TreatmentPlanFactory(
+        patient=patient, practitioner=practitioner, planned_sessions=5, consented=True
+    )
+    book(plan, front_desk, room, first_start=at(first_day), now=now)
+    days = [first_day + timedelta(days=28 * n) for n in range(5)]
+    assert starts(plan) == [at(day) for day in days]
+
+    move_sessions(
+        session=session(plan, 2),
+        start=at(days[1] + timedelta(days=7)),
+        scope=Scope.FOLLOWING,
+        by=front_desk,
+        now=now,
+    )
+
+    moved = starts(plan)
+    assert moved == [at(days[0])] + [at(day + timedelta(days=7)) for day in days[1:]]
+    assert [m.time() for m in moved] == [time(10)] * 5
+    # Session 2 went from summer time to winter time and kept its 10:00.
+    assert moved[1].utcoffset() != moved[0].utcoffset()
+    assert Appointment.objects.filter(kind=Appointment.Kind.TREATMENT).count() == 5
+
+
+def test_a_move_into_a_clash_changes_nothing(
+    booked_plan, practitioner, other_room, front_desk
+):
+    # The practitioner is busy two weeks after session 5.
+    busy_day = SERIES_DAYS[4] + timedelta(days=14)
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=other_room,
+        start=at(busy_day, 9),
+        end=at(busy_day, 12),
+    )
+    before = calendar()
+
+    for scope, number in [(Scope.THIS, 5), (Scope.FOLLOWING, 4)]:
+        moving = session(booked_plan, number)
+        with pytest.raises(PlanError) as excinfo:
+            move_sessions(
+                session=moving,
+                start=at(moving.local_date + timedelta(days=14)),
+                scope=scope,
+                by=front_desk,
+                confirmed=True,
+                now=NOW,
+            )
+        assert str(excinfo.value) == "The move can't be made."
+        assert excinfo.value.messages[1].startswith(
+            f"Session 5: {practitioner} is already booked on Thu 1 Apr 2027"
+        )
+        assert calendar() == before
+
+
+def test_moving_closer_than_the_minimum_needs_confirmation_and_a_managers_reason(
+    booked_plan, front_desk, manager
+):
+    before = calendar()
+    third = session(booked_plan, 3)
+    week_early = at(SERIES_DAYS[2] - timedelta(days=7))
+
+    def move(by: User, *, confirmed: bool, reason: str = "") -> None:
+        move_sessions(
+            session=third,
+            start=week_early,
+            scope=Scope.THIS,
+            by=by,
+            confirmed=confirmed,
+            override_reason=reason,
+            now=NOW,
+        )
+
+    with pytest.raises(PlanError) as excinfo:
+        move(front_desk, confirmed=False, reason="Patient travels")
+    assert excinfo.value.messages == [
+        "Check the spacing and confirm the move.",
+        "Session 3 would be 21 days after the one before it (minimum 28).",
+    ]
+    for by, reason in [(front_desk, "Patient travels"), (manager, " ")]:
+        with pytest.raises(PlanError) as excinfo:
+            move(by, confirmed=True, reason=reason)
+        assert str(excinfo.value) == (
+            "Sessions closer than the minimum need a manager's reason."
+        )
+    assert calendar() == before
+
+    move(manager, confirmed=True, reason="Patient travels")
+
+    assert starts(booked_plan)[2] == week_early
+    booked_plan.refresh_from_db()
+    assert "Session 3 would be 21 days after" in booked_plan.exception_reason
+    assert booked_plan.exception_reason.endswith(": Patient travels")
+
+
+def test_moving_further_than_the_maximum_needs_confirmation(booked_plan, front_desk):
+    before = calendar()
+    third = session(booked_plan, 3)
+    two_weeks_later = at(SERIES_DAYS[2] + timedelta(days=14))
+
+    preview = preview_move(
+        session=third, start=two_weeks_later, scope=Scope.FOLLOWING, now=NOW
+    )
+    assert preview.problems == preview.too_close == []
+    assert preview.too_far == [
+        "Session 3 would be 42 days after the one before it (longest 35)."
+    ]
+    with pytest.raises(PlanError, match="confirm the move"):
+        move_sessions(
+            session=third,
+            start=two_weeks_later,
+            scope=Scope.FOLLOWING,
+            by=front_desk,
+            now=NOW,
+        )
+    assert calendar() == before
+
+    move_sessions(
+        session=third,
+        start=two_weeks_later,
+        scope=Scope.FOLLOWING,
+        by=front_desk,
+        confirmed=True,
+        now=NOW,
+    )
+
+    assert starts(booked_plan)[2:] == [
+        at(day + timedelta(days=14)) for day in SERIES_DAYS[2:]
+    ]
+
+
+def test_a_cancelled_session_cannot_be_moved(booked_plan, front_desk):
+    second = session(booked_plan, 2)
+    cancel_session(session=second, reason="Unwell", by=front_desk, now=NOW)
+
+    with pytest.raises(PlanError, match="Session 2 is cancelled and can't be moved"):
+        move_sessions(
+            session=second,
+            start=at(SERIES_DAYS[1], 14),
+            scope=Scope.THIS,
+            by=front_desk,
+            now=NOW,
+        )
+
+
+# Changing practitioner or room from session N on
+
+
+def test_the_practitioner_and_room_change_from_session_n_on(
+    booked_plan, practitioner, other_practitioner, room, other_room, front_desk
+):
+    appointments_before = Appointment.objects.count()
+
+    changed = change_resources_from(
+        session=session(booked_plan, 3),
+        practitioner=other_practitioner,
+        room=other_room,
+        by=front_desk,
+        now=NOW,
+    )
+
+    assert [s.number for s in changed] == [3, 4, 5, 6]
+    resources = [
+        (s.appointment.practitioner, s.appointment.room)
+        for s in booked_plan.sessions.select_related("appointment").order_by("number")
+    ]
+    assert (
+        resources == [(practitioner, room)] * 2 + [(other_practitioner, other_room)] * 4
+    )
+    assert starts(booked_plan) == [at(day) for day in SERIES_DAYS]
+    assert Appointment.objects.count() == appointments_before
+    # Sessions 1 and 2 are still booked with the first practitioner.
+    booked_plan.refresh_from_db()
+    assert booked_plan.practitioner == practitioner
+
+
+def test_the_plan_follows_a_practitioner_who_takes_over_every_upcoming_session(
+    booked_plan, other_practitioner, other_room, front_desk
+):
+    change_resources_from(
+        session=session(booked_plan, 1),
+        practitioner=other_practitioner,
+        room=other_room,
+        by=front_desk,
+        now=NOW,
+    )
+
+    booked_plan.refresh_from_db()
+    assert booked_plan.practitioner == other_practitioner
+
+
+def test_a_resource_change_into_a_clash_changes_nothing(
+    booked_plan, other_practitioner, other_room, front_desk
+):
+    AppointmentFactory(
+        practitioner=other_practitioner,
+        room=RoomFactory(name="Room 3"),
+        start=at(SERIES_DAYS[4], 9, 30),
+        end=at(SERIES_DAYS[4], 10, 30),
+    )
+    before = calendar()
+
+    with pytest.raises(PlanError) as excinfo:
+        change_resources_from(
+            session=session(booked_plan, 3),
+            practitioner=other_practitioner,
+            room=other_room,
+            by=front_desk,
+            now=NOW,
+        )
+
+    assert str(excinfo.value) == "Session 5 can't be changed."
+    assert calendar() == before
+
+
+# Cancelling, no-shows, extending, ending
+
+
+def test_cancelling_a_session_without_a_replacement_leaves_one_unbooked(
+    booked_plan, front_desk
+):
+    appointments_before = Appointment.objects.count()
+    second = session(booked_plan, 2)
+
+    replacement = cancel_session(
+        session=second, reason="Unwell", by=front_desk, now=NOW
+    )
+
+    assert replacement is None
+    second.appointment.refresh_from_db()
+    assert second.appointment.status == Appointment.Status.CANCELLED
+    assert second.appointment.cancel_reason == "Unwell"
+    assert unbooked_count(booked_plan) == 1
+    assert Appointment.objects.count() == appointments_before
+
+
+def test_cancelling_a_session_with_a_replacement_books_one_more_at_the_end(
+    booked_plan, front_desk
+):
+    appointments_before = Appointment.objects.count()
+    second = session(booked_plan, 2)
+
+    replacement = cancel_session(
+        session=second, reason="Unwell", by=front_desk, replace=True, now=NOW
+    )
+
+    assert replacement.number == 7
+    assert replacement.replaces == second
+    assert second.replacement == replacement
+    assert timezone.localtime(replacement.appointment.start) == at(
+        SERIES_DAYS[5] + timedelta(days=28)
+    )
+    assert replacement.appointment.kind == Appointment.Kind.TREATMENT
+    assert unbooked_count(booked_plan) == 0
+    assert len(starts(booked_plan)) == 6
+    assert Appointment.objects.count() == appointments_before + 1
+
+
+def test_a_replacement_is_checked_on_every_day_of_its_window(
+    clinic, practitioner, patient, room, other_room, front_desk
+):
+    # 30 days apart, so the window (28 to 35 days) starts before the ideal day.
+    plan = TreatmentPlanFactory(
+        patient=patient,
+        practitioner=practitioner,
+        planned_sessions=2,
+        spacing_days=30,
+        consented=True,
+    )
+    book(plan, front_desk, room)
+    last_day = date(2026, 12, 26)
+    assert starts(plan) == [at(FIRST_DAY), at(last_day)]
+    # The replacement would go 30 days after the last session, Mon 25 Jan; the
+    # nearest days are closed, and the first of the window is fully booked.
+    ClosureDay.objects.bulk_create(
+        ClosureDay(date=last_day + timedelta(days=n)) for n in (30, 31, 32)
+    )
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=other_room,
+        start=at(last_day + timedelta(days=28), 9),
+        end=at(last_day + timedelta(days=28), 18),
+    )
+
+    replacement = cancel_session(
+        session=session(plan, 1),
+        reason="Unwell",
+        by=front_desk,
+        replace=True,
+        now=NOW,
+    )
+
+    assert timezone.localtime(replacement.appointment.start) == at(
+        last_day + timedelta(days=33)
+    )
+
+
+def test_a_chosen_date_far_ahead_is_checked_against_the_calendar(
+    plan, practitioner, room, other_room
+):
+    far = FIRST_DAY + timedelta(days=300)
+    AppointmentFactory(
+        practitioner=practitioner, room=other_room, start=at(far), end=at(far, 11)
+    )
+
+    proposals = propose_for_plan(
+        plan=plan,
+        request=request_for(plan, at(FIRST_DAY), room, chosen={5: (at(far), room)}),
+        now=NOW,
+    )
+
+    assert proposals[5].state == State.CHOSEN
+    assert not proposals[5].is_bookable
+    assert proposals[5].reasons[0].startswith(f"{practitioner} is already booked")
+
+
+def test_cancelling_needs_a_reason(booked_plan, front_desk):
+    before = calendar()
+
+    with pytest.raises(PlanError, match="Give a reason for cancelling."):
+        cancel_session(
+            session=session(booked_plan, 2), reason=" ", by=front_desk, replace=True
+        )
+
+    assert calendar() == before
+
+
+def test_a_missed_session_is_a_no_show_once_its_time_has_passed(
+    booked_plan, front_desk
+):
+    first = session(booked_plan, 1)
+
+    with pytest.raises(PlanError, match="once its start time has passed"):
+        mark_session_no_show(session=first, by=front_desk, now=NOW)
+
+    mark_session_no_show(
+        session=first, by=front_desk, now=at(FIRST_DAY, 11) + timedelta(minutes=1)
+    )
+
+    first.appointment.refresh_from_db()
+    assert first.appointment.status == Appointment.Status.NO_SHOW
+    assert unbooked_count(booked_plan) == 1
+
+
+def test_a_plan_extends_to_the_protocols_maximum_and_beyond_only_with_a_reason(
+    clinic, practitioner, patient, front_desk
+):
+    plan = TreatmentPlanFactory(
+        patient=patient, practitioner=practitioner, planned_sessions=7
+    )
+
+    plan = extend_plan(plan=plan, by=practitioner.user)
+    assert plan.planned_sessions == 8
+    with pytest.raises(PlanError) as excinfo:
+        extend_plan(plan=plan, by=practitioner.user, reason="  ")
+    assert str(excinfo.value) == (
+        "The Standard protocol has at most 8 sessions: give a reason to plan more."
+    )
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 8
+
+    plan = extend_plan(plan=plan, by=practitioner.user, reason="Deep scarring")
+
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 9
+    assert plan.exception_reason == "Extended to 9 sessions: Deep scarring"
+
+
+def test_cancelling_a_plan_cancels_only_the_sessions_not_yet_done(
+    booked_plan, front_desk
+):
+    done = session(booked_plan, 1).appointment
+    Appointment.objects.filter(pk=done.pk).update(status=Appointment.Status.COMPLETED)
+
+    with pytest.raises(PlanError, match="Give a reason"):
+        cancel_plan(plan=booked_plan, reason="", by=front_desk, now=NOW)
+    cancelled = cancel_plan(
+        plan=booked_plan, reason="Moving abroad", by=front_desk, now=NOW
+    )
+
+    assert cancelled == 5
+    statuses = [
+        s.appointment.status
+        for s in booked_plan.sessions.select_related("appointment").order_by("number")
+    ]
+    assert (
+        statuses == [Appointment.Status.COMPLETED] + [Appointment.Status.CANCELLED] * 5
+    )
+    booked_plan.refresh_from_db()
+    assert booked_plan.status == TreatmentPlan.Status.CANCELLED
+    assert (booked_plan.ended_reason, booked_plan.ended_at) == ("Moving abroad", NOW)
+    with pytest.raises(PlanError, match="already ended"):
+        cancel_plan(plan=booked_plan, reason="Again", by=front_desk, now=NOW)
+
+
+def test_a_plan_is_completed_only_once_no_session_is_booked(booked_plan, front_desk):
+    with pytest.raises(PlanError, match="Sessions are still booked"):
+        complete_plan(plan=booked_plan, by=front_desk, now=NOW)
+
+    Appointment.objects.filter(treatment_session__plan=booked_plan).update(
+        status=Appointment.Status.COMPLETED
+    )
+    complete_plan(plan=booked_plan, by=front_desk, now=NOW)
+
+    booked_plan.refresh_from_db()
+    assert booked_plan.status == TreatmentPlan.Status.COMPLETED
+    assert booked_plan.ended_at == NOW
+    with pytest.raises(PlanError, match="ended"):
+        book(booked_plan, front_desk, room=None)

@@ -1,0 +1,1141 @@
+from datetime import date, datetime, time, timedelta
+
+import pytest
+import time_machine
+from django.urls import reverse
+from django.utils import timezone
+
+from clinic.models import Appointment, Consultation
+from clinic.tests.factories import (
+    AppointmentFactory,
+    PatientFactory,
+    RoomFactory,
+    TimeOffFactory,
+    open_clinic,
+)
+from plans import services
+from plans.models import Protocol, TreatmentPlan, TreatmentSession
+from plans.scheduling import State
+
+# A Monday morning in the clinic's zone (London); series start the next day.
+NOW = datetime(2026, 11, 23, 8, 0)
+TUESDAY = date(2026, 11, 24)
+SPACING = timedelta(days=28)
+
+
+@pytest.fixture
+def frozen_now():
+    with time_machine.travel(timezone.make_aware(NOW), tick=False):
+        yield timezone.make_aware(NOW)
+
+
+@pytest.fixture
+def clinic_open(practitioner, other_practitioner, room, other_room):
+    open_clinic(practitioner, other_practitioner)
+
+
+pytestmark = pytest.mark.usefixtures("frozen_now", "clinic_open")
+
+
+def at(day: date, hour: int, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
+def every_four_weeks(first: date, count: int, hour: int = 10) -> list[datetime]:
+    """Tuesdays at the same wall-clock time (10:00 stays 10:00 across DST)."""
+    return [at(first + SPACING * n, hour) for n in range(count)]
+
+
+SERIES = every_four_weeks(TUESDAY, 6)  # 24 Nov 2026 ... 13 Apr 2027
+
+# Measured query counts of the main pages; more data must not raise them.
+QUERIES_PLAN = 7
+QUERIES_WORK = 8
+QUERIES_PROPOSE = 20
+
+
+def make_consultation(
+    patient,
+    practitioner,
+    room,
+    *,
+    decision: str = Consultation.Decision.ELIGIBLE,
+    when: datetime | None = None,
+) -> Consultation:
+    visit = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=when or at(date(2026, 11, 16), 10),
+        kind=Appointment.Kind.CONSULTATION,
+        status=Appointment.Status.COMPLETED,
+    )
+    return Consultation.objects.create(
+        appointment=visit,
+        patient=patient,
+        areas=["face", "neck"],
+        goals=["lines"],
+        decision=decision,
+        decision_reason="" if decision == "eligible" else "Active eczema.",
+        decided_by=None if decision == "pending" else practitioner.user,
+        decided_at=None if decision == "pending" else visit.end,
+    )
+
+
+def make_plan(
+    consultation: Consultation,
+    practitioner,
+    *,
+    consented: bool = True,
+    planned: int = 6,
+    protocol: str = "Standard",
+) -> TreatmentPlan:
+    protocol = Protocol.objects.get(name=protocol)
+    return TreatmentPlan.objects.create(
+        patient=consultation.patient,
+        consultation=consultation,
+        protocol=protocol,
+        areas=["face"],
+        practitioner=practitioner,
+        planned_sessions=planned,
+        spacing_days=protocol.target_spacing_days,
+        exception_reason="" if planned <= protocol.max_sessions else "Severe scars",
+        consent_by=practitioner.user if consented else None,
+        consented_at=consultation.decided_at if consented else None,
+        created_by=practitioner.user,
+    )
+
+
+def book_sessions(
+    plan: TreatmentPlan, starts: list[datetime], room, **appointment
+) -> list[TreatmentSession]:
+    """Sessions written straight to the tables (no hours checks): for setup."""
+    first = max(plan.sessions.values_list("number", flat=True), default=0) + 1
+    sessions = [
+        TreatmentSession.objects.create(
+            plan=plan,
+            number=first + n,
+            appointment=AppointmentFactory(
+                patient=plan.patient,
+                practitioner=plan.practitioner,
+                room=room,
+                start=start,
+                kind=Appointment.Kind.TREATMENT,
+                **appointment,
+            ),
+        )
+        for n, start in enumerate(starts)
+    ]
+    plan.status = TreatmentPlan.Status.ACTIVE
+    plan.save(update_fields=["status"])
+    return sessions
+
+
+@pytest.fixture
+def consultation(patient, practitioner, room):
+    return make_consultation(patient, practitioner, room)
+
+
+@pytest.fixture
+def plan(consultation, practitioner):
+    """A consented Standard plan of six sessions, none booked yet."""
+    return make_plan(consultation, practitioner)
+
+
+@pytest.fixture
+def sessions(plan, room):
+    """All six sessions of the plan booked, four weeks apart from tomorrow."""
+    return book_sessions(plan, SERIES, room)
+
+
+def sign_in(client, request, who: str) -> None:
+    if who != "anonymous":
+        persona = request.getfixturevalue(who)
+        client.force_login(getattr(persona, "user", persona))
+
+
+def starts_of(plan: TreatmentPlan) -> list[datetime]:
+    return [
+        s.appointment.start
+        for s in plan.sessions.select_related("appointment").order_by("number")
+    ]
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def treatments() -> int:
+    return Appointment.objects.filter(kind=Appointment.Kind.TREATMENT).count()
+
+
+# Access -------------------------------------------------------------------------
+
+EVERYONE = {"front_desk", "practitioner", "manager"}
+BOOKERS = {"front_desk", "manager"}
+CLINICIANS = {"practitioner", "manager"}
+
+# name, method, what the id is, who may use it
+PAGES = [
+    ("plans:work", "get", None, EVERYONE),
+    ("plans:create", "get", "consultation", CLINICIANS),
+    ("plans:detail", "get", "plan", EVERYONE),
+    ("plans:book", "get", "plan", BOOKERS),
+    ("plans:consent", "post", "plan", CLINICIANS),
+    ("plans:extend", "get", "plan", BOOKERS),
+    ("plans:cancel", "get", "plan", BOOKERS),
+    ("plans:complete", "post", "plan", CLINICIANS),
+    ("plans:session_move", "get", "session", BOOKERS),
+    ("plans:session_change", "get", "session", BOOKERS),
+    ("plans:session_cancel", "get", "session", BOOKERS),
+    ("plans:session_no_show", "post", "session", BOOKERS),
+]
+
+
+@pytest.fixture
+def half_booked(plan, room):
+    """The plan with its first two sessions booked and four still to book."""
+    return book_sessions(plan, SERIES[:2], room)
+
+
+def url_for(name: str, what: str | None, consultation, plan, session) -> str:
+    target = {"consultation": consultation, "plan": plan, "session": session}
+    return reverse(name, args=[target[what].pk] if what else [])
+
+
+@pytest.mark.parametrize(
+    "who", ["anonymous", "outsider", "front_desk", "practitioner", "manager"]
+)
+@pytest.mark.parametrize("name,method,what,allowed", PAGES)
+def test_who_may_use_each_plans_page(
+    client,
+    request,
+    consultation,
+    plan,
+    half_booked,
+    who,
+    name,
+    method,
+    what,
+    allowed,
+):
+    sign_in(client, request, who)
+    url = url_for(name, what, consultation, plan, half_booked[0])
+    response = getattr(client, method)(url)
+    if who == "anonymous":
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+    elif who not in allowed:
+        assert response.status_code == 403
+    elif method == "get":
+        assert response.status_code == 200
+    else:
+        assert response.status_code == 302
+        assert response["Location"] == plan.get_absolute_url()
+
+
+@pytest.mark.parametrize(
+    "name,method", [(name, method) for name, method, what, _ in PAGES if what]
+)
+def test_a_tampered_id_is_404(client, manager, half_booked, name, method):
+    client.force_login(manager)
+    url = reverse(name, args=[999999])
+    response = getattr(client, method)(url, {"reason": "x", "action": "move"})
+    assert response.status_code == 404
+    if method == "get" and name != "plans:detail":
+        # A form sent with a tampered id is refused as well.
+        assert client.post(url, {"reason": "x", "action": "move"}).status_code == 404
+
+
+def test_the_front_desk_cant_create_plans_or_record_consent(
+    client, front_desk, consultation, practitioner
+):
+    plan = make_plan(consultation, practitioner, consented=False)
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("plans:create", args=[consultation.pk]), plan_data(practitioner)
+    )
+    assert response.status_code == 403
+    assert client.post(reverse("plans:consent", args=[plan.pk])).status_code == 403
+    assert TreatmentPlan.objects.get() == plan
+    plan.refresh_from_db()
+    assert not plan.has_consent
+
+
+def test_practitioners_cant_book_a_series(client, practitioner, plan):
+    client.force_login(practitioner.user)
+    response = client.post(
+        reverse("plans:book", args=[plan.pk]),
+        start_data(practitioner, action="propose"),
+    )
+    assert response.status_code == 403
+    assert treatments() == 0
+    detail = client.get(plan.get_absolute_url())
+    assert reverse("plans:book", args=[plan.pk]) not in detail.content.decode()
+
+
+# Creating a plan --------------------------------------------------------------------
+
+
+def plan_data(practitioner, **overrides) -> dict:
+    data = {
+        "protocol": Protocol.objects.get(name="Standard").pk,
+        "practitioner": practitioner.pk,
+        "areas": ["face", "neck"],
+        "planned_sessions": "6",
+        "spacing_days": "28",
+        "exception_reason": "",
+        "consent": "on",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_a_practitioner_creates_a_plan_from_an_eligible_consultation(
+    client, practitioner, consultation, frozen_now
+):
+    client.force_login(practitioner.user)
+    url = reverse("plans:create", args=[consultation.pk])
+    form = client.get(url).context["form"]
+    assert form.initial["protocol"].name == "Standard"
+    assert form.initial["planned_sessions"] == 6
+    assert form.initial["spacing_days"] == 28
+    assert form.initial["areas"] == ["face", "neck"]
+    assert form.initial["practitioner"] == practitioner
+
+    response = client.post(url, plan_data(practitioner))
+
+    plan = TreatmentPlan.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == plan.get_absolute_url()
+    assert plan.patient == consultation.patient
+    assert plan.consultation == consultation
+    assert plan.protocol.name == "Standard"
+    assert plan.practitioner == practitioner
+    assert plan.areas == ["face", "neck"]
+    assert (plan.planned_sessions, plan.spacing_days) == (6, 28)
+    assert plan.status == TreatmentPlan.Status.DRAFT
+    assert plan.consent_by == practitioner.user
+    assert plan.consented_at == frozen_now
+    assert plan.created_by == practitioner.user
+
+
+def test_a_manager_gets_the_consulting_practitioner_as_default(
+    client, manager, practitioner, consultation
+):
+    client.force_login(manager)
+    response = client.get(reverse("plans:create", args=[consultation.pk]))
+    assert response.context["form"].initial["practitioner"] == practitioner
+
+
+@pytest.mark.parametrize("decision", ["not_eligible", "refer", "pending"])
+def test_only_an_eligible_consultation_starts_a_plan(
+    client, practitioner, patient, room, decision
+):
+    consultation = make_consultation(patient, practitioner, room, decision=decision)
+    client.force_login(practitioner.user)
+    url = reverse("plans:create", args=[consultation.pk])
+    for response in [client.get(url), client.post(url, plan_data(practitioner))]:
+        assert response.status_code == 302
+        assert response["Location"] == consultation.get_absolute_url()
+    page = client.post(url, plan_data(practitioner), follow=True)
+    assert "Only an eligible consultation can start a plan" in messages_of(page)[0]
+    assert not TreatmentPlan.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        ({"planned_sessions": "12"}, "12 sessions is outside"),
+        ({"spacing_days": "21"}, "21 days apart is outside"),
+    ],
+)
+def test_going_outside_the_protocol_needs_a_reason(
+    client, practitioner, consultation, overrides, message
+):
+    client.force_login(practitioner.user)
+    url = reverse("plans:create", args=[consultation.pk])
+    response = client.post(url, plan_data(practitioner, **overrides))
+    assert response.status_code == 200
+    errors = response.context["form"].errors["exception_reason"]
+    assert any(message in e for e in errors)
+    assert "Give a reason to go outside the protocol." in errors
+    assert not TreatmentPlan.objects.exists()
+
+    client.post(
+        url,
+        plan_data(practitioner, exception_reason="Deep scarring", **overrides),
+    )
+    assert TreatmentPlan.objects.get().exception_reason == "Deep scarring"
+
+
+def test_consent_can_be_recorded_later_by_the_practitioner(
+    client, practitioner, consultation, frozen_now
+):
+    client.force_login(practitioner.user)
+    client.post(
+        reverse("plans:create", args=[consultation.pk]),
+        plan_data(practitioner, consent=""),
+    )
+    plan = TreatmentPlan.objects.get()
+    assert not plan.has_consent
+    page = client.get(plan.get_absolute_url()).content.decode()
+    assert "Patient consents" in page
+
+    response = client.post(reverse("plans:consent", args=[plan.pk]), follow=True)
+    assert "Consent recorded." in messages_of(response)
+    plan.refresh_from_db()
+    assert plan.consent_by == practitioner.user
+    assert plan.consented_at == frozen_now
+
+    again = client.post(reverse("plans:consent", args=[plan.pk]), follow=True)
+    assert "Consent is already recorded for this plan." in messages_of(again)
+
+
+# Booking a series -------------------------------------------------------------------
+
+
+def start_data(practitioner, room=None, **overrides) -> dict:
+    data = {
+        "date": "2026-11-24",
+        "time": "10:00",
+        "practitioner": practitioner.pk,
+        "room": room.pk if room else "",  # empty: any free room
+        "action": "propose",
+    }
+    data.update(overrides)
+    return data
+
+
+def rows_data(response, changes: dict[int, dict] | None = None) -> dict:
+    """The proposal table of a booking page as the browser would post it back."""
+    rows = response.context["rows"]
+    data = {f"s-{key}": value for key, value in rows.management_form.initial.items()}
+    for index, form in enumerate(rows.forms):
+        row = {
+            "date": form.initial["date"].isoformat(),
+            "time": form.initial["time"].strftime("%H:%M"),
+            "room": form.initial["room"].pk,
+            "proposed": form.initial["proposed"],
+        }
+        row.update((changes or {}).get(index, {}))
+        data.update({f"s-{index}-{key}": value for key, value in row.items()})
+    return data
+
+
+def book_url(plan: TreatmentPlan) -> str:
+    return reverse("plans:book", args=[plan.pk])
+
+
+def test_the_front_desk_books_a_whole_series_in_three_steps(
+    client, front_desk, practitioner, room, plan
+):
+    client.force_login(front_desk)
+    start = client.get(book_url(plan))
+    assert start.status_code == 200
+    assert start.context["unbooked"] == 6
+    assert start.context["start_form"].initial["date"] == TUESDAY
+    assert start.context["start_form"].initial["practitioner"] == practitioner
+
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    proposals = proposal.context["proposals"]
+    assert [p.start for p in proposals] == SERIES
+    assert [p.state for p in proposals] == [State.AS_PLANNED] * 6
+    assert [p.room for p in proposals] == [room] * 6
+    assert [p.spacing_days for p in proposals] == [None] + [28] * 5
+    assert proposal.content.decode().count("As planned") == 6
+    assert "Book all 6 sessions" in proposal.content.decode()
+    assert treatments() == 0
+
+    response = client.post(
+        book_url(plan),
+        {**start_data(practitioner), **rows_data(proposal), "action": "confirm"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == plan.get_absolute_url()
+    assert TreatmentSession.objects.filter(plan=plan).count() == 6
+    assert treatments() == 6
+    assert starts_of(plan) == SERIES
+    assert set(
+        Appointment.objects.filter(kind="treatment").values_list("booked_by", flat=True)
+    ) == {front_desk.pk}
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.ACTIVE
+    page = client.get(plan.get_absolute_url())
+    assert "6 sessions booked for Ada Lovelace." in messages_of(page)
+
+
+def test_the_proposal_marks_a_moved_session_and_says_why(
+    client, front_desk, practitioner, other_room, plan
+):
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=other_room,
+        start=SERIES[1],
+        kind=Appointment.Kind.TREATMENT,
+        patient__first_name="Grace",
+        patient__last_name="Hopper",
+    )
+    client.force_login(front_desk)
+    response = client.post(book_url(plan), start_data(practitioner))
+    proposals = response.context["proposals"]
+    assert proposals[1].state == State.MOVED
+    assert proposals[1].start == at(date(2026, 12, 22), 9)
+    assert proposals[2].start == SERIES[2]
+    body = response.content.decode()
+    assert "Moved 1 h earlier" in body
+    assert "Grace Hopper" in body
+
+
+def test_a_changed_date_is_kept_and_the_next_sessions_follow_it(
+    client, front_desk, practitioner, room, plan
+):
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner, room))
+    response = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner, room),
+            **rows_data(proposal, {1: {"date": "2026-12-29"}}),
+            "action": "recheck",
+        },
+    )
+    proposals = response.context["proposals"]
+    assert proposals[1].state == State.CHOSEN
+    assert proposals[1].start == at(date(2026, 12, 29), 10)
+    assert proposals[1].spacing_days == 35
+    assert [p.start for p in proposals[2:]] == every_four_weeks(date(2027, 1, 26), 4)
+    assert "Your choice" in response.content.decode()
+    assert treatments() == 0
+
+    booked = client.post(
+        book_url(plan),
+        {**start_data(practitioner, room), **rows_data(response), "action": "confirm"},
+    )
+    assert booked.status_code == 302
+    assert starts_of(plan) == [SERIES[0], *[p.start for p in proposals[1:]]]
+
+
+def test_a_second_change_keeps_the_first(client, front_desk, practitioner, plan):
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    first = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            **rows_data(proposal, {1: {"date": "2026-12-29"}}),
+            "action": "recheck",
+        },
+    )
+    second = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            **rows_data(first, {4: {"time": "14:00"}}),
+            "action": "recheck",
+        },
+    )
+    proposals = second.context["proposals"]
+    assert proposals[1].start == at(date(2026, 12, 29), 10)
+    assert proposals[1].state == State.CHOSEN
+    assert proposals[4].start == at(date(2027, 3, 23), 14)
+    assert proposals[4].state == State.CHOSEN
+
+
+def test_a_row_with_a_bad_date_shows_the_error_and_books_nothing(
+    client, front_desk, practitioner, plan
+):
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    response = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            **rows_data(proposal, {2: {"date": "2027-02-30"}}),
+            "action": "confirm",
+        },
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Check the sessions marked below." in messages_of(response)
+    assert "Enter a valid date." in body
+    assert 'name="s-2-date" value="2027-02-30"' in body
+    assert not response.context["bookable"]
+    assert treatments() == 0
+
+
+def test_a_slot_taken_after_the_proposal_books_nothing_and_names_the_session(
+    client, front_desk, practitioner, other_room, plan
+):
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=other_room,
+        start=SERIES[2],
+        kind=Appointment.Kind.CONSULTATION,
+    )
+    response = client.post(
+        book_url(plan),
+        {**start_data(practitioner), **rows_data(proposal), "action": "confirm"},
+    )
+    assert response.status_code == 200
+    assert any("Session 3" in m for m in messages_of(response))
+    assert treatments() == 0
+    assert not TreatmentSession.objects.exists()
+    # A fresh proposal works around the new booking.
+    fresh = response.context["proposals"]
+    assert fresh[2].state == State.MOVED
+    assert response.context["bookable"]
+
+
+def test_a_slot_taken_while_booking_books_nothing_and_names_the_session(
+    client, front_desk, practitioner, other_room, plan, monkeypatch
+):
+    """Someone books session 3's time between the last check and the insert."""
+    book_series = services.book_series
+
+    def someone_else_books_first(**kwargs):
+        AppointmentFactory(practitioner=practitioner, room=other_room, start=SERIES[2])
+        return book_series(**kwargs)
+
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    monkeypatch.setattr(services, "book_series", someone_else_books_first)
+    response = client.post(
+        book_url(plan),
+        {**start_data(practitioner), **rows_data(proposal), "action": "confirm"},
+    )
+    assert response.status_code == 200
+    assert any(
+        "Session 3 (Tue 19 Jan 2027, 10:00) can't be booked any more" in m
+        for m in messages_of(response)
+    )
+    assert treatments() == 0
+    assert not TreatmentSession.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "management",
+    [
+        {"s-TOTAL_FORMS": "7"},
+        {"s-TOTAL_FORMS": "5"},
+        {"s-TOTAL_FORMS": "1000"},
+        {"s-TOTAL_FORMS": "many"},
+        {"s-TOTAL_FORMS": None, "s-INITIAL_FORMS": None},
+    ],
+)
+def test_a_tampered_table_books_nothing(
+    client, front_desk, practitioner, plan, management
+):
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    data = {**start_data(practitioner), **rows_data(proposal), "action": "confirm"}
+    for key in ["date", "time", "room", "proposed"]:
+        data[f"s-6-{key}"] = data[f"s-5-{key}"]
+    data.update(management)
+    response = client.post(book_url(plan), {k: v for k, v in data.items() if v})
+    assert response.status_code == 200
+    assert "fresh proposal" in " ".join(messages_of(response))
+    assert len(response.context["proposals"]) == 6
+    assert treatments() == 0
+
+
+def test_a_start_in_the_past_is_a_form_error(client, front_desk, practitioner, plan):
+    client.force_login(front_desk)
+    response = client.post(book_url(plan), start_data(practitioner, date="2026-11-20"))
+    assert response.status_code == 200
+    assert "That date has already passed." in response.content.decode()
+    assert "proposals" not in response.context
+    response = client.post(
+        book_url(plan), start_data(practitioner, date="2026-11-20", action="confirm")
+    )
+    assert "That date has already passed." in response.content.decode()
+    assert treatments() == 0
+
+
+def test_booking_needs_the_patients_consent(
+    client, front_desk, practitioner, consultation
+):
+    plan = make_plan(consultation, practitioner, consented=False)
+    client.force_login(front_desk)
+    response = client.get(book_url(plan))
+    assert response.status_code == 302
+    assert response["Location"] == plan.get_absolute_url()
+    response = client.post(book_url(plan), start_data(practitioner), follow=True)
+    assert "Record the patient's consent before booking sessions." in messages_of(
+        response
+    )
+    assert treatments() == 0
+
+
+def test_a_fully_booked_or_ended_plan_has_nothing_to_book(
+    client, front_desk, practitioner, plan, sessions
+):
+    client.force_login(front_desk)
+    response = client.get(book_url(plan), follow=True)
+    assert "Every session of this plan is booked." in messages_of(response)
+    plan.status = TreatmentPlan.Status.CANCELLED
+    plan.save()
+    response = client.get(book_url(plan), follow=True)
+    assert "This plan has ended" in messages_of(response)[0]
+
+
+# Changing a series ------------------------------------------------------------------
+
+
+def move_url(session: TreatmentSession) -> str:
+    return reverse("plans:session_move", args=[session.pk])
+
+
+def move_data(day: str, scope: str = "this", **overrides) -> dict:
+    data = {
+        "date": day,
+        "time": "10:00",
+        "scope": scope,
+        "room": "",
+        "override_reason": "",
+        "action": "preview",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_moving_session_3_and_the_following_by_a_week(
+    client, front_desk, plan, sessions
+):
+    client.force_login(front_desk)
+    preview = client.post(move_url(sessions[2]), move_data("2027-01-26", "following"))
+    assert preview.status_code == 200
+    planned = preview.context["preview"]
+    assert [m.session.number for m in planned.moves] == [3, 4, 5, 6]
+    assert not planned.problems
+    assert not planned.needs_confirmation
+    assert starts_of(plan) == SERIES
+
+    response = client.post(
+        move_url(sessions[2]), move_data("2027-01-26", "following", action="move")
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == plan.get_absolute_url()
+    week = timedelta(days=7)
+    assert starts_of(plan) == SERIES[:2] + [at(s.date() + week, 10) for s in SERIES[2:]]
+
+
+def test_a_move_beyond_the_window_needs_confirmation(
+    client, front_desk, plan, sessions
+):
+    client.force_login(front_desk)
+    data = move_data("2027-02-02", "following", action="move")
+    refused = client.post(move_url(sessions[2]), data)
+    assert refused.status_code == 200
+    errors = refused.context["form"].non_field_errors()
+    assert "Check the spacing and confirm the move." in errors
+    assert any("Session 3 would be 42 days after" in e for e in errors)
+    assert starts_of(plan) == SERIES
+
+    response = client.post(move_url(sessions[2]), {**data, "confirmed": "on"})
+    assert response.status_code == 302
+    # Two weeks later at 10:00 local, also across the clocks going forward.
+    fortnight = timedelta(days=14)
+    moved = [at(s.date() + fortnight, 10) for s in SERIES[2:]]
+    assert starts_of(plan) == SERIES[:2] + moved
+
+
+def test_sessions_closer_than_the_minimum_need_a_manager(
+    client, front_desk, manager, plan, sessions
+):
+    data = move_data("2027-01-12", action="move", confirmed="on")
+    client.force_login(front_desk)
+    refused = client.post(move_url(sessions[2]), data)
+    assert "Sessions closer than the minimum need a manager's reason." in (
+        refused.context["form"].non_field_errors()
+    )
+    assert starts_of(plan) == SERIES
+
+    client.force_login(manager)
+    response = client.post(
+        move_url(sessions[2]), {**data, "override_reason": "Patient travels"}
+    )
+    assert response.status_code == 302
+    assert starts_of(plan)[2] == at(date(2027, 1, 12), 10)
+
+
+def test_a_move_into_a_clash_changes_nothing(
+    client, front_desk, practitioner, other_room, plan, sessions
+):
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=other_room,
+        start=at(date(2027, 1, 26), 10, 30),
+        patient__first_name="Grace",
+        patient__last_name="Hopper",
+    )
+    client.force_login(front_desk)
+    for action in ["preview", "move"]:
+        response = client.post(
+            move_url(sessions[2]),
+            move_data("2027-01-26", "following", action=action, confirmed="on"),
+        )
+        assert response.status_code == 200
+        assert "Grace Hopper" in response.content.decode()
+    assert 'value="move"' not in response.content.decode()
+    assert "The move can't be made." in response.context["form"].non_field_errors()
+    assert starts_of(plan) == SERIES
+
+
+def test_moving_into_the_past_is_a_form_error(client, front_desk, plan, sessions):
+    client.force_login(front_desk)
+    response = client.post(
+        move_url(sessions[2]), move_data("2026-11-20", action="move")
+    )
+    assert "That date has already passed." in response.content.decode()
+    assert starts_of(plan) == SERIES
+
+
+def test_changing_the_room_from_session_4_on(
+    client, front_desk, practitioner, other_room, plan, sessions
+):
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("plans:session_change", args=[sessions[3].pk]),
+        {"practitioner": practitioner.pk, "room": other_room.pk},
+    )
+    assert response.status_code == 302
+    rooms = [s.appointment.room for s in plan.sessions.order_by("number")]
+    assert rooms[:3] == [sessions[0].appointment.room] * 3
+    assert rooms[3:] == [other_room] * 3
+
+
+def cancel_url(session: TreatmentSession) -> str:
+    return reverse("plans:session_cancel", args=[session.pk])
+
+
+def test_cancelling_a_session_without_a_replacement(client, front_desk, plan, sessions):
+    client.force_login(front_desk)
+    refused = client.post(cancel_url(sessions[3]), {"reason": "  "})
+    assert refused.status_code == 200
+    assert "reason" in refused.context["form"].errors
+
+    response = client.post(cancel_url(sessions[3]), {"reason": "Patient on holiday"})
+
+    assert response.status_code == 302
+    cancelled = Appointment.objects.get(pk=sessions[3].appointment_id)
+    assert cancelled.status == Appointment.Status.CANCELLED
+    assert cancelled.cancel_reason == "Patient on holiday"
+    assert plan.sessions.count() == 6
+    assert (
+        Appointment.objects.filter(
+            treatment_session__plan=plan, status="booked"
+        ).count()
+        == 5
+    )
+
+
+def test_cancelling_a_session_with_a_replacement_at_the_end(
+    client, front_desk, plan, sessions
+):
+    client.force_login(front_desk)
+    response = client.post(
+        cancel_url(sessions[3]),
+        {"reason": "Patient on holiday", "replace": "on"},
+        follow=True,
+    )
+    replacement = plan.sessions.get(number=7)
+    assert replacement.replaces == sessions[3]
+    assert replacement.appointment.start == at(date(2027, 5, 11), 10)
+    assert replacement.appointment.status == Appointment.Status.BOOKED
+    assert (
+        "Session cancelled; a replacement is booked for Tue 11 May 2027, 10:00."
+        in messages_of(response)
+    )
+    assert "replaces #4" in response.content.decode()
+
+
+def test_without_a_free_slot_for_the_replacement_nothing_is_cancelled(
+    client, front_desk, practitioner, plan, sessions
+):
+    TimeOffFactory(
+        practitioner=practitioner,
+        start=at(date(2027, 5, 10), 0),
+        end=at(date(2027, 5, 20), 0),
+        reason="Holiday",
+    )
+    client.force_login(front_desk)
+    response = client.post(
+        cancel_url(sessions[3]), {"reason": "Patient on holiday", "replace": "on"}
+    )
+    assert response.status_code == 200
+    errors = response.context["form"].non_field_errors()
+    assert any("no free slot for a replacement" in e for e in errors)
+    sessions[3].appointment.refresh_from_db()
+    assert sessions[3].appointment.status == Appointment.Status.BOOKED
+    assert plan.sessions.count() == 6
+
+
+def test_a_no_show_is_marked_by_post_only_after_the_start(
+    client, front_desk, plan, sessions
+):
+    url = reverse("plans:session_no_show", args=[sessions[0].pk])
+    client.force_login(front_desk)
+    assert client.get(url).status_code == 405
+
+    too_early = client.post(url, follow=True)
+    assert "once its start time has passed" in messages_of(too_early)[0]
+    sessions[0].appointment.refresh_from_db()
+    assert sessions[0].appointment.status == Appointment.Status.BOOKED
+
+    with time_machine.travel(SERIES[0] + timedelta(minutes=30), tick=False):
+        client.force_login(front_desk)  # The morning's sign-in has expired.
+        response = client.post(url)
+    assert response["Location"] == plan.get_absolute_url()
+    sessions[0].appointment.refresh_from_db()
+    assert sessions[0].appointment.status == Appointment.Status.NO_SHOW
+
+
+def test_extending_a_plan_by_one_session(client, front_desk, plan):
+    client.force_login(front_desk)
+    url = reverse("plans:extend", args=[plan.pk])
+    assert client.post(url, {"reason": ""}).status_code == 302
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 7
+
+    plan.planned_sessions = 8
+    plan.save()
+    refused = client.post(url, {"reason": ""})
+    assert refused.status_code == 200
+    assert "at most 8 sessions" in refused.content.decode()
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 8
+
+    client.post(url, {"reason": "Slow response on the scars"})
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 9
+    assert "Slow response on the scars" in plan.exception_reason
+
+
+def test_cancelling_the_rest_of_a_plan(client, front_desk, plan, sessions, frozen_now):
+    client.force_login(front_desk)
+    url = reverse("plans:cancel", args=[plan.pk])
+    refused = client.post(url, {"reason": ""})
+    assert refused.status_code == 200
+    assert "reason" in refused.context["form"].errors
+
+    response = client.post(url, {"reason": "Patient moved away"}, follow=True)
+
+    assert "Plan cancelled; 6 booked session(s) cancelled." in messages_of(response)
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.CANCELLED
+    assert plan.ended_reason == "Patient moved away"
+    assert plan.ended_at == frozen_now
+    assert not Appointment.objects.filter(
+        treatment_session__plan=plan, status="booked"
+    ).exists()
+
+
+def test_completing_a_plan_needs_every_session_done(
+    client, practitioner, plan, sessions
+):
+    url = reverse("plans:complete", args=[plan.pk])
+    client.force_login(practitioner.user)
+    assert client.get(url).status_code == 405
+
+    refused = client.post(url, follow=True)
+    assert "Sessions are still booked" in messages_of(refused)[0]
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.ACTIVE
+
+    Appointment.objects.filter(treatment_session__plan=plan).update(
+        status=Appointment.Status.COMPLETED
+    )
+    response = client.post(url, follow=True)
+    assert "Plan completed." in messages_of(response)
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.COMPLETED
+
+
+# Plan page ---------------------------------------------------------------------------
+
+
+def test_the_plan_page_shows_progress_and_spacing_flags(client, front_desk, plan, room):
+    done = Appointment.Status.COMPLETED
+    book_sessions(
+        plan,
+        [
+            at(date(2026, 8, 25), 10),
+            at(date(2026, 9, 15), 10),  # 21 days: too close
+            at(date(2026, 10, 27), 10),  # 42 days: too far
+        ],
+        room,
+        status=done,
+    )
+    book_sessions(plan, [at(TUESDAY, 10)], room)  # 28 days: fine
+    client.force_login(front_desk)
+    response = client.get(plan.get_absolute_url())
+    body = response.content.decode()
+    assert "Session 4 of 6" in body
+    assert [r.get("spacing_days") for r in response.context["rows"]] == [
+        None,
+        21,
+        42,
+        28,
+    ]
+    assert [r.get("spacing_flag") for r in response.context["rows"]] == [
+        None,
+        "short",
+        "long",
+        "",
+    ]
+    assert "below 28" in body
+    assert "over 35" in body
+    assert response.context["rows"][3]["phase"] == "next"
+    assert response.context["next_due"] == TUESDAY
+    assert "2 sessions of 6 still to book." in body
+
+
+def _cancelled(plan: TreatmentPlan, start: datetime, room) -> TreatmentSession:
+    [session] = book_sessions(
+        plan, [start], room, status="cancelled", cancel_reason="Unwell"
+    )
+    return session
+
+
+def test_the_plan_page_uses_a_fixed_number_of_queries(
+    client, front_desk, plan, room, django_assert_max_num_queries
+):
+    book_sessions(plan, SERIES[:2], room)
+    client.force_login(front_desk)
+    with django_assert_max_num_queries(QUERIES_PLAN):
+        small = client.get(plan.get_absolute_url())
+    assert len(small.context["rows"]) == 2
+
+    lost = _cancelled(plan, at(date(2027, 1, 5), 10), room)
+    _cancelled(plan, at(date(2027, 1, 6), 10), room)
+    book_sessions(plan, SERIES[2:], room)
+    replacement = book_sessions(plan, [at(date(2027, 5, 11), 10)], room)[0]
+    replacement.replaces = lost
+    replacement.save()
+    with django_assert_max_num_queries(QUERIES_PLAN):
+        large = client.get(plan.get_absolute_url())
+    assert len(large.context["rows"]) == 9
+    assert "replaced" in large.content.decode()
+
+
+# Work lists ------------------------------------------------------------------------
+
+
+def _work(practitioner, room, n: int) -> dict:
+    """One of each kind of work, for patients of day ``n``."""
+    day = date(2026, 10, 1) + timedelta(days=n)
+
+    def eligible(hour: int, **kwargs) -> Consultation:
+        return make_consultation(
+            PatientFactory(), practitioner, room, when=at(day, hour), **kwargs
+        )
+
+    def series(plan: TreatmentPlan, hour: int) -> list[TreatmentSession]:
+        first = at(TUESDAY + timedelta(days=n), hour)
+        return book_sessions(plan, [first + SPACING * k for k in range(6)], room)
+
+    def cancel(session: TreatmentSession) -> None:
+        session.appointment.status = Appointment.Status.CANCELLED
+        session.appointment.cancel_reason = "Unwell"
+        session.appointment.save()
+
+    waiting = eligible(9)
+    eligible(10, decision="refer")
+    unbooked = make_plan(eligible(11), practitioner)
+    at_risk = make_plan(eligible(12), practitioner)
+    cancel(series(at_risk, 9)[4])
+    # A cancelled session that was replaced puts nothing at risk.
+    fine = make_plan(eligible(13), practitioner)
+    lost = series(fine, 11)[0]
+    cancel(lost)
+    [replacement] = book_sessions(fine, [at(date(2027, 6, 1) + timedelta(n), 11)], room)
+    replacement.replaces = lost
+    replacement.save()
+    # The last session was weeks ago and nothing is booked since.
+    overdue = make_plan(eligible(14), practitioner)
+    book_sessions(overdue, [at(day - timedelta(days=21), 15)], room, status="completed")
+    return {
+        "waiting": waiting,
+        "unbooked": unbooked,
+        "at_risk": at_risk,
+        "overdue": overdue,
+    }
+
+
+def test_the_work_lists(client, front_desk, practitioner, room):
+    work = _work(practitioner, room, 0)
+    client.force_login(front_desk)
+    response = client.get(reverse("plans:work"))
+    assert list(response.context["waiting"]) == [work["waiting"]]
+    assert work["unbooked"] in response.context["unbooked"]
+    assert work["at_risk"] in response.context["unbooked"]
+    at_risk = dict(response.context["at_risk"])
+    assert set(at_risk) == {work["at_risk"], work["overdue"]}
+    assert at_risk[work["at_risk"]] == [
+        "A cancelled or missed session has no replacement."
+    ]
+    assert at_risk[work["overdue"]] == [
+        "The next session was due by Thu 15 Oct 2026 and is not booked."
+    ]
+    body = response.content.decode()
+    assert work["waiting"].patient.get_absolute_url() in body
+    assert reverse("plans:book", args=[work["unbooked"].pk]) in body
+
+
+def test_the_work_lists_use_a_fixed_number_of_queries(
+    client, front_desk, practitioner, room, django_assert_max_num_queries
+):
+    client.force_login(front_desk)
+    _work(practitioner, room, 0)
+    with django_assert_max_num_queries(QUERIES_WORK):
+        small = client.get(reverse("plans:work"))
+    assert len(small.context["at_risk"]) == 2
+
+    for n in range(1, 5):
+        _work(practitioner, room, n)
+    with django_assert_max_num_queries(QUERIES_WORK):
+        large = client.get(reverse("plans:work"))
+    assert len(large.context["waiting"]) == 5
+    assert len(large.context["at_risk"]) == 10
+
+
+def test_the_booking_proposal_uses_a_fixed_number_of_queries(
+    client,
+    front_desk,
+    practitioner,
+    patient,
+    room,
+    other_room,
+    consultation,
+    django_assert_max_num_queries,
+):
+    RoomFactory(name="Room 3")
+    client.force_login(front_desk)
+    short = make_plan(consultation, practitioner, planned=5)
+    with django_assert_max_num_queries(QUERIES_PROPOSE):
+        small = client.post(book_url(short), start_data(practitioner))
+    assert len(small.context["proposals"]) == 5
+
+    # A busier calendar and a longer course.
+    for day in range(60):
+        for hour in (12, 14, 16):
+            AppointmentFactory(
+                practitioner=practitioner,
+                room=other_room,
+                start=at(TUESDAY + timedelta(days=day), hour),
+            )
+    long = make_plan(
+        consultation,
+        practitioner,
+        planned=10,
+        protocol="Surgical scars and stretch marks",
+    )
+    with django_assert_max_num_queries(QUERIES_PROPOSE):
+        large = client.post(book_url(long), start_data(practitioner))
+    assert len(large.context["proposals"]) == 10
+    assert all(p.is_bookable for p in large.context["proposals"])
