@@ -488,3 +488,26 @@ class Consultation(models.Model):
 
     def get_goals_display(self) -> list[str]:
         return [str(Goal(g).label) for g in self.goals if g in Goal.values]
+
+
+class ClinicalAccess(models.Model):
+    """Who opened which part of a patient's clinical record, and when."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="clinical_accesses"
+    )
+    what = models.CharField(_("what"), max_length=40)
+    object_id = models.PositiveBigIntegerField(null=True, blank=True)
+    at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("clinical record access")
+        verbose_name_plural = _("clinical record accesses")
+        indexes = [models.Index(fields=["patient", "-at"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} opened {self.what} of {self.patient} at {self.at}"

@@ -16,7 +16,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinic.models import Appointment, Consultation, Patient, Practitioner, Room
+from clinic.models import (
+    Appointment,
+    ClinicalAccess,
+    Consultation,
+    Patient,
+    Practitioner,
+    Room,
+)
 from clinic.scheduling import Availability, Problem
 
 EXCLUSION_VIOLATION = "23P01"
@@ -510,3 +517,36 @@ def _decision_changed(consultation: Consultation) -> bool:
         .first()
     )
     return stored != (consultation.decision, consultation.decision_reason)
+
+
+def log_clinical_access(
+    *, user: AbstractBaseUser, patient: Patient, what: str, object_id: int | None
+) -> None:
+    ClinicalAccess.objects.create(
+        user=user, patient=patient, what=what, object_id=object_id
+    )
+
+
+@transaction.atomic
+def complete_appointment(
+    *,
+    appointment: Appointment,
+    by: AbstractBaseUser | None,
+    now: datetime | None = None,
+) -> Appointment:
+    """The appointment took place (from booked or checked in)."""
+    now = now or timezone.now()
+    appointment = _locked(appointment)
+    if appointment.status not in (
+        Appointment.Status.BOOKED,
+        Appointment.Status.CHECKED_IN,
+    ):
+        raise _refuse(
+            _("This appointment is %(status)s and can't be completed.")
+            % {"status": appointment.get_status_display().lower()}
+        )
+    if appointment.start > now:
+        raise _refuse(_("An appointment can't be completed before it starts."))
+    appointment.status = Appointment.Status.COMPLETED
+    appointment.save(update_fields=["status", "updated_at"])
+    return appointment

@@ -171,7 +171,7 @@ USE_TZ = True
 
 # Sections that later apps add to the patient page: callables (request, patient)
 # returning HTML. Keeps the core app free of imports from plans and aftercare.
-CLINIC_PATIENT_PANELS = ["plans.views.patient_plans_panel"]
+CLINIC_PATIENT_PANELS = ["plans.views.series.patient_plans_panel"]
 # Functions (now, stdout) that add later apps' part of `manage.py seed_demo`.
 CLINIC_DEMO_SEEDERS = ["plans.demo.seed"]
 
@@ -194,6 +194,14 @@ STORAGES = {
 }
 WHITENOISE_AUTOREFRESH = DEBUG
 MEDIA_ROOT = VAR_DIR / "media"
+# Clinical photos: never under MEDIA_ROOT or any URL; served by a checked view.
+CLINIC_PRIVATE_MEDIA_ROOT = Path(
+    env.str("CLINIC_PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private"))
+)
+CLINIC_PHOTO_MAX_BYTES = env_int("CLINIC_PHOTO_MAX_BYTES", default=15 * 1024 * 1024)
+CLINIC_PHOTO_MAX_PIXELS = env_int("CLINIC_PHOTO_MAX_PIXELS", default=40_000_000)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Email: files under var/mail/ by default, so a newcomer can read what was sent.
 EMAIL_FILE_PATH = str(VAR_DIR / "mail")

@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 
 from clinic import views
 
@@ -46,6 +48,7 @@ clinic_patterns = [
         views.consultation_detail,
         name="consultation_detail",
     ),
+    path("access-log/", views.access_log, name="access_log"),
     path("calendar/", views.calendar, name="calendar"),
     path("calendar/day/", views.calendar_day, name="calendar_day"),
     path("calendar/week/", views.calendar_week, name="calendar_week"),
@@ -61,5 +64,9 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("plans/", include("plans.urls")),
     path("healthz", views.healthz, name="healthz"),
+    path(
+        "favicon.ico",
+        RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -32,6 +32,7 @@ from clinic.forms import (
 )
 from clinic.models import (
     Appointment,
+    ClinicalAccess,
     ClosureDay,
     Consultation,
     OpeningHours,
@@ -445,6 +446,24 @@ def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "show_clinical": request.user.has_perm("clinic.change_consultation"),
         },
     )
+
+
+# Access log -----------------------------------------------------------------------
+
+
+@staff_view("clinic.view_clinicalaccess")
+@require_GET
+def access_log(request: HttpRequest) -> HttpResponse:
+    """Who opened which patient's clinical record (managers)."""
+    entries = ClinicalAccess.objects.select_related("user", "patient")
+    patient = None
+    patient_id = request.GET.get("patient", "")
+    if patient_id.isdigit():
+        patient = Patient.objects.filter(pk=int(patient_id)).first()
+        if patient is not None:
+            entries = entries.filter(patient=patient)
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    return render(request, "clinic/access_log.html", {"page": page, "patient": patient})
 
 
 # Calendar ----------------------------------------------------------------------

@@ -1,9 +1,9 @@
 """The plans part of `manage.py seed_demo`: consultations and treatment plans.
 
 Consultations of two weeks ago (eligible, not eligible, not yet decided) and a
-Standard plan with its six sessions booked from next week, all through the real
-services where they allow it. Runs once: skipped when the demo patients already
-have consultations.
+Standard plan whose first session is today (ready to record) and whose other five
+are booked 28 days apart, all through the real services where they allow it.
+Runs once: skipped when the demo patients already have consultations.
 """
 
 from dataclasses import dataclass
@@ -26,7 +26,7 @@ from clinic.models import (
 )
 from clinic.scheduling import Availability
 from clinic.services import record_consultation
-from plans.models import Protocol
+from plans.models import Protocol, TreatmentPlan, TreatmentSession
 from plans.services import SeriesRequest, book_series, create_plan, propose_for_plan
 
 PRACTITIONER = "dr.patel"
@@ -222,10 +222,10 @@ def _plan(
     )
     if not demo.book:
         return
-    tz = timezone.get_default_timezone()
-    first_day = timezone.localdate(now, tz) + timedelta(days=7)
+    first = _first_session_today(plan, now=now, by=users[FRONT_DESK])
     request = SeriesRequest(
-        first_start=datetime.combine(first_day, time(10), tz),
+        first_start=timezone.localtime(first.appointment.start)
+        + timedelta(days=plan.spacing_days),
         practitioner=plan.practitioner,
         room=None,
         chosen={},
@@ -239,3 +239,55 @@ def _plan(
             by=users[FRONT_DESK],
             now=now,
         )
+
+
+def _first_session_today(
+    plan: TreatmentPlan, *, now: datetime, by: User
+) -> TreatmentSession:
+    """Session 1 in the practitioner's first free hour today (or the next working
+    day), so there is a session to record. It may already have started, which
+    the booking service refuses, so it is written directly; the calendar rules
+    still pick a free hour. Checked in once its start has passed."""
+    tz = timezone.get_default_timezone()
+    today = timezone.localdate(now, tz)
+    practitioner = plan.practitioner
+    rooms = list(Room.objects.filter(is_active=True).order_by("name"))
+    calendar = Availability.load(
+        start=local_midnight(today), end=local_midnight(today + timedelta(days=8))
+    )
+    long_ago = datetime(2000, 1, 1, tzinfo=tz)
+    for offset in range(8):
+        day = today + timedelta(days=offset)
+        for minutes in range(8 * 60, 19 * 60, 15):
+            start = datetime.combine(day, time(minutes // 60, minutes % 60), tz)
+            end = start + timedelta(minutes=plan.protocol.session_minutes)
+            for room in rooms:
+                if calendar.problems(
+                    start=start,
+                    end=end,
+                    practitioner=practitioner,
+                    room=room,
+                    now=long_ago,
+                ):
+                    continue
+                appointment = Appointment.objects.create(
+                    patient=plan.patient,
+                    practitioner=practitioner,
+                    room=room,
+                    start=start,
+                    end=end,
+                    kind=Appointment.Kind.TREATMENT,
+                    status=Appointment.Status.CHECKED_IN
+                    if start <= now
+                    else Appointment.Status.BOOKED,
+                    checked_in_at=start - timedelta(minutes=5)
+                    if start <= now
+                    else None,
+                    booked_by=by,
+                )
+                plan.status = TreatmentPlan.Status.ACTIVE
+                plan.save(update_fields=["status", "updated_at"])
+                return TreatmentSession.objects.create(
+                    plan=plan, appointment=appointment, number=1
+                )
+    raise CommandError("No free hour for the demo's first treatment session.")

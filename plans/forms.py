@@ -10,7 +10,15 @@ from django.utils.translation import gettext_lazy
 from clinic.forms import DateInput, TimeInput
 from clinic.models import Area, Practitioner, Room
 from clinic.scheduling import local_datetime
-from plans.models import Protocol, TreatmentPlan
+from plans.models import (
+    MAX_DEPTH_MM,
+    MIN_DEPTH_MM,
+    Photo,
+    Product,
+    Protocol,
+    SessionRecord,
+    TreatmentPlan,
+)
 from plans.services import Scope
 
 
@@ -269,3 +277,161 @@ def default_first_date(previous: datetime | None, spacing_days: int) -> date:
         timezone.localdate(previous) + timedelta(days=spacing_days),
         timezone.localdate() + timedelta(days=1),
     )
+
+
+# Session records ---------------------------------------------------------------
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class RecordForm(forms.ModelForm):
+    products_after = forms.ModelMultipleChoiceField(
+        label=gettext_lazy("Products applied after"),
+        queryset=Product.objects.filter(
+            is_active=True,
+            category__in=[Product.Category.SERUM, Product.Category.RECOVERY],
+        ),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = SessionRecord
+        fields = [
+            "started_at",
+            "ended_at",
+            "device",
+            "cartridge_lot",
+            "numbing_agent",
+            "numbing_other",
+            "numbing_minutes",
+            "products_after",
+            "redness",
+            "pinpoint_bleeding",
+            "adverse_events",
+            "notes",
+        ]
+        widgets = {
+            "started_at": DateTimeLocalInput(),
+            "ended_at": DateTimeLocalInput(),
+            "adverse_events": forms.Textarea(attrs={"rows": 2}),
+            "notes": forms.Textarea(attrs={"rows": 2}),
+            "redness": forms.RadioSelect,
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["numbing_agent"].queryset = Product.objects.filter(
+            is_active=True, category=Product.Category.NUMBING
+        )
+        self.fields["numbing_agent"].empty_label = gettext_lazy("None, or other below")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("started_at"), data.get("ended_at")
+        if start and end and end <= start:
+            self.add_error("ended_at", _("The end must be after the start."))
+        if end and end > timezone.now():
+            self.add_error(
+                "ended_at", _("The end of the session can't be in the future.")
+            )
+        if data.get("numbing_agent") and data.get("numbing_other", "").strip():
+            self.add_error(
+                "numbing_other",
+                _("Pick a numbing agent from the list or name another, not both."),
+            )
+        return data
+
+
+class AreaForm(forms.Form):
+    # A blank first choice, so the formset's empty extra row stays unchanged.
+    area = forms.ChoiceField(
+        label=gettext_lazy("Area"), choices=[("", "—"), *Area.choices]
+    )
+    depth_mm = forms.DecimalField(
+        label=gettext_lazy("Needle depth (mm)"),
+        min_value=MIN_DEPTH_MM,
+        max_value=MAX_DEPTH_MM,
+        max_digits=3,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+    )
+    passes = forms.IntegerField(
+        label=gettext_lazy("Passes"), min_value=1, max_value=10, initial=2
+    )
+
+
+class BaseAreaFormSet(forms.BaseFormSet):
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        seen = set()
+        for form in self.forms:
+            if not form.has_changed() or self._should_delete_form(form):
+                continue
+            area = form.cleaned_data.get("area")
+            if area in seen:
+                raise forms.ValidationError(_("Each area can be listed once."))
+            seen.add(area)
+
+    def entries(self) -> list:
+        from plans.records import AreaEntry
+
+        return [
+            AreaEntry(
+                area=f.cleaned_data["area"],
+                depth_mm=f.cleaned_data["depth_mm"],
+                passes=f.cleaned_data["passes"],
+            )
+            for f in self.forms
+            if f.has_changed() and not self._should_delete_form(f)
+        ]
+
+
+AreaFormSet = formset_factory(
+    AreaForm,
+    formset=BaseAreaFormSet,
+    extra=1,
+    max_num=len(Area.choices),
+    validate_max=True,
+    can_delete=True,
+)
+
+
+class AmendForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason for the amendment"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=1000,
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("An amendment needs a reason."))
+        return reason
+
+
+class PhotoForm(forms.Form):
+    image = forms.FileField(
+        label=gettext_lazy("Photo"),
+        widget=forms.ClearableFileInput(
+            attrs={
+                "accept": "image/jpeg,image/png,image/webp",
+                "capture": "environment",
+            }
+        ),
+    )
+    moment = forms.ChoiceField(
+        label=gettext_lazy("Before or after"),
+        choices=Photo.Moment.choices,
+        widget=forms.RadioSelect,
+        initial=Photo.Moment.BEFORE,
+    )
+    area = forms.ChoiceField(label=gettext_lazy("Area"), choices=Area.choices)
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=300, required=False)

@@ -1,4 +1,6 @@
+import uuid
 from datetime import date, timedelta
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -9,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
+from plans.storage import private_storage
 
 
 class Protocol(models.Model):
@@ -249,3 +252,228 @@ class TreatmentSession(models.Model):
     @property
     def local_date(self) -> date:
         return timezone.localdate(self.appointment.start)
+
+
+class Product(models.Model):
+    """The managed lists of numbing agents and products applied after needling."""
+
+    class Category(models.TextChoices):
+        NUMBING = "numbing", _("Numbing agent")
+        SERUM = "serum", _("Serum")
+        RECOVERY = "recovery", _("Recovery gel or balm")
+
+    name = models.CharField(_("name"), max_length=120)
+    category = models.CharField(_("category"), max_length=20, choices=Category.choices)
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        ordering = ["category", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["category", "name"], name="product_unique_name_in_category"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Redness(models.TextChoices):
+    NONE = "none", _("None")
+    MILD = "mild", _("Mild")
+    MODERATE = "moderate", _("Moderate")
+    MARKED = "marked", _("Marked")
+
+
+MIN_DEPTH_MM = Decimal("0.25")
+MAX_DEPTH_MM = Decimal("2.50")
+
+
+class SessionRecord(models.Model):
+    """What the practitioner did in one treatment session; locked once signed."""
+
+    session = models.OneToOneField(
+        TreatmentSession, on_delete=models.PROTECT, related_name="record"
+    )
+    device = models.CharField(_("device"), max_length=120, blank=True)
+    cartridge_lot = models.CharField(_("cartridge lot"), max_length=60, blank=True)
+    numbing_agent = models.ForeignKey(
+        Product,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        limit_choices_to={"category": Product.Category.NUMBING},
+        verbose_name=_("numbing agent"),
+    )
+    numbing_other = models.CharField(
+        _("other numbing agent"), max_length=120, blank=True
+    )
+    numbing_minutes = models.PositiveSmallIntegerField(
+        _("numbing time (minutes)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(120)],
+    )
+    products_after = models.ManyToManyField(
+        Product,
+        blank=True,
+        related_name="+",
+        verbose_name=_("products applied after"),
+    )
+    redness = models.CharField(
+        _("redness"), max_length=10, choices=Redness.choices, default=Redness.NONE
+    )
+    pinpoint_bleeding = models.BooleanField(_("pinpoint bleeding"), default=False)
+    adverse_events = models.TextField(_("adverse events"), blank=True)
+    notes = models.TextField(_("notes"), blank=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    signed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    signed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__isnull=True)
+                | Q(started_at__isnull=True)
+                | Q(ended_at__gt=F("started_at")),
+                name="record_end_after_start",
+                violation_error_message=_("The end must be after the start."),
+            ),
+            models.CheckConstraint(
+                condition=Q(signed_at__isnull=True)
+                | (
+                    Q(signed_by__isnull=False)
+                    & Q(started_at__isnull=False)
+                    & Q(ended_at__isnull=False)
+                ),
+                name="record_signed_is_complete",
+                violation_error_message=_(
+                    "A signed record has its practitioner, start and end."
+                ),
+            ),
+        ]
+        permissions = [("sign_sessionrecord", "Can complete and sign session records")]
+
+    def __str__(self) -> str:
+        return f"Record of {self.session}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("plans:record", args=[self.session_id])
+
+    @property
+    def is_signed(self) -> bool:
+        return self.signed_at is not None
+
+
+class TreatedArea(models.Model):
+    record = models.ForeignKey(
+        SessionRecord, on_delete=models.CASCADE, related_name="areas"
+    )
+    area = models.CharField(_("area"), max_length=20, choices=Area.choices)
+    depth_mm = models.DecimalField(
+        _("needle depth (mm)"),
+        max_digits=3,
+        decimal_places=2,
+        validators=[MinValueValidator(MIN_DEPTH_MM), MaxValueValidator(MAX_DEPTH_MM)],
+    )
+    passes = models.PositiveSmallIntegerField(
+        _("passes"), default=1, validators=[MinValueValidator(1), MaxValueValidator(10)]
+    )
+
+    class Meta:
+        ordering = ["record", "area"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["record", "area"], name="treated_area_once_per_record"
+            ),
+            models.CheckConstraint(
+                condition=Q(depth_mm__gte=MIN_DEPTH_MM) & Q(depth_mm__lte=MAX_DEPTH_MM),
+                name="treated_area_depth_range",
+                violation_error_message=_("Needle depth must be 0.25 to 2.5 mm."),
+            ),
+            models.CheckConstraint(
+                condition=Q(passes__gte=1) & Q(passes__lte=10),
+                name="treated_area_passes_range",
+                violation_error_message=_("Passes must be 1 to 10."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_area_display()}: {self.depth_mm} mm x {self.passes}"
+
+
+class Amendment(models.Model):
+    """A change to a signed record: who, when, why, and each value before and after."""
+
+    record = models.ForeignKey(
+        SessionRecord, on_delete=models.PROTECT, related_name="amendments"
+    )
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField()
+    reason = models.TextField(_("reason"))
+    changes = models.JSONField(default=list)  # [{"field", "label", "before", "after"}]
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(reason=""),
+                name="amendment_has_reason",
+                violation_error_message=_("An amendment needs a reason."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Amendment of {self.record} at {self.at:%Y-%m-%d %H:%M}"
+
+
+def _photo_path(photo: "Photo", filename: str) -> str:
+    # Random names: nothing about the patient in a path or a URL.
+    return f"photos/{uuid.uuid4().hex}.jpg"
+
+
+def _thumbnail_path(photo: "Photo", filename: str) -> str:
+    return f"photos/thumbs/{uuid.uuid4().hex}.jpg"
+
+
+class Photo(models.Model):
+    class Moment(models.TextChoices):
+        BEFORE = "before", _("Before")
+        AFTER = "after", _("After")
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="photos"
+    )
+    moment = models.CharField(
+        _("before or after"), max_length=10, choices=Moment.choices
+    )
+    area = models.CharField(_("area"), max_length=20, choices=Area.choices)
+    note = models.CharField(_("note"), max_length=300, blank=True)
+    image = models.ImageField(storage=private_storage, upload_to=_photo_path)
+    thumbnail = models.ImageField(storage=private_storage, upload_to=_thumbnail_path)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    uploaded_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "area", "moment", "uploaded_at"]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_moment_display()} - {self.get_area_display()} - {self.session}"
+        )

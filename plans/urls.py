@@ -1,20 +1,32 @@
 from django.urls import path
 
-from plans import views
+from plans.views import records, series
 
 app_name = "plans"
 
 urlpatterns = [
-    path("work/", views.work_lists, name="work"),
-    path("new/<int:consultation_pk>/", views.plan_create, name="create"),
-    path("<int:pk>/", views.plan_detail, name="detail"),
-    path("<int:pk>/book/", views.plan_book, name="book"),
-    path("<int:pk>/consent/", views.plan_consent, name="consent"),
-    path("<int:pk>/extend/", views.plan_extend, name="extend"),
-    path("<int:pk>/cancel/", views.plan_cancel, name="cancel"),
-    path("<int:pk>/complete/", views.plan_complete, name="complete"),
-    path("sessions/<int:pk>/move/", views.session_move, name="session_move"),
-    path("sessions/<int:pk>/change/", views.session_change, name="session_change"),
-    path("sessions/<int:pk>/cancel/", views.session_cancel, name="session_cancel"),
-    path("sessions/<int:pk>/no-show/", views.session_no_show, name="session_no_show"),
+    path("work/", series.work_lists, name="work"),
+    path("today/", records.my_day, name="my_day"),
+    path("new/<int:consultation_pk>/", series.plan_create, name="create"),
+    path("<int:pk>/", series.plan_detail, name="detail"),
+    path("<int:pk>/book/", series.plan_book, name="book"),
+    path("<int:pk>/consent/", series.plan_consent, name="consent"),
+    path("<int:pk>/extend/", series.plan_extend, name="extend"),
+    path("<int:pk>/cancel/", series.plan_cancel, name="cancel"),
+    path("<int:pk>/complete/", series.plan_complete, name="complete"),
+    path("sessions/<int:pk>/move/", series.session_move, name="session_move"),
+    path("sessions/<int:pk>/change/", series.session_change, name="session_change"),
+    path("sessions/<int:pk>/cancel/", series.session_cancel, name="session_cancel"),
+    path("sessions/<int:pk>/no-show/", series.session_no_show, name="session_no_show"),
+    path("sessions/<int:session_pk>/record/", records.record, name="record"),
+    path(
+        "sessions/<int:session_pk>/record/amend/",
+        records.record_amend,
+        name="record_amend",
+    ),
+    path(
+        "sessions/<int:session_pk>/photos/", records.photo_upload, name="photo_upload"
+    ),
+    path("photos/<int:pk>/<str:size>/", records.photo_file, name="photo_file"),
+    path("<int:pk>/compare/", records.compare, name="compare"),
 ]

@@ -183,7 +183,14 @@ def test_past_appointments_are_completed_but_for_one_no_show(seeded):
     ended = Appointment.objects.filter(end__lte=NOW)
     statuses = set(ended.values_list("status", flat=True))
 
-    assert statuses == {Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW}
+    # Nothing that ended is left "booked"; a session still waiting for its record
+    # (the treatment plans' part of the demo) may be checked in.
+    assert {Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW} <= statuses
+    assert statuses <= {
+        Appointment.Status.COMPLETED,
+        Appointment.Status.NO_SHOW,
+        Appointment.Status.CHECKED_IN,
+    }
     assert ended.filter(status=Appointment.Status.NO_SHOW).count() == 1
     assert not Appointment.objects.filter(
         start__gt=NOW, status=Appointment.Status.COMPLETED

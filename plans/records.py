@@ -1,0 +1,380 @@
+"""Session records and photos: record, complete and sign, amend; store photos safely.
+
+A signed record is locked. Every later change is an amendment with a reason that
+keeps each changed value before and after. Signing completes the appointment;
+the record's end time is when the aftercare clock starts.
+"""
+
+import warnings
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from io import BytesIO
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from clinic import services as booking
+from clinic.models import Appointment, Area, Practitioner
+from plans.models import (
+    Amendment,
+    Photo,
+    Product,
+    SessionRecord,
+    TreatedArea,
+    TreatmentSession,
+)
+from plans.services import PlanError
+
+# The record fields an amendment may change, in the order they are shown.
+AMENDABLE = [
+    "device",
+    "cartridge_lot",
+    "numbing_agent",
+    "numbing_other",
+    "numbing_minutes",
+    "redness",
+    "pinpoint_bleeding",
+    "adverse_events",
+    "notes",
+    "started_at",
+    "ended_at",
+]
+THUMBNAIL_SIZE = (480, 480)
+PHOTO_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
+
+
+@dataclass(frozen=True)
+class AreaEntry:
+    area: str
+    depth_mm: Decimal
+    passes: int
+
+
+def previous_record(session: TreatmentSession) -> SessionRecord | None:
+    """The latest signed record of an earlier session of the same plan."""
+    return (
+        SessionRecord.objects.filter(
+            session__plan_id=session.plan_id,
+            signed_at__isnull=False,
+            session__appointment__start__lt=session.appointment.start,
+        )
+        .select_related("numbing_agent")
+        .prefetch_related("areas", "products_after")
+        .order_by("-session__appointment__start")
+        .first()
+    )
+
+
+def depth_warnings(
+    entries: list[AreaEntry], previous: SessionRecord | None
+) -> list[str]:
+    """Areas needled deeper than at the previous session (allowed, but flagged)."""
+    if previous is None:
+        return []
+    before = {a.area: a.depth_mm for a in previous.areas.all()}
+    return [
+        _("%(area)s: %(now)s mm is deeper than last time (%(before)s mm).")
+        % {"area": Area(e.area).label, "now": e.depth_mm, "before": before[e.area]}
+        for e in entries
+        if e.area in before and e.depth_mm > before[e.area]
+    ]
+
+
+def _check_session(session: TreatmentSession) -> None:
+    status = session.appointment.status
+    if status in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW):
+        raise PlanError(
+            _("This session was %(status)s: there is nothing to record.")
+            % {"status": session.appointment.get_status_display().lower()}
+        )
+
+
+def _check_times(record: SessionRecord, now: datetime) -> None:
+    if record.started_at and record.ended_at and record.ended_at <= record.started_at:
+        raise PlanError(_("The end must be after the start."))
+    if record.ended_at and record.ended_at > now:
+        raise PlanError(_("The end of the session can't be in the future."))
+
+
+def _save_areas(record: SessionRecord, entries: list[AreaEntry]) -> None:
+    if len({e.area for e in entries}) != len(entries):
+        raise PlanError(_("Each area can be listed once."))
+    record.areas.all().delete()
+    TreatedArea.objects.bulk_create(
+        TreatedArea(record=record, area=e.area, depth_mm=e.depth_mm, passes=e.passes)
+        for e in entries
+    )
+
+
+@transaction.atomic
+def save_record(
+    *,
+    record: SessionRecord,
+    entries: list[AreaEntry],
+    products: list[Product],
+    now: datetime | None = None,
+) -> SessionRecord:
+    """Save a draft record (not yet signed)."""
+    now = now or timezone.now()
+    if record.pk:
+        locked = SessionRecord.objects.select_for_update().get(pk=record.pk)
+        if locked.is_signed:
+            raise PlanError(_("This record is signed: amend it instead."))
+    _check_session(record.session)
+    _check_times(record, now)
+    record.save()
+    _save_areas(record, entries)
+    record.products_after.set(products)
+    return record
+
+
+@transaction.atomic
+def sign_record(
+    *, record: SessionRecord, by: AbstractBaseUser, now: datetime | None = None
+) -> SessionRecord:
+    """Complete the session and sign its record; the record is locked from now on."""
+    now = now or timezone.now()
+    record = (
+        SessionRecord.objects.select_for_update()
+        .select_related("session__appointment")
+        .get(pk=record.pk)
+    )
+    if record.is_signed:
+        raise PlanError(_("This session is already completed and signed."))
+    if not Practitioner.objects.filter(user=by).exists():
+        raise PlanError(_("Only a practitioner can complete and sign a session."))
+    missing = []
+    if not record.started_at or not record.ended_at:
+        missing.append(_("the start and end times"))
+    if not record.areas.exists():
+        missing.append(_("at least one treated area with its needle depth"))
+    if missing:
+        raise PlanError(
+            _("Before signing, add %(what)s.") % {"what": _(" and ").join(missing)}
+        )
+    _check_times(record, now)
+    try:
+        booking.complete_appointment(
+            appointment=record.session.appointment, by=by, now=now
+        )
+    except booking.BookingError as error:
+        raise PlanError(error.messages[0]) from error
+    record.signed_by = by
+    record.signed_at = now
+    record.save(update_fields=["signed_by", "signed_at", "updated_at"])
+    return record
+
+
+def _display(record: SessionRecord, field: str) -> str:
+    value = getattr(record, field)
+    if value is None or value == "":
+        return "—"
+    if isinstance(value, datetime):
+        return timezone.localtime(value).strftime("%d %b %Y %H:%M")
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    display = getattr(record, f"get_{field}_display", None)
+    return str(display() if display else value)
+
+
+def _areas_text(entries) -> str:
+    return (
+        ", ".join(
+            f"{Area(e.area).label} {e.depth_mm} mm x{e.passes}"
+            for e in sorted(entries, key=lambda e: e.area)
+        )
+        or "—"
+    )
+
+
+@transaction.atomic
+def amend_record(
+    *,
+    record: SessionRecord,
+    changes: dict,
+    entries: list[AreaEntry] | None,
+    products: list[Product] | None,
+    reason: str,
+    by: AbstractBaseUser,
+    now: datetime | None = None,
+) -> Amendment:
+    """Change a signed record, keeping who, when, why and every value before/after."""
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not reason:
+        raise PlanError(_("An amendment needs a reason."))
+    record = SessionRecord.objects.select_for_update().get(pk=record.pk)
+    if not record.is_signed:
+        raise PlanError(_("This record is not signed yet: edit it directly."))
+    diff = []
+    for field in AMENDABLE:
+        if field not in changes:
+            continue
+        before = _display(record, field)
+        setattr(record, field, changes[field])
+        after = _display(record, field)
+        if before != after:
+            label = str(SessionRecord._meta.get_field(field).verbose_name)
+            diff.append(
+                {"field": field, "label": label, "before": before, "after": after}
+            )
+    if entries is not None:
+        before = _areas_text(record.areas.all())
+        after = _areas_text(entries)
+        if before != after:
+            diff.append(
+                {
+                    "field": "areas",
+                    "label": str(_("areas")),
+                    "before": before,
+                    "after": after,
+                }
+            )
+    if products is not None:
+        before = ", ".join(sorted(p.name for p in record.products_after.all())) or "—"
+        after = ", ".join(sorted(p.name for p in products)) or "—"
+        if before != after:
+            diff.append(
+                {
+                    "field": "products_after",
+                    "label": str(_("products applied after")),
+                    "before": before,
+                    "after": after,
+                }
+            )
+    if not diff:
+        raise PlanError(_("Nothing was changed."))
+    _check_times(record, now)
+    record.save()
+    if entries is not None:
+        _save_areas(record, entries)
+    if products is not None:
+        record.products_after.set(products)
+    return Amendment.objects.create(
+        record=record, by=by, at=now, reason=reason, changes=diff
+    )
+
+
+# Photos -------------------------------------------------------------------------
+
+
+class PhotoError(PlanError):
+    pass
+
+
+@dataclass(frozen=True)
+class CleanImage:
+    jpeg: bytes
+    thumbnail: bytes
+    width: int
+    height: int
+
+
+def clean_image(upload: UploadedFile) -> CleanImage:
+    """A real photo, re-encoded as JPEG without EXIF (no GPS, no camera data).
+
+    Refuses what isn't an image, files over the size limit and images with more
+    pixels than the limit (a small file can declare an enormous image).
+    """
+    max_bytes = settings.CLINIC_PHOTO_MAX_BYTES
+    max_pixels = settings.CLINIC_PHOTO_MAX_PIXELS
+    if upload.size is not None and upload.size > max_bytes:
+        raise PhotoError(
+            _("The photo is too large: %(mb)s MB at most.")
+            % {"mb": max_bytes // (1024 * 1024)}
+        )
+    not_an_image = _("That file is not a photo we can read (use JPEG, PNG or WebP).")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            upload.seek(0)
+            with Image.open(upload) as probe:
+                if probe.format not in PHOTO_FORMATS:
+                    raise PhotoError(not_an_image)
+                width, height = probe.size
+                if width * height > max_pixels:
+                    raise PhotoError(
+                        _("The photo has too many pixels (%(mp)s megapixels at most).")
+                        % {"mp": max_pixels // 1_000_000}
+                    )
+                probe.verify()
+            upload.seek(0)
+            with Image.open(upload) as image:
+                image.load()
+                upright = ImageOps.exif_transpose(image).convert("RGB")
+    except PhotoError:
+        raise
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ) as exc:
+        raise PhotoError(not_an_image) from exc
+    full = BytesIO()
+    # Saved without exif=, so no EXIF (GPS, camera, time) is kept.
+    upright.save(full, "JPEG", quality=88, optimize=True)
+    width, height = upright.size
+    upright.thumbnail(THUMBNAIL_SIZE)
+    thumb = BytesIO()
+    upright.save(thumb, "JPEG", quality=82, optimize=True)
+    return CleanImage(
+        jpeg=full.getvalue(), thumbnail=thumb.getvalue(), width=width, height=height
+    )
+
+
+@transaction.atomic
+def add_photo(
+    *,
+    session: TreatmentSession,
+    upload: UploadedFile,
+    moment: str,
+    area: str,
+    note: str,
+    by: AbstractBaseUser,
+) -> Photo:
+    _check_session(session)
+    cleaned = clean_image(upload)
+    photo = Photo(
+        session=session,
+        moment=moment,
+        area=area,
+        note=note.strip(),
+        uploaded_by=by,
+        width=cleaned.width,
+        height=cleaned.height,
+    )
+    photo.image.save("photo.jpg", ContentFile(cleaned.jpeg), save=False)
+    photo.thumbnail.save("thumb.jpg", ContentFile(cleaned.thumbnail), save=False)
+    # Files are written before the row: if the row fails, remove them again.
+    try:
+        photo.save()
+    except Exception:
+        photo.image.delete(save=False)
+        photo.thumbnail.delete(save=False)
+        raise
+    return photo
+
+
+# Comparison -----------------------------------------------------------------------
+
+
+def comparison_defaults(
+    photos: list[Photo],
+) -> tuple[Photo | None, Photo | None]:
+    """First session's "before" beside the latest session's "after" (one area)."""
+    befores = [p for p in photos if p.moment == Photo.Moment.BEFORE]
+    afters = [p for p in photos if p.moment == Photo.Moment.AFTER]
+    key = lambda p: (p.session.appointment.start, p.uploaded_at)  # noqa: E731
+    left = min(befores, key=key) if befores else None
+    right = max(afters, key=key) if afters else None
+    return left, right

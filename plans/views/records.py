@@ -1,0 +1,373 @@
+"""Practitioners' pages: the day, session records, photos and comparisons.
+
+Clinical content: only roles with the record and photo permissions get in, and
+every opening of a record or photo is written to the access log.
+"""
+
+from django.contrib import messages
+from django.db.models import Prefetch
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from clinic.models import Appointment, Area, Practitioner
+from clinic.services import log_clinical_access
+from clinic.views import staff_view
+from plans import records
+from plans.forms import AmendForm, AreaFormSet, PhotoForm, RecordForm
+from plans.models import Photo, SessionRecord, TreatmentPlan, TreatmentSession
+from plans.services import PlanError
+
+
+def _get_session(pk: int) -> TreatmentSession:
+    return get_object_or_404(
+        TreatmentSession.objects.select_related(
+            "plan__patient",
+            "plan__protocol",
+            "plan__consultation",
+            "appointment__practitioner__user",
+            "appointment__room",
+        ),
+        pk=pk,
+    )
+
+
+def _record_for(session: TreatmentSession) -> SessionRecord:
+    record = (
+        SessionRecord.objects.filter(session=session)
+        .select_related("numbing_agent", "signed_by")
+        .prefetch_related("areas", "products_after", "amendments__by")
+        .first()
+    )
+    if record is None:
+        record = SessionRecord(session=session)
+    return record
+
+
+def _areas_initial(record: SessionRecord, session: TreatmentSession) -> list[dict]:
+    if record.pk:
+        return [
+            {"area": a.area, "depth_mm": a.depth_mm, "passes": a.passes}
+            for a in record.areas.all()
+        ]
+    return [{"area": area, "passes": 2} for area in session.plan.areas]
+
+
+@staff_view("plans.view_sessionrecord")
+def record(request: HttpRequest, session_pk: int) -> HttpResponse:
+    session = _get_session(session_pk)
+    record = _record_for(session)
+    log_clinical_access(
+        user=request.user,
+        patient=session.plan.patient,
+        what="session record",
+        object_id=session.pk,
+    )
+    previous = records.previous_record(session)
+    can_edit = request.user.has_perm("plans.change_sessionrecord") and not (
+        record.is_signed
+    )
+    form = areas = None
+    if can_edit:
+        initial = {}
+        if not record.pk:
+            appointment = session.appointment
+            initial = {
+                "started_at": timezone.localtime(appointment.start),
+                "ended_at": timezone.localtime(appointment.end),
+            }
+            if previous is not None:
+                initial |= {
+                    "device": previous.device,
+                    "numbing_agent": previous.numbing_agent,
+                    "numbing_minutes": previous.numbing_minutes,
+                }
+        form = RecordForm(request.POST or None, instance=record, initial=initial)
+        areas = AreaFormSet(
+            request.POST or None,
+            prefix="areas",
+            initial=None if request.POST else _areas_initial(record, session),
+        )
+        if request.method == "POST" and form.is_valid() and areas.is_valid():
+            entries = areas.entries()
+            try:
+                saved = records.save_record(
+                    record=form.save(commit=False),
+                    entries=entries,
+                    products=list(form.cleaned_data["products_after"]),
+                )
+                for warning in records.depth_warnings(entries, previous):
+                    messages.warning(request, warning)
+                if request.POST.get("action") == "sign":
+                    if not request.user.has_perm("plans.sign_sessionrecord"):
+                        raise PlanError(
+                            _("Only a practitioner can complete and sign a session.")
+                        )
+                    records.sign_record(record=saved, by=request.user)
+                    messages.success(
+                        request,
+                        _("Session completed and signed. The record is now locked."),
+                    )
+                else:
+                    messages.success(request, _("Draft saved."))
+                return redirect("plans:record", session_pk=session.pk)
+            except PlanError as error:
+                for message in error.messages:
+                    form.add_error(None, message)
+    photos = sorted(
+        session.photos.select_related("uploaded_by"),
+        key=lambda p: (p.area, p.moment != Photo.Moment.BEFORE, p.uploaded_at),
+    )
+    return render(
+        request,
+        "plans/record.html",
+        {
+            "session": session,
+            "plan": session.plan,
+            "record": record,
+            "previous": previous,
+            "form": form,
+            "areas": areas,
+            "photos": photos,
+            "photo_form": PhotoForm(),
+            "can_add_photos": request.user.has_perm("plans.add_photo"),
+            "can_amend": record.is_signed
+            and request.user.has_perm("plans.change_sessionrecord"),
+            "can_sign": request.user.has_perm("plans.sign_sessionrecord"),
+        },
+    )
+
+
+@staff_view("plans.change_sessionrecord")
+def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
+    session = _get_session(session_pk)
+    record = _record_for(session)
+    if not record.is_signed:
+        messages.info(request, _("This record is not signed yet: edit it directly."))
+        return redirect("plans:record", session_pk=session.pk)
+    form = RecordForm(request.POST or None, instance=record)
+    areas = AreaFormSet(
+        request.POST or None,
+        prefix="areas",
+        initial=None if request.POST else _areas_initial(record, session),
+    )
+    reason = AmendForm(request.POST or None)
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and areas.is_valid()
+        and reason.is_valid()
+    ):
+        try:
+            records.amend_record(
+                record=record,
+                changes={f: form.cleaned_data[f] for f in records.AMENDABLE},
+                entries=areas.entries(),
+                products=list(form.cleaned_data["products_after"]),
+                reason=reason.cleaned_data["reason"],
+                by=request.user,
+            )
+        except PlanError as error:
+            for message in error.messages:
+                reason.add_error(None, message)
+        else:
+            messages.success(
+                request, _("Amendment saved; the record keeps its history.")
+            )
+            return redirect("plans:record", session_pk=session.pk)
+    # The form above edits the instance in memory: show the stored record again.
+    return render(
+        request,
+        "plans/record_amend.html",
+        {
+            "session": session,
+            "plan": session.plan,
+            "form": form,
+            "areas": areas,
+            "reason": reason,
+        },
+    )
+
+
+@staff_view("plans.add_photo")
+@require_POST
+def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
+    session = _get_session(session_pk)
+    form = PhotoForm(request.POST, request.FILES)
+    if form.is_valid():
+        try:
+            records.add_photo(
+                session=session,
+                upload=form.cleaned_data["image"],
+                moment=form.cleaned_data["moment"],
+                area=form.cleaned_data["area"],
+                note=form.cleaned_data["note"],
+                by=request.user,
+            )
+        except PlanError as error:
+            for message in error.messages:
+                messages.error(request, message)
+        else:
+            messages.success(request, _("Photo added."))
+    else:
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+    return redirect("plans:record", session_pk=session.pk)
+
+
+@staff_view("plans.view_photo")
+@require_GET
+def photo_file(request: HttpRequest, pk: int, size: str) -> FileResponse:
+    photo = get_object_or_404(
+        Photo.objects.select_related("session__plan__patient"), pk=pk
+    )
+    if size not in ("full", "thumb"):
+        raise Http404
+    log_clinical_access(
+        user=request.user,
+        patient=photo.session.plan.patient,
+        what=f"photo ({size})",
+        object_id=photo.pk,
+    )
+    field = photo.image if size == "full" else photo.thumbnail
+    try:
+        handle = field.open("rb")
+    except FileNotFoundError as exc:
+        raise Http404(_("The photo file is missing.")) from exc
+    response = FileResponse(handle, content_type="image/jpeg")
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@staff_view("plans.view_photo")
+@require_GET
+def compare(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_object_or_404(TreatmentPlan.objects.select_related("patient"), pk=pk)
+    photos = sorted(
+        Photo.objects.filter(session__plan=plan).select_related("session__appointment"),
+        key=lambda p: (
+            p.session.appointment.start,
+            p.moment != Photo.Moment.BEFORE,
+            p.uploaded_at,
+        ),
+    )
+    areas_with_photos = [a for a in Area if any(p.area == a for p in photos)]
+    area = request.GET.get("area")
+    if area not in {a.value for a in areas_with_photos}:
+        area = areas_with_photos[0].value if areas_with_photos else None
+    in_area = [p for p in photos if p.area == area]
+    by_id = {p.pk: p for p in in_area}
+    left, right = records.comparison_defaults(in_area)
+    for side in ("left", "right"):
+        chosen = request.GET.get(side, "")
+        if chosen.isdigit() and int(chosen) in by_id:
+            if side == "left":
+                left = by_id[int(chosen)]
+            else:
+                right = by_id[int(chosen)]
+    log_clinical_access(
+        user=request.user,
+        patient=plan.patient,
+        what="photo comparison",
+        object_id=plan.pk,
+    )
+    # Session numbers count the sessions that took place, in date order.
+    done = plan.sessions.filter(
+        appointment__status=Appointment.Status.COMPLETED
+    ).order_by("appointment__start")
+    numbers = {pk: n for n, pk in enumerate(done.values_list("pk", flat=True), 1)}
+    for photo in in_area:
+        photo.number = numbers.get(photo.session_id)
+    return render(
+        request,
+        "plans/compare.html",
+        {
+            "plan": plan,
+            "area": area,
+            "areas": areas_with_photos,
+            "left": left,
+            "right": right,
+            "strip": in_area,
+        },
+    )
+
+
+@staff_view("plans.view_sessionrecord")
+@require_GET
+def my_day(request: HttpRequest) -> HttpResponse:
+    """A practitioner's sessions today, with what they need to know for each."""
+    practitioner = Practitioner.objects.filter(user=request.user).first()
+    chosen = request.GET.get("practitioner", "")
+    if chosen.isdigit() and request.user.has_perm("clinic.view_practitioner"):
+        practitioner = (
+            Practitioner.objects.filter(pk=int(chosen)).first() or practitioner
+        )
+    today = timezone.localdate()
+    appointments = []
+    if practitioner is not None:
+        appointments = list(
+            Appointment.objects.on_day(today)
+            .filter(practitioner=practitioner)
+            .exclude(status=Appointment.Status.CANCELLED)
+            .select_related(
+                "patient",
+                "room",
+                "treatment_session__plan__protocol",
+                "treatment_session__plan__consultation",
+                "treatment_session__record",
+            )
+        )
+    plan_ids = {
+        a.treatment_session.plan_id
+        for a in appointments
+        if hasattr(a, "treatment_session")
+    }
+    signed = (
+        SessionRecord.objects.filter(
+            session__plan_id__in=plan_ids, signed_at__isnull=False
+        )
+        .select_related("session__appointment", "numbing_agent")
+        .prefetch_related(Prefetch("areas"))
+        .order_by("session__appointment__start")
+    )
+    history: dict[int, list[SessionRecord]] = {}
+    for rec in signed:
+        history.setdefault(rec.session.plan_id, []).append(rec)
+    rows = []
+    for appointment in appointments:
+        session = getattr(appointment, "treatment_session", None)
+        row = {"appointment": appointment, "session": session}
+        if session is not None:
+            plan = session.plan
+            earlier = [
+                r
+                for r in history.get(plan.pk, [])
+                if r.session.appointment.start < appointment.start
+            ]
+            row |= {
+                "plan": plan,
+                "number": len(earlier) + 1,
+                "previous": earlier[-1] if earlier else None,
+                "consultation": plan.consultation,
+                "record": getattr(session, "record", None),
+            }
+        rows.append(row)
+    return render(
+        request,
+        "plans/my_day.html",
+        {
+            "practitioner": practitioner,
+            "today": today,
+            "rows": rows,
+            "practitioners": Practitioner.objects.filter(is_active=True).select_related(
+                "user"
+            )
+            if request.user.has_perm("clinic.view_practitioner")
+            and not hasattr(request.user, "practitioner")
+            else [],
+        },
+    )
