@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
-from plans.storage import private_storage
+from plans.storage import get_private_storage
 
 
 class Protocol(models.Model):
@@ -461,8 +461,10 @@ class Photo(models.Model):
     )
     area = models.CharField(_("area"), max_length=20, choices=Area.choices)
     note = models.CharField(_("note"), max_length=300, blank=True)
-    image = models.ImageField(storage=private_storage, upload_to=_photo_path)
-    thumbnail = models.ImageField(storage=private_storage, upload_to=_thumbnail_path)
+    image = models.ImageField(storage=get_private_storage, upload_to=_photo_path)
+    thumbnail = models.ImageField(
+        storage=get_private_storage, upload_to=_thumbnail_path
+    )
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
     uploaded_by = models.ForeignKey(

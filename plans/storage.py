@@ -27,3 +27,8 @@ def _follow_setting(*, setting: str, **kwargs) -> None:
     # Tests point the folder elsewhere with override_settings / the settings fixture.
     if setting == "CLINIC_PRIVATE_MEDIA_ROOT":
         private_storage._wrapped = empty
+
+
+def get_private_storage() -> PrivateStorage:
+    """For model fields: a callable keeps the folder out of the migrations."""
+    return private_storage
