@@ -11,9 +11,11 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from clinic.models import (
@@ -243,6 +245,7 @@ def book_appointments(
             error.index = index
             raise
         appointments.append(appointment)
+    notify("booked", appointments, now=now)
     return appointments
 
 
@@ -270,6 +273,21 @@ def book_appointment(
         now=now,
     )
     return appointment
+
+
+def notify(
+    event: str, appointments: list[Appointment], *, now: datetime | None, **extra
+) -> None:
+    """Tell the apps that follow appointments (settings.CLINIC_APPOINTMENT_LISTENERS)
+    what just happened, inside the same transaction: patient emails are planned,
+    re-timed or cancelled together with the change, or not at all.
+
+    Events: booked, moved, cancelled, no_show, completed (with ``ended_at``).
+    """
+    for path in settings.CLINIC_APPOINTMENT_LISTENERS:
+        import_string(path)(
+            event=event, appointments=appointments, now=now or timezone.now(), **extra
+        )
 
 
 def _refuse(message: str) -> BookingError:
@@ -360,7 +378,9 @@ def move_appointments(
         except BookingError as error:
             error.index = index
             raise
-    return [locked[pk] for pk in ids]
+    moved = [locked[pk] for pk in ids]
+    notify("moved", moved, now=now)
+    return moved
 
 
 def reschedule_appointment(
@@ -419,6 +439,7 @@ def cancel_appointment(
     appointment.save(
         update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"]
     )
+    notify("cancelled", [appointment], now=now)
     return appointment
 
 
@@ -472,6 +493,7 @@ def mark_no_show(
         )
     appointment.status = Appointment.Status.NO_SHOW
     appointment.save(update_fields=["status", "updated_at"])
+    notify("no_show", [appointment], now=now)
     return appointment
 
 
@@ -532,9 +554,14 @@ def complete_appointment(
     *,
     appointment: Appointment,
     by: AbstractBaseUser | None,
+    ended_at: datetime | None = None,
     now: datetime | None = None,
 ) -> Appointment:
-    """The appointment took place (from booked or checked in)."""
+    """The appointment took place (from booked or checked in).
+
+    ``ended_at`` is when it really ended (the session record's end), which is
+    when the aftercare clock starts; by default the booked end.
+    """
     now = now or timezone.now()
     appointment = _locked(appointment)
     if appointment.status not in (
@@ -549,4 +576,5 @@ def complete_appointment(
         raise _refuse(_("An appointment can't be completed before it starts."))
     appointment.status = Appointment.Status.COMPLETED
     appointment.save(update_fields=["status", "updated_at"])
+    notify("completed", [appointment], now=now, ended_at=ended_at or appointment.end)
     return appointment

@@ -6,7 +6,9 @@ kombu's filesystem transport, emails written to ``var/mail/``. Production points
 configuration table in README.md.
 """
 
+from datetime import time
 from pathlib import Path
+from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
@@ -171,9 +173,14 @@ USE_TZ = True
 
 # Sections that later apps add to the patient page: callables (request, patient)
 # returning HTML. Keeps the core app free of imports from plans and aftercare.
-CLINIC_PATIENT_PANELS = ["plans.views.series.patient_plans_panel"]
+CLINIC_PATIENT_PANELS = [
+    "plans.views.series.patient_plans_panel",
+    "aftercare.views.patient_messages_panel",
+]
 # Functions (now, stdout) that add later apps' part of `manage.py seed_demo`.
 CLINIC_DEMO_SEEDERS = ["plans.demo.seed"]
+# Called inside the transaction of every booking change (see clinic.services.notify).
+CLINIC_APPOINTMENT_LISTENERS = ["aftercare.services.on_appointment_event"]
 
 CLINIC_NAME = env.str("CLINIC_NAME", default="Clearskin Microneedling Clinic")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="+44 20 7946 0000")
@@ -204,16 +211,21 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 
 # Email: files under var/mail/ by default, so a newcomer can read what was sent.
-EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+EMAIL_URL = env.str("EMAIL_URL", default="")
 try:
-    _email = env.email_url("EMAIL_URL", default=f"filemail://{EMAIL_FILE_PATH}")
+    _email = env.email_url_config(EMAIL_URL) if EMAIL_URL else {}
 except ImproperlyConfigured as exc:
     raise ImproperlyConfigured(
         f"EMAIL_URL must look like smtp+tls://user:password@host:587 or "
         f"filemail:///path/to/folder ({exc})."
     ) from exc
-EMAIL_BACKEND = _email["EMAIL_BACKEND"]
-EMAIL_FILE_PATH = _email.get("EMAIL_FILE_PATH") or EMAIL_FILE_PATH
+EMAIL_BACKEND = _email.get(
+    "EMAIL_BACKEND", "django.core.mail.backends.filebased.EmailBackend"
+)
+# environ drops the leading slash of filemail:///abs/path: read the path itself.
+EMAIL_FILE_PATH = (
+    urlparse(EMAIL_URL).path if EMAIL_URL.startswith("filemail:") else ""
+) or str(VAR_DIR / "mail")
 EMAIL_HOST = _email.get("EMAIL_HOST") or "localhost"
 EMAIL_PORT = _email.get("EMAIL_PORT") or 25
 EMAIL_HOST_USER = _email.get("EMAIL_HOST_USER") or ""
@@ -254,6 +266,30 @@ CELERY_TIMEZONE = "UTC"
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CLINIC_DISPATCH_INTERVAL = env_int("CLINIC_DISPATCH_INTERVAL", default=30, minimum=5)
+CELERY_BEAT_SCHEDULE = {
+    "dispatch-patient-emails": {
+        "task": "aftercare.tasks.dispatch_due_reminders",
+        "schedule": CLINIC_DISPATCH_INTERVAL,
+        # A tick that no worker took in time is dropped: the next one covers it.
+        "options": {"expires": CLINIC_DISPATCH_INTERVAL},
+    },
+}
+
+# Patient emails.
+CLINIC_BASE_URL = env.str("CLINIC_BASE_URL", default="http://127.0.0.1:8000")
+CLINIC_EMAIL_DOMAIN = env.str("CLINIC_EMAIL_DOMAIN", default="clinic.example")
+CLINIC_EMAIL_MAX_ATTEMPTS = env_int("CLINIC_EMAIL_MAX_ATTEMPTS", default=6, minimum=1)
+_quiet = env.str("CLINIC_QUIET_HOURS", default="").strip()
+CLINIC_QUIET_HOURS = None
+if _quiet:
+    try:
+        _start, _end = (time.fromisoformat(t.strip()) for t in _quiet.split("-"))
+    except ValueError:
+        raise ImproperlyConfigured(
+            f"CLINIC_QUIET_HOURS must look like 21:00-08:00, not {_quiet!r}."
+        ) from None
+    CLINIC_QUIET_HOURS = (_start, _end)
 
 # Security: strict by default once DEBUG is off (`manage.py check --deploy` clean).
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=not DEBUG)

@@ -63,6 +63,7 @@ urlpatterns = [
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("plans/", include("plans.urls")),
+    path("emails/", include("aftercare.urls")),
     path("healthz", views.healthz, name="healthz"),
     path(
         "favicon.ico",

@@ -16,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.template.defaultfilters import filesizeformat
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -162,7 +163,10 @@ def sign_record(
     _check_times(record, now)
     try:
         booking.complete_appointment(
-            appointment=record.session.appointment, by=by, now=now
+            appointment=record.session.appointment,
+            by=by,
+            ended_at=record.ended_at,
+            now=now,
         )
     except booking.BookingError as error:
         raise PlanError(error.messages[0]) from error
@@ -187,7 +191,8 @@ def _display(record: SessionRecord, field: str) -> str:
 def _areas_text(entries) -> str:
     return (
         ", ".join(
-            f"{Area(e.area).label} {e.depth_mm} mm x{e.passes}"
+            # Two decimals, as stored: "1" and "1.00" are the same depth.
+            f"{Area(e.area).label} {e.depth_mm:.2f} mm x{e.passes}"
             for e in sorted(entries, key=lambda e: e.area)
         )
         or "—"
@@ -287,10 +292,13 @@ def clean_image(upload: UploadedFile) -> CleanImage:
     max_pixels = settings.CLINIC_PHOTO_MAX_PIXELS
     if upload.size is not None and upload.size > max_bytes:
         raise PhotoError(
-            _("The photo is too large: %(mb)s MB at most.")
-            % {"mb": max_bytes // (1024 * 1024)}
+            _("The photo is too large: %(size)s at most.")
+            % {"size": filesizeformat(max_bytes)}
         )
     not_an_image = _("That file is not a photo we can read (use JPEG, PNG or WebP).")
+    too_many_pixels = _(
+        "The photo has too many pixels (%(mp)s megapixels at most)."
+    ) % {"mp": f"{max_pixels / 1_000_000:g}"}
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -300,10 +308,7 @@ def clean_image(upload: UploadedFile) -> CleanImage:
                     raise PhotoError(not_an_image)
                 width, height = probe.size
                 if width * height > max_pixels:
-                    raise PhotoError(
-                        _("The photo has too many pixels (%(mp)s megapixels at most).")
-                        % {"mp": max_pixels // 1_000_000}
-                    )
+                    raise PhotoError(too_many_pixels)
                 probe.verify()
             upload.seek(0)
             with Image.open(upload) as image:
@@ -311,10 +316,11 @@ def clean_image(upload: UploadedFile) -> CleanImage:
                 upright = ImageOps.exif_transpose(image).convert("RGB")
     except PhotoError:
         raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow's own limit, met before ours: the same refusal, in the same words.
+        raise PhotoError(too_many_pixels) from exc
     except (
         UnidentifiedImageError,
-        Image.DecompressionBombError,
-        Image.DecompressionBombWarning,
         OSError,
         SyntaxError,
         ValueError,

@@ -398,12 +398,12 @@ def test_the_patient_page_uses_a_fixed_number_of_queries(
     url = patient.get_absolute_url()
 
     _history(patient, practitioner, room, 1)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         small = client.get(url)
     assert len(small.context["consultations"]) == 2
 
     _history(patient, practitioner, room, 6)
-    with django_assert_max_num_queries(11):
+    with django_assert_max_num_queries(12):
         large = client.get(url)
     assert len(large.context["consultations"]) == 9
     body = large.content.decode()

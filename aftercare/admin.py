@@ -1,0 +1,38 @@
+from django.contrib import admin
+
+from aftercare.models import Reminder, ReminderRule
+
+
+@admin.register(ReminderRule)
+class ReminderRuleAdmin(admin.ModelAdmin):
+    """Managers edit when each email goes out, whether it does, and its words."""
+
+    list_display = ["kind", "enabled", "offset_minutes", "staleness_minutes", "subject"]
+    list_editable = ["enabled"]
+    readonly_fields = ["kind"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(Reminder)
+class ReminderAdmin(admin.ModelAdmin):
+    """Read-only: the outbox pages resend and cancel."""
+
+    list_display = ["due_at", "kind", "patient", "status", "attempts", "sent_at"]
+    list_filter = ["status", "kind"]
+    list_select_related = ["patient"]
+    search_fields = ["patient__last_name", "patient__email"]
+    date_hierarchy = "due_at"
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

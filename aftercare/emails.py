@@ -1,0 +1,150 @@
+"""Patient emails: subject, text and HTML from three templates per message.
+
+The words of each email come from its ReminderRule (managers edit them), with a
+fixed set of placeholders; the layout, the appointment details and the
+unsubscribe footer come from templates/emails/.
+"""
+
+import string
+from datetime import datetime
+from email.mime.text import MIMEText
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.template.loader import render_to_string
+from django.utils import formats, timezone
+from django.utils.html import linebreaks
+from django.utils.safestring import mark_safe
+
+from aftercare.calendar import ics
+from aftercare.models import TRANSACTIONAL, Kind, Reminder, ReminderRule
+from clinic.models import Appointment
+
+
+class _Placeholders(dict):
+    """Unknown {names} in a manager's text stay as they are instead of failing."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def fill(text: str, values: dict) -> str:
+    try:
+        return string.Formatter().vformat(text, (), _Placeholders(values))
+    except (ValueError, IndexError, AttributeError, KeyError):
+        # A stray brace in a hand-edited text: send it as written.
+        return text
+
+
+def _values(reminder: Reminder) -> dict:
+    appointment = reminder.appointment
+    patient = reminder.patient
+    start = timezone.localtime(appointment.start)
+    medication_note = ""
+    consultation = _consultation(appointment)
+    if consultation is not None and consultation.topical_medication:
+        medication_note = (
+            f"Please stop {consultation.topical_medication} 3 to 5 days before "
+            "your session, as agreed at your consultation."
+        )
+    return {
+        "first_name": patient.first_name,
+        "clinic_name": settings.CLINIC_NAME,
+        "clinic_phone": settings.CLINIC_PHONE,
+        "date": formats.date_format(start, "l j F Y"),
+        "time": start.strftime("%H:%M"),
+        "practitioner": str(appointment.practitioner),
+        "kind": appointment.get_kind_display().lower(),
+        "medication_note": medication_note,
+    }
+
+
+def _consultation(appointment: Appointment):
+    """The consultation behind a treatment session's plan, if any."""
+    session = getattr(appointment, "treatment_session", None)
+    if session is None:
+        return None
+    return session.plan.consultation
+
+
+def make_message(
+    name: str, to: str, ctx: dict, *, headers: dict | None = None, connection=None
+) -> EmailMultiAlternatives:
+    subject = render_to_string(f"emails/{name}-subject.txt", ctx)
+    # Never let a newline in a subject start a new header.
+    subject = " ".join(subject.splitlines()).strip()
+    text = render_to_string(f"emails/{name}-body.txt", ctx)
+    html = render_to_string(f"emails/{name}-body.html", ctx)
+    message = EmailMultiAlternatives(
+        subject,
+        text,
+        settings.DEFAULT_FROM_EMAIL,
+        [to],
+        headers=headers or {},
+        connection=connection,
+    )
+    message.attach_alternative(html, "text/html")
+    return message
+
+
+def reminder_message(
+    reminder: Reminder,
+    *,
+    rule: ReminderRule | None,
+    series: list[Appointment],
+    unsubscribe_url: str,
+    message_id: str,
+    connection=None,
+    now: datetime | None = None,
+) -> EmailMultiAlternatives:
+    now = now or timezone.now()
+    values = _values(reminder)
+    subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
+    text = fill(rule.body, values) if rule else ""
+    appointments = series or [reminder.appointment]
+    ctx = {
+        "reminder": reminder,
+        "patient": reminder.patient,
+        "subject": subject,
+        "text": text,
+        # Escaped first, then paragraphs: safe to put into the HTML part.
+        "html_text": mark_safe(linebreaks(text, autoescape=True)),  # noqa: S308
+        "appointments": appointments,
+        "show_appointments": reminder.kind in TRANSACTIONAL
+        or reminder.kind == Kind.REMINDER,
+        "clinic_name": settings.CLINIC_NAME,
+        "clinic_phone": settings.CLINIC_PHONE,
+        "clinic_email": settings.CLINIC_EMAIL,
+        "unsubscribe_url": unsubscribe_url,
+    }
+    message = make_message(
+        "reminder",
+        reminder.patient.email,
+        ctx,
+        headers={
+            "Message-ID": message_id,
+            "List-Unsubscribe": f"<{unsubscribe_url}>",
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            "Auto-Submitted": "auto-generated",
+        },
+        connection=connection,
+    )
+    if reminder.kind in TRANSACTIONAL:
+        cancel = reminder.kind == Kind.CANCELLATION
+        calendar_file = MIMEText(
+            ics(
+                appointments, sequence=reminder.version, cancel=cancel, now=now
+            ).decode(),
+            "calendar",
+            "utf-8",
+        )
+        calendar_file.set_param("method", "CANCEL" if cancel else "REQUEST")
+        calendar_file.add_header(
+            "Content-Disposition",
+            "attachment",
+            filename="appointment.ics"
+            if len(appointments) == 1
+            else "appointments.ics",
+        )
+        message.attach(calendar_file)
+    return message

@@ -1,0 +1,178 @@
+"""Patient emails as data: the rules managers edit, and one outbox row per email.
+
+The database holds the schedule; Celery only carries it out. A row is created,
+re-timed or cancelled in the same transaction as the booking change that causes
+it, and the dispatcher claims due rows, sends them and records the outcome.
+"""
+
+from datetime import timedelta
+
+from django.db import models
+from django.db.models import Q
+from django.urls import reverse
+from django.utils.translation import gettext_lazy as _
+
+from clinic.models import Appointment, Patient
+
+
+class Kind(models.TextChoices):
+    CONFIRMATION = "confirmation", _("Booking confirmation")
+    UPDATE = "update", _("Booking changed")
+    CANCELLATION = "cancellation", _("Booking cancelled")
+    PRE_CARE = "pre_care", _("Pre-care")
+    REMINDER = "reminder", _("Appointment reminder")
+    AFTERCARE_GUIDE = "aftercare_guide", _("Aftercare guide")
+    AFTERCARE_12H = "aftercare_12h", _("Aftercare 12 h")
+    AFTERCARE_24H = "aftercare_24h", _("Aftercare 24 h")
+    AFTERCARE_48H = "aftercare_48h", _("Aftercare 48 h")
+    AFTERCARE_10D = "aftercare_10d", _("Aftercare 10 days")
+
+
+# Sent as soon as the change happens; never held back by quiet hours.
+TRANSACTIONAL = (Kind.CONFIRMATION, Kind.UPDATE, Kind.CANCELLATION)
+BEFORE_START = (Kind.PRE_CARE, Kind.REMINDER)
+AFTERCARE = (
+    Kind.AFTERCARE_GUIDE,
+    Kind.AFTERCARE_12H,
+    Kind.AFTERCARE_24H,
+    Kind.AFTERCARE_48H,
+    Kind.AFTERCARE_10D,
+)
+
+
+class ReminderRule(models.Model):
+    """When an email of one kind goes out and what it says (edited by managers).
+
+    ``offset_minutes`` counts from the appointment's start for pre-care and
+    reminders (negative: before) and from the session's recorded end for
+    aftercare, as elapsed time: 12 h is 12 real hours across a clock change.
+    Texts may use {first_name}, {clinic_name}, {clinic_phone}, {date}, {time},
+    {practitioner}, {kind} and {medication_note}.
+    """
+
+    kind = models.CharField(
+        _("email"), max_length=20, choices=Kind.choices, unique=True
+    )
+    enabled = models.BooleanField(_("send it"), default=True)
+    offset_minutes = models.IntegerField(
+        _("offset (minutes)"),
+        default=0,
+        help_text=_(
+            "Before the start (negative) for pre-care and reminders; after the "
+            "session's end for aftercare."
+        ),
+    )
+    staleness_minutes = models.PositiveIntegerField(
+        _("still worth sending up to (minutes late)"),
+        default=12 * 60,
+        help_text=_("Later than this, the email is skipped rather than sent late."),
+    )
+    subject = models.CharField(_("subject"), max_length=200)
+    body = models.TextField(_("text"))
+
+    class Meta:
+        ordering = ["kind"]
+        verbose_name = _("email rule")
+
+    def __str__(self) -> str:
+        return self.get_kind_display()
+
+    @property
+    def offset(self) -> timedelta:
+        return timedelta(minutes=self.offset_minutes)
+
+    @property
+    def staleness(self) -> timedelta:
+        return timedelta(minutes=self.staleness_minutes)
+
+
+class ReminderQuerySet(models.QuerySet):
+    def pending(self) -> "ReminderQuerySet":
+        return self.filter(status=Reminder.Status.SCHEDULED)
+
+    def due(self, now) -> "ReminderQuerySet":
+        return self.pending().filter(
+            Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+            due_at__lte=now,
+        )
+
+
+class Reminder(models.Model):
+    """One email the clinic will send, is sending, or has sent."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", _("Scheduled")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+        SKIPPED = "skipped", _("Skipped")
+        UNKNOWN = "unknown", _("Unknown: check")
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="reminders"
+    )
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.PROTECT, related_name="reminders"
+    )
+    kind = models.CharField(_("email"), max_length=20, choices=Kind.choices)
+    # Each move of the appointment starts a new version of its schedule; the
+    # unique key makes a second row for the same email of the same version
+    # impossible, however often a change is retried.
+    version = models.PositiveIntegerField(default=0)
+    due_at = models.DateTimeField(_("due"))
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.SCHEDULED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    skip_reason = models.CharField(max_length=200, blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=200, blank=True)
+    # Other appointments the email is about (a whole series' confirmation).
+    series = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ReminderQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["due_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["appointment", "kind", "version"],
+                name="reminder_once_per_version",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sent") | Q(sent_at__isnull=False),
+                name="reminder_sent_has_time",
+            ),
+            models.CheckConstraint(
+                condition=~Q(status="sending") | Q(lease_until__isnull=False),
+                name="reminder_sending_has_lease",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                name="reminder_scheduled_due",
+                condition=Q(status="scheduled"),
+            ),
+            models.Index(
+                fields=["lease_until"],
+                name="reminder_sending_lease",
+                condition=Q(status="sending"),
+            ),
+            models.Index(fields=["patient", "due_at"]),
+        ]
+        permissions = [("resend_reminder", "Can resend or cancel patient emails")]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.get_kind_display()} to {self.patient} ({self.get_status_display()})"
+        )
+
+    def get_absolute_url(self) -> str:
+        return reverse("aftercare:preview", args=[self.pk])

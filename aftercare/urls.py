@@ -1,0 +1,13 @@
+from django.urls import path
+
+from aftercare import views
+
+app_name = "aftercare"
+
+urlpatterns = [
+    path("outbox/", views.outbox, name="outbox"),
+    path("outbox/<int:pk>/", views.preview, name="preview"),
+    path("outbox/<int:pk>/resend/", views.resend, name="resend"),
+    path("outbox/<int:pk>/cancel/", views.cancel, name="cancel"),
+    path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
+]

@@ -1,0 +1,171 @@
+from datetime import timedelta
+
+from django import forms
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from aftercare import emails, services
+from aftercare.models import Kind, Reminder
+from clinic.forms import DateInput
+from clinic.models import Patient, local_midnight
+from clinic.views import _safe_next, staff_view
+
+
+def patient_messages_panel(request: HttpRequest, patient: Patient) -> str:
+    """The emails section of the patient page (see CLINIC_PATIENT_PANELS)."""
+    if not request.user.has_perm("aftercare.view_reminder"):
+        return ""
+    return render_to_string(
+        "aftercare/_patient_panel.html",
+        {
+            "patient": patient,
+            "reminders": services.timeline(patient),
+            "can_resend": request.user.has_perm("aftercare.resend_reminder"),
+        },
+        request=request,
+    )
+
+
+class OutboxFilter(forms.Form):
+    status = forms.ChoiceField(
+        required=False,
+        choices=[("", gettext_lazy("Any status")), *Reminder.Status.choices],
+    )
+    kind = forms.ChoiceField(
+        required=False, choices=[("", gettext_lazy("Any email")), *Kind.choices]
+    )
+    day = forms.DateField(
+        required=False, widget=DateInput(), label=gettext_lazy("Due on")
+    )
+
+
+@staff_view("aftercare.view_reminder")
+@require_GET
+def outbox(request: HttpRequest) -> HttpResponse:
+    form = OutboxFilter(request.GET)
+    reminders = Reminder.objects.select_related("patient", "appointment").order_by(
+        "-due_at", "-id"
+    )
+    if form.is_valid():
+        data = form.cleaned_data
+        if data["status"]:
+            reminders = reminders.filter(status=data["status"])
+        if data["kind"]:
+            reminders = reminders.filter(kind=data["kind"])
+        if data["day"]:
+            reminders = reminders.filter(
+                due_at__gte=local_midnight(data["day"]),
+                due_at__lt=local_midnight(data["day"] + timedelta(days=1)),
+            )
+    page = Paginator(reminders, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "aftercare/outbox.html",
+        {
+            "form": form,
+            "page": page,
+            "query": query.urlencode(),
+            "can_resend": request.user.has_perm("aftercare.resend_reminder"),
+        },
+    )
+
+
+@staff_view("aftercare.view_reminder")
+@require_GET
+def preview(request: HttpRequest, pk: int) -> HttpResponse:
+    reminder = get_object_or_404(
+        Reminder.objects.select_related(
+            "patient", "appointment__practitioner__user", "appointment__room"
+        ),
+        pk=pk,
+    )
+    message = _render(reminder)
+    html = message.alternatives[0][0] if message.alternatives else ""
+    if request.GET.get("part") == "html":
+        response = HttpResponse(html)
+        # Shown inside the preview page only.
+        response["X-Frame-Options"] = "SAMEORIGIN"
+        response["Content-Security-Policy"] = (
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'"
+        )
+        return response
+    return render(
+        request,
+        "aftercare/preview.html",
+        {
+            "reminder": reminder,
+            "message": message,
+            "attachments": [part.get_filename() for part in message.attachments],
+            "can_resend": request.user.has_perm("aftercare.resend_reminder"),
+        },
+    )
+
+
+def _render(reminder: Reminder):
+    from clinic.models import Appointment
+
+    series = list(
+        Appointment.objects.filter(pk__in=reminder.series).select_related(
+            "practitioner__user", "room"
+        )
+    )
+    return emails.reminder_message(
+        reminder,
+        rule=services.rules().get(reminder.kind),
+        series=sorted(series, key=lambda a: a.start),
+        unsubscribe_url=services.unsubscribe_url(reminder.patient),
+        message_id=reminder.message_id or "<preview>",
+    )
+
+
+@staff_view("aftercare.resend_reminder")
+@require_POST
+def resend(request: HttpRequest, pk: int) -> HttpResponse:
+    reminder = get_object_or_404(Reminder, pk=pk)
+    try:
+        services.resend(reminder)
+    except services.OutboxError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("The email will go out again in a moment."))
+    return redirect(_safe_next(request, reminder.get_absolute_url()))
+
+
+@staff_view("aftercare.resend_reminder")
+@require_POST
+def cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    reminder = get_object_or_404(Reminder, pk=pk)
+    try:
+        services.cancel(reminder)
+    except services.OutboxError as error:
+        messages.error(request, str(error))
+    else:
+        messages.success(request, _("The email is cancelled."))
+    return redirect(_safe_next(request, reminder.get_absolute_url()))
+
+
+# The one-click unsubscribe POST comes from mail programs, without a CSRF token;
+# the signed token in the address is what authorises it.
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
+    patient = services.patient_for_token(token)
+    if patient is None:
+        return render(request, "aftercare/unsubscribe_invalid.html", status=400)
+    if request.method == "POST":
+        services.unsubscribe(patient)
+        return render(request, "aftercare/unsubscribed.html", {"patient": patient})
+    return render(
+        request,
+        "aftercare/unsubscribe.html",
+        {"patient": patient, "already": not patient.email_consent},
+    )
