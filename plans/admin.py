@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from plans.models import Protocol, TreatmentPlan, TreatmentSession
+from plans.models import Product, Protocol, TreatmentPlan, TreatmentSession
 
 
 @admin.register(Protocol)
@@ -56,3 +56,9 @@ class TreatmentPlanAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(Product)
+class ProductAdmin(admin.ModelAdmin):
+    list_display = ["name", "category", "is_active"]
+    list_filter = ["category", "is_active"]
