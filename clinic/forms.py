@@ -40,6 +40,29 @@ class TimeInput(forms.TimeInput):
         super().__init__(format="%H:%M", **kwargs)
 
 
+def combine_local_start(
+    form: forms.Form,
+    data: dict,
+    *,
+    key: str,
+    future: bool,
+    date_field: str = "date",
+    time_field: str = "time",
+) -> None:
+    """Put the aware start of the form's local date and time into ``data[key]``,
+    or add a clear error (a past date, a time skipped by the clock change)."""
+    day, at = data.get(date_field), data.get(time_field)
+    if day is None or at is None:
+        return
+    if future and day < timezone.localdate():
+        form.add_error(date_field, _("That date has already passed."))
+        return
+    try:
+        data[key] = local_datetime(day, at)
+    except ValueError as exc:
+        form.add_error(time_field, str(exc))
+
+
 class PatientForm(forms.ModelForm):
     class Meta:
         model = Patient

@@ -7,9 +7,8 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from clinic.forms import DateInput, TimeInput
+from clinic.forms import DateInput, TimeInput, combine_local_start
 from clinic.models import Area, Practitioner, Room
-from clinic.scheduling import local_datetime
 from plans.models import (
     MAX_DEPTH_MM,
     MIN_DEPTH_MM,
@@ -100,19 +99,11 @@ class SeriesStartForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        day, at = data.get("date"), data.get("time")
-        if day is None or at is None:
-            return data
-        if day < timezone.localdate():
-            self.add_error("date", _("That date has already passed."))
-            return data
-        if day > timezone.localdate() + timedelta(days=366):
+        day = data.get("date")
+        if day is not None and day > timezone.localdate() + timedelta(days=366):
             self.add_error("date", _("Start the series within a year."))
             return data
-        try:
-            data["first_start"] = local_datetime(day, at)
-        except ValueError as exc:
-            self.add_error("time", str(exc))
+        combine_local_start(self, data, key="first_start", future=True)
         return data
 
 
@@ -129,13 +120,7 @@ class SessionRowForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        day, at = data.get("date"), data.get("time")
-        if day is None or at is None:
-            return data
-        try:
-            data["start"] = local_datetime(day, at)
-        except ValueError as exc:
-            self.add_error("time", str(exc))
+        combine_local_start(self, data, key="start", future=False)
         return data
 
     @staticmethod
@@ -213,16 +198,7 @@ class MoveSessionForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        day, at = data.get("date"), data.get("time")
-        if day is None or at is None:
-            return data
-        if day < timezone.localdate():
-            self.add_error("date", _("That date has already passed."))
-            return data
-        try:
-            data["start"] = local_datetime(day, at)
-        except ValueError as exc:
-            self.add_error("time", str(exc))
+        combine_local_start(self, data, key="start", future=True)
         return data
 
 
