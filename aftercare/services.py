@@ -12,16 +12,17 @@ lease; the next dispatch marks them "unknown" for staff to check and resend.
 
 import logging
 import smtplib
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import make_msgid
 
 from django.conf import settings
 from django.core import signing
 from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import CharField, F, Max, Value
+from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
 from aftercare import emails
@@ -37,7 +38,6 @@ from clinic.models import Appointment, Patient
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=5)
 UNSUBSCRIBE_SALT = "aftercare.unsubscribe"
 UNSUBSCRIBE_MAX_AGE = timedelta(days=400)
 
@@ -65,6 +65,8 @@ def on_appointment_event(
         cancel_pending(appointments, reason="no-show", now=now)
     elif event == "completed":
         plan_aftercare(appointments, ended_at=extra["ended_at"], now=now)
+    elif event == "end_changed":
+        retime_aftercare(appointments, ended_at=extra["ended_at"], now=now)
 
 
 def _versions(appointments: Iterable[Appointment]) -> dict[int, int]:
@@ -193,9 +195,9 @@ def plan_aftercare(
                 continue
             # In UTC, adding 12 hours adds 12 real hours, even across a clock
             # change (in a local zone it would add wall-clock hours).
+            # The guide is due at the end itself, so it goes out at once, and a
+            # session signed long after it ended doesn't send it after a later step.
             due = ended_at.astimezone(UTC) + rule.offset
-            if kind == Kind.AFTERCARE_GUIDE:
-                due = max(due, now)  # "Right after the session": now.
             rows.append(
                 Reminder(
                     patient_id=appointment.patient_id,
@@ -206,6 +208,38 @@ def plan_aftercare(
                 )
             )
     Reminder.objects.bulk_create(rows, ignore_conflicts=True)
+    _nudge()
+
+
+def retime_aftercare(
+    appointments: list[Appointment], *, ended_at: datetime, now: datetime
+) -> None:
+    """The session's recorded end was corrected: aftercare not yet sent follows it."""
+    table = rules()
+    pending = list(
+        Reminder.objects.filter(
+            appointment__in=appointments, kind__in=AFTERCARE, status=Status.SCHEDULED
+        )
+    )
+    if not pending:
+        return
+    versions = _versions(appointments)
+    Reminder.objects.filter(pk__in=[r.pk for r in pending]).update(
+        status=Status.CANCELLED,
+        skip_reason="the session's end time was corrected",
+        updated_at=now,
+    )
+    Reminder.objects.bulk_create(
+        Reminder(
+            patient_id=r.patient_id,
+            appointment_id=r.appointment_id,
+            kind=r.kind,
+            version=versions.get(r.appointment_id, 0) + 1,
+            due_at=ended_at.astimezone(UTC) + table[r.kind].offset,
+        )
+        for r in pending
+        if r.kind in table
+    )
     _nudge()
 
 
@@ -263,6 +297,25 @@ def in_quiet_hours(now: datetime) -> bool:
     return local >= start or local < end
 
 
+def _quiet_hours_end(moment: datetime) -> datetime:
+    """When an email due at ``moment`` may go out: then, or when the quiet hours
+    it falls into are over."""
+    if not in_quiet_hours(moment):
+        return moment
+    end = settings.CLINIC_QUIET_HOURS[1]
+    local = timezone.localtime(moment)
+    release = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if release <= local:
+        release += timedelta(days=1)
+    return release.astimezone(UTC)
+
+
+def lease() -> timedelta:
+    """How long claimed rows are this worker's before they count as abandoned.
+    Must be longer than sending one batch takes."""
+    return timedelta(seconds=settings.CLINIC_EMAIL_LEASE_SECONDS)
+
+
 def claim(now: datetime, limit: int) -> list[Reminder]:
     """Take up to ``limit`` due rows for this worker, skipping rows others hold."""
     with transaction.atomic():
@@ -277,12 +330,16 @@ def claim(now: datetime, limit: int) -> list[Reminder]:
         if not ids:
             return []
         Reminder.objects.filter(id__in=ids).update(
-            status=Status.SENDING, lease_until=now + LEASE, updated_at=now
+            status=Status.SENDING, lease_until=now + lease(), updated_at=now
         )
     return list(
         Reminder.objects.filter(id__in=ids)
         .select_related(
-            "patient", "appointment__practitioner__user", "appointment__room"
+            "patient",
+            "appointment__practitioner__user",
+            "appointment__room",
+            # The pre-care text names the medication from the consultation.
+            "appointment__treatment_session__plan__consultation",
         )
         .order_by("due_at", "id")
     )
@@ -298,7 +355,8 @@ def _skip_reason(
         return "no consent to emails"
     rule = table.get(reminder.kind)
     if rule is not None and reminder.kind not in TRANSACTIONAL:
-        if now - reminder.due_at > rule.staleness:
+        # Time held back by quiet hours is not lateness.
+        if now - _quiet_hours_end(reminder.due_at) > rule.staleness:
             return "too late to be useful"
         if reminder.kind in BEFORE_START and now >= reminder.appointment.start:
             return "the appointment has started"
@@ -367,11 +425,18 @@ def _send_batch(
         return
     series = _series_appointments(to_send)
     sent: list[Reminder] = []
+    started = renewed_at = time.monotonic()
     connection = get_connection()
     try:
-        connection.open()
-        for reminder in to_send:
-            message_id = make_msgid(domain=settings.CLINIC_EMAIL_DOMAIN)
+        for index, reminder in enumerate(to_send):
+            try:
+                connection.open()  # Once per batch, again after a broken one.
+            except (OSError, smtplib.SMTPException) as exc:
+                # No server: nothing in the rest of the batch can go out now.
+                for waiting in to_send[index:]:
+                    _retry(waiting, f"{type(exc).__name__}: {exc}", now, report)
+                break
+            message_id = message_id_for(reminder)
             message = emails.reminder_message(
                 reminder,
                 rule=table.get(reminder.kind),
@@ -383,8 +448,12 @@ def _send_batch(
             try:
                 message.send()
             except smtplib.SMTPRecipientsRefused as exc:
-                _fail(reminder, f"The address was refused: {exc.recipients}", now)
-                report.failed += 1
+                error = f"The address was refused: {exc.recipients}"
+                if all(400 <= code < 500 for code, _ in exc.recipients.values()):
+                    _retry(reminder, error, now, report)  # Greylisting, full box.
+                else:
+                    _fail(reminder, error, now)
+                    report.failed += 1
             except smtplib.SMTPResponseException as exc:
                 if 400 <= exc.smtp_code < 500:
                     _retry(reminder, f"{exc.smtp_code} {exc.smtp_error!r}", now, report)
@@ -393,17 +462,33 @@ def _send_batch(
                     report.failed += 1
             except (OSError, smtplib.SMTPException) as exc:
                 _retry(reminder, f"{type(exc).__name__}: {exc}", now, report)
-                # A broken connection: open a fresh one for the rest.
+                # A broken connection: the next message opens a fresh one.
                 connection.close()
-                connection.open()
             else:
                 reminder.message_id = message_id
                 sent.append(reminder)
+            renewed_at = _renew_lease(to_send[index + 1 :], now, started, renewed_at)
     finally:
         connection.close()
-    if sent:
-        _record_sent(sent, now)
-        report.sent += len(sent)
+        # Even when something unexpected stops the batch: what went out is sent.
+        if sent:
+            _record_sent(sent, now)
+            report.sent += len(sent)
+
+
+def _renew_lease(
+    waiting: list[Reminder], now: datetime, started: float, renewed_at: float
+) -> float:
+    """Keep the lease of rows still waiting in a slow batch from running out, so no
+    other dispatcher takes them for abandoned while this one is still sending."""
+    elapsed = time.monotonic()
+    if not waiting or elapsed - renewed_at < lease().total_seconds() / 3:
+        return renewed_at
+    moment = now + timedelta(seconds=elapsed - started)
+    Reminder.objects.filter(
+        id__in=[r.pk for r in waiting], status=Status.SENDING
+    ).update(lease_until=moment + lease())
+    return elapsed
 
 
 def _series_appointments(reminders: list[Reminder]) -> dict[int, Appointment]:
@@ -418,26 +503,29 @@ def _series_appointments(reminders: list[Reminder]) -> dict[int, Appointment]:
     }
 
 
+def message_id_for(reminder: Reminder) -> str:
+    """The Message-ID of this attempt: the row's id and attempt number, so the
+    outcome of a whole batch is recorded in one statement."""
+    attempt = reminder.attempts + 1
+    return f"<reminder-{reminder.pk}-{attempt}@{settings.CLINIC_EMAIL_DOMAIN}>"
+
+
 def _record_sent(sent: list[Reminder], now: datetime) -> None:
-    for reminder in sent:
-        reminder.status = Status.SENT
-        reminder.sent_at = now
-        reminder.attempts += 1
-        reminder.lease_until = None
-        reminder.last_error = ""
-        reminder.updated_at = now
-    # One statement for the whole batch.
-    Reminder.objects.bulk_update(
-        sent,
-        [
-            "status",
-            "sent_at",
-            "attempts",
-            "lease_until",
-            "message_id",
-            "last_error",
-            "updated_at",
-        ],
+    """Mark a batch sent in one UPDATE, rebuilding each message_id_for() in SQL."""
+    Reminder.objects.filter(id__in=[r.pk for r in sent], status=Status.SENDING).update(
+        status=Status.SENT,
+        sent_at=now,
+        attempts=F("attempts") + 1,
+        message_id=Concat(
+            Value("<reminder-"),
+            Cast("id", CharField()),
+            Value("-"),
+            Cast(F("attempts") + 1, CharField()),
+            Value(f"@{settings.CLINIC_EMAIL_DOMAIN}>"),
+        ),
+        lease_until=None,
+        last_error="",
+        updated_at=now,
     )
 
 

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django import forms
 from django.contrib import messages
@@ -44,6 +44,13 @@ class OutboxFilter(forms.Form):
     day = forms.DateField(
         required=False, widget=DateInput(), label=gettext_lazy("Due on")
     )
+
+    def clean_day(self) -> date | None:
+        day = self.cleaned_data["day"]
+        # The filter runs to the next midnight, which the last day has not.
+        if day is not None and day >= date.max:
+            raise forms.ValidationError(_("Pick an earlier day."))
+        return day
 
 
 @staff_view("aftercare.view_reminder")

@@ -282,7 +282,8 @@ def notify(
     what just happened, inside the same transaction: patient emails are planned,
     re-timed or cancelled together with the change, or not at all.
 
-    Events: booked, moved, cancelled, no_show, completed (with ``ended_at``).
+    Events: booked, moved, cancelled, no_show, completed and end_changed (both
+    with ``ended_at``, the session's recorded end).
     """
     for path in settings.CLINIC_APPOINTMENT_LISTENERS:
         import_string(path)(

@@ -280,6 +280,11 @@ CELERY_BEAT_SCHEDULE = {
 CLINIC_BASE_URL = env.str("CLINIC_BASE_URL", default="http://127.0.0.1:8000")
 CLINIC_EMAIL_DOMAIN = env.str("CLINIC_EMAIL_DOMAIN", default="clinic.example")
 CLINIC_EMAIL_MAX_ATTEMPTS = env_int("CLINIC_EMAIL_MAX_ATTEMPTS", default=6, minimum=1)
+# A worker holds the emails it claimed this long; rows still "sending" after it
+# are shown to staff as "unknown". Keep it well above a batch's sending time.
+CLINIC_EMAIL_LEASE_SECONDS = env_int(
+    "CLINIC_EMAIL_LEASE_SECONDS", default=5 * 60, minimum=1
+)
 _quiet = env.str("CLINIC_QUIET_HOURS", default="").strip()
 CLINIC_QUIET_HOURS = None
 if _quiet:

@@ -1,6 +1,7 @@
 from datetime import date, datetime, timedelta
 
 from django import forms
+from django.db.models import Q
 from django.forms import formset_factory
 from django.utils import timezone
 from django.utils.functional import cached_property
@@ -302,20 +303,25 @@ class RecordForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # A product taken off the list stays on the records that have it: editing
+        # or amending them must not drop it silently.
+        numbing = Q(is_active=True) | Q(pk=self.instance.numbing_agent_id)
         self.fields["numbing_agent"].queryset = Product.objects.filter(
-            is_active=True, category=Product.Category.NUMBING
+            numbing, category=Product.Category.NUMBING
         )
         self.fields["numbing_agent"].empty_label = gettext_lazy("None, or other below")
+        if self.instance.pk:
+            used = self.instance.products_after.values("pk")
+            self.fields["products_after"].queryset = Product.objects.filter(
+                Q(is_active=True) | Q(pk__in=used),
+                category__in=[Product.Category.SERUM, Product.Category.RECOVERY],
+            )
 
     def clean(self) -> dict:
         data = super().clean()
         start, end = data.get("started_at"), data.get("ended_at")
         if start and end and end <= start:
             self.add_error("ended_at", _("The end must be after the start."))
-        if end and end > timezone.now():
-            self.add_error(
-                "ended_at", _("The end of the session can't be in the future.")
-            )
         if data.get("numbing_agent") and data.get("numbing_other", "").strip():
             self.add_error(
                 "numbing_other",

@@ -97,10 +97,13 @@ def _check_session(session: TreatmentSession) -> None:
         )
 
 
-def _check_times(record: SessionRecord, now: datetime) -> None:
+def _check_times(
+    record: SessionRecord, now: datetime, *, allow_future: bool = False
+) -> None:
     if record.started_at and record.ended_at and record.ended_at <= record.started_at:
         raise PlanError(_("The end must be after the start."))
-    if record.ended_at and record.ended_at > now:
+    # A draft saved mid-session may carry the planned end; a signed one may not.
+    if not allow_future and record.ended_at and record.ended_at > now:
         raise PlanError(_("The end of the session can't be in the future."))
 
 
@@ -129,7 +132,7 @@ def save_record(
         if locked.is_signed:
             raise PlanError(_("This record is signed: amend it instead."))
     _check_session(record.session)
-    _check_times(record, now)
+    _check_times(record, now, allow_future=True)
     record.save()
     _save_areas(record, entries)
     record.products_after.set(products)
@@ -262,6 +265,14 @@ def amend_record(
         _save_areas(record, entries)
     if products is not None:
         record.products_after.set(products)
+    if any(change["field"] == "ended_at" for change in diff):
+        # The aftercare clock starts at the recorded end: let it follow.
+        booking.notify(
+            "end_changed",
+            [record.session.appointment],
+            now=now,
+            ended_at=record.ended_at,
+        )
     return Amendment.objects.create(
         record=record, by=by, at=now, reason=reason, changes=diff
     )

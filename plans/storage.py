@@ -1,8 +1,8 @@
 """Where clinical photos live: outside any public URL.
 
 Files are only ever read by the permission-checked photo view, which streams them;
-``base_url`` is unset so nothing can build a direct link. Configure the folder with
-CLINIC_PRIVATE_MEDIA_ROOT (default: var/private/).
+the storage refuses to build a URL, so no template can link to a file directly.
+Configure the folder with CLINIC_PRIVATE_MEDIA_ROOT (default: var/private/).
 """
 
 from django.conf import settings
@@ -12,10 +12,15 @@ from django.dispatch import receiver
 from django.utils.functional import LazyObject, empty
 
 
+class PrivateFileSystemStorage(FileSystemStorage):
+    def url(self, name: str | None) -> str:
+        raise ValueError("Clinical photos have no URL: use the photo view.")
+
+
 class PrivateStorage(LazyObject):
     def _setup(self) -> None:
-        self._wrapped = FileSystemStorage(
-            location=settings.CLINIC_PRIVATE_MEDIA_ROOT, base_url=None
+        self._wrapped = PrivateFileSystemStorage(
+            location=settings.CLINIC_PRIVATE_MEDIA_ROOT
         )
 
 

@@ -5,6 +5,7 @@ every opening of a record or photo is written to the access log.
 """
 
 from django.contrib import messages
+from django.db import transaction
 from django.db.models import Prefetch
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -44,6 +45,11 @@ def _record_for(session: TreatmentSession) -> SessionRecord:
     if record is None:
         record = SessionRecord(session=session)
     return record
+
+
+def _check_signer(user) -> None:
+    if not user.has_perm("plans.sign_sessionrecord"):
+        raise PlanError(_("Only a practitioner can complete and sign a session."))
 
 
 def _areas_initial(record: SessionRecord, session: TreatmentSession) -> list[dict]:
@@ -93,19 +99,19 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         if request.method == "POST" and form.is_valid() and areas.is_valid():
             entries = areas.entries()
             try:
-                saved = records.save_record(
-                    record=form.save(commit=False),
-                    entries=entries,
-                    products=list(form.cleaned_data["products_after"]),
-                )
+                # Save and sign together: a refused signature saves nothing.
+                with transaction.atomic():
+                    saved = records.save_record(
+                        record=form.save(commit=False),
+                        entries=entries,
+                        products=list(form.cleaned_data["products_after"]),
+                    )
+                    if request.POST.get("action") == "sign":
+                        _check_signer(request.user)
+                        records.sign_record(record=saved, by=request.user)
                 for warning in records.depth_warnings(entries, previous):
                     messages.warning(request, warning)
                 if request.POST.get("action") == "sign":
-                    if not request.user.has_perm("plans.sign_sessionrecord"):
-                        raise PlanError(
-                            _("Only a practitioner can complete and sign a session.")
-                        )
-                    records.sign_record(record=saved, by=request.user)
                     messages.success(
                         request,
                         _("Session completed and signed. The record is now locked."),
@@ -147,6 +153,13 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
     if not record.is_signed:
         messages.info(request, _("This record is not signed yet: edit it directly."))
         return redirect("plans:record", session_pk=session.pk)
+    # The form shows the whole record: an opening like the record page's.
+    log_clinical_access(
+        user=request.user,
+        patient=session.plan.patient,
+        what="session record (amend)",
+        object_id=session.pk,
+    )
     form = RecordForm(request.POST or None, instance=record)
     areas = AreaFormSet(
         request.POST or None,

@@ -1,0 +1,791 @@
+"""Sending due emails: once, in order, on time, and visibly when it fails."""
+
+import email
+from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
+from email import policy
+from email.message import EmailMessage as ParsedMessage
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.conf import settings
+from icalendar import Calendar
+
+from aftercare import services
+from aftercare.models import AFTERCARE, Kind, Reminder, ReminderRule
+from aftercare.services import OutboxError
+from clinic.models import Appointment
+from clinic.services import (
+    book_appointment,
+    cancel_appointment,
+    reschedule_appointment,
+)
+from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
+from plans.services import SeriesRequest, book_series, propose_for_plan
+from plans.tests.factories import TreatmentPlanFactory
+from plans.tests.record_factories import add_session, make_plan, signed
+
+pytestmark = pytest.mark.django_db
+
+LONDON = ZoneInfo("Europe/London")
+MINUTE = timedelta(minutes=1)
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+# A Monday morning; the consultation under test is on Thursday.
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=LONDON)
+THURSDAY = datetime(2026, 11, 26, 10, 0, tzinfo=LONDON)
+NEXT_THURSDAY = datetime(2026, 12, 3, 10, 0, tzinfo=LONDON)
+Status = Reminder.Status
+BACKENDS = "aftercare.tests.backends"
+
+
+def local(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=LONDON)
+
+
+@pytest.fixture(autouse=True)
+def london(settings) -> None:
+    settings.TIME_ZONE = "Europe/London"
+    settings.CLINIC_QUIET_HOURS = None
+    settings.CLINIC_EMAIL_MAX_ATTEMPTS = 3
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def dispatch(frozen) -> Callable[[datetime], services.DispatchReport]:
+    """Travel to ``moment`` and run one dispatch there, as beat would."""
+
+    def dispatch(moment: datetime, **kwargs) -> services.DispatchReport:
+        frozen.move_to(moment)
+        return services.dispatch_due(now=moment, **kwargs)
+
+    return dispatch
+
+
+@pytest.fixture
+def clinic(practitioner, other_practitioner) -> None:
+    open_clinic(practitioner, other_practitioner)
+
+
+@pytest.fixture
+def book(clinic, patient, practitioner, room, front_desk) -> Callable[..., Appointment]:
+    """book_appointment(): Ada's consultation on Thursday 10:00-11:00, unless told."""
+
+    def book(start: datetime = THURSDAY, **kwargs) -> Appointment:
+        arguments = {
+            "patient": patient,
+            "practitioner": practitioner,
+            "room": room,
+            "start": start,
+            "end": start + HOUR,
+            "kind": Appointment.Kind.CONSULTATION,
+            "booked_by": front_desk,
+            "now": NOW,
+        } | kwargs
+        return book_appointment(**arguments)
+
+    return book
+
+
+def row(kind: str, **filters) -> Reminder:
+    return Reminder.objects.get(kind=kind, **filters)
+
+
+def parse(message) -> ParsedMessage:
+    """The message as a mail program receives it."""
+    return email.message_from_bytes(message.message().as_bytes(), policy=policy.default)
+
+
+def text_of(message) -> str:
+    return parse(message).get_body(("plain",)).get_content()
+
+
+def html_of(message) -> str:
+    return parse(message).get_body(("html",)).get_content()
+
+
+def calendar_text(message) -> str:
+    [part] = [
+        part
+        for part in parse(message).walk()
+        if part.get_content_type() == "text/calendar"
+    ]
+    return part.get_content()
+
+
+def calendars(message) -> list[Calendar]:
+    return [Calendar.from_ical(calendar_text(message))]
+
+
+def events(message) -> list:
+    [calendar] = calendars(message)
+    assert str(calendar["version"]) == "2.0"
+    assert calendar["prodid"]
+    found = calendar.walk("VEVENT")
+    for event in found:
+        for required in ("uid", "dtstamp", "dtstart", "dtend", "sequence"):
+            assert required in event
+    return found
+
+
+def method(message) -> str:
+    [calendar] = calendars(message)
+    return str(calendar["method"])
+
+
+# Sending once ---------------------------------------------------------------------
+
+
+def test_a_due_email_is_sent_once_however_often_dispatch_runs(
+    book, dispatch, mailoutbox
+):
+    book()
+
+    first = dispatch(NOW)
+    second = dispatch(NOW)
+    dispatch(NOW + MINUTE)
+
+    assert len(mailoutbox) == 1
+    assert (first.sent, second.sent, second.claimed) == (1, 0, 0)
+    confirmation = row(Kind.CONFIRMATION)
+    assert confirmation.status == Status.SENT
+    assert confirmation.sent_at == NOW
+    assert confirmation.attempts == 1
+    assert confirmation.message_id == mailoutbox[0].extra_headers["Message-ID"]
+    assert row(Kind.REMINDER).status == Status.SCHEDULED
+
+
+def test_an_email_is_not_sent_before_it_is_due(book, dispatch, mailoutbox):
+    book()
+    dispatch(NOW)
+
+    dispatch(THURSDAY - DAY - MINUTE)
+    assert len(mailoutbox) == 1
+
+    dispatch(THURSDAY - DAY)
+    assert len(mailoutbox) == 2
+    assert row(Kind.REMINDER).status == Status.SENT
+
+
+def test_dispatch_works_through_every_due_row_in_batches(
+    practitioner, room, dispatch, mailoutbox
+):
+    for hour in range(25):
+        appointment = AppointmentFactory(
+            practitioner=practitioner, room=room, start=THURSDAY + hour * HOUR
+        )
+        services.plan_booking([appointment], now=NOW)
+
+    report = dispatch(NOW, batch_size=10)
+
+    assert (report.claimed, report.sent) == (25, 25)
+    assert len(mailoutbox) == 25
+    assert not Reminder.objects.filter(kind=Kind.CONFIRMATION).exclude(
+        status=Status.SENT
+    )
+
+
+# What each email holds --------------------------------------------------------------
+
+
+def test_every_email_has_both_parts_the_patient_the_clinic_and_one_click_unsubscribe(
+    book, dispatch, mailoutbox, patient
+):
+    book()
+    dispatch(NOW)
+    dispatch(THURSDAY - DAY)
+
+    assert [m.subject for m in mailoutbox] == [
+        f"Your booking at {settings.CLINIC_NAME}",
+        f"See you tomorrow at {settings.CLINIC_NAME}",
+    ]
+    for message in mailoutbox:
+        assert message.to == [patient.email]
+        text, html = text_of(message), html_of(message)
+        for part in (text, html):
+            assert "Hello Ada" in part
+            assert settings.CLINIC_NAME in part
+            assert settings.CLINIC_PHONE in part
+        assert "Thursday 26 November 2026" in text
+        headers = parse(message)
+        url = headers["List-Unsubscribe"].strip().strip("<>")
+        assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert url in text
+        assert url in html
+        token = url.rstrip("/").rsplit("/", 1)[-1]
+        assert services.patient_for_token(token) == patient
+        assert "\n" not in message.subject
+
+
+def test_the_confirmation_carries_the_appointment_as_a_calendar_event_in_utc(
+    book, dispatch, mailoutbox
+):
+    appointment = book()
+    dispatch(NOW)
+
+    [message] = mailoutbox
+    assert method(message) == "REQUEST"
+    [event] = events(message)
+    assert str(event["uid"]) == f"appointment-{appointment.pk}@clinic.example"
+    assert event["sequence"] == 0
+    assert str(event["status"]) == "CONFIRMED"
+    assert event.decoded("dtstart") == THURSDAY
+    assert event.decoded("dtstart").utcoffset() == timedelta(0)
+    assert event.decoded("dtend") == THURSDAY + HOUR
+    assert message.attachments[0].get_filename() == "appointment.ics"
+
+
+def test_calendar_times_in_summer_are_converted_to_utc(
+    clinic, patient, practitioner, room, front_desk, dispatch, mailoutbox
+):
+    summer_now = local(2026, 6, 1, 8)
+    start = local(2026, 6, 4, 10)  # 09:00 UTC
+    book_appointment(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=start,
+        end=start + HOUR,
+        kind=Appointment.Kind.CONSULTATION,
+        booked_by=front_desk,
+        now=summer_now,
+    )
+
+    dispatch(summer_now)
+
+    [message] = mailoutbox
+    [event] = events(message)
+    assert event.decoded("dtstart") == datetime(2026, 6, 4, 9, tzinfo=UTC)
+    assert "DTSTART:20260604T090000Z" in calendar_text(message)
+
+
+def test_a_move_and_a_cancellation_update_the_same_event_with_a_rising_sequence(
+    book, dispatch, mailoutbox, practitioner, room, front_desk
+):
+    appointment = book()
+    dispatch(NOW)
+    new_start = local(2026, 11, 27, 14)
+    reschedule_appointment(
+        appointment=appointment,
+        start=new_start,
+        end=new_start + HOUR,
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+        now=NOW + HOUR,
+    )
+    dispatch(NOW + HOUR)
+    cancel_appointment(
+        appointment=appointment, by=front_desk, reason="Unwell.", now=NOW + 2 * HOUR
+    )
+    dispatch(NOW + 2 * HOUR)
+
+    confirmation, update, cancellation = mailoutbox
+    assert "has changed" in update.subject
+    assert "cancelled" in cancellation.subject
+    assert [method(m) for m in mailoutbox] == ["REQUEST", "REQUEST", "CANCEL"]
+    [first], [second], [third] = (events(m) for m in mailoutbox)
+    assert str(first["uid"]) == str(second["uid"]) == str(third["uid"])
+    assert [e["sequence"] for e in (first, second, third)] == [0, 1, 2]
+    assert second.decoded("dtstart") == new_start
+    assert str(third["status"]) == "CANCELLED"
+    calendar_part = next(
+        p for p in parse(cancellation).walk() if p.get_content_type() == "text/calendar"
+    )
+    assert calendar_part.get_param("method") == "CANCEL"
+    # The reminder of the old time and of the new one: neither goes out.
+    dispatch(new_start - DAY)
+    assert len(mailoutbox) == 3
+
+
+@pytest.fixture
+def plan(clinic, patient, practitioner):
+    return TreatmentPlanFactory(
+        patient=patient, practitioner=practitioner, consented=True
+    )
+
+
+def test_a_series_confirmation_has_one_event_per_session(
+    plan, room, front_desk, dispatch, mailoutbox
+):
+    proposals = propose_for_plan(
+        plan=plan,
+        request=SeriesRequest(
+            first_start=NEXT_THURSDAY,
+            practitioner=plan.practitioner,
+            room=room,
+            chosen={},
+        ),
+        now=NOW,
+    )
+    sessions = book_series(
+        plan=plan,
+        proposals=proposals,
+        practitioner=plan.practitioner,
+        by=front_desk,
+        now=NOW,
+    )
+
+    dispatch(NOW)
+
+    [message] = mailoutbox
+    appointments = [s.appointment for s in sessions]
+    found = events(message)
+    assert [str(e["uid"]) for e in found] == [
+        f"appointment-{a.pk}@clinic.example" for a in appointments
+    ]
+    assert [e.decoded("dtstart") for e in found] == [a.start for a in appointments]
+    assert message.attachments[0].get_filename() == "appointments.ics"
+    text = text_of(message)
+    assert text.count("Treatment session with") == 6
+
+
+@pytest.mark.parametrize(
+    ("medication", "note"),
+    [
+        ("tretinoin cream", "Please stop tretinoin cream 3 to 5 days before"),
+        ("", None),
+    ],
+)
+def test_pre_care_asks_to_stop_the_topical_medication_recorded_at_consultation(
+    practitioner, patient, room, dispatch, mailoutbox, medication, note
+):
+    plan = make_plan(
+        practitioner, patient=patient, consultation__topical_medication=medication
+    )
+    session = add_session(plan, NEXT_THURSDAY, room)
+    services.plan_booking([session.appointment], now=NOW)
+
+    dispatch(NEXT_THURSDAY - 5 * DAY)
+
+    [message] = [m for m in mailoutbox if m.subject.startswith("Getting ready")]
+    assert "Thursday 3 December 2026" in message.subject
+    if note:
+        assert note in text_of(message)
+        assert note in html_of(message)
+    else:
+        assert "Please stop" not in text_of(message)
+
+
+# Consent ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "consent", "reason"),
+    [
+        ("ada@patients.example", False, "no consent to emails"),
+        ("", False, "no email address"),
+    ],
+)
+def test_without_consent_or_address_emails_are_skipped_with_the_reason(
+    book, dispatch, mailoutbox, patient, address, consent, reason
+):
+    patient.email, patient.email_consent = address, consent
+    patient.save()
+    book()
+
+    report = dispatch(NOW)
+    dispatch(THURSDAY - DAY)
+
+    assert mailoutbox == []
+    assert report.skipped == 1
+    assert set(Reminder.objects.values_list("status", "skip_reason")) == {
+        (Status.SKIPPED, reason)
+    }
+
+
+# Late and quiet -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("late", "status", "reason"),
+    [
+        (19 * HOUR, Status.SENT, ""),
+        (21 * HOUR, Status.SKIPPED, "too late to be useful"),
+    ],
+)
+def test_a_reminder_later_than_its_staleness_is_skipped(
+    book, dispatch, mailoutbox, late, status, reason
+):
+    book()
+    dispatch(NOW)
+
+    dispatch(THURSDAY - DAY + late)  # Workers were down meanwhile.
+
+    reminder = row(Kind.REMINDER)
+    assert (reminder.status, reminder.skip_reason) == (status, reason)
+    assert len(mailoutbox) == (2 if status == Status.SENT else 1)
+
+
+SESSION_END = local(2026, 11, 24, 11)
+
+
+@pytest.fixture
+def completed(practitioner, patient, room, frozen):
+    """Ada's session on Tuesday 10:00-11:00, signed at 11:00: aftercare planned."""
+    session = add_session(
+        make_plan(practitioner, patient=patient), local(2026, 11, 24, 10), room
+    )
+    frozen.move_to(SESSION_END)
+    signed(session, practitioner.user, now=SESSION_END)
+    return session
+
+
+def aftercare() -> dict[str, tuple[str, str]]:
+    return {
+        r.kind: (r.status, r.skip_reason)
+        for r in Reminder.objects.filter(kind__in=AFTERCARE)
+    }
+
+
+def test_after_a_day_without_workers_only_the_latest_due_aftercare_step_is_sent(
+    completed, dispatch, mailoutbox
+):
+    dispatch(SESSION_END + 30 * HOUR)
+
+    assert aftercare() == {
+        Kind.AFTERCARE_GUIDE: (Status.SKIPPED, "too late to be useful"),
+        Kind.AFTERCARE_12H: (Status.SKIPPED, "too late to be useful"),
+        Kind.AFTERCARE_24H: (Status.SENT, ""),
+        Kind.AFTERCARE_48H: (Status.SCHEDULED, ""),
+        Kind.AFTERCARE_10D: (Status.SCHEDULED, ""),
+    }
+    [message] = mailoutbox
+    assert "swimming and exercise" in message.subject
+
+
+def test_an_aftercare_step_whose_next_step_is_due_is_skipped_not_sent_out_of_order(
+    completed, dispatch, mailoutbox
+):
+    ReminderRule.objects.filter(kind=Kind.AFTERCARE_12H).update(
+        staleness_minutes=48 * 60
+    )
+
+    dispatch(SESSION_END + 25 * HOUR)
+
+    statuses = aftercare()
+    assert statuses[Kind.AFTERCARE_12H] == (
+        Status.SKIPPED,
+        "the next aftercare step is already due",
+    )
+    assert statuses[Kind.AFTERCARE_24H] == (Status.SENT, "")
+    assert len(mailoutbox) == 1
+
+
+def test_a_session_signed_after_its_12_hours_sends_the_12_h_email_not_the_guide(
+    practitioner, patient, room, frozen, dispatch, mailoutbox
+):
+    session = add_session(
+        make_plan(practitioner, patient=patient), local(2026, 11, 24, 10), room
+    )
+    # Signed the next morning, 13 hours after the session ended.
+    late = SESSION_END + 13 * HOUR
+    frozen.move_to(late)
+    signed(session, practitioner.user, now=late, ended_at=SESSION_END)
+
+    dispatch(late)
+
+    statuses = aftercare()
+    assert statuses[Kind.AFTERCARE_GUIDE][0] == Status.SKIPPED
+    assert statuses[Kind.AFTERCARE_12H] == (Status.SENT, "")
+    [message] = mailoutbox
+    assert "makeup" in message.subject
+
+
+def test_each_aftercare_step_goes_out_at_its_time_when_workers_run(
+    completed, dispatch, mailoutbox
+):
+    for offset in (0, 12, 24, 48, 240):
+        dispatch(SESSION_END + offset * HOUR)
+
+    assert [m.subject.split(":")[0] for m in mailoutbox] == [
+        "Caring for your skin after today's session",
+        "Aftercare",
+        "Aftercare",
+        "Aftercare",
+        "Aftercare",
+    ]
+    assert set(aftercare().values()) == {(Status.SENT, "")}
+
+
+@pytest.fixture
+def quiet_nights(settings) -> None:
+    settings.CLINIC_QUIET_HOURS = (time(21), time(8))
+
+
+def test_quiet_hours_hold_reminders_due_at_night_until_the_morning(
+    quiet_nights, completed, dispatch, mailoutbox
+):
+    dispatch(SESSION_END)  # The guide, at 11:00.
+    twelve_hours = SESSION_END + 12 * HOUR  # 23:00
+
+    dispatch(twelve_hours)
+    dispatch(local(2026, 11, 25, 7, 59))
+    assert row(Kind.AFTERCARE_12H).status == Status.SCHEDULED
+    assert len(mailoutbox) == 1
+
+    dispatch(local(2026, 11, 25, 8))
+    assert row(Kind.AFTERCARE_12H).status == Status.SENT
+    assert len(mailoutbox) == 2
+
+
+def test_time_held_by_quiet_hours_does_not_save_an_email_that_is_stale_anyway(
+    quiet_nights, completed, dispatch, mailoutbox
+):
+    # Held from 23:00 until 08:00, then workers were down until 15:00: more
+    # than the 12 h email's six hours late even counted from the morning.
+    dispatch(local(2026, 11, 25, 15))
+
+    assert row(Kind.AFTERCARE_12H).skip_reason == "too late to be useful"
+
+
+def test_quiet_hours_do_not_hold_a_confirmation(
+    quiet_nights, book, dispatch, mailoutbox
+):
+    late_evening = local(2026, 11, 23, 22, 30)
+    book(now=late_evening)
+
+    dispatch(late_evening)
+
+    [message] = mailoutbox
+    assert message.subject.startswith("Your booking")
+
+
+# Failures -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backend", "error"),
+    [
+        ("DisconnectingBackend", "SMTPServerDisconnected"),
+        ("GreylistingBackend", "451"),
+        ("UnreachableBackend", "Connection refused"),
+    ],
+)
+def test_a_temporary_failure_retries_with_backoff_then_fails_visibly(
+    book, dispatch, mailoutbox, settings, backend, error
+):
+    settings.EMAIL_BACKEND = f"{BACKENDS}.{backend}"
+    book()
+
+    report = dispatch(NOW)
+    confirmation = row(Kind.CONFIRMATION)
+    assert report.retried == 1
+    assert confirmation.status == Status.SCHEDULED
+    assert confirmation.attempts == 1
+    assert confirmation.next_attempt_at == NOW + services.backoff(1)
+    assert error in confirmation.last_error
+
+    assert dispatch(NOW + 30 * timedelta(seconds=1)).claimed == 0  # Not yet.
+    dispatch(NOW + MINUTE)
+    confirmation.refresh_from_db()
+    assert confirmation.attempts == 2
+    assert confirmation.next_attempt_at == NOW + MINUTE + services.backoff(2)
+
+    dispatch(NOW + 3 * MINUTE)
+    confirmation.refresh_from_db()
+    assert confirmation.status == Status.FAILED
+    assert confirmation.attempts == settings.CLINIC_EMAIL_MAX_ATTEMPTS == 3
+    assert confirmation.last_error.startswith("Gave up after 3 attempts")
+    assert error in confirmation.last_error
+    assert dispatch(NOW + DAY).claimed == 0
+    assert mailoutbox == []
+
+
+def test_the_backoff_doubles_up_to_an_hour():
+    assert [services.backoff(n) for n in (1, 2, 3, 4)] == [
+        MINUTE,
+        2 * MINUTE,
+        4 * MINUTE,
+        8 * MINUTE,
+    ]
+    assert services.backoff(30) == HOUR
+
+
+def test_a_retry_that_gets_through_sends_the_email_once(
+    book, dispatch, mailoutbox, settings
+):
+    settings.EMAIL_BACKEND = f"{BACKENDS}.GreylistingBackend"
+    book()
+    dispatch(NOW)
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    dispatch(NOW + MINUTE)
+    dispatch(NOW + 2 * MINUTE)
+
+    assert len(mailoutbox) == 1
+    confirmation = row(Kind.CONFIRMATION)
+    assert (confirmation.status, confirmation.attempts) == (Status.SENT, 2)
+    assert confirmation.last_error == ""
+
+
+@pytest.mark.parametrize(
+    ("backend", "error"),
+    [("RefusingBackend", "The address was refused"), ("RejectingBackend", "550")],
+)
+def test_a_refused_address_or_a_550_fails_at_once(
+    book, dispatch, settings, backend, error
+):
+    settings.EMAIL_BACKEND = f"{BACKENDS}.{backend}"
+    book()
+
+    report = dispatch(NOW)
+
+    confirmation = row(Kind.CONFIRMATION)
+    assert report.failed == 1
+    assert (confirmation.status, confirmation.attempts) == (Status.FAILED, 1)
+    assert error in confirmation.last_error
+    assert dispatch(NOW + HOUR).claimed == 0
+
+
+def test_a_refused_address_does_not_hold_up_the_other_emails(
+    practitioner, room, dispatch, mailoutbox, settings
+):
+    settings.EMAIL_BACKEND = f"{BACKENDS}.BouncingBackend"
+    for n, address in enumerate(
+        ["one@patients.example", "gone@bounce.example", "two@patients.example"]
+    ):
+        appointment = AppointmentFactory(
+            patient=PatientFactory(email=address),
+            practitioner=practitioner,
+            room=room,
+            start=THURSDAY + n * HOUR,
+        )
+        services.plan_booking([appointment], now=NOW)
+
+    report = dispatch(NOW)
+
+    assert (report.sent, report.failed) == (2, 1)
+    assert sorted(m.to[0] for m in mailoutbox) == [
+        "one@patients.example",
+        "two@patients.example",
+    ]
+    assert row(Kind.CONFIRMATION, patient__email="gone@bounce.example").status == (
+        Status.FAILED
+    )
+
+
+def test_a_row_left_sending_by_a_dead_worker_becomes_unknown_and_is_not_resent(
+    book, dispatch, mailoutbox
+):
+    book()
+    [claimed] = services.claim(NOW, 10)  # ... and the worker died here.
+    assert row(Kind.CONFIRMATION).status == Status.SENDING
+
+    assert dispatch(NOW + MINUTE).claimed == 0  # Its lease still holds.
+    assert row(Kind.CONFIRMATION).status == Status.SENDING
+
+    report = dispatch(NOW + HOUR)  # Long after the lease ran out.
+    confirmation = row(Kind.CONFIRMATION)
+    assert report.unknown == 1
+    assert confirmation.status == Status.UNKNOWN
+    assert "stopped before it recorded the result" in confirmation.last_error
+
+    dispatch(NOW + 2 * HOUR)
+    assert row(Kind.CONFIRMATION).status == Status.UNKNOWN
+    assert mailoutbox == []
+
+
+# Staff actions ------------------------------------------------------------------------
+
+
+def test_staff_can_resend_an_unknown_email_once(book, dispatch, mailoutbox):
+    book()
+    services.claim(NOW, 10)
+    dispatch(NOW + HOUR)
+    confirmation = row(Kind.CONFIRMATION)
+    assert confirmation.status == Status.UNKNOWN
+
+    services.resend(confirmation, now=NOW + 2 * HOUR)
+    dispatch(NOW + 2 * HOUR)
+    dispatch(NOW + 3 * HOUR)
+
+    assert len(mailoutbox) == 1
+    confirmation.refresh_from_db()
+    assert (confirmation.status, confirmation.sent_at) == (
+        Status.SENT,
+        NOW + 2 * HOUR,
+    )
+    with pytest.raises(OutboxError, match="not sent twice"):
+        services.resend(confirmation, now=NOW + 3 * HOUR)
+    assert len(mailoutbox) == 1
+
+
+def test_staff_can_resend_a_failed_email(book, dispatch, mailoutbox, settings):
+    settings.EMAIL_BACKEND = f"{BACKENDS}.RefusingBackend"
+    book()
+    dispatch(NOW)
+    assert row(Kind.CONFIRMATION).status == Status.FAILED
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    services.resend(row(Kind.CONFIRMATION), now=NOW + HOUR)
+    dispatch(NOW + HOUR)
+
+    assert len(mailoutbox) == 1
+    assert row(Kind.CONFIRMATION).status == Status.SENT
+
+
+def test_an_email_on_its_way_cannot_be_resent(book):
+    book()
+
+    with pytest.raises(OutboxError, match="already on its way"):
+        services.resend(row(Kind.CONFIRMATION), now=NOW)
+    assert row(Kind.CONFIRMATION).due_at == NOW
+
+
+def test_staff_can_cancel_an_email_only_while_it_is_scheduled(
+    book, dispatch, mailoutbox
+):
+    book()
+    dispatch(NOW)
+
+    services.cancel(row(Kind.REMINDER), now=NOW + HOUR)
+    dispatch(THURSDAY - DAY)
+
+    assert row(Kind.REMINDER).status == Status.CANCELLED
+    assert row(Kind.REMINDER).skip_reason == "cancelled by staff"
+    assert len(mailoutbox) == 1
+    for kind in (Kind.CONFIRMATION, Kind.REMINDER):  # sent, cancelled
+        with pytest.raises(OutboxError, match="still scheduled"):
+            services.cancel(row(kind), now=NOW + 2 * HOUR)
+
+
+# Cost ---------------------------------------------------------------------------------
+
+
+def test_one_dispatch_of_a_hundred_emails_takes_a_few_queries(
+    practitioner, room, dispatch, mailoutbox, django_assert_max_num_queries
+):
+    plan = make_plan(practitioner, consultation__topical_medication="adapalene gel")
+    appointments = [
+        AppointmentFactory(
+            practitioner=practitioner, room=room, start=THURSDAY + n * HOUR
+        )
+        for n in range(50)
+    ]
+    appointments += [
+        add_session(plan, NEXT_THURSDAY + n * HOUR, room).appointment for n in range(50)
+    ]
+    Reminder.objects.bulk_create(
+        Reminder(
+            patient_id=a.patient_id,
+            appointment=a,
+            kind=Kind.CONFIRMATION if n % 2 else Kind.PRE_CARE,
+            due_at=NOW,
+            series=[a.pk],
+        )
+        for n, a in enumerate(appointments)
+    )
+
+    with django_assert_max_num_queries(20):
+        report = dispatch(NOW)
+
+    assert report.sent == len(mailoutbox) == 100
+    pre_care = [m for m in mailoutbox if m.subject.startswith("Getting ready")]
+    assert sum("Please stop adapalene gel" in m.body for m in pre_care) == 25

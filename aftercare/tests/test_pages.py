@@ -1,0 +1,519 @@
+"""The outbox pages for staff, and the one-click unsubscribe page for patients."""
+
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.conf import settings
+from django.core import signing
+from django.test import Client
+from django.urls import reverse
+from django.utils.html import escape
+
+from aftercare import services
+from aftercare.models import Kind, Reminder
+from clinic.models import Appointment, Patient
+from clinic.services import book_appointment
+from clinic.tests.factories import PatientFactory, open_clinic
+
+pytestmark = pytest.mark.django_db
+
+LONDON = ZoneInfo("Europe/London")
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=LONDON)  # a Monday
+THURSDAY = datetime(2026, 11, 26, 10, 0, tzinfo=LONDON)
+Status = Reminder.Status
+
+
+@pytest.fixture(autouse=True)
+def london(settings) -> None:
+    settings.TIME_ZONE = "Europe/London"
+    settings.CLINIC_QUIET_HOURS = None
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def book(practitioner, other_practitioner, room, front_desk) -> Callable:
+    open_clinic(practitioner, other_practitioner)
+
+    def book(patient: Patient, start: datetime = THURSDAY) -> Appointment:
+        return book_appointment(
+            patient=patient,
+            practitioner=practitioner,
+            room=room,
+            start=start,
+            end=start + HOUR,
+            kind=Appointment.Kind.CONSULTATION,
+            booked_by=front_desk,
+            now=NOW,
+        )
+
+    return book
+
+
+@pytest.fixture
+def confirmation(book, patient, mailoutbox) -> Reminder:
+    """Ada's booking: the confirmation went out, the reminder is scheduled."""
+    book(patient)
+    services.dispatch_due(now=NOW)
+    return Reminder.objects.get(kind=Kind.CONFIRMATION)
+
+
+@pytest.fixture
+def reminder(confirmation) -> Reminder:
+    return Reminder.objects.get(kind=Kind.REMINDER)
+
+
+def client_for(user) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def as_user(front_desk, practitioner, manager, outsider) -> Callable[[str], Client]:
+    users = {
+        "anonymous": None,
+        "outsider": outsider,
+        "front_desk": front_desk,
+        "practitioner": practitioner.user,
+        "manager": manager,
+    }
+    return lambda who: client_for(users[who])
+
+
+# Who may do what ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("who", "view", "change"),
+    [
+        ("outsider", 403, 403),
+        ("front_desk", 200, 302),
+        ("practitioner", 200, 403),
+        ("manager", 200, 302),
+    ],
+)
+def test_who_may_see_resend_and_cancel_emails(
+    as_user, confirmation, reminder, who, view, change
+):
+    client = as_user(who)
+    Reminder.objects.filter(pk=confirmation.pk).update(status=Status.FAILED)
+    preview = reverse("aftercare:preview", args=[confirmation.pk])
+
+    assert client.get(reverse("aftercare:outbox")).status_code == view
+    assert client.get(preview).status_code == view
+    assert client.get(preview + "?part=html").status_code == view
+    resend = client.post(reverse("aftercare:resend", args=[confirmation.pk]))
+    cancel = client.post(reverse("aftercare:cancel", args=[reminder.pk]))
+
+    assert (resend.status_code, cancel.status_code) == (change, change)
+    confirmation.refresh_from_db()
+    reminder.refresh_from_db()
+    if change == 302:
+        assert resend.url == preview
+        assert (confirmation.status, reminder.status) == (
+            Status.SCHEDULED,
+            Status.CANCELLED,
+        )
+    else:
+        assert (confirmation.status, reminder.status) == (
+            Status.FAILED,
+            Status.SCHEDULED,
+        )
+
+
+def test_anonymous_visitors_are_sent_to_sign_in(as_user, confirmation, reminder):
+    client = as_user("anonymous")
+    urls = [
+        reverse("aftercare:outbox"),
+        reverse("aftercare:preview", args=[confirmation.pk]),
+        reverse("aftercare:preview", args=[confirmation.pk]) + "?part=html",
+    ]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("login"))
+    for name in ("aftercare:resend", "aftercare:cancel"):
+        response = client.post(reverse(name, args=[reminder.pk]))
+        assert response.status_code == 302
+        assert response.url.startswith(reverse("login"))
+    reminder.refresh_from_db()
+    assert reminder.status == Status.SCHEDULED
+
+
+def test_resend_and_cancel_take_post_only(as_user, reminder):
+    client = as_user("front_desk")
+
+    for name in ("aftercare:resend", "aftercare:cancel"):
+        assert client.get(reverse(name, args=[reminder.pk])).status_code == 405
+    reminder.refresh_from_db()
+    assert reminder.status == Status.SCHEDULED
+
+
+def test_an_outbox_id_that_does_not_exist_is_not_found(as_user, reminder):
+    client = as_user("front_desk")
+    missing = Reminder.objects.order_by("pk").last().pk + 1000
+
+    assert client.get(reverse("aftercare:preview", args=[missing])).status_code == 404
+    for name in ("aftercare:resend", "aftercare:cancel"):
+        assert client.post(reverse(name, args=[missing])).status_code == 404
+    assert client.get("/emails/outbox/abc/").status_code == 404
+    assert client.get("/emails/outbox/-1/").status_code == 404
+
+
+def test_staff_see_why_an_email_cannot_be_resent_or_cancelled(as_user, confirmation):
+    client = as_user("front_desk")
+
+    response = client.post(
+        reverse("aftercare:resend", args=[confirmation.pk]), follow=True
+    )
+    assert "not sent twice" in response.content.decode()
+    response = client.post(
+        reverse("aftercare:cancel", args=[confirmation.pk]), follow=True
+    )
+    assert "still scheduled" in response.content.decode()
+    confirmation.refresh_from_db()
+    assert confirmation.status == Status.SENT
+
+
+def test_a_foreign_next_address_is_ignored_after_an_action(as_user, reminder):
+    response = as_user("front_desk").post(
+        reverse("aftercare:cancel", args=[reminder.pk]),
+        {"next": "https://evil.example/"},
+    )
+
+    assert response.url == reverse("aftercare:preview", args=[reminder.pk])
+
+
+# Outbox -------------------------------------------------------------------------------
+
+
+def listed(response) -> list[tuple[str, str]]:
+    return [(r.kind, r.status) for r in response.context["page"].object_list]
+
+
+@pytest.fixture
+def outbox(as_user, book, patient, reminder) -> Callable[..., object]:
+    """Three emails: Ada's sent confirmation and her reminder due Wednesday, and
+    Bob's confirmation, failed."""
+    bob = PatientFactory(first_name="Bob")
+    book(bob, start=THURSDAY + 2 * HOUR)
+    Reminder.objects.filter(patient=bob, kind=Kind.CONFIRMATION).update(
+        status=Status.FAILED, last_error="550 No such user"
+    )
+    Reminder.objects.filter(patient=bob, kind=Kind.REMINDER).delete()
+    client = as_user("front_desk")
+    return lambda **query: client.get(reverse("aftercare:outbox"), query)
+
+
+def test_the_outbox_lists_every_email_latest_first(outbox):
+    response = outbox()
+
+    assert listed(response) == [
+        (Kind.REMINDER, Status.SCHEDULED),
+        (Kind.CONFIRMATION, Status.FAILED),
+        (Kind.CONFIRMATION, Status.SENT),
+    ]
+    page = response.content.decode()
+    assert "550 No such user" in page
+    assert "Ada Lovelace" in page
+
+
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ({"status": "failed"}, [(Kind.CONFIRMATION, Status.FAILED)]),
+        ({"kind": "reminder"}, [(Kind.REMINDER, Status.SCHEDULED)]),
+        ({"day": "2026-11-25"}, [(Kind.REMINDER, Status.SCHEDULED)]),
+        (
+            {"day": "2026-11-23", "status": "sent"},
+            [(Kind.CONFIRMATION, Status.SENT)],
+        ),
+        ({"day": "2026-11-24"}, []),
+    ],
+)
+def test_the_outbox_filters_by_status_kind_and_day(outbox, query, expected):
+    response = outbox(**query)
+
+    assert response.status_code == 200
+    assert listed(response) == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"status": "lost"},
+        {"kind": "spam"},
+        {"day": "2026-13-45"},
+        {"day": "yesterday"},
+        {"day": "9999-12-31"},
+        {"day": "0001-01-01"},
+        {"page": "abc"},
+        {"page": "999"},
+        {"status": ["sent", "failed"]},
+    ],
+)
+def test_bad_filter_values_do_not_break_the_outbox(outbox, query):
+    response = outbox(**query)
+
+    assert response.status_code == 200
+
+
+# Preview ------------------------------------------------------------------------------
+
+
+def test_the_preview_shows_subject_both_parts_and_the_attachment(as_user, confirmation):
+    response = as_user("front_desk").get(
+        reverse("aftercare:preview", args=[confirmation.pk])
+    )
+
+    page = response.content.decode()
+    assert f"Subject: Your booking at {settings.CLINIC_NAME}" in page
+    assert "Hello Ada," in page  # the text part
+    assert (
+        f'src="{reverse("aftercare:preview", args=[confirmation.pk])}?part=html"'
+        in (page)
+    )
+    assert "appointment.ics" in page
+    assert escape(confirmation.message_id) in page
+
+
+def test_the_html_part_is_served_under_a_restrictive_policy(as_user, confirmation):
+    response = as_user("practitioner").get(
+        reverse("aftercare:preview", args=[confirmation.pk]) + "?part=html"
+    )
+
+    assert "Hello Ada" in response.content.decode()
+    policy = response["Content-Security-Policy"]
+    assert "default-src 'none'" in policy
+    assert "script-src" not in policy
+    assert "frame-ancestors 'self'" in policy
+    assert response["X-Frame-Options"] == "SAMEORIGIN"
+
+
+def test_a_patients_name_cannot_inject_markup_into_the_html_part(as_user, book):
+    patient = PatientFactory(first_name="<script>alert(1)</script>")
+    book(patient)
+    confirmation = Reminder.objects.get(patient=patient, kind=Kind.CONFIRMATION)
+
+    response = as_user("front_desk").get(
+        reverse("aftercare:preview", args=[confirmation.pk]) + "?part=html"
+    )
+
+    html = response.content.decode()
+    assert "<script>" not in html
+    assert "&lt;script&gt;" in html
+
+
+# Patient page -------------------------------------------------------------------------
+
+
+def test_the_patient_page_shows_the_email_timeline(as_user, reminder, patient):
+    response = as_user("front_desk").get(patient.get_absolute_url())
+
+    page = response.content.decode()
+    assert "Booking confirmation" in page
+    assert "Appointment reminder" in page
+    assert f"to {patient.email}" in page
+    assert reverse("aftercare:cancel", args=[reminder.pk]) in page
+
+
+def test_a_practitioner_sees_the_timeline_without_actions(
+    as_user, confirmation, patient
+):
+    response = as_user("practitioner").get(patient.get_absolute_url())
+
+    page = response.content.decode()
+    assert "Booking confirmation" in page
+    assert "/resend/" not in page
+    assert "/cancel/" not in page
+
+
+@pytest.mark.parametrize(
+    ("address", "says", "reason"),
+    [
+        ("ada@patients.example", "No consent to emails", "No consent to emails"),
+        ("", "No email address", "No email address"),
+    ],
+)
+def test_the_patient_page_says_why_no_emails_are_sent(
+    as_user, book, patient, mailoutbox, address, says, reason
+):
+    patient.email, patient.email_consent = address, False
+    patient.save()
+    book(patient)
+    services.dispatch_due(now=NOW)
+
+    page = as_user("front_desk").get(patient.get_absolute_url()).content.decode()
+
+    assert says in page
+    assert reason in page  # on the skipped confirmation
+    assert mailoutbox == []
+
+
+# Unsubscribe --------------------------------------------------------------------------
+
+
+def unsubscribe_url(token: str) -> str:
+    return reverse("aftercare:unsubscribe", args=[token])
+
+
+def patient_client() -> Client:
+    """A mail program or browser: no session, and CSRF checks as in production."""
+    return Client(enforce_csrf_checks=True)
+
+
+def test_opening_the_unsubscribe_link_asks_first_and_changes_nothing(patient, reminder):
+    response = patient_client().get(
+        unsubscribe_url(services.unsubscribe_token(patient))
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert f"Stop emails from {settings.CLINIC_NAME}?" in page
+    assert "Ada" in page
+    patient.refresh_from_db()
+    reminder.refresh_from_db()
+    assert patient.email_consent
+    assert reminder.status == Status.SCHEDULED
+
+
+def test_one_click_unsubscribe_turns_consent_off_and_cancels_pending_emails(
+    patient, reminder, mailoutbox
+):
+    mailoutbox.clear()
+    url = unsubscribe_url(services.unsubscribe_token(patient))
+
+    response = patient_client().post(url, {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 200
+    assert "no more emails" in response.content.decode()
+    patient.refresh_from_db()
+    reminder.refresh_from_db()
+    assert not patient.email_consent
+    assert (reminder.status, reminder.skip_reason) == (
+        Status.CANCELLED,
+        "the patient unsubscribed",
+    )
+    services.dispatch_due(now=THURSDAY - DAY)
+    assert mailoutbox == []
+    # Coming back to the link later: it says so, and offers nothing to click.
+    again = patient_client().get(url).content.decode()
+    assert "You are not receiving our emails" in again
+    assert "<form" not in again
+
+
+def test_a_patient_who_unsubscribed_gets_no_email_for_a_new_booking(
+    book, patient, reminder, mailoutbox
+):
+    mailoutbox.clear()
+    patient_client().post(unsubscribe_url(services.unsubscribe_token(patient)))
+
+    book(patient, start=THURSDAY + DAY)
+    services.dispatch_due(now=NOW)
+
+    assert mailoutbox == []
+    assert Reminder.objects.filter(skip_reason="no consent to emails").count() == 1
+
+
+def tampered(patient: Patient, other: Patient) -> str:
+    """The other patient's id with this patient's signature."""
+    mine = services.unsubscribe_token(patient)
+    theirs = services.unsubscribe_token(other)
+    return theirs.split(":", 1)[0] + ":" + mine.split(":", 1)[1]
+
+
+@pytest.mark.parametrize(
+    "make_token",
+    [
+        pytest.param(lambda patient, other: "not-a-token", id="forged"),
+        pytest.param(
+            lambda patient, other: signing.dumps(
+                {"p": patient.pk}, salt="clinic.something-else", compress=True
+            ),
+            id="other-salt",
+        ),
+        pytest.param(tampered, id="other-patient"),
+        pytest.param(
+            lambda patient, other: services.unsubscribe_token(patient)[:-2] + "xx",
+            id="bad-signature",
+        ),
+        pytest.param(
+            lambda patient, other: signing.dumps(
+                {"p": str(patient.pk)}, salt=services.UNSUBSCRIBE_SALT
+            ),
+            id="wrong-shape",
+        ),
+    ],
+)
+def test_an_invalid_unsubscribe_token_changes_nothing(patient, reminder, make_token):
+    other = PatientFactory()
+    url = unsubscribe_url(make_token(patient, other))
+
+    for method in ("get", "post"):
+        response = getattr(patient_client(), method)(url)
+        assert response.status_code == 400
+        assert "This link is not valid" in response.content.decode()
+
+    assert list(
+        Patient.objects.order_by("pk").values_list("email_consent", flat=True)
+    ) == [True, True]
+    reminder.refresh_from_db()
+    assert reminder.status == Status.SCHEDULED
+
+
+def test_an_unsubscribe_link_expires_after_400_days(patient, reminder, frozen):
+    url = unsubscribe_url(services.unsubscribe_token(patient))
+
+    frozen.move_to(NOW + timedelta(days=399))
+    assert patient_client().get(url).status_code == 200
+
+    frozen.move_to(NOW + timedelta(days=401))
+    response = patient_client().post(url)
+
+    assert response.status_code == 400
+    assert "too old" in response.content.decode()
+    patient.refresh_from_db()
+    assert patient.email_consent
+
+
+def test_staff_can_turn_emails_back_on_with_the_patients_consent(
+    as_user, patient, reminder, book, mailoutbox
+):
+    services.unsubscribe(patient, now=NOW)
+    patient.refresh_from_db()
+    mailoutbox.clear()
+
+    response = as_user("front_desk").post(
+        reverse("clinic:patient_edit", args=[patient.pk]),
+        {
+            "first_name": patient.first_name,
+            "last_name": patient.last_name,
+            "date_of_birth": patient.date_of_birth.isoformat(),
+            "email": patient.email,
+            "phone": patient.phone,
+            "preferred_contact": patient.preferred_contact,
+            "email_consent": "on",
+            "notes": "",
+        },
+    )
+
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.email_consent
+    book(patient, start=THURSDAY + DAY)
+    services.dispatch_due(now=NOW)
+    assert [m.to for m in mailoutbox] == [[patient.email]]
+    # What was cancelled by the opt-out stays cancelled.
+    reminder.refresh_from_db()
+    assert reminder.status == Status.CANCELLED

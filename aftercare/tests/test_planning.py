@@ -1,0 +1,601 @@
+"""Emails are planned, re-timed and cancelled with the bookings that cause them."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import time_machine
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from aftercare import services
+from aftercare.models import AFTERCARE, Kind, Reminder, ReminderRule
+from clinic.models import Appointment
+from clinic.services import (
+    BookingError,
+    Slot,
+    book_appointment,
+    book_appointments,
+    cancel_appointment,
+    complete_appointment,
+    mark_no_show,
+    reschedule_appointment,
+)
+from clinic.tests.factories import AppointmentFactory, open_clinic
+from plans.services import PlanError, SeriesRequest, book_series, propose_for_plan
+from plans.tests.factories import TreatmentPlanFactory
+from plans.tests.record_factories import add_session, make_plan, signed
+
+pytestmark = pytest.mark.django_db
+
+LONDON = ZoneInfo("Europe/London")
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+# A Monday morning; the bookings under test are later that week or after.
+NOW = datetime(2026, 11, 23, 8, 0, tzinfo=LONDON)
+THURSDAY = datetime(2026, 11, 26, 10, 0, tzinfo=LONDON)
+NEXT_THURSDAY = datetime(2026, 12, 3, 10, 0, tzinfo=LONDON)
+Status = Reminder.Status
+
+
+def local(year: int, month: int, day: int, hour: int, minute: int = 0) -> datetime:
+    return datetime(year, month, day, hour, minute, tzinfo=LONDON)
+
+
+@pytest.fixture(autouse=True)
+def london(settings) -> None:
+    settings.TIME_ZONE = "Europe/London"
+
+
+@pytest.fixture(autouse=True)
+def frozen():
+    with time_machine.travel(NOW, tick=False) as traveller:
+        yield traveller
+
+
+@pytest.fixture
+def clinic(practitioner, other_practitioner) -> None:
+    """Open Monday to Saturday 09:00-18:00, both practitioners working all of it."""
+    open_clinic(practitioner, other_practitioner)
+
+
+@pytest.fixture
+def book(clinic, patient, practitioner, room, front_desk) -> Callable[..., Appointment]:
+    """book_appointment(): a consultation on Thursday 10:00-11:00, unless told."""
+
+    def book(start: datetime = THURSDAY, **kwargs) -> Appointment:
+        arguments = {
+            "patient": patient,
+            "practitioner": practitioner,
+            "room": room,
+            "start": start,
+            "end": start + HOUR,
+            "kind": Appointment.Kind.CONSULTATION,
+            "booked_by": front_desk,
+            "now": NOW,
+        } | kwargs
+        return book_appointment(**arguments)
+
+    return book
+
+
+def emails(**filters) -> list[tuple[str, int, datetime, str]]:
+    """(kind, version, due, status) of the outbox rows, in due order."""
+    return [
+        (r.kind, r.version, r.due_at, r.status)
+        for r in Reminder.objects.filter(**filters).order_by("due_at", "kind", "id")
+    ]
+
+
+def due(kind: str, **filters) -> datetime:
+    return Reminder.objects.get(kind=kind, **filters).due_at
+
+
+# Booking ----------------------------------------------------------------------------
+
+
+def test_a_consultation_gets_a_confirmation_now_and_a_reminder_a_day_before(
+    book, patient
+):
+    appointment = book()
+
+    assert emails() == [
+        (Kind.CONFIRMATION, 0, NOW, Status.SCHEDULED),
+        (Kind.REMINDER, 0, THURSDAY - DAY, Status.SCHEDULED),
+    ]
+    confirmation = Reminder.objects.get(kind=Kind.CONFIRMATION)
+    assert confirmation.patient == patient
+    assert confirmation.appointment == appointment
+    assert confirmation.series == [appointment.pk]
+
+
+def test_a_booking_within_a_day_gets_the_confirmation_only(book):
+    book(now=THURSDAY - 2 * HOUR)
+
+    assert emails() == [(Kind.CONFIRMATION, 0, THURSDAY - 2 * HOUR, Status.SCHEDULED)]
+
+
+def test_a_consultation_gets_no_pre_care(book):
+    book(start=NEXT_THURSDAY)
+
+    assert Kind.PRE_CARE not in {kind for kind, *_ in emails()}
+
+
+def test_a_treatment_session_also_gets_pre_care_five_days_before(book):
+    book(start=NEXT_THURSDAY, kind=Appointment.Kind.TREATMENT)
+
+    assert emails() == [
+        (Kind.CONFIRMATION, 0, NOW, Status.SCHEDULED),
+        (Kind.PRE_CARE, 0, NEXT_THURSDAY - 5 * DAY, Status.SCHEDULED),
+        (Kind.REMINDER, 0, NEXT_THURSDAY - DAY, Status.SCHEDULED),
+    ]
+
+
+def test_pre_care_booked_at_short_notice_goes_out_now_while_it_is_still_useful(book):
+    # Booked on Monday for Thursday: five days' notice is impossible, three
+    # days are still worth it (the rule's staleness).
+    book(kind=Appointment.Kind.TREATMENT)
+
+    assert due(Kind.PRE_CARE) == NOW
+
+
+def test_pre_care_booked_too_late_to_be_useful_is_not_planned(book):
+    book(kind=Appointment.Kind.TREATMENT, now=THURSDAY - DAY - HOUR)
+
+    assert [kind for kind, *_ in emails()] == [Kind.CONFIRMATION, Kind.REMINDER]
+
+
+@pytest.fixture
+def plan(clinic, patient, practitioner):
+    return TreatmentPlanFactory(
+        patient=patient, practitioner=practitioner, consented=True
+    )
+
+
+def book_plan(plan, room, by, first_start: datetime = NEXT_THURSDAY, now=NOW):
+    proposals = propose_for_plan(
+        plan=plan,
+        request=SeriesRequest(
+            first_start=first_start,
+            practitioner=plan.practitioner,
+            room=room,
+            chosen={},
+        ),
+        now=now,
+    )
+    return book_series(
+        plan=plan,
+        proposals=proposals,
+        practitioner=plan.practitioner,
+        by=by,
+        now=now,
+    )
+
+
+def test_a_series_gets_one_confirmation_and_pre_care_and_a_reminder_per_session(
+    plan, room, front_desk
+):
+    sessions = book_plan(plan, room, front_desk)
+
+    appointments = [s.appointment for s in sessions]
+    assert len(appointments) == 6
+    [confirmation] = Reminder.objects.filter(kind=Kind.CONFIRMATION)
+    assert confirmation.appointment == appointments[0]
+    assert confirmation.series == [a.pk for a in appointments]
+    assert confirmation.due_at == NOW
+    for appointment in appointments:
+        assert due(Kind.PRE_CARE, appointment=appointment) == (
+            appointment.start - 5 * DAY
+        )
+        assert due(Kind.REMINDER, appointment=appointment) == appointment.start - DAY
+    assert Reminder.objects.count() == 1 + 2 * 6
+    assert set(Reminder.objects.values_list("version", flat=True)) == {0}
+
+
+# Moves, cancellations, no-shows -------------------------------------------------------
+
+
+def test_a_move_cancels_pending_emails_and_plans_an_update_with_the_next_version(
+    book, practitioner, room, front_desk, mailoutbox
+):
+    appointment = book()
+    services.dispatch_due(now=NOW)  # The confirmation went out.
+    moved_at = NOW + DAY + HOUR
+    new_start = local(2026, 11, 27, 14)
+
+    reschedule_appointment(
+        appointment=appointment,
+        start=new_start,
+        end=new_start + HOUR,
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+        now=moved_at,
+    )
+
+    assert emails() == [
+        (Kind.CONFIRMATION, 0, NOW, Status.SENT),
+        (Kind.UPDATE, 1, moved_at, Status.SCHEDULED),
+        (Kind.REMINDER, 0, THURSDAY - DAY, Status.CANCELLED),
+        (Kind.REMINDER, 1, new_start - DAY, Status.SCHEDULED),
+    ]
+    old = Reminder.objects.get(kind=Kind.REMINDER, version=0)
+    assert old.skip_reason == "the appointment moved"
+
+
+def test_each_move_takes_a_new_version_and_leaves_one_pending_row_per_email(
+    book, practitioner, room, front_desk
+):
+    appointment = book()
+    for hour in (14, 15, 16):
+        start = local(2026, 11, 27, hour)
+        reschedule_appointment(
+            appointment=appointment,
+            start=start,
+            end=start + HOUR,
+            practitioner=practitioner,
+            room=room,
+            by=front_desk,
+            now=NOW,
+        )
+
+    assert emails(status=Status.SCHEDULED) == [
+        (Kind.UPDATE, 3, NOW, Status.SCHEDULED),
+        (Kind.REMINDER, 3, local(2026, 11, 26, 16), Status.SCHEDULED),
+    ]
+    assert Reminder.objects.filter(kind=Kind.REMINDER).count() == 4
+
+
+def test_the_unique_key_refuses_a_second_row_for_the_same_email_and_version(book):
+    appointment = book()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Reminder.objects.create(
+            patient=appointment.patient,
+            appointment=appointment,
+            kind=Kind.REMINDER,
+            version=0,
+            due_at=NOW,
+        )
+    assert Reminder.objects.filter(kind=Kind.REMINDER).count() == 1
+
+
+def test_a_cancellation_cancels_pending_emails_and_plans_a_cancellation_email(
+    book, front_desk
+):
+    appointment = book()
+    cancelled_at = NOW + HOUR
+
+    cancel_appointment(
+        appointment=appointment, by=front_desk, reason="Unwell.", now=cancelled_at
+    )
+
+    assert emails() == [
+        (Kind.CONFIRMATION, 0, NOW, Status.CANCELLED),
+        (Kind.CANCELLATION, 1, cancelled_at, Status.SCHEDULED),
+        (Kind.REMINDER, 0, THURSDAY - DAY, Status.CANCELLED),
+    ]
+    assert set(
+        Reminder.objects.filter(status=Status.CANCELLED).values_list(
+            "skip_reason", flat=True
+        )
+    ) == {"the appointment was cancelled"}
+
+
+def test_cancelling_a_moved_appointment_takes_the_version_after_the_move(
+    book, practitioner, room, front_desk
+):
+    appointment = book()
+    start = local(2026, 11, 27, 14)
+    reschedule_appointment(
+        appointment=appointment,
+        start=start,
+        end=start + HOUR,
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+        now=NOW,
+    )
+    cancel_appointment(appointment=appointment, by=front_desk, reason="No.", now=NOW)
+
+    assert Reminder.objects.get(kind=Kind.CANCELLATION).version == 2
+    assert emails(status=Status.SCHEDULED) == [
+        (Kind.CANCELLATION, 2, NOW, Status.SCHEDULED)
+    ]
+
+
+def test_a_no_show_cancels_pending_emails(book, front_desk):
+    appointment = book(kind=Appointment.Kind.TREATMENT, start=NEXT_THURSDAY)
+    after_start = NEXT_THURSDAY + 30 * timedelta(minutes=1)
+
+    mark_no_show(appointment=appointment, by=front_desk, now=after_start)
+
+    assert not Reminder.objects.filter(status=Status.SCHEDULED).exists()
+    assert set(Reminder.objects.values_list("skip_reason", flat=True)) == {"no-show"}
+
+
+# Aftercare ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def treatment_plan(practitioner, patient):
+    return make_plan(practitioner, patient=patient)
+
+
+def aftercare_times(**filters) -> dict[str, datetime]:
+    rows = Reminder.objects.filter(kind__in=AFTERCARE, **filters)
+    return {r.kind: timezone.localtime(r.due_at, LONDON) for r in rows}
+
+
+def test_signing_a_session_plans_aftercare_from_the_records_end(
+    treatment_plan, room, practitioner
+):
+    start = local(2026, 11, 24, 10)
+    session = add_session(treatment_plan, start, room)
+    ended = local(2026, 11, 24, 11, 20)  # Ran 20 minutes over the booked hour.
+    signed_at = local(2026, 11, 24, 11, 45)
+
+    with time_machine.travel(signed_at, tick=False):
+        signed(session, practitioner.user, now=signed_at, ended_at=ended)
+
+    # The guide is due at the end itself: already due when signed, so it goes out
+    # at once (and never after a later step when a session is signed late).
+    assert aftercare_times(appointment=session.appointment) == {
+        Kind.AFTERCARE_GUIDE: ended,
+        Kind.AFTERCARE_12H: local(2026, 11, 24, 23, 20),
+        Kind.AFTERCARE_24H: local(2026, 11, 25, 11, 20),
+        Kind.AFTERCARE_48H: local(2026, 11, 26, 11, 20),
+        Kind.AFTERCARE_10D: local(2026, 12, 4, 11, 20),
+    }
+    assert set(Reminder.objects.values_list("version", "status")) == {
+        (0, Status.SCHEDULED)
+    }
+
+
+def test_aftercare_counts_real_hours_across_the_spring_clock_change(
+    treatment_plan, room, practitioner
+):
+    # Clocks go forward at 01:00 on Sunday 29 March 2026: 12 real hours after
+    # 20:00 on Saturday is 09:00 on Sunday, not 08:00.
+    session = add_session(treatment_plan, local(2026, 3, 28, 19), room)
+    signed_at = local(2026, 3, 28, 20, 30)
+
+    with time_machine.travel(signed_at, tick=False):
+        signed(session, practitioner.user, now=signed_at)
+
+    times = aftercare_times()
+    assert times[Kind.AFTERCARE_12H] == datetime(2026, 3, 29, 8, tzinfo=UTC)
+    assert (times[Kind.AFTERCARE_12H].hour, times[Kind.AFTERCARE_12H].tzname()) == (
+        9,
+        "BST",
+    )
+    assert times[Kind.AFTERCARE_24H].hour == 21
+    assert times[Kind.AFTERCARE_48H] == local(2026, 3, 30, 21)
+    assert times[Kind.AFTERCARE_10D] == local(2026, 4, 7, 21)
+
+
+def test_aftercare_counts_real_hours_across_the_autumn_clock_change(
+    treatment_plan, room, practitioner
+):
+    # Clocks go back at 02:00 on Sunday 25 October 2026.
+    session = add_session(treatment_plan, local(2026, 10, 24, 17), room)
+    signed_at = local(2026, 10, 24, 18, 30)
+
+    with time_machine.travel(signed_at, tick=False):
+        signed(session, practitioner.user, now=signed_at)
+
+    times = aftercare_times()
+    assert times[Kind.AFTERCARE_12H] == local(2026, 10, 25, 5)  # not 06:00
+    assert times[Kind.AFTERCARE_12H].tzname() == "GMT"
+    assert times[Kind.AFTERCARE_24H] == local(2026, 10, 25, 17)
+    assert times[Kind.AFTERCARE_10D] == local(2026, 11, 3, 17)  # not 18:00
+
+
+def test_the_ten_day_email_of_a_session_before_the_autumn_change_keeps_real_time(
+    treatment_plan, room, practitioner
+):
+    session = add_session(treatment_plan, local(2026, 10, 20, 19), room)
+    signed_at = local(2026, 10, 20, 20, 15)
+
+    with time_machine.travel(signed_at, tick=False):
+        signed(session, practitioner.user, now=signed_at)
+
+    times = aftercare_times()
+    assert times[Kind.AFTERCARE_12H] == local(2026, 10, 21, 8)  # still summer time
+    assert times[Kind.AFTERCARE_10D] == datetime(2026, 10, 30, 19, tzinfo=UTC)
+    assert times[Kind.AFTERCARE_10D].hour == 19  # 20:00 on the wall clock before
+
+
+def test_a_completed_consultation_gets_no_aftercare(book, front_desk):
+    appointment = book()
+
+    complete_appointment(
+        appointment=appointment, by=front_desk, now=THURSDAY + 2 * HOUR
+    )
+
+    assert not Reminder.objects.filter(kind__in=AFTERCARE).exists()
+
+
+# Rules, transactions, idempotency -------------------------------------------------
+
+
+def test_disabled_rules_plan_no_rows(book, treatment_plan, room, practitioner):
+    ReminderRule.objects.filter(
+        kind__in=[Kind.PRE_CARE, Kind.REMINDER, Kind.AFTERCARE_24H]
+    ).update(enabled=False)
+
+    book(start=NEXT_THURSDAY, kind=Appointment.Kind.TREATMENT)
+    session = add_session(treatment_plan, local(2026, 11, 24, 10), room)
+    signed_at = local(2026, 11, 24, 11, 30)
+    with time_machine.travel(signed_at, tick=False):
+        signed(session, practitioner.user, now=signed_at)
+
+    kinds = set(Reminder.objects.values_list("kind", flat=True))
+    assert kinds == {
+        Kind.CONFIRMATION,
+        Kind.AFTERCARE_GUIDE,
+        Kind.AFTERCARE_12H,
+        Kind.AFTERCARE_48H,
+        Kind.AFTERCARE_10D,
+    }
+
+
+def test_a_booking_refused_for_a_clash_leaves_no_emails(
+    clinic, patient, practitioner, room, front_desk
+):
+    AppointmentFactory(practitioner=practitioner, start=THURSDAY + DAY)
+
+    with pytest.raises(BookingError):
+        book_appointments(
+            patient=patient,
+            slots=[
+                Slot(THURSDAY, THURSDAY + HOUR, practitioner, room),
+                Slot(THURSDAY + DAY, THURSDAY + DAY + HOUR, practitioner, room),
+            ],
+            kind=Appointment.Kind.TREATMENT,
+            booked_by=front_desk,
+            now=NOW,
+        )
+
+    assert not Appointment.objects.filter(patient=patient).exists()
+    assert not Reminder.objects.exists()
+
+
+def test_a_series_with_a_slot_taken_meanwhile_leaves_no_emails(
+    plan, room, front_desk, other_practitioner
+):
+    proposals = propose_for_plan(
+        plan=plan,
+        request=SeriesRequest(
+            first_start=NEXT_THURSDAY,
+            practitioner=plan.practitioner,
+            room=room,
+            chosen={},
+        ),
+        now=NOW,
+    )
+    taken = proposals[3]
+    AppointmentFactory(
+        practitioner=other_practitioner, room=room, start=taken.start, end=taken.end
+    )
+
+    with pytest.raises(PlanError):
+        book_series(
+            plan=plan,
+            proposals=proposals,
+            practitioner=plan.practitioner,
+            by=front_desk,
+            now=NOW,
+        )
+
+    assert not Reminder.objects.exists()
+
+
+def test_emails_that_cannot_be_planned_leave_no_booking(book, patient, monkeypatch):
+    def broken() -> None:
+        raise RuntimeError("planning failed")
+
+    # Fails after the rows were written: they must go with the booking.
+    monkeypatch.setattr(services, "_nudge", broken)
+
+    with pytest.raises(RuntimeError):
+        book()
+
+    assert not Appointment.objects.filter(patient=patient).exists()
+    assert not Reminder.objects.exists()
+
+
+def test_planning_a_booking_twice_is_refused_by_the_unique_key(book):
+    appointment = book()
+    before = emails()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        services.on_appointment_event(
+            event="booked", appointments=[appointment], now=NOW
+        )
+
+    assert emails() == before
+
+
+def test_completing_twice_plans_the_aftercare_once(treatment_plan, room):
+    session = add_session(treatment_plan, local(2026, 11, 24, 10), room)
+    appointment = session.appointment
+    ended = appointment.end
+
+    for _ in range(2):
+        services.on_appointment_event(
+            event="completed", appointments=[appointment], now=ended, ended_at=ended
+        )
+
+    assert Reminder.objects.filter(appointment=appointment).count() == len(AFTERCARE)
+
+
+def test_the_dispatcher_is_nudged_after_the_booking_commits(
+    book, monkeypatch, django_capture_on_commit_callbacks
+):
+    from aftercare import tasks
+
+    nudges = []
+    monkeypatch.setattr(
+        tasks.dispatch_due_reminders, "delay", lambda: nudges.append(True)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        book()
+        assert nudges == []
+
+    assert len(callbacks) == 1
+    assert nudges == [True]
+
+
+def test_a_broker_that_is_down_does_not_break_a_booking(
+    book, monkeypatch, django_capture_on_commit_callbacks
+):
+    from aftercare import tasks
+
+    def down() -> None:
+        raise ConnectionRefusedError("broker down")
+
+    monkeypatch.setattr(tasks.dispatch_due_reminders, "delay", down)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        appointment = book()
+
+    assert Reminder.objects.filter(appointment=appointment).count() == 2
+
+
+def test_correcting_a_signed_sessions_end_moves_the_aftercare_not_yet_sent(
+    treatment_plan, room, practitioner
+):
+    from plans import records
+
+    session = add_session(treatment_plan, local(2026, 11, 24, 10), room)
+    signed_at = local(2026, 11, 24, 11, 5)
+    with time_machine.travel(signed_at, tick=False):
+        record = signed(session, practitioner.user, now=signed_at)
+        Reminder.objects.filter(kind=Kind.AFTERCARE_GUIDE).update(
+            status=Reminder.Status.SENT, sent_at=signed_at
+        )
+        records.amend_record(
+            record=record,
+            changes={"ended_at": local(2026, 11, 24, 11, 30)},
+            entries=None,
+            products=None,
+            reason="The session ran over.",
+            by=practitioner.user,
+            now=local(2026, 11, 24, 12),
+        )
+
+    pending = aftercare_times(
+        appointment=session.appointment, status=Reminder.Status.SCHEDULED
+    )
+    assert pending == {
+        Kind.AFTERCARE_12H: local(2026, 11, 24, 23, 30),
+        Kind.AFTERCARE_24H: local(2026, 11, 25, 11, 30),
+        Kind.AFTERCARE_48H: local(2026, 11, 26, 11, 30),
+        Kind.AFTERCARE_10D: local(2026, 12, 4, 11, 30),
+    }
+    # The guide already went out; the old times are cancelled, not deleted.
+    assert Reminder.objects.filter(kind=Kind.AFTERCARE_GUIDE).count() == 1
+    assert Reminder.objects.filter(status=Reminder.Status.CANCELLED).count() == 4

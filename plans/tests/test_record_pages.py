@@ -1,0 +1,1225 @@
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from io import BytesIO, StringIO
+from pathlib import Path
+
+import pytest
+import time_machine
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from clinic.models import Appointment, ClinicalAccess
+from clinic.tests.factories import AppointmentFactory, PatientFactory
+from plans import records
+from plans.models import Amendment, Photo, Product, SessionRecord, TreatmentPlan
+from plans.tests.record_factories import (
+    add_session,
+    draft,
+    entries,
+    image_bytes,
+    make_plan,
+    photo,
+    product,
+    signed,
+    upload,
+)
+
+pytestmark = pytest.mark.django_db
+
+# A Tuesday afternoon in the clinic's zone (London): the 10:00 session is over.
+NOW = datetime(2026, 11, 24, 15, 0)
+TODAY = NOW.date()
+
+
+def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
+    return timezone.make_aware(datetime.combine(day, time(hour, minute)))
+
+
+# Earlier sessions of the course, four weeks apart, and the next one.
+FIRST, SECOND, NEXT = date(2026, 9, 29), date(2026, 10, 27), date(2026, 12, 22)
+
+# Measured query counts of the main pages; more data must not raise them.
+QUERIES_RECORD = 18
+QUERIES_RECORD_FORM = 16
+QUERIES_MY_DAY = 11
+QUERIES_COMPARE = 10
+
+
+@pytest.fixture(autouse=True)
+def frozen_now():
+    with time_machine.travel(timezone.make_aware(NOW), tick=False):
+        yield timezone.make_aware(NOW)
+
+
+@pytest.fixture(autouse=True)
+def private_root(settings, tmp_path) -> Path:
+    settings.CLINIC_PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    return settings.CLINIC_PRIVATE_MEDIA_ROOT
+
+
+@pytest.fixture
+def plan(practitioner, patient):
+    return make_plan(
+        practitioner,
+        patient=patient,
+        consultation__topical_medication="Tretinoin 0.025% cream",
+        consultation__keloid_tendency=True,
+        consultation__screening_note="Small raised scar on the chin, 2019.",
+    )
+
+
+@pytest.fixture
+def course(plan, practitioner, room):
+    """Sessions 1 and 2 signed; session 3 is today at 10:00; session 4 is next."""
+    first = add_session(plan, at(FIRST), room)
+    second = add_session(plan, at(SECOND), room)
+    signed(first, practitioner.user, areas={"face": ("0.75", 2)})
+    signed(
+        second,
+        practitioner.user,
+        areas={"face": ("1.00", 2), "neck": ("0.50", 2)},
+        device="Dermapen 4",
+        numbing_agent=product("Lidocaine 4% cream"),
+        numbing_minutes=30,
+        redness="moderate",
+    )
+    today = add_session(plan, at(TODAY), room)
+    later = add_session(plan, at(NEXT), room)
+    return [first, second, today, later]
+
+
+@pytest.fixture
+def today(course):
+    return course[2]
+
+
+@pytest.fixture
+def signed_today(today, practitioner):
+    """Today's session signed, with a "before" photo."""
+    signed(today, practitioner.user, areas={"face": ("1.25", 3)})
+    photo(today, practitioner.user)
+    return today
+
+
+def sign_in(client, request, who: str) -> None:
+    if who != "anonymous":
+        persona = request.getfixturevalue(who)
+        client.force_login(getattr(persona, "user", persona))
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def record_url(session) -> str:
+    return reverse("plans:record", args=[session.pk])
+
+
+def amend_url(session) -> str:
+    return reverse("plans:record_amend", args=[session.pk])
+
+
+def upload_url(session) -> str:
+    return reverse("plans:photo_upload", args=[session.pk])
+
+
+def file_url(photo: Photo, size: str = "full") -> str:
+    return reverse("plans:photo_file", args=[photo.pk, size])
+
+
+def compare_url(plan) -> str:
+    return reverse("plans:compare", args=[plan.pk])
+
+
+def record_data(
+    action: str = "save",
+    areas: tuple = (("face", "1.00", "2"),),
+    **fields,
+) -> dict:
+    """What the record (or amend) form posts; fields=None leaves a field out."""
+    data = {
+        "started_at": "2026-11-24T10:00",
+        "ended_at": "2026-11-24T10:55",
+        "device": "Dermapen 4",
+        "cartridge_lot": "LOT-2611",
+        "numbing_agent": product("Lidocaine 4% cream").pk,
+        "numbing_other": "",
+        "numbing_minutes": "30",
+        "products_after": [product("Hyaluronic acid serum").pk],
+        "redness": "mild",
+        "adverse_events": "",
+        "notes": "",
+        "action": action,
+        "areas-TOTAL_FORMS": str(len(areas)),
+        "areas-INITIAL_FORMS": "0",
+        "areas-MIN_NUM_FORMS": "0",
+        "areas-MAX_NUM_FORMS": "5",
+    }
+    for n, (area, depth, passes) in enumerate(areas):
+        data |= {
+            f"areas-{n}-area": area,
+            f"areas-{n}-depth_mm": depth,
+            f"areas-{n}-passes": passes,
+        }
+    data |= fields
+    return {k: v for k, v in data.items() if v is not None}
+
+
+def jpeg_upload(**kwargs):
+    return upload(image_bytes(size=(1200, 800), **kwargs))
+
+
+def stored_files(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+# Who may open what ------------------------------------------------------------------
+
+CLINICIANS = {"practitioner", "manager"}
+
+# name, method, what a clinician gets
+PAGES = [
+    ("record", "get", 200),
+    ("amend", "get", 200),
+    ("photo_upload", "post", 302),
+    ("photo_full", "get", 200),
+    ("photo_thumb", "get", 200),
+    ("compare", "get", 200),
+    ("my_day", "get", 200),
+]
+
+
+def page_url(name: str, session, photo: Photo) -> str:
+    return {
+        "record": lambda: record_url(session),
+        "amend": lambda: amend_url(session),
+        "photo_upload": lambda: upload_url(session),
+        "photo_full": lambda: file_url(photo, "full"),
+        "photo_thumb": lambda: file_url(photo, "thumb"),
+        "compare": lambda: compare_url(session.plan),
+        "my_day": lambda: reverse("plans:my_day"),
+    }[name]()
+
+
+@pytest.mark.parametrize(
+    "who", ["anonymous", "outsider", "front_desk", "practitioner", "manager"]
+)
+@pytest.mark.parametrize("name,method,status", PAGES)
+def test_who_may_open_each_record_page_and_photo(
+    client, request, signed_today, who, name, method, status
+):
+    shown = signed_today.photos.get()
+    sign_in(client, request, who)
+    url = page_url(name, signed_today, shown)
+
+    response = getattr(client, method)(url)
+
+    if who == "anonymous":
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("login"))
+    elif who not in CLINICIANS:
+        assert response.status_code == 403
+        assert b"Lovelace" not in response.content
+    else:
+        assert response.status_code == status
+    if who not in CLINICIANS:
+        assert not ClinicalAccess.objects.exists()
+        assert Photo.objects.count() == 1
+
+
+@pytest.mark.parametrize("who", ["outsider", "front_desk"])
+def test_no_one_but_clinicians_can_change_a_record_or_add_a_photo(
+    client, request, today, private_root, who
+):
+    sign_in(client, request, who)
+
+    saved = client.post(record_url(today), record_data(action="sign"))
+    uploaded = client.post(
+        upload_url(today), {"image": jpeg_upload(), "moment": "before", "area": "face"}
+    )
+
+    assert (saved.status_code, uploaded.status_code) == (403, 403)
+    assert not SessionRecord.objects.filter(session=today).exists()
+    assert not Photo.objects.exists()
+    assert stored_files(private_root) == []
+
+
+@pytest.mark.parametrize(
+    "name,method",
+    [
+        ("plans:record", "get"),
+        ("plans:record", "post"),
+        ("plans:record_amend", "get"),
+        ("plans:photo_upload", "post"),
+        ("plans:compare", "get"),
+    ],
+)
+def test_an_unknown_session_or_plan_is_404(
+    client, practitioner, signed_today, name, method
+):
+    client.force_login(practitioner.user)
+    response = getattr(client, method)(reverse(name, args=[999999]))
+    assert response.status_code == 404
+    assert not ClinicalAccess.objects.exists()
+
+
+@pytest.mark.parametrize("size", ["full", "thumb"])
+def test_an_unknown_photo_is_404_for_clinicians_and_403_for_others(
+    client, manager, front_desk, signed_today, size
+):
+    unknown = reverse("plans:photo_file", args=[999999, size])
+    client.force_login(manager)
+    assert client.get(unknown).status_code == 404
+    # Refused before the lookup: the front desk can't tell which ids exist.
+    client.force_login(front_desk)
+    assert client.get(unknown).status_code == 403
+    assert client.get(file_url(signed_today.photos.get(), size)).status_code == 403
+    assert not ClinicalAccess.objects.exists()
+
+
+@pytest.mark.parametrize("size", ["original", "FULL", "thumb.jpg", "..", "1"])
+def test_a_photo_size_other_than_full_or_thumb_is_404(
+    client, practitioner, signed_today, size
+):
+    client.force_login(practitioner.user)
+    shown = signed_today.photos.get()
+
+    response = client.get(f"/plans/photos/{shown.pk}/{size}/")
+
+    assert response.status_code == 404
+    assert not ClinicalAccess.objects.exists()
+
+
+def test_the_front_desk_sees_the_session_is_completed_but_not_the_record(
+    client, front_desk, plan, signed_today
+):
+    client.force_login(front_desk)
+
+    response = client.get(plan.get_absolute_url())
+
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert ">Completed</span>" in body
+    assert ">Record<" not in body
+    assert record_url(signed_today) not in body
+    assert "/plans/photos/" not in body
+    assert compare_url(plan) not in body
+    assert "1.25 mm" not in body
+    patient_page = client.get(plan.patient.get_absolute_url()).content.decode()
+    assert record_url(signed_today) not in patient_page
+    assert "/plans/photos/" not in patient_page
+    assert not ClinicalAccess.objects.exists()
+
+
+def test_a_practitioner_finds_the_record_from_the_plan(
+    client, practitioner, plan, signed_today
+):
+    client.force_login(practitioner.user)
+    body = client.get(plan.get_absolute_url()).content.decode()
+    assert record_url(signed_today) in body
+
+
+# The access log -------------------------------------------------------------------
+
+
+def test_each_opening_of_a_record_photo_or_comparison_is_logged(
+    client, practitioner, patient, signed_today
+):
+    shown = signed_today.photos.get()
+    client.force_login(practitioner.user)
+
+    client.get(record_url(signed_today))
+    client.get(file_url(shown, "full"))
+    client.get(file_url(shown, "thumb"))
+    client.get(compare_url(signed_today.plan))
+    client.get(amend_url(signed_today))
+    client.get(record_url(signed_today))
+
+    rows = list(ClinicalAccess.objects.order_by("id"))
+    assert [(r.what, r.object_id) for r in rows] == [
+        ("session record", signed_today.pk),
+        ("photo (full)", shown.pk),
+        ("photo (thumb)", shown.pk),
+        ("photo comparison", signed_today.plan.pk),
+        ("session record (amend)", signed_today.pk),
+        ("session record", signed_today.pk),
+    ]
+    assert {(r.user, r.patient) for r in rows} == {(practitioner.user, patient)}
+    assert rows[0].at == timezone.now()
+
+
+@pytest.mark.parametrize(
+    "who,status",
+    [
+        ("anonymous", 302),
+        ("outsider", 403),
+        ("front_desk", 403),
+        ("practitioner", 403),
+        ("manager", 200),
+    ],
+)
+def test_only_managers_see_the_access_log(client, request, who, status):
+    sign_in(client, request, who)
+    assert client.get(reverse("clinic:access_log")).status_code == status
+
+
+def test_the_access_log_filters_by_patient(
+    client, manager, practitioner, patient, signed_today
+):
+    other = PatientFactory(first_name="Grace", last_name="Hopper")
+    ClinicalAccess.objects.create(
+        user=practitioner.user, patient=other, what="session record", object_id=1
+    )
+    client.force_login(practitioner.user)
+    client.get(record_url(signed_today))
+    client.force_login(manager)
+
+    everyone = client.get(reverse("clinic:access_log"))
+    one = client.get(reverse("clinic:access_log"), {"patient": patient.pk})
+    nonsense = client.get(reverse("clinic:access_log"), {"patient": "x' OR 1=1"})
+
+    assert len(everyone.context["page"].object_list) == 2
+    assert [e.patient for e in one.context["page"].object_list] == [patient]
+    assert one.context["patient"] == patient
+    assert "Grace Hopper" not in one.content.decode()
+    assert "Ada Lovelace" in one.content.decode()
+    assert len(nonsense.context["page"].object_list) == 2
+
+
+# Recording a session --------------------------------------------------------------
+
+
+def test_the_record_form_starts_from_the_plan_and_the_last_session(
+    client, practitioner, today
+):
+    client.force_login(practitioner.user)
+
+    response = client.get(record_url(today))
+
+    assert response.status_code == 200
+    areas = response.context["areas"]
+    assert [f.initial for f in areas.forms[:2]] == [
+        {"area": "face", "passes": 2},
+        {"area": "neck", "passes": 2},
+    ]
+    form = response.context["form"]
+    assert form.initial["started_at"] == at(TODAY)
+    assert form.initial["ended_at"] == at(TODAY, 11)
+    assert form.initial["device"] == "Dermapen 4"
+    assert form.initial["numbing_minutes"] == 30
+    assert response.context["previous"].session.number == 2
+    body = response.content.decode()
+    assert "Complete and sign" in body
+    assert "Tretinoin 0.025% cream" in body
+    assert "Tendency to keloid" in body
+    assert "Face: 1.00 mm × 2" in body  # the previous session at a glance
+
+
+def test_a_practitioner_saves_a_draft_then_signs_and_the_record_locks(
+    client, practitioner, today, frozen_now
+):
+    client.force_login(practitioner.user)
+    url = record_url(today)
+
+    saved = client.post(
+        url,
+        record_data(areas=(("face", "1.00", "2"), ("neck", "0.50", "1"))),
+        follow=True,
+    )
+
+    record = SessionRecord.objects.get(session=today)
+    assert saved.redirect_chain == [(url, 302)]
+    assert "Draft saved." in messages_of(saved)
+    assert not record.is_signed
+    assert [(a.area, a.depth_mm, a.passes) for a in record.areas.all()] == [
+        ("face", Decimal("1.00"), 2),
+        ("neck", Decimal("0.50"), 1),
+    ]
+    assert [p.name for p in record.products_after.all()] == ["Hyaluronic acid serum"]
+    assert record.ended_at == at(TODAY, 10, 55)
+    today.appointment.refresh_from_db()
+    assert today.appointment.status == Appointment.Status.BOOKED
+    # The draft comes back for editing, with its own areas.
+    again = client.get(url)
+    assert [f.initial["depth_mm"] for f in again.context["areas"].forms[:2]] == [
+        Decimal("1.00"),
+        Decimal("0.50"),
+    ]
+
+    done = client.post(url, record_data(action="sign"), follow=True)
+
+    record.refresh_from_db()
+    assert done.redirect_chain == [(url, 302)]
+    assert "Session completed and signed. The record is now locked." in messages_of(
+        done
+    )
+    assert record.signed_by == practitioner.user
+    assert record.signed_at == frozen_now
+    today.appointment.refresh_from_db()
+    assert today.appointment.status == Appointment.Status.COMPLETED
+
+    locked = client.get(url)
+    assert locked.context["form"] is None
+    body = locked.content.decode()
+    assert "Signed" in body
+    assert "Face: 1.00 mm, 2 passes" in body
+    assert amend_url(today) in body
+    assert "Complete and sign" not in body
+
+
+def test_posting_to_a_signed_record_changes_nothing(client, practitioner, signed_today):
+    client.force_login(practitioner.user)
+    before = SessionRecord.objects.get(session=signed_today)
+
+    response = client.post(
+        record_url(signed_today),
+        record_data(action="save", areas=(("neck", "2.00", "3"),), notes="Sneaky"),
+    )
+
+    assert response.status_code == 200
+    after = SessionRecord.objects.get(session=signed_today)
+    assert (after.notes, after.updated_at, after.signed_at) == (
+        before.notes,
+        before.updated_at,
+        before.signed_at,
+    )
+    assert [a.area for a in after.areas.all()] == ["face"]
+    assert not Amendment.objects.exists()
+
+
+def test_a_deeper_needle_than_last_time_is_allowed_with_a_warning(
+    client, practitioner, today
+):
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        record_url(today), record_data(areas=(("face", "1.50", "2"),)), follow=True
+    )
+
+    assert "Face: 1.50 mm is deeper than last time (1.00 mm)." in messages_of(response)
+    assert SessionRecord.objects.get(session=today).areas.get().depth_mm == Decimal(
+        "1.50"
+    )
+
+
+@pytest.mark.parametrize(
+    "data,error",
+    [
+        ({"areas": (("face", "3.00", "2"),)}, "less than or equal to 2.50"),
+        ({"areas": (("face", "0.10", "2"),)}, "greater than or equal to 0.25"),
+        ({"ended_at": "2026-11-24T09:00"}, "The end must be after the start."),
+        ({"ended_at": "2026-11-24T16:00"}, "can&#x27;t be in the future"),
+        (
+            {"areas": (("face", "1.00", "2"), ("face", "1.50", "1"))},
+            "Each area can be listed once.",
+        ),
+    ],
+)
+def test_bad_values_are_explained_and_nothing_is_saved(
+    client, practitioner, today, data, error
+):
+    client.force_login(practitioner.user)
+
+    response = client.post(record_url(today), record_data(action="sign", **data))
+
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not SessionRecord.objects.filter(session=today).exists()
+    today.appointment.refresh_from_db()
+    assert today.appointment.status == Appointment.Status.BOOKED
+
+
+def test_signing_without_areas_or_times_says_what_is_missing(
+    client, practitioner, today
+):
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        record_url(today),
+        record_data(action="sign", areas=(), started_at="", ended_at=""),
+    )
+
+    assert response.status_code == 200
+    assert (
+        "Before signing, add the start and end times and at least one treated area"
+        in response.content.decode()
+    )
+    # A refused signature saves nothing; the typed values stay in the form.
+    assert not SessionRecord.objects.filter(session=today).exists()
+
+
+def test_a_manager_may_record_and_amend_but_not_sign(
+    client, manager, practitioner, today
+):
+    client.force_login(manager)
+    url = record_url(today)
+    assert "Complete and sign" not in client.get(url).content.decode()
+
+    response = client.post(url, record_data(action="sign"))
+
+    assert response.status_code == 200
+    assert "Only a practitioner can complete and sign a session." in (
+        response.content.decode()
+    )
+    assert not SessionRecord.objects.filter(session=today).exists()
+    today.appointment.refresh_from_db()
+    assert today.appointment.status == Appointment.Status.BOOKED
+
+    client.force_login(practitioner.user)
+    client.post(url, record_data(action="sign"))
+    client.force_login(manager)
+    response = client.post(
+        amend_url(today), record_data(notes="Seen by manager.", reason="Audit note.")
+    )
+    assert response.status_code == 302
+    assert Amendment.objects.get().by == manager
+
+
+def test_a_cancelled_session_cant_be_recorded_from_the_page(
+    client, practitioner, plan, other_room
+):
+    session = add_session(
+        plan, at(TODAY, 12), other_room, status=Appointment.Status.CANCELLED
+    )
+    client.force_login(practitioner.user)
+
+    response = client.post(record_url(session), record_data(action="save"))
+
+    assert response.status_code == 200
+    assert "This session was cancelled: there is nothing to record." in (
+        response.content.decode()
+    )
+    assert not SessionRecord.objects.filter(session=session).exists()
+
+
+# Amending ---------------------------------------------------------------------------
+
+
+def test_an_unsigned_record_is_edited_not_amended(client, practitioner, today):
+    draft(today)
+    client.force_login(practitioner.user)
+
+    response = client.get(amend_url(today), follow=True)
+
+    assert response.redirect_chain == [(record_url(today), 302)]
+    assert "This record is not signed yet: edit it directly." in messages_of(response)
+
+
+def test_the_amend_form_shows_the_signed_values(client, practitioner, signed_today):
+    client.force_login(practitioner.user)
+
+    response = client.get(amend_url(signed_today))
+
+    assert response.status_code == 200
+    assert response.context["areas"].forms[0].initial == {
+        "area": "face",
+        "depth_mm": Decimal("1.25"),
+        "passes": 3,
+    }
+    assert 'value="2026-11-24T10:00"' in response.content.decode()
+
+
+def test_an_amendment_without_a_reason_is_refused(client, practitioner, signed_today):
+    client.force_login(practitioner.user)
+
+    for reason in ("", "   "):
+        response = client.post(
+            amend_url(signed_today),
+            record_data(areas=(("face", "1.25", "3"),), notes="Later.", reason=reason),
+        )
+        assert response.status_code == 200
+        assert response.context["reason"].errors["reason"]
+
+    assert not Amendment.objects.exists()
+    assert SessionRecord.objects.get(session=signed_today).notes == ""
+
+
+def test_an_amendment_is_kept_and_shown_with_before_and_after(
+    client, practitioner, signed_today
+):
+    client.force_login(practitioner.user)
+    record = SessionRecord.objects.get(session=signed_today)
+    original = record.ended_at
+
+    response = client.post(
+        amend_url(signed_today),
+        record_data(
+            areas=(("face", "1.25", "3"), ("neck", "0.75", "2")),
+            notes="Patient reported mild itching.",
+            reason="Forgot the neck.",
+        ),
+        follow=True,
+    )
+
+    assert response.redirect_chain == [(record_url(signed_today), 302)]
+    amendment = Amendment.objects.get()
+    assert amendment.by == practitioner.user
+    assert amendment.reason == "Forgot the neck."
+    changed = {c["field"]: (c["before"], c["after"]) for c in amendment.changes}
+    assert changed["areas"] == (
+        "Face 1.25 mm x3",
+        "Face 1.25 mm x3, Neck 0.75 mm x2",
+    )
+    assert changed["notes"] == ("—", "Patient reported mild itching.")
+    assert changed["ended_at"] == ("24 Nov 2026 11:00", "24 Nov 2026 10:55")
+    record.refresh_from_db()
+    assert record.is_signed
+    assert record.ended_at != original
+    body = response.content.decode()
+    assert "Amendments" in body
+    assert "Forgot the neck." in body
+    assert "Face 1.25 mm x3, Neck 0.75 mm x2" in body
+    assert "Patient reported mild itching." in body
+
+
+def test_an_amendment_that_changes_nothing_is_refused_on_the_page(
+    client, practitioner, signed_today
+):
+    client.force_login(practitioner.user)
+    record = SessionRecord.objects.get(session=signed_today)
+
+    response = client.post(
+        amend_url(signed_today),
+        record_data(
+            areas=(("face", "1.25", "3"),),
+            ended_at="2026-11-24T11:00",
+            device="",
+            cartridge_lot="",
+            numbing_agent="",
+            numbing_minutes="",
+            products_after=[],
+            redness="none",
+            reason="Just checking.",
+        ),
+    )
+
+    assert response.status_code == 200
+    assert "Nothing was changed." in response.content.decode()
+    assert not Amendment.objects.exists()
+    assert SessionRecord.objects.get(pk=record.pk).updated_at == record.updated_at
+
+
+def test_a_product_taken_off_the_list_stays_on_older_records(
+    client, practitioner, plan, room, signed_today
+):
+    gel, cream = product("Recovery gel"), product("Lidocaine 4% cream")
+    record = SessionRecord.objects.get(session=signed_today)
+    record.numbing_agent = cream
+    record.save()
+    record.products_after.set([gel])
+    Product.objects.filter(pk__in=[gel.pk, cream.pk]).update(is_active=False)
+    client.force_login(practitioner.user)
+
+    form = client.get(amend_url(signed_today)).context["form"]
+    assert gel in form.fields["products_after"].queryset
+    assert cream in form.fields["numbing_agent"].queryset
+    # The browser sends back what the form shows, with one note added.
+    response = client.post(
+        amend_url(signed_today),
+        record_data(
+            areas=(("face", "1.25", "3"),),
+            ended_at="2026-11-24T11:00",
+            device="",
+            cartridge_lot="",
+            numbing_agent=cream.pk,
+            numbing_minutes="",
+            products_after=[gel.pk],
+            redness="none",
+            notes="Called the next day: all fine.",
+            reason="Follow-up call.",
+        ),
+    )
+
+    assert response.status_code == 302
+    assert [c["field"] for c in Amendment.objects.get().changes] == ["notes"]
+    assert list(record.products_after.all()) == [gel]
+    # Not offered for new records.
+    fresh = add_session(plan, at(TODAY, 12), room)
+    form = client.get(record_url(fresh)).context["form"]
+    assert gel not in form.fields["products_after"].queryset
+    assert cream not in form.fields["numbing_agent"].queryset
+
+
+# Photos through the pages -----------------------------------------------------------
+
+
+def test_a_fake_image_gets_a_clear_message_and_nothing_is_saved(
+    client, practitioner, today, private_root
+):
+    client.force_login(practitioner.user)
+    fake = upload(b"<?php echo 'not a photo'; ?>", name="holiday.jpg")
+
+    response = client.post(
+        upload_url(today),
+        {"image": fake, "moment": "before", "area": "face"},
+        follow=True,
+    )
+
+    assert response.redirect_chain == [(record_url(today), 302)]
+    assert messages_of(response) == [
+        "That file is not a photo we can read (use JPEG, PNG or WebP)."
+    ]
+    assert not Photo.objects.exists()
+    assert stored_files(private_root) == []
+
+
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"moment": "before", "area": "face"}, "This field is required."),
+        (
+            {"image": "empty", "moment": "before", "area": "face"},
+            "The submitted file is empty.",
+        ),
+        (
+            {"image": "photo", "moment": "during", "area": "face"},
+            "Select a valid choice.",
+        ),
+        (
+            {"image": "photo", "moment": "after", "area": "elbow"},
+            "Select a valid choice.",
+        ),
+    ],
+)
+def test_an_incomplete_photo_form_is_explained(
+    client, practitioner, today, private_root, data, message
+):
+    client.force_login(practitioner.user)
+    files = {"empty": upload(b""), "photo": jpeg_upload()}
+    if "image" in data:
+        data = data | {"image": files[data["image"]]}
+
+    response = client.post(upload_url(today), data, follow=True)
+
+    assert any(message in m for m in messages_of(response))
+    assert not Photo.objects.exists()
+    assert stored_files(private_root) == []
+
+
+def test_an_oversize_upload_is_refused_on_the_page(
+    client, settings, practitioner, today, private_root
+):
+    settings.CLINIC_PHOTO_MAX_BYTES = 1024
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        upload_url(today),
+        {"image": jpeg_upload(), "moment": "before", "area": "face"},
+        follow=True,
+    )
+
+    assert any("too large" in m for m in messages_of(response))
+    assert not Photo.objects.exists()
+    assert stored_files(private_root) == []
+
+
+def test_a_real_photo_is_added_and_its_thumbnail_served(
+    client, practitioner, today, private_root
+):
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        upload_url(today),
+        {"image": jpeg_upload(), "moment": "after", "area": "neck", "note": "Left"},
+        follow=True,
+    )
+
+    added = Photo.objects.get()
+    assert messages_of(response) == ["Photo added."]
+    assert (added.session, added.moment, added.area) == (today, "after", "neck")
+    assert added.uploaded_by == practitioner.user
+    assert file_url(added, "thumb") in response.content.decode()
+    assert file_url(added, "full") in response.content.decode()
+
+    thumb = client.get(file_url(added, "thumb"))
+
+    assert thumb.status_code == 200
+    assert thumb["Content-Type"] == "image/jpeg"
+    assert thumb["Cache-Control"] == "private, no-store"
+    image = Image.open(BytesIO(b"".join(thumb.streaming_content)))
+    assert image.size == (480, 320)
+    assert len(stored_files(private_root)) == 2
+
+
+def test_photos_can_be_added_to_a_signed_record(client, practitioner, signed_today):
+    client.force_login(practitioner.user)
+    client.post(
+        upload_url(signed_today),
+        {"image": jpeg_upload(), "moment": "after", "area": "face"},
+    )
+    assert signed_today.photos.count() == 2
+
+
+def test_the_upload_page_only_takes_posts(client, practitioner, today):
+    client.force_login(practitioner.user)
+    assert client.get(upload_url(today)).status_code == 405
+
+
+# Comparison -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def photographed(course, practitioner, other_practitioner, other_room):
+    """Before and after photos of the face at three sessions, the neck at one."""
+    first, second, today, _ = course
+    signed(today, practitioner.user)
+    by = practitioner.user
+    photos = {
+        "first before": photo(first, by, "before"),
+        "first after": photo(first, by, "after"),
+        "second before": photo(second, by, "before"),
+        "second after": photo(second, by, "after"),
+        "neck before": photo(second, by, "before", "neck"),
+        "neck after": photo(second, by, "after", "neck"),
+        "today before": photo(today, by, "before"),
+        "today after": photo(today, by, "after"),
+    }
+    other_plan = make_plan(other_practitioner)
+    elsewhere = add_session(other_plan, at(SECOND, 14), other_room)
+    signed(elsewhere, other_practitioner.user)
+    photos["elsewhere"] = photo(elsewhere, other_practitioner.user, "after")
+    return photos
+
+
+def test_the_comparison_shows_the_first_before_beside_the_latest_after(
+    client, practitioner, plan, photographed
+):
+    client.force_login(practitioner.user)
+
+    response = client.get(compare_url(plan))
+
+    assert response.status_code == 200
+    context = response.context
+    assert context["area"] == "face"
+    assert [a.value for a in context["areas"]] == ["face", "neck"]
+    assert context["left"] == photographed["first before"]
+    assert context["right"] == photographed["today after"]
+    assert (context["left"].number, context["right"].number) == (1, 3)
+    assert [p.pk for p in context["strip"]] == [
+        photographed[k].pk
+        for k in (
+            "first before",
+            "first after",
+            "second before",
+            "second after",
+            "today before",
+            "today after",
+        )
+    ]
+    body = response.content.decode()
+    assert file_url(photographed["first before"]) in body
+    assert file_url(photographed["today after"]) in body
+    assert "Session 1 · 29 Sep 2026 · Before" in body
+    assert "Session 3 · 24 Nov 2026 · After" in body
+
+
+def test_the_comparison_sides_can_be_picked(client, practitioner, plan, photographed):
+    client.force_login(practitioner.user)
+
+    response = client.get(
+        compare_url(plan),
+        {
+            "left": photographed["second before"].pk,
+            "right": photographed["second after"].pk,
+        },
+    )
+
+    assert response.context["left"] == photographed["second before"]
+    assert response.context["right"] == photographed["second after"]
+
+
+@pytest.mark.parametrize(
+    "left,right",
+    [
+        ("elsewhere", "elsewhere"),  # another patient's photo
+        ("neck before", "neck after"),  # another area of this plan
+        ("junk", "-1"),
+        ("999999", ""),
+    ],
+)
+def test_photo_ids_from_elsewhere_are_ignored(
+    client, practitioner, plan, photographed, left, right
+):
+    client.force_login(practitioner.user)
+
+    def pk(key: str) -> str:
+        return str(photographed[key].pk) if key in photographed else key
+
+    response = client.get(compare_url(plan), {"left": pk(left), "right": pk(right)})
+
+    assert response.context["left"] == photographed["first before"]
+    assert response.context["right"] == photographed["today after"]
+    assert file_url(photographed["elsewhere"]) not in response.content.decode()
+
+
+def test_the_comparison_shows_one_area_at_a_time(
+    client, practitioner, plan, photographed
+):
+    client.force_login(practitioner.user)
+
+    neck = client.get(compare_url(plan), {"area": "neck"})
+    unknown = client.get(compare_url(plan), {"area": "elbow"})
+
+    assert neck.context["left"] == photographed["neck before"]
+    assert neck.context["right"] == photographed["neck after"]
+    assert len(neck.context["strip"]) == 2
+    assert unknown.context["area"] == "face"
+
+
+def test_a_plan_without_photos_says_so(client, practitioner, plan, course):
+    client.force_login(practitioner.user)
+
+    response = client.get(compare_url(plan))
+
+    assert response.status_code == 200
+    assert response.context["area"] is None
+    assert "No photos in this plan yet" in response.content.decode()
+
+
+# The practitioner's day ---------------------------------------------------------------
+
+
+@pytest.fixture
+def day(course, practitioner, other_practitioner, room, other_room):
+    """Today for the practitioner: session 3 of the course, a first session of
+    another plan, a consultation and a cancelled session; others' and tomorrow's
+    appointments are not theirs."""
+    newcomer = make_plan(practitioner, areas=("chest",), planned=4)
+    first_of_new = add_session(newcomer, at(TODAY, 12), room)
+    consultation = AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=at(TODAY, 14),
+        kind=Appointment.Kind.CONSULTATION,
+    )
+    add_session(newcomer, at(TODAY, 16), room, status=Appointment.Status.CANCELLED)
+    add_session(make_plan(other_practitioner), at(TODAY, 10), other_room)
+    add_session(newcomer, at(TODAY + timedelta(days=1), 10), room)
+    return {"course": course[2], "first": first_of_new, "consultation": consultation}
+
+
+def test_my_day_lists_todays_sessions_with_what_to_know(client, practitioner, day):
+    client.force_login(practitioner.user)
+
+    response = client.get(reverse("plans:my_day"))
+
+    assert response.status_code == 200
+    rows = response.context["rows"]
+    assert [r["appointment"] for r in rows] == [
+        day["course"].appointment,
+        day["first"].appointment,
+        day["consultation"],
+    ]
+    assert [r.get("number") for r in rows] == [3, 1, None]
+    assert rows[0]["previous"].session.number == 2
+    assert rows[1]["previous"] is None
+    body = response.content.decode()
+    assert "Standard: session 3 of 6" in body
+    assert "Standard: session 1 of 4" in body
+    assert "Topical medication: Tretinoin 0.025% cream" in body
+    assert "Tendency to keloid or raised scars" in body
+    assert "Face 1.00 mm × 2; Neck 0.50 mm × 2" in body
+    assert "numbing Lidocaine 4% cream 30 min" in body
+    assert "redness moderate" in body
+    assert "First session of the plan." in body
+    assert record_url(day["course"]) in body
+    assert "Record session" in body
+
+
+def test_my_day_shows_what_is_already_recorded(client, practitioner, day):
+    signed(day["course"], practitioner.user)
+    draft(day["first"], areas={"chest": ("0.50", 2)})
+    client.force_login(practitioner.user)
+
+    body = client.get(reverse("plans:my_day")).content.decode()
+
+    assert "Open record" in body
+    assert "Continue record" in body
+    assert "Record session" not in body
+    # The session just signed doesn't count as its own predecessor.
+    assert "Standard: session 3 of 6" in body
+
+
+def test_a_manager_picks_whose_day_to_see(client, manager, practitioner, day):
+    client.force_login(manager)
+
+    nobody = client.get(reverse("plans:my_day"))
+    chosen = client.get(reverse("plans:my_day"), {"practitioner": practitioner.pk})
+
+    assert nobody.context["practitioner"] is None
+    assert "Pick a practitioner" in nobody.content.decode()
+    assert chosen.context["practitioner"] == practitioner
+    assert len(chosen.context["rows"]) == 3
+
+
+def test_a_practitioner_opens_their_own_day_without_a_picker(
+    client, other_practitioner, day
+):
+    client.force_login(other_practitioner.user)
+
+    response = client.get(reverse("plans:my_day"))
+
+    assert response.context["practitioner"] == other_practitioner
+    assert len(response.context["rows"]) == 1
+    assert response.context["practitioners"] == []
+
+
+# Query counts -----------------------------------------------------------------------
+
+
+def grow_course(plan, practitioner, room, sessions: int) -> None:
+    """More signed sessions before today, each with areas, products and photos."""
+    for n in range(sessions):
+        session = add_session(plan, at(date(2026, 3, 3) + timedelta(weeks=4 * n)), room)
+        signed(
+            session,
+            practitioner.user,
+            areas={"face": ("1.00", 2), "neck": ("0.50", 1), "chest": ("0.75", 1)},
+            products=["Recovery gel", "Peptide serum"],
+        )
+        photo(session, practitioner.user, "before")
+        photo(session, practitioner.user, "after")
+        photo(session, practitioner.user, "after", "neck")
+
+
+def test_the_record_page_uses_a_fixed_number_of_queries(
+    client, practitioner, plan, room, today, django_assert_max_num_queries
+):
+    client.force_login(practitioner.user)
+    url = record_url(today)
+    with django_assert_max_num_queries(QUERIES_RECORD_FORM):
+        assert client.get(url).status_code == 200
+    signed(today, practitioner.user)
+    with django_assert_max_num_queries(QUERIES_RECORD):
+        assert client.get(url).status_code == 200
+
+    grow_course(plan, practitioner, room, 5)
+    record = SessionRecord.objects.get(session=today)
+    for n in range(4):
+        records.amend_record(
+            record=record,
+            changes={"notes": f"Note {n}"},
+            entries=entries({"face": (f"1.{n}0", 2), "neck": ("0.50", 1)}),
+            products=[product("Recovery gel")],
+            reason=f"Reason {n}",
+            by=practitioner.user,
+            now=timezone.now(),
+        )
+        photo(today, practitioner.user, "after", "neck")
+    with django_assert_max_num_queries(QUERIES_RECORD):
+        large = client.get(url)
+    assert len(large.context["photos"]) == 4
+    assert large.content.decode().count("Reason ") == 4
+
+    fresh = add_session(plan, at(TODAY, 12), room)
+    with django_assert_max_num_queries(QUERIES_RECORD_FORM):
+        assert client.get(record_url(fresh)).status_code == 200
+
+
+def test_my_day_uses_a_fixed_number_of_queries(
+    client, practitioner, plan, room, day, django_assert_max_num_queries
+):
+    client.force_login(practitioner.user)
+    with django_assert_max_num_queries(QUERIES_MY_DAY):
+        small = client.get(reverse("plans:my_day"))
+    assert len(small.context["rows"]) == 3
+
+    grow_course(plan, practitioner, room, 5)
+    for hour in (17, 18):
+        newcomer = make_plan(practitioner)
+        earlier = add_session(newcomer, at(SECOND, hour), room)
+        signed(earlier, practitioner.user)
+        add_session(newcomer, at(TODAY, hour), room)
+    with django_assert_max_num_queries(QUERIES_MY_DAY):
+        large = client.get(reverse("plans:my_day"))
+    assert len(large.context["rows"]) == 5
+    assert [r.get("number") for r in large.context["rows"]] == [8, 1, None, 2, 2]
+
+
+def test_the_comparison_uses_a_fixed_number_of_queries(
+    client, practitioner, plan, room, photographed, django_assert_max_num_queries
+):
+    client.force_login(practitioner.user)
+    with django_assert_max_num_queries(QUERIES_COMPARE):
+        small = client.get(compare_url(plan))
+    assert len(small.context["strip"]) == 6
+
+    grow_course(plan, practitioner, room, 5)
+    with django_assert_max_num_queries(QUERIES_COMPARE):
+        large = client.get(compare_url(plan))
+    assert len(large.context["strip"]) == 16
+    assert large.context["left"].number == 1
+
+
+# Done when: the demo, as a new user would try it ------------------------------------
+
+
+def local_text(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%Y-%m-%dT%H:%M")
+
+
+def test_the_demo_session_is_recorded_photographed_signed_and_compared(
+    client, db, private_root
+):
+    call_command("seed_demo", stdout=StringIO())
+    plan = TreatmentPlan.objects.get(status=TreatmentPlan.Status.ACTIVE)
+    session = plan.sessions.select_related("appointment").get(number=1)
+    appointment = session.appointment
+    practitioner = User.objects.get(username="dr.patel")
+    front_desk = User.objects.get(username="frontdesk")
+    assert plan.practitioner.user == practitioner
+
+    # After the session the practitioner opens it from their day.
+    with time_machine.travel(appointment.end + timedelta(minutes=20), tick=False):
+        client.force_login(practitioner)
+        my_day = client.get(reverse("plans:my_day")).content.decode()
+        assert record_url(session) in my_day
+        assert "session 1 of 6" in my_day
+        assert "Adapalene 0.1% gel at night" in my_day
+
+        url = record_url(session)
+        form = client.get(url).context["areas"]
+        assert form.forms[0].initial["area"] == "face"
+        data = record_data(
+            areas=(("face", "1.00", "3"),),
+            started_at=local_text(appointment.start),
+            ended_at=local_text(appointment.end - timedelta(minutes=5)),
+            products_after=[product("Hyaluronic acid serum").pk],
+        )
+        saved = client.post(url, data, follow=True)
+        assert messages_of(saved) == ["Draft saved."]
+        for moment, color in (("before", "red"), ("after", "pink")):
+            response = client.post(
+                upload_url(session),
+                {"image": jpeg_upload(color=color), "moment": moment, "area": "face"},
+                follow=True,
+            )
+            assert messages_of(response) == ["Photo added."]
+        signed_response = client.post(url, data | {"action": "sign"}, follow=True)
+        assert "Session completed and signed." in messages_of(signed_response)[0]
+
+        compare = client.get(compare_url(plan))
+        before = Photo.objects.get(moment=Photo.Moment.BEFORE)
+        after = Photo.objects.get(moment=Photo.Moment.AFTER)
+        assert (compare.context["left"], compare.context["right"]) == (before, after)
+        assert "Session 1 ·" in compare.content.decode()
+
+        record = SessionRecord.objects.get(session=session)
+        assert record.signed_by == practitioner
+        assert record.areas.get().depth_mm == Decimal("1.00")
+        appointment.refresh_from_db()
+        assert appointment.status == Appointment.Status.COMPLETED
+
+        # The front desk sees the session completed, and no photo.
+        client.force_login(front_desk)
+        plan_page = client.get(plan.get_absolute_url()).content.decode()
+        assert ">Completed</span>" in plan_page
+        assert "/plans/photos/" not in plan_page
+        for shown in (before, after):
+            for size in ("full", "thumb"):
+                assert client.get(file_url(shown, size)).status_code == 403
+        assert client.get(compare_url(plan)).status_code == 403
+        assert client.get(url).status_code == 403
