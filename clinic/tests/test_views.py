@@ -736,3 +736,14 @@ def test_healthz_names_a_broken_database(client, db, monkeypatch):
     response = client.get(reverse("healthz"))
     assert response.status_code == 503
     assert response.json() == {"database": "error", "broker": "ok"}
+
+
+def test_pages_allow_only_the_apps_own_scripts(client, front_desk):
+    client.force_login(front_desk)
+    policy = client.get(reverse("clinic:dashboard"))["Content-Security-Policy"]
+    assert "script-src 'self';" in policy
+    assert "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
+    # The sign-in page too, before anyone is signed in.
+    client.logout()
+    assert client.get(reverse("login"))["Content-Security-Policy"] == policy
