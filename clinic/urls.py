@@ -1,8 +1,6 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.templatetags.static import static
 from django.urls import include, path
-from django.views.generic import RedirectView
 
 from clinic import views
 
@@ -65,9 +63,6 @@ urlpatterns = [
     path("plans/", include("plans.urls")),
     path("emails/", include("aftercare.urls")),
     path("healthz", views.healthz, name="healthz"),
-    path(
-        "favicon.ico",
-        RedirectView.as_view(url=static("img/favicon.svg"), permanent=True),
-    ),
+    path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
 ]

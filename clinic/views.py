@@ -11,6 +11,7 @@ from django.db.models import Count, Q, QuerySet, Value
 from django.db.models.functions import Replace
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.templatetags.static import static
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
@@ -630,6 +631,12 @@ def healthz(request: HttpRequest) -> JsonResponse:
         else:
             report[name] = "ok"
     return JsonResponse(report, status=200 if healthy else 503)
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    # Resolved per request: the static files manifest exists only after collectstatic.
+    return redirect(static("img/favicon.svg"), permanent=True)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

@@ -747,3 +747,9 @@ def test_pages_allow_only_the_apps_own_scripts(client, front_desk):
     # The sign-in page too, before anyone is signed in.
     client.logout()
     assert client.get(reverse("login"))["Content-Security-Policy"] == policy
+
+
+def test_the_browsers_favicon_request_finds_the_icon(client, db):
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    assert response["Location"].endswith("img/favicon.svg")
