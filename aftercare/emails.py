@@ -36,15 +36,21 @@ def fill(text: str, values: dict) -> str:
         return text
 
 
-def _values(reminder: Reminder) -> dict:
+CLINICAL_HIDDEN = "[clinical detail: visible to practitioners only]"
+
+
+def _values(reminder: Reminder, *, hide_clinical: bool = False) -> dict:
     appointment = reminder.appointment
     patient = reminder.patient
     start = timezone.localtime(appointment.start)
     medication_note = ""
     consultation = _consultation(appointment)
     if consultation is not None and consultation.topical_medication:
+        medication = (
+            CLINICAL_HIDDEN if hide_clinical else consultation.topical_medication
+        )
         medication_note = (
-            f"Please stop {consultation.topical_medication} 3 to 5 days before "
+            f"Please stop {medication} 3 to 5 days before "
             "your session, as agreed at your consultation."
         )
     return {
@@ -96,9 +102,12 @@ def reminder_message(
     message_id: str,
     connection=None,
     now: datetime | None = None,
+    hide_clinical: bool = False,
 ) -> EmailMultiAlternatives:
+    """The email as the patient gets it; ``hide_clinical`` for staff previews by
+    those who may not see the consultation's clinical details."""
     now = now or timezone.now()
-    values = _values(reminder)
+    values = _values(reminder, hide_clinical=hide_clinical)
     subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
     text = fill(rule.body, values) if rule else ""
     appointments = series or [reminder.appointment]

@@ -95,7 +95,11 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         pk=pk,
     )
-    message = _render(reminder)
+    # The front desk sees the decision of a consultation, not its clinical notes.
+    message = _render(
+        reminder,
+        hide_clinical=not request.user.has_perm("clinic.change_consultation"),
+    )
     html = message.alternatives[0][0] if message.alternatives else ""
     if request.GET.get("part") == "html":
         response = HttpResponse(html)
@@ -117,7 +121,7 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _render(reminder: Reminder):
+def _render(reminder: Reminder, *, hide_clinical: bool):
     from clinic.models import Appointment
 
     series = list(
@@ -131,6 +135,7 @@ def _render(reminder: Reminder):
         series=sorted(series, key=lambda a: a.start),
         unsubscribe_url=services.unsubscribe_url(reminder.patient),
         message_id=reminder.message_id or "<preview>",
+        hide_clinical=hide_clinical,
     )
 
 

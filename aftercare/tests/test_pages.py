@@ -517,3 +517,33 @@ def test_staff_can_turn_emails_back_on_with_the_patients_consent(
     # What was cancelled by the opt-out stays cancelled.
     reminder.refresh_from_db()
     assert reminder.status == Status.CANCELLED
+
+
+def test_the_front_desk_preview_hides_the_consultations_topical_medication(
+    as_user, practitioner, patient, room
+):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from plans.tests.record_factories import add_session, make_plan
+
+    plan = make_plan(practitioner, patient=patient)
+    plan.consultation.topical_medication = "Tretinoin 0.05% cream"
+    plan.consultation.save(update_fields=["topical_medication"])
+    session = add_session(
+        plan, datetime(2026, 12, 10, 10, tzinfo=ZoneInfo("Europe/London")), room
+    )
+    pre_care = Reminder.objects.create(
+        patient=patient,
+        appointment=session.appointment,
+        kind=Kind.PRE_CARE,
+        due_at=session.appointment.start,
+    )
+    url = reverse("aftercare:preview", args=[pre_care.pk])
+
+    front_desk_page = as_user("front_desk").get(url).content.decode()
+    practitioner_page = as_user("practitioner").get(url).content.decode()
+
+    assert "Tretinoin" not in front_desk_page
+    assert "visible to practitioners only" in front_desk_page
+    assert "Tretinoin 0.05% cream" in practitioner_page
