@@ -24,6 +24,9 @@ REQUIRE_SERVICES = os.environ.get("CLINIC_REQUIRE_SERVICES") == "1"
 
 def pytest_configure(config: pytest.Config) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # Sign-in throttling has its own tests (clinic/tests/test_login.py), which
+    # turn it on; elsewhere it would need a request in every authenticate().
+    settings.AXES_ENABLED = False
     settings.STORAGES = {
         **settings.STORAGES,
         "staticfiles": {
