@@ -26,6 +26,32 @@ DURATION_CHOICES = [
 ]
 
 
+# The largest id a database column holds (a 64-bit signed integer).
+MAX_ID = 2**63 - 1
+
+
+class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Refuses an id too large for the database, as an invalid choice.
+
+    Django checks each id with an exact lookup (safe), then all of them with
+    ``pk__in``, which SQLite answers with an OverflowError (a 500).
+    """
+
+    def _check_values(self, value):
+        for pk in value:
+            try:
+                too_large = abs(int(pk)) > MAX_ID
+            except (TypeError, ValueError):
+                continue  # Django reports these itself.
+            if too_large:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": pk},
+                )
+        return super()._check_values(value)
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 
@@ -38,6 +64,10 @@ class TimeInput(forms.TimeInput):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(format="%H:%M", **kwargs)
+
+
+# The farthest a date typed into a booking or calendar may lie from today.
+MAX_DAYS_AWAY = 5 * 366
 
 
 def combine_local_start(
@@ -53,6 +83,10 @@ def combine_local_start(
     or add a clear error (a past date, a time skipped by the clock change)."""
     day, at = data.get(date_field), data.get(time_field)
     if day is None or at is None:
+        return
+    if abs((day - timezone.localdate()).days) > MAX_DAYS_AWAY:
+        # Series arithmetic on such a date would overflow (year 1 or 9999).
+        form.add_error(date_field, _("Pick a date within five years."))
         return
     if future and day < timezone.localdate():
         form.add_error(date_field, _("That date has already passed."))
@@ -252,6 +286,13 @@ class CalendarForm(forms.Form):
         required=False,
         empty_label=gettext_lazy("Room..."),
     )
+
+    def clean_date(self):  # A date or None ("date" is a field's name here).
+        day = self.cleaned_data["date"]
+        # The pages step a day or a week either side: not past year 1 or 9999.
+        if day is not None and abs((day - timezone.localdate()).days) > MAX_DAYS_AWAY:
+            raise forms.ValidationError(_("Pick a date within five years."))
+        return day
 
 
 class ConsultationForm(forms.ModelForm):

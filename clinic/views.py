@@ -64,7 +64,9 @@ def _form_errors_from(error: services.BookingError, form) -> None:
 
 def _safe_next(request: HttpRequest, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if url_has_allowed_host_and_scheme(
+    # A path on this site only: redirect() would take a bare word ("abc") for a
+    # URL name and fail to reverse it (a 500).
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):
         return target
@@ -459,7 +461,7 @@ def access_log(request: HttpRequest) -> HttpResponse:
     entries = ClinicalAccess.objects.select_related("user", "patient")
     patient = None
     patient_id = request.GET.get("patient", "")
-    if patient_id.isdigit():
+    if patient_id.isdecimal():  # Not isdigit(): int("²") fails.
         patient = Patient.objects.filter(pk=int(patient_id)).first()
         if patient is not None:
             entries = entries.filter(patient=patient)

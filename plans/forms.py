@@ -8,7 +8,12 @@ from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from clinic.forms import DateInput, TimeInput, combine_local_start
+from clinic.forms import (
+    DateInput,
+    ModelMultipleChoiceField,
+    TimeInput,
+    combine_local_start,
+)
 from clinic.models import Area, Practitioner, Room
 from plans.models import (
     MAX_DEPTH_MM,
@@ -145,6 +150,9 @@ class BaseSessionRowFormSet(forms.BaseFormSet):
         return list(self.form.base_fields["room"].choices)
 
     def _construct_form(self, i: int, **kwargs) -> forms.Form:
+        # Every row is a session to book: an empty row is an error, not skipped
+        # (the view reads each row's start and room).
+        kwargs.setdefault("empty_permitted", False)
         form = super()._construct_form(i, **kwargs)
         form.fields["room"].choices = self.room_choices
         return form
@@ -267,7 +275,7 @@ class DateTimeLocalInput(forms.DateTimeInput):
 
 
 class RecordForm(forms.ModelForm):
-    products_after = forms.ModelMultipleChoiceField(
+    products_after = ModelMultipleChoiceField(
         label=gettext_lazy("Products applied after"),
         queryset=Product.objects.filter(
             is_active=True,

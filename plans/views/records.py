@@ -277,7 +277,7 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
     left, right = records.comparison_defaults(in_area)
     for side in ("left", "right"):
         chosen = request.GET.get(side, "")
-        if chosen.isdigit() and int(chosen) in by_id:
+        if chosen.isdecimal() and int(chosen) in by_id:
             if side == "left":
                 left = by_id[int(chosen)]
             else:
@@ -315,7 +315,7 @@ def my_day(request: HttpRequest) -> HttpResponse:
     """A practitioner's sessions today, with what they need to know for each."""
     practitioner = Practitioner.objects.filter(user=request.user).first()
     chosen = request.GET.get("practitioner", "")
-    if chosen.isdigit() and request.user.has_perm("clinic.view_practitioner"):
+    if chosen.isdecimal() and request.user.has_perm("clinic.view_practitioner"):
         practitioner = (
             Practitioner.objects.filter(pk=int(chosen)).first() or practitioner
         )
