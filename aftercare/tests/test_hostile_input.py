@@ -10,7 +10,6 @@ is stored must hold no NUL (PostgreSQL refuses it in text).
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime
 from types import SimpleNamespace
 
 import pytest
@@ -19,36 +18,18 @@ from django.apps import apps
 from django.db import models, transaction
 from django.test import Client, override_settings
 from django.urls import reverse
-from django.utils import timezone
 from pytest_django import DjangoDbBlocker
 
-from aftercare.models import Kind, Reminder
-from aftercare.services import unsubscribe_token
-from clinic import roles
-from clinic import services as booking
-from clinic.models import CONTRAINDICATIONS, Appointment, ClinicalAccess, Consultation
+from aftercare.tests.world import TODAY, at, built_world
+from clinic.models import CONTRAINDICATIONS, ClinicalAccess
 from clinic.tests.factories import (
-    PatientFactory,
     PractitionerFactory,
-    RoomFactory,
-    UserFactory,
-    open_clinic,
 )
-from plans import records, services
-from plans.models import Photo, SessionRecord
-from plans.tests.factories import standard
-from plans.tests.record_factories import entries, image_bytes, upload
+from plans.tests.record_factories import image_bytes, upload
 
 pytestmark = pytest.mark.django_db
 
 
-def at(day: tuple[int, int, int], hour: int) -> datetime:
-    return timezone.make_aware(datetime(*day, hour))
-
-
-BOOKED_AT = (2026, 11, 2)
-CONSULTED_ON = (2026, 11, 3)
-TODAY = (2026, 11, 24)
 MISSING = 987654
 
 # The hostile values ---------------------------------------------------------------
@@ -97,110 +78,9 @@ def world(
     django_db_blocker: DjangoDbBlocker,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[SimpleNamespace]:
-    """The world of test_every_url, plus someone else's plan and an idle room."""
-    private = tmp_path_factory.mktemp("private")
-    with (
-        django_db_blocker.unblock(),
-        transaction.atomic(),
-        override_settings(CLINIC_PRIVATE_MEDIA_ROOT=private),
-        time_machine.travel(at(BOOKED_AT, 9), tick=False) as traveller,
-    ):
-        patient = PatientFactory(first_name="Ada", last_name="Lovelace")
-        room = RoomFactory(name="Room 1")
-        idle = RoomFactory(name="Shut", is_active=False)
-        practitioner = PractitionerFactory(user__username="practitioner")
-        clinician = practitioner.user
-        front_desk = UserFactory(username="frontdesk", role=roles.FRONT_DESK)
-        open_clinic(practitioner)
-        visit = booking.book_appointment(
-            patient=patient,
-            practitioner=practitioner,
-            room=room,
-            start=at(CONSULTED_ON, 10),
-            end=at(CONSULTED_ON, 11),
-            kind=Appointment.Kind.CONSULTATION,
-            booked_by=front_desk,
-        )
-        traveller.move_to(at(CONSULTED_ON, 11))
-        booking.complete_appointment(appointment=visit, by=clinician)
-        consultation = booking.record_consultation(
-            consultation=Consultation(
-                appointment=visit,
-                areas=["face"],
-                goals=["lines"],
-                topical_medication="Tretinoin 0.025% cream",
-                decision=Consultation.Decision.ELIGIBLE,
-            ),
-            by=clinician,
-        )
-        plan = services.create_plan(
-            consultation=consultation,
-            protocol=standard(),
-            practitioner=practitioner,
-            planned_sessions=6,
-            spacing_days=28,
-            areas=["face"],
-            consent=True,
-            by=clinician,
-        )
-        proposals = services.propose_for_plan(
-            plan=plan,
-            request=services.SeriesRequest(
-                first_start=at(TODAY, 10),
-                practitioner=practitioner,
-                room=room,
-                chosen={},
-            ),
-            count=2,
-        )
-        today, upcoming = services.book_series(
-            plan=plan, proposals=proposals, practitioner=practitioner, by=front_desk
-        )
-        traveller.move_to(at(TODAY, 15))
-        record = records.save_record(
-            record=SessionRecord(
-                session=today,
-                started_at=today.appointment.start,
-                ended_at=today.appointment.end,
-            ),
-            entries=entries({"face": ("1.00", 2)}),
-            products=[],
-        )
-        records.sign_record(record=record, by=clinician)
-        photo = records.add_photo(
-            session=today,
-            upload=upload(image_bytes()),
-            moment=Photo.Moment.BEFORE,
-            area="face",
-            note="",
-            by=clinician,
-        )
-        world = SimpleNamespace(
-            patient=patient,
-            room=room,
-            idle_room=idle,
-            practitioner=practitioner,
-            consultation=consultation,
-            plan=plan,
-            signed=today,
-            upcoming=upcoming,
-            appointment=upcoming.appointment,
-            photo=photo,
-            reminder=Reminder.objects.get(
-                appointment=upcoming.appointment, kind=Kind.PRE_CARE
-            ),
-            token=unsubscribe_token(patient),
-            users={
-                "front_desk": front_desk,
-                "practitioner": clinician,
-                "manager": UserFactory(username="manager", role=roles.MANAGER),
-            },
-            private=private,
-        )
-        try:
-            yield world
-        finally:
-            transaction.set_rollback(True)
+    """The shared world (aftercare/tests/world.py), made once for this module."""
+    with built_world(django_db_blocker, tmp_path_factory.mktemp("private")) as world:
+        yield world
 
 
 @pytest.fixture(autouse=True)
