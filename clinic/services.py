@@ -191,6 +191,38 @@ def hold(availability: Availability, slot: Slot) -> None:
     )
 
 
+def _check_all(
+    slots: Sequence[Slot],
+    availability: Availability,
+    *,
+    by: AbstractBaseUser | None,
+    override_reason: str,
+    now: datetime | None,
+) -> list[list[Problem]]:
+    """Check every slot of one request (each against the ones before it too).
+
+    Returns the overridden problems of each slot; BookingError.index names the
+    slot that was refused.
+    """
+    overrides = []
+    for index, slot in enumerate(slots):
+        try:
+            overrides.append(
+                check_slot(
+                    slot,
+                    by=by,
+                    override_reason=override_reason,
+                    now=now,
+                    availability=availability,
+                )
+            )
+        except BookingError as error:
+            error.index = index
+            raise
+        hold(availability, slot)
+    return overrides
+
+
 @transaction.atomic
 def book_appointments(
     *,
@@ -206,23 +238,13 @@ def book_appointments(
     if not slots:
         return []
     _lock_calendars([s.practitioner for s in slots], [s.room for s in slots])
-    availability = availability_for(slots)
-    overrides = []
-    for index, slot in enumerate(slots):
-        try:
-            overrides.append(
-                check_slot(
-                    slot,
-                    by=booked_by,
-                    override_reason=override_reason,
-                    now=now,
-                    availability=availability,
-                )
-            )
-        except BookingError as error:
-            error.index = index
-            raise
-        hold(availability, slot)
+    overrides = _check_all(
+        slots,
+        availability_for(slots),
+        by=booked_by,
+        override_reason=override_reason,
+        now=now,
+    )
     appointments = []
     for index, (slot, overridden) in enumerate(zip(slots, overrides, strict=True)):
         appointment = Appointment(
@@ -338,23 +360,13 @@ def move_appointments(
         [s.practitioner for s in slots] + [a.practitioner for a in locked.values()],
         [s.room for s in slots] + [a.room for a in locked.values()],
     )
-    availability = availability_for(slots, exclude_ids=ids)
-    overrides = []
-    for index, slot in enumerate(slots):
-        try:
-            overrides.append(
-                check_slot(
-                    slot,
-                    by=by,
-                    override_reason=override_reason,
-                    now=now,
-                    availability=availability,
-                )
-            )
-        except BookingError as error:
-            error.index = index
-            raise
-        hold(availability, slot)
+    overrides = _check_all(
+        slots,
+        availability_for(slots, exclude_ids=ids),
+        by=by,
+        override_reason=override_reason,
+        now=now,
+    )
     # Save in an order in which no moved appointment lands on one not yet moved
     # (the database checks overlaps row by row): later-first when moving later.
     order = sorted(
