@@ -388,15 +388,20 @@ def dispatch_due(
 ) -> DispatchReport:
     """Send every email that is due now; safe to run in many workers at once."""
     now = now or timezone.now()
+    started = time.monotonic()
     report = DispatchReport()
     report.unknown = expire_leases(now)
     table = rules()
     for _ in range(max_batches):
-        batch = claim(now, batch_size)
+        # A long run takes each batch at the time it really is by then: a lease
+        # counted from the start of the run could already be over, and another
+        # dispatcher would call the rows abandoned while they are being sent.
+        moment = _later(now, started)
+        batch = claim(moment, batch_size)
         if not batch:
             break
         report.claimed += len(batch)
-        _send_batch(batch, table, now, report)
+        _send_batch(batch, table, moment, report)
         if len(batch) < batch_size:
             break
     return report
@@ -472,7 +477,7 @@ def _send_batch(
         connection.close()
         # Even when something unexpected stops the batch: what went out is sent.
         if sent:
-            _record_sent(sent, now)
+            _record_sent(sent, _later(now, started))
             report.sent += len(sent)
 
 
@@ -484,11 +489,16 @@ def _renew_lease(
     elapsed = time.monotonic()
     if not waiting or elapsed - renewed_at < lease().total_seconds() / 3:
         return renewed_at
-    moment = now + timedelta(seconds=elapsed - started)
+    moment = _later(now, started)
     Reminder.objects.filter(
         id__in=[r.pk for r in waiting], status=Status.SENDING
     ).update(lease_until=moment + lease())
     return elapsed
+
+
+def _later(now: datetime, since: float) -> datetime:
+    """``now`` moved on by the whole seconds elapsed since ``since`` (monotonic)."""
+    return now + timedelta(seconds=int(time.monotonic() - since))
 
 
 def _series_appointments(reminders: list[Reminder]) -> dict[int, Appointment]:

@@ -756,6 +756,52 @@ def test_staff_can_cancel_an_email_only_while_it_is_scheduled(
             services.cancel(row(kind), now=NOW + 2 * HOUR)
 
 
+class SlowClock:
+    """A monotonic clock on which every reading is ``step`` seconds later."""
+
+    def __init__(self, step: float) -> None:
+        self.step = step
+        self.seconds = 0.0
+
+    def monotonic(self) -> float:
+        self.seconds += self.step
+        return self.seconds
+
+
+def test_a_long_run_leases_each_batch_from_its_own_time_so_none_turns_unknown(
+    practitioner, room, dispatch, mailoutbox, monkeypatch
+):
+    # A slow server: by the third batch the run is older than the 5-minute lease.
+    for hour in range(3):
+        appointment = AppointmentFactory(
+            practitioner=practitioner, room=room, start=THURSDAY + hour * HOUR
+        )
+        services.plan_booking([appointment], now=NOW)
+    clock = SlowClock(step=100)
+    monkeypatch.setattr(services, "time", clock)
+    leases = []
+    claim = services.claim
+
+    def claim_then_let_another_dispatcher_expire_leases(moment, limit):
+        batch = claim(moment, limit)
+        really = NOW + timedelta(seconds=clock.seconds)
+        leases.extend((really, reminder.lease_until) for reminder in batch)
+        services.expire_leases(really)
+        return batch
+
+    monkeypatch.setattr(
+        services, "claim", claim_then_let_another_dispatcher_expire_leases
+    )
+
+    report = dispatch(NOW, batch_size=1)
+
+    assert clock.seconds > services.lease().total_seconds()
+    assert all(lease_until > really for really, lease_until in leases)
+    assert (report.sent, report.unknown) == (3, 0)
+    assert len(mailoutbox) == 3
+    assert not Reminder.objects.filter(status=Status.UNKNOWN).exists()
+
+
 # Cost ---------------------------------------------------------------------------------
 
 
