@@ -6,6 +6,7 @@ kombu's filesystem transport, emails written to ``var/mail/``. Production points
 configuration table in README.md.
 """
 
+import re
 from datetime import time, timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -209,6 +210,78 @@ CLINIC_EMAIL = env.str("CLINIC_EMAIL", default="hello@clinic.example")
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
+WHITENOISE_AUTOREFRESH = DEBUG
+MEDIA_ROOT = VAR_DIR / "media"
+# Clinical photos: never under MEDIA_ROOT or any URL; served by a checked view.
+# One machine keeps them in a folder; several share a private S3-compatible bucket.
+# Its credentials come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or the
+# machine's role, never from here. The S3 variables are checked even without a
+# bucket, so that a half-done configuration fails instead of writing to local disk.
+CLINIC_PRIVATE_MEDIA_ROOT = Path(
+    env.str("CLINIC_PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private"))
+)
+CLINIC_PHOTO_BUCKET = env.str("CLINIC_PHOTO_BUCKET", default="").strip()
+if CLINIC_PHOTO_BUCKET and not re.fullmatch(
+    r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", CLINIC_PHOTO_BUCKET
+):
+    raise ImproperlyConfigured(
+        f"CLINIC_PHOTO_BUCKET must be a bucket name such as clinic-photos (3-63 "
+        f"lowercase letters, digits, dots and hyphens), not {CLINIC_PHOTO_BUCKET!r}."
+    )
+_s3_endpoint = env.str("CLINIC_PHOTO_S3_ENDPOINT_URL", default="").strip()
+_parsed_endpoint = urlparse(_s3_endpoint)
+if _s3_endpoint and (
+    _parsed_endpoint.scheme not in ("http", "https") or not _parsed_endpoint.hostname
+):
+    raise ImproperlyConfigured(
+        f"CLINIC_PHOTO_S3_ENDPOINT_URL must look like https://s3.example.com or "
+        f"http://minio.internal:9000, not {_s3_endpoint!r}."
+    )
+_s3_region = env.str("CLINIC_PHOTO_S3_REGION", default="").strip()
+if _s3_region and not re.fullmatch(r"[a-z0-9-]+", _s3_region):
+    raise ImproperlyConfigured(
+        f"CLINIC_PHOTO_S3_REGION must be a region name such as eu-west-2, "
+        f"not {_s3_region!r}."
+    )
+_s3_prefix = env.str("CLINIC_PHOTO_S3_PREFIX", default="clinic").strip().strip("/")
+if _s3_prefix and not re.fullmatch(r"[\w-]+(/[\w-]+)*", _s3_prefix, re.ASCII):
+    raise ImproperlyConfigured(
+        f"CLINIC_PHOTO_S3_PREFIX must be a folder name such as clinic or "
+        f"clinic/production (letters, digits, _ and -), not {_s3_prefix!r}."
+    )
+_S3_ENCRYPTION = {"aes256": "AES256", "aws:kms": "aws:kms", "off": None}
+_s3_encryption = env.str("CLINIC_PHOTO_S3_ENCRYPTION", default="AES256").strip()
+if _s3_encryption.lower() not in _S3_ENCRYPTION:
+    raise ImproperlyConfigured(
+        f"CLINIC_PHOTO_S3_ENCRYPTION must be AES256, aws:kms or off, "
+        f"not {_s3_encryption!r}."
+    )
+_photos: dict = {"BACKEND": "plans.storage.PrivateFileSystemStorage"}
+if not CLINIC_PHOTO_BUCKET:
+    for _name in (
+        "CLINIC_PHOTO_S3_ENDPOINT_URL",
+        "CLINIC_PHOTO_S3_REGION",
+        "CLINIC_PHOTO_S3_PREFIX",
+        "CLINIC_PHOTO_S3_ENCRYPTION",
+    ):
+        if env.str(_name, default="").strip():
+            raise ImproperlyConfigured(
+                f"{_name} is set but CLINIC_PHOTO_BUCKET is not: set the bucket "
+                f"to keep photos in it, or unset {_name}."
+            )
+else:
+    _sse = _S3_ENCRYPTION[_s3_encryption.lower()]
+    _photos = {
+        # Private ACL, signed requests and no overwriting are fixed by the class.
+        "BACKEND": "plans.storage.PrivateS3Storage",
+        "OPTIONS": {
+            "bucket_name": CLINIC_PHOTO_BUCKET,
+            "endpoint_url": _s3_endpoint or None,
+            "region_name": _s3_region or None,
+            "location": _s3_prefix,
+            "object_parameters": {"ServerSideEncryption": _sse} if _sse else {},
+        },
+    }
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -218,13 +291,8 @@ STORAGES = {
             else "whitenoise.storage.CompressedManifestStaticFilesStorage"
         )
     },
+    "photos": _photos,
 }
-WHITENOISE_AUTOREFRESH = DEBUG
-MEDIA_ROOT = VAR_DIR / "media"
-# Clinical photos: never under MEDIA_ROOT or any URL; served by a checked view.
-CLINIC_PRIVATE_MEDIA_ROOT = Path(
-    env.str("CLINIC_PRIVATE_MEDIA_ROOT", default=str(VAR_DIR / "private"))
-)
 CLINIC_PHOTO_MAX_BYTES = env_int("CLINIC_PHOTO_MAX_BYTES", default=15 * 1024 * 1024)
 CLINIC_PHOTO_MAX_PIXELS = env_int("CLINIC_PHOTO_MAX_PIXELS", default=40_000_000)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
