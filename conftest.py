@@ -1,8 +1,9 @@
 """Shared test setup: fast settings, staff personas, and the service markers.
 
-Tests marked ``postgres`` or ``redis`` need those servers. They are skipped when the
-server is absent, unless CLINIC_REQUIRE_SERVICES=1 (as in CI), which turns the
-skip into a failure so that nothing is silently left untested.
+Tests marked ``postgres`` or ``redis`` need those servers, and ``browser`` needs
+Debian's Chromium. They are skipped when it is absent, unless
+CLINIC_REQUIRE_SERVICES=1 (as in CI), which turns the skip into a failure so that
+nothing is silently left untested.
 """
 
 import os
@@ -53,11 +54,24 @@ def redis_available() -> bool:
         return False
 
 
+CHROMIUM = "/usr/bin/chromium"
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("browser") and not os.path.exists(CHROMIUM):
+        _missing(f"Chromium at {CHROMIUM} (apt-get install chromium)")
     if item.get_closest_marker("postgres") and connection.vendor != "postgresql":
         _missing("PostgreSQL (set DATABASE_URL=postgres://...)")
     if item.get_closest_marker("redis") and not redis_available():
         _missing("Redis (set CELERY_BROKER_URL=redis://...)")
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    # Fixtures read the outcome (e.g. to take a screenshot when a test failed).
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
 
 
 @pytest.fixture

@@ -90,12 +90,21 @@ class Worker:
 
 @contextmanager
 def celery_worker(
-    tmp_path: Path, name: str, env: dict[str, str], *, beat: bool = False
+    tmp_path: Path,
+    name: str,
+    env: dict[str, str],
+    *,
+    beat: bool = False,
+    clock: datetime | None = None,
 ) -> Iterator[Worker]:
+    """A worker process; with ``clock``, its time starts there and ticks on."""
+    runner = ["celery"]
+    if clock is not None:
+        runner = ["aftercare.tests.clock_worker", clock.isoformat()]
     command = [
         sys.executable,
         "-m",
-        "celery",
+        *runner,
         "-A",
         "clinic",
         "worker",
