@@ -335,6 +335,15 @@ def test_a_search_with_no_match_says_so(client, front_desk, patient):
     assert "No patient matches" in response.content.decode()
 
 
+def test_the_search_counts_its_matches_in_words(client, front_desk):
+    PatientFactory(last_name="Lovelace")
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_list")
+    assert "1 patient matches" in client.get(url, {"q": "Lovelace"}).content.decode()
+    PatientFactory(last_name="Lovelace")
+    assert "2 patients match" in client.get(url, {"q": "Lovelace"}).content.decode()
+
+
 def test_the_patient_list_is_paginated_with_a_fixed_number_of_queries(
     client, front_desk, django_assert_max_num_queries
 ):
