@@ -11,19 +11,15 @@ written to ``<CLINIC_VAR_DIR>/screenshots/``.
 """
 
 import re
-from collections.abc import Iterator
 from datetime import date, time, timedelta
 from email.message import EmailMessage
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import time_machine
-from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 from PIL import Image
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import expect
 
 from aftercare.models import Kind, Reminder
 from aftercare.tasks import dispatch_due_reminders
@@ -42,24 +38,11 @@ from clinic.tests.factories import (
     UserFactory,
     open_clinic,
 )
-from conftest import CHROMIUM
 from plans.models import TreatmentSession
 
 PASSWORD = "correct horse battery staple"
 PATIENT_EMAIL = "ada.morgan@example.com"
 SESSION_TIME = time(10)
-# Headless, as root, and never reaching out to the internet.
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
 pytestmark = [
     pytest.mark.browser,
     pytest.mark.postgres,
@@ -67,92 +50,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.django_db(transaction=True, serialized_rollback=True),
 ]
-
-
-class Tab:
-    """One browser tab, with what went wrong on it kept for the assertions."""
-
-    def __init__(self, page: Page, base_url: str) -> None:
-        self.page = page
-        self.base_url = base_url
-        self.errors: list[str] = []
-        self.outside_requests: list[str] = []
-        page.on("pageerror", lambda error: self.errors.append(str(error)))
-        page.on(
-            "console",
-            lambda message: (
-                self.errors.append(message.text) if message.type == "error" else None
-            ),
-        )
-        page.context.route("**/*", self._only_this_server)
-        page.set_default_timeout(15_000)
-
-    def _only_this_server(self, route, request) -> None:
-        if urlsplit(request.url).netloc == urlsplit(self.base_url).netloc:
-            route.continue_()
-        else:
-            self.outside_requests.append(request.url)
-            route.abort()
-
-    def open(self, path: str) -> None:
-        response = self.page.goto(self.base_url + path)
-        assert response is not None and response.ok, f"{path}: {response.status}"
-
-    def sign_in(self, username: str) -> None:
-        self.open("/accounts/login/")
-        self.field("Username").fill(username)
-        self.field("Password").fill(PASSWORD)
-        self.page.get_by_role("button", name="Sign in").click()
-        expect(self.page.get_by_role("button", name="Sign out")).to_be_visible()
-
-    def sign_out(self) -> None:
-        self.page.get_by_role("button", name="Sign out").click()
-        expect(self.field("Username")).to_be_visible()
-
-    def field(self, label: str) -> Locator:
-        """The form field of that label (required ones show an asterisk)."""
-        return self.page.get_by_label(re.compile(rf"^\s*{re.escape(label)}\s*\*?\s*$"))
-
-    def click(self, name: str, role: str = "link") -> None:
-        self.page.get_by_role(role, name=name).first.click()
-
-    def says(self, text: str) -> None:
-        expect(self.page.locator("body")).to_contain_text(text)
-
-
-@pytest.fixture
-def browser(monkeypatch) -> Iterator[Browser]:
-    # Playwright's synchronous API keeps an event loop in this thread; the
-    # test's own database calls are synchronous all the same.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "1")
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
-@pytest.fixture
-def tab(browser: Browser, live_server, request) -> Iterator[Tab]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    tab = Tab(context.new_page(), live_server.url)
-    try:
-        yield tab
-    finally:
-        report = getattr(request.node, "report_call", None)
-        if report is not None and report.failed:
-            folder = Path(settings.VAR_DIR) / "screenshots"
-            folder.mkdir(parents=True, exist_ok=True)
-            shot = folder / f"{request.node.name}.png"
-            tab.page.screenshot(path=str(shot), full_page=True)
-            print(f"Screenshot of the failing page: {shot} ({tab.page.url})")
-        context.close()
-        # The test's queries ran beside Playwright's event loop, on a connection
-        # of their own: close it, or the test database can't be dropped.
-        connections.close_all()
 
 
 @pytest.fixture
@@ -210,7 +107,7 @@ def test_a_patient_from_registration_to_aftercare_and_unsubscribing(
 
     with celery_worker(tmp_path, "journey-booking", env) as worker:
         # The front desk registers the patient and books her consultation.
-        tab.sign_in(clinic_staff["front_desk"])
+        tab.sign_in(clinic_staff["front_desk"], PASSWORD)
         tab.click("Register a patient")
         page = tab.page
         tab.field("First name").fill("Ada")
@@ -230,7 +127,7 @@ def test_a_patient_from_registration_to_aftercare_and_unsubscribing(
         tab.sign_out()
 
         # The practitioner finds her eligible and starts a Standard plan of six.
-        tab.sign_in(clinic_staff["practitioner"])
+        tab.sign_in(clinic_staff["practitioner"], PASSWORD)
         tab.open("/patients/")
         page.get_by_role("searchbox").fill("Morgan")
         page.get_by_role("searchbox").press("Enter")
@@ -255,7 +152,7 @@ def test_a_patient_from_registration_to_aftercare_and_unsubscribing(
         tab.sign_out()
 
         # The front desk books the whole series, then moves session 3 onwards.
-        tab.sign_in(clinic_staff["front_desk"])
+        tab.sign_in(clinic_staff["front_desk"], PASSWORD)
         page.goto(plan_url)
         tab.click("Book 6 sessions")
         tab.field("First session").fill(first_day.isoformat())
@@ -313,7 +210,7 @@ def test_a_patient_from_registration_to_aftercare_and_unsubscribing(
     # Session 1 takes place; the practitioner records it with photos and signs.
     first = sessions[0].appointment
     with time_machine.travel(first.end + timedelta(minutes=5), tick=True):
-        tab.sign_in(clinic_staff["practitioner"])
+        tab.sign_in(clinic_staff["practitioner"], PASSWORD)
         tab.click("My day")
         tab.click("Record session")
         page.locator("select[name$='-0-area']").select_option(label="Face")

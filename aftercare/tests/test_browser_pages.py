@@ -1,0 +1,93 @@
+"""Every page each role can click its way to, in Chromium, on the demo clinic.
+
+Starting from the home page, the test follows every link the role is shown (a
+couple of pages of each kind, so the walk stays short) and fails on a link that
+leads to an error or a refusal, a JavaScript error, an image that doesn't load, or
+a request that would leave the machine. Every change in the product is a POST, so
+following links changes nothing.
+"""
+
+import io
+import re
+from collections import Counter, deque
+from urllib.parse import urljoin, urlsplit
+
+import pytest
+from django.core.management import call_command
+
+from aftercare.tests.browser import Tab
+from clinic.management.commands.seed_demo import DEMO_PASSWORD
+
+ROLES = ["frontdesk", "dr.patel", "manager"]
+MAX_PAGES = 80
+PAGES_OF_A_KIND = 2
+# Django's admin is its own application, tested upstream.
+NOT_FOLLOWED = ("/admin/",)
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
+
+
+@pytest.fixture
+def demo_clinic(settings, tmp_path) -> None:
+    settings.CLINIC_PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    call_command("seed_demo", stdout=io.StringIO())
+
+
+def kind_of(path: str) -> str:
+    """Pages of one kind: the same path with other numbers in it."""
+    return re.sub(r"\d+", "<n>", urlsplit(path).path)
+
+
+def links_on(tab: Tab) -> list[str]:
+    hrefs = tab.page.evaluate(
+        "() => [...document.querySelectorAll('a[href]')].map(a => a.href)"
+    )
+    base = urlsplit(tab.base_url)
+    found = []
+    for href in hrefs:
+        parts = urlsplit(urljoin(tab.page.url, href))
+        if parts.scheme in ("mailto", "tel"):
+            continue
+        assert parts.netloc == base.netloc, f"a link out of the product: {href}"
+        path = parts.path + (f"?{parts.query}" if parts.query else "")
+        if not path.startswith(NOT_FOLLOWED):
+            found.append(path)
+    return found
+
+
+@pytest.mark.parametrize("username", ROLES)
+def test_every_page_a_role_can_click_to_opens_cleanly(demo_clinic, tab, username):
+    tab.sign_in(username, DEMO_PASSWORD)
+    queue = deque(["/"])
+    visited: set[str] = set()
+    kinds: Counter[str] = Counter()
+    failures = []
+    while queue and len(visited) < MAX_PAGES:
+        path = queue.popleft()
+        if path in visited or kinds[kind_of(path)] >= PAGES_OF_A_KIND:
+            continue
+        visited.add(path)
+        kinds[kind_of(path)] += 1
+        response = tab.page.goto(tab.base_url + path)
+        if response is None or response.status >= 400:
+            failures.append(f"{path}: {response.status if response else 'nothing'}")
+            continue
+        if not response.headers.get("content-type", "").startswith("text/html"):
+            continue
+        broken_images = tab.page.evaluate(
+            "() => [...document.images]"
+            ".filter(image => image.complete && image.naturalWidth === 0)"
+            ".map(image => image.src)"
+        )
+        failures += [f"{path}: broken image {src}" for src in broken_images]
+        queue.extend(link for link in links_on(tab) if link not in visited)
+
+    assert failures == []
+    assert tab.errors == []
+    assert tab.outside_requests == []
+    # The walk reached well into the product, not just the home page.
+    assert len(kinds) >= 10
