@@ -12,7 +12,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
+from django.db import connection
 from django.db.models import Q
+from django.db.models.query import RawQuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -20,11 +22,30 @@ from clinic.models import (
     Appointment,
     ClosureDay,
     OpeningHours,
+    Patient,
     Practitioner,
     Room,
     TimeOff,
     WorkingHours,
 )
+
+BOOKED_FIELDS = (
+    "id",
+    "practitioner_id",
+    "room_id",
+    "start",
+    "end",
+    "kind",
+    "patient__first_name",
+    "patient__last_name",
+)
+# One query with this many time ranges at most (SQLite parses an OR of them into
+# a tree that may be at most 1,000 deep).
+MAX_ROOM_WINDOWS = 200
+
+
+class RoomsNotLoaded(LookupError):
+    """The snapshot holds no bookings of that room at that time."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,9 @@ class Availability:
     )
     by_practitioner: dict[int, list[Booked]] = field(default_factory=dict)
     by_room: dict[int, list[Booked]] = field(default_factory=dict)
+    # None: the rooms' bookings are loaded for the whole snapshot. Otherwise only
+    # inside these (start, end) windows, sorted: see load_rooms().
+    room_windows: list[tuple[datetime, datetime]] | None = None
 
     @classmethod
     def load(
@@ -92,8 +116,10 @@ class Availability:
     ) -> "Availability":
         """Load the calendar between ``start`` and ``end`` (five queries).
 
-        ``None`` for practitioners or rooms means all of them. ``exclude_ids``
-        leaves out appointments that are being moved.
+        ``None`` for practitioners or rooms means all of them; an empty list of
+        rooms loads only the practitioners' bookings, and the rooms' come later
+        through load_rooms(). ``exclude_ids`` leaves out appointments that are
+        being moved.
         """
         tz = timezone.get_current_timezone()
         first_day = timezone.localtime(start, tz).date()
@@ -123,7 +149,10 @@ class Availability:
             practitioner_ids = list(practitioner_ids)
             working = working.filter(practitioner_id__in=practitioner_ids)
             off = off.filter(practitioner_id__in=practitioner_ids)
-        if practitioner_ids is not None and room_ids is not None:
+        rooms_later = room_ids is not None and not list(room_ids)
+        if practitioner_ids is not None and rooms_later:
+            booked = booked.filter(practitioner_id__in=practitioner_ids)
+        elif practitioner_ids is not None and room_ids is not None:
             booked = booked.filter(
                 Q(practitioner_id__in=practitioner_ids) | Q(room_id__in=list(room_ids))
             )
@@ -148,6 +177,7 @@ class Availability:
             closures=closures,
             working_hours={pid: dict(days) for pid, days in hours.items()},
             time_off=dict(time_off),
+            room_windows=[] if rooms_later else None,
         )
         availability.add_bookings(
             Booked(
@@ -161,19 +191,50 @@ class Availability:
                 f"{first} {last}",
             )
             for pk, practitioner_id, room_id, b_start, b_end, kind, first, last in (
-                booked.values_list(
-                    "id",
-                    "practitioner_id",
-                    "room_id",
-                    "start",
-                    "end",
-                    "kind",
-                    "patient__first_name",
-                    "patient__last_name",
-                )
+                booked.values_list(*BOOKED_FIELDS)
             )
         )
         return availability
+
+    def load_rooms(
+        self,
+        *,
+        room_ids: Iterable[int],
+        windows: Iterable[tuple[datetime, datetime]],
+        exclude_ids: Iterable[int] = (),
+    ) -> None:
+        """Load the rooms' bookings that overlap ``windows`` (one query).
+
+        After this, asking about a room outside the windows raises
+        ``RoomsNotLoaded`` rather than answering from missing bookings.
+        """
+        merged = _merge(
+            sorted(
+                (start.astimezone(UTC), end.astimezone(UTC)) for start, end in windows
+            ),
+            limit=MAX_ROOM_WINDOWS,
+        )
+        if merged:
+            # The practitioner's own bookings are in already.
+            skip = {*exclude_ids}
+            skip.update(
+                b.id for listed in self.by_practitioner.values() for b in listed
+            )
+            self.add_bookings(
+                Booked(
+                    a.pk,
+                    a.practitioner_id,
+                    a.room_id,
+                    a.start,
+                    a.end,
+                    "",
+                    a.kind,
+                    f"{a.first_name} {a.last_name}",
+                )
+                for a in _room_bookings(list(room_ids), merged)
+                if a.pk not in skip
+            )
+        self.room_windows = _merge(sorted([*(self.room_windows or []), *merged]))
 
     def add_bookings(self, bookings: Iterable[Booked]) -> None:
         """Add bookings, keeping each practitioner's and room's list sorted."""
@@ -187,6 +248,71 @@ class Availability:
                     insort(listed, booking, key=_start)
                 else:
                     listed.append(booking)
+
+    def free_windows(
+        self,
+        *,
+        practitioner: Practitioner,
+        start: datetime,
+        end: datetime,
+        duration: timedelta,
+    ) -> list[tuple[datetime, datetime]]:
+        """The stretches between ``start`` and ``end`` in which the practitioner
+        could take an appointment of ``duration``: inside opening and working
+        hours, on no closure day, between their bookings and time off."""
+        busy = self.by_practitioner.get(practitioner.pk, [])
+        time_off = self.time_off.get(practitioner.pk, [])
+        hours = self.working_hours.get(practitioner.pk, {})
+        windows = []
+        day = timezone.localtime(start, self.tz).date()
+        last_day = timezone.localtime(end, self.tz).date()
+        while day <= last_day:
+            if day not in self.closures:
+                for opens, closes in self.opening_hours.get(day.weekday(), []):
+                    for works, stops in hours.get(day.weekday(), []):
+                        low = max(opens, works)
+                        high = min(_end_of(closes), _end_of(stops))
+                        if low >= high:
+                            continue
+                        until = (
+                            _wall_clock(day + timedelta(days=1), time(0), self.tz)
+                            if high == time.max
+                            else _wall_clock(day, high, self.tz)
+                        )
+                        windows += self._gaps(
+                            _wall_clock(day, low, self.tz).astimezone(UTC),
+                            until.astimezone(UTC),
+                            busy,
+                            time_off,
+                            duration,
+                        )
+            day += timedelta(days=1)
+        return windows
+
+    @staticmethod
+    def _gaps(
+        start: datetime,
+        end: datetime,
+        busy: list[Booked],
+        time_off: list[tuple[datetime, datetime, str]],
+        duration: timedelta,
+    ) -> list[tuple[datetime, datetime]]:
+        taken = sorted(
+            [(b.start, b.end) for b in _overlapping(busy, start, end)]
+            + [(o_start, o_end) for o_start, o_end, _ in time_off if o_start < end]
+        )
+        gaps = []
+        cursor = start
+        for taken_start, taken_end in [*taken, (end, end)]:
+            if taken_end <= cursor:
+                continue
+            gap_end = min(taken_start, end)
+            if gap_end - cursor >= duration:
+                gaps.append((cursor, gap_end))
+            cursor = max(cursor, taken_end)
+            if cursor >= end:
+                break
+        return gaps
 
     def hold(
         self,
@@ -222,9 +348,41 @@ class Availability:
         now: datetime,
     ) -> list[Problem]:
         """Everything that stands against booking this slot, most serious first."""
-        problems: list[Problem] = []
         if end <= start:
             return [Problem("end_before_start", _("The end must be after the start."))]
+        problems = self._timing_and_person(start, now, practitioner)
+        if not room.is_active:
+            problems.append(
+                Problem("room_inactive", _("%(room)s is not in use.") % {"room": room})
+            )
+        problems += self.clashes(
+            start=start, end=end, practitioner=practitioner, room=room
+        )
+        problems += self.hours_problems(start=start, end=end, practitioner=practitioner)
+        return problems
+
+    def practitioner_problems(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        practitioner: Practitioner,
+        now: datetime,
+    ) -> list[Problem]:
+        """What stands against the slot whatever the room: when there is anything,
+        no room can help. The series engine asks this first, and rooms only then."""
+        if end <= start:
+            return [Problem("end_before_start", _("The end must be after the start."))]
+        return [
+            *self._timing_and_person(start, now, practitioner),
+            *self._practitioner_clashes(start, end, practitioner),
+            *self.hours_problems(start=start, end=end, practitioner=practitioner),
+        ]
+
+    def _timing_and_person(
+        self, start: datetime, now: datetime, practitioner: Practitioner
+    ) -> list[Problem]:
+        problems = []
         if start < now:
             problems.append(
                 Problem("past", _("That time has already passed: pick a future time."))
@@ -236,18 +394,17 @@ class Availability:
                     _("%(name)s is not taking bookings.") % {"name": practitioner},
                 )
             )
-        if not room.is_active:
-            problems.append(
-                Problem("room_inactive", _("%(room)s is not in use.") % {"room": room})
-            )
-        problems += self.clashes(
-            start=start, end=end, practitioner=practitioner, room=room
-        )
-        problems += self.hours_problems(start=start, end=end, practitioner=practitioner)
         return problems
 
     def clashes(
         self, *, start: datetime, end: datetime, practitioner: Practitioner, room: Room
+    ) -> list[Problem]:
+        return self._practitioner_clashes(start, end, practitioner) + (
+            self._room_clashes(start, end, room)
+        )
+
+    def _practitioner_clashes(
+        self, start: datetime, end: datetime, practitioner: Practitioner
     ) -> list[Problem]:
         problems = []
         for booked in _overlapping(
@@ -266,6 +423,16 @@ class Availability:
                     ),
                 )
             )
+        return problems
+
+    def _room_clashes(
+        self, start: datetime, end: datetime, room: Room
+    ) -> list[Problem]:
+        if self.room_windows is not None and not _covered(
+            self.room_windows, start, end
+        ):
+            raise RoomsNotLoaded(f"{room} is not loaded for {start} to {end}.")
+        problems = []
         for booked in _overlapping(self.by_room.get(room.pk, []), start, end):
             problems.append(
                 Problem(
@@ -459,3 +626,89 @@ def local_datetime(day: date, at: time, tz: tzinfo | None = None) -> datetime:
             % {"time": at.strftime("%H:%M"), "day": formats.date_format(day, "D j M Y")}
         )
     return candidate
+
+
+def _merge(
+    windows: list[tuple[datetime, datetime]], *, limit: int | None = None
+) -> list[tuple[datetime, datetime]]:
+    """Sorted windows with the overlapping ones joined; when there are more than
+    ``limit``, neighbours are joined too (covering more never hurts)."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in windows:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    if limit is not None and len(merged) > limit:
+        size = -(-len(merged) // limit)
+        merged = [
+            (merged[i][0], max(end for _, end in merged[i : i + size]))
+            for i in range(0, len(merged), size)
+        ]
+    return merged
+
+
+def _covered(
+    windows: list[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> bool:
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    index = bisect_left(windows, start, key=lambda window: window[0])
+    # The window that covers [start, end) starts at ``start`` or before it.
+    for candidate in windows[max(index - 1, 0) : index + 1]:
+        if candidate[0] <= start and end <= candidate[1]:
+            return True
+    return False
+
+
+def _end_of(moment: time) -> time:
+    # Hours that close at midnight run to the end of the day.
+    return moment if moment != time(0) else time.max
+
+
+def _wall_clock(day: date, moment: time, tz: tzinfo) -> datetime:
+    """That wall-clock time, or where it would be on a day it doesn't exist."""
+    try:
+        return local_datetime(day, moment, tz)
+    except ValueError:
+        return datetime.combine(day, moment, tz)
+
+
+def _room_bookings(
+    room_ids: list[int], windows: list[tuple[datetime, datetime]]
+) -> RawQuerySet:
+    """Active bookings of the rooms that overlap any of the windows.
+
+    The windows are joined as a small table, so the database looks each one up
+    on the (room, start) index; the same condition written as an OR of ranges
+    makes SQLite read every booking and test every range on it.
+    """
+    if not room_ids:
+        return Appointment.objects.none()
+    ops = connection.ops
+    appointment = Appointment._meta.db_table
+    patient = Patient._meta.db_table
+    params: list = []
+    for start, end in windows:
+        # No appointment lasts a day: one that overlaps starts after this.
+        params += [
+            ops.adapt_datetimefield_value(start - timedelta(days=1)),
+            ops.adapt_datetimefield_value(start),
+            ops.adapt_datetimefield_value(end),
+        ]
+    statuses = list(Appointment.ACTIVE_STATUSES)
+    params += [*room_ids, *statuses]
+    sql = f"""
+        WITH w (earliest, opens, closes) AS (
+            VALUES {", ".join(["(%s, %s, %s)"] * len(windows))}
+        )
+        SELECT DISTINCT a.id, a.practitioner_id, a.room_id, a.start, a."end",
+               a.kind, p.first_name, p.last_name
+        FROM w
+        JOIN {ops.quote_name(appointment)} a
+          ON a.start > w.earliest AND a.start < w.closes AND a."end" > w.opens
+        JOIN {ops.quote_name(patient)} p ON p.id = a.patient_id
+        WHERE a.room_id IN ({", ".join(["%s"] * len(room_ids))})
+          AND a.status IN ({", ".join(["%s"] * len(statuses))})
+        ORDER BY a.start
+    """
+    return Appointment.objects.raw(sql, params)

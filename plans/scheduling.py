@@ -185,8 +185,16 @@ def _free_room(
     availability: Availability,
     now: datetime,
 ) -> tuple[Room | None, list[Problem]]:
-    """The first room in which the slot is free, or the problems of the first."""
+    """The first room in which the slot is free, or why not: the practitioner's
+    problems when they can't take it in any room, else the first room's."""
     end = _end(start, duration)
+    # Checked first: on a busy calendar most candidate slots fail here, and the
+    # rooms' bookings need only be known where the practitioner is free.
+    blocking = availability.practitioner_problems(
+        start=start, end=end, practitioner=practitioner, now=now
+    )
+    if blocking:
+        return None, blocking
     first_problems: list[Problem] | None = None
     for room in rooms:
         problems = availability.problems(

@@ -4,6 +4,7 @@ Appointments are only ever created or moved through ``clinic.services``, so the
 clash and hours rules, and the database's no-overlap guarantee, hold for series too.
 """
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,9 +16,11 @@ from django.utils.translation import gettext as _
 
 from clinic import services as booking
 from clinic.models import Appointment, Consultation, Practitioner, Room
-from clinic.scheduling import Availability
+from clinic.scheduling import Availability, RoomsNotLoaded
 from plans.models import Protocol, TreatmentPlan, TreatmentSession
 from plans.scheduling import Proposal, Window, propose_series
+
+logger = logging.getLogger(__name__)
 
 
 class PlanError(Exception):
@@ -178,24 +181,53 @@ def propose_for_plan(
             previous + timedelta(days=window.minimum),
             previous + timedelta(days=window.maximum),
         ]
+    start = min(anchors) - timedelta(days=1)
+    end = max(anchors) + timedelta(days=window.maximum * count + 10)
+    duration = timedelta(minutes=plan.protocol.session_minutes)
+    room_ids = [r.pk for r in rooms]
+    # The practitioner's bookings first, then the rooms' only where the
+    # practitioner is free (and around the dates picked by hand): on a full
+    # calendar that is a small part of a year of every room's bookings.
     availability = Availability.load(
-        start=min(anchors) - timedelta(days=1),
-        end=max(anchors) + timedelta(days=window.maximum * count + 10),
-        practitioner_ids=[request.practitioner.pk],
-        room_ids=[r.pk for r in rooms],
+        start=start, end=end, practitioner_ids=[request.practitioner.pk], room_ids=[]
     )
-    return propose_series(
-        first_start=request.first_start,
-        count=count,
-        window=window,
-        duration=timedelta(minutes=plan.protocol.session_minutes),
-        practitioner=request.practitioner,
-        rooms=rooms,
-        availability=availability,
-        now=now,
-        previous_start=previous,
-        chosen=request.chosen,
+    free = availability.free_windows(
+        practitioner=request.practitioner, start=start, end=end, duration=duration
     )
+    picked = [
+        (moment - timedelta(days=1), moment + timedelta(days=1))
+        for moment, _room in request.chosen.values()
+    ]
+    availability.load_rooms(room_ids=room_ids, windows=free + picked)
+
+    def propose(availability: Availability) -> list[Proposal]:
+        return propose_series(
+            first_start=request.first_start,
+            count=count,
+            window=window,
+            duration=duration,
+            practitioner=request.practitioner,
+            rooms=rooms,
+            availability=availability,
+            now=now,
+            previous_start=previous,
+            chosen=request.chosen,
+        )
+
+    try:
+        return propose(availability)
+    except RoomsNotLoaded:
+        # Rooms are only asked about where the practitioner is free, so this is
+        # not expected; should it happen, the whole calendar answers instead.
+        logger.warning("Series proposal for plan %s reloaded every room.", plan.pk)
+        return propose(
+            Availability.load(
+                start=start,
+                end=end,
+                practitioner_ids=[request.practitioner.pk],
+                room_ids=room_ids,
+            )
+        )
 
 
 @transaction.atomic

@@ -1,5 +1,6 @@
 """Plan services on the database: starting a plan, booking and changing a series."""
 
+import random
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -14,7 +15,7 @@ from clinic.models import (
     Practitioner,
     Room,
 )
-from clinic.scheduling import local_datetime
+from clinic.scheduling import Availability, RoomsNotLoaded, local_datetime
 from clinic.tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -22,7 +23,7 @@ from clinic.tests.factories import (
     open_clinic,
 )
 from plans.models import TreatmentPlan, TreatmentSession
-from plans.scheduling import Proposal, State
+from plans.scheduling import Proposal, State, propose_series
 from plans.services import (
     PlanError,
     Scope,
@@ -40,6 +41,7 @@ from plans.services import (
     propose_for_plan,
     record_consent,
     unbooked_count,
+    window_for,
 )
 from plans.tests.factories import (
     ConsultationFactory,
@@ -506,9 +508,10 @@ def test_proposing_a_series_takes_the_same_few_queries_however_full_the_calendar
         fresh = TreatmentPlan.objects.select_related("protocol").get(pk=plan.pk)
         someone = Practitioner.objects.select_related("user").get(pk=practitioner.pk)
         request = request_for(fresh, at(FIRST_DAY), practitioner=someone)
-        # The unbooked count, the rooms in use, the last live session and the
-        # five queries of the calendar snapshot.
-        with django_assert_max_num_queries(8) as queries:
+        # The unbooked count, the rooms in use, the last live session, the
+        # five queries of the calendar snapshot and the rooms' bookings where the
+        # practitioner is free.
+        with django_assert_max_num_queries(9) as queries:
             proposals = propose_for_plan(plan=fresh, request=request, now=NOW)
         return proposals, len(queries.captured_queries)
 
@@ -538,6 +541,183 @@ def test_proposing_a_series_takes_the_same_few_queries_however_full_the_calendar
     assert [p.state for p in free] == [State.AS_PLANNED] * 10
     assert [p.state for p in busy] == [State.MOVED] * 10
     assert queries_when_busy == queries_when_free
+
+
+def full_calendar_proposal(
+    plan: TreatmentPlan, request: SeriesRequest
+) -> list[tuple[datetime, int, str, list[str]]]:
+    """What the engine proposes with every room's bookings of the year loaded."""
+    rooms = list(Room.objects.filter(is_active=True).order_by("name"))
+    availability = Availability.load(
+        start=request.first_start - timedelta(days=1),
+        end=request.first_start + timedelta(days=400),
+        practitioner_ids=[request.practitioner.pk],
+        room_ids=[r.pk for r in rooms],
+    )
+    return described(
+        propose_series(
+            first_start=request.first_start,
+            count=unbooked_count(plan),
+            window=window_for(plan),
+            duration=timedelta(minutes=plan.protocol.session_minutes),
+            practitioner=request.practitioner,
+            rooms=rooms,
+            availability=availability,
+            now=NOW,
+            chosen=request.chosen,
+        )
+    )
+
+
+def described(proposals: list[Proposal]) -> list[tuple[datetime, int, str, list[str]]]:
+    return [(p.start, p.room.pk, p.state, p.reasons) for p in proposals]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_loading_rooms_only_where_the_practitioner_is_free_proposes_the_same(
+    clinic, practitioner, other_practitioner, patient, seed, caplog
+):
+    # A year of bookings at random: the practitioner's own, in any room, and the
+    # other practitioner's, filling rooms at times the practitioner is free.
+    rng = random.Random(seed)
+    rooms = [RoomFactory(name=f"Room {n}") for n in range(3)]
+    plan = TreatmentPlanFactory(
+        patient=patient,
+        practitioner=practitioner,
+        protocol=surgical(),
+        planned_sessions=10,
+        consented=True,
+    )
+    bookings = []
+    for n in range(330):
+        day = FIRST_DAY + timedelta(days=n)
+        if day.weekday() == 6:
+            continue
+        for someone in (practitioner, other_practitioner):
+            hours = rng.sample(range(9, 17), rng.randint(0, 7))
+            for hour in sorted(hours):
+                room = rng.choice(rooms)
+                bookings.append(
+                    Appointment(
+                        patient=patient,
+                        practitioner=someone,
+                        room=room,
+                        start=at(day, hour),
+                        end=at(day, hour + 1),
+                        kind=Appointment.Kind.TREATMENT,
+                    )
+                )
+    # No two bookings of a room or a practitioner overlap.
+    unique = []
+    seen: set[tuple[str, int, datetime]] = set()
+    for booking in bookings:
+        keys = {
+            ("room", booking.room_id, booking.start),
+            ("p", booking.practitioner_id, booking.start),
+        }
+        if not keys & seen:
+            seen |= keys
+            unique.append(booking)
+    Appointment.objects.bulk_create(unique)
+    picked = at(FIRST_DAY + timedelta(days=70), 15)
+    request = request_for(plan, at(FIRST_DAY), chosen={2: (picked, rooms[1])})
+
+    proposed = propose_for_plan(plan=plan, request=request, now=NOW)
+
+    assert described(proposed) == full_calendar_proposal(plan, request)
+    assert {p.state for p in proposed} >= {State.MOVED}
+    assert "reloaded every room" not in caplog.text
+
+
+def test_a_room_outside_the_loaded_windows_is_never_answered_from_missing_bookings(
+    practitioner, room
+):
+    availability = Availability.load(
+        start=at(FIRST_DAY, 0),
+        end=at(FIRST_DAY + timedelta(days=1), 0),
+        practitioner_ids=[practitioner.pk],
+        room_ids=[],
+    )
+    availability.load_rooms(
+        room_ids=[room.pk], windows=[(at(FIRST_DAY, 9), at(FIRST_DAY, 12))]
+    )
+
+    assert (
+        availability.clashes(
+            start=at(FIRST_DAY, 10),
+            end=at(FIRST_DAY, 11),
+            practitioner=practitioner,
+            room=room,
+        )
+        == []
+    )
+    with pytest.raises(RoomsNotLoaded):
+        availability.clashes(
+            start=at(FIRST_DAY, 11),
+            end=at(FIRST_DAY, 13),
+            practitioner=practitioner,
+            room=room,
+        )
+
+
+def test_should_the_free_windows_miss_a_slot_the_whole_calendar_answers(
+    plan, room, other_practitioner, patient, monkeypatch, caplog
+):
+    AppointmentFactory(
+        practitioner=other_practitioner,
+        room=room,
+        start=at(FIRST_DAY),
+        end=at(FIRST_DAY, 11),
+    )
+    monkeypatch.setattr(Availability, "free_windows", lambda self, **kwargs: [])
+    request = request_for(plan, at(FIRST_DAY))
+
+    proposed = propose_for_plan(plan=plan, request=request, now=NOW)
+
+    assert described(proposed) == full_calendar_proposal(plan, request)
+    assert proposed[0].state == State.MOVED
+    assert "reloaded every room" in caplog.text
+
+
+def test_the_practitioner_is_free_between_bookings_inside_hours_and_off_closures(
+    clinic, practitioner, room, patient
+):
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=at(FIRST_DAY, 11),
+        end=at(FIRST_DAY, 12),
+    )
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=at(FIRST_DAY, 12, 30),
+        end=at(FIRST_DAY, 13),
+    )
+    ClosureDay.objects.create(
+        date=FIRST_DAY + timedelta(days=1), reason="Staff training"
+    )
+    availability = Availability.load(
+        start=at(FIRST_DAY, 0),
+        end=at(FIRST_DAY + timedelta(days=2), 23),
+        practitioner_ids=[practitioner.pk],
+        room_ids=[],
+    )
+
+    windows = availability.free_windows(
+        practitioner=practitioner,
+        start=at(FIRST_DAY, 0),
+        end=at(FIRST_DAY + timedelta(days=2), 23),
+        duration=timedelta(hours=1),
+    )
+
+    saturday = FIRST_DAY + timedelta(days=2)
+    # 12:00-12:30 is too short for an hour; Friday is closed.
+    assert windows == [
+        (at(FIRST_DAY, 9), at(FIRST_DAY, 11)),
+        (at(FIRST_DAY, 13), at(FIRST_DAY, 18)),
+        (at(saturday, 9), at(saturday, 18)),
+    ]
 
 
 # Moving sessions
