@@ -60,17 +60,18 @@ def outbox(request: HttpRequest) -> HttpResponse:
     reminders = Reminder.objects.select_related("patient", "appointment").order_by(
         "-due_at", "-id"
     )
-    if form.is_valid():
-        data = form.cleaned_data
-        if data["status"]:
-            reminders = reminders.filter(status=data["status"])
-        if data["kind"]:
-            reminders = reminders.filter(kind=data["kind"])
-        if data["day"]:
-            reminders = reminders.filter(
-                due_at__gte=local_midnight(data["day"]),
-                due_at__lt=local_midnight(data["day"] + timedelta(days=1)),
-            )
+    # A bad value is shown as an error next to its field; the good ones filter.
+    form.is_valid()
+    data = form.cleaned_data
+    if data.get("status"):
+        reminders = reminders.filter(status=data["status"])
+    if data.get("kind"):
+        reminders = reminders.filter(kind=data["kind"])
+    if data.get("day"):
+        reminders = reminders.filter(
+            due_at__gte=local_midnight(data["day"]),
+            due_at__lt=local_midnight(data["day"] + timedelta(days=1)),
+        )
     page = Paginator(reminders, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)

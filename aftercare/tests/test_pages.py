@@ -269,6 +269,13 @@ def test_bad_filter_values_do_not_break_the_outbox(outbox, query):
     assert response.status_code == 200
 
 
+def test_a_bad_filter_value_is_named_and_the_good_ones_still_filter(outbox):
+    response = outbox(status="failed", kind="spam")
+
+    assert listed(response) == [(Kind.CONFIRMATION, Status.FAILED)]
+    assert "kind" in response.context["form"].errors
+
+
 # Preview ------------------------------------------------------------------------------
 
 
