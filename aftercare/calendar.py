@@ -18,8 +18,14 @@ def appointment_uid(appointment: Appointment) -> str:
 
 
 def ics(
-    appointments: list[Appointment], *, sequence: int, cancel: bool, now: datetime
+    appointments: list[Appointment],
+    *,
+    sequences: dict[int, int],
+    cancel: bool,
+    now: datetime,
 ) -> bytes:
+    """One event per appointment; ``sequences`` holds each one's SEQUENCE (how
+    often it changed), as one email may update several of them."""
     calendar = Calendar()
     calendar.add("prodid", f"-//{settings.CLINIC_NAME}//Clinic app//EN")
     calendar.add("version", "2.0")
@@ -27,7 +33,7 @@ def ics(
     for appointment in appointments:
         event = Event()
         event.add("uid", appointment_uid(appointment))
-        event.add("sequence", sequence)
+        event.add("sequence", sequences.get(appointment.pk, 0))
         event.add("dtstamp", now.astimezone(UTC))
         event.add("dtstart", appointment.start.astimezone(UTC))
         event.add("dtend", appointment.end.astimezone(UTC))

@@ -98,6 +98,7 @@ def reminder_message(
     *,
     rule: ReminderRule | None,
     series: list[Appointment],
+    sequences: dict[int, int] | None = None,
     unsubscribe_url: str,
     message_id: str,
     connection=None,
@@ -105,7 +106,10 @@ def reminder_message(
     hide_clinical: bool = False,
 ) -> EmailMultiAlternatives:
     """The email as the patient gets it; ``hide_clinical`` for staff previews by
-    those who may not see the consultation's clinical details."""
+    those who may not see the consultation's clinical details.
+
+    ``sequences``: each appointment's current schedule version, for the calendar
+    file of an email about several (the email's own version otherwise)."""
     now = now or timezone.now()
     values = _values(reminder, hide_clinical=hide_clinical)
     subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
@@ -142,7 +146,13 @@ def reminder_message(
         cancel = reminder.kind == Kind.CANCELLATION
         calendar_file = MIMEText(
             ics(
-                appointments, sequence=reminder.version, cancel=cancel, now=now
+                appointments,
+                sequences={
+                    a.pk: (sequences or {}).get(a.pk, reminder.version)
+                    for a in appointments
+                },
+                cancel=cancel,
+                now=now,
             ).decode(),
             "calendar",
             "utf-8",

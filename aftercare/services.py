@@ -69,7 +69,7 @@ def on_appointment_event(
         retime_aftercare(appointments, ended_at=extra["ended_at"], now=now)
 
 
-def _versions(appointments: Iterable[Appointment]) -> dict[int, int]:
+def versions_of(appointments: Iterable[Appointment]) -> dict[int, int]:
     """The current schedule version of each appointment (0 before any email)."""
     rows = (
         Reminder.objects.filter(appointment__in=list(appointments))
@@ -133,41 +133,53 @@ def plan_booking(appointments: list[Appointment], *, now: datetime) -> None:
 
 
 def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
-    """New times: pending reminders are replaced, and an update goes out."""
+    """New times: pending reminders are replaced, and an update goes out (one
+    email for the sessions of a patient moved together)."""
     table = rules()
-    versions = _versions(appointments)
+    versions = versions_of(appointments)
     cancel_pending(appointments, reason="the appointment moved", now=now)
-    rows = []
+    rows = _one_email_each(Kind.UPDATE, appointments, versions, now)
     for appointment in appointments:
-        version = versions.get(appointment.pk, 0) + 1
-        rows.append(
-            Reminder(
-                patient_id=appointment.patient_id,
-                appointment=appointment,
-                kind=Kind.UPDATE,
-                version=version,
-                due_at=now,
-            )
-        )
-        rows += _timed(appointment, version, table, now)
+        rows += _timed(appointment, versions.get(appointment.pk, 0) + 1, table, now)
     Reminder.objects.bulk_create(rows)
     _nudge()
 
 
 def plan_cancellation(appointments: list[Appointment], *, now: datetime) -> None:
-    versions = _versions(appointments)
+    versions = versions_of(appointments)
     cancel_pending(appointments, reason="the appointment was cancelled", now=now)
     Reminder.objects.bulk_create(
-        Reminder(
-            patient_id=a.patient_id,
-            appointment=a,
-            kind=Kind.CANCELLATION,
-            version=versions.get(a.pk, 0) + 1,
-            due_at=now,
-        )
-        for a in appointments
+        _one_email_each(Kind.CANCELLATION, appointments, versions, now)
     )
     _nudge()
+
+
+def _one_email_each(
+    kind: str, appointments: list[Appointment], versions: dict[int, int], now: datetime
+) -> list[Reminder]:
+    """A row of ``kind`` at each appointment's next version; the email of a
+    patient's appointments changed together goes out once, from the earliest
+    one's row, and the others' rows record their new version as included."""
+    by_patient: dict[int, list[Appointment]] = {}
+    for appointment in sorted(appointments, key=lambda a: a.start):
+        by_patient.setdefault(appointment.patient_id, []).append(appointment)
+    rows = []
+    for patient_id, changed in by_patient.items():
+        for index, appointment in enumerate(changed):
+            row = Reminder(
+                patient_id=patient_id,
+                appointment=appointment,
+                kind=kind,
+                version=versions.get(appointment.pk, 0) + 1,
+                due_at=now,
+            )
+            if index == 0 and len(changed) > 1:
+                row.series = [a.pk for a in changed]
+            elif index > 0:
+                row.status = Status.SKIPPED
+                row.skip_reason = "in one email with the other sessions changed"
+            rows.append(row)
+    return rows
 
 
 def cancel_pending(
@@ -223,7 +235,7 @@ def retime_aftercare(
     )
     if not pending:
         return
-    versions = _versions(appointments)
+    versions = versions_of(appointments)
     Reminder.objects.filter(pk__in=[r.pk for r in pending]).update(
         status=Status.CANCELLED,
         skip_reason="the session's end time was corrected",
@@ -429,6 +441,7 @@ def _send_batch(
     if not to_send:
         return
     series = _series_appointments(to_send)
+    sequences = versions_of(series.values()) if series else {}
     sent: list[Reminder] = []
     started = renewed_at = time.monotonic()
     connection = get_connection()
@@ -446,6 +459,7 @@ def _send_batch(
                 reminder,
                 rule=table.get(reminder.kind),
                 series=[series[pk] for pk in reminder.series if pk in series],
+                sequences=sequences,
                 unsubscribe_url=unsubscribe_url(reminder.patient),
                 message_id=message_id,
                 connection=connection,

@@ -134,6 +134,7 @@ def _render(reminder: Reminder, *, hide_clinical: bool):
         reminder,
         rule=services.rules().get(reminder.kind),
         series=sorted(series, key=lambda a: a.start),
+        sequences=services.versions_of(series),
         unsubscribe_url=services.unsubscribe_url(reminder.patient),
         message_id=reminder.message_id or "<preview>",
         hide_clinical=hide_clinical,

@@ -434,26 +434,45 @@ def cancel_appointment(
     reason: str,
     now: datetime | None = None,
 ) -> Appointment:
+    [cancelled] = cancel_appointments(
+        appointments=[appointment], by=by, reason=reason, now=now
+    )
+    return cancelled
+
+
+@transaction.atomic
+def cancel_appointments(
+    *,
+    appointments: list[Appointment],
+    by: AbstractBaseUser | None,
+    reason: str,
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Cancel them all or none; the patient hears of them together."""
     reason = reason.strip()
     if not reason:
         raise _refuse(_("Give a reason for cancelling."))
-    appointment = _locked(appointment)
-    if appointment.status not in (
-        Appointment.Status.BOOKED,
-        Appointment.Status.CHECKED_IN,
-    ):
-        raise _refuse(
-            _("This appointment is %(status)s and can no longer be cancelled.")
-            % {"status": appointment.get_status_display().lower()}
+    now = now or timezone.now()
+    cancelled = []
+    for appointment in appointments:
+        appointment = _locked(appointment)
+        if appointment.status not in (
+            Appointment.Status.BOOKED,
+            Appointment.Status.CHECKED_IN,
+        ):
+            raise _refuse(
+                _("This appointment is %(status)s and can no longer be cancelled.")
+                % {"status": appointment.get_status_display().lower()}
+            )
+        appointment.status = Appointment.Status.CANCELLED
+        appointment.cancel_reason = reason
+        appointment.cancelled_at = now
+        appointment.save(
+            update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"]
         )
-    appointment.status = Appointment.Status.CANCELLED
-    appointment.cancel_reason = reason
-    appointment.cancelled_at = now or timezone.now()
-    appointment.save(
-        update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"]
-    )
-    notify("cancelled", [appointment], now=now)
-    return appointment
+        cancelled.append(appointment)
+    notify("cancelled", cancelled, now=now)
+    return cancelled
 
 
 @transaction.atomic

@@ -739,12 +739,11 @@ def cancel_plan(
         treatment_session__plan=plan,
         status__in=[Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN],
     )
-    count = 0
-    for appointment in upcoming:
-        booking.cancel_appointment(
-            appointment=appointment, by=by, reason=reason, now=now
+    count = len(
+        booking.cancel_appointments(
+            appointments=list(upcoming), by=by, reason=reason, now=now
         )
-        count += 1
+    )
     plan.status = TreatmentPlan.Status.CANCELLED
     plan.ended_reason = reason
     plan.ended_at = now

@@ -22,7 +22,14 @@ from clinic.services import (
     reschedule_appointment,
 )
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
-from plans.services import SeriesRequest, book_series, propose_for_plan
+from plans.services import (
+    Scope,
+    SeriesRequest,
+    book_series,
+    cancel_plan,
+    move_sessions,
+    propose_for_plan,
+)
 from plans.tests.factories import TreatmentPlanFactory
 from plans.tests.record_factories import add_session, make_plan, signed
 
@@ -344,6 +351,113 @@ def test_a_series_confirmation_has_one_event_per_session(
     assert message.attachments[0].get_filename() == "appointments.ics"
     text = text_of(message)
     assert text.count("Treatment session with") == 6
+
+
+@pytest.fixture
+def booked_series(plan, room, front_desk, dispatch) -> list:
+    """Six sessions of Ada's plan from next Thursday, confirmed."""
+    proposals = propose_for_plan(
+        plan=plan,
+        request=SeriesRequest(
+            first_start=NEXT_THURSDAY,
+            practitioner=plan.practitioner,
+            room=room,
+            chosen={},
+        ),
+        now=NOW,
+    )
+    sessions = book_series(
+        plan=plan,
+        proposals=proposals,
+        practitioner=plan.practitioner,
+        by=front_desk,
+        now=NOW,
+    )
+    dispatch(NOW)
+    return sessions
+
+
+def test_moving_sessions_together_sends_one_update_with_each_sessions_sequence(
+    booked_series, front_desk, dispatch, mailoutbox
+):
+    third = booked_series[2]
+    # The last session alone first: its event is at sequence 1 before the big move.
+    last = booked_series[5]
+    move_sessions(
+        session=last,
+        start=last.appointment.start + DAY,
+        scope=Scope.THIS,
+        by=front_desk,
+        now=NOW + HOUR,
+    )
+    dispatch(NOW + HOUR)
+    mailoutbox.clear()
+
+    move_sessions(
+        session=third,
+        start=third.appointment.start + DAY,
+        scope=Scope.FOLLOWING,
+        by=front_desk,
+        now=NOW + 2 * HOUR,
+    )
+    dispatch(NOW + 2 * HOUR)
+
+    [update] = mailoutbox
+    assert "has changed" in update.subject
+    moved = [s.appointment for s in booked_series[2:]]
+    for appointment in moved:
+        appointment.refresh_from_db()
+    found = events(update)
+    assert method(update) == "REQUEST"
+    assert [str(e["uid"]) for e in found] == [
+        f"appointment-{a.pk}@clinic.example" for a in moved
+    ]
+    assert [e.decoded("dtstart") for e in found] == [a.start for a in moved]
+    assert [e["sequence"] for e in found] == [1, 1, 1, 2]
+    assert text_of(update).count("Treatment session with") == 4
+    rows = Reminder.objects.filter(kind=Kind.UPDATE, version__gt=0).order_by("id")
+    included = [r for r in rows if r.status == Status.SKIPPED]
+    assert len(included) == 3
+    assert {r.skip_reason for r in included} == {
+        "in one email with the other sessions changed"
+    }
+
+
+def test_cancelling_the_rest_of_a_plan_sends_one_cancellation(
+    booked_series, plan, front_desk, dispatch, mailoutbox
+):
+    mailoutbox.clear()
+
+    cancel_plan(plan=plan, reason="Moving abroad.", by=front_desk, now=NOW + HOUR)
+    dispatch(NOW + HOUR)
+
+    [cancellation] = mailoutbox
+    assert "cancelled" in cancellation.subject
+    assert method(cancellation) == "CANCEL"
+    found = events(cancellation)
+    assert len(found) == 6
+    assert {str(e["status"]) for e in found} == {"CANCELLED"}
+    assert {e["sequence"] for e in found} == {1}
+
+
+def test_appointments_of_different_patients_changed_together_get_an_email_each(
+    practitioner, room, dispatch, mailoutbox
+):
+    first = AppointmentFactory(practitioner=practitioner, room=room, start=THURSDAY)
+    second = AppointmentFactory(
+        practitioner=practitioner, room=room, start=THURSDAY + 2 * HOUR
+    )
+    services.plan_booking([first], now=NOW)
+    services.plan_booking([second], now=NOW)
+
+    services.plan_cancellation([first, second], now=NOW)
+    mailoutbox.clear()
+    dispatch(NOW)
+
+    assert sorted(m.to[0] for m in mailoutbox) == sorted(
+        [first.patient.email, second.patient.email]
+    )
+    assert [len(events(m)) for m in mailoutbox] == [1, 1]
 
 
 @pytest.mark.parametrize(
