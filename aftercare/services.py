@@ -93,7 +93,9 @@ def _timed(
             continue
         if kind == Kind.PRE_CARE and appointment.kind != Appointment.Kind.TREATMENT:
             continue
-        due = appointment.start + rule.offset
+        # Wall-clock arithmetic in the clinic's zone: "5 days before" a 10:00
+        # session is 10:00, whether or not the clocks change in between.
+        due = timezone.localtime(appointment.start) + rule.offset
         if kind == Kind.REMINDER and due <= now:
             continue  # Booked at short notice: the confirmation is the reminder.
         if due + rule.staleness < now:

@@ -407,6 +407,30 @@ def test_the_ten_day_email_of_a_session_before_the_autumn_change_keeps_real_time
     assert times[Kind.AFTERCARE_10D].hour == 19  # 20:00 on the wall clock before
 
 
+def test_pre_care_and_the_reminder_keep_the_wall_clock_time_across_a_clock_change(
+    practitioner, room
+):
+    # Tuesday 30 March 2027 at 10:00, two days after the clocks go forward; read
+    # back from the database, as a move or a series booking has it (in UTC).
+    booked = AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=local(2027, 3, 30, 10),
+        kind=Appointment.Kind.TREATMENT,
+    )
+    services.plan_booking([Appointment.objects.get(pk=booked.pk)], now=NOW)
+
+    due = {
+        kind: timezone.localtime(moment)
+        for kind, moment in Reminder.objects.filter(appointment=booked).values_list(
+            "kind", "due_at"
+        )
+    }
+    assert due[Kind.PRE_CARE] == local(2027, 3, 25, 10)  # not 09:00
+    assert due[Kind.PRE_CARE].tzname() == "GMT"
+    assert due[Kind.REMINDER] == local(2027, 3, 29, 10)
+
+
 def test_a_completed_consultation_gets_no_aftercare(book, front_desk):
     appointment = book()
 
