@@ -9,6 +9,7 @@ To add a benchmark, write a function that takes the `bench.data.Clinic` and
 returns `{figure name: value}`, and list it below.
 """
 
+import logging
 import os
 import sys
 import tempfile
@@ -26,12 +27,24 @@ if TYPE_CHECKING:
 # Measured on the clinic with staff, rooms, hours and patients but no appointments.
 EMPTY_CLINIC_BENCHMARKS = [
     "bench.calendar.week_empty",
+    "bench.calendar.day_empty",
     "bench.series.propose_empty",
+    "bench.pages.search_empty",
+    "bench.pages.dashboard_empty",
+    # It adds the sample plan and its emails, which the outbox then shows.
+    "bench.pages.plan_empty",
+    "bench.pages.outbox_empty",
 ]
-# Measured once two years of appointments have been added.
+# Measured once two years of appointments, plans, records and emails have been
+# added.
 FULL_CLINIC_BENCHMARKS = [
     "bench.calendar.week_full",
     "bench.calendar.day_full",
+    "bench.pages.search_full",
+    "bench.pages.dashboard_full",
+    "bench.pages.plan_full",
+    "bench.pages.outbox_full",
+    "bench.load.http_full",
     "bench.series.propose_full",
     # It books series, which changes the calendar the others measure.
     "bench.series.book_full",
@@ -69,13 +82,15 @@ def run() -> None:
     settings.DEBUG = False
     # Django's test client sends requests to the host "testserver".
     settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
+    # Each page benchmark signs the front desk in; the sign-in log is noise here.
+    logging.getLogger("axes").setLevel(logging.WARNING)
 
     from django.core.management import call_command
     from django.db import connection
     from django.utils import timezone
     from django.utils.module_loading import import_string
 
-    from bench import data
+    from bench import data, history
 
     progress(f"migrating a fresh {connection.vendor} database")
     call_command("migrate", verbosity=0)
@@ -90,12 +105,23 @@ def run() -> None:
     progress("building two years of appointments")
     started = time.perf_counter()
     appointments = data.build_appointments(clinic)
+    progress("building treatment plans, sessions and session records")
+    plans = history.build_plans(clinic)
+    progress("building the patient emails")
+    emails = history.build_emails(clinic)
     with connection.cursor() as cursor:
         # Fresh planner statistics, as a long-running database would have.
         cursor.execute("ANALYZE")
     build_seconds += time.perf_counter() - started
-    report({"bench_appointments": appointments})
-    report({"bench_data_build_s": round(build_seconds, 1)})
+    report(
+        {
+            "bench_appointments": appointments,
+            "bench_plans": plans.plans,
+            "bench_session_records": plans.records,
+            "bench_emails": emails,
+            "bench_data_build_s": round(build_seconds, 1),
+        }
+    )
 
     for path in FULL_CLINIC_BENCHMARKS:
         measure(path, import_string(path), clinic)

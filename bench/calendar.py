@@ -26,17 +26,17 @@ WEEKS_AHEAD = 2
 
 
 def week_empty(clinic: Clinic) -> Figures:
-    ms, _ = measure(_front_desk_client(clinic), _week_url(clinic))
+    ms, _ = measure(front_desk_client(clinic), week_url(clinic))
     return {"calendar_week_ms_empty": ms}
 
 
 def week_full(clinic: Clinic) -> Figures:
-    client = _front_desk_client(clinic)
-    url = _week_url(clinic)
+    client = front_desk_client(clinic)
+    url = week_url(clinic)
     ms, queries = measure(client, url)
-    day = _measured_day(clinic)
+    day = measured_day(clinic)
     week_start = day - timedelta(days=day.weekday())
-    _check_shows_patients(
+    check_shows_patients(
         get_ok(client, url),
         Appointment.objects.filter(
             practitioner=clinic.practitioners[0],
@@ -47,17 +47,17 @@ def week_full(clinic: Clinic) -> Figures:
     return {"calendar_week_queries_full": queries, "calendar_week_ms_full": ms}
 
 
+def day_empty(clinic: Clinic) -> Figures:
+    ms, _ = measure(front_desk_client(clinic), _day_url(clinic))
+    return {"calendar_day_ms_empty": ms}
+
+
 def day_full(clinic: Clinic) -> Figures:
-    try:
-        path = reverse("clinic:calendar_day")
-    except NoReverseMatch:
-        print("bench: no clinic:calendar_day page yet, skipped", file=sys.stderr)
-        return {}
-    url = f"{path}?{urlencode({'date': _measured_day(clinic).isoformat()})}"
-    client = _front_desk_client(clinic)
+    url = _day_url(clinic)
+    client = front_desk_client(clinic)
     ms, queries = measure(client, url)
-    _check_shows_patients(
-        get_ok(client, url), Appointment.objects.on_day(_measured_day(clinic))
+    check_shows_patients(
+        get_ok(client, url), Appointment.objects.on_day(measured_day(clinic))
     )
     return {"calendar_day_queries_full": queries, "calendar_day_ms_full": ms}
 
@@ -89,7 +89,7 @@ def get_ok(client: Client, url: str) -> bytes:
     return response.content
 
 
-def _check_shows_patients(content: bytes, appointments: QuerySet) -> None:
+def check_shows_patients(content: bytes, appointments: QuerySet) -> None:
     """Warn when a full calendar names none of its patients: then the figures
     probably measure an empty or wrong page."""
     names = set(appointments.values_list("patient__last_name", flat=True))
@@ -103,17 +103,22 @@ def _check_shows_patients(content: bytes, appointments: QuerySet) -> None:
         )
 
 
-def _front_desk_client(clinic: Clinic) -> Client:
+def front_desk_client(clinic: Clinic) -> Client:
     client = Client()
     client.force_login(clinic.front_desk)
     return client
 
 
-def _measured_day(clinic: Clinic) -> date:
+def measured_day(clinic: Clinic) -> date:
     return timezone.localdate(clinic.now) + timedelta(weeks=WEEKS_AHEAD)
 
 
-def _week_url(clinic: Clinic) -> str:
+def _day_url(clinic: Clinic) -> str:
+    path = reverse("clinic:calendar_day")
+    return f"{path}?{urlencode({'date': measured_day(clinic).isoformat()})}"
+
+
+def week_url(clinic: Clinic) -> str:
     try:
         path = reverse("clinic:calendar_week")
     except NoReverseMatch as exc:
@@ -122,6 +127,6 @@ def _week_url(clinic: Clinic) -> str:
         ) from exc
     query = {
         "practitioner": clinic.practitioners[0].pk,
-        "date": _measured_day(clinic).isoformat(),
+        "date": measured_day(clinic).isoformat(),
     }
     return f"{path}?{urlencode(query)}"

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.db import connection
+from django.db.models import Max
 from django.test.utils import override_settings
 
 from aftercare import services
@@ -147,9 +148,9 @@ def _send_what_is_already_due(now: datetime, sink: SmtpSink) -> None:
 def _create_due_reminders(clinic: Clinic, *, count: int) -> list[int]:
     now = clinic.now
     kinds = [MIX[n % len(MIX)] for n in range(count)]
-    emailable = Appointment.objects.filter(
-        patient__email_consent=True, reminders__isnull=True
-    ).exclude(patient__email="")
+    emailable = Appointment.objects.filter(patient__email_consent=True).exclude(
+        patient__email=""
+    )
     upcoming = emailable.filter(
         status=Appointment.Status.BOOKED, start__gt=now + timedelta(hours=1)
     ).order_by("start", "pk")
@@ -162,17 +163,19 @@ def _create_due_reminders(clinic: Clinic, *, count: int) -> list[int]:
             end__lte=now,
         ).order_by("-end", "-pk"),
     }
-    # Each kind takes its own appointments from its pool, so no two rows share
-    # the (appointment, kind, version) key.
-    appointments: dict[Kind, Iterator[tuple[int, int]]] = {}
+    # Each kind takes its own appointments from its pool, and every row starts a
+    # new version of its appointment's emails (as a move does), so no two rows
+    # share the (appointment, kind, version) key.
+    found: dict[Kind, list[tuple[int, int]]] = {}
     for (kind, pool), needed in Counter(kinds).items():
-        found = list(pools[pool].values_list("pk", "patient_id")[:needed])
-        if len(found) < needed:
+        found[kind] = list(pools[pool].values_list("pk", "patient_id")[:needed])
+        if len(found[kind]) < needed:
             raise BenchmarkFailed(
-                f"only {len(found)} {pool} appointments of patients with email "
-                f"consent for {needed} {kind} emails"
+                f"only {len(found[kind])} {pool} appointments of patients with "
+                f"email consent for {needed} {kind} emails"
             )
-        appointments[kind] = iter(found)
+    versions = _next_versions({pk for pairs in found.values() for pk, _ in pairs})
+    appointments = {kind: iter(pairs) for kind, pairs in found.items()}
     rows = []
     for kind, _ in kinds:
         appointment_id, patient_id = next(appointments[kind])
@@ -181,6 +184,7 @@ def _create_due_reminders(clinic: Clinic, *, count: int) -> list[int]:
                 patient_id=patient_id,
                 appointment_id=appointment_id,
                 kind=kind,
+                version=versions.get(appointment_id, 0),
                 due_at=now - DUE_FOR,
                 # As plan_booking writes a single booking's confirmation.
                 series=[appointment_id] if kind == Kind.CONFIRMATION else [],
@@ -196,6 +200,17 @@ def _create_due_reminders(clinic: Clinic, *, count: int) -> list[int]:
         )
     )
     return [r.pk for r in created]
+
+
+def _next_versions(appointment_ids: set[int]) -> dict[int, int]:
+    """The version after the latest email of each appointment that has one."""
+    rows = (
+        Reminder.objects.filter(appointment_id__in=appointment_ids)
+        .values("appointment_id")
+        .annotate(latest=Max("version"))
+        .values_list("appointment_id", "latest")
+    )
+    return {pk: latest + 1 for pk, latest in rows}
 
 
 def _send_bare(messages: list[Received], sink: SmtpSink) -> float:

@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aftercare.models import Reminder
-from bench import BenchmarkFailed, data, dispatch
+from bench import BenchmarkFailed, data, dispatch, history
 from bench.__main__ import FULL_CLINIC_BENCHMARKS
 from bench.smtp_sink import SmtpSink
 
@@ -43,6 +43,21 @@ def test_one_dispatcher_sends_each_email_once_and_is_measured(clinic):
     }
     assert all(value > 0 for value in figures.values())
     assert_each_email_sent_once()
+
+
+def test_it_sends_only_its_own_emails_beside_the_clinics_history(clinic):
+    history.build_plans(clinic)
+    history.build_emails(clinic)
+    before = dict(Reminder.objects.values_list("pk", "status"))
+
+    dispatch.measure(clinic, reminders=REMINDERS, two_workers=False)
+
+    assert dict(Reminder.objects.filter(pk__in=before).values_list("pk", "status")) == (
+        before
+    )
+    added = Reminder.objects.exclude(pk__in=before)
+    assert added.count() == REMINDERS
+    assert set(added.values_list("status", flat=True)) == {"sent"}
 
 
 def test_the_emails_are_a_mix_of_kinds(clinic):
