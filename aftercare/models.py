@@ -166,6 +166,8 @@ class Reminder(models.Model):
                 condition=Q(status="sending"),
             ),
             models.Index(fields=["patient", "due_at"]),
+            # The outbox lists the newest first, page by page.
+            models.Index(fields=["-due_at", "-id"], name="reminder_outbox_order"),
         ]
         permissions = [("resend_reminder", "Can resend or cancel patient emails")]
 
