@@ -16,7 +16,7 @@ from aftercare import services
 from aftercare.models import Kind, Reminder
 from clinic.models import Appointment, Patient
 from clinic.services import book_appointment
-from clinic.tests.factories import PatientFactory, open_clinic
+from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
 
 pytestmark = pytest.mark.django_db
 
@@ -267,6 +267,36 @@ def test_bad_filter_values_do_not_break_the_outbox(outbox, query):
     response = outbox(**query)
 
     assert response.status_code == 200
+
+
+def test_the_outbox_pages_newest_first_without_counting_every_email(
+    as_user, practitioner, room
+):
+    appointment = AppointmentFactory(practitioner=practitioner, room=room)
+    Reminder.objects.bulk_create(
+        Reminder(
+            patient_id=appointment.patient_id,
+            appointment=appointment,
+            kind=Kind.AFTERCARE_10D,
+            version=n,
+            due_at=THURSDAY + n * HOUR,
+        )
+        for n in range(120)
+    )
+    client = as_user("front_desk")
+
+    def page(number: str) -> tuple[list[int], bool, str]:
+        response = client.get(reverse("aftercare:outbox"), {"page": number})
+        shown = response.context["page"]
+        return [r.version for r in shown.object_list], shown.has_next, response
+
+    first, more, _ = page("1")
+    assert (first[0], len(first), more) == (119, 50, True)
+    last, more, _ = page("3")
+    assert (last[-1], len(last), more) == (0, 20, False)
+    beyond, more, response = page("9")
+    assert (beyond, more) == ([], False)
+    assert "Back to the newest" in response.content.decode()
 
 
 def test_a_bad_filter_value_is_named_and_the_good_ones_still_filter(outbox):
