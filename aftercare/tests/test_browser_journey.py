@@ -189,7 +189,7 @@ def test_a_patient_from_registration_to_aftercare_and_unsubscribing(
         tab.field("This and all following sessions").check()
         tab.click("Preview", role="button")
         tab.click("Move", role="button")
-        tab.says("Moved.")
+        tab.says("Sessions 3 to 6 moved: session 3 is now on")
         for session in sessions:
             session.appointment.refresh_from_db()
         assert [timezone.localdate(s.appointment.start) for s in sessions] == [

@@ -722,6 +722,8 @@ def test_moving_session_3_and_the_following_by_a_week(
     assert response["Location"] == plan.get_absolute_url()
     week = timedelta(days=7)
     assert starts_of(plan) == SERIES[:2] + [at(s.date() + week, 10) for s in SERIES[2:]]
+    page = client.get(response["Location"]).content.decode()
+    assert "Sessions 3 to 6 moved: session 3 is now on Tue 26 Jan 2027, 10:00." in page
 
 
 def test_a_move_beyond_the_window_needs_confirmation(
@@ -761,6 +763,8 @@ def test_sessions_closer_than_the_minimum_need_a_manager(
     )
     assert response.status_code == 302
     assert starts_of(plan)[2] == at(date(2027, 1, 12), 10)
+    page = client.get(response["Location"]).content.decode()
+    assert "Session 3 moved to Tue 12 Jan 2027, 10:00." in page
 
 
 def test_a_move_into_a_clash_changes_nothing(

@@ -26,7 +26,7 @@ from plans.forms import (
     default_first_date,
 )
 from plans.models import Protocol, TreatmentPlan, TreatmentSession
-from plans.scheduling import Proposal, State
+from plans.scheduling import Proposal, State, describe_day
 
 
 def _get_plan(pk: int) -> TreatmentPlan:
@@ -427,6 +427,21 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
 # Changing sessions ------------------------------------------------------------------
 
 
+def _moved_message(done: services.MovePreview) -> str:
+    first, last = done.moves[0], done.moves[-1]
+    values = {
+        "first": first.session.number,
+        "last": last.session.number,
+        "when": describe_day(first.start),
+    }
+    if len(done.moves) == 1:
+        return _("Session %(first)s moved to %(when)s.") % values
+    return (
+        _("Sessions %(first)s to %(last)s moved: session %(first)s is now on %(when)s.")
+        % values
+    )
+
+
 @staff_view("plans.book_series")
 def session_move(request: HttpRequest, pk: int) -> HttpResponse:
     session = _get_session(pk)
@@ -446,7 +461,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
                 room=data["room"],
             )
             if request.POST.get("action") == "move":
-                services.move_sessions(
+                done = services.move_sessions(
                     session=session,
                     start=data["start"],
                     scope=data["scope"],
@@ -455,7 +470,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
                     confirmed=data["confirmed"],
                     override_reason=data["override_reason"],
                 )
-                messages.success(request, _("Moved."))
+                messages.success(request, _moved_message(done))
                 return redirect(session.plan)
         except services.PlanError as error:
             for message in error.messages:
