@@ -37,12 +37,18 @@ class OutboxFilter(forms.Form):
     status = forms.ChoiceField(
         required=False,
         choices=[("", gettext_lazy("Any status")), *Reminder.Status.choices],
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
     kind = forms.ChoiceField(
-        required=False, choices=[("", gettext_lazy("Any email")), *Kind.choices]
+        required=False,
+        label=gettext_lazy("Email"),
+        choices=[("", gettext_lazy("Any email")), *Kind.choices],
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
     day = forms.DateField(
-        required=False, widget=DateInput(), label=gettext_lazy("Due on")
+        required=False,
+        widget=DateInput(attrs={"class": "form-control form-control-sm"}),
+        label=gettext_lazy("Due on"),
     )
 
     def clean_day(self) -> date | None:

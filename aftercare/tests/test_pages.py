@@ -304,6 +304,7 @@ def test_a_bad_filter_value_is_named_and_the_good_ones_still_filter(outbox):
 
     assert listed(response) == [(Kind.CONFIRMATION, Status.FAILED)]
     assert "kind" in response.context["form"].errors
+    assert "Select a valid choice. spam is not one of" in response.content.decode()
 
 
 # Preview ------------------------------------------------------------------------------
