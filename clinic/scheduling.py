@@ -39,9 +39,13 @@ BOOKED_FIELDS = (
     "patient__first_name",
     "patient__last_name",
 )
-# One query with this many time ranges at most (SQLite parses an OR of them into
-# a tree that may be at most 1,000 deep).
+# The rooms' bookings are read for at most this many time windows in one query
+# (neighbouring windows are joined beyond it).
 MAX_ROOM_WINDOWS = 200
+# An appointment starts and ends on one day: midnight to midnight is its longest,
+# 25 hours on the night the clocks go back.
+LONGEST_APPOINTMENT = timedelta(hours=25)
+CLOCK_CHANGE = timedelta(hours=1)
 
 
 class RoomsNotLoaded(LookupError):
@@ -101,8 +105,9 @@ class Availability:
     by_practitioner: dict[int, list[Booked]] = field(default_factory=dict)
     by_room: dict[int, list[Booked]] = field(default_factory=dict)
     # None: the rooms' bookings are loaded for the whole snapshot. Otherwise only
-    # inside these (start, end) windows, sorted: see load_rooms().
+    # those of ``loaded_rooms`` inside these (start, end) windows: see load_rooms().
     room_windows: list[tuple[datetime, datetime]] | None = None
+    loaded_rooms: frozenset[int] = frozenset()
 
     @classmethod
     def load(
@@ -149,12 +154,13 @@ class Availability:
             practitioner_ids = list(practitioner_ids)
             working = working.filter(practitioner_id__in=practitioner_ids)
             off = off.filter(practitioner_id__in=practitioner_ids)
-        rooms_later = room_ids is not None and not list(room_ids)
+        room_ids = None if room_ids is None else list(room_ids)
+        rooms_later = room_ids == []
         if practitioner_ids is not None and rooms_later:
             booked = booked.filter(practitioner_id__in=practitioner_ids)
         elif practitioner_ids is not None and room_ids is not None:
             booked = booked.filter(
-                Q(practitioner_id__in=practitioner_ids) | Q(room_id__in=list(room_ids))
+                Q(practitioner_id__in=practitioner_ids) | Q(room_id__in=room_ids)
             )
 
         hours: dict[int, dict[int, list[tuple[time, time]]]] = defaultdict(
@@ -203,11 +209,15 @@ class Availability:
         windows: Iterable[tuple[datetime, datetime]],
         exclude_ids: Iterable[int] = (),
     ) -> None:
-        """Load the rooms' bookings that overlap ``windows`` (one query).
+        """Load the rooms' bookings that overlap ``windows`` (one query), once,
+        into a snapshot loaded with ``room_ids=[]``.
 
-        After this, asking about a room outside the windows raises
-        ``RoomsNotLoaded`` rather than answering from missing bookings.
+        After this, asking about another room, or a time outside the windows,
+        raises ``RoomsNotLoaded`` rather than answering from missing bookings.
         """
+        if self.room_windows is None or self.loaded_rooms:
+            raise ValueError("Load rooms once, into a snapshot loaded without them.")
+        room_ids = list(room_ids)
         merged = _merge(
             sorted(
                 (start.astimezone(UTC), end.astimezone(UTC)) for start, end in windows
@@ -231,10 +241,11 @@ class Availability:
                     a.kind,
                     f"{a.first_name} {a.last_name}",
                 )
-                for a in _room_bookings(list(room_ids), merged)
+                for a in _room_bookings(room_ids, merged)
                 if a.pk not in skip
             )
-        self.room_windows = _merge(sorted([*(self.room_windows or []), *merged]))
+        self.room_windows = merged
+        self.loaded_rooms = frozenset(room_ids)
 
     def add_bookings(self, bookings: Iterable[Booked]) -> None:
         """Add bookings, keeping each practitioner's and room's list sorted."""
@@ -270,18 +281,14 @@ class Availability:
             if day not in self.closures:
                 for opens, closes in self.opening_hours.get(day.weekday(), []):
                     for works, stops in hours.get(day.weekday(), []):
-                        low = max(opens, works)
-                        high = min(_end_of(closes), _end_of(stops))
+                        low, high = max(opens, works), min(closes, stops)
                         if low >= high:
                             continue
-                        until = (
-                            _wall_clock(day + timedelta(days=1), time(0), self.tz)
-                            if high == time.max
-                            else _wall_clock(day, high, self.tz)
-                        )
+                        # An hour more on each side: on the night the clocks
+                        # change, a wall-clock time may exist twice or not at all.
                         windows += self._gaps(
-                            _wall_clock(day, low, self.tz).astimezone(UTC),
-                            until.astimezone(UTC),
+                            _wall_clock(day, low, self.tz) - CLOCK_CHANGE,
+                            _wall_clock(day, high, self.tz) + CLOCK_CHANGE,
                             busy,
                             time_off,
                             duration,
@@ -428,8 +435,9 @@ class Availability:
     def _room_clashes(
         self, start: datetime, end: datetime, room: Room
     ) -> list[Problem]:
-        if self.room_windows is not None and not _covered(
-            self.room_windows, start, end
+        if self.room_windows is not None and (
+            room.pk not in self.loaded_rooms
+            or not _covered(self.room_windows, start, end)
         ):
             raise RoomsNotLoaded(f"{room} is not loaded for {start} to {end}.")
         problems = []
@@ -583,9 +591,9 @@ def _overlapping(
 ) -> list[Booked]:
     """Bookings in a start-sorted list that overlap [start, end)."""
     index = bisect_left(bookings, end, key=_start)
-    # No appointment spans more than a day, so nothing that starts a day before
-    # ``start`` can reach it: stop walking back there.
-    horizon = start - timedelta(days=1)
+    # Nothing that starts longer before ``start`` than the longest appointment
+    # can reach it: stop walking back there.
+    horizon = start - LONGEST_APPOINTMENT
     found = []
     while index > 0:
         index -= 1
@@ -660,17 +668,9 @@ def _covered(
     return False
 
 
-def _end_of(moment: time) -> time:
-    # Hours that close at midnight run to the end of the day.
-    return moment if moment != time(0) else time.max
-
-
 def _wall_clock(day: date, moment: time, tz: tzinfo) -> datetime:
-    """That wall-clock time, or where it would be on a day it doesn't exist."""
-    try:
-        return local_datetime(day, moment, tz)
-    except ValueError:
-        return datetime.combine(day, moment, tz)
+    """That wall-clock time in UTC, or near it on a day it doesn't exist."""
+    return datetime.combine(day, moment, tz).astimezone(UTC)
 
 
 def _room_bookings(
@@ -689,9 +689,9 @@ def _room_bookings(
     patient = Patient._meta.db_table
     params: list = []
     for start, end in windows:
-        # No appointment lasts a day: one that overlaps starts after this.
+        # A booking that overlaps the window starts after this.
         params += [
-            ops.adapt_datetimefield_value(start - timedelta(days=1)),
+            ops.adapt_datetimefield_value(start - LONGEST_APPOINTMENT),
             ops.adapt_datetimefield_value(start),
             ops.adapt_datetimefield_value(end),
         ]
@@ -705,7 +705,7 @@ def _room_bookings(
                a.kind, p.first_name, p.last_name
         FROM w
         JOIN {ops.quote_name(appointment)} a
-          ON a.start > w.earliest AND a.start < w.closes AND a."end" > w.opens
+          ON a.start >= w.earliest AND a.start < w.closes AND a."end" > w.opens
         JOIN {ops.quote_name(patient)} p ON p.id = a.patient_id
         WHERE a.room_id IN ({", ".join(["%s"] * len(room_ids))})
           AND a.status IN ({", ".join(["%s"] * len(statuses))})

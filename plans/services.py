@@ -184,7 +184,10 @@ def propose_for_plan(
     start = min(anchors) - timedelta(days=1)
     end = max(anchors) + timedelta(days=window.maximum * count + 10)
     duration = timedelta(minutes=plan.protocol.session_minutes)
-    room_ids = [r.pk for r in rooms]
+    # Rooms picked by hand are checked too, whichever room the series asked for.
+    room_ids = sorted(
+        {r.pk for r in rooms} | {r.pk for _s, r in request.chosen.values()}
+    )
     # The practitioner's bookings first, then the rooms' only where the
     # practitioner is free (and around the dates picked by hand): on a full
     # calendar that is a small part of a year of every room's bookings.

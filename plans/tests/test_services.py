@@ -12,14 +12,17 @@ from clinic.models import (
     Appointment,
     ClosureDay,
     Consultation,
+    OpeningHours,
     Practitioner,
     Room,
+    WorkingHours,
 )
 from clinic.scheduling import Availability, RoomsNotLoaded, local_datetime
 from clinic.tests.factories import (
     AppointmentFactory,
     PatientFactory,
     RoomFactory,
+    TimeOffFactory,
     open_clinic,
 )
 from plans.models import TreatmentPlan, TreatmentSession
@@ -547,12 +550,13 @@ def full_calendar_proposal(
     plan: TreatmentPlan, request: SeriesRequest
 ) -> list[tuple[datetime, int, str, list[str]]]:
     """What the engine proposes with every room's bookings of the year loaded."""
-    rooms = list(Room.objects.filter(is_active=True).order_by("name"))
+    every_room = list(Room.objects.filter(is_active=True).order_by("name"))
+    rooms = [request.room] if request.room else every_room
     availability = Availability.load(
         start=request.first_start - timedelta(days=1),
         end=request.first_start + timedelta(days=400),
         practitioner_ids=[request.practitioner.pk],
-        room_ids=[r.pk for r in rooms],
+        room_ids=(r.pk for r in every_room),
     )
     return described(
         propose_series(
@@ -573,12 +577,14 @@ def described(proposals: list[Proposal]) -> list[tuple[datetime, int, str, list[
     return [(p.start, p.room.pk, p.state, p.reasons) for p in proposals]
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_loading_rooms_only_where_the_practitioner_is_free_proposes_the_same(
     clinic, practitioner, other_practitioner, patient, seed, caplog
 ):
     # A year of bookings at random: the practitioner's own, in any room, and the
-    # other practitioner's, filling rooms at times the practitioner is free.
+    # other practitioner's, filling rooms at times the practitioner is free; some
+    # time off and a closure day. Half the series ask for any free room, half for
+    # one room, with a date picked by hand in another.
     rng = random.Random(seed)
     rooms = [RoomFactory(name=f"Room {n}") for n in range(3)]
     plan = TreatmentPlanFactory(
@@ -619,13 +625,85 @@ def test_loading_rooms_only_where_the_practitioner_is_free_proposes_the_same(
             seen |= keys
             unique.append(booking)
     Appointment.objects.bulk_create(unique)
+    off = FIRST_DAY + timedelta(days=rng.randrange(20, 300))
+    TimeOffFactory(
+        practitioner=practitioner,
+        start=at(off, 13),
+        end=at(off + timedelta(days=3), 12),
+    )
+    ClosureDay.objects.create(date=FIRST_DAY + timedelta(days=rng.randrange(20, 300)))
     picked = at(FIRST_DAY + timedelta(days=70), 15)
-    request = request_for(plan, at(FIRST_DAY), chosen={2: (picked, rooms[1])})
+    request = request_for(
+        plan,
+        at(FIRST_DAY),
+        rooms[0] if seed % 2 else None,
+        chosen={2: (picked, rooms[1])},
+    )
 
     proposed = propose_for_plan(plan=plan, request=request, now=NOW)
 
     assert described(proposed) == full_calendar_proposal(plan, request)
     assert {p.state for p in proposed} >= {State.MOVED}
+    assert "reloaded every room" not in caplog.text
+
+
+def test_a_room_picked_by_hand_is_checked_even_when_the_series_asks_for_another(
+    plan, room, other_room, other_practitioner, patient
+):
+    picked = at(SERIES_DAYS[2], 15)
+    AppointmentFactory(
+        practitioner=other_practitioner,
+        room=other_room,
+        start=picked,
+        end=picked + timedelta(hours=1),
+    )
+    request = request_for(plan, at(FIRST_DAY), room, chosen={2: (picked, other_room)})
+
+    third = propose_for_plan(plan=plan, request=request, now=NOW)[2]
+
+    assert (third.state, third.is_bookable) == (State.CHOSEN, False)
+    assert any(str(other_room) in reason for reason in third.reasons)
+
+
+def test_a_day_long_booking_on_the_night_the_clocks_go_back_is_found(
+    practitioner, other_practitioner, room
+):
+    # Sunday 25 October 2026, midnight to midnight: 25 hours.
+    start, end = at(date(2026, 10, 25), 0), at(date(2026, 10, 26), 0)
+    AppointmentFactory(practitioner=other_practitioner, room=room, start=start, end=end)
+    late = (at(date(2026, 10, 25), 23), at(date(2026, 10, 25), 23, 30))
+    availability = Availability.load(
+        start=late[0], end=late[1], practitioner_ids=[practitioner.pk], room_ids=[]
+    )
+    availability.load_rooms(room_ids=[room.pk], windows=[late])
+
+    clashes = availability.clashes(
+        start=late[0], end=late[1], practitioner=practitioner, room=room
+    )
+    assert [c.code for c in clashes] == ["room_clash"]
+
+
+def test_working_hours_from_a_time_the_clocks_skip_need_no_full_reload(
+    settings, practitioner, room, patient, caplog
+):
+    settings.TIME_ZONE = "America/New_York"
+    new_york = ZoneInfo("America/New_York")
+    for weekday in range(7):
+        OpeningHours.objects.create(weekday=weekday, opens=time(0), closes=time(23))
+        WorkingHours.objects.create(
+            practitioner=practitioner, weekday=weekday, start=time(2, 30), end=time(9)
+        )
+    plan = TreatmentPlanFactory(
+        patient=patient, practitioner=practitioner, consented=True, planned_sessions=1
+    )
+    # Sunday 14 March 2027: 02:00-03:00 doesn't exist in New York.
+    request = request_for(plan, datetime(2027, 3, 14, 3, tzinfo=new_york))
+
+    [proposal] = propose_for_plan(
+        plan=plan, request=request, now=datetime(2027, 3, 1, tzinfo=new_york)
+    )
+
+    assert proposal.state == State.AS_PLANNED
     assert "reloaded every room" not in caplog.text
 
 
@@ -712,11 +790,12 @@ def test_the_practitioner_is_free_between_bookings_inside_hours_and_off_closures
     )
 
     saturday = FIRST_DAY + timedelta(days=2)
-    # 12:00-12:30 is too short for an hour; Friday is closed.
+    # 12:00-12:30 is too short for an hour; Friday is closed. Each day's hours
+    # are widened by an hour on both sides, for the nights the clocks change.
     assert windows == [
-        (at(FIRST_DAY, 9), at(FIRST_DAY, 11)),
-        (at(FIRST_DAY, 13), at(FIRST_DAY, 18)),
-        (at(saturday, 9), at(saturday, 18)),
+        (at(FIRST_DAY, 8), at(FIRST_DAY, 11)),
+        (at(FIRST_DAY, 13), at(FIRST_DAY, 19)),
+        (at(saturday, 8), at(saturday, 19)),
     ]
 
 
