@@ -114,6 +114,9 @@ def reminder_message(
     values = _values(reminder, hide_clinical=hide_clinical)
     subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
     text = fill(rule.body, values) if rule else ""
+    if reminder.kind != Kind.CANCELLATION:
+        # An appointment cancelled since has had its own cancellation email.
+        series = [a for a in series if a.status in Appointment.ACTIVE_STATUSES]
     appointments = series or [reminder.appointment]
     ctx = {
         "reminder": reminder,

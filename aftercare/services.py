@@ -156,6 +156,10 @@ def plan_cancellation(appointments: list[Appointment], *, now: datetime) -> None
     _nudge()
 
 
+# The rows of appointments whose change another row's email tells the patient.
+INCLUDED = "in one email with the other sessions changed"
+
+
 def _one_email_each(
     kind: str, appointments: list[Appointment], versions: dict[int, int], now: datetime
 ) -> list[Reminder]:
@@ -179,7 +183,7 @@ def _one_email_each(
                 row.series = [a.pk for a in changed]
             elif index > 0:
                 row.status = Status.SKIPPED
-                row.skip_reason = "in one email with the other sessions changed"
+                row.skip_reason = INCLUDED
             rows.append(row)
     return rows
 
@@ -188,10 +192,66 @@ def cancel_pending(
     appointments: list[Appointment], *, reason: str, now: datetime
 ) -> int:
     """Cancel the emails not yet sent (a worker that already claimed one keeps it:
-    it was due before the change)."""
-    return Reminder.objects.filter(
-        appointment__in=appointments, status=Status.SCHEDULED
-    ).update(status=Status.CANCELLED, skip_reason=reason, updated_at=now)
+    it was due before the change). An email about other appointments too goes on
+    for those."""
+    leaving = {a.pk for a in appointments}
+    pending = Reminder.objects.filter(
+        appointment_id__in=leaving, status=Status.SCHEDULED
+    )
+    carriers = list(pending.filter(kind__in=TRANSACTIONAL).exclude(series=[]))
+    count = pending.update(status=Status.CANCELLED, skip_reason=reason, updated_at=now)
+    for carrier in carriers:
+        _hand_over(carrier, leaving=leaving, now=now)
+    return count
+
+
+def _hand_over(carrier: Reminder, *, leaving: set[int], now: datetime) -> None:
+    """Let the earliest appointment still booked carry the email for the rest."""
+    staying = list(
+        Appointment.objects.filter(
+            pk__in=[pk for pk in carrier.series if pk not in leaving],
+            status__in=Appointment.ACTIVE_STATUSES,
+        ).order_by("start")
+    )
+    if not staying:
+        return
+    first = staying[0]
+    series = [a.pk for a in staying] if len(staying) > 1 else []
+    included = (
+        Reminder.objects.filter(
+            appointment=first,
+            kind=carrier.kind,
+            status=Status.SKIPPED,
+            skip_reason=INCLUDED,
+        )
+        .order_by("-version")
+        .first()
+    )
+    if included is not None:
+        Reminder.objects.filter(pk=included.pk).update(
+            status=Status.SCHEDULED,
+            skip_reason="",
+            series=series,
+            due_at=now,
+            updated_at=now,
+        )
+        return
+    taken = set(
+        Reminder.objects.filter(appointment=first, kind=carrier.kind).values_list(
+            "version", flat=True
+        )
+    )
+    version = versions_of([first]).get(first.pk, 0)
+    while version in taken:
+        version += 1
+    Reminder.objects.create(
+        patient_id=carrier.patient_id,
+        appointment=first,
+        kind=carrier.kind,
+        version=version,
+        due_at=now,
+        series=series,
+    )
 
 
 def plan_aftercare(

@@ -27,6 +27,7 @@ from plans.services import (
     SeriesRequest,
     book_series,
     cancel_plan,
+    cancel_session,
     move_sessions,
     propose_for_plan,
 )
@@ -421,6 +422,103 @@ def test_moving_sessions_together_sends_one_update_with_each_sessions_sequence(
     assert {r.skip_reason for r in included} == {
         "in one email with the other sessions changed"
     }
+
+
+def test_the_others_still_hear_of_their_move_when_the_first_is_cancelled_before_it(
+    booked_series, front_desk, dispatch, mailoutbox
+):
+    mailoutbox.clear()
+    third = booked_series[2]
+    move_sessions(
+        session=third,
+        start=third.appointment.start + DAY,
+        scope=Scope.FOLLOWING,
+        by=front_desk,
+        now=NOW + HOUR,
+    )
+    # Before the dispatcher runs (workers down, say), session 3 is cancelled.
+    third.refresh_from_db()
+    cancel_session(
+        session=third, reason="Unwell.", by=front_desk, now=NOW + HOUR + MINUTE
+    )
+    dispatch(NOW + HOUR + 2 * MINUTE)
+
+    update = next(m for m in mailoutbox if "has changed" in m.subject)
+    cancellation = next(m for m in mailoutbox if "cancelled" in m.subject)
+    uids = [str(e["uid"]) for e in events(update)]
+    assert uids == [
+        f"appointment-{s.appointment.pk}@clinic.example" for s in booked_series[3:]
+    ]
+    assert [str(e["uid"]) for e in events(cancellation)] == [
+        f"appointment-{third.appointment.pk}@clinic.example"
+    ]
+    assert len(mailoutbox) == 2
+
+
+def test_an_update_leaves_out_a_session_cancelled_before_it_went_out(
+    booked_series, front_desk, dispatch, mailoutbox
+):
+    mailoutbox.clear()
+    third, fifth = booked_series[2], booked_series[4]
+    move_sessions(
+        session=third,
+        start=third.appointment.start + DAY,
+        scope=Scope.FOLLOWING,
+        by=front_desk,
+        now=NOW + HOUR,
+    )
+    fifth.refresh_from_db()
+    cancel_session(
+        session=fifth, reason="Unwell.", by=front_desk, now=NOW + HOUR + MINUTE
+    )
+    dispatch(NOW + HOUR + 2 * MINUTE)
+
+    update = next(m for m in mailoutbox if "has changed" in m.subject)
+    uids = [str(e["uid"]) for e in events(update)]
+    assert f"appointment-{fifth.appointment.pk}@clinic.example" not in uids
+    assert len(uids) == 3
+    assert text_of(update).count("Treatment session with") == 3
+
+
+def test_the_rest_of_a_series_is_confirmed_when_session_1_moves_before_it(
+    plan, room, front_desk, dispatch, mailoutbox
+):
+    proposals = propose_for_plan(
+        plan=plan,
+        request=SeriesRequest(
+            first_start=NEXT_THURSDAY,
+            practitioner=plan.practitioner,
+            room=room,
+            chosen={},
+        ),
+        now=NOW,
+    )
+    sessions = book_series(
+        plan=plan,
+        proposals=proposals,
+        practitioner=plan.practitioner,
+        by=front_desk,
+        now=NOW,
+    )
+    first = sessions[0]
+    move_sessions(
+        session=first,
+        start=first.appointment.start - DAY,
+        scope=Scope.THIS,
+        by=front_desk,
+        now=NOW + MINUTE,
+    )
+    dispatch(NOW + 2 * MINUTE)
+
+    confirmation = next(m for m in mailoutbox if "Your booking at" in m.subject)
+    update = next(m for m in mailoutbox if "has changed" in m.subject)
+    assert [str(e["uid"]) for e in events(confirmation)] == [
+        f"appointment-{s.appointment.pk}@clinic.example" for s in sessions[1:]
+    ]
+    assert [str(e["uid"]) for e in events(update)] == [
+        f"appointment-{first.appointment.pk}@clinic.example"
+    ]
+    assert len(mailoutbox) == 2
 
 
 def test_cancelling_the_rest_of_a_plan_sends_one_cancellation(
