@@ -93,9 +93,7 @@ def _timed(
             continue
         if kind == Kind.PRE_CARE and appointment.kind != Appointment.Kind.TREATMENT:
             continue
-        # Wall-clock arithmetic in the clinic's zone: "5 days before" a 10:00
-        # session is 10:00, whether or not the clocks change in between.
-        due = timezone.localtime(appointment.start) + rule.offset
+        due = wall_clock_offset(appointment.start, rule.offset)
         if kind == Kind.REMINDER and due <= now:
             continue  # Booked at short notice: the confirmation is the reminder.
         if due + rule.staleness < now:
@@ -110,6 +108,14 @@ def _timed(
             )
         )
     return reminders
+
+
+def wall_clock_offset(start: datetime, offset: timedelta) -> datetime:
+    """``start`` moved by ``offset``: whole days on the clinic's wall clock ("5 days
+    before" a 10:00 session is 10:00, clock change or not), the rest in real time."""
+    days = timedelta(days=int(offset / timedelta(days=1)))  # -1 day 2 h: -1 day
+    # Adding to a datetime in a zone keeps its wall-clock time; in UTC, real time.
+    return (timezone.localtime(start) + days).astimezone(UTC) + (offset - days)
 
 
 def plan_booking(appointments: list[Appointment], *, now: datetime) -> None:

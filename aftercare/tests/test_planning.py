@@ -431,6 +431,25 @@ def test_pre_care_and_the_reminder_keep_the_wall_clock_time_across_a_clock_chang
     assert due[Kind.REMINDER] == local(2027, 3, 29, 10)
 
 
+@pytest.mark.parametrize(
+    ("offset", "expected"),
+    [
+        # Whole days keep the wall clock across the change (28 March 2027)...
+        (-5 * DAY, datetime(2027, 3, 25, 10, tzinfo=LONDON)),
+        # ...the rest is real time: 1 day 2 hours before is 08:00 the day before.
+        (-DAY - 2 * HOUR, datetime(2027, 3, 29, 8, tzinfo=LONDON)),
+        (-26 * HOUR, datetime(2027, 3, 29, 8, tzinfo=LONDON)),
+        (-2 * HOUR, datetime(2027, 3, 30, 8, tzinfo=LONDON)),
+    ],
+)
+def test_offsets_before_a_session_count_days_on_the_wall_clock_and_the_rest_in_hours(
+    offset, expected
+):
+    start = datetime(2027, 3, 30, 10, tzinfo=LONDON).astimezone(UTC)
+
+    assert services.wall_clock_offset(start, offset) == expected
+
+
 def test_a_completed_consultation_gets_no_aftercare(book, front_desk):
     appointment = book()
 
