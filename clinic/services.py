@@ -417,6 +417,10 @@ def reschedule_appointment(
     return moved
 
 
+def _pk(appointment: Appointment) -> int:
+    return appointment.pk
+
+
 def _locked(appointment: Appointment) -> Appointment:
     """The appointment re-read under a row lock, so two changes can't interleave."""
     return (
@@ -454,7 +458,8 @@ def cancel_appointments(
         raise _refuse(_("Give a reason for cancelling."))
     now = now or timezone.now()
     cancelled = []
-    for appointment in appointments:
+    # Locked in one order, so two cancellations of overlapping sets can't deadlock.
+    for appointment in sorted({a.pk: a for a in appointments}.values(), key=_pk):
         appointment = _locked(appointment)
         if appointment.status not in (
             Appointment.Status.BOOKED,

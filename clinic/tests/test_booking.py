@@ -9,6 +9,7 @@ from clinic.services import (
     BookingError,
     book_appointment,
     cancel_appointment,
+    cancel_appointments,
     check_in_appointment,
     mark_no_show,
     reschedule_appointment,
@@ -496,6 +497,42 @@ def test_it_cannot_cancel_twice(booked, front_desk):
     ]
     booked.refresh_from_db()
     assert booked.cancel_reason == "Unwell"
+
+
+def test_cancelling_several_is_all_or_nothing_and_takes_each_once(
+    clinic, practitioner, front_desk
+):
+    first, second, done = (
+        AppointmentFactory(
+            practitioner=practitioner,
+            start=thursday(hour),
+            end=thursday(hour + 1),
+            status=status,
+        )
+        for hour, status in (
+            (10, Appointment.Status.BOOKED),
+            (11, Appointment.Status.BOOKED),
+            (12, Appointment.Status.COMPLETED),
+        )
+    )
+
+    refusal(
+        lambda: cancel_appointments(
+            appointments=[first, second, done], by=front_desk, reason="Moving", now=NOW
+        )
+    )
+    first.refresh_from_db()
+    assert first.status == Appointment.Status.BOOKED
+
+    cancelled = cancel_appointments(
+        appointments=[second, first, second], by=front_desk, reason="Moving", now=NOW
+    )
+    assert [a.pk for a in cancelled] == sorted([first.pk, second.pk])
+    assert set(
+        Appointment.objects.filter(pk__in=[first.pk, second.pk]).values_list(
+            "status", flat=True
+        )
+    ) == {Appointment.Status.CANCELLED}
 
 
 @pytest.mark.parametrize(
