@@ -12,7 +12,6 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
-from aftercare.tests.browser import CHROMIUM
 from clinic import roles
 from clinic.tests.factories import (
     PatientFactory,
@@ -53,6 +52,10 @@ def redis_available() -> bool:
         return bool(redis.Redis.from_url(settings.CELERY_BROKER_URL).ping())
     except redis.RedisError:
         return False
+
+
+# Debian's Chromium, for the tests marked ``browser`` (never a downloaded browser).
+CHROMIUM = "/usr/bin/chromium"
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -7,7 +7,6 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import Locator, Page, expect
 
-CHROMIUM = "/usr/bin/chromium"
 # Headless, as root, and never reaching out to the internet.
 CHROMIUM_ARGS = [
     "--headless=new",

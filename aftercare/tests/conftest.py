@@ -8,10 +8,11 @@ from django.conf import settings
 from django.db import connections
 from playwright.sync_api import Browser, sync_playwright
 
-from aftercare.tests.browser import CHROMIUM, CHROMIUM_ARGS, Tab
+from aftercare.tests.browser import CHROMIUM_ARGS, Tab
 
 # The real broker and the loopback SMTP server.
 from aftercare.tests.test_worker import broker, sink  # noqa: F401
+from conftest import CHROMIUM
 
 
 @pytest.fixture

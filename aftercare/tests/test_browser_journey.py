@@ -266,6 +266,11 @@ def test_a_patient_from_registration_to_aftercare_and_unsubscribing(
     a_day = first.end + timedelta(hours=24, minutes=1)
     with celery_worker(tmp_path, "journey-24h", env, clock=a_day) as worker:
         dispatch_due_reminders.delay()
+        wait_for(
+            lambda: re.search(r"dispatch_due_reminders\[\S+\] succeeded", worker.log()),
+            what="a dispatch a day after the session",
+            log=worker.log,
+        )
         wait_for(lambda: broker_idle(broker), what="the worker to finish")
     assert len(to_patient(sink)) == received
     assert tab.errors == []

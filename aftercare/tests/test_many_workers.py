@@ -157,32 +157,33 @@ def test_two_workers_and_beat_send_each_of_3000_due_emails_exactly_once(
             {**env, "EMAIL_URL": f"smtp://{HOST}:{sink_b.port}"},
             *worker_arguments("b"),
         ) as worker_b,
-        # Nobody nudges and nothing here dispatches: beat's ticks alone do.
-        celery(
+    ):
+        wait_for(
+            lambda: "ready." in worker_a.log() and "ready." in worker_b.log(),
+            what="both workers to start",
+            log=lambda: worker_a.log() + worker_b.log(),
+        )
+        # Beat only once both listen. Nobody nudges and nothing here
+        # dispatches: beat's ticks alone do.
+        with celery(
             tmp_path,
             "beat",
             env,
             "beat",
             "--loglevel=INFO",
             f"--schedule={tmp_path / 'beat-schedule'}",
-        ) as beat,
-    ):
+        ) as beat:
 
-        def logs() -> str:
-            return worker_a.log() + worker_b.log() + beat.log()
+            def logs() -> str:
+                return worker_a.log() + worker_b.log() + beat.log()
 
-        wait_for(
-            lambda: "ready." in worker_a.log() and "ready." in worker_b.log(),
-            what="both workers to start",
-            log=logs,
-        )
-        wait_for(
-            settled,
-            what="beat and the workers to send every email",
-            timeout=45,
-            log=logs,
-        )
-        stop(beat)
+            wait_for(
+                settled,
+                what="beat and the workers to send every email",
+                timeout=45,
+                log=logs,
+            )
+            stop(beat)
         # A tick taken as the last emails were sent may still be running.
         wait_for(
             lambda: broker_idle(broker),

@@ -223,5 +223,6 @@ def test_the_outbox_takes_no_more_queries_for_many_emails(
     emails(MANY * 3)
     with django_assert_max_num_queries(one):
         response = client.get(url, query)
-    assert len(response.context["page"].object_list) == 50 or query == {"page": "2"}
+    # Two emails per appointment: the second page is as full as the first.
+    assert len(response.context["page"].object_list) == 50
     assert Patient.objects.count() == MANY * 3 + 1
