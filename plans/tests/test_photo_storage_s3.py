@@ -9,6 +9,7 @@ from pathlib import Path
 
 import boto3
 import pytest
+from django.core.checks import Tags, run_checks
 from django.core.files.base import ContentFile
 from django.urls import reverse
 from moto import mock_aws
@@ -309,3 +310,28 @@ def test_objects_are_removed_when_the_photo_row_cant_be_saved(
         add(session, practitioner.user)
 
     assert keys(s3) == set()
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "warned"),
+    [
+        ("http://minio.internal:9000", True),
+        ("https://s3.example.com", False),
+        ("http://127.0.0.1:9000", False),
+        (None, False),
+    ],
+)
+def test_check_deploy_warns_of_a_bucket_reached_over_plain_http(
+    settings, endpoint, warned
+):
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "photos": {
+            "BACKEND": "plans.storage.PrivateS3Storage",
+            "OPTIONS": {"bucket_name": BUCKET, "endpoint_url": endpoint},
+        },
+    }
+
+    found = run_checks(include_deployment_checks=True, tags=[Tags.security])
+
+    assert ("plans.W001" in [c.id for c in found]) is warned
