@@ -114,6 +114,8 @@ class NewestFirstPage:
         self.object_list = rows[: self.size]
         self.has_previous = self.number > 1
         self.has_next = len(rows) > self.size and self.number < self.last
+        # Older emails than this page are there, but only a filter reaches them.
+        self.capped = len(rows) > self.size and self.number == self.last
         self.has_other_pages = self.has_previous or self.has_next
         self.previous_page_number = self.number - 1
         self.next_page_number = self.number + 1

@@ -14,6 +14,7 @@ from django.utils.html import escape
 
 from aftercare import services
 from aftercare.models import Kind, Reminder
+from aftercare.views import NewestFirstPage
 from clinic.models import Appointment, Patient
 from clinic.services import book_appointment
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
@@ -297,6 +298,29 @@ def test_the_outbox_pages_newest_first_without_counting_every_email(
     beyond, more, response = page("9")
     assert (beyond, more) == ([], False)
     assert "Back to the newest" in response.content.decode()
+
+
+def test_the_outbox_pages_only_so_far_back_and_says_how_to_reach_older_emails(
+    as_user, practitioner, room, monkeypatch
+):
+    monkeypatch.setattr(NewestFirstPage, "last", 2)
+    appointment = AppointmentFactory(practitioner=practitioner, room=room)
+    Reminder.objects.bulk_create(
+        Reminder(
+            patient_id=appointment.patient_id,
+            appointment=appointment,
+            kind=Kind.AFTERCARE_10D,
+            version=n,
+            due_at=THURSDAY + n * HOUR,
+        )
+        for n in range(120)
+    )
+
+    response = as_user("front_desk").get(reverse("aftercare:outbox"), {"page": "7"})
+
+    assert response.context["page"].number == 2
+    assert not response.context["page"].has_next
+    assert "Older emails are there too" in response.content.decode()
 
 
 def test_a_bad_filter_value_is_named_and_the_good_ones_still_filter(outbox):
