@@ -218,7 +218,7 @@ class Availability:
         if self.room_windows is None or self.loaded_rooms:
             raise ValueError("Load rooms once, into a snapshot loaded without them.")
         room_ids = list(room_ids)
-        merged = _merge(
+        merged = merge_windows(
             sorted(
                 (start.astimezone(UTC), end.astimezone(UTC)) for start, end in windows
             ),
@@ -278,17 +278,19 @@ class Availability:
         day = timezone.localtime(start, self.tz).date()
         last_day = timezone.localtime(end, self.tz).date()
         while day <= last_day:
+            changes = _clock_changes(day, self.tz)
             if day not in self.closures:
                 for opens, closes in self.opening_hours.get(day.weekday(), []):
                     for works, stops in hours.get(day.weekday(), []):
                         low, high = max(opens, works), min(closes, stops)
                         if low >= high:
                             continue
-                        # An hour more on each side: on the night the clocks
-                        # change, a wall-clock time may exist twice or not at all.
+                        # On a day the clocks change a wall-clock time may
+                        # exist twice or not at all: an hour more on each side.
+                        margin = CLOCK_CHANGE if changes else timedelta(0)
                         windows += self._gaps(
-                            _wall_clock(day, low, self.tz) - CLOCK_CHANGE,
-                            _wall_clock(day, high, self.tz) + CLOCK_CHANGE,
+                            _wall_clock(day, low, self.tz) - margin,
+                            _wall_clock(day, high, self.tz) + margin,
                             busy,
                             time_off,
                             duration,
@@ -636,24 +638,31 @@ def local_datetime(day: date, at: time, tz: tzinfo | None = None) -> datetime:
     return candidate
 
 
-def _merge(
+def merge_windows(
     windows: list[tuple[datetime, datetime]], *, limit: int | None = None
 ) -> list[tuple[datetime, datetime]]:
     """Sorted windows with the overlapping ones joined; when there are more than
-    ``limit``, neighbours are joined too (covering more never hurts)."""
+    ``limit``, the neighbours closest to each other are joined too (covering more
+    never hurts, but costs the bookings in between)."""
     merged: list[tuple[datetime, datetime]] = []
     for start, end in windows:
         if merged and start <= merged[-1][1]:
             merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
             merged.append((start, end))
-    if limit is not None and len(merged) > limit:
-        size = -(-len(merged) // limit)
-        merged = [
-            (merged[i][0], max(end for _, end in merged[i : i + size]))
-            for i in range(0, len(merged), size)
-        ]
-    return merged
+    if limit is None or len(merged) <= limit:
+        return merged
+    between = sorted(
+        range(len(merged) - 1), key=lambda i: merged[i + 1][0] - merged[i][1]
+    )
+    joined = set(between[: len(merged) - limit])
+    result = [merged[0]]
+    for index, window in enumerate(merged[1:], start=1):
+        if index - 1 in joined:
+            result[-1] = (result[-1][0], window[1])
+        else:
+            result.append(window)
+    return result
 
 
 def _covered(
@@ -666,6 +675,12 @@ def _covered(
         if candidate[0] <= start and end <= candidate[1]:
             return True
     return False
+
+
+def _clock_changes(day: date, tz: tzinfo) -> bool:
+    midnight = datetime.combine(day, time(0), tz)
+    next_midnight = datetime.combine(day + timedelta(days=1), time(0), tz)
+    return midnight.utcoffset() != next_midnight.utcoffset()
 
 
 def _wall_clock(day: date, moment: time, tz: tzinfo) -> datetime:

@@ -17,7 +17,12 @@ from clinic.models import (
     Room,
     WorkingHours,
 )
-from clinic.scheduling import Availability, RoomsNotLoaded, local_datetime
+from clinic.scheduling import (
+    Availability,
+    RoomsNotLoaded,
+    local_datetime,
+    merge_windows,
+)
 from clinic.tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -790,12 +795,32 @@ def test_the_practitioner_is_free_between_bookings_inside_hours_and_off_closures
     )
 
     saturday = FIRST_DAY + timedelta(days=2)
-    # 12:00-12:30 is too short for an hour; Friday is closed. Each day's hours
-    # are widened by an hour on both sides, for the nights the clocks change.
+    # 12:00-12:30 is too short for an hour; Friday is closed.
     assert windows == [
-        (at(FIRST_DAY, 8), at(FIRST_DAY, 11)),
-        (at(FIRST_DAY, 13), at(FIRST_DAY, 19)),
-        (at(saturday, 8), at(saturday, 19)),
+        (at(FIRST_DAY, 9), at(FIRST_DAY, 11)),
+        (at(FIRST_DAY, 13), at(FIRST_DAY, 18)),
+        (at(saturday, 9), at(saturday, 18)),
+    ]
+
+
+def test_too_many_windows_are_joined_where_they_lie_closest():
+    start = datetime(2027, 1, 4, 9, tzinfo=LONDON)
+    lone = (start - timedelta(days=1), start - timedelta(days=1, minutes=-30))
+    # After a lone window, 300 days of two windows with 5 minutes between them:
+    # joining the pairs keeps the nights between days uncovered.
+    windows = [lone]
+    for n in range(300):
+        opens = start + timedelta(days=n)
+        windows += [
+            (opens, opens + timedelta(hours=1)),
+            (opens + timedelta(minutes=65), opens + timedelta(hours=2)),
+        ]
+
+    merged = merge_windows(windows, limit=301)
+
+    assert merged == [lone] + [
+        (start + timedelta(days=n), start + timedelta(days=n, hours=2))
+        for n in range(300)
     ]
 
 
