@@ -10,6 +10,7 @@ def dispatch_due_reminders() -> dict:
     """Beat runs this every CLINIC_DISPATCH_INTERVAL seconds; bookings nudge it."""
     report = services.dispatch_due()
     return {
+        "claimed": report.claimed,
         "sent": report.sent,
         "failed": report.failed,
         "retried": report.retried,

@@ -15,6 +15,7 @@ from icalendar import Calendar
 from aftercare import services
 from aftercare.models import AFTERCARE, Kind, Reminder, ReminderRule
 from aftercare.services import OutboxError
+from aftercare.tasks import dispatch_due_reminders
 from clinic.models import Appointment
 from clinic.services import (
     book_appointment,
@@ -167,6 +168,21 @@ def test_a_due_email_is_sent_once_however_often_dispatch_runs(
     assert confirmation.attempts == 1
     assert confirmation.message_id == mailoutbox[0].extra_headers["Message-ID"]
     assert row(Kind.REMINDER).status == Status.SCHEDULED
+
+
+def test_the_dispatch_task_reports_what_it_did(book, frozen, mailoutbox):
+    book()
+    frozen.move_to(NOW + MINUTE)
+
+    assert dispatch_due_reminders() == {
+        "claimed": 1,
+        "sent": 1,
+        "failed": 0,
+        "retried": 0,
+        "skipped": 0,
+        "unknown": 0,
+    }
+    assert len(mailoutbox) == 1
 
 
 def test_an_email_is_not_sent_before_it_is_due(book, dispatch, mailoutbox):
