@@ -1,0 +1,60 @@
+"""Treatment plans and session series: every change is one transaction.
+
+Appointments are only ever created or moved through ``clinic.services``, so the
+clash and hours rules, and the database's no-overlap guarantee, hold for series too.
+
+lifecycle.py starts, extends, cancels and completes a plan; series.py proposes
+and books a series; changes.py moves, changes and cancels booked sessions.
+"""
+
+from plans.services.changes import (
+    MovePreview,
+    PlannedMove,
+    Scope,
+    cancel_session,
+    change_resources_from,
+    mark_session_no_show,
+    move_sessions,
+    preview_move,
+)
+from plans.services.lifecycle import (
+    PlanError,
+    cancel_plan,
+    complete_plan,
+    create_plan,
+    extend_plan,
+    live_sessions,
+    record_consent,
+    unbooked_count,
+    window_for,
+)
+from plans.services.series import (
+    SeriesRequest,
+    book_series,
+    last_live_start,
+    propose_for_plan,
+)
+
+__all__ = [
+    "MovePreview",
+    "PlanError",
+    "PlannedMove",
+    "Scope",
+    "SeriesRequest",
+    "book_series",
+    "cancel_plan",
+    "cancel_session",
+    "change_resources_from",
+    "complete_plan",
+    "create_plan",
+    "extend_plan",
+    "last_live_start",
+    "live_sessions",
+    "mark_session_no_show",
+    "move_sessions",
+    "preview_move",
+    "propose_for_plan",
+    "record_consent",
+    "unbooked_count",
+    "window_for",
+]

@@ -1,0 +1,354 @@
+"""Changing a booked series: move sessions (this one or all following), change
+the practitioner or room from a session on, cancel one (with a replacement at
+the end if wanted) or mark a no-show. Each change is one transaction."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic import services as booking
+from clinic.models import Appointment, Practitioner, Room
+from plans.models import TreatmentPlan, TreatmentSession
+from plans.services.lifecycle import PlanError, _can_override, window_for
+from plans.services.series import (
+    SeriesRequest,
+    _describe,
+    _note_exception,
+    book_series,
+    last_live_start,
+    propose_for_plan,
+)
+
+
+class Scope:
+    THIS = "this"
+    FOLLOWING = "following"
+
+
+@dataclass
+class PlannedMove:
+    session: TreatmentSession
+    start: datetime
+    end: datetime
+    practitioner: Practitioner
+    room: Room
+
+
+@dataclass
+class MovePreview:
+    moves: list[PlannedMove]
+    problems: list[str]  # clashes and hours: the move can't go ahead
+    too_close: list[str]  # spacing below the minimum: a manager's reason needed
+    too_far: list[str]  # spacing above the maximum: needs confirmation
+
+    @property
+    def needs_confirmation(self) -> bool:
+        return bool(self.too_close or self.too_far)
+
+
+def _booked_sessions_from(session: TreatmentSession) -> list[TreatmentSession]:
+    return list(
+        session.plan.sessions.filter(
+            number__gte=session.number, appointment__status=Appointment.Status.BOOKED
+        )
+        .select_related("appointment__practitioner__user", "appointment__room")
+        .order_by("number")
+    )
+
+
+def _shift_wall_clock(start: datetime, delta: timedelta) -> datetime:
+    """Shift by a wall-clock amount: 10:00 plus 7 days is 10:00 across a DST change."""
+    local = timezone.localtime(start)
+    naive = local.replace(tzinfo=None) + delta
+    return timezone.make_aware(naive, local.tzinfo)
+
+
+def preview_move(
+    *,
+    session: TreatmentSession,
+    start: datetime,
+    scope: str,
+    room: Room | None = None,
+    now: datetime | None = None,
+) -> MovePreview:
+    """What moving ``session`` to ``start`` would do, without doing it."""
+    now = now or timezone.now()
+    plan = session.plan
+    appointment = session.appointment
+    duration = appointment.end - appointment.start
+    old_local = timezone.localtime(appointment.start).replace(tzinfo=None)
+    delta = timezone.localtime(start).replace(tzinfo=None) - old_local
+    moving = [session]
+    if scope == Scope.FOLLOWING:
+        moving = _booked_sessions_from(session)
+    moves = []
+    for s in moving:
+        new_start = (
+            start
+            if s.pk == session.pk
+            else _shift_wall_clock(s.appointment.start, delta)
+        )
+        moves.append(
+            PlannedMove(
+                session=s,
+                start=new_start,
+                end=new_start + duration,
+                practitioner=s.appointment.practitioner,
+                room=room
+                if (room is not None and s.pk == session.pk)
+                else s.appointment.room,
+            )
+        )
+    slots = [
+        booking.Slot(start=m.start, end=m.end, practitioner=m.practitioner, room=m.room)
+        for m in moves
+    ]
+    availability = booking.availability_for(
+        slots, exclude_ids=[m.session.appointment_id for m in moves]
+    )
+    problems = []
+    for move, slot in zip(moves, slots, strict=True):
+        found = availability.problems(
+            start=slot.start,
+            end=slot.end,
+            practitioner=slot.practitioner,
+            room=slot.room,
+            now=now,
+        )
+        problems += [
+            _("Session %(n)s: %(why)s") % {"n": move.session.number, "why": p.message}
+            for p in found
+        ]
+        booking.hold(availability, slot)
+    too_close, too_far = _spacing_after(plan, moves)
+    return MovePreview(
+        moves=moves, problems=problems, too_close=too_close, too_far=too_far
+    )
+
+
+def _spacing_after(
+    plan: TreatmentPlan, moves: list[PlannedMove]
+) -> tuple[list[str], list[str]]:
+    """Spacing warnings for the whole course once the moves are made."""
+    window = window_for(plan)
+    moved = {m.session.pk: m.start for m in moves}
+    starts = sorted(
+        (moved.get(s.pk, s.appointment.start), s.number)
+        for s in plan.sessions.select_related("appointment")
+        if s.appointment.status in Appointment.ACTIVE_STATUSES
+    )
+    moved_numbers = {m.session.number for m in moves}
+    too_close, too_far = [], []
+    for (before, earlier), (after, number) in zip(starts, starts[1:], strict=False):
+        if number not in moved_numbers and earlier not in moved_numbers:
+            continue
+        days = (timezone.localdate(after) - timezone.localdate(before)).days
+        text = _("Session %(n)s would be %(days)s days after the one before it") % {
+            "n": number,
+            "days": days,
+        }
+        if days < window.minimum:
+            too_close.append(f"{text} (minimum {window.minimum}).")
+        elif days > window.maximum:
+            too_far.append(f"{text} (longest {window.maximum}).")
+    return too_close, too_far
+
+
+@transaction.atomic
+def move_sessions(
+    *,
+    session: TreatmentSession,
+    start: datetime,
+    scope: str,
+    by: AbstractBaseUser,
+    room: Room | None = None,
+    confirmed: bool = False,
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> MovePreview:
+    """Move one session, or it and all booked sessions after it, keeping spacing.
+
+    Spacing outside the window needs ``confirmed``; below the minimum it also
+    needs a manager's ``override_reason``.
+    """
+    plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
+    if not plan.is_open:
+        raise PlanError(_("This plan has ended."))
+    session = TreatmentSession.objects.select_related(
+        "plan__protocol", "appointment__practitioner__user", "appointment__room"
+    ).get(pk=session.pk)
+    if session.appointment.status != Appointment.Status.BOOKED:
+        raise PlanError(
+            _("Session %(n)s is %(status)s and can't be moved.")
+            % {
+                "n": session.number,
+                "status": session.appointment.get_status_display().lower(),
+            }
+        )
+    preview = preview_move(
+        session=session, start=start, scope=scope, room=room, now=now
+    )
+    if preview.problems:
+        raise PlanError(_("The move can't be made."), messages=preview.problems)
+    if preview.needs_confirmation and not confirmed:
+        raise PlanError(
+            _("Check the spacing and confirm the move."),
+            messages=preview.too_close + preview.too_far,
+        )
+    if preview.too_close and not (override_reason.strip() and _can_override(by)):
+        raise PlanError(
+            _("Sessions closer than the minimum need a manager's reason."),
+            messages=preview.too_close,
+        )
+    if preview.too_close:
+        _note_exception(plan, by, override_reason, preview.too_close)
+    try:
+        booking.move_appointments(
+            moves=[
+                booking.Move(
+                    appointment=m.session.appointment,
+                    slot=booking.Slot(
+                        start=m.start,
+                        end=m.end,
+                        practitioner=m.practitioner,
+                        room=m.room,
+                    ),
+                )
+                for m in preview.moves
+            ],
+            by=by,
+            now=now,
+        )
+    except booking.BookingError as error:
+        raise PlanError(
+            _("The move can't be made."), messages=error.messages
+        ) from error
+    return preview
+
+
+@transaction.atomic
+def change_resources_from(
+    *,
+    session: TreatmentSession,
+    practitioner: Practitioner,
+    room: Room,
+    by: AbstractBaseUser,
+    now: datetime | None = None,
+) -> list[TreatmentSession]:
+    """Give session N and every booked session after it another practitioner or room."""
+    plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
+    if not plan.is_open:
+        raise PlanError(_("This plan has ended."))
+    sessions = _booked_sessions_from(session)
+    if not sessions:
+        raise PlanError(_("There is no booked session from here on to change."))
+    try:
+        booking.move_appointments(
+            moves=[
+                booking.Move(
+                    appointment=s.appointment,
+                    slot=booking.Slot(
+                        start=s.appointment.start,
+                        end=s.appointment.end,
+                        practitioner=practitioner,
+                        room=room,
+                    ),
+                )
+                for s in sessions
+            ],
+            by=by,
+            now=now,
+        )
+    except booking.BookingError as error:
+        which = sessions[error.index].number if error.index is not None else "?"
+        raise PlanError(
+            _("Session %(n)s can't be changed.") % {"n": which},
+            messages=error.messages,
+        ) from error
+    earlier_booked = plan.sessions.filter(
+        number__lt=session.number, appointment__status=Appointment.Status.BOOKED
+    ).exists()
+    # The plan's practitioner is whoever has all of its upcoming sessions.
+    if plan.practitioner_id != practitioner.pk and not earlier_booked:
+        plan.practitioner = practitioner
+        plan.save(update_fields=["practitioner", "updated_at"])
+    return sessions
+
+
+@transaction.atomic
+def cancel_session(
+    *,
+    session: TreatmentSession,
+    reason: str,
+    by: AbstractBaseUser,
+    replace: bool = False,
+    now: datetime | None = None,
+) -> TreatmentSession | None:
+    """Cancel one session; with ``replace``, book one more at the end of the course.
+
+    Returns the replacement session, if any. If no slot for the replacement is
+    free inside the spacing window, nothing is changed.
+    """
+    now = now or timezone.now()
+    plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
+    if not plan.is_open:
+        raise PlanError(_("This plan has ended."))
+    try:
+        booking.cancel_appointment(
+            appointment=session.appointment, by=by, reason=reason, now=now
+        )
+    except booking.BookingError as error:
+        raise PlanError(error.messages[0], messages=error.messages[1:]) from error
+    if not replace:
+        return None
+    last = last_live_start(plan)
+    practitioner = session.appointment.practitioner
+    first_start = (
+        _shift_wall_clock(last, timedelta(days=plan.spacing_days))
+        if last is not None
+        else _shift_wall_clock(
+            session.appointment.start, timedelta(days=plan.spacing_days)
+        )
+    )
+    proposals = propose_for_plan(
+        plan=plan,
+        request=SeriesRequest(
+            first_start=first_start,
+            practitioner=practitioner,
+            room=None,
+            chosen={},
+        ),
+        count=1,
+        now=now,
+    )
+    if not proposals[0].is_bookable:
+        raise PlanError(
+            _(
+                "There is no free slot for a replacement near %(when)s. Cancel "
+                "without a replacement and book it later from the plan."
+            )
+            % {"when": _describe(first_start)},
+            messages=proposals[0].reasons,
+        )
+    [replacement] = book_series(
+        plan=plan,
+        proposals=proposals,
+        practitioner=practitioner,
+        by=by,
+        now=now,
+        replaces=session,
+    )
+    return replacement
+
+
+def mark_session_no_show(
+    *, session: TreatmentSession, by: AbstractBaseUser, now: datetime | None = None
+) -> None:
+    try:
+        booking.mark_no_show(appointment=session.appointment, by=by, now=now)
+    except booking.BookingError as error:
+        raise PlanError(error.messages[0]) from error

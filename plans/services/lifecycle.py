@@ -1,0 +1,197 @@
+"""A treatment plan's life: start it (from an eligible consultation, with consent),
+extend it, cancel the rest of it or complete it."""
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic import services as booking
+from clinic.models import Appointment, Consultation, Practitioner
+from plans.models import Protocol, TreatmentPlan, TreatmentSession
+from plans.scheduling import Window
+
+
+class PlanError(Exception):
+    """A plan change was refused; the message says why, in words for staff."""
+
+    def __init__(self, message: str, *, messages: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.messages = [message, *messages]
+
+
+def window_for(plan: TreatmentPlan) -> Window:
+    protocol = plan.protocol
+    minimum = min(protocol.min_spacing_days, plan.spacing_days)
+    maximum = max(protocol.max_spacing_days, plan.spacing_days)
+    return Window(target=plan.spacing_days, minimum=minimum, maximum=maximum)
+
+
+def _can_override(user: AbstractBaseUser | None) -> bool:
+    return booking.can_override_hours(user)
+
+
+@transaction.atomic
+def create_plan(
+    *,
+    consultation: Consultation,
+    protocol: Protocol,
+    practitioner: Practitioner,
+    planned_sessions: int,
+    spacing_days: int,
+    areas: list[str],
+    exception_reason: str = "",
+    consent: bool = False,
+    by: AbstractBaseUser,
+    now: datetime | None = None,
+) -> TreatmentPlan:
+    consultation = Consultation.objects.select_for_update().get(pk=consultation.pk)
+    if not consultation.is_eligible:
+        raise PlanError(
+            _("Only an eligible consultation can start a plan; this one is %(d)s.")
+            % {"d": consultation.get_decision_display().lower()}
+        )
+    if not protocol.is_active:
+        raise PlanError(_("The %(p)s protocol is no longer offered.") % {"p": protocol})
+    plan = TreatmentPlan(
+        patient=consultation.patient,
+        consultation=consultation,
+        protocol=protocol,
+        practitioner=practitioner,
+        planned_sessions=planned_sessions,
+        spacing_days=spacing_days,
+        areas=areas,
+        exception_reason=exception_reason.strip(),
+        created_by=by,
+    )
+    departures = plan.outside_protocol()
+    if departures and not plan.exception_reason:
+        raise PlanError(
+            _("Give a reason to go outside the protocol."), messages=departures
+        )
+    if consent:
+        plan.consent_by = by
+        plan.consented_at = now or timezone.now()
+    plan.save()
+    return plan
+
+
+@transaction.atomic
+def record_consent(
+    *, plan: TreatmentPlan, by: AbstractBaseUser, now: datetime | None = None
+) -> TreatmentPlan:
+    plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
+    if not plan.is_open:
+        raise PlanError(_("This plan has ended."))
+    if plan.has_consent:
+        raise PlanError(_("Consent is already recorded for this plan."))
+    plan.consent_by = by
+    plan.consented_at = now or timezone.now()
+    plan.save(update_fields=["consent_by", "consented_at", "updated_at"])
+    return plan
+
+
+def live_sessions(plan: TreatmentPlan) -> list[TreatmentSession]:
+    return [
+        s
+        for s in plan.sessions.select_related("appointment").order_by("number")
+        if s.appointment.status in Appointment.ACTIVE_STATUSES
+    ]
+
+
+def unbooked_count(plan: TreatmentPlan) -> int:
+    live = plan.sessions.filter(
+        appointment__status__in=Appointment.ACTIVE_STATUSES
+    ).count()
+    return max(plan.planned_sessions - live, 0)
+
+
+@transaction.atomic
+def extend_plan(
+    *, plan: TreatmentPlan, by: AbstractBaseUser, reason: str = ""
+) -> TreatmentPlan:
+    """One more session (up to the protocol's maximum; beyond it with a reason)."""
+    plan = (
+        TreatmentPlan.objects.select_for_update()
+        .select_related("protocol")
+        .get(pk=plan.pk)
+    )
+    if not plan.is_open:
+        raise PlanError(_("This plan has ended."))
+    if plan.planned_sessions >= plan.protocol.max_sessions and not reason.strip():
+        raise PlanError(
+            _(
+                "The %(protocol)s protocol has at most %(max)s sessions: give a "
+                "reason to plan more."
+            )
+            % {"protocol": plan.protocol, "max": plan.protocol.max_sessions}
+        )
+    plan.planned_sessions += 1
+    fields = ["planned_sessions", "updated_at"]
+    if reason.strip():
+        note = _("Extended to %(n)s sessions: %(reason)s") % {
+            "n": plan.planned_sessions,
+            "reason": reason.strip(),
+        }
+        plan.exception_reason = "\n".join(filter(None, [plan.exception_reason, note]))
+        fields.append("exception_reason")
+    plan.save(update_fields=fields)
+    return plan
+
+
+@transaction.atomic
+def cancel_plan(
+    *,
+    plan: TreatmentPlan,
+    reason: str,
+    by: AbstractBaseUser,
+    now: datetime | None = None,
+) -> int:
+    """Cancel the rest of a plan: every session not yet done. Returns how many."""
+    now = now or timezone.now()
+    reason = reason.strip()
+    if not reason:
+        raise PlanError(_("Give a reason for cancelling the plan."))
+    plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
+    if not plan.is_open:
+        raise PlanError(_("This plan has already ended."))
+    upcoming = Appointment.objects.filter(
+        treatment_session__plan=plan,
+        status__in=[Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN],
+    )
+    count = len(
+        booking.cancel_appointments(
+            appointments=list(upcoming), by=by, reason=reason, now=now
+        )
+    )
+    plan.status = TreatmentPlan.Status.CANCELLED
+    plan.ended_reason = reason
+    plan.ended_at = now
+    plan.save(update_fields=["status", "ended_reason", "ended_at", "updated_at"])
+    return count
+
+
+@transaction.atomic
+def complete_plan(
+    *, plan: TreatmentPlan, by: AbstractBaseUser, now: datetime | None = None
+) -> TreatmentPlan:
+    plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
+    if not plan.is_open:
+        raise PlanError(_("This plan has already ended."))
+    if Appointment.objects.filter(
+        treatment_session__plan=plan,
+        status__in=[Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN],
+    ).exists():
+        raise PlanError(
+            _(
+                "Sessions are still booked: cancel them first, or wait until "
+                "they are done."
+            )
+        )
+    plan.status = TreatmentPlan.Status.COMPLETED
+    plan.ended_at = now or timezone.now()
+    plan.save(update_fields=["status", "ended_at", "updated_at"])
+    return plan

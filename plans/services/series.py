@@ -1,0 +1,258 @@
+"""Proposing and booking a whole series of sessions, all or nothing."""
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic import services as booking
+from clinic.models import Appointment, Practitioner, Room
+from clinic.scheduling import Availability, RoomsNotLoaded
+from plans.models import TreatmentPlan, TreatmentSession
+from plans.scheduling import Proposal, propose_series
+from plans.services.lifecycle import (
+    PlanError,
+    _can_override,
+    unbooked_count,
+    window_for,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SeriesRequest:
+    """What the front desk asked for: where the series starts, who and where."""
+
+    first_start: datetime
+    practitioner: Practitioner
+    room: Room | None  # None: any free room
+    chosen: dict[int, tuple[datetime, Room]]
+
+
+def _rooms(room: Room | None) -> list[Room]:
+    if room is not None:
+        return [room]
+    return list(Room.objects.filter(is_active=True).order_by("name"))
+
+
+def last_live_start(plan: TreatmentPlan) -> datetime | None:
+    last = (
+        Appointment.objects.filter(
+            treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
+        )
+        .order_by("-start")
+        .values_list("start", flat=True)
+        .first()
+    )
+    return last
+
+
+def propose_for_plan(
+    *,
+    plan: TreatmentPlan,
+    request: SeriesRequest,
+    count: int | None = None,
+    now: datetime | None = None,
+) -> list[Proposal]:
+    """Propose the plan's unbooked sessions (a fixed number of queries)."""
+    now = now or timezone.now()
+    count = unbooked_count(plan) if count is None else count
+    if count == 0:
+        return []
+    window = window_for(plan)
+    rooms = _rooms(request.room)
+    if not rooms:
+        raise PlanError(_("No room is in use: add one under Settings."))
+    previous = last_live_start(plan)
+    # Load every day the engine may look at: after booked sessions the first one
+    # is searched for inside the window after the last (which may begin before
+    # the requested start), and a date picked by hand may lie anywhere, with the
+    # sessions after it spaced from it.
+    anchors = [
+        request.first_start,
+        *(start for start, _room in request.chosen.values()),
+    ]
+    if previous is not None:
+        anchors += [
+            previous + timedelta(days=window.minimum),
+            previous + timedelta(days=window.maximum),
+        ]
+    start = min(anchors) - timedelta(days=1)
+    end = max(anchors) + timedelta(days=window.maximum * count + 10)
+    duration = timedelta(minutes=plan.protocol.session_minutes)
+    # Rooms picked by hand are checked too, whichever room the series asked for.
+    room_ids = sorted(
+        {r.pk for r in rooms} | {r.pk for _s, r in request.chosen.values()}
+    )
+    # The practitioner's bookings first, then the rooms' only where the
+    # practitioner is free (and around the dates picked by hand): on a full
+    # calendar that is a small part of a year of every room's bookings.
+    availability = Availability.load(
+        start=start, end=end, practitioner_ids=[request.practitioner.pk], room_ids=[]
+    )
+    free = availability.free_windows(
+        practitioner=request.practitioner, start=start, end=end, duration=duration
+    )
+    picked = [
+        (moment - timedelta(days=1), moment + timedelta(days=1))
+        for moment, _room in request.chosen.values()
+    ]
+    availability.load_rooms(room_ids=room_ids, windows=free + picked)
+
+    def propose(availability: Availability) -> list[Proposal]:
+        return propose_series(
+            first_start=request.first_start,
+            count=count,
+            window=window,
+            duration=duration,
+            practitioner=request.practitioner,
+            rooms=rooms,
+            availability=availability,
+            now=now,
+            previous_start=previous,
+            chosen=request.chosen,
+        )
+
+    try:
+        return propose(availability)
+    except RoomsNotLoaded:
+        # Rooms are only asked about where the practitioner is free, so this is
+        # not expected; should it happen, the whole calendar answers instead.
+        logger.warning("Series proposal for plan %s reloaded every room.", plan.pk)
+        return propose(
+            Availability.load(
+                start=start,
+                end=end,
+                practitioner_ids=[request.practitioner.pk],
+                room_ids=room_ids,
+            )
+        )
+
+
+@transaction.atomic
+def book_series(
+    *,
+    plan: TreatmentPlan,
+    proposals: Sequence[Proposal],
+    practitioner: Practitioner,
+    by: AbstractBaseUser,
+    override_reason: str = "",
+    now: datetime | None = None,
+    replaces: TreatmentSession | None = None,
+) -> list[TreatmentSession]:
+    """Book every proposed session, or none.
+
+    If another booking took one of the slots in the meantime, nothing is booked
+    and the error names the session that clashed.
+    """
+    now = now or timezone.now()
+    plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
+    if not plan.is_open:
+        raise PlanError(_("This plan has ended; no more sessions can be booked."))
+    if not plan.has_consent:
+        raise PlanError(
+            _("Record the patient's consent to this plan before booking sessions.")
+        )
+    if not proposals:
+        raise PlanError(_("There is nothing to book."))
+    if len(proposals) > unbooked_count(plan):
+        raise PlanError(
+            _(
+                "This plan has only %(n)s unbooked session(s) left: someone may have "
+                "booked them meanwhile. Reload the plan."
+            )
+            % {"n": unbooked_count(plan)}
+        )
+    for proposal in proposals:
+        if not proposal.is_bookable:
+            raise PlanError(
+                _("Session %(n)s has no free slot: change its date first.")
+                % {"n": proposal.index + 1},
+                messages=proposal.reasons,
+            )
+        if proposal.spacing_below_minimum and not (
+            override_reason.strip() and _can_override(by)
+        ):
+            raise PlanError(
+                _(
+                    "Session %(n)s would be only %(days)s days after the previous "
+                    "one; the minimum is %(min)s. A manager can allow it with a reason."
+                )
+                % {
+                    "n": proposal.index + 1,
+                    "days": proposal.spacing_days,
+                    "min": window_for(plan).minimum,
+                }
+            )
+    too_close = [
+        _("Session %(n)s: %(days)s days after the one before.")
+        % {"n": p.index + 1, "days": p.spacing_days}
+        for p in proposals
+        if p.spacing_below_minimum
+    ]
+    if too_close:
+        _note_exception(plan, by, override_reason, too_close)
+    try:
+        appointments = booking.book_appointments(
+            patient=plan.patient,
+            slots=[
+                booking.Slot(
+                    start=p.start, end=p.end, practitioner=practitioner, room=p.room
+                )
+                for p in proposals
+            ],
+            kind=Appointment.Kind.TREATMENT,
+            booked_by=by,
+            now=now,
+        )
+    except booking.BookingError as error:
+        index = getattr(error, "index", None)
+        which = (
+            _("Session %(n)s (%(when)s) can't be booked any more.")
+            % {
+                "n": proposals[index].index + 1,
+                "when": _describe(proposals[index].start),
+            }
+            if index is not None
+            else _("A session can't be booked any more.")
+        )
+        raise PlanError(which, messages=error.messages) from error
+    next_number = max(plan.sessions.values_list("number", flat=True), default=0) + 1
+    sessions = []
+    for offset, appointment in enumerate(appointments):
+        sessions.append(
+            TreatmentSession.objects.create(
+                plan=plan,
+                appointment=appointment,
+                number=next_number + offset,
+                replaces=replaces if offset == 0 else None,
+            )
+        )
+    if plan.status == TreatmentPlan.Status.DRAFT:
+        plan.status = TreatmentPlan.Status.ACTIVE
+        plan.save(update_fields=["status", "updated_at"])
+    return sessions
+
+
+def _note_exception(
+    plan: TreatmentPlan, by: AbstractBaseUser, reason: str, what: list[str]
+) -> None:
+    """Keep a manager's reason for spacing below the minimum on the plan."""
+    note = _("%(what)s Allowed by %(who)s on %(day)s: %(reason)s") % {
+        "what": " ".join(what),
+        "who": by.get_full_name() or by.get_username(),
+        "day": timezone.localdate().strftime("%d %b %Y"),
+        "reason": reason.strip(),
+    }
+    plan.exception_reason = "\n".join(filter(None, [plan.exception_reason, note]))
+    plan.save(update_fields=["exception_reason", "updated_at"])
+
+
+def _describe(start: datetime) -> str:
+    return timezone.localtime(start).strftime("%a %d %b %Y, %H:%M")
