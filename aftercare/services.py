@@ -35,6 +35,7 @@ from aftercare.models import (
     ReminderRule,
 )
 from clinic.models import Appointment, Patient
+from clinic.scheduling import shift_wall_clock
 
 log = logging.getLogger(__name__)
 
@@ -114,8 +115,7 @@ def wall_clock_offset(start: datetime, offset: timedelta) -> datetime:
     """``start`` moved by ``offset``: whole days on the clinic's wall clock ("5 days
     before" a 10:00 session is 10:00, clock change or not), the rest in real time."""
     days = timedelta(days=int(offset / timedelta(days=1)))  # -1 day 2 h: -1 day
-    # Adding to a datetime in a zone keeps its wall-clock time; in UTC, real time.
-    return (timezone.localtime(start) + days).astimezone(UTC) + (offset - days)
+    return shift_wall_clock(start, days).astimezone(UTC) + (offset - days)
 
 
 def plan_booking(appointments: list[Appointment], *, now: datetime) -> None:

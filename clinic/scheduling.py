@@ -273,30 +273,39 @@ class Availability:
         hours, on no closure day, between their bookings and time off."""
         busy = self.by_practitioner.get(practitioner.pk, [])
         time_off = self.time_off.get(practitioner.pk, [])
-        hours = self.working_hours.get(practitioner.pk, {})
         windows = []
         day = timezone.localtime(start, self.tz).date()
         last_day = timezone.localtime(end, self.tz).date()
         while day <= last_day:
-            changes = _clock_changes(day, self.tz)
-            if day not in self.closures:
-                for opens, closes in self.opening_hours.get(day.weekday(), []):
-                    for works, stops in hours.get(day.weekday(), []):
-                        low, high = max(opens, works), min(closes, stops)
-                        if low >= high:
-                            continue
-                        # On a day the clocks change a wall-clock time may
-                        # exist twice or not at all: an hour more on each side.
-                        margin = CLOCK_CHANGE if changes else timedelta(0)
-                        windows += self._gaps(
-                            _wall_clock(day, low, self.tz) - margin,
-                            _wall_clock(day, high, self.tz) + margin,
-                            busy,
-                            time_off,
-                            duration,
-                        )
+            # On a day the clocks change a wall-clock time may exist twice or
+            # not at all: an hour more on each side.
+            margin = CLOCK_CHANGE if _clock_changes(day, self.tz) else timedelta(0)
+            for low, high in self.hours_of(practitioner, day):
+                windows += self._gaps(
+                    _wall_clock(day, low, self.tz) - margin,
+                    _wall_clock(day, high, self.tz) + margin,
+                    busy,
+                    time_off,
+                    duration,
+                )
             day += timedelta(days=1)
         return windows
+
+    def hours_of(
+        self, practitioner: Practitioner, day: date
+    ) -> list[tuple[time, time]]:
+        """When the practitioner may be booked on ``day`` (wall clock): their
+        working hours inside the opening hours, none on a closure day."""
+        if day in self.closures:
+            return []
+        weekday = day.weekday()
+        working = self.working_hours.get(practitioner.pk, {}).get(weekday, [])
+        return [
+            (max(opens, works), min(closes, stops))
+            for opens, closes in self.opening_hours.get(weekday, [])
+            for works, stops in working
+            if max(opens, works) < min(closes, stops)
+        ]
 
     @staticmethod
     def _gaps(
@@ -675,6 +684,13 @@ def _covered(
         if candidate[0] <= start and end <= candidate[1]:
             return True
     return False
+
+
+def shift_wall_clock(start: datetime, delta: timedelta) -> datetime:
+    """Shift by a wall-clock amount: 10:00 plus 7 days is 10:00 across a DST change."""
+    local = timezone.localtime(start)
+    naive = local.replace(tzinfo=None) + delta
+    return timezone.make_aware(naive, local.tzinfo)
 
 
 def _clock_changes(day: date, tz: tzinfo) -> bool:

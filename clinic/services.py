@@ -10,6 +10,7 @@ IMMEDIATE transaction mode serialises writers so the check itself is exact.
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -417,10 +418,6 @@ def reschedule_appointment(
     return moved
 
 
-def _pk(appointment: Appointment) -> int:
-    return appointment.pk
-
-
 def _locked(appointment: Appointment) -> Appointment:
     """The appointment re-read under a row lock, so two changes can't interleave."""
     return (
@@ -459,7 +456,9 @@ def cancel_appointments(
     now = now or timezone.now()
     cancelled = []
     # Locked in one order, so two cancellations of overlapping sets can't deadlock.
-    for appointment in sorted({a.pk: a for a in appointments}.values(), key=_pk):
+    for appointment in sorted(
+        {a.pk: a for a in appointments}.values(), key=attrgetter("pk")
+    ):
         appointment = _locked(appointment)
         if appointment.status not in (
             Appointment.Status.BOOKED,

@@ -322,20 +322,9 @@ def _candidate_starts(
     availability: Availability,
 ) -> list[datetime]:
     """Starts on ``day`` inside opening and working hours, nearest to ``wanted``."""
-    if day in availability.closures:
-        return []
-    weekday = day.weekday()
-    opening = availability.opening_hours.get(weekday, [])
-    working = availability.working_hours.get(practitioner.pk, {}).get(weekday, [])
-    blocks = [
-        (max(o_start, w_start), min(o_end, w_end))
-        for o_start, o_end in opening
-        for w_start, w_end in working
-        if max(o_start, w_start) < min(o_end, w_end)
-    ]
     starts: set[datetime] = set()
     tz = availability.tz
-    for block_start, block_end in blocks:
+    for block_start, block_end in availability.hours_of(practitioner, day):
         cursor = datetime.combine(day, block_start)
         last = datetime.combine(day, block_end) - duration
         while cursor <= last:

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
+from clinic.scheduling import shift_wall_clock
 from plans.models import TreatmentPlan, TreatmentSession
 from plans.services.lifecycle import PlanError, _can_override, window_for
 from plans.services.series import (
@@ -60,13 +61,6 @@ def _booked_sessions_from(session: TreatmentSession) -> list[TreatmentSession]:
     )
 
 
-def _shift_wall_clock(start: datetime, delta: timedelta) -> datetime:
-    """Shift by a wall-clock amount: 10:00 plus 7 days is 10:00 across a DST change."""
-    local = timezone.localtime(start)
-    naive = local.replace(tzinfo=None) + delta
-    return timezone.make_aware(naive, local.tzinfo)
-
-
 def preview_move(
     *,
     session: TreatmentSession,
@@ -90,7 +84,7 @@ def preview_move(
         new_start = (
             start
             if s.pk == session.pk
-            else _shift_wall_clock(s.appointment.start, delta)
+            else shift_wall_clock(s.appointment.start, delta)
         )
         moves.append(
             PlannedMove(
@@ -308,9 +302,9 @@ def cancel_session(
     last = last_live_start(plan)
     practitioner = session.appointment.practitioner
     first_start = (
-        _shift_wall_clock(last, timedelta(days=plan.spacing_days))
+        shift_wall_clock(last, timedelta(days=plan.spacing_days))
         if last is not None
-        else _shift_wall_clock(
+        else shift_wall_clock(
             session.appointment.start, timedelta(days=plan.spacing_days)
         )
     )
