@@ -6,6 +6,7 @@ troubled server: a reply for every DATA command (``data_reply = "451 ..."``) or
 for chosen recipients (``refuse["a@b.example"] = "550 ..."``).
 """
 
+import asyncio
 import logging
 import socket
 import threading
@@ -35,6 +36,7 @@ class Sink:
     def __init__(self) -> None:
         self.port = 0
         self.data_reply = ""
+        self.pace = 0.0
         self.refuse: dict[str, str] = {}
         self._messages: list[EmailMessage] = []
         self.raw: list[bytes] = []
@@ -58,6 +60,8 @@ class Sink:
     async def handle_DATA(
         self, server: SMTP, session: Session, envelope: Envelope
     ) -> str:
+        if self.pace:
+            await asyncio.sleep(self.pace)
         if self.data_reply:
             return self.data_reply
         raw = envelope.original_content
@@ -87,8 +91,10 @@ class Sink:
 
 
 @contextmanager
-def running_sink() -> Iterator[Sink]:
+def running_sink(*, pace: float = 0) -> Iterator[Sink]:
+    """``pace``: seconds the server takes to accept each message (0: at once)."""
     sink = Sink()
+    sink.pace = pace
     sink.port = free_port()
     controller = Controller(sink, hostname=HOST, port=sink.port)
     controller.start()

@@ -335,9 +335,8 @@ def plan(clinic, patient, practitioner):
     )
 
 
-def test_a_series_confirmation_has_one_event_per_session(
-    plan, room, front_desk, dispatch, mailoutbox
-):
+def book_whole_series(plan, room, front_desk) -> list:
+    """Ada's six sessions from next Thursday, as proposed, booked at NOW."""
     proposals = propose_for_plan(
         plan=plan,
         request=SeriesRequest(
@@ -348,13 +347,19 @@ def test_a_series_confirmation_has_one_event_per_session(
         ),
         now=NOW,
     )
-    sessions = book_series(
+    return book_series(
         plan=plan,
         proposals=proposals,
         practitioner=plan.practitioner,
         by=front_desk,
         now=NOW,
     )
+
+
+def test_a_series_confirmation_has_one_event_per_session(
+    plan, room, front_desk, dispatch, mailoutbox
+):
+    sessions = book_whole_series(plan, room, front_desk)
 
     dispatch(NOW)
 
@@ -373,23 +378,7 @@ def test_a_series_confirmation_has_one_event_per_session(
 @pytest.fixture
 def booked_series(plan, room, front_desk, dispatch) -> list:
     """Six sessions of Ada's plan from next Thursday, confirmed."""
-    proposals = propose_for_plan(
-        plan=plan,
-        request=SeriesRequest(
-            first_start=NEXT_THURSDAY,
-            practitioner=plan.practitioner,
-            room=room,
-            chosen={},
-        ),
-        now=NOW,
-    )
-    sessions = book_series(
-        plan=plan,
-        proposals=proposals,
-        practitioner=plan.practitioner,
-        by=front_desk,
-        now=NOW,
-    )
+    sessions = book_whole_series(plan, room, front_desk)
     dispatch(NOW)
     return sessions
 
@@ -499,23 +488,7 @@ def test_an_update_leaves_out_a_session_cancelled_before_it_went_out(
 def test_the_rest_of_a_series_is_confirmed_when_session_1_moves_before_it(
     plan, room, front_desk, dispatch, mailoutbox
 ):
-    proposals = propose_for_plan(
-        plan=plan,
-        request=SeriesRequest(
-            first_start=NEXT_THURSDAY,
-            practitioner=plan.practitioner,
-            room=room,
-            chosen={},
-        ),
-        now=NOW,
-    )
-    sessions = book_series(
-        plan=plan,
-        proposals=proposals,
-        practitioner=plan.practitioner,
-        by=front_desk,
-        now=NOW,
-    )
+    sessions = book_whole_series(plan, room, front_desk)
     first = sessions[0]
     move_sessions(
         session=first,

@@ -6,7 +6,6 @@ Built on the helpers of test_worker.py: the same shared database, the same
 bounded waits, every process stopped before the test ends.
 """
 
-import asyncio
 import re
 import subprocess
 import sys
@@ -16,13 +15,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from django.db.models import Count
 from django.utils import timezone
 
 from aftercare.models import Reminder
-from aftercare.tests.smtp_sink import HOST, Sink, free_port
+from aftercare.tests.smtp_sink import HOST, running_sink
 from aftercare.tests.test_worker import (
     ROOT,
     Worker,
@@ -35,31 +32,8 @@ from aftercare.tests.test_worker import (
 Status = Reminder.Status
 
 EMAILS = 3000
-
-
-class PacedSink(Sink):
-    """An SMTP server that takes ``pace`` seconds to accept each message, as a
-    real one does over a network."""
-
-    pace = 0.007
-
-    async def handle_DATA(
-        self, server: SMTP, session: Session, envelope: Envelope
-    ) -> str:
-        await asyncio.sleep(self.pace)
-        return await super().handle_DATA(server, session, envelope)
-
-
-@contextmanager
-def running_paced_sink() -> Iterator[Sink]:
-    sink = PacedSink()
-    sink.port = free_port()
-    controller = Controller(sink, hostname=HOST, port=sink.port)
-    controller.start()
-    try:
-        yield sink
-    finally:
-        controller.stop()
+# Seconds each SMTP server takes to accept a message, as a real one over a network.
+PACE = 0.007
 
 
 @contextmanager
@@ -143,8 +117,8 @@ def test_two_workers_and_beat_send_each_of_3000_due_emails_exactly_once(
     # them, at 7 ms a message at best, and holding at most 200 claimed each,
     # cannot have claimed more than about 2,550 of the 3,000.
     with (
-        running_paced_sink() as sink_a,
-        running_paced_sink() as sink_b,
+        running_sink(pace=PACE) as sink_a,
+        running_sink(pace=PACE) as sink_b,
         celery(
             tmp_path,
             "worker-a",

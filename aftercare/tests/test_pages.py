@@ -270,9 +270,9 @@ def test_bad_filter_values_do_not_break_the_outbox(outbox, query):
     assert response.status_code == 200
 
 
-def test_the_outbox_pages_newest_first_without_counting_every_email(
-    as_user, practitioner, room
-):
+@pytest.fixture
+def emails_120(practitioner, room) -> None:
+    """120 emails of one appointment, an hour apart: versions 0 (oldest) to 119."""
     appointment = AppointmentFactory(practitioner=practitioner, room=room)
     Reminder.objects.bulk_create(
         Reminder(
@@ -284,6 +284,11 @@ def test_the_outbox_pages_newest_first_without_counting_every_email(
         )
         for n in range(120)
     )
+
+
+def test_the_outbox_pages_newest_first_without_counting_every_email(
+    as_user, emails_120
+):
     client = as_user("front_desk")
 
     def page(number: str) -> tuple[list[int], bool, str]:
@@ -301,20 +306,9 @@ def test_the_outbox_pages_newest_first_without_counting_every_email(
 
 
 def test_the_outbox_pages_only_so_far_back_and_says_how_to_reach_older_emails(
-    as_user, practitioner, room, monkeypatch
+    as_user, emails_120, monkeypatch
 ):
     monkeypatch.setattr(NewestFirstPage, "last", 2)
-    appointment = AppointmentFactory(practitioner=practitioner, room=room)
-    Reminder.objects.bulk_create(
-        Reminder(
-            patient_id=appointment.patient_id,
-            appointment=appointment,
-            kind=Kind.AFTERCARE_10D,
-            version=n,
-            due_at=THURSDAY + n * HOUR,
-        )
-        for n in range(120)
-    )
 
     response = as_user("front_desk").get(reverse("aftercare:outbox"), {"page": "7"})
 
