@@ -383,6 +383,17 @@ def booked_series(plan, room, front_desk, dispatch) -> list:
     return sessions
 
 
+def move_third_and_following(third, front_desk, *, now) -> None:
+    """Session 3 and the ones after it, a day later."""
+    move_sessions(
+        session=third,
+        start=third.appointment.start + DAY,
+        scope=Scope.FOLLOWING,
+        by=front_desk,
+        now=now,
+    )
+
+
 def test_moving_sessions_together_sends_one_update_with_each_sessions_sequence(
     booked_series, front_desk, dispatch, mailoutbox
 ):
@@ -399,13 +410,7 @@ def test_moving_sessions_together_sends_one_update_with_each_sessions_sequence(
     dispatch(NOW + HOUR)
     mailoutbox.clear()
 
-    move_sessions(
-        session=third,
-        start=third.appointment.start + DAY,
-        scope=Scope.FOLLOWING,
-        by=front_desk,
-        now=NOW + 2 * HOUR,
-    )
+    move_third_and_following(third, front_desk, now=NOW + 2 * HOUR)
     dispatch(NOW + 2 * HOUR)
 
     [update] = mailoutbox
@@ -434,13 +439,7 @@ def test_the_others_still_hear_of_their_move_when_the_first_is_cancelled_before_
 ):
     mailoutbox.clear()
     third = booked_series[2]
-    move_sessions(
-        session=third,
-        start=third.appointment.start + DAY,
-        scope=Scope.FOLLOWING,
-        by=front_desk,
-        now=NOW + HOUR,
-    )
+    move_third_and_following(third, front_desk, now=NOW + HOUR)
     # Before the dispatcher runs (workers down, say), session 3 is cancelled.
     third.refresh_from_db()
     cancel_session(
@@ -465,13 +464,7 @@ def test_an_update_leaves_out_a_session_cancelled_before_it_went_out(
 ):
     mailoutbox.clear()
     third, fifth = booked_series[2], booked_series[4]
-    move_sessions(
-        session=third,
-        start=third.appointment.start + DAY,
-        scope=Scope.FOLLOWING,
-        by=front_desk,
-        now=NOW + HOUR,
-    )
+    move_third_and_following(third, front_desk, now=NOW + HOUR)
     fifth.refresh_from_db()
     cancel_session(
         session=fifth, reason="Unwell.", by=front_desk, now=NOW + HOUR + MINUTE

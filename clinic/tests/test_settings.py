@@ -53,6 +53,30 @@ def set_up_django(tmp_path: Path, code: str = SETUP, **variables: str):
         ({"CONN_MAX_AGE": "abc"}, "CONN_MAX_AGE"),
         ({"EMAIL_TIMEOUT": "0"}, "EMAIL_TIMEOUT"),
         ({"LOG_LEVEL": "verbose"}, "LOG_LEVEL"),
+        # Photos in a bucket (plans/tests/test_photo_storage_s3.py).
+        ({"CLINIC_PHOTO_BUCKET": "s3://clinic-photos"}, "CLINIC_PHOTO_BUCKET"),
+        ({"CLINIC_PHOTO_BUCKET": "Clinic_Photos"}, "CLINIC_PHOTO_BUCKET"),
+        (
+            {
+                "CLINIC_PHOTO_BUCKET": "photos",
+                "CLINIC_PHOTO_S3_ENDPOINT_URL": "minio.internal:9000",
+            },
+            "CLINIC_PHOTO_S3_ENDPOINT_URL",
+        ),
+        (
+            {"CLINIC_PHOTO_BUCKET": "photos", "CLINIC_PHOTO_S3_REGION": "EU West"},
+            "CLINIC_PHOTO_S3_REGION",
+        ),
+        (
+            {"CLINIC_PHOTO_BUCKET": "photos", "CLINIC_PHOTO_S3_PREFIX": "../up"},
+            "CLINIC_PHOTO_S3_PREFIX",
+        ),
+        (
+            {"CLINIC_PHOTO_BUCKET": "photos", "CLINIC_PHOTO_S3_ENCRYPTION": "yes"},
+            "CLINIC_PHOTO_S3_ENCRYPTION",
+        ),
+        # Half a configuration would quietly keep photos on one machine's disk.
+        ({"CLINIC_PHOTO_S3_REGION": "eu-west-2"}, "CLINIC_PHOTO_BUCKET"),
     ],
     ids=lambda value: "-".join(value) if isinstance(value, dict) else None,
 )

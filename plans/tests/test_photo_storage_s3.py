@@ -109,46 +109,6 @@ def test_credentials_are_left_to_the_aws_environment_not_copied_into_settings(
     assert "example-secret" not in json.dumps(shown)
 
 
-@pytest.mark.parametrize(
-    ("variables", "named"),
-    [
-        ({"CLINIC_PHOTO_BUCKET": "s3://clinic-photos"}, "CLINIC_PHOTO_BUCKET"),
-        ({"CLINIC_PHOTO_BUCKET": "Clinic_Photos"}, "CLINIC_PHOTO_BUCKET"),
-        (
-            {
-                "CLINIC_PHOTO_BUCKET": "photos",
-                "CLINIC_PHOTO_S3_ENDPOINT_URL": "minio.internal:9000",
-            },
-            "CLINIC_PHOTO_S3_ENDPOINT_URL",
-        ),
-        (
-            {"CLINIC_PHOTO_BUCKET": "photos", "CLINIC_PHOTO_S3_REGION": "EU West"},
-            "CLINIC_PHOTO_S3_REGION",
-        ),
-        (
-            {"CLINIC_PHOTO_BUCKET": "photos", "CLINIC_PHOTO_S3_PREFIX": "../up"},
-            "CLINIC_PHOTO_S3_PREFIX",
-        ),
-        (
-            {"CLINIC_PHOTO_BUCKET": "photos", "CLINIC_PHOTO_S3_ENCRYPTION": "yes"},
-            "CLINIC_PHOTO_S3_ENCRYPTION",
-        ),
-        # Half a configuration would quietly keep photos on one machine's disk.
-        ({"CLINIC_PHOTO_S3_REGION": "eu-west-2"}, "CLINIC_PHOTO_BUCKET"),
-    ],
-    ids=lambda value: "-".join(value) if isinstance(value, dict) else None,
-)
-def test_a_bad_photo_storage_setting_stops_django_with_a_message_naming_it(
-    tmp_path, variables, named
-):
-    result = set_up_django(tmp_path, **variables)
-
-    assert result.returncode != 0
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("django.core.exceptions.ImproperlyConfigured: ")
-    assert named in last_line
-
-
 # The bucket ------------------------------------------------------------------------
 
 
