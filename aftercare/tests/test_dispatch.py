@@ -972,7 +972,7 @@ def test_a_long_run_leases_each_batch_from_its_own_time_so_none_turns_unknown(
         )
         services.plan_booking([appointment], now=NOW)
     clock = SlowClock(step=100)
-    monkeypatch.setattr(services, "time", clock)
+    monkeypatch.setattr(services.dispatch, "time", clock)
     leases = []
     claim = services.claim
 
@@ -984,7 +984,7 @@ def test_a_long_run_leases_each_batch_from_its_own_time_so_none_turns_unknown(
         return batch
 
     monkeypatch.setattr(
-        services, "claim", claim_then_let_another_dispatcher_expire_leases
+        services.dispatch, "claim", claim_then_let_another_dispatcher_expire_leases
     )
 
     report = dispatch(NOW, batch_size=1)

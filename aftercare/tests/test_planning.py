@@ -540,7 +540,7 @@ def test_emails_that_cannot_be_planned_leave_no_booking(book, patient, monkeypat
         raise RuntimeError("planning failed")
 
     # Fails after the rows were written: they must go with the booking.
-    monkeypatch.setattr(services, "_nudge", broken)
+    monkeypatch.setattr(services.planning, "_nudge", broken)
 
     with pytest.raises(RuntimeError):
         book()

@@ -1,0 +1,73 @@
+"""Plan patient emails with the bookings, and send them when due.
+
+Delivery guarantee: a row is never dropped silently and never sent twice
+silently. A worker that dies mid-send leaves its rows "sending" with an expired
+lease; the next dispatch marks them "unknown" for staff to check and resend.
+
+planning.py writes the rows with each booking change; dispatch.py claims and
+sends due rows; outbox.py holds the staff's resend and cancel; optout.py the
+signed unsubscribe links.
+"""
+
+from aftercare.services.dispatch import (
+    DispatchReport,
+    backoff,
+    claim,
+    dispatch_due,
+    expire_leases,
+    in_quiet_hours,
+    lease,
+    message_id_for,
+)
+from aftercare.services.optout import (
+    UNSUBSCRIBE_SALT,
+    patient_for_token,
+    unsubscribe,
+    unsubscribe_token,
+    unsubscribe_url,
+)
+from aftercare.services.outbox import OutboxError, cancel, resend, timeline
+from aftercare.services.planning import (
+    INCLUDED,
+    cancel_pending,
+    on_appointment_event,
+    plan_aftercare,
+    plan_booking,
+    plan_cancellation,
+    plan_move,
+    retime_aftercare,
+    rules,
+    versions_of,
+    wall_clock_offset,
+)
+
+__all__ = [
+    "INCLUDED",
+    "UNSUBSCRIBE_SALT",
+    "DispatchReport",
+    "OutboxError",
+    "backoff",
+    "cancel",
+    "cancel_pending",
+    "claim",
+    "dispatch_due",
+    "expire_leases",
+    "in_quiet_hours",
+    "lease",
+    "message_id_for",
+    "on_appointment_event",
+    "patient_for_token",
+    "plan_aftercare",
+    "plan_booking",
+    "plan_cancellation",
+    "plan_move",
+    "resend",
+    "retime_aftercare",
+    "rules",
+    "timeline",
+    "unsubscribe",
+    "unsubscribe_token",
+    "unsubscribe_url",
+    "versions_of",
+    "wall_clock_offset",
+]

@@ -1,0 +1,339 @@
+"""Send the emails that are due.
+
+Dispatch claims due rows with SELECT ... FOR UPDATE SKIP LOCKED, so any number
+of workers can run it at once: each row is sent by one of them, once. A worker
+that dies mid-send leaves its rows "sending" with an expired lease; the next
+dispatch marks them "unknown" for staff to check and resend.
+"""
+
+import smtplib
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from django.conf import settings
+from django.core.mail import get_connection
+from django.db import transaction
+from django.db.models import CharField, F, Value
+from django.db.models.functions import Cast, Concat
+from django.utils import timezone
+
+from aftercare import emails
+from aftercare.models import (
+    AFTERCARE,
+    BEFORE_START,
+    TRANSACTIONAL,
+    Reminder,
+    ReminderRule,
+)
+from aftercare.services.optout import unsubscribe_url
+from aftercare.services.planning import rules, versions_of
+from clinic.models import Appointment, Patient
+
+Status = Reminder.Status
+
+
+@dataclass
+class DispatchReport:
+    sent: int = 0
+    failed: int = 0
+    retried: int = 0
+    skipped: int = 0
+    unknown: int = 0
+    claimed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def expire_leases(now: datetime) -> int:
+    """Rows whose worker died mid-send: maybe sent, maybe not. Never resent
+    silently: staff see them as "unknown" and decide."""
+    return Reminder.objects.filter(status=Status.SENDING, lease_until__lt=now).update(
+        status=Status.UNKNOWN,
+        last_error="The sending worker stopped before it recorded the result.",
+        lease_until=None,
+        updated_at=now,
+    )
+
+
+def in_quiet_hours(now: datetime) -> bool:
+    window = settings.CLINIC_QUIET_HOURS
+    if window is None:
+        return False
+    start, end = window
+    local = timezone.localtime(now).time()
+    if start <= end:
+        return start <= local < end
+    return local >= start or local < end
+
+
+def _quiet_hours_end(moment: datetime) -> datetime:
+    """When an email due at ``moment`` may go out: then, or when the quiet hours
+    it falls into are over."""
+    if not in_quiet_hours(moment):
+        return moment
+    end = settings.CLINIC_QUIET_HOURS[1]
+    local = timezone.localtime(moment)
+    release = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+    if release <= local:
+        release += timedelta(days=1)
+    return release.astimezone(UTC)
+
+
+def lease() -> timedelta:
+    """How long claimed rows are this worker's before they count as abandoned.
+    Must be longer than sending one batch takes."""
+    return timedelta(seconds=settings.CLINIC_EMAIL_LEASE_SECONDS)
+
+
+def claim(now: datetime, limit: int) -> list[Reminder]:
+    """Take up to ``limit`` due rows for this worker, skipping rows others hold."""
+    with transaction.atomic():
+        due = Reminder.objects.due(now)
+        if in_quiet_hours(now):
+            due = due.filter(kind__in=TRANSACTIONAL)
+        ids = list(
+            due.select_for_update(skip_locked=True)
+            .order_by("due_at", "id")
+            .values_list("id", flat=True)[:limit]
+        )
+        if not ids:
+            return []
+        Reminder.objects.filter(id__in=ids).update(
+            status=Status.SENDING, lease_until=now + lease(), updated_at=now
+        )
+    return list(
+        Reminder.objects.filter(id__in=ids)
+        .select_related(
+            "patient",
+            "appointment__practitioner__user",
+            "appointment__room",
+            # The pre-care text names the medication from the consultation.
+            "appointment__treatment_session__plan__consultation",
+        )
+        .order_by("due_at", "id")
+    )
+
+
+def _skip_reason(
+    reminder: Reminder, table: dict[str, ReminderRule], now: datetime
+) -> str:
+    patient: Patient = reminder.patient
+    if not patient.email:
+        return "no email address"
+    if not patient.email_consent:
+        return "no consent to emails"
+    rule = table.get(reminder.kind)
+    if rule is not None and reminder.kind not in TRANSACTIONAL:
+        # Time held back by quiet hours is not lateness.
+        if now - _quiet_hours_end(reminder.due_at) > rule.staleness:
+            return "too late to be useful"
+        if reminder.kind in BEFORE_START and now >= reminder.appointment.start:
+            return "the appointment has started"
+        if reminder.kind in AFTERCARE:
+            later = _next_step_due(reminder, table)
+            if later is not None and later <= now:
+                return "the next aftercare step is already due"
+    return ""
+
+
+def _next_step_due(
+    reminder: Reminder, table: dict[str, ReminderRule]
+) -> datetime | None:
+    steps = [k for k in AFTERCARE if k in table and table[k].enabled]
+    if reminder.kind not in steps or reminder.kind == steps[-1]:
+        return None
+    following = table[steps[steps.index(reminder.kind) + 1]]
+    ended_at = reminder.due_at - table[reminder.kind].offset
+    return ended_at + following.offset
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4, 8 ... minutes, at most an hour."""
+    return min(timedelta(minutes=2 ** max(attempts - 1, 0)), timedelta(hours=1))
+
+
+def dispatch_due(
+    *, now: datetime | None = None, batch_size: int = 200, max_batches: int = 50
+) -> DispatchReport:
+    """Send every email that is due now; safe to run in many workers at once."""
+    now = now or timezone.now()
+    started = time.monotonic()
+    report = DispatchReport()
+    report.unknown = expire_leases(now)
+    table = rules()
+    for _ in range(max_batches):
+        # A long run takes each batch at the time it really is by then: a lease
+        # counted from the start of the run could already be over, and another
+        # dispatcher would call the rows abandoned while they are being sent.
+        moment = _later(now, started)
+        batch = claim(moment, batch_size)
+        if not batch:
+            break
+        report.claimed += len(batch)
+        _send_batch(batch, table, moment, report)
+        if len(batch) < batch_size:
+            break
+    return report
+
+
+def _send_batch(
+    batch: list[Reminder],
+    table: dict[str, ReminderRule],
+    now: datetime,
+    report: DispatchReport,
+) -> None:
+    skipped: dict[str, list[int]] = {}
+    to_send = []
+    for reminder in batch:
+        reason = _skip_reason(reminder, table, now)
+        if reason:
+            skipped.setdefault(reason, []).append(reminder.pk)
+        else:
+            to_send.append(reminder)
+    for reason, ids in skipped.items():
+        Reminder.objects.filter(id__in=ids, status=Status.SENDING).update(
+            status=Status.SKIPPED, skip_reason=reason, lease_until=None, updated_at=now
+        )
+        report.skipped += len(ids)
+    if not to_send:
+        return
+    series = _series_appointments(to_send)
+    sequences = versions_of(series.values()) if series else {}
+    sent: list[Reminder] = []
+    started = renewed_at = time.monotonic()
+    connection = get_connection()
+    try:
+        for index, reminder in enumerate(to_send):
+            try:
+                connection.open()  # Once per batch, again after a broken one.
+            except (OSError, smtplib.SMTPException) as exc:
+                # No server: nothing in the rest of the batch can go out now.
+                for waiting in to_send[index:]:
+                    _retry(waiting, f"{type(exc).__name__}: {exc}", now, report)
+                break
+            message_id = message_id_for(reminder)
+            message = emails.reminder_message(
+                reminder,
+                rule=table.get(reminder.kind),
+                series=[series[pk] for pk in reminder.series if pk in series],
+                sequences=sequences,
+                unsubscribe_url=unsubscribe_url(reminder.patient),
+                message_id=message_id,
+                connection=connection,
+            )
+            try:
+                message.send()
+            except smtplib.SMTPRecipientsRefused as exc:
+                error = f"The address was refused: {exc.recipients}"
+                if all(400 <= code < 500 for code, _ in exc.recipients.values()):
+                    _retry(reminder, error, now, report)  # Greylisting, full box.
+                else:
+                    _fail(reminder, error, now)
+                    report.failed += 1
+            except smtplib.SMTPResponseException as exc:
+                if 400 <= exc.smtp_code < 500:
+                    _retry(reminder, f"{exc.smtp_code} {exc.smtp_error!r}", now, report)
+                else:
+                    _fail(reminder, f"{exc.smtp_code} {exc.smtp_error!r}", now)
+                    report.failed += 1
+            except (OSError, smtplib.SMTPException) as exc:
+                _retry(reminder, f"{type(exc).__name__}: {exc}", now, report)
+                # A broken connection: the next message opens a fresh one.
+                connection.close()
+            else:
+                reminder.message_id = message_id
+                sent.append(reminder)
+            renewed_at = _renew_lease(to_send[index + 1 :], now, started, renewed_at)
+    finally:
+        connection.close()
+        # Even when something unexpected stops the batch: what went out is sent.
+        if sent:
+            _record_sent(sent, _later(now, started))
+            report.sent += len(sent)
+
+
+def _renew_lease(
+    waiting: list[Reminder], now: datetime, started: float, renewed_at: float
+) -> float:
+    """Keep the lease of rows still waiting in a slow batch from running out, so no
+    other dispatcher takes them for abandoned while this one is still sending."""
+    elapsed = time.monotonic()
+    if not waiting or elapsed - renewed_at < lease().total_seconds() / 3:
+        return renewed_at
+    moment = _later(now, started)
+    Reminder.objects.filter(
+        id__in=[r.pk for r in waiting], status=Status.SENDING
+    ).update(lease_until=moment + lease())
+    return elapsed
+
+
+def _later(now: datetime, since: float) -> datetime:
+    """``now`` moved on by the whole seconds elapsed since ``since`` (monotonic)."""
+    return now + timedelta(seconds=int(time.monotonic() - since))
+
+
+def _series_appointments(reminders: list[Reminder]) -> dict[int, Appointment]:
+    ids = {pk for r in reminders for pk in r.series}
+    if not ids:
+        return {}
+    return {
+        a.pk: a
+        for a in Appointment.objects.filter(pk__in=ids).select_related(
+            "practitioner__user", "room"
+        )
+    }
+
+
+def message_id_for(reminder: Reminder) -> str:
+    """The Message-ID of this attempt: the row's id and attempt number, so the
+    outcome of a whole batch is recorded in one statement."""
+    attempt = reminder.attempts + 1
+    return f"<reminder-{reminder.pk}-{attempt}@{settings.CLINIC_EMAIL_DOMAIN}>"
+
+
+def _record_sent(sent: list[Reminder], now: datetime) -> None:
+    """Mark a batch sent in one UPDATE, rebuilding each message_id_for() in SQL."""
+    Reminder.objects.filter(id__in=[r.pk for r in sent], status=Status.SENDING).update(
+        status=Status.SENT,
+        sent_at=now,
+        attempts=F("attempts") + 1,
+        message_id=Concat(
+            Value("<reminder-"),
+            Cast("id", CharField()),
+            Value("-"),
+            Cast(F("attempts") + 1, CharField()),
+            Value(f"@{settings.CLINIC_EMAIL_DOMAIN}>"),
+        ),
+        lease_until=None,
+        last_error="",
+        updated_at=now,
+    )
+
+
+def _fail(reminder: Reminder, error: str, now: datetime) -> None:
+    Reminder.objects.filter(pk=reminder.pk, status=Status.SENDING).update(
+        status=Status.FAILED,
+        attempts=reminder.attempts + 1,
+        last_error=error[:2000],
+        lease_until=None,
+        updated_at=now,
+    )
+
+
+def _retry(
+    reminder: Reminder, error: str, now: datetime, report: DispatchReport
+) -> None:
+    attempts = reminder.attempts + 1
+    if attempts >= settings.CLINIC_EMAIL_MAX_ATTEMPTS:
+        _fail(reminder, f"Gave up after {attempts} attempts: {error}", now)
+        report.failed += 1
+        return
+    Reminder.objects.filter(pk=reminder.pk, status=Status.SENDING).update(
+        status=Status.SCHEDULED,
+        attempts=attempts,
+        next_attempt_at=now + backoff(attempts),
+        last_error=error[:2000],
+        lease_until=None,
+        updated_at=now,
+    )
+    report.retried += 1

@@ -1,0 +1,318 @@
+"""Plan patient emails with the bookings: rows written inside the booking
+change's transaction (see ``on_appointment_event``), so an email exists exactly
+when its booking does."""
+
+import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from django.db import transaction
+from django.db.models import Max
+
+from aftercare.models import (
+    AFTERCARE,
+    BEFORE_START,
+    TRANSACTIONAL,
+    Kind,
+    Reminder,
+    ReminderRule,
+)
+from clinic.models import Appointment
+from clinic.scheduling import shift_wall_clock
+
+log = logging.getLogger(__name__)
+
+Status = Reminder.Status
+
+
+def rules() -> dict[str, ReminderRule]:
+    return {rule.kind: rule for rule in ReminderRule.objects.all()}
+
+
+def on_appointment_event(
+    *, event: str, appointments: list[Appointment], now: datetime, **extra
+) -> None:
+    """Listener for clinic.services.notify: keep the outbox in step with bookings."""
+    if event == "booked":
+        plan_booking(appointments, now=now)
+    elif event == "moved":
+        plan_move(appointments, now=now)
+    elif event == "cancelled":
+        plan_cancellation(appointments, now=now)
+    elif event == "no_show":
+        cancel_pending(appointments, reason="no-show", now=now)
+    elif event == "completed":
+        plan_aftercare(appointments, ended_at=extra["ended_at"], now=now)
+    elif event == "end_changed":
+        retime_aftercare(appointments, ended_at=extra["ended_at"], now=now)
+
+
+def versions_of(appointments: Iterable[Appointment]) -> dict[int, int]:
+    """The current schedule version of each appointment (0 before any email)."""
+    rows = (
+        Reminder.objects.filter(appointment__in=list(appointments))
+        .values("appointment_id")
+        .annotate(latest=Max("version"))
+    )
+    return {row["appointment_id"]: row["latest"] for row in rows}
+
+
+def _timed(
+    appointment: Appointment,
+    version: int,
+    table: dict[str, ReminderRule],
+    now: datetime,
+) -> list[Reminder]:
+    """Pre-care (treatment sessions) and the reminder, before the start."""
+    reminders = []
+    for kind in BEFORE_START:
+        rule = table.get(kind)
+        if rule is None or not rule.enabled:
+            continue
+        if kind == Kind.PRE_CARE and appointment.kind != Appointment.Kind.TREATMENT:
+            continue
+        due = wall_clock_offset(appointment.start, rule.offset)
+        if kind == Kind.REMINDER and due <= now:
+            continue  # Booked at short notice: the confirmation is the reminder.
+        if due + rule.staleness < now:
+            continue  # Booked too late for it to make sense.
+        reminders.append(
+            Reminder(
+                patient_id=appointment.patient_id,
+                appointment=appointment,
+                kind=kind,
+                version=version,
+                due_at=max(due, now),
+            )
+        )
+    return reminders
+
+
+def wall_clock_offset(start: datetime, offset: timedelta) -> datetime:
+    """``start`` moved by ``offset``: whole days on the clinic's wall clock ("5 days
+    before" a 10:00 session is 10:00, clock change or not), the rest in real time."""
+    days = timedelta(days=int(offset / timedelta(days=1)))  # -1 day 2 h: -1 day
+    return shift_wall_clock(start, days).astimezone(UTC) + (offset - days)
+
+
+def plan_booking(appointments: list[Appointment], *, now: datetime) -> None:
+    """One confirmation (for a whole series: one email), plus reminders for each."""
+    if not appointments:
+        return
+    table = rules()
+    first = min(appointments, key=lambda a: a.start)
+    rows = [
+        Reminder(
+            patient_id=first.patient_id,
+            appointment=first,
+            kind=Kind.CONFIRMATION,
+            version=0,
+            due_at=now,
+            series=[a.pk for a in sorted(appointments, key=lambda a: a.start)],
+        )
+    ]
+    for appointment in appointments:
+        rows += _timed(appointment, 0, table, now)
+    Reminder.objects.bulk_create(rows)
+    _nudge()
+
+
+def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
+    """New times: pending reminders are replaced, and an update goes out (one
+    email for the sessions of a patient moved together)."""
+    table = rules()
+    versions = versions_of(appointments)
+    cancel_pending(appointments, reason="the appointment moved", now=now)
+    rows = _one_email_each(Kind.UPDATE, appointments, versions, now)
+    for appointment in appointments:
+        rows += _timed(appointment, versions.get(appointment.pk, 0) + 1, table, now)
+    Reminder.objects.bulk_create(rows)
+    _nudge()
+
+
+def plan_cancellation(appointments: list[Appointment], *, now: datetime) -> None:
+    versions = versions_of(appointments)
+    cancel_pending(appointments, reason="the appointment was cancelled", now=now)
+    Reminder.objects.bulk_create(
+        _one_email_each(Kind.CANCELLATION, appointments, versions, now)
+    )
+    _nudge()
+
+
+# The rows of appointments whose change another row's email tells the patient.
+INCLUDED = "in one email with the other sessions changed"
+
+
+def _one_email_each(
+    kind: str, appointments: list[Appointment], versions: dict[int, int], now: datetime
+) -> list[Reminder]:
+    """A row of ``kind`` at each appointment's next version; the email of a
+    patient's appointments changed together goes out once, from the earliest
+    one's row, and the others' rows record their new version as included."""
+    by_patient: dict[int, list[Appointment]] = {}
+    for appointment in sorted(appointments, key=lambda a: a.start):
+        by_patient.setdefault(appointment.patient_id, []).append(appointment)
+    rows = []
+    for patient_id, changed in by_patient.items():
+        for index, appointment in enumerate(changed):
+            row = Reminder(
+                patient_id=patient_id,
+                appointment=appointment,
+                kind=kind,
+                version=versions.get(appointment.pk, 0) + 1,
+                due_at=now,
+            )
+            if index == 0 and len(changed) > 1:
+                row.series = [a.pk for a in changed]
+            elif index > 0:
+                row.status = Status.SKIPPED
+                row.skip_reason = INCLUDED
+            rows.append(row)
+    return rows
+
+
+def cancel_pending(
+    appointments: list[Appointment], *, reason: str, now: datetime
+) -> int:
+    """Cancel the emails not yet sent (a worker that already claimed one keeps it:
+    it was due before the change). An email about other appointments too goes on
+    for those."""
+    leaving = {a.pk for a in appointments}
+    pending = Reminder.objects.filter(
+        appointment_id__in=leaving, status=Status.SCHEDULED
+    )
+    carriers = list(pending.filter(kind__in=TRANSACTIONAL).exclude(series=[]))
+    count = pending.update(status=Status.CANCELLED, skip_reason=reason, updated_at=now)
+    for carrier in carriers:
+        _hand_over(carrier, leaving=leaving, now=now)
+    return count
+
+
+def _hand_over(carrier: Reminder, *, leaving: set[int], now: datetime) -> None:
+    """Let the earliest appointment still booked carry the email for the rest."""
+    staying = list(
+        Appointment.objects.filter(
+            pk__in=[pk for pk in carrier.series if pk not in leaving],
+            status__in=Appointment.ACTIVE_STATUSES,
+        ).order_by("start")
+    )
+    if not staying:
+        return
+    first = staying[0]
+    series = [a.pk for a in staying] if len(staying) > 1 else []
+    included = (
+        Reminder.objects.filter(
+            appointment=first,
+            kind=carrier.kind,
+            status=Status.SKIPPED,
+            skip_reason=INCLUDED,
+        )
+        .order_by("-version")
+        .first()
+    )
+    if included is not None:
+        Reminder.objects.filter(pk=included.pk).update(
+            status=Status.SCHEDULED,
+            skip_reason="",
+            series=series,
+            due_at=now,
+            updated_at=now,
+        )
+        return
+    taken = set(
+        Reminder.objects.filter(appointment=first, kind=carrier.kind).values_list(
+            "version", flat=True
+        )
+    )
+    version = versions_of([first]).get(first.pk, 0)
+    while version in taken:
+        version += 1
+    Reminder.objects.create(
+        patient_id=carrier.patient_id,
+        appointment=first,
+        kind=carrier.kind,
+        version=version,
+        due_at=now,
+        series=series,
+    )
+
+
+def plan_aftercare(
+    appointments: list[Appointment], *, ended_at: datetime, now: datetime
+) -> None:
+    """The aftercare sequence, timed from the session's real end (elapsed time)."""
+    table = rules()
+    rows = []
+    for appointment in appointments:
+        if appointment.kind != Appointment.Kind.TREATMENT:
+            continue
+        for kind in AFTERCARE:
+            rule = table.get(kind)
+            if rule is None or not rule.enabled:
+                continue
+            # In UTC, adding 12 hours adds 12 real hours, even across a clock
+            # change (in a local zone it would add wall-clock hours).
+            # The guide is due at the end itself, so it goes out at once, and a
+            # session signed long after it ended doesn't send it after a later step.
+            due = ended_at.astimezone(UTC) + rule.offset
+            rows.append(
+                Reminder(
+                    patient_id=appointment.patient_id,
+                    appointment=appointment,
+                    kind=kind,
+                    version=0,
+                    due_at=due,
+                )
+            )
+    Reminder.objects.bulk_create(rows, ignore_conflicts=True)
+    _nudge()
+
+
+def retime_aftercare(
+    appointments: list[Appointment], *, ended_at: datetime, now: datetime
+) -> None:
+    """The session's recorded end was corrected: aftercare not yet sent follows it."""
+    table = rules()
+    pending = list(
+        Reminder.objects.filter(
+            appointment__in=appointments, kind__in=AFTERCARE, status=Status.SCHEDULED
+        )
+    )
+    if not pending:
+        return
+    versions = versions_of(appointments)
+    Reminder.objects.filter(pk__in=[r.pk for r in pending]).update(
+        status=Status.CANCELLED,
+        skip_reason="the session's end time was corrected",
+        updated_at=now,
+    )
+    Reminder.objects.bulk_create(
+        Reminder(
+            patient_id=r.patient_id,
+            appointment_id=r.appointment_id,
+            kind=r.kind,
+            version=versions.get(r.appointment_id, 0) + 1,
+            due_at=ended_at.astimezone(UTC) + table[r.kind].offset,
+        )
+        for r in pending
+        if r.kind in table
+    )
+    _nudge()
+
+
+def _nudge() -> None:
+    """Ask a worker to dispatch right after commit, for emails due now. Beat
+    dispatches every few seconds anyway, so a lost nudge only delays an email."""
+    from aftercare.tasks import dispatch_due_reminders
+
+    transaction.on_commit(_send_nudge(dispatch_due_reminders))
+
+
+def _send_nudge(task):
+    def send() -> None:
+        try:
+            task.delay()
+        except Exception:  # The broker being down must not break a booking.
+            log.warning("Could not nudge the email dispatcher; beat will do it.")
+
+    return send
