@@ -736,7 +736,8 @@ def _emails(
 def _timed(
     visit: Visit, version: int, table: dict[str, ReminderRule], at: datetime
 ) -> Iterator[_Email]:
-    """Pre-care and the reminder, as planned at ``at`` (aftercare.services.planning._timed)."""
+    """Pre-care and the reminder, as planned at ``at``
+    (aftercare.services.planning._timed)."""
     for kind in BEFORE_START:
         rule = table.get(kind)
         if rule is None:
