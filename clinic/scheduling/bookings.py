@@ -1,0 +1,160 @@
+"""Bookings in a calendar snapshot: start-sorted lists, the time windows they
+were loaded for, and the query that loads rooms' bookings inside windows."""
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from django.db import connection
+from django.db.models.query import RawQuerySet
+from django.utils.translation import gettext as _
+
+from clinic.models import (
+    Appointment,
+    Patient,
+)
+
+BOOKED_FIELDS = (
+    "id",
+    "practitioner_id",
+    "room_id",
+    "start",
+    "end",
+    "kind",
+    "patient__first_name",
+    "patient__last_name",
+)
+# The rooms' bookings are read for at most this many time windows in one query
+# (neighbouring windows are joined beyond it).
+MAX_ROOM_WINDOWS = 200
+# An appointment starts and ends on one day: midnight to midnight is its longest,
+# 25 hours on the night the clocks go back.
+LONGEST_APPOINTMENT = timedelta(hours=25)
+
+
+class RoomsNotLoaded(LookupError):
+    """The snapshot holds no bookings of that room at that time."""
+
+
+@dataclass(frozen=True)
+class Booked:
+    id: int
+    practitioner_id: int
+    room_id: int
+    start: datetime
+    end: datetime
+    label: str = ""  # what it is, when it isn't an appointment in the database
+    kind: str = ""
+    patient: str = ""
+
+    @property
+    def description(self) -> str:
+        # Built only when a clash is reported: a year of bookings loads fast.
+        if self.label:
+            return self.label
+        return _("%(kind)s with %(patient)s") % {
+            "kind": Appointment.Kind(self.kind).label.lower(),
+            "patient": self.patient,
+        }
+
+
+def start_of(booking: Booked) -> datetime:
+    return booking.start
+
+
+def overlapping(bookings: list[Booked], start: datetime, end: datetime) -> list[Booked]:
+    """Bookings in a start-sorted list that overlap [start, end)."""
+    index = bisect_left(bookings, end, key=start_of)
+    # Nothing that starts longer before ``start`` than the longest appointment
+    # can reach it: stop walking back there.
+    horizon = start - LONGEST_APPOINTMENT
+    found = []
+    while index > 0:
+        index -= 1
+        booked = bookings[index]
+        if booked.end > start:
+            found.append(booked)
+        elif booked.start < horizon:
+            break
+    found.reverse()
+    return found
+
+
+def merge_windows(
+    windows: list[tuple[datetime, datetime]], *, limit: int | None = None
+) -> list[tuple[datetime, datetime]]:
+    """Sorted windows with the overlapping ones joined; when there are more than
+    ``limit``, the neighbours closest to each other are joined too (covering more
+    never hurts, but costs the bookings in between)."""
+    merged: list[tuple[datetime, datetime]] = []
+    for start, end in windows:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    if limit is None or len(merged) <= limit:
+        return merged
+    between = sorted(
+        range(len(merged) - 1), key=lambda i: merged[i + 1][0] - merged[i][1]
+    )
+    joined = set(between[: len(merged) - limit])
+    result = [merged[0]]
+    for index, window in enumerate(merged[1:], start=1):
+        if index - 1 in joined:
+            result[-1] = (result[-1][0], window[1])
+        else:
+            result.append(window)
+    return result
+
+
+def covered(
+    windows: list[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> bool:
+    start, end = start.astimezone(UTC), end.astimezone(UTC)
+    index = bisect_left(windows, start, key=lambda window: window[0])
+    # The window that covers [start, end) starts at ``start`` or before it.
+    for candidate in windows[max(index - 1, 0) : index + 1]:
+        if candidate[0] <= start and end <= candidate[1]:
+            return True
+    return False
+
+
+def room_bookings(
+    room_ids: list[int], windows: list[tuple[datetime, datetime]]
+) -> RawQuerySet:
+    """Active bookings of the rooms that overlap any of the windows.
+
+    The windows are joined as a small table, so the database looks each one up
+    on the (room, start) index; the same condition written as an OR of ranges
+    makes SQLite read every booking and test every range on it.
+    """
+    if not room_ids:
+        return Appointment.objects.none()
+    ops = connection.ops
+    appointment = Appointment._meta.db_table
+    patient = Patient._meta.db_table
+    params: list = []
+    for start, end in windows:
+        # A booking that overlaps the window starts after this.
+        params += [
+            ops.adapt_datetimefield_value(start - LONGEST_APPOINTMENT),
+            ops.adapt_datetimefield_value(start),
+            ops.adapt_datetimefield_value(end),
+        ]
+    statuses = list(Appointment.ACTIVE_STATUSES)
+    params += [*room_ids, *statuses]
+    sql = f"""
+        WITH w (earliest, opens, closes) AS (
+            VALUES {", ".join(["(%s, %s, %s)"] * len(windows))}
+        )
+        SELECT DISTINCT a.id, a.practitioner_id, a.room_id, a.start, a."end",
+               a.kind, p.first_name, p.last_name
+        FROM w
+        JOIN {ops.quote_name(appointment)} a
+          ON a.start >= w.earliest AND a.start < w.closes AND a."end" > w.opens
+        JOIN {ops.quote_name(patient)} p ON p.id = a.patient_id
+        WHERE a.room_id IN ({", ".join(["%s"] * len(room_ids))})
+          AND a.status IN ({", ".join(["%s"] * len(statuses))})
+        ORDER BY a.start
+    """
+    return Appointment.objects.raw(sql, params)

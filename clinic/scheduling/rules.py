@@ -1,0 +1,303 @@
+"""What stands against booking a slot, in words the front desk can act on.
+
+``SlotRules`` reads the calendar data of an ``Availability`` snapshot; it adds
+no queries.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
+
+from django.utils import formats, timezone
+from django.utils.translation import gettext as _
+
+from clinic.models import (
+    Practitioner,
+    Room,
+)
+from clinic.scheduling.bookings import (
+    Booked,
+    RoomsNotLoaded,
+    covered,
+    overlapping,
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why a slot can't be booked. Hours problems may be overridden by a manager.
+
+    ``text`` may be a function that writes the message: the series engine checks
+    thousands of candidate slots and reads the words of very few.
+    """
+
+    code: str
+    text: str | Callable[[], str]
+    overridable: bool = False
+
+    @property
+    def message(self) -> str:
+        return self.text() if callable(self.text) else self.text
+
+
+class SlotRules:
+    """The checks of a calendar snapshot (mixed into ``Availability``)."""
+
+    tz: tzinfo
+    opening_hours: dict[int, list[tuple[time, time]]]
+    closures: dict[date, str]
+    working_hours: dict[int, dict[int, list[tuple[time, time]]]]
+    time_off: dict[int, list[tuple[datetime, datetime, str]]]
+    by_practitioner: dict[int, list[Booked]]
+    by_room: dict[int, list[Booked]]
+    room_windows: list[tuple[datetime, datetime]] | None
+    loaded_rooms: frozenset[int]
+
+    def problems(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        practitioner: Practitioner,
+        room: Room,
+        now: datetime,
+    ) -> list[Problem]:
+        """Everything that stands against booking this slot, most serious first."""
+        if end <= start:
+            return [Problem("end_before_start", _("The end must be after the start."))]
+        problems = self._timing_and_person(start, now, practitioner)
+        if not room.is_active:
+            problems.append(
+                Problem("room_inactive", _("%(room)s is not in use.") % {"room": room})
+            )
+        problems += self.clashes(
+            start=start, end=end, practitioner=practitioner, room=room
+        )
+        problems += self.hours_problems(start=start, end=end, practitioner=practitioner)
+        return problems
+
+    def practitioner_problems(
+        self,
+        *,
+        start: datetime,
+        end: datetime,
+        practitioner: Practitioner,
+        now: datetime,
+    ) -> list[Problem]:
+        """What stands against the slot whatever the room: when there is anything,
+        no room can help. The series engine asks this first, and rooms only then."""
+        if end <= start:
+            return [Problem("end_before_start", _("The end must be after the start."))]
+        return [
+            *self._timing_and_person(start, now, practitioner),
+            *self._practitioner_clashes(start, end, practitioner),
+            *self.hours_problems(start=start, end=end, practitioner=practitioner),
+        ]
+
+    def _timing_and_person(
+        self, start: datetime, now: datetime, practitioner: Practitioner
+    ) -> list[Problem]:
+        problems = []
+        if start < now:
+            problems.append(
+                Problem("past", _("That time has already passed: pick a future time."))
+            )
+        if not practitioner.is_active:
+            problems.append(
+                Problem(
+                    "practitioner_inactive",
+                    _("%(name)s is not taking bookings.") % {"name": practitioner},
+                )
+            )
+        return problems
+
+    def clashes(
+        self, *, start: datetime, end: datetime, practitioner: Practitioner, room: Room
+    ) -> list[Problem]:
+        return self._practitioner_clashes(start, end, practitioner) + (
+            self._room_clashes(start, end, room)
+        )
+
+    def _practitioner_clashes(
+        self, start: datetime, end: datetime, practitioner: Practitioner
+    ) -> list[Problem]:
+        problems = []
+        for booked in overlapping(
+            self.by_practitioner.get(practitioner.pk, []), start, end
+        ):
+            problems.append(
+                Problem(
+                    "practitioner_clash",
+                    lambda booked=booked: (
+                        _("%(name)s is already booked %(when)s (%(what)s).")
+                        % {
+                            "name": practitioner,
+                            "when": self.describe(booked.start, booked.end),
+                            "what": booked.description,
+                        }
+                    ),
+                )
+            )
+        return problems
+
+    def _room_clashes(
+        self, start: datetime, end: datetime, room: Room
+    ) -> list[Problem]:
+        if self.room_windows is not None and (
+            room.pk not in self.loaded_rooms
+            or not covered(self.room_windows, start, end)
+        ):
+            raise RoomsNotLoaded(f"{room} is not loaded for {start} to {end}.")
+        problems = []
+        for booked in overlapping(self.by_room.get(room.pk, []), start, end):
+            problems.append(
+                Problem(
+                    "room_clash",
+                    lambda booked=booked: (
+                        _("%(room)s is already booked %(when)s (%(what)s).")
+                        % {
+                            "room": room,
+                            "when": self.describe(booked.start, booked.end),
+                            "what": booked.description,
+                        }
+                    ),
+                )
+            )
+        return problems
+
+    def hours_problems(
+        self, *, start: datetime, end: datetime, practitioner: Practitioner
+    ) -> list[Problem]:
+        local_start = timezone.localtime(start, self.tz)
+        local_end = timezone.localtime(end, self.tz)
+        day = local_start.date()
+
+        def weekday_name() -> str:
+            return formats.date_format(local_start, "l")
+
+        ends_at_midnight = local_end.time() == time(0) and local_end.date() == (
+            day + timedelta(days=1)
+        )
+        if local_end.date() != day and not ends_at_midnight:
+            return [
+                Problem(
+                    "spans_days",
+                    _("An appointment must start and end on the same day."),
+                    overridable=False,
+                )
+            ]
+        start_t, end_t = local_start.time(), local_end.time()
+        problems = []
+        if day in self.closures:
+            closure_reason = self.closures[day]
+            problems.append(
+                Problem(
+                    "closure",
+                    lambda: (
+                        _("The clinic is closed on %(day)s%(reason)s.")
+                        % {
+                            "day": formats.date_format(day, "D j M Y"),
+                            "reason": f" ({closure_reason})" if closure_reason else "",
+                        }
+                    ),
+                    overridable=True,
+                )
+            )
+        opening = self.opening_hours.get(day.weekday(), [])
+        if not opening:
+            problems.append(
+                Problem(
+                    "closed_weekday",
+                    lambda: (
+                        _("The clinic is closed on %(weekday)s.")
+                        % {"weekday": weekday_name() + "s"}
+                    ),
+                    overridable=True,
+                )
+            )
+        elif not _within(opening, start_t, end_t):
+            problems.append(
+                Problem(
+                    "outside_opening",
+                    lambda: (
+                        _("That is outside opening hours (%(weekday)s: %(hours)s).")
+                        % {"weekday": weekday_name(), "hours": _hours_text(opening)}
+                    ),
+                    overridable=True,
+                )
+            )
+        working = self.working_hours.get(practitioner.pk, {}).get(day.weekday(), [])
+        if not working:
+            problems.append(
+                Problem(
+                    "not_working",
+                    lambda: (
+                        _("%(name)s does not work on %(weekday)s.")
+                        % {"name": practitioner, "weekday": weekday_name() + "s"}
+                    ),
+                    overridable=True,
+                )
+            )
+        elif not _within(working, start_t, end_t):
+            problems.append(
+                Problem(
+                    "outside_working",
+                    lambda: (
+                        _(
+                            "That is outside %(name)s's working hours "
+                            "(%(weekday)s: %(hours)s)."
+                        )
+                        % {
+                            "name": practitioner,
+                            "weekday": weekday_name(),
+                            "hours": _hours_text(working),
+                        }
+                    ),
+                    overridable=True,
+                )
+            )
+        for off_start, off_end, reason in self.time_off.get(practitioner.pk, []):
+            if off_start < end and off_end > start:
+                problems.append(
+                    Problem(
+                        "time_off",
+                        lambda off_start=off_start, off_end=off_end, reason=reason: (
+                            _("%(name)s is off %(when)s%(reason)s.")
+                            % {
+                                "name": practitioner,
+                                "when": self.describe(off_start, off_end),
+                                "reason": f" ({reason})" if reason else "",
+                            }
+                        ),
+                        overridable=True,
+                    )
+                )
+        return problems
+
+    def describe(self, start: datetime, end: datetime) -> str:
+        """'on Thu 26 Nov 2026, 10:00-11:00' in the clinic's zone."""
+        local_start = timezone.localtime(start, self.tz)
+        local_end = timezone.localtime(end, self.tz)
+        if local_start.date() == local_end.date():
+            return _("on %(day)s, %(start)s-%(end)s") % {
+                "day": formats.date_format(local_start, "D j M Y"),
+                "start": local_start.strftime("%H:%M"),
+                "end": local_end.strftime("%H:%M"),
+            }
+        return _("from %(start)s until %(end)s") % {
+            "start": formats.date_format(local_start, "D j M Y H:i"),
+            "end": formats.date_format(local_end, "D j M Y H:i"),
+        }
+
+
+def _within(blocks: list[tuple[time, time]], start: time, end: time) -> bool:
+    # An end at midnight reads as the end of the day.
+    end_of_day = end if end != time(0) else time(23, 59, 59, 999999)
+    return any(
+        block_start <= start and end_of_day <= block_end
+        for block_start, block_end in blocks
+    )
+
+
+def _hours_text(blocks: list[tuple[time, time]]) -> str:
+    return ", ".join(f"{s:%H:%M}-{e:%H:%M}" for s, e in sorted(blocks))
