@@ -15,7 +15,7 @@ from aftercare import emails, services
 from aftercare.models import Kind, Reminder
 from clinic.forms import DateInput
 from clinic.models import Patient, local_midnight
-from clinic.views import _safe_next, staff_view
+from clinic.views import safe_next, staff_view
 
 
 def patient_messages_panel(request: HttpRequest, patient: Patient) -> str:
@@ -185,7 +185,7 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, _("The email will go out again in a moment."))
-    return redirect(_safe_next(request, reminder.get_absolute_url()))
+    return redirect(safe_next(request, reminder.get_absolute_url()))
 
 
 @staff_view("aftercare.resend_reminder")
@@ -198,7 +198,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, str(error))
     else:
         messages.success(request, _("The email is cancelled."))
-    return redirect(_safe_next(request, reminder.get_absolute_url()))
+    return redirect(safe_next(request, reminder.get_absolute_url()))
 
 
 # The one-click unsubscribe POST comes from mail programs, without a CSRF token;

@@ -423,4 +423,4 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
-CSRF_FAILURE_VIEW = "clinic.views.csrf_failure"
+CSRF_FAILURE_VIEW = "clinic.views.system.csrf_failure"

@@ -736,12 +736,12 @@ def test_healthz_names_a_broken_broker(client, db, settings):
 
 
 def test_healthz_names_a_broken_database(client, db, monkeypatch):
-    from clinic import views
+    from clinic.views import system
 
     def broken() -> None:
         raise RuntimeError("database is down")
 
-    monkeypatch.setattr(views, "_check_database", broken)
+    monkeypatch.setattr(system, "_check_database", broken)
     response = client.get(reverse("healthz"))
     assert response.status_code == 503
     assert response.json() == {"database": "error", "broker": "ok"}

@@ -1,0 +1,57 @@
+"""Booking service: the only code path that creates, moves or changes appointments.
+
+Views, the admin and the series engine call these functions. Each runs in one
+transaction. On PostgreSQL the exclusion constraints of migration
+0002_no_double_booking are the final word on overlaps (a concurrent booking
+that slipped past the friendly check becomes a clash error here); on SQLite the
+IMMEDIATE transaction mode serialises writers so the check itself is exact.
+
+booking.py checks slots and books them; changes.py moves, cancels, checks in,
+marks no-shows and completes; consultations.py records consultations and who
+opened a clinical record.
+"""
+
+from clinic.services.booking import (
+    BookingError,
+    Slot,
+    availability_for,
+    book_appointment,
+    book_appointments,
+    can_override_hours,
+    check_slot,
+    hold,
+    notify,
+)
+from clinic.services.changes import (
+    Move,
+    cancel_appointment,
+    cancel_appointments,
+    check_in_appointment,
+    complete_appointment,
+    mark_no_show,
+    move_appointments,
+    reschedule_appointment,
+)
+from clinic.services.consultations import log_clinical_access, record_consultation
+
+__all__ = [
+    "BookingError",
+    "Move",
+    "Slot",
+    "availability_for",
+    "book_appointment",
+    "book_appointments",
+    "can_override_hours",
+    "cancel_appointment",
+    "cancel_appointments",
+    "check_in_appointment",
+    "check_slot",
+    "complete_appointment",
+    "hold",
+    "log_clinical_access",
+    "mark_no_show",
+    "move_appointments",
+    "notify",
+    "record_consultation",
+    "reschedule_appointment",
+]

@@ -1,0 +1,299 @@
+"""Checking slots and booking appointments; telling the listening apps."""
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+
+from clinic.models import Appointment, Patient, Practitioner, Room
+from clinic.scheduling import Availability, Problem
+
+EXCLUSION_VIOLATION = "23P01"
+OVERLAP_CONSTRAINTS = {
+    "appointment_no_practitioner_overlap": "practitioner_clash",
+    "appointment_no_room_overlap": "room_clash",
+}
+
+
+class BookingError(Exception):
+    """A booking or change was refused; ``problems`` say why, in words for staff."""
+
+    def __init__(self, problems: list[Problem], *, index: int | None = None) -> None:
+        self.problems = problems
+        # For a request of several slots: the position of the one refused.
+        self.index = index
+        super().__init__(" ".join(p.message for p in problems))
+
+    @property
+    def messages(self) -> list[str]:
+        return [p.message for p in self.problems]
+
+    @property
+    def overridable(self) -> bool:
+        return all(p.overridable for p in self.problems)
+
+
+@dataclass(frozen=True)
+class Slot:
+    start: datetime
+    end: datetime
+    practitioner: Practitioner
+    room: Room
+
+
+def can_override_hours(user: AbstractBaseUser | None) -> bool:
+    return bool(user and user.has_perm("clinic.override_hours"))
+
+
+def check_slot(
+    slot: Slot,
+    *,
+    by: AbstractBaseUser | None,
+    override_reason: str = "",
+    now: datetime | None = None,
+    exclude_ids: tuple[int, ...] = (),
+    availability: Availability | None = None,
+) -> list[Problem]:
+    """Raise BookingError unless the slot may be booked by ``by``.
+
+    Opening hours, closures, working hours and time off may be overridden by a
+    user with the ``clinic.override_hours`` permission who gives a reason.
+    Clashes, past times and inactive rooms or practitioners may not. Returns the
+    problems that were overridden (none if the slot was fine as it is).
+    """
+    now = now or timezone.now()
+    if availability is None:
+        availability = Availability.load(
+            start=slot.start,
+            end=slot.end,
+            practitioner_ids=[slot.practitioner.pk],
+            room_ids=[slot.room.pk],
+            exclude_ids=exclude_ids,
+        )
+    problems = availability.problems(
+        start=slot.start,
+        end=slot.end,
+        practitioner=slot.practitioner,
+        room=slot.room,
+        now=now,
+    )
+    hard = [p for p in problems if not p.overridable]
+    if hard:
+        raise BookingError(hard)
+    if problems and not (override_reason.strip() and can_override_hours(by)):
+        raise BookingError(problems)
+    return problems
+
+
+def _save_checked(
+    appointment: Appointment, *, update_fields: list[str] | None = None
+) -> None:
+    """Save inside a savepoint, turning an exclusion-constraint violation into a
+    BookingError that names what the slot clashes with."""
+    try:
+        with transaction.atomic():
+            appointment.save(update_fields=update_fields)
+    except IntegrityError as exc:
+        cause = exc.__cause__
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if code != EXCLUSION_VIOLATION:
+            raise
+        constraint = getattr(getattr(cause, "diag", None), "constraint_name", "")
+        availability = Availability.load(
+            start=appointment.start,
+            end=appointment.end,
+            practitioner_ids=[appointment.practitioner_id],
+            room_ids=[appointment.room_id],
+            exclude_ids=[appointment.pk] if appointment.pk else [],
+        )
+        clashes = availability.clashes(
+            start=appointment.start,
+            end=appointment.end,
+            practitioner=appointment.practitioner,
+            room=appointment.room,
+        )
+        wanted = OVERLAP_CONSTRAINTS.get(constraint)
+        named = [p for p in clashes if p.code == wanted] or clashes
+        raise BookingError(
+            named
+            or [
+                Problem(
+                    "clash",
+                    _("Someone else has just booked that time. Pick another time."),
+                )
+            ]
+        ) from exc
+
+
+def _lock_calendars(
+    practitioners: Iterable[Practitioner], rooms: Iterable[Room]
+) -> None:
+    """Queue writers of one practitioner's or one room's calendar behind each other.
+
+    The second writer waits here until the first commits, so its check sees the
+    first booking. Without the queue, two inserts at the same instant can deadlock
+    inside PostgreSQL's exclusion-constraint check and fail with an error instead
+    of a clash. A no-op on SQLite, where IMMEDIATE transactions serialise writers.
+    Practitioners first, then rooms, each by id: one order for everybody, so no
+    lock cycle.
+    """
+    for model, objects in ((Practitioner, practitioners), (Room, rooms)):
+        ids = sorted({obj.pk for obj in objects})
+        list(
+            model.objects.select_for_update(no_key=True)
+            .filter(pk__in=ids)
+            .order_by("pk")
+            .values("pk")
+        )
+
+
+def availability_for(
+    slots: Sequence[Slot], exclude_ids: Iterable[int] = ()
+) -> Availability:
+    """The calendar around these slots, for their practitioners and rooms."""
+    return Availability.load(
+        start=min(s.start for s in slots),
+        end=max(s.end for s in slots),
+        practitioner_ids=[s.practitioner.pk for s in slots],
+        room_ids=[s.room.pk for s in slots],
+        exclude_ids=exclude_ids,
+    )
+
+
+def hold(availability: Availability, slot: Slot) -> None:
+    """Mark a slot as taken so later slots of the same request can't overlap it."""
+    availability.hold(
+        start=slot.start,
+        end=slot.end,
+        practitioner_id=slot.practitioner.pk,
+        room_id=slot.room.pk,
+        description=_("another appointment in this change"),
+    )
+
+
+def _check_all(
+    slots: Sequence[Slot],
+    availability: Availability,
+    *,
+    by: AbstractBaseUser | None,
+    override_reason: str,
+    now: datetime | None,
+) -> list[list[Problem]]:
+    """Check every slot of one request (each against the ones before it too).
+
+    Returns the overridden problems of each slot; BookingError.index names the
+    slot that was refused.
+    """
+    overrides = []
+    for index, slot in enumerate(slots):
+        try:
+            overrides.append(
+                check_slot(
+                    slot,
+                    by=by,
+                    override_reason=override_reason,
+                    now=now,
+                    availability=availability,
+                )
+            )
+        except BookingError as error:
+            error.index = index
+            raise
+        hold(availability, slot)
+    return overrides
+
+
+@transaction.atomic
+def book_appointments(
+    *,
+    patient: Patient,
+    slots: Sequence[Slot],
+    kind: str,
+    booked_by: AbstractBaseUser | None,
+    notes: str = "",
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Book every slot for the patient, or none (BookingError.index says which)."""
+    if not slots:
+        return []
+    _lock_calendars([s.practitioner for s in slots], [s.room for s in slots])
+    overrides = _check_all(
+        slots,
+        availability_for(slots),
+        by=booked_by,
+        override_reason=override_reason,
+        now=now,
+    )
+    appointments = []
+    for index, (slot, overridden) in enumerate(zip(slots, overrides, strict=True)):
+        appointment = Appointment(
+            patient=patient,
+            practitioner=slot.practitioner,
+            room=slot.room,
+            start=slot.start,
+            end=slot.end,
+            kind=kind,
+            notes=notes,
+            booked_by=booked_by,
+        )
+        # Only a reason that excused something is an override worth recording.
+        if overridden:
+            appointment.override_reason = override_reason.strip()
+            appointment.override_by = booked_by
+        try:
+            _save_checked(appointment)
+        except BookingError as error:
+            error.index = index
+            raise
+        appointments.append(appointment)
+    notify("booked", appointments, now=now)
+    return appointments
+
+
+def book_appointment(
+    *,
+    patient: Patient,
+    practitioner: Practitioner,
+    room: Room,
+    start: datetime,
+    end: datetime,
+    kind: str,
+    booked_by: AbstractBaseUser | None,
+    notes: str = "",
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> Appointment:
+    slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
+    [appointment] = book_appointments(
+        patient=patient,
+        slots=[slot],
+        kind=kind,
+        booked_by=booked_by,
+        notes=notes,
+        override_reason=override_reason,
+        now=now,
+    )
+    return appointment
+
+
+def notify(
+    event: str, appointments: list[Appointment], *, now: datetime | None, **extra
+) -> None:
+    """Tell the apps that follow appointments (settings.CLINIC_APPOINTMENT_LISTENERS)
+    what just happened, inside the same transaction: patient emails are planned,
+    re-timed or cancelled together with the change, or not at all.
+
+    Events: booked, moved, cancelled, no_show, completed and end_changed (both
+    with ``ended_at``, the session's recorded end).
+    """
+    for path in settings.CLINIC_APPOINTMENT_LISTENERS:
+        import_string(path)(
+            event=event, appointments=appointments, now=now or timezone.now(), **extra
+        )

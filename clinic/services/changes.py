@@ -1,0 +1,273 @@
+"""Changes to booked appointments: move, cancel, check in, no-show, complete."""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from operator import attrgetter
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic.models import Appointment, Practitioner, Room
+from clinic.scheduling import Problem
+from clinic.services.booking import (
+    BookingError,
+    Slot,
+    _check_all,
+    _lock_calendars,
+    _save_checked,
+    availability_for,
+    notify,
+)
+
+
+def _refuse(message: str) -> BookingError:
+    return BookingError([Problem("status", message)])
+
+
+@dataclass(frozen=True)
+class Move:
+    appointment: Appointment
+    slot: Slot
+
+
+@transaction.atomic
+def move_appointments(
+    *,
+    moves: Sequence[Move],
+    by: AbstractBaseUser | None,
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Move booked appointments (to new times, practitioners or rooms): all or none.
+
+    The moved appointments don't block each other's new slots, so a whole series
+    can shift by a week even where a new slot overlaps another one's old slot.
+    """
+    if not moves:
+        return []
+    ids = [m.appointment.pk for m in moves]
+    locked = {
+        a.pk: a
+        for a in Appointment.objects.select_for_update()
+        .select_related("patient", "practitioner__user", "room")
+        .filter(pk__in=ids)
+        .order_by("pk")
+    }
+    for index, move in enumerate(moves):
+        appointment = locked[move.appointment.pk]
+        if appointment.status != Appointment.Status.BOOKED:
+            error = _refuse(
+                _("Only a booked appointment can be moved; this one is %(status)s.")
+                % {"status": appointment.get_status_display().lower()}
+            )
+            error.index = index
+            raise error
+    slots = [m.slot for m in moves]
+    _lock_calendars(
+        [s.practitioner for s in slots] + [a.practitioner for a in locked.values()],
+        [s.room for s in slots] + [a.room for a in locked.values()],
+    )
+    overrides = _check_all(
+        slots,
+        availability_for(slots, exclude_ids=ids),
+        by=by,
+        override_reason=override_reason,
+        now=now,
+    )
+    # Save in an order in which no moved appointment lands on one not yet moved
+    # (the database checks overlaps row by row): later-first when moving later.
+    order = sorted(
+        range(len(moves)),
+        key=lambda i: (
+            -slots[i].start.timestamp()
+            if slots[i].start > locked[ids[i]].start
+            else slots[i].start.timestamp()
+        ),
+    )
+    for index in order:
+        appointment, slot = locked[ids[index]], slots[index]
+        appointment.start, appointment.end = slot.start, slot.end
+        appointment.practitioner, appointment.room = slot.practitioner, slot.room
+        fields = ["start", "end", "practitioner", "room", "updated_at"]
+        if overrides[index]:
+            appointment.override_reason = override_reason.strip()
+            appointment.override_by = by
+            fields += ["override_reason", "override_by"]
+        try:
+            _save_checked(appointment, update_fields=fields)
+        except BookingError as error:
+            error.index = index
+            raise
+    moved = [locked[pk] for pk in ids]
+    notify("moved", moved, now=now)
+    return moved
+
+
+def reschedule_appointment(
+    *,
+    appointment: Appointment,
+    start: datetime,
+    end: datetime,
+    practitioner: Practitioner,
+    room: Room,
+    by: AbstractBaseUser | None,
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> Appointment:
+    slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
+    [moved] = move_appointments(
+        moves=[Move(appointment=appointment, slot=slot)],
+        by=by,
+        override_reason=override_reason,
+        now=now,
+    )
+    return moved
+
+
+def _locked(appointment: Appointment) -> Appointment:
+    """The appointment re-read under a row lock, so two changes can't interleave."""
+    return (
+        Appointment.objects.select_for_update()
+        .select_related("patient", "practitioner__user", "room")
+        .get(pk=appointment.pk)
+    )
+
+
+@transaction.atomic
+def cancel_appointment(
+    *,
+    appointment: Appointment,
+    by: AbstractBaseUser | None,
+    reason: str,
+    now: datetime | None = None,
+) -> Appointment:
+    [cancelled] = cancel_appointments(
+        appointments=[appointment], by=by, reason=reason, now=now
+    )
+    return cancelled
+
+
+@transaction.atomic
+def cancel_appointments(
+    *,
+    appointments: list[Appointment],
+    by: AbstractBaseUser | None,
+    reason: str,
+    now: datetime | None = None,
+) -> list[Appointment]:
+    """Cancel them all or none; the patient hears of them together."""
+    reason = reason.strip()
+    if not reason:
+        raise _refuse(_("Give a reason for cancelling."))
+    now = now or timezone.now()
+    cancelled = []
+    # Locked in one order, so two cancellations of overlapping sets can't deadlock.
+    for appointment in sorted(
+        {a.pk: a for a in appointments}.values(), key=attrgetter("pk")
+    ):
+        appointment = _locked(appointment)
+        if appointment.status not in (
+            Appointment.Status.BOOKED,
+            Appointment.Status.CHECKED_IN,
+        ):
+            raise _refuse(
+                _("This appointment is %(status)s and can no longer be cancelled.")
+                % {"status": appointment.get_status_display().lower()}
+            )
+        appointment.status = Appointment.Status.CANCELLED
+        appointment.cancel_reason = reason
+        appointment.cancelled_at = now
+        appointment.save(
+            update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"]
+        )
+        cancelled.append(appointment)
+    notify("cancelled", cancelled, now=now)
+    return cancelled
+
+
+@transaction.atomic
+def check_in_appointment(
+    *,
+    appointment: Appointment,
+    by: AbstractBaseUser | None,
+    now: datetime | None = None,
+) -> Appointment:
+    now = now or timezone.now()
+    appointment = _locked(appointment)
+    if appointment.status != Appointment.Status.BOOKED:
+        raise _refuse(
+            _("Only a booked appointment can be checked in; this one is %(status)s.")
+            % {"status": appointment.get_status_display().lower()}
+        )
+    if timezone.localdate(appointment.start) != timezone.localdate(now):
+        raise _refuse(
+            _("Patients can be checked in on the day of their appointment only.")
+        )
+    appointment.status = Appointment.Status.CHECKED_IN
+    appointment.checked_in_at = now
+    appointment.save(update_fields=["status", "checked_in_at", "updated_at"])
+    return appointment
+
+
+@transaction.atomic
+def mark_no_show(
+    *,
+    appointment: Appointment,
+    by: AbstractBaseUser | None,
+    now: datetime | None = None,
+) -> Appointment:
+    now = now or timezone.now()
+    appointment = _locked(appointment)
+    if appointment.status != Appointment.Status.BOOKED:
+        raise _refuse(
+            _(
+                "Only a booked appointment can be marked as a no-show; "
+                "this one is %(status)s."
+            )
+            % {"status": appointment.get_status_display().lower()}
+        )
+    if appointment.start > now:
+        raise _refuse(
+            _(
+                "An appointment can be marked as a no-show once its start time "
+                "has passed."
+            )
+        )
+    appointment.status = Appointment.Status.NO_SHOW
+    appointment.save(update_fields=["status", "updated_at"])
+    notify("no_show", [appointment], now=now)
+    return appointment
+
+
+@transaction.atomic
+def complete_appointment(
+    *,
+    appointment: Appointment,
+    by: AbstractBaseUser | None,
+    ended_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Appointment:
+    """The appointment took place (from booked or checked in).
+
+    ``ended_at`` is when it really ended (the session record's end), which is
+    when the aftercare clock starts; by default the booked end.
+    """
+    now = now or timezone.now()
+    appointment = _locked(appointment)
+    if appointment.status not in (
+        Appointment.Status.BOOKED,
+        Appointment.Status.CHECKED_IN,
+    ):
+        raise _refuse(
+            _("This appointment is %(status)s and can't be completed.")
+            % {"status": appointment.get_status_display().lower()}
+        )
+    if appointment.start > now:
+        raise _refuse(_("An appointment can't be completed before it starts."))
+    appointment.status = Appointment.Status.COMPLETED
+    appointment.save(update_fields=["status", "updated_at"])
+    notify("completed", [appointment], now=now, ended_at=ended_at or appointment.end)
+    return appointment

@@ -1,0 +1,63 @@
+"""Consultations and the log of who opened a patient's clinical record."""
+
+from datetime import datetime
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
+from clinic.services.changes import _locked, _refuse
+
+
+@transaction.atomic
+def record_consultation(
+    *,
+    consultation: Consultation,
+    by: AbstractBaseUser,
+    now: datetime | None = None,
+) -> Consultation:
+    """Save a consultation filled in by a practitioner, stamping the decision.
+
+    The patient's skin type follows the latest consultation that records one.
+    """
+    now = now or timezone.now()
+    appointment = _locked(consultation.appointment)
+    if appointment.kind != Appointment.Kind.CONSULTATION:
+        raise _refuse(_("Only a consultation appointment can hold a consultation."))
+    if appointment.status in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW):
+        raise _refuse(
+            _("This consultation was %(status)s: book a new one instead.")
+            % {"status": appointment.get_status_display().lower()}
+        )
+    consultation.patient = appointment.patient
+    if consultation.decision == Consultation.Decision.PENDING:
+        consultation.decided_by, consultation.decided_at = None, None
+    elif consultation.pk is None or _decision_changed(consultation):
+        consultation.decided_by, consultation.decided_at = by, now
+    consultation.save()
+    if (
+        consultation.skin_type
+        and appointment.patient.skin_type != consultation.skin_type
+    ):
+        appointment.patient.skin_type = consultation.skin_type
+        appointment.patient.save(update_fields=["skin_type", "updated_at"])
+    return consultation
+
+
+def _decision_changed(consultation: Consultation) -> bool:
+    stored = (
+        Consultation.objects.filter(pk=consultation.pk)
+        .values_list("decision", "decision_reason")
+        .first()
+    )
+    return stored != (consultation.decision, consultation.decision_reason)
+
+
+def log_clinical_access(
+    *, user: AbstractBaseUser, patient: Patient, what: str, object_id: int | None
+) -> None:
+    ClinicalAccess.objects.create(
+        user=user, patient=patient, what=what, object_id=object_id
+    )

@@ -1,0 +1,9 @@
+"""The clinic's pages, one module per area; urls.py names them by module.
+
+plans and aftercare decorate their views with ``clinic.views.staff_view`` and
+send users back with ``safe_next``.
+"""
+
+from clinic.views.common import safe_next, staff_view
+
+__all__ = ["safe_next", "staff_view"]

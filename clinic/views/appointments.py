@@ -1,0 +1,179 @@
+"""Booking an appointment and changing it: move, cancel, check in, no-show."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from clinic import services
+from clinic.forms import BookAppointmentForm, CancelForm, RescheduleForm
+from clinic.models import Appointment, Patient
+from clinic.views.common import form_errors_from, safe_next, staff_view
+
+
+def _get_appointment(pk: int) -> Appointment:
+    return get_object_or_404(Appointment.objects.with_people(), pk=pk)
+
+
+@staff_view("clinic.add_appointment")
+def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
+    patient = get_object_or_404(Patient, pk=patient_pk)
+    can_override = services.can_override_hours(request.user)
+    initial = {
+        "date": request.GET.get("date") or timezone.localdate() + timedelta(days=1),
+        "start_time": request.GET.get("time") or "10:00",
+        "practitioner": request.GET.get("practitioner"),
+        "room": request.GET.get("room"),
+    }
+    form = BookAppointmentForm(
+        request.POST or None, initial=initial, can_override=can_override
+    )
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            appointment = services.book_appointment(
+                patient=patient,
+                practitioner=data["practitioner"],
+                room=data["room"],
+                start=data["start"],
+                end=data["end"],
+                kind=Appointment.Kind.CONSULTATION,
+                booked_by=request.user,
+                notes=data["notes"],
+                override_reason=data.get("override_reason", ""),
+            )
+        except services.BookingError as error:
+            form_errors_from(error, form)
+        else:
+            messages.success(
+                request,
+                _("Consultation booked for %(patient)s, %(when)s.")
+                % {"patient": patient, "when": _when(appointment)},
+            )
+            return redirect(appointment)
+    return render(
+        request,
+        "clinic/appointment_form.html",
+        {"form": form, "patient": patient, "can_override": can_override},
+    )
+
+
+def _when(appointment: Appointment) -> str:
+    start = timezone.localtime(appointment.start)
+    end = timezone.localtime(appointment.end)
+    return f"{start:%a %d %b %Y, %H:%M}-{end:%H:%M}"
+
+
+@staff_view("clinic.view_appointment")
+@require_GET
+def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _get_appointment(pk)
+    return render(
+        request,
+        "clinic/appointment_detail.html",
+        {
+            "appointment": appointment,
+            "can_check_in": request.user.has_perm("clinic.check_in_appointment"),
+            "can_change": request.user.has_perm("clinic.change_appointment"),
+            "is_today": timezone.localdate(appointment.start) == timezone.localdate(),
+            "has_started": appointment.start <= timezone.now(),
+        },
+    )
+
+
+@staff_view("clinic.change_appointment")
+def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _get_appointment(pk)
+    can_override = services.can_override_hours(request.user)
+    form = RescheduleForm(
+        request.POST or None,
+        initial=RescheduleForm.initial_for(appointment),
+        can_override=can_override,
+    )
+    if appointment.status != Appointment.Status.BOOKED:
+        messages.error(
+            request,
+            _("This appointment is %(status)s and can't be moved.")
+            % {"status": appointment.get_status_display().lower()},
+        )
+        return redirect(appointment)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.reschedule_appointment(
+                appointment=appointment,
+                start=data["start"],
+                end=data["end"],
+                practitioner=data["practitioner"],
+                room=data["room"],
+                by=request.user,
+                override_reason=data.get("override_reason", ""),
+            )
+        except services.BookingError as error:
+            form_errors_from(error, form)
+        else:
+            appointment.refresh_from_db()
+            messages.success(
+                request, _("Moved to %(when)s.") % {"when": _when(appointment)}
+            )
+            return redirect(appointment)
+    return render(
+        request,
+        "clinic/appointment_reschedule.html",
+        {"form": form, "appointment": appointment, "can_override": can_override},
+    )
+
+
+@staff_view("clinic.change_appointment")
+def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    appointment = _get_appointment(pk)
+    form = CancelForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.cancel_appointment(
+                appointment=appointment,
+                by=request.user,
+                reason=form.cleaned_data["reason"],
+            )
+        except services.BookingError as error:
+            form_errors_from(error, form)
+        else:
+            messages.success(request, _("The appointment is cancelled."))
+            return redirect(appointment)
+    return render(
+        request,
+        "clinic/appointment_cancel.html",
+        {"form": form, "appointment": appointment},
+    )
+
+
+def _status_action(request: HttpRequest, pk: int, action, done: str) -> HttpResponse:
+    appointment = _get_appointment(pk)
+    try:
+        action(appointment=appointment, by=request.user)
+    except services.BookingError as error:
+        for message in error.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, done % {"patient": appointment.patient})
+    return redirect(safe_next(request, appointment.get_absolute_url()))
+
+
+@staff_view("clinic.check_in_appointment")
+@require_POST
+def appointment_check_in(request: HttpRequest, pk: int) -> HttpResponse:
+    return _status_action(
+        request, pk, services.check_in_appointment, _("%(patient)s is checked in.")
+    )
+
+
+@staff_view("clinic.check_in_appointment")
+@require_POST
+def appointment_no_show(request: HttpRequest, pk: int) -> HttpResponse:
+    return _status_action(
+        request, pk, services.mark_no_show, _("%(patient)s is marked as a no-show.")
+    )

@@ -1,0 +1,153 @@
+"""The day and week calendars."""
+
+from collections import defaultdict
+from datetime import date, timedelta
+
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from clinic.forms import CalendarForm
+from clinic.models import (
+    Appointment,
+    ClosureDay,
+    OpeningHours,
+    Practitioner,
+    Room,
+    local_midnight,
+)
+from clinic.views.common import staff_view
+
+
+def _calendar_params(request: HttpRequest) -> CalendarForm:
+    form = CalendarForm(request.GET)
+    form.is_valid()  # Bad values are dropped: the page falls back to defaults.
+    return form
+
+
+@staff_view("clinic.view_appointment")
+@require_GET
+def calendar(request: HttpRequest) -> HttpResponse:
+    practitioner = Practitioner.objects.filter(
+        user=request.user, is_active=True
+    ).first()
+    if practitioner is not None:
+        return redirect(
+            reverse("clinic:calendar_week") + f"?practitioner={practitioner.pk}"
+        )
+    return redirect("clinic:calendar_day")
+
+
+def _day_info(days: list[date]) -> dict[date, dict]:
+    """Opening hours and closures for each day (two queries)."""
+    closures = dict(
+        ClosureDay.objects.filter(date__in=days).values_list("date", "reason")
+    )
+    hours = defaultdict(list)
+    for opening in OpeningHours.objects.all():
+        hours[opening.weekday].append(opening)
+    return {
+        day: {
+            "date": day,
+            "closure": closures.get(day),
+            "is_closure": day in closures,
+            "hours": hours.get(day.weekday(), []),
+            "is_today": day == timezone.localdate(),
+        }
+        for day in days
+    }
+
+
+@staff_view("clinic.view_appointment")
+@require_GET
+def calendar_day(request: HttpRequest) -> HttpResponse:
+    params = _calendar_params(request)
+    day = params.cleaned_data.get("date") or timezone.localdate()
+    by_room = request.GET.get("by") == "room"
+    appointments = Appointment.objects.on_day(day).with_people()
+    if by_room:
+        resources = list(Room.objects.filter(is_active=True))
+        key = "room_id"
+    else:
+        resources = list(
+            Practitioner.objects.filter(is_active=True).select_related("user")
+        )
+        key = "practitioner_id"
+    by_resource = defaultdict(list)
+    for appointment in appointments:
+        by_resource[getattr(appointment, key)].append(appointment)
+    known = {r.pk for r in resources}
+    # An appointment for a room or practitioner no longer active still shows.
+    columns = [(r, by_resource.get(r.pk, [])) for r in resources] + [
+        (_("Other"), items) for pk, items in by_resource.items() if pk not in known
+    ]
+    return render(
+        request,
+        "clinic/calendar_day.html",
+        {
+            "day": _day_info([day])[day],
+            "by_room": by_room,
+            "show_room": not by_room,
+            "columns": columns,
+            "previous": day - timedelta(days=1),
+            "next": day + timedelta(days=1),
+            "today": timezone.localdate(),
+            "can_check_in": request.user.has_perm("clinic.check_in_appointment"),
+            "now": timezone.now(),
+        },
+    )
+
+
+@staff_view("clinic.view_appointment")
+@require_GET
+def calendar_week(request: HttpRequest) -> HttpResponse:
+    params = _calendar_params(request)
+    day = params.cleaned_data.get("date") or timezone.localdate()
+    monday = day - timedelta(days=day.weekday())
+    days = [monday + timedelta(days=i) for i in range(7)]
+    room = params.cleaned_data.get("room")
+    practitioner = params.cleaned_data.get("practitioner")
+    if room is None and practitioner is None:
+        practitioner = (
+            Practitioner.objects.filter(user=request.user, is_active=True)
+            .select_related("user")
+            .first()
+        )
+    appointments = Appointment.objects.filter(
+        start__gte=local_midnight(monday),
+        start__lt=local_midnight(days[-1] + timedelta(days=1)),
+    ).with_people()
+    if room is not None:
+        appointments = appointments.filter(room=room)
+        subject = room
+    elif practitioner is not None:
+        appointments = appointments.filter(practitioner=practitioner)
+        subject = practitioner
+    else:
+        appointments = appointments.none()
+        subject = None
+    by_day = defaultdict(list)
+    for appointment in appointments:
+        by_day[timezone.localdate(appointment.start)].append(appointment)
+    info = _day_info(days)
+    week = [{**info[d], "appointments": by_day.get(d, [])} for d in days]
+    return render(
+        request,
+        "clinic/calendar_week.html",
+        {
+            "week": week,
+            "subject": subject,
+            "room": room,
+            "practitioner": practitioner,
+            "params": CalendarForm(
+                initial={"date": day, "room": room, "practitioner": practitioner}
+            ),
+            "previous": monday - timedelta(days=7),
+            "next": monday + timedelta(days=7),
+            "monday": monday,
+            "sunday": days[-1],
+        },
+    )

@@ -1,0 +1,34 @@
+"""Helpers the clinic's views share; other apps' views use them too."""
+
+from django.contrib.auth.decorators import login_required, permission_required
+from django.http import HttpRequest
+from django.utils.http import url_has_allowed_host_and_scheme
+
+from clinic import services
+
+
+def staff_view(permission: str):
+    """Sign-in required (anonymous -> login page); without ``permission`` -> 403."""
+
+    def decorator(view):
+        return login_required(
+            permission_required(permission, raise_exception=True)(view)
+        )
+
+    return decorator
+
+
+def form_errors_from(error: services.BookingError, form) -> None:
+    for message in error.messages:
+        form.add_error(None, message)
+
+
+def safe_next(request: HttpRequest, fallback: str) -> str:
+    target = request.POST.get("next") or request.GET.get("next") or ""
+    # A path on this site only: redirect() would take a bare word ("abc") for a
+    # URL name and fail to reverse it (a 500).
+    if target.startswith("/") and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return fallback

@@ -1,0 +1,86 @@
+"""Consultations and the log of who opened a clinical record."""
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from clinic import services
+from clinic.forms import ConsultationForm
+from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
+from clinic.views.common import form_errors_from, staff_view
+
+
+@staff_view("clinic.change_consultation")
+def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpResponse:
+    appointment = get_object_or_404(
+        Appointment.objects.with_people(),
+        pk=appointment_pk,
+        kind=Appointment.Kind.CONSULTATION,
+    )
+    consultation = Consultation.objects.filter(appointment=appointment).first()
+    if consultation is None:
+        consultation = Consultation(
+            appointment=appointment,
+            patient=appointment.patient,
+            skin_type=appointment.patient.skin_type,
+        )
+    form = ConsultationForm(request.POST or None, instance=consultation)
+    if request.method == "POST" and form.is_valid():
+        try:
+            consultation = services.record_consultation(
+                consultation=form.save(commit=False), by=request.user
+            )
+        except services.BookingError as error:
+            form_errors_from(error, form)
+        else:
+            if consultation.is_eligible:
+                messages.success(
+                    request,
+                    _("Consultation saved: eligible. Start a treatment plan below."),
+                )
+                return redirect(consultation.patient)
+            messages.success(request, _("Consultation saved."))
+            return redirect(consultation)
+    return render(
+        request,
+        "clinic/consultation_form.html",
+        {"form": form, "appointment": appointment, "consultation": consultation},
+    )
+
+
+@staff_view("clinic.view_consultation")
+@require_GET
+def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    consultation = get_object_or_404(
+        Consultation.objects.select_related(
+            "patient", "appointment__practitioner__user", "decided_by"
+        ),
+        pk=pk,
+    )
+    return render(
+        request,
+        "clinic/consultation_detail.html",
+        {
+            "consultation": consultation,
+            # The screening is clinical: the front desk sees the decision only.
+            "show_clinical": request.user.has_perm("clinic.change_consultation"),
+        },
+    )
+
+
+@staff_view("clinic.view_clinicalaccess")
+@require_GET
+def access_log(request: HttpRequest) -> HttpResponse:
+    """Who opened which patient's clinical record (managers)."""
+    entries = ClinicalAccess.objects.select_related("user", "patient")
+    patient = None
+    patient_id = request.GET.get("patient", "")
+    if patient_id.isdecimal():  # Not isdigit(): int("²") fails.
+        patient = Patient.objects.filter(pk=int(patient_id)).first()
+        if patient is not None:
+            entries = entries.filter(patient=patient)
+    page = Paginator(entries, 50).get_page(request.GET.get("page"))
+    return render(request, "clinic/access_log.html", {"page": page, "patient": patient})

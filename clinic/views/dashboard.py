@@ -1,0 +1,69 @@
+"""The start page: today's arrivals, my day and the manager's overview."""
+
+from datetime import timedelta
+
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from clinic import roles
+from clinic.forms import PatientSearchForm
+from clinic.models import Appointment, Patient, Practitioner, local_midnight
+
+
+@login_required
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    user_roles = roles.user_roles(request.user)
+    if not user_roles and not request.user.is_superuser:
+        raise PermissionDenied(
+            _("Your account has no clinic role yet. Ask the clinic manager to add one.")
+        )
+    today = timezone.localdate()
+    todays = Appointment.objects.on_day(today).with_people()
+    context: dict = {"today": today, "search_form": PatientSearchForm()}
+
+    if roles.FRONT_DESK in user_roles:
+        context["arrivals"] = list(todays.exclude(status=Appointment.Status.CANCELLED))
+    practitioner = Practitioner.objects.filter(user=request.user).first()
+    if practitioner is not None:
+        context["my_day"] = list(todays.filter(practitioner=practitioner))
+        context["me"] = practitioner
+    if roles.has_role(request.user, roles.MANAGER):
+        by_status = dict(
+            todays.order_by()
+            .values_list("status")
+            .annotate(n=Count("id"))
+            .values_list("status", "n")
+        )
+        week_end = local_midnight(today + timedelta(days=7))
+        context["overview"] = {
+            "today": {
+                label: by_status.get(value, 0)
+                for value, label in Appointment.Status.choices
+            },
+            "next_week": Appointment.objects.active()
+            .filter(start__gte=timezone.now(), start__lt=week_end)
+            .count(),
+            "patients": Patient.objects.count(),
+            "load": Practitioner.objects.filter(is_active=True)
+            .select_related("user")
+            .annotate(
+                today=Count(
+                    "appointments",
+                    filter=Q(
+                        appointments__start__gte=local_midnight(today),
+                        appointments__start__lt=local_midnight(
+                            today + timedelta(days=1)
+                        ),
+                        appointments__status__in=Appointment.ACTIVE_STATUSES,
+                    ),
+                )
+            ),
+        }
+    return render(request, "clinic/dashboard.html", context)

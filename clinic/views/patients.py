@@ -1,0 +1,111 @@
+"""Patient search, registration and the patient page."""
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Replace
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET
+
+from clinic.forms import PatientForm, PatientSearchForm
+from clinic.models import Patient
+from clinic.views.common import staff_view
+
+PATIENTS_PER_PAGE = 25
+
+
+def search_patients(query: str) -> QuerySet[Patient]:
+    """Every word must match a name, the email or the phone (spaces ignored)."""
+    patients = Patient.objects.all()
+    words = query.split()
+    if any(w.lstrip("+").isdigit() for w in words):
+        patients = patients.annotate(
+            phone_digits=Replace("phone", Value(" "), Value(""))
+        )
+    for word in words:
+        match = (
+            Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(email__icontains=word)
+        )
+        if word.lstrip("+").isdigit():
+            match |= Q(phone_digits__contains=word)
+        patients = patients.filter(match)
+    return patients
+
+
+@staff_view("clinic.view_patient")
+@require_GET
+def patient_list(request: HttpRequest) -> HttpResponse:
+    form = PatientSearchForm(request.GET)
+    query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    patients = search_patients(query) if query else Patient.objects.all()
+    page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "clinic/patient_list.html",
+        {"form": form, "query": query, "page": page},
+    )
+
+
+@staff_view("clinic.add_patient")
+def patient_create(request: HttpRequest) -> HttpResponse:
+    form = PatientForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        patient = form.save()
+        messages.success(
+            request, _("%(name)s is registered.") % {"name": patient.full_name}
+        )
+        return redirect(patient)
+    return render(request, "clinic/patient_form.html", {"form": form})
+
+
+@staff_view("clinic.change_patient")
+def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(Patient, pk=pk)
+    form = PatientForm(request.POST or None, instance=patient)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, _("Changes saved."))
+        return redirect(patient)
+    return render(
+        request, "clinic/patient_form.html", {"form": form, "patient": patient}
+    )
+
+
+def _patient_panels(request: HttpRequest, patient: Patient) -> str:
+    """Sections other apps add to the patient page (settings.CLINIC_PATIENT_PANELS).
+
+    The core app knows nothing of plans or emails; they render their own part.
+    """
+    rendered = [
+        import_string(path)(request, patient) for path in settings.CLINIC_PATIENT_PANELS
+    ]
+    return format_html_join("", "{}", ((html,) for html in rendered if html))
+
+
+@staff_view("clinic.view_patient")
+@require_GET
+def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    patient = get_object_or_404(Patient, pk=pk)
+    now = timezone.now()
+    appointments = patient.appointments.select_related("practitioner__user", "room")
+    return render(
+        request,
+        "clinic/patient_detail.html",
+        {
+            "patient": patient,
+            "upcoming": appointments.filter(end__gte=now).order_by("start"),
+            "past": appointments.filter(end__lt=now).order_by("-start")[:50],
+            "consultations": patient.consultations.select_related(
+                "appointment__practitioner__user", "decided_by"
+            ).order_by("-appointment__start"),
+            "panels": _patient_panels(request, patient),
+        },
+    )
