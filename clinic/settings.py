@@ -195,7 +195,7 @@ USE_TZ = True
 # Sections that later apps add to the patient page: callables (request, patient)
 # returning HTML. Keeps the core app free of imports from plans and aftercare.
 CLINIC_PATIENT_PANELS = [
-    "plans.views.series.patient_plans_panel",
+    "plans.views.plan.patient_plans_panel",
     "aftercare.views.patient_messages_panel",
 ]
 # Functions (now, stdout) that add later apps' part of `manage.py seed_demo`.

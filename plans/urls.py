@@ -1,23 +1,25 @@
 from django.urls import path
 
-from plans.views import records, series
+from plans.views import plan, records, series, sessions, work
 
 app_name = "plans"
 
 urlpatterns = [
-    path("work/", series.work_lists, name="work"),
+    path("work/", work.work_lists, name="work"),
     path("today/", records.my_day, name="my_day"),
-    path("new/<int:consultation_pk>/", series.plan_create, name="create"),
-    path("<int:pk>/", series.plan_detail, name="detail"),
+    path("new/<int:consultation_pk>/", plan.plan_create, name="create"),
+    path("<int:pk>/", plan.plan_detail, name="detail"),
     path("<int:pk>/book/", series.plan_book, name="book"),
-    path("<int:pk>/consent/", series.plan_consent, name="consent"),
-    path("<int:pk>/extend/", series.plan_extend, name="extend"),
-    path("<int:pk>/cancel/", series.plan_cancel, name="cancel"),
-    path("<int:pk>/complete/", series.plan_complete, name="complete"),
-    path("sessions/<int:pk>/move/", series.session_move, name="session_move"),
-    path("sessions/<int:pk>/change/", series.session_change, name="session_change"),
-    path("sessions/<int:pk>/cancel/", series.session_cancel, name="session_cancel"),
-    path("sessions/<int:pk>/no-show/", series.session_no_show, name="session_no_show"),
+    path("<int:pk>/consent/", plan.plan_consent, name="consent"),
+    path("<int:pk>/extend/", plan.plan_extend, name="extend"),
+    path("<int:pk>/cancel/", plan.plan_cancel, name="cancel"),
+    path("<int:pk>/complete/", plan.plan_complete, name="complete"),
+    path("sessions/<int:pk>/move/", sessions.session_move, name="session_move"),
+    path("sessions/<int:pk>/change/", sessions.session_change, name="session_change"),
+    path("sessions/<int:pk>/cancel/", sessions.session_cancel, name="session_cancel"),
+    path(
+        "sessions/<int:pk>/no-show/", sessions.session_no_show, name="session_no_show"
+    ),
     path("sessions/<int:session_pk>/record/", records.record, name="record"),
     path(
         "sessions/<int:session_pk>/record/amend/",

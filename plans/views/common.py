@@ -1,0 +1,34 @@
+"""What the plan pages share: scoped lookups and error messages."""
+
+from django.contrib import messages
+from django.http import HttpRequest
+from django.shortcuts import get_object_or_404
+
+from plans import services
+from plans.models import TreatmentPlan, TreatmentSession
+
+
+def get_plan(pk: int) -> TreatmentPlan:
+    return get_object_or_404(
+        TreatmentPlan.objects.select_related(
+            "patient", "protocol", "practitioner__user", "consultation", "consent_by"
+        ),
+        pk=pk,
+    )
+
+
+def get_session(pk: int) -> TreatmentSession:
+    return get_object_or_404(
+        TreatmentSession.objects.select_related(
+            "plan__patient",
+            "plan__protocol",
+            "appointment__practitioner__user",
+            "appointment__room",
+        ),
+        pk=pk,
+    )
+
+
+def show_errors(request: HttpRequest, error: services.PlanError) -> None:
+    for message in error.messages:
+        messages.error(request, message)

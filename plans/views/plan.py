@@ -1,0 +1,257 @@
+"""A treatment plan: starting it, its page and timeline, and its lifecycle."""
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_GET, require_POST
+
+from clinic.models import Appointment, Consultation, Patient
+from clinic.views import staff_view
+from plans import services
+from plans.forms import (
+    ExtendForm,
+    PlanForm,
+    ReasonForm,
+)
+from plans.models import Protocol, TreatmentPlan
+from plans.views.common import get_plan, show_errors
+
+
+def patient_plans_panel(request: HttpRequest, patient: Patient) -> str:
+    """The plans section of the patient page (see CLINIC_PATIENT_PANELS)."""
+    if not request.user.has_perm("plans.view_treatmentplan"):
+        return ""
+    plans = list(
+        patient.treatment_plans.select_related("protocol", "practitioner__user")
+        .with_counts()
+        .order_by("-created_at")
+    )
+    waiting = patient.consultations.filter(
+        decision=Consultation.Decision.ELIGIBLE, treatment_plans__isnull=True
+    ).select_related("appointment")
+    return render_to_string(
+        "plans/_patient_panel.html",
+        {"plans": plans, "waiting": waiting, "patient": patient},
+        request=request,
+    )
+
+
+# Plans ---------------------------------------------------------------------------
+
+
+@staff_view("plans.add_treatmentplan")
+def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
+    consultation = get_object_or_404(
+        Consultation.objects.select_related(
+            "patient", "appointment__practitioner__user"
+        ),
+        pk=consultation_pk,
+    )
+    if not consultation.is_eligible:
+        messages.error(
+            request,
+            _("Only an eligible consultation can start a plan; this one is %(d)s.")
+            % {"d": consultation.get_decision_display().lower()},
+        )
+        return redirect(consultation)
+    standard = Protocol.objects.filter(is_active=True).order_by("pk").first()
+    initial = {
+        "areas": consultation.areas,
+        "practitioner": getattr(request.user, "practitioner", None)
+        or consultation.appointment.practitioner,
+        "protocol": standard,
+        "planned_sessions": standard
+        and min(max(6, standard.min_sessions), standard.max_sessions),
+        "spacing_days": standard and standard.target_spacing_days,
+    }
+    form = PlanForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            plan = services.create_plan(
+                consultation=consultation,
+                protocol=data["protocol"],
+                practitioner=data["practitioner"],
+                planned_sessions=data["planned_sessions"],
+                spacing_days=data["spacing_days"],
+                areas=data["areas"],
+                exception_reason=data["exception_reason"],
+                consent=data["consent"],
+                by=request.user,
+            )
+        except services.PlanError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(request, _("Treatment plan created."))
+            return redirect(plan)
+    return render(
+        request,
+        "plans/plan_form.html",
+        {
+            "form": form,
+            "consultation": consultation,
+            "protocols": Protocol.objects.filter(is_active=True),
+        },
+    )
+
+
+def timeline(plan: TreatmentPlan) -> list[dict]:
+    """Every session of the plan, in order, with its spacing from the one before."""
+    window = services.window_for(plan)
+    sessions = plan.sessions.select_related(
+        "appointment__practitioner__user",
+        "appointment__room",
+        "replaces",
+        "replacement",
+    ).order_by("appointment__start", "number")
+    rows, previous, live_number = [], None, 0
+    today = timezone.localdate()
+    for session in sessions:
+        appointment = session.appointment
+        live = appointment.status in Appointment.ACTIVE_STATUSES
+        row = {"session": session, "appointment": appointment, "live": live}
+        if live:
+            live_number += 1
+            row["position"] = live_number
+            day = timezone.localdate(appointment.start)
+            if previous is not None:
+                days = (day - previous).days
+                row["spacing_days"] = days
+                row["spacing_flag"] = (
+                    "short"
+                    if days < window.minimum
+                    else "long"
+                    if days > window.maximum
+                    else ""
+                )
+            previous = day
+            row["phase"] = (
+                "done"
+                if appointment.status == Appointment.Status.COMPLETED
+                else "past"
+                if day < today
+                else "upcoming"
+            )
+        rows.append(row)
+    upcoming = [r for r in rows if r.get("phase") == "upcoming"]
+    if upcoming:
+        upcoming[0]["phase"] = "next"
+    return rows
+
+
+@staff_view("plans.view_treatmentplan")
+@require_GET
+def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_plan(pk)
+    rows = timeline(plan)
+    done = sum(
+        1
+        for r in rows
+        if r["live"] and r["appointment"].status == Appointment.Status.COMPLETED
+    )
+    live = sum(1 for r in rows if r["live"])
+    next_row = next((r for r in rows if r.get("phase") == "next"), None)
+    last_done = max(
+        (
+            r["appointment"].start
+            for r in rows
+            if r["live"] and r["appointment"].status == Appointment.Status.COMPLETED
+        ),
+        default=None,
+    )
+    next_due = (
+        timezone.localdate(next_row["appointment"].start)
+        if next_row
+        else timezone.localdate(last_done) + timedelta(days=plan.spacing_days)
+        if last_done and plan.is_open
+        else None
+    )
+    return render(
+        request,
+        "plans/plan_detail.html",
+        {
+            "plan": plan,
+            "rows": rows,
+            "done": done,
+            "current": min(done + 1, plan.planned_sessions),
+            "unbooked": max(plan.planned_sessions - live, 0),
+            "next_due": next_due,
+            "window": services.window_for(plan),
+            "can_book": request.user.has_perm("plans.book_series"),
+            "can_change_plan": request.user.has_perm("plans.change_treatmentplan"),
+            "now": timezone.now(),
+        },
+    )
+
+
+@staff_view("plans.change_treatmentplan")
+@require_POST
+def plan_consent(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_plan(pk)
+    try:
+        services.record_consent(plan=plan, by=request.user)
+    except services.PlanError as error:
+        show_errors(request, error)
+    else:
+        messages.success(request, _("Consent recorded."))
+    return redirect(plan)
+
+
+@staff_view("plans.book_series")
+def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_plan(pk)
+    form = ExtendForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.extend_plan(
+                plan=plan, by=request.user, reason=form.cleaned_data["reason"]
+            )
+        except services.PlanError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(
+                request, _("One more session planned: book it below when ready.")
+            )
+            return redirect(plan)
+    return render(request, "plans/plan_extend.html", {"plan": plan, "form": form})
+
+
+@staff_view("plans.book_series")
+def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_plan(pk)
+    form = ReasonForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            count = services.cancel_plan(
+                plan=plan, reason=form.cleaned_data["reason"], by=request.user
+            )
+        except services.PlanError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(
+                request,
+                _("Plan cancelled; %(n)s booked session(s) cancelled.") % {"n": count},
+            )
+            return redirect(plan)
+    return render(request, "plans/plan_cancel.html", {"plan": plan, "form": form})
+
+
+@staff_view("plans.change_treatmentplan")
+@require_POST
+def plan_complete(request: HttpRequest, pk: int) -> HttpResponse:
+    plan = get_plan(pk)
+    try:
+        services.complete_plan(plan=plan, by=request.user)
+    except services.PlanError as error:
+        show_errors(request, error)
+    else:
+        messages.success(request, _("Plan completed."))
+    return redirect(plan)

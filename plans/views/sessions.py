@@ -1,0 +1,158 @@
+"""Changing booked sessions: move, change from here, cancel, no-show."""
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from clinic.views import staff_view
+from plans import services
+from plans.forms import (
+    CancelSessionForm,
+    ChangeResourcesForm,
+    MoveSessionForm,
+)
+from plans.scheduling import describe_day
+from plans.views.common import get_session, show_errors
+
+
+def _moved_message(done: services.MovePreview) -> str:
+    first, last = done.moves[0], done.moves[-1]
+    values = {
+        "first": first.session.number,
+        "last": last.session.number,
+        "when": describe_day(first.start),
+    }
+    if len(done.moves) == 1:
+        return _("Session %(first)s moved to %(when)s.") % values
+    return (
+        _("Sessions %(first)s to %(last)s moved: session %(first)s is now on %(when)s.")
+        % values
+    )
+
+
+@staff_view("plans.book_series")
+def session_move(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_session(pk)
+    appointment = session.appointment
+    local = timezone.localtime(appointment.start)
+    form = MoveSessionForm(
+        request.POST or None, initial={"date": local.date(), "time": local.time()}
+    )
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            preview = services.preview_move(
+                session=session,
+                start=data["start"],
+                scope=data["scope"],
+                room=data["room"],
+            )
+            if request.POST.get("action") == "move":
+                done = services.move_sessions(
+                    session=session,
+                    start=data["start"],
+                    scope=data["scope"],
+                    room=data["room"],
+                    by=request.user,
+                    confirmed=data["confirmed"],
+                    override_reason=data["override_reason"],
+                )
+                messages.success(request, _moved_message(done))
+                return redirect(session.plan)
+        except services.PlanError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+    return render(
+        request,
+        "plans/session_move.html",
+        {
+            "session": session,
+            "plan": session.plan,
+            "form": form,
+            "preview": preview,
+            "can_override": request.user.has_perm("clinic.override_hours"),
+        },
+    )
+
+
+@staff_view("plans.book_series")
+def session_change(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_session(pk)
+    form = ChangeResourcesForm(
+        request.POST or None,
+        initial={
+            "practitioner": session.appointment.practitioner,
+            "room": session.appointment.room,
+        },
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            changed = services.change_resources_from(
+                session=session,
+                practitioner=form.cleaned_data["practitioner"],
+                room=form.cleaned_data["room"],
+                by=request.user,
+            )
+        except services.PlanError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            messages.success(
+                request, _("%(n)s session(s) changed.") % {"n": len(changed)}
+            )
+            return redirect(session.plan)
+    return render(
+        request,
+        "plans/session_change.html",
+        {"session": session, "plan": session.plan, "form": form},
+    )
+
+
+@staff_view("plans.book_series")
+def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_session(pk)
+    form = CancelSessionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            replacement = services.cancel_session(
+                session=session,
+                reason=form.cleaned_data["reason"],
+                replace=form.cleaned_data["replace"],
+                by=request.user,
+            )
+        except services.PlanError as error:
+            for message in error.messages:
+                form.add_error(None, message)
+        else:
+            if replacement is not None:
+                when = timezone.localtime(replacement.appointment.start)
+                messages.success(
+                    request,
+                    _("Session cancelled; a replacement is booked for %(when)s.")
+                    % {"when": f"{when:%a %d %b %Y, %H:%M}"},
+                )
+            else:
+                messages.success(request, _("Session cancelled."))
+            return redirect(session.plan)
+    return render(
+        request,
+        "plans/session_cancel.html",
+        {"session": session, "plan": session.plan, "form": form},
+    )
+
+
+@staff_view("plans.book_series")
+@require_POST
+def session_no_show(request: HttpRequest, pk: int) -> HttpResponse:
+    session = get_session(pk)
+    try:
+        services.mark_session_no_show(session=session, by=request.user)
+    except services.PlanError as error:
+        show_errors(request, error)
+    else:
+        messages.success(request, _("Marked as a no-show."))
+    return redirect(session.plan)
