@@ -371,6 +371,30 @@ def test_a_patients_name_cannot_inject_markup_into_the_html_part(as_user, book):
     assert "&lt;script&gt;" in html
 
 
+@pytest.mark.parametrize(
+    "first_name",
+    [
+        "<script>alert(1)</script>",
+        '<meta http-equiv="refresh" content="0;url=https://evil.example/">',
+    ],
+)
+def test_a_patients_name_cannot_inject_markup_into_the_preview_page(
+    as_user, book, first_name
+):
+    # The text part is plain text: what the patient typed is shown, not run.
+    patient = PatientFactory(first_name=first_name)
+    book(patient)
+    confirmation = Reminder.objects.get(patient=patient, kind=Kind.CONFIRMATION)
+
+    response = as_user("front_desk").get(
+        reverse("aftercare:preview", args=[confirmation.pk])
+    )
+
+    page = response.content.decode()
+    assert first_name not in page
+    assert f"Hello {escape(first_name)}," in page
+
+
 # Patient page -------------------------------------------------------------------------
 
 
