@@ -7,6 +7,8 @@ it, and the dispatcher claims due rows, sends them and records the outcome.
 
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
@@ -39,6 +41,13 @@ AFTERCARE = (
     Kind.AFTERCARE_10D,
 )
 
+# How far from the appointment an email may be timed, either way.
+MAX_OFFSET_MINUTES = 30 * 24 * 60
+# Late by less than this, every email is still worth sending: beat dispatches
+# every half minute, and a restarted worker needs a moment.
+MIN_STALENESS_MINUTES = 10
+MAX_STALENESS_MINUTES = 30 * 24 * 60
+
 
 class ReminderRule(models.Model):
     """When an email of one kind goes out and what it says (edited by managers).
@@ -57,15 +66,27 @@ class ReminderRule(models.Model):
     offset_minutes = models.IntegerField(
         _("offset (minutes)"),
         default=0,
+        validators=[
+            MinValueValidator(-MAX_OFFSET_MINUTES),
+            MaxValueValidator(MAX_OFFSET_MINUTES),
+        ],
         help_text=_(
             "Before the start (negative) for pre-care and reminders; after the "
-            "session's end for aftercare."
+            "session's end for aftercare; 0 for booking emails, which go out at "
+            "once. At most 30 days (43200 minutes) either way."
         ),
     )
     staleness_minutes = models.PositiveIntegerField(
         _("still worth sending up to (minutes late)"),
         default=12 * 60,
-        help_text=_("Later than this, the email is skipped rather than sent late."),
+        validators=[
+            MinValueValidator(MIN_STALENESS_MINUTES),
+            MaxValueValidator(MAX_STALENESS_MINUTES),
+        ],
+        help_text=_(
+            "Later than this, the email is skipped rather than sent late. "
+            "From 10 minutes to 30 days (43200 minutes)."
+        ),
     )
     subject = models.CharField(_("subject"), max_length=200)
     body = models.TextField(_("text"))
@@ -73,9 +94,57 @@ class ReminderRule(models.Model):
     class Meta:
         ordering = ["kind"]
         verbose_name = _("email rule")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(
+                    offset_minutes__gte=-MAX_OFFSET_MINUTES,
+                    offset_minutes__lte=MAX_OFFSET_MINUTES,
+                    staleness_minutes__gte=MIN_STALENESS_MINUTES,
+                    staleness_minutes__lte=MAX_STALENESS_MINUTES,
+                ),
+                name="reminder_rule_times_in_range",
+            ),
+            # Before the start, after the end, or (booking emails) at once.
+            models.CheckConstraint(
+                condition=Q(kind__in=BEFORE_START, offset_minutes__lte=0)
+                | Q(kind__in=AFTERCARE, offset_minutes__gte=0)
+                | Q(kind__in=TRANSACTIONAL, offset_minutes=0),
+                name="reminder_rule_offset_direction",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.get_kind_display()
+
+    def clean(self) -> None:
+        if self.offset_minutes is None:
+            return
+        if self.kind in BEFORE_START and self.offset_minutes > 0:
+            raise ValidationError(
+                {
+                    "offset_minutes": _(
+                        "This email goes out before the appointment: use a "
+                        "negative number of minutes (or 0 for at its start)."
+                    )
+                }
+            )
+        if self.kind in AFTERCARE and self.offset_minutes < 0:
+            raise ValidationError(
+                {
+                    "offset_minutes": _(
+                        "Aftercare follows the session's end: use 0 or more minutes."
+                    )
+                }
+            )
+        if self.kind in TRANSACTIONAL and self.offset_minutes != 0:
+            raise ValidationError(
+                {
+                    "offset_minutes": _(
+                        "Booking emails go out as soon as the booking changes: "
+                        "leave the offset at 0."
+                    )
+                }
+            )
 
     @property
     def offset(self) -> timedelta:

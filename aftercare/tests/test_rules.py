@@ -1,0 +1,81 @@
+"""Managers edit the email rules in the admin; a value no schedule can use is
+refused with a message, never saved to break every booking later."""
+
+import pytest
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+
+from aftercare.models import Kind, ReminderRule
+
+
+@pytest.fixture
+def admin_client(client, manager):
+    manager.is_staff = True
+    manager.save(update_fields=["is_staff"])
+    client.force_login(manager)
+    return client
+
+
+def change(admin_client, rule: ReminderRule, **values):
+    data = {
+        "enabled": "on" if rule.enabled else "",
+        "offset_minutes": rule.offset_minutes,
+        "staleness_minutes": rule.staleness_minutes,
+        "subject": rule.subject,
+        "body": rule.body,
+    } | values
+    return admin_client.post(
+        reverse("admin:aftercare_reminderrule_change", args=[rule.pk]), data
+    )
+
+
+@pytest.mark.parametrize(
+    ("kind", "values", "message"),
+    [
+        (Kind.AFTERCARE_12H, {"offset_minutes": -99999999999999}, "greater than"),
+        (Kind.AFTERCARE_12H, {"offset_minutes": 10**12}, "less than"),
+        (Kind.AFTERCARE_12H, {"offset_minutes": -60}, "follows the session"),
+        (Kind.PRE_CARE, {"offset_minutes": 60}, "before the appointment"),
+        (Kind.CONFIRMATION, {"offset_minutes": 5}, "leave the offset at 0"),
+        (Kind.REMINDER, {"staleness_minutes": 0}, "greater than"),
+        (Kind.REMINDER, {"staleness_minutes": 2_000_000_000}, "less than"),
+        (Kind.REMINDER, {"offset_minutes": "soon"}, "whole number"),
+    ],
+)
+def test_a_rule_no_schedule_can_use_is_refused_with_a_message(
+    admin_client, kind, values, message
+):
+    rule = ReminderRule.objects.get(kind=kind)
+    before = (rule.offset_minutes, rule.staleness_minutes)
+
+    response = change(admin_client, rule, **values)
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    rule.refresh_from_db()
+    assert (rule.offset_minutes, rule.staleness_minutes) == before
+
+
+def test_a_sensible_change_is_saved(admin_client):
+    rule = ReminderRule.objects.get(kind=Kind.PRE_CARE)
+
+    response = change(admin_client, rule, offset_minutes=-3 * 24 * 60)
+
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert rule.offset_minutes == -3 * 24 * 60
+
+
+@pytest.mark.parametrize(
+    ("kind", "values"),
+    [
+        (Kind.AFTERCARE_10D, {"offset_minutes": 10**9}),
+        (Kind.AFTERCARE_10D, {"offset_minutes": -1}),
+        (Kind.REMINDER, {"offset_minutes": 1}),
+        (Kind.UPDATE, {"offset_minutes": -1}),
+        (Kind.REMINDER, {"staleness_minutes": 1}),
+    ],
+)
+def test_the_database_refuses_such_a_rule_from_any_other_path(db, kind, values):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ReminderRule.objects.filter(kind=kind).update(**values)
