@@ -55,6 +55,8 @@ class Proposal:
     reasons: list[str] = field(default_factory=list)
     spacing_days: int | None = None
     spacing_flag: str = ""
+    # On or before the session before it: sessions are numbered in date order.
+    out_of_order: bool = False
 
     @property
     def shift(self) -> timedelta:
@@ -62,8 +64,10 @@ class Proposal:
 
     @property
     def is_bookable(self) -> bool:
-        return self.state != State.NO_SLOT and not (
-            self.state == State.CHOSEN and self.reasons
+        return (
+            self.state != State.NO_SLOT
+            and not self.out_of_order
+            and not (self.state == State.CHOSEN and self.reasons)
         )
 
     @property
@@ -140,6 +144,14 @@ def propose_series(
                 rooms,
                 availability,
                 now,
+            )
+        if previous is not None and proposal.start <= previous:
+            proposal.out_of_order = True
+            proposal.reasons.append(
+                _(
+                    "This is not after the session before it: keep the sessions "
+                    "in date order."
+                )
             )
         if previous is not None:
             proposal.spacing_days = (

@@ -4,11 +4,13 @@ the end if wanted) or mark a no-show. Each change is one transaction."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from itertools import pairwise
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
@@ -118,33 +120,60 @@ def preview_move(
             for p in found
         ]
         booking.hold(availability, slot)
-    too_close, too_far = _spacing_after(plan, moves)
+    starts = _starts_after(plan, moves)
+    problems += _order_problems(starts, moves)
+    too_close, too_far = _spacing_after(plan, starts, moves)
     return MovePreview(
         moves=moves, problems=problems, too_close=too_close, too_far=too_far
     )
 
 
-def _spacing_after(
+def _starts_after(
     plan: TreatmentPlan, moves: list[PlannedMove]
-) -> tuple[list[str], list[str]]:
-    """Spacing warnings for the whole course once the moves are made."""
-    window = window_for(plan)
+) -> list[tuple[int, datetime]]:
+    """(number, start) of each live session once the moves are made, by number."""
     moved = {m.session.pk: m.start for m in moves}
-    starts = sorted(
-        (moved.get(s.pk, s.appointment.start), s.number)
+    return sorted(
+        (s.number, moved.get(s.pk, s.appointment.start))
         for s in plan.sessions.select_related("appointment")
         if s.appointment.status in Appointment.ACTIVE_STATUSES
     )
+
+
+def _order_problems(
+    starts: list[tuple[int, datetime]], moves: list[PlannedMove]
+) -> list[str]:
+    """Sessions keep their order: session 3 never comes before session 2."""
+    moved_numbers = {m.session.number for m in moves}
+    return [
+        _(
+            "Session %(later)s would not come after session %(earlier)s: pick "
+            "another date, or move the sessions after it too."
+        )
+        % {"later": later, "earlier": earlier}
+        for (earlier, before), (later, after) in pairwise(starts)
+        if after <= before and moved_numbers & {earlier, later}
+    ]
+
+
+def _spacing_after(
+    plan: TreatmentPlan,
+    starts: list[tuple[int, datetime]],
+    moves: list[PlannedMove],
+) -> tuple[list[str], list[str]]:
+    """Spacing warnings for the whole course once the moves are made."""
+    window = window_for(plan)
     moved_numbers = {m.session.number for m in moves}
     too_close, too_far = [], []
-    for (before, earlier), (after, number) in zip(starts, starts[1:], strict=False):
+    for (earlier, before), (number, after) in pairwise(starts):
         if number not in moved_numbers and earlier not in moved_numbers:
             continue
         days = (timezone.localdate(after) - timezone.localdate(before)).days
-        text = _("Session %(n)s would be %(days)s days after the one before it") % {
-            "n": number,
-            "days": days,
-        }
+        text = ngettext(
+            "Session %(n)s would be %(days)s day after the one before it",
+            "Session %(n)s would be %(days)s days after the one before it",
+            days,
+        ) % {"n": number, "days": days}
         if days < window.minimum:
             too_close.append(f"{text} (minimum {window.minimum}).")
         elif days > window.maximum:

@@ -9,6 +9,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
@@ -170,6 +171,14 @@ def book_series(
             % {"n": unbooked_count(plan)}
         )
     for proposal in proposals:
+        if proposal.out_of_order:
+            raise PlanError(
+                _(
+                    "Session %(n)s is not after the session before it: keep the "
+                    "sessions in date order."
+                )
+                % {"n": proposal.index + 1}
+            )
         if not proposal.is_bookable:
             raise PlanError(
                 _("Session %(n)s has no free slot: change its date first.")
@@ -180,9 +189,14 @@ def book_series(
             override_reason.strip() and _can_override(by)
         ):
             raise PlanError(
-                _(
+                ngettext(
+                    "Session %(n)s would be only %(days)s day after the previous "
+                    "one; the minimum is %(min)s. A manager can allow it with a "
+                    "reason.",
                     "Session %(n)s would be only %(days)s days after the previous "
-                    "one; the minimum is %(min)s. A manager can allow it with a reason."
+                    "one; the minimum is %(min)s. A manager can allow it with a "
+                    "reason.",
+                    proposal.spacing_days,
                 )
                 % {
                     "n": proposal.index + 1,
@@ -191,7 +205,11 @@ def book_series(
                 }
             )
     too_close = [
-        _("Session %(n)s: %(days)s days after the one before.")
+        ngettext(
+            "Session %(n)s: %(days)s day after the one before.",
+            "Session %(n)s: %(days)s days after the one before.",
+            p.spacing_days,
+        )
         % {"n": p.index + 1, "days": p.spacing_days}
         for p in proposals
         if p.spacing_below_minimum

@@ -372,6 +372,24 @@ def test_a_chosen_date_is_kept_and_the_sessions_after_it_are_spaced_from_it():
     assert proposals[2].spacing_days == 28
 
 
+def test_a_session_chosen_before_the_one_before_it_is_out_of_order():
+    # Sessions are numbered in date order: the third can't come before the second.
+    chosen = {
+        1: (at(date(2027, 3, 2), 10), ROOM_1),
+        2: (FIRST + timedelta(days=7), ROOM_1),
+    }
+
+    proposals = propose(calendar(), count=3, chosen=chosen)
+
+    assert proposals[1].is_bookable
+    third = proposals[2]
+    assert third.out_of_order
+    assert not third.is_bookable
+    assert third.reasons == [
+        "This is not after the session before it: keep the sessions in date order."
+    ]
+
+
 def test_a_chosen_date_that_is_taken_is_kept_and_flagged_not_moved():
     chosen_start = at(date(2026, 12, 29), 14)
     taken = booked(chosen_start, chosen_start + HOUR)
@@ -813,7 +831,11 @@ def test_chosen_dates_are_kept_checked_and_never_overlapped(world):
             earlier = [(q.start, q.end, q.room) for q in proposals[: p.index]]
             assert p.state == State.CHOSEN
             assert (p.start, p.room) == (start, room)
-            # Checked against the calendar and the sessions before it.
-            assert (p.reasons == []) == world.free(start, room, earlier)
+            # Checked against the calendar and the sessions before it, and
+            # after the one before it: sessions keep their order.
+            before = proposals[p.index - 1].start if p.index else world.previous_start
+            in_order = before is None or start > before
+            assert p.out_of_order == (not in_order)
+            assert (p.reasons == []) == (world.free(start, room, earlier) and in_order)
         else:
             assert p.state != State.CHOSEN

@@ -642,6 +642,54 @@ def test_a_tampered_table_books_nothing(
     assert treatments() == 0
 
 
+def test_sessions_out_of_date_order_book_nothing_even_for_a_manager(
+    client, manager, practitioner, plan
+):
+    client.force_login(manager)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+
+    response = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            # The second session after the third: numbers would not follow dates.
+            **rows_data(proposal, {1: {"date": "2027-03-02"}}),
+            "override_reason": "Patient asked",
+            "action": "confirm",
+        },
+    )
+
+    assert response.status_code == 200
+    assert (
+        "Session 3 is not after the session before it: keep the sessions in "
+        "date order." in messages_of(response)
+    )
+    assert treatments() == 0
+
+
+def test_a_managers_reason_that_is_too_long_is_shown_with_its_error(
+    client, manager, practitioner, plan
+):
+    client.force_login(manager)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+
+    response = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            **rows_data(proposal, {1: {"date": "2026-12-08"}}),
+            "override_reason": "x" * 301,
+            "action": "confirm",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "Check the manager's reason below." in messages_of(response)
+    assert "at most 300 characters" in response.content.decode()
+    assert 'value="' + "x" * 301 + '"' in response.content.decode()
+    assert treatments() == 0
+
+
 def test_a_start_in_the_past_is_a_form_error(client, front_desk, practitioner, plan):
     client.force_login(front_desk)
     response = client.post(book_url(plan), start_data(practitioner, date="2026-11-20"))
@@ -765,6 +813,24 @@ def test_sessions_closer_than_the_minimum_need_a_manager(
     assert starts_of(plan)[2] == at(date(2027, 1, 12), 10)
     page = client.get(response["Location"]).content.decode()
     assert "Session 3 moved to Tue 12 Jan 2027, 10:00." in page
+
+
+def test_a_session_cant_be_moved_before_the_one_before_it(
+    client, manager, plan, sessions
+):
+    client.force_login(manager)
+    # Session 3 (19 Jan) to before session 2 (22 Dec), on its own.
+    response = client.post(
+        move_url(sessions[2]),
+        move_data("2026-12-15", action="move", confirmed="on", override_reason="Asked"),
+    )
+
+    assert response.status_code == 200
+    assert any(
+        "Session 3 would not come after session 2" in error
+        for error in response.context["form"].non_field_errors()
+    )
+    assert starts_of(plan) == SERIES
 
 
 def test_a_move_into_a_clash_changes_nothing(

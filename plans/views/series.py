@@ -134,11 +134,15 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
             )
             return redirect(plan)
 
+    if action == "confirm" and not override_form.is_valid():
+        messages.error(request, _("Check the manager's reason below."))
+    elif action != "confirm":
+        override_form = OverrideForm()
     context.update(
         proposals=proposals,
         rows=bad_rows
         or SessionRowFormSet(initial=_rows_initial(proposals), prefix="s"),
-        override_form=OverrideForm(),
+        override_form=override_form,
         can_override=request.user.has_perm("clinic.override_hours"),
         bookable=bad_rows is None and all(p.is_bookable for p in proposals),
         states=State,
