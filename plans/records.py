@@ -7,7 +7,7 @@ the record's end time is when the aftercare clock starts.
 
 import warnings
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from io import BytesIO
 
@@ -47,6 +47,9 @@ AMENDABLE = [
     "started_at",
     "ended_at",
 ]
+# A recorded start or end this far from the booked time is a typing slip.
+TIMES_NEAR_BOOKING = timedelta(hours=12)
+LONGEST_SESSION = timedelta(hours=8)
 THUMBNAIL_SIZE = (480, 480)
 PHOTO_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
 
@@ -100,10 +103,34 @@ def _check_session(session: TreatmentSession) -> None:
 def _check_times(
     record: SessionRecord, now: datetime, *, allow_future: bool = False
 ) -> None:
-    if record.started_at and record.ended_at and record.ended_at <= record.started_at:
+    started, ended = record.started_at, record.ended_at
+    if started and ended and ended <= started:
         raise PlanError(_("The end must be after the start."))
+    appointment = record.session.appointment
+    for moment in (started, ended):
+        if moment is not None and not (
+            appointment.start - TIMES_NEAR_BOOKING
+            <= moment
+            <= appointment.end + TIMES_NEAR_BOOKING
+        ):
+            raise PlanError(
+                _(
+                    "The session was booked for %(when)s: its recorded start and "
+                    "end must be on that day. Check the dates."
+                )
+                % {
+                    "when": timezone.localtime(appointment.start).strftime(
+                        "%a %d %b %Y, %H:%M"
+                    )
+                }
+            )
+    if started and ended and ended - started > LONGEST_SESSION:
+        raise PlanError(
+            _("A session can't last over %(hours)s hours: check the start and end.")
+            % {"hours": int(LONGEST_SESSION / timedelta(hours=1))}
+        )
     # A draft saved mid-session may carry the planned end; a signed one may not.
-    if not allow_future and record.ended_at and record.ended_at > now:
+    if not allow_future and ended and ended > now:
         raise PlanError(_("The end of the session can't be in the future."))
 
 
@@ -259,6 +286,8 @@ def amend_record(
             )
     if not diff:
         raise PlanError(_("Nothing was changed."))
+    if entries is not None and not entries:
+        raise PlanError(_("A signed record keeps at least one treated area."))
     _check_times(record, now)
     record.save()
     if entries is not None:
@@ -358,8 +387,12 @@ def add_photo(
     area: str,
     note: str,
     by: AbstractBaseUser,
+    now: datetime | None = None,
 ) -> Photo:
     _check_session(session)
+    now = now or timezone.now()
+    if timezone.localdate(session.appointment.start) > timezone.localdate(now):
+        raise PhotoError(_("Photos are added on the day of the session, not before."))
     cleaned = clean_image(upload)
     photo = Photo(
         session=session,

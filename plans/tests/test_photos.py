@@ -44,7 +44,23 @@ def add(session, by, data: bytes, name: str = "photo.jpg", **kwargs) -> Photo:
         area=kwargs.get("area", "face"),
         note=kwargs.get("note", ""),
         by=by,
+        now=kwargs.get("now", clinic_time(2026, 11, 24, 9, 50)),
     )
+
+
+def test_photos_are_added_from_the_day_of_the_session_on(
+    session, practitioner, private_root
+):
+    # Before the session's day there is nothing to photograph yet.
+    with pytest.raises(PhotoError, match="on the day of the session"):
+        add(
+            session, practitioner.user, image_bytes(), now=clinic_time(2026, 11, 23, 18)
+        )
+
+    assert not Photo.objects.exists()
+    assert stored_files(private_root) == []
+    # The morning of the session, before it starts: the "before" photos.
+    assert add(session, practitioner.user, image_bytes()).session == session
 
 
 def stored_files(root: Path) -> list[Path]:

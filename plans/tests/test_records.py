@@ -325,6 +325,29 @@ def test_a_session_cant_be_signed_before_it_ended(session, practitioner):
     assert not record.is_signed
 
 
+@pytest.mark.parametrize(
+    ("started_at", "message"),
+    [
+        (START - timedelta(days=4), "booked for Tue 24 Nov 2026, 10:00"),
+        (START - timedelta(hours=9), "can't last over 8 hours"),
+    ],
+)
+def test_a_session_cant_be_signed_with_implausible_times(
+    session, practitioner, started_at, message
+):
+    record = draft(session)
+    SessionRecord.objects.filter(pk=record.pk).update(
+        started_at=started_at, ended_at=START + timedelta(hours=1)
+    )
+    record.refresh_from_db()
+
+    with pytest.raises(PlanError, match=message):
+        records.sign_record(record=record, by=practitioner.user, now=LATER)
+
+    record.refresh_from_db()
+    assert not record.is_signed
+
+
 def test_a_session_cancelled_after_its_draft_cant_be_signed(session, practitioner):
     record = draft(session)
     Appointment.objects.filter(pk=session.appointment_id).update(
@@ -431,6 +454,34 @@ def test_an_amendment_cant_make_the_times_impossible(record, practitioner):
     assert not Amendment.objects.exists()
     record.refresh_from_db()
     assert record.ended_at == START + timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        # A typing slip in the year: far from the booked day.
+        ({"started_at": clinic_time(1, 1, 1, 0)}, "booked for Tue 24 Nov 2026"),
+        ({"ended_at": START + timedelta(days=2)}, "booked for Tue 24 Nov 2026"),
+        ({"started_at": START - timedelta(hours=9)}, "can't last over 8 hours"),
+    ],
+)
+def test_an_amendment_keeps_the_times_on_the_booked_day(
+    record, practitioner, changes, message
+):
+    with pytest.raises(PlanError, match=message):
+        amend(record, practitioner.user, changes=changes)
+
+    assert not Amendment.objects.exists()
+    record.refresh_from_db()
+    assert (record.started_at, record.ended_at) == (START, START + timedelta(hours=1))
+
+
+def test_an_amendment_cant_take_away_every_area(record, practitioner):
+    with pytest.raises(PlanError, match="keeps at least one treated area"):
+        amend(record, practitioner.user, entries=[])
+
+    assert not Amendment.objects.exists()
+    assert list(record.areas.values_list("area", flat=True)) == ["face"]
 
 
 def test_an_unsigned_record_is_edited_not_amended(session, practitioner):
