@@ -251,6 +251,7 @@ class Appointment(models.Model):
     # Statuses that occupy the practitioner and the room. An allow-list, so a
     # status added later does not silently start or stop blocking the calendar.
     ACTIVE_STATUSES = (Status.BOOKED, Status.CHECKED_IN, Status.COMPLETED)
+    LOST_STATUSES = (Status.CANCELLED, Status.NO_SHOW)
 
     patient = models.ForeignKey(
         Patient, on_delete=models.PROTECT, related_name="appointments"
@@ -365,6 +366,15 @@ CONTRAINDICATIONS = {
 }
 
 
+class ConsultationQuerySet(models.QuerySet):
+    def eligible(self) -> "ConsultationQuerySet":
+        """Eligible, from a consultation that took place (or will): one whose
+        appointment was cancelled or missed starts no plan."""
+        return self.filter(decision=Consultation.Decision.ELIGIBLE).exclude(
+            appointment__status__in=Appointment.LOST_STATUSES
+        )
+
+
 class Consultation(models.Model):
     """A practitioner's assessment: can microneedling help this patient?"""
 
@@ -428,6 +438,8 @@ class Consultation(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = ConsultationQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
         constraints = [
@@ -472,7 +484,10 @@ class Consultation(models.Model):
 
     @property
     def is_eligible(self) -> bool:
-        return self.decision == self.Decision.ELIGIBLE
+        return (
+            self.decision == self.Decision.ELIGIBLE
+            and self.appointment.status not in Appointment.LOST_STATUSES
+        )
 
     @property
     def flags(self) -> list[str]:

@@ -32,6 +32,23 @@ def record_consultation(
             % {"status": appointment.get_status_display().lower()}
         )
     consultation.patient = appointment.patient
+    decided = consultation.decision != Consultation.Decision.PENDING
+    if (
+        decided
+        and appointment.start > now
+        and appointment.status != Appointment.Status.CHECKED_IN
+    ):
+        raise _refuse(
+            _(
+                "The decision is made at the consultation: it starts %(when)s. "
+                "Notes can be saved before, with the decision left open."
+            )
+            % {
+                "when": timezone.localtime(appointment.start).strftime(
+                    "%a %d %b %Y, %H:%M"
+                )
+            }
+        )
     if consultation.decision == Consultation.Decision.PENDING:
         consultation.decided_by, consultation.decided_at = None, None
     elif consultation.pk is None or _decision_changed(consultation):

@@ -260,6 +260,64 @@ def test_a_cancelled_or_missed_consultation_cant_be_recorded(
     assert patient.skin_type is None
 
 
+@pytest.fixture
+def tomorrows(patient, practitioner, room, clinic_open, frozen_now) -> Appointment:
+    return AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=at(date(2026, 11, 24), 10),
+        kind=Appointment.Kind.CONSULTATION,
+    )
+
+
+def test_the_decision_waits_for_the_consultation_but_notes_can_be_saved(
+    client, practitioner, tomorrows
+):
+    client.force_login(practitioner.user)
+
+    refused = client.post(record_url(tomorrows), consultation_data())
+
+    assert refused.status_code == 200
+    assert (
+        "The decision is made at the consultation: it starts Tue 24 Nov 2026, 10:00."
+        in refused.content.decode()
+    )
+    assert not Consultation.objects.exists()
+    notes = client.post(record_url(tomorrows), consultation_data(decision="pending"))
+    assert notes.status_code == 302
+    assert Consultation.objects.get().decision == Consultation.Decision.PENDING
+
+
+def test_a_patient_checked_in_early_can_be_decided_on(client, practitioner, tomorrows):
+    tomorrows.status = Appointment.Status.CHECKED_IN
+    tomorrows.save()
+    client.force_login(practitioner.user)
+
+    response = client.post(record_url(tomorrows), consultation_data())
+
+    assert response.status_code == 302
+    assert Consultation.objects.get().is_eligible
+
+
+@pytest.mark.parametrize("status", ["cancelled", "no_show"])
+def test_an_eligible_consultation_whose_appointment_was_lost_starts_no_plan(
+    client, practitioner, patient, visit, status
+):
+    consultation = recorded(visit, practitioner.user)
+    visit.status = status
+    visit.cancel_reason = "Patient called" if status == "cancelled" else ""
+    visit.save()
+    client.force_login(practitioner.user)
+
+    page = client.get(patient.get_absolute_url()).content.decode()
+    start = client.get(reverse("plans:create", args=[consultation.pk]), follow=True)
+
+    assert "Start a treatment plan" not in page
+    assert not Consultation.objects.eligible().exists()
+    assert "book a new consultation to start a plan" in start.content.decode()
+
+
 # Access ------------------------------------------------------------------------
 
 

@@ -26,6 +26,7 @@ from plans.services.lifecycle import (
     live_sessions,
     record_consent,
     unbooked_count,
+    why_no_plan,
     window_for,
 )
 from plans.services.series import (
@@ -56,5 +57,6 @@ __all__ = [
     "propose_for_plan",
     "record_consent",
     "unbooked_count",
+    "why_no_plan",
     "window_for",
 ]

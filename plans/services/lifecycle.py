@@ -34,6 +34,20 @@ def _can_override(user: AbstractBaseUser | None) -> bool:
     return booking.can_override_hours(user)
 
 
+def why_no_plan(consultation: Consultation) -> str:
+    """Why this consultation can't start a plan ("" when it can)."""
+    if consultation.appointment.status in Appointment.LOST_STATUSES:
+        return _(
+            "This consultation's appointment was %(status)s: book a new "
+            "consultation to start a plan."
+        ) % {"status": consultation.appointment.get_status_display().lower()}
+    if not consultation.is_eligible:
+        return _(
+            "Only an eligible consultation can start a plan; this one is %(d)s."
+        ) % {"d": consultation.get_decision_display().lower()}
+    return ""
+
+
 @transaction.atomic
 def create_plan(
     *,
@@ -48,12 +62,14 @@ def create_plan(
     by: AbstractBaseUser,
     now: datetime | None = None,
 ) -> TreatmentPlan:
-    consultation = Consultation.objects.select_for_update().get(pk=consultation.pk)
-    if not consultation.is_eligible:
-        raise PlanError(
-            _("Only an eligible consultation can start a plan; this one is %(d)s.")
-            % {"d": consultation.get_decision_display().lower()}
-        )
+    consultation = (
+        Consultation.objects.select_for_update()
+        .select_related("appointment")
+        .get(pk=consultation.pk)
+    )
+    refusal = why_no_plan(consultation)
+    if refusal:
+        raise PlanError(refusal)
     if not protocol.is_active:
         raise PlanError(_("The %(p)s protocol is no longer offered.") % {"p": protocol})
     plan = TreatmentPlan(

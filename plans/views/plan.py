@@ -31,9 +31,11 @@ def patient_plans_panel(request: HttpRequest, patient: Patient) -> str:
         .with_counts()
         .order_by("-created_at")
     )
-    waiting = patient.consultations.filter(
-        decision=Consultation.Decision.ELIGIBLE, treatment_plans__isnull=True
-    ).select_related("appointment")
+    waiting = (
+        patient.consultations.eligible()
+        .filter(treatment_plans__isnull=True)
+        .select_related("appointment")
+    )
     return render_to_string(
         "plans/_patient_panel.html",
         {"plans": plans, "waiting": waiting, "patient": patient},
@@ -52,12 +54,9 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
         ),
         pk=consultation_pk,
     )
-    if not consultation.is_eligible:
-        messages.error(
-            request,
-            _("Only an eligible consultation can start a plan; this one is %(d)s.")
-            % {"d": consultation.get_decision_display().lower()},
-        )
+    refusal = services.why_no_plan(consultation)
+    if refusal:
+        messages.error(request, refusal)
         return redirect(consultation)
     standard = Protocol.objects.filter(is_active=True).order_by("pk").first()
     initial = {

@@ -20,7 +20,7 @@ def work_lists(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     now = timezone.now()
     waiting = (
-        Consultation.objects.filter(decision=Consultation.Decision.ELIGIBLE)
+        Consultation.objects.eligible()
         .filter(~Exists(TreatmentPlan.objects.filter(consultation=OuterRef("pk"))))
         .select_related("patient", "appointment__practitioner__user")
         .order_by("decided_at")
