@@ -66,6 +66,20 @@ class TimeInput(forms.TimeInput):
         super().__init__(format="%H:%M", **kwargs)
 
 
+class MinuteField(forms.TimeField):
+    """A time of day to the minute: 10:00:59 would end at 11:00:59 and clash
+    with an 11:00 booking that the calendar shows as free."""
+
+    widget = TimeInput
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        if value is not None and (value.second or value.microsecond):
+            raise forms.ValidationError(
+                _("Give the time in hours and minutes, like 10:30."), code="seconds"
+            )
+
+
 # The farthest a date typed into a booking or calendar may lie from today.
 MAX_DAYS_AWAY = 5 * 366
 
@@ -174,7 +188,7 @@ class SlotForm(forms.Form):
         queryset=Room.objects.filter(is_active=True), label=gettext_lazy("Room")
     )
     date = forms.DateField(label=gettext_lazy("Date"), widget=DateInput())
-    start_time = forms.TimeField(label=gettext_lazy("Start time"), widget=TimeInput())
+    start_time = MinuteField(label=gettext_lazy("Start time"))
     duration = forms.TypedChoiceField(
         label=gettext_lazy("Length"), choices=DURATION_CHOICES, coerce=int, initial=60
     )

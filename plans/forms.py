@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from clinic.forms import (
     DateInput,
+    MinuteField,
     ModelMultipleChoiceField,
     TimeInput,
     combine_local_start,
@@ -91,7 +92,7 @@ class SeriesStartForm(forms.Form):
     """Where the series starts: the first session's date and time, who and where."""
 
     date = forms.DateField(label=gettext_lazy("First session"), widget=DateInput())
-    time = forms.TimeField(label=gettext_lazy("Time"), widget=TimeInput())
+    time = MinuteField(label=gettext_lazy("Time"))
     practitioner = forms.ModelChoiceField(
         label=gettext_lazy("Practitioner"),
         queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
@@ -117,7 +118,7 @@ class SessionRowForm(forms.Form):
     """One proposed session, which the front desk may change before booking."""
 
     date = forms.DateField(widget=DateInput(attrs={"class": "form-control-sm"}))
-    time = forms.TimeField(widget=TimeInput(attrs={"class": "form-control-sm"}))
+    time = MinuteField(widget=TimeInput(attrs={"class": "form-control-sm"}))
     room = forms.ModelChoiceField(
         queryset=Room.objects.filter(is_active=True),
         widget=forms.Select(attrs={"class": "form-select-sm"}),
@@ -180,7 +181,7 @@ class OverrideForm(forms.Form):
 
 class MoveSessionForm(forms.Form):
     date = forms.DateField(label=gettext_lazy("New date"), widget=DateInput())
-    time = forms.TimeField(label=gettext_lazy("New time"), widget=TimeInput())
+    time = MinuteField(label=gettext_lazy("New time"))
     scope = forms.ChoiceField(
         label=gettext_lazy("Move"),
         choices=[

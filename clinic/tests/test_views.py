@@ -435,6 +435,7 @@ def test_a_room_clash_names_the_room(
         ({"date": "2026-11-29"}, "closed on Sundays"),
         ({"end": "x", "duration": "17"}, "valid choice"),
         ({"start_time": "25:00"}, "valid time"),
+        ({"start_time": "14:00:59.999999"}, "hours and minutes"),
         ({"practitioner": "999999"}, "valid choice"),
         ({"room": "abc"}, "valid choice"),
         ({"date": "2031-01-01"}, "two years ahead"),

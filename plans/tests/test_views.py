@@ -565,6 +565,27 @@ def test_a_row_with_a_bad_date_shows_the_error_and_books_nothing(
     assert treatments() == 0
 
 
+def test_a_row_with_seconds_in_its_time_is_refused(
+    client, front_desk, practitioner, plan
+):
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+
+    response = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            **rows_data(proposal, {2: {"time": "10:00:30"}}),
+            "action": "confirm",
+        },
+    )
+
+    assert "Give the time in hours and minutes, like 10:30." in (
+        response.content.decode()
+    )
+    assert treatments() == 0
+
+
 def test_a_slot_taken_after_the_proposal_books_nothing_and_names_the_session(
     client, front_desk, practitioner, other_room, plan
 ):
