@@ -1,7 +1,9 @@
+import unicodedata
 from datetime import UTC, date, datetime, timedelta
 
 from django import forms
 from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -111,7 +113,27 @@ def combine_local_start(
         form.add_error(time_field, str(exc))
 
 
+def clean_person_name(value: str) -> str:
+    """One line with single spaces, some letter in it, and nothing invisible that
+    would make the patient impossible to find or tell apart."""
+    name = " ".join(value.split())
+    if any(unicodedata.category(c) == "Cc" for c in name):
+        raise forms.ValidationError(_("Remove the control characters from the name."))
+    if not any(unicodedata.category(c).startswith("L") for c in name):
+        raise forms.ValidationError(_("A name needs at least one letter."))
+    return name
+
+
 class PatientForm(forms.ModelForm):
+    # Shown only when a patient with the same name and date of birth exists.
+    different_person = forms.BooleanField(
+        label=gettext_lazy(
+            "This is a different person with the same name and date of birth"
+        ),
+        required=False,
+        widget=forms.HiddenInput,
+    )
+
     class Meta:
         model = Patient
         fields = [
@@ -131,10 +153,10 @@ class PatientForm(forms.ModelForm):
         }
 
     def clean_first_name(self) -> str:
-        return self.cleaned_data["first_name"].strip()
+        return clean_person_name(self.cleaned_data["first_name"])
 
     def clean_last_name(self) -> str:
-        return self.cleaned_data["last_name"].strip()
+        return clean_person_name(self.cleaned_data["last_name"])
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip().lower()
@@ -170,7 +192,43 @@ class PatientForm(forms.ModelForm):
                 self.add_error(
                     "phone", _("Add a phone number, or pick another contact.")
                 )
+        self._check_not_registered_already(data)
         return data
+
+    def _check_not_registered_already(self, data: dict) -> None:
+        """A second registration of the same person (or a form sent twice) splits
+        their history in two: ask before registering a namesake."""
+        first, last, born = (
+            data.get("first_name"),
+            data.get("last_name"),
+            data.get("date_of_birth"),
+        )
+        if not (first and last and born) or data.get("different_person"):
+            return
+        same = (
+            Patient.objects.filter(
+                first_name__iexact=first, last_name__iexact=last, date_of_birth=born
+            )
+            .exclude(pk=self.instance.pk)
+            .order_by("pk")
+            .first()
+        )
+        if same is None:
+            return
+        self.fields["different_person"].widget = forms.CheckboxInput()
+        self.add_error(
+            None,
+            format_html(
+                _(
+                    '<a href="{url}">{name}</a>, born {born}, is registered '
+                    "already. Open that record, or tick the box below if this "
+                    "is someone else."
+                ),
+                url=same.get_absolute_url(),
+                name=same.full_name,
+                born=born.strftime("%d %b %Y"),
+            ),
+        )
 
 
 class SlotForm(forms.Form):

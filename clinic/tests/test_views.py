@@ -248,6 +248,10 @@ def test_front_desk_registers_a_patient(client, front_desk):
         ("date_of_birth", "2999-01-01", "can&#x27;t be in the future"),
         ("date_of_birth", "31/02/1990", "valid date"),
         ("skin_type", "9", "valid choice"),
+        ("first_name", "\u200b\u200b", "at least one letter"),
+        ("first_name", "...", "at least one letter"),
+        ("last_name", "Ring\x07er", "control characters"),
+        ("last_name", "\x1b[31mRed", "control characters"),
     ],
 )
 def test_bad_patient_details_get_a_clear_message_and_nothing_is_saved(
@@ -268,6 +272,76 @@ def test_bad_patient_details_get_a_clear_message_and_nothing_is_saved(
     assert response.status_code == 200
     assert message in response.content.decode()
     assert not Patient.objects.filter(last_name="Input").exists()
+    assert Patient.objects.count() == 0
+
+
+def patient_data(**overrides) -> dict:
+    return {
+        "first_name": "Grace",
+        "last_name": "Hopper",
+        "date_of_birth": "1990-01-01",
+        "email": "grace@example.com",
+        "phone": "",
+        "preferred_contact": "email",
+        "skin_type": "",
+    } | overrides
+
+
+def test_names_are_kept_on_one_line_with_single_spaces(client, front_desk):
+    client.force_login(front_desk)
+
+    client.post(
+        reverse("clinic:patient_create"),
+        patient_data(first_name="  Mary \t Jane ", last_name="Van\n der  Berg"),
+    )
+
+    patient = Patient.objects.get()
+    assert (patient.first_name, patient.last_name) == ("Mary Jane", "Van der Berg")
+
+
+def test_registering_someone_twice_asks_first(client, front_desk):
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_create")
+    client.post(url, patient_data())
+    first = Patient.objects.get()
+
+    # The same form sent again, or the same person at another visit.
+    again = client.post(url, patient_data(first_name="grace", email=""))
+
+    assert again.status_code == 200
+    page = again.content.decode()
+    assert (
+        f'<a href="{first.get_absolute_url()}">Grace Hopper</a>, born 01 Jan 1990'
+        in (page)
+    )
+    assert 'type="checkbox" name="different_person"' in page
+    assert Patient.objects.count() == 1
+    namesake = client.post(url, patient_data(different_person="on"))
+    assert namesake.status_code == 302
+    assert Patient.objects.count() == 2
+
+
+def test_a_namesake_with_another_birthday_is_registered_without_asking(
+    client, front_desk
+):
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_create")
+    client.post(url, patient_data())
+
+    response = client.post(url, patient_data(date_of_birth="1991-01-01"))
+
+    assert response.status_code == 302
+    assert Patient.objects.count() == 2
+
+
+@pytest.mark.parametrize("method", ["options", "put", "delete", "trace"])
+def test_staff_pages_answer_only_get_and_post(client, front_desk, method):
+    client.force_login(front_desk)
+
+    response = client.generic(method.upper(), reverse("clinic:patient_create"))
+
+    assert response.status_code == 405
+    assert Patient.objects.count() == 0
 
 
 def test_email_reminders_need_an_email_address(client, front_desk):

@@ -3,16 +3,20 @@
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import HttpRequest
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods
 
 from clinic import services
 
 
 def staff_view(permission: str):
-    """Sign-in required (anonymous -> login page); without ``permission`` -> 403."""
+    """Sign-in required (anonymous -> login page); without ``permission`` -> 403.
+    Pages are read and forms sent: any other method is a 405."""
 
     def decorator(view):
         return login_required(
-            permission_required(permission, raise_exception=True)(view)
+            permission_required(permission, raise_exception=True)(
+                require_http_methods(["GET", "HEAD", "POST"])(view)
+            )
         )
 
     return decorator
