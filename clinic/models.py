@@ -250,7 +250,11 @@ class Appointment(models.Model):
 
     # Statuses that occupy the practitioner and the room. An allow-list, so a
     # status added later does not silently start or stop blocking the calendar.
+    # Holding its slot.
     ACTIVE_STATUSES = (Status.BOOKED, Status.CHECKED_IN, Status.COMPLETED)
+    # Still to happen: it can be cancelled or completed.
+    OPEN_STATUSES = (Status.BOOKED, Status.CHECKED_IN)
+    # It did not take place.
     LOST_STATUSES = (Status.CANCELLED, Status.NO_SHOW)
 
     patient = models.ForeignKey(

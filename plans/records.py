@@ -93,7 +93,7 @@ def depth_warnings(
 
 def _check_session(session: TreatmentSession) -> None:
     status = session.appointment.status
-    if status in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW):
+    if status in Appointment.LOST_STATUSES:
         raise PlanError(
             _("This session was %(status)s: there is nothing to record.")
             % {"status": session.appointment.get_status_display().lower()}

@@ -169,10 +169,7 @@ def cancel_appointments(
         {a.pk: a for a in appointments}.values(), key=attrgetter("pk")
     ):
         appointment = _locked(appointment)
-        if appointment.status not in (
-            Appointment.Status.BOOKED,
-            Appointment.Status.CHECKED_IN,
-        ):
+        if appointment.status not in Appointment.OPEN_STATUSES:
             raise _refuse(
                 _("This appointment is %(status)s and can no longer be cancelled.")
                 % {"status": appointment.get_status_display().lower()}
@@ -257,10 +254,7 @@ def complete_appointment(
     """
     now = now or timezone.now()
     appointment = _locked(appointment)
-    if appointment.status not in (
-        Appointment.Status.BOOKED,
-        Appointment.Status.CHECKED_IN,
-    ):
+    if appointment.status not in Appointment.OPEN_STATUSES:
         raise _refuse(
             _("This appointment is %(status)s and can't be completed.")
             % {"status": appointment.get_status_display().lower()}

@@ -26,7 +26,7 @@ def record_consultation(
     appointment = _locked(consultation.appointment)
     if appointment.kind != Appointment.Kind.CONSULTATION:
         raise _refuse(_("Only a consultation appointment can hold a consultation."))
-    if appointment.status in (Appointment.Status.CANCELLED, Appointment.Status.NO_SHOW):
+    if appointment.status in Appointment.LOST_STATUSES:
         raise _refuse(
             _("This consultation was %(status)s: book a new one instead.")
             % {"status": appointment.get_status_display().lower()}

@@ -176,7 +176,7 @@ def cancel_plan(
         raise PlanError(_("This plan has already ended."))
     upcoming = Appointment.objects.filter(
         treatment_session__plan=plan,
-        status__in=[Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN],
+        status__in=Appointment.OPEN_STATUSES,
     )
     count = len(
         booking.cancel_appointments(
@@ -199,7 +199,7 @@ def complete_plan(
         raise PlanError(_("This plan has already ended."))
     if Appointment.objects.filter(
         treatment_session__plan=plan,
-        status__in=[Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN],
+        status__in=Appointment.OPEN_STATUSES,
     ).exists():
         raise PlanError(
             _(

@@ -35,15 +35,12 @@ def work_lists(request: HttpRequest) -> HttpResponse:
     )
     lost = TreatmentSession.objects.filter(
         plan=OuterRef("pk"),
-        appointment__status__in=[
-            Appointment.Status.CANCELLED,
-            Appointment.Status.NO_SHOW,
-        ],
+        appointment__status__in=Appointment.LOST_STATUSES,
         replacement__isnull=True,
     )
     upcoming = Appointment.objects.filter(
         treatment_session__plan=OuterRef("pk"),
-        status__in=[Appointment.Status.BOOKED, Appointment.Status.CHECKED_IN],
+        status__in=Appointment.OPEN_STATUSES,
         start__gte=now,
     )
     candidates = open_plans.annotate(
