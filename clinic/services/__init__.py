@@ -23,11 +23,13 @@ from clinic.services.booking import (
     notify,
 )
 from clinic.services.changes import (
+    TREATMENTS_MOVE_WITH_THEIR_PLAN,
     Move,
     cancel_appointment,
     cancel_appointments,
     check_in_appointment,
     complete_appointment,
+    consultation_took_place,
     mark_no_show,
     move_appointments,
     reschedule_appointment,
@@ -35,6 +37,7 @@ from clinic.services.changes import (
 from clinic.services.consultations import log_clinical_access, record_consultation
 
 __all__ = [
+    "TREATMENTS_MOVE_WITH_THEIR_PLAN",
     "BookingError",
     "Move",
     "Slot",
@@ -46,6 +49,7 @@ __all__ = [
     "cancel_appointments",
     "check_in_appointment",
     "check_slot",
+    "consultation_took_place",
     "complete_appointment",
     "hold",
     "log_clinical_access",

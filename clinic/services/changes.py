@@ -9,8 +9,9 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
-from clinic.models import Appointment, Practitioner, Room
+from clinic.models import Appointment, Consultation, Practitioner, Room
 from clinic.scheduling import Problem
 from clinic.services.booking import (
     BookingError,
@@ -24,7 +25,8 @@ from clinic.services.booking import (
 
 
 def _refuse(message: str) -> BookingError:
-    return BookingError([Problem("status", message)])
+    # str(): the message may be a lazy translation, written out now.
+    return BookingError([Problem("status", str(message))])
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,14 @@ def move_appointments(
     return moved
 
 
+# A session belongs to a course: its plan's pages keep the sessions in order
+# and spaced, which a move of the appointment alone would not.
+TREATMENTS_MOVE_WITH_THEIR_PLAN = _lazy(
+    "A treatment session is moved from its treatment plan, which keeps the "
+    "sessions in order and spaced."
+)
+
+
 def reschedule_appointment(
     *,
     appointment: Appointment,
@@ -117,6 +127,9 @@ def reschedule_appointment(
     override_reason: str = "",
     now: datetime | None = None,
 ) -> Appointment:
+    """Move one consultation (or other single appointment) to a new slot."""
+    if appointment.kind == Appointment.Kind.TREATMENT:
+        raise _refuse(TREATMENTS_MOVE_WITH_THEIR_PLAN)
     slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
     [moved] = move_appointments(
         moves=[Move(appointment=appointment, slot=slot)],
@@ -125,6 +138,21 @@ def reschedule_appointment(
         now=now,
     )
     return moved
+
+
+CONSULTATION_TOOK_PLACE = _lazy(
+    "The practitioner has recorded a decision at this consultation: it took place."
+)
+
+
+def consultation_took_place(appointment: Appointment) -> bool:
+    """A consultation with a decision happened: a plan may rest on it."""
+    return (
+        appointment.kind == Appointment.Kind.CONSULTATION
+        and Consultation.objects.filter(appointment=appointment)
+        .exclude(decision=Consultation.Decision.PENDING)
+        .exists()
+    )
 
 
 def _locked(appointment: Appointment) -> Appointment:
@@ -174,6 +202,8 @@ def cancel_appointments(
                 _("This appointment is %(status)s and can no longer be cancelled.")
                 % {"status": appointment.get_status_display().lower()}
             )
+        if consultation_took_place(appointment):
+            raise _refuse(CONSULTATION_TOOK_PLACE)
         appointment.status = Appointment.Status.CANCELLED
         appointment.cancel_reason = reason
         appointment.cancelled_at = now
@@ -233,6 +263,8 @@ def mark_no_show(
                 "has passed."
             )
         )
+    if consultation_took_place(appointment):
+        raise _refuse(CONSULTATION_TOOK_PLACE)
     appointment.status = Appointment.Status.NO_SHOW
     appointment.save(update_fields=["status", "updated_at"])
     notify("no_show", [appointment], now=now)

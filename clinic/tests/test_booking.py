@@ -4,7 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from clinic.models import Appointment, ClosureDay
+from clinic.models import Appointment, ClosureDay, Consultation
 from clinic.services import (
     BookingError,
     book_appointment,
@@ -12,6 +12,7 @@ from clinic.services import (
     cancel_appointments,
     check_in_appointment,
     mark_no_show,
+    record_consultation,
     reschedule_appointment,
 )
 from clinic.tests.factories import (
@@ -662,3 +663,74 @@ def test_a_checked_in_patient_cannot_be_a_no_show(booked, front_desk):
     ]
     booked.refresh_from_db()
     assert booked.status == Appointment.Status.CHECKED_IN
+
+
+# A consultation that took place
+
+
+@pytest.fixture
+def decided(booked, practitioner) -> Appointment:
+    """Ada's consultation, with the practitioner's decision recorded."""
+    record_consultation(
+        consultation=Consultation(
+            appointment=booked,
+            areas=["face"],
+            goals=["lines"],
+            decision=Consultation.Decision.ELIGIBLE,
+        ),
+        by=practitioner.user,
+        now=thursday(10, 30),
+    )
+    return booked
+
+
+def test_a_decided_consultation_cant_be_marked_as_missed(decided, front_desk):
+    error = refusal(
+        lambda: mark_no_show(appointment=decided, by=front_desk, now=thursday(11))
+    )
+
+    assert error.messages == [
+        "The practitioner has recorded a decision at this consultation: it took place."
+    ]
+    decided.refresh_from_db()
+    assert decided.status == Appointment.Status.BOOKED
+
+
+def test_a_decided_consultation_cant_be_cancelled(decided, front_desk):
+    error = refusal(
+        lambda: cancel_appointment(
+            appointment=decided, by=front_desk, reason="Typo.", now=thursday(11)
+        )
+    )
+
+    assert "it took place" in error.messages[0]
+    decided.refresh_from_db()
+    assert decided.status == Appointment.Status.BOOKED
+
+
+def test_an_undecided_consultation_can_still_be_marked_as_missed(
+    booked, practitioner, front_desk
+):
+    record_consultation(
+        consultation=Consultation(appointment=booked, areas=["face"]),
+        by=practitioner.user,
+        now=thursday(9),
+    )
+
+    mark_no_show(appointment=booked, by=front_desk, now=thursday(11))
+
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.NO_SHOW
+
+
+def test_a_treatment_session_is_moved_with_its_plan_not_alone(book, move):
+    session = book(kind=Appointment.Kind.TREATMENT)
+
+    error = refusal(lambda: move(session, thursday(14), thursday(15)))
+
+    assert error.messages == [
+        "A treatment session is moved from its treatment plan, which keeps the "
+        "sessions in order and spaced."
+    ]
+    session.refresh_from_db()
+    assert session.start == thursday(10)

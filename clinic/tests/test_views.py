@@ -5,7 +5,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.models import Appointment, ClosureDay, Patient
+from clinic.models import Appointment, ClosureDay, Consultation, Patient
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
 
 # A Wednesday morning in the clinic's zone; bookings go to the next days.
@@ -648,6 +648,46 @@ def test_front_desk_cancels_with_a_reason(client, front_desk, practitioner, froz
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.CANCELLED
     assert appointment.cancel_reason == "Patient is unwell"
+
+
+def test_a_treatment_session_is_not_moved_from_its_appointment_page(
+    client, front_desk, practitioner, frozen_now
+):
+    session = AppointmentFactory(
+        practitioner=practitioner, start=at(THURSDAY, 10), kind="treatment"
+    )
+    client.force_login(front_desk)
+    reschedule = reverse("clinic:appointment_reschedule", args=[session.pk])
+
+    page = client.get(session.get_absolute_url()).content.decode()
+    response = client.get(reschedule, follow=True)
+
+    assert reschedule not in page
+    assert "Move it from the patient's treatment plan" in page
+    assert "A treatment session is moved from its treatment plan" in (
+        response.content.decode()
+    )
+
+
+def test_a_consultation_that_took_place_offers_no_cancel_or_no_show(
+    client, front_desk, practitioner, frozen_now
+):
+    visit = AppointmentFactory(
+        practitioner=practitioner, start=at(NOW.date(), 7), kind="consultation"
+    )
+    Consultation.objects.create(
+        appointment=visit,
+        patient=visit.patient,
+        decision=Consultation.Decision.ELIGIBLE,
+        decided_by=practitioner.user,
+        decided_at=visit.end,
+    )
+    client.force_login(front_desk)
+
+    page = client.get(visit.get_absolute_url()).content.decode()
+
+    assert reverse("clinic:appointment_cancel", args=[visit.pk]) not in page
+    assert reverse("clinic:appointment_no_show", args=[visit.pk]) not in page
 
 
 def test_check_in_and_no_show_from_the_day_view(

@@ -81,6 +81,8 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_change": request.user.has_perm("clinic.change_appointment"),
             "is_today": timezone.localdate(appointment.start) == timezone.localdate(),
             "has_started": appointment.start <= timezone.now(),
+            # Then it can no longer be cancelled or marked as missed.
+            "took_place": services.consultation_took_place(appointment),
         },
     )
 
@@ -100,6 +102,9 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
             _("This appointment is %(status)s and can't be moved.")
             % {"status": appointment.get_status_display().lower()},
         )
+        return redirect(appointment)
+    if appointment.kind == Appointment.Kind.TREATMENT:
+        messages.error(request, services.TREATMENTS_MOVE_WITH_THEIR_PLAN)
         return redirect(appointment)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
