@@ -170,8 +170,12 @@ def book_series(
             )
             % {"n": unbooked_count(plan)}
         )
+    # Checked again under the plan's lock: the sessions booked meanwhile count.
+    previous = last_live_start(plan)
     for proposal in proposals:
-        if proposal.out_of_order:
+        out_of_order = previous is not None and proposal.start <= previous
+        previous = proposal.start
+        if out_of_order or proposal.out_of_order:
             raise PlanError(
                 _(
                     "Session %(n)s is not after the session before it: keep the "

@@ -412,6 +412,40 @@ def test_a_slot_taken_between_proposing_and_booking_books_nothing_and_names_it(
     assert starts(plan)[3] == at(SERIES_DAYS[3], 9)
 
 
+def test_sessions_booked_meanwhile_after_the_proposed_ones_book_nothing(
+    plan, room, front_desk
+):
+    # The first three sessions are proposed from the first day...
+    proposals = propose_for_plan(
+        plan=plan, request=request_for(plan, at(FIRST_DAY), room), count=3, now=NOW
+    )
+    # ...while someone else books three for the spring.
+    spring = propose_for_plan(
+        plan=plan,
+        request=request_for(plan, at(FIRST_DAY + timedelta(days=120)), room),
+        count=3,
+        now=NOW,
+    )
+    book_series(
+        plan=plan, proposals=spring, practitioner=plan.practitioner, by=front_desk
+    )
+    before = calendar()
+
+    with pytest.raises(PlanError) as excinfo:
+        book_series(
+            plan=plan,
+            proposals=proposals,
+            practitioner=plan.practitioner,
+            by=front_desk,
+            now=NOW,
+        )
+
+    assert excinfo.value.messages == [
+        "Session 1 is not after the session before it: keep the sessions in date order."
+    ]
+    assert calendar() == before
+
+
 def test_a_series_cannot_be_booked_twice(plan, room, front_desk):
     proposals = propose_for_plan(
         plan=plan, request=request_for(plan, at(FIRST_DAY), room), now=NOW
