@@ -114,14 +114,9 @@ def combine_local_start(
 
 
 def clean_person_name(value: str) -> str:
-    """One line with single spaces, some letter in it, and nothing invisible that
-    would make the patient impossible to find or tell apart."""
-    name = " ".join(value.split())
-    if any(unicodedata.category(c) == "Cc" for c in name):
-        raise forms.ValidationError(_("Remove the control characters from the name."))
-    if not any(unicodedata.category(c).startswith("L") for c in name):
-        raise forms.ValidationError(_("A name needs at least one letter."))
-    return name
+    """One line with single spaces, in one Unicode spelling (an accent typed as
+    a separate mark is the same name); the model's validator checks the rest."""
+    return unicodedata.normalize("NFC", " ".join(value.split()))
 
 
 class PatientForm(forms.ModelForm):

@@ -1,6 +1,8 @@
+import unicodedata
 from datetime import date, datetime, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
@@ -24,6 +26,26 @@ class Weekday(models.IntegerChoices):
     SUNDAY = 6, _("Sunday")
 
 
+# Joiners shape letters in several scripts (and emoji); other format characters
+# (zero-width spaces, direction overrides, soft hyphens) only hide what a name is.
+NAME_JOINERS = {"\u200c", "\u200d"}
+
+
+def validate_person_name(value: str) -> None:
+    """Something a person can read, find and tell apart from another name."""
+    if any(
+        unicodedata.category(c) == "Cc"
+        or (unicodedata.category(c) == "Cf" and c not in NAME_JOINERS)
+        for c in value
+    ):
+        raise ValidationError(
+            _("Remove the control or invisible characters from the name."),
+            code="invisible",
+        )
+    if not any(unicodedata.category(c).startswith("L") for c in value):
+        raise ValidationError(_("A name needs at least one letter."), code="letters")
+
+
 class SkinType(models.IntegerChoices):
     """Fitzpatrick skin phototype."""
 
@@ -41,8 +63,12 @@ class Patient(models.Model):
         PHONE = "phone", _("Phone call")
         SMS = "sms", _("Text message")
 
-    first_name = models.CharField(_("first name"), max_length=100)
-    last_name = models.CharField(_("last name"), max_length=100)
+    first_name = models.CharField(
+        _("first name"), max_length=100, validators=[validate_person_name]
+    )
+    last_name = models.CharField(
+        _("last name"), max_length=100, validators=[validate_person_name]
+    )
     date_of_birth = models.DateField(_("date of birth"))
     email = models.EmailField(_("email"), blank=True)
     phone = models.CharField(

@@ -248,10 +248,13 @@ def test_front_desk_registers_a_patient(client, front_desk):
         ("date_of_birth", "2999-01-01", "can&#x27;t be in the future"),
         ("date_of_birth", "31/02/1990", "valid date"),
         ("skin_type", "9", "valid choice"),
-        ("first_name", "\u200b\u200b", "at least one letter"),
+        ("first_name", "\u200b\u200b", "control or invisible characters"),
         ("first_name", "...", "at least one letter"),
-        ("last_name", "Ring\x07er", "control characters"),
-        ("last_name", "\x1b[31mRed", "control characters"),
+        ("last_name", "Ring\x07er", "control or invisible characters"),
+        ("last_name", "\x1b[31mRed", "control or invisible characters"),
+        ("last_name", "Ann\u200b", "control or invisible characters"),
+        ("last_name", "\u202eAnn", "control or invisible characters"),
+        ("last_name", "Ann\u00adie", "control or invisible characters"),
     ],
 )
 def test_bad_patient_details_get_a_clear_message_and_nothing_is_saved(
@@ -319,6 +322,32 @@ def test_registering_someone_twice_asks_first(client, front_desk):
     namesake = client.post(url, patient_data(different_person="on"))
     assert namesake.status_code == 302
     assert Patient.objects.count() == 2
+
+
+def test_an_accent_typed_as_a_separate_mark_is_the_same_name(client, front_desk):
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_create")
+    client.post(url, patient_data(first_name="Jos\u00e9"))
+
+    again = client.post(url, patient_data(first_name="Jose\u0301"))
+
+    assert "is registered already" in again.content.decode()
+    assert Patient.objects.get().first_name == "Jos\u00e9"
+
+
+def test_the_admin_checks_names_too(client, manager):
+    manager.is_staff = True
+    manager.save(update_fields=["is_staff"])
+    client.force_login(manager)
+
+    response = client.post(
+        reverse("admin:clinic_patient_add"),
+        patient_data(first_name="\u200b\u200b", preferred_contact="email"),
+    )
+
+    assert response.status_code == 200
+    assert "Remove the control or invisible characters" in response.content.decode()
+    assert not Patient.objects.exists()
 
 
 def test_a_namesake_with_another_birthday_is_registered_without_asking(
