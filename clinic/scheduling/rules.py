@@ -65,7 +65,8 @@ class SlotRules:
         """Everything that stands against booking this slot, most serious first."""
         if end <= start:
             return [Problem("end_before_start", _("The end must be after the start."))]
-        problems = self._timing_and_person(start, now, practitioner)
+        problems = _off_the_minute(start, end)
+        problems += self._timing_and_person(start, now, practitioner)
         if not room.is_active:
             problems.append(
                 Problem("room_inactive", _("%(room)s is not in use.") % {"room": room})
@@ -89,6 +90,7 @@ class SlotRules:
         if end <= start:
             return [Problem("end_before_start", _("The end must be after the start."))]
         return [
+            *_off_the_minute(start, end),
             *self._timing_and_person(start, now, practitioner),
             *self._practitioner_clashes(start, end, practitioner),
             *self.hours_problems(start=start, end=end, practitioner=practitioner),
@@ -288,6 +290,19 @@ class SlotRules:
             "start": formats.date_format(local_start, "D j M Y H:i"),
             "end": formats.date_format(local_end, "D j M Y H:i"),
         }
+
+
+def _off_the_minute(start: datetime, end: datetime) -> list[Problem]:
+    # 10:00:59 to 11:00:59 would clash with an 11:00 booking the calendar shows
+    # as free next to it.
+    if any(moment.second or moment.microsecond for moment in (start, end)):
+        return [
+            Problem(
+                "off_the_minute",
+                _("Book whole minutes: give the times in hours and minutes."),
+            )
+        ]
+    return []
 
 
 def _within(blocks: list[tuple[time, time]], start: time, end: time) -> bool:

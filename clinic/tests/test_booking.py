@@ -734,3 +734,20 @@ def test_a_treatment_session_is_moved_with_its_plan_not_alone(book, move):
     ]
     session.refresh_from_db()
     assert session.start == thursday(10)
+
+
+@pytest.mark.parametrize("seconds", [timedelta(seconds=59), timedelta(microseconds=1)])
+def test_a_booking_is_refused_off_the_minute_whoever_calls(book, move, seconds):
+    consultation = book()
+
+    error = refusal(lambda: book(start=thursday(14) + seconds, end=thursday(15)))
+    moved = refusal(lambda: move(consultation, thursday(14), thursday(15) + seconds))
+
+    assert (
+        error.messages
+        == moved.messages
+        == ["Book whole minutes: give the times in hours and minutes."]
+    )
+    assert Appointment.objects.count() == 1
+    consultation.refresh_from_db()
+    assert consultation.start == thursday(10)
