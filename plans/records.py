@@ -116,12 +116,13 @@ def _check_times(
             raise PlanError(
                 _(
                     "The session was booked for %(when)s: its recorded start and "
-                    "end must be on that day. Check the dates."
+                    "end must lie within %(hours)s hours of that. Check the dates."
                 )
                 % {
                     "when": timezone.localtime(appointment.start).strftime(
                         "%a %d %b %Y, %H:%M"
-                    )
+                    ),
+                    "hours": int(TIMES_NEAR_BOOKING / timedelta(hours=1)),
                 }
             )
     if started and ended and ended - started > LONGEST_SESSION:
