@@ -152,6 +152,7 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
             "message": message,
             "attachments": [part.get_filename() for part in message.attachments],
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
+            "resend_refusal": services.why_not_resend(reminder),
         },
     )
 

@@ -26,7 +26,13 @@ from aftercare.services.optout import (
     unsubscribe_token,
     unsubscribe_url,
 )
-from aftercare.services.outbox import OutboxError, cancel, resend, timeline
+from aftercare.services.outbox import (
+    OutboxError,
+    cancel,
+    resend,
+    timeline,
+    why_not_resend,
+)
 from aftercare.services.planning import (
     INCLUDED,
     cancel_pending,
@@ -69,5 +75,6 @@ __all__ = [
     "unsubscribe_token",
     "unsubscribe_url",
     "versions_of",
+    "why_not_resend",
     "wall_clock_offset",
 ]

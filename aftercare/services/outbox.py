@@ -4,12 +4,16 @@ from datetime import datetime
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from aftercare.models import (
+    AFTERCARE,
+    BEFORE_START,
+    Kind,
     Reminder,
 )
-from aftercare.services.planning import _nudge
-from clinic.models import Patient
+from aftercare.services.planning import INCLUDED, _nudge
+from clinic.models import Appointment, Patient
 
 Status = Reminder.Status
 
@@ -18,15 +22,55 @@ class OutboxError(Exception):
     pass
 
 
+def why_not_resend(reminder: Reminder, *, now: datetime | None = None) -> str:
+    """Why sending this email again would tell the patient something wrong or
+    twice ("" when it may go out again)."""
+    now = now or timezone.now()
+    if reminder.status in (Status.SCHEDULED, Status.SENDING):
+        return _("This email is already on its way.")
+    if reminder.status == Status.SENT:
+        return _("This email was sent; it is not sent twice.")
+    if reminder.skip_reason == INCLUDED:
+        return _("This change went out in one email with the other sessions changed.")
+    if Reminder.objects.filter(
+        appointment_id=reminder.appointment_id,
+        kind=reminder.kind,
+        version__gt=reminder.version,
+    ).exists():
+        return _("A newer version of this email replaced it.")
+    appointment = reminder.appointment
+    status = appointment.get_status_display().lower()
+    if reminder.kind == Kind.CANCELLATION:
+        if appointment.status != Appointment.Status.CANCELLED:
+            return _("The appointment is %(status)s, not cancelled.") % {
+                "status": status
+            }
+    elif reminder.kind in AFTERCARE:
+        if appointment.status != Appointment.Status.COMPLETED:
+            return _("The session is %(status)s: there is no aftercare to send.") % {
+                "status": status
+            }
+    elif appointment.status not in Appointment.OPEN_STATUSES:
+        return _("The appointment is %(status)s: this email no longer applies.") % {
+            "status": status
+        }
+    elif reminder.kind in BEFORE_START and appointment.start <= now:
+        return _("The appointment has started: this email no longer applies.")
+    return ""
+
+
 @transaction.atomic
 def resend(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     """Send a failed, unknown, skipped or cancelled email again, now."""
     now = now or timezone.now()
-    reminder = Reminder.objects.select_for_update().get(pk=reminder.pk)
-    if reminder.status in (Status.SCHEDULED, Status.SENDING):
-        raise OutboxError("This email is already on its way.")
-    if reminder.status == Status.SENT:
-        raise OutboxError("This email was sent; it is not sent twice.")
+    reminder = (
+        Reminder.objects.select_for_update()
+        .select_related("appointment")
+        .get(pk=reminder.pk)
+    )
+    refusal = why_not_resend(reminder, now=now)
+    if refusal:
+        raise OutboxError(refusal)
     reminder.status = Status.SCHEDULED
     reminder.due_at = now
     reminder.next_attempt_at = None

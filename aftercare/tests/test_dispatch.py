@@ -20,6 +20,7 @@ from clinic.models import Appointment
 from clinic.services import (
     book_appointment,
     cancel_appointment,
+    complete_appointment,
     reschedule_appointment,
 )
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
@@ -923,6 +924,75 @@ def test_staff_can_resend_a_failed_email(book, dispatch, mailoutbox, settings):
 
     assert len(mailoutbox) == 1
     assert row(Kind.CONFIRMATION).status == Status.SENT
+
+
+def test_a_reminder_for_a_cancelled_appointment_is_not_resent(book, front_desk):
+    appointment = book()
+    cancel_appointment(appointment=appointment, by=front_desk, reason="Ill.", now=NOW)
+
+    with pytest.raises(OutboxError, match="The appointment is cancelled: this email"):
+        services.resend(row(Kind.REMINDER), now=NOW)
+
+    assert row(Kind.REMINDER).status == Status.CANCELLED
+
+
+def test_an_email_a_move_replaced_is_not_resent(book, practitioner, room, front_desk):
+    appointment = book()
+    later = THURSDAY + DAY
+    reschedule_appointment(
+        appointment=appointment,
+        start=later,
+        end=later + HOUR,
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+        now=NOW,
+    )
+
+    with pytest.raises(OutboxError, match="A newer version of this email replaced"):
+        services.resend(row(Kind.REMINDER, version=0), now=NOW)
+
+    assert row(Kind.REMINDER, version=0).status == Status.CANCELLED
+
+
+def test_aftercare_retimed_after_a_corrected_end_is_not_resent(book, front_desk):
+    session = book(kind=Appointment.Kind.TREATMENT)
+    ended = THURSDAY + HOUR
+    complete_appointment(appointment=session, by=front_desk, ended_at=ended, now=ended)
+    services.on_appointment_event(
+        event="end_changed",
+        appointments=[session],
+        now=ended,
+        ended_at=ended + HOUR,
+    )
+
+    with pytest.raises(OutboxError, match="A newer version of this email replaced"):
+        services.resend(row(Kind.AFTERCARE_12H, version=0), now=ended)
+
+    assert row(Kind.AFTERCARE_12H, version=1).status == Status.SCHEDULED
+
+
+def test_a_change_told_in_one_email_with_others_is_not_resent_alone(book):
+    first, second = book(), book(start=THURSDAY + DAY)
+    services.plan_move([first, second], now=NOW)
+    included = row(Kind.UPDATE, appointment=second)
+    assert included.skip_reason == services.INCLUDED
+
+    with pytest.raises(OutboxError, match="went out in one email"):
+        services.resend(included, now=NOW)
+
+
+def test_the_preview_offers_resend_only_where_it_may_go_out(
+    client, book, front_desk, manager
+):
+    appointment = book()
+    cancel_appointment(appointment=appointment, by=front_desk, reason="Ill.", now=NOW)
+    client.force_login(manager)
+
+    page = client.get(row(Kind.REMINDER).get_absolute_url()).content.decode()
+
+    assert "The appointment is cancelled: this email no longer applies." in page
+    assert "Resend</button>" not in page
 
 
 def test_an_email_on_its_way_cannot_be_resent(book):
