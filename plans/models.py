@@ -159,6 +159,16 @@ class TreatmentPlan(models.Model):
                 name="plan_has_sessions",
                 violation_error_message=_("A plan has at least one session."),
             ),
+            # A second open course from one consultation would book the patient
+            # twice over, its sessions spaced from nothing.
+            models.UniqueConstraint(
+                fields=["consultation"],
+                condition=Q(status__in=["draft", "active"]),
+                name="one_open_plan_per_consultation",
+                violation_error_message=_(
+                    "This consultation has a plan that is still open."
+                ),
+            ),
             models.CheckConstraint(
                 condition=Q(status="draft")
                 | Q(status="cancelled")

@@ -45,6 +45,11 @@ def why_no_plan(consultation: Consultation) -> str:
         return _(
             "Only an eligible consultation can start a plan; this one is %(d)s."
         ) % {"d": consultation.get_decision_display().lower()}
+    if consultation.treatment_plans.open().exists():
+        return _(
+            "This consultation's plan is still open: continue it, or end it "
+            "before starting another."
+        )
     return ""
 
 

@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from clinic.models import (
@@ -236,6 +237,39 @@ def test_only_an_eligible_consultation_starts_a_plan(
         f"Only an eligible consultation can start a plan; this one is {described}."
     )
     assert not TreatmentPlan.objects.exists()
+
+
+def test_a_consultation_starts_one_open_plan_at_a_time(
+    practitioner, patient, front_desk
+):
+    consultation = ConsultationFactory(patient=patient)
+
+    def start() -> TreatmentPlan:
+        return create_plan(
+            consultation=consultation,
+            protocol=standard(),
+            practitioner=practitioner,
+            planned_sessions=6,
+            spacing_days=28,
+            areas=["face"],
+            by=practitioner.user,
+            now=NOW,
+        )
+
+    first = start()
+    with pytest.raises(PlanError, match="This consultation's plan is still open"):
+        start()
+    assert list(TreatmentPlan.objects.all()) == [first]
+    # Once it has ended, the same consultation may start a new course.
+    cancel_plan(plan=first, reason="Moved abroad.", by=front_desk, now=NOW)
+    assert start().status == TreatmentPlan.Status.DRAFT
+
+
+def test_the_database_refuses_a_second_open_plan_from_one_consultation(patient):
+    plan = TreatmentPlanFactory(patient=patient)
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TreatmentPlanFactory(patient=patient, consultation=plan.consultation)
 
 
 @pytest.mark.parametrize(

@@ -203,6 +203,14 @@ def url_for(name: str, what: str | None, consultation, plan, session) -> str:
     return reverse(name, args=[target[what].pk] if what else [])
 
 
+@pytest.fixture
+def new_consultation(patient, practitioner, room) -> Consultation:
+    """An eligible consultation with no plan yet (a plan's own stays open)."""
+    return make_consultation(
+        patient, practitioner, room, when=at(date(2026, 11, 17), 10)
+    )
+
+
 @pytest.mark.parametrize(
     "who", ["anonymous", "outsider", "front_desk", "practitioner", "manager"]
 )
@@ -210,7 +218,7 @@ def url_for(name: str, what: str | None, consultation, plan, session) -> str:
 def test_who_may_use_each_plans_page(
     client,
     request,
-    consultation,
+    new_consultation,
     plan,
     half_booked,
     who,
@@ -220,7 +228,7 @@ def test_who_may_use_each_plans_page(
     allowed,
 ):
     sign_in(client, request, who)
-    url = url_for(name, what, consultation, plan, half_booked[0])
+    url = url_for(name, what, new_consultation, plan, half_booked[0])
     response = getattr(client, method)(url)
     if who == "anonymous":
         assert response.status_code == 302
@@ -341,6 +349,21 @@ def test_only_an_eligible_consultation_starts_a_plan(
     page = client.post(url, plan_data(practitioner), follow=True)
     assert "Only an eligible consultation can start a plan" in messages_of(page)[0]
     assert not TreatmentPlan.objects.exists()
+
+
+def test_a_consultation_with_an_open_plan_starts_no_second_one(
+    client, practitioner, consultation, plan
+):
+    client.force_login(practitioner.user)
+
+    page = client.post(
+        reverse("plans:create", args=[consultation.pk]),
+        plan_data(practitioner),
+        follow=True,
+    )
+
+    assert "This consultation's plan is still open" in messages_of(page)[0]
+    assert list(TreatmentPlan.objects.all()) == [plan]
 
 
 @pytest.mark.parametrize(
@@ -1220,8 +1243,9 @@ def test_the_booking_proposal_uses_a_fixed_number_of_queries(
                 room=other_room,
                 start=at(TUESDAY + timedelta(days=day), hour),
             )
+    # A second course for the patient, from a consultation of its own.
     long = make_plan(
-        consultation,
+        make_consultation(patient, practitioner, room, when=at(date(2026, 11, 17), 10)),
         practitioner,
         planned=10,
         protocol="Surgical scars and stretch marks",
