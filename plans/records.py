@@ -51,6 +51,8 @@ AMENDABLE = [
 TIMES_NEAR_BOOKING = timedelta(hours=12)
 LONGEST_SESSION = timedelta(hours=8)
 THUMBNAIL_SIZE = (480, 480)
+# The longest side a JPEG can have.
+JPEG_MAX_SIDE = 65_535
 PHOTO_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
 
 
@@ -340,6 +342,9 @@ def clean_image(upload: UploadedFile) -> CleanImage:
     too_many_pixels = _(
         "The photo has too many pixels (%(mp)s megapixels at most)."
     ) % {"mp": f"{max_pixels / 1_000_000:g}"}
+    too_long = _("The photo is too long on one side (%(px)s pixels at most).") % {
+        "px": f"{JPEG_MAX_SIDE:,}"
+    }
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -350,11 +355,16 @@ def clean_image(upload: UploadedFile) -> CleanImage:
                 width, height = probe.size
                 if width * height > max_pixels:
                     raise PhotoError(too_many_pixels)
+                if max(width, height) > JPEG_MAX_SIDE:
+                    raise PhotoError(too_long)
                 probe.verify()
             upload.seek(0)
             with Image.open(upload) as image:
                 image.load()
-                upright = ImageOps.exif_transpose(image).convert("RGB")
+                upright = _as_rgb(ImageOps.exif_transpose(image))
+            full = BytesIO()
+            # Saved without exif=, so no EXIF (GPS, camera, time) is kept.
+            upright.save(full, "JPEG", quality=88, optimize=True)
     except PhotoError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
@@ -367,9 +377,6 @@ def clean_image(upload: UploadedFile) -> CleanImage:
         ValueError,
     ) as exc:
         raise PhotoError(not_an_image) from exc
-    full = BytesIO()
-    # Saved without exif=, so no EXIF (GPS, camera, time) is kept.
-    upright.save(full, "JPEG", quality=88, optimize=True)
     width, height = upright.size
     upright.thumbnail(THUMBNAIL_SIZE)
     thumb = BytesIO()
@@ -377,6 +384,19 @@ def clean_image(upload: UploadedFile) -> CleanImage:
     return CleanImage(
         jpeg=full.getvalue(), thumbnail=thumb.getvalue(), width=width, height=height
     )
+
+
+def _as_rgb(image: Image.Image) -> Image.Image:
+    """The picture as 8-bit RGB, as it looks: 16-bit greys scaled down (not
+    clipped to white), transparent parts on white (not black)."""
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return image.convert("I").point(lambda v: v * (1 / 256)).convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, "white")
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
 
 
 @transaction.atomic

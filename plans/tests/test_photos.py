@@ -63,6 +63,38 @@ def test_photos_are_added_from_the_day_of_the_session_on(
     assert add(session, practitioner.user, image_bytes()).session == session
 
 
+@pytest.mark.parametrize(
+    ("image", "looks"),
+    [
+        # 16-bit greys, mid-grey: scaled down, not clipped to white.
+        (lambda: Image.new("I;16", (8, 8), 32768), (128, 128, 128)),
+        # Fully transparent pixels show the page, white, not black.
+        (lambda: Image.new("RGBA", (8, 8), (0, 0, 0, 0)), (255, 255, 255)),
+        (lambda: Image.new("LA", (8, 8), (0, 0)), (255, 255, 255)),
+    ],
+)
+def test_unusual_pngs_are_kept_as_they_look(session, practitioner, image, looks):
+    buffer = BytesIO()
+    image().save(buffer, "PNG")
+
+    stored = add(session, practitioner.user, buffer.getvalue(), name="scan.png")
+
+    pixel = opened(stored.image).getpixel((4, 4))
+    assert all(abs(a - b) <= 2 for a, b in zip(pixel, looks, strict=True))
+
+
+def test_a_photo_longer_than_a_jpeg_can_be_is_refused(
+    session, practitioner, private_root
+):
+    data = image_bytes("PNG", size=(70_000, 4), mode="L", color=0)
+
+    with pytest.raises(PhotoError, match="too long on one side"):
+        add(session, practitioner.user, data, name="strip.png")
+
+    assert not Photo.objects.exists()
+    assert stored_files(private_root) == []
+
+
 def stored_files(root: Path) -> list[Path]:
     return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
 
