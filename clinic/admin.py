@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 
 from clinic.models import (
     Appointment,
@@ -15,6 +17,47 @@ from clinic.models import (
 admin.site.site_header = "Clinic settings"
 admin.site.site_title = "Clinic settings"
 admin.site.index_title = "Configure the clinic"
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class StaffAccountAdmin(UserAdmin):
+    """Managers run staff accounts through the roles (groups) only: who is a
+    superuser, and permissions outside the roles, stay with superusers, and a
+    manager can't take over a superuser's account."""
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        hidden = {"is_superuser", "user_permissions"}
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [f for f in options["fields"] if f not in hidden],
+                },
+            )
+            for name, options in fieldsets
+        ]
+
+    def get_list_filter(self, request):
+        if request.user.is_superuser:
+            return super().get_list_filter(request)
+        return ("is_staff", "is_active", "groups")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(Patient)
