@@ -400,6 +400,8 @@ class AmendForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=1000,
     )
+    # How many amendments the record had when the form was opened.
+    seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0, required=False)
 
     def clean_reason(self) -> str:
         reason = self.cleaned_data["reason"].strip()

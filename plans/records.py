@@ -232,6 +232,10 @@ def _areas_text(entries) -> str:
     )
 
 
+class StaleRecord(PlanError):
+    """The record changed since the amendment was prepared."""
+
+
 @transaction.atomic
 def amend_record(
     *,
@@ -242,8 +246,13 @@ def amend_record(
     reason: str,
     by: AbstractBaseUser,
     now: datetime | None = None,
+    seen: int | None = None,
 ) -> Amendment:
-    """Change a signed record, keeping who, when, why and every value before/after."""
+    """Change a signed record, keeping who, when, why and every value before/after.
+
+    ``seen``: how many amendments the record had when the change was prepared; if
+    someone amended it since, nothing is saved (their change would be undone).
+    """
     now = now or timezone.now()
     reason = reason.strip()
     if not reason:
@@ -251,6 +260,13 @@ def amend_record(
     record = SessionRecord.objects.select_for_update().get(pk=record.pk)
     if not record.is_signed:
         raise PlanError(_("This record is not signed yet: edit it directly."))
+    if seen is not None and record.amendments.count() != seen:
+        raise StaleRecord(
+            _(
+                "Someone amended this record while you had it open. Here it is as "
+                "it is now: make your change again."
+            )
+        )
     diff = []
     for field in AMENDABLE:
         if field not in changes:

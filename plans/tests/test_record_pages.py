@@ -637,6 +637,42 @@ def test_an_amendment_without_a_reason_is_refused(client, practitioner, signed_t
     assert SessionRecord.objects.get(session=signed_today).notes == ""
 
 
+def test_two_amendments_from_forms_opened_together_dont_undo_each_other(
+    client, practitioner, other_practitioner, signed_today
+):
+    # Both open the amend form on the record as signed.
+    client.force_login(practitioner.user)
+    seen = client.get(amend_url(signed_today)).context["reason"]["seen"].value()
+    assert seen == 0
+    faces = (("face", "1.25", "3"),)
+    client.force_login(other_practitioner.user)
+    client.post(
+        amend_url(signed_today),
+        record_data(
+            areas=faces, device="Dermapen 4 (serial 99)", reason="Serial.", seen=seen
+        ),
+    )
+
+    client.force_login(practitioner.user)
+    response = client.post(
+        amend_url(signed_today),
+        record_data(
+            areas=faces, device="", notes="Itching.", reason="Note.", seen=seen
+        ),
+        follow=True,
+    )
+
+    assert response.redirect_chain == [(amend_url(signed_today), 302)]
+    assert any(
+        "Someone amended this record while you had it open." in message
+        for message in messages_of(response)
+    )
+    record = SessionRecord.objects.get(session=signed_today)
+    assert (record.device, record.notes) == ("Dermapen 4 (serial 99)", "")
+    assert Amendment.objects.count() == 1
+    assert response.context["reason"]["seen"].value() == 1
+
+
 def test_an_amendment_is_kept_and_shown_with_before_and_after(
     client, practitioner, signed_today
 ):

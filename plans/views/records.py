@@ -166,7 +166,9 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
         prefix="areas",
         initial=None if request.POST else _areas_initial(record, session),
     )
-    reason = AmendForm(request.POST or None)
+    reason = AmendForm(
+        request.POST or None, initial={"seen": record.amendments.count()}
+    )
     if (
         request.method == "POST"
         and form.is_valid()
@@ -181,7 +183,12 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
                 products=list(form.cleaned_data["products_after"]),
                 reason=reason.cleaned_data["reason"],
                 by=request.user,
+                seen=reason.cleaned_data["seen"],
             )
+        except records.StaleRecord as error:
+            # Their form shows the record as it was: start again from today's.
+            messages.error(request, str(error))
+            return redirect("plans:record_amend", session_pk=session.pk)
         except PlanError as error:
             for message in error.messages:
                 reason.add_error(None, message)
