@@ -205,11 +205,22 @@ class MoveSessionForm(forms.Form):
         required=False,
         max_length=300,
     )
+    # The move the page last showed (see stamp()): a confirmation is for that one.
+    previewed = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def clean(self) -> dict:
         data = super().clean()
         combine_local_start(self, data, key="start", future=True)
         return data
+
+    def stamp(self) -> str:
+        data = self.cleaned_data
+        room = data.get("room")
+        return f"{data['start'].isoformat()}|{data['scope']}|{room.pk if room else ''}"
+
+    @property
+    def changed_since_preview(self) -> bool:
+        return self.cleaned_data.get("previewed") != self.stamp()
 
 
 class ChangeResourcesForm(forms.Form):

@@ -794,6 +794,12 @@ def move_data(day: str, scope: str = "this", **overrides) -> dict:
     return data
 
 
+def previewed(client, url: str, data: dict) -> dict:
+    """The move form after its preview, as the browser posts it to move."""
+    preview = client.post(url, {**data, "action": "preview"})
+    return {**data, "previewed": preview.context["stamp"], "action": "move"}
+
+
 def test_moving_session_3_and_the_following_by_a_week(
     client, front_desk, plan, sessions
 ):
@@ -822,7 +828,9 @@ def test_a_move_beyond_the_window_needs_confirmation(
     client, front_desk, plan, sessions
 ):
     client.force_login(front_desk)
-    data = move_data("2027-02-02", "following", action="move")
+    data = previewed(
+        client, move_url(sessions[2]), move_data("2027-02-02", "following")
+    )
     refused = client.post(move_url(sessions[2]), data)
     assert refused.status_code == 200
     errors = refused.context["form"].non_field_errors()
@@ -838,11 +846,32 @@ def test_a_move_beyond_the_window_needs_confirmation(
     assert starts_of(plan) == SERIES[:2] + moved
 
 
+def test_a_confirmation_is_for_the_move_that_was_previewed(
+    client, front_desk, plan, sessions
+):
+    client.force_login(front_desk)
+    url = move_url(sessions[2])
+    data = previewed(client, url, move_data("2027-02-02", "following"))
+
+    # The date changed after the preview: confirmed, but never seen.
+    response = client.post(url, {**data, "date": "2027-02-16", "confirmed": "on"})
+
+    assert response.status_code == 200
+    assert "The move changed since its preview: check it, then confirm." in (
+        messages_of(response)
+    )
+    assert any(
+        "56 days after" in warning for warning in response.context["preview"].too_far
+    )
+    assert starts_of(plan) == SERIES
+
+
 def test_sessions_closer_than_the_minimum_need_a_manager(
     client, front_desk, manager, plan, sessions
 ):
-    data = move_data("2027-01-12", action="move", confirmed="on")
     client.force_login(front_desk)
+    data = previewed(client, move_url(sessions[2]), move_data("2027-01-12"))
+    data["confirmed"] = "on"
     refused = client.post(move_url(sessions[2]), data)
     assert "Sessions closer than the minimum need a manager's reason." in (
         refused.context["form"].non_field_errors()

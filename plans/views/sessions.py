@@ -51,7 +51,18 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
                 scope=data["scope"],
                 room=data["room"],
             )
-            if request.POST.get("action") == "move":
+            if (
+                request.POST.get("action") == "move"
+                and preview.needs_confirmation
+                and not preview.problems
+                and form.changed_since_preview
+            ):
+                # The spacing was confirmed for another move: show this one.
+                messages.warning(
+                    request,
+                    _("The move changed since its preview: check it, then confirm."),
+                )
+            elif request.POST.get("action") == "move":
                 done = services.move_sessions(
                     session=session,
                     start=data["start"],
@@ -74,6 +85,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
             "plan": session.plan,
             "form": form,
             "preview": preview,
+            "stamp": form.stamp() if preview else "",
             "can_override": request.user.has_perm("clinic.override_hours"),
         },
     )
