@@ -114,9 +114,10 @@ def combine_local_start(
 
 
 def clean_person_name(value: str) -> str:
-    """One line with single spaces, in one Unicode spelling (an accent typed as
-    a separate mark is the same name); the model's validator checks the rest."""
-    return unicodedata.normalize("NFC", " ".join(value.split()))
+    """One line with single spaces, in one Unicode spelling: an accent typed as a
+    separate mark, or full-width letters from an input method, give the same
+    name. The model's validator checks the rest."""
+    return unicodedata.normalize("NFKC", " ".join(value.split()))
 
 
 class PatientForm(forms.ModelForm):

@@ -324,12 +324,21 @@ def test_registering_someone_twice_asks_first(client, front_desk):
     assert Patient.objects.count() == 2
 
 
-def test_an_accent_typed_as_a_separate_mark_is_the_same_name(client, front_desk):
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Jose\u0301",  # the accent as a separate mark
+        "\uff2a\uff4f\uff53\u00e9",  # full-width letters from an input method
+    ],
+)
+def test_a_name_typed_in_another_unicode_spelling_is_the_same_name(
+    client, front_desk, typed
+):
     client.force_login(front_desk)
     url = reverse("clinic:patient_create")
     client.post(url, patient_data(first_name="Jos\u00e9"))
 
-    again = client.post(url, patient_data(first_name="Jose\u0301"))
+    again = client.post(url, patient_data(first_name=typed))
 
     assert "is registered already" in again.content.decode()
     assert Patient.objects.get().first_name == "Jos\u00e9"
@@ -869,6 +878,11 @@ def test_healthz_reports_ok_without_sign_in(client, db):
     response = client.get(reverse("healthz"))
     assert response.status_code == 200
     assert response.json() == {"database": "ok", "broker": "ok"}
+
+
+def test_healthz_answers_a_load_balancers_head_request(client, db):
+    assert client.head(reverse("healthz")).status_code == 200
+    assert client.post(reverse("healthz")).status_code == 405
 
 
 def test_healthz_names_a_broken_broker(client, db, settings):
