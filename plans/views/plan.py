@@ -106,7 +106,7 @@ def timeline(plan: TreatmentPlan) -> list[dict]:
     sessions = plan.sessions.select_related(
         "appointment__practitioner__user",
         "appointment__room",
-        "replaces",
+        "replaces__appointment",
         "replacement",
     ).order_by("appointment__start", "number")
     rows, previous, live_number = [], None, 0
