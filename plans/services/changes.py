@@ -16,6 +16,7 @@ from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import shift_wall_clock
 from plans.models import TreatmentPlan, TreatmentSession
+from plans.scheduling import describe_day
 from plans.services.lifecycle import PlanError, _can_override, window_for
 from plans.services.series import (
     SeriesRequest,
@@ -39,6 +40,9 @@ class PlannedMove:
     end: datetime
     practitioner: Practitioner
     room: Room
+    # Its place in the course as the plan page counts (cancelled sessions left
+    # out): what staff call it, rather than its stored number.
+    position: int = 0
 
 
 @dataclass
@@ -99,6 +103,10 @@ def preview_move(
                 else s.appointment.room,
             )
         )
+    starts = _starts_after(plan, moves)
+    places = {number: place for place, (number, _) in enumerate(starts, start=1)}
+    for move in moves:
+        move.position = places[move.session.number]
     slots = [
         booking.Slot(start=m.start, end=m.end, practitioner=m.practitioner, room=m.room)
         for m in moves
@@ -116,13 +124,12 @@ def preview_move(
             now=now,
         )
         problems += [
-            _("Session %(n)s: %(why)s") % {"n": move.session.number, "why": p.message}
+            _("Session %(n)s: %(why)s") % {"n": move.position, "why": p.message}
             for p in found
         ]
         booking.hold(availability, slot)
-    starts = _starts_after(plan, moves)
-    problems += _order_problems(starts, moves)
-    too_close, too_far = _spacing_after(plan, starts, moves)
+    problems += _order_problems(starts, moves, places)
+    too_close, too_far = _spacing_after(plan, starts, moves, places)
     return MovePreview(
         moves=moves, problems=problems, too_close=too_close, too_far=too_far
     )
@@ -141,7 +148,9 @@ def _starts_after(
 
 
 def _order_problems(
-    starts: list[tuple[int, datetime]], moves: list[PlannedMove]
+    starts: list[tuple[int, datetime]],
+    moves: list[PlannedMove],
+    places: dict[int, int],
 ) -> list[str]:
     """Sessions keep their order: session 3 never comes before session 2."""
     moved_numbers = {m.session.number for m in moves}
@@ -150,7 +159,7 @@ def _order_problems(
             "Session %(later)s would not come after session %(earlier)s: pick "
             "another date, or move the sessions after it too."
         )
-        % {"later": later, "earlier": earlier}
+        % {"later": places[later], "earlier": places[earlier]}
         for (earlier, before), (later, after) in pairwise(starts)
         if after <= before and moved_numbers & {earlier, later}
     ]
@@ -160,6 +169,7 @@ def _spacing_after(
     plan: TreatmentPlan,
     starts: list[tuple[int, datetime]],
     moves: list[PlannedMove],
+    places: dict[int, int],
 ) -> tuple[list[str], list[str]]:
     """Spacing warnings for the whole course once the moves are made."""
     window = window_for(plan)
@@ -173,7 +183,7 @@ def _spacing_after(
             "Session %(n)s would be %(days)s day after the one before it",
             "Session %(n)s would be %(days)s days after the one before it",
             days,
-        ) % {"n": number, "days": days}
+        ) % {"n": places[number], "days": days}
         if days < window.minimum:
             too_close.append(f"{text} (minimum {window.minimum}).")
         elif days > window.maximum:
@@ -206,11 +216,8 @@ def move_sessions(
     ).get(pk=session.pk)
     if session.appointment.status != Appointment.Status.BOOKED:
         raise PlanError(
-            _("Session %(n)s is %(status)s and can't be moved.")
-            % {
-                "n": session.number,
-                "status": session.appointment.get_status_display().lower(),
-            }
+            _("This session is %(status)s and can't be moved.")
+            % {"status": session.appointment.get_status_display().lower()}
         )
     preview = preview_move(
         session=session, start=start, scope=scope, room=room, now=now
@@ -287,11 +294,13 @@ def change_resources_from(
             now=now,
         )
     except booking.BookingError as error:
-        which = sessions[error.index].number if error.index is not None else "?"
-        raise PlanError(
-            _("Session %(n)s can't be changed.") % {"n": which},
-            messages=error.messages,
-        ) from error
+        which = (
+            _("The session of %(when)s can't be changed.")
+            % {"when": describe_day(sessions[error.index].appointment.start)}
+            if error.index is not None
+            else _("A session can't be changed.")
+        )
+        raise PlanError(which, messages=error.messages) from error
     earlier_booked = plan.sessions.filter(
         number__lt=session.number, appointment__status=Appointment.Status.BOOKED
     ).exists()

@@ -123,6 +123,20 @@ def live_sessions(plan: TreatmentPlan) -> list[TreatmentSession]:
     ]
 
 
+def place_in_course(session: TreatmentSession) -> int | None:
+    """The session's place in its course as the plan page counts, cancelled and
+    missed sessions left out (None for one of those)."""
+    if session.appointment.status not in Appointment.ACTIVE_STATUSES:
+        return None
+    return (
+        session.plan.sessions.filter(
+            appointment__status__in=Appointment.ACTIVE_STATUSES,
+            number__lt=session.number,
+        ).count()
+        + 1
+    )
+
+
 def unbooked_count(plan: TreatmentPlan) -> int:
     live = plan.sessions.filter(
         appointment__status__in=Appointment.ACTIVE_STATUSES

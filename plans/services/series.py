@@ -162,14 +162,17 @@ def book_series(
         )
     if not proposals:
         raise PlanError(_("There is nothing to book."))
-    if len(proposals) > unbooked_count(plan):
+    unbooked = unbooked_count(plan)
+    if len(proposals) > unbooked:
         raise PlanError(
             _(
                 "This plan has only %(n)s unbooked session(s) left: someone may have "
                 "booked them meanwhile. Reload the plan."
             )
-            % {"n": unbooked_count(plan)}
+            % {"n": unbooked}
         )
+    # The proposals' places in the course, as the plan page counts them.
+    first = plan.planned_sessions - unbooked + 1
     # Checked again under the plan's lock: the sessions booked meanwhile count.
     previous = last_live_start(plan)
     for proposal in proposals:
@@ -181,12 +184,12 @@ def book_series(
                     "Session %(n)s is not after the session before it: keep the "
                     "sessions in date order."
                 )
-                % {"n": proposal.index + 1}
+                % {"n": first + proposal.index}
             )
         if not proposal.is_bookable:
             raise PlanError(
                 _("Session %(n)s has no free slot: change its date first.")
-                % {"n": proposal.index + 1},
+                % {"n": first + proposal.index},
                 messages=proposal.reasons,
             )
         if proposal.spacing_below_minimum and not (
@@ -203,7 +206,7 @@ def book_series(
                     proposal.spacing_days,
                 )
                 % {
-                    "n": proposal.index + 1,
+                    "n": first + proposal.index,
                     "days": proposal.spacing_days,
                     "min": window_for(plan).minimum,
                 }
@@ -214,7 +217,7 @@ def book_series(
             "Session %(n)s: %(days)s days after the one before.",
             p.spacing_days,
         )
-        % {"n": p.index + 1, "days": p.spacing_days}
+        % {"n": first + p.index, "days": p.spacing_days}
         for p in proposals
         if p.spacing_below_minimum
     ]
@@ -238,7 +241,7 @@ def book_series(
         which = (
             _("Session %(n)s (%(when)s) can't be booked any more.")
             % {
-                "n": proposals[index].index + 1,
+                "n": first + proposals[index].index,
                 "when": _describe(proposals[index].start),
             }
             if index is not None

@@ -997,6 +997,28 @@ def test_cancelling_a_session_with_a_replacement_at_the_end(
     assert "replaces 16 Feb" in response.content.decode()
 
 
+def test_after_a_cancellation_every_page_counts_sessions_as_the_plan_page(
+    client, front_desk, plan, sessions
+):
+    client.force_login(front_desk)
+    client.post(cancel_url(sessions[3]), {"reason": "Holiday", "replace": "on"})
+    replacement = plan.sessions.get(number=7)
+    # The plan page shows it sixth: five live sessions come before it.
+    plan_page = client.get(plan.get_absolute_url())
+    [row] = [r for r in plan_page.context["rows"] if r["session"] == replacement]
+    assert row["position"] == 6
+
+    preview = client.post(
+        move_url(replacement),
+        {**move_data("2027-05-25"), "action": "preview"},
+    )
+
+    assert preview.context["position"] == 6
+    assert [m.position for m in preview.context["preview"].moves] == [6]
+    assert "<title>Move session 6" in preview.content.decode()
+    assert any("Session 6 would be" in w for w in preview.context["preview"].too_far)
+
+
 def test_without_a_free_slot_for_the_replacement_nothing_is_cancelled(
     client, front_desk, practitioner, plan, sessions
 ):

@@ -60,7 +60,13 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
             "practitioner": plan.practitioner,
         },
     )
-    context = {"plan": plan, "unbooked": unbooked, "start_form": start_form}
+    context = {
+        "plan": plan,
+        "unbooked": unbooked,
+        # Sessions already in the course: the rows below come after them.
+        "booked": plan.planned_sessions - unbooked,
+        "start_form": start_form,
+    }
     action = request.POST.get("action")
     if request.method != "POST" or not start_form.is_valid():
         return render(request, "plans/plan_book.html", context)

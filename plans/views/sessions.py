@@ -21,8 +21,8 @@ from plans.views.common import get_session, show_errors
 def _moved_message(done: services.MovePreview) -> str:
     first, last = done.moves[0], done.moves[-1]
     values = {
-        "first": first.session.number,
-        "last": last.session.number,
+        "first": first.position,
+        "last": last.position,
         "when": describe_day(first.start),
     }
     if len(done.moves) == 1:
@@ -85,6 +85,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
             "plan": session.plan,
             "form": form,
             "preview": preview,
+            "position": services.place_in_course(session),
             "stamp": form.stamp() if preview else "",
             "can_override": request.user.has_perm("clinic.override_hours"),
         },
@@ -120,7 +121,12 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "plans/session_change.html",
-        {"session": session, "plan": session.plan, "form": form},
+        {
+            "session": session,
+            "plan": session.plan,
+            "form": form,
+            "position": services.place_in_course(session),
+        },
     )
 
 
