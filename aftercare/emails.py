@@ -28,9 +28,25 @@ class _Placeholders(dict):
         return "{" + key + "}"
 
 
+class _PlainFormatter(string.Formatter):
+    """Names only: no attribute or index lookups, conversions or format specs in
+    a manager's text ({first_name:>999999999} would build a gigabyte string)."""
+
+    def get_field(self, field_name: str, args, kwargs) -> tuple:
+        if not field_name.isidentifier():
+            return "{" + field_name + "}", field_name  # kept as written
+        return kwargs[field_name], field_name
+
+    def convert_field(self, value, conversion):
+        return value
+
+    def format_field(self, value, format_spec: str) -> str:
+        return str(value)
+
+
 def fill(text: str, values: dict) -> str:
     try:
-        return string.Formatter().vformat(text, (), _Placeholders(values))
+        return _PlainFormatter().vformat(text, (), _Placeholders(values))
     except (ValueError, IndexError, AttributeError, KeyError):
         # A stray brace in a hand-edited text: send it as written.
         return text

@@ -5,6 +5,7 @@ import pytest
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
+from aftercare.emails import fill
 from aftercare.models import Kind, ReminderRule
 
 
@@ -79,3 +80,21 @@ def test_a_sensible_change_is_saved(admin_client):
 def test_the_database_refuses_such_a_rule_from_any_other_path(db, kind, values):
     with pytest.raises(IntegrityError), transaction.atomic():
         ReminderRule.objects.filter(kind=kind).update(**values)
+
+
+@pytest.mark.parametrize(
+    ("text", "written"),
+    [
+        ("Dear {first_name},", "Dear Ada,"),
+        # A width would build the text in memory before sending it.
+        ("Dear {first_name:>999999999},", "Dear Ada,"),
+        ("Dear {first_name!r},", "Dear Ada,"),
+        # Lookups into the values stay as written; so do unknown names and
+        # stray braces.
+        ("{first_name.__class__} {first_name}", "{first_name.__class__} Ada"),
+        ("{nickname} {0} {first_name}", "{nickname} {0} Ada"),
+        ("Dear {first_name} {", "Dear {first_name} {"),
+    ],
+)
+def test_a_managers_text_fills_in_names_and_nothing_else(text, written):
+    assert fill(text, {"first_name": "Ada"}) == written
