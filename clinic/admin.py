@@ -1,6 +1,9 @@
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.utils import formats, timezone
+from django.utils.translation import ngettext
 
 from clinic.models import (
     Appointment,
@@ -67,6 +70,57 @@ class PatientAdmin(admin.ModelAdmin):
     list_filter = ["email_consent", "skin_type", "preferred_contact"]
 
 
+class _StillBookedForm(forms.ModelForm):
+    """Taking a room or a practitioner out of use strands their future bookings:
+    those are moved first."""
+
+    booked_field: str
+
+    def clean_is_active(self) -> bool:
+        active = self.cleaned_data["is_active"]
+        if active or self.instance.pk is None or not self.instance.is_active:
+            return active
+        upcoming = Appointment.objects.active().filter(
+            **{self.booked_field: self.instance}, start__gte=timezone.now()
+        )
+        count = upcoming.count()
+        if count:
+            first = upcoming.order_by("start").first()
+            raise forms.ValidationError(
+                ngettext(
+                    "%(name)s still has %(n)s booking, on %(when)s: move or "
+                    "cancel it first.",
+                    "%(name)s still has %(n)s bookings, the first on %(when)s: "
+                    "move or cancel them first.",
+                    count,
+                )
+                % {
+                    "name": self.instance,
+                    "n": count,
+                    "when": formats.date_format(
+                        timezone.localtime(first.start), "D j M Y, H:i"
+                    ),
+                }
+            )
+        return active
+
+
+class RoomForm(_StillBookedForm):
+    booked_field = "room"
+
+    class Meta:
+        model = Room
+        fields = ["name", "is_active"]
+
+
+class PractitionerForm(_StillBookedForm):
+    booked_field = "practitioner"
+
+    class Meta:
+        model = Practitioner
+        fields = ["user", "title", "is_active"]
+
+
 class WorkingHoursInline(admin.TabularInline):
     model = WorkingHours
     extra = 0
@@ -79,6 +133,7 @@ class TimeOffInline(admin.TabularInline):
 
 @admin.register(Practitioner)
 class PractitionerAdmin(admin.ModelAdmin):
+    form = PractitionerForm
     list_display = ["display_name", "title", "is_active"]
     list_filter = ["title", "is_active"]
     search_fields = ["user__first_name", "user__last_name", "user__username"]
@@ -104,6 +159,7 @@ class TimeOffAdmin(admin.ModelAdmin):
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
+    form = RoomForm
     list_display = ["name", "is_active"]
 
 

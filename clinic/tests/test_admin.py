@@ -1,11 +1,17 @@
-"""Managers run staff accounts in the admin, through the roles only."""
+"""Managers run staff accounts in the admin, through the roles only, and take
+rooms and practitioners out of use only once nothing is booked with them."""
+
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
 from django.urls import reverse
+from django.utils import timezone
 
 from clinic import roles
-from clinic.tests.factories import UserFactory
+from clinic.admin import PractitionerForm
+from clinic.models import Appointment
+from clinic.tests.factories import AppointmentFactory, UserFactory
 
 
 @pytest.fixture
@@ -79,3 +85,46 @@ def test_a_superuser_still_sees_every_field(client, db):
     form = client.get(reverse("admin:auth_user_change", args=[owner.pk]))
 
     assert 'name="is_superuser"' in form.content.decode()
+
+
+def test_a_room_with_bookings_ahead_stays_in_use_until_they_are_moved(
+    admin_client, room
+):
+    start = timezone.now() + timedelta(days=3)
+    booked = AppointmentFactory(room=room, start=start)
+    url = reverse("admin:clinic_room_change", args=[room.pk])
+
+    refused = admin_client.post(url, {"name": room.name, "is_active": ""})
+
+    assert refused.status_code == 200
+    assert f"{room} still has 1 booking, on " in refused.content.decode()
+    room.refresh_from_db()
+    assert room.is_active
+    booked.status = Appointment.Status.CANCELLED
+    booked.cancel_reason = "Moved away."
+    booked.save()
+    assert admin_client.post(url, {"name": room.name, "is_active": ""}).status_code == (
+        302
+    )
+    room.refresh_from_db()
+    assert not room.is_active
+
+
+def test_a_practitioner_with_bookings_ahead_stays_bookable(admin_client, practitioner):
+    AppointmentFactory(
+        practitioner=practitioner, start=timezone.now() + timedelta(days=1)
+    )
+    AppointmentFactory(
+        practitioner=practitioner, start=timezone.now() + timedelta(days=8)
+    )
+    form = PractitionerForm(
+        instance=practitioner,
+        data={
+            "user": practitioner.user_id,
+            "title": practitioner.title,
+            "is_active": "",
+        },
+    )
+
+    assert not form.is_valid()
+    assert "still has 2 bookings, the first on " in form.errors["is_active"][0]
