@@ -18,9 +18,9 @@ from clinic.models import (
     WorkingHours,
 )
 from clinic.scheduling.bookings import (
-    BOOKED_FIELDS,
     MAX_ROOM_WINDOWS,
     Booked,
+    fetch_booked,
     merge_windows,
     overlapping,
     room_bookings,
@@ -124,21 +124,7 @@ class Availability(SlotRules):
             time_off=dict(time_off),
             room_windows=[] if rooms_later else None,
         )
-        availability.add_bookings(
-            Booked(
-                pk,
-                practitioner_id,
-                room_id,
-                b_start,
-                b_end,
-                "",
-                kind,
-                f"{first} {last}",
-            )
-            for pk, practitioner_id, room_id, b_start, b_end, kind, first, last in (
-                booked.values_list(*BOOKED_FIELDS)
-            )
-        )
+        availability.add_bookings(fetch_booked(booked))
         return availability
 
     def load_rooms(
@@ -170,18 +156,7 @@ class Availability(SlotRules):
                 b.id for listed in self.by_practitioner.values() for b in listed
             )
             self.add_bookings(
-                Booked(
-                    a.pk,
-                    a.practitioner_id,
-                    a.room_id,
-                    a.start,
-                    a.end,
-                    "",
-                    a.kind,
-                    f"{a.first_name} {a.last_name}",
-                )
-                for a in room_bookings(room_ids, merged)
-                if a.pk not in skip
+                b for b in room_bookings(room_ids, merged) if b.id not in skip
             )
         self.room_windows = merged
         self.loaded_rooms = frozenset(room_ids)
