@@ -106,7 +106,7 @@ def preview_move(
     starts = _starts_after(plan, moves)
     places = {number: place for place, (number, _) in enumerate(starts, start=1)}
     for move in moves:
-        move.position = places[move.session.number]
+        move.position = places.get(move.session.number, 0)
     slots = [
         booking.Slot(start=m.start, end=m.end, practitioner=m.practitioner, room=m.room)
         for m in moves

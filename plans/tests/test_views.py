@@ -866,6 +866,32 @@ def test_a_confirmation_is_for_the_move_that_was_previewed(
     assert starts_of(plan) == SERIES
 
 
+def test_a_tick_given_for_another_move_is_not_carried_over(
+    client, front_desk, plan, sessions
+):
+    client.force_login(front_desk)
+    url = move_url(sessions[2])
+    data = previewed(client, url, move_data("2027-02-02", "following"))
+
+    response = client.post(url, {**data, "date": "2027-02-16", "confirmed": "on"})
+
+    assert response.context["form"]["confirmed"].value() in (False, None)
+    assert starts_of(plan) == SERIES
+
+
+@pytest.mark.parametrize("name", ["plans:session_move", "plans:session_change"])
+def test_a_cancelled_session_has_no_move_or_change_page(
+    client, front_desk, plan, sessions, name
+):
+    client.force_login(front_desk)
+    client.post(cancel_url(sessions[3]), {"reason": "Holiday"})
+
+    response = client.get(reverse(name, args=[sessions[3].pk]), follow=True)
+
+    assert response.redirect_chain == [(plan.get_absolute_url(), 302)]
+    assert "This session is cancelled" in messages_of(response)[-1]
+
+
 def test_sessions_closer_than_the_minimum_need_a_manager(
     client, front_desk, manager, plan, sessions
 ):

@@ -7,6 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
+from clinic.models import Appointment
 from clinic.views import staff_view
 from plans import services
 from plans.forms import (
@@ -37,10 +38,22 @@ def _moved_message(done: services.MovePreview) -> str:
 def session_move(request: HttpRequest, pk: int) -> HttpResponse:
     session = get_session(pk)
     appointment = session.appointment
+    if appointment.status != Appointment.Status.BOOKED:
+        messages.error(
+            request,
+            _("This session is %(status)s and can't be moved.")
+            % {"status": appointment.get_status_display().lower()},
+        )
+        return redirect(session.plan)
     local = timezone.localtime(appointment.start)
-    form = MoveSessionForm(
-        request.POST or None, initial={"date": local.date(), "time": local.time()}
-    )
+    data = request.POST or None
+    if data is not None and data.get("action") == "move":
+        unchanged = MoveSessionForm(data)
+        if unchanged.is_valid() and unchanged.changed_since_preview:
+            # A tick given for another move: this one is shown to be confirmed.
+            data = data.copy()
+            data.pop("confirmed", None)
+    form = MoveSessionForm(data, initial={"date": local.date(), "time": local.time()})
     preview = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -95,6 +108,13 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_view("plans.book_series")
 def session_change(request: HttpRequest, pk: int) -> HttpResponse:
     session = get_session(pk)
+    if session.appointment.status != Appointment.Status.BOOKED:
+        messages.error(
+            request,
+            _("This session is %(status)s: change the sessions after it instead.")
+            % {"status": session.appointment.get_status_display().lower()},
+        )
+        return redirect(session.plan)
     form = ChangeResourcesForm(
         request.POST or None,
         initial={
