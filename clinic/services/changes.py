@@ -130,6 +130,8 @@ def reschedule_appointment(
     """Move one consultation (or other single appointment) to a new slot."""
     if appointment.kind == Appointment.Kind.TREATMENT:
         raise _refuse(TREATMENTS_MOVE_WITH_THEIR_PLAN)
+    if consultation_took_place(appointment):
+        raise _refuse(CONSULTATION_TOOK_PLACE)
     slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
     [moved] = move_appointments(
         moves=[Move(appointment=appointment, slot=slot)],

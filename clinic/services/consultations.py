@@ -49,6 +49,13 @@ def record_consultation(
                 )
             }
         )
+    if not decided and consultation.pk is not None and _was_decided(consultation):
+        raise _refuse(
+            _(
+                "A decision was recorded: it can be changed to another decision, "
+                "not taken back."
+            )
+        )
     if consultation.decision == Consultation.Decision.PENDING:
         consultation.decided_by, consultation.decided_at = None, None
     elif consultation.pk is None or _decision_changed(consultation):
@@ -61,6 +68,16 @@ def record_consultation(
         appointment.patient.skin_type = consultation.skin_type
         appointment.patient.save(update_fields=["skin_type", "updated_at"])
     return consultation
+
+
+def _was_decided(consultation: Consultation) -> bool:
+    """The stored consultation holds a decision (a plan may rest on it, and it
+    marks the appointment as having taken place)."""
+    return (
+        Consultation.objects.filter(pk=consultation.pk)
+        .exclude(decision=Consultation.Decision.PENDING)
+        .exists()
+    )
 
 
 def _decision_changed(consultation: Consultation) -> bool:

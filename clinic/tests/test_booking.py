@@ -751,3 +751,26 @@ def test_a_booking_is_refused_off_the_minute_whoever_calls(book, move, seconds):
     assert Appointment.objects.count() == 1
     consultation.refresh_from_db()
     assert consultation.start == thursday(10)
+
+
+def test_a_recorded_decision_is_not_taken_back(decided, practitioner, front_desk):
+    consultation = decided.consultation
+    consultation.decision = Consultation.Decision.PENDING
+
+    error = refusal(
+        lambda: record_consultation(
+            consultation=consultation, by=practitioner.user, now=thursday(11)
+        )
+    )
+
+    assert "not taken back" in error.messages[0]
+    consultation.refresh_from_db()
+    assert consultation.decision == Consultation.Decision.ELIGIBLE
+
+
+def test_a_decided_consultation_cant_be_moved(decided, move):
+    error = refusal(lambda: move(decided, thursday(14), thursday(15)))
+
+    assert "it took place" in error.messages[0]
+    decided.refresh_from_db()
+    assert decided.start == thursday(10)
