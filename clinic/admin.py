@@ -1,10 +1,13 @@
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
 from django.utils import formats, timezone
 from django.utils.translation import ngettext
 
+from clinic import roles
 from clinic.models import (
     Appointment,
     ClosureDay,
@@ -56,6 +59,24 @@ class StaffAccountAdmin(UserAdmin):
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
         return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        # Whoever knows a practitioner's or a manager's password signs records or
+        # runs the clinic in their name: only they, or a superuser, set it.
+        account = self.get_object(request, unquote(id))
+        if (
+            account is not None
+            and not request.user.is_superuser
+            and account.pk != request.user.pk
+            and account.groups.filter(
+                name__in=[roles.PRACTITIONER, roles.MANAGER]
+            ).exists()
+        ):
+            raise PermissionDenied(
+                "Only the practitioner or manager themselves, or a superuser, can "
+                "set this password."
+            )
+        return super().user_change_password(request, id, form_url)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.is_superuser and not request.user.is_superuser:

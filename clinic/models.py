@@ -46,6 +46,15 @@ def validate_person_name(value: str) -> None:
         raise ValidationError(_("A name needs at least one letter."), code="letters")
 
 
+def validate_whole_minute(value) -> None:
+    """Hours are kept to the minute: the series engine proposes times from them,
+    and bookings are made to the minute."""
+    if value.second or value.microsecond:
+        raise ValidationError(
+            _("Give the time in hours and minutes, like 09:00."), code="seconds"
+        )
+
+
 class SkinType(models.IntegerChoices):
     """Fitzpatrick skin phototype."""
 
@@ -154,8 +163,8 @@ class WorkingHours(models.Model):
         Practitioner, on_delete=models.CASCADE, related_name="working_hours"
     )
     weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
-    start = models.TimeField(_("from"))
-    end = models.TimeField(_("until"))
+    start = models.TimeField(_("from"), validators=[validate_whole_minute])
+    end = models.TimeField(_("until"), validators=[validate_whole_minute])
 
     class Meta:
         ordering = ["practitioner", "weekday", "start"]
@@ -210,8 +219,8 @@ class Room(models.Model):
 
 class OpeningHours(models.Model):
     weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
-    opens = models.TimeField(_("opens"))
-    closes = models.TimeField(_("closes"))
+    opens = models.TimeField(_("opens"), validators=[validate_whole_minute])
+    closes = models.TimeField(_("closes"), validators=[validate_whole_minute])
 
     class Meta:
         ordering = ["weekday", "opens"]

@@ -128,3 +128,39 @@ def test_a_practitioner_with_bookings_ahead_stays_bookable(admin_client, practit
 
     assert not form.is_valid()
     assert "still has 2 bookings, the first on " in form.errors["is_active"][0]
+
+
+@pytest.mark.parametrize(
+    ("role", "allowed"),
+    [(roles.FRONT_DESK, True), (roles.PRACTITIONER, False), (roles.MANAGER, False)],
+)
+def test_a_manager_sets_passwords_only_of_the_front_desk(admin_client, role, allowed):
+    colleague = UserFactory(username="colleague", role=role)
+    url = reverse("admin:auth_user_password_change", args=[colleague.pk])
+
+    response = admin_client.post(
+        url, {"password1": "a-new-long-pass-2026", "password2": "a-new-long-pass-2026"}
+    )
+
+    assert response.status_code == (302 if allowed else 403)
+    colleague.refresh_from_db()
+    assert colleague.check_password("a-new-long-pass-2026") == allowed
+
+
+def test_a_manager_sets_their_own_password(admin_client, manager):
+    response = admin_client.post(
+        reverse("admin:auth_user_password_change", args=[manager.pk]),
+        {"password1": "a-new-long-pass-2026", "password2": "a-new-long-pass-2026"},
+    )
+
+    assert response.status_code == 302
+
+
+def test_opening_hours_are_kept_to_the_minute(admin_client):
+    response = admin_client.post(
+        reverse("admin:clinic_openinghours_add"),
+        {"weekday": "0", "opens": "09:00:30", "closes": "18:00"},
+    )
+
+    assert response.status_code == 200
+    assert "Give the time in hours and minutes" in response.content.decode()
