@@ -51,8 +51,8 @@ AMENDABLE = [
 TIMES_NEAR_BOOKING = timedelta(hours=12)
 LONGEST_SESSION = timedelta(hours=8)
 THUMBNAIL_SIZE = (480, 480)
-# The longest side a JPEG can have.
-JPEG_MAX_SIDE = 65_535
+# The longest side libjpeg writes (the format itself allows 65,535).
+JPEG_MAX_SIDE = 65_500
 PHOTO_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
 
 
