@@ -113,11 +113,18 @@ def combine_local_start(
         form.add_error(time_field, str(exc))
 
 
+# Full-width Latin letters, digits and signs (U+FF01-FF5E), and the full-width
+# space, as their everyday forms.
+FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
 def clean_person_name(value: str) -> str:
     """One line with single spaces, in one Unicode spelling: an accent typed as a
     separate mark, or full-width letters from an input method, give the same
-    name. The model's validator checks the rest."""
-    return unicodedata.normalize("NFKC", " ".join(value.split()))
+    name (other compatibility forms, such as the apostrophe-like accent in
+    D´Angelo, stay as typed). The model's validator checks the rest."""
+    name = unicodedata.normalize("NFC", value).translate(FULL_WIDTH)
+    return " ".join(name.split())
 
 
 class PatientForm(forms.ModelForm):
@@ -165,7 +172,12 @@ class PatientForm(forms.ModelForm):
         today = timezone.localdate()
         if born > today:
             raise forms.ValidationError(_("The date of birth can't be in the future."))
-        if born < today.replace(year=today.year - 120):
+        # As tuples: today.replace(year=...) fails on 29 February.
+        if (born.year + 120, born.month, born.day) < (
+            today.year,
+            today.month,
+            today.day,
+        ):
             raise forms.ValidationError(
                 _("Check the year: that is over 120 years ago.")
             )

@@ -344,6 +344,33 @@ def test_a_name_typed_in_another_unicode_spelling_is_the_same_name(
     assert Patient.objects.get().first_name == "Jos\u00e9"
 
 
+def test_an_accent_written_as_a_sign_stays_as_typed(client, front_desk):
+    client.force_login(front_desk)
+
+    client.post(
+        reverse("clinic:patient_create"), patient_data(last_name="D\u00b4Angelo")
+    )
+
+    assert Patient.objects.get().last_name == "D\u00b4Angelo"
+
+
+@pytest.mark.parametrize(
+    ("born", "registered"), [("1900-03-01", True), ("1900-02-28", False)]
+)
+def test_registering_on_29_february_checks_the_age_too(
+    client, front_desk, born, registered
+):
+    # 120 years before 29 February 2020 has no 29 February: 1900 was no leap year.
+    with time_machine.travel(datetime(2020, 2, 29, 12, 0), tick=False):
+        client.force_login(front_desk)
+        response = client.post(
+            reverse("clinic:patient_create"), patient_data(date_of_birth=born)
+        )
+
+    assert response.status_code == (302 if registered else 200)
+    assert Patient.objects.exists() == registered
+
+
 def test_the_admin_checks_names_too(client, manager):
     manager.is_staff = True
     manager.save(update_fields=["is_staff"])
