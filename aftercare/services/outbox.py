@@ -50,7 +50,13 @@ def why_not_resend(reminder: Reminder, *, now: datetime | None = None) -> str:
             return _("The session is %(status)s: there is no aftercare to send.") % {
                 "status": status
             }
-    elif appointment.status not in Appointment.OPEN_STATUSES:
+    elif appointment.status not in Appointment.OPEN_STATUSES and not (
+        # A series' confirmation or update still tells of the sessions left.
+        reminder.series
+        and Appointment.objects.filter(
+            pk__in=reminder.series, status__in=Appointment.OPEN_STATUSES
+        ).exists()
+    ):
         return _("The appointment is %(status)s: this email no longer applies.") % {
             "status": status
         }

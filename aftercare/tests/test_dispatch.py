@@ -936,6 +936,29 @@ def test_a_reminder_for_a_cancelled_appointment_is_not_resent(book, front_desk):
     assert row(Kind.REMINDER).status == Status.CANCELLED
 
 
+def test_a_failed_series_confirmation_is_resent_while_sessions_remain(
+    plan, room, front_desk, dispatch, mailoutbox, settings
+):
+    settings.EMAIL_BACKEND = f"{BACKENDS}.RefusingBackend"
+    sessions = book_whole_series(plan, room, front_desk)
+    dispatch(NOW)
+    confirmation = row(Kind.CONFIRMATION)
+    assert confirmation.status == Status.FAILED
+    # The first session, which carries the email, is cancelled since.
+    cancel_appointment(
+        appointment=sessions[0].appointment, by=front_desk, reason="Ill.", now=NOW
+    )
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+    services.resend(confirmation, now=NOW + HOUR)
+    dispatch(NOW + HOUR)
+
+    [confirmation_sent] = [
+        m for m in mailoutbox if m.subject.startswith("Your booking")
+    ]
+    assert len(events(confirmation_sent)) == 5
+
+
 def test_an_email_a_move_replaced_is_not_resent(book, practitioner, room, front_desk):
     appointment = book()
     later = THURSDAY + DAY
