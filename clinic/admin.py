@@ -8,6 +8,7 @@ from django.utils import formats, timezone
 from django.utils.translation import ngettext
 
 from clinic import roles
+from clinic.forms import PatientForm
 from clinic.models import (
     Appointment,
     ClosureDay,
@@ -86,6 +87,8 @@ class StaffAccountAdmin(UserAdmin):
 
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
+    # The same names, checks and duplicate question as the front desk's form.
+    form = PatientForm
     list_display = ["last_name", "first_name", "date_of_birth", "email", "phone"]
     search_fields = ["last_name", "first_name", "email", "phone"]
     list_filter = ["email_consent", "skin_type", "preferred_contact"]

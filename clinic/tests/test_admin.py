@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from clinic import roles
 from clinic.admin import PractitionerForm
-from clinic.models import Appointment
+from clinic.models import Appointment, Patient
 from clinic.tests.factories import AppointmentFactory, UserFactory
 
 
@@ -164,3 +164,26 @@ def test_opening_hours_are_kept_to_the_minute(admin_client):
 
     assert response.status_code == 200
     assert "Give the time in hours and minutes" in response.content.decode()
+
+
+def test_the_admin_registers_patients_as_the_front_desk_does(admin_client):
+    data = {
+        "first_name": " \uff21da ",
+        "last_name": "Lovelace",
+        "date_of_birth": "1990-12-10",
+        "email": "",
+        "phone": "",
+        "preferred_contact": "phone",
+        "skin_type": "",
+        "notes": "",
+    }
+    url = reverse("admin:clinic_patient_add")
+
+    first = admin_client.post(url, {**data, "phone": "+44 7700 900123"})
+    again = admin_client.post(url, {**data, "phone": "+44 7700 900123"})
+
+    assert first.status_code == 302
+    assert Patient.objects.get().first_name == "Ada"
+    assert again.status_code == 200
+    assert "is registered already" in again.content.decode()
+    assert Patient.objects.count() == 1
