@@ -7,7 +7,6 @@ from django.core.exceptions import PermissionDenied
 from django.utils import formats, timezone
 from django.utils.translation import ngettext
 
-from clinic import roles
 from clinic.forms import PatientForm
 from clinic.models import (
     Appointment,
@@ -62,22 +61,34 @@ class StaffAccountAdmin(UserAdmin):
         return super().has_change_permission(request, obj)
 
     def user_change_password(self, request, id, form_url=""):
-        # Whoever knows a practitioner's or a manager's password signs records or
-        # runs the clinic in their name: only they, or a superuser, set it.
+        # Whoever knows someone's password signs records or books in their name,
+        # and roles can be switched back and forth: managers set only their own.
+        # A new account gets its first password on the add form.
         account = self.get_object(request, unquote(id))
         if (
             account is not None
             and not request.user.is_superuser
             and account.pk != request.user.pk
-            and account.groups.filter(
-                name__in=[roles.PRACTITIONER, roles.MANAGER]
-            ).exists()
         ):
             raise PermissionDenied(
-                "Only the practitioner or manager themselves, or a superuser, can "
-                "set this password."
+                "Only the account's owner, or a superuser, can set this password."
             )
         return super().user_change_password(request, id, form_url)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:
+            return form
+
+        class StaffAccountForm(form):
+            def clean_is_active(self) -> bool:
+                active = self.cleaned_data["is_active"]
+                practitioner = Practitioner.objects.filter(user=self.instance).first()
+                if not active and self.instance.is_active and practitioner:
+                    _StillBookedForm.refuse_if_booked(practitioner, "practitioner")
+                return active
+
+        return StaffAccountForm
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
@@ -104,8 +115,13 @@ class _StillBookedForm(forms.ModelForm):
         active = self.cleaned_data["is_active"]
         if active or self.instance.pk is None or not self.instance.is_active:
             return active
+        self.refuse_if_booked(self.instance, self.booked_field)
+        return active
+
+    @staticmethod
+    def refuse_if_booked(instance, booked_field: str) -> None:
         upcoming = Appointment.objects.active().filter(
-            **{self.booked_field: self.instance}, start__gte=timezone.now()
+            **{booked_field: instance}, start__gte=timezone.now()
         )
         count = upcoming.count()
         if count:
@@ -119,14 +135,13 @@ class _StillBookedForm(forms.ModelForm):
                     count,
                 )
                 % {
-                    "name": self.instance,
+                    "name": instance,
                     "n": count,
                     "when": formats.date_format(
                         timezone.localtime(first.start), "D j M Y, H:i"
                     ),
                 }
             )
-        return active
 
 
 class RoomForm(_StillBookedForm):
