@@ -118,6 +118,26 @@ def combine_local_start(
 FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
 
 
+# Typographic apostrophes and hyphens as typed on another keyboard.
+# Joiners, which only shape letters, are left out.
+SAME_SIGN = str.maketrans(
+    {
+        "\u2019": "'",
+        "\u02bc": "'",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u200c": None,
+        "\u200d": None,
+    }
+)
+
+
+def name_key(name: str) -> str:
+    """What two spellings of one name have in common, for finding the same
+    person: case, spacing and apostrophes aside."""
+    return " ".join(clean_person_name(name).translate(SAME_SIGN).casefold().split())
+
+
 def clean_person_name(value: str) -> str:
     """One line with single spaces, in one Unicode spelling: an accent typed as a
     separate mark, or full-width letters from an input method, give the same
@@ -213,13 +233,21 @@ class PatientForm(forms.ModelForm):
         )
         if not (first and last and born) or data.get("different_person"):
             return
-        same = (
-            Patient.objects.filter(
-                first_name__iexact=first, last_name__iexact=last, date_of_birth=born
-            )
-            .exclude(pk=self.instance.pk)
-            .order_by("pk")
-            .first()
+        if self.instance.pk is not None and not (
+            {"first_name", "last_name", "date_of_birth"} & set(self.changed_data)
+        ):
+            return  # An edit that leaves who they are alone asks nothing again.
+        key = (name_key(first), name_key(last))
+        # Compared here, not in SQL: SQLite ignores case for a-z only.
+        same = next(
+            (
+                patient
+                for patient in Patient.objects.filter(date_of_birth=born)
+                .exclude(pk=self.instance.pk)
+                .order_by("pk")
+                if (name_key(patient.first_name), name_key(patient.last_name)) == key
+            ),
+            None,
         )
         if same is None:
             return

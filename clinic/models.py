@@ -26,18 +26,41 @@ class Weekday(models.IntegerChoices):
     SUNDAY = 6, _("Sunday")
 
 
-# Joiners shape letters in several scripts (and emoji); other format characters
-# (zero-width spaces, direction overrides, soft hyphens) only hide what a name is.
+# Joiners shape letters in several scripts, between two letters; other format
+# characters (zero-width spaces, direction overrides, soft hyphens) only hide
+# what a name is.
 NAME_JOINERS = {"\u200c", "\u200d"}
+# Characters that print as nothing although Unicode calls some of them letters.
+BLANK_LOOKING = {
+    "\u034f",  # combining grapheme joiner
+    "\u115f",
+    "\u1160",
+    "\u3164",
+    "\uffa0",  # Hangul fillers
+    "\u17b4",
+    "\u17b5",  # Khmer inherent vowels
+    "\u180e",  # Mongolian vowel separator
+    "\u2800",  # Braille blank
+}
+
+
+def _hidden(value: str, index: int) -> bool:
+    char = value[index]
+    if char in BLANK_LOOKING or unicodedata.category(char) == "Cc":
+        return True
+    if unicodedata.category(char) != "Cf":
+        return False
+    if char not in NAME_JOINERS:
+        return True
+    around = value[index - 1 : index] + value[index + 1 : index + 2]
+    return len(around) != 2 or not all(
+        unicodedata.category(c)[0] in "LM" for c in around
+    )
 
 
 def validate_person_name(value: str) -> None:
     """Something a person can read, find and tell apart from another name."""
-    if any(
-        unicodedata.category(c) == "Cc"
-        or (unicodedata.category(c) == "Cf" and c not in NAME_JOINERS)
-        for c in value
-    ):
+    if any(_hidden(value, index) for index in range(len(value))):
         raise ValidationError(
             _("Remove the control or invisible characters from the name."),
             code="invisible",

@@ -255,6 +255,10 @@ def test_front_desk_registers_a_patient(client, front_desk):
         ("last_name", "Ann\u200b", "control or invisible characters"),
         ("last_name", "\u202eAnn", "control or invisible characters"),
         ("last_name", "Ann\u00adie", "control or invisible characters"),
+        ("last_name", "Zo\u00eb\u200d", "control or invisible characters"),
+        ("last_name", "Zo\u034f\u00eb", "control or invisible characters"),
+        ("first_name", "\u3164", "control or invisible characters"),
+        ("first_name", "Ann\u2800", "control or invisible characters"),
     ],
 )
 def test_bad_patient_details_get_a_clear_message_and_nothing_is_saved(
@@ -329,6 +333,8 @@ def test_registering_someone_twice_asks_first(client, front_desk):
     [
         "Jose\u0301",  # the accent as a separate mark
         "\uff2a\uff4f\uff53\u00e9",  # full-width letters from an input method
+        "JOS\u00c9",  # capitals beyond a-z, which SQLite alone doesn't fold
+        "Jo\u200cs\u00e9",  # a joiner between letters shapes, it doesn't name
     ],
 )
 def test_a_name_typed_in_another_unicode_spelling_is_the_same_name(
@@ -384,6 +390,33 @@ def test_the_admin_checks_names_too(client, manager):
     assert response.status_code == 200
     assert "Remove the control or invisible characters" in response.content.decode()
     assert not Patient.objects.exists()
+
+
+def test_a_curly_apostrophe_is_the_same_name(client, front_desk):
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_create")
+    client.post(url, patient_data(last_name="O'Brien"))
+
+    again = client.post(url, patient_data(last_name="O\u2019brien"))
+
+    assert "is registered already" in again.content.decode()
+
+
+def test_editing_a_namesake_asks_nothing_again(client, front_desk):
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_create")
+    client.post(url, patient_data())
+    client.post(url, patient_data(different_person="on"))
+    namesake = Patient.objects.order_by("pk").last()
+
+    response = client.post(
+        reverse("clinic:patient_edit", args=[namesake.pk]),
+        patient_data(phone="+44 7700 900777"),
+    )
+
+    assert response.status_code == 302
+    namesake.refresh_from_db()
+    assert namesake.phone == "+44 7700 900777"
 
 
 def test_a_namesake_with_another_birthday_is_registered_without_asking(
