@@ -23,6 +23,7 @@ from clinic.services.booking import (
     notify,
 )
 from clinic.services.changes import (
+    CONSULTATION_TOOK_PLACE,
     TREATMENTS_MOVE_WITH_THEIR_PLAN,
     Move,
     cancel_appointment,
@@ -37,6 +38,7 @@ from clinic.services.changes import (
 from clinic.services.consultations import log_clinical_access, record_consultation
 
 __all__ = [
+    "CONSULTATION_TOOK_PLACE",
     "TREATMENTS_MOVE_WITH_THEIR_PLAN",
     "BookingError",
     "Move",

@@ -786,6 +786,10 @@ def test_a_consultation_that_took_place_offers_no_cancel_or_no_show(
 
     assert reverse("clinic:appointment_cancel", args=[visit.pk]) not in page
     assert reverse("clinic:appointment_no_show", args=[visit.pk]) not in page
+    for name in ("clinic:appointment_cancel", "clinic:appointment_reschedule"):
+        response = client.get(reverse(name, args=[visit.pk]), follow=True)
+        assert response.redirect_chain == [(visit.get_absolute_url(), 302)]
+        assert "it took place" in response.content.decode()
 
 
 def test_check_in_and_no_show_from_the_day_view(

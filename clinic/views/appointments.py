@@ -106,6 +106,9 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     if appointment.kind == Appointment.Kind.TREATMENT:
         messages.error(request, services.TREATMENTS_MOVE_WITH_THEIR_PLAN)
         return redirect(appointment)
+    if services.consultation_took_place(appointment):
+        messages.error(request, services.CONSULTATION_TOOK_PLACE)
+        return redirect(appointment)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -133,9 +136,24 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
+def _why_not_changed(appointment: Appointment, *, open_statuses: tuple) -> str:
+    """Why the page's form would be refused anyway ("" when it may be used)."""
+    if appointment.status not in open_statuses:
+        return _("This appointment is %(status)s and can no longer be cancelled.") % {
+            "status": appointment.get_status_display().lower()
+        }
+    if services.consultation_took_place(appointment):
+        return str(services.CONSULTATION_TOOK_PLACE)
+    return ""
+
+
 @staff_view("clinic.change_appointment")
 def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _get_appointment(pk)
+    refusal = _why_not_changed(appointment, open_statuses=Appointment.OPEN_STATUSES)
+    if refusal:
+        messages.error(request, refusal)
+        return redirect(appointment)
     form = CancelForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

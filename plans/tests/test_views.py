@@ -879,7 +879,9 @@ def test_a_tick_given_for_another_move_is_not_carried_over(
     assert starts_of(plan) == SERIES
 
 
-@pytest.mark.parametrize("name", ["plans:session_move", "plans:session_change"])
+@pytest.mark.parametrize(
+    "name", ["plans:session_move", "plans:session_change", "plans:session_cancel"]
+)
 def test_a_cancelled_session_has_no_move_or_change_page(
     client, front_desk, plan, sessions, name
 ):

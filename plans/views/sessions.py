@@ -111,7 +111,7 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
     if session.appointment.status != Appointment.Status.BOOKED:
         messages.error(
             request,
-            _("This session is %(status)s: change the sessions after it instead.")
+            _("This session is %(status)s and can't be changed.")
             % {"status": session.appointment.get_status_display().lower()},
         )
         return redirect(session.plan)
@@ -153,6 +153,13 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_view("plans.book_series")
 def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     session = get_session(pk)
+    if session.appointment.status not in Appointment.OPEN_STATUSES:
+        messages.error(
+            request,
+            _("This session is %(status)s and can no longer be cancelled.")
+            % {"status": session.appointment.get_status_display().lower()},
+        )
+        return redirect(session.plan)
     form = CancelSessionForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
