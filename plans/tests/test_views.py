@@ -366,6 +366,21 @@ def test_a_consultation_with_an_open_plan_starts_no_second_one(
     assert list(TreatmentPlan.objects.all()) == [plan]
 
 
+def test_a_plan_whose_consultation_is_no_longer_eligible_asks_for_review(
+    client, front_desk, patient, consultation, plan
+):
+    Consultation.objects.filter(pk=consultation.pk).update(
+        decision=Consultation.Decision.NOT_ELIGIBLE, decision_reason="Pregnant."
+    )
+    client.force_login(front_desk)
+
+    plan_page = client.get(plan.get_absolute_url()).content.decode()
+    patient_page = client.get(patient.get_absolute_url()).content.decode()
+
+    assert "now says <strong>not eligible</strong>" in plan_page
+    assert "Consultation now not eligible: review" in patient_page
+
+
 @pytest.mark.parametrize(
     "overrides,message",
     [

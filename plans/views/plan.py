@@ -27,7 +27,9 @@ def patient_plans_panel(request: HttpRequest, patient: Patient) -> str:
     if not request.user.has_perm("plans.view_treatmentplan"):
         return ""
     plans = list(
-        patient.treatment_plans.select_related("protocol", "practitioner__user")
+        patient.treatment_plans.select_related(
+            "protocol", "practitioner__user", "consultation"
+        )
         .with_counts()
         .order_by("-created_at")
     )
