@@ -136,9 +136,9 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _why_not_changed(appointment: Appointment, *, open_statuses: tuple) -> str:
+def _why_not_cancelled(appointment: Appointment) -> str:
     """Why the page's form would be refused anyway ("" when it may be used)."""
-    if appointment.status not in open_statuses:
+    if appointment.status not in Appointment.OPEN_STATUSES:
         return _("This appointment is %(status)s and can no longer be cancelled.") % {
             "status": appointment.get_status_display().lower()
         }
@@ -150,7 +150,7 @@ def _why_not_changed(appointment: Appointment, *, open_statuses: tuple) -> str:
 @staff_view("clinic.change_appointment")
 def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _get_appointment(pk)
-    refusal = _why_not_changed(appointment, open_statuses=Appointment.OPEN_STATUSES)
+    refusal = _why_not_cancelled(appointment)
     if refusal:
         messages.error(request, refusal)
         return redirect(appointment)

@@ -23,6 +23,7 @@ def staff_view(permission: str):
 
 
 def form_errors_from(error: services.BookingError, form) -> None:
+    """The error's messages on the form, above its fields (a PlanError too)."""
     for message in error.messages:
         form.add_error(None, message)
 

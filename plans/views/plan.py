@@ -11,7 +11,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from clinic.models import Appointment, Consultation, Patient
-from clinic.views import staff_view
+from clinic.views import form_errors_from, staff_view
 from plans import services
 from plans.forms import (
     ExtendForm,
@@ -86,8 +86,7 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
                 by=request.user,
             )
         except services.PlanError as error:
-            for message in error.messages:
-                form.add_error(None, message)
+            form_errors_from(error, form)
         else:
             messages.success(request, _("Treatment plan created."))
             return redirect(plan)
@@ -214,8 +213,7 @@ def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
                 plan=plan, by=request.user, reason=form.cleaned_data["reason"]
             )
         except services.PlanError as error:
-            for message in error.messages:
-                form.add_error(None, message)
+            form_errors_from(error, form)
         else:
             messages.success(
                 request, _("One more session planned: book it below when ready.")
@@ -234,8 +232,7 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 plan=plan, reason=form.cleaned_data["reason"], by=request.user
             )
         except services.PlanError as error:
-            for message in error.messages:
-                form.add_error(None, message)
+            form_errors_from(error, form)
         else:
             messages.success(
                 request,

@@ -15,11 +15,12 @@ from django.views.decorators.http import require_GET, require_POST
 
 from clinic.models import Appointment, Area, Practitioner
 from clinic.services import log_clinical_access
-from clinic.views import staff_view
+from clinic.views import form_errors_from, staff_view
 from plans import records
 from plans.forms import AmendForm, AreaFormSet, PhotoForm, RecordForm
 from plans.models import Photo, SessionRecord, TreatmentPlan, TreatmentSession
 from plans.services import PlanError
+from plans.views.common import show_errors
 
 
 def _get_session(pk: int) -> TreatmentSession:
@@ -120,8 +121,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     messages.success(request, _("Draft saved."))
                 return redirect("plans:record", session_pk=session.pk)
             except PlanError as error:
-                for message in error.messages:
-                    form.add_error(None, message)
+                form_errors_from(error, form)
     photos = sorted(
         session.photos.select_related("uploaded_by"),
         key=lambda p: (p.area, p.moment != Photo.Moment.BEFORE, p.uploaded_at),
@@ -190,8 +190,7 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
             messages.error(request, str(error))
             return redirect("plans:record_amend", session_pk=session.pk)
         except PlanError as error:
-            for message in error.messages:
-                reason.add_error(None, message)
+            form_errors_from(error, reason)
         else:
             messages.success(
                 request, _("Amendment saved; the record keeps its history.")
@@ -227,8 +226,7 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
                 by=request.user,
             )
         except PlanError as error:
-            for message in error.messages:
-                messages.error(request, message)
+            show_errors(request, error)
         else:
             messages.success(request, _("Photo added."))
     else:

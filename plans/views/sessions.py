@@ -8,7 +8,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from clinic.models import Appointment
-from clinic.views import staff_view
+from clinic.views import form_errors_from, staff_view
 from plans import services
 from plans.forms import (
     CancelSessionForm,
@@ -46,14 +46,17 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return redirect(session.plan)
     local = timezone.localtime(appointment.start)
-    data = request.POST or None
-    if data is not None and data.get("action") == "move":
-        unchanged = MoveSessionForm(data)
-        if unchanged.is_valid() and unchanged.changed_since_preview:
-            # A tick given for another move: this one is shown to be confirmed.
-            data = data.copy()
-            data.pop("confirmed", None)
-    form = MoveSessionForm(data, initial={"date": local.date(), "time": local.time()})
+    initial = {"date": local.date(), "time": local.time()}
+    form = MoveSessionForm(request.POST or None, initial=initial)
+    if (
+        request.POST.get("action") == "move"
+        and form.is_valid()
+        and form.changed_since_preview
+    ):
+        # A tick given for another move: this one is shown to be confirmed.
+        data = request.POST.copy()
+        data.pop("confirmed", None)
+        form = MoveSessionForm(data, initial=initial)
     preview = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -88,8 +91,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _moved_message(done))
                 return redirect(session.plan)
         except services.PlanError as error:
-            for message in error.messages:
-                form.add_error(None, message)
+            form_errors_from(error, form)
     return render(
         request,
         "plans/session_move.html",
@@ -131,8 +133,7 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
                 by=request.user,
             )
         except services.PlanError as error:
-            for message in error.messages:
-                form.add_error(None, message)
+            form_errors_from(error, form)
         else:
             messages.success(
                 request, _("%(n)s session(s) changed.") % {"n": len(changed)}
@@ -170,8 +171,7 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 by=request.user,
             )
         except services.PlanError as error:
-            for message in error.messages:
-                form.add_error(None, message)
+            form_errors_from(error, form)
         else:
             if replacement is not None:
                 when = timezone.localtime(replacement.appointment.start)
