@@ -54,6 +54,25 @@ class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
+class HiddenErrorsShown:
+    """A form whose hidden fields (what the page showed when it was opened)
+    report a bad value above the form: a crispy form shows no error of a hidden
+    field, so the page would come back unchanged without a word."""
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for name, field in self.fields.items():
+            if field.widget.is_hidden and self._errors.pop(name, None):
+                self.add_error(
+                    None,
+                    _(
+                        "This page was changed on its way here: open it again "
+                        "and make your change once more."
+                    ),
+                )
+        return data
+
+
 class DateInput(forms.DateInput):
     input_type = "date"
 

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from clinic.forms import (
     DateInput,
+    HiddenErrorsShown,
     MinuteField,
     ModelMultipleChoiceField,
     TimeInput,
@@ -114,7 +115,7 @@ class SeriesStartForm(forms.Form):
         return data
 
 
-class SessionRowForm(forms.Form):
+class SessionRowForm(HiddenErrorsShown, forms.Form):
     """One proposed session, which the front desk may change before booking."""
 
     date = forms.DateField(widget=DateInput(attrs={"class": "form-control-sm"}))
@@ -179,7 +180,7 @@ class OverrideForm(forms.Form):
     )
 
 
-class MoveSessionForm(forms.Form):
+class MoveSessionForm(HiddenErrorsShown, forms.Form):
     date = forms.DateField(label=gettext_lazy("New date"), widget=DateInput())
     time = MinuteField(label=gettext_lazy("New time"))
     scope = forms.ChoiceField(
@@ -259,12 +260,14 @@ class ReasonForm(forms.Form):
         return reason
 
 
-class ExtendForm(forms.Form):
+class ExtendForm(HiddenErrorsShown, forms.Form):
     reason = forms.CharField(
         label=gettext_lazy("Reason (needed beyond the protocol's maximum)"),
         max_length=300,
         required=False,
     )
+    # How many sessions the plan had when the form was opened.
+    seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0, required=False)
 
 
 def default_first_date(previous: datetime | None, spacing_days: int) -> date:
@@ -405,7 +408,7 @@ AreaFormSet = formset_factory(
 )
 
 
-class AmendForm(forms.Form):
+class AmendForm(HiddenErrorsShown, forms.Form):
     reason = forms.CharField(
         label=gettext_lazy("Reason for the amendment"),
         widget=forms.Textarea(attrs={"rows": 2}),

@@ -19,6 +19,7 @@ from plans.services.changes import (
 )
 from plans.services.lifecycle import (
     PlanError,
+    StalePlan,
     cancel_plan,
     complete_plan,
     create_plan,
@@ -43,6 +44,7 @@ __all__ = [
     "PlannedMove",
     "Scope",
     "SeriesRequest",
+    "StalePlan",
     "book_series",
     "cancel_plan",
     "cancel_session",

@@ -23,6 +23,10 @@ class PlanError(Exception):
         self.messages = [message, *messages]
 
 
+class StalePlan(PlanError):
+    """The plan changed since the page that asked for the change was opened."""
+
+
 def window_for(plan: TreatmentPlan) -> Window:
     protocol = plan.protocol
     minimum = min(protocol.min_spacing_days, plan.spacing_days)
@@ -146,9 +150,17 @@ def unbooked_count(plan: TreatmentPlan) -> int:
 
 @transaction.atomic
 def extend_plan(
-    *, plan: TreatmentPlan, by: AbstractBaseUser, reason: str = ""
+    *,
+    plan: TreatmentPlan,
+    by: AbstractBaseUser,
+    reason: str = "",
+    seen: int | None = None,
 ) -> TreatmentPlan:
-    """One more session (up to the protocol's maximum; beyond it with a reason)."""
+    """One more session (up to the protocol's maximum; beyond it with a reason).
+
+    ``seen``: how many sessions the plan had when the page was opened; if the
+    number changed since (a second click, or a colleague), nothing is added.
+    """
     plan = (
         TreatmentPlan.objects.select_for_update()
         .select_related("protocol")
@@ -156,6 +168,15 @@ def extend_plan(
     )
     if not plan.is_open:
         raise PlanError(_("This plan has ended."))
+    if seen is not None and plan.planned_sessions != seen:
+        raise StalePlan(
+            _(
+                "The plan was extended while the page was open (perhaps by a "
+                "second click): it now has %(n)s sessions planned, and nothing "
+                "more was added."
+            )
+            % {"n": plan.planned_sessions}
+        )
     if plan.planned_sessions >= plan.protocol.max_sessions and not reason.strip():
         raise PlanError(
             _(

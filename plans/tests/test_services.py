@@ -37,6 +37,7 @@ from plans.services import (
     PlanError,
     Scope,
     SeriesRequest,
+    StalePlan,
     book_series,
     cancel_plan,
     cancel_session,
@@ -1346,6 +1347,20 @@ def test_a_plan_extends_to_the_protocols_maximum_and_beyond_only_with_a_reason(
     plan.refresh_from_db()
     assert plan.planned_sessions == 9
     assert plan.exception_reason == "Extended to 9 sessions: Deep scarring"
+
+
+def test_extending_refuses_a_second_click_from_the_same_page(practitioner, patient):
+    plan = TreatmentPlanFactory(
+        patient=patient, practitioner=practitioner, planned_sessions=6
+    )
+
+    extend_plan(plan=plan, by=practitioner.user, seen=6)
+    with pytest.raises(StalePlan) as excinfo:
+        extend_plan(plan=plan, by=practitioner.user, seen=6)
+
+    assert "it now has 7 sessions planned" in str(excinfo.value)
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 7
 
 
 def test_cancelling_a_plan_cancels_only_the_sessions_not_yet_done(

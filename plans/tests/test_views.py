@@ -881,6 +881,20 @@ def test_a_confirmation_is_for_the_move_that_was_previewed(
     assert starts_of(plan) == SERIES
 
 
+def test_a_garbled_preview_stamp_is_reported_not_ignored(
+    client, front_desk, plan, sessions
+):
+    client.force_login(front_desk)
+    url = move_url(sessions[2])
+    data = previewed(client, url, move_data("2027-02-02", "following"))
+
+    response = client.post(url, {**data, "previewed": "x\x00y", "confirmed": "on"})
+
+    assert response.status_code == 200
+    assert "This page was changed on its way here" in response.content.decode()
+    assert starts_of(plan) == SERIES
+
+
 def test_a_tick_given_for_another_move_is_not_carried_over(
     client, front_desk, plan, sessions
 ):
@@ -1122,6 +1136,37 @@ def test_extending_a_plan_by_one_session(client, front_desk, plan):
     plan.refresh_from_db()
     assert plan.planned_sessions == 9
     assert "Slow response on the scars" in plan.exception_reason
+
+
+def test_a_second_click_on_add_a_session_adds_nothing_more(client, front_desk, plan):
+    client.force_login(front_desk)
+    url = reverse("plans:extend", args=[plan.pk])
+    page = client.get(url)
+    assert page.context["form"]["seen"].value() == 6
+    assert 'name="seen" value="6"' in page.content.decode()
+
+    first = client.post(url, {"reason": "", "seen": "6"})
+    second = client.post(url, {"reason": "", "seen": "6"}, follow=True)
+
+    assert first.status_code == 302
+    assert second.redirect_chain == [(plan.get_absolute_url(), 302)]
+    assert "it now has 7 sessions planned, and nothing more was added" in (
+        second.content.decode()
+    )
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 7
+
+
+def test_add_a_session_with_a_garbled_page_count_says_so(client, front_desk, plan):
+    client.force_login(front_desk)
+    url = reverse("plans:extend", args=[plan.pk])
+
+    refused = client.post(url, {"reason": "", "seen": "abc"})
+
+    assert refused.status_code == 200
+    assert "This page was changed on its way here" in refused.content.decode()
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 6
 
 
 def test_cancelling_the_rest_of_a_plan(client, front_desk, plan, sessions, frozen_now):

@@ -206,12 +206,19 @@ def plan_consent(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_view("plans.book_series")
 def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan(pk)
-    form = ExtendForm(request.POST or None)
+    form = ExtendForm(request.POST or None, initial={"seen": plan.planned_sessions})
     if request.method == "POST" and form.is_valid():
         try:
             services.extend_plan(
-                plan=plan, by=request.user, reason=form.cleaned_data["reason"]
+                plan=plan,
+                by=request.user,
+                reason=form.cleaned_data["reason"],
+                seen=form.cleaned_data["seen"],
             )
+        except services.StalePlan as error:
+            # Their page shows the old count: the plan's page shows today's.
+            messages.error(request, str(error))
+            return redirect(plan)
         except services.PlanError as error:
             form_errors_from(error, form)
         else:
