@@ -32,6 +32,7 @@ UNNAMED = {"favicon.ico"}  # Routes without a name; each has a case below.
 
 # Outcomes, in ROLES order.
 EVERYONE = ("ok",) * 5
+SIGNED_IN = ("login", "ok", "ok", "ok", "ok")
 STAFF = ("login", "403", "ok", "ok", "ok")
 DESK = ("login", "403", "ok", "403", "ok")
 CLINICIANS = ("login", "403", "403", "ok", "ok")
@@ -153,6 +154,8 @@ CASES = [
     # Signing in and out, and the machines
     Case("login", nothing, EVERYONE),
     Case("logout", nothing, ("405",) * 5),  # Django's LogoutView takes POST only.
+    Case("password_change", nothing, SIGNED_IN),
+    Case("password_change_done", nothing, SIGNED_IN),
     Case("healthz", nothing, EVERYONE),
     Case("favicon", nothing, EVERYONE, path="/favicon.ico"),
 ]

@@ -51,3 +51,56 @@ def test_a_lockout_of_one_account_leaves_others_alone(client, front_desk, thrott
         {"username": "manager2", "password": "correct horse battery staple"},
     )
     assert response.status_code == 302
+
+
+# Changing one's own password ------------------------------------------------------
+
+
+def change_password(client, old: str, new: str):
+    return client.post(
+        reverse("password_change"),
+        {"old_password": old, "new_password1": new, "new_password2": new},
+    )
+
+
+def test_staff_change_their_own_password_and_stay_signed_in(client, front_desk):
+    elsewhere = client.__class__()
+    elsewhere.force_login(front_desk)
+    client.force_login(front_desk)
+    page = client.get(reverse("clinic:dashboard")).content.decode()
+    assert f'href="{reverse("password_change")}"' in page
+
+    response = change_password(
+        client, "correct horse battery staple", "Lilac-treatment-room-42"
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == reverse("password_change_done")
+    front_desk.refresh_from_db()
+    assert front_desk.check_password("Lilac-treatment-room-42")
+    assert client.get(reverse("clinic:dashboard")).status_code == 200
+    # Another device signed in with the old password is signed out.
+    assert elsewhere.get(reverse("clinic:dashboard"))["Location"].startswith(
+        reverse("login")
+    )
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "error"),
+    [
+        ("guess", "Lilac-treatment-room-42", "Your old password was entered"),
+        ("correct horse battery staple", "12345678", "This password is too common"),
+        ("correct horse battery staple", "short", "This password is too short"),
+    ],
+)
+def test_a_refused_password_change_says_why_and_changes_nothing(
+    client, front_desk, old, new, error
+):
+    client.force_login(front_desk)
+
+    response = change_password(client, old, new)
+
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    front_desk.refresh_from_db()
+    assert front_desk.check_password("correct horse battery staple")
