@@ -514,6 +514,10 @@ def test_cancelling_the_rest_of_a_plan_sends_one_cancellation(
 
     [cancellation] = mailoutbox
     assert "cancelled" in cancellation.subject
+    # The text speaks of the whole booking, not of the first session alone.
+    assert "We have cancelled the booking below" in cancellation.body
+    sessions = [line for line in cancellation.body.splitlines() if line[:2] == "- "]
+    assert len(sessions) == 6
     assert method(cancellation) == "CANCEL"
     found = events(cancellation)
     assert len(found) == 6
@@ -954,7 +958,7 @@ def test_a_failed_series_confirmation_is_resent_while_sessions_remain(
     dispatch(NOW + HOUR)
 
     [confirmation_sent] = [
-        m for m in mailoutbox if m.subject.startswith("Your booking")
+        m for m in mailoutbox if m.subject == f"Your booking at {settings.CLINIC_NAME}"
     ]
     assert len(events(confirmation_sent)) == 5
 

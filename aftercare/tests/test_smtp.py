@@ -105,7 +105,7 @@ def test_a_booking_email_arrives_with_both_parts_unsubscribe_headers_and_a_calen
         == {
             Kind.CONFIRMATION: "Your booking at Clearskin Microneedling Clinic",
             Kind.UPDATE: "Your booking at Clearskin Microneedling Clinic has changed",
-            Kind.CANCELLATION: "Your appointment at Clearskin Microneedling Clinic "
+            Kind.CANCELLATION: "Your booking at Clearskin Microneedling Clinic "
             "is cancelled",
         }[kind]
     )
