@@ -2,9 +2,11 @@ from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import ReadOnlyPasswordHashWidget
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.utils import formats, timezone
+from django.utils.html import format_html
 from django.utils.translation import ngettext
 
 from clinic.forms import PatientForm
@@ -26,6 +28,25 @@ admin.site.index_title = "Configure the clinic"
 
 
 admin.site.unregister(User)
+
+PASSWORD_SET_ELSEWHERE = (
+    "Only the account's owner, or a superuser, can set this password."
+)
+
+
+def may_set_password(user, account: User) -> bool:
+    # Whoever knows someone's password signs records or books in their name,
+    # and roles can be switched back and forth: managers set only their own.
+    # A new account gets its first password on the add form.
+    return user.is_superuser or account.pk == user.pk
+
+
+class PasswordSetElsewhereWidget(ReadOnlyPasswordHashWidget):
+    """The password field without its reset button, which would lead to a
+    refusal."""
+
+    def render(self, name, value, attrs=None, renderer=None) -> str:
+        return format_html("<p>{}</p>", PASSWORD_SET_ELSEWHERE)
 
 
 @admin.register(User)
@@ -61,18 +82,9 @@ class StaffAccountAdmin(UserAdmin):
         return super().has_change_permission(request, obj)
 
     def user_change_password(self, request, id, form_url=""):
-        # Whoever knows someone's password signs records or books in their name,
-        # and roles can be switched back and forth: managers set only their own.
-        # A new account gets its first password on the add form.
         account = self.get_object(request, unquote(id))
-        if (
-            account is not None
-            and not request.user.is_superuser
-            and account.pk != request.user.pk
-        ):
-            raise PermissionDenied(
-                "Only the account's owner, or a superuser, can set this password."
-            )
+        if account is not None and not may_set_password(request.user, account):
+            raise PermissionDenied(PASSWORD_SET_ELSEWHERE)
         return super().user_change_password(request, id, form_url)
 
     def get_form(self, request, obj=None, **kwargs):
@@ -81,6 +93,13 @@ class StaffAccountAdmin(UserAdmin):
             return form
 
         class StaffAccountForm(form):
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, **kwargs)
+                password = self.fields.get("password")
+                if password and not may_set_password(request.user, obj):
+                    password.widget = PasswordSetElsewhereWidget()
+                    password.help_text = ""
+
             def clean_is_active(self) -> bool:
                 active = self.cleaned_data["is_active"]
                 practitioner = Practitioner.objects.filter(user=self.instance).first()

@@ -154,6 +154,23 @@ def test_a_manager_sets_their_own_password(admin_client, manager):
     assert response.status_code == 302
 
 
+def test_an_account_page_offers_a_password_reset_only_where_it_is_allowed(
+    admin_client, manager
+):
+    colleague = UserFactory(username="colleague", role=roles.FRONT_DESK)
+
+    def page_of(account) -> str:
+        url = reverse("admin:auth_user_change", args=[account.pk])
+        return admin_client.get(url).content.decode()
+
+    colleague_page = page_of(colleague)
+    own_page = page_of(manager)
+
+    assert "../password/" not in colleague_page
+    assert "or a superuser, can set this password." in colleague_page
+    assert "../password/" in own_page
+
+
 def test_opening_hours_are_kept_to_the_minute(admin_client):
     response = admin_client.post(
         reverse("admin:clinic_openinghours_add"),
