@@ -289,7 +289,9 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
-class RecordForm(forms.ModelForm):
+class RecordForm(HiddenErrorsShown, forms.ModelForm):
+    # When the draft was last saved as the page showed it (NEW_RECORD before).
+    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
     products_after = ModelMultipleChoiceField(
         label=gettext_lazy("Products applied after"),
         queryset=Product.objects.filter(

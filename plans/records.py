@@ -147,6 +147,20 @@ def _save_areas(record: SessionRecord, entries: list[AreaEntry]) -> None:
     )
 
 
+class StaleRecord(PlanError):
+    """The record changed since the page that changes it was opened."""
+
+
+NEW_RECORD = "new"
+
+
+def seen_stamp(record: SessionRecord | None) -> str:
+    """What the record form remembers of the draft it showed (see save_record)."""
+    if record is None or record.pk is None:
+        return NEW_RECORD
+    return record.updated_at.isoformat()
+
+
 @transaction.atomic
 def save_record(
     *,
@@ -154,13 +168,41 @@ def save_record(
     entries: list[AreaEntry],
     products: list[Product],
     now: datetime | None = None,
+    seen: str | None = None,
 ) -> SessionRecord:
-    """Save a draft record (not yet signed)."""
+    """Save a draft record (not yet signed).
+
+    ``seen``: when the draft was last saved as the form showed it (its
+    ``updated_at`` in ISO format, NEW_RECORD before); if it was saved since,
+    nothing is saved (the other save would be undone). Without ``seen``, a new
+    record saved twice at once (a second click) becomes one record: the second
+    save, waiting on the session's lock, finds the first and saves onto it.
+    """
     now = now or timezone.now()
-    if record.pk:
-        locked = SessionRecord.objects.select_for_update().get(pk=record.pk)
-        if locked.is_signed:
-            raise PlanError(_("This record is signed: amend it instead."))
+    TreatmentSession.objects.select_for_update().get(pk=record.session_id)
+    locked = (
+        SessionRecord.objects.select_for_update()
+        .filter(session_id=record.session_id)
+        .first()
+    )
+    if locked is not None and locked.is_signed:
+        raise StaleRecord(
+            _(
+                "This record was signed while your page was open, so your changes "
+                "were not saved: amend it to change it."
+            )
+        )
+    if seen is not None and seen != seen_stamp(locked):
+        raise StaleRecord(
+            _(
+                "This record was saved while your page was open (by a colleague, "
+                "or a second click), so your changes were not saved. Here it is "
+                "as it is now: make your change again."
+            )
+        )
+    if locked is not None:
+        record.pk, record.created_at = locked.pk, locked.created_at
+        record._state.adding = False
     _check_session(record.session)
     _check_times(record, now, allow_future=True)
     record.save()
@@ -230,10 +272,6 @@ def _areas_text(entries) -> str:
         )
         or "—"
     )
-
-
-class StaleRecord(PlanError):
-    """The record changed since the amendment was prepared."""
 
 
 @transaction.atomic

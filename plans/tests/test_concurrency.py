@@ -13,10 +13,19 @@ from clinic import roles
 from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import local_datetime
 from clinic.tests.factories import PatientFactory, UserFactory, open_clinic
-from plans.models import TreatmentPlan, TreatmentSession
+from plans import records
+from plans.models import SessionRecord, TreatmentPlan, TreatmentSession
 from plans.scheduling import Proposal, State
-from plans.services import PlanError, SeriesRequest, book_series, propose_for_plan
+from plans.services import (
+    PlanError,
+    SeriesRequest,
+    StalePlan,
+    book_series,
+    extend_plan,
+    propose_for_plan,
+)
 from plans.tests.factories import TreatmentPlanFactory
+from plans.tests.record_factories import add_session, entries, make_plan
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=LONDON)
@@ -133,3 +142,65 @@ def test_of_two_overlapping_series_confirmed_at_once_one_is_booked_whole(
         practitioner=practitioner, kind=Appointment.Kind.TREATMENT
     )
     assert treatments.count() == 6 * ROUNDS
+
+
+def at_once(*calls) -> tuple[list, list[BaseException]]:
+    """Run each call in its own thread, released together: (results, crashes)."""
+    barrier = threading.Barrier(len(calls))
+    results, crashed = [], []
+
+    def run(call) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results.append(call())
+        except BaseException as error:  # noqa: BLE001 - reported by the caller
+            crashed.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    return results, crashed
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_new_record_saved_twice_at_once_is_one_record(practitioner, room):
+    plan = make_plan(practitioner)
+    session = add_session(plan, local_datetime(FIRST_DAY, time(10)), room)
+
+    def save_draft(notes: str):
+        record = SessionRecord(session_id=session.pk, notes=notes)
+        return records.save_record(
+            record=record,
+            entries=entries({"face": ("1.00", 2)}),
+            products=[],
+            now=NOW + timedelta(days=3),
+        )
+
+    saved, crashed = at_once(lambda: save_draft("first"), lambda: save_draft("second"))
+
+    assert crashed == []
+    assert len(saved) == 2
+    [record] = SessionRecord.objects.filter(session=session)
+    assert record.notes in ("first", "second")
+    assert record.areas.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_add_a_session_sent_twice_at_once_adds_one(practitioner):
+    plan = make_plan(practitioner, planned=6)
+
+    def extend():
+        return extend_plan(plan=plan, by=practitioner.user, seen=6)
+
+    extended, crashed = at_once(extend, extend)
+
+    assert len(extended) == 1
+    assert [type(error) for error in crashed] == [StalePlan]
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 7

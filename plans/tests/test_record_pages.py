@@ -477,9 +477,14 @@ def test_posting_to_a_signed_record_changes_nothing(client, practitioner, signed
     response = client.post(
         record_url(signed_today),
         record_data(action="save", areas=(("neck", "2.00", "3"),), notes="Sneaky"),
+        follow=True,
     )
 
-    assert response.status_code == 200
+    assert response.redirect_chain == [(record_url(signed_today), 302)]
+    assert (
+        "This record was signed while your page was open, so your changes were "
+        "not saved: amend it to change it."
+    ) in messages_of(response)
     after = SessionRecord.objects.get(session=signed_today)
     assert (after.notes, after.updated_at, after.signed_at) == (
         before.notes,
@@ -488,6 +493,34 @@ def test_posting_to_a_signed_record_changes_nothing(client, practitioner, signed
     )
     assert [a.area for a in after.areas.all()] == ["face"]
     assert not Amendment.objects.exists()
+
+
+def test_a_draft_saved_by_someone_else_meanwhile_is_not_overwritten(
+    client, practitioner, today
+):
+    client.force_login(practitioner.user)
+    url = record_url(today)
+    opened = client.get(url).context["form"]["seen"].value()
+    assert opened == "new"
+    # A colleague saves the draft first, with a note of their own.
+    client.post(url, record_data(notes="Allergic to lidocaine", seen=opened))
+
+    late = client.post(url, record_data(notes="", seen=opened), follow=True)
+
+    assert late.redirect_chain == [(url, 302)]
+    assert any(
+        m.startswith("This record was saved while your page was open")
+        for m in messages_of(late)
+    )
+    record = SessionRecord.objects.get(session=today)
+    assert record.notes == "Allergic to lidocaine"
+    # The page now shows the colleague's draft, and saving from it works.
+    current = late.context["form"]["seen"].value()
+    client.post(
+        url, record_data(notes="Allergic to lidocaine; patch test", seen=current)
+    )
+    record.refresh_from_db()
+    assert record.notes == "Allergic to lidocaine; patch test"
 
 
 def test_a_deeper_needle_than_last_time_is_allowed_with_a_warning(

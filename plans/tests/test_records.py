@@ -256,7 +256,7 @@ def test_a_signed_record_is_locked(session, practitioner):
     record = signed(session, practitioner.user)
 
     record.notes = "Changed afterwards."
-    with pytest.raises(PlanError, match="amend it instead"):
+    with pytest.raises(PlanError, match="amend it to change it"):
         records.save_record(
             record=record,
             entries=entries({"neck": ("2.00", 1)}),

@@ -77,6 +77,15 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         record.is_signed
     )
     form = areas = None
+    if request.method == "POST" and record.is_signed:
+        messages.error(
+            request,
+            _(
+                "This record was signed while your page was open, so your changes "
+                "were not saved: amend it to change it."
+            ),
+        )
+        return redirect("plans:record", session_pk=session.pk)
     if can_edit:
         initial = {}
         if not record.pk:
@@ -91,6 +100,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     "numbing_agent": previous.numbing_agent,
                     "numbing_minutes": previous.numbing_minutes,
                 }
+        initial["seen"] = records.seen_stamp(record)
         form = RecordForm(request.POST or None, instance=record, initial=initial)
         areas = AreaFormSet(
             request.POST or None,
@@ -106,6 +116,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                         record=form.save(commit=False),
                         entries=entries,
                         products=list(form.cleaned_data["products_after"]),
+                        seen=form.cleaned_data["seen"],
                     )
                     if request.POST.get("action") == "sign":
                         _check_signer(request.user)
@@ -119,6 +130,10 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     )
                 else:
                     messages.success(request, _("Draft saved."))
+                return redirect("plans:record", session_pk=session.pk)
+            except records.StaleRecord as error:
+                # Their form shows the record as it was: start again from today's.
+                messages.error(request, str(error))
                 return redirect("plans:record", session_pk=session.pk)
             except PlanError as error:
                 form_errors_from(error, form)
