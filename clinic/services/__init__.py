@@ -8,7 +8,7 @@ IMMEDIATE transaction mode serialises writers so the check itself is exact.
 
 booking.py checks slots and books them; changes.py moves, cancels, checks in,
 marks no-shows and completes; consultations.py records consultations and who
-opened a clinical record.
+opened a clinical record; patients.py registers patients one at a time.
 """
 
 from clinic.services.booking import (
@@ -36,6 +36,7 @@ from clinic.services.changes import (
     reschedule_appointment,
 )
 from clinic.services.consultations import log_clinical_access, record_consultation
+from clinic.services.patients import hold_registration_lock
 
 __all__ = [
     "CONSULTATION_TOOK_PLACE",
@@ -54,6 +55,7 @@ __all__ = [
     "consultation_took_place",
     "complete_appointment",
     "hold",
+    "hold_registration_lock",
     "log_clinical_access",
     "mark_no_show",
     "move_appointments",

@@ -3,6 +3,7 @@
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
+from django.db import transaction
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Replace
 from django.http import HttpRequest, HttpResponse
@@ -13,6 +14,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
+from clinic import services
 from clinic.forms import PatientForm, PatientSearchForm
 from clinic.models import Patient
 from clinic.views.common import staff_view
@@ -57,12 +59,16 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 @staff_view("clinic.add_patient")
 def patient_create(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        patient = form.save()
-        messages.success(
-            request, _("%(name)s is registered.") % {"name": patient.full_name}
-        )
-        return redirect(patient)
+    if request.method == "POST":
+        with transaction.atomic():
+            # The form looks for a namesake: no other registration meanwhile.
+            services.hold_registration_lock()
+            if form.is_valid():
+                patient = form.save()
+                messages.success(
+                    request, _("%(name)s is registered.") % {"name": patient.full_name}
+                )
+                return redirect(patient)
     return render(request, "clinic/patient_form.html", {"form": form})
 
 
