@@ -252,9 +252,12 @@ def test_a_cancelled_or_missed_consultation_cant_be_recorded(
     visit.cancel_reason = "Patient called" if status == "cancelled" else ""
     visit.save()
     client.force_login(practitioner.user)
-    response = client.post(record_url(visit), consultation_data())
-    assert response.status_code == 200
+    response = client.post(record_url(visit), consultation_data(), follow=True)
+    opened = client.get(record_url(visit))
+    assert response.redirect_chain == [(visit.get_absolute_url(), 302)]
     assert "book a new one instead" in response.content.decode()
+    # The page offers no form to fill in either.
+    assert opened["Location"] == visit.get_absolute_url()
     assert not Consultation.objects.exists()
     patient.refresh_from_db()
     assert patient.skin_type is None

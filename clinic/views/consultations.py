@@ -21,6 +21,13 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
         kind=Appointment.Kind.CONSULTATION,
     )
     consultation = Consultation.objects.filter(appointment=appointment).first()
+    if appointment.status in Appointment.LOST_STATUSES:
+        messages.info(
+            request,
+            _("This consultation was %(status)s: book a new one instead.")
+            % {"status": appointment.get_status_display().lower()},
+        )
+        return redirect(consultation or appointment)
     if consultation is None:
         consultation = Consultation(
             appointment=appointment,

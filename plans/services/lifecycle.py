@@ -6,7 +6,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from clinic import services as booking
@@ -218,6 +218,19 @@ def cancel_plan(
         treatment_session__plan=plan,
         status__in=Appointment.OPEN_STATUSES,
     )
+    under_way = upcoming.filter(status=Appointment.Status.CHECKED_IN).first()
+    if under_way is not None:
+        raise PlanError(
+            _(
+                "The session of %(when)s is under way (the patient is checked in): "
+                "complete it, or cancel it on its own, before cancelling the rest."
+            )
+            % {
+                "when": formats.date_format(
+                    timezone.localtime(under_way.start), "D j M Y, H:i"
+                )
+            }
+        )
     count = len(
         booking.cancel_appointments(
             appointments=list(upcoming), by=by, reason=reason, now=now

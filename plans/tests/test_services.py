@@ -1363,6 +1363,22 @@ def test_extending_refuses_a_second_click_from_the_same_page(practitioner, patie
     assert plan.planned_sessions == 7
 
 
+def test_the_rest_of_a_plan_isnt_cancelled_while_a_session_is_under_way(
+    booked_plan, front_desk
+):
+    first = session(booked_plan, 1).appointment
+    Appointment.objects.filter(pk=first.pk).update(status=Appointment.Status.CHECKED_IN)
+
+    with pytest.raises(PlanError, match="is under way"):
+        cancel_plan(plan=booked_plan, reason="Moving abroad", by=front_desk, now=NOW)
+
+    booked_plan.refresh_from_db()
+    assert booked_plan.is_open
+    assert not booked_plan.sessions.filter(
+        appointment__status=Appointment.Status.CANCELLED
+    ).exists()
+
+
 def test_cancelling_a_plan_cancels_only_the_sessions_not_yet_done(
     booked_plan, front_desk
 ):

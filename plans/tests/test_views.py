@@ -1169,6 +1169,26 @@ def test_add_a_session_with_a_garbled_page_count_says_so(client, front_desk, pla
     assert plan.planned_sessions == 6
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("plans:extend", "This plan has ended; no session can be added."),
+        ("plans:cancel", "This plan has already ended."),
+    ],
+)
+def test_an_ended_plan_offers_no_form_to_extend_or_cancel_it(
+    client, front_desk, plan, name, message
+):
+    plan.status = TreatmentPlan.Status.CANCELLED
+    plan.save()
+    client.force_login(front_desk)
+
+    response = client.get(reverse(name, args=[plan.pk]), follow=True)
+
+    assert response.redirect_chain == [(plan.get_absolute_url(), 302)]
+    assert message in messages_of(response)
+
+
 def test_cancelling_the_rest_of_a_plan(client, front_desk, plan, sessions, frozen_now):
     client.force_login(front_desk)
     url = reverse("plans:cancel", args=[plan.pk])

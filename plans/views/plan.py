@@ -206,6 +206,9 @@ def plan_consent(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_view("plans.book_series")
 def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan(pk)
+    if not plan.is_open:
+        messages.error(request, _("This plan has ended; no session can be added."))
+        return redirect(plan)
     form = ExtendForm(request.POST or None, initial={"seen": plan.planned_sessions})
     if request.method == "POST" and form.is_valid():
         try:
@@ -232,6 +235,9 @@ def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
 @staff_view("plans.book_series")
 def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan(pk)
+    if not plan.is_open:
+        messages.error(request, _("This plan has already ended."))
+        return redirect(plan)
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:

@@ -73,10 +73,21 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         object_id=session.pk,
     )
     previous = records.previous_record(session)
-    can_edit = request.user.has_perm("plans.change_sessionrecord") and not (
-        record.is_signed
+    # A cancelled or missed session has nothing more to record.
+    lost = session.appointment.status in Appointment.LOST_STATUSES
+    can_edit = (
+        request.user.has_perm("plans.change_sessionrecord")
+        and not record.is_signed
+        and not lost
     )
     form = areas = None
+    if request.method == "POST" and lost:
+        messages.error(
+            request,
+            _("This session was %(status)s: there is nothing to record.")
+            % {"status": session.appointment.get_status_display().lower()},
+        )
+        return redirect("plans:record", session_pk=session.pk)
     if request.method == "POST" and record.is_signed:
         messages.error(
             request,
@@ -153,7 +164,8 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             "areas": areas,
             "photos": photos,
             "photo_form": PhotoForm(),
-            "can_add_photos": request.user.has_perm("plans.add_photo"),
+            "lost": lost,
+            "can_add_photos": request.user.has_perm("plans.add_photo") and not lost,
             "can_amend": record.is_signed
             and request.user.has_perm("plans.change_sessionrecord"),
             "can_sign": request.user.has_perm("plans.sign_sessionrecord"),
