@@ -24,6 +24,7 @@ from clinic.services.booking import (
 )
 from clinic.services.changes import (
     CONSULTATION_TOOK_PLACE,
+    NOTHING_CHANGES,
     TREATMENTS_MOVE_WITH_THEIR_PLAN,
     Move,
     cancel_appointment,
@@ -40,6 +41,7 @@ from clinic.services.patients import hold_registration_lock
 
 __all__ = [
     "CONSULTATION_TOOK_PLACE",
+    "NOTHING_CHANGES",
     "TREATMENTS_MOVE_WITH_THEIR_PLAN",
     "BookingError",
     "Move",

@@ -68,6 +68,19 @@ def move_appointments(
             error.index = index
             raise error
     slots = [m.slot for m in moves]
+    changing = [
+        index
+        for index, slot in enumerate(slots)
+        if (slot.start, slot.end, slot.practitioner.pk, slot.room.pk)
+        != (
+            locked[ids[index]].start,
+            locked[ids[index]].end,
+            locked[ids[index]].practitioner_id,
+            locked[ids[index]].room_id,
+        )
+    ]
+    if not changing:
+        raise _refuse(NOTHING_CHANGES)
     _lock_calendars(
         [s.practitioner for s in slots] + [a.practitioner for a in locked.values()],
         [s.room for s in slots] + [a.room for a in locked.values()],
@@ -90,6 +103,8 @@ def move_appointments(
         ),
     )
     for index in order:
+        if index not in changing:
+            continue
         appointment, slot = locked[ids[index]], slots[index]
         appointment.start, appointment.end = slot.start, slot.end
         appointment.practitioner, appointment.room = slot.practitioner, slot.room
@@ -103,9 +118,14 @@ def move_appointments(
         except BookingError as error:
             error.index = index
             raise
-    moved = [locked[pk] for pk in ids]
-    notify("moved", moved, now=now)
-    return moved
+    # The patient hears only of the appointments that changed.
+    notify("moved", [locked[ids[index]] for index in changing], now=now)
+    return [locked[pk] for pk in ids]
+
+
+NOTHING_CHANGES = _lazy(
+    "That is when, where and with whom it is booked already: nothing changes."
+)
 
 
 # A session belongs to a course: its plan's pages keep the sessions in order

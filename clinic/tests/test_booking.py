@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from aftercare.models import Reminder
 from clinic.models import Appointment, ClosureDay, Consultation
 from clinic.services import (
     BookingError,
@@ -363,6 +364,20 @@ def test_moving_by_half_an_hour_does_not_clash_with_itself(booked, move):
 
     booked.refresh_from_db()
     assert (booked.start, booked.end) == (thursday(10, 30), thursday(11, 30))
+
+
+def test_a_move_to_the_same_slot_is_refused_and_sends_nothing(booked, move):
+    before = booked.updated_at
+    planned = Reminder.objects.count()
+
+    error = refusal(lambda: move(booked, booked.start, booked.end))
+
+    assert error.messages == [
+        "That is when, where and with whom it is booked already: nothing changes."
+    ]
+    booked.refresh_from_db()
+    assert booked.updated_at == before
+    assert Reminder.objects.count() == planned
 
 
 def test_it_refuses_to_move_into_a_clash_and_changes_nothing(

@@ -79,7 +79,6 @@ def preview_move(
     now = now or timezone.now()
     plan = session.plan
     appointment = session.appointment
-    duration = appointment.end - appointment.start
     old_local = timezone.localtime(appointment.start).replace(tzinfo=None)
     delta = timezone.localtime(start).replace(tzinfo=None) - old_local
     moving = [session]
@@ -96,7 +95,8 @@ def preview_move(
             PlannedMove(
                 session=s,
                 start=new_start,
-                end=new_start + duration,
+                # Each session keeps its own length.
+                end=new_start + (s.appointment.end - s.appointment.start),
                 practitioner=s.appointment.practitioner,
                 room=room
                 if (room is not None and s.pk == session.pk)
@@ -115,6 +115,12 @@ def preview_move(
         slots, exclude_ids=[m.session.appointment_id for m in moves]
     )
     problems = []
+    if all(
+        (m.start, m.room.pk)
+        == (m.session.appointment.start, m.session.appointment.room_id)
+        for m in moves
+    ):
+        problems.append(str(booking.NOTHING_CHANGES))
     for move, slot in zip(moves, slots, strict=True):
         found = availability.problems(
             start=slot.start,
@@ -276,6 +282,18 @@ def change_resources_from(
     sessions = _booked_sessions_from(session)
     if not sessions:
         raise PlanError(_("There is no booked session from here on to change."))
+    if all(
+        (s.appointment.practitioner_id, s.appointment.room_id)
+        == (practitioner.pk, room.pk)
+        for s in sessions
+    ):
+        raise PlanError(
+            _(
+                "The sessions from here on are with %(practitioner)s in %(room)s "
+                "already: nothing changes."
+            )
+            % {"practitioner": practitioner, "room": room}
+        )
     try:
         booking.move_appointments(
             moves=[

@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from aftercare.models import Kind, Reminder
 from clinic.models import (
     Appointment,
     ClosureDay,
@@ -968,6 +969,27 @@ def test_moving_this_and_following_shifts_them_all_and_keeps_the_spacing(
     )
 
 
+def test_moving_following_sessions_keeps_each_ones_length(booked_plan, front_desk):
+    # Session 5 was booked for longer (a larger area, say).
+    fifth = session(booked_plan, 5).appointment
+    Appointment.objects.filter(pk=fifth.pk).update(end=fifth.start + timedelta(hours=2))
+
+    move_sessions(
+        session=session(booked_plan, 3),
+        start=at(SERIES_DAYS[2] + timedelta(days=7)),
+        scope=Scope.FOLLOWING,
+        by=front_desk,
+        now=NOW,
+    )
+
+    lengths = [
+        s.appointment.end - s.appointment.start
+        for s in booked_plan.sessions.select_related("appointment").order_by("number")
+    ]
+    hour = timedelta(hours=1)
+    assert lengths == [hour, hour, hour, hour, 2 * hour, hour]
+
+
 @pytest.mark.parametrize(
     ("zone", "first_day"),
     # Session 2 falls in the week before the clocks go back.
@@ -1168,6 +1190,75 @@ def test_the_plan_follows_a_practitioner_who_takes_over_every_upcoming_session(
 
     booked_plan.refresh_from_db()
     assert booked_plan.practitioner == other_practitioner
+
+
+def test_a_resource_change_to_the_same_people_and_room_is_refused(
+    booked_plan, practitioner, room, front_desk
+):
+    before = calendar()
+    emails = Reminder.objects.count()
+
+    with pytest.raises(PlanError, match="already: nothing changes"):
+        change_resources_from(
+            session=session(booked_plan, 3),
+            practitioner=practitioner,
+            room=room,
+            by=front_desk,
+            now=NOW,
+        )
+
+    assert calendar() == before
+    assert Reminder.objects.count() == emails
+
+
+def test_a_resource_change_tells_the_patient_only_of_the_sessions_it_changes(
+    booked_plan, practitioner, room, other_room, front_desk
+):
+    # Sessions 5 and 6 are in the other room already.
+    for number in (5, 6):
+        Appointment.objects.filter(
+            pk=session(booked_plan, number).appointment.pk
+        ).update(room=other_room)
+
+    change_resources_from(
+        session=session(booked_plan, 3),
+        practitioner=practitioner,
+        room=other_room,
+        by=front_desk,
+        now=NOW,
+    )
+
+    [update] = Reminder.objects.filter(
+        kind=Kind.UPDATE, status=Reminder.Status.SCHEDULED
+    )
+    assert update.series == [
+        session(booked_plan, 3).appointment_id,
+        session(booked_plan, 4).appointment_id,
+    ]
+
+
+def test_a_move_to_where_the_session_is_already_changes_nothing(
+    booked_plan, front_desk
+):
+    before = calendar()
+    third = session(booked_plan, 3)
+
+    preview = preview_move(
+        session=third, start=third.appointment.start, scope=Scope.FOLLOWING, now=NOW
+    )
+    assert preview.problems[0] == (
+        "That is when, where and with whom it is booked already: nothing changes."
+    )
+    with pytest.raises(PlanError):
+        move_sessions(
+            session=third,
+            start=third.appointment.start,
+            scope=Scope.THIS,
+            by=front_desk,
+            now=NOW,
+        )
+
+    assert calendar() == before
 
 
 def test_a_resource_change_into_a_clash_changes_nothing(
