@@ -5,7 +5,7 @@ fixed set of placeholders; the layout, the appointment details and the
 unsubscribe footer come from templates/emails/.
 """
 
-import string
+import re
 from datetime import datetime
 from email.mime.text import MIMEText
 
@@ -17,39 +17,28 @@ from django.utils.html import linebreaks
 from django.utils.safestring import mark_safe
 
 from aftercare.calendar import ics
-from aftercare.models import TRANSACTIONAL, Kind, Reminder, ReminderRule
+from aftercare.models import (
+    PLACEHOLDER,
+    TRANSACTIONAL,
+    Kind,
+    Reminder,
+    ReminderRule,
+)
 from clinic.models import Appointment
 
 
-class _Placeholders(dict):
-    """Unknown {names} in a manager's text stay as they are instead of failing."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
-class _PlainFormatter(string.Formatter):
-    """Names only: no attribute or index lookups, conversions or format specs in
-    a manager's text ({first_name:>999999999} would build a gigabyte string)."""
-
-    def get_field(self, field_name: str, args, kwargs) -> tuple:
-        if not field_name.isidentifier():
-            return "{" + field_name + "}", field_name  # kept as written
-        return kwargs[field_name], field_name
-
-    def convert_field(self, value, conversion):
-        return value
-
-    def format_field(self, value, format_spec: str) -> str:
-        return str(value)
-
-
 def fill(text: str, values: dict) -> str:
-    try:
-        return _PlainFormatter().vformat(text, (), _Placeholders(values))
-    except (ValueError, IndexError, AttributeError, KeyError):
-        # A stray brace in a hand-edited text: send it as written.
-        return text
+    """The text with its {names} filled in: names only, no lookups or format
+    specs ({first_name:>999999999} would build a gigabyte string); an unknown
+    name stays as written."""
+
+    def value(match: re.Match) -> str:
+        name = match.group(1)
+        if name is None:
+            return match.group(0)[0]
+        return str(values[name]) if name in values else match.group(0)
+
+    return PLACEHOLDER.sub(value, text)
 
 
 CLINICAL_HIDDEN = "[clinical detail: visible to practitioners only]"

@@ -5,6 +5,7 @@ re-timed or cancelled in the same transaction as the booking change that causes
 it, and the dispatcher claims due rows, sends them and records the outcome.
 """
 
+import re
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -49,6 +50,39 @@ MIN_STALENESS_MINUTES = 10
 MAX_STALENESS_MINUTES = 30 * 24 * 60
 
 
+# What a manager's texts may fill in (see aftercare.emails.fill).
+PLACEHOLDERS = (
+    "first_name",
+    "clinic_name",
+    "clinic_phone",
+    "date",
+    "time",
+    "practitioner",
+    "kind",
+    "medication_note",
+)
+# {name} for a value; {{ and }} for a brace (as in Python's str.format). Any
+# other brace is kept as written: one stray brace in a manager's text must not
+# leave every placeholder of the email unfilled.
+PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+# Anything in single braces, to tell a manager what won't be filled in.
+_IN_BRACES = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
+
+
+def unknown_placeholders(text: str) -> list[str]:
+    """What a text has in braces that no email fills in ({frist_name},
+    {first_name:>9}, {}), as written."""
+    return sorted(
+        {
+            match.group(0)
+            for match in _IN_BRACES.finditer(text)
+            if match.group(1) is not None and match.group(1) not in PLACEHOLDERS
+        }
+    )
+
+
 class ReminderRule(models.Model):
     """When an email of one kind goes out and what it says (edited by managers).
 
@@ -62,7 +96,14 @@ class ReminderRule(models.Model):
     kind = models.CharField(
         _("email"), max_length=20, choices=Kind.choices, unique=True
     )
-    enabled = models.BooleanField(_("send it"), default=True)
+    enabled = models.BooleanField(
+        _("send it"),
+        default=True,
+        help_text=_(
+            "Switched off, no email of this kind goes out, including those "
+            "already planned; switched on again before they are due, they do."
+        ),
+    )
     offset_minutes = models.IntegerField(
         _("offset (minutes)"),
         default=0,
@@ -73,7 +114,9 @@ class ReminderRule(models.Model):
         help_text=_(
             "Before the start (negative) for pre-care and reminders; after the "
             "session's end for aftercare; 0 for booking emails, which go out at "
-            "once. At most 30 days (43200 minutes) either way."
+            "once. At most 30 days (43200 minutes) either way. A change applies "
+            "to the emails planned from then on (bookings made, moved or "
+            "completed later); emails already planned keep their time."
         ),
     )
     staleness_minutes = models.PositiveIntegerField(
@@ -117,6 +160,24 @@ class ReminderRule(models.Model):
         return self.get_kind_display()
 
     def clean(self) -> None:
+        unknown = {
+            field: unknown_placeholders(getattr(self, field) or "")
+            for field in ("subject", "body")
+        }
+        errors = {
+            field: _(
+                "%(names)s is not a placeholder this email fills in; use "
+                "%(known)s (or {{ and }} for a brace)."
+            )
+            % {
+                "names": ", ".join(names),
+                "known": ", ".join(f"{{{name}}}" for name in PLACEHOLDERS),
+            }
+            for field, names in unknown.items()
+            if names
+        }
+        if errors:
+            raise ValidationError(errors)
         if self.offset_minutes is None:
             return
         if self.kind in BEFORE_START and self.offset_minutes > 0:

@@ -123,6 +123,8 @@ def _skip_reason(
     if not patient.email_consent:
         return "no consent to emails"
     rule = table.get(reminder.kind)
+    if rule is not None and not rule.enabled:
+        return "switched off in the email rules"
     if rule is not None and reminder.kind not in TRANSACTIONAL:
         # Time held back by quiet hours is not lateness.
         if now - _quiet_hours_end(reminder.due_at) > rule.staleness:

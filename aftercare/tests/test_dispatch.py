@@ -599,6 +599,31 @@ def test_without_consent_or_address_emails_are_skipped_with_the_reason(
     }
 
 
+@pytest.mark.parametrize("switched_on_again", [False, True])
+def test_a_rule_switched_off_holds_back_the_emails_already_planned(
+    book, dispatch, mailoutbox, switched_on_again
+):
+    book()
+    dispatch(NOW)
+    mailoutbox.clear()
+    ReminderRule.objects.filter(kind=Kind.REMINDER).update(enabled=False)
+    if switched_on_again:
+        ReminderRule.objects.filter(kind=Kind.REMINDER).update(enabled=True)
+
+    dispatch(THURSDAY - DAY)
+
+    reminder = row(Kind.REMINDER)
+    if switched_on_again:
+        assert reminder.status == Status.SENT
+        assert len(mailoutbox) == 1
+    else:
+        assert (reminder.status, reminder.skip_reason) == (
+            Status.SKIPPED,
+            "switched off in the email rules",
+        )
+        assert mailoutbox == []
+
+
 # Late and quiet -----------------------------------------------------------------------
 
 

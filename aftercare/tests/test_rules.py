@@ -2,6 +2,7 @@
 refused with a message, never saved to break every booking later."""
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 
@@ -86,15 +87,48 @@ def test_the_database_refuses_such_a_rule_from_any_other_path(db, kind, values):
     ("text", "written"),
     [
         ("Dear {first_name},", "Dear Ada,"),
-        # A width would build the text in memory before sending it.
-        ("Dear {first_name:>999999999},", "Dear Ada,"),
-        ("Dear {first_name!r},", "Dear Ada,"),
-        # Lookups into the values stay as written; so do unknown names and
-        # stray braces.
+        (
+            "{{first_name}} is written {{first_name}}",
+            "{first_name} is written {first_name}",
+        ),
+        # A width would build the text in memory before sending it: format
+        # specs, conversions and lookups stay as written (the rule's form
+        # refuses them), and so do unknown names.
+        ("Dear {first_name:>999999999},", "Dear {first_name:>999999999},"),
+        ("Dear {first_name!r},", "Dear {first_name!r},"),
         ("{first_name.__class__} {first_name}", "{first_name.__class__} Ada"),
         ("{nickname} {0} {first_name}", "{nickname} {0} Ada"),
-        ("Dear {first_name} {", "Dear {first_name} {"),
+        # A stray brace leaves the rest of the text filled in.
+        ("Dear {first_name} {", "Dear Ada {"),
+        ("Hello {first_name} :-}", "Hello Ada :-}"),
     ],
 )
 def test_a_managers_text_fills_in_names_and_nothing_else(text, written):
     assert fill(text, {"first_name": "Ada"}) == written
+
+
+@pytest.mark.parametrize(
+    ("field", "text", "error"),
+    [
+        ("body", "Dear {frist_name},", "{frist_name} is not a placeholder"),
+        ("subject", "Hello {}", "{} is not a placeholder"),
+        ("body", "Dear {first_name:>9}", "{first_name:>9} is not a placeholder"),
+        ("body", "Dear {first_name.title}", "{first_name.title} is not a"),
+    ],
+)
+def test_a_rule_with_a_placeholder_no_email_fills_is_refused(db, field, text, error):
+    rule = ReminderRule.objects.get(kind=Kind.REMINDER)
+    setattr(rule, field, text)
+
+    with pytest.raises(ValidationError) as excinfo:
+        rule.full_clean()
+
+    assert error in excinfo.value.message_dict[field][0]
+    assert "{first_name}, {clinic_name}" in excinfo.value.message_dict[field][0]
+
+
+def test_a_rule_may_have_stray_and_doubled_braces(db):
+    rule = ReminderRule.objects.get(kind=Kind.REMINDER)
+    rule.body = "Hello {first_name} :-} See you at {time} {{not a placeholder}}"
+
+    rule.full_clean()
