@@ -329,6 +329,7 @@ class SessionRecord(models.Model):
         Product,
         blank=True,
         related_name="+",
+        through="ProductAfter",
         verbose_name=_("products applied after"),
     )
     redness = models.CharField(
@@ -383,6 +384,23 @@ class SessionRecord(models.Model):
     @property
     def is_signed(self) -> bool:
         return self.signed_at is not None
+
+
+class ProductAfter(models.Model):
+    """A product applied after needling, on a session's record: a product on a
+    record can't be deleted (a signed record would change silently); it is
+    taken out of use instead."""
+
+    sessionrecord = models.ForeignKey(SessionRecord, on_delete=models.CASCADE)
+    product = models.ForeignKey(Product, on_delete=models.PROTECT)
+
+    class Meta:
+        # The table Django made for the many-to-many field before this model.
+        db_table = "plans_sessionrecord_products_after"
+        unique_together = [("sessionrecord", "product")]
+
+    def __str__(self) -> str:
+        return str(self.product)
 
 
 class TreatedArea(models.Model):

@@ -3,12 +3,14 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from django.urls import reverse
 
 from clinic.models import Appointment
 from clinic.tests.factories import clinic_time
 from plans import records
 from plans.forms import AreaFormSet, RecordForm
-from plans.models import Amendment, SessionRecord, TreatedArea
+from plans.models import Amendment, Product, SessionRecord, TreatedArea
 from plans.services import PlanError
 from plans.tests.record_factories import (
     add_session,
@@ -561,3 +563,36 @@ def test_depth_warnings_flag_areas_deeper_than_last_time(
     assert warnings == ["Face: 1.25 mm is deeper than last time (1.00 mm)."]
     assert records.depth_warnings(entries({"face": ("0.75", 2)}), previous) == []
     assert records.depth_warnings(entries({"face": ("2.00", 2)}), None) == []
+
+
+def test_a_product_on_a_record_cant_be_deleted_only_taken_out_of_use(
+    session, practitioner
+):
+    record = signed(session, practitioner.user, products=["Recovery gel"])
+    gel = product("Recovery gel")
+
+    with pytest.raises(ProtectedError):
+        gel.delete()
+
+    record.refresh_from_db()
+    assert [p.name for p in record.products_after.all()] == ["Recovery gel"]
+    # Unused products go as before.
+    Product.objects.create(name="Unused balm", category="recovery").delete()
+
+
+def test_the_admin_refuses_to_delete_a_product_on_a_record_with_words(
+    client, manager, session, practitioner
+):
+    signed(session, practitioner.user, products=["Recovery gel"])
+    manager.is_staff = True
+    manager.save(update_fields=["is_staff"])
+    client.force_login(manager)
+    url = reverse("admin:plans_product_delete", args=[product("Recovery gel").pk])
+
+    response = client.post(url, {"post": "yes"})
+
+    assert response.status_code == 200
+    assert "would require deleting the following protected related objects" in (
+        response.content.decode()
+    )
+    assert Product.objects.filter(name="Recovery gel").exists()
