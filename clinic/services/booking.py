@@ -209,6 +209,68 @@ def _check_all(
     return overrides
 
 
+def check_patients_free(
+    bookings: Sequence[tuple[int, Slot]], *, exclude_ids: Iterable[int] = ()
+) -> None:
+    """A patient is in one place at a time: refuse a slot that overlaps another
+    of the patient's appointments, or an earlier slot of the same request.
+
+    ``bookings``: (patient id, slot) in the request's order; BookingError.index
+    names the slot refused. One query, whatever the number of slots.
+    """
+    if not bookings:
+        return
+    patient_ids = {patient_id for patient_id, _slot in bookings}
+    taken: dict[int, list[tuple[datetime, datetime, str]]] = {
+        patient_id: [] for patient_id in patient_ids
+    }
+    others = (
+        Appointment.objects.active()
+        .filter(
+            patient_id__in=patient_ids,
+            start__lt=max(slot.end for _patient, slot in bookings),
+            end__gt=min(slot.start for _patient, slot in bookings),
+        )
+        .exclude(pk__in=list(exclude_ids))
+        .select_related("practitioner__user")
+        .order_by("start")
+    )
+    for other in others:
+        taken[other.patient_id].append(
+            (
+                other.start,
+                other.end,
+                _("%(kind)s with %(practitioner)s, %(when)s")
+                % {
+                    "kind": other.get_kind_display().lower(),
+                    "practitioner": other.practitioner,
+                    "when": _describe(other.start, other.end),
+                },
+            )
+        )
+    for index, (patient_id, slot) in enumerate(bookings):
+        for start, end, what in taken[patient_id]:
+            if start < slot.end and slot.start < end:
+                raise BookingError(
+                    [
+                        Problem(
+                            "patient_clash",
+                            _("The patient has another appointment then: %(what)s.")
+                            % {"what": what},
+                        )
+                    ],
+                    index=index,
+                )
+        taken[patient_id].append(
+            (slot.start, slot.end, _("another appointment in this change"))
+        )
+
+
+def _describe(start: datetime, end: datetime) -> str:
+    start, end = timezone.localtime(start), timezone.localtime(end)
+    return f"{start:%a %d %b %Y, %H:%M}-{end:%H:%M}"
+
+
 @transaction.atomic
 def book_appointments(
     *,
@@ -231,6 +293,7 @@ def book_appointments(
         override_reason=override_reason,
         now=now,
     )
+    check_patients_free([(patient.pk, slot) for slot in slots])
     appointments = []
     for index, (slot, overridden) in enumerate(zip(slots, overrides, strict=True)):
         appointment = Appointment(

@@ -20,6 +20,7 @@ from clinic.services.booking import (
     _lock_calendars,
     _save_checked,
     availability_for,
+    check_patients_free,
     notify,
 )
 
@@ -91,6 +92,10 @@ def move_appointments(
         by=by,
         override_reason=override_reason,
         now=now,
+    )
+    check_patients_free(
+        [(locked[pk].patient_id, slot) for pk, slot in zip(ids, slots, strict=True)],
+        exclude_ids=ids,
     )
     # Save in an order in which no moved appointment lands on one not yet moved
     # (the database checks overlaps row by row): later-first when moving later.

@@ -117,6 +117,68 @@ def test_it_books_a_free_slot(book, patient, practitioner, room, front_desk):
     assert saved.override_by is None
 
 
+def test_a_patient_is_never_booked_in_two_places_at_once(
+    booked, book, other_practitioner, other_room
+):
+    error = refusal(
+        lambda: book(
+            practitioner=other_practitioner,
+            room=other_room,
+            start=thursday(10, 30),
+            end=thursday(11, 30),
+        )
+    )
+
+    assert error.messages == [
+        "The patient has another appointment then: consultation with "
+        f"{booked.practitioner}, Thu 26 Nov 2026, 10:00-11:00."
+    ]
+    assert Appointment.objects.count() == 1
+    # Right after it is fine.
+    book(
+        practitioner=other_practitioner,
+        room=other_room,
+        start=thursday(11),
+        end=thursday(12),
+    )
+    assert Appointment.objects.count() == 2
+
+
+def test_a_patients_cancelled_appointment_leaves_the_time_free(
+    booked, book, other_practitioner, other_room, front_desk
+):
+    cancel_appointment(appointment=booked, by=front_desk, reason="Ill.", now=NOW)
+
+    book(practitioner=other_practitioner, room=other_room)
+
+    assert Appointment.objects.active().count() == 1
+
+
+def test_a_move_onto_another_of_the_patients_appointments_is_refused(
+    booked, book, move, other_practitioner, other_room
+):
+    later = book(
+        practitioner=other_practitioner,
+        room=other_room,
+        start=thursday(14),
+        end=thursday(15),
+    )
+
+    error = refusal(
+        lambda: move(
+            later,
+            thursday(10, 30),
+            thursday(11, 30),
+            practitioner=other_practitioner,
+            room=other_room,
+        )
+    )
+
+    assert error.messages[0].startswith("The patient has another appointment then")
+    later.refresh_from_db()
+    assert later.start == thursday(14)
+
+
 def test_it_refuses_a_practitioner_who_is_already_booked_and_names_the_clash(
     booked, book, practitioner, other_room
 ):

@@ -409,6 +409,32 @@ def test_any_free_room_books_sessions_in_whichever_room_is_free(
     assert starts(plan) == [at(day) for day in SERIES_DAYS]
 
 
+def test_a_series_isnt_booked_over_the_patients_other_appointments(
+    plan, patient, room, other_room, other_practitioner, front_desk
+):
+    open_clinic(other_practitioner)
+    # The patient sees another practitioner at session 3's time.
+    AppointmentFactory(
+        patient=patient,
+        practitioner=other_practitioner,
+        room=other_room,
+        start=at(SERIES_DAYS[2], 9, 30),
+        end=at(SERIES_DAYS[2], 10, 30),
+    )
+    before = calendar()
+
+    with pytest.raises(PlanError) as excinfo:
+        book(plan, front_desk, room)
+
+    assert excinfo.value.messages[0] == (
+        "Session 3 (Thu 21 Jan 2027, 10:00) can't be booked any more."
+    )
+    assert excinfo.value.messages[1].startswith(
+        "The patient has another appointment then: consultation with "
+    )
+    assert calendar() == before
+
+
 def test_a_slot_taken_between_proposing_and_booking_books_nothing_and_names_it(
     plan, practitioner, room, other_room, front_desk
 ):
