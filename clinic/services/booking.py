@@ -221,6 +221,15 @@ def check_patients_free(
     if not bookings:
         return
     patient_ids = {patient_id for patient_id, _slot in bookings}
+    # Two bookings of one patient at once (two desks) queue here, after the
+    # calendars' locks (the same order for everybody), so the second one sees
+    # the first.
+    list(
+        Patient.objects.select_for_update(no_key=True)
+        .filter(pk__in=sorted(patient_ids))
+        .order_by("pk")
+        .values("pk")
+    )
     taken: dict[int, list[tuple[datetime, datetime, str]]] = {
         patient_id: [] for patient_id in patient_ids
     }

@@ -1,0 +1,105 @@
+"""One patient at two desks at the same moment: registered twice (a form sent
+twice), or booked twice."""
+
+import threading
+from datetime import date, time, timedelta
+
+import pytest
+from django.db import connection
+from django.test import Client
+from django.urls import reverse
+
+from clinic.models import Appointment, Patient
+from clinic.scheduling import local_datetime
+from clinic.services import BookingError, book_appointment
+from clinic.tests.factories import open_clinic
+
+FORM = {
+    "first_name": "Racey",
+    "last_name": "Doubles",
+    "date_of_birth": "1990-01-02",
+    "email": "racey@example.com",
+    "phone": "",
+    "preferred_contact": "email",
+    "email_consent": "on",
+    "skin_type": "",
+    "notes": "",
+}
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_registration_sent_four_times_at_once_registers_one_patient(front_desk):
+    barrier = threading.Barrier(4)
+    statuses, crashed = [], []
+
+    def register() -> None:
+        client = Client()
+        client.force_login(front_desk)
+        try:
+            barrier.wait(timeout=10)
+            statuses.append(client.post(reverse("clinic:patient_create"), FORM))
+        except BaseException as error:  # noqa: BLE001 - reported below
+            crashed.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=register) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert crashed == []
+    assert Patient.objects.filter(last_name="Doubles").count() == 1
+    assert sorted(r.status_code for r in statuses) == [200, 200, 200, 302]
+    for response in statuses:
+        if response.status_code == 200:
+            assert "is registered already" in response.content.decode()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_one_patient_booked_at_once_by_two_desks_gets_one_appointment(
+    patient, practitioner, other_practitioner, room, other_room, front_desk
+):
+    open_clinic(practitioner, other_practitioner)
+    start = local_datetime(date(2026, 12, 3), time(10))
+    barrier = threading.Barrier(2)
+    booked, refused, crashed = [], [], []
+
+    def book(who, where) -> None:
+        try:
+            barrier.wait(timeout=10)
+            booked.append(
+                book_appointment(
+                    patient=patient,
+                    practitioner=who,
+                    room=where,
+                    start=start,
+                    end=start + timedelta(hours=1),
+                    kind=Appointment.Kind.CONSULTATION,
+                    booked_by=front_desk,
+                    now=start - timedelta(days=2),
+                )
+            )
+        except BookingError as error:
+            refused.append(error)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            crashed.append(error)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=book, args=(practitioner, room)),
+        threading.Thread(target=book, args=(other_practitioner, other_room)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    assert crashed == []
+    assert (len(booked), len(refused)) == (1, 1)
+    assert refused[0].messages[0].startswith("The patient has another appointment")
+    assert Appointment.objects.filter(patient=patient).count() == 1
