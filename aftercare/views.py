@@ -205,7 +205,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
 # The one-click unsubscribe POST comes from mail programs, without a CSRF token;
 # the signed token in the address is what authorises it.
 @csrf_exempt
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     patient = services.patient_for_token(token)
     if patient is None:

@@ -54,6 +54,17 @@ class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
         return super()._check_values(value)
 
 
+class CheckboxesField(forms.MultipleChoiceField):
+    """Ticked choices, each once and in the order of the choices, however the
+    form was sent (a crafted areas=hands&areas=hands would store "Hands, Hands")."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def clean(self, value):
+        ticked = set(super().clean(value))
+        return [str(choice) for choice, _label in self.choices if str(choice) in ticked]
+
+
 class HiddenErrorsShown:
     """A form whose hidden fields (what the page showed when it was opened)
     report a bad value above the form: a crispy form shows no error of a hidden
@@ -423,16 +434,10 @@ class CalendarForm(forms.Form):
 
 
 class ConsultationForm(forms.ModelForm):
-    areas = forms.MultipleChoiceField(
-        label=gettext_lazy("Areas of concern"),
-        choices=Area.choices,
-        widget=forms.CheckboxSelectMultiple,
+    areas = CheckboxesField(
+        label=gettext_lazy("Areas of concern"), choices=Area.choices
     )
-    goals = forms.MultipleChoiceField(
-        label=gettext_lazy("Goals"),
-        choices=Goal.choices,
-        widget=forms.CheckboxSelectMultiple,
-    )
+    goals = CheckboxesField(label=gettext_lazy("Goals"), choices=Goal.choices)
 
     class Meta:
         model = Consultation

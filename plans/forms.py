@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from clinic.forms import (
+    CheckboxesField,
     DateInput,
     HiddenErrorsShown,
     MinuteField,
@@ -19,6 +20,7 @@ from clinic.forms import (
 from clinic.models import Area, Practitioner, Room
 from plans.models import (
     MAX_DEPTH_MM,
+    MAX_PLANNED_SESSIONS,
     MIN_DEPTH_MM,
     Photo,
     Product,
@@ -30,11 +32,7 @@ from plans.services import Scope
 
 
 class PlanForm(forms.ModelForm):
-    areas = forms.MultipleChoiceField(
-        label=gettext_lazy("Areas to treat"),
-        choices=Area.choices,
-        widget=forms.CheckboxSelectMultiple,
-    )
+    areas = CheckboxesField(label=gettext_lazy("Areas to treat"), choices=Area.choices)
     consent = forms.BooleanField(
         label=gettext_lazy("The patient consents to this plan"),
         required=False,
@@ -164,7 +162,7 @@ SessionRowFormSet = formset_factory(
     SessionRowForm,
     formset=BaseSessionRowFormSet,
     extra=0,
-    max_num=30,
+    max_num=MAX_PLANNED_SESSIONS,
     validate_max=True,
     min_num=1,
 )

@@ -13,6 +13,9 @@ from django.utils.translation import gettext_lazy as _
 from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
 from plans.storage import get_private_storage
 
+# The most sessions one plan holds (and one series booking page shows).
+MAX_PLANNED_SESSIONS = 30
+
 
 class Protocol(models.Model):
     """A course of microneedling: how many sessions, how far apart."""
@@ -115,7 +118,8 @@ class TreatmentPlan(models.Model):
         Practitioner, on_delete=models.PROTECT, related_name="treatment_plans"
     )
     planned_sessions = models.PositiveSmallIntegerField(
-        _("planned sessions"), validators=[MinValueValidator(1), MaxValueValidator(30)]
+        _("planned sessions"),
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PLANNED_SESSIONS)],
     )
     spacing_days = models.PositiveSmallIntegerField(
         _("spacing (days)"), validators=[MinValueValidator(1), MaxValueValidator(120)]

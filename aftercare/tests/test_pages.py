@@ -468,6 +468,19 @@ def test_opening_the_unsubscribe_link_asks_first_and_changes_nothing(patient, re
     assert reminder.status == Status.SCHEDULED
 
 
+def test_a_link_checker_asking_for_the_unsubscribe_page_changes_nothing(
+    patient, reminder
+):
+    # Mail filters check links with HEAD before the patient sees them.
+    response = patient_client().head(
+        unsubscribe_url(services.unsubscribe_token(patient))
+    )
+
+    assert response.status_code == 200
+    patient.refresh_from_db()
+    assert patient.email_consent
+
+
 def test_one_click_unsubscribe_turns_consent_off_and_cancels_pending_emails(
     patient, reminder, mailoutbox
 ):

@@ -5,6 +5,7 @@ import time_machine
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic.forms import ConsultationForm
 from clinic.models import Appointment, Consultation
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
 
@@ -470,3 +471,13 @@ def test_the_patient_page_uses_a_fixed_number_of_queries(
     body = large.content.decode()
     assert body.count("Start a treatment plan") == (2 if who == "practitioner" else 0)
     assert body.count("0 of 6 done") == 7
+
+
+def test_a_choice_sent_twice_is_kept_once_in_the_choices_order(db):
+    form = ConsultationForm(
+        data={"areas": ["neck", "face", "neck"], "goals": ["texture", "texture"]}
+    )
+    form.is_valid()
+
+    assert form.cleaned_data["areas"] == ["face", "neck"]
+    assert form.cleaned_data["goals"] == ["texture"]

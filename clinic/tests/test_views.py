@@ -480,7 +480,15 @@ def test_front_desk_edits_a_patient(client, front_desk, patient):
 
 
 @pytest.mark.parametrize(
-    "query", ["lovelace", "ADA LOVE", "ada.lovelace@", "7700900123", "+44 7700 9001"]
+    "query",
+    [
+        "lovelace",
+        "ADA LOVE",
+        "Lovelace, Ada",
+        "ada.lovelace@",
+        "7700900123",
+        "+44 7700 9001",
+    ],
 )
 def test_patients_are_found_by_name_email_or_phone(client, front_desk, query):
     PatientFactory(
@@ -984,3 +992,26 @@ def test_the_browsers_favicon_request_finds_the_icon(client, db):
     response = client.get("/favicon.ico")
     assert response.status_code == 301
     assert response["Location"].endswith("img/favicon.svg")
+
+
+def test_a_patients_cancelled_appointment_is_not_listed_as_upcoming(
+    client, front_desk, patient, practitioner, room, frozen_now
+):
+    tomorrow = timezone.make_aware(datetime(2026, 11, 26, 10))
+    booked = AppointmentFactory(
+        patient=patient, practitioner=practitioner, room=room, start=tomorrow
+    )
+    cancelled = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=tomorrow + timedelta(days=1),
+        status=Appointment.Status.CANCELLED,
+        cancel_reason="Unwell.",
+    )
+    client.force_login(front_desk)
+
+    page = client.get(reverse("clinic:patient_detail", args=[patient.pk]))
+
+    assert list(page.context["upcoming"]) == [booked]
+    assert list(page.context["past"]) == [cancelled]

@@ -16,16 +16,17 @@ from django.views.decorators.http import require_GET
 
 from clinic import services
 from clinic.forms import PatientForm, PatientSearchForm
-from clinic.models import Patient
+from clinic.models import Appointment, Patient
 from clinic.views.common import staff_view
 
 PATIENTS_PER_PAGE = 25
 
 
 def search_patients(query: str) -> QuerySet[Patient]:
-    """Every word must match a name, the email or the phone (spaces ignored)."""
+    """Every word must match a name, the email or the phone (spaces ignored);
+    commas separate words too ("Lovelace, Ada", as the list shows names)."""
     patients = Patient.objects.all()
-    words = query.split()
+    words = query.replace(",", " ").split()
     if any(w.lstrip("+").isdigit() for w in words):
         patients = patients.annotate(
             phone_digits=Replace("phone", Value(" "), Value(""))
@@ -107,8 +108,13 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "clinic/patient_detail.html",
         {
             "patient": patient,
-            "upcoming": appointments.filter(end__gte=now).order_by("start"),
-            "past": appointments.filter(end__lt=now).order_by("-start")[:50],
+            "upcoming": appointments.filter(
+                end__gte=now, status__in=Appointment.OPEN_STATUSES
+            ).order_by("start"),
+            # Done, missed and cancelled ones, newest first.
+            "past": appointments.filter(
+                Q(end__lt=now) | ~Q(status__in=Appointment.OPEN_STATUSES)
+            ).order_by("-start")[:50],
             "consultations": patient.consultations.select_related(
                 "appointment__practitioner__user", "decided_by"
             ).order_by("-appointment__start"),

@@ -11,7 +11,12 @@ from django.utils.translation import gettext as _
 
 from clinic import services as booking
 from clinic.models import Appointment, Consultation, Practitioner
-from plans.models import Protocol, TreatmentPlan, TreatmentSession
+from plans.models import (
+    MAX_PLANNED_SESSIONS,
+    Protocol,
+    TreatmentPlan,
+    TreatmentSession,
+)
 from plans.scheduling import Window
 
 
@@ -177,6 +182,11 @@ def extend_plan(
             )
             % {"n": plan.planned_sessions}
         )
+    if plan.planned_sessions >= MAX_PLANNED_SESSIONS:
+        raise PlanError(
+            _("A plan has at most %(n)s sessions: start a new plan for more.")
+            % {"n": MAX_PLANNED_SESSIONS}
+        )
     if plan.planned_sessions >= plan.protocol.max_sessions and not reason.strip():
         raise PlanError(
             _(
@@ -258,6 +268,15 @@ def complete_plan(
             _(
                 "Sessions are still booked: cancel them first, or wait until "
                 "they are done."
+            )
+        )
+    if not Appointment.objects.filter(
+        treatment_session__plan=plan, status=Appointment.Status.COMPLETED
+    ).exists():
+        raise PlanError(
+            _(
+                "No session of this plan has been done, so it can't be completed: "
+                "cancel it instead, with a reason."
             )
         )
     plan.status = TreatmentPlan.Status.COMPLETED

@@ -1466,6 +1466,19 @@ def test_a_plan_extends_to_the_protocols_maximum_and_beyond_only_with_a_reason(
     assert plan.exception_reason == "Extended to 9 sessions: Deep scarring"
 
 
+def test_a_plan_is_extended_to_thirty_sessions_at_most(practitioner, patient):
+    plan = TreatmentPlanFactory(
+        patient=patient, practitioner=practitioner, planned_sessions=29
+    )
+    extend_plan(plan=plan, by=practitioner.user, reason="Extensive scarring")
+
+    with pytest.raises(PlanError, match="A plan has at most 30 sessions"):
+        extend_plan(plan=plan, by=practitioner.user, reason="Extensive scarring")
+
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 30
+
+
 def test_extending_refuses_a_second_click_from_the_same_page(practitioner, patient):
     plan = TreatmentPlanFactory(
         patient=patient, practitioner=practitioner, planned_sessions=6
@@ -1521,6 +1534,20 @@ def test_cancelling_a_plan_cancels_only_the_sessions_not_yet_done(
     assert (booked_plan.ended_reason, booked_plan.ended_at) == ("Moving abroad", NOW)
     with pytest.raises(PlanError, match="already ended"):
         cancel_plan(plan=booked_plan, reason="Again", by=front_desk, now=NOW)
+
+
+def test_a_plan_with_no_session_done_is_cancelled_not_completed(
+    booked_plan, front_desk
+):
+    Appointment.objects.filter(treatment_session__plan=booked_plan).update(
+        status=Appointment.Status.CANCELLED, cancel_reason="Moved away."
+    )
+
+    with pytest.raises(PlanError, match="No session of this plan has been done"):
+        complete_plan(plan=booked_plan, by=front_desk, now=NOW)
+
+    booked_plan.refresh_from_db()
+    assert booked_plan.is_open
 
 
 def test_a_plan_is_completed_only_once_no_session_is_booked(booked_plan, front_desk):

@@ -465,6 +465,18 @@ def book_url(plan: TreatmentPlan) -> str:
     return reverse("plans:book", args=[plan.pk])
 
 
+def test_the_booking_page_shows_the_plans_own_spacing_window(client, front_desk, plan):
+    # Spacing below the protocol's window, with a practitioner's reason.
+    plan.spacing_days = 21
+    plan.exception_reason = "Fast healer."
+    plan.save()
+    client.force_login(front_desk)
+
+    page = client.get(book_url(plan)).content.decode()
+
+    assert "every 21 days (window 21-35)" in page
+
+
 def test_the_front_desk_books_a_whole_series_in_three_steps(
     client, front_desk, practitioner, room, plan
 ):

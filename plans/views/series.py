@@ -62,6 +62,7 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context = {
         "plan": plan,
+        "window": services.window_for(plan),
         "unbooked": unbooked,
         # Sessions already in the course: the rows below come after them.
         "booked": plan.planned_sessions - unbooked,
