@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
@@ -181,11 +182,22 @@ def _render(reminder: Reminder, *, hide_clinical: bool):
 def resend(request: HttpRequest, pk: int) -> HttpResponse:
     reminder = get_object_or_404(Reminder, pk=pk)
     try:
-        services.resend(reminder)
+        reminder = services.resend(reminder)
     except services.OutboxError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, _("The email will go out again in a moment."))
+        if reminder.due_at > timezone.now() + timedelta(minutes=5):
+            messages.success(
+                request,
+                _("The email will go out at its time, %(when)s.")
+                % {
+                    "when": formats.date_format(
+                        timezone.localtime(reminder.due_at), "D j M Y, H:i"
+                    )
+                },
+            )
+        else:
+            messages.success(request, _("The email will go out again in a moment."))
     return redirect(safe_next(request, reminder.get_absolute_url()))
 
 
@@ -193,12 +205,18 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     reminder = get_object_or_404(Reminder, pk=pk)
+    was_scheduled = reminder.status == Reminder.Status.SCHEDULED
     try:
         services.cancel(reminder)
     except services.OutboxError as error:
         messages.error(request, str(error))
     else:
-        messages.success(request, _("The email is cancelled."))
+        messages.success(
+            request,
+            _("The email is cancelled.")
+            if was_scheduled
+            else _("The email is closed."),
+        )
     return redirect(safe_next(request, reminder.get_absolute_url()))
 
 

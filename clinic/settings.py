@@ -202,6 +202,9 @@ CLINIC_PATIENT_PANELS = [
 CLINIC_DEMO_SEEDERS = ["plans.demo.seed"]
 # Called inside the transaction of every booking change (see clinic.services.notify).
 CLINIC_APPOINTMENT_LISTENERS = ["aftercare.services.on_appointment_event"]
+# Called when a patient's details change in a way other apps follow (see
+# clinic.services.save_patient_details).
+CLINIC_PATIENT_LISTENERS = ["aftercare.services.on_patient_event"]
 
 CLINIC_NAME = env.str("CLINIC_NAME", default="Clearskin Microneedling Clinic")
 CLINIC_PHONE = env.str("CLINIC_PHONE", default="+44 20 7946 0000")

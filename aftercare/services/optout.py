@@ -11,12 +11,14 @@ from django.utils import timezone
 from aftercare.models import (
     Reminder,
 )
+from aftercare.services.outbox import why_not_resend
 from clinic.models import Patient
 
 UNSUBSCRIBE_SALT = "aftercare.unsubscribe"
 UNSUBSCRIBE_MAX_AGE = timedelta(days=400)
 
 Status = Reminder.Status
+UNSUBSCRIBED = "the patient unsubscribed"
 
 
 def _unsubscribe_signer() -> signing.TimestampSigner:
@@ -50,5 +52,30 @@ def unsubscribe(patient: Patient, *, now: datetime | None = None) -> None:
     now = now or timezone.now()
     Patient.objects.filter(pk=patient.pk).update(email_consent=False, updated_at=now)
     Reminder.objects.filter(patient=patient, status=Status.SCHEDULED).update(
-        status=Status.CANCELLED, skip_reason="the patient unsubscribed", updated_at=now
+        status=Status.CANCELLED, skip_reason=UNSUBSCRIBED, updated_at=now
     )
+
+
+def on_patient_event(*, event: str, patient: Patient, now: datetime) -> None:
+    """Listener for clinic.services.save_patient_details."""
+    if event == "consent_given":
+        resume_emails(patient, now=now)
+
+
+def resume_emails(patient: Patient, *, now: datetime) -> int:
+    """Consent given again: the emails cancelled by the unsubscribe that are
+    still ahead, and still true, are scheduled again at their own time."""
+    resumed = 0
+    cancelled = Reminder.objects.filter(
+        patient=patient,
+        status=Status.CANCELLED,
+        skip_reason=UNSUBSCRIBED,
+        due_at__gt=now,
+    ).select_related("appointment", "patient")
+    for reminder in cancelled:
+        if why_not_resend(reminder, now=now):
+            continue
+        reminder.status, reminder.skip_reason = Status.SCHEDULED, ""
+        reminder.save(update_fields=["status", "skip_reason", "updated_at"])
+        resumed += 1
+    return resumed

@@ -30,6 +30,14 @@ def why_not_resend(reminder: Reminder, *, now: datetime | None = None) -> str:
         return _("This email is already on its way.")
     if reminder.status == Status.SENT:
         return _("This email was sent; it is not sent twice.")
+    patient = reminder.patient
+    if not patient.email:
+        return _("The patient has no email address: add one on their details first.")
+    if not patient.email_consent:
+        return _(
+            "The patient doesn't agree to emails (or unsubscribed): record their "
+            "consent on their details first."
+        )
     if reminder.skip_reason == INCLUDED:
         return _("This change went out in one email with the other sessions changed.")
     if Reminder.objects.filter(
@@ -67,18 +75,19 @@ def why_not_resend(reminder: Reminder, *, now: datetime | None = None) -> str:
 
 @transaction.atomic
 def resend(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
-    """Send a failed, unknown, skipped or cancelled email again, now."""
+    """Send a failed, unknown, skipped or cancelled email again: now, or at its
+    time if that is still ahead (a reminder cancelled weeks before it was due)."""
     now = now or timezone.now()
     reminder = (
         Reminder.objects.select_for_update()
-        .select_related("appointment")
+        .select_related("appointment", "patient")
         .get(pk=reminder.pk)
     )
     refusal = why_not_resend(reminder, now=now)
     if refusal:
         raise OutboxError(refusal)
     reminder.status = Status.SCHEDULED
-    reminder.due_at = now
+    reminder.due_at = max(reminder.due_at, now)
     reminder.next_attempt_at = None
     reminder.skip_reason = ""
     reminder.save(
@@ -96,12 +105,26 @@ def resend(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
 
 @transaction.atomic
 def cancel(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
+    """Cancel a scheduled email, or close a failed or unknown one that staff have
+    looked into (it stays in the outbox, with who closed it in the reason)."""
     now = now or timezone.now()
-    updated = Reminder.objects.filter(pk=reminder.pk, status=Status.SCHEDULED).update(
-        status=Status.CANCELLED, skip_reason="cancelled by staff", updated_at=now
-    )
+    reasons = {
+        Status.SCHEDULED: "cancelled by staff",
+        Status.FAILED: "closed by staff",
+        Status.UNKNOWN: "closed by staff after checking",
+    }
+    updated = 0
+    for status, reason in reasons.items():
+        updated += Reminder.objects.filter(pk=reminder.pk, status=status).update(
+            status=Status.CANCELLED, skip_reason=reason, updated_at=now
+        )
     if not updated:
-        raise OutboxError("Only an email that is still scheduled can be cancelled.")
+        raise OutboxError(
+            _(
+                "Only an email that is still scheduled can be cancelled, or a "
+                "failed or unknown one closed."
+            )
+        )
     reminder.refresh_from_db()
     return reminder
 

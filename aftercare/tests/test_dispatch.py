@@ -1072,6 +1072,26 @@ def test_staff_can_cancel_an_email_only_while_it_is_scheduled(
             services.cancel(row(kind), now=NOW + 2 * HOUR)
 
 
+@pytest.mark.parametrize(
+    ("status", "reason"),
+    [
+        (Status.FAILED, "closed by staff"),
+        (Status.UNKNOWN, "closed by staff after checking"),
+    ],
+)
+def test_staff_close_a_failed_or_unknown_email_they_looked_into(
+    book, dispatch, status, reason
+):
+    book()
+    dispatch(NOW)
+    Reminder.objects.filter(pk=row(Kind.CONFIRMATION).pk).update(status=status)
+
+    services.cancel(row(Kind.CONFIRMATION), now=NOW + HOUR)
+
+    closed = row(Kind.CONFIRMATION)
+    assert (closed.status, closed.skip_reason) == (Status.CANCELLED, reason)
+
+
 class SlowClock:
     """A monotonic clock on which every reading is ``step`` seconds later."""
 

@@ -16,7 +16,11 @@ from aftercare import services
 from aftercare.models import Kind, Reminder
 from aftercare.views import NewestFirstPage
 from clinic.models import Appointment, Patient
-from clinic.services import book_appointment
+from clinic.services import (
+    book_appointment,
+    cancel_appointment,
+    save_patient_details,
+)
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
 
 pytestmark = pytest.mark.django_db
@@ -93,6 +97,21 @@ def as_user(front_desk, practitioner, manager, outsider) -> Callable[[str], Clie
 
 
 # Who may do what ----------------------------------------------------------------------
+
+
+def test_the_outbox_sends_a_failed_email_to_its_page_to_check_before_resending(
+    as_user, confirmation
+):
+    Reminder.objects.filter(pk=confirmation.pk).update(status=Status.FAILED)
+    preview = reverse("aftercare:preview", args=[confirmation.pk])
+
+    outbox = as_user("front_desk").get(reverse("aftercare:outbox")).content.decode()
+    page = as_user("front_desk").get(preview).content.decode()
+
+    assert f'href="{preview}">Check</a>' in outbox
+    assert reverse("aftercare:resend", args=[confirmation.pk]) not in outbox
+    assert reverse("aftercare:resend", args=[confirmation.pk]) in page
+    assert ">Close</button>" in page
 
 
 @pytest.mark.parametrize(
@@ -607,9 +626,53 @@ def test_staff_can_turn_emails_back_on_with_the_patients_consent(
     book(patient, start=THURSDAY + DAY)
     services.dispatch_due(now=NOW)
     assert [m.to for m in mailoutbox] == [[patient.email]]
-    # What was cancelled by the opt-out stays cancelled.
+    # The reminder the opt-out cancelled is due again at its own time.
+    due = reminder.due_at
+    reminder.refresh_from_db()
+    assert (reminder.status, reminder.due_at) == (Status.SCHEDULED, due)
+
+
+def test_consent_given_again_leaves_out_emails_that_no_longer_apply(
+    as_user, patient, reminder, front_desk
+):
+    services.unsubscribe(patient, now=NOW)
+    cancel_appointment(
+        appointment=reminder.appointment, by=front_desk, reason="Ill.", now=NOW
+    )
+    patient.refresh_from_db()
+    patient.email_consent = True
+
+    save_patient_details(patient, now=NOW)
+
     reminder.refresh_from_db()
     assert reminder.status == Status.CANCELLED
+
+
+def test_an_email_isnt_resent_to_a_patient_who_unsubscribed(as_user, patient, reminder):
+    services.unsubscribe(patient, now=NOW)
+
+    response = as_user("front_desk").post(
+        reverse("aftercare:resend", args=[reminder.pk]), follow=True
+    )
+
+    assert "record their consent on their details first" in (response.content.decode())
+    reminder.refresh_from_db()
+    assert reminder.status == Status.CANCELLED
+
+
+def test_a_resent_reminder_still_ahead_goes_out_at_its_time(
+    as_user, patient, reminder, frozen
+):
+    due = reminder.due_at
+    services.cancel(reminder, now=NOW)
+
+    response = as_user("front_desk").post(
+        reverse("aftercare:resend", args=[reminder.pk]), follow=True
+    )
+
+    assert "The email will go out at its time" in response.content.decode()
+    reminder.refresh_from_db()
+    assert (reminder.status, reminder.due_at) == (Status.SCHEDULED, due)
 
 
 def test_the_front_desk_preview_hides_the_consultations_topical_medication(

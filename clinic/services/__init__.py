@@ -38,7 +38,7 @@ from clinic.services.changes import (
     reschedule_appointment,
 )
 from clinic.services.consultations import log_clinical_access, record_consultation
-from clinic.services.patients import hold_registration_lock
+from clinic.services.patients import hold_registration_lock, save_patient_details
 
 __all__ = [
     "CONSULTATION_TOOK_PLACE",
@@ -66,4 +66,5 @@ __all__ = [
     "notify",
     "record_consultation",
     "reschedule_appointment",
+    "save_patient_details",
 ]

@@ -1,6 +1,13 @@
-"""Registering patients one at a time."""
+"""Registering patients one at a time, and saving their details."""
 
+from datetime import datetime
+
+from django.conf import settings
 from django.db import connection, transaction
+from django.utils import timezone
+from django.utils.module_loading import import_string
+
+from clinic.models import Patient
 
 # Any fixed number, the same in every process: the PostgreSQL advisory lock that
 # registrations take in turn.
@@ -17,3 +24,22 @@ def hold_registration_lock() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRATION_LOCK])
+
+
+@transaction.atomic
+def save_patient_details(patient: Patient, *, now: datetime | None = None) -> Patient:
+    """Save an existing patient's changed details. When email consent is given
+    again (after an unsubscribe, say), the apps in
+    settings.CLINIC_PATIENT_LISTENERS hear of it in the same transaction: the
+    outbox resumes the patient's emails still ahead."""
+    gave_consent = (
+        patient.email_consent
+        and Patient.objects.filter(pk=patient.pk, email_consent=False).exists()
+    )
+    patient.save()
+    if gave_consent:
+        for path in settings.CLINIC_PATIENT_LISTENERS:
+            import_string(path)(
+                event="consent_given", patient=patient, now=now or timezone.now()
+            )
+    return patient

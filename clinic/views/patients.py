@@ -78,7 +78,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=pk)
     form = PatientForm(request.POST or None, instance=patient)
     if request.method == "POST" and form.is_valid():
-        form.save()
+        services.save_patient_details(form.save(commit=False))
         messages.success(request, _("Changes saved."))
         return redirect(patient)
     return render(
