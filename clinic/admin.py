@@ -9,6 +9,7 @@ from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import ngettext
 
+from clinic import roles
 from clinic.forms import PatientForm
 from clinic.models import (
     Appointment,
@@ -20,6 +21,7 @@ from clinic.models import (
     Room,
     TimeOff,
     WorkingHours,
+    bookings_outside_blocks,
 )
 
 admin.site.site_header = "Clinic settings"
@@ -114,6 +116,17 @@ class StaffAccountAdmin(UserAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def save_related(self, request, form, formsets, change) -> None:
+        # Settings open to managers: the role decides, not a separate tick that
+        # is easy to forget (a superuser's own tick stays theirs).
+        super().save_related(request, form, formsets, change)
+        account = form.instance
+        manager = account.groups.filter(name=roles.MANAGER).exists()
+        staff = manager or account.is_superuser
+        if account.is_staff != staff:
+            account.is_staff = staff
+            account.save(update_fields=["is_staff"])
+
 
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
@@ -200,9 +213,29 @@ class PractitionerAdmin(admin.ModelAdmin):
     inlines = [WorkingHoursInline, TimeOffInline]
 
 
+def _strands_bookings(obj, start_field: str, end_field: str, **same) -> bool:
+    """Would deleting this block of hours leave upcoming bookings outside?"""
+    others = type(obj).objects.filter(weekday=obj.weekday, **same).exclude(pk=obj.pk)
+    blocks = [(getattr(o, start_field), getattr(o, end_field)) for o in others]
+    return bool(
+        bookings_outside_blocks(
+            obj.weekday, blocks, practitioner_id=same.get("practitioner_id")
+        )
+    )
+
+
 @admin.register(WorkingHours)
 class WorkingHoursAdmin(admin.ModelAdmin):
     list_display = ["practitioner", "weekday", "start", "end"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Bookings in the block are moved or cancelled first.
+        if obj is not None and _strands_bookings(
+            obj, "start", "end", practitioner_id=obj.practitioner_id
+        ):
+            return False
+        return super().has_delete_permission(request, obj)
+
     list_filter = ["weekday", "practitioner"]
     list_select_related = ["practitioner__user"]
 
@@ -224,6 +257,12 @@ class RoomAdmin(admin.ModelAdmin):
 @admin.register(OpeningHours)
 class OpeningHoursAdmin(admin.ModelAdmin):
     list_display = ["weekday", "opens", "closes"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Bookings in the block are moved or cancelled first.
+        if obj is not None and _strands_bookings(obj, "opens", "closes"):
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(ClosureDay)

@@ -1,5 +1,5 @@
 import unicodedata
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -179,6 +179,109 @@ class Practitioner(models.Model):
         return name
 
 
+# Calendar settings that would strand bookings ------------------------------------
+#
+# A closure, time off or new hours over appointments already booked would leave
+# them where no one can come: the change is refused, naming them, until they are
+# moved or cancelled (and their patients told).
+
+
+def stranded_error(appointments: list["Appointment"], what: str) -> ValidationError:
+    shown = "; ".join(
+        f"{timezone.localtime(a.start):%a %d %b %Y, %H:%M} {a.patient}"
+        f" with {a.practitioner}"
+        for a in appointments[:3]
+    )
+    more = len(appointments) - 3
+    return ValidationError(
+        _(
+            "%(what)s would leave %(n)s booked appointment(s) outside it: "
+            "%(shown)s%(more)s. Move or cancel them first."
+        )
+        % {
+            "what": what,
+            "n": len(appointments),
+            "shown": shown,
+            "more": f" and {more} more" if more > 0 else "",
+        }
+    )
+
+
+def _open_bookings() -> "AppointmentQuerySet":
+    return Appointment.objects.filter(
+        status__in=Appointment.OPEN_STATUSES
+    ).select_related("patient", "practitioner__user")
+
+
+def bookings_outside_blocks(
+    weekday: int,
+    blocks: list[tuple["time", "time"]],
+    *,
+    practitioner_id: int | None = None,
+) -> list["Appointment"]:
+    """Upcoming open appointments on ``weekday`` (of one practitioner, or all)
+    that no block of the day holds whole."""
+    booked = _open_bookings().filter(
+        start__gte=timezone.now(),
+        # Django counts weekdays from Sunday = 1; ours from Monday = 0.
+        start__week_day=(weekday + 1) % 7 + 1,
+    )
+    if practitioner_id is not None:
+        booked = booked.filter(practitioner_id=practitioner_id)
+    stranded = []
+    for appointment in booked.order_by("start"):
+        start = timezone.localtime(appointment.start)
+        end = timezone.localtime(appointment.end)
+        if not any(
+            opens <= start.time()
+            and end.date() == start.date()
+            and end.time() <= closes
+            for opens, closes in blocks
+        ):
+            stranded.append(appointment)
+    return stranded
+
+
+def _check_blocks(
+    model: type[models.Model],
+    instance: models.Model,
+    start_field: str,
+    end_field: str,
+    what: str,
+    **same,
+) -> None:
+    """Blocks of one weekday don't overlap, and a changed block keeps the
+    upcoming bookings of its weekday (and of the weekday it leaves) inside."""
+    start, end = getattr(instance, start_field), getattr(instance, end_field)
+    if start is None or end is None or instance.weekday is None or end <= start:
+        return
+    others = model.objects.filter(**same).exclude(pk=instance.pk)
+    for other in others.filter(weekday=instance.weekday):
+        if getattr(other, start_field) < end and start < getattr(other, end_field):
+            raise ValidationError(
+                _("This overlaps %(other)s: change that one instead.")
+                % {"other": other}
+            )
+    weekdays = {instance.weekday}
+    if instance.pk is not None:
+        weekdays |= set(
+            model.objects.filter(pk=instance.pk).values_list("weekday", flat=True)
+        )
+    practitioner_id = same.get("practitioner_id")
+    for weekday in sorted(weekdays):
+        blocks = [
+            (getattr(o, start_field), getattr(o, end_field))
+            for o in others.filter(weekday=weekday)
+        ]
+        if weekday == instance.weekday:
+            blocks.append((start, end))
+        stranded = bookings_outside_blocks(
+            weekday, blocks, practitioner_id=practitioner_id
+        )
+        if stranded:
+            raise stranded_error(stranded, what)
+
+
 class WorkingHours(models.Model):
     """One block of a practitioner's regular week (several blocks a day allowed)."""
 
@@ -204,6 +307,18 @@ class WorkingHours(models.Model):
         hours = f"{self.start:%H:%M}-{self.end:%H:%M}"
         return f"{self.practitioner}: {self.get_weekday_display()} {hours}"
 
+    def clean(self) -> None:
+        if self.practitioner_id is None:
+            return
+        _check_blocks(
+            WorkingHours,
+            self,
+            "start",
+            "end",
+            _("This change to the working hours"),
+            practitioner_id=self.practitioner_id,
+        )
+
 
 class TimeOff(models.Model):
     practitioner = models.ForeignKey(
@@ -227,6 +342,18 @@ class TimeOff(models.Model):
     def __str__(self) -> str:
         start, end = timezone.localtime(self.start), timezone.localtime(self.end)
         return f"{self.practitioner}: {start:%d %b %Y %H:%M} - {end:%d %b %Y %H:%M}"
+
+    def clean(self) -> None:
+        if self.practitioner_id is None or self.start is None or self.end is None:
+            return
+        booked = list(
+            _open_bookings()
+            .filter(practitioner_id=self.practitioner_id)
+            .overlapping(self.start, self.end)
+            .order_by("start")
+        )
+        if booked:
+            raise stranded_error(booked, _("This time off"))
 
 
 class Room(models.Model):
@@ -259,6 +386,11 @@ class OpeningHours(models.Model):
     def __str__(self) -> str:
         return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
 
+    def clean(self) -> None:
+        _check_blocks(
+            OpeningHours, self, "opens", "closes", _("This change to opening hours")
+        )
+
 
 class ClosureDay(models.Model):
     date = models.DateField(_("date"), unique=True)
@@ -269,6 +401,15 @@ class ClosureDay(models.Model):
 
     def __str__(self) -> str:
         return f"{self.date:%d %b %Y} {self.reason}".strip()
+
+    def clean(self) -> None:
+        if self.date is None:
+            return
+        booked = list(_open_bookings().on_day(self.date).order_by("start"))
+        if booked:
+            raise stranded_error(
+                booked, _("Closing on %(day)s") % {"day": f"{self.date:%a %d %b %Y}"}
+            )
 
 
 class AppointmentQuerySet(models.QuerySet):

@@ -1,7 +1,7 @@
 """Managers run staff accounts in the admin, through the roles only, and take
 rooms and practitioners out of use only once nothing is booked with them."""
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 
 import pytest
 from django.contrib.auth.models import Group, Permission, User
@@ -10,8 +10,15 @@ from django.utils import timezone
 
 from clinic import roles
 from clinic.admin import PractitionerForm
-from clinic.models import Appointment, Patient
-from clinic.tests.factories import AppointmentFactory, UserFactory
+from clinic.models import (
+    Appointment,
+    ClosureDay,
+    OpeningHours,
+    Patient,
+    TimeOff,
+    WorkingHours,
+)
+from clinic.tests.factories import AppointmentFactory, UserFactory, open_clinic
 
 
 @pytest.fixture
@@ -59,6 +66,21 @@ def test_a_manager_gives_roles_but_not_superuser_or_loose_permissions(admin_clie
     assert not clerk.is_superuser
     assert not clerk.user_permissions.exists()
     assert list(clerk.groups.values_list("name", flat=True)) == [roles.PRACTITIONER]
+
+
+def test_the_manager_role_opens_settings_without_a_separate_tick(admin_client):
+    clerk = UserFactory(username="clerk", role=roles.FRONT_DESK)
+    managers = Group.objects.get(name=roles.MANAGER)
+    url = reverse("admin:auth_user_change", args=[clerk.pk])
+
+    admin_client.post(url, account_data(clerk, groups=[managers.pk]))
+    clerk.refresh_from_db()
+    assert clerk.is_staff
+
+    # Staff status follows the role, whatever the tick says.
+    admin_client.post(url, account_data(clerk, groups=[], is_staff="on"))
+    clerk.refresh_from_db()
+    assert not clerk.is_staff
 
 
 def test_a_manager_cant_change_or_delete_a_superuser(admin_client):
@@ -221,3 +243,146 @@ def test_a_practitioners_account_stays_active_while_sessions_lie_ahead(
     assert "still has 1 booking" in response.content.decode()
     account.refresh_from_db()
     assert account.is_active
+
+
+# Calendar settings over bookings ---------------------------------------------------
+
+
+@pytest.fixture
+def next_monday_booking(practitioner, room) -> Appointment:
+    """A consultation next Monday 10:00-11:00, in a clinic open 09:00-18:00."""
+    open_clinic(practitioner)
+    today = timezone.localdate()
+    monday = today + timedelta(days=7 - today.weekday())
+    start = timezone.make_aware(datetime.combine(monday, time(10)))
+    return AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=start,
+        end=start + timedelta(hours=1),
+    )
+
+
+def test_a_closure_day_over_bookings_is_refused_naming_them(
+    admin_client, next_monday_booking
+):
+    day = timezone.localtime(next_monday_booking.start).date()
+
+    refused = admin_client.post(
+        reverse("admin:clinic_closureday_add"), {"date": day, "reason": "Flood"}
+    )
+
+    page = refused.content.decode()
+    assert refused.status_code == 200
+    assert "would leave 1 booked appointment(s) outside it" in page
+    assert str(next_monday_booking.patient) in page
+    assert not ClosureDay.objects.exists()
+    next_monday_booking.status = Appointment.Status.CANCELLED
+    next_monday_booking.cancel_reason = "Flood"
+    next_monday_booking.save()
+    assert (
+        admin_client.post(
+            reverse("admin:clinic_closureday_add"), {"date": day, "reason": "Flood"}
+        ).status_code
+        == 302
+    )
+
+
+def test_time_off_over_a_practitioners_bookings_is_refused(
+    admin_client, next_monday_booking, practitioner
+):
+    day = timezone.localtime(next_monday_booking.start).date()
+
+    refused = admin_client.post(
+        reverse("admin:clinic_timeoff_add"),
+        {
+            "practitioner": practitioner.pk,
+            "start_0": day.isoformat(),
+            "start_1": "08:00",
+            "end_0": day.isoformat(),
+            "end_1": "18:00",
+            "reason": "Course",
+        },
+    )
+
+    assert refused.status_code == 200
+    assert "This time off would leave 1 booked appointment(s)" in (
+        refused.content.decode()
+    )
+    assert not TimeOff.objects.exists()
+
+
+def test_opening_later_on_a_day_with_a_morning_booking_is_refused(
+    admin_client, next_monday_booking
+):
+    monday = OpeningHours.objects.get(weekday=0)
+    url = reverse("admin:clinic_openinghours_change", args=[monday.pk])
+
+    refused = admin_client.post(
+        url, {"weekday": "0", "opens": "12:00", "closes": "18:00"}
+    )
+    allowed = admin_client.post(
+        url, {"weekday": "0", "opens": "09:30", "closes": "17:00"}
+    )
+
+    assert refused.status_code == 200
+    assert "This change to opening hours would leave 1 booked" in (
+        refused.content.decode()
+    )
+    assert allowed.status_code == 302
+    monday.refresh_from_db()
+    assert (monday.opens, monday.closes) == (time(9, 30), time(17))
+
+
+def test_an_opening_hours_block_may_not_overlap_another(admin_client, practitioner):
+    open_clinic(practitioner)
+
+    refused = admin_client.post(
+        reverse("admin:clinic_openinghours_add"),
+        {"weekday": "0", "opens": "17:00", "closes": "20:00"},
+    )
+
+    assert refused.status_code == 200
+    assert "This overlaps Monday 09:00-18:00: change that one instead." in (
+        refused.content.decode()
+    )
+
+
+def test_working_hours_that_leave_a_booking_out_are_refused(
+    admin_client, next_monday_booking, practitioner
+):
+    monday = WorkingHours.objects.get(practitioner=practitioner, weekday=0)
+    url = reverse("admin:clinic_workinghours_change", args=[monday.pk])
+
+    refused = admin_client.post(
+        url,
+        {
+            "practitioner": practitioner.pk,
+            "weekday": "0",
+            "start": "12:00",
+            "end": "18:00",
+        },
+    )
+
+    assert refused.status_code == 200
+    assert "This change to the working hours would leave 1 booked" in (
+        refused.content.decode()
+    )
+
+
+def test_opening_hours_with_bookings_in_them_cant_be_deleted(
+    admin_client, next_monday_booking
+):
+    monday = OpeningHours.objects.get(weekday=0)
+    sunday = OpeningHours.objects.create(weekday=6, opens=time(10), closes=time(14))
+
+    refused = admin_client.post(
+        reverse("admin:clinic_openinghours_delete", args=[monday.pk]), {"post": "yes"}
+    )
+    allowed = admin_client.post(
+        reverse("admin:clinic_openinghours_delete", args=[sunday.pk]), {"post": "yes"}
+    )
+
+    assert refused.status_code == 403
+    assert allowed.status_code == 302
+    assert OpeningHours.objects.filter(pk=monday.pk).exists()
