@@ -537,6 +537,12 @@ class Appointment(models.Model):
         return self.status in self.ACTIVE_STATUSES
 
     @property
+    def plan_session(self):
+        """The treatment plan's session this appointment books (the plans app's
+        TreatmentSession), or None: a session moves with its plan."""
+        return getattr(self, "treatment_session", None)
+
+    @property
     def duration_minutes(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
 

@@ -153,7 +153,7 @@ def reschedule_appointment(
     now: datetime | None = None,
 ) -> Appointment:
     """Move one consultation (or other single appointment) to a new slot."""
-    if appointment.kind == Appointment.Kind.TREATMENT:
+    if appointment.plan_session is not None:
         raise _refuse(TREATMENTS_MOVE_WITH_THEIR_PLAN)
     if consultation_took_place(appointment):
         raise _refuse(CONSULTATION_TOOK_PLACE)

@@ -800,8 +800,14 @@ def test_an_undecided_consultation_can_still_be_marked_as_missed(
     assert booked.status == Appointment.Status.NO_SHOW
 
 
-def test_a_treatment_session_is_moved_with_its_plan_not_alone(book, move):
+def test_a_treatment_session_is_moved_with_its_plan_not_alone(book, move, patient):
+    from plans.models import TreatmentSession
+    from plans.tests.factories import TreatmentPlanFactory
+
     session = book(kind=Appointment.Kind.TREATMENT)
+    TreatmentSession.objects.create(
+        plan=TreatmentPlanFactory(patient=patient), number=1, appointment=session
+    )
 
     error = refusal(lambda: move(session, thursday(14), thursday(15)))
 
@@ -811,6 +817,16 @@ def test_a_treatment_session_is_moved_with_its_plan_not_alone(book, move):
     ]
     session.refresh_from_db()
     assert session.start == thursday(10)
+
+
+def test_a_treatment_outside_any_plan_moves_like_any_appointment(book, move):
+    # Booked before the clinic used plans, say.
+    treatment = book(kind=Appointment.Kind.TREATMENT)
+
+    move(treatment, thursday(14), thursday(15))
+
+    treatment.refresh_from_db()
+    assert treatment.start == thursday(14)
 
 
 @pytest.mark.parametrize("seconds", [timedelta(seconds=59), timedelta(microseconds=1)])

@@ -759,9 +759,14 @@ def test_front_desk_cancels_with_a_reason(client, front_desk, practitioner, froz
 def test_a_treatment_session_is_not_moved_from_its_appointment_page(
     client, front_desk, practitioner, frozen_now
 ):
+    from plans.models import TreatmentSession
+    from plans.tests.factories import TreatmentPlanFactory
+
     session = AppointmentFactory(
         practitioner=practitioner, start=at(THURSDAY, 10), kind="treatment"
     )
+    plan = TreatmentPlanFactory(patient=session.patient)
+    TreatmentSession.objects.create(plan=plan, number=1, appointment=session)
     client.force_login(front_desk)
     reschedule = reverse("clinic:appointment_reschedule", args=[session.pk])
 
@@ -769,7 +774,9 @@ def test_a_treatment_session_is_not_moved_from_its_appointment_page(
     response = client.get(reschedule, follow=True)
 
     assert reschedule not in page
-    assert "Move it from the patient's treatment plan" in page
+    assert f'href="{plan.get_absolute_url()}"' in page
+    assert "Move it from the plan" in page
+    assert response.redirect_chain == [(plan.get_absolute_url(), 302)]
     assert "A treatment session is moved from its treatment plan" in (
         response.content.decode()
     )

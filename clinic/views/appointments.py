@@ -16,7 +16,10 @@ from clinic.views.common import form_errors_from, safe_next, staff_view
 
 
 def _get_appointment(pk: int) -> Appointment:
-    return get_object_or_404(Appointment.objects.with_people(), pk=pk)
+    return get_object_or_404(
+        Appointment.objects.with_people().select_related("treatment_session__plan"),
+        pk=pk,
+    )
 
 
 @staff_view("clinic.add_appointment")
@@ -103,9 +106,9 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
             % {"status": appointment.get_status_display().lower()},
         )
         return redirect(appointment)
-    if appointment.kind == Appointment.Kind.TREATMENT:
+    if appointment.plan_session is not None:
         messages.error(request, services.TREATMENTS_MOVE_WITH_THEIR_PLAN)
-        return redirect(appointment)
+        return redirect(appointment.plan_session.plan)
     if services.consultation_took_place(appointment):
         messages.error(request, services.CONSULTATION_TOOK_PLACE)
         return redirect(appointment)
