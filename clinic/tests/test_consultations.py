@@ -6,7 +6,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from clinic.forms import ConsultationForm
-from clinic.models import Appointment, Consultation
+from clinic.models import Appointment, ClinicalAccess, Consultation
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
 
 # A Monday morning in the clinic's zone; the consultation took place last Friday.
@@ -390,6 +390,29 @@ def test_practitioners_see_the_screening(client, practitioner, visit):
     assert "Isotretinoin" in body
     assert "wait until September" in body
     assert record_url(visit) in body
+
+
+def test_the_reason_for_a_decision_is_for_clinicians_and_their_reading_logged(
+    client, front_desk, practitioner, visit
+):
+    consultation = recorded(
+        visit,
+        practitioner.user,
+        decision=Consultation.Decision.NOT_ELIGIBLE,
+        decision_reason="Pregnant: revisit after breastfeeding.",
+    )
+
+    client.force_login(front_desk)
+    desk = client.get(consultation.get_absolute_url()).content.decode()
+    client.force_login(practitioner.user)
+    clinician = client.get(consultation.get_absolute_url()).content.decode()
+
+    assert "Pregnant" not in desk
+    assert "Recorded for the practitioners" in desk
+    assert "Pregnant: revisit after breastfeeding." in clinician
+    assert list(ClinicalAccess.objects.values_list("user", "what", "object_id")) == [
+        (practitioner.user.pk, "consultation", consultation.pk)
+    ]
 
 
 # The patient page -------------------------------------------------------------------

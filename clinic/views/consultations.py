@@ -67,14 +67,20 @@ def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         pk=pk,
     )
+    # The screening and the reason for a decision are clinical: the front desk
+    # sees the decision only, and every opening by a clinician is logged.
+    show_clinical = request.user.has_perm("clinic.change_consultation")
+    if show_clinical:
+        services.log_clinical_access(
+            user=request.user,
+            patient=consultation.patient,
+            what="consultation",
+            object_id=consultation.pk,
+        )
     return render(
         request,
         "clinic/consultation_detail.html",
-        {
-            "consultation": consultation,
-            # The screening is clinical: the front desk sees the decision only.
-            "show_clinical": request.user.has_perm("clinic.change_consultation"),
-        },
+        {"consultation": consultation, "show_clinical": show_clinical},
     )
 
 
