@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -362,6 +363,15 @@ class Room(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # "Room 1" and "room 1" would be two rooms the front desk can't tell
+            # apart in a list.
+            models.UniqueConstraint(
+                Lower("name"),
+                name="room_unique_name_any_case",
+                violation_error_message=_("A room with this name exists already."),
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name

@@ -15,6 +15,7 @@ from clinic.models import (
     ClosureDay,
     OpeningHours,
     Patient,
+    Room,
     TimeOff,
     WorkingHours,
 )
@@ -386,3 +387,13 @@ def test_opening_hours_with_bookings_in_them_cant_be_deleted(
     assert refused.status_code == 403
     assert allowed.status_code == 302
     assert OpeningHours.objects.filter(pk=monday.pk).exists()
+
+
+def test_a_room_named_like_another_in_other_case_is_refused(admin_client, room):
+    refused = admin_client.post(
+        reverse("admin:clinic_room_add"), {"name": "ROOM 1", "is_active": "on"}
+    )
+
+    assert refused.status_code == 200
+    assert "A room with this name exists already." in refused.content.decode()
+    assert list(Room.objects.values_list("name", flat=True)) == ["Room 1"]
