@@ -10,6 +10,7 @@ from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 phone_validator = RegexValidator(
     r"^\+?[0-9][0-9 ()\-.]{5,22}[0-9]$",
@@ -195,9 +196,12 @@ def stranded_error(appointments: list["Appointment"], what: str) -> ValidationEr
     )
     more = len(appointments) - 3
     return ValidationError(
-        _(
-            "%(what)s would leave %(n)s booked appointment(s) outside it: "
-            "%(shown)s%(more)s. Move or cancel them first."
+        ngettext(
+            "%(what)s would leave %(n)s booked appointment outside it: "
+            "%(shown)s%(more)s. Move or cancel it first.",
+            "%(what)s would leave %(n)s booked appointments outside it: "
+            "%(shown)s%(more)s. Move or cancel them first.",
+            len(appointments),
         )
         % {
             "what": what,

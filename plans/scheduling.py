@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clinic.models import Practitioner, Room
 from clinic.scheduling import Availability, Problem, local_datetime
@@ -82,7 +83,7 @@ class Proposal:
         hours, mins = divmod(rest, 60)
         parts = []
         if days:
-            parts.append(_("%(n)s day(s)") % {"n": days})
+            parts.append(ngettext("%(n)s day", "%(n)s days", days) % {"n": days})
         if hours:
             parts.append(_("%(n)s h") % {"n": hours})
         if mins:

@@ -165,9 +165,12 @@ def book_series(
     unbooked = unbooked_count(plan)
     if len(proposals) > unbooked:
         raise PlanError(
-            _(
-                "This plan has only %(n)s unbooked session(s) left: someone may have "
-                "booked them meanwhile. Reload the plan."
+            ngettext(
+                "This plan has only %(n)s unbooked session left: someone may have "
+                "booked the others meanwhile. Reload the plan.",
+                "This plan has only %(n)s unbooked sessions left: someone may have "
+                "booked the others meanwhile. Reload the plan.",
+                unbooked,
             )
             % {"n": unbooked}
         )

@@ -863,18 +863,18 @@ def test_a_fake_image_gets_a_clear_message_and_nothing_is_saved(
 @pytest.mark.parametrize(
     "data,message",
     [
-        ({"moment": "before", "area": "face"}, "This field is required."),
+        ({"moment": "before", "area": "face"}, "Photo: This field is required."),
         (
             {"image": "empty", "moment": "before", "area": "face"},
-            "The submitted file is empty.",
+            "Photo: The submitted file is empty.",
         ),
         (
             {"image": "photo", "moment": "during", "area": "face"},
-            "Select a valid choice.",
+            "Before or after: Select a valid choice.",
         ),
         (
             {"image": "photo", "moment": "after", "area": "elbow"},
-            "Select a valid choice.",
+            "Area: Select a valid choice.",
         ),
     ],
 )
@@ -888,9 +888,19 @@ def test_an_incomplete_photo_form_is_explained(
 
     response = client.post(upload_url(today), data, follow=True)
 
-    assert any(message in m for m in messages_of(response))
+    assert any(m.startswith(message) for m in messages_of(response))
     assert not Photo.objects.exists()
     assert stored_files(private_root) == []
+
+
+def test_the_photo_form_starts_on_the_plans_first_area(client, practitioner, today):
+    today.plan.areas = ["neck", "face"]
+    today.plan.save()
+    client.force_login(practitioner.user)
+
+    page = client.get(record_url(today))
+
+    assert page.context["photo_form"]["area"].value() == "neck"
 
 
 def test_an_oversize_upload_is_refused_on_the_page(

@@ -241,7 +241,7 @@ def test_a_full_day_moves_the_session_to_the_nearest_day_never_below_the_minimum
 
     assert proposals[1].state == State.MOVED
     assert proposals[1].start == at(date(2026, 12, 25), 10)
-    assert proposals[1].describe_shift() == "1 day(s) later"
+    assert proposals[1].describe_shift() == "1 day later"
     assert proposals[1].spacing_days == 29
     assert proposals[1].spacing_flag == ""
 
@@ -256,7 +256,7 @@ def test_a_session_may_move_earlier_while_it_stays_inside_the_window():
     assert proposals[1].ideal_start == at(date(2026, 12, 26), 10)
     assert proposals[1].state == State.MOVED
     assert proposals[1].start == at(date(2026, 12, 25), 10)
-    assert proposals[1].describe_shift() == "1 day(s) earlier"
+    assert proposals[1].describe_shift() == "1 day earlier"
     assert proposals[1].spacing_days == 29
 
 

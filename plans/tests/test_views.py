@@ -1210,7 +1210,7 @@ def test_cancelling_the_rest_of_a_plan(client, front_desk, plan, sessions, froze
 
     response = client.post(url, {"reason": "Patient moved away"}, follow=True)
 
-    assert "Plan cancelled; 6 booked session(s) cancelled." in messages_of(response)
+    assert "Plan cancelled; 6 booked sessions cancelled." in messages_of(response)
     plan.refresh_from_db()
     assert plan.status == TreatmentPlan.Status.CANCELLED
     assert plan.ended_reason == "Patient moved away"

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_GET, require_POST
 
 from clinic.models import Appointment, Consultation, Patient
@@ -249,7 +250,12 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                _("Plan cancelled; %(n)s booked session(s) cancelled.") % {"n": count},
+                ngettext(
+                    "Plan cancelled; %(n)s booked session cancelled.",
+                    "Plan cancelled; %(n)s booked sessions cancelled.",
+                    count,
+                )
+                % {"n": count},
             )
             return redirect(plan)
     return render(request, "plans/plan_cancel.html", {"plan": plan, "form": form})

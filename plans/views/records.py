@@ -163,7 +163,10 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             "form": form,
             "areas": areas,
             "photos": photos,
-            "photo_form": PhotoForm(),
+            # The plan's first area first: most photos are of it.
+            "photo_form": PhotoForm(
+                initial={"area": (session.plan.areas or [None])[0]}
+            ),
             "lost": lost,
             "can_add_photos": request.user.has_perm("plans.add_photo") and not lost,
             "can_amend": record.is_signed
@@ -257,9 +260,11 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Photo added."))
     else:
-        for errors in form.errors.values():
+        # Shown on the record page, above its form: say which field each is for.
+        for name, errors in form.errors.items():
+            field = form.fields.get(name)
             for error in errors:
-                messages.error(request, error)
+                messages.error(request, f"{field.label}: {error}" if field else error)
     return redirect("plans:record", session_pk=session.pk)
 
 

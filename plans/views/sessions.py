@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from clinic.models import Appointment
@@ -136,7 +137,11 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
             form_errors_from(error, form)
         else:
             messages.success(
-                request, _("%(n)s session(s) changed.") % {"n": len(changed)}
+                request,
+                ngettext(
+                    "%(n)s session changed.", "%(n)s sessions changed.", len(changed)
+                )
+                % {"n": len(changed)},
             )
             return redirect(session.plan)
     return render(
