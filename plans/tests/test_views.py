@@ -1344,11 +1344,18 @@ def _work(practitioner, room, n: int) -> dict:
     # The last session was weeks ago and nothing is booked since.
     overdue = make_plan(eligible(14), practitioner)
     book_sessions(overdue, [at(day - timedelta(days=21), 15)], room, status="completed")
+    # The practitioner later changed the decision behind a booked plan.
+    reconsidered = make_plan(eligible(15), practitioner)
+    series(reconsidered, 13)
+    Consultation.objects.filter(pk=reconsidered.consultation_id).update(
+        decision="not_eligible", decision_reason="Started isotretinoin."
+    )
     return {
         "waiting": waiting,
         "unbooked": unbooked,
         "at_risk": at_risk,
         "overdue": overdue,
+        "reconsidered": reconsidered,
     }
 
 
@@ -1360,7 +1367,11 @@ def test_the_work_lists(client, front_desk, practitioner, room):
     assert work["unbooked"] in response.context["unbooked"]
     assert work["at_risk"] in response.context["unbooked"]
     at_risk = dict(response.context["at_risk"])
-    assert set(at_risk) == {work["at_risk"], work["overdue"]}
+    assert set(at_risk) == {work["at_risk"], work["overdue"], work["reconsidered"]}
+    assert at_risk[work["reconsidered"]] == [
+        "The consultation behind this plan no longer says eligible: ask the "
+        "practitioner before the next session."
+    ]
     assert at_risk[work["at_risk"]] == [
         "A cancelled or missed session has no replacement."
     ]
@@ -1379,14 +1390,14 @@ def test_the_work_lists_use_a_fixed_number_of_queries(
     _work(practitioner, room, 0)
     with django_assert_max_num_queries(QUERIES_WORK):
         small = client.get(reverse("plans:work"))
-    assert len(small.context["at_risk"]) == 2
+    assert len(small.context["at_risk"]) == 3
 
     for n in range(1, 5):
         _work(practitioner, room, n)
     with django_assert_max_num_queries(QUERIES_WORK):
         large = client.get(reverse("plans:work"))
     assert len(large.context["waiting"]) == 5
-    assert len(large.context["at_risk"]) == 10
+    assert len(large.context["at_risk"]) == 15
 
 
 def test_the_booking_proposal_uses_a_fixed_number_of_queries(

@@ -53,10 +53,22 @@ def work_lists(request: HttpRequest) -> HttpResponse:
                 sessions__appointment__start__lt=now,
             ),
         ),
-    ).filter(Q(lost=True) | Q(upcoming=False, last_start__isnull=False))
+        decision=F("consultation__decision"),
+    ).filter(
+        Q(lost=True)
+        | Q(upcoming=False, last_start__isnull=False)
+        | ~Q(consultation__decision=Consultation.Decision.ELIGIBLE)
+    )
     at_risk = []
     for plan in candidates.order_by("created_at"):
         reasons = []
+        if plan.decision != Consultation.Decision.ELIGIBLE:
+            reasons.append(
+                _(
+                    "The consultation behind this plan no longer says eligible: "
+                    "ask the practitioner before the next session."
+                )
+            )
         if plan.lost and plan.live_count < plan.planned_sessions:
             reasons.append(_("A cancelled or missed session has no replacement."))
         if not plan.upcoming and plan.live_count < plan.planned_sessions:
