@@ -3,7 +3,7 @@
 from bisect import insort
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.db.models import Q
@@ -57,13 +57,16 @@ class Availability(SlotRules):
         practitioner_ids: Iterable[int] | None = None,
         room_ids: Iterable[int] | None = None,
         exclude_ids: Iterable[int] = (),
+        patient_id: int | None = None,
     ) -> "Availability":
         """Load the calendar between ``start`` and ``end`` (five queries).
 
         ``None`` for practitioners or rooms means all of them; an empty list of
         rooms loads only the practitioners' bookings, and the rooms' come later
         through load_rooms(). ``exclude_ids`` leaves out appointments that are
-        being moved.
+        being moved. With ``patient_id`` (and practitioners named), the patient's
+        appointments with other practitioners count against those practitioners
+        too, in the same query: the patient can't be in two places.
         """
         tz = timezone.get_current_timezone()
         first_day = timezone.localtime(start, tz).date()
@@ -95,8 +98,14 @@ class Availability(SlotRules):
             off = off.filter(practitioner_id__in=practitioner_ids)
         room_ids = None if room_ids is None else list(room_ids)
         rooms_later = room_ids == []
+        # The patient's appointments: only with the rooms' bookings to come, so
+        # that every row not of the practitioners is the patient's.
+        patients_own = patient_id is not None and rooms_later
         if practitioner_ids is not None and rooms_later:
-            booked = booked.filter(practitioner_id__in=practitioner_ids)
+            mine = Q(practitioner_id__in=practitioner_ids)
+            booked = booked.filter(
+                mine | Q(patient_id=patient_id) if patients_own else mine
+            )
         elif practitioner_ids is not None and room_ids is not None:
             booked = booked.filter(
                 Q(practitioner_id__in=practitioner_ids) | Q(room_id__in=room_ids)
@@ -124,7 +133,10 @@ class Availability(SlotRules):
             time_off=dict(time_off),
             room_windows=[] if rooms_later else None,
         )
-        availability.add_bookings(fetch_booked(booked))
+        rows = fetch_booked(booked)
+        if patients_own and practitioner_ids is not None:
+            rows = _patients_own_held(rows, set(practitioner_ids))
+        availability.add_bookings(rows)
         return availability
 
     def load_rooms(
@@ -269,3 +281,19 @@ class Availability(SlotRules):
                 )
             ]
         )
+
+
+def _patients_own_held(rows: list[Booked], practitioner_ids: set[int]) -> list[Booked]:
+    """The practitioners' rows as loaded; the others, the patient's appointments
+    with other practitioners, held against each practitioner of the snapshot
+    (their rooms' bookings come with load_rooms())."""
+    kept = []
+    for row in rows:
+        if row.practitioner_id in practitioner_ids:
+            kept.append(row)
+        else:
+            kept += [
+                replace(row, practitioner_id=pid, room_id=None, patients_own=True)
+                for pid in practitioner_ids
+            ]
+    return kept

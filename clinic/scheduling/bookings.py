@@ -46,12 +46,19 @@ class Booked:
     label: str = ""  # what it is, when it isn't an appointment in the database
     kind: str = ""
     patient: str = ""
+    # The patient's own appointment with someone else, held against the
+    # practitioner the snapshot books for: the patient is in one place at a time.
+    patients_own: bool = False
 
     @property
     def description(self) -> str:
         # Built only when a clash is reported: a year of bookings loads fast.
         if self.label:
             return self.label
+        if self.patients_own:
+            return _("%(kind)s with another practitioner") % {
+                "kind": Appointment.Kind(self.kind).label.lower()
+            }
         return _("%(kind)s with %(patient)s") % {
             "kind": Appointment.Kind(self.kind).label.lower(),
             "patient": self.patient,

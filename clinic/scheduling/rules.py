@@ -127,6 +127,23 @@ class SlotRules:
         for booked in overlapping(
             self.by_practitioner.get(practitioner.pk, []), start, end
         ):
+            if booked.patients_own:
+                problems.append(
+                    Problem(
+                        "patient_clash",
+                        lambda booked=booked: (
+                            _(
+                                "The patient has another appointment "
+                                "%(when)s (%(what)s)."
+                            )
+                            % {
+                                "when": self.describe(booked.start, booked.end),
+                                "what": booked.description,
+                            }
+                        ),
+                    )
+                )
+                continue
             problems.append(
                 Problem(
                     "practitioner_clash",

@@ -95,7 +95,11 @@ def propose_for_plan(
     # practitioner is free (and around the dates picked by hand): on a full
     # calendar that is a small part of a year of every room's bookings.
     availability = Availability.load(
-        start=start, end=end, practitioner_ids=[request.practitioner.pk], room_ids=[]
+        start=start,
+        end=end,
+        practitioner_ids=[request.practitioner.pk],
+        room_ids=[],
+        patient_id=plan.patient_id,
     )
     free = availability.free_windows(
         practitioner=request.practitioner, start=start, end=end, duration=duration

@@ -409,7 +409,7 @@ def test_any_free_room_books_sessions_in_whichever_room_is_free(
     assert starts(plan) == [at(day) for day in SERIES_DAYS]
 
 
-def test_a_series_isnt_booked_over_the_patients_other_appointments(
+def test_a_series_is_proposed_round_the_patients_other_appointments(
     plan, patient, room, other_room, other_practitioner, front_desk
 ):
     open_clinic(other_practitioner)
@@ -421,10 +421,45 @@ def test_a_series_isnt_booked_over_the_patients_other_appointments(
         start=at(SERIES_DAYS[2], 9, 30),
         end=at(SERIES_DAYS[2], 10, 30),
     )
+
+    proposals = propose_for_plan(
+        plan=plan, request=request_for(plan, at(FIRST_DAY), room), now=NOW
+    )
+
+    third = proposals[2]
+    assert third.state == State.MOVED
+    assert third.start == at(SERIES_DAYS[2], 10, 30)
+    assert any(
+        "The patient has another appointment" in reason for reason in third.reasons
+    )
+    assert [p.state for p in proposals[:2] + proposals[3:]] == [State.AS_PLANNED] * 5
+
+
+def test_a_series_isnt_booked_over_an_appointment_the_patient_got_meanwhile(
+    plan, patient, room, other_room, other_practitioner, front_desk
+):
+    open_clinic(other_practitioner)
+    proposals = propose_for_plan(
+        plan=plan, request=request_for(plan, at(FIRST_DAY), room), now=NOW
+    )
+    # Another desk books the patient elsewhere at session 3's time meanwhile.
+    AppointmentFactory(
+        patient=patient,
+        practitioner=other_practitioner,
+        room=other_room,
+        start=at(SERIES_DAYS[2], 9, 30),
+        end=at(SERIES_DAYS[2], 10, 30),
+    )
     before = calendar()
 
     with pytest.raises(PlanError) as excinfo:
-        book(plan, front_desk, room)
+        book_series(
+            plan=plan,
+            proposals=proposals,
+            practitioner=plan.practitioner,
+            by=front_desk,
+            now=NOW,
+        )
 
     assert excinfo.value.messages[0] == (
         "Session 3 (Thu 21 Jan 2027, 10:00) can't be booked any more."
@@ -696,6 +731,8 @@ def test_loading_rooms_only_where_the_practitioner_is_free_proposes_the_same(
         consented=True,
     )
     bookings = []
+    # Other patients' bookings: the plan's patient is free all year.
+    others = PatientFactory()
     for n in range(330):
         day = FIRST_DAY + timedelta(days=n)
         if day.weekday() == 6:
@@ -706,7 +743,7 @@ def test_loading_rooms_only_where_the_practitioner_is_free_proposes_the_same(
                 room = rng.choice(rooms)
                 bookings.append(
                     Appointment(
-                        patient=patient,
+                        patient=others,
                         practitioner=someone,
                         room=room,
                         start=at(day, hour),
