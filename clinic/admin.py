@@ -116,16 +116,23 @@ class StaffAccountAdmin(UserAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def save_model(self, request, obj, form, change) -> None:
+        obj._was_manager = change and obj.groups.filter(name=roles.MANAGER).exists()
+        super().save_model(request, obj, form, change)
+
     def save_related(self, request, form, formsets, change) -> None:
-        # Settings open to managers: the role decides, not a separate tick that
-        # is easy to forget (a superuser's own tick stays theirs).
+        # Settings open to managers: giving the role opens them, without a
+        # separate tick that is easy to forget; taking it away closes them.
         super().save_related(request, form, formsets, change)
         account = form.instance
         manager = account.groups.filter(name=roles.MANAGER).exists()
-        staff = manager or account.is_superuser
-        if account.is_staff != staff:
-            account.is_staff = staff
-            account.save(update_fields=["is_staff"])
+        if manager and not account.is_staff:
+            account.is_staff = True
+        elif account._was_manager and not manager and not account.is_superuser:
+            account.is_staff = False
+        else:
+            return
+        account.save(update_fields=["is_staff"])
 
 
 @admin.register(Patient)

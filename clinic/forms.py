@@ -186,6 +186,8 @@ class PatientForm(forms.ModelForm):
         required=False,
         widget=forms.HiddenInput,
     )
+    # Whether the consent box was ticked when the page was opened ("1" or "0").
+    consent_shown = forms.CharField(required=False, widget=forms.HiddenInput)
 
     class Meta:
         model = Patient
@@ -204,6 +206,11 @@ class PatientForm(forms.ModelForm):
             "date_of_birth": DateInput(),
             "notes": forms.Textarea(attrs={"rows": 3}),
         }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["consent_shown"] = "1" if self.instance.email_consent else "0"
 
     def clean_first_name(self) -> str:
         return clean_person_name(self.cleaned_data["first_name"])
@@ -235,6 +242,15 @@ class PatientForm(forms.ModelForm):
 
     def clean(self) -> dict:
         data = super().clean()
+        shown = data.get("consent_shown")
+        if (
+            self.instance.pk is not None
+            and shown in ("0", "1")
+            and data.get("email_consent") == (shown == "1")
+        ):
+            # The box was left as the page showed it: what is stored stands (the
+            # patient may have unsubscribed since the page was opened).
+            data["email_consent"] = self.instance.email_consent
         email, phone = data.get("email"), data.get("phone")
         contact = data.get("preferred_contact")
         if data.get("email_consent") and not email:

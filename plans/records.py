@@ -179,7 +179,13 @@ def save_record(
     save, waiting on the session's lock, finds the first and saves onto it.
     """
     now = now or timezone.now()
-    TreatmentSession.objects.select_for_update().get(pk=record.session_id)
+    # no_key: a session row that a new replacement session points at is locked
+    # that lighter way too, so the two wait for each other rather than deadlock.
+    session = (
+        TreatmentSession.objects.select_for_update(no_key=True)
+        .select_related("appointment")
+        .get(pk=record.session_id)
+    )
     locked = (
         SessionRecord.objects.select_for_update()
         .filter(session_id=record.session_id)
@@ -203,7 +209,9 @@ def save_record(
     if locked is not None:
         record.pk, record.created_at = locked.pk, locked.created_at
         record._state.adding = False
-    _check_session(record.session)
+    # As it is now, locked: it may have been cancelled while the page was open.
+    _check_session(session)
+    record.session = session
     _check_times(record, now, allow_future=True)
     record.save()
     _save_areas(record, entries)

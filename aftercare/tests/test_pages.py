@@ -632,6 +632,38 @@ def test_staff_can_turn_emails_back_on_with_the_patients_consent(
     assert (reminder.status, reminder.due_at) == (Status.SCHEDULED, due)
 
 
+def test_a_page_opened_before_an_unsubscribe_doesnt_undo_it(as_user, patient, reminder):
+    desk = as_user("front_desk")
+    url = reverse("clinic:patient_edit", args=[patient.pk])
+    opened = desk.get(url).context["form"]
+    assert opened["consent_shown"].value() == "1"
+    # The patient unsubscribes while the page is open; the desk then saves a
+    # new phone number with the box still ticked as the page showed it.
+    services.unsubscribe(patient, now=NOW)
+
+    response = desk.post(
+        url,
+        {
+            "first_name": patient.first_name,
+            "last_name": patient.last_name,
+            "date_of_birth": patient.date_of_birth.isoformat(),
+            "email": patient.email,
+            "phone": "+44 7700 900999",
+            "preferred_contact": patient.preferred_contact,
+            "email_consent": "on",
+            "consent_shown": "1",
+            "notes": "",
+        },
+    )
+
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.phone == "+44 7700 900999"
+    assert not patient.email_consent
+    reminder.refresh_from_db()
+    assert reminder.status == Status.CANCELLED
+
+
 def test_consent_given_again_leaves_out_emails_that_no_longer_apply(
     as_user, patient, reminder, front_desk
 ):

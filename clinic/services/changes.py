@@ -93,10 +93,16 @@ def move_appointments(
         override_reason=override_reason,
         now=now,
     )
-    check_patients_free(
-        [(locked[pk].patient_id, slot) for pk, slot in zip(ids, slots, strict=True)],
-        exclude_ids=ids,
-    )
+    # Only the appointments that change: the others stay where they are, as
+    # the patient's existing bookings.
+    try:
+        check_patients_free(
+            [(locked[ids[index]].patient_id, slots[index]) for index in changing],
+            exclude_ids=[ids[index] for index in changing],
+        )
+    except BookingError as error:
+        error.index = changing[error.index]
+        raise
     # Save in an order in which no moved appointment lands on one not yet moved
     # (the database checks overlaps row by row): later-first when moving later.
     order = sorted(

@@ -78,10 +78,14 @@ def test_the_manager_role_opens_settings_without_a_separate_tick(admin_client):
     clerk.refresh_from_db()
     assert clerk.is_staff
 
-    # Staff status follows the role, whatever the tick says.
+    # Taking the role away closes them again.
     admin_client.post(url, account_data(clerk, groups=[], is_staff="on"))
     clerk.refresh_from_db()
     assert not clerk.is_staff
+    # A staff tick given without the role is left alone.
+    admin_client.post(url, account_data(clerk, groups=[], is_staff="on"))
+    clerk.refresh_from_db()
+    assert clerk.is_staff
 
 
 def test_a_manager_cant_change_or_delete_a_superuser(admin_client):
@@ -397,3 +401,20 @@ def test_a_room_named_like_another_in_other_case_is_refused(admin_client, room):
     assert refused.status_code == 200
     assert "A room with this name exists already." in refused.content.decode()
     assert list(Room.objects.values_list("name", flat=True)) == ["Room 1"]
+
+
+def test_accounts_with_the_manager_role_get_staff_status_when_migrating(db):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("clinic.migrations.0011_managers_open_settings")
+    earlier = UserFactory(username="earlier.manager", role=roles.MANAGER)
+    User.objects.filter(pk=earlier.pk).update(is_staff=False)
+    clerk = UserFactory(username="clerk", role=roles.FRONT_DESK)
+
+    migration.managers_are_staff(apps, None)
+
+    earlier.refresh_from_db()
+    clerk.refresh_from_db()
+    assert (earlier.is_staff, clerk.is_staff) == (True, False)

@@ -8,11 +8,14 @@ from aftercare.models import Reminder
 from clinic.models import Appointment, ClosureDay, Consultation
 from clinic.services import (
     BookingError,
+    Move,
+    Slot,
     book_appointment,
     cancel_appointment,
     cancel_appointments,
     check_in_appointment,
     mark_no_show,
+    move_appointments,
     record_consultation,
     reschedule_appointment,
 )
@@ -142,6 +145,38 @@ def test_a_patient_is_never_booked_in_two_places_at_once(
         end=thursday(12),
     )
     assert Appointment.objects.count() == 2
+
+
+def test_an_appointment_left_where_it_is_doesnt_hold_up_a_move_of_another(
+    booked, book, patient, other_practitioner, other_room, front_desk
+):
+    later = book(start=thursday(14), end=thursday(15))
+    # Written before the patient's clash check existed: overlaps ``later``.
+    AppointmentFactory(
+        patient=patient,
+        practitioner=other_practitioner,
+        room=other_room,
+        start=thursday(14, 30),
+        end=thursday(15, 30),
+    )
+
+    move_appointments(
+        moves=[
+            Move(
+                appointment=booked,
+                slot=Slot(thursday(11), thursday(12), booked.practitioner, booked.room),
+            ),
+            Move(
+                appointment=later,
+                slot=Slot(later.start, later.end, later.practitioner, later.room),
+            ),
+        ],
+        by=front_desk,
+        now=NOW,
+    )
+
+    booked.refresh_from_db()
+    assert booked.start == thursday(11)
 
 
 def test_a_patients_cancelled_appointment_leaves_the_time_free(
