@@ -1,3 +1,8 @@
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import time
+from itertools import pairwise
+
 from django import forms
 from django.contrib import admin
 from django.contrib.admin.utils import unquote
@@ -7,6 +12,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.utils import formats, timezone
 from django.utils.html import format_html
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from clinic import roles
@@ -20,8 +26,10 @@ from clinic.models import (
     Practitioner,
     Room,
     TimeOff,
+    Weekday,
     WorkingHours,
-    bookings_outside_blocks,
+    bookings_newly_outside,
+    stranded_error,
 )
 
 admin.site.site_header = "Clinic settings"
@@ -199,8 +207,148 @@ class PractitionerForm(_StillBookedForm):
         fields = ["user", "title", "is_active"]
 
 
+# Hours are blocks of a weekday (several a day allowed). A change is refused
+# when blocks would overlap, or when it would leave upcoming bookings outside
+# the day's blocks; bookings outside before the change are not held against it.
+
+Blocks = dict[int, list[tuple[time, time]]]
+
+
+def _blocks(rows: Iterable[tuple[int, time, time]]) -> Blocks:
+    blocks: Blocks = defaultdict(list)
+    for weekday, start, end in rows:
+        blocks[weekday].append((start, end))
+    return blocks
+
+
+def check_hours_change(
+    before: Blocks, after: Blocks, what: str, *, practitioner_id: int | None = None
+) -> None:
+    for weekday, day in after.items():
+        ordered = sorted(day)
+        for (_s, first_end), (second_start, _e) in pairwise(ordered):
+            if second_start < first_end:
+                raise forms.ValidationError(
+                    _("Two blocks of %(day)s overlap: make them follow each other.")
+                    % {"day": Weekday(weekday).label}
+                )
+    for weekday in sorted(set(before) | set(after)):
+        stranded = bookings_newly_outside(
+            weekday,
+            before.get(weekday, []),
+            after.get(weekday, []),
+            practitioner_id=practitioner_id,
+        )
+        if stranded:
+            raise stranded_error(stranded, what)
+
+
+def _after_one_change(before: Blocks, old, new) -> Blocks:
+    """The week's blocks once ``old`` (a stored row or None) becomes ``new``
+    (a (weekday, start, end) or None for a deletion)."""
+    after = {weekday: list(day) for weekday, day in before.items()}
+    if old is not None:
+        after[old[0]].remove((old[1], old[2]))
+    if new is not None:
+        after.setdefault(new[0], []).append((new[1], new[2]))
+    return after
+
+
+class OpeningHoursForm(forms.ModelForm):
+    class Meta:
+        model = OpeningHours
+        fields = ["weekday", "opens", "closes"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        rows = OpeningHours.objects.values_list("weekday", "opens", "closes")
+        before = _blocks(rows)
+        old = rows.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        after = _after_one_change(
+            before, old, (data["weekday"], data["opens"], data["closes"])
+        )
+        check_hours_change(before, after, _("This change to opening hours"))
+        return data
+
+
+class WorkingHoursForm(forms.ModelForm):
+    class Meta:
+        model = WorkingHours
+        fields = ["practitioner", "weekday", "start", "end"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if self.errors:
+            return data
+        practitioner = data["practitioner"]
+        rows = WorkingHours.objects.filter(practitioner=practitioner).values_list(
+            "weekday", "start", "end"
+        )
+        before = _blocks(rows)
+        old = rows.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        after = _after_one_change(
+            before, old, (data["weekday"], data["start"], data["end"])
+        )
+        check_hours_change(
+            before,
+            after,
+            _("This change to the working hours"),
+            practitioner_id=practitioner.pk,
+        )
+        return data
+
+
+class WorkingHoursFormSet(forms.BaseInlineFormSet):
+    """A practitioner's week as edited on their page: checked as a whole, so a
+    boundary between two blocks can move in one save, and a deletion counts."""
+
+    def clean(self) -> None:
+        super().clean()
+        if any(self.errors) or self.instance.pk is None:
+            return
+        before = _blocks(
+            WorkingHours.objects.filter(practitioner=self.instance).values_list(
+                "weekday", "start", "end"
+            )
+        )
+        after = _blocks(
+            (
+                form.cleaned_data["weekday"],
+                form.cleaned_data["start"],
+                form.cleaned_data["end"],
+            )
+            for form in self.forms
+            if form.cleaned_data
+            and not self._should_delete_form(form)
+            and form.cleaned_data.get("weekday") is not None
+        )
+        check_hours_change(
+            before,
+            after,
+            _("This change to the working hours"),
+            practitioner_id=self.instance.pk,
+        )
+
+
+def _may_delete_block(obj, rows, **owner) -> bool:
+    """Could the stored block ``obj`` (``rows``: the week's) go without leaving
+    bookings outside? (The admin may hand over an edited, unsaved copy.)"""
+    old = rows.filter(pk=obj.pk).first()
+    if old is None:
+        return True
+    before = _blocks(rows)
+    try:
+        check_hours_change(before, _after_one_change(before, old, None), "", **owner)
+    except forms.ValidationError:
+        return False
+    return True
+
+
 class WorkingHoursInline(admin.TabularInline):
     model = WorkingHours
+    formset = WorkingHoursFormSet
     extra = 0
 
 
@@ -220,25 +368,19 @@ class PractitionerAdmin(admin.ModelAdmin):
     inlines = [WorkingHoursInline, TimeOffInline]
 
 
-def _strands_bookings(obj, start_field: str, end_field: str, **same) -> bool:
-    """Would deleting this block of hours leave upcoming bookings outside?"""
-    others = type(obj).objects.filter(weekday=obj.weekday, **same).exclude(pk=obj.pk)
-    blocks = [(getattr(o, start_field), getattr(o, end_field)) for o in others]
-    return bool(
-        bookings_outside_blocks(
-            obj.weekday, blocks, practitioner_id=same.get("practitioner_id")
-        )
-    )
-
-
 @admin.register(WorkingHours)
 class WorkingHoursAdmin(admin.ModelAdmin):
+    form = WorkingHoursForm
     list_display = ["practitioner", "weekday", "start", "end"]
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Bookings in the block are moved or cancelled first.
-        if obj is not None and _strands_bookings(
-            obj, "start", "end", practitioner_id=obj.practitioner_id
+        if obj is not None and not _may_delete_block(
+            obj,
+            WorkingHours.objects.filter(
+                practitioner_id=obj.practitioner_id
+            ).values_list("weekday", "start", "end"),
+            practitioner_id=obj.practitioner_id,
         ):
             return False
         return super().has_delete_permission(request, obj)
@@ -263,11 +405,15 @@ class RoomAdmin(admin.ModelAdmin):
 
 @admin.register(OpeningHours)
 class OpeningHoursAdmin(admin.ModelAdmin):
+    form = OpeningHoursForm
     list_display = ["weekday", "opens", "closes"]
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Bookings in the block are moved or cancelled first.
-        if obj is not None and _strands_bookings(obj, "opens", "closes"):
+        if obj is not None and not _may_delete_block(
+            obj,
+            OpeningHours.objects.values_list("weekday", "opens", "closes"),
+        ):
             return False
         return super().has_delete_permission(request, obj)
 

@@ -213,9 +213,13 @@ def stranded_error(appointments: list["Appointment"], what: str) -> ValidationEr
 
 
 def _open_bookings() -> "AppointmentQuerySet":
-    return Appointment.objects.filter(
-        status__in=Appointment.OPEN_STATUSES
-    ).select_related("patient", "practitioner__user")
+    """Booked or checked-in appointments, but those a manager booked outside
+    hours on purpose (with a reason): a change of hours doesn't strand them."""
+    return (
+        Appointment.objects.filter(status__in=Appointment.OPEN_STATUSES)
+        .filter(override_reason="")
+        .select_related("patient", "practitioner__user")
+    )
 
 
 def bookings_outside_blocks(
@@ -247,44 +251,31 @@ def bookings_outside_blocks(
     return stranded
 
 
-def _check_blocks(
-    model: type[models.Model],
-    instance: models.Model,
-    start_field: str,
-    end_field: str,
-    what: str,
-    **same,
-) -> None:
-    """Blocks of one weekday don't overlap, and a changed block keeps the
-    upcoming bookings of its weekday (and of the weekday it leaves) inside."""
-    start, end = getattr(instance, start_field), getattr(instance, end_field)
-    if start is None or end is None or instance.weekday is None or end <= start:
-        return
-    others = model.objects.filter(**same).exclude(pk=instance.pk)
-    for other in others.filter(weekday=instance.weekday):
-        if getattr(other, start_field) < end and start < getattr(other, end_field):
-            raise ValidationError(
-                _("This overlaps %(other)s: change that one instead.")
-                % {"other": other}
-            )
-    weekdays = {instance.weekday}
-    if instance.pk is not None:
-        weekdays |= set(
-            model.objects.filter(pk=instance.pk).values_list("weekday", flat=True)
+def bookings_newly_outside(
+    weekday: int,
+    before: list[tuple["time", "time"]],
+    after: list[tuple["time", "time"]],
+    *,
+    practitioner_id: int | None = None,
+) -> list["Appointment"]:
+    """The upcoming bookings on ``weekday`` that the blocks ``before`` held and
+    the blocks ``after`` no longer do (one booked outside on purpose, with a
+    manager's reason, is not held up by any change)."""
+    if sorted(before) == sorted(after):
+        return []
+    outside_before = {
+        a.pk
+        for a in bookings_outside_blocks(
+            weekday, before, practitioner_id=practitioner_id
         )
-    practitioner_id = same.get("practitioner_id")
-    for weekday in sorted(weekdays):
-        blocks = [
-            (getattr(o, start_field), getattr(o, end_field))
-            for o in others.filter(weekday=weekday)
-        ]
-        if weekday == instance.weekday:
-            blocks.append((start, end))
-        stranded = bookings_outside_blocks(
-            weekday, blocks, practitioner_id=practitioner_id
+    }
+    return [
+        a
+        for a in bookings_outside_blocks(
+            weekday, after, practitioner_id=practitioner_id
         )
-        if stranded:
-            raise stranded_error(stranded, what)
+        if a.pk not in outside_before
+    ]
 
 
 class WorkingHours(models.Model):
@@ -311,18 +302,6 @@ class WorkingHours(models.Model):
     def __str__(self) -> str:
         hours = f"{self.start:%H:%M}-{self.end:%H:%M}"
         return f"{self.practitioner}: {self.get_weekday_display()} {hours}"
-
-    def clean(self) -> None:
-        if self.practitioner_id is None:
-            return
-        _check_blocks(
-            WorkingHours,
-            self,
-            "start",
-            "end",
-            _("This change to the working hours"),
-            practitioner_id=self.practitioner_id,
-        )
 
 
 class TimeOff(models.Model):
@@ -351,12 +330,17 @@ class TimeOff(models.Model):
     def clean(self) -> None:
         if self.practitioner_id is None or self.start is None or self.end is None:
             return
-        booked = list(
+        booked = (
             _open_bookings()
             .filter(practitioner_id=self.practitioner_id)
             .overlapping(self.start, self.end)
             .order_by("start")
         )
+        stored = TimeOff.objects.filter(pk=self.pk).first() if self.pk else None
+        if stored is not None and stored.practitioner_id == self.practitioner_id:
+            # Only what the change newly covers.
+            booked = booked.exclude(start__lt=stored.end, end__gt=stored.start)
+        booked = list(booked)
         if booked:
             raise stranded_error(booked, _("This time off"))
 
@@ -400,11 +384,6 @@ class OpeningHours(models.Model):
     def __str__(self) -> str:
         return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
 
-    def clean(self) -> None:
-        _check_blocks(
-            OpeningHours, self, "opens", "closes", _("This change to opening hours")
-        )
-
 
 class ClosureDay(models.Model):
     date = models.DateField(_("date"), unique=True)
@@ -419,6 +398,8 @@ class ClosureDay(models.Model):
     def clean(self) -> None:
         if self.date is None:
             return
+        if self.pk and ClosureDay.objects.filter(pk=self.pk, date=self.date).exists():
+            return  # The same day, with another reason.
         booked = list(_open_bookings().on_day(self.date).order_by("start"))
         if booked:
             raise stranded_error(

@@ -348,7 +348,7 @@ def test_an_opening_hours_block_may_not_overlap_another(admin_client, practition
     )
 
     assert refused.status_code == 200
-    assert "This overlaps Monday 09:00-18:00: change that one instead." in (
+    assert "Two blocks of Monday overlap: make them follow each other." in (
         refused.content.decode()
     )
 
@@ -373,6 +373,107 @@ def test_working_hours_that_leave_a_booking_out_are_refused(
     assert "This change to the working hours would leave 1 booked" in (
         refused.content.decode()
     )
+
+
+def test_a_booking_made_outside_hours_on_purpose_doesnt_hold_up_hours(
+    admin_client, next_monday_booking
+):
+    evening = next_monday_booking.start.replace(hour=19)
+    AppointmentFactory(
+        practitioner=next_monday_booking.practitioner,
+        room=next_monday_booking.room,
+        start=evening,
+        end=evening + timedelta(hours=1),
+        override_reason="Only free after work.",
+    )
+    monday = OpeningHours.objects.get(weekday=0)
+    url = reverse("admin:clinic_openinghours_change", args=[monday.pk])
+
+    widened = admin_client.post(
+        url, {"weekday": "0", "opens": "08:00", "closes": "18:00"}
+    )
+
+    assert widened.status_code == 302
+
+
+def practitioner_page_data(practitioner, blocks, *, delete=()) -> dict:
+    """The practitioner's admin page as posted: their week and no time off."""
+    rows = list(WorkingHours.objects.filter(practitioner=practitioner).order_by("pk"))
+    data = {
+        "user": practitioner.user_id,
+        "title": practitioner.title,
+        "is_active": "on",
+        "working_hours-TOTAL_FORMS": str(len(blocks)),
+        "working_hours-INITIAL_FORMS": str(len(rows)),
+        "working_hours-MIN_NUM_FORMS": "0",
+        "working_hours-MAX_NUM_FORMS": "1000",
+        "time_off-TOTAL_FORMS": "0",
+        "time_off-INITIAL_FORMS": "0",
+        "time_off-MIN_NUM_FORMS": "0",
+        "time_off-MAX_NUM_FORMS": "1000",
+    }
+    for n, (weekday, start, end) in enumerate(blocks):
+        prefix = f"working_hours-{n}-"
+        data |= {
+            f"{prefix}practitioner": practitioner.pk,
+            f"{prefix}weekday": str(weekday),
+            f"{prefix}start": start,
+            f"{prefix}end": end,
+        }
+        if n < len(rows):
+            data[f"{prefix}id"] = rows[n].pk
+        if n in delete:
+            data[f"{prefix}DELETE"] = "on"
+    return data
+
+
+def test_the_boundary_between_two_blocks_moves_in_one_save(
+    admin_client, practitioner, room
+):
+    WorkingHours.objects.create(
+        practitioner=practitioner, weekday=0, start=time(9), end=time(13)
+    )
+    WorkingHours.objects.create(
+        practitioner=practitioner, weekday=0, start=time(13), end=time(18)
+    )
+    url = reverse("admin:clinic_practitioner_change", args=[practitioner.pk])
+
+    response = admin_client.post(
+        url,
+        practitioner_page_data(
+            practitioner, [(0, "09:00", "12:00"), (0, "12:00", "18:00")]
+        ),
+    )
+
+    assert response.status_code == 302
+    assert sorted(
+        WorkingHours.objects.filter(practitioner=practitioner).values_list(
+            "start", "end"
+        )
+    ) == [(time(9), time(12)), (time(12), time(18))]
+
+
+def test_a_block_with_bookings_cant_be_deleted_from_the_practitioners_page(
+    admin_client, next_monday_booking, practitioner
+):
+    week = list(
+        WorkingHours.objects.filter(practitioner=practitioner)
+        .order_by("pk")
+        .values_list("weekday", "start", "end")
+    )
+    blocks = [(d, f"{s:%H:%M}", f"{e:%H:%M}") for d, s, e in week]
+    monday = next(n for n, (d, _s, _e) in enumerate(blocks) if d == 0)
+    url = reverse("admin:clinic_practitioner_change", args=[practitioner.pk])
+
+    refused = admin_client.post(
+        url, practitioner_page_data(practitioner, blocks, delete={monday})
+    )
+
+    assert refused.status_code == 200
+    assert "This change to the working hours would leave 1 booked" in (
+        refused.content.decode()
+    )
+    assert WorkingHours.objects.filter(practitioner=practitioner, weekday=0).exists()
 
 
 def test_opening_hours_with_bookings_in_them_cant_be_deleted(
