@@ -210,13 +210,17 @@ def _check_all(
 
 
 def check_patients_free(
-    bookings: Sequence[tuple[int, Slot]], *, exclude_ids: Iterable[int] = ()
+    bookings: Sequence[tuple[int, Slot]],
+    *,
+    exclude_ids: Iterable[int] = (),
+    lock: bool = True,
 ) -> None:
     """A patient is in one place at a time: refuse a slot that overlaps another
     of the patient's appointments, or an earlier slot of the same request.
 
     ``bookings``: (patient id, slot) in the request's order; BookingError.index
-    names the slot refused. One query, whatever the number of slots.
+    names the slot refused. One query, whatever the number of slots (and one
+    to lock the patients, unless ``lock`` is False for a preview).
     """
     if not bookings:
         return
@@ -224,12 +228,13 @@ def check_patients_free(
     # Two bookings of one patient at once (two desks) queue here, after the
     # calendars' locks (the same order for everybody), so the second one sees
     # the first.
-    list(
-        Patient.objects.select_for_update(no_key=True)
-        .filter(pk__in=sorted(patient_ids))
-        .order_by("pk")
-        .values("pk")
-    )
+    if lock:
+        list(
+            Patient.objects.select_for_update(no_key=True)
+            .filter(pk__in=sorted(patient_ids))
+            .order_by("pk")
+            .values("pk")
+        )
     taken: dict[int, list[tuple[datetime, datetime, str]]] = {
         patient_id: [] for patient_id in patient_ids
     }

@@ -134,6 +134,24 @@ def preview_move(
             for p in found
         ]
         booking.hold(availability, slot)
+    shifting = [
+        (m, slot)
+        for m, slot in zip(moves, slots, strict=True)
+        if (m.start, m.room.pk)
+        != (m.session.appointment.start, m.session.appointment.room_id)
+    ]
+    try:
+        booking.check_patients_free(
+            [(plan.patient_id, slot) for _m, slot in shifting],
+            exclude_ids=[m.session.appointment_id for m, _slot in shifting],
+            lock=False,
+        )
+    except booking.BookingError as error:
+        problems += [
+            _("Session %(n)s: %(why)s")
+            % {"n": shifting[error.index][0].position, "why": message}
+            for message in error.messages
+        ]
     problems += _order_problems(starts, moves, places)
     too_close, too_far = _spacing_after(plan, starts, moves, places)
     return MovePreview(

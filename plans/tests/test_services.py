@@ -435,6 +435,34 @@ def test_a_series_is_proposed_round_the_patients_other_appointments(
     assert [p.state for p in proposals[:2] + proposals[3:]] == [State.AS_PLANNED] * 5
 
 
+def test_a_move_onto_the_patients_other_appointment_is_shown_and_refused(
+    booked_plan, patient, other_practitioner, other_room, front_desk
+):
+    open_clinic(other_practitioner)
+    new_day = SERIES_DAYS[2] + timedelta(days=7)
+    AppointmentFactory(
+        patient=patient,
+        practitioner=other_practitioner,
+        room=other_room,
+        start=at(new_day, 9, 30),
+        end=at(new_day, 10, 30),
+    )
+    third = session(booked_plan, 3)
+    before = calendar()
+
+    preview = preview_move(session=third, start=at(new_day), scope=Scope.THIS, now=NOW)
+    with pytest.raises(PlanError):
+        move_sessions(
+            session=third, start=at(new_day), scope=Scope.THIS, by=front_desk, now=NOW
+        )
+
+    assert any(
+        p.startswith("Session 3: The patient has another appointment then")
+        for p in preview.problems
+    )
+    assert calendar() == before
+
+
 def test_a_series_isnt_booked_over_an_appointment_the_patient_got_meanwhile(
     plan, patient, room, other_room, other_practitioner, front_desk
 ):
