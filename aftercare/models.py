@@ -71,6 +71,11 @@ PLACEHOLDER = re.compile(r"\{\{|\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _IN_BRACES = re.compile(r"\{\{|\}\}|\{([^{}]*)\}")
 
 
+def has_stray_brace(text: str) -> bool:
+    """A { or } that is neither doubled nor part of a {placeholder}."""
+    return bool(set(_IN_BRACES.sub("", text)) & {"{", "}"})
+
+
 def unknown_placeholders(text: str) -> list[str]:
     """What a text has in braces that no email fills in ({frist_name},
     {first_name:>9}, {}), as written."""
@@ -100,8 +105,8 @@ class ReminderRule(models.Model):
         _("send it"),
         default=True,
         help_text=_(
-            "Switched off, no email of this kind goes out, including those "
-            "already planned; switched on again before they are due, they do."
+            "Switched off, no email of this kind goes out: those planned wait, "
+            "and go out when it is on again if they are still worth sending."
         ),
     )
     offset_minutes = models.IntegerField(
@@ -176,6 +181,13 @@ class ReminderRule(models.Model):
             for field, names in unknown.items()
             if names
         }
+        for field in ("subject", "body"):
+            if field not in errors and has_stray_brace(getattr(self, field) or ""):
+                errors[field] = _(
+                    "A brace on its own is read by the patient as typed: write {{ "
+                    "or }} for a brace, or finish the placeholder, such as "
+                    "{first_name}."
+                )
         if errors:
             raise ValidationError(errors)
         if self.offset_minutes is None:

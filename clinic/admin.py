@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from clinic import roles
-from clinic.forms import PatientForm
+from clinic.forms import PatientForm, clean_person_name
 from clinic.models import (
     Appointment,
     ClosureDay,
@@ -30,6 +30,7 @@ from clinic.models import (
     WorkingHours,
     bookings_newly_outside,
     stranded_error,
+    validate_person_name,
 )
 
 admin.site.site_header = "Clinic settings"
@@ -103,6 +104,18 @@ class StaffAccountAdmin(UserAdmin):
             return form
 
         class StaffAccountForm(form):
+            def clean_username(self) -> str:
+                username = self.cleaned_data["username"]
+                if (
+                    User.objects.filter(username__iexact=username)
+                    .exclude(pk=self.instance.pk)
+                    .exists()
+                ):
+                    raise forms.ValidationError(
+                        _("Another account has this username in other letters.")
+                    )
+                return username
+
             def __init__(self, *args, **kwargs) -> None:
                 super().__init__(*args, **kwargs)
                 password = self.fields.get("password")
@@ -197,6 +210,26 @@ class RoomForm(_StillBookedForm):
     class Meta:
         model = Room
         fields = ["name", "is_active"]
+
+    def clean_name(self) -> str:
+        """One spelling, readable, and not another room's name in other letters
+        (case, full-width, spaces, "ß" for "ss"): the front desk picks rooms by
+        name from a list."""
+        name = clean_person_name(self.cleaned_data["name"])
+        validate_person_name(name)
+        same = next(
+            (
+                room
+                for room in Room.objects.exclude(pk=self.instance.pk)
+                if clean_person_name(room.name).casefold() == name.casefold()
+            ),
+            None,
+        )
+        if same is not None:
+            raise forms.ValidationError(
+                _("%(room)s has this name already.") % {"room": same}
+            )
+        return name
 
 
 class PractitionerForm(_StillBookedForm):
@@ -372,6 +405,8 @@ class PractitionerAdmin(admin.ModelAdmin):
 class WorkingHoursAdmin(admin.ModelAdmin):
     form = WorkingHoursForm
     list_display = ["practitioner", "weekday", "start", "end"]
+    # Blocks are deleted one at a time, each checked against the bookings.
+    actions = None
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Bookings in the block are moved or cancelled first.
@@ -407,6 +442,8 @@ class RoomAdmin(admin.ModelAdmin):
 class OpeningHoursAdmin(admin.ModelAdmin):
     form = OpeningHoursForm
     list_display = ["weekday", "opens", "closes"]
+    # Blocks are deleted one at a time, each checked against the bookings.
+    actions = None
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Bookings in the block are moved or cancelled first.

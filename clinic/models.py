@@ -14,7 +14,10 @@ from django.utils.translation import ngettext
 
 phone_validator = RegexValidator(
     r"^\+?[0-9][0-9 ()\-.]{5,22}[0-9]$",
-    _("Enter a phone number of digits, spaces and dashes, optionally starting with +."),
+    _(
+        "Enter a phone number of 7 to 24 digits, spaces and dashes, optionally "
+        "starting with +."
+    ),
 )
 
 
@@ -188,7 +191,9 @@ class Practitioner(models.Model):
 # moved or cancelled (and their patients told).
 
 
-def stranded_error(appointments: list["Appointment"], what: str) -> ValidationError:
+def stranded_error(
+    appointments: list["Appointment"], what: str, *, where: str = "outside it"
+) -> ValidationError:
     shown = "; ".join(
         f"{timezone.localtime(a.start):%a %d %b %Y, %H:%M} {a.patient}"
         f" with {a.practitioner}"
@@ -197,14 +202,15 @@ def stranded_error(appointments: list["Appointment"], what: str) -> ValidationEr
     more = len(appointments) - 3
     return ValidationError(
         ngettext(
-            "%(what)s would leave %(n)s booked appointment outside it: "
+            "%(what)s would leave %(n)s booked appointment %(where)s: "
             "%(shown)s%(more)s. Move or cancel it first.",
-            "%(what)s would leave %(n)s booked appointments outside it: "
+            "%(what)s would leave %(n)s booked appointments %(where)s: "
             "%(shown)s%(more)s. Move or cancel them first.",
             len(appointments),
         )
         % {
             "what": what,
+            "where": where,
             "n": len(appointments),
             "shown": shown,
             "more": f" and {more} more" if more > 0 else "",
@@ -342,7 +348,7 @@ class TimeOff(models.Model):
             booked = booked.exclude(start__lt=stored.end, end__gt=stored.start)
         booked = list(booked)
         if booked:
-            raise stranded_error(booked, _("This time off"))
+            raise stranded_error(booked, _("This time off"), where=_("during it"))
 
 
 class Room(models.Model):
@@ -403,7 +409,9 @@ class ClosureDay(models.Model):
         booked = list(_open_bookings().on_day(self.date).order_by("start"))
         if booked:
             raise stranded_error(
-                booked, _("Closing on %(day)s") % {"day": f"{self.date:%a %d %b %Y}"}
+                booked,
+                _("Closing on %(day)s") % {"day": f"{self.date:%a %d %b %Y}"},
+                where=_("on a closed day"),
             )
 
 

@@ -265,7 +265,7 @@ class ExtendForm(HiddenErrorsShown, forms.Form):
         required=False,
     )
     # How many sessions the plan had when the form was opened.
-    seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0, required=False)
+    seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
 
 def default_first_date(previous: datetime | None, spacing_days: int) -> date:

@@ -91,6 +91,10 @@ def claim(now: datetime, limit: int) -> list[Reminder]:
         due = Reminder.objects.due(now)
         if in_quiet_hours(now):
             due = due.filter(kind__in=TRANSACTIONAL)
+        # A rule switched off holds its emails back until it is on again (then
+        # those still worth sending go; the others are skipped as too late).
+        switched_off = ReminderRule.objects.filter(enabled=False).values("kind")
+        due = due.exclude(kind__in=switched_off)
         ids = list(
             due.select_for_update(skip_locked=True)
             .order_by("due_at", "id")
@@ -123,8 +127,6 @@ def _skip_reason(
     if not patient.email_consent:
         return "no consent to emails"
     rule = table.get(reminder.kind)
-    if rule is not None and not rule.enabled:
-        return "switched off in the email rules"
     if rule is not None and reminder.kind not in TRANSACTIONAL:
         # Time held back by quiet hours is not lateness.
         if now - _quiet_hours_end(reminder.due_at) > rule.staleness:

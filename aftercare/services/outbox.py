@@ -3,7 +3,7 @@
 from datetime import datetime
 
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from aftercare.models import (
@@ -26,7 +26,13 @@ def why_not_resend(reminder: Reminder, *, now: datetime | None = None) -> str:
     """Why sending this email again would tell the patient something wrong or
     twice ("" when it may go out again)."""
     now = now or timezone.now()
-    if reminder.status in (Status.SCHEDULED, Status.SENDING):
+    if reminder.status == Status.SCHEDULED:
+        return _("This email is scheduled already, for %(when)s.") % {
+            "when": formats.date_format(
+                timezone.localtime(reminder.due_at), "D j M Y, H:i"
+            )
+        }
+    if reminder.status == Status.SENDING:
         return _("This email is already on its way.")
     if reminder.status == Status.SENT:
         return _("This email was sent; it is not sent twice.")

@@ -308,7 +308,7 @@ FORMS = [
         "plan_extend",
         "front_desk",
         lambda w: reverse("plans:extend", kwargs={"pk": w.plan.pk}),
-        lambda w: {"reason": "Patient asked."},
+        lambda w: {"reason": "Patient asked.", "seen": str(w.plan.planned_sessions)},
     ),
     Form(
         "plan_cancel",

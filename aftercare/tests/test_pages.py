@@ -654,9 +654,13 @@ def test_a_page_opened_before_an_unsubscribe_doesnt_undo_it(as_user, patient, re
             "consent_shown": "1",
             "notes": "",
         },
+        follow=True,
     )
 
-    assert response.status_code == 302
+    assert response.redirect_chain[-1][1] == 302
+    assert "The patient stopped emails while this page was open" in (
+        response.content.decode()
+    )
     patient.refresh_from_db()
     assert patient.phone == "+44 7700 900999"
     assert not patient.email_consent

@@ -127,8 +127,19 @@ def test_a_rule_with_a_placeholder_no_email_fills_is_refused(db, field, text, er
     assert "{first_name}, {clinic_name}" in excinfo.value.message_dict[field][0]
 
 
-def test_a_rule_may_have_stray_and_doubled_braces(db):
+def test_a_rule_may_have_doubled_braces(db):
     rule = ReminderRule.objects.get(kind=Kind.REMINDER)
-    rule.body = "Hello {first_name} :-} See you at {time} {{not a placeholder}}"
+    rule.body = "Hello {first_name}, see you at {time} {{not a placeholder}}"
 
     rule.full_clean()
+
+
+@pytest.mark.parametrize("text", ["Hi {first_name", "Hi first_name}", "Hi :-}"])
+def test_a_rule_with_a_brace_on_its_own_is_refused(db, text):
+    rule = ReminderRule.objects.get(kind=Kind.REMINDER)
+    rule.subject = text
+
+    with pytest.raises(ValidationError) as excinfo:
+        rule.full_clean()
+
+    assert "A brace on its own" in excinfo.value.message_dict["subject"][0]

@@ -279,7 +279,7 @@ def test_a_closure_day_over_bookings_is_refused_naming_them(
 
     page = refused.content.decode()
     assert refused.status_code == 200
-    assert "would leave 1 booked appointment outside it" in page
+    assert "would leave 1 booked appointment on a closed day" in page
     assert str(next_monday_booking.patient) in page
     assert not ClosureDay.objects.exists()
     next_monday_booking.status = Appointment.Status.CANCELLED
@@ -311,7 +311,7 @@ def test_time_off_over_a_practitioners_bookings_is_refused(
     )
 
     assert refused.status_code == 200
-    assert "This time off would leave 1 booked appointment" in (
+    assert "This time off would leave 1 booked appointment during it" in (
         refused.content.decode()
     )
     assert not TimeOff.objects.exists()
@@ -494,14 +494,34 @@ def test_opening_hours_with_bookings_in_them_cant_be_deleted(
     assert OpeningHours.objects.filter(pk=monday.pk).exists()
 
 
-def test_a_room_named_like_another_in_other_case_is_refused(admin_client, room):
+@pytest.mark.parametrize(
+    "name",
+    ["ROOM 1", "Room\u00a01", "Room  1", "\uff32\uff4f\uff4f\uff4d 1", "room 1 "],
+)
+def test_a_room_named_like_another_is_refused(admin_client, room, name):
     refused = admin_client.post(
-        reverse("admin:clinic_room_add"), {"name": "ROOM 1", "is_active": "on"}
+        reverse("admin:clinic_room_add"), {"name": name, "is_active": "on"}
     )
 
     assert refused.status_code == 200
-    assert "A room with this name exists already." in refused.content.decode()
+    assert "Room 1 has this name already." in refused.content.decode()
     assert list(Room.objects.values_list("name", flat=True)) == ["Room 1"]
+
+
+def test_a_room_name_with_invisible_characters_is_refused(admin_client):
+    refused = admin_client.post(
+        reverse("admin:clinic_room_add"), {"name": "Room 1\u200b", "is_active": "on"}
+    )
+
+    assert refused.status_code == 200
+    assert not Room.objects.exists()
+
+
+def test_the_database_refuses_room_names_differing_only_in_case(room):
+    from django.db import IntegrityError, transaction
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Room.objects.create(name="ROOM 1")
 
 
 def test_accounts_with_the_manager_role_get_staff_status_when_migrating(db):
@@ -519,3 +539,29 @@ def test_accounts_with_the_manager_role_get_staff_status_when_migrating(db):
     earlier.refresh_from_db()
     clerk.refresh_from_db()
     assert (earlier.is_staff, clerk.is_staff) == (True, False)
+
+
+def test_a_username_differing_only_in_case_is_refused(admin_client):
+    clerk = UserFactory(username="clerk", role=roles.FRONT_DESK)
+    UserFactory(username="desk.two", role=roles.FRONT_DESK)
+
+    refused = admin_client.post(
+        reverse("admin:auth_user_change", args=[clerk.pk]),
+        account_data(clerk, username="Desk.Two"),
+    )
+
+    assert refused.status_code == 200
+    assert "Another account has this username in other letters." in (
+        refused.content.decode()
+    )
+    clerk.refresh_from_db()
+    assert clerk.username == "clerk"
+
+
+def test_hours_lists_offer_no_bulk_delete(admin_client):
+    for name in (
+        "admin:clinic_openinghours_changelist",
+        "admin:clinic_workinghours_changelist",
+    ):
+        page = admin_client.get(reverse(name)).content.decode()
+        assert "delete_selected" not in page

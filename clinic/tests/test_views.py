@@ -721,6 +721,25 @@ def test_front_desk_moves_an_appointment(
     assert appointment.room == other_room
 
 
+def test_a_change_of_room_alone_says_so(
+    client, front_desk, practitioner, room, other_room, clinic_open, frozen_now
+):
+    appointment = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(THURSDAY, 10)
+    )
+    client.force_login(front_desk)
+
+    response = client.post(
+        reverse("clinic:appointment_reschedule", args=[appointment.pk]),
+        booking_data(practitioner, other_room),
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert f"with {practitioner} in {other_room}." in page
+    assert "Moved to" not in page
+
+
 def test_moving_into_a_clash_changes_nothing(
     client, front_desk, practitioner, room, other_room, clinic_open, frozen_now
 ):

@@ -114,6 +114,7 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(appointment)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        was = (appointment.start, appointment.end)
         try:
             services.reschedule_appointment(
                 appointment=appointment,
@@ -128,9 +129,15 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
             form_errors_from(error, form)
         else:
             appointment.refresh_from_db()
-            messages.success(
-                request, _("Moved to %(when)s.") % {"when": _when(appointment)}
-            )
+            if (appointment.start, appointment.end) == was:
+                done = _("Changed: %(when)s with %(who)s in %(room)s.") % {
+                    "when": _when(appointment),
+                    "who": appointment.practitioner,
+                    "room": appointment.room,
+                }
+            else:
+                done = _("Moved to %(when)s.") % {"when": _when(appointment)}
+            messages.success(request, done)
             return redirect(appointment)
     return render(
         request,

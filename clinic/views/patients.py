@@ -78,8 +78,17 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=pk)
     form = PatientForm(request.POST or None, instance=patient)
     if request.method == "POST" and form.is_valid():
-        services.save_patient_details(form.save(commit=False))
+        patient = services.save_patient_details(form.save(commit=False))
         messages.success(request, _("Changes saved."))
+        if form.cleaned_data.get("consent_shown") == "1" and not patient.email_consent:
+            if request.POST.get("email_consent"):
+                messages.warning(
+                    request,
+                    _(
+                        "The patient stopped emails while this page was open: "
+                        "they stay off until the patient agrees again."
+                    ),
+                )
         return redirect(patient)
     return render(
         request, "clinic/patient_form.html", {"form": form, "patient": patient}

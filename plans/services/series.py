@@ -15,7 +15,7 @@ from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import Availability, RoomsNotLoaded
 from plans.models import TreatmentPlan, TreatmentSession
-from plans.scheduling import Proposal, propose_series
+from plans.scheduling import Proposal, describe_day, propose_series
 from plans.services.lifecycle import (
     PlanError,
     _can_override,
@@ -195,8 +195,8 @@ def book_series(
             )
         if not proposal.is_bookable:
             raise PlanError(
-                _("Session %(n)s has no free slot: change its date first.")
-                % {"n": first + proposal.index},
+                _("Session %(n)s (%(when)s) can't be booked any more.")
+                % {"n": first + proposal.index, "when": describe_day(proposal.start)},
                 messages=proposal.reasons,
             )
         if proposal.spacing_below_minimum and not (

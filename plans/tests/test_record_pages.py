@@ -513,6 +513,8 @@ def test_a_cancelled_session_shows_its_draft_but_takes_no_record_or_photo(
     assert "This session was cancelled (Cold sore on the lip.)" in body
     assert "Before photos taken." in body
     assert "Never: a draft" in body
+    assert ">Cancelled</span>" in body
+    assert ">Draft</span>" not in body
     assert upload_url(today) not in body
     assert "This session was cancelled: there is nothing to record." in (
         messages_of(refused)

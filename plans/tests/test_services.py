@@ -614,7 +614,10 @@ def test_a_session_without_a_free_slot_stops_the_whole_series(
     )
     assert proposals[2].state == State.NO_SLOT
 
-    with pytest.raises(PlanError, match="Session 3 has no free slot"):
+    with pytest.raises(
+        PlanError,
+        match=r"Session 3 \(Thu 21 Jan 2027, 10:00\) can't be booked any more",
+    ):
         book_series(
             plan=plan,
             proposals=proposals,
