@@ -10,7 +10,11 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from django.views.decorators.http import (
+    require_http_methods,
+    require_POST,
+    require_safe,
+)
 
 from aftercare import emails, services
 from aftercare.models import Kind, Reminder
@@ -61,7 +65,7 @@ class OutboxFilter(forms.Form):
 
 
 @staff_view("aftercare.view_reminder")
-@require_GET
+@require_safe
 def outbox(request: HttpRequest) -> HttpResponse:
     form = OutboxFilter(request.GET)
     reminders = Reminder.objects.select_related("patient", "appointment").order_by(
@@ -123,7 +127,7 @@ class NewestFirstPage:
 
 
 @staff_view("aftercare.view_reminder")
-@require_GET
+@require_safe
 def preview(request: HttpRequest, pk: int) -> HttpResponse:
     reminder = get_object_or_404(
         Reminder.objects.select_related(

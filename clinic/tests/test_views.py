@@ -1016,8 +1016,39 @@ def test_pages_allow_only_the_apps_own_scripts(client, front_desk):
 
 def test_the_browsers_favicon_request_finds_the_icon(client, db):
     response = client.get("/favicon.ico")
-    assert response.status_code == 301
+    # Not permanent: the icon's file name changes with its content.
+    assert response.status_code == 302
     assert response["Location"].endswith("img/favicon.svg")
+
+
+@pytest.mark.parametrize(
+    "name", ["clinic:dashboard", "clinic:patient_list", "clinic:calendar_week"]
+)
+def test_pages_answer_head_as_link_checkers_and_monitors_ask(
+    client, front_desk, name, frozen_now
+):
+    client.force_login(front_desk)
+
+    response = client.head(reverse(name))
+
+    assert response.status_code == 200
+    assert response.content == b""
+
+
+def test_healthz_answers_plain_http_when_https_is_enforced(client, db, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert client.get("/healthz").status_code == 200
+    assert client.get(reverse("clinic:dashboard")).status_code == 301
+
+
+def test_deploy_checks_warn_of_a_laptop_address_in_email_links(settings):
+    from clinic.checks import base_url_reaches_patients
+
+    settings.CLINIC_BASE_URL = "http://127.0.0.1:8000"
+    assert [w.id for w in base_url_reaches_patients(None)] == ["clinic.W001"]
+    settings.CLINIC_BASE_URL = "https://clinic.example.com"
+    assert base_url_reaches_patients(None) == []
 
 
 def test_a_patients_cancelled_appointment_is_not_listed_as_upcoming(

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from clinic import services
 from clinic.forms import BookAppointmentForm, CancelForm, RescheduleForm
@@ -72,7 +72,7 @@ def _when(appointment: Appointment) -> str:
 
 
 @staff_view("clinic.view_appointment")
-@require_GET
+@require_safe
 def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _get_appointment(pk)
     return render(

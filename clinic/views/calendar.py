@@ -8,7 +8,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from clinic.forms import CalendarForm
 from clinic.models import (
@@ -29,7 +29,7 @@ def _calendar_params(request: HttpRequest) -> CalendarForm:
 
 
 @staff_view("clinic.view_appointment")
-@require_GET
+@require_safe
 def calendar(request: HttpRequest) -> HttpResponse:
     practitioner = Practitioner.objects.filter(
         user=request.user, is_active=True
@@ -62,7 +62,7 @@ def _day_info(days: list[date]) -> dict[date, dict]:
 
 
 @staff_view("clinic.view_appointment")
-@require_GET
+@require_safe
 def calendar_day(request: HttpRequest) -> HttpResponse:
     params = _calendar_params(request)
     day = params.cleaned_data.get("date") or timezone.localdate()
@@ -102,7 +102,7 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
 
 
 @staff_view("clinic.view_appointment")
-@require_GET
+@require_safe
 def calendar_week(request: HttpRequest) -> HttpResponse:
     params = _calendar_params(request)
     day = params.cleaned_data.get("date") or timezone.localdate()

@@ -5,7 +5,7 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from clinic import services
 from clinic.forms import ConsultationForm
@@ -59,7 +59,7 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
 
 
 @staff_view("clinic.view_consultation")
-@require_GET
+@require_safe
 def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     consultation = get_object_or_404(
         Consultation.objects.select_related(
@@ -85,7 +85,7 @@ def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_view("clinic.view_clinicalaccess")
-@require_GET
+@require_safe
 def access_log(request: HttpRequest) -> HttpResponse:
     """Who opened which patient's clinical record (managers)."""
     entries = ClinicalAccess.objects.select_related("user", "patient")

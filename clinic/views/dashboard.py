@@ -9,7 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from clinic import roles
 from clinic.forms import PatientSearchForm
@@ -17,7 +17,7 @@ from clinic.models import Appointment, Patient, Practitioner, local_midnight
 
 
 @login_required
-@require_GET
+@require_safe
 def dashboard(request: HttpRequest) -> HttpResponse:
     user_roles = roles.user_roles(request.user)
     if not user_roles and not request.user.is_superuser:

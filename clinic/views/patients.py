@@ -12,7 +12,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from clinic import services
 from clinic.forms import PatientForm, PatientSearchForm
@@ -44,7 +44,7 @@ def search_patients(query: str) -> QuerySet[Patient]:
 
 
 @staff_view("clinic.view_patient")
-@require_GET
+@require_safe
 def patient_list(request: HttpRequest) -> HttpResponse:
     form = PatientSearchForm(request.GET)
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
@@ -107,7 +107,7 @@ def _patient_panels(request: HttpRequest, patient: Patient) -> str:
 
 
 @staff_view("clinic.view_patient")
-@require_GET
+@require_safe
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=pk)
     now = timezone.now()

@@ -5,7 +5,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.templatetags.static import static
-from django.views.decorators.http import require_GET, require_safe
+from django.views.decorators.http import require_safe
 from kombu import Connection
 
 
@@ -38,10 +38,11 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse(report, status=200 if healthy else 503)
 
 
-@require_GET
+@require_safe
 def favicon(request: HttpRequest) -> HttpResponse:
     # Resolved per request: the static files manifest exists only after collectstatic.
-    return redirect(static("img/favicon.svg"), permanent=True)
+    # Not permanent: the file's name changes with its content on each deploy.
+    return redirect(static("img/favicon.svg"))
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:

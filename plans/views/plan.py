@@ -9,7 +9,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from clinic.models import Appointment, Consultation, Patient
 from clinic.views import form_errors_from, staff_view
@@ -147,7 +147,7 @@ def timeline(plan: TreatmentPlan) -> list[dict]:
 
 
 @staff_view("plans.view_treatmentplan")
-@require_GET
+@require_safe
 def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan(pk)
     rows = timeline(plan)

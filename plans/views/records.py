@@ -11,7 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from clinic.models import Appointment, Area, Practitioner
 from clinic.services import log_clinical_access
@@ -269,7 +269,7 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
 
 
 @staff_view("plans.view_photo")
-@require_GET
+@require_safe
 def photo_file(request: HttpRequest, pk: int, size: str) -> FileResponse:
     photo = get_object_or_404(
         Photo.objects.select_related("session__plan__patient"), pk=pk
@@ -294,7 +294,7 @@ def photo_file(request: HttpRequest, pk: int, size: str) -> FileResponse:
 
 
 @staff_view("plans.view_photo")
-@require_GET
+@require_safe
 def compare(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_object_or_404(TreatmentPlan.objects.select_related("patient"), pk=pk)
     photos = sorted(
@@ -347,7 +347,7 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 @staff_view("plans.view_sessionrecord")
-@require_GET
+@require_safe
 def my_day(request: HttpRequest) -> HttpResponse:
     """A practitioner's sessions today, with what they need to know for each."""
     practitioner = Practitioner.objects.filter(user=request.user).first()

@@ -7,7 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from clinic.models import Appointment, Consultation
 from clinic.views import staff_view
@@ -15,7 +15,7 @@ from plans.models import TreatmentPlan, TreatmentSession
 
 
 @staff_view("plans.view_treatmentplan")
-@require_GET
+@require_safe
 def work_lists(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     now = timezone.now()
