@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,6 +34,7 @@ from aftercare.tests.smtp_sink import Sink, running_sink
 from clinic.models import Appointment
 from clinic.services import complete_appointment
 from clinic.tests.factories import AppointmentFactory, PatientFactory
+from clinic.tests.threads import at_once
 
 ROOT = Path(__file__).resolve().parents[2]
 Status = Reminder.Status
@@ -278,24 +278,10 @@ def test_two_dispatchers_at_once_send_each_of_1000_emails_exactly_once(mailoutbo
     # Each thread has its own database connection; both send into one outbox.
     now = timezone.now()
     rows = due_rows(1000, due_at=now, patients=10)
-    barrier = threading.Barrier(2)
-    reports: list[services.DispatchReport] = []
-    crashed: list[BaseException] = []
-
-    def dispatcher() -> None:
-        try:
-            barrier.wait(timeout=10)
-            reports.append(services.dispatch_due(now=now, batch_size=50))
-        except BaseException as error:  # noqa: B036 - reported by the assert below
-            crashed.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=dispatcher) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    outcome = at_once(
+        *[lambda: services.dispatch_due(now=now, batch_size=50)] * 2, timeout=60
+    )
+    reports, crashed = outcome.results, outcome.crashed
 
     assert crashed == []
     assert len(reports) == 2

@@ -16,6 +16,7 @@ from clinic.tests.factories import (
     clinic_time,
     open_clinic,
 )
+from clinic.tests.threads import at_once
 
 LONDON = ZoneInfo("Europe/London")
 NOW = datetime(2026, 11, 23, 8, 0, tzinfo=LONDON)
@@ -439,35 +440,20 @@ def test_of_several_simultaneous_bookings_for_one_practitioner_exactly_one_wins(
         }
         for n in range(THREADS)
     ]
-    barrier = threading.Barrier(THREADS)
-    booked: list[Appointment] = []
-    refused: list[BookingError] = []
-    crashed: list[BaseException] = []
 
-    def attempt(request: dict) -> None:
-        try:
-            barrier.wait(timeout=10)
-            booked.append(
-                book_appointment(
-                    practitioner=practitioner,
-                    kind=Appointment.Kind.TREATMENT,
-                    booked_by=front_desk,
-                    now=NOW,
-                    **request,
-                )
-            )
-        except BookingError as error:
-            refused.append(error)
-        except BaseException as error:  # noqa: B036 - reported by the assert below
-            crashed.append(error)
-        finally:
-            connection.close()
+    def attempt(request: dict) -> Appointment:
+        return book_appointment(
+            practitioner=practitioner,
+            kind=Appointment.Kind.TREATMENT,
+            booked_by=front_desk,
+            now=NOW,
+            **request,
+        )
 
-    threads = [threading.Thread(target=attempt, args=(r,)) for r in requests]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    outcome = at_once(
+        *[lambda r=request: attempt(r) for request in requests], refusal=BookingError
+    )
+    booked, refused, crashed = outcome.results, outcome.refused, outcome.crashed
 
     assert crashed == []
     assert len(booked) == 1

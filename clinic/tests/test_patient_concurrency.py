@@ -1,11 +1,9 @@
 """One patient at two desks at the same moment: registered twice (a form sent
 twice), or booked twice."""
 
-import threading
 from datetime import date, time, timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
@@ -13,6 +11,7 @@ from clinic.models import Appointment, Patient
 from clinic.scheduling import local_datetime
 from clinic.services import BookingError, book_appointment
 from clinic.tests.factories import open_clinic
+from clinic.tests.threads import at_once
 
 FORM = {
     "first_name": "Racey",
@@ -30,25 +29,13 @@ FORM = {
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_registration_sent_four_times_at_once_registers_one_patient(front_desk):
-    barrier = threading.Barrier(4)
-    statuses, crashed = [], []
-
-    def register() -> None:
+    def register():
         client = Client()
         client.force_login(front_desk)
-        try:
-            barrier.wait(timeout=10)
-            statuses.append(client.post(reverse("clinic:patient_create"), FORM))
-        except BaseException as error:  # noqa: BLE001 - reported below
-            crashed.append(error)
-        finally:
-            connection.close()
+        return client.post(reverse("clinic:patient_create"), FORM)
 
-    threads = [threading.Thread(target=register) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    outcome = at_once(*[register] * 4)
+    statuses, crashed = outcome.results, outcome.crashed
 
     assert crashed == []
     assert Patient.objects.filter(last_name="Doubles").count() == 1
@@ -65,39 +52,25 @@ def test_one_patient_booked_at_once_by_two_desks_gets_one_appointment(
 ):
     open_clinic(practitioner, other_practitioner)
     start = local_datetime(date(2026, 12, 3), time(10))
-    barrier = threading.Barrier(2)
-    booked, refused, crashed = [], [], []
 
-    def book(who, where) -> None:
-        try:
-            barrier.wait(timeout=10)
-            booked.append(
-                book_appointment(
-                    patient=patient,
-                    practitioner=who,
-                    room=where,
-                    start=start,
-                    end=start + timedelta(hours=1),
-                    kind=Appointment.Kind.CONSULTATION,
-                    booked_by=front_desk,
-                    now=start - timedelta(days=2),
-                )
-            )
-        except BookingError as error:
-            refused.append(error)
-        except BaseException as error:  # noqa: BLE001 - reported below
-            crashed.append(error)
-        finally:
-            connection.close()
+    def book(who, where):
+        return book_appointment(
+            patient=patient,
+            practitioner=who,
+            room=where,
+            start=start,
+            end=start + timedelta(hours=1),
+            kind=Appointment.Kind.CONSULTATION,
+            booked_by=front_desk,
+            now=start - timedelta(days=2),
+        )
 
-    threads = [
-        threading.Thread(target=book, args=(practitioner, room)),
-        threading.Thread(target=book, args=(other_practitioner, other_room)),
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    outcome = at_once(
+        lambda: book(practitioner, room),
+        lambda: book(other_practitioner, other_room),
+        refusal=BookingError,
+    )
+    booked, refused, crashed = outcome.results, outcome.refused, outcome.crashed
 
     assert crashed == []
     assert (len(booked), len(refused)) == (1, 1)

@@ -1,18 +1,17 @@
 """Two front-desk users confirm overlapping series at the same moment (PostgreSQL)."""
 
-import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.auth.models import User
-from django.db import connection
 
 from clinic import roles
 from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import local_datetime
 from clinic.tests.factories import PatientFactory, UserFactory, open_clinic
+from clinic.tests.threads import at_once
 from plans import records
 from plans.models import SessionRecord, TreatmentPlan, TreatmentSession
 from plans.scheduling import Proposal, State
@@ -60,13 +59,10 @@ def confirm_at_once(
     practitioner: Practitioner,
 ) -> Outcome:
     """Book each plan's series in its own thread, all released together."""
-    barrier = threading.Barrier(len(attempts))
-    outcome = Outcome()
 
-    def confirm(plan: TreatmentPlan, proposals: list[Proposal], by: User) -> None:
+    def confirm(plan: TreatmentPlan, proposals: list[Proposal], by: User):
         try:
-            barrier.wait(timeout=10)
-            outcome.booked[plan.pk] = book_series(
+            return plan.pk, book_series(
                 plan=plan,
                 proposals=proposals,
                 practitioner=practitioner,
@@ -74,17 +70,15 @@ def confirm_at_once(
                 now=NOW,
             )
         except PlanError as error:
-            outcome.refused[plan.pk] = error
-        except BaseException as error:  # noqa: B036 - reported by the caller
-            outcome.crashed.append(error)
-        finally:
-            connection.close()
+            return plan.pk, error
 
-    threads = [threading.Thread(target=confirm, args=attempt) for attempt in attempts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
+    threads = at_once(*[lambda a=attempt: confirm(*a) for attempt in attempts])
+    outcome = Outcome(crashed=threads.crashed)
+    for pk, result in threads.results:
+        if isinstance(result, PlanError):
+            outcome.refused[pk] = result
+        else:
+            outcome.booked[pk] = result
     return outcome
 
 
@@ -144,28 +138,6 @@ def test_of_two_overlapping_series_confirmed_at_once_one_is_booked_whole(
     assert treatments.count() == 6 * ROUNDS
 
 
-def at_once(*calls) -> tuple[list, list[BaseException]]:
-    """Run each call in its own thread, released together: (results, crashes)."""
-    barrier = threading.Barrier(len(calls))
-    results, crashed = [], []
-
-    def run(call) -> None:
-        try:
-            barrier.wait(timeout=10)
-            results.append(call())
-        except BaseException as error:  # noqa: BLE001 - reported by the caller
-            crashed.append(error)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(call,)) for call in calls]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=30)
-    return results, crashed
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_new_record_saved_twice_at_once_is_one_record(practitioner, room):
@@ -181,7 +153,8 @@ def test_a_new_record_saved_twice_at_once_is_one_record(practitioner, room):
             now=NOW + timedelta(days=3),
         )
 
-    saved, crashed = at_once(lambda: save_draft("first"), lambda: save_draft("second"))
+    outcome = at_once(lambda: save_draft("first"), lambda: save_draft("second"))
+    saved, crashed = outcome.results, outcome.crashed
 
     assert crashed == []
     assert len(saved) == 2
@@ -198,7 +171,8 @@ def test_add_a_session_sent_twice_at_once_adds_one(practitioner):
     def extend():
         return extend_plan(plan=plan, by=practitioner.user, seen=6)
 
-    extended, crashed = at_once(extend, extend)
+    outcome = at_once(extend, extend)
+    extended, crashed = outcome.results, outcome.crashed
 
     assert len(extended) == 1
     assert [type(error) for error in crashed] == [StalePlan]
