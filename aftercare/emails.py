@@ -16,7 +16,7 @@ from django.utils import formats, timezone
 from django.utils.html import linebreaks
 from django.utils.safestring import mark_safe
 
-from aftercare.calendar import ics
+from aftercare.calendar import calendar_files
 from aftercare.models import (
     PLACEHOLDER,
     TRANSACTIONAL,
@@ -152,26 +152,20 @@ def reminder_message(
     )
     if reminder.kind in TRANSACTIONAL:
         cancel = reminder.kind == Kind.CANCELLATION
-        calendar_file = MIMEText(
-            ics(
-                appointments,
-                sequences={
-                    a.pk: (sequences or {}).get(a.pk, reminder.version)
-                    for a in appointments
-                },
-                cancel=cancel,
-                now=now,
-            ).decode(),
-            "calendar",
-            "utf-8",
-        )
-        calendar_file.set_param("method", "CANCEL" if cancel else "REQUEST")
-        calendar_file.add_header(
-            "Content-Disposition",
-            "attachment",
-            filename="appointment.ics"
-            if len(appointments) == 1
-            else "appointments.ics",
-        )
-        message.attach(calendar_file)
+        for calendar_file in calendar_files(
+            appointments,
+            patient=reminder.patient,
+            sequences={
+                a.pk: (sequences or {}).get(a.pk, reminder.version)
+                for a in appointments
+            },
+            cancel=cancel,
+            now=now,
+        ):
+            part = MIMEText(calendar_file.content.decode(), "calendar", "utf-8")
+            part.set_param("method", "CANCEL" if cancel else "REQUEST")
+            part.add_header(
+                "Content-Disposition", "attachment", filename=calendar_file.filename
+            )
+            message.attach(part)
     return message

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import time_machine
 from django.conf import settings
+from django.utils import timezone
 from icalendar import Calendar
 
 from aftercare import services
@@ -120,33 +121,42 @@ def html_of(message) -> str:
     return parse(message).get_body(("html",)).get_content()
 
 
-def calendar_text(message) -> str:
-    [part] = [
+def calendar_parts(message) -> list:
+    return [
         part
         for part in parse(message).walk()
         if part.get_content_type() == "text/calendar"
     ]
+
+
+def calendar_text(message) -> str:
+    [part] = calendar_parts(message)
     return part.get_content()
 
 
 def calendars(message) -> list[Calendar]:
-    return [Calendar.from_ical(calendar_text(message))]
+    return [Calendar.from_ical(part.get_content()) for part in calendar_parts(message)]
 
 
 def events(message) -> list:
-    [calendar] = calendars(message)
-    assert str(calendar["version"]) == "2.0"
-    assert calendar["prodid"]
-    found = calendar.walk("VEVENT")
-    for event in found:
+    """The events of the message's calendar files, one file per event."""
+    found = []
+    for calendar in calendars(message):
+        assert str(calendar["version"]) == "2.0"
+        assert calendar["prodid"]
+        [event] = calendar.walk("VEVENT")
         for required in ("uid", "dtstamp", "dtstart", "dtend", "sequence"):
             assert required in event
+        found.append(event)
     return found
 
 
 def method(message) -> str:
-    [calendar] = calendars(message)
-    return str(calendar["method"])
+    """The scheduling method, the same in every calendar file and part."""
+    methods = {str(calendar["method"]) for calendar in calendars(message)}
+    methods |= {part.get_param("method") for part in calendar_parts(message)}
+    [found] = methods
+    return found
 
 
 # Sending once ---------------------------------------------------------------------
@@ -371,7 +381,9 @@ def test_a_series_confirmation_has_one_event_per_session(
         f"appointment-{a.pk}@clinic.example" for a in appointments
     ]
     assert [e.decoded("dtstart") for e in found] == [a.start for a in appointments]
-    assert message.attachments[0].get_filename() == "appointments.ics"
+    assert [part.get_filename() for part in message.attachments] == [
+        f"appointment-{timezone.localdate(a.start):%Y-%m-%d}.ics" for a in appointments
+    ]
     text = text_of(message)
     assert text.count("Treatment session with") == 6
 

@@ -141,6 +141,14 @@ def test_a_booking_email_arrives_with_both_parts_unsubscribe_headers_and_a_calen
     assert event["DTSTART"].dt == appointment.start
     assert event["DTEND"].dt == appointment.end
     assert event["DTSTART"].dt.utcoffset() == timedelta(0)
+    # Addressed to the patient, with no reply asked for: the booking is made.
+    attendee = event["ATTENDEE"]
+    assert str(attendee) == f"mailto:{reminder.patient.email}"
+    assert attendee.params["CN"] == reminder.patient.full_name
+    assert attendee.params["RSVP"] == "FALSE"
+    assert attendee.params.get("PARTSTAT") == (
+        None if method == "CANCEL" else "ACCEPTED"
+    )
 
 
 def test_an_aftercare_email_arrives_without_a_calendar_file(smtp, db):
