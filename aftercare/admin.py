@@ -1,5 +1,10 @@
-from django.contrib import admin
+from datetime import timedelta
 
+from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.translation import ngettext
+
+from aftercare import services
 from aftercare.models import Reminder, ReminderRule
 
 
@@ -16,6 +21,30 @@ class ReminderRuleAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def save_model(self, request, obj, form, change) -> None:
+        # The admin saves inside a transaction: the rule and its emails' new
+        # times are saved together.
+        super().save_model(request, obj, form, change)
+        if change and "offset_minutes" in form.changed_data:
+            retimed = services.retime_for_rule(
+                obj,
+                old_offset=timedelta(minutes=form.initial["offset_minutes"]),
+                now=timezone.now(),
+            )
+            if retimed:
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(count)d planned email of this kind now goes out at "
+                        "the new time.",
+                        "%(count)d planned emails of this kind now go out at the "
+                        "new time.",
+                        retimed,
+                    )
+                    % {"count": retimed},
+                    messages.INFO,
+                )
 
 
 @admin.register(Reminder)

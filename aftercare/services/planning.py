@@ -300,6 +300,32 @@ def retime_aftercare(
     _nudge()
 
 
+def retime_for_rule(rule: ReminderRule, *, old_offset: timedelta, now: datetime) -> int:
+    """The rule's offset changed: its emails planned and not yet due follow the
+    new one (how many). Those due already keep their time: a worker may be
+    sending them. Pre-care and reminders count from the appointment's start as
+    when they were planned; aftercare moves by the change, from the end it was
+    timed from.
+
+    A new time already past goes to the dispatcher as any late email does: sent
+    while still worth sending, skipped after that."""
+    pending = list(
+        Reminder.objects.filter(kind=rule.kind, status=Status.SCHEDULED, due_at__gt=now)
+        .select_related("appointment")
+        .select_for_update(of=("self",))
+    )
+    for row in pending:
+        if rule.kind in BEFORE_START:
+            row.due_at = wall_clock_offset(row.appointment.start, rule.offset)
+        else:
+            row.due_at += rule.offset - old_offset
+        row.updated_at = now
+    Reminder.objects.bulk_update(pending, ["due_at", "updated_at"], batch_size=500)
+    if pending:
+        _nudge()
+    return len(pending)
+
+
 def _nudge() -> None:
     """Ask a worker to dispatch right after commit, for emails due now. Beat
     dispatches every few seconds anyway, so a lost nudge only delays an email."""

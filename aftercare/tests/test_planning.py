@@ -642,3 +642,60 @@ def test_correcting_a_signed_sessions_end_moves_the_aftercare_not_yet_sent(
     # The guide already went out; the old times are cancelled, not deleted.
     assert Reminder.objects.filter(kind=Kind.AFTERCARE_GUIDE).count() == 1
     assert Reminder.objects.filter(status=Reminder.Status.CANCELLED).count() == 4
+
+
+# A manager changes a rule's offset ---------------------------------------------------
+
+
+def change_offset(kind: str, minutes: int, *, now: datetime) -> int:
+    rule = ReminderRule.objects.get(kind=kind)
+    old = rule.offset
+    rule.offset_minutes = minutes
+    rule.save()
+    return services.retime_for_rule(rule, old_offset=old, now=now)
+
+
+def test_a_new_pre_care_offset_retimes_planned_emails_on_the_wall_clock(book):
+    # 10:00 on 2 April, after the spring clock change: 3 days before is 10:00
+    # local on 30 March, not 10:00 minus 72 real hours.
+    march = local(2026, 3, 2, 9)
+    appointment = book(
+        start=local(2026, 4, 2, 10), kind=Appointment.Kind.TREATMENT, now=march
+    )
+    reminder = due(Kind.REMINDER, appointment=appointment)
+
+    retimed = change_offset(Kind.PRE_CARE, -3 * 24 * 60, now=march)
+
+    assert retimed == 1
+    assert due(Kind.PRE_CARE, appointment=appointment) == local(2026, 3, 30, 10)
+    assert due(Kind.REMINDER, appointment=appointment) == reminder
+
+
+def test_a_new_aftercare_offset_moves_the_planned_step_by_the_change(
+    treatment_plan, room, practitioner
+):
+    session = add_session(treatment_plan, local(2026, 11, 24, 10), room)
+    ended = local(2026, 11, 24, 11, 20)
+    with time_machine.travel(ended, tick=False):
+        signed(session, practitioner.user, now=ended, ended_at=ended)
+
+        change_offset(Kind.AFTERCARE_12H, 14 * 60, now=ended + HOUR)
+
+    assert aftercare_times(appointment=session.appointment)[
+        Kind.AFTERCARE_12H
+    ] == local(2026, 11, 25, 1, 20)
+    # The guide was due already at the end: not re-timed, whatever changes.
+    assert (
+        aftercare_times(appointment=session.appointment)[Kind.AFTERCARE_GUIDE] == ended
+    )
+
+
+def test_an_email_already_due_keeps_its_time_when_the_offset_changes(book):
+    appointment = book()
+    reminder = Reminder.objects.get(kind=Kind.REMINDER, appointment=appointment)
+    later = reminder.due_at + HOUR  # the reminder is due, not yet claimed
+
+    retimed = change_offset(Kind.REMINDER, -48 * 60, now=later)
+
+    assert retimed == 0
+    assert due(Kind.REMINDER, appointment=appointment) == THURSDAY - DAY

@@ -1,13 +1,20 @@
 """Managers edit the email rules in the admin; a value no schedule can use is
 refused with a message, never saved to break every booking later."""
 
+from datetime import time, timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 
 from aftercare.emails import fill
-from aftercare.models import Kind, ReminderRule
+from aftercare.models import Kind, Reminder, ReminderRule
+from clinic.models import Appointment
+from clinic.scheduling import local_datetime
+from clinic.services import book_appointment
+from clinic.tests.factories import open_clinic
 
 
 @pytest.fixture
@@ -143,3 +150,32 @@ def test_a_rule_with_a_brace_on_its_own_is_refused(db, text):
         rule.full_clean()
 
     assert "A brace on its own" in excinfo.value.message_dict["subject"][0]
+
+
+def test_a_new_offset_saved_in_the_admin_retimes_the_planned_emails(
+    admin_client, patient, practitioner, room, front_desk
+):
+    open_clinic(practitioner)
+    day = timezone.localdate() + timedelta(days=14)
+    if day.weekday() == 6:
+        day += timedelta(days=1)
+    start = local_datetime(day, time(10))
+    appointment = book_appointment(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=start,
+        end=start + timedelta(hours=1),
+        kind=Appointment.Kind.TREATMENT,
+        booked_by=front_desk,
+        now=timezone.now(),
+    )
+    rule = ReminderRule.objects.get(kind=Kind.PRE_CARE)
+
+    response = change(admin_client, rule, offset_minutes=-3 * 24 * 60)
+
+    assert response.status_code == 302
+    pre_care = Reminder.objects.get(appointment=appointment, kind=Kind.PRE_CARE)
+    assert pre_care.due_at == local_datetime(day - timedelta(days=3), time(10))
+    page = admin_client.get(response.url).content.decode()
+    assert "1 planned email of this kind now goes out at the new time." in page
