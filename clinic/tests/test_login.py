@@ -1,3 +1,5 @@
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
 
@@ -37,8 +39,24 @@ def test_repeated_wrong_passwords_lock_the_account_out_from_that_address(
     # Even the right password is refused now, with words, not a 500.
     response = sign_in(client, "correct horse battery staple")
     assert response.status_code == 429
-    assert "Too many sign-in attempts" in response.content.decode()
+    page = response.content.decode()
+    assert "Too many sign-in attempts" in page
+    # How long: the cool-off of the settings (30 minutes by default).
+    assert "paused after several wrong passwords, for 30 minutes after the last" in page
     assert "_auth_user_id" not in client.session
+
+
+def test_the_lockout_page_says_how_long_in_days_and_minutes(
+    client, front_desk, throttled, settings
+):
+    settings.AXES_COOLOFF_TIME = timedelta(days=1, minutes=1)
+    for _ in range(3):
+        sign_in(client, "guess")
+
+    response = sign_in(client, "guess")
+
+    assert response.status_code == 429
+    assert "for 1 day and 1 minute after the last" in response.content.decode()
 
 
 def test_a_lockout_of_one_account_leaves_others_alone(client, front_desk, throttled):
