@@ -32,6 +32,7 @@ def patient_messages_panel(request: HttpRequest, patient: Patient) -> str:
         {
             "patient": patient,
             "reminders": services.timeline(patient),
+            "held_kinds": services.switched_off_kinds(),
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
         },
         request=request,
@@ -93,6 +94,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query.urlencode(),
+            "held_kinds": services.switched_off_kinds(),
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
         },
     )

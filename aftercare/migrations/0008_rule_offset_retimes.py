@@ -1,4 +1,3 @@
-
 import django.core.validators
 from django.db import migrations, models
 

@@ -32,6 +32,7 @@ from aftercare.services.outbox import (
     OutboxError,
     cancel,
     resend,
+    switched_off_kinds,
     timeline,
     why_not_resend,
 )
@@ -76,6 +77,7 @@ __all__ = [
     "retime_aftercare",
     "retime_for_rule",
     "rules",
+    "switched_off_kinds",
     "timeline",
     "unsubscribe",
     "unsubscribe_token",

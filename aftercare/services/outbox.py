@@ -11,6 +11,7 @@ from aftercare.models import (
     BEFORE_START,
     Kind,
     Reminder,
+    ReminderRule,
 )
 from aftercare.services.planning import INCLUDED, _nudge
 from clinic.models import Appointment, Patient
@@ -133,6 +134,13 @@ def cancel(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
         )
     reminder.refresh_from_db()
     return reminder
+
+
+def switched_off_kinds() -> set[str]:
+    """The kinds whose rule a manager switched off: their scheduled emails wait."""
+    return set(
+        ReminderRule.objects.filter(enabled=False).values_list("kind", flat=True)
+    )
 
 
 def timeline(patient: Patient) -> list[Reminder]:

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from aftercare import services
-from aftercare.models import Kind, Reminder
+from aftercare.models import Kind, Reminder, ReminderRule
 from aftercare.views import NewestFirstPage
 from clinic.models import Appointment, Patient
 from clinic.services import (
@@ -425,6 +425,20 @@ def test_the_patient_page_shows_the_email_timeline(as_user, reminder, patient):
     assert "Appointment reminder" in page
     assert f"to {patient.email}" in page
     assert reverse("aftercare:cancel", args=[reminder.pk]) in page
+
+
+HELD = "Held: this email is switched off in the email rules."
+
+
+def test_an_email_held_by_a_switched_off_rule_says_so(as_user, reminder, patient):
+    client = as_user("front_desk")
+    assert HELD not in client.get(patient.get_absolute_url()).content.decode()
+    ReminderRule.objects.filter(kind=Kind.REMINDER).update(enabled=False)
+
+    for url in (patient.get_absolute_url(), reverse("aftercare:outbox")):
+        page = client.get(url).content.decode()
+        # The scheduled reminder waits; the confirmation, sent, is not held.
+        assert page.count(HELD) == 1
 
 
 def test_a_practitioner_sees_the_timeline_without_actions(
