@@ -267,6 +267,9 @@ class Reminder(models.Model):
         _("status"), max_length=10, choices=Status.choices, default=Status.SCHEDULED
     )
     attempts = models.PositiveSmallIntegerField(default=0)
+    # ``attempts`` when staff last resent it: a resend gets the full number of
+    # tries again, while ``attempts`` keeps counting every one.
+    attempts_at_resend = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
     last_error = models.TextField(blank=True)

@@ -328,14 +328,16 @@ def _retry(
     reminder: Reminder, error: str, now: datetime, report: DispatchReport
 ) -> None:
     attempts = reminder.attempts + 1
-    if attempts >= settings.CLINIC_EMAIL_MAX_ATTEMPTS:
-        _fail(reminder, f"Gave up after {attempts} attempts: {error}", now)
+    # Since staff last resent it, if they did.
+    tries = attempts - reminder.attempts_at_resend
+    if tries >= settings.CLINIC_EMAIL_MAX_ATTEMPTS:
+        _fail(reminder, f"Gave up after {tries} attempts: {error}", now)
         report.failed += 1
         return
     Reminder.objects.filter(pk=reminder.pk, status=Status.SENDING).update(
         status=Status.SCHEDULED,
         attempts=attempts,
-        next_attempt_at=now + backoff(attempts),
+        next_attempt_at=now + backoff(tries),
         last_error=error[:2000],
         lease_until=None,
         updated_at=now,

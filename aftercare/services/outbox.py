@@ -97,12 +97,14 @@ def resend(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     reminder.due_at = max(reminder.due_at, now)
     reminder.next_attempt_at = None
     reminder.skip_reason = ""
+    reminder.attempts_at_resend = reminder.attempts
     reminder.save(
         update_fields=[
             "status",
             "due_at",
             "next_attempt_at",
             "skip_reason",
+            "attempts_at_resend",
             "updated_at",
         ]
     )

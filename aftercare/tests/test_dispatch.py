@@ -962,6 +962,29 @@ def test_staff_can_resend_a_failed_email(book, dispatch, mailoutbox, settings):
     assert row(Kind.CONFIRMATION).status == Status.SENT
 
 
+def test_a_resent_email_gets_its_tries_again(book, dispatch, mailoutbox, settings):
+    settings.EMAIL_BACKEND = f"{BACKENDS}.GreylistingBackend"
+    book()
+    for minutes in (0, 1, 3):
+        dispatch(NOW + minutes * MINUTE)
+    assert row(Kind.CONFIRMATION).status == Status.FAILED
+
+    # The mail server is still down when staff resend it: it is retried, soon.
+    services.resend(row(Kind.CONFIRMATION), now=NOW + HOUR)
+    report = dispatch(NOW + HOUR)
+
+    confirmation = row(Kind.CONFIRMATION)
+    assert report.retried == 1
+    assert confirmation.status == Status.SCHEDULED
+    assert confirmation.attempts == 4
+    assert confirmation.next_attempt_at == NOW + HOUR + services.backoff(1)
+    # Up, at the next try.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    dispatch(NOW + HOUR + MINUTE)
+    assert row(Kind.CONFIRMATION).status == Status.SENT
+    assert len(mailoutbox) == 1
+
+
 def test_a_reminder_for_a_cancelled_appointment_is_not_resent(book, front_desk):
     appointment = book()
     cancel_appointment(appointment=appointment, by=front_desk, reason="Ill.", now=NOW)
