@@ -83,13 +83,13 @@ def with_subject(outbox: Sink, words: str) -> list[EmailMessage]:
 
 
 def calendar_of(message: EmailMessage) -> str:
-    [calendar] = [
-        part
-        for part in message.iter_attachments()
-        if part.get_content_type() == "text/calendar"
-    ]
-    content = calendar.get_content()
-    return content if isinstance(content, str) else content.decode()
+    """The message's calendar files (one per appointment), one after the other."""
+    files = []
+    for part in message.iter_attachments():
+        if part.get_content_type() == "text/calendar":
+            content = part.get_content()
+            files.append(content if isinstance(content, str) else content.decode())
+    return "".join(files)
 
 
 def text_part(message: EmailMessage) -> str:
@@ -182,6 +182,7 @@ def test_a_patient_from_registration_to_aftercare_and_unsubscribing(
         consultation, series = with_subject(sink, "Your booking at")
         assert calendar_of(consultation).count("BEGIN:VEVENT") == 1
         assert calendar_of(series).count("BEGIN:VEVENT") == 6
+        assert calendar_of(series).count("BEGIN:VCALENDAR") == 6
 
         third_day = timezone.localdate(sessions[2].appointment.start)
         moved_day = next_open_day(third_day + timedelta(days=2))
