@@ -15,7 +15,7 @@ from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
-from clinic.models import Appointment, Patient
+from clinic.models import Appointment, Patient, choice_label
 
 
 class Kind(models.TextChoices):
@@ -323,3 +323,9 @@ class Reminder(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("aftercare:preview", args=[self.pk])
+
+    def get_kind_display(self) -> str:
+        return choice_label(Kind, self.kind)
+
+    def get_status_display(self) -> str:
+        return choice_label(self.Status, self.status)
