@@ -8,12 +8,14 @@ configuration table in README.md.
 
 import re
 from datetime import time, timedelta
+from email.utils import getaddresses
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import environ
-from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ImproperlyConfigured, ValidationError
+from django.core.validators import validate_email
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(environ.Env().str("CLINIC_VAR_DIR", default=str(BASE_DIR / "var")))
@@ -329,6 +331,26 @@ DEFAULT_FROM_EMAIL = env.str(
 )
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
+
+def _admins(raw: str) -> list[tuple[str, str]]:
+    """CLINIC_ADMINS: "Name <address>" or addresses, separated by commas."""
+    admins = []
+    for name, address in getaddresses([raw]):
+        try:
+            validate_email(address)
+        except ValidationError:
+            raise ImproperlyConfigured(
+                "CLINIC_ADMINS must be addresses separated by commas, such as "
+                f"'Ops <ops@clinic.example>, it@clinic.example', not {raw!r}."
+            ) from None
+        admins.append((name or address, address))
+    return admins
+
+
+# Who gets an email when a page or a task fails (none by default).
+ADMINS = _admins(env.str("CLINIC_ADMINS", default="").strip())
+EMAIL_SUBJECT_PREFIX = f"[{CLINIC_NAME}] "
+
 # Celery: kombu's filesystem transport by default (web, worker and beat share one
 # folder on this machine); redis:// in production. The database holds every
 # schedule, so the broker only ever carries "do this now" messages.
@@ -424,8 +446,22 @@ if LOG_LEVEL not in _LOG_LEVELS:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler"},
+        # ERRORs by mail to CLINIC_ADMINS, without patient data (clinic/errors.py).
+        "mail_admins": {"()": "clinic.errors.ErrorEmailHandler"},
+    },
+    "root": {"handlers": ["console", "mail_admins"], "level": LOG_LEVEL},
+    "loggers": {
+        # Django's own handlers mail the request's form data: replaced by the
+        # root's. Its records still reach the root.
+        "django": {"handlers": [], "level": "INFO"},
+        # Anyone can send a wrong Host header: logged, not mailed.
+        "django.security.DisallowedHost": {
+            "handlers": ["console"],
+            "propagate": False,
+        },
+    },
 }
 
 CSRF_FAILURE_VIEW = "clinic.views.system.csrf_failure"

@@ -1,0 +1,70 @@
+"""Emails to the people who run the app when a page or a task fails.
+
+Django's own error emails carry the request's form data, query string and
+headers: a patient's name, date of birth or notes typed into the form that
+failed. These carry what the people fixing it need and no patient data: the
+error, the traceback (code lines, no variables), the method and path without
+the query string, and which member of staff it was.
+"""
+
+import logging
+import traceback
+
+from django.conf import settings
+from django.core import mail
+
+
+class ErrorEmailHandler(logging.Handler):
+    """Mails an ERROR record to ADMINS (set CLINIC_ADMINS); never raises."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.ERROR)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # A task's failure comes once, from report_task_failure(): Celery's own
+        # record of it reaches this handler only where Celery runs in-process.
+        if not settings.ADMINS or record.name.startswith("celery."):
+            return
+        try:
+            subject, body = self.message(record)
+            mail.mail_admins(subject, body, fail_silently=True)
+        except Exception:  # noqa: BLE001 - a failing report must not fail the page
+            self.handleError(record)
+
+    def message(self, record: logging.LogRecord) -> tuple[str, str]:
+        request = getattr(record, "request", None)
+        lines = [record.getMessage(), ""]
+        if request is not None:
+            user = getattr(request, "user", None)
+            staff = user.get_username() if user and user.is_authenticated else "-"
+            lines += [
+                f"Request: {request.method} {request.path}",
+                f"Signed in as: {staff}",
+                "",
+            ]
+        lines.append(f"Where: {record.name} ({record.pathname}:{record.lineno})")
+        if record.exc_info:
+            lines += ["", self._traceback(record)]
+        first_line = (record.getMessage().splitlines() or [""])[0]
+        return f"{record.levelname}: {first_line}"[:200], "\n".join(lines)
+
+    def _traceback(self, record: logging.LogRecord) -> str:
+        # Code lines only: no frame's variables, which hold patients' data.
+        return "".join(traceback.format_exception(*record.exc_info)).rstrip()
+
+
+def report_task_failure(sender=None, exception=None, einfo=None, **kwargs) -> None:
+    """Celery's task_failure signal: mail it as a page's error would be. (A
+    worker replaces the root logger's handlers with its own, so the handler in
+    LOGGING never sees a task's error there.)"""
+    name = getattr(sender, "name", "a task")
+    record = logging.LogRecord(
+        name="clinic.tasks",
+        level=logging.ERROR,
+        pathname=__file__,
+        lineno=0,
+        msg="Task %s failed: %s",
+        args=(name, type(exception).__name__),
+        exc_info=(type(exception), exception, getattr(einfo, "tb", None)),
+    )
+    ErrorEmailHandler().handle(record)

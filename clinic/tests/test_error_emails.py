@@ -1,0 +1,109 @@
+"""When a page or a task fails, the people who run the app get an email with
+what they need to fix it, and none of the patient's data."""
+
+import pytest
+from django.core import mail
+from django.core.exceptions import ImproperlyConfigured
+from django.test import Client
+from django.urls import reverse
+
+from clinic import services
+from clinic.celery import app
+from clinic.settings import _admins
+
+ADMINS = [("Ops", "ops@clinic.example")]
+
+
+def register_and_fail(front_desk, monkeypatch) -> Client:
+    """The registration page crashes while saving Mary Seacole."""
+
+    def broken():
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(services, "hold_registration_lock", broken)
+    client = Client(raise_request_exception=False)
+    client.force_login(front_desk)
+    response = client.post(
+        reverse("clinic:patient_create") + "?from=Seacole",
+        {
+            "first_name": "Mary",
+            "last_name": "Seacole",
+            "date_of_birth": "1985-11-23",
+            "email": "mary.seacole@example.com",
+            "preferred_contact": "email",
+            "notes": "Allergic to lidocaine",
+        },
+    )
+    assert response.status_code == 500
+    return client
+
+
+def test_a_failing_page_emails_the_error_without_the_patients_data(
+    front_desk, monkeypatch, settings
+):
+    settings.ADMINS = ADMINS
+
+    register_and_fail(front_desk, monkeypatch)
+
+    [email] = mail.outbox
+    assert email.to == ["ops@clinic.example"]
+    assert email.subject.startswith(f"[{settings.CLINIC_NAME}] ERROR: Internal Server")
+    body = email.body
+    assert f"Request: POST {reverse('clinic:patient_create')}" in body
+    assert f"Signed in as: {front_desk.username}" in body
+    assert "RuntimeError: the disk is full" in body
+    assert "Traceback (most recent call last)" in body
+    for patient_data in ("Mary", "Seacole", "1985", "example.com", "lidocaine"):
+        assert patient_data not in body
+
+
+def test_no_admins_no_email(front_desk, monkeypatch, settings):
+    settings.ADMINS = []
+
+    register_and_fail(front_desk, monkeypatch)
+
+    assert mail.outbox == []
+
+
+def test_a_wrong_host_header_is_not_mailed(client, settings):
+    settings.ADMINS = ADMINS
+
+    response = client.get("/", HTTP_HOST="evil.example")
+
+    assert response.status_code == 400
+    assert mail.outbox == []
+
+
+def test_a_failing_task_emails_the_error(settings, db):
+    settings.ADMINS = ADMINS
+
+    @app.task(name="clinic.tests.failing")
+    def failing(patient_name):
+        raise ValueError("no such room")
+
+    failing.apply(args=["Mary Seacole"])
+
+    [email] = mail.outbox
+    assert "Task clinic.tests.failing failed: ValueError" in email.subject
+    assert "ValueError: no such room" in email.body
+    assert "Mary" not in email.body
+
+
+@pytest.mark.parametrize(
+    ("raw", "admins"),
+    [
+        ("", []),
+        ("ops@clinic.example", [("ops@clinic.example", "ops@clinic.example")]),
+        (
+            "Ops <ops@clinic.example>, it@clinic.example",
+            [("Ops", "ops@clinic.example"), ("it@clinic.example", "it@clinic.example")],
+        ),
+    ],
+)
+def test_admins_are_read_from_one_setting(raw, admins):
+    assert _admins(raw) == admins
+
+
+def test_a_bad_admins_setting_says_what_it_should_be():
+    with pytest.raises(ImproperlyConfigured, match="addresses separated by commas"):
+        _admins("ops at clinic")
