@@ -32,7 +32,6 @@ def patient_messages_panel(request: HttpRequest, patient: Patient) -> str:
         {
             "patient": patient,
             "reminders": services.timeline(patient),
-            "held_kinds": services.switched_off_kinds(),
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
         },
         request=request,
@@ -69,9 +68,9 @@ class OutboxFilter(forms.Form):
 @require_safe
 def outbox(request: HttpRequest) -> HttpResponse:
     form = OutboxFilter(request.GET)
-    reminders = Reminder.objects.select_related("patient", "appointment").order_by(
-        "-due_at", "-id"
-    )
+    reminders = services.with_held(
+        Reminder.objects.select_related("patient", "appointment")
+    ).order_by("-due_at", "-id")
     # A bad value is shown as an error next to its field; the good ones filter.
     form.is_valid()
     data = form.cleaned_data
@@ -94,7 +93,6 @@ def outbox(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "query": query.urlencode(),
-            "held_kinds": services.switched_off_kinds(),
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
         },
     )

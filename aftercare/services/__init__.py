@@ -32,9 +32,9 @@ from aftercare.services.outbox import (
     OutboxError,
     cancel,
     resend,
-    switched_off_kinds,
     timeline,
     why_not_resend,
+    with_held,
 )
 from aftercare.services.planning import (
     INCLUDED,
@@ -77,12 +77,12 @@ __all__ = [
     "retime_aftercare",
     "retime_for_rule",
     "rules",
-    "switched_off_kinds",
     "timeline",
     "unsubscribe",
     "unsubscribe_token",
     "unsubscribe_url",
     "versions_of",
     "why_not_resend",
+    "with_held",
     "wall_clock_offset",
 ]

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
@@ -138,16 +139,17 @@ def cancel(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     return reminder
 
 
-def switched_off_kinds() -> set[str]:
-    """The kinds whose rule a manager switched off: their scheduled emails wait."""
-    return set(
-        ReminderRule.objects.filter(enabled=False).values_list("kind", flat=True)
+def with_held(reminders: QuerySet[Reminder]) -> QuerySet[Reminder]:
+    """Each row's ``held``: whether a manager switched its kind's rule off, so
+    that, scheduled, it waits (in the same query)."""
+    return reminders.annotate(
+        held=Exists(ReminderRule.objects.filter(kind=OuterRef("kind"), enabled=False))
     )
 
 
 def timeline(patient: Patient) -> list[Reminder]:
     return list(
-        Reminder.objects.filter(patient=patient)
+        with_held(Reminder.objects.filter(patient=patient))
         .select_related("appointment")
         .order_by("-due_at", "-id")[:200]
     )
