@@ -58,9 +58,12 @@ class OutboxFilter(forms.Form):
 
     def clean_day(self) -> date | None:
         day = self.cleaned_data["day"]
-        # The filter runs to the next midnight, which the last day has not.
-        if day is not None and day >= date.max:
+        # The filter runs from the day's midnight to the next in the clinic's
+        # zone, which the first and last days of the calendar don't have in UTC.
+        if day is not None and day >= date.max - timedelta(days=1):
             raise forms.ValidationError(_("Pick an earlier day."))
+        if day is not None and day <= date.min + timedelta(days=1):
+            raise forms.ValidationError(_("Pick a later day."))
         return day
 
 

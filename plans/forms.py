@@ -287,6 +287,11 @@ class DateTimeLocalInput(forms.DateTimeInput):
         super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
 
 
+# A record's times are checked against its booking by the service; the form only
+# keeps out dates no booking can be near (year 1 can't even be turned into UTC).
+NEAR_TODAY = timedelta(days=50 * 365)
+
+
 class RecordForm(HiddenErrorsShown, forms.ModelForm):
     # When the draft was last saved as the page showed it (NEW_RECORD before).
     seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
@@ -339,6 +344,20 @@ class RecordForm(HiddenErrorsShown, forms.ModelForm):
                 Q(is_active=True) | Q(pk__in=used),
                 category__in=[Product.Category.SERUM, Product.Category.RECOVERY],
             )
+
+    def _near_today(self, field: str) -> datetime | None:
+        moment = self.cleaned_data[field]
+        if moment is not None and abs(moment - timezone.now()) > NEAR_TODAY:
+            raise forms.ValidationError(
+                _("Check the date: it is decades away from today.")
+            )
+        return moment
+
+    def clean_started_at(self) -> datetime | None:
+        return self._near_today("started_at")
+
+    def clean_ended_at(self) -> datetime | None:
+        return self._near_today("ended_at")
 
     def clean(self) -> dict:
         data = super().clean()

@@ -353,6 +353,8 @@ def amend_record(
         raise PlanError(_("Nothing was changed."))
     if entries is not None and not entries:
         raise PlanError(_("A signed record keeps at least one treated area."))
+    if record.started_at is None or record.ended_at is None:
+        raise PlanError(_("A signed record keeps its start and end times."))
     _check_times(record, now)
     record.save()
     if entries is not None:

@@ -44,6 +44,8 @@ HOSTILE = {
     "sql": "'; DROP TABLE clinic_patient; -- \" OR 1=1",
     "negative": "-1",
     "huge": "99999999999999999999",
+    # More digits than Python turns into an int.
+    "digits-5000": "1" * 5000,
     "abc": "abc",
     "feb-30": "2026-02-30",
     "time-25-61": "25:61",
@@ -57,7 +59,7 @@ HOSTILE = {
     "nan": "NaN",
 }
 # The few most likely to get past a form, for the one-field-at-a-time runs.
-SHARP = ("nul", "huge", "year-1", "list")
+SHARP = ("nul", "huge", "year-1", "list", "blank")
 
 
 def hostile(name: str):
@@ -642,6 +644,28 @@ def test_hostile_query_strings(
         assert response.status_code < 500, param
     response = client.get(url, dict.fromkeys(params, hostile(value)))
     assert response.status_code < 500, "all at once"
+
+
+EXTREME_TIMES = ("0001-01-01", "0001-01-01T00:00", "9999-12-31", "9999-12-31T23:59")
+
+
+@pytest.mark.parametrize("zone", ["Asia/Tokyo", "America/New_York"])
+def test_extreme_dates_in_zones_far_from_greenwich(
+    world: SimpleNamespace, zone: str, settings
+):
+    """Year 1 east of Greenwich and year 9999 west of it have no UTC time."""
+    settings.TIME_ZONE = zone
+    client = client_for(world, "manager")
+    for value in EXTREME_TIMES:
+        for name, kwargs, params in QUERIES:
+            url = _query_url(world, name, kwargs)
+            response = client.get(url, dict.fromkeys(params, value))
+            assert response.status_code < 500, (name, value)
+        for form_name in ("record", "record_amend"):
+            form = FORMS_BY_NAME[form_name]
+            for field_name in ("started_at", "ended_at"):
+                data = {**form.baseline(world), field_name: value}
+                post(world, form, data, f"{form_name} {field_name}={value}")
 
 
 @pytest.mark.parametrize(

@@ -37,3 +37,12 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
     ):
         return target
     return fallback
+
+
+def id_from(value: str | None) -> int | None:
+    """A database id given in a query string, or None for anything else: not
+    isdigit(), which takes "²", and not thousands of digits, which int()
+    refuses (ids are 64-bit at most)."""
+    if value and value.isdecimal() and value.isascii() and len(value) <= 18:
+        return int(value)
+    return None

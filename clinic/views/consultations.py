@@ -10,7 +10,7 @@ from django.views.decorators.http import require_safe
 from clinic import services
 from clinic.forms import ConsultationForm
 from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
-from clinic.views.common import form_errors_from, staff_view
+from clinic.views.common import form_errors_from, id_from, staff_view
 
 
 @staff_view("clinic.change_consultation")
@@ -90,9 +90,9 @@ def access_log(request: HttpRequest) -> HttpResponse:
     """Who opened which patient's clinical record (managers)."""
     entries = ClinicalAccess.objects.select_related("user", "patient")
     patient = None
-    patient_id = request.GET.get("patient", "")
-    if patient_id.isdecimal():  # Not isdigit(): int("²") fails.
-        patient = Patient.objects.filter(pk=int(patient_id)).first()
+    patient_id = id_from(request.GET.get("patient"))
+    if patient_id is not None:
+        patient = Patient.objects.filter(pk=patient_id).first()
         if patient is not None:
             entries = entries.filter(patient=patient)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from clinic.models import Appointment, Area, Practitioner
 from clinic.services import log_clinical_access
-from clinic.views import form_errors_from, staff_view
+from clinic.views import form_errors_from, id_from, staff_view
 from plans import records
 from plans.forms import AmendForm, AreaFormSet, PhotoForm, RecordForm
 from plans.models import Photo, SessionRecord, TreatmentPlan, TreatmentSession
@@ -312,13 +312,8 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
     in_area = [p for p in photos if p.area == area]
     by_id = {p.pk: p for p in in_area}
     left, right = records.comparison_defaults(in_area)
-    for side in ("left", "right"):
-        chosen = request.GET.get(side, "")
-        if chosen.isdecimal() and int(chosen) in by_id:
-            if side == "left":
-                left = by_id[int(chosen)]
-            else:
-                right = by_id[int(chosen)]
+    left = by_id.get(id_from(request.GET.get("left")), left)
+    right = by_id.get(id_from(request.GET.get("right")), right)
     log_clinical_access(
         user=request.user,
         patient=plan.patient,
@@ -351,11 +346,9 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
 def my_day(request: HttpRequest) -> HttpResponse:
     """A practitioner's sessions today, with what they need to know for each."""
     practitioner = Practitioner.objects.filter(user=request.user).first()
-    chosen = request.GET.get("practitioner", "")
-    if chosen.isdecimal() and request.user.has_perm("clinic.view_practitioner"):
-        practitioner = (
-            Practitioner.objects.filter(pk=int(chosen)).first() or practitioner
-        )
+    chosen = id_from(request.GET.get("practitioner"))
+    if chosen is not None and request.user.has_perm("clinic.view_practitioner"):
+        practitioner = Practitioner.objects.filter(pk=chosen).first() or practitioner
     today = timezone.localdate()
     appointments = []
     if practitioner is not None:
