@@ -175,6 +175,24 @@ def test_front_desk_sees_todays_arrivals_with_check_in(
     assert len(response.context["arrivals"]) == 1
 
 
+def test_an_arrival_whose_time_has_passed_can_be_marked_a_no_show_from_today(
+    client, front_desk, practitioner, room, frozen_now
+):
+    late = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(NOW.date(), 8, 10)
+    )
+    later = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(NOW.date(), 10, 30)
+    )
+    client.force_login(front_desk)
+
+    body = client.get(reverse("clinic:dashboard")).content.decode()
+
+    assert reverse("clinic:appointment_no_show", args=[late.pk]) in body
+    assert reverse("clinic:appointment_no_show", args=[later.pk]) not in body
+    assert reverse("clinic:appointment_check_in", args=[later.pk]) in body
+
+
 def test_practitioners_see_their_own_day(
     client, practitioner, other_practitioner, room, other_room, frozen_now
 ):

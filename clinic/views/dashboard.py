@@ -26,7 +26,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         )
     today = timezone.localdate()
     todays = Appointment.objects.on_day(today).with_people()
-    context: dict = {"today": today, "search_form": PatientSearchForm()}
+    context: dict = {
+        "today": today,
+        # Arrivals whose time has passed offer "No-show".
+        "now": timezone.now(),
+        "search_form": PatientSearchForm(),
+    }
 
     if roles.FRONT_DESK in user_roles:
         context["arrivals"] = list(todays.exclude(status=Appointment.Status.CANCELLED))
