@@ -527,6 +527,30 @@ def test_patients_are_found_by_name_email_or_phone(client, front_desk, query):
     assert names == ["Lovelace"]
 
 
+@pytest.mark.parametrize("query", ["7700900123", "7700-900123", "(0)7700", "900.123"])
+def test_a_phone_is_found_whatever_separates_its_digits(client, front_desk, query):
+    PatientFactory(last_name="Lovelace", phone="+44 (0)7700-900123")
+    PatientFactory(last_name="Babbage", phone="+44 7700 111222")
+    client.force_login(front_desk)
+
+    response = client.get(reverse("clinic:patient_list"), {"q": query})
+
+    assert [p.last_name for p in response.context["page"].object_list] == ["Lovelace"]
+
+
+def test_a_search_too_long_says_so_instead_of_listing_everyone(
+    client, front_desk, patient
+):
+    client.force_login(front_desk)
+
+    response = client.get(reverse("clinic:patient_list"), {"q": "Ada " * 30})
+
+    page = response.content.decode()
+    assert "at most 100 characters" in page
+    assert list(response.context["page"].object_list) == []
+    assert "No patients yet" not in page
+
+
 def test_a_search_with_no_match_says_so(client, front_desk, patient):
     client.force_login(front_desk)
     response = client.get(reverse("clinic:patient_list"), {"q": "zzzz"})
@@ -925,6 +949,32 @@ def test_calendar_pages_ignore_nonsense_in_the_address(client, front_desk, db):
             reverse(url), {"date": "yesterday", "practitioner": "x", "room": "-1"}
         )
         assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("url", "query", "message"),
+    [
+        ("clinic:calendar_day", {"date": "1900-01-01"}, "Showing today."),
+        ("clinic:calendar_week", {"date": "3000-01-01"}, "Showing this week."),
+        ("clinic:calendar_week", {"room": "987654"}, "Pick a room from the list."),
+    ],
+)
+def test_a_calendar_address_it_cant_show_says_what_it_shows_instead(
+    client, front_desk, db, url, query, message
+):
+    client.force_login(front_desk)
+
+    page = client.get(reverse(url), query).content.decode()
+
+    assert message in page
+
+
+def test_the_week_in_the_menu_opens_a_week(client, front_desk, db):
+    client.force_login(front_desk)
+
+    page = client.get(reverse("clinic:dashboard")).content.decode()
+
+    assert f'href="{reverse("clinic:calendar_week")}">Week</a>' in page
 
 
 def test_the_week_view_shows_one_practitioners_week(

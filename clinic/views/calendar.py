@@ -24,8 +24,23 @@ from clinic.views.common import staff_view
 
 def _calendar_params(request: HttpRequest) -> CalendarForm:
     form = CalendarForm(request.GET)
-    form.is_valid()  # Bad values are dropped: the page falls back to defaults.
+    # Bad values are dropped: the page falls back to its defaults, and says so
+    # (see _address_errors).
+    form.is_valid()
     return form
+
+
+def _address_errors(params: CalendarForm, *, today: str) -> list[str]:
+    """What in the address was not understood, and what the page shows instead."""
+    instead = {
+        "date": today,
+        "practitioner": _("Pick a practitioner from the list."),
+        "room": _("Pick a room from the list."),
+    }
+    return [
+        f"{' '.join(errors)} {instead.get(field, '')}".strip()
+        for field, errors in params.errors.items()
+    ]
 
 
 @staff_view("clinic.view_appointment")
@@ -97,6 +112,7 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
             "today": timezone.localdate(),
             "can_check_in": request.user.has_perm("clinic.check_in_appointment"),
             "now": timezone.now(),
+            "address_errors": _address_errors(params, today=_("Showing today.")),
         },
     )
 
@@ -139,6 +155,7 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
         "clinic/calendar_week.html",
         {
             "week": week,
+            "address_errors": _address_errors(params, today=_("Showing this week.")),
             "subject": subject,
             "room": room,
             "practitioner": practitioner,

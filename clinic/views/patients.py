@@ -22,23 +22,39 @@ from clinic.views.common import staff_view
 PATIENTS_PER_PAGE = 25
 
 
+# What people write between a phone number's digits, ignored when searching.
+PHONE_SEPARATORS = (" ", "-", "(", ")", ".")
+
+
+def _phone_digits(word: str) -> str | None:
+    """The word as a phone number's digits (with its +), or None if it isn't one."""
+    digits = word
+    for separator in PHONE_SEPARATORS:
+        digits = digits.replace(separator, "")
+    plain = digits.removeprefix("+")
+    return digits if plain.isascii() and plain.isdigit() else None
+
+
 def search_patients(query: str) -> QuerySet[Patient]:
-    """Every word must match a name, the email or the phone (spaces ignored);
-    commas separate words too ("Lovelace, Ada", as the list shows names)."""
+    """Every word must match a name, the email or the phone (its spaces, dashes,
+    brackets and dots ignored); commas separate words too ("Lovelace, Ada", as
+    the list shows names)."""
     patients = Patient.objects.all()
     words = query.replace(",", " ").split()
-    if any(w.lstrip("+").isdigit() for w in words):
-        patients = patients.annotate(
-            phone_digits=Replace("phone", Value(" "), Value(""))
-        )
+    if any(_phone_digits(w) for w in words):
+        phone: Replace | str = "phone"
+        for separator in PHONE_SEPARATORS:
+            phone = Replace(phone, Value(separator), Value(""))
+        patients = patients.annotate(phone_digits=phone)
     for word in words:
         match = (
             Q(first_name__icontains=word)
             | Q(last_name__icontains=word)
             | Q(email__icontains=word)
         )
-        if word.lstrip("+").isdigit():
-            match |= Q(phone_digits__contains=word)
+        digits = _phone_digits(word)
+        if digits:
+            match |= Q(phone_digits__contains=digits)
         patients = patients.filter(match)
     return patients
 
@@ -48,7 +64,11 @@ def search_patients(query: str) -> QuerySet[Patient]:
 def patient_list(request: HttpRequest) -> HttpResponse:
     form = PatientSearchForm(request.GET)
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
-    patients = search_patients(query) if query else Patient.objects.all()
+    if form.errors:
+        # Not every patient, as if nothing had been asked: say what was wrong.
+        patients = Patient.objects.none()
+    else:
+        patients = search_patients(query) if query else Patient.objects.all()
     page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
