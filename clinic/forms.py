@@ -18,6 +18,7 @@ from clinic.models import (
     Room,
 )
 from clinic.scheduling import local_datetime
+from clinic.services.stale import seen_stamp
 
 DURATION_CHOICES = [
     (30, gettext_lazy("30 minutes")),
@@ -188,6 +189,8 @@ class PatientForm(forms.ModelForm):
     )
     # Whether the consent box was ticked when the page was opened ("1" or "0").
     consent_shown = forms.CharField(required=False, widget=forms.HiddenInput)
+    # Which version of the details the page showed (clinic.services.stale).
+    seen = forms.CharField(required=False, widget=forms.HiddenInput, empty_value=None)
 
     class Meta:
         model = Patient
@@ -211,6 +214,7 @@ class PatientForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.initial["consent_shown"] = "1" if self.instance.email_consent else "0"
+            self.initial["seen"] = seen_stamp(self.instance)
 
     def clean_first_name(self) -> str:
         return clean_person_name(self.cleaned_data["first_name"])
@@ -454,6 +458,12 @@ class ConsultationForm(forms.ModelForm):
         label=gettext_lazy("Areas of concern"), choices=Area.choices
     )
     goals = CheckboxesField(label=gettext_lazy("Goals"), choices=Goal.choices)
+    # Which version of the consultation the page showed (clinic.services.stale).
+    seen = forms.CharField(required=False, widget=forms.HiddenInput, empty_value=None)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["seen"] = seen_stamp(self.instance)
 
     class Meta:
         model = Consultation

@@ -39,6 +39,7 @@ from clinic.services.changes import (
 )
 from clinic.services.consultations import log_clinical_access, record_consultation
 from clinic.services.patients import hold_registration_lock, save_patient_details
+from clinic.services.stale import StalePage, seen_stamp
 
 __all__ = [
     "CONSULTATION_TOOK_PLACE",
@@ -47,6 +48,7 @@ __all__ = [
     "BookingError",
     "Move",
     "Slot",
+    "StalePage",
     "availability_for",
     "book_appointment",
     "book_appointments",
@@ -67,4 +69,5 @@ __all__ = [
     "record_consultation",
     "reschedule_appointment",
     "save_patient_details",
+    "seen_stamp",
 ]

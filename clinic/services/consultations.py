@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 
 from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
 from clinic.services.changes import _locked, _refuse
+from clinic.services.stale import check_seen
 
 
 @transaction.atomic
@@ -17,13 +18,22 @@ def record_consultation(
     consultation: Consultation,
     by: AbstractBaseUser,
     now: datetime | None = None,
+    seen: str | None = None,
 ) -> Consultation:
     """Save a consultation filled in by a practitioner, stamping the decision.
 
     The patient's skin type follows the latest consultation that records one.
+    ``seen``: the version the form showed (see clinic.services.stale); a save
+    from a page opened before someone else's is refused.
     """
     now = now or timezone.now()
     appointment = _locked(consultation.appointment)
+    # The appointment's lock makes saves of its consultation take turns.
+    check_seen(
+        Consultation.objects.filter(appointment=appointment).first(),
+        seen,
+        what=_("This consultation"),
+    )
     if appointment.kind != Appointment.Kind.CONSULTATION:
         raise _refuse(_("Only a consultation appointment can hold a consultation."))
     if appointment.status in Appointment.LOST_STATUSES:

@@ -6,8 +6,10 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from clinic.models import Patient
+from clinic.services.stale import check_seen
 
 # Any fixed number, the same in every process: the PostgreSQL advisory lock that
 # registrations take in turn.
@@ -27,11 +29,21 @@ def hold_registration_lock() -> None:
 
 
 @transaction.atomic
-def save_patient_details(patient: Patient, *, now: datetime | None = None) -> Patient:
+def save_patient_details(
+    patient: Patient, *, now: datetime | None = None, seen: str | None = None
+) -> Patient:
     """Save an existing patient's changed details. When email consent is given
     again (after an unsubscribe, say), the apps in
     settings.CLINIC_PATIENT_LISTENERS hear of it in the same transaction: the
-    outbox resumes the patient's emails still ahead."""
+    outbox resumes the patient's emails still ahead.
+
+    ``seen``: the version the form showed (see clinic.services.stale); a save
+    from a page opened before someone else's is refused."""
+    check_seen(
+        Patient.objects.select_for_update().filter(pk=patient.pk).first(),
+        seen,
+        what=_("The patient's details"),
+    )
     gave_consent = (
         patient.email_consent
         and Patient.objects.filter(pk=patient.pk, email_consent=False).exists()

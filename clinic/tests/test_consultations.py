@@ -2,6 +2,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -216,6 +217,72 @@ def test_editing_keeps_the_decision_stamp_until_the_decision_changes(
     consultation.refresh_from_db()
     assert consultation.decided_by == other_practitioner.user
     assert consultation.decided_at == frozen_now
+
+
+def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
+    client, practitioner, other_practitioner, visit, frozen_now
+):
+    recorded(visit, practitioner.user)
+    client.force_login(other_practitioner.user)
+    opened = client.get(record_url(visit)).context["form"].initial["seen"]
+    # Meanwhile, in another tab: a pregnancy, so not eligible after all.
+    colleague = Client()
+    colleague.force_login(practitioner.user)
+    with time_machine.travel(frozen_now + timedelta(minutes=2), tick=False):
+        colleague.post(
+            record_url(visit),
+            consultation_data(
+                pregnant="on",
+                screening_note="Pregnant, 12 weeks.",
+                decision="not_eligible",
+                decision_reason="Pregnant: after the baby is born.",
+            ),
+        )
+
+    with time_machine.travel(frozen_now + timedelta(minutes=5), tick=False):
+        response = client.post(
+            record_url(visit), consultation_data(seen=opened), follow=True
+        )
+
+    assert response.redirect_chain == [(record_url(visit), 302)]
+    assert "saved by someone else while your page was open" in (
+        response.content.decode()
+    )
+    consultation = Consultation.objects.get()
+    assert consultation.pregnant
+    assert consultation.screening_note == "Pregnant, 12 weeks."
+    assert consultation.decision == Consultation.Decision.NOT_ELIGIBLE
+    # The page now shows what is saved, and saves from there.
+    again = response.context["form"].initial["seen"]
+    response = client.post(
+        record_url(visit),
+        consultation_data(
+            pregnant="on",
+            screening_note="Pregnant, 12 weeks.",
+            decision="refer",
+            decision_reason="Obstetrician first.",
+            seen=again,
+        ),
+    )
+    assert response.status_code == 302
+    assert Consultation.objects.get().decision == Consultation.Decision.REFER
+
+
+def test_a_second_new_consultation_from_an_old_page_is_refused(
+    client, practitioner, visit, frozen_now
+):
+    client.force_login(practitioner.user)
+    opened = client.get(record_url(visit)).context["form"].initial["seen"]
+    client.post(record_url(visit), consultation_data(seen=opened))
+
+    response = client.post(
+        record_url(visit), consultation_data(hoped_for_results="Other", seen=opened)
+    )
+
+    assert response.status_code == 302
+    assert Consultation.objects.get().hoped_for_results == (
+        "Smoother cheeks by the spring"
+    )
 
 
 # Refused ------------------------------------------------------------------------

@@ -2,6 +2,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -495,6 +496,33 @@ def test_front_desk_edits_a_patient(client, front_desk, patient):
     patient.refresh_from_db()
     assert patient.last_name == "King"
     assert patient.notes == "Prefers mornings."
+
+
+def test_an_edit_page_opened_before_a_colleagues_save_does_not_undo_it(
+    client, front_desk, patient
+):
+    url = reverse("clinic:patient_edit", args=[patient.pk])
+    client.force_login(front_desk)
+    form = client.get(url).context["form"]
+    mine = {**form.initial, "notes": "Prefers mornings."}
+    mine = {
+        k: ("on" if v is True else v) for k, v in mine.items() if v not in (None, False)
+    }
+    colleague = Client()
+    colleague.force_login(front_desk)
+    theirs = {**mine, "phone": "+44 7700 900999", "notes": ""}
+    later = timezone.now() + timedelta(minutes=1)
+    with time_machine.travel(later, tick=False):
+        assert colleague.post(url, {**theirs, "seen": ""}).status_code == 302
+
+    with time_machine.travel(later + timedelta(minutes=1), tick=False):
+        response = client.post(url, mine, follow=True)
+
+    assert response.redirect_chain == [(url, 302)]
+    assert "saved by someone else" in response.content.decode()
+    patient.refresh_from_db()
+    assert patient.phone == "+44 7700 900999"
+    assert patient.notes == ""
 
 
 @pytest.mark.parametrize(

@@ -38,8 +38,14 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
     if request.method == "POST" and form.is_valid():
         try:
             consultation = services.record_consultation(
-                consultation=form.save(commit=False), by=request.user
+                consultation=form.save(commit=False),
+                by=request.user,
+                seen=form.cleaned_data["seen"],
             )
+        except services.StalePage as error:
+            # Their page shows it as it was: start again from what is saved.
+            messages.error(request, " ".join(error.messages))
+            return redirect("clinic:consultation_record", appointment_pk=appointment.pk)
         except services.BookingError as error:
             form_errors_from(error, form)
         else:

@@ -98,7 +98,14 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=pk)
     form = PatientForm(request.POST or None, instance=patient)
     if request.method == "POST" and form.is_valid():
-        patient = services.save_patient_details(form.save(commit=False))
+        try:
+            patient = services.save_patient_details(
+                form.save(commit=False), seen=form.cleaned_data["seen"]
+            )
+        except services.StalePage as error:
+            # Their page shows the details as they were: start again from today's.
+            messages.error(request, " ".join(error.messages))
+            return redirect("clinic:patient_edit", pk=pk)
         messages.success(request, _("Changes saved."))
         if form.cleaned_data.get("consent_shown") == "1" and not patient.email_consent:
             if request.POST.get("email_consent"):
