@@ -1,11 +1,15 @@
 """Forms in Chromium: what a hurried click does (static/js/forms.js)."""
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from clinic.models import Patient
+from plans.models import Photo
+from plans.tests.record_factories import add_session, image_bytes, make_plan
 
 pytestmark = [
     pytest.mark.browser,
@@ -47,3 +51,52 @@ def test_a_form_refused_with_errors_can_be_sent_again(tab, front_desk):
     expect(tab.page).to_have_url(re.compile(r"/patients/\d+/$"))
     assert Patient.objects.filter(last_name="Button").count() == 1
     assert tab.errors == []
+
+
+def test_typed_record_notes_are_not_lost_to_a_photo_added_unasked(
+    tab, practitioner, room, tmp_path
+):
+    plan = make_plan(practitioner)
+    session = add_session(plan, timezone.now() - timedelta(minutes=30), room)
+    image = tmp_path / "before.jpg"
+    image.write_bytes(image_bytes())
+    tab.sign_in("practitioner", "correct horse battery staple")
+    record = f"/plans/sessions/{session.pk}/record/"
+    tab.open(record)
+    tab.field("Notes").fill("Tolerated well; mild redness.")
+    tab.field("Photo").set_input_files(image)
+    asked = []
+
+    # Dismissed: nothing is sent, the typed notes stay.
+    tab.page.once("dialog", lambda dialog: (asked.append(dialog), dialog.dismiss()))
+    tab.click("Add photo", role="button")
+    expect(tab.field("Notes")).to_have_value("Tolerated well; mild redness.")
+    assert [d.message for d in asked] == [
+        "What you typed in the form above is not saved yet and will be lost. "
+        "Go on anyway?"
+    ]
+    assert not Photo.objects.exists()
+
+    # Accepted: the photo goes, as asked.
+    tab.page.once("dialog", lambda dialog: dialog.accept())
+    tab.click("Add photo", role="button")
+    tab.says("Photo added.")
+    assert Photo.objects.count() == 1
+    assert tab.errors == []
+
+
+def test_leaving_a_changed_patient_form_by_a_link_asks_first(tab, front_desk, patient):
+    tab.sign_in("frontdesk", "correct horse battery staple")
+    edit = f"/patients/{patient.pk}/edit/"
+    tab.open(edit)
+    tab.field("Notes").fill("Prefers mornings.")
+    asked = []
+    tab.page.once(
+        "dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss())
+    )
+
+    tab.click("Patients")
+
+    expect(tab.page).to_have_url(re.compile(rf"{re.escape(edit)}$"))
+    assert asked == ["beforeunload"]
+    expect(tab.field("Notes")).to_have_value("Prefers mornings.")

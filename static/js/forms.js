@@ -1,16 +1,49 @@
 // A form that changes something is sent once: a second click (or Enter) while
 // the next page loads would send it again, and book or register twice.
+//
+// A long form marked data-unsaved-warning (a session record, a consultation)
+// keeps what was typed: leaving the page with changes not yet saved, by a link
+// or by sending another form on it (adding a photo), asks first.
 "use strict";
+
+const UNSAVED = "form[data-unsaved-warning][data-changed]";
+// Set once the user has chosen to leave (or to save), so the browser's own
+// "leave the page?" question doesn't come as well.
+let leaving = false;
+
+function noteChange(event) {
+  const form = event.target.form;
+  if (form && form.hasAttribute("data-unsaved-warning")) {
+    form.dataset.changed = "true";
+  }
+}
+document.addEventListener("input", noteChange, true);
+document.addEventListener("change", noteChange, true);
 
 document.addEventListener(
   "submit",
   (event) => {
     const form = event.target;
-    if (form.method.toLowerCase() !== "post") {
-      return;
-    }
     if (form.dataset.sent) {
       event.preventDefault();
+      return;
+    }
+    const unsaved = [...document.querySelectorAll(UNSAVED)].filter(
+      (other) => other !== form,
+    );
+    if (
+      unsaved.length &&
+      !window.confirm(
+        "What you typed in the form above is not saved yet and will be lost. " +
+          "Go on anyway?",
+      )
+    ) {
+      event.preventDefault();
+      return;
+    }
+    leaving = true;
+    delete form.dataset.changed;
+    if (form.method.toLowerCase() !== "post") {
       return;
     }
     form.dataset.sent = "true";
@@ -19,8 +52,16 @@ document.addEventListener(
   true,
 );
 
+window.addEventListener("beforeunload", (event) => {
+  if (!leaving && document.querySelector(UNSAVED)) {
+    event.preventDefault();
+    event.returnValue = "";
+  }
+});
+
 // Coming back to the page (Back button) lets its forms be sent again.
 window.addEventListener("pageshow", () => {
+  leaving = false;
   for (const form of document.querySelectorAll("form[data-sent]")) {
     delete form.dataset.sent;
     form.removeAttribute("aria-busy");
