@@ -300,6 +300,8 @@ def amend_record(
     someone amended it since, nothing is saved (their change would be undone).
     """
     now = now or timezone.now()
+    if not by.has_perm("plans.sign_sessionrecord"):
+        raise PlanError(_("Only a practitioner can amend a signed record."))
     reason = reason.strip()
     if not reason:
         raise PlanError(_("An amendment needs a reason."))

@@ -36,6 +36,9 @@ SIGNED_IN = ("login", "ok", "ok", "ok", "ok")
 STAFF = ("login", "403", "ok", "ok", "ok")
 DESK = ("login", "403", "ok", "403", "ok")
 CLINICIANS = ("login", "403", "403", "ok", "ok")
+# Signing and amending clinical records: not the manager of the tests, who is no
+# practitioner.
+PRACTITIONERS = ("login", "403", "403", "ok", "403")
 MANAGER = ("login", "403", "403", "403", "ok")
 
 
@@ -124,7 +127,7 @@ CASES = [
     Case("plans:session_no_show", session, post_only(DESK)),
     # Clinical records and photos
     Case("plans:record", signed_session, CLINICIANS),
-    Case("plans:record_amend", signed_session, CLINICIANS),
+    Case("plans:record_amend", signed_session, PRACTITIONERS),
     Case("plans:photo_upload", signed_session, post_only(CLINICIANS)),
     Case(
         "plans:photo_file",

@@ -7,7 +7,13 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
+from clinic.models import (
+    Appointment,
+    ClinicalAccess,
+    Consultation,
+    Patient,
+    Practitioner,
+)
 from clinic.services.changes import _locked, _refuse
 from clinic.services.stale import check_seen
 
@@ -69,6 +75,14 @@ def record_consultation(
     if consultation.decision == Consultation.Decision.PENDING:
         consultation.decided_by, consultation.decided_at = None, None
     elif consultation.pk is None or _decision_changed(consultation):
+        if not Practitioner.objects.filter(user=by, is_active=True).exists():
+            raise _refuse(
+                _(
+                    "Only a practitioner decides whether microneedling is right "
+                    "for the patient: save with the decision left open, or ask "
+                    "one to record it."
+                )
+            )
         consultation.decided_by, consultation.decided_at = by, now
     consultation.save()
     if (

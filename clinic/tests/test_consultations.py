@@ -288,6 +288,22 @@ def test_a_second_new_consultation_from_an_old_page_is_refused(
 # Refused ------------------------------------------------------------------------
 
 
+def test_only_a_practitioner_decides(client, manager, visit):
+    client.force_login(manager)
+
+    response = client.post(record_url(visit), consultation_data(decision="eligible"))
+
+    assert response.status_code == 200
+    assert "Only a practitioner decides whether microneedling is right" in (
+        response.content.decode()
+    )
+    assert not Consultation.objects.exists()
+    # Notes with the decision left open are the manager's to save.
+    response = client.post(record_url(visit), consultation_data(decision="pending"))
+    assert response.status_code == 302
+    assert Consultation.objects.get().decided_by is None
+
+
 def test_a_treatment_appointment_cant_hold_a_consultation(
     client, practitioner, patient, room, frozen_now
 ):

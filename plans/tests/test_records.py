@@ -385,10 +385,13 @@ def test_an_amendment_needs_a_reason(record, practitioner):
     assert record.notes == "Tolerated well."
 
 
-def test_an_amendment_records_each_changed_field_before_and_after(record, manager):
+def test_an_amendment_records_each_changed_field_before_and_after(
+    record, other_practitioner
+):
+    colleague = other_practitioner.user
     amendment = amend(
         record,
-        manager,
+        colleague,
         reason="  Wrong device noted.  ",
         changes={
             "device": "Dermapen 5",
@@ -401,7 +404,7 @@ def test_an_amendment_records_each_changed_field_before_and_after(record, manage
         products=[product("Recovery gel"), product("Peptide serum")],
     )
 
-    assert amendment.by == manager
+    assert amendment.by == colleague
     assert amendment.at == LATER
     assert amendment.reason == "Wrong device noted."
     assert [(c["field"], c["before"], c["after"]) for c in amendment.changes] == [
@@ -492,7 +495,10 @@ def test_an_unsigned_record_is_edited_not_amended(session, practitioner):
         amend(record, practitioner.user, changes={"notes": "New"})
 
 
-def test_amendments_keep_their_history_in_order(record, practitioner, manager):
+def test_amendments_keep_their_history_in_order(
+    record, practitioner, other_practitioner
+):
+    colleague = other_practitioner.user
     first = records.amend_record(
         record=record,
         changes={"notes": "Tolerated well, slight itching."},
@@ -508,7 +514,7 @@ def test_amendments_keep_their_history_in_order(record, practitioner, manager):
         entries=None,
         products=None,
         reason="Follow-up call.",
-        by=manager,
+        by=colleague,
         now=LATER + timedelta(days=1),
     )
 
@@ -516,7 +522,7 @@ def test_amendments_keep_their_history_in_order(record, practitioner, manager):
     assert history == [first, second]
     assert [(a.by, a.reason) for a in history] == [
         (practitioner.user, "Patient called back."),
-        (manager, "Follow-up call."),
+        (colleague, "Follow-up call."),
     ]
     assert history[1].changes[0]["before"] == "Tolerated well, slight itching."
     assert history[1].changes[0]["after"] == "Tolerated well, itching gone next day."

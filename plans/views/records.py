@@ -170,13 +170,14 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             "lost": lost,
             "can_add_photos": request.user.has_perm("plans.add_photo") and not lost,
             "can_amend": record.is_signed
-            and request.user.has_perm("plans.change_sessionrecord"),
+            and request.user.has_perm("plans.sign_sessionrecord"),
             "can_sign": request.user.has_perm("plans.sign_sessionrecord"),
         },
     )
 
 
-@staff_view("plans.change_sessionrecord")
+# Amending a signed record is signing its new values: practitioners only.
+@staff_view("plans.sign_sessionrecord")
 def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
     session = _get_session(session_pk)
     record = _record_for(session)
