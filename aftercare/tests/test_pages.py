@@ -347,6 +347,19 @@ def test_a_bad_filter_value_is_named_and_the_good_ones_still_filter(outbox):
 # Preview ------------------------------------------------------------------------------
 
 
+def test_a_sent_emails_preview_says_it_is_written_from_todays_bookings(
+    as_user, confirmation, reminder
+):
+    client = as_user("front_desk")
+    note = "Shown as it would be written now"
+
+    sent = client.get(reverse("aftercare:preview", args=[confirmation.pk]))
+    scheduled = client.get(reverse("aftercare:preview", args=[reminder.pk]))
+
+    assert note in sent.content.decode()
+    assert note not in scheduled.content.decode()
+
+
 def test_the_preview_shows_subject_both_parts_and_the_attachment(as_user, confirmation):
     response = as_user("front_desk").get(
         reverse("aftercare:preview", args=[confirmation.pk])
