@@ -942,6 +942,12 @@ def test_sessions_closer_than_the_minimum_need_a_manager(
 ):
     client.force_login(front_desk)
     data = previewed(client, move_url(sessions[2]), move_data("2027-01-12"))
+    # The front desk is told whom to ask, and offered no move it can't make.
+    preview = client.post(move_url(sessions[2]), {**data, "action": "preview"})
+    page = preview.content.decode()
+    assert "Only a manager can place sessions closer than the minimum" in page
+    assert 'value="move"' not in page
+    assert 'name="confirmed"' not in page
     data["confirmed"] = "on"
     refused = client.post(move_url(sessions[2]), data)
     assert "Sessions closer than the minimum need a manager's reason." in (
