@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import formats, timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -195,8 +195,8 @@ def stranded_error(
     appointments: list["Appointment"], what: str, *, where: str = "outside it"
 ) -> ValidationError:
     shown = "; ".join(
-        f"{timezone.localtime(a.start):%a %d %b %Y, %H:%M} {a.patient}"
-        f" with {a.practitioner}"
+        f"{formats.date_format(timezone.localtime(a.start), 'D j M Y, H:i')}"
+        f" {a.patient} with {a.practitioner}"
         for a in appointments[:3]
     )
     more = len(appointments) - 3
@@ -410,7 +410,8 @@ class ClosureDay(models.Model):
         if booked:
             raise stranded_error(
                 booked,
-                _("Closing on %(day)s") % {"day": f"{self.date:%a %d %b %Y}"},
+                _("Closing on %(day)s")
+                % {"day": formats.date_format(self.date, "D j M Y")},
                 where=_("on a closed day"),
             )
 
@@ -559,6 +560,14 @@ class Appointment(models.Model):
 
     def get_status_display(self) -> str:
         return choice_label(self.Status, self.status)
+
+    @property
+    def status_phrase(self) -> str:
+        """The status inside a sentence: "this one is cancelled", "this session
+        was a no-show"."""
+        if self.status == self.Status.NO_SHOW:
+            return str(_("a no-show"))
+        return self.get_status_display().lower()
 
     @property
     def is_active(self) -> bool:

@@ -1,12 +1,13 @@
 from datetime import date, datetime, timedelta
 
 from django import forms
+from django.core.validators import MinValueValidator
 from django.db.models import Q
 from django.forms import formset_factory
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from clinic.forms import (
     CheckboxesField,
@@ -60,6 +61,14 @@ class PlanForm(forms.ModelForm):
         self.fields["practitioner"].queryset = Practitioner.objects.filter(
             is_active=True
         ).select_related("user")
+        # At least one, whether -1 or 0 is typed (the form would say "at least 0"
+        # of -1, from the column's type).
+        for name in ("planned_sessions", "spacing_days"):
+            field = self.fields[name]
+            field.validators = [
+                v for v in field.validators if not isinstance(v, MinValueValidator)
+            ] + [MinValueValidator(1)]
+            field.widget.attrs["min"] = 1
 
     def clean(self) -> dict:
         data = super().clean()
@@ -70,12 +79,20 @@ class PlanForm(forms.ModelForm):
         outside = []
         if not protocol.min_sessions <= sessions <= protocol.max_sessions:
             outside.append(
-                _("%(n)s sessions is outside the %(p)s protocol's %(range)s.")
+                ngettext(
+                    "%(n)s session is outside the %(p)s protocol's %(range)s.",
+                    "%(n)s sessions is outside the %(p)s protocol's %(range)s.",
+                    sessions,
+                )
                 % {"n": sessions, "p": protocol, "range": protocol.sessions_text}
             )
         if not protocol.min_spacing_days <= spacing <= protocol.max_spacing_days:
             outside.append(
-                _("%(n)s days apart is outside the %(p)s protocol's %(range)s days.")
+                ngettext(
+                    "%(n)s day apart is outside the %(p)s protocol's %(range)s days.",
+                    "%(n)s days apart is outside the %(p)s protocol's %(range)s days.",
+                    spacing,
+                )
                 % {"n": spacing, "p": protocol, "range": protocol.spacing_text}
             )
         if outside and not data.get("exception_reason", "").strip():
@@ -372,6 +389,11 @@ class RecordForm(HiddenErrorsShown, forms.ModelForm):
         return data
 
 
+DEPTH_FORMAT = gettext_lazy(
+    "Give the depth in millimetres with at most two decimals, such as 1.25."
+)
+
+
 class AreaForm(forms.Form):
     # A blank first choice, so the formset's empty extra row stays unchanged.
     area = forms.ChoiceField(
@@ -384,6 +406,11 @@ class AreaForm(forms.Form):
         max_digits=3,
         decimal_places=2,
         widget=forms.NumberInput(attrs={"step": "0.05"}),
+        error_messages={
+            # Django would speak of digits in total and decimal places.
+            code: DEPTH_FORMAT
+            for code in ("max_digits", "max_decimal_places", "max_whole_digits")
+        },
     )
     passes = forms.IntegerField(
         label=gettext_lazy("Passes"), min_value=1, max_value=10, initial=2

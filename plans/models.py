@@ -9,6 +9,7 @@ from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
 from plans.storage import get_private_storage
@@ -214,12 +215,20 @@ class TreatmentPlan(models.Model):
         p = self.protocol
         if not p.min_sessions <= self.planned_sessions <= p.max_sessions:
             problems.append(
-                _("%(n)s sessions is outside the protocol's %(range)s.")
+                ngettext(
+                    "%(n)s session is outside the protocol's %(range)s.",
+                    "%(n)s sessions is outside the protocol's %(range)s.",
+                    self.planned_sessions,
+                )
                 % {"n": self.planned_sessions, "range": p.sessions_text}
             )
         if not p.min_spacing_days <= self.spacing_days <= p.max_spacing_days:
             problems.append(
-                _("%(n)s days apart is outside the protocol's %(range)s days.")
+                ngettext(
+                    "%(n)s day apart is outside the protocol's %(range)s days.",
+                    "%(n)s days apart is outside the protocol's %(range)s days.",
+                    self.spacing_days,
+                )
                 % {"n": self.spacing_days, "range": p.spacing_text}
             )
         return problems

@@ -17,7 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
@@ -98,7 +98,7 @@ def _check_session(session: TreatmentSession) -> None:
     if status in Appointment.LOST_STATUSES:
         raise PlanError(
             _("This session was %(status)s: there is nothing to record.")
-            % {"status": session.appointment.get_status_display().lower()}
+            % {"status": session.appointment.status_phrase}
         )
 
 
@@ -121,8 +121,8 @@ def _check_times(
                     "end must lie within %(hours)s hours of that. Check the dates."
                 )
                 % {
-                    "when": timezone.localtime(appointment.start).strftime(
-                        "%a %d %b %Y, %H:%M"
+                    "when": formats.date_format(
+                        timezone.localtime(appointment.start), "D j M Y, H:i"
                     ),
                     "hours": int(TIMES_NEAR_BOOKING / timedelta(hours=1)),
                 }

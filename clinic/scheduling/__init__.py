@@ -18,10 +18,17 @@ from clinic.scheduling.bookings import (
     RoomsNotLoaded,
     merge_windows,
 )
-from clinic.scheduling.clock import local_datetime, shift_wall_clock
+from clinic.scheduling.clock import (
+    day_text,
+    local_datetime,
+    shift_wall_clock,
+    when_text,
+)
 from clinic.scheduling.rules import Problem
 
 __all__ = [
+    "day_text",
+    "when_text",
     "LONGEST_APPOINTMENT",
     "MAX_ROOM_WINDOWS",
     "Availability",

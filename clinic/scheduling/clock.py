@@ -25,6 +25,16 @@ def local_datetime(day: date, at: time, tz: tzinfo | None = None) -> datetime:
     return candidate
 
 
+def when_text(moment: datetime) -> str:
+    """A moment as messages show it, in the clinic's zone: "Thu 3 Dec 2026, 10:00"."""
+    return formats.date_format(timezone.localtime(moment), "D j M Y, H:i")
+
+
+def day_text(day: date) -> str:
+    """A day as messages show it: "Thu 3 Dec 2026"."""
+    return formats.date_format(day, "D j M Y")
+
+
 def shift_wall_clock(start: datetime, delta: timedelta) -> datetime:
     """Shift by a wall-clock amount: 10:00 plus 7 days is 10:00 across a DST change."""
     local = timezone.localtime(start)

@@ -13,6 +13,7 @@ from django.utils.translation import gettext as _
 
 from clinic.models import Appointment, Patient, Practitioner, Room
 from clinic.scheduling import Availability, Problem
+from clinic.scheduling.clock import when_text
 
 EXCLUSION_VIOLATION = "23P01"
 OVERLAP_CONSTRAINTS = {
@@ -281,8 +282,7 @@ def check_patients_free(
 
 
 def _describe(start: datetime, end: datetime) -> str:
-    start, end = timezone.localtime(start), timezone.localtime(end)
-    return f"{start:%a %d %b %Y, %H:%M}-{end:%H:%M}"
+    return f"{when_text(start)}-{timezone.localtime(end):%H:%M}"
 
 
 @transaction.atomic

@@ -64,7 +64,7 @@ def move_appointments(
         if appointment.status != Appointment.Status.BOOKED:
             error = _refuse(
                 _("Only a booked appointment can be moved; this one is %(status)s.")
-                % {"status": appointment.get_status_display().lower()}
+                % {"status": appointment.status_phrase}
             )
             error.index = index
             raise error
@@ -233,7 +233,7 @@ def cancel_appointments(
         if appointment.status not in Appointment.OPEN_STATUSES:
             raise _refuse(
                 _("This appointment is %(status)s and can no longer be cancelled.")
-                % {"status": appointment.get_status_display().lower()}
+                % {"status": appointment.status_phrase}
             )
         if consultation_took_place(appointment):
             raise _refuse(CONSULTATION_TOOK_PLACE)
@@ -260,7 +260,7 @@ def check_in_appointment(
     if appointment.status != Appointment.Status.BOOKED:
         raise _refuse(
             _("Only a booked appointment can be checked in; this one is %(status)s.")
-            % {"status": appointment.get_status_display().lower()}
+            % {"status": appointment.status_phrase}
         )
     if timezone.localdate(appointment.start) != timezone.localdate(now):
         raise _refuse(
@@ -287,7 +287,7 @@ def mark_no_show(
                 "Only a booked appointment can be marked as a no-show; "
                 "this one is %(status)s."
             )
-            % {"status": appointment.get_status_display().lower()}
+            % {"status": appointment.status_phrase}
         )
     if appointment.start > now:
         raise _refuse(
@@ -322,7 +322,7 @@ def complete_appointment(
     if appointment.status not in Appointment.OPEN_STATUSES:
         raise _refuse(
             _("This appointment is %(status)s and can't be completed.")
-            % {"status": appointment.get_status_display().lower()}
+            % {"status": appointment.status_phrase}
         )
     if appointment.start > now:
         raise _refuse(_("An appointment can't be completed before it starts."))

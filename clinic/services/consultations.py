@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
 from clinic.models import (
@@ -45,7 +45,7 @@ def record_consultation(
     if appointment.status in Appointment.LOST_STATUSES:
         raise _refuse(
             _("This consultation was %(status)s: book a new one instead.")
-            % {"status": appointment.get_status_display().lower()}
+            % {"status": appointment.status_phrase}
         )
     consultation.patient = appointment.patient
     decided = consultation.decision != Consultation.Decision.PENDING
@@ -60,8 +60,8 @@ def record_consultation(
                 "Notes can be saved before, with the decision left open."
             )
             % {
-                "when": timezone.localtime(appointment.start).strftime(
-                    "%a %d %b %Y, %H:%M"
+                "when": formats.date_format(
+                    timezone.localtime(appointment.start), "D j M Y, H:i"
                 )
             }
         )

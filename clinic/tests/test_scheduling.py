@@ -13,7 +13,14 @@ from clinic.models import (
     Room,
     WorkingHours,
 )
-from clinic.scheduling import Availability, Booked, Problem, local_datetime
+from clinic.scheduling import (
+    Availability,
+    Booked,
+    Problem,
+    day_text,
+    local_datetime,
+    when_text,
+)
 from clinic.tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -810,3 +817,10 @@ def test_loading_the_calendar_takes_five_queries_whatever_the_number_of_bookings
 
     assert len(found) == bookings
     assert all("time_off" in codes(problems) for problems in found)
+
+
+def test_messages_write_days_without_a_leading_zero():
+    moment = timezone.make_aware(datetime(2026, 12, 3, 10, 0))
+
+    assert when_text(moment) == "Thu 3 Dec 2026, 10:00"
+    assert day_text(moment.date()) == "Thu 3 Dec 2026"

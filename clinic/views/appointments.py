@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 from clinic import services
 from clinic.forms import BookAppointmentForm, CancelForm, RescheduleForm
 from clinic.models import Appointment, Patient
+from clinic.scheduling import when_text
 from clinic.views.common import form_errors_from, safe_next, staff_view
 
 
@@ -66,9 +67,8 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
 
 
 def _when(appointment: Appointment) -> str:
-    start = timezone.localtime(appointment.start)
     end = timezone.localtime(appointment.end)
-    return f"{start:%a %d %b %Y, %H:%M}-{end:%H:%M}"
+    return f"{when_text(appointment.start)}-{end:%H:%M}"
 
 
 @staff_view("clinic.view_appointment")
@@ -103,7 +103,7 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(
             request,
             _("This appointment is %(status)s and can't be moved.")
-            % {"status": appointment.get_status_display().lower()},
+            % {"status": appointment.status_phrase},
         )
         return redirect(appointment)
     if appointment.plan_session is not None:
@@ -150,7 +150,7 @@ def _why_not_cancelled(appointment: Appointment) -> str:
     """Why the page's form would be refused anyway ("" when it may be used)."""
     if appointment.status not in Appointment.OPEN_STATUSES:
         return _("This appointment is %(status)s and can no longer be cancelled.") % {
-            "status": appointment.get_status_display().lower()
+            "status": appointment.status_phrase
         }
     if services.consultation_took_place(appointment):
         return str(services.CONSULTATION_TOOK_PLACE)

@@ -25,7 +25,7 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
         messages.info(
             request,
             _("This consultation was %(status)s: book a new one instead.")
-            % {"status": appointment.get_status_display().lower()},
+            % {"status": appointment.status_phrase},
         )
         return redirect(consultation or appointment)
     if consultation is None:

@@ -241,7 +241,7 @@ def move_sessions(
     if session.appointment.status != Appointment.Status.BOOKED:
         raise PlanError(
             _("This session is %(status)s and can't be moved.")
-            % {"status": session.appointment.get_status_display().lower()}
+            % {"status": session.appointment.status_phrase}
         )
     preview = preview_move(
         session=session, start=start, scope=scope, room=room, now=now

@@ -49,7 +49,7 @@ def why_no_plan(consultation: Consultation) -> str:
         return _(
             "This consultation's appointment was %(status)s: book a new "
             "consultation to start a plan."
-        ) % {"status": consultation.appointment.get_status_display().lower()}
+        ) % {"status": consultation.appointment.status_phrase}
     if not consultation.is_eligible:
         return _(
             "Only an eligible consultation can start a plan; this one is %(d)s."

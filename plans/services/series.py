@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -287,4 +287,4 @@ def _note_exception(
 
 
 def _describe(start: datetime) -> str:
-    return timezone.localtime(start).strftime("%a %d %b %Y, %H:%M")
+    return formats.date_format(timezone.localtime(start), "D j M Y, H:i")

@@ -407,6 +407,29 @@ def test_going_outside_the_protocol_needs_a_reason(
     assert TreatmentPlan.objects.get().exception_reason == "Deep scarring"
 
 
+@pytest.mark.parametrize(
+    ("overrides", "field", "message"),
+    [
+        ({"planned_sessions": "-1"}, "planned_sessions", "greater than or equal to 1"),
+        ({"planned_sessions": "0"}, "planned_sessions", "greater than or equal to 1"),
+        ({"spacing_days": "-1"}, "spacing_days", "greater than or equal to 1"),
+        ({"spacing_days": "1"}, "exception_reason", "1 day apart is outside"),
+        ({"planned_sessions": "1"}, "exception_reason", "1 session is outside"),
+    ],
+)
+def test_counts_below_the_protocol_are_worded_for_their_number(
+    client, practitioner, consultation, overrides, field, message
+):
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        reverse("plans:create", args=[consultation.pk]),
+        plan_data(practitioner, **overrides),
+    )
+
+    assert any(message in e for e in response.context["form"].errors[field])
+
+
 def test_consent_can_be_recorded_later_by_the_practitioner(
     client, practitioner, consultation, frozen_now
 ):

@@ -85,7 +85,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         messages.error(
             request,
             _("This session was %(status)s: there is nothing to record.")
-            % {"status": session.appointment.get_status_display().lower()},
+            % {"status": session.appointment.status_phrase},
         )
         return redirect("plans:record", session_pk=session.pk)
     if request.method == "POST" and record.is_signed:

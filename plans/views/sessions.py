@@ -9,6 +9,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
 from clinic.models import Appointment
+from clinic.scheduling import when_text
 from clinic.views import form_errors_from, staff_view
 from plans import services
 from plans.forms import (
@@ -43,7 +44,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(
             request,
             _("This session is %(status)s and can't be moved.")
-            % {"status": appointment.get_status_display().lower()},
+            % {"status": appointment.status_phrase},
         )
         return redirect(session.plan)
     local = timezone.localtime(appointment.start)
@@ -115,7 +116,7 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(
             request,
             _("This session is %(status)s and can't be changed.")
-            % {"status": session.appointment.get_status_display().lower()},
+            % {"status": session.appointment.status_phrase},
         )
         return redirect(session.plan)
     form = ChangeResourcesForm(
@@ -163,7 +164,7 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(
             request,
             _("This session is %(status)s and can no longer be cancelled.")
-            % {"status": session.appointment.get_status_display().lower()},
+            % {"status": session.appointment.status_phrase},
         )
         return redirect(session.plan)
     form = CancelSessionForm(request.POST or None)
@@ -183,7 +184,7 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(
                     request,
                     _("Session cancelled; a replacement is booked for %(when)s.")
-                    % {"when": f"{when:%a %d %b %Y, %H:%M}"},
+                    % {"when": when_text(when)},
                 )
             else:
                 messages.success(request, _("Session cancelled."))
