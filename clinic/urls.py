@@ -48,6 +48,16 @@ clinic_patterns = [
         name="appointment_no_show",
     ),
     path(
+        "appointments/<int:pk>/undo-check-in/",
+        appointments.appointment_undo_check_in,
+        name="appointment_undo_check_in",
+    ),
+    path(
+        "appointments/<int:pk>/undo-no-show/",
+        appointments.appointment_undo_no_show,
+        name="appointment_undo_no_show",
+    ),
+    path(
         "appointments/<int:appointment_pk>/consultation/",
         consultations.consultation_record,
         name="consultation_record",

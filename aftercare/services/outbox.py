@@ -55,7 +55,7 @@ def why_not_resend(reminder: Reminder, *, now: datetime | None = None) -> str:
     ).exists():
         return _("A newer version of this email replaced it.")
     appointment = reminder.appointment
-    status = appointment.get_status_display().lower()
+    status = appointment.status_phrase
     if reminder.kind == Kind.CANCELLATION:
         if appointment.status != Appointment.Status.CANCELLED:
             return _("The appointment is %(status)s, not cancelled.") % {

@@ -101,6 +101,8 @@ CASES = [
     Case("clinic:appointment_cancel", appointment, DESK),
     Case("clinic:appointment_check_in", appointment, post_only(DESK)),
     Case("clinic:appointment_no_show", appointment, post_only(DESK)),
+    Case("clinic:appointment_undo_check_in", appointment, post_only(DESK)),
+    Case("clinic:appointment_undo_no_show", appointment, post_only(DESK)),
     Case(
         "clinic:consultation_record",
         lambda w: {"appointment_pk": w.consultation.appointment_id},

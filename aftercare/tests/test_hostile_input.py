@@ -260,6 +260,22 @@ FORMS = [
         lambda w: {"next": "/"},
     ),
     Form(
+        "appointment_undo_check_in",
+        "front_desk",
+        lambda w: reverse(
+            "clinic:appointment_undo_check_in", kwargs={"pk": w.appointment.pk}
+        ),
+        lambda w: {"next": "/"},
+    ),
+    Form(
+        "appointment_undo_no_show",
+        "front_desk",
+        lambda w: reverse(
+            "clinic:appointment_undo_no_show", kwargs={"pk": w.appointment.pk}
+        ),
+        lambda w: {"next": "/"},
+    ),
+    Form(
         "consultation_record",
         "practitioner",
         lambda w: reverse(

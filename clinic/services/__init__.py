@@ -36,6 +36,8 @@ from clinic.services.changes import (
     mark_no_show,
     move_appointments,
     reschedule_appointment,
+    undo_check_in,
+    undo_no_show,
 )
 from clinic.services.consultations import log_clinical_access, record_consultation
 from clinic.services.patients import hold_registration_lock, save_patient_details
@@ -69,5 +71,7 @@ __all__ = [
     "record_consultation",
     "reschedule_appointment",
     "save_patient_details",
+    "undo_check_in",
+    "undo_no_show",
     "seen_stamp",
 ]

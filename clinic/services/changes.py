@@ -305,6 +305,74 @@ def mark_no_show(
 
 
 @transaction.atomic
+def undo_check_in(
+    *,
+    appointment: Appointment,
+    by: AbstractBaseUser | None,
+    now: datetime | None = None,
+) -> Appointment:
+    """A patient checked in by mistake (the wrong one of two namesakes, say) is
+    booked again, as long as the consultation hasn't been decided."""
+    appointment = _locked(appointment)
+    if appointment.status != Appointment.Status.CHECKED_IN:
+        raise _refuse(
+            _(
+                "Only a checked-in appointment can be taken back; "
+                "this one is %(status)s."
+            )
+            % {"status": appointment.status_phrase}
+        )
+    if consultation_took_place(appointment):
+        raise _refuse(CONSULTATION_TOOK_PLACE)
+    appointment.status = Appointment.Status.BOOKED
+    appointment.checked_in_at = None
+    appointment.save(update_fields=["status", "checked_in_at", "updated_at"])
+    return appointment
+
+
+@transaction.atomic
+def undo_no_show(
+    *,
+    appointment: Appointment,
+    by: AbstractBaseUser | None,
+    now: datetime | None = None,
+) -> Appointment:
+    """A patient marked as a no-show who turns up late after all is booked again
+    (to be checked in), on the day itself, while nobody has taken the slot."""
+    now = now or timezone.now()
+    appointment = _locked(appointment)
+    if appointment.status != Appointment.Status.NO_SHOW:
+        raise _refuse(
+            _("Only a no-show can be taken back; this one is %(status)s.")
+            % {"status": appointment.status_phrase}
+        )
+    if timezone.localdate(appointment.start) != timezone.localdate(now):
+        raise _refuse(
+            _("A no-show can be taken back on the day of the appointment only.")
+        )
+    _lock_calendars([appointment.practitioner], [appointment.room])
+    slot = Slot(
+        start=appointment.start,
+        end=appointment.end,
+        practitioner=appointment.practitioner,
+        room=appointment.room,
+    )
+    # Its slot was free for others since: it may have been booked meanwhile.
+    clashes = availability_for([slot], exclude_ids=[appointment.pk]).clashes(
+        start=slot.start,
+        end=slot.end,
+        practitioner=slot.practitioner,
+        room=slot.room,
+    )
+    if clashes:
+        raise BookingError(clashes)
+    check_patients_free([(appointment.patient_id, slot)], exclude_ids=[appointment.pk])
+    appointment.status = Appointment.Status.BOOKED
+    _save_checked(appointment, update_fields=["status", "updated_at"])
+    return appointment
+
+
+@transaction.atomic
 def complete_appointment(
     *,
     appointment: Appointment,

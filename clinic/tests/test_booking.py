@@ -18,6 +18,8 @@ from clinic.services import (
     move_appointments,
     record_consultation,
     reschedule_appointment,
+    undo_check_in,
+    undo_no_show,
 )
 from clinic.tests.factories import (
     AppointmentFactory,
@@ -781,6 +783,78 @@ def test_a_checked_in_patient_cannot_be_a_no_show(booked, front_desk):
     assert booked.status == Appointment.Status.CHECKED_IN
 
 
+# Taking a check-in or a no-show back
+
+
+def test_a_check_in_by_mistake_is_taken_back(booked, front_desk):
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
+
+    undo_check_in(appointment=booked, by=front_desk, now=thursday(9, 52))
+
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.BOOKED
+    assert booked.checked_in_at is None
+    error = refusal(
+        lambda: undo_check_in(appointment=booked, by=front_desk, now=thursday(9, 53))
+    )
+    assert error.messages == [
+        "Only a checked-in appointment can be taken back; this one is booked."
+    ]
+
+
+def test_a_late_patient_marked_as_a_no_show_is_booked_again(
+    booked, front_desk, patient
+):
+    mark_no_show(appointment=booked, by=front_desk, now=thursday(10, 20))
+
+    undo_no_show(appointment=booked, by=front_desk, now=thursday(10, 25))
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(10, 26))
+
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.CHECKED_IN
+
+
+def test_a_no_show_is_taken_back_on_its_day_only(booked, front_desk):
+    mark_no_show(appointment=booked, by=front_desk, now=thursday(10, 20))
+
+    error = refusal(
+        lambda: undo_no_show(
+            appointment=booked, by=front_desk, now=thursday(10) + timedelta(days=1)
+        )
+    )
+
+    assert error.messages == [
+        "A no-show can be taken back on the day of the appointment only."
+    ]
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.NO_SHOW
+
+
+def test_a_no_show_whose_slot_was_booked_since_stays_one(
+    booked, front_desk, practitioner, room
+):
+    mark_no_show(appointment=booked, by=front_desk, now=thursday(10, 5))
+    # The free hour went to a walk-in.
+    book_appointment(
+        patient=PatientFactory(first_name="Walk", last_name="In"),
+        practitioner=practitioner,
+        room=room,
+        start=thursday(10, 15),
+        end=thursday(11),
+        kind=Appointment.Kind.CONSULTATION,
+        booked_by=front_desk,
+        now=thursday(10, 10),
+    )
+
+    error = refusal(
+        lambda: undo_no_show(appointment=booked, by=front_desk, now=thursday(10, 30))
+    )
+
+    assert "Walk In" in " ".join(error.messages)
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.NO_SHOW
+
+
 # A consultation that took place
 
 
@@ -822,6 +896,16 @@ def test_a_decided_consultation_cant_be_cancelled(decided, front_desk):
     assert "it took place" in error.messages[0]
     decided.refresh_from_db()
     assert decided.status == Appointment.Status.BOOKED
+
+
+def test_a_decided_consultations_check_in_stays(decided, front_desk):
+    check_in_appointment(appointment=decided, by=front_desk, now=thursday(10, 40))
+
+    error = refusal(
+        lambda: undo_check_in(appointment=decided, by=front_desk, now=thursday(11))
+    )
+
+    assert "it took place" in error.messages[0]
 
 
 def test_an_undecided_consultation_can_still_be_marked_as_missed(

@@ -1168,3 +1168,31 @@ def test_a_patients_cancelled_appointment_is_not_listed_as_upcoming(
 
     assert list(page.context["upcoming"]) == [booked]
     assert list(page.context["past"]) == [cancelled]
+
+
+def test_the_front_desk_takes_a_mistaken_check_in_or_no_show_back(
+    client, front_desk, practitioner, room, frozen_now
+):
+    appointment = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(NOW.date(), 8, 10)
+    )
+    page = appointment.get_absolute_url()
+    client.force_login(front_desk)
+    client.post(reverse("clinic:appointment_check_in", args=[appointment.pk]))
+    assert "Undo check-in" in client.get(page).content.decode()
+
+    response = client.post(
+        reverse("clinic:appointment_undo_check_in", args=[appointment.pk]),
+        follow=True,
+    )
+    assert "is no longer checked in" in response.content.decode()
+    client.post(reverse("clinic:appointment_no_show", args=[appointment.pk]))
+    assert "Undo no-show" in client.get(page).content.decode()
+    response = client.post(
+        reverse("clinic:appointment_undo_no_show", args=[appointment.pk]),
+        follow=True,
+    )
+
+    assert "is no longer a no-show" in response.content.decode()
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.BOOKED

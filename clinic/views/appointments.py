@@ -210,3 +210,25 @@ def appointment_no_show(request: HttpRequest, pk: int) -> HttpResponse:
     return _status_action(
         request, pk, services.mark_no_show, _("%(patient)s is marked as a no-show.")
     )
+
+
+@staff_view("clinic.check_in_appointment")
+@require_POST
+def appointment_undo_check_in(request: HttpRequest, pk: int) -> HttpResponse:
+    return _status_action(
+        request,
+        pk,
+        services.undo_check_in,
+        _("%(patient)s is no longer checked in: the appointment is booked."),
+    )
+
+
+@staff_view("clinic.check_in_appointment")
+@require_POST
+def appointment_undo_no_show(request: HttpRequest, pk: int) -> HttpResponse:
+    return _status_action(
+        request,
+        pk,
+        services.undo_no_show,
+        _("%(patient)s is no longer a no-show: the appointment is booked again."),
+    )
