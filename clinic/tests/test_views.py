@@ -1196,3 +1196,22 @@ def test_the_front_desk_takes_a_mistaken_check_in_or_no_show_back(
     assert "is no longer a no-show" in response.content.decode()
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.BOOKED
+
+
+def test_booking_a_second_consultation_points_at_the_first(
+    client, front_desk, practitioner, room, patient, frozen_now
+):
+    first = AppointmentFactory(
+        patient=patient, practitioner=practitioner, room=room, start=at(THURSDAY, 11)
+    )
+    client.force_login(front_desk)
+    url = reverse("clinic:appointment_book", args=[patient.pk])
+
+    page = client.get(url).content.decode()
+
+    assert "already has a consultation booked" in page
+    assert first.get_absolute_url() in page
+    first.status = Appointment.Status.CANCELLED
+    first.cancel_reason = "Unwell."
+    first.save()
+    assert "already has" not in client.get(url).content.decode()

@@ -59,10 +59,22 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 % {"patient": patient, "when": _when(appointment)},
             )
             return redirect(appointment)
+    # Booking another is allowed (a second opinion), but usually a slip.
+    ahead = (
+        patient.appointments.active()
+        .filter(kind=Appointment.Kind.CONSULTATION, start__gte=timezone.now())
+        .select_related("practitioner__user")
+        .order_by("start")
+    )
     return render(
         request,
         "clinic/appointment_form.html",
-        {"form": form, "patient": patient, "can_override": can_override},
+        {
+            "form": form,
+            "patient": patient,
+            "can_override": can_override,
+            "consultations_ahead": list(ahead[:3]),
+        },
     )
 
 
