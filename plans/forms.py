@@ -454,6 +454,23 @@ AreaFormSet = formset_factory(
 )
 
 
+class RemovePhotoForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Why is it removed?"),
+        help_text=gettext_lazy(
+            "For example: another patient's photo, the wrong area, out of focus."
+        ),
+        max_length=1000,
+        error_messages={"required": gettext_lazy("Say why the photo is removed.")},
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("Say why the photo is removed."))
+        return reason
+
+
 class AmendForm(HiddenErrorsShown, forms.Form):
     reason = forms.CharField(
         label=gettext_lazy("Reason for the amendment"),

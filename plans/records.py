@@ -494,12 +494,86 @@ def add_photo(
     photo.thumbnail.save("thumb.jpg", ContentFile(cleaned.thumbnail), save=False)
     # Files are written before the row: if the row fails, remove them again.
     try:
-        photo.save()
+        with transaction.atomic():
+            photo.save()
+            # A photo added to a signed record is a change to it, kept in its
+            # history like any amendment.
+            record = _signed_record(session)
+            if record is not None:
+                Amendment.objects.create(
+                    record=record,
+                    by=by,
+                    at=now,
+                    reason=_("Photo added after the record was signed."),
+                    changes=[
+                        _photo_change(photo, before="—", after=_photo_text(photo))
+                    ],
+                )
     except Exception:
         photo.image.delete(save=False)
         photo.thumbnail.delete(save=False)
         raise
     return photo
+
+
+def _signed_record(session: TreatmentSession) -> SessionRecord | None:
+    """The session's record if it is signed, locked (None otherwise)."""
+    return (
+        SessionRecord.objects.select_for_update()
+        .filter(session=session, signed_at__isnull=False)
+        .first()
+    )
+
+
+def _photo_text(photo: Photo) -> str:
+    when = formats.date_format(timezone.localtime(photo.uploaded_at), "j M Y H:i")
+    return f"{photo.get_moment_display()}, {photo.get_area_display()} ({when})"
+
+
+def _photo_change(photo: Photo, *, before: str, after: str) -> dict:
+    return {
+        "field": "photos",
+        "label": str(_("photo")),
+        "before": before,
+        "after": after,
+    }
+
+
+@transaction.atomic
+def remove_photo(
+    *,
+    photo: Photo,
+    reason: str,
+    by: AbstractBaseUser,
+    now: datetime | None = None,
+) -> None:
+    """Remove a photo that should not be there (another patient's, the wrong
+    area, a blurred one): its files are deleted, not hidden. On a signed record
+    the removal is an amendment, with the reason; the image itself is gone."""
+    now = now or timezone.now()
+    if not by.has_perm("plans.sign_sessionrecord"):
+        raise PlanError(_("Only a practitioner can remove a photo."))
+    reason = reason.strip()
+    if not reason:
+        raise PlanError(_("Say why the photo is removed."))
+    photo = Photo.objects.select_for_update().filter(pk=photo.pk).first()
+    if photo is None:
+        raise PlanError(_("This photo was removed already."))
+    record = _signed_record(photo.session)
+    if record is not None:
+        Amendment.objects.create(
+            record=record,
+            by=by,
+            at=now,
+            reason=reason,
+            changes=[_photo_change(photo, before=_photo_text(photo), after="—")],
+        )
+    image, thumbnail = photo.image, photo.thumbnail
+    photo.delete()
+    # The files go once the removal is committed: a rollback keeps the photo whole.
+    transaction.on_commit(
+        lambda: (image.delete(save=False), thumbnail.delete(save=False))
+    )
 
 
 # Comparison -----------------------------------------------------------------------

@@ -29,6 +29,8 @@ urlpatterns = [
     path(
         "sessions/<int:session_pk>/photos/", records.photo_upload, name="photo_upload"
     ),
+    # Before photo_file, whose <str:size> would take "remove".
+    path("photos/<int:pk>/remove/", records.photo_remove, name="photo_remove"),
     path("photos/<int:pk>/<str:size>/", records.photo_file, name="photo_file"),
     path("<int:pk>/compare/", records.compare, name="compare"),
 ]

@@ -131,6 +131,7 @@ CASES = [
     Case("plans:record", signed_session, CLINICIANS),
     Case("plans:record_amend", signed_session, PRACTITIONERS),
     Case("plans:photo_upload", signed_session, post_only(CLINICIANS)),
+    Case("plans:photo_remove", lambda w: {"pk": w.photo.pk}, PRACTITIONERS),
     Case(
         "plans:photo_file",
         lambda w: {"pk": w.photo.pk, "size": "full"},

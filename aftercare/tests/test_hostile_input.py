@@ -393,6 +393,12 @@ FORMS = [
         lambda w: {"moment": "after", "area": "face", "note": "Day 0."},
     ),
     Form(
+        "photo_remove",
+        "practitioner",
+        lambda w: reverse("plans:photo_remove", kwargs={"pk": w.photo.pk}),
+        lambda w: {"reason": "Another patient's photo."},
+    ),
+    Form(
         "resend",
         "front_desk",
         lambda w: reverse("aftercare:resend", kwargs={"pk": w.reminder.pk}),

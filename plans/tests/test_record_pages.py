@@ -98,9 +98,9 @@ def today(course):
 
 @pytest.fixture
 def signed_today(today, practitioner):
-    """Today's session signed, with a "before" photo."""
-    signed(today, practitioner.user, areas={"face": ("1.25", 3)})
+    """Today's session signed, with a "before" photo taken before signing."""
     photo(today, practitioner.user)
+    signed(today, practitioner.user, areas={"face": ("1.25", 3)})
     return today
 
 
@@ -1344,3 +1344,82 @@ def test_the_demo_session_is_recorded_photographed_signed_and_compared(
                 assert client.get(file_url(shown, size)).status_code == 403
         assert client.get(compare_url(plan)).status_code == 403
         assert client.get(url).status_code == 403
+
+
+# Removing a photo -------------------------------------------------------------------
+
+
+def remove_url(shown: Photo) -> str:
+    return reverse("plans:photo_remove", args=[shown.pk])
+
+
+def test_a_wrong_photo_is_removed_with_its_files_and_kept_in_the_amendments(
+    client,
+    practitioner,
+    signed_today,
+    private_root,
+    django_capture_on_commit_callbacks,
+):
+    shown = signed_today.photos.get()
+    assert len(stored_files(private_root)) == 2  # the photo and its thumbnail
+    client.force_login(practitioner.user)
+    assert remove_url(shown) in client.get(record_url(signed_today)).content.decode()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            remove_url(shown), {"reason": "Another patient's photo."}, follow=True
+        )
+
+    assert response.redirect_chain == [(record_url(signed_today), 302)]
+    assert "Photo removed." in messages_of(response)
+    assert not Photo.objects.exists()
+    assert stored_files(private_root) == []
+    amendment = Amendment.objects.get()
+    assert amendment.reason == "Another patient's photo."
+    assert amendment.by == practitioner.user
+    [change] = amendment.changes
+    assert change["field"] == "photos"
+    assert change["before"].startswith("Before, Face (")
+    assert change["after"] == "—"
+
+
+def test_a_photo_is_removed_only_with_a_reason_and_by_a_practitioner(
+    client, practitioner, manager, signed_today
+):
+    shown = signed_today.photos.get()
+    client.force_login(practitioner.user)
+
+    response = client.post(remove_url(shown), {"reason": "  "})
+
+    assert response.status_code == 200
+    assert "Say why the photo is removed." in response.content.decode()
+    client.force_login(manager)
+    assert client.post(remove_url(shown), {"reason": "Audit."}).status_code == 403
+    assert "Remove</a>" not in client.get(record_url(signed_today)).content.decode()
+    assert Photo.objects.count() == 1
+    assert not Amendment.objects.exists()
+
+
+def test_a_photo_removed_from_a_draft_leaves_no_amendment(
+    client, practitioner, today, django_capture_on_commit_callbacks
+):
+    shown = photo(today, practitioner.user)
+    client.force_login(practitioner.user)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(remove_url(shown), {"reason": "Out of focus."})
+
+    assert not Photo.objects.exists()
+    assert not Amendment.objects.exists()
+
+
+def test_a_photo_added_after_signing_is_in_the_records_history(
+    practitioner, signed_today
+):
+    photo(signed_today, practitioner.user, moment=Photo.Moment.AFTER)
+
+    amendment = Amendment.objects.get()
+    assert amendment.reason == "Photo added after the record was signed."
+    [change] = amendment.changes
+    assert change["before"] == "—"
+    assert change["after"].startswith("After, Face (")

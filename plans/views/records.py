@@ -17,7 +17,13 @@ from clinic.models import Appointment, Area, Practitioner
 from clinic.services import log_clinical_access
 from clinic.views import form_errors_from, id_from, staff_view
 from plans import records
-from plans.forms import AmendForm, AreaFormSet, PhotoForm, RecordForm
+from plans.forms import (
+    AmendForm,
+    AreaFormSet,
+    PhotoForm,
+    RecordForm,
+    RemovePhotoForm,
+)
 from plans.models import Photo, SessionRecord, TreatmentPlan, TreatmentSession
 from plans.services import PlanError
 from plans.views.common import show_errors
@@ -267,6 +273,37 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
             for error in errors:
                 messages.error(request, f"{field.label}: {error}" if field else error)
     return redirect("plans:record", session_pk=session.pk)
+
+
+# Removing is amending: practitioners only.
+@staff_view("plans.sign_sessionrecord")
+def photo_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    photo = get_object_or_404(
+        Photo.objects.select_related("session__plan__patient", "uploaded_by"), pk=pk
+    )
+    session = photo.session
+    form = RemovePhotoForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            records.remove_photo(
+                photo=photo, reason=form.cleaned_data["reason"], by=request.user
+            )
+        except PlanError as error:
+            form_errors_from(error, form)
+        else:
+            messages.success(request, _("Photo removed."))
+            return redirect("plans:record", session_pk=session.pk)
+    log_clinical_access(
+        user=request.user,
+        patient=session.plan.patient,
+        what="photo (remove)",
+        object_id=photo.pk,
+    )
+    return render(
+        request,
+        "plans/photo_remove.html",
+        {"photo": photo, "session": session, "plan": session.plan, "form": form},
+    )
 
 
 @staff_view("plans.view_photo")
