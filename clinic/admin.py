@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from clinic import roles
+from clinic import roles, services
 from clinic.forms import PatientForm, clean_person_name
 from clinic.models import (
     Appointment,
@@ -513,6 +513,18 @@ class ConsultationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The screening is clinical: reading it here is logged as on its page.
+        consultation = self.get_object(request, unquote(object_id))
+        if consultation is not None and self.has_view_permission(request, consultation):
+            services.log_clinical_access(
+                user=request.user,
+                patient=consultation.patient,
+                what="consultation (admin)",
+                object_id=consultation.pk,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -12,6 +12,7 @@ from clinic import roles
 from clinic.admin import PractitionerForm
 from clinic.models import (
     Appointment,
+    ClinicalAccess,
     ClosureDay,
     OpeningHours,
     Patient,
@@ -20,6 +21,7 @@ from clinic.models import (
     WorkingHours,
 )
 from clinic.tests.factories import AppointmentFactory, UserFactory, open_clinic
+from plans.tests.factories import ConsultationFactory
 
 
 @pytest.fixture
@@ -565,3 +567,22 @@ def test_hours_lists_offer_no_bulk_delete(admin_client):
     ):
         page = admin_client.get(reverse(name)).content.decode()
         assert "delete_selected" not in page
+
+
+def test_reading_a_consultation_in_the_admin_is_in_the_access_log(admin_client):
+    consultation = ConsultationFactory()
+
+    response = admin_client.get(
+        reverse("admin:clinic_consultation_change", args=[consultation.pk])
+    )
+
+    assert response.status_code == 200
+    [entry] = ClinicalAccess.objects.all()
+    assert (entry.patient, entry.what, entry.object_id) == (
+        consultation.patient,
+        "consultation (admin)",
+        consultation.pk,
+    )
+    # An id that isn't one is the admin's own "not found", and no entry.
+    admin_client.get(reverse("admin:clinic_consultation_change", args=["x"]))
+    assert ClinicalAccess.objects.count() == 1
