@@ -72,8 +72,7 @@ def test_typed_record_notes_are_not_lost_to_a_photo_added_unasked(
     tab.click("Add photo", role="button")
     expect(tab.field("Notes")).to_have_value("Tolerated well; mild redness.")
     assert [d.message for d in asked] == [
-        "What you typed in the form above is not saved yet and will be lost. "
-        "Go on anyway?"
+        "What you typed on this page is not saved yet and will be lost. Go on anyway?"
     ]
     assert not Photo.objects.exists()
 

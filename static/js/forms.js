@@ -34,7 +34,7 @@ document.addEventListener(
     if (
       unsaved.length &&
       !window.confirm(
-        "What you typed in the form above is not saved yet and will be lost. " +
+        "What you typed on this page is not saved yet and will be lost. " +
           "Go on anyway?",
       )
     ) {
