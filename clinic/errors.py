@@ -3,8 +3,9 @@
 Django's own error emails carry the request's form data, query string and
 headers: a patient's name, date of birth or notes typed into the form that
 failed. These carry what the people fixing it need and no patient data: the
-error, the traceback (code lines, no variables), the method and path without
-the query string, and which member of staff it was.
+error's type and traceback (code lines; no variables, and no message, which
+may quote a patient's row), the method and path without the query string, and
+which member of staff it was.
 """
 
 import logging
@@ -49,8 +50,29 @@ class ErrorEmailHandler(logging.Handler):
         return f"{record.levelname}: {first_line}"[:200], "\n".join(lines)
 
     def _traceback(self, record: logging.LogRecord) -> str:
-        # Code lines only: no frame's variables, which hold patients' data.
-        return "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        """Where it failed: each exception's type and code lines, causes too.
+
+        Not the exceptions' messages: PostgreSQL's name the failing row ("DETAIL:
+        Failing row contains (..., Mary, Seacole, ...)"), and a refusal names
+        the patient. Nor the frames' variables."""
+        parts = []
+        error: BaseException | None = record.exc_info[1]
+        seen: set[int] = set()
+        while error is not None and id(error) not in seen:
+            seen.add(id(error))
+            stack = "".join(traceback.format_tb(error.__traceback__))
+            kind = type(error)
+            parts.append(
+                f"Traceback (most recent call last):\n{stack}"
+                f"{kind.__module__}.{kind.__qualname__} (message left out)"
+            )
+            if error.__cause__ is not None:
+                error = error.__cause__
+            elif not error.__suppress_context__:
+                error = error.__context__
+            else:
+                error = None
+        return "\n\nCaused by:\n".join(parts)
 
 
 def report_task_failure(sender=None, exception=None, einfo=None, **kwargs) -> None:

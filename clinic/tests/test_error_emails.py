@@ -4,6 +4,7 @@ what they need to fix it, and none of the patient's data."""
 import pytest
 from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError
 from django.test import Client
 from django.urls import reverse
 
@@ -12,27 +13,34 @@ from clinic.celery import app
 from clinic.settings import _admins
 
 ADMINS = [("Ops", "ops@clinic.example")]
+MARY = {
+    "first_name": "Mary",
+    "last_name": "Seacole",
+    "date_of_birth": "1985-11-23",
+    "email": "mary.seacole@example.com",
+    "notes": "Allergic to lidocaine",
+}
 
 
 def register_and_fail(front_desk, monkeypatch) -> Client:
-    """The registration page crashes while saving Mary Seacole."""
+    """The registration page crashes while saving Mary Seacole, as PostgreSQL
+    reports a broken constraint: quoting her row, inside a database error."""
+
+    row = ", ".join(MARY.values())
 
     def broken():
-        raise RuntimeError("the disk is full")
+        # (The code lines go into the email: the patient's data stays in ``row``.)
+        try:
+            raise ValueError(f"DETAIL: Failing row contains ({row})")
+        except ValueError as cause:
+            raise IntegrityError(f"check constraint violated ({row})") from cause
 
     monkeypatch.setattr(services, "hold_registration_lock", broken)
     client = Client(raise_request_exception=False)
     client.force_login(front_desk)
     response = client.post(
         reverse("clinic:patient_create") + "?from=Seacole",
-        {
-            "first_name": "Mary",
-            "last_name": "Seacole",
-            "date_of_birth": "1985-11-23",
-            "email": "mary.seacole@example.com",
-            "preferred_contact": "email",
-            "notes": "Allergic to lidocaine",
-        },
+        {**MARY, "preferred_contact": "email"},
     )
     assert response.status_code == 500
     return client
@@ -51,8 +59,11 @@ def test_a_failing_page_emails_the_error_without_the_patients_data(
     body = email.body
     assert f"Request: POST {reverse('clinic:patient_create')}" in body
     assert f"Signed in as: {front_desk.username}" in body
-    assert "RuntimeError: the disk is full" in body
+    assert "django.db.utils.IntegrityError (message left out)" in body
+    assert "Caused by:" in body
+    assert "builtins.ValueError (message left out)" in body
     assert "Traceback (most recent call last)" in body
+    assert "in broken" in body  # where it failed
     for patient_data in ("Mary", "Seacole", "1985", "example.com", "lidocaine"):
         assert patient_data not in body
 
@@ -79,13 +90,13 @@ def test_a_failing_task_emails_the_error(settings, db):
 
     @app.task(name="clinic.tests.failing")
     def failing(patient_name):
-        raise ValueError("no such room")
+        raise ValueError(f"no such room for {patient_name}")
 
     failing.apply(args=["Mary Seacole"])
 
     [email] = mail.outbox
     assert "Task clinic.tests.failing failed: ValueError" in email.subject
-    assert "ValueError: no such room" in email.body
+    assert "builtins.ValueError (message left out)" in email.body
     assert "Mary" not in email.body
 
 
