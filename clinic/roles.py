@@ -45,3 +45,14 @@ def user_roles(user: AbstractBaseUser) -> set[str]:
 
 def has_role(user: AbstractBaseUser, role: str) -> bool:
     return role in user_roles(user) or (role == MANAGER and user.is_superuser)
+
+
+def is_practitioner(user: AbstractBaseUser) -> bool:
+    """Someone who treats patients (an active practitioner of the clinic): who
+    decides a consultation and signs, amends and removes photos from a record.
+    A role or a superuser's rights alone are not enough."""
+    from clinic.models import Practitioner
+
+    if not user.is_authenticated:
+        return False
+    return Practitioner.objects.filter(user=user, is_active=True).exists()

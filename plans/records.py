@@ -23,6 +23,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from clinic import services as booking
 from clinic.models import Appointment, Area, Practitioner
+from clinic.roles import is_practitioner
 from plans.models import (
     Amendment,
     Photo,
@@ -300,7 +301,7 @@ def amend_record(
     someone amended it since, nothing is saved (their change would be undone).
     """
     now = now or timezone.now()
-    if not by.has_perm("plans.sign_sessionrecord"):
+    if not is_practitioner(by):
         raise PlanError(_("Only a practitioner can amend a signed record."))
     reason = reason.strip()
     if not reason:
@@ -500,6 +501,13 @@ def add_photo(
             # history like any amendment.
             record = _signed_record(session)
             if record is not None:
+                if not is_practitioner(by):
+                    raise PhotoError(
+                        _(
+                            "The record is signed: only a practitioner adds a "
+                            "photo to it now."
+                        )
+                    )
                 Amendment.objects.create(
                     record=record,
                     by=by,
@@ -551,7 +559,7 @@ def remove_photo(
     area, a blurred one): its files are deleted, not hidden. On a signed record
     the removal is an amendment, with the reason; the image itself is gone."""
     now = now or timezone.now()
-    if not by.has_perm("plans.sign_sessionrecord"):
+    if not is_practitioner(by):
         raise PlanError(_("Only a practitioner can remove a photo."))
     reason = reason.strip()
     if not reason:

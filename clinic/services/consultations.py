@@ -7,13 +7,8 @@ from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from clinic.models import (
-    Appointment,
-    ClinicalAccess,
-    Consultation,
-    Patient,
-    Practitioner,
-)
+from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
+from clinic.roles import is_practitioner
 from clinic.services.changes import _locked, _refuse
 from clinic.services.stale import check_seen
 
@@ -65,6 +60,18 @@ def record_consultation(
                 )
             }
         )
+    if (
+        consultation.pk is not None
+        and _was_decided(consultation)
+        and not is_practitioner(by)
+    ):
+        # The screening and notes are what the decision rests on.
+        raise _refuse(
+            _(
+                "A practitioner has decided on this consultation: only a "
+                "practitioner changes it now."
+            )
+        )
     if not decided and consultation.pk is not None and _was_decided(consultation):
         raise _refuse(
             _(
@@ -75,7 +82,7 @@ def record_consultation(
     if consultation.decision == Consultation.Decision.PENDING:
         consultation.decided_by, consultation.decided_at = None, None
     elif consultation.pk is None or _decision_changed(consultation):
-        if not Practitioner.objects.filter(user=by, is_active=True).exists():
+        if not is_practitioner(by):
             raise _refuse(
                 _(
                     "Only a practitioner decides whether microneedling is right "

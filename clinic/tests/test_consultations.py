@@ -288,6 +288,20 @@ def test_a_second_new_consultation_from_an_old_page_is_refused(
 # Refused ------------------------------------------------------------------------
 
 
+def test_a_decided_consultation_is_changed_by_a_practitioner_only(
+    client, manager, practitioner, visit
+):
+    recorded(visit, practitioner.user)
+    client.force_login(manager)
+
+    response = client.post(
+        record_url(visit), consultation_data(pregnant="on", screening_note="Asked.")
+    )
+
+    assert "only a practitioner changes it now" in response.content.decode()
+    assert not Consultation.objects.get().pregnant
+
+
 def test_only_a_practitioner_decides(client, manager, visit):
     client.force_login(manager)
 

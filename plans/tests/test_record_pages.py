@@ -42,8 +42,8 @@ def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
 FIRST, SECOND, NEXT = date(2026, 9, 29), date(2026, 10, 27), date(2026, 12, 22)
 
 # Measured query counts of the main pages; more data must not raise them.
-QUERIES_RECORD = 18
-QUERIES_RECORD_FORM = 16
+QUERIES_RECORD = 19
+QUERIES_RECORD_FORM = 17
 QUERIES_MY_DAY = 11
 QUERIES_COMPARE = 10
 
@@ -1423,3 +1423,21 @@ def test_a_photo_added_after_signing_is_in_the_records_history(
     [change] = amendment.changes
     assert change["before"] == "—"
     assert change["after"].startswith("After, Face (")
+
+
+def test_a_manager_adds_no_photo_to_a_signed_record(
+    client, manager, signed_today, private_root
+):
+    client.force_login(manager)
+    assert "Add photo" not in client.get(record_url(signed_today)).content.decode()
+
+    response = client.post(
+        upload_url(signed_today),
+        {"image": jpeg_upload(), "moment": "after", "area": "face", "note": ""},
+        follow=True,
+    )
+
+    assert any("only a practitioner adds a photo" in m for m in messages_of(response))
+    assert signed_today.photos.count() == 1
+    assert not Amendment.objects.exists()
+    assert len(stored_files(private_root)) == 2  # the earlier photo only

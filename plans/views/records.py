@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from clinic.models import Appointment, Area, Practitioner
+from clinic.roles import is_practitioner
 from clinic.services import log_clinical_access
 from clinic.views import form_errors_from, id_from, staff_view
 from plans import records
@@ -154,6 +155,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 return redirect("plans:record", session_pk=session.pk)
             except PlanError as error:
                 form_errors_from(error, form)
+    practitioner = is_practitioner(request.user)
     photos = sorted(
         session.photos.select_related("uploaded_by"),
         key=lambda p: (p.area, p.moment != Photo.Moment.BEFORE, p.uploaded_at),
@@ -174,9 +176,12 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 initial={"area": (session.plan.areas or [None])[0]}
             ),
             "lost": lost,
-            "can_add_photos": request.user.has_perm("plans.add_photo") and not lost,
-            "can_amend": record.is_signed
-            and request.user.has_perm("plans.sign_sessionrecord"),
+            # A signed record changes by practitioners only, photos included.
+            "can_add_photos": request.user.has_perm("plans.add_photo")
+            and not lost
+            and (not record.is_signed or practitioner),
+            "can_amend": record.is_signed and practitioner,
+            "can_remove_photos": practitioner,
             "can_sign": request.user.has_perm("plans.sign_sessionrecord"),
         },
     )
