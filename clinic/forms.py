@@ -18,6 +18,8 @@ from clinic.models import (
     Room,
 )
 from clinic.scheduling import local_datetime
+from clinic.services.consultations import RECORDED
+from clinic.services.patients import DETAILS
 from clinic.services.stale import seen_stamp
 
 DURATION_CHOICES = [
@@ -214,7 +216,7 @@ class PatientForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk is not None:
             self.initial["consent_shown"] = "1" if self.instance.email_consent else "0"
-            self.initial["seen"] = seen_stamp(self.instance)
+            self.initial["seen"] = seen_stamp(self.instance, DETAILS)
 
     def clean_first_name(self) -> str:
         return clean_person_name(self.cleaned_data["first_name"])
@@ -463,7 +465,7 @@ class ConsultationForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.initial["seen"] = seen_stamp(self.instance)
+        self.initial["seen"] = seen_stamp(self.instance, RECORDED)
 
     class Meta:
         model = Consultation

@@ -664,9 +664,10 @@ def test_a_page_opened_before_an_unsubscribe_doesnt_undo_it(as_user, patient, re
     url = reverse("clinic:patient_edit", args=[patient.pk])
     opened = desk.get(url).context["form"]
     assert opened["consent_shown"].value() == "1"
-    # The patient unsubscribes while the page is open; the desk then saves a
-    # new phone number with the box still ticked as the page showed it.
-    services.unsubscribe(patient, now=NOW)
+    # The patient unsubscribes while the page is open (a minute later); the desk
+    # then saves a new phone number with the box still ticked as shown.
+    with time_machine.travel(NOW + timedelta(minutes=1), tick=False):
+        services.unsubscribe(patient, now=NOW + timedelta(minutes=1))
 
     response = desk.post(
         url,
@@ -679,6 +680,8 @@ def test_a_page_opened_before_an_unsubscribe_doesnt_undo_it(as_user, patient, re
             "preferred_contact": patient.preferred_contact,
             "email_consent": "on",
             "consent_shown": "1",
+            # As the page sends it: an unsubscribe is no colleague's edit.
+            "seen": opened["seen"].value(),
             "notes": "",
         },
         follow=True,

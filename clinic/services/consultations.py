@@ -7,10 +7,29 @@ from django.db import transaction
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 
-from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
+from clinic.models import (
+    CONTRAINDICATIONS,
+    Appointment,
+    ClinicalAccess,
+    Consultation,
+    Patient,
+)
 from clinic.roles import is_practitioner
 from clinic.services.changes import _locked, _refuse
 from clinic.services.stale import check_seen
+
+# What the consultation page edits and protects from a stale page.
+RECORDED = (
+    "areas",
+    "goals",
+    "hoped_for_results",
+    "skin_type",
+    "topical_medication",
+    *CONTRAINDICATIONS,
+    "screening_note",
+    "decision",
+    "decision_reason",
+)
 
 
 @transaction.atomic
@@ -33,6 +52,7 @@ def record_consultation(
     check_seen(
         Consultation.objects.filter(appointment=appointment).first(),
         seen,
+        fields=RECORDED,
         what=_("This consultation"),
     )
     if appointment.kind != Appointment.Kind.CONSULTATION:

@@ -28,6 +28,20 @@ def hold_registration_lock() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [REGISTRATION_LOCK])
 
 
+# What the details page edits and protects from a stale page. Email consent has
+# its own guard (the patient may unsubscribe while the page is open).
+DETAILS = (
+    "first_name",
+    "last_name",
+    "date_of_birth",
+    "email",
+    "phone",
+    "preferred_contact",
+    "skin_type",
+    "notes",
+)
+
+
 @transaction.atomic
 def save_patient_details(
     patient: Patient, *, now: datetime | None = None, seen: str | None = None
@@ -42,6 +56,7 @@ def save_patient_details(
     check_seen(
         Patient.objects.select_for_update().filter(pk=patient.pk).first(),
         seen,
+        fields=DETAILS,
         what=_("The patient's details"),
     )
     gave_consent = (

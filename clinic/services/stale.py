@@ -1,5 +1,12 @@
 """Pages that change a row remember which version of it they showed, so that a
-save from a page opened before a colleague's save doesn't silently undo it."""
+save from a page opened before a colleague's save doesn't silently undo it.
+
+The version is a fingerprint of the fields the page edits, not the row's
+``updated_at``: a change elsewhere in the row (an unsubscribe, say) is no
+colleague's edit to protect."""
+
+import hashlib
+from collections.abc import Iterable
 
 from django.db import models
 from django.utils.translation import gettext as _
@@ -17,17 +24,25 @@ class StalePage(BookingError):
         super().__init__([Problem("stale", str(message))])
 
 
-def seen_stamp(row: models.Model | None) -> str:
-    """What a form remembers of the row it showed: its ``updated_at``, or NEW."""
+def seen_stamp(row: models.Model | None, fields: Iterable[str]) -> str:
+    """What a form remembers of the row it showed: a fingerprint of ``fields``,
+    or NEW before the row exists."""
     if row is None or row.pk is None:
         return NEW
-    return row.updated_at.isoformat()
+    values = repr([(name, getattr(row, name)) for name in fields])
+    return hashlib.sha256(values.encode()).hexdigest()[:32]
 
 
-def check_seen(current: models.Model | None, seen: str | None, *, what: str) -> None:
+def check_seen(
+    current: models.Model | None,
+    seen: str | None,
+    *,
+    fields: Iterable[str],
+    what: str,
+) -> None:
     """Refuse when ``current`` (locked) is not the version the page showed.
     ``seen`` None: the caller has no page (a script, a test), nothing to check."""
-    if seen is not None and seen != seen_stamp(current):
+    if seen is not None and seen != seen_stamp(current, fields):
         raise StalePage(
             _(
                 "%(what)s was saved by someone else while your page was open, so "
