@@ -322,6 +322,11 @@ def undo_check_in(
             )
             % {"status": appointment.status_phrase}
         )
+    now = now or timezone.now()
+    if timezone.localdate(appointment.start) != timezone.localdate(now):
+        raise _refuse(
+            _("A check-in can be taken back on the day of the appointment only.")
+        )
     if consultation_took_place(appointment):
         raise _refuse(CONSULTATION_TOOK_PLACE)
     appointment.status = Appointment.Status.BOOKED
@@ -349,6 +354,14 @@ def undo_no_show(
     if timezone.localdate(appointment.start) != timezone.localdate(now):
         raise _refuse(
             _("A no-show can be taken back on the day of the appointment only.")
+        )
+    if appointment.plan_session is not None:
+        # Its plan may have a replacement booked, or be cancelled, since.
+        raise _refuse(
+            _(
+                "A missed treatment session is taken care of from its plan: book "
+                "the patient in again there."
+            )
         )
     _lock_calendars([appointment.practitioner], [appointment.room])
     slot = Slot(

@@ -814,6 +814,20 @@ def test_a_late_patient_marked_as_a_no_show_is_booked_again(
     assert booked.status == Appointment.Status.CHECKED_IN
 
 
+def test_a_check_in_is_taken_back_on_its_day_only(booked, front_desk):
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
+
+    error = refusal(
+        lambda: undo_check_in(
+            appointment=booked, by=front_desk, now=thursday(9) + timedelta(days=1)
+        )
+    )
+
+    assert error.messages == [
+        "A check-in can be taken back on the day of the appointment only."
+    ]
+
+
 def test_a_no_show_is_taken_back_on_its_day_only(booked, front_desk):
     mark_no_show(appointment=booked, by=front_desk, now=thursday(10, 20))
 

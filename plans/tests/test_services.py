@@ -25,6 +25,7 @@ from clinic.scheduling import (
     local_datetime,
     merge_windows,
 )
+from clinic.services import BookingError, undo_no_show
 from clinic.tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -1508,6 +1509,14 @@ def test_a_missed_session_is_a_no_show_once_its_time_has_passed(
     first.appointment.refresh_from_db()
     assert first.appointment.status == Appointment.Status.NO_SHOW
     assert unbooked_count(booked_plan) == 1
+    # Taken back from its plan, not from the appointment: the plan may have a
+    # replacement booked since.
+    with pytest.raises(BookingError, match="taken care of from its plan"):
+        undo_no_show(
+            appointment=first.appointment,
+            by=front_desk,
+            now=at(FIRST_DAY, 11) + timedelta(minutes=5),
+        )
 
 
 def test_a_plan_extends_to_the_protocols_maximum_and_beyond_only_with_a_reason(
