@@ -24,27 +24,33 @@ class ReminderRuleAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         # The admin saves inside a transaction: the rule and its emails' new
-        # times are saved together.
-        super().save_model(request, obj, form, change)
-        if change and "offset_minutes" in form.changed_data:
-            retimed = services.retime_for_rule(
-                obj,
-                old_offset=timedelta(minutes=form.initial["offset_minutes"]),
-                now=timezone.now(),
+        # times are saved together. The offset they were timed with is read
+        # under the rule's lock, so two managers saving at once take turns.
+        old = None
+        if change:
+            old = (
+                ReminderRule.objects.select_for_update()
+                .values_list("offset_minutes", flat=True)
+                .get(pk=obj.pk)
             )
-            if retimed:
-                self.message_user(
-                    request,
-                    ngettext(
-                        "%(count)d planned email of this kind now goes out at "
-                        "the new time.",
-                        "%(count)d planned emails of this kind now go out at the "
-                        "new time.",
-                        retimed,
-                    )
-                    % {"count": retimed},
-                    messages.INFO,
+        super().save_model(request, obj, form, change)
+        if old is None or old == obj.offset_minutes:
+            return
+        retimed = services.retime_for_rule(
+            obj, old_offset=timedelta(minutes=old), now=timezone.now()
+        )
+        if retimed:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d planned email of this kind now goes out at the new "
+                    "time.",
+                    "%(count)d planned emails of this kind now go out at the new time.",
+                    retimed,
                 )
+                % {"count": retimed},
+                messages.INFO,
+            )
 
 
 @admin.register(Reminder)

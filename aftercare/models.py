@@ -120,8 +120,8 @@ class ReminderRule(models.Model):
             "Before the start (negative) for pre-care and reminders; after the "
             "session's end for aftercare; 0 for booking emails, which go out at "
             "once. At most 30 days (43200 minutes) either way. A change also "
-            "re-times the emails of this kind planned and not yet due; one whose "
-            "new time has passed goes out at once if still worth sending."
+            "re-times the emails of this kind not yet sent; one whose new time "
+            "has passed goes out at once if still worth sending."
         ),
     )
     staleness_minutes = models.PositiveIntegerField(

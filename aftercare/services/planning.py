@@ -301,16 +301,16 @@ def retime_aftercare(
 
 
 def retime_for_rule(rule: ReminderRule, *, old_offset: timedelta, now: datetime) -> int:
-    """The rule's offset changed: its emails planned and not yet due follow the
-    new one (how many). Those due already keep their time: a worker may be
-    sending them. Pre-care and reminders count from the appointment's start as
-    when they were planned; aftercare moves by the change, from the end it was
-    timed from.
+    """The rule's offset changed: its emails not yet sent follow the new one (how
+    many). Those a worker has claimed are SENDING, not SCHEDULED, so none of
+    these is on its way. Pre-care and reminders count from the appointment's
+    start as when they were planned; aftercare moves by the change, from the end
+    it was timed from (which the dispatcher reads back as due - offset).
 
     A new time already past goes to the dispatcher as any late email does: sent
     while still worth sending, skipped after that."""
     pending = list(
-        Reminder.objects.filter(kind=rule.kind, status=Status.SCHEDULED, due_at__gt=now)
+        Reminder.objects.filter(kind=rule.kind, status=Status.SCHEDULED)
         .select_related("appointment")
         .select_for_update(of=("self",))
     )

@@ -690,12 +690,23 @@ def test_a_new_aftercare_offset_moves_the_planned_step_by_the_change(
     )
 
 
-def test_an_email_already_due_keeps_its_time_when_the_offset_changes(book):
+def test_an_email_due_but_waiting_follows_the_new_offset_too(book):
+    # Due, not sent: held back by quiet hours, a retry, or a switched-off rule.
     appointment = book()
     reminder = Reminder.objects.get(kind=Kind.REMINDER, appointment=appointment)
-    later = reminder.due_at + HOUR  # the reminder is due, not yet claimed
+    later = reminder.due_at + HOUR
 
     retimed = change_offset(Kind.REMINDER, -48 * 60, now=later)
 
-    assert retimed == 0
+    assert retimed == 1
+    assert due(Kind.REMINDER, appointment=appointment) == THURSDAY - 2 * DAY
+
+
+def test_an_email_sent_or_being_sent_keeps_its_time(book):
+    appointment = book()
+    Reminder.objects.filter(kind=Kind.REMINDER).update(
+        status=Status.SENDING, lease_until=NOW + HOUR
+    )
+
+    assert change_offset(Kind.REMINDER, -48 * 60, now=NOW) == 0
     assert due(Kind.REMINDER, appointment=appointment) == THURSDAY - DAY
