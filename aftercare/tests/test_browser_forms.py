@@ -99,3 +99,24 @@ def test_leaving_a_changed_patient_form_by_a_link_asks_first(tab, front_desk, pa
     expect(tab.page).to_have_url(re.compile(rf"{re.escape(edit)}$"))
     assert asked == ["beforeunload"]
     expect(tab.field("Notes")).to_have_value("Prefers mornings.")
+
+
+def test_values_typed_into_a_refused_form_still_ask_before_leaving(
+    tab, front_desk, patient
+):
+    tab.sign_in("frontdesk", "correct horse battery staple")
+    edit = f"/patients/{patient.pk}/edit/"
+    tab.open(edit)
+    tab.field("Notes").fill("Prefers mornings.")
+    tab.field("Date of birth").fill("2999-01-01")
+    tab.click("Save", role="button")
+    tab.says("The date of birth can't be in the future.")
+    asked = []
+    tab.page.once(
+        "dialog", lambda dialog: (asked.append(dialog.type), dialog.dismiss())
+    )
+
+    tab.click("Patients")
+
+    assert asked == ["beforeunload"]
+    expect(tab.field("Notes")).to_have_value("Prefers mornings.")
