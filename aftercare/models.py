@@ -278,6 +278,15 @@ class Reminder(models.Model):
     message_id = models.CharField(max_length=200, blank=True)
     # Other appointments the email is about (a whole series' confirmation).
     series = models.JSONField(default=list, blank=True)
+    # Staff sent this email again on request ("I lost my confirmation"): a
+    # copy of that sent row, at the same version, outside the once-per-version key.
+    copy_of = models.ForeignKey(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="copies",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -288,6 +297,7 @@ class Reminder(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["appointment", "kind", "version"],
+                condition=Q(copy_of__isnull=True),
                 name="reminder_once_per_version",
             ),
             models.CheckConstraint(

@@ -8,6 +8,7 @@ urlpatterns = [
     path("outbox/", views.outbox, name="outbox"),
     path("outbox/<int:pk>/", views.preview, name="preview"),
     path("outbox/<int:pk>/resend/", views.resend, name="resend"),
+    path("outbox/<int:pk>/copy/", views.send_copy, name="copy"),
     path("outbox/<int:pk>/cancel/", views.cancel, name="cancel"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

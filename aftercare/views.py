@@ -161,6 +161,9 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
             "attachments": [part.get_filename() for part in message.attachments],
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
             "resend_refusal": services.why_not_resend(reminder),
+            "copy_refusal": services.why_not_copy(reminder)
+            if reminder.status == Reminder.Status.SENT
+            else "",
         },
     )
 
@@ -206,6 +209,22 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(request, _("The email will go out again in a moment."))
     return redirect(safe_next(request, reminder.get_absolute_url()))
+
+
+@staff_view("aftercare.resend_reminder")
+@require_POST
+def send_copy(request: HttpRequest, pk: int) -> HttpResponse:
+    reminder = get_object_or_404(Reminder, pk=pk)
+    try:
+        copy = services.send_copy(reminder)
+    except services.OutboxError as error:
+        messages.error(request, str(error))
+        return redirect(reminder)
+    messages.success(
+        request,
+        _("A copy goes out to %(email)s in a moment.") % {"email": copy.patient.email},
+    )
+    return redirect(copy)
 
 
 @staff_view("aftercare.resend_reminder")

@@ -38,6 +38,12 @@ def why_not_resend(reminder: Reminder, *, now: datetime | None = None) -> str:
         return _("This email is already on its way.")
     if reminder.status == Status.SENT:
         return _("This email was sent; it is not sent twice.")
+    return _still_true(reminder, now)
+
+
+def _still_true(reminder: Reminder, now: datetime) -> str:
+    """Why this email, sent now, would tell the patient something wrong or go
+    where it mustn't ("" when it still tells the truth)."""
     patient = reminder.patient
     if not patient.email:
         return _("The patient has no email address: add one on their details first.")
@@ -111,6 +117,44 @@ def resend(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     )
     _nudge()
     return reminder
+
+
+def why_not_copy(reminder: Reminder, *, now: datetime | None = None) -> str:
+    """Why a copy of this sent email can't go out now ("" when it can)."""
+    now = now or timezone.now()
+    if reminder.status != Status.SENT:
+        return _("Only an email that was sent can be sent again as a copy.")
+    return _still_true(reminder, now)
+
+
+@transaction.atomic
+def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
+    """Send a sent email again on request ("I can't find my confirmation"): a
+    new row, due now, at the same version (the same calendar SEQUENCE), so the
+    outbox shows both and the original's record stays as it was."""
+    now = now or timezone.now()
+    reminder = (
+        Reminder.objects.select_for_update()
+        .select_related("appointment", "patient")
+        .get(pk=reminder.pk)
+    )
+    refusal = why_not_copy(reminder, now=now)
+    if refusal:
+        raise OutboxError(refusal)
+    original = reminder.copy_of or reminder
+    if original.copies.filter(status__in=[Status.SCHEDULED, Status.SENDING]).exists():
+        raise OutboxError(_("A copy of this email is on its way already."))
+    copy = Reminder.objects.create(
+        patient=reminder.patient,
+        appointment=reminder.appointment,
+        kind=reminder.kind,
+        version=reminder.version,
+        series=reminder.series,
+        due_at=now,
+        copy_of=original,
+    )
+    _nudge()
+    return copy
 
 
 @transaction.atomic

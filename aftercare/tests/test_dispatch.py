@@ -948,6 +948,45 @@ def test_staff_can_resend_an_unknown_email_once(book, dispatch, mailoutbox):
     assert len(mailoutbox) == 1
 
 
+def test_a_sent_confirmation_is_sent_again_as_a_copy_on_request(
+    book, dispatch, mailoutbox
+):
+    appointment = book()
+    dispatch(NOW)
+    original = row(Kind.CONFIRMATION)
+
+    copy = services.send_copy(original, now=NOW + HOUR)
+    # A second click while the copy waits sends no third email.
+    with pytest.raises(OutboxError, match="on its way already"):
+        services.send_copy(original, now=NOW + HOUR)
+    dispatch(NOW + HOUR)
+
+    first, again = mailoutbox
+    assert again.subject == first.subject
+    assert again.extra_headers["Message-ID"] != first.extra_headers["Message-ID"]
+    # The same calendar event at the same SEQUENCE: calendars keep one.
+    assert [(str(e["uid"]), e["sequence"]) for e in events(again)] == [
+        (f"appointment-{appointment.pk}@clinic.example", 0)
+    ]
+    copy.refresh_from_db()
+    assert (copy.status, copy.copy_of, copy.version) == (Status.SENT, original, 0)
+    original.refresh_from_db()
+    assert original.sent_at == NOW  # the original's record stays as it was
+
+
+def test_no_copy_of_an_email_that_no_longer_tells_the_truth(book, dispatch, front_desk):
+    appointment = book()
+    dispatch(NOW)
+    cancel_appointment(
+        appointment=appointment, by=front_desk, reason="Unwell.", now=NOW + HOUR
+    )
+
+    with pytest.raises(OutboxError, match="this email no longer applies"):
+        services.send_copy(row(Kind.CONFIRMATION), now=NOW + 2 * HOUR)
+    with pytest.raises(OutboxError, match="Only an email that was sent"):
+        services.send_copy(row(Kind.REMINDER), now=NOW + 2 * HOUR)
+
+
 def test_staff_can_resend_a_failed_email(book, dispatch, mailoutbox, settings):
     settings.EMAIL_BACKEND = f"{BACKENDS}.RefusingBackend"
     book()

@@ -149,6 +149,7 @@ CASES = [
     Case("aftercare:outbox", nothing, STAFF),
     Case("aftercare:preview", reminder, STAFF),
     Case("aftercare:resend", reminder, post_only(DESK)),
+    Case("aftercare:copy", reminder, post_only(DESK)),
     Case("aftercare:cancel", reminder, post_only(DESK)),
     Case("aftercare:unsubscribe", lambda w: {"token": w.token}, EVERYONE),
     Case(

@@ -405,6 +405,12 @@ FORMS = [
         lambda w: {"next": "/"},
     ),
     Form(
+        "send_copy",
+        "front_desk",
+        lambda w: reverse("aftercare:copy", kwargs={"pk": w.reminder.pk}),
+        lambda w: {"next": "/"},
+    ),
+    Form(
         "outbox_cancel",
         "front_desk",
         lambda w: reverse("aftercare:cancel", kwargs={"pk": w.reminder.pk}),

@@ -347,6 +347,26 @@ def test_a_bad_filter_value_is_named_and_the_good_ones_still_filter(outbox):
 # Preview ------------------------------------------------------------------------------
 
 
+def test_the_front_desk_sends_a_copy_of_a_sent_email_from_its_page(
+    as_user, confirmation, patient
+):
+    client = as_user("front_desk")
+    page = client.get(reverse("aftercare:preview", args=[confirmation.pk]))
+    assert "Send a copy" in page.content.decode()
+
+    response = client.post(
+        reverse("aftercare:copy", args=[confirmation.pk]), follow=True
+    )
+
+    copy = Reminder.objects.get(copy_of=confirmation)
+    assert response.redirect_chain == [(copy.get_absolute_url(), 302)]
+    body = response.content.decode()
+    assert f"A copy goes out to {patient.email} in a moment." in body
+    assert "the email sent before" in body
+    outbox = client.get(reverse("aftercare:outbox")).content.decode()
+    assert "copy</span>" in outbox
+
+
 def test_a_sent_emails_preview_says_it_is_written_from_todays_bookings(
     as_user, confirmation, reminder
 ):
