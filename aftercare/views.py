@@ -6,7 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
@@ -20,6 +20,7 @@ from aftercare import emails, services
 from aftercare.models import Kind, Reminder
 from clinic.forms import DateInput
 from clinic.models import Patient, local_midnight
+from clinic.scheduling import when_text
 from clinic.views import safe_next, staff_view
 
 
@@ -200,11 +201,7 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
             messages.success(
                 request,
                 _("The email will go out at its time, %(when)s.")
-                % {
-                    "when": formats.date_format(
-                        timezone.localtime(reminder.due_at), "D j M Y, H:i"
-                    )
-                },
+                % {"when": when_text(reminder.due_at)},
             )
         else:
             messages.success(request, _("The email will go out again in a moment."))

@@ -10,7 +10,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import ReadOnlyPasswordHashWidget
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -32,6 +32,7 @@ from clinic.models import (
     stranded_error,
     validate_person_name,
 )
+from clinic.scheduling import when_text
 
 admin.site.site_header = "Clinic settings"
 admin.site.site_title = "Clinic settings"
@@ -197,9 +198,7 @@ class _StillBookedForm(forms.ModelForm):
                 % {
                     "name": instance,
                     "n": count,
-                    "when": formats.date_format(
-                        timezone.localtime(first.start), "D j M Y, H:i"
-                    ),
+                    "when": when_text(first.start),
                 }
             )
 

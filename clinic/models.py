@@ -8,7 +8,7 @@ from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django.urls import reverse
-from django.utils import formats, timezone, translation
+from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -194,9 +194,10 @@ class Practitioner(models.Model):
 def stranded_error(
     appointments: list["Appointment"], what: str, *, where: str = "outside it"
 ) -> ValidationError:
+    from clinic.scheduling.clock import when_text  # clock's package imports models
+
     shown = "; ".join(
-        f"{formats.date_format(timezone.localtime(a.start), 'D j M Y, H:i')}"
-        f" {a.patient} with {a.practitioner}"
+        f"{when_text(a.start)} {a.patient} with {a.practitioner}"
         for a in appointments[:3]
     )
     more = len(appointments) - 3
@@ -402,6 +403,8 @@ class ClosureDay(models.Model):
         return f"{self.date:%d %b %Y} {self.reason}".strip()
 
     def clean(self) -> None:
+        from clinic.scheduling.clock import day_text  # see stranded_error
+
         if self.date is None:
             return
         if self.pk and ClosureDay.objects.filter(pk=self.pk, date=self.date).exists():
@@ -410,8 +413,7 @@ class ClosureDay(models.Model):
         if booked:
             raise stranded_error(
                 booked,
-                _("Closing on %(day)s")
-                % {"day": formats.date_format(self.date, "D j M Y")},
+                _("Closing on %(day)s") % {"day": day_text(self.date)},
                 where=_("on a closed day"),
             )
 

@@ -24,6 +24,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from clinic import services as booking
 from clinic.models import Appointment, Area, Practitioner
 from clinic.roles import is_practitioner
+from clinic.scheduling import when_text
 from plans.models import (
     Amendment,
     Photo,
@@ -122,9 +123,7 @@ def _check_times(
                     "end must lie within %(hours)s hours of that. Check the dates."
                 )
                 % {
-                    "when": formats.date_format(
-                        timezone.localtime(appointment.start), "D j M Y, H:i"
-                    ),
+                    "when": when_text(appointment.start),
                     "hours": int(TIMES_NEAR_BOOKING / timedelta(hours=1)),
                 }
             )

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
@@ -354,7 +354,3 @@ def _candidate_starts(
         return (abs(minutes - wanted_minutes), minutes)
 
     return sorted(starts, key=distance)
-
-
-def describe_day(start: datetime) -> str:
-    return formats.date_format(timezone.localtime(start), "D j M Y, H:i")

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.db import transaction
 from django.db.models import Exists, OuterRef, QuerySet
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from aftercare.models import (
@@ -16,6 +16,7 @@ from aftercare.models import (
 )
 from aftercare.services.planning import INCLUDED, _nudge
 from clinic.models import Appointment, Patient
+from clinic.scheduling import when_text
 
 Status = Reminder.Status
 
@@ -30,9 +31,7 @@ def why_not_resend(reminder: Reminder, *, now: datetime | None = None) -> str:
     now = now or timezone.now()
     if reminder.status == Status.SCHEDULED:
         return _("This email is scheduled already, for %(when)s.") % {
-            "when": formats.date_format(
-                timezone.localtime(reminder.due_at), "D j M Y, H:i"
-            )
+            "when": when_text(reminder.due_at)
         }
     if reminder.status == Status.SENDING:
         return _("This email is already on its way.")

@@ -22,12 +22,14 @@ from clinic.scheduling.clock import (
     day_text,
     local_datetime,
     shift_wall_clock,
+    span_text,
     when_text,
 )
 from clinic.scheduling.rules import Problem
 
 __all__ = [
     "day_text",
+    "span_text",
     "when_text",
     "LONGEST_APPOINTMENT",
     "MAX_ROOM_WINDOWS",

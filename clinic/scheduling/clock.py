@@ -30,6 +30,11 @@ def when_text(moment: datetime) -> str:
     return formats.date_format(timezone.localtime(moment), "D j M Y, H:i")
 
 
+def span_text(start: datetime, end: datetime) -> str:
+    """An appointment's time as messages show it: "Thu 3 Dec 2026, 10:00-11:00"."""
+    return f"{when_text(start)}-{timezone.localtime(end):%H:%M}"
+
+
 def day_text(day: date) -> str:
     """A day as messages show it: "Thu 3 Dec 2026"."""
     return formats.date_format(day, "D j M Y")

@@ -21,6 +21,7 @@ from clinic.scheduling.bookings import (
     covered,
     overlapping,
 )
+from clinic.scheduling.clock import day_text
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ class SlotRules:
                     lambda: (
                         _("The clinic is closed on %(day)s%(reason)s.")
                         % {
-                            "day": formats.date_format(day, "D j M Y"),
+                            "day": day_text(day),
                             "reason": f" ({closure_reason})" if closure_reason else "",
                         }
                     ),
@@ -299,7 +300,7 @@ class SlotRules:
         local_end = timezone.localtime(end, self.tz)
         if local_start.date() == local_end.date():
             return _("on %(day)s, %(start)s-%(end)s") % {
-                "day": formats.date_format(local_start, "D j M Y"),
+                "day": day_text(local_start.date()),
                 "start": local_start.strftime("%H:%M"),
                 "end": local_end.strftime("%H:%M"),
             }

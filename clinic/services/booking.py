@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from clinic.models import Appointment, Patient, Practitioner, Room
 from clinic.scheduling import Availability, Problem
-from clinic.scheduling.clock import when_text
+from clinic.scheduling.clock import span_text
 
 EXCLUSION_VIOLATION = "23P01"
 OVERLAP_CONSTRAINTS = {
@@ -259,7 +259,7 @@ def check_patients_free(
                 % {
                     "kind": other.get_kind_display().lower(),
                     "practitioner": other.practitioner,
-                    "when": _describe(other.start, other.end),
+                    "when": span_text(other.start, other.end),
                 },
             )
         )
@@ -279,10 +279,6 @@ def check_patients_free(
         taken[patient_id].append(
             (slot.start, slot.end, _("another appointment in this change"))
         )
-
-
-def _describe(start: datetime, end: datetime) -> str:
-    return f"{when_text(start)}-{timezone.localtime(end):%H:%M}"
 
 
 @transaction.atomic

@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic.models import (
@@ -15,6 +15,7 @@ from clinic.models import (
     Patient,
 )
 from clinic.roles import is_practitioner
+from clinic.scheduling import when_text
 from clinic.services.changes import _locked, _refuse
 from clinic.services.stale import check_seen
 
@@ -74,17 +75,11 @@ def record_consultation(
                 "The decision is made at the consultation: it starts %(when)s. "
                 "Notes can be saved before, with the decision left open."
             )
-            % {
-                "when": formats.date_format(
-                    timezone.localtime(appointment.start), "D j M Y, H:i"
-                )
-            }
+            % {"when": when_text(appointment.start)}
         )
-    if (
-        consultation.pk is not None
-        and _was_decided(consultation)
-        and not is_practitioner(by)
-    ):
+    was_decided = consultation.pk is not None and _was_decided(consultation)
+    practitioner = is_practitioner(by)
+    if was_decided and not practitioner:
         # The screening and notes are what the decision rests on.
         raise _refuse(
             _(
@@ -92,7 +87,7 @@ def record_consultation(
                 "practitioner changes it now."
             )
         )
-    if not decided and consultation.pk is not None and _was_decided(consultation):
+    if not decided and was_decided:
         raise _refuse(
             _(
                 "A decision was recorded: it can be changed to another decision, "
@@ -102,7 +97,7 @@ def record_consultation(
     if consultation.decision == Consultation.Decision.PENDING:
         consultation.decided_by, consultation.decided_at = None, None
     elif consultation.pk is None or _decision_changed(consultation):
-        if not is_practitioner(by):
+        if not practitioner:
             raise _refuse(
                 _(
                     "Only a practitioner decides whether microneedling is right "

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 from clinic import services
 from clinic.forms import BookAppointmentForm, CancelForm, RescheduleForm
 from clinic.models import Appointment, Patient
-from clinic.scheduling import when_text
+from clinic.scheduling import span_text
 from clinic.views.common import form_errors_from, safe_next, staff_view
 
 
@@ -56,7 +56,10 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
             messages.success(
                 request,
                 _("Consultation booked for %(patient)s, %(when)s.")
-                % {"patient": patient, "when": _when(appointment)},
+                % {
+                    "patient": patient,
+                    "when": span_text(appointment.start, appointment.end),
+                },
             )
             return redirect(appointment)
     # Booking another is allowed (a second opinion), but usually a slip.
@@ -76,11 +79,6 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
             "consultations_ahead": list(ahead[:3]),
         },
     )
-
-
-def _when(appointment: Appointment) -> str:
-    end = timezone.localtime(appointment.end)
-    return f"{when_text(appointment.start)}-{end:%H:%M}"
 
 
 @staff_view("clinic.view_appointment")
@@ -143,12 +141,14 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
             appointment.refresh_from_db()
             if (appointment.start, appointment.end) == was:
                 done = _("Changed: %(when)s with %(who)s in %(room)s.") % {
-                    "when": _when(appointment),
+                    "when": span_text(appointment.start, appointment.end),
                     "who": appointment.practitioner,
                     "room": appointment.room,
                 }
             else:
-                done = _("Moved to %(when)s.") % {"when": _when(appointment)}
+                done = _("Moved to %(when)s.") % {
+                    "when": span_text(appointment.start, appointment.end)
+                }
             messages.success(request, done)
             return redirect(appointment)
     return render(

@@ -14,13 +14,11 @@ from django.utils.translation import ngettext
 
 from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
-from clinic.scheduling import shift_wall_clock
+from clinic.scheduling import shift_wall_clock, when_text
 from plans.models import TreatmentPlan, TreatmentSession
-from plans.scheduling import describe_day
 from plans.services.lifecycle import PlanError, _can_override, window_for
 from plans.services.series import (
     SeriesRequest,
-    _describe,
     _note_exception,
     book_series,
     last_live_start,
@@ -332,7 +330,7 @@ def change_resources_from(
     except booking.BookingError as error:
         which = (
             _("The session of %(when)s can't be changed.")
-            % {"when": describe_day(sessions[error.index].appointment.start)}
+            % {"when": when_text(sessions[error.index].appointment.start)}
             if error.index is not None
             else _("A session can't be changed.")
         )
@@ -399,7 +397,7 @@ def cancel_session(
                 "There is no free slot for a replacement near %(when)s. Cancel "
                 "without a replacement and book it later from the plan."
             )
-            % {"when": _describe(first_start)},
+            % {"when": when_text(first_start)},
             messages=proposals[0].reasons,
         )
     [replacement] = book_series(

@@ -6,11 +6,12 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic import services as booking
 from clinic.models import Appointment, Consultation, Practitioner
+from clinic.scheduling import when_text
 from plans.models import (
     MAX_PLANNED_SESSIONS,
     Protocol,
@@ -235,11 +236,7 @@ def cancel_plan(
                 "The session of %(when)s is under way (the patient is checked in): "
                 "complete it, or cancel it on its own, before cancelling the rest."
             )
-            % {
-                "when": formats.date_format(
-                    timezone.localtime(under_way.start), "D j M Y, H:i"
-                )
-            }
+            % {"when": when_text(under_way.start)}
         )
     count = len(
         booking.cancel_appointments(

@@ -7,15 +7,15 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
-from clinic.scheduling import Availability, RoomsNotLoaded
+from clinic.scheduling import Availability, RoomsNotLoaded, when_text
 from plans.models import TreatmentPlan, TreatmentSession
-from plans.scheduling import Proposal, describe_day, propose_series
+from plans.scheduling import Proposal, propose_series
 from plans.services.lifecycle import (
     PlanError,
     _can_override,
@@ -196,7 +196,7 @@ def book_series(
         if not proposal.is_bookable:
             raise PlanError(
                 _("Session %(n)s (%(when)s) can't be booked any more.")
-                % {"n": first + proposal.index, "when": describe_day(proposal.start)},
+                % {"n": first + proposal.index, "when": when_text(proposal.start)},
                 messages=proposal.reasons,
             )
         if proposal.spacing_below_minimum and not (
@@ -249,7 +249,7 @@ def book_series(
             _("Session %(n)s (%(when)s) can't be booked any more.")
             % {
                 "n": first + proposals[index].index,
-                "when": _describe(proposals[index].start),
+                "when": when_text(proposals[index].start),
             }
             if index is not None
             else _("A session can't be booked any more.")
@@ -284,7 +284,3 @@ def _note_exception(
     }
     plan.exception_reason = "\n".join(filter(None, [plan.exception_reason, note]))
     plan.save(update_fields=["exception_reason", "updated_at"])
-
-
-def _describe(start: datetime) -> str:
-    return formats.date_format(timezone.localtime(start), "D j M Y, H:i")

@@ -17,7 +17,6 @@ from plans.forms import (
     ChangeResourcesForm,
     MoveSessionForm,
 )
-from plans.scheduling import describe_day
 from plans.views.common import get_session, show_errors
 
 
@@ -26,7 +25,7 @@ def _moved_message(done: services.MovePreview) -> str:
     values = {
         "first": first.position,
         "last": last.position,
-        "when": describe_day(first.start),
+        "when": when_text(first.start),
     }
     if len(done.moves) == 1:
         return _("Session %(first)s moved to %(when)s.") % values

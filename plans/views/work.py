@@ -5,11 +5,12 @@ from datetime import timedelta
 from django.db.models import Exists, F, Max, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from clinic.models import Appointment, Consultation
+from clinic.scheduling import day_text
 from clinic.views import staff_view
 from plans.models import TreatmentPlan, TreatmentSession
 
@@ -78,7 +79,7 @@ def work_lists(request: HttpRequest) -> HttpResponse:
             if due < today:
                 reasons.append(
                     _("The next session was due by %(day)s and is not booked.")
-                    % {"day": formats.date_format(due, "D j M Y")}
+                    % {"day": day_text(due)}
                 )
         if reasons:
             at_risk.append((plan, reasons))
