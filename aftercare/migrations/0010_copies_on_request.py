@@ -4,7 +4,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("aftercare", "0010_rule_offset_help"),
+        ("aftercare", "0009_resend_gets_tries_again"),
         ("clinic", "0012_phone_message"),
     ]
 
