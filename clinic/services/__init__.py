@@ -41,7 +41,7 @@ from clinic.services.changes import (
 )
 from clinic.services.consultations import log_clinical_access, record_consultation
 from clinic.services.patients import hold_registration_lock, save_patient_details
-from clinic.services.stale import StalePage, seen_stamp
+from clinic.services.stale import StalePage
 
 __all__ = [
     "CONSULTATION_TOOK_PLACE",
@@ -73,5 +73,4 @@ __all__ = [
     "save_patient_details",
     "undo_check_in",
     "undo_no_show",
-    "seen_stamp",
 ]
