@@ -269,9 +269,18 @@ def _propose_one(
     tz = availability.tz
     wanted_time = timezone.localtime(ideal, tz).time()
     for day in _candidate_days(ideal, previous, window, tz, first=index == 0):
+        # Only starts inside the practitioner's free time that day are checked
+        # in full: on a booked-up calendar most days have little or none.
+        free = availability.free_on(
+            practitioner=practitioner, day=day, duration=duration
+        )
+        if not free:
+            continue
         for start in _candidate_starts(
             day, wanted_time, duration, practitioner, availability
         ):
+            if not _inside(free, start, start + duration):
+                continue
             room, _problems = _free_room(
                 start, duration, practitioner, rooms, availability, now
             )
@@ -294,6 +303,12 @@ def _propose_one(
         state=State.NO_SLOT,
         reasons=reasons,
     )
+
+
+def _inside(
+    windows: list[tuple[datetime, datetime]], start: datetime, end: datetime
+) -> bool:
+    return any(low <= start and end <= high for low, high in windows)
 
 
 def _candidate_days(

@@ -3,7 +3,7 @@
 from bisect import insort
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.db.models import Q
@@ -18,6 +18,7 @@ from clinic.models import (
     WorkingHours,
 )
 from clinic.scheduling.bookings import (
+    LONGEST_APPOINTMENT,
     MAX_ROOM_WINDOWS,
     Booked,
     fetch_booked,
@@ -89,6 +90,9 @@ class Availability(SlotRules):
         booked = (
             Appointment.objects.active()
             .overlapping(start, end)
+            # Implied by the overlap, and bounds the index range: without it the
+            # database reads every earlier booking of the practitioner.
+            .filter(start__gte=start - LONGEST_APPOINTMENT)
             .exclude(id__in=list(exclude_ids))
             .order_by("start")
         )
@@ -197,11 +201,29 @@ class Availability(SlotRules):
         """The stretches between ``start`` and ``end`` in which the practitioner
         could take an appointment of ``duration``: inside opening and working
         hours, on no closure day, between their bookings and time off."""
+        return self._free_days(
+            practitioner,
+            timezone.localtime(start, self.tz).date(),
+            timezone.localtime(end, self.tz).date(),
+            duration,
+        )
+
+    def free_on(
+        self, *, practitioner: Practitioner, day: date, duration: timedelta
+    ) -> list[tuple[datetime, datetime]]:
+        """free_windows() of one local day (an hour wider on a clock change)."""
+        return self._free_days(practitioner, day, day, duration)
+
+    def _free_days(
+        self,
+        practitioner: Practitioner,
+        day: date,
+        last_day: date,
+        duration: timedelta,
+    ) -> list[tuple[datetime, datetime]]:
         busy = self.by_practitioner.get(practitioner.pk, [])
         time_off = self.time_off.get(practitioner.pk, [])
         windows = []
-        day = timezone.localtime(start, self.tz).date()
-        last_day = timezone.localtime(end, self.tz).date()
         while day <= last_day:
             # On a day the clocks change a wall-clock time may exist twice or
             # not at all: an hour more on each side.
@@ -293,7 +315,7 @@ def _patients_own_held(rows: list[Booked], practitioner_ids: set[int]) -> list[B
             kept.append(row)
         else:
             kept += [
-                replace(row, practitioner_id=pid, room_id=None, patients_own=True)
+                row._replace(practitioner_id=pid, room_id=None, patients_own=True)
                 for pid in practitioner_ids
             ]
     return kept

@@ -332,6 +332,25 @@ def test_any_overlap_clashes(clinic, practitioner, room, start, end):
     assert codes(problems) == ["practitioner_clash"]
 
 
+def test_a_snapshot_starting_late_in_a_long_appointment_still_holds_it(
+    clinic, practitioner, room
+):
+    # The snapshot reads bookings from a day before its start on the (start)
+    # index: one day is the longest an appointment can be.
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=thursday(0),
+        end=thursday(23, 45),
+    )
+
+    problems = check(
+        thursday(23, 30), thursday(23, 45), practitioner=practitioner, room=room
+    )
+
+    assert codes(problems)[:2] == ["practitioner_clash", "room_clash"]
+
+
 def test_back_to_back_appointments_do_not_clash(clinic, practitioner, room):
     AppointmentFactory(
         practitioner=practitioner, room=room, start=thursday(10), end=thursday(11)

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Count, Max
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -54,6 +55,15 @@ def last_live_start(plan: TreatmentPlan) -> datetime | None:
     return last
 
 
+def _live_sessions(plan: TreatmentPlan) -> tuple[int, datetime | None]:
+    """How many of the plan's sessions are booked or done, and the last one's
+    start (one query: unbooked_count() and last_live_start() together)."""
+    live = Appointment.objects.filter(
+        treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
+    ).aggregate(count=Count("pk"), last=Max("start"))
+    return live["count"], live["last"]
+
+
 def propose_for_plan(
     *,
     plan: TreatmentPlan,
@@ -63,14 +73,17 @@ def propose_for_plan(
 ) -> list[Proposal]:
     """Propose the plan's unbooked sessions (a fixed number of queries)."""
     now = now or timezone.now()
-    count = unbooked_count(plan) if count is None else count
+    if count is None:
+        live, previous = _live_sessions(plan)
+        count = max(plan.planned_sessions - live, 0)
+    else:
+        previous = last_live_start(plan)
     if count == 0:
         return []
     window = window_for(plan)
     rooms = _rooms(request.room)
     if not rooms:
         raise PlanError(_("No room is in use: add one under Settings."))
-    previous = last_live_start(plan)
     # Load every day the engine may look at: after booked sessions the first one
     # is searched for inside the window after the last (which may begin before
     # the requested start), and a date picked by hand may lie anywhere, with the
