@@ -241,19 +241,34 @@ def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
 
     with time_machine.travel(frozen_now + timedelta(minutes=5), tick=False):
         response = client.post(
-            record_url(visit), consultation_data(seen=opened), follow=True
+            record_url(visit),
+            consultation_data(
+                seen=opened, hoped_for_results="Smoother cheeks\nbefore June."
+            ),
         )
 
-    assert response.redirect_chain == [(record_url(visit), 302)]
-    assert "saved by someone else while your page was open" in (
-        response.content.decode()
-    )
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "saved by someone else while your page was open" in page
     consultation = Consultation.objects.get()
     assert consultation.pregnant
     assert consultation.screening_note == "Pregnant, 12 weeks."
     assert consultation.decision == Consultation.Decision.NOT_ELIGIBLE
-    # The page now shows what is saved, and saves from there.
-    again = response.context["form"].initial["seen"]
+    # What they typed is shown, to copy from: the fields that differ from what
+    # is saved now, with choices in words.
+    assert dict(response.context["unsaved"]) == {
+        "Results hoped for": "Smoother cheeks\nbefore June.",
+        "Pregnant or breastfeeding": "No",
+        "Practitioner's note on the screening": "(empty)",
+        "Decision": "Eligible",
+        "Reason": "(empty)",
+    }
+    assert "Smoother cheeks<br>before June." in page
+    # The form shows what is saved now, and saves from there.
+    form = response.context["form"]
+    assert not form.is_bound
+    assert form.initial["decision"] == Consultation.Decision.NOT_ELIGIBLE
+    again = form.initial["seen"]
     response = client.post(
         record_url(visit),
         consultation_data(

@@ -4,6 +4,18 @@ plans and aftercare decorate their views with ``clinic.views.staff_view`` and
 send users back with ``safe_next``.
 """
 
-from clinic.views.common import form_errors_from, id_from, safe_next, staff_view
+from clinic.views.common import (
+    form_errors_from,
+    id_from,
+    safe_next,
+    staff_view,
+    unsaved_values,
+)
 
-__all__ = ["form_errors_from", "id_from", "safe_next", "staff_view"]
+__all__ = [
+    "form_errors_from",
+    "id_from",
+    "safe_next",
+    "staff_view",
+    "unsaved_values",
+]

@@ -1,8 +1,14 @@
 """Helpers the clinic's views share; other apps' views use them too."""
 
+from datetime import date, datetime
+
+from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
+from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.utils import formats, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
 from clinic import services
@@ -46,3 +52,38 @@ def id_from(value: str | None) -> int | None:
     if value and value.isdecimal() and value.isascii() and len(value) <= 18:
         return int(value)
     return None
+
+
+def unsaved_values(typed: forms.Form, fresh: forms.Form) -> list[tuple[str, str]]:
+    """What a refused form held that differs from the row as saved now, as
+    (label, text): shown beside the fresh form, so that nothing typed is lost
+    when a colleague's save came first."""
+    rows = []
+    for name, field in typed.fields.items():
+        if field.widget.is_hidden or name not in typed.cleaned_data:
+            continue
+        if not field.has_changed(fresh[name].initial, typed[name].data):
+            continue
+        value = typed.cleaned_data[name]
+        rows.append((str(field.label or name), _as_text(field, value)))
+    return rows
+
+
+def _as_text(field: forms.Field, value) -> str:
+    if value in (None, "", [], ()):
+        return _("(empty)")
+    if isinstance(value, bool):
+        return _("Yes") if value else _("No")
+    if isinstance(value, QuerySet):
+        return ", ".join(str(item) for item in value) or _("(empty)")
+    if isinstance(value, datetime):
+        return formats.date_format(timezone.localtime(value), "j M Y, H:i")
+    if isinstance(value, date):
+        return formats.date_format(value, "j M Y")
+    if isinstance(field, forms.ChoiceField) and not isinstance(
+        field, forms.ModelChoiceField
+    ):
+        labels = {str(key): str(label) for key, label in field.choices}
+        values = value if isinstance(value, list | tuple) else [value]
+        return ", ".join(labels.get(str(v), str(v)) for v in values)
+    return str(value)

@@ -10,7 +10,7 @@ from django.views.decorators.http import require_safe
 from clinic import services
 from clinic.forms import ConsultationForm
 from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
-from clinic.views.common import form_errors_from, id_from, staff_view
+from clinic.views.common import form_errors_from, id_from, staff_view, unsaved_values
 
 
 @staff_view("clinic.change_consultation")
@@ -43,9 +43,21 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
                 seen=form.cleaned_data["seen"],
             )
         except services.StalePage as error:
-            # Their page shows it as it was: start again from what is saved.
+            # Their page showed it as it was: show it as saved now, with what
+            # they typed beside it to copy from.
             messages.error(request, " ".join(error.messages))
-            return redirect("clinic:consultation_record", appointment_pk=appointment.pk)
+            typed = form
+            form = ConsultationForm(instance=_saved(consultation))
+            return render(
+                request,
+                "clinic/consultation_form.html",
+                {
+                    "form": form,
+                    "appointment": appointment,
+                    "consultation": form.instance,
+                    "unsaved": unsaved_values(typed, form),
+                },
+            )
         except services.BookingError as error:
             form_errors_from(error, form)
         else:
@@ -62,6 +74,13 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
         "clinic/consultation_form.html",
         {"form": form, "appointment": appointment, "consultation": consultation},
     )
+
+
+def _saved(consultation: Consultation) -> Consultation:
+    saved = Consultation.objects.filter(
+        appointment_id=consultation.appointment_id
+    ).first()
+    return saved or consultation
 
 
 @staff_view("clinic.view_consultation")

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_safe
 from clinic import services
 from clinic.forms import PatientForm, PatientSearchForm
 from clinic.models import Appointment, Patient
-from clinic.views.common import staff_view
+from clinic.views.common import staff_view, unsaved_values
 
 PATIENTS_PER_PAGE = 25
 
@@ -103,9 +103,20 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 form.save(commit=False), seen=form.cleaned_data["seen"]
             )
         except services.StalePage as error:
-            # Their page shows the details as they were: start again from today's.
+            # Their page showed the details as they were: show today's, with
+            # what they typed beside them to copy from.
             messages.error(request, " ".join(error.messages))
-            return redirect("clinic:patient_edit", pk=pk)
+            typed = form
+            form = PatientForm(instance=get_object_or_404(Patient, pk=pk))
+            return render(
+                request,
+                "clinic/patient_form.html",
+                {
+                    "form": form,
+                    "patient": form.instance,
+                    "unsaved": unsaved_values(typed, form),
+                },
+            )
         messages.success(request, _("Changes saved."))
         if form.cleaned_data.get("consent_shown") == "1" and not patient.email_consent:
             if request.POST.get("email_consent"):

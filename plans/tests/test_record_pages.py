@@ -535,16 +535,36 @@ def test_a_draft_saved_by_someone_else_meanwhile_is_not_overwritten(
     # A colleague saves the draft first, with a note of their own.
     client.post(url, record_data(notes="Allergic to lidocaine", seen=opened))
 
-    late = client.post(url, record_data(notes="", seen=opened), follow=True)
+    late = client.post(
+        url,
+        record_data(
+            notes="Tolerated well.",
+            areas=(("face", "1.5", "3"), ("neck", "0.50", "2")),
+            seen=opened,
+        ),
+    )
 
-    assert late.redirect_chain == [(url, 302)]
+    assert late.status_code == 200
     assert any(
         m.startswith("This record was saved while your page was open")
         for m in messages_of(late)
     )
     record = SessionRecord.objects.get(session=today)
     assert record.notes == "Allergic to lidocaine"
+    assert [(a.area, str(a.depth_mm)) for a in record.areas.all()] == [
+        ("face", "1.00")
+    ]
+    # What they typed is shown beside the saved draft, to copy from.
+    assert late.context["unsaved"] == [
+        ("Notes", "Tolerated well."),
+        ("Areas treated", "Face: 1.50 mm, 3 passes\nNeck: 0.50 mm, 2 passes"),
+    ]
+    assert "Face: 1.50 mm, 3 passes<br>Neck: 0.50 mm, 2 passes" in (
+        late.content.decode()
+    )
     # The page now shows the colleague's draft, and saving from it works.
+    assert not late.context["form"].is_bound
+    assert late.context["form"].initial["notes"] == "Allergic to lidocaine"
     current = late.context["form"]["seen"].value()
     client.post(
         url, record_data(notes="Allergic to lidocaine; patch test", seen=current)

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_POST, require_safe
 from clinic.models import Appointment, Area, Practitioner
 from clinic.roles import is_practitioner
 from clinic.services import log_clinical_access
-from clinic.views import form_errors_from, id_from, staff_view
+from clinic.views import form_errors_from, id_from, staff_view, unsaved_values
 from plans import records
 from plans.forms import (
     AmendForm,
@@ -69,6 +69,28 @@ def _areas_initial(record: SessionRecord, session: TreatmentSession) -> list[dic
     return [{"area": area, "passes": 2} for area in session.plan.areas]
 
 
+def _unsaved_areas(
+    typed: list[records.AreaEntry], saved: SessionRecord
+) -> list[tuple[str, str]]:
+    """The areas a refused record form held, when they differ from the saved."""
+
+    def described(entries) -> list[str]:
+        return [
+            _("%(area)s: %(depth)s mm, %(passes)s passes")
+            % {
+                "area": Area(entry.area).label,
+                "depth": f"{entry.depth_mm:.2f}",
+                "passes": entry.passes,
+            }
+            for entry in entries
+        ]
+
+    mine = described(typed)
+    if mine == described(saved.areas.all()):
+        return []
+    return [(_("Areas treated"), "\n".join(mine) or _("(empty)"))]
+
+
 @staff_view("plans.view_sessionrecord")
 def record(request: HttpRequest, session_pk: int) -> HttpResponse:
     session = _get_session(session_pk)
@@ -88,6 +110,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         and not lost
     )
     form = areas = None
+    unsaved: list[tuple[str, str]] = []
     if request.method == "POST" and lost:
         messages.error(
             request,
@@ -150,9 +173,21 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     messages.success(request, _("Draft saved."))
                 return redirect("plans:record", session_pk=session.pk)
             except records.StaleRecord as error:
-                # Their form shows the record as it was: start again from today's.
+                # Their form showed the record as it was: show it as saved now,
+                # with what they typed beside it to copy from.
                 messages.error(request, str(error))
-                return redirect("plans:record", session_pk=session.pk)
+                saved = _record_for(session)
+                if saved.is_signed:
+                    return redirect("plans:record", session_pk=session.pk)
+                typed = form
+                record = saved
+                form = RecordForm(
+                    instance=saved, initial={"seen": records.seen_stamp(saved)}
+                )
+                areas = AreaFormSet(
+                    prefix="areas", initial=_areas_initial(saved, session)
+                )
+                unsaved = unsaved_values(typed, form) + _unsaved_areas(entries, saved)
             except PlanError as error:
                 form_errors_from(error, form)
     practitioner = is_practitioner(request.user)
@@ -176,6 +211,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 initial={"area": (session.plan.areas or [None])[0]}
             ),
             "lost": lost,
+            "unsaved": unsaved,
             # A signed record changes by practitioners only, photos included.
             "can_add_photos": request.user.has_perm("plans.add_photo")
             and not lost
