@@ -1,5 +1,3 @@
-from datetime import timedelta
-
 from django.contrib import admin, messages
 from django.utils import timezone
 from django.utils.translation import ngettext
@@ -23,22 +21,8 @@ class ReminderRuleAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change) -> None:
-        # The admin saves inside a transaction: the rule and its emails' new
-        # times are saved together. The offset they were timed with is read
-        # under the rule's lock, so two managers saving at once take turns.
-        old = None
-        if change:
-            old = (
-                ReminderRule.objects.select_for_update()
-                .values_list("offset_minutes", flat=True)
-                .get(pk=obj.pk)
-            )
-        super().save_model(request, obj, form, change)
-        if old is None or old == obj.offset_minutes:
-            return
-        retimed = services.retime_for_rule(
-            obj, old_offset=timedelta(minutes=old), now=timezone.now()
-        )
+        # The rule and its emails' new times are saved together.
+        retimed = services.save_rule(obj, now=timezone.now())
         if retimed:
             self.message_user(
                 request,

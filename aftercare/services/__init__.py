@@ -49,6 +49,7 @@ from aftercare.services.planning import (
     retime_aftercare,
     retime_for_rule,
     rules,
+    save_rule,
     versions_of,
     wall_clock_offset,
 )
@@ -79,6 +80,7 @@ __all__ = [
     "resume_emails",
     "retime_aftercare",
     "retime_for_rule",
+    "save_rule",
     "rules",
     "timeline",
     "unsubscribe",

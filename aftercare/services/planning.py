@@ -300,6 +300,27 @@ def retime_aftercare(
     _nudge()
 
 
+@transaction.atomic
+def save_rule(rule: ReminderRule, *, now: datetime) -> int:
+    """Save a manager's change to a rule; when its offset changed, its emails
+    not yet sent follow the new one. Returns how many were re-timed.
+
+    The offset they were timed with is read under the rule's lock, so two
+    managers saving at once take turns."""
+    if rule.pk is None:
+        rule.save()
+        return 0
+    old = (
+        ReminderRule.objects.select_for_update()
+        .values_list("offset_minutes", flat=True)
+        .get(pk=rule.pk)
+    )
+    rule.save()
+    if old == rule.offset_minutes:
+        return 0
+    return retime_for_rule(rule, old_offset=timedelta(minutes=old), now=now)
+
+
 def retime_for_rule(rule: ReminderRule, *, old_offset: timedelta, now: datetime) -> int:
     """The rule's offset changed: its emails not yet sent follow the new one (how
     many). Those a worker has claimed are SENDING, not SCHEDULED, so none of
@@ -307,18 +328,26 @@ def retime_for_rule(rule: ReminderRule, *, old_offset: timedelta, now: datetime)
     start as when they were planned; aftercare moves by the change, from the end
     it was timed from (which the dispatcher reads back as due - offset).
 
-    A new time already past goes to the dispatcher as any late email does: sent
-    while still worth sending, skipped after that."""
+    A new offset never loses an email: one still ahead whose new time has passed
+    goes out now, and one already due (held back, or workers down) is not made
+    later than it was, where the dispatcher might find it too late. Copies sent
+    on request and emails already tried (a retry, a resend) keep their time."""
     pending = list(
-        Reminder.objects.filter(kind=rule.kind, status=Status.SCHEDULED)
+        Reminder.objects.filter(
+            kind=rule.kind,
+            status=Status.SCHEDULED,
+            copy_of__isnull=True,
+            attempts=0,
+        )
         .select_related("appointment")
         .select_for_update(of=("self",))
     )
     for row in pending:
         if rule.kind in BEFORE_START:
-            row.due_at = wall_clock_offset(row.appointment.start, rule.offset)
+            due = wall_clock_offset(row.appointment.start, rule.offset)
         else:
-            row.due_at += rule.offset - old_offset
+            due = row.due_at + (rule.offset - old_offset)
+        row.due_at = max(due, min(row.due_at, now))
         row.updated_at = now
     Reminder.objects.bulk_update(pending, ["due_at", "updated_at"], batch_size=500)
     if pending:

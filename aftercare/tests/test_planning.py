@@ -649,10 +649,8 @@ def test_correcting_a_signed_sessions_end_moves_the_aftercare_not_yet_sent(
 
 def change_offset(kind: str, minutes: int, *, now: datetime) -> int:
     rule = ReminderRule.objects.get(kind=kind)
-    old = rule.offset
     rule.offset_minutes = minutes
-    rule.save()
-    return services.retime_for_rule(rule, old_offset=old, now=now)
+    return services.save_rule(rule, now=now)
 
 
 def test_a_new_pre_care_offset_retimes_planned_emails_on_the_wall_clock(book):
@@ -690,16 +688,67 @@ def test_a_new_aftercare_offset_moves_the_planned_step_by_the_change(
     )
 
 
-def test_an_email_due_but_waiting_follows_the_new_offset_too(book):
-    # Due, not sent: held back by quiet hours, a retry, or a switched-off rule.
+def test_an_email_due_but_waiting_follows_a_later_offset_too(book):
+    # Due, not sent: held back by quiet hours or a switched-off rule.
     appointment = book()
     reminder = Reminder.objects.get(kind=Kind.REMINDER, appointment=appointment)
     later = reminder.due_at + HOUR
 
-    retimed = change_offset(Kind.REMINDER, -48 * 60, now=later)
+    retimed = change_offset(Kind.REMINDER, -12 * 60, now=later)
 
     assert retimed == 1
-    assert due(Kind.REMINDER, appointment=appointment) == THURSDAY - 2 * DAY
+    assert due(Kind.REMINDER, appointment=appointment) == THURSDAY - 12 * HOUR
+
+
+def test_an_email_due_but_waiting_is_not_made_later_than_it_was(book):
+    # Two days before would make it a day late, where the dispatcher might
+    # find it too late to be useful: it stays as due as it was.
+    appointment = book()
+    reminder = Reminder.objects.get(kind=Kind.REMINDER, appointment=appointment)
+    later = reminder.due_at + HOUR
+
+    assert change_offset(Kind.REMINDER, -48 * 60, now=later) == 1
+    assert due(Kind.REMINDER, appointment=appointment) == reminder.due_at
+
+
+def test_an_earlier_offset_never_loses_an_email_still_ahead(book):
+    # Thursday 10:00, so the reminder is due on Wednesday at 10:00. On Tuesday
+    # morning the reminder becomes three days before: Monday, already past.
+    appointment = book()
+    tuesday = THURSDAY - 2 * DAY - 2 * HOUR
+
+    assert change_offset(Kind.REMINDER, -3 * 24 * 60, now=tuesday) == 1
+
+    assert due(Kind.REMINDER, appointment=appointment) == tuesday
+    with time_machine.travel(tuesday, tick=False):
+        services.dispatch_due(now=tuesday)
+    reminder = Reminder.objects.get(kind=Kind.REMINDER, appointment=appointment)
+    assert (reminder.status, reminder.sent_at) == (Status.SENT, tuesday)
+
+
+def test_a_copy_on_request_and_an_email_being_retried_keep_their_time(book):
+    sent = book()
+    retried = book(start=THURSDAY + DAY)
+    original = Reminder.objects.get(kind=Kind.REMINDER, appointment=sent)
+    Reminder.objects.filter(pk=original.pk).update(status=Status.SENT, sent_at=NOW)
+    copy = Reminder.objects.create(
+        patient=original.patient,
+        appointment=sent,
+        kind=Kind.REMINDER,
+        version=original.version,
+        due_at=NOW + HOUR,
+        copy_of=original,
+    )
+    retrying = Reminder.objects.get(kind=Kind.REMINDER, appointment=retried)
+    Reminder.objects.filter(pk=retrying.pk).update(
+        attempts=1, next_attempt_at=NOW + HOUR, last_error="421 try again later"
+    )
+
+    assert change_offset(Kind.REMINDER, -48 * 60, now=NOW) == 0
+
+    copy.refresh_from_db()
+    assert copy.due_at == NOW + HOUR
+    assert due(Kind.REMINDER, appointment=retried) == retrying.due_at
 
 
 def test_an_email_sent_or_being_sent_keeps_its_time(book):
