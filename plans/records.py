@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from clinic import services as booking
-from clinic.models import Appointment, Area, Practitioner
+from clinic.models import Appointment, Area
 from clinic.roles import is_practitioner
 from clinic.scheduling import when_text
 from plans.models import (
@@ -232,7 +232,7 @@ def sign_record(
     )
     if record.is_signed:
         raise PlanError(_("This session is already completed and signed."))
-    if not Practitioner.objects.filter(user=by).exists():
+    if not is_practitioner(by):
         raise PlanError(_("Only a practitioner can complete and sign a session."))
     missing = []
     if not record.started_at or not record.ended_at:

@@ -116,11 +116,11 @@ CASES = [
     # Treatment plans and sessions
     Case("plans:work", nothing, STAFF),
     Case("plans:my_day", nothing, CLINICIANS),
-    Case("plans:create", lambda w: {"consultation_pk": w.consultation.pk}, CLINICIANS),
+    Case("plans:create", lambda w: {"consultation_pk": w.consultation.pk}, PRACTITIONERS),
     Case("plans:detail", plan, STAFF),
     Case("plans:book", plan, DESK),
     Case("plans:consent", plan, post_only(CLINICIANS)),
-    Case("plans:extend", plan, DESK),
+    Case("plans:extend", plan, STAFF),
     Case("plans:cancel", plan, DESK),
     Case("plans:complete", plan, post_only(CLINICIANS)),
     Case("plans:session_move", session, DESK),

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 
 from clinic import services as booking
 from clinic.models import Appointment, Consultation, Practitioner
+from clinic.roles import is_practitioner
 from clinic.scheduling import when_text
 from plans.models import (
     MAX_PLANNED_SESSIONS,
@@ -82,6 +83,10 @@ def create_plan(
         .select_related("appointment")
         .get(pk=consultation.pk)
     )
+    if not is_practitioner(by):
+        raise PlanError(
+            _("Only a practitioner starts a treatment plan: they pick the protocol.")
+        )
     refusal = why_no_plan(consultation)
     if refusal:
         raise PlanError(refusal)
@@ -154,6 +159,13 @@ def unbooked_count(plan: TreatmentPlan) -> int:
     return max(plan.planned_sessions - live, 0)
 
 
+def may_not_go_beyond(plan: TreatmentPlan) -> str:
+    return _(
+        "The %(protocol)s protocol has at most %(max)s sessions: only a "
+        "practitioner can plan more, with a reason."
+    ) % {"protocol": plan.protocol, "max": plan.protocol.max_sessions}
+
+
 @transaction.atomic
 def extend_plan(
     *,
@@ -188,7 +200,10 @@ def extend_plan(
             _("A plan has at most %(n)s sessions: start a new plan for more.")
             % {"n": MAX_PLANNED_SESSIONS}
         )
-    if plan.planned_sessions >= plan.protocol.max_sessions and not reason.strip():
+    beyond = plan.planned_sessions >= plan.protocol.max_sessions
+    if beyond and not is_practitioner(by):
+        raise PlanError(may_not_go_beyond(plan))
+    if beyond and not reason.strip():
         raise PlanError(
             _(
                 "The %(protocol)s protocol has at most %(max)s sessions: give a "

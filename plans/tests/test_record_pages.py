@@ -551,9 +551,7 @@ def test_a_draft_saved_by_someone_else_meanwhile_is_not_overwritten(
     )
     record = SessionRecord.objects.get(session=today)
     assert record.notes == "Allergic to lidocaine"
-    assert [(a.area, str(a.depth_mm)) for a in record.areas.all()] == [
-        ("face", "1.00")
-    ]
+    assert [(a.area, str(a.depth_mm)) for a in record.areas.all()] == [("face", "1.00")]
     # What they typed is shown beside the saved draft, to copy from.
     assert late.context["unsaved"] == [
         ("Notes", "Tolerated well."),

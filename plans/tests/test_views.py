@@ -2,6 +2,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
@@ -174,15 +175,16 @@ def treatments() -> int:
 EVERYONE = {"front_desk", "practitioner", "manager"}
 BOOKERS = {"front_desk", "manager"}
 CLINICIANS = {"practitioner", "manager"}
+PRACTITIONERS = {"practitioner"}
 
 # name, method, what the id is, who may use it
 PAGES = [
     ("plans:work", "get", None, EVERYONE),
-    ("plans:create", "get", "consultation", CLINICIANS),
+    ("plans:create", "get", "consultation", PRACTITIONERS),
     ("plans:detail", "get", "plan", EVERYONE),
     ("plans:book", "get", "plan", BOOKERS),
     ("plans:consent", "post", "plan", CLINICIANS),
-    ("plans:extend", "get", "plan", BOOKERS),
+    ("plans:extend", "get", "plan", EVERYONE),
     ("plans:cancel", "get", "plan", BOOKERS),
     ("plans:complete", "post", "plan", CLINICIANS),
     ("plans:session_move", "get", "session", BOOKERS),
@@ -245,8 +247,9 @@ def test_who_may_use_each_plans_page(
 @pytest.mark.parametrize(
     "name,method", [(name, method) for name, method, what, _ in PAGES if what]
 )
-def test_a_tampered_id_is_404(client, manager, half_booked, name, method):
-    client.force_login(manager)
+def test_a_tampered_id_is_404(client, manager, practitioner, half_booked, name, method):
+    # A plan is started by a practitioner; the rest of the pages, the manager.
+    client.force_login(practitioner.user if name == "plans:create" else manager)
     url = reverse(name, args=[999999])
     response = getattr(client, method)(url, {"reason": "x", "action": "move"})
     assert response.status_code == 404
@@ -328,12 +331,21 @@ def test_a_practitioner_creates_a_plan_from_an_eligible_consultation(
     assert plan.created_by == practitioner.user
 
 
-def test_a_manager_gets_the_consulting_practitioner_as_default(
+def test_a_manager_doesnt_start_plans_even_with_the_permission(
     client, manager, practitioner, consultation
 ):
+    # A manager (no practitioner) given the permission by hand: still refused,
+    # as picking the protocol is a clinical decision.
+    manager.user_permissions.add(Permission.objects.get(codename="add_treatmentplan"))
     client.force_login(manager)
-    response = client.get(reverse("plans:create", args=[consultation.pk]))
-    assert response.context["form"].initial["practitioner"] == practitioner
+    url = reverse("plans:create", args=[consultation.pk])
+    assert client.get(url).status_code == 200
+
+    response = client.post(url, plan_data(practitioner))
+
+    assert response.status_code == 200
+    assert "Only a practitioner starts a treatment plan" in response.content.decode()
+    assert not TreatmentPlan.objects.exists()
 
 
 @pytest.mark.parametrize("decision", ["not_eligible", "refer", "pending"])
@@ -1175,6 +1187,16 @@ def test_extending_a_plan_by_one_session(client, front_desk, plan):
     plan.refresh_from_db()
     assert plan.planned_sessions == 8
 
+    # Beyond the protocol is a clinical decision: the front desk is told to ask.
+    page = client.get(url)
+    assert "only a practitioner can plan more" in page.content.decode()
+    assert page.context["refusal"]
+    client.post(url, {"reason": "Slow response on the scars", "seen": "8"})
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 8
+
+    client.force_login(plan.practitioner.user)
+    assert not client.get(url).context["refusal"]
     client.post(url, {"reason": "Slow response on the scars", "seen": "8"})
     plan.refresh_from_db()
     assert plan.planned_sessions == 9

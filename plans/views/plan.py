@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -12,6 +13,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
 from clinic.models import Appointment, Consultation, Patient
+from clinic.roles import is_practitioner
 from clinic.views import form_errors_from, staff_view
 from plans import services
 from plans.forms import (
@@ -185,6 +187,8 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "next_due": next_due,
             "window": services.window_for(plan),
             "can_book": request.user.has_perm("plans.book_series"),
+            "can_extend": request.user.has_perm("plans.book_series")
+            or request.user.has_perm("plans.change_treatmentplan"),
             "can_change_plan": request.user.has_perm("plans.change_treatmentplan"),
             "now": timezone.now(),
         },
@@ -204,8 +208,15 @@ def plan_consent(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(plan)
 
 
-@staff_view("plans.book_series")
+# The front desk and managers add a session within the protocol; practitioners,
+# who fix a plan's length, beyond it too.
+@staff_view("plans.view_treatmentplan")
 def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
+    if not (
+        request.user.has_perm("plans.book_series")
+        or request.user.has_perm("plans.change_treatmentplan")
+    ):
+        raise PermissionDenied
     plan = get_plan(pk)
     if not plan.is_open:
         messages.error(request, _("This plan has ended; no session can be added."))
@@ -230,7 +241,20 @@ def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
                 request, _("One more session planned: book it below when ready.")
             )
             return redirect(plan)
-    return render(request, "plans/plan_extend.html", {"plan": plan, "form": form})
+    beyond = plan.planned_sessions >= plan.protocol.max_sessions
+    return render(
+        request,
+        "plans/plan_extend.html",
+        {
+            "plan": plan,
+            "form": form,
+            # Beyond the protocol is a clinical decision: the front desk is told
+            # whom to ask instead of being shown a form it can't use.
+            "refusal": services.may_not_go_beyond(plan)
+            if beyond and not is_practitioner(request.user)
+            else "",
+        },
+    )
 
 
 @staff_view("plans.book_series")
