@@ -300,6 +300,12 @@ class Reminder(models.Model):
                 condition=Q(copy_of__isnull=True),
                 name="reminder_once_per_version",
             ),
+            # One copy on request waiting at a time, whoever asks for another.
+            models.UniqueConstraint(
+                fields=["copy_of"],
+                condition=Q(copy_of__isnull=False, status__in=["scheduled", "sending"]),
+                name="reminder_one_copy_on_its_way",
+            ),
             models.CheckConstraint(
                 condition=~Q(status="sent") | Q(sent_at__isnull=False),
                 name="reminder_sent_has_time",

@@ -2,7 +2,7 @@
 
 from datetime import datetime
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -132,6 +132,12 @@ def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     new row, due now, at the same version (the same calendar SEQUENCE), so the
     outbox shows both and the original's record stays as it was."""
     now = now or timezone.now()
+    # The original is locked whichever of its copies was clicked: two desks
+    # asking at once, one from the original and one from an earlier copy, take
+    # turns, and the second finds the first's copy on its way.
+    copy_of = Reminder.objects.filter(pk=reminder.pk).values_list("copy_of", flat=True)
+    original_pk = copy_of.first() or reminder.pk
+    list(Reminder.objects.select_for_update().filter(pk=original_pk).values("pk"))
     reminder = (
         Reminder.objects.select_for_update()
         .select_related("appointment", "patient")
@@ -140,18 +146,25 @@ def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     refusal = why_not_copy(reminder, now=now)
     if refusal:
         raise OutboxError(refusal)
-    original = reminder.copy_of or reminder
-    if original.copies.filter(status__in=[Status.SCHEDULED, Status.SENDING]).exists():
-        raise OutboxError(_("A copy of this email is on its way already."))
-    copy = Reminder.objects.create(
-        patient=reminder.patient,
-        appointment=reminder.appointment,
-        kind=reminder.kind,
-        version=reminder.version,
-        series=reminder.series,
-        due_at=now,
-        copy_of=original,
-    )
+    on_its_way = _("A copy of this email is on its way already.")
+    if Reminder.objects.filter(
+        copy_of=original_pk, status__in=[Status.SCHEDULED, Status.SENDING]
+    ).exists():
+        raise OutboxError(on_its_way)
+    try:
+        with transaction.atomic():
+            copy = Reminder.objects.create(
+                patient=reminder.patient,
+                appointment=reminder.appointment,
+                kind=reminder.kind,
+                version=reminder.version,
+                series=reminder.series,
+                due_at=now,
+                copy_of_id=original_pk,
+            )
+    except IntegrityError as error:
+        # reminder_one_copy_on_its_way: the database's word on the same rule.
+        raise OutboxError(on_its_way) from error
     _nudge()
     return copy
 

@@ -116,7 +116,9 @@ CASES = [
     # Treatment plans and sessions
     Case("plans:work", nothing, STAFF),
     Case("plans:my_day", nothing, CLINICIANS),
-    Case("plans:create", lambda w: {"consultation_pk": w.consultation.pk}, PRACTITIONERS),
+    Case(
+        "plans:create", lambda w: {"consultation_pk": w.consultation.pk}, PRACTITIONERS
+    ),
     Case("plans:detail", plan, STAFF),
     Case("plans:book", plan, DESK),
     Case("plans:consent", plan, post_only(CLINICIANS)),
