@@ -520,3 +520,29 @@ class Photo(models.Model):
         return (
             f"{self.get_moment_display()} - {self.get_area_display()} - {self.session}"
         )
+
+
+class PhotoRemoval(models.Model):
+    """A photo taken off a session (its files are deleted): what it was, who
+    removed it, when and why. Kept whether or not the record was signed."""
+
+    session = models.ForeignKey(
+        TreatmentSession, on_delete=models.PROTECT, related_name="photo_removals"
+    )
+    photo = models.CharField(_("photo"), max_length=200)
+    reason = models.TextField(_("reason"))
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        ordering = ["at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(reason=""), name="photo_removal_has_reason"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.photo} removed from {self.session}"

@@ -28,6 +28,7 @@ from clinic.scheduling import when_text
 from plans.models import (
     Amendment,
     Photo,
+    PhotoRemoval,
     Product,
     SessionRecord,
     TreatedArea,
@@ -556,7 +557,8 @@ def remove_photo(
 ) -> None:
     """Remove a photo that should not be there (another patient's, the wrong
     area, a blurred one): its files are deleted, not hidden. On a signed record
-    the removal is an amendment, with the reason; the image itself is gone."""
+    the removal is also an amendment. Either way what it was, who removed it,
+    when and why are kept (PhotoRemoval); the image itself is gone."""
     now = now or timezone.now()
     if not is_practitioner(by):
         raise PlanError(_("Only a practitioner can remove a photo."))
@@ -566,6 +568,9 @@ def remove_photo(
     photo = Photo.objects.select_for_update().filter(pk=photo.pk).first()
     if photo is None:
         raise PlanError(_("This photo was removed already."))
+    PhotoRemoval.objects.create(
+        session=photo.session, photo=_photo_text(photo), reason=reason, by=by, at=now
+    )
     record = _signed_record(photo.session)
     if record is not None:
         Amendment.objects.create(

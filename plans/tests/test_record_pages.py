@@ -14,7 +14,14 @@ from PIL import Image
 from clinic.models import Appointment, ClinicalAccess
 from clinic.tests.factories import AppointmentFactory, PatientFactory
 from plans import records
-from plans.models import Amendment, Photo, Product, SessionRecord, TreatmentPlan
+from plans.models import (
+    Amendment,
+    Photo,
+    PhotoRemoval,
+    Product,
+    SessionRecord,
+    TreatmentPlan,
+)
 from plans.tests.record_factories import (
     add_session,
     draft,
@@ -42,8 +49,8 @@ def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
 FIRST, SECOND, NEXT = date(2026, 9, 29), date(2026, 10, 27), date(2026, 12, 22)
 
 # Measured query counts of the main pages; more data must not raise them.
-QUERIES_RECORD = 19
-QUERIES_RECORD_FORM = 17
+QUERIES_RECORD = 20
+QUERIES_RECORD_FORM = 18
 QUERIES_MY_DAY = 11
 QUERIES_COMPARE = 10
 
@@ -1248,9 +1255,12 @@ def test_the_record_page_uses_a_fixed_number_of_queries(
             now=timezone.now(),
         )
         photo(today, practitioner.user, "after", "neck")
+    for shown in Photo.objects.all()[:2]:
+        records.remove_photo(photo=shown, reason="Blurred.", by=practitioner.user)
     with django_assert_max_num_queries(QUERIES_RECORD):
         large = client.get(url)
-    assert len(large.context["photos"]) == 4
+    assert len(large.context["photos"]) == 2
+    assert len(large.context["photo_removals"]) == 2
     assert large.content.decode().count("Reason ") == 4
 
     fresh = add_session(plan, at(TODAY, 12), room)
@@ -1399,6 +1409,7 @@ def test_a_wrong_photo_is_removed_with_its_files_and_kept_in_the_amendments(
     assert change["field"] == "photos"
     assert change["before"].startswith("Before, Face (")
     assert change["after"] == "—"
+    assert PhotoRemoval.objects.get().photo == change["before"]
 
 
 def test_a_photo_is_removed_only_with_a_reason_and_by_a_practitioner(
@@ -1418,17 +1429,33 @@ def test_a_photo_is_removed_only_with_a_reason_and_by_a_practitioner(
     assert not Amendment.objects.exists()
 
 
-def test_a_photo_removed_from_a_draft_leaves_no_amendment(
-    client, practitioner, today, django_capture_on_commit_callbacks
+def test_a_photo_removed_from_a_draft_leaves_a_trace_but_no_amendment(
+    client, practitioner, today, private_root, django_capture_on_commit_callbacks
 ):
     shown = photo(today, practitioner.user)
+    described = (
+        f"Before, Face ({timezone.localtime(shown.uploaded_at):%-d %b %Y %H:%M})"
+    )
     client.force_login(practitioner.user)
 
     with django_capture_on_commit_callbacks(execute=True):
-        client.post(remove_url(shown), {"reason": "Out of focus."})
+        response = client.post(
+            remove_url(shown), {"reason": "Another patient's photo."}, follow=True
+        )
 
     assert not Photo.objects.exists()
+    assert stored_files(private_root) == []
     assert not Amendment.objects.exists()
+    removal = PhotoRemoval.objects.get()
+    assert (removal.session, removal.photo, removal.reason, removal.by) == (
+        today,
+        described,
+        "Another patient's photo.",
+        practitioner.user,
+    )
+    page = response.content.decode()
+    assert "Removed photos" in page
+    assert f"{described}: removed by {practitioner.user.get_full_name()}" in page
 
 
 def test_a_photo_added_after_signing_is_in_the_records_history(
