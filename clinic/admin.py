@@ -4,12 +4,14 @@ from datetime import time
 from itertools import pairwise
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import ReadOnlyPasswordHashWidget
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
+from django.http import HttpResponseRedirect
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -159,11 +161,46 @@ class StaffAccountAdmin(UserAdmin):
 
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
-    # The same names, checks and duplicate question as the front desk's form.
+    # The same names, checks and duplicate question as the front desk's form,
+    # and the same services: a registration waits for any other, and a change
+    # is refused when someone saved the details since the page was opened.
     form = PatientForm
     list_display = ["last_name", "first_name", "date_of_birth", "email", "phone"]
     search_fields = ["last_name", "first_name", "email", "phone"]
     list_filter = ["email_consent", "skin_type", "preferred_contact"]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method != "POST" or object_id is not None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with transaction.atomic():
+            # The form looks for a namesake: no other registration meanwhile.
+            services.hold_registration_lock()
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        try:
+            services.save_patient_details(
+                obj,
+                seen=form.cleaned_data.get("seen"),
+                keep_stored_consent=form.consent_left_as_shown,
+            )
+        except services.StalePage as error:
+            request.patient_not_saved = " ".join(error.messages)
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "patient_not_saved", None):
+            return None
+        return super().log_change(request, obj, message)
+
+    def response_change(self, request, obj):
+        refusal = getattr(request, "patient_not_saved", None)
+        if refusal:
+            self.message_user(request, refusal, messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
 
 
 class _StillBookedForm(forms.ModelForm):

@@ -193,6 +193,8 @@ class PatientForm(forms.ModelForm):
     consent_shown = forms.CharField(required=False, widget=forms.HiddenInput)
     # Which version of the details the page showed (clinic.services.stale).
     seen = forms.CharField(required=False, widget=forms.HiddenInput, empty_value=None)
+    # Set by clean(): the consent box was sent as the page showed it.
+    consent_left_as_shown = False
 
     class Meta:
         model = Patient
@@ -255,8 +257,10 @@ class PatientForm(forms.ModelForm):
             and data.get("email_consent") == (shown == "1")
         ):
             # The box was left as the page showed it: what is stored stands (the
-            # patient may have unsubscribed since the page was opened).
+            # patient may have unsubscribed since the page was opened), and the
+            # save reads it again under the patient's lock.
             data["email_consent"] = self.instance.email_consent
+            self.consent_left_as_shown = True
         email, phone = data.get("email"), data.get("phone")
         contact = data.get("preferred_contact")
         if data.get("email_consent") and not email:

@@ -789,3 +789,43 @@ def test_the_front_desk_preview_hides_the_consultations_topical_medication(
     assert "Tretinoin" not in front_desk_page
     assert "visible to practitioners only" in front_desk_page
     assert "Tretinoin 0.05% cream" in practitioner_page
+
+
+def test_an_unsubscribe_in_the_moment_a_save_begins_is_not_undone(
+    as_user, patient, reminder, monkeypatch
+):
+    # The unsubscribe commits after the request has read the patient (the form
+    # holds consent as on) but before the save locks the row.
+    from clinic.views import patients as views
+
+    url = reverse("clinic:patient_edit", args=[patient.pk])
+    opened = as_user("front_desk").get(url).context["form"]
+    real = views.services.save_patient_details
+
+    def unsubscribed_first(*args, **kwargs):
+        services.unsubscribe(patient, now=NOW)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(views.services, "save_patient_details", unsubscribed_first)
+    response = as_user("front_desk").post(
+        url,
+        {
+            "first_name": patient.first_name,
+            "last_name": patient.last_name,
+            "date_of_birth": patient.date_of_birth.isoformat(),
+            "email": patient.email,
+            "phone": "+44 7700 900999",
+            "preferred_contact": patient.preferred_contact,
+            "email_consent": "on",
+            "consent_shown": "1",
+            "seen": opened["seen"].value(),
+            "notes": "",
+        },
+    )
+
+    assert response.status_code == 302
+    patient.refresh_from_db()
+    assert patient.phone == "+44 7700 900999"
+    assert not patient.email_consent
+    reminder.refresh_from_db()
+    assert reminder.status == Status.CANCELLED

@@ -44,7 +44,11 @@ DETAILS = (
 
 @transaction.atomic
 def save_patient_details(
-    patient: Patient, *, now: datetime | None = None, seen: str | None = None
+    patient: Patient,
+    *,
+    now: datetime | None = None,
+    seen: str | None = None,
+    keep_stored_consent: bool = False,
 ) -> Patient:
     """Save an existing patient's changed details. When email consent is given
     again (after an unsubscribe, say), the apps in
@@ -52,16 +56,16 @@ def save_patient_details(
     outbox resumes the patient's emails still ahead.
 
     ``seen``: the version the form showed (see clinic.services.stale); a save
-    from a page opened before someone else's is refused."""
-    check_seen(
-        Patient.objects.select_for_update().filter(pk=patient.pk).first(),
-        seen,
-        fields=DETAILS,
-        what=_("The patient's details"),
-    )
+    from a page opened before someone else's is refused.
+    ``keep_stored_consent``: the form left the consent box as it showed it, so
+    the consent stored now stands (read under the lock: an unsubscribe since
+    the page was opened, or even since this request began, is not undone)."""
+    stored = Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    check_seen(stored, seen, fields=DETAILS, what=_("The patient's details"))
+    if stored is not None and keep_stored_consent:
+        patient.email_consent = stored.email_consent
     gave_consent = (
-        patient.email_consent
-        and Patient.objects.filter(pk=patient.pk, email_consent=False).exists()
+        patient.email_consent and stored is not None and not stored.email_consent
     )
     patient.save()
     if gave_consent:

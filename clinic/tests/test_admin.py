@@ -586,3 +586,41 @@ def test_reading_a_consultation_in_the_admin_is_in_the_access_log(admin_client):
     # An id that isn't one is the admin's own "not found", and no entry.
     admin_client.get(reverse("admin:clinic_consultation_change", args=["x"]))
     assert ClinicalAccess.objects.count() == 1
+
+
+def test_an_admin_page_opened_before_a_colleagues_save_does_not_undo_it(
+    admin_client, patient
+):
+    url = reverse("admin:clinic_patient_change", args=[patient.pk])
+    form = admin_client.get(url).context["adminform"].form
+    mine = {
+        "first_name": patient.first_name,
+        "last_name": patient.last_name,
+        "date_of_birth": patient.date_of_birth.isoformat(),
+        "email": patient.email,
+        "phone": patient.phone,
+        "preferred_contact": patient.preferred_contact,
+        "email_consent": "on",
+        "consent_shown": "1",
+        "skin_type": "",
+        "notes": "Prefers mornings.",
+        "seen": form.initial["seen"],
+    }
+    # Meanwhile, the front desk changes the phone number.
+    Patient.objects.filter(pk=patient.pk).update(phone="+44 7700 900999")
+
+    response = admin_client.post(url, mine, follow=True)
+
+    assert response.redirect_chain == [(url, 302)]
+    assert "saved by someone else while your page was open" in (
+        response.content.decode()
+    )
+    assert "was changed successfully" not in response.content.decode()
+    patient.refresh_from_db()
+    assert (patient.phone, patient.notes) == ("+44 7700 900999", "")
+    # From the page as it is now, the change is saved.
+    again = admin_client.get(url).context["adminform"].form.initial["seen"]
+    mine |= {"phone": "+44 7700 900999", "seen": again}
+    assert admin_client.post(url, mine).status_code == 302
+    patient.refresh_from_db()
+    assert patient.notes == "Prefers mornings."

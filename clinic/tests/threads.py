@@ -42,4 +42,8 @@ def at_once(
         thread.start()
     for thread in threads:
         thread.join(timeout=timeout)
+    stuck = sum(thread.is_alive() for thread in threads)
+    if stuck:
+        # A deadlock, or a lock never released: a failure, not a quiet pass.
+        raise AssertionError(f"{stuck} of {len(threads)} calls still running")
     return outcome

@@ -100,7 +100,9 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             patient = services.save_patient_details(
-                form.save(commit=False), seen=form.cleaned_data["seen"]
+                form.save(commit=False),
+                seen=form.cleaned_data["seen"],
+                keep_stored_consent=form.consent_left_as_shown,
             )
         except services.StalePage as error:
             # Their page showed the details as they were: show today's, with
