@@ -294,7 +294,9 @@ def test_a_second_new_consultation_from_an_old_page_is_refused(
         record_url(visit), consultation_data(hoped_for_results="Other", seen=opened)
     )
 
-    assert response.status_code == 302
+    assert response.status_code == 200
+    assert "saved by someone else" in response.content.decode()
+    assert response.context["unsaved"] == [("Results hoped for", "Other")]
     assert Consultation.objects.get().hoped_for_results == (
         "Smoother cheeks by the spring"
     )
