@@ -218,6 +218,10 @@ class _StillBookedForm(forms.ModelForm):
 
     @staticmethod
     def refuse_if_booked(instance, booked_field: str) -> None:
+        if booked_field == "room":
+            services.hold_calendars(practitioner_ids=[], room_ids=[instance.pk])
+        else:
+            services.hold_calendars(practitioner_ids=[instance.pk])
         upcoming = Appointment.objects.active().filter(
             **{booked_field: instance}, start__gte=timezone.now()
         )
@@ -293,6 +297,9 @@ def _blocks(rows: Iterable[tuple[int, time, time]]) -> Blocks:
 def check_hours_change(
     before: Blocks, after: Blocks, what: str, *, practitioner_id: int | None = None
 ) -> None:
+    services.hold_calendars(
+        practitioner_ids=None if practitioner_id is None else [practitioner_id]
+    )
     for weekday, day in after.items():
         ordered = sorted(day)
         for (_s, first_end), (second_start, _e) in pairwise(ordered):

@@ -335,8 +335,11 @@ class TimeOff(models.Model):
         return f"{self.practitioner}: {start:%d %b %Y %H:%M} - {end:%d %b %Y %H:%M}"
 
     def clean(self) -> None:
+        from clinic.services import hold_calendars  # services import models
+
         if self.practitioner_id is None or self.start is None or self.end is None:
             return
+        hold_calendars(practitioner_ids=[self.practitioner_id])
         booked = (
             _open_bookings()
             .filter(practitioner_id=self.practitioner_id)
@@ -404,11 +407,13 @@ class ClosureDay(models.Model):
 
     def clean(self) -> None:
         from clinic.scheduling.clock import day_text  # see stranded_error
+        from clinic.services import hold_calendars  # services import models
 
         if self.date is None:
             return
         if self.pk and ClosureDay.objects.filter(pk=self.pk, date=self.date).exists():
             return  # The same day, with another reason.
+        hold_calendars()
         booked = list(_open_bookings().on_day(self.date).order_by("start"))
         if booked:
             raise stranded_error(

@@ -21,6 +21,7 @@ from clinic.services.booking import (
     check_patients_free,
     check_slot,
     hold,
+    hold_calendars,
     notify,
 )
 from clinic.services.changes import (
@@ -63,6 +64,7 @@ __all__ = [
     "consultation_took_place",
     "complete_appointment",
     "hold",
+    "hold_calendars",
     "hold_registration_lock",
     "log_clinical_access",
     "mark_no_show",

@@ -154,6 +154,25 @@ def _lock_calendars(
         )
 
 
+def hold_calendars(
+    *, practitioner_ids: Iterable[int] | None = None, room_ids: Iterable[int] = ()
+) -> None:
+    """Before a change of settings looks for the bookings it would strand (a
+    closure, time off, hours, a practitioner or room taken out of use): wait for
+    the bookings being made now, and hold off new ones until the change commits,
+    so a booking and the check can't pass each other. ``None``: every
+    practitioner (a change for the whole clinic). Outside a transaction there is
+    nothing to hold the locks for."""
+    if not transaction.get_connection().in_atomic_block:
+        return
+    if practitioner_ids is None:
+        practitioner_ids = Practitioner.objects.values_list("pk", flat=True)
+    _lock_calendars(
+        [Practitioner(pk=pk) for pk in practitioner_ids],
+        [Room(pk=pk) for pk in room_ids],
+    )
+
+
 def availability_for(
     slots: Sequence[Slot], exclude_ids: Iterable[int] = ()
 ) -> Availability:
