@@ -1,25 +1,18 @@
-"""Session records and photos: record, complete and sign, amend; store photos safely.
+"""Session records: record, complete and sign, amend (photos: plans.photos).
 
 A signed record is locked. Every later change is an amendment with a reason that
 keeps each changed value before and after. Signing completes the appointment;
 the record's end time is when the aftercare clock starts.
 """
 
-import warnings
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from io import BytesIO
 
-from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.core.files.base import ContentFile
-from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
-from django.template.defaultfilters import filesizeformat
-from django.utils import formats, timezone
+from django.utils import timezone
 from django.utils.translation import gettext as _
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from clinic import services as booking
 from clinic.models import Appointment, Area
@@ -27,8 +20,6 @@ from clinic.roles import is_practitioner
 from clinic.scheduling import when_text
 from plans.models import (
     Amendment,
-    Photo,
-    PhotoRemoval,
     Product,
     SessionRecord,
     TreatedArea,
@@ -53,10 +44,6 @@ AMENDABLE = [
 # A recorded start or end this far from the booked time is a typing slip.
 TIMES_NEAR_BOOKING = timedelta(hours=12)
 LONGEST_SESSION = timedelta(hours=8)
-THUMBNAIL_SIZE = (480, 480)
-# The longest side libjpeg writes (the format itself allows 65,535).
-JPEG_MAX_SIDE = 65_500
-PHOTO_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
 
 
 @dataclass(frozen=True)
@@ -96,7 +83,7 @@ def depth_warnings(
     ]
 
 
-def _check_session(session: TreatmentSession) -> None:
+def check_session(session: TreatmentSession) -> None:
     status = session.appointment.status
     if status in Appointment.LOST_STATUSES:
         raise PlanError(
@@ -211,7 +198,7 @@ def save_record(
         record.pk, record.created_at = locked.pk, locked.created_at
         record._state.adding = False
     # As it is now, locked: it may have been cancelled while the page was open.
-    _check_session(session)
+    check_session(session)
     record.session = session
     _check_times(record, now, allow_future=True)
     record.save()
@@ -375,229 +362,3 @@ def amend_record(
     return Amendment.objects.create(
         record=record, by=by, at=now, reason=reason, changes=diff
     )
-
-
-# Photos -------------------------------------------------------------------------
-
-
-class PhotoError(PlanError):
-    pass
-
-
-@dataclass(frozen=True)
-class CleanImage:
-    jpeg: bytes
-    thumbnail: bytes
-    width: int
-    height: int
-
-
-def clean_image(upload: UploadedFile) -> CleanImage:
-    """A real photo, re-encoded as JPEG without EXIF (no GPS, no camera data).
-
-    Refuses what isn't an image, files over the size limit and images with more
-    pixels than the limit (a small file can declare an enormous image).
-    """
-    max_bytes = settings.CLINIC_PHOTO_MAX_BYTES
-    max_pixels = settings.CLINIC_PHOTO_MAX_PIXELS
-    if upload.size is not None and upload.size > max_bytes:
-        raise PhotoError(
-            _("The photo is too large: %(size)s at most.")
-            % {"size": filesizeformat(max_bytes)}
-        )
-    not_an_image = _("That file is not a photo we can read (use JPEG, PNG or WebP).")
-    too_many_pixels = _(
-        "The photo has too many pixels (%(mp)s megapixels at most)."
-    ) % {"mp": f"{max_pixels / 1_000_000:g}"}
-    too_long = _("The photo is too long on one side (%(px)s pixels at most).") % {
-        "px": f"{JPEG_MAX_SIDE:,}"
-    }
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            upload.seek(0)
-            with Image.open(upload) as probe:
-                if probe.format not in PHOTO_FORMATS:
-                    raise PhotoError(not_an_image)
-                width, height = probe.size
-                if width * height > max_pixels:
-                    raise PhotoError(too_many_pixels)
-                if max(width, height) > JPEG_MAX_SIDE:
-                    raise PhotoError(too_long)
-                probe.verify()
-            upload.seek(0)
-            with Image.open(upload) as image:
-                image.load()
-                upright = _as_rgb(ImageOps.exif_transpose(image))
-            full = BytesIO()
-            # Saved without exif=, so no EXIF (GPS, camera, time) is kept.
-            upright.save(full, "JPEG", quality=88, optimize=True)
-    except PhotoError:
-        raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        # Pillow's own limit, met before ours: the same refusal, in the same words.
-        raise PhotoError(too_many_pixels) from exc
-    except (
-        UnidentifiedImageError,
-        OSError,
-        SyntaxError,
-        ValueError,
-    ) as exc:
-        raise PhotoError(not_an_image) from exc
-    width, height = upright.size
-    upright.thumbnail(THUMBNAIL_SIZE)
-    thumb = BytesIO()
-    upright.save(thumb, "JPEG", quality=82, optimize=True)
-    return CleanImage(
-        jpeg=full.getvalue(), thumbnail=thumb.getvalue(), width=width, height=height
-    )
-
-
-def _as_rgb(image: Image.Image) -> Image.Image:
-    """The picture as 8-bit RGB, as it looks: 16-bit greys scaled down (not
-    clipped to white), transparent parts on white (not black)."""
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        return image.convert("I").point(lambda v: v * (1 / 256)).convert("RGB")
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        flat = Image.new("RGB", rgba.size, "white")
-        flat.paste(rgba, mask=rgba.getchannel("A"))
-        return flat
-    return image.convert("RGB")
-
-
-@transaction.atomic
-def add_photo(
-    *,
-    session: TreatmentSession,
-    upload: UploadedFile,
-    moment: str,
-    area: str,
-    note: str,
-    by: AbstractBaseUser,
-    now: datetime | None = None,
-) -> Photo:
-    _check_session(session)
-    now = now or timezone.now()
-    if timezone.localdate(session.appointment.start) > timezone.localdate(now):
-        raise PhotoError(_("Photos are added on the day of the session, not before."))
-    cleaned = clean_image(upload)
-    photo = Photo(
-        session=session,
-        moment=moment,
-        area=area,
-        note=note.strip(),
-        uploaded_by=by,
-        width=cleaned.width,
-        height=cleaned.height,
-    )
-    photo.image.save("photo.jpg", ContentFile(cleaned.jpeg), save=False)
-    photo.thumbnail.save("thumb.jpg", ContentFile(cleaned.thumbnail), save=False)
-    # Files are written before the row: if the row fails, remove them again.
-    try:
-        with transaction.atomic():
-            photo.save()
-            # A photo added to a signed record is a change to it, kept in its
-            # history like any amendment.
-            record = _signed_record(session)
-            if record is not None:
-                if not is_practitioner(by):
-                    raise PhotoError(
-                        _(
-                            "The record is signed: only a practitioner adds a "
-                            "photo to it now."
-                        )
-                    )
-                Amendment.objects.create(
-                    record=record,
-                    by=by,
-                    at=now,
-                    reason=_("Photo added after the record was signed."),
-                    changes=[
-                        _photo_change(photo, before="—", after=_photo_text(photo))
-                    ],
-                )
-    except Exception:
-        photo.image.delete(save=False)
-        photo.thumbnail.delete(save=False)
-        raise
-    return photo
-
-
-def _signed_record(session: TreatmentSession) -> SessionRecord | None:
-    """The session's record if it is signed, locked (None otherwise)."""
-    return (
-        SessionRecord.objects.select_for_update()
-        .filter(session=session, signed_at__isnull=False)
-        .first()
-    )
-
-
-def _photo_text(photo: Photo) -> str:
-    when = formats.date_format(timezone.localtime(photo.uploaded_at), "j M Y H:i")
-    return f"{photo.get_moment_display()}, {photo.get_area_display()} ({when})"
-
-
-def _photo_change(photo: Photo, *, before: str, after: str) -> dict:
-    return {
-        "field": "photos",
-        "label": str(_("photo")),
-        "before": before,
-        "after": after,
-    }
-
-
-@transaction.atomic
-def remove_photo(
-    *,
-    photo: Photo,
-    reason: str,
-    by: AbstractBaseUser,
-    now: datetime | None = None,
-) -> None:
-    """Remove a photo that should not be there (another patient's, the wrong
-    area, a blurred one): its files are deleted, not hidden. On a signed record
-    the removal is also an amendment. Either way what it was, who removed it,
-    when and why are kept (PhotoRemoval); the image itself is gone."""
-    now = now or timezone.now()
-    if not is_practitioner(by):
-        raise PlanError(_("Only a practitioner can remove a photo."))
-    reason = reason.strip()
-    if not reason:
-        raise PlanError(_("Say why the photo is removed."))
-    photo = Photo.objects.select_for_update().filter(pk=photo.pk).first()
-    if photo is None:
-        raise PlanError(_("This photo was removed already."))
-    PhotoRemoval.objects.create(
-        session=photo.session, photo=_photo_text(photo), reason=reason, by=by, at=now
-    )
-    record = _signed_record(photo.session)
-    if record is not None:
-        Amendment.objects.create(
-            record=record,
-            by=by,
-            at=now,
-            reason=reason,
-            changes=[_photo_change(photo, before=_photo_text(photo), after="—")],
-        )
-    image, thumbnail = photo.image, photo.thumbnail
-    photo.delete()
-    # The files go once the removal is committed: a rollback keeps the photo whole.
-    transaction.on_commit(
-        lambda: (image.delete(save=False), thumbnail.delete(save=False))
-    )
-
-
-# Comparison -----------------------------------------------------------------------
-
-
-def comparison_defaults(
-    photos: list[Photo],
-) -> tuple[Photo | None, Photo | None]:
-    """First session's "before" beside the latest session's "after" (one area)."""
-    befores = [p for p in photos if p.moment == Photo.Moment.BEFORE]
-    afters = [p for p in photos if p.moment == Photo.Moment.AFTER]
-    key = lambda p: (p.session.appointment.start, p.uploaded_at)  # noqa: E731
-    left = min(befores, key=key) if befores else None
-    right = max(afters, key=key) if afters else None
-    return left, right

@@ -28,6 +28,7 @@ from clinic.tests.factories import (
     UserFactory,
     open_clinic,
 )
+from plans import photos as photos_service
 from plans import records, services
 from plans.models import Photo, SessionRecord
 from plans.tests.factories import standard
@@ -125,7 +126,7 @@ def built_world(
             products=[],
         )
         records.sign_record(record=record, by=clinician)
-        photo = records.add_photo(
+        photo = photos_service.add_photo(
             session=today,
             upload=upload(image_bytes()),
             moment=Photo.Moment.BEFORE,

@@ -11,6 +11,7 @@ from PIL import Image
 
 from clinic.models import Appointment, Practitioner, Room
 from clinic.tests.factories import AppointmentFactory
+from plans import photos as photos_service
 from plans import records
 from plans.models import (
     Photo,
@@ -148,7 +149,7 @@ def photo(
     *,
     color: str = "red",
 ) -> Photo:
-    return records.add_photo(
+    return photos_service.add_photo(
         session=session,
         upload=upload(image_bytes(color=color)),
         moment=moment,

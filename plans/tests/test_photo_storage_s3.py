@@ -17,7 +17,7 @@ from moto import mock_aws
 from clinic.models import ClinicalAccess
 from clinic.tests.factories import clinic_time
 from clinic.tests.test_settings import SETUP, set_up_django
-from plans import records
+from plans import photos as photos_service
 from plans.models import Photo
 from plans.storage import private_storage
 from plans.tests.record_factories import add_session, image_bytes, make_plan, upload
@@ -142,7 +142,7 @@ def session(db, practitioner, patient, room):
 
 
 def add(session, by) -> Photo:
-    return records.add_photo(
+    return photos_service.add_photo(
         session=session,
         upload=upload(image_bytes(size=(900, 600))),
         moment=Photo.Moment.BEFORE,

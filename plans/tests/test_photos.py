@@ -11,9 +11,9 @@ from PIL import ExifTags, Image, ImageFile
 
 from clinic.models import Appointment
 from clinic.tests.factories import clinic_time
-from plans import records
+from plans import photos as photos_service
 from plans.models import Photo
-from plans.records import PhotoError
+from plans.photos import PhotoError
 from plans.services import PlanError
 from plans.storage import private_storage
 from plans.tests.record_factories import add_session, image_bytes, make_plan, upload
@@ -37,7 +37,7 @@ def session(practitioner, patient, room):
 
 
 def add(session, by, data: bytes, name: str = "photo.jpg", **kwargs) -> Photo:
-    return records.add_photo(
+    return photos_service.add_photo(
         session=session,
         upload=upload(data, name=name),
         moment=kwargs.get("moment", Photo.Moment.BEFORE),

@@ -13,6 +13,7 @@ from PIL import Image
 
 from clinic.models import Appointment, ClinicalAccess
 from clinic.tests.factories import AppointmentFactory, PatientFactory
+from plans import photos as photos_service
 from plans import records
 from plans.models import (
     Amendment,
@@ -1256,7 +1257,9 @@ def test_the_record_page_uses_a_fixed_number_of_queries(
         )
         photo(today, practitioner.user, "after", "neck")
     for shown in Photo.objects.all()[:2]:
-        records.remove_photo(photo=shown, reason="Blurred.", by=practitioner.user)
+        photos_service.remove_photo(
+            photo=shown, reason="Blurred.", by=practitioner.user
+        )
     with django_assert_max_num_queries(QUERIES_RECORD):
         large = client.get(url)
     assert len(large.context["photos"]) == 2

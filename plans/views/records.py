@@ -17,6 +17,7 @@ from clinic.models import Appointment, Area, Practitioner
 from clinic.roles import is_practitioner
 from clinic.services import log_clinical_access
 from clinic.views import form_errors_from, id_from, staff_view, unsaved_values
+from plans import photos as photos_service
 from plans import records
 from plans.forms import (
     AmendForm,
@@ -296,7 +297,7 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
     form = PhotoForm(request.POST, request.FILES)
     if form.is_valid():
         try:
-            records.add_photo(
+            photos_service.add_photo(
                 session=session,
                 upload=form.cleaned_data["image"],
                 moment=form.cleaned_data["moment"],
@@ -327,7 +328,7 @@ def photo_remove(request: HttpRequest, pk: int) -> HttpResponse:
     form = RemovePhotoForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            records.remove_photo(
+            photos_service.remove_photo(
                 photo=photo, reason=form.cleaned_data["reason"], by=request.user
             )
         except PlanError as error:
@@ -391,7 +392,7 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
         area = areas_with_photos[0].value if areas_with_photos else None
     in_area = [p for p in photos if p.area == area]
     by_id = {p.pk: p for p in in_area}
-    left, right = records.comparison_defaults(in_area)
+    left, right = photos_service.comparison_defaults(in_area)
     left = by_id.get(id_from(request.GET.get("left")), left)
     right = by_id.get(id_from(request.GET.get("right")), right)
     log_clinical_access(

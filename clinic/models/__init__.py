@@ -1,0 +1,45 @@
+"""The clinic's models, one module per area; import them from here."""
+
+from clinic.models.appointments import Appointment, choice_label, local_midnight
+from clinic.models.consultations import (
+    CONTRAINDICATIONS,
+    Area,
+    ClinicalAccess,
+    Consultation,
+    Goal,
+)
+from clinic.models.hours import (
+    ClosureDay,
+    OpeningHours,
+    Room,
+    TimeOff,
+    Weekday,
+    WorkingHours,
+    bookings_newly_outside,
+    stranded_error,
+    validate_whole_minute,
+)
+from clinic.models.people import Patient, Practitioner, validate_person_name
+
+__all__ = [
+    "CONTRAINDICATIONS",
+    "Appointment",
+    "Area",
+    "ClinicalAccess",
+    "ClosureDay",
+    "Consultation",
+    "Goal",
+    "OpeningHours",
+    "Patient",
+    "Practitioner",
+    "Room",
+    "TimeOff",
+    "Weekday",
+    "WorkingHours",
+    "bookings_newly_outside",
+    "choice_label",
+    "local_midnight",
+    "stranded_error",
+    "validate_person_name",
+    "validate_whole_minute",
+]

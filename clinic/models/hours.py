@@ -1,0 +1,271 @@
+"""The clinic's calendar settings (opening hours, closures, rooms, working hours,
+time off) and the bookings a change of them would strand."""
+
+from datetime import time
+
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+from django.db.models.functions import Lower
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from clinic.models.appointments import Appointment, AppointmentQuerySet
+from clinic.models.people import Practitioner
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+# Joiners shape letters in several scripts, between two letters; other format
+# characters (zero-width spaces, direction overrides, soft hyphens) only hide
+# what a name is.
+
+
+def validate_whole_minute(value) -> None:
+    """Hours are kept to the minute: the series engine proposes times from them,
+    and bookings are made to the minute."""
+    if value.second or value.microsecond:
+        raise ValidationError(
+            _("Give the time in hours and minutes, like 09:00."), code="seconds"
+        )
+
+
+def stranded_error(
+    appointments: list["Appointment"], what: str, *, where: str = "outside it"
+) -> ValidationError:
+    from clinic.scheduling.clock import when_text  # clock's package imports models
+
+    shown = "; ".join(
+        f"{when_text(a.start)} {a.patient} with {a.practitioner}"
+        for a in appointments[:3]
+    )
+    more = len(appointments) - 3
+    return ValidationError(
+        ngettext(
+            "%(what)s would leave %(n)s booked appointment %(where)s: "
+            "%(shown)s%(more)s. Move or cancel it first.",
+            "%(what)s would leave %(n)s booked appointments %(where)s: "
+            "%(shown)s%(more)s. Move or cancel them first.",
+            len(appointments),
+        )
+        % {
+            "what": what,
+            "where": where,
+            "n": len(appointments),
+            "shown": shown,
+            "more": f" and {more} more" if more > 0 else "",
+        }
+    )
+
+
+def _open_bookings() -> "AppointmentQuerySet":
+    """Booked or checked-in appointments, but those a manager booked outside
+    hours on purpose (with a reason): a change of hours doesn't strand them."""
+    return (
+        Appointment.objects.filter(status__in=Appointment.OPEN_STATUSES)
+        .filter(override_reason="")
+        .select_related("patient", "practitioner__user")
+    )
+
+
+def bookings_outside_blocks(
+    weekday: int,
+    blocks: list[tuple["time", "time"]],
+    *,
+    practitioner_id: int | None = None,
+) -> list["Appointment"]:
+    """Upcoming open appointments on ``weekday`` (of one practitioner, or all)
+    that no block of the day holds whole."""
+    booked = _open_bookings().filter(
+        start__gte=timezone.now(),
+        # Django counts weekdays from Sunday = 1; ours from Monday = 0.
+        start__week_day=(weekday + 1) % 7 + 1,
+    )
+    if practitioner_id is not None:
+        booked = booked.filter(practitioner_id=practitioner_id)
+    stranded = []
+    for appointment in booked.order_by("start"):
+        start = timezone.localtime(appointment.start)
+        end = timezone.localtime(appointment.end)
+        if not any(
+            opens <= start.time()
+            and end.date() == start.date()
+            and end.time() <= closes
+            for opens, closes in blocks
+        ):
+            stranded.append(appointment)
+    return stranded
+
+
+def bookings_newly_outside(
+    weekday: int,
+    before: list[tuple["time", "time"]],
+    after: list[tuple["time", "time"]],
+    *,
+    practitioner_id: int | None = None,
+) -> list["Appointment"]:
+    """The upcoming bookings on ``weekday`` that the blocks ``before`` held and
+    the blocks ``after`` no longer do (one booked outside on purpose, with a
+    manager's reason, is not held up by any change)."""
+    if sorted(before) == sorted(after):
+        return []
+    outside_before = {
+        a.pk
+        for a in bookings_outside_blocks(
+            weekday, before, practitioner_id=practitioner_id
+        )
+    }
+    return [
+        a
+        for a in bookings_outside_blocks(
+            weekday, after, practitioner_id=practitioner_id
+        )
+        if a.pk not in outside_before
+    ]
+
+
+class WorkingHours(models.Model):
+    """One block of a practitioner's regular week (several blocks a day allowed)."""
+
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="working_hours"
+    )
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    start = models.TimeField(_("from"), validators=[validate_whole_minute])
+    end = models.TimeField(_("until"), validators=[validate_whole_minute])
+
+    class Meta:
+        ordering = ["practitioner", "weekday", "start"]
+        verbose_name_plural = _("working hours")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")),
+                name="working_hours_end_after_start",
+                violation_error_message=_("The end must be after the start."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        hours = f"{self.start:%H:%M}-{self.end:%H:%M}"
+        return f"{self.practitioner}: {self.get_weekday_display()} {hours}"
+
+
+class TimeOff(models.Model):
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.CASCADE, related_name="time_off"
+    )
+    start = models.DateTimeField(_("from"))
+    end = models.DateTimeField(_("until"))
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["start"]
+        verbose_name_plural = _("time off")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(end__gt=models.F("start")),
+                name="time_off_end_after_start",
+                violation_error_message=_("The end must be after the start."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        start, end = timezone.localtime(self.start), timezone.localtime(self.end)
+        return f"{self.practitioner}: {start:%d %b %Y %H:%M} - {end:%d %b %Y %H:%M}"
+
+    def clean(self) -> None:
+        from clinic.services import hold_calendars  # services import models
+
+        if self.practitioner_id is None or self.start is None or self.end is None:
+            return
+        hold_calendars(practitioner_ids=[self.practitioner_id])
+        booked = (
+            _open_bookings()
+            .filter(practitioner_id=self.practitioner_id)
+            .overlapping(self.start, self.end)
+            .order_by("start")
+        )
+        stored = TimeOff.objects.filter(pk=self.pk).first() if self.pk else None
+        if stored is not None and stored.practitioner_id == self.practitioner_id:
+            # Only what the change newly covers.
+            booked = booked.exclude(start__lt=stored.end, end__gt=stored.start)
+        booked = list(booked)
+        if booked:
+            raise stranded_error(booked, _("This time off"), where=_("during it"))
+
+
+class Room(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    is_active = models.BooleanField(_("in use"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            # "Room 1" and "room 1" would be two rooms the front desk can't tell
+            # apart in a list.
+            models.UniqueConstraint(
+                Lower("name"),
+                name="room_unique_name_any_case",
+                violation_error_message=_("A room with this name exists already."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class OpeningHours(models.Model):
+    weekday = models.PositiveSmallIntegerField(_("weekday"), choices=Weekday.choices)
+    opens = models.TimeField(_("opens"), validators=[validate_whole_minute])
+    closes = models.TimeField(_("closes"), validators=[validate_whole_minute])
+
+    class Meta:
+        ordering = ["weekday", "opens"]
+        verbose_name_plural = _("opening hours")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(closes__gt=models.F("opens")),
+                name="opening_hours_close_after_open",
+                violation_error_message=_("Closing time must be after opening time."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_weekday_display()} {self.opens:%H:%M}-{self.closes:%H:%M}"
+
+
+class ClosureDay(models.Model):
+    date = models.DateField(_("date"), unique=True)
+    reason = models.CharField(_("reason"), max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        return f"{self.date:%d %b %Y} {self.reason}".strip()
+
+    def clean(self) -> None:
+        from clinic.scheduling.clock import day_text  # see stranded_error
+        from clinic.services import hold_calendars  # services import models
+
+        if self.date is None:
+            return
+        if self.pk and ClosureDay.objects.filter(pk=self.pk, date=self.date).exists():
+            return  # The same day, with another reason.
+        hold_calendars()
+        booked = list(_open_bookings().on_day(self.date).order_by("start"))
+        if booked:
+            raise stranded_error(
+                booked,
+                _("Closing on %(day)s") % {"day": day_text(self.date)},
+                where=_("on a closed day"),
+            )
