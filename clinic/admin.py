@@ -187,8 +187,12 @@ class PatientAdmin(admin.ModelAdmin):
                 seen=form.cleaned_data.get("seen"),
                 keep_stored_consent=form.consent_left_as_shown,
             )
-        except services.StalePage as error:
-            request.patient_not_saved = " ".join(error.messages)
+        except services.StalePage:
+            request.patient_not_saved = _(
+                "Someone else saved the patient's details while this page was "
+                "open, so your changes were not saved. Here they are as saved "
+                "now: make your change again."
+            )
 
     def log_change(self, request, obj, message):
         if getattr(request, "patient_not_saved", None):

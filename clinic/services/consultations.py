@@ -54,7 +54,7 @@ def record_consultation(
         Consultation.objects.filter(appointment=appointment).first(),
         seen,
         fields=RECORDED,
-        what=_("This consultation"),
+        what=_("this consultation"),
     )
     if appointment.kind != Appointment.Kind.CONSULTATION:
         raise _refuse(_("Only a consultation appointment can hold a consultation."))

@@ -61,7 +61,7 @@ def save_patient_details(
     the consent stored now stands (read under the lock: an unsubscribe since
     the page was opened, or even since this request began, is not undone)."""
     stored = Patient.objects.select_for_update().filter(pk=patient.pk).first()
-    check_seen(stored, seen, fields=DETAILS, what=_("The patient's details"))
+    check_seen(stored, seen, fields=DETAILS, what=_("the patient's details"))
     if stored is not None and keep_stored_consent:
         patient.email_consent = stored.email_consent
     gave_consent = (

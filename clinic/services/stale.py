@@ -45,9 +45,9 @@ def check_seen(
     if seen is not None and seen != seen_stamp(current, fields):
         raise StalePage(
             _(
-                "%(what)s was saved by someone else while your page was open, so "
-                "your changes were not saved. Here it is as it is now: make your "
-                "change again."
+                "Someone else saved %(what)s while your page was open, so your "
+                "changes were not saved. The form shows what is saved now, with "
+                "what you typed beside it: make your change again."
             )
             % {"what": what}
         )

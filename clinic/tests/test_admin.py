@@ -612,7 +612,7 @@ def test_an_admin_page_opened_before_a_colleagues_save_does_not_undo_it(
     response = admin_client.post(url, mine, follow=True)
 
     assert response.redirect_chain == [(url, 302)]
-    assert "saved by someone else while your page was open" in (
+    assert "while this page was open, so your changes were not saved" in (
         response.content.decode()
     )
     assert "was changed successfully" not in response.content.decode()

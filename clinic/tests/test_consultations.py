@@ -249,7 +249,7 @@ def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "saved by someone else while your page was open" in page
+    assert "while your page was open, so your changes were not saved" in page
     consultation = Consultation.objects.get()
     assert consultation.pregnant
     assert consultation.screening_note == "Pregnant, 12 weeks."
@@ -295,7 +295,7 @@ def test_a_second_new_consultation_from_an_old_page_is_refused(
     )
 
     assert response.status_code == 200
-    assert "saved by someone else" in response.content.decode()
+    assert "Someone else saved" in response.content.decode()
     assert response.context["unsaved"] == [("Results hoped for", "Other")]
     assert Consultation.objects.get().hoped_for_results == (
         "Smoother cheeks by the spring"
@@ -618,3 +618,22 @@ def test_a_choice_sent_twice_is_kept_once_in_the_choices_order(db):
 
     assert form.cleaned_data["areas"] == ["face", "neck"]
     assert form.cleaned_data["goals"] == ["texture"]
+
+
+def test_opening_a_recorded_consultations_form_is_logged_as_reading_it(
+    client, practitioner, other_practitioner, visit
+):
+    client.force_login(other_practitioner.user)
+    client.get(record_url(visit))  # nothing recorded yet: nothing to read
+    consultation = recorded(visit, practitioner.user, topical_medication="Adapalene")
+
+    page = client.get(record_url(visit))
+    # A save from an old page shows the consultation as saved: read again.
+    stale = client.post(record_url(visit), consultation_data(seen="whatever"))
+
+    assert "Adapalene" in page.content.decode()
+    assert "Adapalene" in stale.content.decode()
+    assert (
+        list(ClinicalAccess.objects.values_list("user", "what", "object_id"))
+        == [(other_practitioner.user.pk, "consultation", consultation.pk)] * 2
+    )

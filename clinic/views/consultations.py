@@ -34,6 +34,14 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
             patient=appointment.patient,
             skin_type=appointment.patient.skin_type,
         )
+    if consultation.pk and request.method != "POST":
+        # The form shows the screening and the decision: a clinical record.
+        services.log_clinical_access(
+            user=request.user,
+            patient=appointment.patient,
+            what="consultation",
+            object_id=consultation.pk,
+        )
     form = ConsultationForm(request.POST or None, instance=consultation)
     if request.method == "POST" and form.is_valid():
         try:
@@ -48,6 +56,12 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
             messages.error(request, " ".join(error.messages))
             typed = form
             form = ConsultationForm(instance=_saved(consultation))
+            services.log_clinical_access(
+                user=request.user,
+                patient=appointment.patient,
+                what="consultation",
+                object_id=form.instance.pk,
+            )
             return render(
                 request,
                 "clinic/consultation_form.html",
