@@ -461,9 +461,15 @@ class CalendarForm(forms.Form):
 
 class ConsultationForm(forms.ModelForm):
     areas = CheckboxesField(
-        label=gettext_lazy("Areas of concern"), choices=Area.choices
+        label=gettext_lazy("Areas of concern"),
+        choices=Area.choices,
+        error_messages={"required": gettext_lazy("Tick at least one area.")},
     )
-    goals = CheckboxesField(label=gettext_lazy("Goals"), choices=Goal.choices)
+    goals = CheckboxesField(
+        label=gettext_lazy("Goals"),
+        choices=Goal.choices,
+        error_messages={"required": gettext_lazy("Tick at least one goal.")},
+    )
     # Which version of the consultation the page showed (clinic.services.stale).
     seen = forms.CharField(required=False, widget=forms.HiddenInput, empty_value=None)
 
@@ -507,9 +513,18 @@ class ConsultationForm(forms.ModelForm):
             Consultation.Decision.NOT_ELIGIBLE,
             Consultation.Decision.REFER,
         )
-        if decision in needs_reason and not data.get("decision_reason", "").strip():
+        reason = data.get("decision_reason", "").strip()
+        if decision in needs_reason and not reason:
             self.add_error(
                 "decision_reason",
                 _("Give the reason when the patient is not eligible or referred."),
+            )
+        if decision == Consultation.Decision.PENDING and reason:
+            self.add_error(
+                "decision_reason",
+                _(
+                    "A reason goes with a decision: pick one, or leave the reason "
+                    "empty until then."
+                ),
             )
         return data

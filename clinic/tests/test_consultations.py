@@ -637,3 +637,25 @@ def test_opening_a_recorded_consultations_form_is_logged_as_reading_it(
         list(ClinicalAccess.objects.values_list("user", "what", "object_id"))
         == [(other_practitioner.user.pk, "consultation", consultation.pk)] * 2
     )
+
+
+def test_the_form_says_what_is_missing_and_takes_no_reason_without_a_decision(
+    client, practitioner, visit
+):
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        record_url(visit),
+        consultation_data(
+            areas=[], goals=[], decision="pending", decision_reason="Wait and see."
+        ),
+    )
+
+    form = response.context["form"]
+    assert form.errors["areas"] == ["Tick at least one area."]
+    assert form.errors["goals"] == ["Tick at least one goal."]
+    assert form.errors["decision_reason"] == [
+        "A reason goes with a decision: pick one, or leave the reason empty until "
+        "then."
+    ]
+    assert not Consultation.objects.exists()
