@@ -152,6 +152,19 @@ def test_a_rule_with_a_brace_on_its_own_is_refused(db, text):
     assert "A brace on its own" in excinfo.value.message_dict["subject"][0]
 
 
+@pytest.mark.parametrize("text", ["Your visit\nBcc: someone@example.com", "A\rB"])
+def test_a_subject_with_a_line_break_is_refused(db, text):
+    rule = ReminderRule.objects.get(kind=Kind.REMINDER)
+    rule.subject = text
+
+    with pytest.raises(ValidationError) as excinfo:
+        rule.full_clean()
+
+    assert excinfo.value.message_dict["subject"] == [
+        "A subject is one line: take out the line break."
+    ]
+
+
 def test_a_new_offset_saved_in_the_admin_retimes_the_planned_emails(
     admin_client, patient, practitioner, room, front_desk
 ):
@@ -179,3 +192,33 @@ def test_a_new_offset_saved_in_the_admin_retimes_the_planned_emails(
     assert pre_care.due_at == local_datetime(day - timedelta(days=3), time(10))
     page = admin_client.get(response.url).content.decode()
     assert "1 planned email of this kind now goes out at the new time." in page
+
+
+def test_the_admin_says_which_re_timed_emails_go_out_at_once(
+    admin_client, patient, practitioner, room, front_desk
+):
+    open_clinic(practitioner)
+    day = timezone.localdate() + timedelta(days=3)
+    if day.weekday() == 6:
+        day += timedelta(days=1)
+    start = local_datetime(day, time(10))
+    book_appointment(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=start,
+        end=start + timedelta(hours=1),
+        kind=Appointment.Kind.CONSULTATION,
+        booked_by=front_desk,
+        now=timezone.now(),
+    )
+    rule = ReminderRule.objects.get(kind=Kind.REMINDER)
+
+    # Thirty days before an appointment a few days away: already past.
+    response = change(admin_client, rule, offset_minutes=-30 * 24 * 60)
+
+    page = admin_client.get(response.url).content.decode()
+    assert (
+        "1 planned email of this kind now goes out at the new time. 1 of them goes "
+        "out at once: its new time has passed."
+    ) in page
