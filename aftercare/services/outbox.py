@@ -1,6 +1,6 @@
 """What staff do in the outbox: resend, cancel, and read a patient's emails."""
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef, QuerySet
@@ -126,6 +126,10 @@ def why_not_copy(reminder: Reminder, *, now: datetime | None = None) -> str:
     return _still_true(reminder, now)
 
 
+# How long after a copy another one is refused as a second click.
+COPY_PAUSE = timedelta(minutes=2)
+
+
 @transaction.atomic
 def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     """Send a sent email again on request ("I can't find my confirmation"): a
@@ -151,6 +155,17 @@ def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
         copy_of=original_pk, status__in=[Status.SCHEDULED, Status.SENDING]
     ).exists():
         raise OutboxError(on_its_way)
+    if Reminder.objects.filter(
+        copy_of=original_pk, due_at__gt=now - COPY_PAUSE, due_at__lte=now
+    ).exists():
+        # A second click from another page, or a colleague: the first copy is
+        # still on its way to the patient's inbox.
+        raise OutboxError(
+            _(
+                "A copy of this email went out a moment ago: give it a few "
+                "minutes to arrive before sending another."
+            )
+        )
     try:
         with transaction.atomic():
             copy = Reminder.objects.create(

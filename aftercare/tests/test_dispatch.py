@@ -972,6 +972,10 @@ def test_a_sent_confirmation_is_sent_again_as_a_copy_on_request(
     assert (copy.status, copy.copy_of, copy.version) == (Status.SENT, original, 0)
     original.refresh_from_db()
     assert original.sent_at == NOW  # the original's record stays as it was
+    # Sent already, but a moment ago: another click is taken for a second one.
+    with pytest.raises(OutboxError, match="went out a moment ago"):
+        services.send_copy(original, now=NOW + HOUR + timedelta(minutes=1))
+    assert services.send_copy(original, now=NOW + HOUR + timedelta(minutes=3))
 
 
 def test_no_copy_of_an_email_that_no_longer_tells_the_truth(book, dispatch, front_desk):
