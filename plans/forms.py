@@ -468,6 +468,11 @@ class RemovePhotoForm(forms.Form):
         reason = self.cleaned_data["reason"].strip()
         if not reason:
             raise forms.ValidationError(_("Say why the photo is removed."))
+        if len(reason) < 5:
+            # A clinical photo is deleted for good: the reason is its record.
+            raise forms.ValidationError(
+                _("Say in a few words why the photo is removed.")
+            )
         return reason
 
 

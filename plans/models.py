@@ -530,6 +530,8 @@ class PhotoRemoval(models.Model):
         TreatmentSession, on_delete=models.PROTECT, related_name="photo_removals"
     )
     photo = models.CharField(_("photo"), max_length=200)
+    # The removed Photo's id, to answer a second removal of it in words.
+    photo_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
     reason = models.TextField(_("reason"))
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"

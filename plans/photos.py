@@ -223,7 +223,12 @@ def remove_photo(
     if photo is None:
         raise PlanError(_("This photo was removed already."))
     PhotoRemoval.objects.create(
-        session=photo.session, photo=_photo_text(photo), reason=reason, by=by, at=now
+        session=photo.session,
+        photo=_photo_text(photo),
+        photo_id=photo.pk,
+        reason=reason,
+        by=by,
+        at=now,
     )
     record = _signed_record(photo.session)
     if record is not None:

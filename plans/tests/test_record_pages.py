@@ -1461,6 +1461,33 @@ def test_a_photo_removed_from_a_draft_leaves_a_trace_but_no_amendment(
     assert f"{described}: removed by {practitioner.user.get_full_name()}" in page
 
 
+def test_a_photo_removed_already_is_answered_on_its_record(
+    client, practitioner, other_practitioner, today, django_capture_on_commit_callbacks
+):
+    shown = photo(today, practitioner.user)
+    client.force_login(practitioner.user)
+    url = remove_url(shown)
+    short = client.post(url, {"reason": "x"})
+    assert "Say in a few words why the photo is removed." in short.content.decode()
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post(url, {"reason": "Out of focus."})
+    client.force_login(other_practitioner.user)
+
+    again = client.post(url, {"reason": "Blurred."}, follow=True)
+
+    assert again.redirect_chain == [(record_url(today), 302)]
+    assert any(
+        m.startswith(
+            "This photo was removed already, by "
+            f"{practitioner.user.get_full_name()} on "
+        )
+        for m in messages_of(again)
+    ), messages_of(again)
+    assert PhotoRemoval.objects.count() == 1
+    assert client.get(remove_url(shown)).status_code == 302
+    assert client.get(reverse("plans:photo_remove", args=[999999])).status_code == 404
+
+
 def test_a_photo_added_after_signing_is_in_the_records_history(
     practitioner, signed_today
 ):

@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from clinic.models import Appointment, Area, Practitioner
 from clinic.roles import is_practitioner
+from clinic.scheduling import when_text
 from clinic.services import log_clinical_access
 from clinic.views import form_errors_from, id_from, staff_view, unsaved_values
 from plans import photos as photos_service
@@ -26,7 +27,13 @@ from plans.forms import (
     RecordForm,
     RemovePhotoForm,
 )
-from plans.models import Photo, SessionRecord, TreatmentPlan, TreatmentSession
+from plans.models import (
+    Photo,
+    PhotoRemoval,
+    SessionRecord,
+    TreatmentPlan,
+    TreatmentSession,
+)
 from plans.services import PlanError
 from plans.views.common import show_errors
 
@@ -321,9 +328,13 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
 # Removing is amending: practitioners only.
 @staff_view("plans.sign_sessionrecord")
 def photo_remove(request: HttpRequest, pk: int) -> HttpResponse:
-    photo = get_object_or_404(
-        Photo.objects.select_related("session__plan__patient", "uploaded_by"), pk=pk
+    photo = (
+        Photo.objects.select_related("session__plan__patient", "uploaded_by")
+        .filter(pk=pk)
+        .first()
     )
+    if photo is None:
+        return _removed_already(request, pk)
     session = photo.session
     form = RemovePhotoForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -347,6 +358,23 @@ def photo_remove(request: HttpRequest, pk: int) -> HttpResponse:
         "plans/photo_remove.html",
         {"photo": photo, "session": session, "plan": session.plan, "form": form},
     )
+
+
+def _removed_already(request: HttpRequest, pk: int) -> HttpResponse:
+    """A photo removed meanwhile (by a colleague, or a second click): say so on
+    its session's record, rather than a bare "not found"."""
+    removal = PhotoRemoval.objects.select_related("by").filter(photo_id=pk).last()
+    if removal is None:
+        raise Http404
+    messages.info(
+        request,
+        _("This photo was removed already, by %(who)s on %(when)s.")
+        % {
+            "who": removal.by.get_full_name() or removal.by.get_username(),
+            "when": when_text(removal.at),
+        },
+    )
+    return redirect("plans:record", session_pk=removal.session_id)
 
 
 @staff_view("plans.view_photo")
