@@ -773,6 +773,19 @@ def test_sessions_out_of_date_order_book_nothing_even_for_a_manager(
         "date order." in messages_of(response)
     )
     assert treatments() == 0
+    # Checked again instead: the row says it comes before, not "-N days".
+    checked = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            # The third session before the second.
+            **rows_data(proposal, {2: {"date": "2026-12-01"}}),
+            "action": "recheck",
+        },
+    ).content.decode()
+    assert "not after the one before</span>" in checked
+    assert " -" not in checked.split("<tbody>")[1].split("</tbody>")[0]
+    assert "Some sessions can't be booked as they are" in checked
 
 
 def test_a_managers_reason_that_is_too_long_is_shown_with_its_error(
@@ -1170,6 +1183,26 @@ def test_a_no_show_is_marked_by_post_only_after_the_start(
     assert response["Location"] == plan.get_absolute_url()
     sessions[0].appointment.refresh_from_db()
     assert sessions[0].appointment.status == Appointment.Status.NO_SHOW
+
+
+def test_booking_the_one_session_added_speaks_of_it(
+    client, front_desk, practitioner, plan, room
+):
+    book_sessions(plan, SERIES, room)
+    plan.planned_sessions = 7
+    plan.save()
+    client.force_login(front_desk)
+
+    page = client.get(book_url(plan)).content.decode()
+    proposal = client.post(
+        book_url(plan),
+        start_data(practitioner) | {"date": "2027-05-11"},
+    ).content.decode()
+
+    assert "Session 7" in page
+    assert "First session" not in page
+    assert "Book this session" in proposal
+    assert "Book all 1 sessions" not in proposal
 
 
 def test_extending_a_plan_by_one_session(client, front_desk, plan):

@@ -60,12 +60,16 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
             "practitioner": plan.practitioner,
         },
     )
+    booked = plan.planned_sessions - unbooked
+    if booked:
+        # The first of these is not the course's first session.
+        start_form.fields["date"].label = _("Session %(n)s") % {"n": booked + 1}
     context = {
         "plan": plan,
         "window": services.window_for(plan),
         "unbooked": unbooked,
         # Sessions already in the course: the rows below come after them.
-        "booked": plan.planned_sessions - unbooked,
+        "booked": booked,
         "start_form": start_form,
     }
     action = request.POST.get("action")
