@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
 from clinic.models import Appointment, Consultation, Practitioner, Room
-from clinic.scheduling import Problem
+from clinic.scheduling import Problem, when_text
 from clinic.services.booking import (
     BookingError,
     Slot,
@@ -405,8 +405,15 @@ def complete_appointment(
             _("This appointment is %(status)s and can't be completed.")
             % {"status": appointment.status_phrase}
         )
-    if appointment.start > now:
-        raise _refuse(_("An appointment can't be completed before it starts."))
+    if appointment.start > now and appointment.status != Appointment.Status.CHECKED_IN:
+        # A patient seen early is checked in first: then it may end early too.
+        raise _refuse(
+            _(
+                "This appointment starts %(when)s: check the patient in first if "
+                "they are being seen early."
+            )
+            % {"when": when_text(appointment.start)}
+        )
     appointment.status = Appointment.Status.COMPLETED
     appointment.save(update_fields=["status", "updated_at"])
     notify("completed", [appointment], now=now, ended_at=ended_at or appointment.end)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from PIL import Image
 
 from clinic.models import Appointment, ClinicalAccess
+from clinic.services import check_in_appointment
 from clinic.tests.factories import AppointmentFactory, PatientFactory
 from plans import photos as photos_service
 from plans import records
@@ -479,6 +480,32 @@ def test_a_practitioner_saves_a_draft_then_signs_and_the_record_locks(
     assert "Face: 1.00 mm, 2 passes" in body
     assert amend_url(today) in body
     assert "Complete and sign" not in body
+
+
+def test_a_patient_checked_in_early_is_signed_off_early(
+    client, practitioner, front_desk, plan, room, course, frozen_now
+):
+    # Booked at 17:00, here at 14:00 and treated then.
+    late = add_session(plan, at(TODAY, 17), room)
+    client.force_login(practitioner.user)
+    url = record_url(late)
+    data = record_data(
+        action="sign", started_at="2026-11-24T14:00", ended_at="2026-11-24T14:50"
+    )
+
+    refused = client.post(url, data)
+
+    assert "check the patient in first if they are being seen early" in (
+        refused.content.decode()
+    )
+    assert not SessionRecord.objects.filter(session=late).exists()
+    check_in_appointment(appointment=late.appointment, by=front_desk, now=frozen_now)
+    done = client.post(url, data, follow=True)
+    assert "Session completed and signed. The record is now locked." in (
+        messages_of(done)
+    )
+    late.appointment.refresh_from_db()
+    assert late.appointment.status == Appointment.Status.COMPLETED
 
 
 def test_posting_to_a_signed_record_changes_nothing(client, practitioner, signed_today):
