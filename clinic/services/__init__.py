@@ -41,7 +41,12 @@ from clinic.services.changes import (
     undo_no_show,
 )
 from clinic.services.consultations import log_clinical_access, record_consultation
-from clinic.services.patients import hold_registration_lock, save_patient_details
+from clinic.services.patients import (
+    hold_registration_lock,
+    save_patient_details,
+    search_patients,
+    search_words,
+)
 from clinic.services.stale import StalePage
 
 __all__ = [
@@ -73,6 +78,8 @@ __all__ = [
     "record_consultation",
     "reschedule_appointment",
     "save_patient_details",
+    "search_patients",
+    "search_words",
     "undo_check_in",
     "undo_no_show",
 ]

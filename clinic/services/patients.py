@@ -1,9 +1,11 @@
-"""Registering patients one at a time, and saving their details."""
+"""Finding patients, registering them one at a time, and saving their details."""
 
 from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q, QuerySet, Value
+from django.db.models.functions import Replace
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
@@ -74,3 +76,59 @@ def save_patient_details(
                 event="consent_given", patient=patient, now=now or timezone.now()
             )
     return patient
+
+
+# What people write between a phone number's digits, ignored when searching;
+# first "(0)", the trunk 0 some write inside an international number.
+PHONE_SEPARATORS = ("(0)", " ", "-", "(", ")", ".")
+# A number written the national way ("07700 900102") is looked up without its
+# leading 0 from this many digits on: shorter, it would match far too much.
+NATIONAL_DIGITS = 6
+
+
+def search_words(query: str) -> list[str]:
+    """The words of a search; commas separate them too ("Lovelace, Ada", as the
+    list shows names)."""
+    return query.replace(",", " ").split()
+
+
+def _phone_forms(word: str) -> list[str]:
+    """What the word may be as a stored phone number's digits (with its +):
+    none when it isn't a number; "0044..." as "+44..."; a national "07700..."
+    also as "7700...", which "+44 7700..." contains."""
+    digits = word
+    for separator in PHONE_SEPARATORS:
+        digits = digits.replace(separator, "")
+    plain = digits.removeprefix("+")
+    if not (plain.isascii() and plain.isdigit()):
+        return []
+    if digits.startswith("00"):
+        return ["+" + digits[2:]]
+    if digits.startswith("0") and len(digits) >= NATIONAL_DIGITS:
+        return [digits, digits[1:]]
+    return [digits]
+
+
+def search_patients(query: str) -> QuerySet[Patient]:
+    """Every word must match a name, the email or the phone (its spaces, dashes,
+    brackets and dots ignored, written the international or the national way).
+    No words: every patient."""
+    patients = Patient.objects.all()
+    words = search_words(query)
+    if len(words) > 1 and _phone_forms("".join(words)):
+        words = ["".join(words)]  # a number written in groups: "07700 900123"
+    if any(_phone_forms(w) for w in words):
+        phone: Replace | str = "phone"
+        for separator in PHONE_SEPARATORS:
+            phone = Replace(phone, Value(separator), Value(""))
+        patients = patients.annotate(phone_digits=phone)
+    for word in words:
+        match = (
+            Q(first_name__icontains=word)
+            | Q(last_name__icontains=word)
+            | Q(email__icontains=word)
+        )
+        for digits in _phone_forms(word):
+            match |= Q(phone_digits__contains=digits)
+        patients = patients.filter(match)
+    return patients

@@ -655,7 +655,6 @@ def test_the_form_says_what_is_missing_and_takes_no_reason_without_a_decision(
     assert form.errors["areas"] == ["Tick at least one area."]
     assert form.errors["goals"] == ["Tick at least one goal."]
     assert form.errors["decision_reason"] == [
-        "A reason goes with a decision: pick one, or leave the reason empty until "
-        "then."
+        "A reason goes with a decision: pick one, or leave the reason empty until then."
     ]
     assert not Consultation.objects.exists()

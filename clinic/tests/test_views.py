@@ -563,9 +563,28 @@ def test_patients_are_found_by_name_email_or_phone(client, front_desk, query):
     assert names == ["Lovelace"]
 
 
-@pytest.mark.parametrize("query", ["7700900123", "7700-900123", "(0)7700", "900.123"])
-def test_a_phone_is_found_whatever_separates_its_digits(client, front_desk, query):
-    PatientFactory(last_name="Lovelace", phone="+44 (0)7700-900123")
+@pytest.mark.parametrize(
+    ("stored", "query"),
+    [
+        (stored, query)
+        for stored in ("+44 (0)7700-900123", "+44 7700 900123")
+        for query in (
+            "7700900123",
+            "7700-900123",
+            "900.123",
+            # The national way, and an international prefix written with 00.
+            "07700900123",
+            "07700 900123",
+            "(07700) 900-123",
+            "0044 7700 900123",
+        )
+    ]
+    + [("+44 (0)7700-900123", "+44 (0)7700 900123")],
+)
+def test_a_phone_is_found_whatever_separates_its_digits(
+    client, front_desk, stored, query
+):
+    PatientFactory(last_name="Lovelace", phone=stored)
     PatientFactory(last_name="Babbage", phone="+44 7700 111222")
     client.force_login(front_desk)
 
@@ -585,6 +604,16 @@ def test_a_search_too_long_says_so_instead_of_listing_everyone(
     assert "at most 100 characters" in page
     assert list(response.context["page"].object_list) == []
     assert "No patients yet" not in page
+
+
+@pytest.mark.parametrize("query", [",", " , ", ",,"])
+def test_a_search_of_commas_is_no_search(client, front_desk, patient, query):
+    client.force_login(front_desk)
+
+    response = client.get(reverse("clinic:patient_list"), {"q": query})
+
+    assert response.context["query"] == ""
+    assert list(response.context["page"].object_list) == [patient]
 
 
 def test_a_search_with_no_match_says_so(client, front_desk, patient):

@@ -4,8 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
-from django.db.models import Q, QuerySet, Value
-from django.db.models.functions import Replace
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -22,53 +21,18 @@ from clinic.views.common import staff_view, unsaved_values
 PATIENTS_PER_PAGE = 25
 
 
-# What people write between a phone number's digits, ignored when searching.
-PHONE_SEPARATORS = (" ", "-", "(", ")", ".")
-
-
-def _phone_digits(word: str) -> str | None:
-    """The word as a phone number's digits (with its +), or None if it isn't one."""
-    digits = word
-    for separator in PHONE_SEPARATORS:
-        digits = digits.replace(separator, "")
-    plain = digits.removeprefix("+")
-    return digits if plain.isascii() and plain.isdigit() else None
-
-
-def search_patients(query: str) -> QuerySet[Patient]:
-    """Every word must match a name, the email or the phone (its spaces, dashes,
-    brackets and dots ignored); commas separate words too ("Lovelace, Ada", as
-    the list shows names)."""
-    patients = Patient.objects.all()
-    words = query.replace(",", " ").split()
-    if any(_phone_digits(w) for w in words):
-        phone: Replace | str = "phone"
-        for separator in PHONE_SEPARATORS:
-            phone = Replace(phone, Value(separator), Value(""))
-        patients = patients.annotate(phone_digits=phone)
-    for word in words:
-        match = (
-            Q(first_name__icontains=word)
-            | Q(last_name__icontains=word)
-            | Q(email__icontains=word)
-        )
-        digits = _phone_digits(word)
-        if digits:
-            match |= Q(phone_digits__contains=digits)
-        patients = patients.filter(match)
-    return patients
-
-
 @staff_view("clinic.view_patient")
 @require_safe
 def patient_list(request: HttpRequest) -> HttpResponse:
     form = PatientSearchForm(request.GET)
     query = form.cleaned_data["q"].strip() if form.is_valid() else ""
+    if not services.search_words(query):
+        query = ""  # only commas or spaces: as if nothing was typed
     if form.errors:
         # Not every patient, as if nothing had been asked: say what was wrong.
         patients = Patient.objects.none()
     else:
-        patients = search_patients(query) if query else Patient.objects.all()
+        patients = services.search_patients(query)
     page = Paginator(patients, PATIENTS_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
