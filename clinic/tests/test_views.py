@@ -1074,6 +1074,21 @@ def test_practitioners_land_on_their_own_week(client, practitioner):
     assert week.context["subject"] == practitioner
 
 
+def test_the_front_desk_lands_on_the_first_practitioners_week(
+    client, front_desk, practitioner, other_practitioner
+):
+    first = min(
+        [practitioner, other_practitioner],
+        key=lambda p: (p.user.last_name, p.user.first_name, p.pk),
+    )
+    client.force_login(front_desk)
+
+    week = client.get(reverse("clinic:calendar_week"))
+
+    assert week.context["subject"] == first
+    assert "Pick a practitioner or a room" not in week.content.decode()
+
+
 def test_the_week_view_of_a_room(client, front_desk, practitioner, room, frozen_now):
     AppointmentFactory(practitioner=practitioner, room=room, start=at(THURSDAY, 10))
     client.force_login(front_desk)

@@ -3,6 +3,7 @@
 from collections import defaultdict
 from datetime import date, timedelta
 
+from django.db.models import Case, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -127,9 +128,15 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
     room = params.cleaned_data.get("room")
     practitioner = params.cleaned_data.get("practitioner")
     if room is None and practitioner is None:
+        # A practitioner's own week; anyone else's first look is at the first
+        # practitioner's, with the others a pick away (one query either way).
         practitioner = (
-            Practitioner.objects.filter(user=request.user, is_active=True)
+            Practitioner.objects.filter(is_active=True)
             .select_related("user")
+            .order_by(
+                Case(When(user=request.user, then=0), default=1),
+                *Practitioner._meta.ordering,
+            )
             .first()
         )
     appointments = Appointment.objects.filter(
