@@ -222,3 +222,12 @@ def test_the_admin_says_which_re_timed_emails_go_out_at_once(
         "1 planned email of this kind now goes out at the new time. 1 of them goes "
         "out at once: its new time has passed."
     ) in page
+
+
+@pytest.mark.parametrize("kind", [Kind.CONFIRMATION, Kind.UPDATE, Kind.CANCELLATION])
+def test_the_booking_emails_speak_of_a_file_for_each_appointment(db, kind):
+    # A series' email carries one calendar file per session.
+    body = ReminderRule.objects.get(kind=kind).body
+
+    assert "calendar files attached (one for each appointment)" in body
+    assert "attached calendar file " not in body
