@@ -1,7 +1,7 @@
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.template.loader import render_to_string
 
 
@@ -35,3 +35,38 @@ class ContentSecurityPolicyMiddleware:
                 settings.CLINIC_CONTENT_SECURITY_POLICY
             )
         return response
+
+
+# Characters that turn the direction of the text after them around (embeddings,
+# overrides, isolates): typed into a note, they make the page around it read
+# backwards ("evomeR" for a Remove link). Nobody needs them to type a name or
+# a note, in any language: the right-to-left marks (U+200E, U+200F) stay.
+BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], None)
+
+
+class BidiControlsRemovedMiddleware:
+    """Take text-direction controls out of what forms and searches send, so no
+    typed text can turn a page around. The rest of what was typed is kept."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request.GET = _without_bidi_controls(request.GET)
+        if request.method == "POST":
+            request.POST = _without_bidi_controls(request.POST)
+        return self.get_response(request)
+
+
+def _without_bidi_controls(data: QueryDict) -> QueryDict:
+    if not any(
+        value.translate(BIDI_CONTROLS) != value
+        for values in data.lists()
+        for value in values[1]
+    ):
+        return data
+    cleaned = QueryDict(mutable=True)
+    for key, values in data.lists():
+        cleaned.setlist(key, [value.translate(BIDI_CONTROLS) for value in values])
+    cleaned._mutable = False
+    return cleaned

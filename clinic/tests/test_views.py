@@ -1267,3 +1267,28 @@ def test_booking_a_second_consultation_points_at_the_first(
     first.cancel_reason = "Unwell."
     first.save()
     assert "already has" not in client.get(url).content.decode()
+
+
+def test_text_direction_controls_are_taken_out_of_what_is_sent(
+    client, front_desk, patient
+):
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_edit", args=[patient.pk])
+    form = client.get(url).context["form"]
+    data = {
+        k: ("on" if v is True else v)
+        for k, v in form.initial.items()
+        if v not in (None, False)
+    }
+
+    saved = client.post(url, {**data, "notes": "Prefers \u202emornings\u2066 ok\u200f"})
+    found = client.get(
+        reverse("clinic:patient_list"), {"q": "\u202e" + patient.last_name}
+    )
+
+    assert saved.status_code == 302
+    patient.refresh_from_db()
+    # A right-to-left mark, which text in some languages needs, stays.
+    assert patient.notes == "Prefers mornings ok\u200f"
+    assert found.context["query"] == patient.last_name
+    assert list(found.context["page"].object_list) == [patient]
