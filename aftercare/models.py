@@ -181,9 +181,7 @@ class ReminderRule(models.Model):
             for field, names in unknown.items()
             if names
         }
-        if "subject" not in errors and any(
-            c in (self.subject or "") for c in "\r\n"
-        ):
+        if "subject" not in errors and any(c in (self.subject or "") for c in "\r\n"):
             errors["subject"] = _("A subject is one line: take out the line break.")
         for field in ("subject", "body"):
             if field not in errors and has_stray_brace(getattr(self, field) or ""):

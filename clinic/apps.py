@@ -7,3 +7,26 @@ class ClinicConfig(AppConfig):
 
     def ready(self) -> None:
         from clinic import checks  # noqa: F401 - registers the system checks
+
+        _choice_errors_without_the_value()
+
+
+def _choice_errors_without_the_value() -> None:
+    """A choice no list offers comes from a changed form, not a slip: Django's
+    messages repeat the value sent, which can be thousands of characters on
+    the page. Ours say what is wrong without it, on every form and the admin."""
+    from django import forms
+    from django.utils.translation import gettext_lazy as _
+
+    invalid = _("Pick one of the choices offered: that one is not among them.")
+    for field in (
+        forms.ChoiceField,
+        forms.MultipleChoiceField,
+        forms.ModelChoiceField,
+        forms.ModelMultipleChoiceField,
+    ):
+        field.default_error_messages = {
+            **field.default_error_messages,
+            "invalid_choice": invalid,
+        }
+    forms.ModelMultipleChoiceField.default_error_messages["invalid_pk_value"] = invalid

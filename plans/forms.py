@@ -160,6 +160,14 @@ class SessionRowForm(HiddenErrorsShown, forms.Form):
 
 
 class BaseSessionRowFormSet(forms.BaseFormSet):
+    default_error_messages = {
+        # Not Django's words (a "bug report"): the page's counts were changed.
+        "missing_management_form": gettext_lazy(
+            "This page was changed on its way here: open it again and make your "
+            "change once more."
+        ),
+    }
+
     """The rows share one list of rooms: one query for the table, not one per row."""
 
     @cached_property
@@ -418,6 +426,14 @@ class AreaForm(forms.Form):
 
 
 class BaseAreaFormSet(forms.BaseFormSet):
+    default_error_messages = {
+        # Not Django's words (a "bug report"): the page's counts were changed.
+        "missing_management_form": gettext_lazy(
+            "This page was changed on its way here: open it again and make your "
+            "change once more."
+        ),
+    }
+
     def clean(self) -> None:
         if any(self.errors):
             return

@@ -341,7 +341,9 @@ def test_a_bad_filter_value_is_named_and_the_good_ones_still_filter(outbox):
 
     assert listed(response) == [(Kind.CONFIRMATION, Status.FAILED)]
     assert "kind" in response.context["form"].errors
-    assert "Select a valid choice. spam is not one of" in response.content.decode()
+    assert "Pick one of the choices offered: that one is not among them." in (
+        response.content.decode()
+    )
 
 
 # Preview ------------------------------------------------------------------------------

@@ -266,13 +266,13 @@ def test_front_desk_registers_a_patient(client, front_desk):
         ("phone", "call me", "phone number"),
         ("date_of_birth", "2999-01-01", "can&#x27;t be in the future"),
         ("date_of_birth", "31/02/1990", "valid date"),
-        ("skin_type", "9", "valid choice"),
+        ("skin_type", "9", "choices offered"),
         ("first_name", "\u200b\u200b", "control or invisible characters"),
         ("first_name", "...", "at least one letter"),
         ("last_name", "Ring\x07er", "control or invisible characters"),
         ("last_name", "\x1b[31mRed", "control or invisible characters"),
         ("last_name", "Ann\u200b", "control or invisible characters"),
-        ("last_name", "\u202eAnn", "control or invisible characters"),
+        ("last_name", "\u2060Ann", "control or invisible characters"),
         ("last_name", "Ann\u00adie", "control or invisible characters"),
         ("last_name", "Zo\u00eb\u200d", "control or invisible characters"),
         ("last_name", "Zo\u034f\u00eb", "control or invisible characters"),
@@ -720,11 +720,11 @@ def test_a_room_clash_names_the_room(
         ({"date": "2026-11-20"}, "already passed"),
         ({"start_time": "07:00"}, "outside opening hours"),
         ({"date": "2026-11-29"}, "closed on Sundays"),
-        ({"end": "x", "duration": "17"}, "valid choice"),
+        ({"end": "x", "duration": "17"}, "choices offered"),
         ({"start_time": "25:00"}, "valid time"),
         ({"start_time": "14:00:59.999999"}, "hours and minutes"),
-        ({"practitioner": "999999"}, "valid choice"),
-        ({"room": "abc"}, "valid choice"),
+        ({"practitioner": "999999"}, "choices offered"),
+        ({"room": "abc"}, "choices offered"),
         ({"date": "2031-01-01"}, "two years ahead"),
     ],
 )
@@ -1292,3 +1292,25 @@ def test_text_direction_controls_are_taken_out_of_what_is_sent(
     assert patient.notes == "Prefers mornings ok\u200f"
     assert found.context["query"] == patient.last_name
     assert list(found.context["page"].object_list) == [patient]
+
+
+def test_a_choice_no_list_offers_is_refused_without_repeating_it(
+    client, front_desk, patient
+):
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_edit", args=[patient.pk])
+    form = client.get(url).context["form"]
+    data = {
+        k: ("on" if v is True else v)
+        for k, v in form.initial.items()
+        if v not in (None, False)
+    }
+    sent = "9" * 5000
+
+    response = client.post(url, {**data, "skin_type": sent})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["skin_type"] == [
+        "Pick one of the choices offered: that one is not among them."
+    ]
+    assert sent not in response.content.decode()

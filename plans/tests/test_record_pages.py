@@ -940,11 +940,11 @@ def test_a_fake_image_gets_a_clear_message_and_nothing_is_saved(
         ),
         (
             {"image": "photo", "moment": "during", "area": "face"},
-            "Before or after: Select a valid choice.",
+            "Before or after: Pick one of the choices offered",
         ),
         (
             {"image": "photo", "moment": "after", "area": "elbow"},
-            "Area: Select a valid choice.",
+            "Area: Pick one of the choices offered",
         ),
     ],
 )
@@ -1543,3 +1543,25 @@ def test_a_manager_adds_no_photo_to_a_signed_record(
     assert signed_today.photos.count() == 1
     assert not Amendment.objects.exists()
     assert len(stored_files(private_root)) == 2  # the earlier photo only
+
+
+def test_tampered_products_and_area_counts_are_refused_in_words(
+    client, practitioner, today
+):
+    client.force_login(practitioner.user)
+    url = record_url(today)
+    sent = "7" * 5000
+
+    products = client.post(url, record_data(products_after=[sent]))
+    counts = client.post(
+        url, {**record_data(), "areas-TOTAL_FORMS": "", "areas-INITIAL_FORMS": ""}
+    )
+
+    assert sent not in products.content.decode()
+    assert products.context["form"].errors["products_after"] == [
+        "Pick one of the choices offered: that one is not among them."
+    ]
+    page = counts.content.decode()
+    assert "This page was changed on its way here" in page
+    assert "bug report" not in page
+    assert not SessionRecord.objects.filter(session=today).exists()
