@@ -1,9 +1,10 @@
 // A form that changes something is sent once: a second click (or Enter) while
 // the next page loads would send it again, and book or register twice.
 //
-// A long form marked data-unsaved-warning (a session record, a consultation)
-// keeps what was typed: leaving the page with changes not yet saved, by a link
-// or by sending another form on it (adding a photo), asks first.
+// A form marked data-unsaved-warning (a session record, a consultation, a
+// booking, a cancellation with its reason) keeps what was typed: leaving the
+// page with changes not yet saved, by a link or by sending another form on it
+// (adding a photo), asks first.
 "use strict";
 
 const UNSAVED = "form[data-unsaved-warning][data-changed]";
