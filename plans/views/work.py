@@ -1,95 +1,25 @@
 """The front desk's work lists."""
 
-from datetime import timedelta
-
-from django.db.models import Exists, F, Max, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
-from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from clinic.models import Appointment, Consultation
-from clinic.scheduling import day_text
 from clinic.views import staff_view
-from plans.models import TreatmentPlan, TreatmentSession
+from plans.services import worklists
 
 
 @staff_view("plans.view_treatmentplan")
 @require_safe
 def work_lists(request: HttpRequest) -> HttpResponse:
-    today = timezone.localdate()
     now = timezone.now()
-    waiting = (
-        Consultation.objects.eligible()
-        .filter(~Exists(TreatmentPlan.objects.filter(consultation=OuterRef("pk"))))
-        .select_related("patient", "appointment__practitioner__user")
-        .order_by("decided_at")
-    )
-    open_plans = (
-        TreatmentPlan.objects.open()
-        .with_counts()
-        .select_related("patient", "protocol", "practitioner__user")
-    )
-    unbooked = open_plans.filter(live_count__lt=F("planned_sessions")).order_by(
-        "created_at"
-    )
-    lost = TreatmentSession.objects.filter(
-        plan=OuterRef("pk"),
-        appointment__status__in=Appointment.LOST_STATUSES,
-        replacement__isnull=True,
-    )
-    upcoming = Appointment.objects.filter(
-        treatment_session__plan=OuterRef("pk"),
-        status__in=Appointment.OPEN_STATUSES,
-        start__gte=now,
-    )
-    candidates = open_plans.annotate(
-        lost=Exists(lost),
-        upcoming=Exists(upcoming),
-        last_start=Max(
-            "sessions__appointment__start",
-            filter=Q(
-                sessions__appointment__status__in=Appointment.ACTIVE_STATUSES,
-                sessions__appointment__start__lt=now,
-            ),
-        ),
-        decision=F("consultation__decision"),
-    ).filter(
-        Q(lost=True)
-        | Q(upcoming=False, last_start__isnull=False)
-        | ~Q(consultation__decision=Consultation.Decision.ELIGIBLE)
-    )
-    at_risk = []
-    for plan in candidates.order_by("created_at"):
-        reasons = []
-        if plan.decision != Consultation.Decision.ELIGIBLE:
-            reasons.append(
-                _(
-                    "The consultation behind this plan no longer says eligible: "
-                    "ask the practitioner before the next session."
-                )
-            )
-        if plan.lost and plan.live_count < plan.planned_sessions:
-            reasons.append(_("A cancelled or missed session has no replacement."))
-        if not plan.upcoming and plan.live_count < plan.planned_sessions:
-            due = timezone.localdate(plan.last_start) + timedelta(
-                days=max(plan.spacing_days, plan.protocol.max_spacing_days)
-            )
-            if due < today:
-                reasons.append(
-                    _("The next session was due by %(day)s and is not booked.")
-                    % {"day": day_text(due)}
-                )
-        if reasons:
-            at_risk.append((plan, reasons))
     return render(
         request,
         "plans/work_lists.html",
         {
-            "waiting": waiting,
-            "unbooked": unbooked,
-            "at_risk": at_risk,
-            "today": today,
+            "waiting": worklists.eligible_without_plan(),
+            "unbooked": worklists.plans_with_unbooked_sessions(),
+            "at_risk": worklists.series_at_risk(now),
+            "today": timezone.localdate(now),
         },
     )

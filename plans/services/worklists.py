@@ -1,0 +1,100 @@
+"""The front desk's work lists: what is waiting to be booked or looked at."""
+
+from datetime import datetime, timedelta
+
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic.models import Appointment, Consultation
+from clinic.scheduling import day_text
+from plans.models import TreatmentPlan, TreatmentSession
+
+
+def eligible_without_plan() -> QuerySet[Consultation]:
+    """Eligible consultations that no plan has started from, oldest first."""
+    return (
+        Consultation.objects.eligible()
+        .filter(~Exists(TreatmentPlan.objects.filter(consultation=OuterRef("pk"))))
+        .select_related("patient", "appointment__practitioner__user")
+        .order_by("decided_at")
+    )
+
+
+def _open_plans() -> QuerySet[TreatmentPlan]:
+    return (
+        TreatmentPlan.objects.open()
+        .with_counts()
+        .select_related("patient", "protocol", "practitioner__user")
+    )
+
+
+def plans_with_unbooked_sessions() -> QuerySet[TreatmentPlan]:
+    """Open plans with sessions still to book, oldest first."""
+    return (
+        _open_plans()
+        .filter(live_count__lt=F("planned_sessions"))
+        .order_by("created_at")
+    )
+
+
+def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
+    """Open plans that need the front desk, each with why: a consultation that no
+    longer says eligible, a cancelled or missed session with no replacement, or
+    a next session overdue (later than the window after the last one) and not
+    booked. One query."""
+    today = timezone.localdate(now)
+    lost = TreatmentSession.objects.filter(
+        plan=OuterRef("pk"),
+        appointment__status__in=Appointment.LOST_STATUSES,
+        replacement__isnull=True,
+    )
+    upcoming = Appointment.objects.filter(
+        treatment_session__plan=OuterRef("pk"),
+        status__in=Appointment.OPEN_STATUSES,
+        start__gte=now,
+    )
+    candidates = (
+        _open_plans()
+        .annotate(
+            lost=Exists(lost),
+            upcoming=Exists(upcoming),
+            last_start=Max(
+                "sessions__appointment__start",
+                filter=Q(
+                    sessions__appointment__status__in=Appointment.ACTIVE_STATUSES,
+                    sessions__appointment__start__lt=now,
+                ),
+            ),
+            decision=F("consultation__decision"),
+        )
+        .filter(
+            Q(lost=True)
+            | Q(upcoming=False, last_start__isnull=False)
+            | ~Q(consultation__decision=Consultation.Decision.ELIGIBLE)
+        )
+    )
+    at_risk = []
+    for plan in candidates.order_by("created_at"):
+        reasons = []
+        if plan.decision != Consultation.Decision.ELIGIBLE:
+            reasons.append(
+                _(
+                    "The consultation behind this plan no longer says eligible: "
+                    "ask the practitioner before the next session."
+                )
+            )
+        if plan.lost and plan.live_count < plan.planned_sessions:
+            reasons.append(_("A cancelled or missed session has no replacement."))
+        if not plan.upcoming and plan.live_count < plan.planned_sessions:
+            due = timezone.localdate(plan.last_start) + timedelta(
+                days=max(plan.spacing_days, plan.protocol.max_spacing_days)
+            )
+            if due < today:
+                reasons.append(
+                    _("The next session was due by %(day)s and is not booked.")
+                    % {"day": day_text(due)}
+                )
+        if reasons:
+            at_risk.append((plan, reasons))
+    return at_risk
