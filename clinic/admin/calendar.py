@@ -1,30 +1,24 @@
+"""The clinic's calendar settings: rooms, practitioners, their working hours and
+time off, opening hours and closures. A change that would strand bookings is
+refused, and holds the calendars it checks until it is saved."""
+
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import time
 from itertools import pairwise
 
 from django import forms
-from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
-from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.forms import ReadOnlyPasswordHashWidget
-from django.contrib.auth.models import User
-from django.core.exceptions import PermissionDenied
-from django.db import transaction
-from django.http import HttpResponseRedirect
+from django.contrib import admin
 from django.utils import timezone
-from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from clinic import roles, services
-from clinic.forms import PatientForm, clean_person_name
+from clinic import services
+from clinic.forms import clean_person_name
 from clinic.models import (
     Appointment,
     ClosureDay,
-    Consultation,
     OpeningHours,
-    Patient,
     Practitioner,
     Room,
     TimeOff,
@@ -36,178 +30,8 @@ from clinic.models import (
 )
 from clinic.scheduling import when_text
 
-admin.site.site_header = "Clinic settings"
-admin.site.site_title = "Clinic settings"
-admin.site.index_title = "Configure the clinic"
 
-
-admin.site.unregister(User)
-
-PASSWORD_SET_ELSEWHERE = (
-    "Only the account's owner, or a superuser, can set this password."
-)
-
-
-def may_set_password(user, account: User) -> bool:
-    # Whoever knows someone's password signs records or books in their name,
-    # and roles can be switched back and forth: managers set only their own.
-    # A new account gets its first password on the add form.
-    return user.is_superuser or account.pk == user.pk
-
-
-class PasswordSetElsewhereWidget(ReadOnlyPasswordHashWidget):
-    """The password field without its reset button, which would lead to a
-    refusal."""
-
-    def render(self, name, value, attrs=None, renderer=None) -> str:
-        return format_html("<p>{}</p>", PASSWORD_SET_ELSEWHERE)
-
-
-@admin.register(User)
-class StaffAccountAdmin(UserAdmin):
-    """Managers run staff accounts through the roles (groups) only: who is a
-    superuser, and permissions outside the roles, stay with superusers, and a
-    manager can't take over a superuser's account."""
-
-    def get_fieldsets(self, request, obj=None):
-        fieldsets = super().get_fieldsets(request, obj)
-        if request.user.is_superuser:
-            return fieldsets
-        hidden = {"is_superuser", "user_permissions"}
-        return [
-            (
-                name,
-                {
-                    **options,
-                    "fields": [f for f in options["fields"] if f not in hidden],
-                },
-            )
-            for name, options in fieldsets
-        ]
-
-    def get_list_filter(self, request):
-        if request.user.is_superuser:
-            return super().get_list_filter(request)
-        return ("is_staff", "is_active", "groups")
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
-            return False
-        return super().has_change_permission(request, obj)
-
-    def user_change_password(self, request, id, form_url=""):
-        account = self.get_object(request, unquote(id))
-        if account is not None and not may_set_password(request.user, account):
-            raise PermissionDenied(PASSWORD_SET_ELSEWHERE)
-        return super().user_change_password(request, id, form_url)
-
-    def get_form(self, request, obj=None, **kwargs):
-        form = super().get_form(request, obj, **kwargs)
-        if obj is None:
-            return form
-
-        class StaffAccountForm(form):
-            def clean_username(self) -> str:
-                username = self.cleaned_data["username"]
-                if (
-                    User.objects.filter(username__iexact=username)
-                    .exclude(pk=self.instance.pk)
-                    .exists()
-                ):
-                    raise forms.ValidationError(
-                        _("Another account has this username in other letters.")
-                    )
-                return username
-
-            def __init__(self, *args, **kwargs) -> None:
-                super().__init__(*args, **kwargs)
-                password = self.fields.get("password")
-                if password and not may_set_password(request.user, obj):
-                    password.widget = PasswordSetElsewhereWidget()
-                    password.help_text = ""
-
-            def clean_is_active(self) -> bool:
-                active = self.cleaned_data["is_active"]
-                practitioner = Practitioner.objects.filter(user=self.instance).first()
-                if not active and self.instance.is_active and practitioner:
-                    _StillBookedForm.refuse_if_booked(practitioner, "practitioner")
-                return active
-
-        return StaffAccountForm
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None and obj.is_superuser and not request.user.is_superuser:
-            return False
-        return super().has_delete_permission(request, obj)
-
-    def save_model(self, request, obj, form, change) -> None:
-        obj._was_manager = change and obj.groups.filter(name=roles.MANAGER).exists()
-        super().save_model(request, obj, form, change)
-
-    def save_related(self, request, form, formsets, change) -> None:
-        # Settings open to managers: giving the role opens them, without a
-        # separate tick that is easy to forget; taking it away closes them.
-        super().save_related(request, form, formsets, change)
-        account = form.instance
-        manager = account.groups.filter(name=roles.MANAGER).exists()
-        if manager and not account.is_staff:
-            account.is_staff = True
-        elif account._was_manager and not manager and not account.is_superuser:
-            account.is_staff = False
-        else:
-            return
-        account.save(update_fields=["is_staff"])
-
-
-@admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
-    # The same names, checks and duplicate question as the front desk's form,
-    # and the same services: a registration waits for any other, and a change
-    # is refused when someone saved the details since the page was opened.
-    form = PatientForm
-    list_display = ["last_name", "first_name", "date_of_birth", "email", "phone"]
-    search_fields = ["last_name", "first_name", "email", "phone"]
-    list_filter = ["email_consent", "skin_type", "preferred_contact"]
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        if request.method != "POST" or object_id is not None:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        with transaction.atomic():
-            # The form looks for a namesake: no other registration meanwhile.
-            services.hold_registration_lock()
-            return super().changeform_view(request, object_id, form_url, extra_context)
-
-    def save_model(self, request, obj, form, change) -> None:
-        if not change:
-            super().save_model(request, obj, form, change)
-            return
-        try:
-            services.save_patient_details(
-                obj,
-                seen=form.cleaned_data.get("seen"),
-                keep_stored_consent=form.consent_left_as_shown,
-            )
-        except services.StalePage:
-            request.patient_not_saved = _(
-                "Someone else saved the patient's details while this page was "
-                "open, so your changes were not saved. Here they are as saved "
-                "now: make your change again."
-            )
-
-    def log_change(self, request, obj, message):
-        if getattr(request, "patient_not_saved", None):
-            return None
-        return super().log_change(request, obj, message)
-
-    def response_change(self, request, obj):
-        refusal = getattr(request, "patient_not_saved", None)
-        if refusal:
-            self.message_user(request, refusal, messages.ERROR)
-            return HttpResponseRedirect(request.path)
-        return super().response_change(request, obj)
-
-
-class _StillBookedForm(forms.ModelForm):
+class StillBookedForm(forms.ModelForm):
     """Taking a room or a practitioner out of use strands their future bookings:
     those are moved first."""
 
@@ -248,7 +72,7 @@ class _StillBookedForm(forms.ModelForm):
             )
 
 
-class RoomForm(_StillBookedForm):
+class RoomForm(StillBookedForm):
     booked_field = "room"
 
     class Meta:
@@ -276,7 +100,7 @@ class RoomForm(_StillBookedForm):
         return name
 
 
-class PractitionerForm(_StillBookedForm):
+class PractitionerForm(StillBookedForm):
     booked_field = "practitioner"
 
     class Meta:
@@ -506,72 +330,3 @@ class OpeningHoursAdmin(admin.ModelAdmin):
 class ClosureDayAdmin(admin.ModelAdmin):
     list_display = ["date", "reason"]
     date_hierarchy = "date"
-
-
-@admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
-    """Read-mostly: bookings and moves go through the booking pages, which run the
-    clash and hours checks. Here staff can look things up and edit notes."""
-
-    list_display = ["start", "end", "patient", "practitioner", "room", "kind", "status"]
-    list_filter = ["status", "kind", "practitioner", "room"]
-    list_select_related = ["patient", "practitioner__user", "room"]
-    search_fields = ["patient__last_name", "patient__first_name", "patient__email"]
-    date_hierarchy = "start"
-    fields = [
-        "patient",
-        "practitioner",
-        "room",
-        "start",
-        "end",
-        "kind",
-        "status",
-        "notes",
-        "booked_by",
-        "override_reason",
-        "override_by",
-        "cancel_reason",
-        "cancelled_at",
-        "checked_in_at",
-        "created_at",
-        "updated_at",
-    ]
-    readonly_fields = [f for f in fields if f != "notes"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Cancel instead: the history of a patient's appointments is kept.
-        return False
-
-
-@admin.register(Consultation)
-class ConsultationAdmin(admin.ModelAdmin):
-    """Read-only: consultations are recorded by practitioners on their pages."""
-
-    list_display = ["patient", "appointment", "decision", "decided_by"]
-    list_filter = ["decision"]
-    list_select_related = ["patient", "appointment__patient", "decided_by"]
-    search_fields = ["patient__last_name", "patient__first_name"]
-
-    def get_readonly_fields(self, request, obj=None) -> list[str]:
-        return [f.name for f in Consultation._meta.fields]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def change_view(self, request, object_id, form_url="", extra_context=None):
-        # The screening is clinical: reading it here is logged as on its page.
-        consultation = self.get_object(request, unquote(object_id))
-        if consultation is not None and self.has_view_permission(request, consultation):
-            services.log_clinical_access(
-                user=request.user,
-                patient=consultation.patient,
-                what="consultation (admin)",
-                object_id=consultation.pk,
-            )
-        return super().change_view(request, object_id, form_url, extra_context)
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -1,0 +1,13 @@
+"""The clinic's settings in Django's admin, one module per area; importing
+this package registers them all."""
+
+from django.contrib import admin
+
+from clinic.admin import accounts, calendar, patients
+from clinic.admin.calendar import PractitionerForm, check_hours_change
+
+admin.site.site_header = "Clinic settings"
+admin.site.site_title = "Clinic settings"
+admin.site.index_title = "Configure the clinic"
+
+__all__ = ["PractitionerForm", "accounts", "calendar", "check_hours_change", "patients"]

@@ -1,0 +1,132 @@
+"""Staff accounts: roles given by managers, passwords set by their owners."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import ReadOnlyPasswordHashWidget
+from django.contrib.auth.models import User
+from django.core.exceptions import PermissionDenied
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+
+from clinic import roles
+from clinic.admin.calendar import StillBookedForm
+from clinic.models import Practitioner
+
+admin.site.unregister(User)
+
+PASSWORD_SET_ELSEWHERE = (
+    "Only the account's owner, or a superuser, can set this password."
+)
+
+
+def may_set_password(user, account: User) -> bool:
+    # Whoever knows someone's password signs records or books in their name,
+    # and roles can be switched back and forth: managers set only their own.
+    # A new account gets its first password on the add form.
+    return user.is_superuser or account.pk == user.pk
+
+
+class PasswordSetElsewhereWidget(ReadOnlyPasswordHashWidget):
+    """The password field without its reset button, which would lead to a
+    refusal."""
+
+    def render(self, name, value, attrs=None, renderer=None) -> str:
+        return format_html("<p>{}</p>", PASSWORD_SET_ELSEWHERE)
+
+
+@admin.register(User)
+class StaffAccountAdmin(UserAdmin):
+    """Managers run staff accounts through the roles (groups) only: who is a
+    superuser, and permissions outside the roles, stay with superusers, and a
+    manager can't take over a superuser's account."""
+
+    def get_fieldsets(self, request, obj=None):
+        fieldsets = super().get_fieldsets(request, obj)
+        if request.user.is_superuser:
+            return fieldsets
+        hidden = {"is_superuser", "user_permissions"}
+        return [
+            (
+                name,
+                {
+                    **options,
+                    "fields": [f for f in options["fields"] if f not in hidden],
+                },
+            )
+            for name, options in fieldsets
+        ]
+
+    def get_list_filter(self, request):
+        if request.user.is_superuser:
+            return super().get_list_filter(request)
+        return ("is_staff", "is_active", "groups")
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_change_permission(request, obj)
+
+    def user_change_password(self, request, id, form_url=""):
+        account = self.get_object(request, unquote(id))
+        if account is not None and not may_set_password(request.user, account):
+            raise PermissionDenied(PASSWORD_SET_ELSEWHERE)
+        return super().user_change_password(request, id, form_url)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:
+            return form
+
+        class StaffAccountForm(form):
+            def clean_username(self) -> str:
+                username = self.cleaned_data["username"]
+                if (
+                    User.objects.filter(username__iexact=username)
+                    .exclude(pk=self.instance.pk)
+                    .exists()
+                ):
+                    raise forms.ValidationError(
+                        _("Another account has this username in other letters.")
+                    )
+                return username
+
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, **kwargs)
+                password = self.fields.get("password")
+                if password and not may_set_password(request.user, obj):
+                    password.widget = PasswordSetElsewhereWidget()
+                    password.help_text = ""
+
+            def clean_is_active(self) -> bool:
+                active = self.cleaned_data["is_active"]
+                practitioner = Practitioner.objects.filter(user=self.instance).first()
+                if not active and self.instance.is_active and practitioner:
+                    StillBookedForm.refuse_if_booked(practitioner, "practitioner")
+                return active
+
+        return StaffAccountForm
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and obj.is_superuser and not request.user.is_superuser:
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj._was_manager = change and obj.groups.filter(name=roles.MANAGER).exists()
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request, form, formsets, change) -> None:
+        # Settings open to managers: giving the role opens them, without a
+        # separate tick that is easy to forget; taking it away closes them.
+        super().save_related(request, form, formsets, change)
+        account = form.instance
+        manager = account.groups.filter(name=roles.MANAGER).exists()
+        if manager and not account.is_staff:
+            account.is_staff = True
+        elif account._was_manager and not manager and not account.is_superuser:
+            account.is_staff = False
+        else:
+            return
+        account.save(update_fields=["is_staff"])

@@ -1,0 +1,133 @@
+"""Patients, appointments and consultations in the admin, through the same
+services as the clinic's pages."""
+
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.db import transaction
+from django.http import HttpResponseRedirect
+from django.utils.translation import gettext as _
+
+from clinic import services
+from clinic.forms import PatientForm
+from clinic.models import (
+    Appointment,
+    Consultation,
+    Patient,
+)
+
+
+@admin.register(Patient)
+class PatientAdmin(admin.ModelAdmin):
+    # The same names, checks and duplicate question as the front desk's form,
+    # and the same services: a registration waits for any other, and a change
+    # is refused when someone saved the details since the page was opened.
+    form = PatientForm
+    list_display = ["last_name", "first_name", "date_of_birth", "email", "phone"]
+    search_fields = ["last_name", "first_name", "email", "phone"]
+    list_filter = ["email_consent", "skin_type", "preferred_contact"]
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        if request.method != "POST" or object_id is not None:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        with transaction.atomic():
+            # The form looks for a namesake: no other registration meanwhile.
+            services.hold_registration_lock()
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def save_model(self, request, obj, form, change) -> None:
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        try:
+            services.save_patient_details(
+                obj,
+                seen=form.cleaned_data.get("seen"),
+                keep_stored_consent=form.consent_left_as_shown,
+            )
+        except services.StalePage:
+            request.patient_not_saved = _(
+                "Someone else saved the patient's details while this page was "
+                "open, so your changes were not saved. Here they are as saved "
+                "now: make your change again."
+            )
+
+    def log_change(self, request, obj, message):
+        if getattr(request, "patient_not_saved", None):
+            return None
+        return super().log_change(request, obj, message)
+
+    def response_change(self, request, obj):
+        refusal = getattr(request, "patient_not_saved", None)
+        if refusal:
+            self.message_user(request, refusal, messages.ERROR)
+            return HttpResponseRedirect(request.path)
+        return super().response_change(request, obj)
+
+
+@admin.register(Appointment)
+class AppointmentAdmin(admin.ModelAdmin):
+    """Read-mostly: bookings and moves go through the booking pages, which run the
+    clash and hours checks. Here staff can look things up and edit notes."""
+
+    list_display = ["start", "end", "patient", "practitioner", "room", "kind", "status"]
+    list_filter = ["status", "kind", "practitioner", "room"]
+    list_select_related = ["patient", "practitioner__user", "room"]
+    search_fields = ["patient__last_name", "patient__first_name", "patient__email"]
+    date_hierarchy = "start"
+    fields = [
+        "patient",
+        "practitioner",
+        "room",
+        "start",
+        "end",
+        "kind",
+        "status",
+        "notes",
+        "booked_by",
+        "override_reason",
+        "override_by",
+        "cancel_reason",
+        "cancelled_at",
+        "checked_in_at",
+        "created_at",
+        "updated_at",
+    ]
+    readonly_fields = [f for f in fields if f != "notes"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Cancel instead: the history of a patient's appointments is kept.
+        return False
+
+
+@admin.register(Consultation)
+class ConsultationAdmin(admin.ModelAdmin):
+    """Read-only: consultations are recorded by practitioners on their pages."""
+
+    list_display = ["patient", "appointment", "decision", "decided_by"]
+    list_filter = ["decision"]
+    list_select_related = ["patient", "appointment__patient", "decided_by"]
+    search_fields = ["patient__last_name", "patient__first_name"]
+
+    def get_readonly_fields(self, request, obj=None) -> list[str]:
+        return [f.name for f in Consultation._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        # The screening is clinical: reading it here is logged as on its page.
+        consultation = self.get_object(request, unquote(object_id))
+        if consultation is not None and self.has_view_permission(request, consultation):
+            services.log_clinical_access(
+                user=request.user,
+                patient=consultation.patient,
+                what="consultation (admin)",
+                object_id=consultation.pk,
+            )
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
