@@ -1,0 +1,247 @@
+"""Forms of a session's record: the record itself, its treated areas, amendments
+and photos."""
+
+from datetime import datetime, timedelta
+
+from django import forms
+from django.db.models import Q
+from django.forms import formset_factory
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from clinic.forms import (
+    HiddenErrorsShown,
+    ModelMultipleChoiceField,
+)
+from clinic.models import Area
+from plans.models import (
+    MAX_DEPTH_MM,
+    MIN_DEPTH_MM,
+    Photo,
+    Product,
+    SessionRecord,
+)
+
+
+class DateTimeLocalInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+# A record's times are checked against its booking by the service; the form only
+# keeps out dates no booking can be near (year 1 can't even be turned into UTC).
+NEAR_TODAY = timedelta(days=50 * 365)
+
+
+class RecordForm(HiddenErrorsShown, forms.ModelForm):
+    # When the draft was last saved as the page showed it (NEW_RECORD before).
+    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
+    products_after = ModelMultipleChoiceField(
+        label=gettext_lazy("Products applied after"),
+        queryset=Product.objects.filter(
+            is_active=True,
+            category__in=[Product.Category.SERUM, Product.Category.RECOVERY],
+        ),
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+    )
+
+    class Meta:
+        model = SessionRecord
+        fields = [
+            "started_at",
+            "ended_at",
+            "device",
+            "cartridge_lot",
+            "numbing_agent",
+            "numbing_other",
+            "numbing_minutes",
+            "products_after",
+            "redness",
+            "pinpoint_bleeding",
+            "adverse_events",
+            "notes",
+        ]
+        widgets = {
+            "started_at": DateTimeLocalInput(),
+            "ended_at": DateTimeLocalInput(),
+            "adverse_events": forms.Textarea(attrs={"rows": 2}),
+            "notes": forms.Textarea(attrs={"rows": 2}),
+            "redness": forms.RadioSelect,
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # A product taken off the list stays on the records that have it: editing
+        # or amending them must not drop it silently.
+        numbing = Q(is_active=True) | Q(pk=self.instance.numbing_agent_id)
+        self.fields["numbing_agent"].queryset = Product.objects.filter(
+            numbing, category=Product.Category.NUMBING
+        )
+        self.fields["numbing_agent"].empty_label = gettext_lazy("None, or other below")
+        if self.instance.pk:
+            used = self.instance.products_after.values("pk")
+            self.fields["products_after"].queryset = Product.objects.filter(
+                Q(is_active=True) | Q(pk__in=used),
+                category__in=[Product.Category.SERUM, Product.Category.RECOVERY],
+            )
+
+    def _near_today(self, field: str) -> datetime | None:
+        moment = self.cleaned_data[field]
+        if moment is not None and abs(moment - timezone.now()) > NEAR_TODAY:
+            raise forms.ValidationError(
+                _("Check the date: it is decades away from today.")
+            )
+        return moment
+
+    def clean_started_at(self) -> datetime | None:
+        return self._near_today("started_at")
+
+    def clean_ended_at(self) -> datetime | None:
+        return self._near_today("ended_at")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("started_at"), data.get("ended_at")
+        if start and end and end <= start:
+            self.add_error("ended_at", _("The end must be after the start."))
+        if data.get("numbing_agent") and data.get("numbing_other", "").strip():
+            self.add_error(
+                "numbing_other",
+                _("Pick a numbing agent from the list or name another, not both."),
+            )
+        return data
+
+
+DEPTH_FORMAT = gettext_lazy(
+    "Give the depth in millimetres with at most two decimals, such as 1.25."
+)
+
+
+class AreaForm(forms.Form):
+    # A blank first choice, so the formset's empty extra row stays unchanged.
+    area = forms.ChoiceField(
+        label=gettext_lazy("Area"), choices=[("", "—"), *Area.choices]
+    )
+    depth_mm = forms.DecimalField(
+        label=gettext_lazy("Needle depth (mm)"),
+        min_value=MIN_DEPTH_MM,
+        max_value=MAX_DEPTH_MM,
+        max_digits=3,
+        decimal_places=2,
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        error_messages={
+            # Django would speak of digits in total and decimal places.
+            code: DEPTH_FORMAT
+            for code in ("max_digits", "max_decimal_places", "max_whole_digits")
+        },
+    )
+    passes = forms.IntegerField(
+        label=gettext_lazy("Passes"), min_value=1, max_value=10, initial=2
+    )
+
+
+class BaseAreaFormSet(forms.BaseFormSet):
+    default_error_messages = {
+        # Not Django's words (a "bug report"): the page's counts were changed.
+        "missing_management_form": gettext_lazy(
+            "This page was changed on its way here: open it again and make your "
+            "change once more."
+        ),
+    }
+
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        seen = set()
+        for form in self.forms:
+            if not form.has_changed() or self._should_delete_form(form):
+                continue
+            area = form.cleaned_data.get("area")
+            if area in seen:
+                raise forms.ValidationError(_("Each area can be listed once."))
+            seen.add(area)
+
+    def entries(self) -> list:
+        from plans.records import AreaEntry
+
+        return [
+            AreaEntry(
+                area=f.cleaned_data["area"],
+                depth_mm=f.cleaned_data["depth_mm"],
+                passes=f.cleaned_data["passes"],
+            )
+            for f in self.forms
+            if f.has_changed() and not self._should_delete_form(f)
+        ]
+
+
+AreaFormSet = formset_factory(
+    AreaForm,
+    formset=BaseAreaFormSet,
+    extra=1,
+    max_num=len(Area.choices),
+    validate_max=True,
+    can_delete=True,
+)
+
+
+class RemovePhotoForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Why is it removed?"),
+        help_text=gettext_lazy(
+            "For example: another patient's photo, the wrong area, out of focus."
+        ),
+        max_length=1000,
+        error_messages={"required": gettext_lazy("Say why the photo is removed.")},
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("Say why the photo is removed."))
+        if len(reason) < 5:
+            # A clinical photo is deleted for good: the reason is its record.
+            raise forms.ValidationError(
+                _("Say in a few words why the photo is removed.")
+            )
+        return reason
+
+
+class AmendForm(HiddenErrorsShown, forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason for the amendment"),
+        widget=forms.Textarea(attrs={"rows": 2}),
+        max_length=1000,
+    )
+    # How many amendments the record had when the form was opened.
+    seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0, required=False)
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("An amendment needs a reason."))
+        return reason
+
+
+class PhotoForm(forms.Form):
+    image = forms.FileField(
+        label=gettext_lazy("Photo"),
+        widget=forms.ClearableFileInput(
+            attrs={
+                "accept": "image/jpeg,image/png,image/webp",
+                "capture": "environment",
+            }
+        ),
+    )
+    moment = forms.ChoiceField(
+        label=gettext_lazy("Before or after"),
+        choices=Photo.Moment.choices,
+        widget=forms.RadioSelect,
+        initial=Photo.Moment.BEFORE,
+    )
+    area = forms.ChoiceField(label=gettext_lazy("Area"), choices=Area.choices)
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=300, required=False)
