@@ -25,8 +25,21 @@ log = logging.getLogger(__name__)
 Status = Reminder.Status
 
 
-def rules() -> dict[str, ReminderRule]:
-    return {rule.kind: rule for rule in ReminderRule.objects.all()}
+def rules(*, for_planning: bool = False) -> dict[str, ReminderRule]:
+    """The email rules by kind.
+
+    ``for_planning``: read inside a booking change's transaction, under a
+    share lock (PostgreSQL), so that a manager's new offset (save_rule, which
+    locks its rule for update) waits for the booking to commit and then
+    re-times its emails too; bookings don't wait for each other. SQLite runs
+    one writing transaction at a time, so the two can't interleave there."""
+    connection = transaction.get_connection()
+    if for_planning and connection.vendor == "postgresql":
+        table = connection.ops.quote_name(ReminderRule._meta.db_table)
+        rows = ReminderRule.objects.raw(f"SELECT * FROM {table} FOR SHARE")
+    else:
+        rows = ReminderRule.objects.all()
+    return {rule.kind: rule for rule in rows}
 
 
 def on_appointment_event(
@@ -99,7 +112,7 @@ def plan_booking(appointments: list[Appointment], *, now: datetime) -> None:
     """One confirmation (for a whole series: one email), plus reminders for each."""
     if not appointments:
         return
-    table = rules()
+    table = rules(for_planning=True)
     first = min(appointments, key=lambda a: a.start)
     rows = [
         Reminder(
@@ -120,7 +133,7 @@ def plan_booking(appointments: list[Appointment], *, now: datetime) -> None:
 def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
     """New times: pending reminders are replaced, and an update goes out (one
     email for the sessions of a patient moved together)."""
-    table = rules()
+    table = rules(for_planning=True)
     versions = versions_of(appointments)
     cancel_pending(appointments, reason="the appointment moved", now=now)
     rows = _one_email_each(Kind.UPDATE, appointments, versions, now)
@@ -241,7 +254,7 @@ def plan_aftercare(
     appointments: list[Appointment], *, ended_at: datetime, now: datetime
 ) -> None:
     """The aftercare sequence, timed from the session's real end (elapsed time)."""
-    table = rules()
+    table = rules(for_planning=True)
     rows = []
     for appointment in appointments:
         if appointment.kind != Appointment.Kind.TREATMENT:
@@ -272,7 +285,7 @@ def retime_aftercare(
     appointments: list[Appointment], *, ended_at: datetime, now: datetime
 ) -> None:
     """The session's recorded end was corrected: aftercare not yet sent follows it."""
-    table = rules()
+    table = rules(for_planning=True)
     pending = list(
         Reminder.objects.filter(
             appointment__in=appointments, kind__in=AFTERCARE, status=Status.SCHEDULED
