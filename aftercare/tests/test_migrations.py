@@ -10,6 +10,7 @@ from aftercare.models import Kind, ReminderRule
 pytestmark = pytest.mark.django_db
 
 texts = importlib.import_module("aftercare.migrations.0005_texts_for_several_sessions")
+files = importlib.import_module("aftercare.migrations.0012_calendar_files_wording")
 
 
 def test_default_booking_texts_are_reworded_and_edited_ones_kept():
@@ -38,4 +39,29 @@ def test_default_booking_texts_are_reworded_and_edited_ones_kept():
 def test_a_fresh_clinic_starts_with_the_new_texts():
     for kind in ("update", "cancellation"):
         rule = ReminderRule.objects.get(kind=kind)
-        assert (rule.subject, rule.body) == texts.NEW[kind]
+        assert (rule.subject, rule.body) == (texts.NEW[kind][0], files.NEW[kind])
+    confirmation = ReminderRule.objects.get(kind=Kind.CONFIRMATION)
+    assert confirmation.body == files.NEW["confirmation"]
+
+
+def test_texts_speak_of_calendar_files_unless_a_manager_edited_them():
+    for kind, body in files.OLD.items():
+        ReminderRule.objects.filter(kind=kind).update(body=body)
+    ReminderRule.objects.filter(kind=Kind.UPDATE).update(body="Hello, it moved.")
+
+    files.forwards(apps, None)
+
+    assert (
+        ReminderRule.objects.get(kind=Kind.CONFIRMATION).body
+        == (files.NEW["confirmation"])
+    )
+    assert (
+        ReminderRule.objects.get(kind=Kind.CANCELLATION).body
+        == (files.NEW["cancellation"])
+    )
+    assert ReminderRule.objects.get(kind=Kind.UPDATE).body == "Hello, it moved."
+    files.backwards(apps, None)
+    assert (
+        ReminderRule.objects.get(kind=Kind.CONFIRMATION).body
+        == (files.OLD["confirmation"])
+    )
