@@ -3,9 +3,10 @@
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from aftercare.models import (
     AFTERCARE,
@@ -19,6 +20,9 @@ from clinic.models import Appointment, Patient
 from clinic.scheduling import when_text
 
 Status = Reminder.Status
+# How long after an email went out a copy is refused as a second click.
+COPY_PAUSE = timedelta(minutes=2)
+ON_ITS_WAY = gettext_lazy("A copy of this email is on its way already.")
 
 
 class OutboxError(Exception):
@@ -91,6 +95,7 @@ def resend(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     """Send a failed, unknown, skipped or cancelled email again: now, or at its
     time if that is still ahead (a reminder cancelled weeks before it was due)."""
     now = now or timezone.now()
+    original_pk = _lock_original(reminder)
     reminder = (
         Reminder.objects.select_for_update()
         .select_related("appointment", "patient")
@@ -99,6 +104,9 @@ def resend(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     refusal = why_not_resend(reminder, now=now)
     if refusal:
         raise OutboxError(refusal)
+    if reminder.copy_of_id and _copy_on_its_way(original_pk):
+        # Another copy asked for since this one failed: one is enough.
+        raise OutboxError(ON_ITS_WAY)
     reminder.status = Status.SCHEDULED
     reminder.due_at = max(reminder.due_at, now)
     reminder.next_attempt_at = None
@@ -123,11 +131,21 @@ def why_not_copy(reminder: Reminder, *, now: datetime | None = None) -> str:
     now = now or timezone.now()
     if reminder.status != Status.SENT:
         return _("Only an email that was sent can be sent again as a copy.")
+    original_pk = reminder.copy_of_id or reminder.pk
+    if _copy_on_its_way(original_pk):
+        return ON_ITS_WAY
+    if Reminder.objects.filter(
+        Q(pk=original_pk) | Q(copy_of=original_pk),
+        status=Status.SENT,
+        sent_at__gt=now - COPY_PAUSE,
+    ).exists():
+        # A second click from another page, or a colleague: the last one is
+        # still on its way to the patient's inbox.
+        return _(
+            "This email went out a moment ago: give it a few minutes to arrive "
+            "before sending a copy."
+        )
     return _still_true(reminder, now)
-
-
-# How long after a copy another one is refused as a second click.
-COPY_PAUSE = timedelta(minutes=2)
 
 
 @transaction.atomic
@@ -136,12 +154,7 @@ def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     new row, due now, at the same version (the same calendar SEQUENCE), so the
     outbox shows both and the original's record stays as it was."""
     now = now or timezone.now()
-    # The original is locked whichever of its copies was clicked: two desks
-    # asking at once, one from the original and one from an earlier copy, take
-    # turns, and the second finds the first's copy on its way.
-    copy_of = Reminder.objects.filter(pk=reminder.pk).values_list("copy_of", flat=True)
-    original_pk = copy_of.first() or reminder.pk
-    list(Reminder.objects.select_for_update().filter(pk=original_pk).values("pk"))
+    original_pk = _lock_original(reminder)
     reminder = (
         Reminder.objects.select_for_update()
         .select_related("appointment", "patient")
@@ -150,22 +163,6 @@ def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     refusal = why_not_copy(reminder, now=now)
     if refusal:
         raise OutboxError(refusal)
-    on_its_way = _("A copy of this email is on its way already.")
-    if Reminder.objects.filter(
-        copy_of=original_pk, status__in=[Status.SCHEDULED, Status.SENDING]
-    ).exists():
-        raise OutboxError(on_its_way)
-    if Reminder.objects.filter(
-        copy_of=original_pk, due_at__gt=now - COPY_PAUSE, due_at__lte=now
-    ).exists():
-        # A second click from another page, or a colleague: the first copy is
-        # still on its way to the patient's inbox.
-        raise OutboxError(
-            _(
-                "A copy of this email went out a moment ago: give it a few "
-                "minutes to arrive before sending another."
-            )
-        )
     try:
         with transaction.atomic():
             copy = Reminder.objects.create(
@@ -179,9 +176,25 @@ def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
             )
     except IntegrityError as error:
         # reminder_one_copy_on_its_way: the database's word on the same rule.
-        raise OutboxError(on_its_way) from error
+        raise OutboxError(ON_ITS_WAY) from error
     _nudge()
     return copy
+
+
+def _lock_original(reminder: Reminder) -> int:
+    """Lock the email a copy is of (or the email itself), whichever of its copies
+    was clicked: two desks asking at once take turns, and the second finds the
+    first's copy on its way. Returns its id."""
+    copy_of = Reminder.objects.filter(pk=reminder.pk).values_list("copy_of", flat=True)
+    original_pk = copy_of.first() or reminder.pk
+    list(Reminder.objects.select_for_update().filter(pk=original_pk).values("pk"))
+    return original_pk
+
+
+def _copy_on_its_way(original_pk: int) -> bool:
+    return Reminder.objects.filter(
+        copy_of=original_pk, status__in=[Status.SCHEDULED, Status.SENDING]
+    ).exists()
 
 
 @transaction.atomic

@@ -972,10 +972,38 @@ def test_a_sent_confirmation_is_sent_again_as_a_copy_on_request(
     assert (copy.status, copy.copy_of, copy.version) == (Status.SENT, original, 0)
     original.refresh_from_db()
     assert original.sent_at == NOW  # the original's record stays as it was
-    # Sent already, but a moment ago: another click is taken for a second one.
+    # Sent already, but a moment ago: another click is taken for a second one,
+    # and the page doesn't offer it.
+    a_moment_later = NOW + HOUR + timedelta(minutes=1)
+    assert "went out a moment ago" in services.why_not_copy(
+        original, now=a_moment_later
+    )
     with pytest.raises(OutboxError, match="went out a moment ago"):
-        services.send_copy(original, now=NOW + HOUR + timedelta(minutes=1))
+        services.send_copy(original, now=a_moment_later)
     assert services.send_copy(original, now=NOW + HOUR + timedelta(minutes=3))
+
+
+def test_a_failed_copy_is_resent_unless_another_copy_is_on_its_way(
+    book, dispatch, front_desk
+):
+    book()
+    dispatch(NOW)
+    original = row(Kind.CONFIRMATION)
+    failed = services.send_copy(original, now=NOW + HOUR)
+    Reminder.objects.filter(pk=failed.pk).update(
+        status=Status.FAILED, last_error="550 mailbox full", sent_at=None
+    )
+    # A failed copy is no reason to wait: another may be asked for at once.
+    waiting = services.send_copy(original, now=NOW + HOUR + timedelta(seconds=30))
+
+    with pytest.raises(OutboxError, match="on its way already"):
+        services.resend(failed, now=NOW + 2 * HOUR)
+
+    Reminder.objects.filter(pk=waiting.pk).update(
+        status=Status.SENT, sent_at=NOW + HOUR + timedelta(minutes=1)
+    )
+    resent = services.resend(failed, now=NOW + 2 * HOUR)
+    assert resent.status == Status.SCHEDULED
 
 
 def test_no_copy_of_an_email_that_no_longer_tells_the_truth(book, dispatch, front_desk):

@@ -350,10 +350,14 @@ def test_a_bad_filter_value_is_named_and_the_good_ones_still_filter(outbox):
 
 
 def test_the_front_desk_sends_a_copy_of_a_sent_email_from_its_page(
-    as_user, confirmation, patient
+    as_user, confirmation, patient, frozen
 ):
     client = as_user("front_desk")
-    page = client.get(reverse("aftercare:preview", args=[confirmation.pk]))
+    url = reverse("aftercare:preview", args=[confirmation.pk])
+    # Not while the email may still be on its way to the patient's inbox.
+    assert "Send a copy" not in client.get(url).content.decode()
+    frozen.shift(timedelta(minutes=10))
+    page = client.get(url)
     assert "Send a copy" in page.content.decode()
 
     response = client.post(
