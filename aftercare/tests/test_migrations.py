@@ -5,7 +5,7 @@ import importlib
 import pytest
 from django.apps import apps
 
-from aftercare.models import Kind, ReminderRule
+from aftercare.models import Kind, Reminder, ReminderRule
 
 pytestmark = pytest.mark.django_db
 
@@ -65,3 +65,36 @@ def test_texts_speak_of_calendar_files_unless_a_manager_edited_them():
         ReminderRule.objects.get(kind=Kind.CONFIRMATION).body
         == (files.OLD["confirmation"])
     )
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_copies_asked_for_twice_before_the_rule_leave_one_waiting():
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+    from django.utils import timezone
+
+    from clinic.tests.factories import AppointmentFactory
+
+    before = [("aftercare", "0010_copies_on_request")]
+    executor = MigrationExecutor(connection)
+    executor.migrate(before)
+    old = executor.loader.project_state(before).apps.get_model("aftercare", "Reminder")
+    appointment = AppointmentFactory()
+    now = timezone.now()
+    fields = {
+        "patient_id": appointment.patient_id,
+        "appointment_id": appointment.pk,
+        "kind": "confirmation",
+        "due_at": now,
+    }
+    original = old.objects.create(**fields, status="sent", sent_at=now)
+    first = old.objects.create(**fields, copy_of_id=original.pk)
+    second = old.objects.create(**fields, copy_of_id=original.pk)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    statuses = dict(
+        Reminder.objects.filter(copy_of=original.pk).values_list("pk", "status")
+    )
+    assert statuses == {first.pk: "scheduled", second.pk: "cancelled"}
