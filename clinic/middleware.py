@@ -2,6 +2,7 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
 
 
@@ -54,7 +55,13 @@ class BidiControlsRemovedMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         request.GET = _without_bidi_controls(request.GET)
         if request.method == "POST":
-            request.POST = _without_bidi_controls(request.POST)
+            try:
+                request.POST = _without_bidi_controls(request.POST)
+            except (OSError, MultiPartParserError):
+                # A body cut off on its way (a tablet losing the network during
+                # an upload) or malformed: answered further on as before this
+                # middleware (the CSRF check refuses it), not as a crash here.
+                pass
         return self.get_response(request)
 
 

@@ -1314,3 +1314,25 @@ def test_a_choice_no_list_offers_is_refused_without_repeating_it(
         "Pick one of the choices offered: that one is not among them."
     ]
     assert sent not in response.content.decode()
+
+
+def test_a_form_cut_off_on_its_way_is_refused_not_crashed(client, front_desk):
+    from django.http import UnreadablePostError
+
+    class CutOff:
+        def read(self, *args):
+            raise UnreadablePostError("The client went away.")
+
+        readline = read
+
+    client.force_login(front_desk)
+    client.handler.enforce_csrf_checks = True
+    request_body = {
+        "wsgi.input": CutOff(),
+        "CONTENT_LENGTH": "1000",
+        "CONTENT_TYPE": "application/x-www-form-urlencoded",
+    }
+
+    response = client.generic("POST", reverse("clinic:patient_create"), **request_body)
+
+    assert response.status_code == 403
