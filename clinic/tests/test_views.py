@@ -531,6 +531,12 @@ def test_an_edit_page_opened_before_a_colleagues_save_does_not_undo_it(
         "Phone": mine["phone"],
         "Notes": "Prefers mornings.",
     }
+    # The page's script says which fields were typed in: the phone, which the
+    # colleague changed and this page only sent back as it showed it, is left
+    # out, so copying from the list can't undo the colleague's save.
+    with time_machine.travel(later + timedelta(minutes=2), tick=False):
+        scripted = client.post(url, {**mine, "changed_fields": "notes"})
+    assert scripted.context["unsaved"] == [("Notes", "Prefers mornings.")]
 
 
 @pytest.mark.parametrize(

@@ -54,13 +54,23 @@ def id_from(value: str | None) -> int | None:
     return None
 
 
-def unsaved_values(typed: forms.Form, fresh: forms.Form) -> list[tuple[str, str]]:
+def unsaved_values(
+    typed: forms.Form, fresh: forms.Form, changed: str | None = None
+) -> list[tuple[str, str]]:
     """What a refused form held that differs from the row as saved now, as
     (label, text): shown beside the fresh form, so that nothing typed is lost
-    when a colleague's save came first."""
+    when a colleague's save came first.
+
+    ``changed``: the names of the fields typed in, comma-separated, as the
+    page's script sends them; then only those are shown, not the ones the
+    colleague changed (which the page sent as it showed them). Without the
+    script, every field that differs."""
+    typed_in = None if changed is None else set(changed.split(","))
     rows = []
     for name, field in typed.fields.items():
         if field.widget.is_hidden or name not in typed.cleaned_data:
+            continue
+        if typed_in is not None and typed.add_prefix(name) not in typed_in:
             continue
         if not field.has_changed(fresh[name].initial, typed[name].data):
             continue

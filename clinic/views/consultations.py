@@ -69,7 +69,9 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
                     "form": form,
                     "appointment": appointment,
                     "consultation": form.instance,
-                    "unsaved": unsaved_values(typed, form),
+                    "unsaved": unsaved_values(
+                        typed, form, request.POST.get("changed_fields")
+                    ),
                 },
             )
         except services.BookingError as error:

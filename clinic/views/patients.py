@@ -80,7 +80,9 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 {
                     "form": form,
                     "patient": form.instance,
-                    "unsaved": unsaved_values(typed, form),
+                    "unsaved": unsaved_values(
+                        typed, form, request.POST.get("changed_fields")
+                    ),
                 },
             )
         messages.success(request, _("Changes saved."))

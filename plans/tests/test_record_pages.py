@@ -592,6 +592,17 @@ def test_a_draft_saved_by_someone_else_meanwhile_is_not_overwritten(
         ("Notes", "Tolerated well."),
         ("Areas treated", "Face: 1.50 mm, 3 passes\nNeck: 0.50 mm, 2 passes"),
     ]
+    # With the page's script: only the fields typed in.
+    scripted = client.post(
+        url,
+        record_data(
+            notes="Tolerated well.",
+            areas=(("face", "1.5", "3"),),
+            seen=opened,
+            changed_fields="areas-0-depth_mm,areas-0-passes",
+        ),
+    )
+    assert scripted.context["unsaved"] == [("Areas treated", "Face: 1.50 mm, 3 passes")]
     assert "Face: 1.50 mm, 3 passes<br>Neck: 0.50 mm, 2 passes" in (
         late.content.decode()
     )

@@ -195,7 +195,10 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 areas = AreaFormSet(
                     prefix="areas", initial=_areas_initial(saved, session)
                 )
-                unsaved = unsaved_values(typed, form) + _unsaved_areas(entries, saved)
+                changed = request.POST.get("changed_fields")
+                unsaved = unsaved_values(typed, form, changed)
+                if changed is None or "areas-" in changed:
+                    unsaved += _unsaved_areas(entries, saved)
             except PlanError as error:
                 form_errors_from(error, form)
     practitioner = is_practitioner(request.user)

@@ -12,10 +12,19 @@ const UNSAVED = "form[data-unsaved-warning][data-changed]";
 // "leave the page?" question doesn't come as well.
 let leaving = false;
 
+// The names of the fields typed in, sent along as "changed_fields": should the
+// save be refused (a colleague saved first), the page shows what was typed in
+// those fields only, not the fields the colleague changed.
 function noteChange(event) {
   const form = event.target.form;
   if (form && form.hasAttribute("data-unsaved-warning")) {
     form.dataset.changed = "true";
+    const sent = form.elements.namedItem("changed_fields");
+    if (sent && event.target.name && event.target !== sent) {
+      const names = new Set(sent.value.split(",").filter(Boolean));
+      names.add(event.target.name);
+      sent.value = [...names].join(",");
+    }
   }
 }
 document.addEventListener("input", noteChange, true);
