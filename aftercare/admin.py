@@ -22,28 +22,21 @@ class ReminderRuleAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         # The rule and its emails' new times are saved together.
-        now = timezone.now()
-        retimed = services.save_rule(obj, now=now)
-        if not retimed:
+        retimed = services.save_rule(obj, now=timezone.now())
+        if not retimed.count:
             return
         message = ngettext(
             "%(count)d planned email of this kind now goes out at the new time.",
             "%(count)d planned emails of this kind now go out at the new time.",
-            retimed,
-        ) % {"count": retimed}
-        # Those whose new time has passed: the manager should know they go now.
-        at_once = Reminder.objects.filter(
-            kind=obj.kind,
-            status=Reminder.Status.SCHEDULED,
-            updated_at=now,
-            due_at__lte=now,
-        ).count()
-        if at_once:
+            retimed.count,
+        ) % {"count": retimed.count}
+        if retimed.due_now:
+            # The manager should know: a typing slip sends these at once.
             message += " " + ngettext(
-                "%(count)d of them goes out at once: its new time has passed.",
-                "%(count)d of them go out at once: their new time has passed.",
-                at_once,
-            ) % {"count": at_once}
+                "%(count)d of them is due now: its new time has passed.",
+                "%(count)d of them are due now: their new time has passed.",
+                retimed.due_now,
+            ) % {"count": retimed.due_now}
         self.message_user(request, message, messages.INFO)
 
 

@@ -5,9 +5,10 @@ when its booking does."""
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from aftercare.models import (
     AFTERCARE,
@@ -314,15 +315,25 @@ def retime_aftercare(
 
 
 @transaction.atomic
-def save_rule(rule: ReminderRule, *, now: datetime) -> int:
+class Retimed(NamedTuple):
+    """What a new offset did: how many emails it re-timed, and how many of those
+    are due now (their new time has passed)."""
+
+    count: int = 0
+    due_now: int = 0
+
+
+@transaction.atomic
+def save_rule(rule: ReminderRule, *, now: datetime) -> Retimed:
     """Save a manager's change to a rule; when its offset changed, its emails
-    not yet sent follow the new one. Returns how many were re-timed.
+    not yet sent follow the new one.
 
     The offset they were timed with is read under the rule's lock, so two
-    managers saving at once take turns."""
+    managers saving at once take turns (and bookings, which read the rules
+    under a share lock, wait for the change or it for them)."""
     if rule.pk is None:
         rule.save()
-        return 0
+        return Retimed()
     old = (
         ReminderRule.objects.select_for_update()
         .values_list("offset_minutes", flat=True)
@@ -330,42 +341,45 @@ def save_rule(rule: ReminderRule, *, now: datetime) -> int:
     )
     rule.save()
     if old == rule.offset_minutes:
-        return 0
+        return Retimed()
     return retime_for_rule(rule, old_offset=timedelta(minutes=old), now=now)
 
 
-def retime_for_rule(rule: ReminderRule, *, old_offset: timedelta, now: datetime) -> int:
-    """The rule's offset changed: its emails not yet sent follow the new one (how
-    many). Those a worker has claimed are SENDING, not SCHEDULED, so none of
-    these is on its way. Pre-care and reminders count from the appointment's
-    start as when they were planned; aftercare moves by the change, from the end
-    it was timed from (which the dispatcher reads back as due - offset).
+def retime_for_rule(
+    rule: ReminderRule, *, old_offset: timedelta, now: datetime
+) -> Retimed:
+    """The rule's offset changed: its emails not yet sent follow the new one.
+    Those a worker has claimed are SENDING, not SCHEDULED, so none of these is
+    on its way; copies sent on request keep their time.
 
-    A new offset never loses an email: one still ahead whose new time has passed
-    goes out now, and one already due (held back, or workers down) is not made
-    later than it was, where the dispatcher might find it too late. Copies sent
-    on request and emails already tried (a retry, a resend) keep their time."""
+    Pre-care and reminders count from the appointment's start as when they
+    were planned, and a new offset never loses one: one still ahead whose new
+    time has passed goes out now, one already due (held back, or workers down)
+    is not made more overdue than it was, and one being retried keeps its time.
+
+    Aftercare moves by the change, exactly, retries too: the dispatcher reads
+    the session's end back as due - offset, to tell whether the next step is
+    due already, and whether a step is still worth sending is its staleness
+    limit's to say."""
     pending = list(
         Reminder.objects.filter(
-            kind=rule.kind,
-            status=Status.SCHEDULED,
-            copy_of__isnull=True,
-            attempts=0,
+            kind=rule.kind, status=Status.SCHEDULED, copy_of__isnull=True
         )
+        .exclude(Q(attempts__gt=0) & Q(kind__in=BEFORE_START))
         .select_related("appointment")
         .select_for_update(of=("self",))
     )
     for row in pending:
         if rule.kind in BEFORE_START:
             due = wall_clock_offset(row.appointment.start, rule.offset)
+            row.due_at = max(due, min(row.due_at, now))
         else:
-            due = row.due_at + (rule.offset - old_offset)
-        row.due_at = max(due, min(row.due_at, now))
+            row.due_at += rule.offset - old_offset
         row.updated_at = now
     Reminder.objects.bulk_update(pending, ["due_at", "updated_at"], batch_size=500)
     if pending:
         _nudge()
-    return len(pending)
+    return Retimed(len(pending), sum(row.due_at <= now for row in pending))
 
 
 def _nudge() -> None:

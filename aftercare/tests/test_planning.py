@@ -650,7 +650,7 @@ def test_correcting_a_signed_sessions_end_moves_the_aftercare_not_yet_sent(
 def change_offset(kind: str, minutes: int, *, now: datetime) -> int:
     rule = ReminderRule.objects.get(kind=kind)
     rule.offset_minutes = minutes
-    return services.save_rule(rule, now=now)
+    return services.save_rule(rule, now=now).count
 
 
 def test_a_new_pre_care_offset_retimes_planned_emails_on_the_wall_clock(book):
@@ -686,6 +686,27 @@ def test_a_new_aftercare_offset_moves_the_planned_step_by_the_change(
     assert (
         aftercare_times(appointment=session.appointment)[Kind.AFTERCARE_GUIDE] == ended
     )
+
+
+def test_aftercare_moves_by_exactly_the_change_even_into_the_past_or_on_retry(
+    treatment_plan, room, practitioner
+):
+    # The dispatcher reads the session's end back as due - offset: aftercare
+    # keeps that true, whatever the new time is.
+    session = add_session(treatment_plan, local(2026, 11, 24, 10), room)
+    ended = local(2026, 11, 24, 11)
+    with time_machine.travel(ended, tick=False):
+        signed(session, practitioner.user, now=ended, ended_at=ended)
+    Reminder.objects.filter(kind=Kind.AFTERCARE_24H).update(attempts=1)
+    later = ended + 10 * HOUR
+
+    retimed = change_offset(Kind.AFTERCARE_12H, 6 * 60, now=later)
+    change_offset(Kind.AFTERCARE_24H, 20 * 60, now=later)
+
+    assert retimed == 1
+    times = aftercare_times(appointment=session.appointment)
+    assert times[Kind.AFTERCARE_12H] == ended + 6 * HOUR  # passed: not "now"
+    assert times[Kind.AFTERCARE_24H] == ended + 20 * HOUR  # being retried
 
 
 def test_an_email_due_but_waiting_follows_a_later_offset_too(book):

@@ -219,8 +219,8 @@ def test_the_admin_says_which_re_timed_emails_go_out_at_once(
 
     page = admin_client.get(response.url).content.decode()
     assert (
-        "1 planned email of this kind now goes out at the new time. 1 of them goes "
-        "out at once: its new time has passed."
+        "1 planned email of this kind now goes out at the new time. 1 of them is "
+        "due now: its new time has passed."
     ) in page
 
 
