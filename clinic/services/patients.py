@@ -103,7 +103,9 @@ def _phone_forms(word: str) -> list[str]:
     if not (plain.isascii() and plain.isdigit()):
         return []
     if digits.startswith("00"):
-        return ["+" + digits[2:]]
+        # An international prefix only before a number long enough to mean one:
+        # "00" alone would be "+", which every international number holds.
+        return ["+" + digits[2:]] if len(digits) - 2 >= NATIONAL_DIGITS else [digits]
     if digits.startswith("0") and len(digits) >= NATIONAL_DIGITS:
         return [digits, digits[1:]]
     return [digits]

@@ -2,6 +2,7 @@
 seen by the change's check (and the change refused) or refused itself; never a
 booked appointment on a closed day or in a practitioner's time off."""
 
+import threading
 import time as clock
 from datetime import date, time, timedelta
 
@@ -19,17 +20,18 @@ DAY = date(2026, 12, 3)
 START = local_datetime(DAY, time(10))
 
 
-def saved_slowly(row) -> None:
+def saved_slowly(row, checked: threading.Event) -> None:
     """What the admin does, with the save a moment after the check: a booking
     made in that moment would pass the check unseen, were nothing held."""
     with transaction.atomic():
         row.full_clean()
-        clock.sleep(0.5)
+        checked.set()
+        clock.sleep(0.5)  # time for the booking to reach the calendar's lock
         row.save()
 
 
-def book(patient, practitioner, room, front_desk):
-    clock.sleep(0.1)  # after the change's check has begun
+def book(patient, practitioner, room, front_desk, checked: threading.Event):
+    checked.wait(timeout=10)  # the change has checked the calendar
     return book_appointment(
         patient=patient,
         practitioner=practitioner,
@@ -60,9 +62,11 @@ def test_a_booking_and_a_closure_or_time_off_at_once_never_both_go_through(
         )
     )
 
+    checked = threading.Event()
+
     outcome = at_once(
-        lambda: saved_slowly(row),
-        lambda: book(patient, practitioner, room, front_desk),
+        lambda: saved_slowly(row, checked),
+        lambda: book(patient, practitioner, room, front_desk, checked),
         refusal=(BookingError, ValidationError),
     )
 

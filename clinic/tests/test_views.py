@@ -612,6 +612,21 @@ def test_a_search_too_long_says_so_instead_of_listing_everyone(
     assert "No patients yet" not in page
 
 
+@pytest.mark.parametrize(
+    ("query", "found"), [("00", ["Lovelace"]), ("0 0", ["Lovelace"]), ("0044", [])]
+)
+def test_a_short_international_prefix_is_only_digits(client, front_desk, query, found):
+    # Not "+", which every international number holds: "00" finds numbers
+    # with 00 in them, as any digits do.
+    PatientFactory(last_name="Lovelace", phone="+44 7700 900123")
+    PatientFactory(last_name="Babbage", phone="+44 7712 345678")
+    client.force_login(front_desk)
+
+    response = client.get(reverse("clinic:patient_list"), {"q": query})
+
+    assert [p.last_name for p in response.context["page"].object_list] == found
+
+
 @pytest.mark.parametrize("query", [",", " , ", ",,"])
 def test_a_search_of_commas_is_no_search(client, front_desk, patient, query):
     client.force_login(front_desk)

@@ -156,6 +156,8 @@ class SessionRowForm(HiddenErrorsShown, forms.Form):
 
 
 class BaseSessionRowFormSet(forms.BaseFormSet):
+    """The rows share one list of rooms: one query for the table, not one per row."""
+
     default_error_messages = {
         # Not Django's words (a "bug report"): the page's counts were changed.
         "missing_management_form": gettext_lazy(
@@ -163,8 +165,6 @@ class BaseSessionRowFormSet(forms.BaseFormSet):
             "change once more."
         ),
     }
-
-    """The rows share one list of rooms: one query for the table, not one per row."""
 
     @cached_property
     def room_choices(self) -> list:
