@@ -156,6 +156,14 @@ class BaseAreaFormSet(forms.BaseFormSet):
     def clean(self) -> None:
         if any(self.errors):
             return
+        # The page always has a row, and rows are removed with their Remove box,
+        # never dropped from the count: a count below either was changed on its
+        # way, and saving it would delete the areas recorded.
+        if self.total_form_count() < max(self.initial_form_count(), 1):
+            raise forms.ValidationError(
+                self.error_messages["missing_management_form"],
+                code="missing_management_form",
+            )
         seen = set()
         for form in self.forms:
             if not form.has_changed() or self._should_delete_form(form):

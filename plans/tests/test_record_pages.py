@@ -668,7 +668,8 @@ def test_signing_without_areas_or_times_says_what_is_missing(
 
     response = client.post(
         record_url(today),
-        record_data(action="sign", areas=(), started_at="", ended_at=""),
+        # The page's one empty row, as it comes with no area picked.
+        record_data(action="sign", areas=(("", "", "2"),), started_at="", ended_at=""),
     )
 
     assert response.status_code == 200
@@ -1554,6 +1555,29 @@ def test_a_manager_adds_no_photo_to_a_signed_record(
     assert signed_today.photos.count() == 1
     assert not Amendment.objects.exists()
     assert len(stored_files(private_root)) == 2  # the earlier photo only
+
+
+@pytest.mark.parametrize(("total", "initial"), [("0", "2"), ("-1", "2"), ("0", "0")])
+def test_a_count_of_area_rows_cut_on_its_way_deletes_no_area(
+    client, practitioner, today, total, initial
+):
+    client.force_login(practitioner.user)
+    url = record_url(today)
+    client.post(url, record_data(areas=(("face", "0.50", "2"), ("neck", "0.75", "1"))))
+
+    response = client.post(
+        url,
+        {
+            **record_data(areas=(("face", "0.50", "2"), ("neck", "0.75", "1"))),
+            "areas-TOTAL_FORMS": total,
+            "areas-INITIAL_FORMS": initial,
+        },
+    )
+
+    assert response.status_code == 200
+    assert "This page was changed on its way here" in response.content.decode()
+    record = SessionRecord.objects.get(session=today)
+    assert sorted(a.area for a in record.areas.all()) == ["face", "neck"]
 
 
 def test_tampered_products_and_area_counts_are_refused_in_words(
