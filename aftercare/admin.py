@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from aftercare import services
@@ -37,6 +38,10 @@ class ReminderRuleAdmin(admin.ModelAdmin):
                 "%(count)d of them are due now: their new time has passed.",
                 retimed.due_now,
             ) % {"count": retimed.due_now}
+        if not obj.enabled:
+            message += " " + _(
+                "This email is switched off: they are held until it is on again."
+            )
         self.message_user(request, message, messages.INFO)
 
 

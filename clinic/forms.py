@@ -180,7 +180,7 @@ def clean_person_name(value: str) -> str:
     return " ".join(name.split())
 
 
-class PatientForm(forms.ModelForm):
+class PatientForm(HiddenErrorsShown, forms.ModelForm):
     # Shown only when a patient with the same name and date of birth exists.
     different_person = forms.BooleanField(
         label=gettext_lazy(
@@ -459,7 +459,7 @@ class CalendarForm(forms.Form):
         return day
 
 
-class ConsultationForm(forms.ModelForm):
+class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
     areas = CheckboxesField(
         label=gettext_lazy("Areas of concern"),
         choices=Area.choices,

@@ -231,3 +231,30 @@ def test_the_booking_emails_speak_of_a_file_for_each_appointment(db, kind):
 
     assert "calendar files attached (one for each appointment)" in body
     assert "attached calendar file " not in body
+
+
+def test_the_admin_says_re_timed_emails_of_a_switched_off_rule_are_held(
+    admin_client, patient, practitioner, room, front_desk
+):
+    open_clinic(practitioner)
+    day = timezone.localdate() + timedelta(days=10)
+    if day.weekday() == 6:
+        day += timedelta(days=1)
+    start = local_datetime(day, time(10))
+    book_appointment(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=start,
+        end=start + timedelta(hours=1),
+        kind=Appointment.Kind.CONSULTATION,
+        booked_by=front_desk,
+        now=timezone.now(),
+    )
+    rule = ReminderRule.objects.get(kind=Kind.REMINDER)
+
+    response = change(admin_client, rule, enabled=False, offset_minutes=-2 * 24 * 60)
+
+    page = admin_client.get(response.url).content.decode()
+    assert "1 planned email of this kind now goes out at the new time." in page
+    assert "This email is switched off: they are held until it is on again." in page

@@ -45,9 +45,10 @@ def check_seen(
     if seen is not None and seen != seen_stamp(current, fields):
         raise StalePage(
             _(
-                "Someone else saved %(what)s while your page was open, so your "
-                "changes were not saved. The form shows what is saved now, with "
-                "what you typed beside it: make your change again."
+                "Someone saved %(what)s while your page was open (a colleague, or "
+                "this form sent twice), so this save was not made. The form shows "
+                "what is saved now, with what you typed beside it: make your "
+                "change again if it is still needed."
             )
             % {"what": what}
         )

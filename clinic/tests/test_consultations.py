@@ -249,7 +249,7 @@ def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "while your page was open, so your changes were not saved" in page
+    assert "while your page was open (a colleague, or this form sent twice)" in page
     consultation = Consultation.objects.get()
     assert consultation.pregnant
     assert consultation.screening_note == "Pregnant, 12 weeks."
@@ -295,7 +295,7 @@ def test_a_second_new_consultation_from_an_old_page_is_refused(
     )
 
     assert response.status_code == 200
-    assert "Someone else saved" in response.content.decode()
+    assert "Someone saved" in response.content.decode()
     assert response.context["unsaved"] == [("Results hoped for", "Other")]
     assert Consultation.objects.get().hoped_for_results == (
         "Smoother cheeks by the spring"
@@ -657,4 +657,16 @@ def test_the_form_says_what_is_missing_and_takes_no_reason_without_a_decision(
     assert form.errors["decision_reason"] == [
         "A reason goes with a decision: pick one, or leave the reason empty until then."
     ]
+    assert not Consultation.objects.exists()
+
+
+def test_a_page_version_changed_on_its_way_is_refused_in_words(
+    client, practitioner, visit
+):
+    client.force_login(practitioner.user)
+
+    response = client.post(record_url(visit), consultation_data(seen="a\x00b"))
+
+    assert response.status_code == 200
+    assert "This page was changed on its way here" in response.content.decode()
     assert not Consultation.objects.exists()

@@ -1525,3 +1525,16 @@ def test_the_booking_proposal_uses_a_fixed_number_of_queries(
         large = client.post(book_url(long), start_data(practitioner))
     assert len(large.context["proposals"]) == 10
     assert all(p.is_bookable for p in large.context["proposals"])
+
+
+def test_two_sessions_on_one_day_show_no_spacing_and_the_warning(
+    client, front_desk, plan, room
+):
+    first, second = SERIES[0], SERIES[0] + timedelta(hours=4)
+    book_sessions(plan, [first, second], room)
+    client.force_login(front_desk)
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+
+    assert "0 days" in page
+    assert f"below {plan.protocol.min_spacing_days}</span>" in page
