@@ -1599,4 +1599,8 @@ def test_tampered_products_and_area_counts_are_refused_in_words(
     page = counts.content.decode()
     assert "This page was changed on its way here" in page
     assert "bug report" not in page
+    assert "Hidden field" not in page
+    letters = client.post(url, {**record_data(), "areas-TOTAL_FORMS": "abc"})
+    assert "This page was changed on its way here" in letters.content.decode()
+    assert "Hidden field" not in letters.content.decode()
     assert not SessionRecord.objects.filter(session=today).exists()
