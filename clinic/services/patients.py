@@ -83,13 +83,28 @@ def save_patient_details(
 PHONE_SEPARATORS = ("(0)", " ", "-", "(", ")", ".")
 # A number written the national way ("07700 900102") is looked up without its
 # leading 0 from this many digits on: shorter, it would match far too much.
-NATIONAL_DIGITS = 6
+NATIONAL_DIGITS = 5
+
+
+# Left-to-right and right-to-left marks: invisible, and never in a search.
+DIRECTION_MARKS = dict.fromkeys([0x200E, 0x200F], None)
+# A number of at least this many digits is also looked up by its last ones,
+# which are the same however the rest is written: "+44 7700 900123" finds
+# "07700 900123", and "+44 (0)7700..." or "+44 07700..." find "+44 7700...".
+SUFFIX_DIGITS = 9
 
 
 def search_words(query: str) -> list[str]:
     """The words of a search; commas separate them too ("Lovelace, Ada", as the
-    list shows names)."""
-    return query.replace(",", " ").split()
+    list shows names). A number written in groups ("07700 900123") is one."""
+    words = query.translate(DIRECTION_MARKS).replace(",", " ").split()
+    joined: list[str] = []
+    for word in words:
+        if joined and _phone_forms(word) and _phone_forms(joined[-1]):
+            joined[-1] += word
+        else:
+            joined.append(word)
+    return joined
 
 
 def _phone_forms(word: str) -> list[str]:
@@ -102,13 +117,16 @@ def _phone_forms(word: str) -> list[str]:
     plain = digits.removeprefix("+")
     if not (plain.isascii() and plain.isdigit()):
         return []
-    if digits.startswith("00"):
+    forms = [digits]
+    if digits.startswith("00") and len(digits) - 2 >= NATIONAL_DIGITS:
         # An international prefix only before a number long enough to mean one:
         # "00" alone would be "+", which every international number holds.
-        return ["+" + digits[2:]] if len(digits) - 2 >= NATIONAL_DIGITS else [digits]
-    if digits.startswith("0") and len(digits) >= NATIONAL_DIGITS:
-        return [digits, digits[1:]]
-    return [digits]
+        forms = ["+" + digits[2:]]
+    elif digits.startswith("0") and len(digits) >= NATIONAL_DIGITS:
+        forms.append(digits[1:])
+    if len(plain) > SUFFIX_DIGITS:
+        forms.append(plain[-SUFFIX_DIGITS:])
+    return forms
 
 
 def search_patients(query: str) -> QuerySet[Patient]:
@@ -117,8 +135,6 @@ def search_patients(query: str) -> QuerySet[Patient]:
     No words: every patient."""
     patients = Patient.objects.all()
     words = search_words(query)
-    if len(words) > 1 and _phone_forms("".join(words)):
-        words = ["".join(words)]  # a number written in groups: "07700 900123"
     if any(_phone_forms(w) for w in words):
         phone: Replace | str = "phone"
         for separator in PHONE_SEPARATORS:

@@ -627,6 +627,33 @@ def test_a_short_international_prefix_is_only_digits(client, front_desk, query, 
     assert [p.last_name for p in response.context["page"].object_list] == found
 
 
+@pytest.mark.parametrize(
+    ("stored", "query"),
+    [
+        # Stored the national way, looked up the international way.
+        ("07700 900123", "+44 7700 900123"),
+        ("07700 900123", "0044 7700 900123"),
+        # A trunk 0 written after the country code.
+        ("+44 7700 900123", "+44 07700 900123"),
+        # A name and a number in groups, and a direction mark pasted along.
+        ("+44 7700 900123", "Lovelace 07700 900123"),
+        ("+44 7700 900123", "Lovelace\u200f"),
+        # The start of a number written the national way.
+        ("+44 7700 900123", "07700"),
+    ],
+)
+def test_a_phone_is_found_whichever_way_it_was_stored_or_typed(
+    client, front_desk, stored, query
+):
+    PatientFactory(last_name="Lovelace", phone=stored)
+    PatientFactory(last_name="Babbage", phone="+1 212 555 0188")
+    client.force_login(front_desk)
+
+    response = client.get(reverse("clinic:patient_list"), {"q": query})
+
+    assert [p.last_name for p in response.context["page"].object_list] == ["Lovelace"]
+
+
 @pytest.mark.parametrize("query", [",", " , ", ",,"])
 def test_a_search_of_commas_is_no_search(client, front_desk, patient, query):
     client.force_login(front_desk)
