@@ -68,6 +68,16 @@ class CheckboxesField(forms.MultipleChoiceField):
         return [str(choice) for choice, _label in self.choices if str(choice) in ticked]
 
 
+def reason_in_words(text: str, *, asked: str) -> str:
+    """A reason that a record keeps (a clinical photo deleted, a plan beyond its
+    protocol): a few letters at least, not "x" or "....". ``asked`` is the
+    question to repeat when it isn't."""
+    reason = text.strip()
+    if sum(c.isalpha() for c in reason) < 3:
+        raise forms.ValidationError(asked)
+    return reason
+
+
 class HiddenErrorsShown:
     """A form whose hidden fields (what the page showed when it was opened)
     report a bad value above the form: a crispy form shows no error of a hidden

@@ -18,6 +18,7 @@ from clinic.forms import (
     MinuteField,
     TimeInput,
     combine_local_start,
+    reason_in_words,
 )
 from clinic.models import Area, Practitioner, Room
 from plans.models import (
@@ -287,6 +288,14 @@ class ExtendForm(HiddenErrorsShown, forms.Form):
     )
     # How many sessions the plan had when the form was opened.
     seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            return reason
+        return reason_in_words(
+            reason, asked=_("Say in a few words why the plan needs more sessions.")
+        )
 
 
 def default_first_date(previous: datetime | None, spacing_days: int) -> date:

@@ -13,6 +13,7 @@ from django.utils.translation import gettext_lazy
 from clinic.forms import (
     HiddenErrorsShown,
     ModelMultipleChoiceField,
+    reason_in_words,
 )
 from clinic.models import Area
 from plans.models import (
@@ -211,12 +212,10 @@ class RemovePhotoForm(forms.Form):
         reason = self.cleaned_data["reason"].strip()
         if not reason:
             raise forms.ValidationError(_("Say why the photo is removed."))
-        if len(reason) < 5:
-            # A clinical photo is deleted for good: the reason is its record.
-            raise forms.ValidationError(
-                _("Say in a few words why the photo is removed.")
-            )
-        return reason
+        # A clinical photo is deleted for good: the reason is its record.
+        return reason_in_words(
+            reason, asked=_("Say in a few words why the photo is removed.")
+        )
 
 
 class AmendForm(HiddenErrorsShown, forms.Form):

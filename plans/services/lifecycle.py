@@ -12,7 +12,7 @@ from django.utils.translation import gettext as _
 from clinic import services as booking
 from clinic.models import Appointment, Consultation, Practitioner
 from clinic.roles import is_practitioner
-from clinic.scheduling import when_text
+from clinic.scheduling import day_text, when_text
 from plans.models import (
     MAX_PLANNED_SESSIONS,
     Protocol,
@@ -214,8 +214,10 @@ def extend_plan(
     plan.planned_sessions += 1
     fields = ["planned_sessions", "updated_at"]
     if reason.strip():
-        note = _("Extended to %(n)s sessions: %(reason)s") % {
+        note = _("Extended to %(n)s sessions by %(who)s on %(day)s: %(reason)s") % {
             "n": plan.planned_sessions,
+            "who": by.get_full_name() or by.get_username(),
+            "day": day_text(timezone.localdate()),
             "reason": reason.strip(),
         }
         plan.exception_reason = "\n".join(filter(None, [plan.exception_reason, note]))

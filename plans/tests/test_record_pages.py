@@ -1506,8 +1506,11 @@ def test_a_photo_removed_already_is_answered_on_its_record(
     shown = photo(today, practitioner.user)
     client.force_login(practitioner.user)
     url = remove_url(shown)
-    short = client.post(url, {"reason": "x"})
-    assert "Say in a few words why the photo is removed." in short.content.decode()
+    for reason in ("x", "...........", "1234567"):
+        short = client.post(url, {"reason": reason})
+        assert "Say in a few words why the photo is removed." in (
+            short.content.decode()
+        )
     with django_capture_on_commit_callbacks(execute=True):
         client.post(url, {"reason": "Out of focus."})
     client.force_login(other_practitioner.user)

@@ -22,6 +22,7 @@ from clinic.models import (
 from clinic.scheduling import (
     Availability,
     RoomsNotLoaded,
+    day_text,
     local_datetime,
     merge_windows,
 )
@@ -1540,7 +1541,11 @@ def test_a_plan_extends_to_the_protocols_maximum_and_beyond_only_with_a_reason(
 
     plan.refresh_from_db()
     assert plan.planned_sessions == 9
-    assert plan.exception_reason == "Extended to 9 sessions: Deep scarring"
+    # Who went beyond the protocol, and when, as a manager's spacing note says.
+    assert plan.exception_reason == (
+        f"Extended to 9 sessions by {practitioner.user.get_full_name()} on "
+        f"{day_text(timezone.localdate())}: Deep scarring"
+    )
 
 
 def test_a_plan_is_extended_to_thirty_sessions_at_most(practitioner, patient):

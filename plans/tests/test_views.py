@@ -1230,6 +1230,10 @@ def test_extending_a_plan_by_one_session(client, front_desk, plan):
 
     client.force_login(plan.practitioner.user)
     assert not client.get(url).context["refusal"]
+    short = client.post(url, {"reason": "x", "seen": "8"})
+    assert "Say in a few words why the plan needs more sessions." in (
+        short.content.decode()
+    )
     client.post(url, {"reason": "Slow response on the scars", "seen": "8"})
     plan.refresh_from_db()
     assert plan.planned_sessions == 9
