@@ -14,6 +14,7 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from clinic.models import Appointment, Patient, choice_label
 
@@ -170,9 +171,12 @@ class ReminderRule(models.Model):
             for field in ("subject", "body")
         }
         errors = {
-            field: _(
+            field: ngettext(
                 "%(names)s is not a placeholder this email fills in; use "
-                "%(known)s (or {{ and }} for a brace)."
+                "%(known)s (or {{ and }} for a brace).",
+                "%(names)s are not placeholders this email fills in; use "
+                "%(known)s (or {{ and }} for a brace).",
+                len(names),
             )
             % {
                 "names": ", ".join(names),

@@ -188,7 +188,7 @@ def _signed_record(session: TreatmentSession) -> SessionRecord | None:
 
 
 def _photo_text(photo: Photo) -> str:
-    when = formats.date_format(timezone.localtime(photo.uploaded_at), "j M Y H:i")
+    when = formats.date_format(timezone.localtime(photo.uploaded_at), "j M Y, H:i")
     return f"{photo.get_moment_display()}, {photo.get_area_display()} ({when})"
 
 

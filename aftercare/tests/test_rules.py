@@ -121,6 +121,7 @@ def test_a_managers_text_fills_in_names_and_nothing_else(text, written):
         ("subject", "Hello {}", "{} is not a placeholder"),
         ("body", "Dear {first_name:>9}", "{first_name:>9} is not a placeholder"),
         ("body", "Dear {first_name.title}", "{first_name.title} is not a"),
+        ("body", "{0} and {password}", "{0}, {password} are not placeholders"),
     ],
 )
 def test_a_rule_with_a_placeholder_no_email_fills_is_refused(db, field, text, error):

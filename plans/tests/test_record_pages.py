@@ -1475,9 +1475,8 @@ def test_a_photo_removed_from_a_draft_leaves_a_trace_but_no_amendment(
     client, practitioner, today, private_root, django_capture_on_commit_callbacks
 ):
     shown = photo(today, practitioner.user)
-    described = (
-        f"Before, Face ({timezone.localtime(shown.uploaded_at):%-d %b %Y %H:%M})"
-    )
+    uploaded = timezone.localtime(shown.uploaded_at)
+    described = f"Before, Face ({uploaded:%-d %b %Y, %H:%M})"
     client.force_login(practitioner.user)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -1497,7 +1496,8 @@ def test_a_photo_removed_from_a_draft_leaves_a_trace_but_no_amendment(
     )
     page = response.content.decode()
     assert "Removed photos" in page
-    assert f"{described}: removed by {practitioner.user.get_full_name()}" in page
+    assert f"{described}: removed by {practitioner}" in page
+    assert "No photos now: the removed ones are listed below." in page
 
 
 def test_a_photo_removed_already_is_answered_on_its_record(

@@ -1201,6 +1201,7 @@ def test_booking_the_one_session_added_speaks_of_it(
 
     assert "Session 7" in page
     assert "First session" not in page
+    assert "Propose a date" in page
     assert "Book this session" in proposal
     assert "Book all 1 sessions" not in proposal
 

@@ -217,7 +217,9 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             "form": form,
             "areas": areas,
             "photos": photos,
-            "photo_removals": list(session.photo_removals.select_related("by")),
+            "photo_removals": list(
+                session.photo_removals.select_related("by__practitioner")
+            ),
             # The plan's first area first: most photos are of it.
             "photo_form": PhotoForm(
                 initial={"area": (session.plan.areas or [None])[0]}
