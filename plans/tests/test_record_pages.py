@@ -500,6 +500,10 @@ def test_a_patient_checked_in_early_is_signed_off_early(
     )
     assert not SessionRecord.objects.filter(session=late).exists()
     check_in_appointment(appointment=late.appointment, by=front_desk, now=frozen_now)
+    # The form now starts from the check-in, not the booked 17:00.
+    form = client.get(url).context["form"]
+    assert form.initial["started_at"] == at(TODAY, 15)
+    assert form.initial["ended_at"] == at(TODAY, 16)
     done = client.post(url, data, follow=True)
     assert "Session completed and signed. The record is now locked." in (
         messages_of(done)

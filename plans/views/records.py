@@ -139,9 +139,16 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         initial = {}
         if not record.pk:
             appointment = session.appointment
+            start = appointment.start
+            checked_in = appointment.checked_in_at
+            if checked_in is not None and checked_in < start:
+                # Seen early: the session began about when the patient came.
+                start = checked_in.replace(second=0, microsecond=0)
             initial = {
-                "started_at": timezone.localtime(appointment.start),
-                "ended_at": timezone.localtime(appointment.end),
+                "started_at": timezone.localtime(start),
+                "ended_at": timezone.localtime(
+                    start + (appointment.end - appointment.start)
+                ),
             }
             if previous is not None:
                 initial |= {
