@@ -1,0 +1,39 @@
+"""The clinic's forms, one module per area; import them from here."""
+
+from clinic.forms.appointments import (
+    BookAppointmentForm,
+    CalendarForm,
+    CancelForm,
+    RescheduleForm,
+)
+from clinic.forms.consultations import ConsultationForm
+from clinic.forms.fields import (
+    CheckboxesField,
+    DateInput,
+    HiddenErrorsShown,
+    MinuteField,
+    ModelMultipleChoiceField,
+    TimeInput,
+    combine_local_start,
+    reason_in_words,
+)
+from clinic.forms.patients import PatientForm, PatientSearchForm, clean_person_name
+
+__all__ = [
+    "BookAppointmentForm",
+    "CalendarForm",
+    "CancelForm",
+    "CheckboxesField",
+    "ConsultationForm",
+    "DateInput",
+    "HiddenErrorsShown",
+    "MinuteField",
+    "ModelMultipleChoiceField",
+    "PatientForm",
+    "PatientSearchForm",
+    "RescheduleForm",
+    "TimeInput",
+    "clean_person_name",
+    "combine_local_start",
+    "reason_in_words",
+]

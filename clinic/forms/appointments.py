@@ -1,0 +1,152 @@
+"""Booking, rescheduling and cancelling appointments, and the calendar's address."""
+
+from datetime import UTC, datetime, timedelta
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from clinic.forms.fields import MAX_DAYS_AWAY, DateInput, MinuteField
+from clinic.models import (
+    Appointment,
+    Practitioner,
+    Room,
+)
+from clinic.scheduling import local_datetime
+
+DURATION_CHOICES = [
+    (30, gettext_lazy("30 minutes")),
+    (45, gettext_lazy("45 minutes")),
+    (60, gettext_lazy("1 hour")),
+    (90, gettext_lazy("1 hour 30 minutes")),
+    (120, gettext_lazy("2 hours")),
+]
+
+
+# The largest id a database column holds (a 64-bit signed integer).
+
+
+class SlotForm(forms.Form):
+    """Date, time, length, practitioner and room of an appointment.
+
+    Cleans to aware ``start`` and ``end`` datetimes in the clinic's time zone.
+    Booking rules (hours, clashes) are the booking service's job, not the form's.
+    """
+
+    practitioner = forms.ModelChoiceField(
+        queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
+        label=gettext_lazy("Practitioner"),
+    )
+    room = forms.ModelChoiceField(
+        queryset=Room.objects.filter(is_active=True), label=gettext_lazy("Room")
+    )
+    date = forms.DateField(label=gettext_lazy("Date"), widget=DateInput())
+    start_time = MinuteField(label=gettext_lazy("Start time"))
+    duration = forms.TypedChoiceField(
+        label=gettext_lazy("Length"), choices=DURATION_CHOICES, coerce=int, initial=60
+    )
+    override_reason = forms.CharField(
+        label=gettext_lazy("Reason to book outside hours"),
+        required=False,
+        max_length=300,
+        help_text=gettext_lazy(
+            "Managers only: fill this in to book outside opening or working hours, "
+            "on a closure day or during time off."
+        ),
+    )
+
+    def __init__(self, *args, can_override: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not can_override:
+            del self.fields["override_reason"]
+
+    def clean_date(self) -> date:
+        day = self.cleaned_data["date"]
+        if day < timezone.localdate():
+            raise forms.ValidationError(_("That date has already passed."))
+        if day > timezone.localdate() + timedelta(days=2 * 366):
+            raise forms.ValidationError(_("Book at most two years ahead."))
+        return day
+
+    def clean(self) -> dict:
+        data = super().clean()
+        day, at, minutes = (
+            data.get("date"),
+            data.get("start_time"),
+            data.get("duration"),
+        )
+        if day is None or at is None or minutes is None:
+            return data
+        try:
+            start = local_datetime(day, at)
+        except ValueError as exc:
+            self.add_error("start_time", str(exc))
+            return data
+        data["start"] = start
+        data["end"] = _add_elapsed(start, minutes)
+        return data
+
+
+def _add_elapsed(start: datetime, minutes: int) -> datetime:
+    # Elapsed time, so an appointment across a clock change still lasts its length.
+    return timezone.localtime(start.astimezone(UTC) + timedelta(minutes=minutes))
+
+
+class BookAppointmentForm(SlotForm):
+    notes = forms.CharField(
+        label=gettext_lazy("Notes for the practitioner"),
+        required=False,
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+
+class RescheduleForm(SlotForm):
+    @classmethod
+    def initial_for(cls, appointment: Appointment) -> dict:
+        local = timezone.localtime(appointment.start)
+        return {
+            "practitioner": appointment.practitioner_id,
+            "room": appointment.room_id,
+            "date": local.date(),
+            "start_time": local.time(),
+            "duration": appointment.duration_minutes,
+        }
+
+
+class CancelForm(forms.Form):
+    reason = forms.CharField(
+        label=gettext_lazy("Reason for cancelling"),
+        max_length=300,
+        help_text=gettext_lazy("For example: patient called to cancel, illness."),
+    )
+
+    def clean_reason(self) -> str:
+        reason = self.cleaned_data["reason"].strip()
+        if not reason:
+            raise forms.ValidationError(_("Give a reason for cancelling."))
+        return reason
+
+
+class CalendarForm(forms.Form):
+    """The query string of the calendar pages; bad values fall back to defaults."""
+
+    date = forms.DateField(required=False, widget=DateInput())
+    practitioner = forms.ModelChoiceField(
+        queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
+        required=False,
+        empty_label=gettext_lazy("Practitioner..."),
+    )
+    room = forms.ModelChoiceField(
+        queryset=Room.objects.filter(is_active=True),
+        required=False,
+        empty_label=gettext_lazy("Room..."),
+    )
+
+    def clean_date(self):  # A date or None ("date" is a field's name here).
+        day = self.cleaned_data["date"]
+        # The pages step a day or a week either side: not past year 1 or 9999.
+        if day is not None and abs((day - timezone.localdate()).days) > MAX_DAYS_AWAY:
+            raise forms.ValidationError(_("Pick a date within five years."))
+        return day

@@ -1,0 +1,86 @@
+"""The consultation: what the patient wants, the screening and the decision."""
+
+from django import forms
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from clinic.forms.fields import CheckboxesField, HiddenErrorsShown
+from clinic.models import (
+    CONTRAINDICATIONS,
+    Area,
+    Consultation,
+    Goal,
+)
+from clinic.services.consultations import RECORDED
+from clinic.services.stale import seen_stamp
+
+
+class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
+    areas = CheckboxesField(
+        label=gettext_lazy("Areas of concern"),
+        choices=Area.choices,
+        error_messages={"required": gettext_lazy("Tick at least one area.")},
+    )
+    goals = CheckboxesField(
+        label=gettext_lazy("Goals"),
+        choices=Goal.choices,
+        error_messages={"required": gettext_lazy("Tick at least one goal.")},
+    )
+    # Which version of the consultation the page showed (clinic.services.stale).
+    seen = forms.CharField(required=False, widget=forms.HiddenInput, empty_value=None)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.initial["seen"] = seen_stamp(self.instance, RECORDED)
+
+    class Meta:
+        model = Consultation
+        fields = [
+            "areas",
+            "goals",
+            "hoped_for_results",
+            "skin_type",
+            "topical_medication",
+            *CONTRAINDICATIONS,
+            "screening_note",
+            "decision",
+            "decision_reason",
+        ]
+        widgets = {
+            "hoped_for_results": forms.Textarea(attrs={"rows": 2}),
+            "screening_note": forms.Textarea(attrs={"rows": 2}),
+            "decision_reason": forms.Textarea(attrs={"rows": 2}),
+            "decision": forms.RadioSelect,
+        }
+
+    def clean(self) -> dict:
+        data = super().clean()
+        answered_yes = [name for name in CONTRAINDICATIONS if data.get(name)]
+        if answered_yes and not data.get("screening_note", "").strip():
+            self.add_error(
+                "screening_note",
+                _(
+                    "A yes in the screening needs your note: what it means for "
+                    "treatment."
+                ),
+            )
+        decision = data.get("decision")
+        needs_reason = (
+            Consultation.Decision.NOT_ELIGIBLE,
+            Consultation.Decision.REFER,
+        )
+        reason = data.get("decision_reason", "").strip()
+        if decision in needs_reason and not reason:
+            self.add_error(
+                "decision_reason",
+                _("Give the reason when the patient is not eligible or referred."),
+            )
+        if decision == Consultation.Decision.PENDING and reason:
+            self.add_error(
+                "decision_reason",
+                _(
+                    "A reason goes with a decision: pick one, or leave the reason "
+                    "empty until then."
+                ),
+            )
+        return data

@@ -1,0 +1,134 @@
+"""Fields, widgets and checks the clinic's forms share (plans' too)."""
+
+from django import forms
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from clinic.scheduling import local_datetime
+
+MAX_ID = 2**63 - 1
+
+
+class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
+    """Refuses an id too large for the database, as an invalid choice.
+
+    Django checks each id with an exact lookup (safe), then all of them with
+    ``pk__in``, which SQLite answers with an OverflowError (a 500).
+    """
+
+    def _check_values(self, value):
+        for pk in value:
+            try:
+                too_large = abs(int(pk)) > MAX_ID
+            except (TypeError, ValueError):
+                continue  # Django reports these itself.
+            if too_large:
+                raise forms.ValidationError(
+                    self.error_messages["invalid_pk_value"],
+                    code="invalid_pk_value",
+                    params={"pk": pk},
+                )
+        return super()._check_values(value)
+
+
+class CheckboxesField(forms.MultipleChoiceField):
+    """Ticked choices, each once and in the order of the choices, however the
+    form was sent (a crafted areas=hands&areas=hands would store "Hands, Hands")."""
+
+    widget = forms.CheckboxSelectMultiple
+
+    def clean(self, value):
+        ticked = set(super().clean(value))
+        return [str(choice) for choice, _label in self.choices if str(choice) in ticked]
+
+
+def reason_in_words(text: str, *, asked: str) -> str:
+    """A reason that a record keeps (a clinical photo deleted, a plan beyond its
+    protocol): a few letters at least, not "x" or "....". ``asked`` is the
+    question to repeat when it isn't."""
+    reason = text.strip()
+    if sum(c.isalpha() for c in reason) < 3:
+        raise forms.ValidationError(asked)
+    return reason
+
+
+class HiddenErrorsShown:
+    """A form whose hidden fields (what the page showed when it was opened)
+    report a bad value above the form: a crispy form shows no error of a hidden
+    field, so the page would come back unchanged without a word."""
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for name, field in self.fields.items():
+            if field.widget.is_hidden and self._errors.pop(name, None):
+                self.add_error(
+                    None,
+                    _(
+                        "This page was changed on its way here: open it again "
+                        "and make your change once more."
+                    ),
+                )
+        return data
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%Y-%m-%d", **kwargs)
+
+
+class TimeInput(forms.TimeInput):
+    input_type = "time"
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(format="%H:%M", **kwargs)
+
+
+class MinuteField(forms.TimeField):
+    """A time of day to the minute: 10:00:59 would end at 11:00:59 and clash
+    with an 11:00 booking that the calendar shows as free."""
+
+    widget = TimeInput
+
+    def validate(self, value) -> None:
+        super().validate(value)
+        if value is not None and (value.second or value.microsecond):
+            raise forms.ValidationError(
+                _("Give the time in hours and minutes, like 10:30."), code="seconds"
+            )
+
+
+# The farthest a date typed into a booking or calendar may lie from today.
+MAX_DAYS_AWAY = 5 * 366
+
+
+def combine_local_start(
+    form: forms.Form,
+    data: dict,
+    *,
+    key: str,
+    future: bool,
+    date_field: str = "date",
+    time_field: str = "time",
+) -> None:
+    """Put the aware start of the form's local date and time into ``data[key]``,
+    or add a clear error (a past date, a time skipped by the clock change)."""
+    day, at = data.get(date_field), data.get(time_field)
+    if day is None or at is None:
+        return
+    if abs((day - timezone.localdate()).days) > MAX_DAYS_AWAY:
+        # Series arithmetic on such a date would overflow (year 1 or 9999).
+        form.add_error(date_field, _("Pick a date within five years."))
+        return
+    if future and day < timezone.localdate():
+        form.add_error(date_field, _("That date has already passed."))
+        return
+    try:
+        data[key] = local_datetime(day, at)
+    except ValueError as exc:
+        form.add_error(time_field, str(exc))
+
+
+# Full-width Latin letters, digits and signs (U+FF01-FF5E), and the full-width
+# space, as their everyday forms.

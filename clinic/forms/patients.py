@@ -1,0 +1,202 @@
+"""Patients: their details, the check on their names, and the search."""
+
+import unicodedata
+from datetime import date
+
+from django import forms
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from clinic.forms.fields import DateInput, HiddenErrorsShown
+from clinic.models import (
+    Patient,
+)
+from clinic.services.patients import DETAILS
+from clinic.services.stale import seen_stamp
+
+FULL_WIDTH = {code: code - 0xFEE0 for code in range(0xFF01, 0xFF5F)} | {0x3000: 0x20}
+
+
+# Typographic apostrophes and hyphens as typed on another keyboard.
+# Joiners, which only shape letters, are left out.
+SAME_SIGN = str.maketrans(
+    {
+        "\u2019": "'",
+        "\u02bc": "'",
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u200c": None,
+        "\u200d": None,
+    }
+)
+
+
+def name_key(name: str) -> str:
+    """What two spellings of one name have in common, for finding the same
+    person: case, spacing and apostrophes aside."""
+    return " ".join(clean_person_name(name).translate(SAME_SIGN).casefold().split())
+
+
+def clean_person_name(value: str) -> str:
+    """One line with single spaces, in one Unicode spelling: an accent typed as a
+    separate mark, or full-width letters from an input method, give the same
+    name (other compatibility forms, such as the apostrophe-like accent in
+    D´Angelo, stay as typed). The model's validator checks the rest."""
+    name = unicodedata.normalize("NFC", value).translate(FULL_WIDTH)
+    return " ".join(name.split())
+
+
+class PatientForm(HiddenErrorsShown, forms.ModelForm):
+    # Shown only when a patient with the same name and date of birth exists.
+    different_person = forms.BooleanField(
+        label=gettext_lazy(
+            "This is a different person with the same name and date of birth"
+        ),
+        required=False,
+        widget=forms.HiddenInput,
+    )
+    # Whether the consent box was ticked when the page was opened ("1" or "0").
+    consent_shown = forms.CharField(required=False, widget=forms.HiddenInput)
+    # Which version of the details the page showed (clinic.services.stale).
+    seen = forms.CharField(required=False, widget=forms.HiddenInput, empty_value=None)
+    # Set by clean(): the consent box was sent as the page showed it.
+    consent_left_as_shown = False
+
+    class Meta:
+        model = Patient
+        fields = [
+            "first_name",
+            "last_name",
+            "date_of_birth",
+            "email",
+            "phone",
+            "preferred_contact",
+            "email_consent",
+            "skin_type",
+            "notes",
+        ]
+        widgets = {
+            "date_of_birth": DateInput(),
+            "notes": forms.Textarea(attrs={"rows": 3}),
+        }
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            self.initial["consent_shown"] = "1" if self.instance.email_consent else "0"
+            self.initial["seen"] = seen_stamp(self.instance, DETAILS)
+
+    def clean_first_name(self) -> str:
+        return clean_person_name(self.cleaned_data["first_name"])
+
+    def clean_last_name(self) -> str:
+        return clean_person_name(self.cleaned_data["last_name"])
+
+    def clean_email(self) -> str:
+        return self.cleaned_data["email"].strip().lower()
+
+    def clean_phone(self) -> str:
+        return " ".join(self.cleaned_data["phone"].split())
+
+    def clean_date_of_birth(self) -> date:
+        born = self.cleaned_data["date_of_birth"]
+        today = timezone.localdate()
+        if born > today:
+            raise forms.ValidationError(_("The date of birth can't be in the future."))
+        # As tuples: today.replace(year=...) fails on 29 February.
+        if (born.year + 120, born.month, born.day) < (
+            today.year,
+            today.month,
+            today.day,
+        ):
+            raise forms.ValidationError(
+                _("Check the year: that is over 120 years ago.")
+            )
+        return born
+
+    def clean(self) -> dict:
+        data = super().clean()
+        shown = data.get("consent_shown")
+        if (
+            self.instance.pk is not None
+            and shown in ("0", "1")
+            and data.get("email_consent") == (shown == "1")
+        ):
+            # The box was left as the page showed it: what is stored stands (the
+            # patient may have unsubscribed since the page was opened), and the
+            # save reads it again under the patient's lock.
+            data["email_consent"] = self.instance.email_consent
+            self.consent_left_as_shown = True
+        email, phone = data.get("email"), data.get("phone")
+        contact = data.get("preferred_contact")
+        if data.get("email_consent") and not email:
+            self.add_error("email", _("Email reminders need an email address."))
+        if (
+            contact == Patient.Contact.EMAIL
+            and not email
+            and "email" not in self.errors
+        ):
+            self.add_error("email", _("Add an email address, or pick another contact."))
+        if contact in (Patient.Contact.PHONE, Patient.Contact.SMS) and not phone:
+            if "phone" not in self.errors:
+                self.add_error(
+                    "phone", _("Add a phone number, or pick another contact.")
+                )
+        self._check_not_registered_already(data)
+        return data
+
+    def _check_not_registered_already(self, data: dict) -> None:
+        """A second registration of the same person (or a form sent twice) splits
+        their history in two: ask before registering a namesake."""
+        first, last, born = (
+            data.get("first_name"),
+            data.get("last_name"),
+            data.get("date_of_birth"),
+        )
+        if not (first and last and born) or data.get("different_person"):
+            return
+        if self.instance.pk is not None and not (
+            {"first_name", "last_name", "date_of_birth"} & set(self.changed_data)
+        ):
+            return  # An edit that leaves who they are alone asks nothing again.
+        key = (name_key(first), name_key(last))
+        # Compared here, not in SQL: SQLite ignores case for a-z only.
+        same = next(
+            (
+                patient
+                for patient in Patient.objects.filter(date_of_birth=born)
+                .exclude(pk=self.instance.pk)
+                .order_by("pk")
+                if (name_key(patient.first_name), name_key(patient.last_name)) == key
+            ),
+            None,
+        )
+        if same is None:
+            return
+        self.fields["different_person"].widget = forms.CheckboxInput()
+        self.add_error(
+            None,
+            format_html(
+                _(
+                    '<a href="{url}">{name}</a>, born {born}, is registered '
+                    "already. Open that record, or tick the box below if this "
+                    "is someone else."
+                ),
+                url=same.get_absolute_url(),
+                name=same.full_name,
+                born=born.strftime("%d %b %Y"),
+            ),
+        )
+
+
+class PatientSearchForm(forms.Form):
+    q = forms.CharField(
+        label=gettext_lazy("Search"),
+        required=False,
+        max_length=100,
+        widget=forms.SearchInput(
+            attrs={"placeholder": gettext_lazy("Name, email or phone")}
+        ),
+    )
