@@ -1,6 +1,6 @@
 from django.urls import path
 
-from plans.views import plan, records, series, sessions, work
+from plans.views import photos, plan, records, series, sessions, work
 
 app_name = "plans"
 
@@ -26,11 +26,9 @@ urlpatterns = [
         records.record_amend,
         name="record_amend",
     ),
-    path(
-        "sessions/<int:session_pk>/photos/", records.photo_upload, name="photo_upload"
-    ),
+    path("sessions/<int:session_pk>/photos/", photos.photo_upload, name="photo_upload"),
     # Before photo_file, whose <str:size> would take "remove".
-    path("photos/<int:pk>/remove/", records.photo_remove, name="photo_remove"),
-    path("photos/<int:pk>/<str:size>/", records.photo_file, name="photo_file"),
-    path("<int:pk>/compare/", records.compare, name="compare"),
+    path("photos/<int:pk>/remove/", photos.photo_remove, name="photo_remove"),
+    path("photos/<int:pk>/<str:size>/", photos.photo_file, name="photo_file"),
+    path("<int:pk>/compare/", photos.compare, name="compare"),
 ]
