@@ -166,24 +166,33 @@ def test_a_subject_with_a_line_break_is_refused(db, text):
     ]
 
 
-def test_a_new_offset_saved_in_the_admin_retimes_the_planned_emails(
-    admin_client, patient, practitioner, room, front_desk
-):
+def book_days_ahead(days, kind, practitioner, patient, room, front_desk):
+    """An appointment at 10:00 ``days`` from today (Monday if that's a Sunday),
+    booked through the service, so its emails are planned."""
     open_clinic(practitioner)
-    day = timezone.localdate() + timedelta(days=14)
+    day = timezone.localdate() + timedelta(days=days)
     if day.weekday() == 6:
         day += timedelta(days=1)
     start = local_datetime(day, time(10))
-    appointment = book_appointment(
+    return book_appointment(
         patient=patient,
         practitioner=practitioner,
         room=room,
         start=start,
         end=start + timedelta(hours=1),
-        kind=Appointment.Kind.TREATMENT,
+        kind=kind,
         booked_by=front_desk,
         now=timezone.now(),
     )
+
+
+def test_a_new_offset_saved_in_the_admin_retimes_the_planned_emails(
+    admin_client, patient, practitioner, room, front_desk
+):
+    appointment = book_days_ahead(
+        14, Appointment.Kind.TREATMENT, practitioner, patient, room, front_desk
+    )
+    day = timezone.localdate(appointment.start)
     rule = ReminderRule.objects.get(kind=Kind.PRE_CARE)
 
     response = change(admin_client, rule, offset_minutes=-3 * 24 * 60)
@@ -198,20 +207,8 @@ def test_a_new_offset_saved_in_the_admin_retimes_the_planned_emails(
 def test_the_admin_says_which_re_timed_emails_go_out_at_once(
     admin_client, patient, practitioner, room, front_desk
 ):
-    open_clinic(practitioner)
-    day = timezone.localdate() + timedelta(days=3)
-    if day.weekday() == 6:
-        day += timedelta(days=1)
-    start = local_datetime(day, time(10))
-    book_appointment(
-        patient=patient,
-        practitioner=practitioner,
-        room=room,
-        start=start,
-        end=start + timedelta(hours=1),
-        kind=Appointment.Kind.CONSULTATION,
-        booked_by=front_desk,
-        now=timezone.now(),
+    book_days_ahead(
+        3, Appointment.Kind.CONSULTATION, practitioner, patient, room, front_desk
     )
     rule = ReminderRule.objects.get(kind=Kind.REMINDER)
 
@@ -237,20 +234,8 @@ def test_the_booking_emails_speak_of_a_file_for_each_appointment(db, kind):
 def test_the_admin_says_re_timed_emails_of_a_switched_off_rule_are_held(
     admin_client, patient, practitioner, room, front_desk
 ):
-    open_clinic(practitioner)
-    day = timezone.localdate() + timedelta(days=10)
-    if day.weekday() == 6:
-        day += timedelta(days=1)
-    start = local_datetime(day, time(10))
-    book_appointment(
-        patient=patient,
-        practitioner=practitioner,
-        room=room,
-        start=start,
-        end=start + timedelta(hours=1),
-        kind=Appointment.Kind.CONSULTATION,
-        booked_by=front_desk,
-        now=timezone.now(),
+    book_days_ahead(
+        10, Appointment.Kind.CONSULTATION, practitioner, patient, room, front_desk
     )
     rule = ReminderRule.objects.get(kind=Kind.REMINDER)
 

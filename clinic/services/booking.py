@@ -144,14 +144,20 @@ def _lock_calendars(
     Practitioners first, then rooms, each by id: one order for everybody, so no
     lock cycle.
     """
-    for model, objects in ((Practitioner, practitioners), (Room, rooms)):
-        ids = sorted({obj.pk for obj in objects})
-        list(
-            model.objects.select_for_update(no_key=True)
-            .filter(pk__in=ids)
-            .order_by("pk")
-            .values("pk")
-        )
+    _lock_by_id(
+        practitioner_ids={p.pk for p in practitioners}, room_ids={r.pk for r in rooms}
+    )
+
+
+def _lock_by_id(
+    *, practitioner_ids: Iterable[int] | None, room_ids: Iterable[int]
+) -> None:
+    """_lock_calendars() by ids; ``None``: every practitioner, in one query."""
+    for model, ids in ((Practitioner, practitioner_ids), (Room, room_ids)):
+        rows = model.objects.select_for_update(no_key=True).order_by("pk")
+        if ids is not None:
+            rows = rows.filter(pk__in=sorted(set(ids)))
+        list(rows.values("pk"))
 
 
 def hold_calendars(
@@ -163,14 +169,8 @@ def hold_calendars(
     so a booking and the check can't pass each other. ``None``: every
     practitioner (a change for the whole clinic). Outside a transaction there is
     nothing to hold the locks for."""
-    if not transaction.get_connection().in_atomic_block:
-        return
-    if practitioner_ids is None:
-        practitioner_ids = Practitioner.objects.values_list("pk", flat=True)
-    _lock_calendars(
-        [Practitioner(pk=pk) for pk in practitioner_ids],
-        [Room(pk=pk) for pk in room_ids],
-    )
+    if transaction.get_connection().in_atomic_block:
+        _lock_by_id(practitioner_ids=practitioner_ids, room_ids=room_ids)
 
 
 def availability_for(

@@ -44,6 +44,16 @@ def booking_data(who, where, **overrides) -> dict:
     return data
 
 
+def as_posted(values: dict) -> dict:
+    """A form's initial values as its page sends them: ticked boxes as "on",
+    unticked ones and empty values left out."""
+    return {
+        k: ("on" if v is True else v)
+        for k, v in values.items()
+        if v not in (None, False)
+    }
+
+
 # Access ------------------------------------------------------------------------
 
 PAGES = [
@@ -505,9 +515,7 @@ def test_an_edit_page_opened_before_a_colleagues_save_does_not_undo_it(
     client.force_login(front_desk)
     form = client.get(url).context["form"]
     mine = {**form.initial, "notes": "Prefers mornings."}
-    mine = {
-        k: ("on" if v is True else v) for k, v in mine.items() if v not in (None, False)
-    }
+    mine = as_posted(mine)
     colleague = Client()
     colleague.force_login(front_desk)
     theirs = {**mine, "phone": "+44 7700 900999", "notes": ""}
@@ -1323,11 +1331,7 @@ def test_text_direction_controls_are_taken_out_of_what_is_sent(
     client.force_login(front_desk)
     url = reverse("clinic:patient_edit", args=[patient.pk])
     form = client.get(url).context["form"]
-    data = {
-        k: ("on" if v is True else v)
-        for k, v in form.initial.items()
-        if v not in (None, False)
-    }
+    data = as_posted(form.initial)
 
     saved = client.post(url, {**data, "notes": "Prefers \u202emornings\u2066 ok\u200f"})
     found = client.get(
@@ -1348,11 +1352,7 @@ def test_a_choice_no_list_offers_is_refused_without_repeating_it(
     client.force_login(front_desk)
     url = reverse("clinic:patient_edit", args=[patient.pk])
     form = client.get(url).context["form"]
-    data = {
-        k: ("on" if v is True else v)
-        for k, v in form.initial.items()
-        if v not in (None, False)
-    }
+    data = as_posted(form.initial)
     sent = "9" * 5000
 
     response = client.post(url, {**data, "skin_type": sent})
