@@ -1,0 +1,276 @@
+"""Protocols, treatment plans and their sessions."""
+
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
+
+# The most sessions one plan holds (and one series booking page shows).
+MAX_PLANNED_SESSIONS = 30
+
+
+class Protocol(models.Model):
+    """A course of microneedling: how many sessions, how far apart."""
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    description = models.TextField(_("for"), blank=True)
+    min_sessions = models.PositiveSmallIntegerField(
+        _("fewest sessions"), validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
+    max_sessions = models.PositiveSmallIntegerField(
+        _("most sessions"), validators=[MinValueValidator(1), MaxValueValidator(30)]
+    )
+    target_spacing_days = models.PositiveSmallIntegerField(
+        _("target spacing (days)"), validators=[MinValueValidator(1)]
+    )
+    min_spacing_days = models.PositiveSmallIntegerField(
+        _("shortest spacing (days)"), validators=[MinValueValidator(1)]
+    )
+    max_spacing_days = models.PositiveSmallIntegerField(
+        _("longest spacing (days)"), validators=[MinValueValidator(1)]
+    )
+    session_minutes = models.PositiveSmallIntegerField(
+        _("session length (minutes)"),
+        default=60,
+        validators=[MinValueValidator(15), MaxValueValidator(240)],
+    )
+    is_active = models.BooleanField(_("offered"), default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(min_sessions__gte=1)
+                & Q(max_sessions__gte=F("min_sessions")),
+                name="protocol_session_range",
+                violation_error_message=_(
+                    "The most sessions must be at least the fewest sessions."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(min_spacing_days__gte=1)
+                & Q(target_spacing_days__gte=F("min_spacing_days"))
+                & Q(max_spacing_days__gte=F("target_spacing_days")),
+                name="protocol_spacing_window",
+                violation_error_message=_(
+                    "The target spacing must lie between the shortest and longest."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(session_minutes__gte=15),
+                name="protocol_session_minutes",
+                violation_error_message=_("A session lasts at least 15 minutes."),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def sessions_text(self) -> str:
+        return f"{self.min_sessions}-{self.max_sessions}"
+
+    @property
+    def spacing_text(self) -> str:
+        return f"{self.min_spacing_days}-{self.max_spacing_days}"
+
+
+class TreatmentPlanQuerySet(models.QuerySet):
+    def open(self) -> "TreatmentPlanQuerySet":
+        return self.filter(
+            status__in=[TreatmentPlan.Status.DRAFT, TreatmentPlan.Status.ACTIVE]
+        )
+
+    def with_counts(self) -> "TreatmentPlanQuerySet":
+        """Annotate live (booked or done) and completed session counts."""
+        live = Q(sessions__appointment__status__in=Appointment.ACTIVE_STATUSES)
+        done = Q(sessions__appointment__status=Appointment.Status.COMPLETED)
+        return self.annotate(
+            live_count=models.Count("sessions", filter=live),
+            done_count=models.Count("sessions", filter=done),
+        )
+
+
+class TreatmentPlan(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        ACTIVE = "active", _("Active")
+        COMPLETED = "completed", _("Completed")
+        CANCELLED = "cancelled", _("Cancelled")
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.PROTECT, related_name="treatment_plans"
+    )
+    consultation = models.ForeignKey(
+        Consultation, on_delete=models.PROTECT, related_name="treatment_plans"
+    )
+    protocol = models.ForeignKey(Protocol, on_delete=models.PROTECT, related_name="+")
+    areas = models.JSONField(_("areas"), default=list)
+    practitioner = models.ForeignKey(
+        Practitioner, on_delete=models.PROTECT, related_name="treatment_plans"
+    )
+    planned_sessions = models.PositiveSmallIntegerField(
+        _("planned sessions"),
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_PLANNED_SESSIONS)],
+    )
+    spacing_days = models.PositiveSmallIntegerField(
+        _("spacing (days)"), validators=[MinValueValidator(1), MaxValueValidator(120)]
+    )
+    exception_reason = models.TextField(
+        _("reason to go outside the protocol"),
+        blank=True,
+        help_text=_("Needed when the sessions or spacing are outside the protocol."),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.DRAFT
+    )
+    consent_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+        verbose_name=_("consent recorded by"),
+    )
+    consented_at = models.DateTimeField(_("consent given"), null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    ended_reason = models.CharField(_("reason"), max_length=300, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TreatmentPlanQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(planned_sessions__gte=1),
+                name="plan_has_sessions",
+                violation_error_message=_("A plan has at least one session."),
+            ),
+            # A second open course from one consultation would book the patient
+            # twice over, its sessions spaced from nothing.
+            models.UniqueConstraint(
+                fields=["consultation"],
+                condition=Q(status__in=["draft", "active"]),
+                name="one_open_plan_per_consultation",
+                violation_error_message=_(
+                    "This consultation has a plan that is still open."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(status="draft")
+                | Q(status="cancelled")
+                | Q(consented_at__isnull=False),
+                name="plan_active_needs_consent",
+                violation_error_message=_(
+                    "Record the patient's consent before the plan starts."
+                ),
+            ),
+        ]
+        permissions = [
+            ("book_series", "Can book and change session series"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.protocol} - {self.patient}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("plans:detail", args=[self.pk])
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in (self.Status.DRAFT, self.Status.ACTIVE)
+
+    @property
+    def has_consent(self) -> bool:
+        return self.consented_at is not None
+
+    def get_areas_display(self) -> list[str]:
+        return [str(Area(a).label) for a in self.areas if a in Area.values]
+
+    @property
+    def spacing(self) -> timedelta:
+        return timedelta(days=self.spacing_days)
+
+    def outside_protocol(self) -> list[str]:
+        """Ways this plan departs from its protocol (each needs the reason)."""
+        problems = []
+        p = self.protocol
+        if not p.min_sessions <= self.planned_sessions <= p.max_sessions:
+            problems.append(
+                ngettext(
+                    "%(n)s session is outside the protocol's %(range)s.",
+                    "%(n)s sessions is outside the protocol's %(range)s.",
+                    self.planned_sessions,
+                )
+                % {"n": self.planned_sessions, "range": p.sessions_text}
+            )
+        if not p.min_spacing_days <= self.spacing_days <= p.max_spacing_days:
+            problems.append(
+                ngettext(
+                    "%(n)s day apart is outside the protocol's %(range)s days.",
+                    "%(n)s days apart is outside the protocol's %(range)s days.",
+                    self.spacing_days,
+                )
+                % {"n": self.spacing_days, "range": p.spacing_text}
+            )
+        return problems
+
+
+class TreatmentSession(models.Model):
+    """One session of a plan; its appointment says when and whether it happened.
+
+    A session always has an appointment: a plan's unbooked sessions are simply
+    ``planned_sessions`` minus the live ones. A cancelled or missed session keeps
+    its row (history); a replacement points back to it through ``replaces``.
+    """
+
+    plan = models.ForeignKey(
+        TreatmentPlan, on_delete=models.PROTECT, related_name="sessions"
+    )
+    appointment = models.OneToOneField(
+        Appointment, on_delete=models.PROTECT, related_name="treatment_session"
+    )
+    number = models.PositiveSmallIntegerField(_("number"))
+    replaces = models.OneToOneField(
+        "self",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="replacement",
+    )
+
+    class Meta:
+        ordering = ["plan", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["plan", "number"], name="session_number_unique_in_plan"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan} - session {self.number}"
+
+    @property
+    def is_live(self) -> bool:
+        return self.appointment.status in Appointment.ACTIVE_STATUSES
+
+    @property
+    def local_date(self) -> date:
+        return timezone.localdate(self.appointment.start)
