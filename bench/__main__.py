@@ -90,7 +90,7 @@ def run() -> None:
     from django.utils import timezone
     from django.utils.module_loading import import_string
 
-    from bench import data, history
+    from bench import data, history, outbox
 
     progress(f"migrating a fresh {connection.vendor} database")
     call_command("migrate", verbosity=0)
@@ -108,7 +108,7 @@ def run() -> None:
     progress("building treatment plans, sessions and session records")
     plans = history.build_plans(clinic)
     progress("building the patient emails")
-    emails = history.build_emails(clinic)
+    emails = outbox.build_emails(clinic)
     with connection.cursor() as cursor:
         # Fresh planner statistics, as a long-running database would have.
         cursor.execute("ANALYZE")

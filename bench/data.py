@@ -16,10 +16,12 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
+from typing import NamedTuple
 
 from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, User
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from clinic import roles
@@ -260,3 +262,25 @@ def _status(
     if start <= now:
         return {"status": Appointment.Status.CHECKED_IN, "checked_in_at": start}
     return {"status": Appointment.Status.BOOKED}
+
+
+class Visit(NamedTuple):
+    """An appointment as the generators read it."""
+
+    pk: int
+    practitioner_id: int
+    patient_id: int
+    kind: str
+    start: datetime
+    end: datetime
+    status: str
+    cancelled_at: datetime | None
+
+
+VISIT_FIELDS = Visit._fields
+
+
+def read_visits(appointments: QuerySet[Appointment]) -> list[Visit]:
+    """The appointments as the generators read them, in order."""
+    rows = appointments.order_by("start", "pk").values_list(*VISIT_FIELDS)
+    return [Visit(*row) for row in rows]

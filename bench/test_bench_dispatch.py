@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aftercare.models import Reminder
-from bench import BenchmarkFailed, data, dispatch, history
+from bench import BenchmarkFailed, data, dispatch, history, outbox
 from bench.__main__ import FULL_CLINIC_BENCHMARKS
 from bench.smtp_sink import SmtpSink
 
@@ -47,7 +47,7 @@ def test_one_dispatcher_sends_each_email_once_and_is_measured(clinic):
 
 def test_it_sends_only_its_own_emails_beside_the_clinics_history(clinic):
     history.build_plans(clinic)
-    history.build_emails(clinic)
+    outbox.build_emails(clinic)
     before = dict(Reminder.objects.values_list("pk", "status"))
 
     dispatch.measure(clinic, reminders=REMINDERS, two_workers=False)

@@ -11,7 +11,7 @@ from django.utils import timezone
 from pytest_django import DjangoDbBlocker
 
 from aftercare.models import AFTERCARE, Kind, Reminder, ReminderRule
-from bench import data, history
+from bench import data, history, outbox
 from clinic.models import Appointment, Patient
 from plans.models import SessionRecord, TreatmentPlan, TreatmentSession
 
@@ -29,7 +29,7 @@ def built(
         clinic = data.build_clinic(now=NOW, practitioners=2, rooms=1, patients=30)
         data.build_appointments(clinic, days_back=180, days_forward=30)
         plans = history.build_plans(clinic)
-        emails = history.build_emails(clinic)
+        emails = outbox.build_emails(clinic)
         yield SimpleNamespace(clinic=clinic, plans=plans, emails=emails)
         transaction.set_rollback(True)
 

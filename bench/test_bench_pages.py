@@ -7,7 +7,7 @@ import time_machine
 from django.db.models import Q
 
 from aftercare.models import Reminder
-from bench import calendar, data, history, pages
+from bench import calendar, data, history, outbox, pages
 from bench.__main__ import EMPTY_CLINIC_BENCHMARKS, FULL_CLINIC_BENCHMARKS
 from clinic.models import Appointment
 from plans.models import SessionRecord, TreatmentPlan
@@ -41,7 +41,7 @@ def test_it_reports_every_figure_with_a_fixed_number_of_queries(clinic):
         empty |= getattr(pages, f"{page}_empty")(clinic)
     data.build_appointments(clinic, days_back=200, days_forward=60)
     history.build_plans(clinic)
-    history.build_emails(clinic)
+    outbox.build_emails(clinic)
     full = {}
     for page in PAGES:
         full |= getattr(pages, f"{page}_full")(clinic)
