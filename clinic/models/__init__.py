@@ -1,6 +1,11 @@
 """The clinic's models, one module per area; import them from here."""
 
-from clinic.models.appointments import Appointment, choice_label, local_midnight
+from clinic.models.appointments import (
+    Appointment,
+    AppointmentEvent,
+    choice_label,
+    local_midnight,
+)
 from clinic.models.consultations import (
     CONTRAINDICATIONS,
     Area,
@@ -24,6 +29,7 @@ from clinic.models.people import Patient, Practitioner, validate_person_name
 __all__ = [
     "CONTRAINDICATIONS",
     "Appointment",
+    "AppointmentEvent",
     "Area",
     "ClinicalAccess",
     "ClosureDay",

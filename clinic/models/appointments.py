@@ -178,3 +178,96 @@ class Appointment(models.Model):
     @property
     def duration_minutes(self) -> int:
         return int((self.end - self.start).total_seconds() // 60)
+
+
+class AppointmentEvent(models.Model):
+    """One change to an appointment, who made it and when: its history.
+
+    Written by the booking services in the transaction of the change itself. A
+    move keeps where and when the appointment was before and after; a
+    cancellation or a booking outside hours keeps its reason.
+    """
+
+    class Action(models.TextChoices):
+        BOOKED = "booked", _("Booked")
+        MOVED = "moved", _("Moved")
+        CANCELLED = "cancelled", _("Cancelled")
+        CHECKED_IN = "checked_in", _("Checked in")
+        CHECK_IN_UNDONE = "check_in_undone", _("Check-in taken back")
+        NO_SHOW = "no_show", _("Marked as a no-show")
+        NO_SHOW_UNDONE = "no_show_undone", _("No-show taken back")
+        COMPLETED = "completed", _("Completed")
+
+    appointment = models.ForeignKey(
+        Appointment, on_delete=models.CASCADE, related_name="events"
+    )
+    action = models.CharField(_("what happened"), max_length=20, choices=Action.choices)
+    at = models.DateTimeField(_("when"))
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    # Where and when it was before a move (the appointment's own fields, and
+    # the next move's "before", say where it went).
+    moved_from_start = models.DateTimeField(null=True, blank=True)
+    moved_from_end = models.DateTimeField(null=True, blank=True)
+    moved_from_practitioner = models.ForeignKey(
+        Practitioner,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    moved_from_room = models.ForeignKey(
+        "clinic.Room",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    moved_to_start = models.DateTimeField(null=True, blank=True)
+    moved_to_end = models.DateTimeField(null=True, blank=True)
+    moved_to_practitioner = models.ForeignKey(
+        Practitioner,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    moved_to_room = models.ForeignKey(
+        "clinic.Room",
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    reason = models.CharField(_("reason"), max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["appointment", "at"])]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(action="moved")
+                | Q(
+                    moved_from_start__isnull=False,
+                    moved_from_end__isnull=False,
+                    moved_from_practitioner__isnull=False,
+                    moved_from_room__isnull=False,
+                    moved_to_start__isnull=False,
+                    moved_to_end__isnull=False,
+                    moved_to_practitioner__isnull=False,
+                    moved_to_room__isnull=False,
+                ),
+                name="appointment_event_move_has_both_places",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_action_display()} - {self.appointment_id} - {self.at}"
+
+    def get_action_display(self) -> str:
+        return choice_label(self.Action, self.action)

@@ -7,8 +7,9 @@ that slipped past the friendly check becomes a clash error here); on SQLite the
 IMMEDIATE transaction mode serialises writers so the check itself is exact.
 
 booking.py checks slots and books them; changes.py moves, cancels, checks in,
-marks no-shows and completes; consultations.py records consultations and who
-opened a clinical record; patients.py registers patients one at a time.
+marks no-shows and completes; each writes a line of the appointment's history
+(history.py). consultations.py records consultations and who opened a clinical
+record; patients.py registers patients one at a time.
 """
 
 from clinic.services.booking import (
@@ -41,6 +42,7 @@ from clinic.services.changes import (
     undo_no_show,
 )
 from clinic.services.consultations import log_clinical_access, record_consultation
+from clinic.services.history import history_of
 from clinic.services.patients import (
     hold_registration_lock,
     save_patient_details,
@@ -70,6 +72,7 @@ __all__ = [
     "complete_appointment",
     "hold",
     "hold_calendars",
+    "history_of",
     "hold_registration_lock",
     "log_clinical_access",
     "mark_no_show",

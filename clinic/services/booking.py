@@ -11,9 +11,12 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from clinic.models import Appointment, Patient, Practitioner, Room
+from clinic.models import Appointment, AppointmentEvent, Patient, Practitioner, Room
 from clinic.scheduling import Availability, Problem
 from clinic.scheduling.clock import span_text
+from clinic.services import history
+
+Action = AppointmentEvent.Action
 
 EXCLUSION_VIOLATION = "23P01"
 OVERLAP_CONSTRAINTS = {
@@ -345,6 +348,13 @@ def book_appointments(
             error.index = index
             raise
         appointments.append(appointment)
+    history.record(
+        Action.BOOKED,
+        appointments,
+        by=booked_by,
+        at=now or timezone.now(),
+        reasons=[a.override_reason for a in appointments],
+    )
     notify("booked", appointments, now=now)
     return appointments
 

@@ -11,8 +11,15 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
-from clinic.models import Appointment, Consultation, Practitioner, Room
+from clinic.models import (
+    Appointment,
+    AppointmentEvent,
+    Consultation,
+    Practitioner,
+    Room,
+)
 from clinic.scheduling import Problem, when_text
+from clinic.services import history
 from clinic.services.booking import (
     BookingError,
     Slot,
@@ -23,6 +30,8 @@ from clinic.services.booking import (
     check_patients_free,
     notify,
 )
+
+Action = AppointmentEvent.Action
 
 
 def _refuse(message: str) -> BookingError:
@@ -51,6 +60,7 @@ def move_appointments(
     """
     if not moves:
         return []
+    now = now or timezone.now()
     ids = [m.appointment.pk for m in moves]
     locked = {
         a.pk: a
@@ -105,6 +115,7 @@ def move_appointments(
         raise
     # Save in an order in which no moved appointment lands on one not yet moved
     # (the database checks overlaps row by row): later-first when moving later.
+    before = {index: history.Place.of(locked[ids[index]]) for index in changing}
     order = sorted(
         range(len(moves)),
         key=lambda i: (
@@ -129,6 +140,12 @@ def move_appointments(
         except BookingError as error:
             error.index = index
             raise
+    history.record_moves(
+        [(locked[ids[index]], before[index]) for index in changing],
+        by=by,
+        at=now,
+        reasons=[override_reason.strip() if overrides[i] else "" for i in changing],
+    )
     # The patient hears only of the appointments that changed.
     notify("moved", [locked[ids[index]] for index in changing], now=now)
     return [locked[pk] for pk in ids]
@@ -244,6 +261,7 @@ def cancel_appointments(
             update_fields=["status", "cancel_reason", "cancelled_at", "updated_at"]
         )
         cancelled.append(appointment)
+    history.record(Action.CANCELLED, cancelled, by=by, at=now, reason=reason)
     notify("cancelled", cancelled, now=now)
     return cancelled
 
@@ -269,6 +287,7 @@ def check_in_appointment(
     appointment.status = Appointment.Status.CHECKED_IN
     appointment.checked_in_at = now
     appointment.save(update_fields=["status", "checked_in_at", "updated_at"])
+    history.record(Action.CHECKED_IN, [appointment], by=by, at=now)
     return appointment
 
 
@@ -300,6 +319,7 @@ def mark_no_show(
         raise _refuse(CONSULTATION_TOOK_PLACE)
     appointment.status = Appointment.Status.NO_SHOW
     appointment.save(update_fields=["status", "updated_at"])
+    history.record(Action.NO_SHOW, [appointment], by=by, at=now)
     notify("no_show", [appointment], now=now)
     return appointment
 
@@ -332,6 +352,7 @@ def undo_check_in(
     appointment.status = Appointment.Status.BOOKED
     appointment.checked_in_at = None
     appointment.save(update_fields=["status", "checked_in_at", "updated_at"])
+    history.record(Action.CHECK_IN_UNDONE, [appointment], by=by, at=now)
     return appointment
 
 
@@ -382,6 +403,7 @@ def undo_no_show(
     check_patients_free([(appointment.patient_id, slot)], exclude_ids=[appointment.pk])
     appointment.status = Appointment.Status.BOOKED
     _save_checked(appointment, update_fields=["status", "updated_at"])
+    history.record(Action.NO_SHOW_UNDONE, [appointment], by=by, at=now)
     return appointment
 
 
@@ -416,5 +438,6 @@ def complete_appointment(
         )
     appointment.status = Appointment.Status.COMPLETED
     appointment.save(update_fields=["status", "updated_at"])
+    history.record(Action.COMPLETED, [appointment], by=by, at=now)
     notify("completed", [appointment], now=now, ended_at=ended_at or appointment.end)
     return appointment

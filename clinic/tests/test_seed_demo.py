@@ -13,6 +13,7 @@ from django.utils import timezone
 from clinic import roles
 from clinic.models import (
     Appointment,
+    AppointmentEvent,
     OpeningHours,
     Patient,
     Practitioner,
@@ -46,6 +47,7 @@ def counts() -> dict[str, int]:
     return {model.__name__: model.objects.count() for model in models} | {
         "Appointment": Appointment.objects.count(),
         "active": Appointment.objects.active().count(),
+        "history": AppointmentEvent.objects.count(),
     }
 
 
@@ -58,7 +60,7 @@ def test_it_builds_the_demo_clinic(seeded):
     staff_and_setup = {
         name: count
         for name, count in counts().items()
-        if name not in ("Appointment", "active")
+        if name not in ("Appointment", "active", "history")
     }
     assert staff_and_setup == {
         "User": 5,
@@ -97,6 +99,17 @@ def test_a_later_run_in_the_same_week_adds_no_appointments(seeded):
     seed_demo(NOW + timedelta(days=2, hours=3))
 
     assert counts() == before
+
+
+def test_every_appointment_has_its_history(seeded):
+    assert not Appointment.objects.filter(events__isnull=True).exists()
+    cancelled = Appointment.objects.filter(status=Appointment.Status.CANCELLED)
+    assert cancelled.exists()
+    for appointment in cancelled:
+        assert appointment.events.filter(
+            action=AppointmentEvent.Action.CANCELLED,
+            reason=appointment.cancel_reason,
+        ).exists()
 
 
 def test_staff_are_in_their_role_groups_and_log_in_with_the_demo_password(seeded):

@@ -96,6 +96,7 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "has_started": appointment.start <= timezone.now(),
             # Then it can no longer be cancelled or marked as missed.
             "took_place": services.consultation_took_place(appointment),
+            "history": services.history_of(appointment),
         },
     )
 
