@@ -11,6 +11,7 @@ from clinic import services
 from clinic.forms import PatientForm
 from clinic.models import (
     Appointment,
+    AppointmentEvent,
     Consultation,
     Patient,
 )
@@ -64,6 +65,49 @@ class PatientAdmin(admin.ModelAdmin):
         return super().response_change(request, obj)
 
 
+class AppointmentEventInline(admin.TabularInline):
+    """The appointment's history, as its page shows it: written by the booking
+    services only."""
+
+    model = AppointmentEvent
+    fields = [
+        "at",
+        "action",
+        "by",
+        "moved_from_start",
+        "moved_to_start",
+        "moved_from_practitioner",
+        "moved_to_practitioner",
+        "moved_from_room",
+        "moved_to_room",
+        "reason",
+    ]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+    verbose_name = _("change")
+    verbose_name_plural = _("appointment history")
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related(
+                "by",
+                "moved_from_practitioner__user",
+                "moved_to_practitioner__user",
+                "moved_from_room",
+                "moved_to_room",
+            )
+        )
+
+
 @admin.register(Appointment)
 class AppointmentAdmin(admin.ModelAdmin):
     """Read-mostly: bookings and moves go through the booking pages, which run the
@@ -93,6 +137,7 @@ class AppointmentAdmin(admin.ModelAdmin):
         "updated_at",
     ]
     readonly_fields = [f for f in fields if f != "notes"]
+    inlines = [AppointmentEventInline]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -1,10 +1,13 @@
 """Each appointment keeps its history. Existing appointments start theirs with
 what their rows tell: when and by whom they were booked, when they were
-cancelled (and why) and when the patient was checked in."""
+cancelled (and why) and when the patient was checked in. Managers see it in
+the admin too."""
 
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
+
+from clinic.roles import MANAGER, grant
 
 BATCH = 2000
 
@@ -48,6 +51,12 @@ def backfill(apps, schema_editor):
             AppointmentEvent.objects.bulk_create(events)
             events = []
     AppointmentEvent.objects.bulk_create(events)
+
+
+def grant_history(apps, schema_editor) -> None:
+    # The admin shows it with each appointment (the clinic's pages to everyone
+    # who may open the appointment).
+    grant(apps, MANAGER, "clinic", ["view_appointmentevent"])
 
 
 class Migration(migrations.Migration):
@@ -184,4 +193,5 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(backfill, migrations.RunPython.noop),
+        migrations.RunPython(grant_history, migrations.RunPython.noop),
     ]

@@ -338,3 +338,25 @@ def test_existing_appointments_start_their_history_with_what_their_rows_tell(
         (Action.CHECKED_IN, None, NOW - timedelta(hours=1), ""),
         (Action.CANCELLED, None, NOW, "Unwell."),
     ]
+
+
+def test_a_manager_reads_the_history_in_the_admin_and_cannot_change_it(
+    client, booked, manager
+):
+    manager.is_staff = True
+    manager.save()
+    cancel_appointment(appointment=booked, by=manager, reason="Unwell today.", now=NOW)
+    booked.events.filter(action=Action.CANCELLED).update(reason="Kept in history.")
+    client.force_login(manager)
+
+    page = client.get(reverse("admin:clinic_appointment_change", args=[booked.pk]))
+
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert 'id="events-group"' in text
+    assert "Appointment history" in text
+    assert "Kept in history." in text
+    assert 'name="events-0-reason"' not in text  # Shown, not editable.
+    assert not manager.has_perm("clinic.change_appointmentevent")
+    assert not manager.has_perm("clinic.delete_appointmentevent")
+    assert manager.has_perm("clinic.view_appointmentevent")
