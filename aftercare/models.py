@@ -138,7 +138,7 @@ class ReminderRule(models.Model):
         ),
     )
     subject = models.CharField(_("subject"), max_length=200)
-    body = models.TextField(_("text"))
+    body = models.TextField(_("text"), max_length=10000)
 
     class Meta:
         ordering = ["kind"]

@@ -15,6 +15,7 @@ from clinic.forms.fields import (
     ModelMultipleChoiceField,
     TimeInput,
     combine_local_start,
+    optional_reason_in_words,
     reason_in_words,
 )
 from clinic.forms.patients import PatientForm, PatientSearchForm, clean_person_name
@@ -35,5 +36,6 @@ __all__ = [
     "TimeInput",
     "clean_person_name",
     "combine_local_start",
+    "optional_reason_in_words",
     "reason_in_words",
 ]

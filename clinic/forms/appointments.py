@@ -7,7 +7,13 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from clinic.forms.fields import MAX_DAYS_AWAY, DateInput, MinuteField
+from clinic.forms.fields import (
+    MAX_DAYS_AWAY,
+    DateInput,
+    MinuteField,
+    optional_reason_in_words,
+    reason_in_words,
+)
 from clinic.models import (
     Appointment,
     Practitioner,
@@ -60,6 +66,12 @@ class SlotForm(forms.Form):
         super().__init__(*args, **kwargs)
         if not can_override:
             del self.fields["override_reason"]
+
+    def clean_override_reason(self) -> str:
+        return optional_reason_in_words(
+            self.cleaned_data["override_reason"],
+            asked=_("Say in a few words why it is booked outside hours."),
+        )
 
     def clean_date(self) -> date:
         day = self.cleaned_data["date"]
@@ -123,10 +135,10 @@ class CancelForm(forms.Form):
     )
 
     def clean_reason(self) -> str:
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError(_("Give a reason for cancelling."))
-        return reason
+        return reason_in_words(
+            self.cleaned_data["reason"],
+            asked=_("Give a reason for cancelling, in a few words."),
+        )
 
 
 class CalendarForm(forms.Form):

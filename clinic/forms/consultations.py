@@ -4,7 +4,7 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from clinic.forms.fields import CheckboxesField, HiddenErrorsShown
+from clinic.forms.fields import CheckboxesField, HiddenErrorsShown, reason_in_words
 from clinic.models import (
     CONTRAINDICATIONS,
     Area,
@@ -56,25 +56,35 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
     def clean(self) -> dict:
         data = super().clean()
         answered_yes = [name for name in CONTRAINDICATIONS if data.get(name)]
-        if answered_yes and not data.get("screening_note", "").strip():
-            self.add_error(
-                "screening_note",
-                _(
-                    "A yes in the screening needs your note: what it means for "
-                    "treatment."
-                ),
-            )
+        note = data.get("screening_note", "")
+        if answered_yes and "screening_note" not in self._errors:
+            try:
+                data["screening_note"] = reason_in_words(
+                    note,
+                    asked=_(
+                        "A yes in the screening needs your note, in a few words: "
+                        "what it means for treatment."
+                    ),
+                )
+            except forms.ValidationError as error:
+                self.add_error("screening_note", error)
         decision = data.get("decision")
         needs_reason = (
             Consultation.Decision.NOT_ELIGIBLE,
             Consultation.Decision.REFER,
         )
         reason = data.get("decision_reason", "").strip()
-        if decision in needs_reason and not reason:
-            self.add_error(
-                "decision_reason",
-                _("Give the reason when the patient is not eligible or referred."),
-            )
+        if decision in needs_reason and "decision_reason" not in self._errors:
+            try:
+                data["decision_reason"] = reason_in_words(
+                    reason,
+                    asked=_(
+                        "Give the reason, in a few words, when the patient is not "
+                        "eligible or referred."
+                    ),
+                )
+            except forms.ValidationError as error:
+                self.add_error("decision_reason", error)
         if decision == Consultation.Decision.PENDING and reason:
             self.add_error(
                 "decision_reason",

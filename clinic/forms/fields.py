@@ -42,6 +42,12 @@ class CheckboxesField(forms.MultipleChoiceField):
         return [str(choice) for choice, _label in self.choices if str(choice) in ticked]
 
 
+def optional_reason_in_words(text: str, *, asked: str) -> str:
+    """An optional reason (a manager's, to go outside hours): empty, or in words."""
+    reason = text.strip()
+    return reason_in_words(reason, asked=asked) if reason else reason
+
+
 def reason_in_words(text: str, *, asked: str) -> str:
     """A reason that a record keeps (a clinical photo deleted, a plan beyond its
     protocol): a few letters at least, not "x" or "....". ``asked`` is the

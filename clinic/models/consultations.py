@@ -66,7 +66,9 @@ class Consultation(models.Model):
     )
     areas = models.JSONField(_("areas of concern"), default=list)
     goals = models.JSONField(_("goals"), default=list)
-    hoped_for_results = models.TextField(_("results hoped for"), blank=True)
+    hoped_for_results = models.TextField(
+        _("results hoped for"), blank=True, max_length=2000
+    )
     skin_type = models.PositiveSmallIntegerField(
         _("skin type (Fitzpatrick)"), choices=SkinType.choices, null=True, blank=True
     )
@@ -95,12 +97,13 @@ class Consultation(models.Model):
     screening_note = models.TextField(
         _("practitioner's note on the screening"),
         blank=True,
+        max_length=2000,
         help_text=_("Required when any screening answer is yes."),
     )
     decision = models.CharField(
         _("decision"), max_length=20, choices=Decision.choices, default=Decision.PENDING
     )
-    decision_reason = models.TextField(_("reason"), blank=True)
+    decision_reason = models.TextField(_("reason"), blank=True, max_length=2000)
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

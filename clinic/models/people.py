@@ -102,7 +102,7 @@ class Patient(models.Model):
     skin_type = models.PositiveSmallIntegerField(
         _("skin type (Fitzpatrick)"), choices=SkinType.choices, null=True, blank=True
     )
-    notes = models.TextField(_("notes"), blank=True)
+    notes = models.TextField(_("notes"), blank=True, max_length=5000)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -142,10 +142,17 @@ def test_the_patient_page_then_offers_to_start_a_treatment_plan(
     assert reverse("plans:create", args=[consultation.pk]) in body
 
 
-def test_a_yes_in_the_screening_needs_a_note(client, practitioner, patient, visit):
+# Blank, invisible (a zero-width space), or a token ("." or "ok").
+HOLLOW = ["  ", "\u200b", ".", "ok"]
+
+
+@pytest.mark.parametrize("note", HOLLOW)
+def test_a_yes_in_the_screening_needs_a_note(
+    client, practitioner, patient, visit, note
+):
     client.force_login(practitioner.user)
     response = client.post(
-        record_url(visit), consultation_data(isotretinoin="on", screening_note="  ")
+        record_url(visit), consultation_data(isotretinoin="on", screening_note=note)
     )
     assert response.status_code == 200
     assert "screening_note" in response.context["form"].errors
@@ -155,11 +162,15 @@ def test_a_yes_in_the_screening_needs_a_note(client, practitioner, patient, visi
     assert patient.skin_type is None
 
 
+@pytest.mark.parametrize("reason", HOLLOW)
 @pytest.mark.parametrize("decision", ["not_eligible", "refer"])
-def test_not_eligible_or_refer_needs_a_reason(client, practitioner, visit, decision):
+def test_not_eligible_or_refer_needs_a_reason(
+    client, practitioner, visit, decision, reason
+):
     client.force_login(practitioner.user)
     response = client.post(
-        record_url(visit), consultation_data(decision=decision, decision_reason=" ")
+        record_url(visit),
+        consultation_data(decision=decision, decision_reason=reason),
     )
     assert response.status_code == 200
     assert "decision_reason" in response.context["form"].errors

@@ -18,6 +18,7 @@ from clinic.forms import (
     MinuteField,
     TimeInput,
     combine_local_start,
+    optional_reason_in_words,
     reason_in_words,
 )
 from clinic.models import Area, Practitioner, Room
@@ -92,12 +93,18 @@ class PlanForm(forms.ModelForm):
                 )
                 % {"n": spacing, "p": protocol, "range": protocol.spacing_text}
             )
-        if outside and not data.get("exception_reason", "").strip():
-            for message in outside:
-                self.add_error("exception_reason", message)
-            self.add_error(
-                "exception_reason", _("Give a reason to go outside the protocol.")
-            )
+        if outside and "exception_reason" not in self._errors:
+            try:
+                data["exception_reason"] = reason_in_words(
+                    data.get("exception_reason", ""),
+                    asked=_(
+                        "Give a reason, in a few words, to go outside the protocol."
+                    ),
+                )
+            except forms.ValidationError as error:
+                for message in outside:
+                    self.add_error("exception_reason", message)
+                self.add_error("exception_reason", error)
         return data
 
 
@@ -190,6 +197,11 @@ SessionRowFormSet = formset_factory(
 )
 
 
+CLOSER_THAN_THE_MINIMUM = gettext_lazy(
+    "Say in a few words why the sessions may be closer than the minimum."
+)
+
+
 class OverrideForm(forms.Form):
     override_reason = forms.CharField(
         label=gettext_lazy(
@@ -198,6 +210,11 @@ class OverrideForm(forms.Form):
         required=False,
         max_length=300,
     )
+
+    def clean_override_reason(self) -> str:
+        return optional_reason_in_words(
+            self.cleaned_data["override_reason"], asked=CLOSER_THAN_THE_MINIMUM
+        )
 
 
 class MoveSessionForm(HiddenErrorsShown, forms.Form):
@@ -228,6 +245,11 @@ class MoveSessionForm(HiddenErrorsShown, forms.Form):
     )
     # The move the page last showed (see stamp()): a confirmation is for that one.
     previewed = forms.CharField(widget=forms.HiddenInput, required=False)
+
+    def clean_override_reason(self) -> str:
+        return optional_reason_in_words(
+            self.cleaned_data["override_reason"], asked=CLOSER_THAN_THE_MINIMUM
+        )
 
     def clean(self) -> dict:
         data = super().clean()
@@ -264,20 +286,19 @@ class CancelSessionForm(forms.Form):
     )
 
     def clean_reason(self) -> str:
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError(_("Give a reason for cancelling."))
-        return reason
+        return reason_in_words(
+            self.cleaned_data["reason"],
+            asked=_("Give a reason for cancelling, in a few words."),
+        )
 
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300)
 
     def clean_reason(self) -> str:
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError(_("Give a reason."))
-        return reason
+        return reason_in_words(
+            self.cleaned_data["reason"], asked=_("Give a reason, in a few words.")
+        )
 
 
 class ExtendForm(HiddenErrorsShown, forms.Form):

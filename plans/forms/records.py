@@ -228,10 +228,11 @@ class AmendForm(HiddenErrorsShown, forms.Form):
     seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0, required=False)
 
     def clean_reason(self) -> str:
-        reason = self.cleaned_data["reason"].strip()
-        if not reason:
-            raise forms.ValidationError(_("An amendment needs a reason."))
-        return reason
+        # The signed record keeps it next to what changed.
+        return reason_in_words(
+            self.cleaned_data["reason"],
+            asked=_("An amendment needs a reason, in a few words."),
+        )
 
 
 class PhotoForm(forms.Form):

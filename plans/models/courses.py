@@ -21,7 +21,7 @@ class Protocol(models.Model):
     """A course of microneedling: how many sessions, how far apart."""
 
     name = models.CharField(_("name"), max_length=100, unique=True)
-    description = models.TextField(_("for"), blank=True)
+    description = models.TextField(_("for"), blank=True, max_length=2000)
     min_sessions = models.PositiveSmallIntegerField(
         _("fewest sessions"), validators=[MinValueValidator(1), MaxValueValidator(30)]
     )
@@ -127,6 +127,7 @@ class TreatmentPlan(models.Model):
     exception_reason = models.TextField(
         _("reason to go outside the protocol"),
         blank=True,
+        max_length=2000,
         help_text=_("Needed when the sessions or spacing are outside the protocol."),
     )
     status = models.CharField(

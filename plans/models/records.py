@@ -89,8 +89,8 @@ class SessionRecord(models.Model):
         _("redness"), max_length=10, choices=Redness.choices, default=Redness.NONE
     )
     pinpoint_bleeding = models.BooleanField(_("pinpoint bleeding"), default=False)
-    adverse_events = models.TextField(_("adverse events"), blank=True)
-    notes = models.TextField(_("notes"), blank=True)
+    adverse_events = models.TextField(_("adverse events"), blank=True, max_length=5000)
+    notes = models.TextField(_("notes"), blank=True, max_length=10000)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     signed_by = models.ForeignKey(

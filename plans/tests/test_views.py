@@ -405,11 +405,15 @@ def test_going_outside_the_protocol_needs_a_reason(
 ):
     client.force_login(practitioner.user)
     url = reverse("plans:create", args=[consultation.pk])
-    response = client.post(url, plan_data(practitioner, **overrides))
-    assert response.status_code == 200
-    errors = response.context["form"].errors["exception_reason"]
-    assert any(message in e for e in errors)
-    assert "Give a reason to go outside the protocol." in errors
+    # None, an invisible one, or a token one ("." or "x").
+    for reason in ("", "\u200b", ".", "x"):
+        response = client.post(
+            url, plan_data(practitioner, exception_reason=reason, **overrides)
+        )
+        assert response.status_code == 200
+        errors = response.context["form"].errors["exception_reason"]
+        assert any(message in e for e in errors)
+        assert "Give a reason, in a few words, to go outside the protocol." in errors
     assert not TreatmentPlan.objects.exists()
 
     client.post(
