@@ -9,11 +9,12 @@ from itertools import pairwise
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth.models import User
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from clinic import services
+from clinic import roles, services
 from clinic.forms import clean_person_name
 from clinic.models import (
     Appointment,
@@ -106,6 +107,36 @@ class PractitionerForm(StillBookedForm):
     class Meta:
         model = Practitioner
         fields = ["user", "title", "is_active"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        user = self.fields["user"]
+        if self.instance.pk is not None:
+            # Their bookings, records and signatures are in this account's
+            # name: handing it to someone else would rewrite who did them.
+            user.disabled = True
+            user.help_text = _(
+                "A practitioner keeps their account. For someone else, add a "
+                "practitioner of their own."
+            )
+            return
+        user.queryset = (
+            User.objects.filter(
+                groups__name=roles.PRACTITIONER,
+                is_active=True,
+                practitioner__isnull=True,
+            )
+            .distinct()
+            .order_by("last_name", "first_name", "username")
+        )
+        user.help_text = _(
+            "Active staff accounts with the Practitioner role that are no "
+            "practitioner yet."
+        )
+        user.error_messages["invalid_choice"] = _(
+            "Pick an account from the list: one with the Practitioner role that "
+            "is no practitioner yet."
+        )
 
 
 # Hours are blocks of a weekday (several a day allowed). A change is refused
@@ -268,7 +299,6 @@ class PractitionerAdmin(admin.ModelAdmin):
     list_filter = ["title", "is_active"]
     search_fields = ["user__first_name", "user__last_name", "user__username"]
     list_select_related = ["user"]
-    autocomplete_fields = ["user"]
     inlines = [WorkingHoursInline, TimeOffInline]
 
 

@@ -16,6 +16,7 @@ from clinic.models import (
     ClosureDay,
     OpeningHours,
     Patient,
+    Practitioner,
     Room,
     TimeOff,
     WorkingHours,
@@ -624,3 +625,57 @@ def test_an_admin_page_opened_before_a_colleagues_save_does_not_undo_it(
     assert admin_client.post(url, mine).status_code == 302
     patient.refresh_from_db()
     assert patient.notes == "Prefers mornings."
+
+
+def test_a_practitioner_keeps_their_account(admin_client, practitioner, front_desk):
+    AppointmentFactory(
+        practitioner=practitioner, start=timezone.now() + timedelta(days=1)
+    )
+    url = reverse("admin:clinic_practitioner_change", args=[practitioner.pk])
+    data = practitioner_page_data(practitioner, []) | {"user": front_desk.pk}
+
+    response = admin_client.post(url, data)
+
+    assert response.status_code == 302
+    practitioner.refresh_from_db()
+    assert practitioner.user.username == "practitioner"
+
+
+def practitioner_add_data(user) -> dict:
+    return {
+        "user": user.pk,
+        "title": "nurse",
+        "is_active": "on",
+        "working_hours-TOTAL_FORMS": "0",
+        "working_hours-INITIAL_FORMS": "0",
+        "working_hours-MIN_NUM_FORMS": "0",
+        "working_hours-MAX_NUM_FORMS": "1000",
+        "time_off-TOTAL_FORMS": "0",
+        "time_off-INITIAL_FORMS": "0",
+        "time_off-MIN_NUM_FORMS": "0",
+        "time_off-MAX_NUM_FORMS": "1000",
+    }
+
+
+def test_only_an_account_with_the_practitioner_role_becomes_a_practitioner(
+    admin_client, front_desk, practitioner
+):
+    url = reverse("admin:clinic_practitioner_add")
+    newcomer = UserFactory(username="new.nurse", role=roles.PRACTITIONER)
+
+    offered = list(
+        admin_client.get(url).context["adminform"].form.fields["user"].queryset
+    )
+    refused = [
+        admin_client.post(url, practitioner_add_data(account))
+        for account in (front_desk, practitioner.user)
+    ]
+    added = admin_client.post(url, practitioner_add_data(newcomer))
+
+    assert offered == [newcomer]
+    for response in refused:
+        assert response.status_code == 200
+        assert "Pick an account from the list" in response.content.decode()
+    assert added.status_code == 302
+    assert Practitioner.objects.filter(user=newcomer, title="nurse").exists()
+    assert not Practitioner.objects.filter(user=front_desk).exists()
