@@ -79,6 +79,9 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # `runserver` leaves static files to WhiteNoise, as in production (its own
+    # handler answers a crafted path like /static/../manage.py with a 500).
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "crispy_forms",

@@ -4,6 +4,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from clinic.models.hours import MAX_DAYS_AWAY
 from clinic.scheduling import local_datetime
 
 MAX_ID = 2**63 - 1
@@ -103,10 +104,6 @@ class MinuteField(forms.TimeField):
             raise forms.ValidationError(
                 _("Give the time in hours and minutes, like 10:30."), code="seconds"
             )
-
-
-# The farthest a date typed into a booking or calendar may lie from today.
-MAX_DAYS_AWAY = 5 * 366
 
 
 def combine_local_start(

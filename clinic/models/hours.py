@@ -1,7 +1,7 @@
 """The clinic's calendar settings (opening hours, closures, rooms, working hours,
 time off) and the bookings a change of them would strand."""
 
-from datetime import time
+from datetime import date, datetime, time
 
 from django.core.exceptions import ValidationError
 from django.db import models
@@ -13,6 +13,24 @@ from django.utils.translation import ngettext
 
 from clinic.models.appointments import Appointment, AppointmentQuerySet
 from clinic.models.people import Practitioner
+
+# The farthest from today a date typed into a booking, a calendar or the
+# settings may lie (date arithmetic on year 1 or 9999 would overflow).
+MAX_DAYS_AWAY = 5 * 366
+
+
+def within_reach(day: date | datetime) -> bool:
+    """``day`` (a date, or a moment on the clinic's clock) is at most
+    MAX_DAYS_AWAY from today."""
+    try:
+        if isinstance(day, datetime):
+            day = timezone.localdate(day)
+        return abs((day - timezone.localdate()).days) <= MAX_DAYS_AWAY
+    except OverflowError:  # Year 1 in a zone behind UTC, say.
+        return False
+
+
+OUT_OF_REACH = _("Pick a date within five years of today.")
 
 
 class Weekday(models.IntegerChoices):
@@ -187,6 +205,13 @@ class TimeOff(models.Model):
 
         if self.practitioner_id is None or self.start is None or self.end is None:
             return
+        far = {
+            name: OUT_OF_REACH
+            for name in ("start", "end")
+            if not within_reach(getattr(self, name))
+        }
+        if far:
+            raise ValidationError(far)
         hold_calendars(practitioner_ids=[self.practitioner_id])
         booked = (
             _open_bookings()
@@ -259,6 +284,8 @@ class ClosureDay(models.Model):
 
         if self.date is None:
             return
+        if not within_reach(self.date):
+            raise ValidationError({"date": OUT_OF_REACH})
         if self.pk and ClosureDay.objects.filter(pk=self.pk, date=self.date).exists():
             return  # The same day, with another reason.
         hold_calendars()

@@ -679,3 +679,37 @@ def test_only_an_account_with_the_practitioner_role_becomes_a_practitioner(
     assert added.status_code == 302
     assert Practitioner.objects.filter(user=newcomer, title="nurse").exists()
     assert not Practitioner.objects.filter(user=front_desk).exists()
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2040-01-01"])
+def test_a_closure_day_years_away_is_refused_in_words(admin_client, day):
+    response = admin_client.post(
+        reverse("admin:clinic_closureday_add"), {"date": day, "reason": "Far"}
+    )
+
+    assert response.status_code == 200
+    assert "Pick a date within five years of today." in response.content.decode()
+    assert not ClosureDay.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "start,end", [("0001-01-01", "0001-01-02"), ("2026-12-01", "9999-12-31")]
+)
+def test_time_off_years_away_is_refused_in_words(
+    admin_client, practitioner, start, end
+):
+    response = admin_client.post(
+        reverse("admin:clinic_timeoff_add"),
+        {
+            "practitioner": practitioner.pk,
+            "start_0": start,
+            "start_1": "08:00",
+            "end_0": end,
+            "end_1": "18:00",
+            "reason": "Far",
+        },
+    )
+
+    assert response.status_code == 200
+    assert "Pick a date within five years of today." in response.content.decode()
+    assert not TimeOff.objects.exists()

@@ -131,3 +131,34 @@ def test_a_production_configuration_is_read_as_written(tmp_path):
         "EMAIL_USE_TLS": True,
         "BROKER": "redis://cache.internal:6379/0",
     }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "path,status",
+    [
+        ("/static/css/clinic.css", 200),
+        ("/static/%2e%2e/manage.py", 404),
+        ("/static/../manage.py", 404),
+    ],
+)
+def test_the_development_server_serves_static_files_as_production_does(
+    path, status, settings
+):
+    """`make run` serves through `runserver`: its handler must answer a crafted
+    static path with a 404, as WhiteNoise in production does, not a 500."""
+    from django.core.management import get_commands, load_command_class
+    from django.test import RequestFactory
+
+    settings.DEBUG = True
+    runserver = load_command_class(get_commands()["runserver"], "runserver")
+    # As `manage.py runserver` runs it, with its default options.
+    options = runserver.create_parser("manage.py", "runserver").parse_args([])
+    handler = runserver.get_handler(**vars(options))
+    environ = RequestFactory().get("/").environ | {"PATH_INFO": path}
+    statuses = []
+
+    body = handler(environ, lambda status, headers, *args: statuses.append(status))
+    b"".join(body)
+
+    assert int(statuses[0].split()[0]) == status
