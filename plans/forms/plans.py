@@ -245,6 +245,8 @@ class MoveSessionForm(HiddenErrorsShown, forms.Form):
     )
     # The move the page last showed (see stamp()): a confirmation is for that one.
     previewed = forms.CharField(widget=forms.HiddenInput, required=False)
+    # The session as the page first showed it (plans.services.session_seen).
+    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
 
     def clean_override_reason(self) -> str:
         return optional_reason_in_words(

@@ -16,6 +16,7 @@ from plans.services.changes import (
     mark_session_no_show,
     move_sessions,
     preview_move,
+    session_seen,
 )
 from plans.services.lifecycle import (
     PlanError,
@@ -62,6 +63,7 @@ __all__ = [
     "preview_move",
     "propose_for_plan",
     "record_consent",
+    "session_seen",
     "unbooked_count",
     "why_no_plan",
     "window_for",

@@ -15,8 +15,9 @@ from django.utils.translation import ngettext
 from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import shift_wall_clock, when_text
+from clinic.services.stale import seen_stamp
 from plans.models import TreatmentPlan, TreatmentSession
-from plans.services.lifecycle import PlanError, _can_override, window_for
+from plans.services.lifecycle import PlanError, StalePlan, _can_override, window_for
 from plans.services.series import (
     SeriesRequest,
     _note_exception,
@@ -53,6 +54,15 @@ class MovePreview:
     @property
     def needs_confirmation(self) -> bool:
         return bool(self.too_close or self.too_far)
+
+
+# What a move page shows of the session: when, with whom and where it is booked.
+SESSION_PLACE = ("start", "end", "practitioner_id", "room_id", "status")
+
+
+def session_seen(session: TreatmentSession) -> str:
+    """The version of the session a move page shows (clinic.services.stale)."""
+    return seen_stamp(session.appointment, SESSION_PLACE)
 
 
 def _booked_sessions_from(session: TreatmentSession) -> list[TreatmentSession]:
@@ -224,11 +234,13 @@ def move_sessions(
     confirmed: bool = False,
     override_reason: str = "",
     now: datetime | None = None,
+    seen: str | None = None,
 ) -> MovePreview:
     """Move one session, or it and all booked sessions after it, keeping spacing.
 
     Spacing outside the window needs ``confirmed``; below the minimum it also
-    needs a manager's ``override_reason``.
+    needs a manager's ``override_reason``. ``seen`` (session_seen() of the page
+    that asks) refuses a move asked for from a page opened before another.
     """
     plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
     if not plan.is_open:
@@ -236,6 +248,16 @@ def move_sessions(
     session = TreatmentSession.objects.select_related(
         "plan__protocol", "appointment__practitioner__user", "appointment__room"
     ).get(pk=session.pk)
+    if seen is not None and seen != session_seen(session):
+        # The plan's lock makes moves take turns: this one comes second.
+        raise StalePlan(
+            _(
+                "Someone moved or changed this session while your page was open "
+                "(a colleague, or this form sent twice), so this move was not "
+                "made. The page now shows where the session is booked: move it "
+                "again if it is still needed."
+            )
+        )
     if session.appointment.status != Appointment.Status.BOOKED:
         raise PlanError(
             _("This session is %(status)s and can't be moved.")

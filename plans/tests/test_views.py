@@ -6,6 +6,7 @@ from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 
+from aftercare.models import Reminder
 from clinic.models import Appointment, Consultation
 from clinic.tests.factories import (
     AppointmentFactory,
@@ -903,6 +904,35 @@ def test_moving_session_3_and_the_following_by_a_week(
     assert starts_of(plan) == SERIES[:2] + [at(s.date() + week, 10) for s in SERIES[2:]]
     page = client.get(response["Location"]).content.decode()
     assert "Sessions 3 to 6 moved: session 3 is now on Tue 26 Jan 2027, 10:00." in page
+
+
+def test_a_move_from_a_page_opened_before_another_move_is_refused(
+    client, front_desk, plan, sessions
+):
+    """Two tabs on one session: the second move would silently undo the first."""
+    client.force_login(front_desk)
+    url = move_url(sessions[2])
+    seen = client.get(url).context["form"].initial["seen"]
+    first_tab = {**move_data("2027-01-26", "following", action="move"), "seen": seen}
+    second_tab = {**move_data("2027-01-21", "following", action="move"), "seen": seen}
+    assert client.post(url, first_tab).status_code == 302
+    emails = Reminder.objects.count()
+
+    response = client.post(url, second_tab)
+
+    assert response.status_code == 302
+    assert response["Location"] == url
+    page = client.get(url)
+    assert "Someone moved or changed this session while your page was open" in (
+        page.content.decode()
+    )
+    assert "Tue 26 Jan 2027, 10:00" in page.content.decode()
+    assert starts_of(plan)[2] == at(date(2027, 1, 26), 10)
+    assert Reminder.objects.count() == emails
+    # Opened afresh, the page moves it.
+    fresh = {**second_tab, "seen": page.context["form"].initial["seen"]}
+    assert client.post(url, fresh).status_code == 302
+    assert starts_of(plan)[2] == at(date(2027, 1, 21), 10)
 
 
 def test_a_move_beyond_the_window_needs_confirmation(

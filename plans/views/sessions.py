@@ -47,7 +47,11 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
         )
         return redirect(session.plan)
     local = timezone.localtime(appointment.start)
-    initial = {"date": local.date(), "time": local.time()}
+    initial = {
+        "date": local.date(),
+        "time": local.time(),
+        "seen": services.session_seen(session),
+    }
     form = MoveSessionForm(request.POST or None, initial=initial)
     if (
         request.POST.get("action") == "move"
@@ -88,9 +92,14 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
                     by=request.user,
                     confirmed=data["confirmed"],
                     override_reason=data["override_reason"],
+                    seen=data["seen"],
                 )
                 messages.success(request, _moved_message(done))
                 return redirect(session.plan)
+        except services.StalePlan as error:
+            # Opened afresh, the page shows where the session is now.
+            messages.error(request, error.messages[0])
+            return redirect("plans:session_move", pk=session.pk)
         except services.PlanError as error:
             form_errors_from(error, form)
     return render(
