@@ -6,7 +6,7 @@ no queries.
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, tzinfo
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
@@ -22,6 +22,12 @@ from clinic.scheduling.bookings import (
     overlapping,
 )
 from clinic.scheduling.clock import day_text
+
+
+def _ends_after(start: datetime, end: datetime) -> bool:
+    # In UTC: Python compares two times of one zone by their wall clocks, so
+    # 01:30 and the second 01:30 of the night the clocks go back look equal.
+    return end.astimezone(UTC) > start.astimezone(UTC)
 
 
 @dataclass(frozen=True)
@@ -64,7 +70,7 @@ class SlotRules:
         now: datetime,
     ) -> list[Problem]:
         """Everything that stands against booking this slot, most serious first."""
-        if end <= start:
+        if not _ends_after(start, end):
             return [Problem("end_before_start", _("The end must be after the start."))]
         problems = _off_the_minute(start, end)
         problems += self._timing_and_person(start, now, practitioner)
@@ -88,7 +94,7 @@ class SlotRules:
     ) -> list[Problem]:
         """What stands against the slot whatever the room: when there is anything,
         no room can help. The series engine asks this first, and rooms only then."""
-        if end <= start:
+        if not _ends_after(start, end):
             return [Problem("end_before_start", _("The end must be after the start."))]
         return [
             *_off_the_minute(start, end),

@@ -679,6 +679,39 @@ def test_the_repeated_hour_is_two_different_hours_for_clashes(
     ]
 
 
+@pytest.mark.parametrize(
+    ("zone", "day"),
+    [("Europe/London", date(2027, 10, 31)), ("America/New_York", date(2027, 11, 7))],
+)
+def test_a_slot_ending_in_the_repeated_hour_ends_after_it_starts(
+    settings, practitioner, room, zone, day
+):
+    """01:30 to the second 01:30 is an hour: Python compares two times of one
+    zone by their wall clocks, which read the same."""
+    settings.TIME_ZONE = zone
+    start = datetime.combine(day, time(1, 30), ZoneInfo(zone))
+    end = timezone.localtime(start.astimezone(UTC) + timedelta(hours=1))
+    availability = Availability.load(
+        start=start - timedelta(hours=2), end=start + timedelta(hours=4)
+    )
+    now = start - timedelta(days=1)
+
+    found = codes(
+        availability.problems(
+            start=start, end=end, practitioner=practitioner, room=room, now=now
+        )
+    ) + codes(
+        availability.practitioner_problems(
+            start=start, end=end, practitioner=practitioner, now=now
+        )
+    )
+
+    assert end.replace(tzinfo=None) == start.replace(tzinfo=None)
+    assert "end_before_start" not in found
+    # What stands against it is the clinic's hours, which a manager may override.
+    assert set(found) == {"closed_weekday", "not_working"}
+
+
 def test_availability_follows_the_active_time_zone(practitioner, room, patient):
     with timezone.override(NEW_YORK):
         start = clinic_time(2026, 11, 26, 10)
