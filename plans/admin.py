@@ -28,8 +28,9 @@ class TreatmentSessionInline(admin.TabularInline):
 
 @admin.register(TreatmentPlan)
 class TreatmentPlanAdmin(admin.ModelAdmin):
-    """Read-mostly: plans are created and changed on the plan pages, which keep the
-    series and its bookings consistent."""
+    """Read-only: plans are created and changed on the plan pages, which keep the
+    series and its bookings consistent, and whose reasons are the practitioner's
+    (going outside the protocol) or the plan's end's."""
 
     list_display = ["patient", "protocol", "practitioner", "planned_sessions", "status"]
     list_filter = ["status", "protocol"]
@@ -47,6 +48,8 @@ class TreatmentPlanAdmin(admin.ModelAdmin):
         "consent_by",
         "consented_at",
         "created_by",
+        "exception_reason",
+        "ended_reason",
         "ended_at",
     ]
     inlines = [TreatmentSessionInline]

@@ -1577,3 +1577,21 @@ def test_two_sessions_on_one_day_show_no_spacing_and_the_warning(
 
     assert "0 days" in page
     assert f"below {plan.protocol.min_spacing_days}</span>" in page
+
+
+def test_the_admin_shows_a_plans_reasons_but_never_rewrites_them(
+    client, manager, plan
+):
+    manager.is_staff = True
+    manager.save()
+    client.force_login(manager)
+    url = reverse("admin:plans_treatmentplan_change", args=[plan.pk])
+
+    page = client.get(url)
+    client.post(url, {"exception_reason": "x" * 50_000, "ended_reason": "Ended."})
+
+    assert page.status_code == 200
+    assert 'name="exception_reason"' not in page.content.decode()
+    assert 'name="ended_reason"' not in page.content.decode()
+    plan.refresh_from_db()
+    assert (plan.exception_reason, plan.ended_reason) == ("", "")
