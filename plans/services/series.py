@@ -269,6 +269,18 @@ def book_series(
         )
         raise PlanError(which, messages=error.messages) from error
     next_number = max(plan.sessions.values_list("number", flat=True), default=0) + 1
+    # What is booked takes the place of sessions lost without a replacement,
+    # oldest first: the work lists then stop calling them unreplaced.
+    replaced = (
+        [replaces]
+        if replaces is not None
+        else list(
+            plan.sessions.filter(
+                appointment__status__in=Appointment.LOST_STATUSES,
+                replacement__isnull=True,
+            ).order_by("number")
+        )
+    )
     sessions = []
     for offset, appointment in enumerate(appointments):
         sessions.append(
@@ -276,7 +288,7 @@ def book_series(
                 plan=plan,
                 appointment=appointment,
                 number=next_number + offset,
-                replaces=replaces if offset == 0 else None,
+                replaces=replaced[offset] if offset < len(replaced) else None,
             )
         )
     if plan.status == TreatmentPlan.Status.DRAFT:

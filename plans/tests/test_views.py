@@ -1579,9 +1579,7 @@ def test_two_sessions_on_one_day_show_no_spacing_and_the_warning(
     assert f"below {plan.protocol.min_spacing_days}</span>" in page
 
 
-def test_the_admin_shows_a_plans_reasons_but_never_rewrites_them(
-    client, manager, plan
-):
+def test_the_admin_shows_a_plans_reasons_but_never_rewrites_them(client, manager, plan):
     manager.is_staff = True
     manager.save()
     client.force_login(manager)
@@ -1595,3 +1593,34 @@ def test_the_admin_shows_a_plans_reasons_but_never_rewrites_them(
     assert 'name="ended_reason"' not in page.content.decode()
     plan.refresh_from_db()
     assert (plan.exception_reason, plan.ended_reason) == ("", "")
+
+
+def test_a_session_booked_after_a_cancellation_replaces_it_in_the_work_lists(
+    front_desk, practitioner, plan, sessions
+):
+    from plans.services.worklists import series_at_risk
+
+    services.cancel_session(
+        session=sessions[4], reason="Patient unwell.", by=front_desk
+    )
+    assert "no replacement" in " ".join(
+        dict(series_at_risk(timezone.now())).get(plan, [])
+    )
+    request = services.SeriesRequest(
+        first_start=at(SERIES[-1].date() + timedelta(days=28), 10),
+        practitioner=practitioner,
+        room=None,
+        chosen={},
+    )
+    [booked] = services.book_series(
+        plan=plan,
+        proposals=services.propose_for_plan(plan=plan, request=request),
+        practitioner=practitioner,
+        by=front_desk,
+    )
+    # Two more sessions, still to book: the list of plans to book says so.
+    for _ in range(2):
+        services.extend_plan(plan=plan, by=practitioner.user)
+
+    assert booked.replaces == sessions[4]
+    assert plan not in dict(series_at_risk(timezone.now()))
