@@ -18,15 +18,33 @@ $(STAMP): requirements.txt
 
 install: $(STAMP)
 
+# `make run` serves the app as production does (the clinic's own error pages,
+# its content security policy, compressed static files), over plain HTTP on this
+# machine, with a secret key kept in var/secret_key. `make run RUN_DEBUG=1` shows
+# Django's debug pages instead.
+RUN_DEBUG ?= 0
+SECRET_KEY_FILE := var/secret_key
+run: export DEBUG = $(RUN_DEBUG)
+run: export SECURE_SSL_REDIRECT ?= 0
+run: export SESSION_COOKIE_SECURE ?= 0
+run: export CSRF_COOKIE_SECURE ?= 0
+run: export SECURE_HSTS_SECONDS ?= 0
+run: export CLINIC_BASE_URL ?= http://$(HOST):$(PORT)
+
 ## Serve the app with demo data: web, Celery worker and Celery beat, until Ctrl-C.
 run: install
-	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	@echo
-	@echo "  The clinic app is starting at http://$(HOST):$(PORT)/ (Ctrl-C stops everything)."
-	@echo "  Emails are written to var/mail/."
-	@echo
-	@trap 'kill 0' INT TERM EXIT; \
+	@mkdir -p var
+	@test -s $(SECRET_KEY_FILE) || $(BIN)/python -c \
+		'import secrets; print(secrets.token_urlsafe(50))' > $(SECRET_KEY_FILE)
+	@export SECRET_KEY="$$(cat $(SECRET_KEY_FILE))"; set -e; \
+	$(BIN)/python manage.py migrate --noinput; \
+	$(BIN)/python manage.py collectstatic --noinput --verbosity=0; \
+	$(BIN)/python manage.py seed_demo; \
+	echo; \
+	echo "  The clinic app is starting at http://$(HOST):$(PORT)/ (Ctrl-C stops everything)."; \
+	echo "  Emails are written to var/mail/."; \
+	echo; \
+	trap 'kill 0' INT TERM EXIT; \
 	$(BIN)/celery -A clinic worker --loglevel=INFO --concurrency=2 & \
 	$(BIN)/celery -A clinic beat --loglevel=INFO & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
