@@ -1077,7 +1077,16 @@ def test_calendar_pages_ignore_nonsense_in_the_address(client, front_desk, db):
     [
         ("clinic:calendar_day", {"date": "1900-01-01"}, "Showing today."),
         ("clinic:calendar_week", {"date": "3000-01-01"}, "Showing this week."),
-        ("clinic:calendar_week", {"room": "987654"}, "Pick a room from the list."),
+        (
+            "clinic:calendar_week",
+            {"room": "987654"},
+            "The address names no room of the list: pick one from it.",
+        ),
+        (
+            "clinic:calendar_week",
+            {"practitioner": "999999"},
+            "The address names no practitioner of the list: pick one from it.",
+        ),
     ],
 )
 def test_a_calendar_address_it_cant_show_says_what_it_shows_instead(
@@ -1088,6 +1097,7 @@ def test_a_calendar_address_it_cant_show_says_what_it_shows_instead(
     page = client.get(reverse(url), query).content.decode()
 
     assert message in page
+    assert "Pick one of the choices offered" not in page
 
 
 def test_the_week_in_the_menu_opens_a_week(client, front_desk, db):
@@ -1318,7 +1328,13 @@ def test_booking_a_second_consultation_points_at_the_first(
     page = client.get(url).content.decode()
 
     assert "already has a consultation booked" in page
+    assert "Move that one instead" in page
     assert first.get_absolute_url() in page
+    AppointmentFactory(
+        patient=patient, practitioner=practitioner, room=room, start=at(THURSDAY, 14)
+    )
+    assert "Move one of them instead" in client.get(url).content.decode()
+    Appointment.objects.exclude(pk=first.pk).delete()
     first.status = Appointment.Status.CANCELLED
     first.cancel_reason = "Unwell."
     first.save()

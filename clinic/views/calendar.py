@@ -33,13 +33,16 @@ def _calendar_params(request: HttpRequest) -> CalendarForm:
 
 def _address_errors(params: CalendarForm, *, today: str) -> list[str]:
     """What in the address was not understood, and what the page shows instead."""
-    instead = {
-        "date": today,
-        "practitioner": _("Pick a practitioner from the list."),
-        "room": _("Pick a room from the list."),
+    instead = {"date": today}
+    # A practitioner or room not in the list: said in the page's words.
+    unknown = {
+        "practitioner": _(
+            "The address names no practitioner of the list: pick one from it."
+        ),
+        "room": _("The address names no room of the list: pick one from it."),
     }
     return [
-        f"{' '.join(errors)} {instead.get(field, '')}".strip()
+        unknown.get(field) or f"{' '.join(errors)} {instead.get(field, '')}".strip()
         for field, errors in params.errors.items()
     ]
 

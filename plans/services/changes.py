@@ -210,6 +210,8 @@ def _spacing_after(
     for (earlier, before), (number, after) in pairwise(starts):
         if number not in moved_numbers and earlier not in moved_numbers:
             continue
+        if after <= before:
+            continue  # Out of order: _order_problems() says so.
         days = (timezone.localdate(after) - timezone.localdate(before)).days
         text = ngettext(
             "Session %(n)s would be %(days)s day after the one before it",

@@ -1062,6 +1062,9 @@ def test_a_session_cant_be_moved_before_the_one_before_it(
         "Session 3 would not come after session 2" in error
         for error in response.context["form"].non_field_errors()
     )
+    # Not also "-35 days after the one before it".
+    preview = client.post(move_url(sessions[2]), move_data("2026-12-15"))
+    assert "Session 3 would be" not in preview.content.decode()
     assert starts_of(plan) == SERIES
 
 
@@ -1624,3 +1627,35 @@ def test_a_session_booked_after_a_cancellation_replaces_it_in_the_work_lists(
 
     assert booked.replaces == sessions[4]
     assert plan not in dict(series_at_risk(timezone.now()))
+
+
+def test_booking_the_one_session_left_says_so_in_the_singular(
+    client, front_desk, practitioner, consultation
+):
+    one = make_plan(consultation, practitioner, planned=5)
+    book_sessions(one, SERIES[:4], RoomFactory(name="Room 9"))
+    client.force_login(front_desk)
+    first = (SERIES[3] + timedelta(days=28)).date().isoformat()
+    proposal = client.post(book_url(one), start_data(practitioner, date=first))
+
+    client.post(
+        book_url(one),
+        {**start_data(practitioner, date=first), **rows_data(proposal)}
+        | {"action": "confirm"},
+    )
+
+    assert "1 session booked for Ada Lovelace." in messages_of(
+        client.get(one.get_absolute_url())
+    )
+
+
+def test_an_ended_plan_shows_what_was_done_not_a_current_session(
+    client, front_desk, plan, sessions
+):
+    services.cancel_plan(plan=plan, reason="Patient moved away.", by=front_desk)
+    client.force_login(front_desk)
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+
+    assert "0 of 6 done" in page
+    assert "Session 1 of 6" not in page

@@ -5,6 +5,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clinic.views import staff_view
 from plans import services
@@ -140,7 +141,11 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                _("%(n)s sessions booked for %(patient)s.")
+                ngettext(
+                    "%(n)s session booked for %(patient)s.",
+                    "%(n)s sessions booked for %(patient)s.",
+                    len(proposals),
+                )
                 % {"n": len(proposals), "patient": plan.patient},
             )
             return redirect(plan)
