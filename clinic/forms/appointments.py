@@ -8,7 +8,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from clinic.forms.fields import (
+    BOOKING_HORIZON_DAYS,
     MAX_DAYS_AWAY,
+    TOO_FAR_AHEAD,
     DateInput,
     MinuteField,
     optional_reason_in_words,
@@ -77,8 +79,8 @@ class SlotForm(forms.Form):
         day = self.cleaned_data["date"]
         if day < timezone.localdate():
             raise forms.ValidationError(_("That date has already passed."))
-        if day > timezone.localdate() + timedelta(days=2 * 366):
-            raise forms.ValidationError(_("Book at most two years ahead."))
+        if day > timezone.localdate() + timedelta(days=BOOKING_HORIZON_DAYS):
+            raise forms.ValidationError(TOO_FAR_AHEAD)
         return day
 
     def clean(self) -> dict:

@@ -1,8 +1,11 @@
 """Fields, widgets and checks the clinic's forms share (plans' too)."""
 
+from datetime import timedelta
+
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from clinic.models.hours import MAX_DAYS_AWAY
 from clinic.scheduling import local_datetime
@@ -106,6 +109,11 @@ class MinuteField(forms.TimeField):
             )
 
 
+# How far ahead anything may be booked.
+BOOKING_HORIZON_DAYS = 2 * 366
+TOO_FAR_AHEAD = _lazy("Book at most two years ahead.")
+
+
 def combine_local_start(
     form: forms.Form,
     data: dict,
@@ -126,6 +134,9 @@ def combine_local_start(
         return
     if future and day < timezone.localdate():
         form.add_error(date_field, _("That date has already passed."))
+        return
+    if future and day > timezone.localdate() + timedelta(days=BOOKING_HORIZON_DAYS):
+        form.add_error(date_field, TOO_FAR_AHEAD)
         return
     try:
         data[key] = local_datetime(day, at)

@@ -1659,3 +1659,28 @@ def test_an_ended_plan_shows_what_was_done_not_a_current_session(
 
     assert "0 of 6 done" in page
     assert "Session 1 of 6" not in page
+
+
+def test_a_series_starts_within_a_year_and_a_move_within_two(
+    client, front_desk, practitioner, plan, sessions
+):
+    client.force_login(front_desk)
+    far = (TUESDAY + timedelta(days=3 * 366)).isoformat()
+    other = make_plan(
+        make_consultation(
+            PatientFactory(),
+            practitioner,
+            RoomFactory(name="Room 8"),
+            when=at(TUESDAY, 7),
+        ),
+        practitioner,
+    )
+
+    series = client.post(book_url(other), start_data(practitioner, date=far))
+    move = client.post(move_url(sessions[2]), move_data(far))
+
+    assert series.context["start_form"].errors["date"] == [
+        "Start the series within a year."
+    ]
+    assert move.context["form"].errors["date"] == ["Book at most two years ahead."]
+    assert starts_of(plan) == SERIES
