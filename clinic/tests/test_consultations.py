@@ -137,7 +137,9 @@ def test_the_patient_page_then_offers_to_start_a_treatment_plan(
     response = client.post(record_url(visit), consultation_data(), follow=True)
     body = response.content.decode()
     consultation = Consultation.objects.get()
-    assert "Consultation saved: eligible" in body
+    assert "Consultation saved: eligible. The patient's treatment plans are below" in (
+        body.replace("&#x27;", "'")
+    )
     assert "Start a treatment plan" in body
     assert reverse("plans:create", args=[consultation.pk]) in body
 

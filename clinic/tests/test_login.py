@@ -43,6 +43,7 @@ def test_repeated_wrong_passwords_lock_the_account_out_from_that_address(
     assert "Too many sign-in attempts" in page
     # How long: the cool-off of the settings (30 minutes by default).
     assert "paused after several wrong passwords, for 30 minutes after the last" in page
+    assert f'href="{reverse("login")}">Sign in with another account</a>' in page
     assert "_auth_user_id" not in client.session
 
 

@@ -80,7 +80,10 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
             if consultation.is_eligible:
                 messages.success(
                     request,
-                    _("Consultation saved: eligible. Start a treatment plan below."),
+                    _(
+                        "Consultation saved: eligible. The patient's treatment "
+                        "plans are below: start one there if none is open."
+                    ),
                 )
                 return redirect(consultation.patient)
             messages.success(request, _("Consultation saved."))

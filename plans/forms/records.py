@@ -114,6 +114,12 @@ class RecordForm(HiddenErrorsShown, forms.ModelForm):
                 "numbing_other",
                 _("Pick a numbing agent from the list or name another, not both."),
             )
+        named = data.get("numbing_agent") or data.get("numbing_other", "").strip()
+        if data.get("numbing_minutes") and not named:
+            self.add_error(
+                "numbing_minutes",
+                _("Name the numbing agent these minutes are for, or leave them out."),
+            )
         return data
 
 
@@ -133,7 +139,8 @@ class AreaForm(forms.Form):
         max_value=MAX_DEPTH_MM,
         max_digits=3,
         decimal_places=2,
-        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        # As the server takes it: any depth to the hundredth of a millimetre.
+        widget=forms.NumberInput(attrs={"step": "0.01"}),
         error_messages={
             # Django would speak of digits in total and decimal places.
             code: DEPTH_FORMAT
@@ -240,8 +247,9 @@ class PhotoForm(forms.Form):
         label=gettext_lazy("Photo"),
         widget=forms.ClearableFileInput(
             attrs={
+                # No "capture": a tablet then offers its camera and its
+                # gallery (photos taken with the clinic's camera, say).
                 "accept": "image/jpeg,image/png,image/webp",
-                "capture": "environment",
             }
         ),
     )

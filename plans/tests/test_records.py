@@ -9,7 +9,8 @@ from django.urls import reverse
 from clinic.models import Appointment
 from clinic.tests.factories import clinic_time
 from plans import records
-from plans.forms import AreaFormSet, RecordForm
+from plans.forms import AreaFormSet, PhotoForm, RecordForm
+from plans.forms.records import AreaForm
 from plans.models import Amendment, Product, SessionRecord, TreatedArea
 from plans.services import PlanError
 from plans.tests.record_factories import (
@@ -225,6 +226,23 @@ def test_the_form_wants_a_numbing_agent_from_the_list_or_another_not_both(sessio
     )
     assert not form.is_valid()
     assert "not both" in str(form.errors["numbing_other"])
+
+
+def test_numbing_minutes_belong_to_a_named_agent(session):
+    unnamed = record_form(session, numbing_minutes="30")
+    named = record_form(session, numbing_minutes="30", numbing_other="Numbing gel")
+
+    assert not unnamed.is_valid()
+    assert "Name the numbing agent" in str(unnamed.errors["numbing_minutes"])
+    assert "numbing_minutes" not in named.errors
+
+
+def test_the_page_takes_the_depths_the_form_takes():
+    depth = AreaForm().fields["depth_mm"]
+    assert depth.widget.attrs["step"] == "0.01"
+    assert depth.clean("1.27") == Decimal("1.27")
+    # A tablet offers its gallery as well as its camera.
+    assert "capture" not in PhotoForm().fields["image"].widget.attrs
 
 
 @pytest.mark.parametrize(
