@@ -38,6 +38,7 @@ from plans.services.series import (
     book_series,
     last_live_start,
     propose_for_plan,
+    stops_medication_too_late,
 )
 
 __all__ = [
@@ -64,6 +65,7 @@ __all__ = [
     "propose_for_plan",
     "record_consent",
     "session_seen",
+    "stops_medication_too_late",
     "unbooked_count",
     "why_no_plan",
     "window_for",

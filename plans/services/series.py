@@ -309,3 +309,19 @@ def _note_exception(
     }
     plan.exception_reason = "\n".join(filter(None, [plan.exception_reason, note]))
     plan.save(update_fields=["exception_reason", "updated_at"])
+
+
+# Patients stop a topical skin medication this many days before each session.
+MEDICATION_STOP_DAYS = 3
+
+
+def stops_medication_too_late(
+    plan: TreatmentPlan, proposals: Sequence[Proposal], *, now: datetime
+) -> bool:
+    """The consultation has the patient stop a skin medication before sessions
+    (which one is the practitioners' to see), and the first proposed session
+    leaves less time than that."""
+    if not plan.consultation.topical_medication or not proposals:
+        return False
+    first = min(p.start for p in proposals)
+    return first - now < timedelta(days=MEDICATION_STOP_DAYS)

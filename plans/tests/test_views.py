@@ -1684,3 +1684,23 @@ def test_a_series_starts_within_a_year_and_a_move_within_two(
     ]
     assert move.context["form"].errors["date"] == ["Book at most two years ahead."]
     assert starts_of(plan) == SERIES
+
+
+def test_a_first_session_too_soon_to_stop_a_skin_medication_is_pointed_out(
+    client, front_desk, practitioner, plan
+):
+    """NOW is Mon 23 Nov, 08:00: Tuesday is a day away, a week on is enough."""
+    Consultation.objects.filter(pk=plan.consultation_id).update(
+        topical_medication="Tretinoin 0.05% cream"
+    )
+    client.force_login(front_desk)
+    warning = "stop a skin medication 3 to 5 days before each session"
+
+    tomorrow = client.post(book_url(plan), start_data(practitioner)).content.decode()
+    next_week = client.post(
+        book_url(plan), start_data(practitioner, date="2026-12-01")
+    ).content.decode()
+
+    assert warning in tomorrow
+    assert "Tretinoin" not in tomorrow  # The practitioners' to see.
+    assert warning not in next_week

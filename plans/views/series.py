@@ -155,6 +155,9 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
     elif action != "confirm":
         override_form = OverrideForm()
     context.update(
+        stops_medication_too_late=services.stops_medication_too_late(
+            plan, proposals, now=timezone.now()
+        ),
         proposals=proposals,
         rows=bad_rows
         or SessionRowFormSet(initial=_rows_initial(proposals), prefix="s"),
