@@ -34,8 +34,8 @@ run: export CLINIC_BASE_URL ?= http://$(HOST):$(PORT)
 ## Serve the app with demo data: web, Celery worker and Celery beat, until Ctrl-C.
 run: install
 	@mkdir -p var
-	@test -s $(SECRET_KEY_FILE) || $(BIN)/python -c \
-		'import secrets; print(secrets.token_urlsafe(50))' > $(SECRET_KEY_FILE)
+	@test -s $(SECRET_KEY_FILE) || (umask 077; $(BIN)/python -c \
+		'import secrets; print(secrets.token_urlsafe(50))' > $(SECRET_KEY_FILE))
 	@export SECRET_KEY="$$(cat $(SECRET_KEY_FILE))"; set -e; \
 	$(BIN)/python manage.py migrate --noinput; \
 	$(BIN)/python manage.py collectstatic --noinput --verbosity=0; \
@@ -44,7 +44,7 @@ run: install
 	echo "  The clinic app is starting at http://$(HOST):$(PORT)/ (Ctrl-C stops everything)."; \
 	echo "  Emails are written to var/mail/."; \
 	echo; \
-	trap 'kill 0' INT TERM EXIT; \
+	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	$(BIN)/celery -A clinic worker --loglevel=INFO --concurrency=2 & \
 	$(BIN)/celery -A clinic beat --loglevel=INFO & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

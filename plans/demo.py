@@ -171,13 +171,17 @@ def _past_consultation(
     it would have ended up; the calendar rules still pick a free slot.
     """
     tz = history.tz
-    long_ago = datetime(2000, 1, 1, tzinfo=tz)
     for minutes in range(9 * 60, 17 * 60, 15):
         start = datetime.combine(day, time(minutes // 60, minutes % 60), tz)
         end = start + timedelta(minutes=30)
         for room in rooms:
             problems = history.problems(
-                start=start, end=end, practitioner=practitioner, room=room, now=long_ago
+                # Asked as of the slot itself: whether it was free, not its time.
+                start=start,
+                end=end,
+                practitioner=practitioner,
+                room=room,
+                now=start,
             )
             if problems:
                 continue
@@ -255,7 +259,6 @@ def _first_session_today(
     calendar = Availability.load(
         start=local_midnight(today), end=local_midnight(today + timedelta(days=8))
     )
-    long_ago = datetime(2000, 1, 1, tzinfo=tz)
     for offset in range(8):
         day = today + timedelta(days=offset)
         for minutes in range(8 * 60, 19 * 60, 15):
@@ -267,7 +270,8 @@ def _first_session_today(
                     end=end,
                     practitioner=practitioner,
                     room=room,
-                    now=long_ago,
+                    # As of the slot itself: whether it is free, not its time.
+                    now=start,
                 ):
                     continue
                 appointment = Appointment.objects.create(

@@ -1,5 +1,6 @@
 """Fields, widgets and checks the clinic's forms share (plans' too)."""
 
+import unicodedata
 from datetime import timedelta
 
 from django import forms
@@ -9,6 +10,7 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from clinic.models.hours import MAX_DAYS_AWAY
 from clinic.scheduling import local_datetime
+from clinic.scheduling.rules import BOOKING_HORIZON
 
 MAX_ID = 2**63 - 1
 
@@ -54,12 +56,26 @@ def optional_reason_in_words(text: str, *, asked: str) -> str:
 
 def reason_in_words(text: str, *, asked: str) -> str:
     """A reason that a record keeps (a clinical photo deleted, a plan beyond its
-    protocol): a few letters at least, not "x" or "....". ``asked`` is the
-    question to repeat when it isn't."""
+    protocol): a few letters at least, not "x", "ok" or "....", nor invisible
+    characters. ``asked`` is the question to repeat when it isn't."""
     reason = text.strip()
-    if sum(c.isalpha() for c in reason) < 3:
+    if _letter_weight(reason) < 3:
         raise forms.ValidationError(asked)
     return reason
+
+
+def _letter_weight(text: str) -> int:
+    """Letters, counting a wide one (a Chinese or Japanese character, a Korean
+    syllable: a word or most of one) as two, and a letter's combining marks
+    (the vowel signs of Devanagari, say) as letters."""
+    weight = 0
+    for char in text:
+        category = unicodedata.category(char)
+        if category.startswith("L"):
+            weight += 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+        elif category in ("Mn", "Mc"):
+            weight += 1
+    return weight
 
 
 class HiddenErrorsShown:
@@ -109,9 +125,9 @@ class MinuteField(forms.TimeField):
             )
 
 
-# How far ahead anything may be booked.
-BOOKING_HORIZON_DAYS = 2 * 366
-TOO_FAR_AHEAD = _lazy("Book at most two years ahead.")
+# How far ahead anything may be booked (the booking rules say the same).
+BOOKING_HORIZON_DAYS = BOOKING_HORIZON.days
+TOO_FAR_AHEAD = _lazy("Book at most three years ahead.")
 
 
 def combine_local_start(

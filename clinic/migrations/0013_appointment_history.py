@@ -1,7 +1,7 @@
 """Each appointment keeps its history. Existing appointments start theirs with
 what their rows tell: when and by whom they were booked, when they were
-cancelled (and why) and when the patient was checked in. Managers see it in
-the admin too."""
+cancelled (and why), when the patient was checked in, and that they were
+completed or missed (when last changed). Managers see it in the admin too."""
 
 import django.db.models.deletion
 from django.conf import settings
@@ -24,10 +24,20 @@ def backfill(apps, schema_editor):
         "cancelled_at",
         "cancel_reason",
         "checked_in_at",
+        "status",
+        "updated_at",
     )
-    for pk, created, booked_by, override, cancelled, why, checked_in in rows.iterator(
-        chunk_size=BATCH
-    ):
+    for (
+        pk,
+        created,
+        booked_by,
+        override,
+        cancelled,
+        why,
+        checked_in,
+        status,
+        updated,
+    ) in rows.iterator(chunk_size=BATCH):
         events.append(
             AppointmentEvent(
                 appointment_id=pk,
@@ -46,6 +56,11 @@ def backfill(apps, schema_editor):
                 AppointmentEvent(
                     appointment_id=pk, action="cancelled", at=cancelled, reason=why
                 )
+            )
+        if status in ("completed", "no_show"):
+            # When it was last changed: as near as the row tells.
+            events.append(
+                AppointmentEvent(appointment_id=pk, action=status, at=updated)
             )
         if len(events) >= BATCH:
             AppointmentEvent.objects.bulk_create(events)

@@ -205,10 +205,13 @@ class TimeOff(models.Model):
 
         if self.practitioner_id is None or self.start is None or self.end is None:
             return
+        stored = TimeOff.objects.filter(pk=self.pk).first() if self.pk else None
+        # Only what is typed now: time off kept from years ago stays as it is.
         far = {
             name: OUT_OF_REACH
             for name in ("start", "end")
-            if not within_reach(getattr(self, name))
+            if (stored is None or getattr(stored, name) != getattr(self, name))
+            and not within_reach(getattr(self, name))
         }
         if far:
             raise ValidationError(far)
@@ -219,7 +222,6 @@ class TimeOff(models.Model):
             .overlapping(self.start, self.end)
             .order_by("start")
         )
-        stored = TimeOff.objects.filter(pk=self.pk).first() if self.pk else None
         if stored is not None and stored.practitioner_id == self.practitioner_id:
             # Only what the change newly covers.
             booked = booked.exclude(start__lt=stored.end, end__gt=stored.start)
@@ -284,10 +286,10 @@ class ClosureDay(models.Model):
 
         if self.date is None:
             return
-        if not within_reach(self.date):
-            raise ValidationError({"date": OUT_OF_REACH})
         if self.pk and ClosureDay.objects.filter(pk=self.pk, date=self.date).exists():
             return  # The same day, with another reason.
+        if not within_reach(self.date):
+            raise ValidationError({"date": OUT_OF_REACH})
         hold_calendars()
         booked = list(_open_bookings().on_day(self.date).order_by("start"))
         if booked:

@@ -23,6 +23,13 @@ from clinic.scheduling.bookings import (
 )
 from clinic.scheduling.clock import day_text
 
+# Nothing is booked further ahead than this, whichever page books it.
+BOOKING_HORIZON = timedelta(days=3 * 366)
+
+
+def too_far_ahead_text() -> str:
+    return _("Book at most three years ahead.")
+
 
 def _ends_after(start: datetime, end: datetime) -> bool:
     # In UTC: Python compares two times of one zone by their wall clocks, so
@@ -111,6 +118,8 @@ class SlotRules:
             problems.append(
                 Problem("past", _("That time has already passed: pick a future time."))
             )
+        elif start > now + BOOKING_HORIZON:
+            problems.append(Problem("too_far_ahead", too_far_ahead_text))
         if not practitioner.is_active:
             problems.append(
                 Problem(

@@ -52,11 +52,14 @@ def move_appointments(
     by: AbstractBaseUser | None,
     override_reason: str = "",
     now: datetime | None = None,
+    why: str = "",
 ) -> list[Appointment]:
     """Move booked appointments (to new times, practitioners or rooms): all or none.
 
     The moved appointments don't block each other's new slots, so a whole series
     can shift by a week even where a new slot overlaps another one's old slot.
+    ``why`` goes into their history (a manager's reason for spacing, say), with
+    the reason for booking outside hours where that was needed.
     """
     if not moves:
         return []
@@ -144,7 +147,12 @@ def move_appointments(
         [(locked[ids[index]], before[index]) for index in changing],
         by=by,
         at=now,
-        reasons=[override_reason.strip() if overrides[i] else "" for i in changing],
+        reasons=[
+            " ".join(
+                filter(None, [override_reason.strip() if overrides[i] else "", why])
+            )
+            for i in changing
+        ],
     )
     # The patient hears only of the appointments that changed.
     notify("moved", [locked[ids[index]] for index in changing], now=now)

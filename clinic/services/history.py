@@ -107,7 +107,8 @@ def history_of(appointment: Appointment) -> QuerySet[AppointmentEvent]:
 def record_from_rows(appointments: QuerySet[Appointment]) -> int:
     """Start the history of appointments written without these services (the
     demo's past days) with what their rows tell: when and by whom each was
-    booked, when the patient was checked in, when and why it was cancelled.
+    booked, when the patient was checked in, when and why it was cancelled, and
+    that it was completed or missed (when the row last changed).
     Migration 0013 did the same for the appointments there were then."""
     events = []
     for appointment in appointments.filter(events__isnull=True).order_by("pk"):
@@ -135,6 +136,15 @@ def record_from_rows(appointments: QuerySet[Appointment]) -> int:
                     action=Action.CANCELLED,
                     at=appointment.cancelled_at,
                     reason=appointment.cancel_reason,
+                )
+            )
+        if appointment.status in (Action.COMPLETED, Action.NO_SHOW):
+            # When the row was last changed: as near as it tells.
+            events.append(
+                AppointmentEvent(
+                    appointment=appointment,
+                    action=appointment.status,
+                    at=appointment.updated_at,
                 )
             )
     AppointmentEvent.objects.bulk_create(events)

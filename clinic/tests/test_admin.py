@@ -713,3 +713,43 @@ def test_time_off_years_away_is_refused_in_words(
     assert response.status_code == 200
     assert "Pick a date within five years of today." in response.content.decode()
     assert not TimeOff.objects.exists()
+
+
+def test_time_off_and_closures_from_years_ago_dont_hold_up_a_save(
+    admin_client, practitioner
+):
+    long_ago = timezone.localtime(timezone.now() - timedelta(days=6 * 366)).replace(
+        second=0, microsecond=0
+    )
+    off = TimeOff.objects.create(
+        practitioner=practitioner,
+        start=long_ago,
+        end=long_ago + timedelta(days=2),
+        reason="Course",
+    )
+    closure = ClosureDay.objects.create(date=long_ago.date(), reason="Flood")
+    url = reverse("admin:clinic_practitioner_change", args=[practitioner.pk])
+    until = timezone.localtime(off.end)
+    data = practitioner_page_data(practitioner, []) | {
+        "title": "nurse",
+        "time_off-TOTAL_FORMS": "1",
+        "time_off-INITIAL_FORMS": "1",
+        "time_off-0-id": off.pk,
+        "time_off-0-practitioner": practitioner.pk,
+        "time_off-0-start_0": f"{long_ago:%Y-%m-%d}",
+        "time_off-0-start_1": f"{long_ago:%H:%M:%S}",
+        "time_off-0-end_0": f"{until:%Y-%m-%d}",
+        "time_off-0-end_1": f"{until:%H:%M:%S}",
+        "time_off-0-reason": "Course",
+    }
+
+    saved = admin_client.post(url, data)
+    renamed = admin_client.post(
+        reverse("admin:clinic_closureday_change", args=[closure.pk]),
+        {"date": closure.date.isoformat(), "reason": "Flood, then repairs"},
+    )
+
+    assert saved.status_code == 302
+    practitioner.refresh_from_db()
+    assert practitioner.title == "nurse"
+    assert renamed.status_code == 302

@@ -326,9 +326,26 @@ def test_existing_appointments_start_their_history_with_what_their_rows_tell(
         checked_in_at=NOW - timedelta(hours=1),
     )
 
-    Appointment.objects.update(created_at=NOW - timedelta(days=3))
-    kept.refresh_from_db()
-    cancelled.refresh_from_db()
+    completed = AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=kept.start + timedelta(hours=4),
+        end=kept.start + timedelta(hours=5),
+        status=Appointment.Status.COMPLETED,
+        checked_in_at=NOW,
+    )
+    missed = AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=kept.start + timedelta(hours=6),
+        end=kept.start + timedelta(hours=7),
+        status=Appointment.Status.NO_SHOW,
+    )
+    Appointment.objects.update(
+        created_at=NOW - timedelta(days=3), updated_at=NOW + timedelta(hours=2)
+    )
+    for appointment in (kept, cancelled, completed, missed):
+        appointment.refresh_from_db()
 
     backfill.backfill(apps, None)
 
@@ -338,6 +355,12 @@ def test_existing_appointments_start_their_history_with_what_their_rows_tell(
         (Action.CHECKED_IN, None, NOW - timedelta(hours=1), ""),
         (Action.CANCELLED, None, NOW, "Unwell."),
     ]
+    assert [line[0] for line in lines(completed)] == [
+        Action.BOOKED,
+        Action.CHECKED_IN,
+        Action.COMPLETED,
+    ]
+    assert lines(missed)[-1] == (Action.NO_SHOW, None, NOW + timedelta(hours=2), "")
 
 
 def test_a_manager_reads_the_history_in_the_admin_and_cannot_change_it(

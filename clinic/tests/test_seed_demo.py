@@ -103,6 +103,10 @@ def test_a_later_run_in_the_same_week_adds_no_appointments(seeded):
 
 def test_every_appointment_has_its_history(seeded):
     assert not Appointment.objects.filter(events__isnull=True).exists()
+    for status in (Appointment.Status.COMPLETED, Appointment.Status.NO_SHOW):
+        ended = Appointment.objects.filter(status=status)
+        assert ended.exists()
+        assert not ended.exclude(events__action=status).exists()
     cancelled = Appointment.objects.filter(status=Appointment.Status.CANCELLED)
     assert cancelled.exists()
     for appointment in cancelled:

@@ -781,7 +781,7 @@ def test_a_room_clash_names_the_room(
         ({"start_time": "14:00:59.999999"}, "hours and minutes"),
         ({"practitioner": "999999"}, "choices offered"),
         ({"room": "abc"}, "choices offered"),
-        ({"date": "2031-01-01"}, "two years ahead"),
+        ({"date": "2031-01-01"}, "three years ahead"),
     ],
 )
 def test_bad_bookings_get_a_clear_message_and_book_nothing(

@@ -115,7 +115,13 @@ class RecordForm(HiddenErrorsShown, forms.ModelForm):
                 _("Pick a numbing agent from the list or name another, not both."),
             )
         named = data.get("numbing_agent") or data.get("numbing_other", "").strip()
-        if data.get("numbing_minutes") and not named:
+        # Checked as typed: a record kept from before the rule amends as it is.
+        numbing = {"numbing_agent", "numbing_other", "numbing_minutes"}
+        if (
+            numbing & set(self.changed_data)
+            and data.get("numbing_minutes")
+            and not named
+        ):
             self.add_error(
                 "numbing_minutes",
                 _("Name the numbing agent these minutes are for, or leave them out."),

@@ -298,6 +298,7 @@ def move_sessions(
             ],
             by=by,
             now=now,
+            why=override_reason.strip() if preview.too_close else "",
         )
     except booking.BookingError as error:
         raise PlanError(

@@ -29,6 +29,18 @@ def test_a_required_reason_needs_words(form_class, reason):
 
 
 @pytest.mark.parametrize(
+    "reason",
+    # A business trip, pregnancy, a cold, medicine; a short word.
+    ["出差", "妊娠", "감기", "दवा", "ill"],
+)
+def test_a_short_reason_in_any_script_is_words(reason):
+    form = CancelForm(data={"reason": reason})
+
+    assert form.is_valid(), form.errors
+    assert form.cleaned_data["reason"] == reason
+
+
+@pytest.mark.parametrize(
     "form_class", [CancelForm, CancelSessionForm, ReasonForm, AmendForm]
 )
 def test_a_reason_in_words_is_kept_trimmed(form_class):

@@ -237,6 +237,19 @@ def test_numbing_minutes_belong_to_a_named_agent(session):
     assert "numbing_minutes" not in named.errors
 
 
+def test_a_record_kept_with_unnamed_numbing_minutes_still_saves_other_changes(
+    session,
+):
+    kept = SessionRecord(session=session, numbing_minutes=30)
+    form = RecordForm(
+        {"redness": "none", "numbing_minutes": "30", "notes": "Amended note."},
+        instance=kept,
+    )
+
+    form.is_valid()
+    assert "numbing_minutes" not in form.errors
+
+
 def test_the_page_takes_the_depths_the_form_takes():
     depth = AreaForm().fields["depth_mm"]
     assert depth.widget.attrs["step"] == "0.01"

@@ -1,3 +1,4 @@
+import re
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -876,6 +877,15 @@ def move_data(day: str, scope: str = "this", **overrides) -> dict:
     return data
 
 
+def hidden_value(response, name: str) -> str:
+    """The value of the page's hidden input ``name``, as a browser sends it."""
+    found = re.search(
+        rf'<input type="hidden" name="{name}" value="([^"]*)"',
+        response.content.decode(),
+    )
+    return found.group(1) if found else ""
+
+
 def previewed(client, url: str, data: dict) -> dict:
     """The move form after its preview, as the browser posts it to move."""
     preview = client.post(url, {**data, "action": "preview"})
@@ -912,7 +922,9 @@ def test_a_move_from_a_page_opened_before_another_move_is_refused(
     """Two tabs on one session: the second move would silently undo the first."""
     client.force_login(front_desk)
     url = move_url(sessions[2])
-    seen = client.get(url).context["form"].initial["seen"]
+    # What the page itself sends back.
+    seen = hidden_value(client.get(url), "seen")
+    assert seen
     first_tab = {**move_data("2027-01-26", "following", action="move"), "seen": seen}
     second_tab = {**move_data("2027-01-21", "following", action="move"), "seen": seen}
     assert client.post(url, first_tab).status_code == 302
@@ -930,7 +942,7 @@ def test_a_move_from_a_page_opened_before_another_move_is_refused(
     assert starts_of(plan)[2] == at(date(2027, 1, 26), 10)
     assert Reminder.objects.count() == emails
     # Opened afresh, the page moves it.
-    fresh = {**second_tab, "seen": page.context["form"].initial["seen"]}
+    fresh = {**second_tab, "seen": hidden_value(page, "seen")}
     assert client.post(url, fresh).status_code == 302
     assert starts_of(plan)[2] == at(date(2027, 1, 21), 10)
 
@@ -1045,6 +1057,11 @@ def test_sessions_closer_than_the_minimum_need_a_manager(
     assert starts_of(plan)[2] == at(date(2027, 1, 12), 10)
     page = client.get(response["Location"]).content.decode()
     assert "Session 3 moved to Tue 12 Jan 2027, 10:00." in page
+    # The appointment's history keeps the manager's reason with the move.
+    moved = sessions[2].appointment.events.get(action="moved")
+    assert (moved.by, moved.reason) == (manager, "Patient travels")
+    history = client.get(sessions[2].appointment.get_absolute_url()).content.decode()
+    assert "Reason: Patient travels" in history
 
 
 def test_a_session_cant_be_moved_before_the_one_before_it(
@@ -1661,11 +1678,11 @@ def test_an_ended_plan_shows_what_was_done_not_a_current_session(
     assert "Session 1 of 6" not in page
 
 
-def test_a_series_starts_within_a_year_and_a_move_within_two(
+def test_a_series_starts_within_a_year_and_a_move_within_three(
     client, front_desk, practitioner, plan, sessions
 ):
     client.force_login(front_desk)
-    far = (TUESDAY + timedelta(days=3 * 366)).isoformat()
+    far = (TUESDAY + timedelta(days=4 * 366)).isoformat()
     other = make_plan(
         make_consultation(
             PatientFactory(),
@@ -1682,7 +1699,7 @@ def test_a_series_starts_within_a_year_and_a_move_within_two(
     assert series.context["start_form"].errors["date"] == [
         "Start the series within a year."
     ]
-    assert move.context["form"].errors["date"] == ["Book at most two years ahead."]
+    assert move.context["form"].errors["date"] == ["Book at most three years ahead."]
     assert starts_of(plan) == SERIES
 
 
@@ -1704,3 +1721,18 @@ def test_a_first_session_too_soon_to_stop_a_skin_medication_is_pointed_out(
     assert warning in tomorrow
     assert "Tretinoin" not in tomorrow  # The practitioners' to see.
     assert warning not in next_week
+
+
+def test_sessions_moved_along_stay_within_three_years(client, manager, plan, sessions):
+    client.force_login(manager)
+    # Session 3 just inside the horizon: sessions 4 to 6 would follow beyond it.
+    edge = (NOW + timedelta(days=3 * 366 - 10)).date().isoformat()
+
+    response = client.post(
+        move_url(sessions[2]),
+        move_data(edge, "following", action="move", confirmed="on"),
+    )
+
+    assert response.status_code == 200
+    assert "Book at most three years ahead." in response.content.decode()
+    assert starts_of(plan) == SERIES

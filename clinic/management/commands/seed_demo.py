@@ -35,7 +35,6 @@ from clinic.services import (
 )
 
 DEMO_PASSWORD = "clinic-demo-2026"
-DEMO_URL = "http://127.0.0.1:8000/"
 
 ROOMS = ("Treatment room 1", "Treatment room 2")
 
@@ -496,7 +495,8 @@ class Command(BaseCommand):
             cells = (cell.ljust(width) for cell, width in zip(row, widths, strict=True))
             self.stdout.write(("  " + "  ".join(cells)).rstrip())
         self.stdout.write("")
-        self.stdout.write(f"Sign in at {DEMO_URL} (`make run` serves it).")
+        address = settings.CLINIC_BASE_URL.rstrip("/") + "/"
+        self.stdout.write(f"Sign in at {address} (`make run` serves it).")
 
 
 def _role_label(staff: Staff) -> str:
