@@ -85,14 +85,17 @@ def stranded_error(
     )
 
 
-def _open_bookings() -> "AppointmentQuerySet":
-    """Booked or checked-in appointments, but those a manager booked outside
-    hours on purpose (with a reason): a change of hours doesn't strand them."""
-    return (
-        Appointment.objects.filter(status__in=Appointment.OPEN_STATUSES)
-        .filter(override_reason="")
-        .select_related("patient", "practitioner__user")
-    )
+def _open_bookings(*, booked_outside_hours: bool = False) -> "AppointmentQuerySet":
+    """Booked or checked-in appointments. A change of hours leaves out those a
+    manager booked outside hours on purpose (with a reason); a closure or time
+    off, which that reason never covered, takes them in
+    (``booked_outside_hours``)."""
+    open_ones = Appointment.objects.filter(
+        status__in=Appointment.OPEN_STATUSES
+    ).select_related("patient", "practitioner__user")
+    if booked_outside_hours:
+        return open_ones
+    return open_ones.filter(override_reason="")
 
 
 def bookings_outside_blocks(
@@ -217,7 +220,7 @@ class TimeOff(models.Model):
             raise ValidationError(far)
         hold_calendars(practitioner_ids=[self.practitioner_id])
         booked = (
-            _open_bookings()
+            _open_bookings(booked_outside_hours=True)
             .filter(practitioner_id=self.practitioner_id)
             .overlapping(self.start, self.end)
             .order_by("start")
@@ -291,7 +294,11 @@ class ClosureDay(models.Model):
         if not within_reach(self.date):
             raise ValidationError({"date": OUT_OF_REACH})
         hold_calendars()
-        booked = list(_open_bookings().on_day(self.date).order_by("start"))
+        booked = list(
+            _open_bookings(booked_outside_hours=True)
+            .on_day(self.date)
+            .order_by("start")
+        )
         if booked:
             raise stranded_error(
                 booked,

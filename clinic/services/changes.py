@@ -138,6 +138,11 @@ def move_appointments(
             appointment.override_reason = override_reason.strip()
             appointment.override_by = by
             fields += ["override_reason", "override_by"]
+        elif appointment.override_reason:
+            # Moved into hours: it counts as any booking again (a change of
+            # hours that strands it is refused, naming it).
+            appointment.override_reason, appointment.override_by = "", None
+            fields += ["override_reason", "override_by"]
         try:
             _save_checked(appointment, update_fields=fields)
         except BookingError as error:

@@ -399,6 +399,44 @@ def test_a_booking_made_outside_hours_on_purpose_doesnt_hold_up_hours(
     assert widened.status_code == 302
 
 
+def test_a_closure_or_time_off_counts_a_booking_made_outside_hours(
+    admin_client, next_monday_booking
+):
+    """Its reason covered the hours, never a closure or time off added later."""
+    evening = next_monday_booking.start.replace(hour=19)
+    late = AppointmentFactory(
+        practitioner=next_monday_booking.practitioner,
+        room=next_monday_booking.room,
+        start=evening,
+        end=evening + timedelta(hours=1),
+        override_reason="Only free after work.",
+    )
+    next_monday_booking.status = Appointment.Status.CANCELLED
+    next_monday_booking.cancel_reason = "Unwell."
+    next_monday_booking.save()
+    day = timezone.localdate(evening)
+
+    closing = admin_client.post(
+        reverse("admin:clinic_closureday_add"), {"date": day, "reason": "Flood"}
+    )
+    off = admin_client.post(
+        reverse("admin:clinic_timeoff_add"),
+        {
+            "practitioner": late.practitioner_id,
+            "start_0": day.isoformat(),
+            "start_1": "18:00",
+            "end_0": day.isoformat(),
+            "end_1": "21:00",
+            "reason": "Course",
+        },
+    )
+
+    assert str(late.patient) in closing.content.decode()
+    assert str(late.patient) in off.content.decode()
+    assert not ClosureDay.objects.exists()
+    assert not TimeOff.objects.exists()
+
+
 def practitioner_page_data(practitioner, blocks, *, delete=()) -> dict:
     """The practitioner's admin page as posted: their week and no time off."""
     rows = list(WorkingHours.objects.filter(practitioner=practitioner).order_by("pk"))

@@ -551,6 +551,17 @@ def test_moving_outside_hours_needs_a_manager_and_a_reason(booked, move, manager
     assert booked.override_by == manager
 
 
+def test_moving_back_into_hours_clears_the_outside_hours_reason(
+    booked, move, manager, front_desk
+):
+    move(booked, thursday(18), thursday(19), by=manager, override_reason="Evening only")
+
+    move(booked, thursday(14), thursday(15), by=front_desk)
+
+    booked.refresh_from_db()
+    assert (booked.override_reason, booked.override_by) == ("", None)
+
+
 def test_moving_inside_hours_records_no_override(booked, move, manager):
     move(booked, thursday(14), thursday(15), by=manager, override_reason="Just so")
 
