@@ -22,6 +22,7 @@ from clinic.models import (
     Room,
 )
 from clinic.scheduling import local_datetime
+from clinic.services.stale import appointments_seen
 
 DURATION_CHOICES = [
     (30, gettext_lazy("30 minutes")),
@@ -117,6 +118,9 @@ class BookAppointmentForm(SlotForm):
 
 
 class RescheduleForm(SlotForm):
+    # The appointment as the page showed it (clinic.services.appointments_seen).
+    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
+
     @classmethod
     def initial_for(cls, appointment: Appointment) -> dict:
         local = timezone.localtime(appointment.start)
@@ -126,10 +130,13 @@ class RescheduleForm(SlotForm):
             "date": local.date(),
             "start_time": local.time(),
             "duration": appointment.duration_minutes,
+            "seen": appointments_seen([appointment]),
         }
 
 
 class CancelForm(forms.Form):
+    # The appointment as the page showed it, when there is one page for one.
+    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
     reason = forms.CharField(
         label=gettext_lazy("Reason for cancelling"),
         max_length=300,

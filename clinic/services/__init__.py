@@ -49,7 +49,7 @@ from clinic.services.patients import (
     search_patients,
     search_words,
 )
-from clinic.services.stale import StalePage
+from clinic.services.stale import StalePage, appointments_seen
 
 __all__ = [
     "CONSULTATION_TOOK_PLACE",
@@ -59,6 +59,7 @@ __all__ = [
     "Move",
     "Slot",
     "StalePage",
+    "appointments_seen",
     "availability_for",
     "book_appointment",
     "book_appointments",

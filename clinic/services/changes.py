@@ -30,6 +30,7 @@ from clinic.services.booking import (
     check_patients_free,
     notify,
 )
+from clinic.services.stale import check_appointments_seen
 
 Action = AppointmentEvent.Action
 
@@ -177,6 +178,7 @@ TREATMENTS_MOVE_WITH_THEIR_PLAN = _lazy(
 )
 
 
+@transaction.atomic
 def reschedule_appointment(
     *,
     appointment: Appointment,
@@ -187,8 +189,13 @@ def reschedule_appointment(
     by: AbstractBaseUser | None,
     override_reason: str = "",
     now: datetime | None = None,
+    seen: str | None = None,
 ) -> Appointment:
-    """Move one consultation (or other single appointment) to a new slot."""
+    """Move one consultation (or other single appointment) to a new slot.
+
+    ``seen`` (appointments_seen() of the page that asks) refuses a move asked
+    for from a page opened before another change."""
+    check_appointments_seen([_locked(appointment)], seen)
     if appointment.plan_session is not None:
         raise _refuse(TREATMENTS_MOVE_WITH_THEIR_PLAN)
     if consultation_took_place(appointment):
@@ -234,7 +241,10 @@ def cancel_appointment(
     by: AbstractBaseUser | None,
     reason: str,
     now: datetime | None = None,
+    seen: str | None = None,
 ) -> Appointment:
+    """Cancel one appointment; ``seen`` as for reschedule_appointment()."""
+    check_appointments_seen([_locked(appointment)], seen)
     [cancelled] = cancel_appointments(
         appointments=[appointment], by=by, reason=reason, now=now
     )

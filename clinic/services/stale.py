@@ -33,6 +33,32 @@ def seen_stamp(row: models.Model | None, fields: Iterable[str]) -> str:
     return hashlib.sha256(values.encode()).hexdigest()[:32]
 
 
+# What a page about an appointment shows of it: when, with whom, where, status.
+APPOINTMENT_PLACE = ("start", "end", "practitioner_id", "room_id", "status")
+
+
+def appointments_seen(appointments: Iterable[models.Model]) -> str:
+    """What a page remembers of the appointments it shows (APPOINTMENT_PLACE)."""
+    values = repr(
+        [[getattr(a, name) for name in APPOINTMENT_PLACE] for a in appointments]
+    )
+    return hashlib.sha256(values.encode()).hexdigest()[:32]
+
+
+CHANGED_MEANWHILE = (
+    "Someone changed this appointment while your page was open (moved it, checked "
+    "the patient in, or this form was sent twice), so nothing was changed. The "
+    "page now shows it as it is: do it again if it is still needed."
+)
+
+
+def check_appointments_seen(appointments: list, seen: str | None) -> None:
+    """Refuse when the (locked) appointments are not as the page showed them;
+    ``seen`` None: no page, nothing to check."""
+    if seen is not None and seen != appointments_seen(appointments):
+        raise StalePage(_(CHANGED_MEANWHILE))
+
+
 def check_seen(
     current: models.Model | None,
     seen: str | None,

@@ -1,3 +1,4 @@
+import re
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -882,6 +883,68 @@ def test_front_desk_moves_an_appointment(
     appointment.refresh_from_db()
     assert appointment.start == at(date(2026, 11, 27), 14)
     assert appointment.room == other_room
+
+
+def hidden_seen(response) -> str:
+    """The page's hidden "seen" input, as a browser sends it back."""
+    found = re.search(
+        r'<input type="hidden" name="seen" value="([^"]*)"', response.content.decode()
+    )
+    assert found, "the page has no seen field"
+    return found.group(1)
+
+
+def test_a_move_from_a_page_opened_before_another_move_is_refused(
+    client, front_desk, manager, practitioner, other_room, clinic_open, frozen_now
+):
+    """Two desks on one appointment: the second move would silently undo the first."""
+    appointment = AppointmentFactory(practitioner=practitioner, start=at(THURSDAY, 10))
+    url = reverse("clinic:appointment_reschedule", args=[appointment.pk])
+    client.force_login(manager)
+    managers_page = hidden_seen(client.get(url))
+    client.force_login(front_desk)
+    first = booking_data(
+        practitioner, other_room, date="2026-11-27", start_time="14:00"
+    )
+    assert (
+        client.post(url, {**first, "seen": hidden_seen(client.get(url))}).status_code
+        == 302
+    )
+
+    client.force_login(manager)
+    second = booking_data(
+        practitioner, other_room, date="2026-11-26", start_time="09:00"
+    )
+    response = client.post(url, {**second, "seen": managers_page}, follow=True)
+
+    assert "Someone changed this appointment while your page was open" in (
+        response.content.decode()
+    )
+    appointment.refresh_from_db()
+    assert appointment.start == at(date(2026, 11, 27), 14)
+    assert appointment.events.filter(action="moved").count() == 1
+
+
+def test_cancelling_from_a_page_opened_before_a_check_in_is_refused(
+    client, front_desk, manager, practitioner, clinic_open, frozen_now
+):
+    appointment = AppointmentFactory(practitioner=practitioner, start=at(THURSDAY, 10))
+    url = reverse("clinic:appointment_cancel", args=[appointment.pk])
+    client.force_login(manager)
+    seen = hidden_seen(client.get(url))
+    Appointment.objects.filter(pk=appointment.pk).update(
+        status=Appointment.Status.CHECKED_IN, checked_in_at=at(THURSDAY, 9, 55)
+    )
+
+    response = client.post(
+        url, {"reason": "Patient called.", "seen": seen}, follow=True
+    )
+
+    assert "Someone changed this appointment while your page was open" in (
+        response.content.decode()
+    )
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.CHECKED_IN
 
 
 def test_a_change_of_room_alone_says_so(

@@ -135,7 +135,12 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
                 room=data["room"],
                 by=request.user,
                 override_reason=data.get("override_reason", ""),
+                seen=data["seen"],
             )
+        except services.StalePage as error:
+            # Opened afresh, the page shows the appointment as it is now.
+            messages.error(request, error.messages[0])
+            return redirect("clinic:appointment_reschedule", pk=appointment.pk)
         except services.BookingError as error:
             form_errors_from(error, form)
         else:
@@ -177,14 +182,21 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if refusal:
         messages.error(request, refusal)
         return redirect(appointment)
-    form = CancelForm(request.POST or None)
+    form = CancelForm(
+        request.POST or None,
+        initial={"seen": services.appointments_seen([appointment])},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.cancel_appointment(
                 appointment=appointment,
                 by=request.user,
                 reason=form.cleaned_data["reason"],
+                seen=form.cleaned_data["seen"],
             )
+        except services.StalePage as error:
+            messages.error(request, error.messages[0])
+            return redirect(appointment)
         except services.BookingError as error:
             form_errors_from(error, form)
         else:

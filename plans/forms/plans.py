@@ -269,6 +269,8 @@ class MoveSessionForm(HiddenErrorsShown, forms.Form):
 
 
 class ChangeResourcesForm(forms.Form):
+    # The sessions as the page showed them (plans.services.sessions_seen).
+    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
     practitioner = forms.ModelChoiceField(
         label=gettext_lazy("Practitioner"),
         queryset=Practitioner.objects.filter(is_active=True).select_related("user"),

@@ -17,6 +17,7 @@ from plans.services.changes import (
     move_sessions,
     preview_move,
     session_seen,
+    sessions_seen,
 )
 from plans.services.lifecycle import (
     PlanError,
@@ -65,6 +66,7 @@ __all__ = [
     "propose_for_plan",
     "record_consent",
     "session_seen",
+    "sessions_seen",
     "stops_medication_too_late",
     "unbooked_count",
     "why_no_plan",

@@ -15,7 +15,7 @@ from django.utils.translation import ngettext
 from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import shift_wall_clock, when_text
-from clinic.services.stale import seen_stamp
+from clinic.services.stale import appointments_seen
 from plans.models import TreatmentPlan, TreatmentSession
 from plans.services.lifecycle import PlanError, StalePlan, _can_override, window_for
 from plans.services.series import (
@@ -56,13 +56,15 @@ class MovePreview:
         return bool(self.too_close or self.too_far)
 
 
-# What a move page shows of the session: when, with whom and where it is booked.
-SESSION_PLACE = ("start", "end", "practitioner_id", "room_id", "status")
-
-
 def session_seen(session: TreatmentSession) -> str:
     """The version of the session a move page shows (clinic.services.stale)."""
-    return seen_stamp(session.appointment, SESSION_PLACE)
+    return appointments_seen([session.appointment])
+
+
+def sessions_seen(session: TreatmentSession) -> str:
+    """The version of the booked sessions from this one on that a change page
+    shows."""
+    return appointments_seen(s.appointment for s in _booked_sessions_from(session))
 
 
 def _booked_sessions_from(session: TreatmentSession) -> list[TreatmentSession]:
@@ -315,12 +317,25 @@ def change_resources_from(
     room: Room,
     by: AbstractBaseUser,
     now: datetime | None = None,
+    seen: str | None = None,
 ) -> list[TreatmentSession]:
-    """Give session N and every booked session after it another practitioner or room."""
+    """Give session N and every booked session after it another practitioner or room.
+
+    ``seen`` (sessions_seen() of the page that asks) refuses a change asked for
+    from a page opened before another."""
     plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
     if not plan.is_open:
         raise PlanError(_("This plan has ended."))
     sessions = _booked_sessions_from(session)
+    if seen is not None and seen != appointments_seen(s.appointment for s in sessions):
+        raise StalePlan(
+            _(
+                "Someone changed these sessions while your page was open (a "
+                "colleague, or this form sent twice), so nothing was changed. The "
+                "page now shows them as they are: change them again if it is "
+                "still needed."
+            )
+        )
     if not sessions:
         raise PlanError(_("There is no booked session from here on to change."))
     if all(

@@ -1131,6 +1131,39 @@ def test_changing_the_room_from_session_4_on(
     assert rooms[3:] == [other_room] * 3
 
 
+def test_a_change_from_a_page_opened_before_another_change_is_refused(
+    client,
+    front_desk,
+    manager,
+    practitioner,
+    other_practitioner,
+    other_room,
+    plan,
+    sessions,
+):
+    """Two desks: the second change would silently put the first one back."""
+    url = reverse("plans:session_change", args=[sessions[3].pk])
+    client.force_login(manager)
+    managers_page = hidden_value(client.get(url), "seen")
+    client.force_login(front_desk)
+    first = {
+        "practitioner": other_practitioner.pk,
+        "room": sessions[3].appointment.room_id,
+        "seen": hidden_value(client.get(url), "seen"),
+    }
+    assert client.post(url, first).status_code == 302
+
+    client.force_login(manager)
+    second = {"practitioner": practitioner.pk, "room": other_room.pk}
+    response = client.post(url, {**second, "seen": managers_page}, follow=True)
+
+    assert "Someone changed these sessions while your page was open" in (
+        response.content.decode()
+    )
+    with_whom = [s.appointment.practitioner for s in plan.sessions.order_by("number")]
+    assert with_whom[3:] == [other_practitioner] * 3
+
+
 def cancel_url(session: TreatmentSession) -> str:
     return reverse("plans:session_cancel", args=[session.pk])
 

@@ -132,6 +132,7 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
         initial={
             "practitioner": session.appointment.practitioner,
             "room": session.appointment.room,
+            "seen": services.sessions_seen(session),
         },
     )
     if request.method == "POST" and form.is_valid():
@@ -141,7 +142,11 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
                 practitioner=form.cleaned_data["practitioner"],
                 room=form.cleaned_data["room"],
                 by=request.user,
+                seen=form.cleaned_data["seen"],
             )
+        except services.StalePlan as error:
+            messages.error(request, error.messages[0])
+            return redirect("plans:session_change", pk=session.pk)
         except services.PlanError as error:
             form_errors_from(error, form)
         else:
