@@ -137,11 +137,15 @@ class SeriesStartForm(forms.Form):
 class SessionRowForm(HiddenErrorsShown, forms.Form):
     """One proposed session, which the front desk may change before booking."""
 
-    date = forms.DateField(widget=DateInput(attrs={"class": "form-control-sm"}))
-    time = MinuteField(widget=TimeInput(attrs={"class": "form-control-sm"}))
+    date = forms.DateField(
+        widget=DateInput(attrs={"class": "form-control form-control-sm"})
+    )
+    time = MinuteField(
+        widget=TimeInput(attrs={"class": "form-control form-control-sm"})
+    )
     room = forms.ModelChoiceField(
         queryset=Room.objects.filter(is_active=True),
-        widget=forms.Select(attrs={"class": "form-select-sm"}),
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
     proposed = forms.CharField(widget=forms.HiddenInput, required=False)
 

@@ -136,8 +136,11 @@ DEPTH_FORMAT = gettext_lazy(
 
 class AreaForm(forms.Form):
     # A blank first choice, so the formset's empty extra row stays unchanged.
+    # Full-size controls: they are filled in on a tablet, by touch.
     area = forms.ChoiceField(
-        label=gettext_lazy("Area"), choices=[("", "—"), *Area.choices]
+        label=gettext_lazy("Area"),
+        choices=[("", "—"), *Area.choices],
+        widget=forms.Select(attrs={"class": "form-select"}),
     )
     depth_mm = forms.DecimalField(
         label=gettext_lazy("Needle depth (mm)"),
@@ -146,7 +149,7 @@ class AreaForm(forms.Form):
         max_digits=3,
         decimal_places=2,
         # As the server takes it: any depth to the hundredth of a millimetre.
-        widget=forms.NumberInput(attrs={"step": "0.01"}),
+        widget=forms.NumberInput(attrs={"step": "0.01", "class": "form-control"}),
         error_messages={
             # Django would speak of digits in total and decimal places.
             code: DEPTH_FORMAT
@@ -154,11 +157,20 @@ class AreaForm(forms.Form):
         },
     )
     passes = forms.IntegerField(
-        label=gettext_lazy("Passes"), min_value=1, max_value=10, initial=2
+        label=gettext_lazy("Passes"),
+        min_value=1,
+        max_value=10,
+        initial=2,
+        widget=forms.NumberInput(attrs={"class": "form-control"}),
     )
 
 
 class BaseAreaFormSet(forms.BaseFormSet):
+    def add_fields(self, form, index) -> None:
+        super().add_fields(form, index)
+        if "DELETE" in form.fields:
+            form.fields["DELETE"].widget.attrs["class"] = "form-check-input"
+
     default_error_messages = {
         # Not Django's words (a "bug report"): the page's counts were changed.
         "missing_management_form": gettext_lazy(

@@ -213,7 +213,8 @@ def extend_plan(
         )
     plan.planned_sessions += 1
     fields = ["planned_sessions", "updated_at"]
-    if reason.strip():
+    if beyond:
+        # Inside the protocol an extension is no exception to record.
         note = _("Extended to %(n)s sessions by %(who)s on %(day)s: %(reason)s") % {
             "n": plan.planned_sessions,
             "who": by.get_full_name() or by.get_username(),

@@ -1527,8 +1527,10 @@ def test_a_plan_extends_to_the_protocols_maximum_and_beyond_only_with_a_reason(
         patient=patient, practitioner=practitioner, planned_sessions=7
     )
 
-    plan = extend_plan(plan=plan, by=practitioner.user)
+    # A reason given inside the protocol marks no exception.
+    plan = extend_plan(plan=plan, by=practitioner.user, reason="Slow to respond")
     assert plan.planned_sessions == 8
+    assert plan.exception_reason == ""
     with pytest.raises(PlanError) as excinfo:
         extend_plan(plan=plan, by=practitioner.user, reason="  ")
     assert str(excinfo.value) == (
