@@ -106,6 +106,19 @@ class StaffAccountAdmin(UserAdmin):
                     StillBookedForm.refuse_if_booked(practitioner, "practitioner")
                 return active
 
+            def clean_groups(self):
+                # Without the role they lose their day and their records while
+                # patients are still booked with them.
+                groups = self.cleaned_data.get("groups")
+                practitioner = Practitioner.objects.filter(user=self.instance).first()
+                keeps_role = groups is not None and any(
+                    group.name == roles.PRACTITIONER for group in groups
+                )
+                had_role = self.instance.groups.filter(name=roles.PRACTITIONER)
+                if practitioner and had_role.exists() and not keeps_role:
+                    StillBookedForm.refuse_if_booked(practitioner, "practitioner")
+                return groups
+
         return StaffAccountForm
 
     def has_delete_permission(self, request, obj=None) -> bool:

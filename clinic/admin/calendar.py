@@ -213,6 +213,16 @@ class WorkingHoursForm(forms.ModelForm):
         model = WorkingHours
         fields = ["practitioner", "weekday", "start", "end"]
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            # A block stays its practitioner's: handing it to another would
+            # take hours from under the first one's bookings unchecked.
+            self.fields["practitioner"].disabled = True
+            self.fields["practitioner"].help_text = _(
+                "To give another practitioner these hours, add a block for them."
+            )
+
     def clean(self) -> dict:
         data = super().clean()
         if self.errors:

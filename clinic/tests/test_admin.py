@@ -791,3 +791,43 @@ def test_time_off_and_closures_from_years_ago_dont_hold_up_a_save(
     practitioner.refresh_from_db()
     assert practitioner.title == "nurse"
     assert renamed.status_code == 302
+
+
+def test_a_working_hours_block_stays_with_its_practitioner(
+    admin_client, practitioner, other_practitioner
+):
+    block = WorkingHours.objects.create(
+        practitioner=practitioner, weekday=0, start=time(9), end=time(17)
+    )
+
+    admin_client.post(
+        reverse("admin:clinic_workinghours_change", args=[block.pk]),
+        {
+            "practitioner": other_practitioner.pk,
+            "weekday": "0",
+            "start": "09:00",
+            "end": "17:00",
+        },
+    )
+
+    block.refresh_from_db()
+    assert block.practitioner == practitioner
+
+
+def test_the_practitioner_role_stays_while_sessions_lie_ahead(
+    admin_client, practitioner
+):
+    practitioner.user.groups.add(Group.objects.get(name=roles.PRACTITIONER))
+    AppointmentFactory(
+        practitioner=practitioner, start=timezone.now() + timedelta(days=2)
+    )
+    front_desk = Group.objects.get(name=roles.FRONT_DESK)
+    url = reverse("admin:auth_user_change", args=[practitioner.user_id])
+
+    refused = admin_client.post(
+        url, account_data(practitioner.user, groups=[front_desk.pk])
+    )
+
+    assert refused.status_code == 200
+    assert "still has 1 booking" in refused.content.decode()
+    assert practitioner.user.groups.filter(name=roles.PRACTITIONER).exists()
