@@ -6,6 +6,7 @@ it, and the dispatcher claims due rows, sends them and records the outcome.
 """
 
 import re
+import unicodedata
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
@@ -185,6 +186,14 @@ class ReminderRule(models.Model):
             for field, names in unknown.items()
             if names
         }
+        for field in ("subject", "body"):
+            visible = "".join(
+                c
+                for c in getattr(self, field) or ""
+                if unicodedata.category(c) not in ("Cf", "Zs", "Cc")
+            )
+            if field not in errors and not visible:
+                errors[field] = _("Write it in words: it is empty or invisible.")
         if "subject" not in errors and any(c in (self.subject or "") for c in "\r\n"):
             errors["subject"] = _("A subject is one line: take out the line break.")
         for field in ("subject", "body"):

@@ -166,6 +166,20 @@ def test_a_subject_with_a_line_break_is_refused(db, text):
     ]
 
 
+@pytest.mark.parametrize("field", ["subject", "body"])
+@pytest.mark.parametrize("text", ["\u200b\u200b", "\u2060 \u200b"])
+def test_an_invisible_subject_or_text_is_refused(db, field, text):
+    rule = ReminderRule.objects.get(kind=Kind.REMINDER)
+    setattr(rule, field, text)
+
+    with pytest.raises(ValidationError) as excinfo:
+        rule.full_clean()
+
+    assert excinfo.value.message_dict[field] == [
+        "Write it in words: it is empty or invisible."
+    ]
+
+
 def book_days_ahead(days, kind, practitioner, patient, room, front_desk):
     """An appointment at 10:00 ``days`` from today (Monday if that's a Sunday),
     booked through the service, so its emails are planned."""

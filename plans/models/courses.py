@@ -15,6 +15,8 @@ from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
 
 # The most sessions one plan holds (and one series booking page shows).
 MAX_PLANNED_SESSIONS = 30
+# The most days between two sessions of a plan or a protocol.
+MAX_SPACING_DAYS = 120
 
 
 class Protocol(models.Model):
@@ -29,13 +31,19 @@ class Protocol(models.Model):
         _("most sessions"), validators=[MinValueValidator(1), MaxValueValidator(30)]
     )
     target_spacing_days = models.PositiveSmallIntegerField(
-        _("target spacing (days)"), validators=[MinValueValidator(1)]
+        _("target spacing (days)"),
+        # As far apart as a plan's sessions may be.
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SPACING_DAYS)],
     )
     min_spacing_days = models.PositiveSmallIntegerField(
-        _("shortest spacing (days)"), validators=[MinValueValidator(1)]
+        _("shortest spacing (days)"),
+        # As far apart as a plan's sessions may be.
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SPACING_DAYS)],
     )
     max_spacing_days = models.PositiveSmallIntegerField(
-        _("longest spacing (days)"), validators=[MinValueValidator(1)]
+        _("longest spacing (days)"),
+        # As far apart as a plan's sessions may be.
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SPACING_DAYS)],
     )
     session_minutes = models.PositiveSmallIntegerField(
         _("session length (minutes)"),
@@ -122,7 +130,8 @@ class TreatmentPlan(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(MAX_PLANNED_SESSIONS)],
     )
     spacing_days = models.PositiveSmallIntegerField(
-        _("spacing (days)"), validators=[MinValueValidator(1), MaxValueValidator(120)]
+        _("spacing (days)"),
+        validators=[MinValueValidator(1), MaxValueValidator(MAX_SPACING_DAYS)],
     )
     exception_reason = models.TextField(
         _("reason to go outside the protocol"),

@@ -92,3 +92,20 @@ def test_typed_texts_have_a_limit_the_page_and_the_form_keep(
     assert bound.clean("a" * limit) == "a" * limit
     with pytest.raises(Exception, match="at most"):
         bound.clean("a" * (limit + 1))
+
+
+def test_a_protocols_spacing_is_at_most_that_of_a_plan(db):
+    from django.core.exceptions import ValidationError
+
+    from plans.models import Protocol
+
+    protocol = Protocol.objects.get(name="Standard")
+    protocol.max_spacing_days = protocol.target_spacing_days = 32767
+
+    with pytest.raises(ValidationError) as excinfo:
+        protocol.full_clean()
+
+    assert set(excinfo.value.message_dict) == {
+        "max_spacing_days",
+        "target_spacing_days",
+    }
