@@ -253,21 +253,26 @@ class WorkingHoursFormSet(forms.BaseInlineFormSet):
         super().clean()
         if any(self.errors) or self.instance.pk is None:
             return
-        before = _blocks(
-            WorkingHours.objects.filter(practitioner=self.instance).values_list(
-                "weekday", "start", "end"
-            )
-        )
+        stored = WorkingHours.objects.filter(practitioner=self.instance)
+        before = _blocks(stored.values_list("weekday", "start", "end"))
+        # Blocks the page didn't show (a colleague's, added since it was
+        # opened) stay as they are: they count in the week too.
+        shown = {form.instance.pk for form in self.forms if form.instance.pk}
         after = _blocks(
-            (
-                form.cleaned_data["weekday"],
-                form.cleaned_data["start"],
-                form.cleaned_data["end"],
-            )
-            for form in self.forms
-            if form.cleaned_data
-            and not self._should_delete_form(form)
-            and form.cleaned_data.get("weekday") is not None
+            [
+                *stored.exclude(pk__in=shown).values_list("weekday", "start", "end"),
+                *(
+                    (
+                        form.cleaned_data["weekday"],
+                        form.cleaned_data["start"],
+                        form.cleaned_data["end"],
+                    )
+                    for form in self.forms
+                    if form.cleaned_data
+                    and not self._should_delete_form(form)
+                    and form.cleaned_data.get("weekday") is not None
+                ),
+            ]
         )
         check_hours_change(
             before,

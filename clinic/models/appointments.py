@@ -267,7 +267,8 @@ class AppointmentEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.get_action_display()} - {self.appointment_id} - {self.at}"
+        at = timezone.localtime(self.at)
+        return f"{self.get_action_display()}, {at:%a %d %b %Y %H:%M}"
 
     def get_action_display(self) -> str:
         return choice_label(self.Action, self.action)

@@ -831,3 +831,23 @@ def test_the_practitioner_role_stays_while_sessions_lie_ahead(
     assert refused.status_code == 200
     assert "still has 1 booking" in refused.content.decode()
     assert practitioner.user.groups.filter(name=roles.PRACTITIONER).exists()
+
+
+def test_two_pages_adding_overlapping_hours_keep_the_week_whole(
+    admin_client, practitioner
+):
+    url = reverse("admin:clinic_practitioner_change", args=[practitioner.pk])
+    # Both pages opened on an empty Wednesday; each adds a block.
+    first = practitioner_page_data(practitioner, [(2, "10:00", "12:00")])
+    second = practitioner_page_data(practitioner, [(2, "11:00", "13:00")])
+    assert admin_client.post(url, first).status_code == 302
+
+    refused = admin_client.post(url, second)
+
+    assert refused.status_code == 200
+    assert "overlap" in refused.content.decode()
+    assert list(
+        WorkingHours.objects.filter(practitioner=practitioner).values_list(
+            "start", "end"
+        )
+    ) == [(time(10), time(12))]
