@@ -21,7 +21,7 @@ from clinic.models import (
     Practitioner,
     Room,
 )
-from clinic.scheduling import local_datetime
+from clinic.scheduling import local_datetime, when_text
 from clinic.services.stale import appointments_seen
 
 DURATION_CHOICES = [
@@ -115,6 +115,35 @@ class BookAppointmentForm(SlotForm):
         max_length=2000,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+    # The patient's consultations ahead as the page showed them
+    # (clinic.services.appointments_seen): one booked since is asked about.
+    ahead = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
+    # Shown only when one was booked since the page was opened.
+    another = forms.BooleanField(
+        label=gettext_lazy("Book another consultation all the same"),
+        required=False,
+        widget=forms.HiddenInput,
+    )
+
+    def ask_about_another(self, ahead: list) -> None:
+        """A consultation was booked for the patient while the page was open
+        (at another desk, or this form sent twice): ask before a second. The
+        page keeps what it first showed, so only the tick books another."""
+        self.fields["another"].widget = forms.CheckboxInput()
+        self.add_error(
+            None,
+            _(
+                "%(patient)s was booked for a consultation while this page was "
+                "open (%(when)s): tick the box below only if another is really "
+                "wanted."
+            )
+            % {
+                "patient": ahead[0].patient,
+                "when": ", ".join(
+                    when_text(a.start) for a in ahead if a.start is not None
+                ),
+            },
+        )
 
 
 class RescheduleForm(SlotForm):

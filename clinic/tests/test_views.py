@@ -1463,3 +1463,55 @@ def test_a_form_cut_off_on_its_way_is_refused_not_crashed(client, front_desk):
     response = client.generic("POST", reverse("clinic:patient_create"), **request_body)
 
     assert response.status_code == 403
+
+
+def test_a_consultation_booked_at_another_desk_meanwhile_is_asked_about(
+    client, front_desk, practitioner, room, other_room, patient, clinic_open, frozen_now
+):
+    url = reverse("clinic:appointment_book", args=[patient.pk])
+    client.force_login(front_desk)
+    page = client.get(url)
+    # Meanwhile, at the other desk.
+    AppointmentFactory(
+        patient=patient, practitioner=practitioner, room=room, start=at(THURSDAY, 11)
+    )
+    data = booking_data(practitioner, other_room, date="2026-11-27") | {
+        "ahead": hidden_value(page, "ahead")
+    }
+
+    asked = client.post(url, data)
+    asked_again = client.post(url, data)
+    booked = client.post(url, data | {"another": "on"})
+
+    assert asked.status_code == asked_again.status_code == 200
+    assert "was booked for a consultation while this page was open" in (
+        asked.content.decode()
+    )
+    assert 'name="another"' in asked.content.decode()
+    assert booked.status_code == 302
+    assert patient.appointments.count() == 2
+
+
+def hidden_value(response, name: str) -> str:
+    found = re.search(
+        rf'<input type="hidden" name="{name}" value="([^"]*)"',
+        response.content.decode(),
+    )
+    return found.group(1) if found else ""
+
+
+def test_a_second_consultation_the_page_showed_books_without_asking(
+    client, front_desk, practitioner, room, other_room, patient, clinic_open, frozen_now
+):
+    AppointmentFactory(
+        patient=patient, practitioner=practitioner, room=room, start=at(THURSDAY, 11)
+    )
+    url = reverse("clinic:appointment_book", args=[patient.pk])
+    client.force_login(front_desk)
+    page = client.get(url)
+    data = booking_data(practitioner, other_room, date="2026-11-27") | {
+        "ahead": hidden_value(page, "ahead")
+    }
+
+    assert client.post(url, data).status_code == 302
+    assert patient.appointments.count() == 2

@@ -33,10 +33,28 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
         "practitioner": request.GET.get("practitioner"),
         "room": request.GET.get("room"),
     }
-    form = BookAppointmentForm(
-        request.POST or None, initial=initial, can_override=can_override
+    # Booking another is allowed (a second opinion), but usually a slip.
+    ahead = list(
+        patient.appointments.active()
+        .filter(kind=Appointment.Kind.CONSULTATION, start__gte=timezone.now())
+        .select_related("patient", "practitioner__user")
+        .order_by("start")
     )
-    if request.method == "POST" and form.is_valid():
+    seen = services.appointments_seen(ahead)
+    form = BookAppointmentForm(
+        request.POST or None,
+        initial=initial | {"ahead": seen},
+        can_override=can_override,
+    )
+    if (
+        request.method == "POST"
+        and form.is_valid()
+        and ahead
+        and form.cleaned_data["ahead"] not in (None, seen)
+        and not form.cleaned_data["another"]
+    ):
+        form.ask_about_another(ahead)
+    elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             appointment = services.book_appointment(
@@ -62,13 +80,6 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 },
             )
             return redirect(appointment)
-    # Booking another is allowed (a second opinion), but usually a slip.
-    ahead = (
-        patient.appointments.active()
-        .filter(kind=Appointment.Kind.CONSULTATION, start__gte=timezone.now())
-        .select_related("practitioner__user")
-        .order_by("start")
-    )
     return render(
         request,
         "clinic/appointment_form.html",
