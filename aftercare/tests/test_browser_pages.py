@@ -91,3 +91,27 @@ def test_every_page_a_role_can_click_to_opens_cleanly(demo_clinic, tab, username
     assert tab.outside_requests == []
     # The walk reached well into the product, not just the home page.
     assert len(kinds) >= 10
+
+
+def test_the_week_on_an_upright_tablet_opens_at_today(demo_clinic, tab):
+    from datetime import date
+
+    from clinic.models import Practitioner
+
+    tab.sign_in("frontdesk", DEMO_PASSWORD)
+    tab.page.set_viewport_size({"width": 600, "height": 900})
+    practitioner = Practitioner.objects.get(user__username="dr.patel")
+
+    tab.open(f"/calendar/week/?practitioner={practitioner.pk}")
+
+    week, today = tab.page.evaluate(
+        "() => [document.querySelector('.calendar-week').getBoundingClientRect(),"
+        " document.querySelector('.calendar-col.is-today').getBoundingClientRect()]"
+    )
+    assert week["left"] <= today["left"] and today["right"] <= week["right"] + 1
+    if date.today().weekday() >= 2:  # Not in view without scrolling.
+        scrolled = tab.page.evaluate(
+            "() => document.querySelector('.calendar-week').scrollLeft"
+        )
+        assert scrolled > 0
+    assert tab.errors == []
