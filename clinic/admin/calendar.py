@@ -8,8 +8,11 @@ from datetime import time
 from itertools import pairwise
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import User
+from django.http import HttpResponseRedirect
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -282,18 +285,41 @@ class WorkingHoursFormSet(forms.BaseInlineFormSet):
         )
 
 
-def _may_delete_block(obj, rows, **owner) -> bool:
-    """Could the stored block ``obj`` (``rows``: the week's) go without leaving
-    bookings outside? (The admin may hand over an edited, unsaved copy.)"""
+def _why_not_delete_block(obj, rows, what: str, **owner) -> str:
+    """Why the stored block ``obj`` (``rows``: the week's) can't go: the
+    bookings it would leave outside, in words ("" when it can). The admin may
+    hand over an edited, unsaved copy."""
     old = rows.filter(pk=obj.pk).first()
     if old is None:
-        return True
+        return ""
     before = _blocks(rows)
     try:
-        check_hours_change(before, _after_one_change(before, old, None), "", **owner)
-    except forms.ValidationError:
-        return False
-    return True
+        check_hours_change(before, _after_one_change(before, old, None), what, **owner)
+    except forms.ValidationError as error:
+        return " ".join(error.messages)
+    return ""
+
+
+class RefusesStrandingDeletion:
+    """Deleting a block with bookings in it is refused in words, naming them
+    (moved or cancelled first, their patients are told), back on its page."""
+
+    def why_not_delete(self, obj) -> str:
+        raise NotImplementedError
+
+    def delete_view(self, request, object_id, extra_context=None):
+        obj = self.get_object(request, unquote(object_id))
+        why = self.why_not_delete(obj) if obj is not None else ""
+        if why:
+            self.message_user(request, why, messages.ERROR)
+            opts = self.model._meta
+            return HttpResponseRedirect(
+                reverse(
+                    f"admin:{opts.app_label}_{opts.model_name}_change",
+                    args=[obj.pk],
+                )
+            )
+        return super().delete_view(request, object_id, extra_context)
 
 
 class WorkingHoursInline(admin.TabularInline):
@@ -318,23 +344,21 @@ class PractitionerAdmin(admin.ModelAdmin):
 
 
 @admin.register(WorkingHours)
-class WorkingHoursAdmin(admin.ModelAdmin):
+class WorkingHoursAdmin(RefusesStrandingDeletion, admin.ModelAdmin):
     form = WorkingHoursForm
     list_display = ["practitioner", "weekday", "start", "end"]
     # Blocks are deleted one at a time, each checked against the bookings.
     actions = None
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Bookings in the block are moved or cancelled first.
-        if obj is not None and not _may_delete_block(
+    def why_not_delete(self, obj) -> str:
+        return _why_not_delete_block(
             obj,
             WorkingHours.objects.filter(
                 practitioner_id=obj.practitioner_id
             ).values_list("weekday", "start", "end"),
+            _("Deleting these working hours"),
             practitioner_id=obj.practitioner_id,
-        ):
-            return False
-        return super().has_delete_permission(request, obj)
+        )
 
     list_filter = ["weekday", "practitioner"]
     list_select_related = ["practitioner__user"]
@@ -355,20 +379,18 @@ class RoomAdmin(admin.ModelAdmin):
 
 
 @admin.register(OpeningHours)
-class OpeningHoursAdmin(admin.ModelAdmin):
+class OpeningHoursAdmin(RefusesStrandingDeletion, admin.ModelAdmin):
     form = OpeningHoursForm
     list_display = ["weekday", "opens", "closes"]
     # Blocks are deleted one at a time, each checked against the bookings.
     actions = None
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Bookings in the block are moved or cancelled first.
-        if obj is not None and not _may_delete_block(
+    def why_not_delete(self, obj) -> str:
+        return _why_not_delete_block(
             obj,
             OpeningHours.objects.values_list("weekday", "opens", "closes"),
-        ):
-            return False
-        return super().has_delete_permission(request, obj)
+            _("Deleting these opening hours"),
+        )
 
 
 @admin.register(ClosureDay)

@@ -524,15 +524,24 @@ def test_opening_hours_with_bookings_in_them_cant_be_deleted(
     sunday = OpeningHours.objects.create(weekday=6, opens=time(10), closes=time(14))
 
     refused = admin_client.post(
-        reverse("admin:clinic_openinghours_delete", args=[monday.pk]), {"post": "yes"}
+        reverse("admin:clinic_openinghours_delete", args=[monday.pk]),
+        {"post": "yes"},
+        follow=True,
     )
     allowed = admin_client.post(
         reverse("admin:clinic_openinghours_delete", args=[sunday.pk]), {"post": "yes"}
     )
 
-    assert refused.status_code == 403
+    # Back on its page, saying which bookings it would strand.
+    assert refused.redirect_chain == [
+        (reverse("admin:clinic_openinghours_change", args=[monday.pk]), 302)
+    ]
+    page = refused.content.decode()
+    assert "Deleting these opening hours would leave 1 booked appointment" in page
+    assert str(next_monday_booking.patient) in page
     assert allowed.status_code == 302
     assert OpeningHours.objects.filter(pk=monday.pk).exists()
+    assert not OpeningHours.objects.filter(pk=sunday.pk).exists()
 
 
 @pytest.mark.parametrize(
@@ -851,3 +860,19 @@ def test_two_pages_adding_overlapping_hours_keep_the_week_whole(
             "start", "end"
         )
     ) == [(time(10), time(12))]
+
+
+def test_working_hours_with_bookings_in_them_are_kept_naming_them(
+    admin_client, next_monday_booking, practitioner
+):
+    monday = WorkingHours.objects.get(practitioner=practitioner, weekday=0)
+    url = reverse("admin:clinic_workinghours_delete", args=[monday.pk])
+
+    refused = admin_client.get(url, follow=True)
+
+    page = refused.content.decode()
+    assert refused.redirect_chain[-1][0] == reverse(
+        "admin:clinic_workinghours_change", args=[monday.pk]
+    )
+    assert "Deleting these working hours would leave 1 booked appointment" in page
+    assert WorkingHours.objects.filter(pk=monday.pk).exists()
