@@ -11,6 +11,7 @@ pytestmark = pytest.mark.django_db
 
 texts = importlib.import_module("aftercare.migrations.0005_texts_for_several_sessions")
 files = importlib.import_module("aftercare.migrations.0012_calendar_files_wording")
+wording = importlib.import_module("aftercare.migrations.0014_booking_emails_wording")
 
 
 def test_default_booking_texts_are_reworded_and_edited_ones_kept():
@@ -39,9 +40,24 @@ def test_default_booking_texts_are_reworded_and_edited_ones_kept():
 def test_a_fresh_clinic_starts_with_the_new_texts():
     for kind in ("update", "cancellation"):
         rule = ReminderRule.objects.get(kind=kind)
-        assert (rule.subject, rule.body) == (texts.NEW[kind][0], files.NEW[kind])
+        assert (rule.subject, rule.body) == (texts.NEW[kind][0], wording.NEW[kind])
     confirmation = ReminderRule.objects.get(kind=Kind.CONFIRMATION)
-    assert confirmation.body == files.NEW["confirmation"]
+    assert confirmation.body == wording.NEW["confirmation"]
+
+
+def test_booking_texts_read_right_for_one_appointment_unless_edited():
+    for kind, body in wording.OLD.items():
+        ReminderRule.objects.filter(kind=kind).update(body=body)
+    ReminderRule.objects.filter(kind=Kind.CANCELLATION).update(body="Cancelled.")
+
+    wording.forwards(apps, None)
+
+    update = ReminderRule.objects.get(kind=Kind.UPDATE).body
+    assert update == wording.NEW["update"]
+    assert "new details" in update and "new time" not in update
+    assert ReminderRule.objects.get(kind=Kind.CANCELLATION).body == "Cancelled."
+    wording.backwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.UPDATE).body == wording.OLD["update"]
 
 
 def test_texts_speak_of_calendar_files_unless_a_manager_edited_them():
