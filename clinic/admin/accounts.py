@@ -12,7 +12,8 @@ from django.utils.translation import gettext as _
 
 from clinic import roles
 from clinic.admin.calendar import StillBookedForm
-from clinic.models import Practitioner
+from clinic.forms import clean_person_name
+from clinic.models import Practitioner, validate_person_name
 
 admin.site.unregister(User)
 
@@ -98,6 +99,20 @@ class StaffAccountAdmin(UserAdmin):
                 if password and not may_set_password(request.user, obj):
                     password.widget = PasswordSetElsewhereWidget()
                     password.help_text = ""
+
+            def _clean_name(self, field: str) -> str:
+                # Names staff see on every page, emails and signed records:
+                # readable, as patients' are.
+                name = clean_person_name(self.cleaned_data.get(field) or "")
+                if name:
+                    validate_person_name(name)
+                return name
+
+            def clean_first_name(self) -> str:
+                return self._clean_name("first_name")
+
+            def clean_last_name(self) -> str:
+                return self._clean_name("last_name")
 
             def clean_is_active(self) -> bool:
                 active = self.cleaned_data["is_active"]

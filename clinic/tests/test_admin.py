@@ -876,3 +876,15 @@ def test_working_hours_with_bookings_in_them_are_kept_naming_them(
     )
     assert "Deleting these working hours would leave 1 booked appointment" in page
     assert WorkingHours.objects.filter(pk=monday.pk).exists()
+
+
+@pytest.mark.parametrize("name", ["knil\u200bx", "\u2060", "12345"])
+def test_a_staff_name_is_readable_as_a_patients_is(admin_client, name):
+    clerk = UserFactory(username="clerk", role=roles.FRONT_DESK)
+    url = reverse("admin:auth_user_change", args=[clerk.pk])
+
+    refused = admin_client.post(url, account_data(clerk, first_name=name))
+
+    assert refused.status_code == 200
+    clerk.refresh_from_db()
+    assert clerk.first_name != name
