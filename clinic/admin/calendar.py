@@ -302,10 +302,8 @@ def _why_not_delete_block(obj, rows, what: str, **owner) -> str:
 
 class RefusesStrandingDeletion:
     """Deleting a block with bookings in it is refused in words, naming them
-    (moved or cancelled first, their patients are told), back on its page."""
-
-    def why_not_delete(self, obj) -> str:
-        raise NotImplementedError
+    (moved or cancelled first, their patients are told), back on its page.
+    The admin using it says why in ``why_not_delete(obj)`` ("" when it may go)."""
 
     def delete_view(self, request, object_id, extra_context=None):
         obj = self.get_object(request, unquote(object_id))
