@@ -109,12 +109,15 @@ def reminder_message(
     connection=None,
     now: datetime | None = None,
     hide_clinical: bool = False,
+    moved_from: dict[int, tuple[datetime, datetime]] | None = None,
 ) -> EmailMultiAlternatives:
     """The email as the patient gets it; ``hide_clinical`` for staff previews by
     those who may not see the consultation's clinical details.
 
     ``sequences``: each appointment's current schedule version, for the calendar
-    file of an email about several (the email's own version otherwise)."""
+    file of an email about several (the email's own version otherwise).
+    ``moved_from``: where a changed booking's appointments were before (start,
+    end by appointment), which an update names beside the new time."""
     now = now or timezone.now()
     values = _values(reminder, hide_clinical=hide_clinical)
     subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
@@ -123,6 +126,17 @@ def reminder_message(
         # An appointment cancelled since has had its own cancellation email.
         series = [a for a in series if a.status in Appointment.ACTIVE_STATUSES]
     appointments = series or [reminder.appointment]
+    before = moved_from if reminder.kind == Kind.UPDATE and moved_from else {}
+    rows = [
+        {
+            "appointment": a,
+            # Only a time that changed: a new room or practitioner shows as is.
+            "was": before[a.pk]
+            if a.pk in before and before[a.pk][0] != a.start
+            else None,
+        }
+        for a in appointments
+    ]
     ctx = {
         "reminder": reminder,
         "patient": reminder.patient,
@@ -131,6 +145,7 @@ def reminder_message(
         # Escaped first, then paragraphs: safe to put into the HTML part.
         "html_text": mark_safe(linebreaks(text, autoescape=True)),  # noqa: S308
         "appointments": appointments,
+        "rows": rows,
         "show_appointments": reminder.kind in TRANSACTIONAL
         or reminder.kind == Kind.REMINDER,
         "clinic_name": settings.CLINIC_NAME,

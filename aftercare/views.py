@@ -185,6 +185,7 @@ def _render(reminder: Reminder, *, hide_clinical: bool):
         unsubscribe_url=services.unsubscribe_url(reminder.patient),
         message_id=reminder.message_id or "<preview>",
         hide_clinical=hide_clinical,
+        moved_from=services.moved_from([reminder]),
     )
 
 

@@ -18,6 +18,7 @@ from aftercare.services.dispatch import (
     in_quiet_hours,
     lease,
     message_id_for,
+    moved_from,
 )
 from aftercare.services.optout import (
     UNSUBSCRIBE_SALT,
@@ -68,6 +69,7 @@ __all__ = [
     "in_quiet_hours",
     "lease",
     "message_id_for",
+    "moved_from",
     "on_appointment_event",
     "on_patient_event",
     "patient_for_token",

@@ -23,12 +23,13 @@ from aftercare.models import (
     AFTERCARE,
     BEFORE_START,
     TRANSACTIONAL,
+    Kind,
     Reminder,
     ReminderRule,
 )
 from aftercare.services.optout import unsubscribe_url
 from aftercare.services.planning import rules, versions_of
-from clinic.models import Appointment, Patient
+from clinic.models import Appointment, AppointmentEvent, Patient
 
 Status = Reminder.Status
 
@@ -203,6 +204,7 @@ def _send_batch(
         return
     series = _series_appointments(to_send)
     sequences = versions_of(series.values()) if series else {}
+    before = moved_from(to_send)
     sent: list[Reminder] = []
     started = renewed_at = time.monotonic()
     connection = get_connection()
@@ -224,6 +226,7 @@ def _send_batch(
                 unsubscribe_url=unsubscribe_url(reminder.patient),
                 message_id=message_id,
                 connection=connection,
+                moved_from=before,
             )
             try:
                 message.send()
@@ -286,6 +289,30 @@ def _series_appointments(reminders: list[Reminder]) -> dict[int, Appointment]:
             "practitioner__user", "room"
         )
     }
+
+
+def moved_from(reminders: list[Reminder]) -> dict[int, tuple[datetime, datetime]]:
+    """Where the appointments of the booking updates among ``reminders`` were
+    before their latest move (start, end by appointment), from their history:
+    one query, none without an update."""
+    ids = {
+        pk
+        for r in reminders
+        if r.kind == Kind.UPDATE
+        for pk in (r.series or [r.appointment_id])
+    }
+    if not ids:
+        return {}
+    latest: dict[int, tuple[datetime, datetime]] = {}
+    for pk, start, end in (
+        AppointmentEvent.objects.filter(
+            appointment_id__in=ids, action=AppointmentEvent.Action.MOVED
+        )
+        .order_by("appointment_id", "-at", "-id")
+        .values_list("appointment_id", "moved_from_start", "moved_from_end")
+    ):
+        latest.setdefault(pk, (start, end))
+    return latest
 
 
 def message_id_for(reminder: Reminder) -> str:

@@ -339,6 +339,54 @@ def test_a_move_and_a_cancellation_update_the_same_event_with_a_rising_sequence(
     assert len(mailoutbox) == 3
 
 
+def test_an_update_names_the_time_each_appointment_was_moved_from(
+    book, dispatch, mailoutbox, practitioner, other_room, front_desk, client
+):
+    appointment = book()
+    dispatch(NOW)
+    new_start = local(2026, 11, 27, 14)
+    reschedule_appointment(
+        appointment=appointment,
+        start=new_start,
+        end=new_start + HOUR,
+        practitioner=practitioner,
+        room=other_room,
+        by=front_desk,
+        now=NOW + HOUR,
+    )
+
+    dispatch(NOW + HOUR)
+
+    update = mailoutbox[-1]
+    assert "has changed" in update.subject
+    assert "(was Thursday 26 November 2026, 10:00)" in text_of(update)
+    assert "was Thu 26 Nov 2026, 10:00" in html_of(update)
+    # The staff's preview shows the same.
+    client.force_login(front_desk)
+    preview = client.get(row(Kind.UPDATE, version=1).get_absolute_url())
+    assert "was Thursday 26 November 2026, 10:00" in preview.content.decode()
+
+
+def test_an_update_of_room_only_names_no_earlier_time(
+    book, dispatch, mailoutbox, practitioner, other_room, front_desk
+):
+    appointment = book()
+    dispatch(NOW)
+    reschedule_appointment(
+        appointment=appointment,
+        start=THURSDAY,
+        end=THURSDAY + HOUR,
+        practitioner=practitioner,
+        room=other_room,
+        by=front_desk,
+        now=NOW + HOUR,
+    )
+
+    dispatch(NOW + HOUR)
+
+    assert "(was " not in text_of(mailoutbox[-1])
+
+
 @pytest.fixture
 def plan(clinic, patient, practitioner):
     return TreatmentPlanFactory(
