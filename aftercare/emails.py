@@ -144,7 +144,6 @@ def reminder_message(
         "text": text,
         # Escaped first, then paragraphs: safe to put into the HTML part.
         "html_text": mark_safe(linebreaks(text, autoescape=True)),  # noqa: S308
-        "appointments": appointments,
         "rows": rows,
         "show_appointments": reminder.kind in TRANSACTIONAL
         or reminder.kind == Kind.REMINDER,

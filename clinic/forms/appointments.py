@@ -139,9 +139,7 @@ class BookAppointmentForm(SlotForm):
             )
             % {
                 "patient": ahead[0].patient,
-                "when": ", ".join(
-                    when_text(a.start) for a in ahead if a.start is not None
-                ),
+                "when": ", ".join(when_text(a.start) for a in ahead),
             },
         )
 

@@ -180,6 +180,13 @@ class Appointment(models.Model):
         return int((self.end - self.start).total_seconds() // 60)
 
 
+def _place_of_a_move(to) -> models.ForeignKey:
+    """The practitioner or room before or after a move (only moves have one)."""
+    return models.ForeignKey(
+        to, on_delete=models.PROTECT, related_name="+", null=True, blank=True
+    )
+
+
 class AppointmentEvent(models.Model):
     """One change to an appointment, who made it and when: its history.
 
@@ -210,40 +217,15 @@ class AppointmentEvent(models.Model):
         null=True,
         blank=True,
     )
-    # Where and when it was before a move (the appointment's own fields, and
-    # the next move's "before", say where it went).
+    # Where and when a moved appointment was before the move and after it.
     moved_from_start = models.DateTimeField(null=True, blank=True)
     moved_from_end = models.DateTimeField(null=True, blank=True)
-    moved_from_practitioner = models.ForeignKey(
-        Practitioner,
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    moved_from_room = models.ForeignKey(
-        "clinic.Room",
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
+    moved_from_practitioner = _place_of_a_move(Practitioner)
+    moved_from_room = _place_of_a_move("clinic.Room")
     moved_to_start = models.DateTimeField(null=True, blank=True)
     moved_to_end = models.DateTimeField(null=True, blank=True)
-    moved_to_practitioner = models.ForeignKey(
-        Practitioner,
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
-    moved_to_room = models.ForeignKey(
-        "clinic.Room",
-        on_delete=models.PROTECT,
-        related_name="+",
-        null=True,
-        blank=True,
-    )
+    moved_to_practitioner = _place_of_a_move(Practitioner)
+    moved_to_room = _place_of_a_move("clinic.Room")
     reason = models.CharField(_("reason"), max_length=300, blank=True)
 
     class Meta:

@@ -195,7 +195,8 @@ def reschedule_appointment(
 
     ``seen`` (appointments_seen() of the page that asks) refuses a move asked
     for from a page opened before another change."""
-    check_appointments_seen([_locked(appointment)], seen)
+    if seen is not None:
+        check_appointments_seen([_locked(appointment)], seen)
     if appointment.plan_session is not None:
         raise _refuse(TREATMENTS_MOVE_WITH_THEIR_PLAN)
     if consultation_took_place(appointment):
@@ -244,7 +245,8 @@ def cancel_appointment(
     seen: str | None = None,
 ) -> Appointment:
     """Cancel one appointment; ``seen`` as for reschedule_appointment()."""
-    check_appointments_seen([_locked(appointment)], seen)
+    if seen is not None:
+        check_appointments_seen([_locked(appointment)], seen)
     [cancelled] = cancel_appointments(
         appointments=[appointment], by=by, reason=reason, now=now
     )

@@ -112,40 +112,25 @@ def record_from_rows(appointments: QuerySet[Appointment]) -> int:
     Migration 0013 did the same for the appointments there were then."""
     events = []
     for appointment in appointments.filter(events__isnull=True).order_by("pk"):
-        events.append(
-            AppointmentEvent(
-                appointment=appointment,
-                action=Action.BOOKED,
-                at=appointment.created_at,
-                by_id=appointment.booked_by_id,
-                reason=appointment.override_reason,
-            )
-        )
-        if appointment.checked_in_at is not None:
-            events.append(
-                AppointmentEvent(
-                    appointment=appointment,
-                    action=Action.CHECKED_IN,
-                    at=appointment.checked_in_at,
-                )
-            )
-        if appointment.cancelled_at is not None:
-            events.append(
-                AppointmentEvent(
-                    appointment=appointment,
-                    action=Action.CANCELLED,
-                    at=appointment.cancelled_at,
-                    reason=appointment.cancel_reason,
-                )
-            )
+        told = [
+            (Action.BOOKED, appointment.created_at, appointment.override_reason),
+            (Action.CHECKED_IN, appointment.checked_in_at, ""),
+            (Action.CANCELLED, appointment.cancelled_at, appointment.cancel_reason),
+        ]
         if appointment.status in (Action.COMPLETED, Action.NO_SHOW):
             # When the row was last changed: as near as it tells.
-            events.append(
-                AppointmentEvent(
-                    appointment=appointment,
-                    action=appointment.status,
-                    at=appointment.updated_at,
-                )
+            told.append((appointment.status, appointment.updated_at, ""))
+        events += [
+            AppointmentEvent(
+                appointment=appointment,
+                action=action,
+                at=at,
+                # Who booked it is on the row; the rest it doesn't tell.
+                by_id=appointment.booked_by_id if action == Action.BOOKED else None,
+                reason=reason,
             )
+            for action, at, reason in told
+            if at is not None
+        ]
     AppointmentEvent.objects.bulk_create(events)
     return len(events)

@@ -29,8 +29,11 @@ def seen_stamp(row: models.Model | None, fields: Iterable[str]) -> str:
     or NEW before the row exists."""
     if row is None or row.pk is None:
         return NEW
-    values = repr([(name, getattr(row, name)) for name in fields])
-    return hashlib.sha256(values.encode()).hexdigest()[:32]
+    return _fingerprint([(name, getattr(row, name)) for name in fields])
+
+
+def _fingerprint(values: list) -> str:
+    return hashlib.sha256(repr(values).encode()).hexdigest()[:32]
 
 
 # What a page about an appointment shows of it: when, with whom, where, status.
@@ -39,10 +42,9 @@ APPOINTMENT_PLACE = ("start", "end", "practitioner_id", "room_id", "status")
 
 def appointments_seen(appointments: Iterable[models.Model]) -> str:
     """What a page remembers of the appointments it shows (APPOINTMENT_PLACE)."""
-    values = repr(
+    return _fingerprint(
         [[getattr(a, name) for name in APPOINTMENT_PLACE] for a in appointments]
     )
-    return hashlib.sha256(values.encode()).hexdigest()[:32]
 
 
 CHANGED_MEANWHILE = (
