@@ -104,6 +104,20 @@ def book(clinic, patient, practitioner, room, front_desk) -> Callable[..., Appoi
     return book
 
 
+def move(appointment: Appointment, start: datetime, room, by) -> None:
+    """reschedule_appointment(): an hour from ``start`` in ``room``, an hour
+    after NOW, with the same practitioner."""
+    reschedule_appointment(
+        appointment=appointment,
+        start=start,
+        end=start + HOUR,
+        practitioner=appointment.practitioner,
+        room=room,
+        by=by,
+        now=NOW + HOUR,
+    )
+
+
 def row(kind: str, **filters) -> Reminder:
     return Reminder.objects.get(kind=kind, **filters)
 
@@ -306,15 +320,7 @@ def test_a_move_and_a_cancellation_update_the_same_event_with_a_rising_sequence(
     appointment = book()
     dispatch(NOW)
     new_start = local(2026, 11, 27, 14)
-    reschedule_appointment(
-        appointment=appointment,
-        start=new_start,
-        end=new_start + HOUR,
-        practitioner=practitioner,
-        room=room,
-        by=front_desk,
-        now=NOW + HOUR,
-    )
+    move(appointment, new_start, room, front_desk)
     dispatch(NOW + HOUR)
     cancel_appointment(
         appointment=appointment, by=front_desk, reason="Unwell.", now=NOW + 2 * HOUR
@@ -344,16 +350,7 @@ def test_an_update_names_the_time_each_appointment_was_moved_from(
 ):
     appointment = book()
     dispatch(NOW)
-    new_start = local(2026, 11, 27, 14)
-    reschedule_appointment(
-        appointment=appointment,
-        start=new_start,
-        end=new_start + HOUR,
-        practitioner=practitioner,
-        room=other_room,
-        by=front_desk,
-        now=NOW + HOUR,
-    )
+    move(appointment, local(2026, 11, 27, 14), other_room, front_desk)
 
     dispatch(NOW + HOUR)
 
@@ -372,15 +369,7 @@ def test_an_update_of_room_only_names_no_earlier_time(
 ):
     appointment = book()
     dispatch(NOW)
-    reschedule_appointment(
-        appointment=appointment,
-        start=THURSDAY,
-        end=THURSDAY + HOUR,
-        practitioner=practitioner,
-        room=other_room,
-        by=front_desk,
-        now=NOW + HOUR,
-    )
+    move(appointment, THURSDAY, other_room, front_desk)
 
     dispatch(NOW + HOUR)
 

@@ -437,15 +437,15 @@ def test_a_closure_or_time_off_counts_a_booking_made_outside_hours(
     assert not TimeOff.objects.exists()
 
 
-def practitioner_page_data(practitioner, blocks, *, delete=()) -> dict:
-    """The practitioner's admin page as posted: their week and no time off."""
-    rows = list(WorkingHours.objects.filter(practitioner=practitioner).order_by("pk"))
-    data = {
-        "user": practitioner.user_id,
-        "title": practitioner.title,
+def practitioner_form(user_id, title: str, *, hours: int = 0, stored: int = 0) -> dict:
+    """A practitioner's admin page as posted, before its rows: ``hours`` rows of
+    working hours (``stored`` of them already saved) and no time off."""
+    return {
+        "user": user_id,
+        "title": title,
         "is_active": "on",
-        "working_hours-TOTAL_FORMS": str(len(blocks)),
-        "working_hours-INITIAL_FORMS": str(len(rows)),
+        "working_hours-TOTAL_FORMS": str(hours),
+        "working_hours-INITIAL_FORMS": str(stored),
         "working_hours-MIN_NUM_FORMS": "0",
         "working_hours-MAX_NUM_FORMS": "1000",
         "time_off-TOTAL_FORMS": "0",
@@ -453,6 +453,14 @@ def practitioner_page_data(practitioner, blocks, *, delete=()) -> dict:
         "time_off-MIN_NUM_FORMS": "0",
         "time_off-MAX_NUM_FORMS": "1000",
     }
+
+
+def practitioner_page_data(practitioner, blocks, *, delete=()) -> dict:
+    """The practitioner's admin page as posted: their week and no time off."""
+    rows = list(WorkingHours.objects.filter(practitioner=practitioner).order_by("pk"))
+    data = practitioner_form(
+        practitioner.user_id, practitioner.title, hours=len(blocks), stored=len(rows)
+    )
     for n, (weekday, start, end) in enumerate(blocks):
         prefix = f"working_hours-{n}-"
         data |= {
@@ -689,19 +697,7 @@ def test_a_practitioner_keeps_their_account(admin_client, practitioner, front_de
 
 
 def practitioner_add_data(user) -> dict:
-    return {
-        "user": user.pk,
-        "title": "nurse",
-        "is_active": "on",
-        "working_hours-TOTAL_FORMS": "0",
-        "working_hours-INITIAL_FORMS": "0",
-        "working_hours-MIN_NUM_FORMS": "0",
-        "working_hours-MAX_NUM_FORMS": "1000",
-        "time_off-TOTAL_FORMS": "0",
-        "time_off-INITIAL_FORMS": "0",
-        "time_off-MIN_NUM_FORMS": "0",
-        "time_off-MAX_NUM_FORMS": "1000",
-    }
+    return practitioner_form(user.pk, "nurse")
 
 
 def test_only_an_account_with_the_practitioner_role_becomes_a_practitioner(

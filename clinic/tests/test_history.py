@@ -49,15 +49,35 @@ def thursday(hour: int, minute: int = 0) -> datetime:
 @pytest.fixture
 def booked(patient, practitioner, other_practitioner, room, front_desk) -> Appointment:
     open_clinic(practitioner, other_practitioner)
+    return book(patient, practitioner, room, thursday(10), by=front_desk)
+
+
+def book(patient, practitioner, room, start, *, by, **kwargs) -> Appointment:
+    """book_appointment(): an hour's consultation at ``start``, as of NOW."""
     return book_appointment(
         patient=patient,
         practitioner=practitioner,
         room=room,
-        start=thursday(10),
-        end=thursday(11),
+        start=start,
+        end=start + timedelta(hours=1),
         kind=Appointment.Kind.CONSULTATION,
-        booked_by=front_desk,
+        booked_by=by,
         now=NOW,
+        **kwargs,
+    )
+
+
+def move(appointment, start, *, by, practitioner=None, room=None, now=NOW):
+    """reschedule_appointment(): to an hour from ``start``, with the same
+    practitioner and room unless told."""
+    return reschedule_appointment(
+        appointment=appointment,
+        start=start,
+        end=start + timedelta(hours=1),
+        practitioner=practitioner or appointment.practitioner,
+        room=room or appointment.room,
+        by=by,
+        now=now,
     )
 
 
@@ -75,16 +95,13 @@ def test_a_booking_starts_the_history_with_who_booked_it_and_when(booked):
 def test_a_booking_outside_hours_keeps_its_reason(
     booked, patient, practitioner, room, manager
 ):
-    early = book_appointment(
-        patient=patient,
-        practitioner=practitioner,
-        room=room,
-        start=thursday(7),
-        end=thursday(8),
-        kind=Appointment.Kind.CONSULTATION,
-        booked_by=manager,
+    early = book(
+        patient,
+        practitioner,
+        room,
+        thursday(7),
+        by=manager,
         override_reason="Patient flies out at noon.",
-        now=NOW,
     )
 
     assert lines(early) == [
@@ -96,13 +113,12 @@ def test_a_move_keeps_where_and_when_it_was_and_where_it_went(
     booked, other_practitioner, other_room, front_desk
 ):
     later = NOW + timedelta(minutes=5)
-    reschedule_appointment(
-        appointment=booked,
-        start=clinic_time(2026, 11, 27, 14),
-        end=clinic_time(2026, 11, 27, 15),
+    move(
+        booked,
+        clinic_time(2026, 11, 27, 14),
+        by=front_desk,
         practitioner=other_practitioner,
         room=other_room,
-        by=front_desk,
         now=later,
     )
 
@@ -126,16 +142,7 @@ def test_a_move_keeps_where_and_when_it_was_and_where_it_went(
 def test_only_the_appointments_that_change_get_a_move_line(
     booked, patient, practitioner, room, front_desk
 ):
-    second = book_appointment(
-        patient=patient,
-        practitioner=practitioner,
-        room=room,
-        start=thursday(14),
-        end=thursday(15),
-        kind=Appointment.Kind.CONSULTATION,
-        booked_by=front_desk,
-        now=NOW,
-    )
+    second = book(patient, practitioner, room, thursday(14), by=front_desk)
 
     move_appointments(
         moves=[
@@ -156,15 +163,7 @@ def test_a_refused_move_leaves_no_line(booked, patient, practitioner, room, fron
     )
 
     with pytest.raises(BookingError):
-        reschedule_appointment(
-            appointment=booked,
-            start=thursday(12),
-            end=thursday(13),
-            practitioner=practitioner,
-            room=room,
-            by=front_desk,
-            now=NOW,
-        )
+        move(booked, thursday(12), by=front_desk)
 
     assert [line[0] for line in lines(booked)] == [Action.BOOKED]
 
@@ -257,14 +256,12 @@ def test_a_move_line_needs_both_places(booked):
 def test_the_appointment_page_shows_the_history(
     client, booked, other_practitioner, other_room, front_desk
 ):
-    reschedule_appointment(
-        appointment=booked,
-        start=clinic_time(2026, 11, 27, 14),
-        end=clinic_time(2026, 11, 27, 15),
+    move(
+        booked,
+        clinic_time(2026, 11, 27, 14),
+        by=front_desk,
         practitioner=other_practitioner,
         room=other_room,
-        by=front_desk,
-        now=NOW,
     )
     cancel_appointment(
         appointment=booked, by=front_desk, reason="Clash <b>at work</b>", now=NOW
@@ -293,15 +290,7 @@ def test_the_appointment_page_reads_the_history_in_one_query(
     with CaptureQueriesContext(connection) as few:
         client.get(url)
     for hour in (12, 13, 14):
-        reschedule_appointment(
-            appointment=booked,
-            start=thursday(hour),
-            end=thursday(hour + 1),
-            practitioner=booked.practitioner,
-            room=booked.room,
-            by=manager,
-            now=NOW,
-        )
+        move(booked, thursday(hour), by=manager)
 
     with django_assert_num_queries(len(few.captured_queries)):
         page = client.get(url)

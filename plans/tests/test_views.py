@@ -1,4 +1,3 @@
-import re
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -16,6 +15,7 @@ from clinic.tests.factories import (
     TimeOffFactory,
     open_clinic,
 )
+from clinic.tests.pages import hidden_value
 from plans import services
 from plans.models import Protocol, TreatmentPlan, TreatmentSession
 from plans.scheduling import State
@@ -875,15 +875,6 @@ def move_data(day: str, scope: str = "this", **overrides) -> dict:
     }
     data.update(overrides)
     return data
-
-
-def hidden_value(response, name: str) -> str:
-    """The value of the page's hidden input ``name``, as a browser sends it."""
-    found = re.search(
-        rf'<input type="hidden" name="{name}" value="([^"]*)"',
-        response.content.decode(),
-    )
-    return found.group(1) if found else ""
 
 
 def previewed(client, url: str, data: dict) -> dict:
