@@ -1483,3 +1483,20 @@ def test_a_consultation_booked_at_another_desk_meanwhile_is_asked_about(
     assert 'name="another"' in asked.content.decode()
     assert booked.status_code == 302
     assert patient.appointments.count() == 2
+
+
+def test_a_second_consultation_the_page_showed_books_without_asking(
+    client, front_desk, practitioner, room, other_room, patient, clinic_open, frozen_now
+):
+    AppointmentFactory(
+        patient=patient, practitioner=practitioner, room=room, start=at(THURSDAY, 11)
+    )
+    url = reverse("clinic:appointment_book", args=[patient.pk])
+    client.force_login(front_desk)
+    page = client.get(url)
+    data = booking_data(practitioner, other_room, date="2026-11-27") | {
+        "ahead": hidden_value(page, "ahead")
+    }
+
+    assert client.post(url, data).status_code == 302
+    assert patient.appointments.count() == 2
