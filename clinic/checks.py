@@ -23,3 +23,52 @@ def base_url_reaches_patients(app_configs, **kwargs) -> list[Warning]:
             )
         ]
     return []
+
+
+# Backends that keep patient emails on this machine instead of sending them.
+UNSENT = {
+    "django.core.mail.backends.filebased.EmailBackend": "written to files in {path}",
+    "django.core.mail.backends.console.EmailBackend": "printed to the console",
+    "django.core.mail.backends.locmem.EmailBackend": "kept in memory",
+    "django.core.mail.backends.dummy.EmailBackend": "thrown away",
+}
+
+
+@register(Tags.security, deploy=True)
+def emails_reach_patients(app_configs, **kwargs) -> list[Warning]:
+    """The default keeps emails in files for a newcomer to read: in production,
+    patients would get no confirmation, reminder or aftercare at all."""
+    unsent = UNSENT.get(settings.EMAIL_BACKEND)
+    if unsent is None:
+        return []
+    return [
+        Warning(
+            "Patient emails are not sent: they are "
+            f"{unsent.format(path=settings.EMAIL_FILE_PATH)}.",
+            hint="Set EMAIL_URL to the clinic's SMTP server, e.g. "
+            "smtp+tls://user:password@smtp.example.com:587.",
+            id="clinic.W002",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def clinic_details_are_real(app_configs, **kwargs) -> list[Warning]:
+    """Patients read the clinic's name, phone and email in every email, and reply
+    to them: the demo clinic's would send them elsewhere."""
+    demo = [
+        name
+        for name, value in settings.DEMO_CLINIC_DETAILS.items()
+        if getattr(settings, name) == value
+    ]
+    if not demo:
+        return []
+    return [
+        Warning(
+            f"{', '.join(demo)} still hold the demo clinic's details, which "
+            "patients would read in their emails.",
+            hint="Set them to the clinic's own name, phone, email address and "
+            "email domain.",
+            id="clinic.W003",
+        )
+    ]

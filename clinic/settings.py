@@ -212,9 +212,17 @@ CLINIC_APPOINTMENT_LISTENERS = ["aftercare.services.on_appointment_event"]
 # clinic.services.save_patient_details).
 CLINIC_PATIENT_LISTENERS = ["aftercare.services.on_patient_event"]
 
-CLINIC_NAME = env.str("CLINIC_NAME", default="Clearskin Microneedling Clinic")
-CLINIC_PHONE = env.str("CLINIC_PHONE", default="+44 20 7946 0000")
-CLINIC_EMAIL = env.str("CLINIC_EMAIL", default="hello@clinic.example")
+# The demo clinic's details, the defaults below: `check --deploy` warns while
+# patients would read them in their emails (clinic.checks).
+DEMO_CLINIC_DETAILS = {
+    "CLINIC_NAME": "Clearskin Microneedling Clinic",
+    "CLINIC_PHONE": "+44 20 7946 0000",
+    "CLINIC_EMAIL": "hello@clinic.example",
+    "CLINIC_EMAIL_DOMAIN": "clinic.example",
+}
+CLINIC_NAME = env.str("CLINIC_NAME", default=DEMO_CLINIC_DETAILS["CLINIC_NAME"])
+CLINIC_PHONE = env.str("CLINIC_PHONE", default=DEMO_CLINIC_DETAILS["CLINIC_PHONE"])
+CLINIC_EMAIL = env.str("CLINIC_EMAIL", default=DEMO_CLINIC_DETAILS["CLINIC_EMAIL"])
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -395,7 +403,9 @@ CELERY_BEAT_SCHEDULE = {
 
 # Patient emails.
 CLINIC_BASE_URL = env.str("CLINIC_BASE_URL", default="http://127.0.0.1:8000")
-CLINIC_EMAIL_DOMAIN = env.str("CLINIC_EMAIL_DOMAIN", default="clinic.example")
+CLINIC_EMAIL_DOMAIN = env.str(
+    "CLINIC_EMAIL_DOMAIN", default=DEMO_CLINIC_DETAILS["CLINIC_EMAIL_DOMAIN"]
+)
 CLINIC_EMAIL_MAX_ATTEMPTS = env_int("CLINIC_EMAIL_MAX_ATTEMPTS", default=6, minimum=1)
 # A worker holds the emails it claimed this long; rows still "sending" after it
 # are shown to staff as "unknown". Keep it well above a batch's sending time.

@@ -1312,15 +1312,6 @@ def test_healthz_answers_plain_http_when_https_is_enforced(client, db, settings)
     assert client.get(reverse("clinic:dashboard")).status_code == 301
 
 
-def test_deploy_checks_warn_of_a_laptop_address_in_email_links(settings):
-    from clinic.checks import base_url_reaches_patients
-
-    settings.CLINIC_BASE_URL = "http://127.0.0.1:8000"
-    assert [w.id for w in base_url_reaches_patients(None)] == ["clinic.W001"]
-    settings.CLINIC_BASE_URL = "https://clinic.example.com"
-    assert base_url_reaches_patients(None) == []
-
-
 def test_a_patients_cancelled_appointment_is_not_listed_as_upcoming(
     client, front_desk, patient, practitioner, room, frozen_now
 ):
