@@ -1,6 +1,17 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils.translation import ngettext
 
 from plans.models import Product, Protocol, TreatmentPlan, TreatmentSession
+
+# What series are booked by: a change reaches the plans that follow the protocol.
+SCHEDULING_FIELDS = {
+    "min_sessions",
+    "max_sessions",
+    "target_spacing_days",
+    "min_spacing_days",
+    "max_spacing_days",
+    "session_minutes",
+}
 
 
 @admin.register(Protocol)
@@ -13,6 +24,27 @@ class ProtocolAdmin(admin.ModelAdmin):
         "session_minutes",
         "is_active",
     ]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if not change or not SCHEDULING_FIELDS & set(form.changed_data):
+            return
+        following = TreatmentPlan.objects.open().filter(protocol=obj).count()
+        if following:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(n)d plan in progress follows this protocol: its booked "
+                    "sessions stay as they are; sessions booked from now on, and "
+                    "its plan page's spacing flags, use the new numbers.",
+                    "%(n)d plans in progress follow this protocol: their booked "
+                    "sessions stay as they are; sessions booked from now on, and "
+                    "their plan pages' spacing flags, use the new numbers.",
+                    following,
+                )
+                % {"n": following},
+                messages.WARNING,
+            )
 
 
 class TreatmentSessionInline(admin.TabularInline):

@@ -1,0 +1,88 @@
+"""The protocols' admin: a change that reaches plans in progress says so."""
+
+import pytest
+from django.urls import reverse
+
+from plans.models import TreatmentPlan
+from plans.tests.factories import TreatmentPlanFactory, standard
+
+
+@pytest.fixture
+def admin_client(client, manager):
+    manager.is_staff = True
+    manager.save(update_fields=["is_staff"])
+    client.force_login(manager)
+    return client
+
+
+def protocol_data(protocol, **changes) -> dict:
+    data = {
+        name: getattr(protocol, name)
+        for name in [
+            "name",
+            "description",
+            "min_sessions",
+            "max_sessions",
+            "target_spacing_days",
+            "min_spacing_days",
+            "max_spacing_days",
+            "session_minutes",
+        ]
+    }
+    return data | {"is_active": "on"} | changes
+
+
+def save(admin_client, protocol, **changes):
+    response = admin_client.post(
+        reverse("admin:plans_protocol_change", args=[protocol.pk]),
+        protocol_data(protocol, **changes),
+        follow=True,
+    )
+    assert response.status_code == 200
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_changing_the_spacing_names_the_plans_in_progress(admin_client):
+    protocol = standard()
+    TreatmentPlanFactory.create_batch(2, protocol=protocol)
+    TreatmentPlanFactory(
+        protocol=protocol, status=TreatmentPlan.Status.ACTIVE, consented=True
+    )
+    TreatmentPlanFactory(
+        protocol=protocol, status=TreatmentPlan.Status.COMPLETED, consented=True
+    )
+
+    said = save(admin_client, protocol, max_spacing_days=33)
+
+    protocol.refresh_from_db()
+    assert protocol.max_spacing_days == 33
+    assert any(
+        m.startswith("3 plans in progress follow this protocol") for m in said
+    ), said
+
+
+def test_one_plan_is_named_in_the_singular(admin_client):
+    protocol = standard()
+    TreatmentPlanFactory(protocol=protocol)
+
+    said = save(admin_client, protocol, session_minutes=75)
+
+    assert any(m.startswith("1 plan in progress follows") for m in said), said
+
+
+def test_a_change_that_books_nothing_differently_says_nothing_of_plans(admin_client):
+    protocol = standard()
+    TreatmentPlanFactory(protocol=protocol)
+
+    said = save(admin_client, protocol, description="Fine lines, acne scarring.")
+
+    assert not any("in progress" in m for m in said), said
+
+
+def test_no_plan_in_progress_no_warning(admin_client):
+    protocol = standard()
+    TreatmentPlanFactory(protocol=protocol, status=TreatmentPlan.Status.CANCELLED)
+
+    said = save(admin_client, protocol, target_spacing_days=30)
+
+    assert not any("in progress" in m for m in said), said
