@@ -5,6 +5,7 @@ import uuid
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -39,6 +40,29 @@ class Product(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pk is None or not self.is_on_a_record():
+            return
+        before = Product.objects.filter(pk=self.pk).values("name", "category").first()
+        if before and before != {"name": self.name, "category": self.category}:
+            # Records show the product's name: renaming it would change what
+            # signed records say, with no amendment.
+            raise ValidationError(
+                _(
+                    "%(name)s is on session records, which must keep saying what "
+                    "was used: take it out of use and add the new name as a new "
+                    "product."
+                )
+                % {"name": before["name"]}
+            )
+
+    def is_on_a_record(self) -> bool:
+        return (
+            SessionRecord.objects.filter(numbing_agent=self).exists()
+            or ProductAfter.objects.filter(product=self).exists()
+        )
 
 
 class Redness(models.TextChoices):

@@ -633,3 +633,72 @@ def test_the_admin_refuses_to_delete_a_product_on_a_record_with_words(
         response.content.decode()
     )
     assert Product.objects.filter(name="Recovery gel").exists()
+
+
+def product_admin(client, manager):
+    manager.is_staff = True
+    manager.save(update_fields=["is_staff"])
+    client.force_login(manager)
+    return client
+
+
+def rename(client, item: Product, **changes):
+    data = {"name": item.name, "category": item.category, "is_active": "on"}
+    return client.post(
+        reverse("admin:plans_product_change", args=[item.pk]), data | changes
+    )
+
+
+def test_a_product_on_a_signed_record_keeps_its_name_and_category(
+    client, manager, session, practitioner
+):
+    record = signed(session, practitioner.user, products=["Recovery gel"])
+    gel = product("Recovery gel")
+    admin = product_admin(client, manager)
+
+    for changes in [{"name": "Plain water"}, {"category": "serum"}]:
+        response = rename(admin, gel, **changes)
+
+        assert response.status_code == 200
+        assert "Recovery gel is on session records" in response.content.decode()
+    record.refresh_from_db()
+    assert [p.name for p in record.products_after.all()] == ["Recovery gel"]
+    gel.refresh_from_db()
+    assert (gel.name, gel.category) == ("Recovery gel", "recovery")
+
+
+def test_a_numbing_agent_on_a_draft_record_keeps_its_name_too(client, manager, session):
+    agent = Product.objects.filter(category="numbing").first()
+    SessionRecord.objects.create(session=session, numbing_agent=agent)
+
+    response = rename(product_admin(client, manager), agent, name="Plain water")
+
+    assert response.status_code == 200
+    agent.refresh_from_db()
+    assert agent.name != "Plain water"
+
+
+def test_a_product_on_a_record_can_be_taken_out_of_use(
+    client, manager, session, practitioner
+):
+    signed(session, practitioner.user, products=["Recovery gel"])
+    gel = product("Recovery gel")
+    data = {"name": gel.name, "category": gel.category}  # "in use" unticked
+
+    response = product_admin(client, manager).post(
+        reverse("admin:plans_product_change", args=[gel.pk]), data
+    )
+
+    assert response.status_code == 302
+    gel.refresh_from_db()
+    assert not gel.is_active
+
+
+def test_an_unused_product_can_be_renamed(client, manager):
+    balm = Product.objects.create(name="Unused balm", category="recovery")
+
+    response = rename(product_admin(client, manager), balm, name="Barrier balm")
+
+    assert response.status_code == 302
+    balm.refresh_from_db()
+    assert balm.name == "Barrier balm"
