@@ -1,7 +1,7 @@
 """Staff accounts: roles given by managers, passwords set by their owners."""
 
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import ReadOnlyPasswordHashWidget
@@ -45,9 +45,11 @@ class StaffAccountAdmin(UserAdmin):
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
-        if request.user.is_superuser:
-            return fieldsets
-        hidden = {"is_superuser", "user_permissions"}
+        # Staff status follows the Manager role (save_related): a tick of its
+        # own would open the admin's view of every patient to any account.
+        hidden = {"is_staff"}
+        if not request.user.is_superuser:
+            hidden |= {"is_superuser", "user_permissions"}
         return [
             (
                 name,
@@ -141,20 +143,28 @@ class StaffAccountAdmin(UserAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
-    def save_model(self, request, obj, form, change) -> None:
-        obj._was_manager = change and obj.groups.filter(name=roles.MANAGER).exists()
-        super().save_model(request, obj, form, change)
-
     def save_related(self, request, form, formsets, change) -> None:
-        # Settings open to managers: giving the role opens them, without a
-        # separate tick that is easy to forget; taking it away closes them.
         super().save_related(request, form, formsets, change)
         account = form.instance
-        manager = account.groups.filter(name=roles.MANAGER).exists()
-        if manager and not account.is_staff:
-            account.is_staff = True
-        elif account._was_manager and not manager and not account.is_superuser:
-            account.is_staff = False
-        else:
-            return
-        account.save(update_fields=["is_staff"])
+        account_roles = set(account.groups.values_list("name", flat=True))
+        # Settings open to managers: giving the role opens them, without a
+        # separate tick that is easy to forget; taking it away closes them.
+        staff = account.is_superuser or roles.MANAGER in account_roles
+        if account.is_staff != staff:
+            account.is_staff = staff
+            account.save(update_fields=["is_staff"])
+        # Without the role (or the account) nobody could record what is booked
+        # with them: the practitioner stops taking bookings.
+        practitioner = Practitioner.objects.filter(user=account, is_active=True)
+        if (
+            not account.is_active or roles.PRACTITIONER not in account_roles
+        ) and practitioner.update(is_active=False):
+            self.message_user(
+                request,
+                _(
+                    "%(name)s no longer takes bookings: their account has no "
+                    "Practitioner role or is inactive."
+                )
+                % {"name": account.get_full_name() or account.get_username()},
+                messages.WARNING,
+            )

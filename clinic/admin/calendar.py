@@ -111,6 +111,26 @@ class PractitionerForm(StillBookedForm):
         model = Practitioner
         fields = ["user", "title", "is_active"]
 
+    def clean(self):
+        data = super().clean()
+        user = data.get("user") or getattr(self.instance, "user", None)
+        if data.get("is_active") and user is not None:
+            # Nobody could record what is booked with them.
+            if (
+                not user.is_active
+                or not user.groups.filter(name=roles.PRACTITIONER).exists()
+            ):
+                self.add_error(
+                    "is_active",
+                    _(
+                        "%(name)s's account is inactive or has no Practitioner "
+                        "role: give the account the role before they take "
+                        "bookings."
+                    )
+                    % {"name": user.get_full_name() or user.get_username()},
+                )
+        return data
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         user = self.fields["user"]

@@ -21,7 +21,12 @@ from clinic.models import (
     TimeOff,
     WorkingHours,
 )
-from clinic.tests.factories import AppointmentFactory, UserFactory, open_clinic
+from clinic.tests.factories import (
+    AppointmentFactory,
+    PractitionerFactory,
+    UserFactory,
+    open_clinic,
+)
 from plans.tests.factories import ConsultationFactory
 
 
@@ -85,10 +90,80 @@ def test_the_manager_role_opens_settings_without_a_separate_tick(admin_client):
     admin_client.post(url, account_data(clerk, groups=[], is_staff="on"))
     clerk.refresh_from_db()
     assert not clerk.is_staff
-    # A staff tick given without the role is left alone.
-    admin_client.post(url, account_data(clerk, groups=[], is_staff="on"))
-    clerk.refresh_from_db()
-    assert clerk.is_staff
+
+
+@pytest.mark.parametrize("role", [roles.PRACTITIONER, roles.FRONT_DESK])
+def test_staff_status_comes_with_the_manager_role_only(admin_client, role):
+    """A tick of its own would open the admin's view of every patient, email
+    and plan to any account, past the clinic's own pages and access log."""
+    account = UserFactory(username="someone", role=role)
+    url = reverse("admin:auth_user_change", args=[account.pk])
+    group = Group.objects.get(name=role)
+
+    form = admin_client.get(url).content.decode()
+    response = admin_client.post(
+        url, account_data(account, groups=[group.pk], is_staff="on")
+    )
+
+    assert 'name="is_staff"' not in form
+    assert response.status_code == 302
+    account.refresh_from_db()
+    assert not account.is_staff
+
+
+def test_a_practitioner_whose_account_loses_the_role_stops_taking_bookings(
+    admin_client, practitioner
+):
+    front_desk = Group.objects.get(name=roles.FRONT_DESK)
+    url = reverse("admin:auth_user_change", args=[practitioner.user_id])
+
+    response = admin_client.post(
+        url, account_data(practitioner.user, groups=[front_desk.pk]), follow=True
+    )
+
+    practitioner.refresh_from_db()
+    assert not practitioner.is_active
+    assert "no longer takes bookings" in response.content.decode()
+
+
+def test_a_practitioner_whose_account_is_deactivated_stops_taking_bookings(
+    admin_client, practitioner
+):
+    group = Group.objects.get(name=roles.PRACTITIONER)
+    url = reverse("admin:auth_user_change", args=[practitioner.user_id])
+
+    admin_client.post(
+        url, account_data(practitioner.user, groups=[group.pk], is_active="")
+    )
+
+    practitioner.refresh_from_db()
+    assert not practitioner.is_active
+
+
+def test_a_practitioner_takes_bookings_only_with_an_account_that_has_the_role(
+    admin_client, practitioner
+):
+    practitioner.user.groups.clear()
+    Practitioner.objects.filter(pk=practitioner.pk).update(is_active=False)
+    url = reverse("admin:clinic_practitioner_change", args=[practitioner.pk])
+
+    refused = admin_client.post(
+        url, practitioner_form(practitioner.user_id, practitioner.title)
+    )
+
+    assert refused.status_code == 200
+    assert "has no Practitioner role" in refused.content.decode()
+    practitioner.refresh_from_db()
+    assert not practitioner.is_active
+
+    practitioner.user.groups.add(Group.objects.get(name=roles.PRACTITIONER))
+    accepted = admin_client.post(
+        url, practitioner_form(practitioner.user_id, practitioner.title)
+    )
+
+    assert accepted.status_code == 302
+    practitioner.refresh_from_db()
+    assert practitioner.is_active
 
 
 def test_a_manager_cant_change_or_delete_a_superuser(admin_client):
@@ -597,6 +672,33 @@ def test_accounts_with_the_manager_role_get_staff_status_when_migrating(db):
     earlier.refresh_from_db()
     clerk.refresh_from_db()
     assert (earlier.is_staff, clerk.is_staff) == (True, False)
+
+
+def test_staff_status_and_bookings_follow_the_roles_when_migrating(db):
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module(
+        "clinic.migrations.0015_staff_status_follows_role"
+    )
+    manager = UserFactory(username="a.manager", role=roles.MANAGER, is_staff=True)
+    ticked = UserFactory(username="ticked", role=roles.FRONT_DESK, is_staff=True)
+    owner = User.objects.create_superuser("owner", "owner@example.com", "x" * 20)
+    keeps = PractitionerFactory(user__username="keeps")
+    lost_role = PractitionerFactory(user__username="lost.role")
+    lost_role.user.groups.clear()
+    gone = PractitionerFactory(user__username="gone", user__is_active=False)
+
+    migration.staff_status_follows_role(apps, None)
+
+    for account in (manager, ticked, owner):
+        account.refresh_from_db()
+    assert (manager.is_staff, ticked.is_staff, owner.is_staff) == (True, False, True)
+    assert list(
+        Practitioner.objects.filter(is_active=True).values_list("pk", flat=True)
+    ) == [keeps.pk]
+    assert not Practitioner.objects.get(pk=gone.pk).is_active
 
 
 def test_a_username_differing_only_in_case_is_refused(admin_client):

@@ -1,0 +1,30 @@
+"""Staff status (the admin) follows the Manager role alone: accounts given it by
+hand without the role lose it, and practitioners whose account lost the
+Practitioner role or was deactivated stop taking bookings."""
+
+from django.db import migrations
+
+MANAGER = "Manager"
+PRACTITIONER = "Practitioner"
+
+
+def staff_status_follows_role(apps, schema_editor):
+    User = apps.get_model("auth", "User")
+    Practitioner = apps.get_model("clinic", "Practitioner")
+    User.objects.filter(is_staff=True, is_superuser=False).exclude(
+        groups__name=MANAGER
+    ).update(is_staff=False)
+    Practitioner.objects.filter(is_active=True).exclude(
+        user__groups__name=PRACTITIONER, user__is_active=True
+    ).update(is_active=False)
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("clinic", "0014_text_limits"),
+        ("auth", "0012_alter_user_first_name_max_length"),
+    ]
+
+    operations = [
+        migrations.RunPython(staff_status_follows_role, migrations.RunPython.noop)
+    ]
