@@ -224,6 +224,8 @@ class ReminderRule(models.Model):
                     )
                 }
             )
+        if self.kind in AFTERCARE:
+            self._check_aftercare_order()
         if self.kind in TRANSACTIONAL and self.offset_minutes != 0:
             raise ValidationError(
                 {
@@ -233,6 +235,34 @@ class ReminderRule(models.Model):
                     )
                 }
             )
+
+    def _check_aftercare_order(self) -> None:
+        """Aftercare steps go out in their order: a step whose next one is due
+        is skipped (never sent out of order), so a step moved past the next
+        would be skipped for every patient."""
+        offsets = dict(
+            ReminderRule.objects.filter(kind__in=AFTERCARE)
+            .exclude(kind=self.kind)
+            .values_list("kind", "offset_minutes")
+        )
+        index = AFTERCARE.index(self.kind)
+        earlier = [k for k in AFTERCARE[:index] if k in offsets]
+        later = [k for k in AFTERCARE[index + 1 :] if k in offsets]
+        if earlier and self.offset_minutes <= offsets[earlier[-1]]:
+            step, minutes, side = earlier[-1], offsets[earlier[-1]], _("after")
+        elif later and self.offset_minutes >= offsets[later[0]]:
+            step, minutes, side = later[0], offsets[later[0]], _("before")
+        else:
+            return
+        raise ValidationError(
+            {
+                "offset_minutes": _(
+                    "Aftercare emails go out in order: this one goes %(side)s "
+                    "%(step)s, which is at %(minutes)s minutes."
+                )
+                % {"side": side, "step": Kind(step).label, "minutes": minutes}
+            }
+        )
 
     @property
     def offset(self) -> timedelta:

@@ -65,6 +65,41 @@ def test_a_rule_no_schedule_can_use_is_refused_with_a_message(
     assert (rule.offset_minutes, rule.staleness_minutes) == before
 
 
+@pytest.mark.parametrize(
+    ("kind", "offset", "message"),
+    [
+        # The manager's slip: 20,000 minutes (two weeks) for the 12 h step.
+        (Kind.AFTERCARE_12H, 20_000, "goes before Aftercare 24 h, which is at 1440"),
+        (Kind.AFTERCARE_12H, 1440, "goes before Aftercare 24 h"),
+        (Kind.AFTERCARE_12H, 0, "goes after Aftercare guide, which is at 0"),
+        (Kind.AFTERCARE_10D, 2880, "goes after Aftercare 48 h"),
+    ],
+)
+def test_aftercare_steps_keep_their_order(admin_client, kind, offset, message):
+    """A step moved past the next would be skipped for every patient (a step
+    whose next one is due is never sent out of order)."""
+    rule = ReminderRule.objects.get(kind=kind)
+    before = rule.offset_minutes
+
+    response = change(admin_client, rule, offset_minutes=offset)
+
+    assert response.status_code == 200
+    assert "Aftercare emails go out in order" in response.content.decode()
+    assert message in response.content.decode()
+    rule.refresh_from_db()
+    assert rule.offset_minutes == before
+
+
+def test_an_aftercare_step_moved_between_its_neighbours_is_saved(admin_client):
+    rule = ReminderRule.objects.get(kind=Kind.AFTERCARE_12H)
+
+    response = change(admin_client, rule, offset_minutes=18 * 60)
+
+    assert response.status_code == 302
+    rule.refresh_from_db()
+    assert rule.offset_minutes == 18 * 60
+
+
 def test_a_sensible_change_is_saved(admin_client):
     rule = ReminderRule.objects.get(kind=Kind.PRE_CARE)
 
