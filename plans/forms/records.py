@@ -115,10 +115,11 @@ class RecordForm(HiddenErrorsShown, forms.ModelForm):
                 _("Pick a numbing agent from the list or name another, not both."),
             )
         named = data.get("numbing_agent") or data.get("numbing_other", "").strip()
-        # Checked as typed: a record kept from before the rule amends as it is.
+        # A signed record kept from before the rule amends as it is; a draft,
+        # whose values may have come from the last session, is always checked.
         numbing = {"numbing_agent", "numbing_other", "numbing_minutes"}
         if (
-            numbing & set(self.changed_data)
+            (not self.instance.is_signed or numbing & set(self.changed_data))
             and data.get("numbing_minutes")
             and not named
         ):

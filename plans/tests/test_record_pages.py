@@ -404,6 +404,42 @@ def test_the_access_log_filters_by_patient(
 # Recording a session --------------------------------------------------------------
 
 
+def test_a_numbing_agent_named_by_hand_comes_with_its_minutes_from_last_time(
+    client, practitioner, course
+):
+    """Minutes copied without the agent made records read "None, 20 min"."""
+    second = SessionRecord.objects.get(session=course[1])
+    SessionRecord.objects.filter(pk=second.pk).update(
+        numbing_agent=None, numbing_other="Ice pack", numbing_minutes=20
+    )
+    client.force_login(practitioner.user)
+
+    form = client.get(record_url(course[2])).context["form"]
+
+    assert (form.initial["numbing_other"], form.initial["numbing_minutes"]) == (
+        "Ice pack",
+        20,
+    )
+
+
+def test_a_draft_with_minutes_from_last_time_but_no_agent_is_refused(
+    client, practitioner, course
+):
+    second = SessionRecord.objects.get(session=course[1])
+    SessionRecord.objects.filter(pk=second.pk).update(
+        numbing_agent=None, numbing_other="", numbing_minutes=20
+    )
+    client.force_login(practitioner.user)
+    # The page as it came, its copied minutes untouched.
+    data = record_data(numbing_agent="", numbing_minutes="20")
+
+    response = client.post(record_url(course[2]), data)
+
+    assert response.status_code == 200
+    assert "Name the numbing agent these minutes are for" in (response.content.decode())
+    assert not SessionRecord.objects.filter(session=course[2]).exists()
+
+
 def test_the_record_form_starts_from_the_plan_and_the_last_session(
     client, practitioner, today
 ):

@@ -240,7 +240,8 @@ def test_numbing_minutes_belong_to_a_named_agent(session):
 def test_a_record_kept_with_unnamed_numbing_minutes_still_saves_other_changes(
     session,
 ):
-    kept = SessionRecord(session=session, numbing_minutes=30)
+    # Signed before the rule: amended as it is.
+    kept = SessionRecord(session=session, numbing_minutes=30, signed_at=LATER)
     form = RecordForm(
         {"redness": "none", "numbing_minutes": "30", "notes": "Amended note."},
         instance=kept,

@@ -148,6 +148,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 initial |= {
                     "device": previous.device,
                     "numbing_agent": previous.numbing_agent,
+                    "numbing_other": previous.numbing_other,
                     "numbing_minutes": previous.numbing_minutes,
                 }
         initial["seen"] = records.seen_stamp(record)
