@@ -209,19 +209,38 @@ def save_record(
 
 @transaction.atomic
 def sign_record(
-    *, record: SessionRecord, by: AbstractBaseUser, now: datetime | None = None
+    *,
+    record: SessionRecord,
+    by: AbstractBaseUser,
+    now: datetime | None = None,
+    despite_decision: bool = False,
 ) -> SessionRecord:
-    """Complete the session and sign its record; the record is locked from now on."""
+    """Complete the session and sign its record; the record is locked from now on.
+
+    ``despite_decision``: the practitioner has read that the plan's consultation
+    no longer says eligible (changed after the plan began) and signs a session
+    that took place all the same.
+    """
     now = now or timezone.now()
     record = (
         SessionRecord.objects.select_for_update()
-        .select_related("session__appointment")
+        .select_related("session__appointment", "session__plan__consultation")
         .get(pk=record.pk)
     )
     if record.is_signed:
         raise PlanError(_("This session is already completed and signed."))
     if not is_practitioner(by):
         raise PlanError(_("Only a practitioner can complete and sign a session."))
+    consultation = record.session.plan.consultation
+    if consultation.decision != consultation.Decision.ELIGIBLE and not despite_decision:
+        raise PlanError(
+            _(
+                "The consultation this plan started from now says %(decision)s. "
+                "Read it before signing; if the session took place, tick that "
+                "you have, and sign."
+            )
+            % {"decision": consultation.get_decision_display().lower()}
+        )
     missing = []
     if not record.started_at or not record.ended_at:
         missing.append(_("the start and end times"))

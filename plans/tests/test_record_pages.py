@@ -518,6 +518,64 @@ def test_a_practitioner_saves_a_draft_then_signs_and_the_record_locks(
     assert "Complete and sign" not in body
 
 
+def now_not_eligible(plan, practitioner) -> None:
+    """The practitioner changed the consultation after the plan began."""
+    consultation = plan.consultation
+    consultation.decision = consultation.Decision.NOT_ELIGIBLE
+    consultation.decision_reason = "Keloid tendency confirmed by the GP's letter."
+    consultation.decided_by = practitioner.user
+    consultation.save()
+
+
+def test_a_session_is_signed_despite_a_changed_consultation_only_when_ticked(
+    client, practitioner, plan, today
+):
+    now_not_eligible(plan, practitioner)
+    client.force_login(practitioner.user)
+    url = record_url(today)
+
+    page = client.get(url).content.decode()
+    refused = client.post(url, record_data(action="sign"))
+
+    assert "The consultation this plan started from now says not eligible" in page
+    assert "Keloid tendency confirmed by the GP&#x27;s letter." in page
+    assert 'name="despite_decision"' in page
+    assert refused.status_code == 200
+    assert "tick that you have, and sign" in refused.content.decode()
+    assert not SessionRecord.objects.filter(session=today).exists()
+    today.appointment.refresh_from_db()
+    assert today.appointment.status == Appointment.Status.BOOKED
+
+    signed = client.post(url, record_data(action="sign", despite_decision="on"))
+
+    assert signed.status_code == 302
+    assert SessionRecord.objects.get(session=today).is_signed
+
+
+def test_a_draft_is_saved_whatever_the_consultation_says(
+    client, practitioner, plan, today
+):
+    now_not_eligible(plan, practitioner)
+    client.force_login(practitioner.user)
+
+    saved = client.post(record_url(today), record_data())
+
+    assert saved.status_code == 302
+    assert not SessionRecord.objects.get(session=today).is_signed
+
+
+def test_my_day_warns_of_a_consultation_that_no_longer_says_eligible(
+    client, practitioner, plan, day
+):
+    now_not_eligible(plan, practitioner)
+    client.force_login(practitioner.user)
+
+    body = client.get(reverse("plans:my_day")).content.decode()
+
+    assert body.count("The consultation now says not eligible") == 1
+    assert "Keloid tendency confirmed by the GP&#x27;s letter." in body
+
+
 def test_a_patient_checked_in_early_is_signed_off_early(
     client, practitioner, front_desk, plan, room, course, frozen_now
 ):

@@ -37,7 +37,7 @@ def _get_session(pk: int) -> TreatmentSession:
         TreatmentSession.objects.select_related(
             "plan__patient",
             "plan__protocol",
-            "plan__consultation",
+            "plan__consultation__decided_by",
             "appointment__practitioner__user",
             "appointment__room",
         ),
@@ -171,7 +171,12 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     )
                     if request.POST.get("action") == "sign":
                         _check_signer(request.user)
-                        records.sign_record(record=saved, by=request.user)
+                        records.sign_record(
+                            record=saved,
+                            by=request.user,
+                            despite_decision=request.POST.get("despite_decision")
+                            == "on",
+                        )
                 for warning in records.depth_warnings(entries, previous):
                     messages.warning(request, warning)
                 if request.POST.get("action") == "sign":
