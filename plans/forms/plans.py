@@ -292,6 +292,8 @@ class CancelSessionForm(forms.Form):
         label=gettext_lazy("Book a replacement session at the end of the course"),
         required=False,
     )
+    # The session as the page showed it (services.session_seen).
+    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
 
     def clean_reason(self) -> str:
         return reason_in_words(

@@ -22,7 +22,6 @@ from plans.services.series import (
     SeriesRequest,
     _note_exception,
     book_series,
-    last_live_start,
     propose_for_plan,
 )
 
@@ -393,16 +392,31 @@ def cancel_session(
     by: AbstractBaseUser,
     replace: bool = False,
     now: datetime | None = None,
+    seen: str | None = None,
 ) -> TreatmentSession | None:
-    """Cancel one session; with ``replace``, book one more at the end of the course.
+    """Cancel one session; with ``replace``, book one more at the end of the course,
+    with the practitioner of the course's last session.
 
     Returns the replacement session, if any. If no slot for the replacement is
-    free inside the spacing window, nothing is changed.
+    free inside the spacing window, nothing is changed. ``seen`` (session_seen()
+    of the page that asks) refuses a cancellation asked for from a page opened
+    before the session was moved or changed.
     """
     now = now or timezone.now()
     plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
     if not plan.is_open:
         raise PlanError(_("This plan has ended."))
+    session = TreatmentSession.objects.select_related(
+        "appointment__practitioner__user", "appointment__room"
+    ).get(pk=session.pk)
+    if seen is not None and seen != session_seen(session):
+        raise StalePlan(
+            _(
+                "Someone moved or changed this session while your page was open, "
+                "so it was not cancelled. The page now shows where it is booked: "
+                "cancel it again if that is still needed."
+            )
+        )
     try:
         booking.cancel_appointment(
             appointment=session.appointment, by=by, reason=reason, now=now
@@ -411,15 +425,18 @@ def cancel_session(
         raise PlanError(error.messages[0], messages=error.messages[1:]) from error
     if not replace:
         return None
-    last = last_live_start(plan)
-    practitioner = session.appointment.practitioner
-    first_start = (
-        shift_wall_clock(last, timedelta(days=plan.spacing_days))
-        if last is not None
-        else shift_wall_clock(
-            session.appointment.start, timedelta(days=plan.spacing_days)
+    # The replacement follows the course's last session, with its practitioner
+    # (sessions from one on may have changed hands).
+    last = (
+        Appointment.objects.filter(
+            treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
         )
-    )
+        .select_related("practitioner__user")
+        .order_by("-start")
+        .first()
+    ) or session.appointment
+    practitioner = last.practitioner
+    first_start = shift_wall_clock(last.start, timedelta(days=plan.spacing_days))
     proposals = propose_for_plan(
         plan=plan,
         request=SeriesRequest(

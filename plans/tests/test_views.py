@@ -1222,6 +1222,60 @@ def test_after_a_cancellation_every_page_counts_sessions_as_the_plan_page(
     assert any("Session 6 would be" in w for w in preview.context["preview"].too_far)
 
 
+def test_a_cancellation_from_a_page_opened_before_a_move_is_refused(
+    client, front_desk, plan, sessions
+):
+    """Two tabs: the cancel page showed the session at its old time; meanwhile a
+    colleague moved it. Its reason was about the old time."""
+    client.force_login(front_desk)
+    cancel_page = hidden_value(client.get(cancel_url(sessions[3])), "seen")
+    moved = client.post(
+        move_url(sessions[3]),
+        {
+            **move_data(SERIES[3].date().isoformat(), time="14:00", action="move"),
+            "seen": hidden_value(client.get(move_url(sessions[3])), "seen"),
+        },
+    )
+    assert moved.status_code == 302
+
+    response = client.post(
+        cancel_url(sessions[3]),
+        {"reason": "Can't make the morning", "replace": "on", "seen": cancel_page},
+        follow=True,
+    )
+
+    assert response.redirect_chain == [(cancel_url(sessions[3]), 302)]
+    assert any(
+        "Someone moved or changed this session while your page was open" in m
+        for m in messages_of(response)
+    )
+    assert "14:00" in response.content.decode()
+    sessions[3].appointment.refresh_from_db()
+    assert sessions[3].appointment.status == Appointment.Status.BOOKED
+    assert plan.sessions.count() == 6
+
+
+def test_a_replacement_follows_the_practitioner_of_the_courses_last_session(
+    client, front_desk, other_practitioner, plan, sessions
+):
+    """Sessions 4 on changed hands: a replacement at the end goes with them."""
+    client.force_login(front_desk)
+    changed = client.post(
+        reverse("plans:session_change", args=[sessions[3].pk]),
+        {
+            "practitioner": other_practitioner.pk,
+            "room": sessions[3].appointment.room_id,
+        },
+    )
+    assert changed.status_code == 302
+
+    client.post(cancel_url(sessions[1]), {"reason": "Holiday", "replace": "on"})
+
+    replacement = plan.sessions.get(number=7)
+    assert replacement.appointment.practitioner == other_practitioner
+    assert replacement.replaces == sessions[1]
+
+
 def test_without_a_free_slot_for_the_replacement_nothing_is_cancelled(
     client, front_desk, practitioner, plan, sessions
 ):

@@ -180,7 +180,9 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             % {"status": session.appointment.status_phrase},
         )
         return redirect(session.plan)
-    form = CancelSessionForm(request.POST or None)
+    form = CancelSessionForm(
+        request.POST or None, initial={"seen": services.session_seen(session)}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             replacement = services.cancel_session(
@@ -188,7 +190,12 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 reason=form.cleaned_data["reason"],
                 replace=form.cleaned_data["replace"],
                 by=request.user,
+                seen=form.cleaned_data["seen"],
             )
+        except services.StalePlan as error:
+            # Opened afresh, the page shows where the session is now.
+            messages.error(request, error.messages[0])
+            return redirect("plans:session_cancel", pk=session.pk)
         except services.PlanError as error:
             form_errors_from(error, form)
         else:
