@@ -756,6 +756,36 @@ def test_a_tampered_table_books_nothing(
     assert treatments() == 0
 
 
+def test_book_all_after_a_row_typed_wrong_keeps_the_rows_as_typed(
+    client, front_desk, practitioner, plan
+):
+    """Rows changed by hand and sent without *Check again*: one typed outside
+    hours. Nothing is booked, no fresh proposal throws the other change away,
+    and nobody else is blamed."""
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+
+    response = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            **rows_data(proposal, {1: {"time": "15:00"}, 3: {"time": "06:00"}}),
+            "action": "confirm",
+        },
+    )
+
+    assert response.status_code == 200
+    said = messages_of(response)
+    assert said[0].startswith("Nothing was booked: the sessions marked below")
+    assert not any("any more" in m for m in said)
+    assert treatments() == 0
+    rows = response.context["proposals"]
+    assert timezone.localtime(rows[1].start).time() == time(15)
+    assert timezone.localtime(rows[3].start).time() == time(6)
+    assert not rows[3].is_bookable and rows[1].is_bookable
+    assert not response.context["bookable"]
+
+
 def test_sessions_out_of_date_order_book_nothing_even_for_a_manager(
     client, manager, practitioner, plan
 ):
@@ -774,10 +804,11 @@ def test_sessions_out_of_date_order_book_nothing_even_for_a_manager(
     )
 
     assert response.status_code == 200
-    assert (
-        "Session 3 is not after the session before it: keep the sessions in "
-        "date order." in messages_of(response)
-    )
+    assert "Nothing was booked: the sessions marked below" in messages_of(response)[0]
+    # The rows stay as typed, the one out of order marked.
+    page = response.content.decode()
+    assert 'value="2027-03-02"' in page
+    assert "not after the one before</span>" in page
     assert treatments() == 0
     # Checked again instead: the row says it comes before, not "-N days".
     checked = client.post(

@@ -85,9 +85,11 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         chosen={},
     )
     rows = bad_rows = None
+    by_hand: set[int] = set()
     if action in ("recheck", "confirm"):
         rows = SessionRowFormSet(request.POST, prefix="s")
         if rows.is_valid() and len(rows.forms) == unbooked:
+            by_hand = {i for i, f in enumerate(rows.forms) if f.was_changed_by_hand}
             if action == "confirm":
                 chosen = range(len(rows.forms))
             else:
@@ -122,7 +124,23 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "plans/plan_book.html", context)
 
     override_form = OverrideForm(request.POST if action == "confirm" else None)
-    if action == "confirm" and override_form.is_valid():
+    # Out of date order only ever follows from dates typed by hand.
+    typed_wrong = any(
+        not p.is_bookable and (p.index in by_hand or p.out_of_order)
+        for p in proposals
+    )
+    if action == "confirm" and typed_wrong:
+        # A row changed by hand since the last check can't be booked: keep the
+        # rows as typed, each with what is wrong, rather than a fresh proposal
+        # (which is for a slot someone else took meanwhile, below).
+        messages.error(
+            request,
+            _(
+                "Nothing was booked: the sessions marked below can't be booked as "
+                "they are. Change them, then check again."
+            ),
+        )
+    elif action == "confirm" and override_form.is_valid():
         try:
             services.book_series(
                 plan=plan,
@@ -150,7 +168,7 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
             )
             return redirect(plan)
 
-    if action == "confirm" and not override_form.is_valid():
+    if action == "confirm" and not override_form.is_valid() and not typed_wrong:
         messages.error(request, _("Check the manager's reason below."))
     elif action != "confirm":
         override_form = OverrideForm()
