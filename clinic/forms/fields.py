@@ -15,6 +15,25 @@ from clinic.scheduling.rules import BOOKING_HORIZON
 MAX_ID = 2**63 - 1
 
 
+class LocalDateTimeField(forms.DateTimeField):
+    """A date and time in the clinic's zone, refused in words on the night the
+    clocks change (Django's own message quotes the zone's database name)."""
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except forms.ValidationError as error:
+            if error.code != "ambiguous_timezone":
+                raise
+            raise forms.ValidationError(
+                _(
+                    "The clocks change that night, so this time doesn't exist or "
+                    "happens twice: give a time outside the hour they change."
+                ),
+                code="clock_change",
+            ) from None
+
+
 class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):
     """Refuses an id too large for the database, as an invalid choice.
 

@@ -80,6 +80,7 @@ class SlotRules:
         if not _ends_after(start, end):
             return [Problem("end_before_start", _("The end must be after the start."))]
         problems = _off_the_minute(start, end)
+        problems += _across_clock_change(start, end, self.tz)
         problems += self._timing_and_person(start, now, practitioner)
         if not room.is_active:
             problems.append(
@@ -105,6 +106,7 @@ class SlotRules:
             return [Problem("end_before_start", _("The end must be after the start."))]
         return [
             *_off_the_minute(start, end),
+            *_across_clock_change(start, end, self.tz),
             *self._timing_and_person(start, now, practitioner),
             *self._practitioner_clashes(start, end, practitioner),
             *self.hours_problems(start=start, end=end, practitioner=practitioner),
@@ -336,6 +338,31 @@ def _off_the_minute(start: datetime, end: datetime) -> list[Problem]:
             )
         ]
     return []
+
+
+def _across_clock_change(start: datetime, end: datetime, tz: tzinfo) -> list[Problem]:
+    """Times in the hour the clocks go back happen twice, and a slot across a
+    change lasts an hour more or less than its times say: pages, emails and
+    calendars would show 01:30-01:30 for an hour."""
+    local_start, local_end = start.astimezone(tz), end.astimezone(tz)
+    if local_start.utcoffset() == local_end.utcoffset() and not (
+        _happens_twice(local_start) or _happens_twice(local_end)
+    ):
+        return []
+    return [
+        Problem(
+            "clock_change",
+            _(
+                "The clocks change during this time on %(day)s: pick a start and "
+                "an end outside the hour they change."
+            )
+            % {"day": day_text(local_start.date())},
+        )
+    ]
+
+
+def _happens_twice(local: datetime) -> bool:
+    return local.replace(fold=0).utcoffset() != local.replace(fold=1).utcoffset()
 
 
 def _within(blocks: list[tuple[time, time]], start: time, end: time) -> bool:

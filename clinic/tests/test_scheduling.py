@@ -708,8 +708,54 @@ def test_a_slot_ending_in_the_repeated_hour_ends_after_it_starts(
 
     assert end.replace(tzinfo=None) == start.replace(tzinfo=None)
     assert "end_before_start" not in found
-    # What stands against it is the clinic's hours, which a manager may override.
-    assert set(found) == {"closed_weekday", "not_working"}
+    # Shown as 01:30-01:30 on every page and email: refused even to a manager.
+    assert set(found) == {"clock_change", "closed_weekday", "not_working"}
+    assert not any(
+        p.overridable
+        for p in availability.problems(
+            start=start, end=end, practitioner=practitioner, room=room, now=now
+        )
+        if p.code == "clock_change"
+    )
+
+
+@pytest.mark.parametrize(
+    ("zone", "start", "end", "refused"),
+    [
+        # Starting in the hour that happens twice (the first 01:10).
+        ("Europe/London", (2027, 10, 31, 1, 10), (2027, 10, 31, 2, 40), True),
+        # Ending in it, from before.
+        ("Europe/London", (2027, 10, 31, 0, 30), (2027, 10, 31, 1, 30), True),
+        # Across the hour skipped when the clocks go forward: 3 h on the clock, 2 h.
+        ("Europe/London", (2027, 3, 28, 0, 30), (2027, 3, 28, 3, 30), True),
+        ("America/New_York", (2027, 11, 7, 0, 30), (2027, 11, 7, 1, 30), True),
+        # The clinic's day on a night the clocks changed: nothing to say.
+        ("Europe/London", (2027, 10, 31, 10, 0), (2027, 10, 31, 11, 0), False),
+        ("Europe/London", (2027, 3, 28, 3, 0), (2027, 3, 28, 4, 0), False),
+        ("Europe/London", (2027, 10, 31, 2, 0), (2027, 10, 31, 3, 0), False),
+    ],
+)
+def test_a_slot_touching_the_hour_the_clocks_change_is_refused(
+    settings, practitioner, room, zone, start, end, refused
+):
+    settings.TIME_ZONE = zone
+    tz = ZoneInfo(zone)
+    start, end = datetime(*start, tzinfo=tz), datetime(*end, tzinfo=tz)
+    availability = Availability.load(
+        start=start - timedelta(hours=2), end=end + timedelta(hours=2)
+    )
+
+    found = codes(
+        availability.problems(
+            start=start,
+            end=end,
+            practitioner=practitioner,
+            room=room,
+            now=start - timedelta(days=1),
+        )
+    )
+
+    assert ("clock_change" in found) is refused
 
 
 def test_availability_follows_the_active_time_zone(practitioner, room, patient):

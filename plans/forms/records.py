@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy
 
 from clinic.forms import (
     HiddenErrorsShown,
+    LocalDateTimeField,
     ModelMultipleChoiceField,
     reason_in_words,
 )
@@ -66,6 +67,10 @@ class RecordForm(HiddenErrorsShown, forms.ModelForm):
             "adverse_events",
             "notes",
         ]
+        field_classes = {
+            "started_at": LocalDateTimeField,
+            "ended_at": LocalDateTimeField,
+        }
         widgets = {
             "started_at": DateTimeLocalInput(),
             "ended_at": DateTimeLocalInput(),

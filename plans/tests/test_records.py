@@ -228,6 +228,25 @@ def test_the_form_wants_a_numbing_agent_from_the_list_or_another_not_both(sessio
     assert "not both" in str(form.errors["numbing_other"])
 
 
+@pytest.mark.parametrize(
+    "moment",
+    [
+        "2027-03-28T01:30",  # skipped: the clocks go forward
+        "2027-10-31T01:30",  # happens twice: the clocks go back
+    ],
+)
+def test_a_record_time_on_the_night_the_clocks_change_is_refused_in_words(
+    session, moment
+):
+    form = record_form(session, started_at=moment)
+
+    assert not form.is_valid()
+    assert form.errors["started_at"] == [
+        "The clocks change that night, so this time doesn't exist or happens "
+        "twice: give a time outside the hour they change."
+    ]
+
+
 def test_numbing_minutes_belong_to_a_named_agent(session):
     unnamed = record_form(session, numbing_minutes="30")
     named = record_form(session, numbing_minutes="30", numbing_other="Numbing gel")

@@ -126,8 +126,7 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
     override_form = OverrideForm(request.POST if action == "confirm" else None)
     # Out of date order only ever follows from dates typed by hand.
     typed_wrong = any(
-        not p.is_bookable and (p.index in by_hand or p.out_of_order)
-        for p in proposals
+        not p.is_bookable and (p.index in by_hand or p.out_of_order) for p in proposals
     )
     if action == "confirm" and typed_wrong:
         # A row changed by hand since the last check can't be booked: keep the
