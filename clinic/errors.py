@@ -90,3 +90,15 @@ def report_task_failure(sender=None, exception=None, einfo=None, **kwargs) -> No
         exc_info=(type(exception), exception, getattr(einfo, "tb", None)),
     )
     ErrorEmailHandler().handle(record)
+
+
+class RefusalInOneLine(logging.Filter):
+    """A refused request (403: a page or action outside someone's role) is one
+    line in the log, not a traceback: tracebacks are for errors, and a log full
+    of refusals hides them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) == 403:
+            record.exc_info = None
+            record.exc_text = None
+        return True

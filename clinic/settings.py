@@ -460,6 +460,7 @@ if LOG_LEVEL not in _LOG_LEVELS:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"refusal_in_one_line": {"()": "clinic.errors.RefusalInOneLine"}},
     "handlers": {
         "console": {"class": "logging.StreamHandler"},
         # ERRORs by mail to CLINIC_ADMINS, without patient data (clinic/errors.py).
@@ -470,6 +471,8 @@ LOGGING = {
         # Django's own handlers mail the request's form data: replaced by the
         # root's. Its records still reach the root.
         "django": {"handlers": [], "level": "INFO"},
+        # A 403 is a refusal, not an error: one line, no traceback.
+        "django.request": {"filters": ["refusal_in_one_line"]},
         # Anyone can send a wrong Host header: logged, not mailed.
         "django.security.DisallowedHost": {
             "handlers": ["console"],

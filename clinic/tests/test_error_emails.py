@@ -118,3 +118,26 @@ def test_admins_are_read_from_one_setting(raw, admins):
 def test_a_bad_admins_setting_says_what_it_should_be():
     with pytest.raises(ImproperlyConfigured, match="addresses separated by commas"):
         _admins("ops at clinic")
+
+
+def test_a_refused_page_is_one_line_in_the_log_not_a_traceback(
+    client, front_desk, caplog
+):
+    client.force_login(front_desk)
+
+    with caplog.at_level("WARNING", logger="django.request"):
+        response = client.get(reverse("clinic:access_log"))
+
+    assert response.status_code == 403
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.getMessage() == "Forbidden (Permission denied): /access-log/"
+    assert record.exc_info is None
+    assert "Traceback" not in caplog.text
+
+
+def test_a_failing_page_keeps_its_traceback_in_the_log(front_desk, monkeypatch, caplog):
+    with caplog.at_level("ERROR", logger="django.request"):
+        register_and_fail(front_desk, monkeypatch)
+
+    [record] = [r for r in caplog.records if r.name == "django.request"]
+    assert record.exc_info is not None
