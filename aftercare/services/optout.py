@@ -9,10 +9,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from aftercare.models import (
+    Kind,
     Reminder,
 )
 from aftercare.services.outbox import why_not_resend
-from clinic.models import Patient
+from aftercare.services.planning import nudge, one_email_each, versions_of
+from clinic.models import Appointment, Patient
 
 UNSUBSCRIBE_SALT = "aftercare.unsubscribe"
 UNSUBSCRIBE_MAX_AGE = timedelta(days=400)
@@ -64,7 +66,8 @@ def on_patient_event(*, event: str, patient: Patient, now: datetime) -> None:
 
 def resume_emails(patient: Patient, *, now: datetime) -> int:
     """Consent given again: the emails cancelled by the unsubscribe that are
-    still ahead, and still true, are scheduled again at their own time."""
+    still ahead, and still true, are scheduled again at their own time, and the
+    bookings changed meanwhile are told (bring_calendar_up_to_date)."""
     resumed = 0
     cancelled = Reminder.objects.filter(
         patient=patient,
@@ -78,4 +81,64 @@ def resume_emails(patient: Patient, *, now: datetime) -> int:
         reminder.status, reminder.skip_reason = Status.SCHEDULED, ""
         reminder.save(update_fields=["status", "skip_reason", "updated_at"])
         resumed += 1
+    bring_calendar_up_to_date(patient, now=now)
     return resumed
+
+
+# What a patient's calendar knows of their bookings: the emails that carry .ics.
+CALENDAR_KINDS = (Kind.CONFIRMATION, Kind.UPDATE, Kind.CANCELLATION)
+TOLD_OR_GOING = (Status.SENT, Status.SENDING, Status.SCHEDULED)
+
+
+def bring_calendar_up_to_date(patient: Patient, *, now: datetime) -> int:
+    """Bookings ahead that were booked, moved or cancelled while the patient had
+    no email (or had opted out) are told in one email each kind, as they stand
+    now: the patient's calendar would otherwise keep the old times. A booking
+    they never heard of gets a confirmation; one they heard of, an update; a
+    cancellation goes only to one they heard of. Returns how many appointments."""
+    rows = list(
+        Reminder.objects.filter(patient=patient, kind__in=CALENDAR_KINDS).only(
+            "appointment_id", "series", "status", "kind", "due_at"
+        )
+    )
+
+    def covering(appointment: Appointment) -> list[Reminder]:
+        return [
+            r
+            for r in rows
+            if r.appointment_id == appointment.pk or appointment.pk in r.series
+        ]
+
+    confirm, update, cancel = [], [], []
+    ahead = Appointment.objects.filter(patient=patient, start__gt=now).exclude(
+        status=Appointment.Status.NO_SHOW
+    )
+    for appointment in ahead.order_by("start"):
+        about = covering(appointment)
+        if not about:
+            continue  # Booked before emails were planned: nothing to put right.
+        latest = max(r.due_at for r in about)
+        sent = [r for r in about if r.status == Status.SENT]
+        told_or_going = [r for r in about if r.status in TOLD_OR_GOING]
+        if any(r.due_at >= latest for r in told_or_going):
+            continue  # The patient was (or is about to be) told the latest.
+        if appointment.status == Appointment.Status.CANCELLED:
+            if sent:
+                cancel.append(appointment)
+        elif appointment.status == Appointment.Status.BOOKED:
+            (update if sent else confirm).append(appointment)
+    told = confirm + update + cancel
+    if not told:
+        return 0
+    versions = versions_of(told)
+    new_rows = []
+    for kind, appointments in (
+        (Kind.CONFIRMATION, confirm),
+        (Kind.UPDATE, update),
+        (Kind.CANCELLATION, cancel),
+    ):
+        if appointments:
+            new_rows += one_email_each(kind, appointments, versions, now)
+    Reminder.objects.bulk_create(new_rows)
+    nudge()
+    return len(told)

@@ -15,7 +15,7 @@ from aftercare.models import (
     Reminder,
     ReminderRule,
 )
-from aftercare.services.planning import INCLUDED, _nudge
+from aftercare.services.planning import INCLUDED, nudge
 from clinic.models import Appointment, Patient
 from clinic.scheduling import when_text
 
@@ -56,7 +56,18 @@ def _still_true(reminder: Reminder, now: datetime) -> str:
             "consent on their details first."
         )
     if reminder.skip_reason == INCLUDED:
-        return _("This change went out in one email with the other sessions changed.")
+        carrier = _carrier_of(reminder)
+        if carrier is None or carrier.status == Status.SENT:
+            return _(
+                "This change went out in one email with the other sessions changed."
+            )
+        return _(
+            "This change is told in one email with the other sessions changed, "
+            "which is %(status)s: resend that one (%(when)s)."
+        ) % {
+            "status": carrier.get_status_display().lower(),
+            "when": when_text(carrier.due_at),
+        }
     if Reminder.objects.filter(
         appointment_id=reminder.appointment_id,
         kind=reminder.kind,
@@ -88,6 +99,18 @@ def _still_true(reminder: Reminder, now: datetime) -> str:
     elif reminder.kind in BEFORE_START and appointment.start <= now:
         return _("The appointment has started: this email no longer applies.")
     return ""
+
+
+def _carrier_of(included: Reminder) -> Reminder | None:
+    """The row whose email tells an included row's change: made just before it,
+    for the sessions changed together."""
+    candidates = Reminder.objects.filter(
+        patient_id=included.patient_id, kind=included.kind, pk__lt=included.pk
+    ).exclude(series=[])
+    return next(
+        (r for r in candidates.order_by("-pk") if included.appointment_id in r.series),
+        None,
+    )
 
 
 @transaction.atomic
@@ -122,7 +145,7 @@ def resend(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
             "updated_at",
         ]
     )
-    _nudge()
+    nudge()
     return reminder
 
 
@@ -177,7 +200,7 @@ def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
     except IntegrityError as error:
         # reminder_one_copy_on_its_way: the database's word on the same rule.
         raise OutboxError(ON_ITS_WAY) from error
-    _nudge()
+    nudge()
     return copy
 
 
@@ -234,6 +257,6 @@ def with_held(reminders: QuerySet[Reminder]) -> QuerySet[Reminder]:
 def timeline(patient: Patient) -> list[Reminder]:
     return list(
         with_held(Reminder.objects.filter(patient=patient))
-        .select_related("appointment")
+        .select_related("appointment", "patient")
         .order_by("-due_at", "-id")[:200]
     )

@@ -128,7 +128,7 @@ def plan_booking(appointments: list[Appointment], *, now: datetime) -> None:
     for appointment in appointments:
         rows += _timed(appointment, 0, table, now)
     Reminder.objects.bulk_create(rows)
-    _nudge()
+    nudge()
 
 
 def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
@@ -137,27 +137,27 @@ def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
     table = rules(for_planning=True)
     versions = versions_of(appointments)
     cancel_pending(appointments, reason="the appointment moved", now=now)
-    rows = _one_email_each(Kind.UPDATE, appointments, versions, now)
+    rows = one_email_each(Kind.UPDATE, appointments, versions, now)
     for appointment in appointments:
         rows += _timed(appointment, versions.get(appointment.pk, 0) + 1, table, now)
     Reminder.objects.bulk_create(rows)
-    _nudge()
+    nudge()
 
 
 def plan_cancellation(appointments: list[Appointment], *, now: datetime) -> None:
     versions = versions_of(appointments)
     cancel_pending(appointments, reason="the appointment was cancelled", now=now)
     Reminder.objects.bulk_create(
-        _one_email_each(Kind.CANCELLATION, appointments, versions, now)
+        one_email_each(Kind.CANCELLATION, appointments, versions, now)
     )
-    _nudge()
+    nudge()
 
 
 # The rows of appointments whose change another row's email tells the patient.
 INCLUDED = "in one email with the other sessions changed"
 
 
-def _one_email_each(
+def one_email_each(
     kind: str, appointments: list[Appointment], versions: dict[int, int], now: datetime
 ) -> list[Reminder]:
     """A row of ``kind`` at each appointment's next version; the email of a
@@ -279,7 +279,7 @@ def plan_aftercare(
                 )
             )
     Reminder.objects.bulk_create(rows, ignore_conflicts=True)
-    _nudge()
+    nudge()
 
 
 def retime_aftercare(
@@ -311,7 +311,7 @@ def retime_aftercare(
         for r in pending
         if r.kind in table
     )
-    _nudge()
+    nudge()
 
 
 @transaction.atomic
@@ -378,11 +378,11 @@ def retime_for_rule(
         row.updated_at = now
     Reminder.objects.bulk_update(pending, ["due_at", "updated_at"], batch_size=500)
     if pending:
-        _nudge()
+        nudge()
     return Retimed(len(pending), sum(row.due_at <= now for row in pending))
 
 
-def _nudge() -> None:
+def nudge() -> None:
     """Ask a worker to dispatch right after commit, for emails due now. Beat
     dispatches every few seconds anyway, so a lost nudge only delays an email."""
     from aftercare.tasks import dispatch_due_reminders

@@ -17,7 +17,7 @@ from aftercare import services
 from aftercare.models import AFTERCARE, Kind, Reminder, ReminderRule
 from aftercare.services import OutboxError
 from aftercare.tasks import dispatch_due_reminders
-from clinic.models import Appointment
+from clinic.models import Appointment, Patient
 from clinic.services import (
     book_appointment,
     cancel_appointment,
@@ -1168,8 +1168,29 @@ def test_a_change_told_in_one_email_with_others_is_not_resent_alone(book):
     included = row(Kind.UPDATE, appointment=second)
     assert included.skip_reason == services.INCLUDED
 
+    with pytest.raises(OutboxError, match="which is scheduled: resend that one"):
+        services.resend(included, now=NOW)
+    services.dispatch_due(now=NOW)
+
     with pytest.raises(OutboxError, match="went out in one email"):
         services.resend(included, now=NOW)
+
+
+def test_an_included_change_whose_email_was_skipped_points_to_that_email(book, patient):
+    """The patient had opted out: saying the change went out would be untrue."""
+    first, second = book(), book(start=THURSDAY + DAY)
+    services.plan_move([first, second], now=NOW)
+    Patient.objects.filter(pk=patient.pk).update(email_consent=False)
+    services.dispatch_due(now=NOW)
+    # Consent given again by hand in the database: no listener tells the change.
+    Patient.objects.filter(pk=patient.pk).update(email_consent=True)
+    included = row(Kind.UPDATE, appointment=second)
+
+    with pytest.raises(OutboxError) as refused:
+        services.resend(included, now=NOW)
+
+    assert "went out" not in str(refused.value)
+    assert "which is skipped: resend that one" in str(refused.value)
 
 
 def test_the_preview_offers_resend_only_where_it_may_go_out(

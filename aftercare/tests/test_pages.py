@@ -480,6 +480,32 @@ def test_an_email_held_by_a_switched_off_rule_says_so(as_user, reminder, patient
         assert page.count(HELD) == 1
 
 
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            {"email_consent": False},
+            "Won't go out: the patient doesn't agree to emails.",
+        ),
+        (
+            {"email": "", "email_consent": False},
+            "Won't go out: the patient has no email address.",
+        ),
+    ],
+)
+def test_a_scheduled_email_that_wont_go_out_says_why(
+    as_user, reminder, patient, change, says
+):
+    """Booked without consent (or address): planned, then skipped when due."""
+    client = as_user("front_desk")
+    assert says not in client.get(patient.get_absolute_url()).content.decode()
+    Patient.objects.filter(pk=patient.pk).update(**change)
+
+    for url in (patient.get_absolute_url(), reverse("aftercare:outbox")):
+        page = client.get(url).content.decode()
+        assert says in page
+
+
 def test_a_practitioner_sees_the_timeline_without_actions(
     as_user, confirmation, patient
 ):

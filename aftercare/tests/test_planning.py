@@ -540,7 +540,7 @@ def test_emails_that_cannot_be_planned_leave_no_booking(book, patient, monkeypat
         raise RuntimeError("planning failed")
 
     # Fails after the rows were written: they must go with the booking.
-    monkeypatch.setattr(services.planning, "_nudge", broken)
+    monkeypatch.setattr(services.planning, "nudge", broken)
 
     with pytest.raises(RuntimeError):
         book()
@@ -780,3 +780,96 @@ def test_an_email_sent_or_being_sent_keeps_its_time(book):
 
     assert change_offset(Kind.REMINDER, -48 * 60, now=NOW) == 0
     assert due(Kind.REMINDER, appointment=appointment) == THURSDAY - DAY
+
+
+# Consent given again --------------------------------------------------------------
+
+
+def consent_again(patient, at: datetime) -> None:
+    from clinic.services import save_patient_details
+
+    patient.refresh_from_db()
+    patient.email_consent = True
+    save_patient_details(patient, now=at)
+
+
+def test_consent_given_again_tells_the_bookings_moved_meanwhile_once(
+    book, patient, practitioner, room, front_desk, mailoutbox
+):
+    """The patient's calendar kept the old times: an update puts it right."""
+    appointment = book()
+    services.dispatch_due(now=NOW)
+    services.unsubscribe(patient, now=NOW)
+    reschedule_appointment(
+        appointment=appointment,
+        start=THURSDAY + 2 * HOUR,
+        end=THURSDAY + 3 * HOUR,
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+        now=NOW + HOUR,
+    )
+    services.dispatch_due(now=NOW + HOUR)
+    assert Reminder.objects.get(kind=Kind.UPDATE).status == Status.SKIPPED
+    mailoutbox.clear()
+
+    consent_again(patient, NOW + 2 * HOUR)
+    consent_again(patient, NOW + 2 * HOUR)  # Saved twice: still one email.
+    services.dispatch_due(now=NOW + 2 * HOUR)
+
+    [message] = mailoutbox
+    assert "12:00" in message.body
+    update = Reminder.objects.get(kind=Kind.UPDATE, status=Status.SENT)
+    assert update.version == 2  # After the skipped update: a higher SEQUENCE.
+
+
+def test_consent_given_again_confirms_a_booking_made_meanwhile(
+    book, patient, mailoutbox
+):
+    services.unsubscribe(patient, now=NOW)
+    book()
+    services.dispatch_due(now=NOW)
+    assert Reminder.objects.get(kind=Kind.CONFIRMATION).status == Status.SKIPPED
+    mailoutbox.clear()
+
+    consent_again(patient, NOW + HOUR)
+    services.dispatch_due(now=NOW + HOUR)
+
+    assert len(mailoutbox) == 1
+    confirmation = Reminder.objects.get(kind=Kind.CONFIRMATION, status=Status.SENT)
+    assert confirmation.version == 1
+
+
+def test_consent_given_again_cancels_only_what_the_patient_heard_of(
+    book, patient, front_desk, mailoutbox
+):
+    heard_of = book()
+    services.dispatch_due(now=NOW)
+    services.unsubscribe(patient, now=NOW)
+    never_told = book(start=NEXT_THURSDAY)
+    for appointment in (heard_of, never_told):
+        cancel_appointment(
+            appointment=appointment, by=front_desk, reason="Ill.", now=NOW + HOUR
+        )
+    services.dispatch_due(now=NOW + HOUR)
+    mailoutbox.clear()
+
+    consent_again(patient, NOW + 2 * HOUR)
+    services.dispatch_due(now=NOW + 2 * HOUR)
+
+    [sent] = Reminder.objects.filter(kind=Kind.CANCELLATION, status=Status.SENT)
+    assert sent.appointment == heard_of
+    assert len(mailoutbox) == 1
+
+
+def test_consent_given_again_adds_nothing_when_the_patient_was_told(
+    book, patient, mailoutbox
+):
+    book()
+    services.dispatch_due(now=NOW)
+    services.unsubscribe(patient, now=NOW)
+    before = Reminder.objects.count()
+
+    consent_again(patient, NOW + HOUR)
+
+    assert Reminder.objects.count() == before
