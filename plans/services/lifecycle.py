@@ -119,6 +119,8 @@ def create_plan(
 def record_consent(
     *, plan: TreatmentPlan, by: AbstractBaseUser, now: datetime | None = None
 ) -> TreatmentPlan:
+    if not is_practitioner(by):
+        raise PlanError(_("A practitioner records the patient's consent."))
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     if not plan.is_open:
         raise PlanError(_("This plan has ended."))

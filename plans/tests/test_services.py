@@ -179,9 +179,7 @@ def test_an_eligible_consultation_starts_a_draft_plan(practitioner, patient):
     assert unbooked_count(plan) == 6
 
 
-def test_consent_may_be_recorded_with_the_plan_or_later_but_once(
-    practitioner, patient, front_desk
-):
+def test_consent_may_be_recorded_with_the_plan_or_later_but_once(practitioner, patient):
     with_consent = create_plan(
         consultation=ConsultationFactory(patient=patient),
         protocol=standard(),
@@ -195,16 +193,27 @@ def test_consent_may_be_recorded_with_the_plan_or_later_but_once(
     )
     later = TreatmentPlanFactory(patient=patient)
 
-    record_consent(plan=later, by=front_desk, now=NOW)
+    record_consent(plan=later, by=practitioner.user, now=NOW)
 
     assert (with_consent.consent_by, with_consent.consented_at) == (
         practitioner.user,
         NOW,
     )
     later.refresh_from_db()
-    assert (later.consent_by, later.consented_at) == (front_desk, NOW)
+    assert (later.consent_by, later.consented_at) == (practitioner.user, NOW)
     with pytest.raises(PlanError, match="Consent is already recorded"):
-        record_consent(plan=later, by=front_desk, now=NOW)
+        record_consent(plan=later, by=practitioner.user, now=NOW)
+
+
+@pytest.mark.parametrize("who", ["front_desk", "manager"])
+def test_only_a_practitioner_records_consent(request, patient, who):
+    plan = TreatmentPlanFactory(patient=patient)
+
+    with pytest.raises(PlanError, match="A practitioner records the patient"):
+        record_consent(plan=plan, by=request.getfixturevalue(who), now=NOW)
+
+    plan.refresh_from_db()
+    assert not plan.has_consent
 
 
 @pytest.mark.parametrize(

@@ -1845,3 +1845,35 @@ def test_sessions_moved_along_stay_within_three_years(client, manager, plan, ses
     assert response.status_code == 200
     assert "Book at most three years ahead." in response.content.decode()
     assert starts_of(plan) == SERIES
+
+
+def test_the_reasons_for_going_outside_the_protocol_are_the_practitioners(
+    client, front_desk, practitioner, plan
+):
+    """The front desk learns the plan is outside the protocol, not why."""
+    TreatmentPlan.objects.filter(pk=plan.pk).update(
+        exception_reason="Deep scarring after a burn in 2019."
+    )
+
+    client.force_login(front_desk)
+    desk = client.get(plan.get_absolute_url()).content.decode()
+    client.force_login(practitioner.user)
+    theirs = client.get(plan.get_absolute_url()).content.decode()
+
+    assert "Outside the protocol, for reasons recorded on the plan" in desk
+    assert "burn" not in desk
+    assert "Outside the protocol: Deep scarring after a burn in 2019." in theirs
+
+
+def test_a_manager_is_not_offered_to_record_consent(client, manager, consultation):
+    plan = make_plan(consultation, consultation.appointment.practitioner)
+    TreatmentPlan.objects.filter(pk=plan.pk).update(consent_by=None, consented_at=None)
+    client.force_login(manager)
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+    refused = client.post(reverse("plans:consent", args=[plan.pk]), follow=True)
+
+    assert "Patient consents" not in page
+    assert "A practitioner records the patient" in refused.content.decode()
+    plan.refresh_from_db()
+    assert not plan.has_consent

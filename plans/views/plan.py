@@ -190,6 +190,11 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_extend": request.user.has_perm("plans.book_series")
             or request.user.has_perm("plans.change_treatmentplan"),
             "can_change_plan": request.user.has_perm("plans.change_treatmentplan"),
+            # Consent is given to the practitioner who explains the treatment.
+            "can_record_consent": plan.is_open
+            and not plan.has_consent
+            and request.user.has_perm("plans.change_treatmentplan")
+            and is_practitioner(request.user),
             "now": timezone.now(),
         },
     )
