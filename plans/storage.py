@@ -24,7 +24,17 @@ class NoURLMixin:
 
 
 class PrivateFileSystemStorage(NoURLMixin, FileSystemStorage):
-    """A folder: ``location`` if given, else CLINIC_PRIVATE_MEDIA_ROOT."""
+    """A folder: ``location`` if given, else CLINIC_PRIVATE_MEDIA_ROOT. Files and
+    folders are the app's own user's only: other accounts on the machine can't
+    read clinical photos."""
+
+    @cached_property
+    def file_permissions_mode(self) -> int:
+        return 0o600
+
+    @cached_property
+    def directory_permissions_mode(self) -> int:
+        return 0o700
 
     @cached_property
     def base_location(self) -> str:

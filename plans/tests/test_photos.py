@@ -164,6 +164,19 @@ def test_a_jpeg_is_stored_privately_with_a_thumbnail(session, practitioner, tmp_
     )
 
 
+def test_photo_files_are_readable_by_the_apps_own_user_only(
+    session, practitioner, tmp_path
+):
+    photo = add(session, practitioner.user, encoded(noise((640, 480))))
+
+    for path in (Path(photo.image.path), Path(photo.thumbnail.path)):
+        assert path.stat().st_mode & 0o777 == 0o600
+        folder = path.parent
+        while folder != tmp_path:
+            assert folder.stat().st_mode & 0o777 == 0o700, folder
+            folder = folder.parent
+
+
 def test_photo_files_live_outside_the_public_media_folder(session, practitioner):
     photo = add(session, practitioner.user, image_bytes())
 
