@@ -293,6 +293,11 @@ class ClosureDay(models.Model):
             return  # The same day, with another reason.
         if not within_reach(self.date):
             raise ValidationError({"date": OUT_OF_REACH})
+        if self.date < timezone.localdate():
+            # The calendar would show the day's appointments as held while closed.
+            raise ValidationError(
+                {"date": _("That day has passed: a closure is for today or later.")}
+            )
         hold_calendars()
         booked = list(
             _open_bookings(booked_outside_hours=True)

@@ -837,6 +837,24 @@ def test_a_closure_day_years_away_is_refused_in_words(admin_client, day):
     assert not ClosureDay.objects.exists()
 
 
+def test_a_closure_day_in_the_past_is_refused_in_words(admin_client):
+    yesterday = timezone.localdate() - timedelta(days=1)
+
+    refused = admin_client.post(
+        reverse("admin:clinic_closureday_add"),
+        {"date": yesterday.isoformat(), "reason": "Retro"},
+    )
+    today = admin_client.post(
+        reverse("admin:clinic_closureday_add"),
+        {"date": timezone.localdate().isoformat(), "reason": "Burst pipe"},
+    )
+
+    assert refused.status_code == 200
+    assert "That day has passed" in refused.content.decode()
+    assert today.status_code == 302
+    assert list(ClosureDay.objects.values_list("reason", flat=True)) == ["Burst pipe"]
+
+
 @pytest.mark.parametrize(
     "start,end", [("0001-01-01", "0001-01-02"), ("2026-12-01", "9999-12-31")]
 )
