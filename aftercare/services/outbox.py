@@ -11,6 +11,7 @@ from django.utils.translation import gettext_lazy
 from aftercare.models import (
     AFTERCARE,
     BEFORE_START,
+    TRANSACTIONAL,
     Kind,
     Reminder,
     ReminderRule,
@@ -74,6 +75,21 @@ def _still_true(reminder: Reminder, now: datetime) -> str:
         version__gt=reminder.version,
     ).exists():
         return _("A newer version of this email replaced it.")
+    if (
+        reminder.kind == Kind.UPDATE
+        and len(reminder.series) > 1
+        and Reminder.objects.filter(
+            appointment_id__in=reminder.series,
+            kind__in=TRANSACTIONAL,
+            pk__gt=reminder.pk,
+        ).exists()
+    ):
+        # Sent now, it would tell that later change as part of this one ("was"
+        # the time before this change, at the time after the later one).
+        return _(
+            "One of its sessions changed again since: this email would mix the "
+            "two changes. The later change has an email of its own."
+        )
     appointment = reminder.appointment
     status = appointment.status_phrase
     if reminder.kind == Kind.CANCELLATION:

@@ -76,8 +76,13 @@ def _timed(
     version: int,
     table: dict[str, ReminderRule],
     now: datetime,
+    sent: frozenset[str] = frozenset(),
 ) -> list[Reminder]:
-    """Pre-care (treatment sessions) and the reminder, before the start."""
+    """Pre-care (treatment sessions) and the reminder, before the start.
+
+    ``sent``: the kinds already sent for the appointment (before a move): one
+    whose new time has passed too is not sent again, as the update tells the
+    new time."""
     reminders = []
     for kind in BEFORE_START:
         rule = table.get(kind)
@@ -90,6 +95,8 @@ def _timed(
             continue  # Booked at short notice: the confirmation is the reminder.
         if due + rule.staleness < now:
             continue  # Booked too late for it to make sense.
+        if kind in sent and due <= now:
+            continue  # Had it already; the update tells the new time.
         reminders.append(
             Reminder(
                 patient_id=appointment.patient_id,
@@ -136,10 +143,21 @@ def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
     email for the sessions of a patient moved together)."""
     table = rules(for_planning=True)
     versions = versions_of(appointments)
+    sent: dict[int, set[str]] = {}
+    for appointment_id, kind in Reminder.objects.filter(
+        appointment__in=appointments, kind__in=BEFORE_START, status=Status.SENT
+    ).values_list("appointment_id", "kind"):
+        sent.setdefault(appointment_id, set()).add(kind)
     cancel_pending(appointments, reason="the appointment moved", now=now)
     rows = one_email_each(Kind.UPDATE, appointments, versions, now)
     for appointment in appointments:
-        rows += _timed(appointment, versions.get(appointment.pk, 0) + 1, table, now)
+        rows += _timed(
+            appointment,
+            versions.get(appointment.pk, 0) + 1,
+            table,
+            now,
+            sent=frozenset(sent.get(appointment.pk, ())),
+        )
     Reminder.objects.bulk_create(rows)
     nudge()
 

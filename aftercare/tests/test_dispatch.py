@@ -1176,6 +1176,28 @@ def test_a_change_told_in_one_email_with_others_is_not_resent_alone(book):
         services.resend(included, now=NOW)
 
 
+def test_an_email_of_sessions_changed_together_isnt_resent_after_a_later_change(
+    book, patient, practitioner, room, front_desk
+):
+    """Resent, it would show session 2's later move as part of the first change."""
+    first, second = book(), book(start=THURSDAY + DAY)
+    services.plan_move([first, second], now=NOW)
+    carrier = row(Kind.UPDATE, appointment=first)
+    services.cancel(carrier, now=NOW)
+    reschedule_appointment(
+        appointment=second,
+        start=THURSDAY + DAY + HOUR,
+        end=THURSDAY + DAY + 2 * HOUR,
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+        now=NOW,
+    )
+
+    with pytest.raises(OutboxError, match="would mix the two changes"):
+        services.resend(carrier, now=NOW)
+
+
 def test_an_included_change_whose_email_was_skipped_points_to_that_email(book, patient):
     """The patient had opted out: saying the change went out would be untrue."""
     first, second = book(), book(start=THURSDAY + DAY)

@@ -224,6 +224,52 @@ def test_a_move_cancels_pending_emails_and_plans_an_update_with_the_next_version
     assert old.skip_reason == "the appointment moved"
 
 
+def test_a_pre_care_already_sent_is_not_sent_again_for_a_move_on_the_day(
+    book, practitioner, room, front_desk
+):
+    """Moved by an hour after the pre-care went out: the update tells the new
+    time; a second pre-care would say the same again."""
+    session = book(kind=Appointment.Kind.TREATMENT)
+    services.dispatch_due(now=NOW)  # The confirmation and the pre-care went out.
+    assert Reminder.objects.get(kind=Kind.PRE_CARE).status == Status.SENT
+
+    reschedule_appointment(
+        appointment=session,
+        start=THURSDAY + HOUR,
+        end=THURSDAY + 2 * HOUR,
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+        now=NOW + HOUR,
+    )
+
+    assert not Reminder.objects.filter(
+        kind=Kind.PRE_CARE, status=Status.SCHEDULED
+    ).exists()
+    assert Reminder.objects.filter(kind=Kind.UPDATE, status=Status.SCHEDULED).exists()
+
+
+def test_a_pre_care_already_sent_is_planned_again_for_a_move_weeks_later(
+    book, practitioner, room, front_desk
+):
+    session = book(kind=Appointment.Kind.TREATMENT)
+    services.dispatch_due(now=NOW)
+    later = THURSDAY + 21 * DAY
+
+    reschedule_appointment(
+        appointment=session,
+        start=later,
+        end=later + HOUR,
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+        now=NOW + HOUR,
+    )
+
+    [again] = Reminder.objects.filter(kind=Kind.PRE_CARE, status=Status.SCHEDULED)
+    assert again.due_at == later - 5 * DAY
+
+
 def test_each_move_takes_a_new_version_and_leaves_one_pending_row_per_email(
     book, practitioner, room, front_desk
 ):
