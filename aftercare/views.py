@@ -96,6 +96,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
         {
             "form": form,
             "page": page,
+            "filtered": any(data.values()),
             "query": query.urlencode(),
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
         },

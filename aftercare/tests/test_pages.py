@@ -321,7 +321,21 @@ def test_the_outbox_pages_newest_first_without_counting_every_email(
     assert (last[-1], len(last), more) == (0, 20, False)
     beyond, more, response = page("9")
     assert (beyond, more) == ([], False)
+    assert "The list ends before page 9. " in response.content.decode()
     assert "Back to the newest" in response.content.decode()
+
+
+def test_an_empty_outbox_says_whether_filters_or_bookings_are_missing(
+    as_user, emails_120
+):
+    client = as_user("front_desk")
+
+    filtered = client.get(reverse("aftercare:outbox"), {"status": "failed"})
+    Reminder.objects.all().delete()
+    empty = client.get(reverse("aftercare:outbox"))
+
+    assert "No email matches these filters." in filtered.content.decode()
+    assert "No emails yet." in empty.content.decode()
 
 
 def test_the_outbox_pages_only_so_far_back_and_says_how_to_reach_older_emails(

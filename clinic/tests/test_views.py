@@ -1491,3 +1491,20 @@ def test_a_second_consultation_the_page_showed_books_without_asking(
 
     assert client.post(url, data).status_code == 302
     assert patient.appointments.count() == 2
+
+
+def test_the_patient_list_says_whether_each_patient_gets_emails(client, front_desk):
+    PatientFactory(last_name="Agrees", email="a@example.com", email_consent=True)
+    PatientFactory(last_name="Declines", email="d@example.com", email_consent=False)
+    PatientFactory(last_name="Offline", email="", email_consent=False)
+    client.force_login(front_desk)
+
+    page = client.get(reverse("clinic:patient_list")).content.decode()
+
+    rows = {
+        name: page.split(name, 1)[1].split("</tr>", 1)[0]
+        for name in ("Agrees", "Declines", "Offline")
+    }
+    assert "By email" in rows["Agrees"]
+    assert "No consent" in rows["Declines"]
+    assert "No email address" in rows["Offline"]
