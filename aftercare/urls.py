@@ -10,5 +10,11 @@ urlpatterns = [
     path("outbox/<int:pk>/resend/", views.resend, name="resend"),
     path("outbox/<int:pk>/copy/", views.send_copy, name="copy"),
     path("outbox/<int:pk>/cancel/", views.cancel, name="cancel"),
+    # Where a preview's unsubscribe link leads (before the patients' own links).
+    path(
+        "unsubscribe/preview/",
+        views.unsubscribe_preview,
+        name="unsubscribe_preview",
+    ),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="unsubscribe"),
 ]

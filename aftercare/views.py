@@ -6,6 +6,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -144,10 +145,17 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
     message = _render(
         reminder,
         hide_clinical=not request.user.has_perm("clinic.change_consultation"),
+        # The patient's own link would stop their emails from a colleague's click.
+        unsubscribe_url=request.build_absolute_uri(
+            reverse("aftercare:unsubscribe_preview")
+        ),
     )
     html = message.alternatives[0][0] if message.alternatives else ""
     if request.GET.get("part") == "html":
-        response = HttpResponse(html)
+        # Links open outside the preview's frame, which no page of the app allows.
+        response = HttpResponse(
+            html.replace("<head>", '<head><base target="_blank">', 1)
+        )
         # Shown inside the preview page only.
         response["X-Frame-Options"] = "SAMEORIGIN"
         response["Content-Security-Policy"] = (
@@ -170,7 +178,7 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-def _render(reminder: Reminder, *, hide_clinical: bool):
+def _render(reminder: Reminder, *, hide_clinical: bool, unsubscribe_url: str):
     from clinic.models import Appointment
 
     series = list(
@@ -183,7 +191,7 @@ def _render(reminder: Reminder, *, hide_clinical: bool):
         rule=services.rules().get(reminder.kind),
         series=sorted(series, key=lambda a: a.start),
         sequences=services.versions_of(series),
-        unsubscribe_url=services.unsubscribe_url(reminder.patient),
+        unsubscribe_url=unsubscribe_url,
         message_id=reminder.message_id or "<preview>",
         hide_clinical=hide_clinical,
         moved_from=services.moved_from([reminder]),
@@ -243,6 +251,12 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
             else _("The email is closed."),
         )
     return redirect(safe_next(request, reminder.get_absolute_url()))
+
+
+@staff_view("aftercare.view_reminder")
+@require_safe
+def unsubscribe_preview(request: HttpRequest) -> HttpResponse:
+    return render(request, "aftercare/unsubscribe_preview.html")
 
 
 # The one-click unsubscribe POST comes from mail programs, without a CSRF token;

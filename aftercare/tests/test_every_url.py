@@ -153,6 +153,7 @@ CASES = [
     Case("aftercare:resend", reminder, post_only(DESK)),
     Case("aftercare:copy", reminder, post_only(DESK)),
     Case("aftercare:cancel", reminder, post_only(DESK)),
+    Case("aftercare:unsubscribe_preview", nothing, STAFF),
     Case("aftercare:unsubscribe", lambda w: {"token": w.token}, EVERYONE),
     Case(
         "aftercare:unsubscribe",

@@ -416,6 +416,29 @@ def test_the_preview_shows_subject_both_parts_and_the_attachment(as_user, confir
     assert escape(confirmation.message_id) in page
 
 
+def test_a_previews_unsubscribe_link_stops_nobodys_emails(
+    as_user, confirmation, patient
+):
+    """A colleague clicking "Stop these emails" in a preview must not reach the
+    patient's own page, one button away from stopping their emails."""
+    client = as_user("front_desk")
+    url = reverse("aftercare:preview", args=[confirmation.pk])
+    harmless = reverse("aftercare:unsubscribe_preview")
+    own = services.unsubscribe_url(patient)
+
+    text = client.get(url).content.decode()
+    html = client.get(url + "?part=html").content.decode()
+    landing = client.get(harmless)
+
+    for part in (text, html):
+        assert harmless in part
+        assert own not in part
+    assert '<base target="_blank">' in html
+    assert "From a preview it does nothing" in landing.content.decode()
+    patient.refresh_from_db()
+    assert patient.email_consent
+
+
 def test_the_html_part_is_served_under_a_restrictive_policy(as_user, confirmation):
     response = as_user("practitioner").get(
         reverse("aftercare:preview", args=[confirmation.pk]) + "?part=html"

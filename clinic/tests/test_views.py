@@ -1508,3 +1508,18 @@ def test_the_patient_list_says_whether_each_patient_gets_emails(client, front_de
     assert "By email" in rows["Agrees"]
     assert "No consent" in rows["Declines"]
     assert "No email address" in rows["Offline"]
+
+
+@pytest.mark.parametrize("asked", ["abc", "99999", "-1"])
+def test_the_access_log_says_when_no_patient_has_the_number_asked(
+    client, manager, asked
+):
+    client.force_login(manager)
+
+    page = client.get(reverse("clinic:access_log"), {"patient": asked})
+
+    assert page.status_code == 200
+    assert "No patient has that number" in page.content.decode()
+    assert "No patient has that number" not in (
+        client.get(reverse("clinic:access_log")).content.decode()
+    )

@@ -134,10 +134,19 @@ def access_log(request: HttpRequest) -> HttpResponse:
     """Who opened which patient's clinical record (managers)."""
     entries = ClinicalAccess.objects.select_related("user", "patient")
     patient = None
-    patient_id = id_from(request.GET.get("patient"))
+    asked = request.GET.get("patient")
+    patient_id = id_from(asked)
     if patient_id is not None:
         patient = Patient.objects.filter(pk=patient_id).first()
         if patient is not None:
             entries = entries.filter(patient=patient)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
-    return render(request, "clinic/access_log.html", {"page": page, "patient": patient})
+    return render(
+        request,
+        "clinic/access_log.html",
+        {
+            "page": page,
+            "patient": patient,
+            "unknown_patient": bool(asked) and not patient,
+        },
+    )
