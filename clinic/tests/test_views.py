@@ -1523,3 +1523,61 @@ def test_the_access_log_says_when_no_patient_has_the_number_asked(
     assert "No patient has that number" not in (
         client.get(reverse("clinic:access_log")).content.decode()
     )
+
+
+def test_a_practitioners_week_says_when_they_work_and_free_only_then(
+    client, front_desk, practitioner
+):
+    """Open Monday to Saturday; the practitioner works Monday and Tuesday, with
+    Tuesday afternoon off. A day they don't work is not "Free"."""
+    from clinic.models import OpeningHours, TimeOff, WorkingHours
+
+    for weekday in range(6):
+        OpeningHours.objects.create(weekday=weekday, opens=time(9), closes=time(18))
+    WorkingHours.objects.create(
+        practitioner=practitioner, weekday=0, start=time(9), end=time(13)
+    )
+    WorkingHours.objects.create(
+        practitioner=practitioner, weekday=0, start=time(14), end=time(18)
+    )
+    WorkingHours.objects.create(
+        practitioner=practitioner, weekday=1, start=time(9), end=time(18)
+    )
+    monday = date(2026, 11, 30)
+    TimeOff.objects.create(
+        practitioner=practitioner,
+        start=timezone.make_aware(
+            datetime.combine(monday + timedelta(days=1), time(13))
+        ),
+        end=timezone.make_aware(datetime.combine(monday + timedelta(days=1), time(18))),
+        reason="Dentist",
+    )
+    client.force_login(front_desk)
+
+    response = client.get(
+        reverse("clinic:calendar_week"),
+        {"practitioner": practitioner.pk, "date": monday.isoformat()},
+    )
+
+    columns = response.content.decode().split('<section class="calendar-col')[1:]
+    assert "Works 09:00-13:00, 14:00-18:00" in columns[0]
+    assert "Free" in columns[0]
+    assert "Time off: Dentist" in columns[1]
+    assert "Not working" in columns[2] and "Free" not in columns[2]
+    assert "Free" not in columns[6]  # Sunday: closed
+
+
+def test_a_rooms_week_is_free_whenever_the_clinic_is_open(client, front_desk, room):
+    from clinic.models import OpeningHours
+
+    OpeningHours.objects.create(weekday=2, opens=time(9), closes=time(18))
+    client.force_login(front_desk)
+
+    response = client.get(
+        reverse("clinic:calendar_week"),
+        {"room": room.pk, "date": "2026-11-30"},
+    )
+
+    columns = response.content.decode().split('<section class="calendar-col')[1:]
+    assert "Free" in columns[2]
+    assert "Not working" not in response.content.decode()

@@ -18,6 +18,8 @@ from clinic.models import (
     OpeningHours,
     Practitioner,
     Room,
+    TimeOff,
+    WorkingHours,
     local_midnight,
 )
 from clinic.views.common import staff_view
@@ -78,6 +80,31 @@ def _day_info(days: list[date]) -> dict[date, dict]:
         }
         for day in days
     }
+
+
+def _add_practitioners_days(week: list[dict], practitioner: Practitioner) -> None:
+    """Each day's working hours and time off of the practitioner whose week it
+    is (two queries): a day with nothing booked is free only when they work."""
+    working = defaultdict(list)
+    for block in WorkingHours.objects.filter(practitioner=practitioner).order_by(
+        "start"
+    ):
+        working[block.weekday].append(block)
+    first, last = week[0]["date"], week[-1]["date"]
+    away = list(
+        TimeOff.objects.filter(
+            practitioner=practitioner,
+            start__lt=local_midnight(last + timedelta(days=1)),
+            end__gt=local_midnight(first),
+        )
+    )
+    for day in week:
+        day["working"] = working.get(day["date"].weekday(), [])
+        opens, closes = (
+            local_midnight(day["date"]),
+            local_midnight(day["date"] + timedelta(days=1)),
+        )
+        day["time_off"] = [t for t in away if t.start < closes and t.end > opens]
 
 
 @staff_view("clinic.view_appointment")
@@ -160,6 +187,8 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
         by_day[timezone.localdate(appointment.start)].append(appointment)
     info = _day_info(days)
     week = [{**info[d], "appointments": by_day.get(d, [])} for d in days]
+    if room is None and practitioner is not None:
+        _add_practitioners_days(week, practitioner)
     return render(
         request,
         "clinic/calendar_week.html",
