@@ -1127,6 +1127,12 @@ def test_a_move_into_a_clash_changes_nothing(
         assert "Grace Hopper" in response.content.decode()
     assert 'value="move"' not in response.content.decode()
     assert "The move can't be made." in response.context["form"].non_field_errors()
+    # No "move anyway" tick for a move that can't be made at all.
+    preview = client.post(
+        move_url(sessions[2]), move_data("2027-01-26", "following")
+    ).content.decode()
+    assert 'name="confirmed"' not in preview
+    assert "This move can't be made: pick another date or time" in preview
     assert starts_of(plan) == SERIES
 
 
