@@ -1883,3 +1883,17 @@ def test_a_manager_is_not_offered_to_record_consent(client, manager, consultatio
     assert "A practitioner records the patient" in refused.content.decode()
     plan.refresh_from_db()
     assert not plan.has_consent
+
+
+def test_a_plan_with_nothing_booked_says_it_has_not_started(
+    client, front_desk, plan, room
+):
+    client.force_login(front_desk)
+
+    empty = client.get(plan.get_absolute_url()).content.decode()
+    book_sessions(plan, SERIES[:1], room)
+    started = client.get(plan.get_absolute_url()).content.decode()
+
+    assert "Not started: nothing booked" in empty
+    assert "Session 1 of 6" not in empty
+    assert "Session 1 of 6" in started
