@@ -252,7 +252,7 @@ def test_every_email_has_both_parts_the_patient_the_clinic_and_one_click_unsubsc
 
     assert [m.subject for m in mailoutbox] == [
         f"Your booking at {settings.CLINIC_NAME}",
-        f"See you tomorrow at {settings.CLINIC_NAME}",
+        f"See you on Thursday 26 November 2026 at {settings.CLINIC_NAME}",
     ]
     for message in mailoutbox:
         assert message.to == [patient.email]
@@ -564,7 +564,7 @@ def test_cancelling_the_rest_of_a_plan_sends_one_cancellation(
     [cancellation] = mailoutbox
     assert "cancelled" in cancellation.subject
     # The text speaks of the whole booking, not of the first session alone.
-    assert "We have cancelled the booking below" in cancellation.body
+    assert "We have cancelled what is listed below" in cancellation.body
     sessions = [line for line in cancellation.body.splitlines() if line[:2] == "- "]
     assert len(sessions) == 6
     assert method(cancellation) == "CANCEL"
@@ -773,7 +773,7 @@ def test_each_aftercare_step_goes_out_at_its_time_when_workers_run(
         dispatch(SESSION_END + offset * HOUR)
 
     assert [m.subject.split(":")[0] for m in mailoutbox] == [
-        "Caring for your skin after today's session",
+        "Caring for your skin after your session",
         "Aftercare",
         "Aftercare",
         "Aftercare",

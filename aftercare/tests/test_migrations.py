@@ -12,6 +12,7 @@ pytestmark = pytest.mark.django_db
 texts = importlib.import_module("aftercare.migrations.0005_texts_for_several_sessions")
 files = importlib.import_module("aftercare.migrations.0012_calendar_files_wording")
 wording = importlib.import_module("aftercare.migrations.0014_booking_emails_wording")
+any_day = importlib.import_module("aftercare.migrations.0015_texts_true_on_any_day")
 
 
 def test_default_booking_texts_are_reworded_and_edited_ones_kept():
@@ -38,11 +39,36 @@ def test_default_booking_texts_are_reworded_and_edited_ones_kept():
 
 
 def test_a_fresh_clinic_starts_with_the_new_texts():
-    for kind in ("update", "cancellation"):
-        rule = ReminderRule.objects.get(kind=kind)
-        assert (rule.subject, rule.body) == (texts.NEW[kind][0], wording.NEW[kind])
+    update = ReminderRule.objects.get(kind=Kind.UPDATE)
+    assert (update.subject, update.body) == (
+        texts.NEW["update"][0],
+        wording.NEW["update"],
+    )
     confirmation = ReminderRule.objects.get(kind=Kind.CONFIRMATION)
     assert confirmation.body == wording.NEW["confirmation"]
+    for kind, fields in any_day.CHANGES.items():
+        rule = ReminderRule.objects.get(kind=kind)
+        for field, (_old, new) in fields.items():
+            assert getattr(rule, field) == new, (kind, field)
+
+
+def test_texts_true_on_any_day_replace_the_defaults_only():
+    for kind, fields in any_day.CHANGES.items():
+        ReminderRule.objects.filter(kind=kind).update(
+            **{field: old for field, (old, _new) in fields.items()}
+        )
+    ReminderRule.objects.filter(kind=Kind.REMINDER).update(subject="Tomorrow!")
+
+    any_day.forwards(apps, None)
+
+    assert ReminderRule.objects.get(kind=Kind.REMINDER).subject == "Tomorrow!"
+    twelve = ReminderRule.objects.get(kind=Kind.AFTERCARE_12H).body
+    assert "until tomorrow" not in twelve.lower()
+    assert "Until a full day has passed" in twelve
+    any_day.backwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).subject == (
+        "Caring for your skin after today's session"
+    )
 
 
 def test_booking_texts_read_right_for_one_appointment_unless_edited():

@@ -226,7 +226,7 @@ def test_a_worker_sends_the_12h_aftercare_email_once_12_hours_after_the_session(
     )
     services.dispatch_due(now=ended)
     [guide] = mailoutbox
-    assert guide.subject == "Caring for your skin after today's session"
+    assert guide.subject == "Caring for your skin after your session"
     # Completing nudged the dispatcher through the broker: the nudge waits there.
     assert broker.llen("celery") >= 1
     rows = {r.kind: r for r in Reminder.objects.filter(appointment=appointment)}
