@@ -116,6 +116,23 @@ def test_every_appointment_has_its_history(seeded):
         ).exists()
 
 
+def test_each_appointments_history_begins_with_its_booking(seeded):
+    """Written as they ended, past appointments were booked before they began:
+    not "checked in 09:40" above "booked" at the time the demo was made."""
+    for appointment in Appointment.objects.prefetch_related("events"):
+        events = sorted(appointment.events.all(), key=lambda e: (e.at, e.pk))
+        assert events[0].action == AppointmentEvent.Action.BOOKED, appointment
+        assert events[0].at <= appointment.start or appointment.start > NOW
+
+
+def test_every_treatment_of_the_demo_belongs_to_a_plan(seeded):
+    """A treatment outside a plan has no record to write and sign."""
+    treatments = Appointment.objects.filter(kind=Appointment.Kind.TREATMENT)
+
+    assert treatments.exists()
+    assert not treatments.filter(treatment_session__isnull=True).exists()
+
+
 def test_staff_are_in_their_role_groups_and_log_in_with_the_demo_password(seeded):
     for username, role in ROLES.items():
         user = authenticate(username=username, password=PASSWORD)

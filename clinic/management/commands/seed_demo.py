@@ -13,6 +13,7 @@ from django.conf import settings
 from django.contrib.auth.models import Group, User
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -103,32 +104,33 @@ WORKING_HOURS = {
 }
 
 CONSULTATION = Appointment.Kind.CONSULTATION
-TREATMENT = Appointment.Kind.TREATMENT
 
 # The appointments a practitioner could have on any day: (start, minutes, kind,
-# preferred room). Slots outside the day's working hours are left out, and one
-# more slot a day rotates out so the days differ. The slots never put more than
-# two appointments at the same time, so the two rooms always suffice.
+# preferred room). Consultations only: a treatment session belongs to a plan
+# (plans.demo books those), where it is recorded and signed. Slots outside the
+# day's working hours are left out, and one more slot a day rotates out so the
+# days differ. The slots never put more than two appointments at the same time,
+# so the two rooms always suffice.
 DAY_SLOTS = {
     "dr.patel": [
         ("09:00", 30, CONSULTATION, 0),
-        ("09:45", 60, TREATMENT, 0),
+        ("09:45", 30, CONSULTATION, 0),
         ("11:00", 30, CONSULTATION, 0),
-        ("14:00", 60, TREATMENT, 0),
+        ("14:00", 30, CONSULTATION, 0),
         ("15:30", 30, CONSULTATION, 0),
     ],
     "nurse.okafor": [
-        ("10:00", 60, TREATMENT, 1),
-        ("11:30", 60, TREATMENT, 1),
-        ("14:00", 60, TREATMENT, 1),
-        ("16:00", 60, TREATMENT, 1),
+        ("10:00", 30, CONSULTATION, 1),
+        ("11:30", 30, CONSULTATION, 1),
+        ("14:00", 30, CONSULTATION, 1),
+        ("16:00", 30, CONSULTATION, 1),
     ],
     "lee.aesthetics": [
-        ("09:00", 60, TREATMENT, 1),
+        ("09:00", 30, CONSULTATION, 1),
         ("11:15", 30, CONSULTATION, 0),
-        ("12:00", 60, TREATMENT, 0),
-        ("15:00", 60, TREATMENT, 0),
-        ("16:15", 60, TREATMENT, 0),
+        ("12:00", 30, CONSULTATION, 0),
+        ("15:00", 30, CONSULTATION, 0),
+        ("16:15", 30, CONSULTATION, 0),
     ],
 }
 
@@ -139,15 +141,9 @@ CONSULTATION_NOTES = (
     "Pigmentation on the forehead; uses a retinoid at night.",
     "Surgical scar on the knee, two years old.",
 )
-TREATMENT_NOTES = (
-    "Face: acne scarring.",
-    "Face and neck: fine lines, texture.",
-    "Chest: sun damage and pigmentation.",
-    "Hands: crepey skin.",
-    "Abdomen: stretch marks.",
-    "Face: enlarged pores.",
-)
 CANCEL_REASON = "Patient has a cold and will call to rebook."
+# How long before it began a past demo appointment was booked.
+BOOKED_AHEAD = timedelta(days=7)
 
 
 # (first name, last name, date of birth, Fitzpatrick skin type)
@@ -202,7 +198,6 @@ class PlannedAppointment:
 def plan_demo_week(monday: date, tz: tzinfo) -> list[PlannedAppointment]:
     """The demo appointments from ``monday`` to Saturday, ordered by start."""
     planned = []
-    notes = {CONSULTATION: CONSULTATION_NOTES, TREATMENT: TREATMENT_NOTES}
     counter = 0
     for offset in range(6):
         day = monday + timedelta(days=offset)
@@ -228,7 +223,6 @@ def plan_demo_week(monday: date, tz: tzinfo) -> list[PlannedAppointment]:
             if room is None:
                 raise CommandError(f"The demo week double-books both rooms at {start}.")
             room_free_at[room] = end
-            kind_notes = notes[kind]
             planned.append(
                 PlannedAppointment(
                     username=username,
@@ -236,7 +230,7 @@ def plan_demo_week(monday: date, tz: tzinfo) -> list[PlannedAppointment]:
                     start=start,
                     end=end,
                     kind=kind,
-                    notes=kind_notes[counter % len(kind_notes)],
+                    notes=CONSULTATION_NOTES[counter % len(CONSULTATION_NOTES)],
                 )
             )
             counter += 1
@@ -287,7 +281,11 @@ class Command(BaseCommand):
             for path in settings.CLINIC_DEMO_SEEDERS:
                 import_string(path)(now=now, stdout=self.stdout)
             # The past days are written as they ended, not booked through the
-            # services: their history starts with what their rows tell.
+            # services: booked a week before they began, their history starts
+            # with what their rows tell.
+            Appointment.objects.filter(created_at__gt=F("start")).update(
+                created_at=F("start") - BOOKED_AHEAD
+            )
             history.record_from_rows(Appointment.objects.all())
         self.print_logins()
 
