@@ -15,7 +15,7 @@ from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from clinic.roles import is_practitioner
 from plans.models import (
@@ -82,7 +82,7 @@ def clean_image(upload: UploadedFile) -> CleanImage:
             upload.seek(0)
             with Image.open(upload) as image:
                 image.load()
-                upright = _as_rgb(ImageOps.exif_transpose(image))
+                upright = _as_rgb(_in_srgb(ImageOps.exif_transpose(image)))
             full = BytesIO()
             # Saved without exif=, so no EXIF (GPS, camera, time) is kept.
             upright.save(full, "JPEG", quality=88, optimize=True)
@@ -105,6 +105,25 @@ def clean_image(upload: UploadedFile) -> CleanImage:
     return CleanImage(
         jpeg=full.getvalue(), thumbnail=thumb.getvalue(), width=width, height=height
     )
+
+
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _in_srgb(image: Image.Image) -> Image.Image:
+    """The picture's colours in sRGB when it says it is in another space (a
+    tablet's Display P3, a CMYK scan): kept as is, with its profile dropped,
+    redness would look different from one session's photos to the next."""
+    icc = image.info.get("icc_profile")
+    if not icc or image.mode not in ("RGB", "CMYK"):
+        return image
+    try:
+        return ImageCms.profileToProfile(
+            image, ImageCms.ImageCmsProfile(BytesIO(icc)), SRGB, outputMode="RGB"
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        # A broken or odd profile: the pixels as they are.
+        return image
 
 
 def _as_rgb(image: Image.Image) -> Image.Image:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.urls import reverse
-from PIL import ExifTags, Image, ImageFile
+from PIL import ExifTags, Image, ImageCms, ImageFile
 
 from clinic.models import Appointment
 from clinic.tests.factories import clinic_time
@@ -175,6 +175,53 @@ def test_photo_files_are_readable_by_the_apps_own_user_only(
         while folder != tmp_path:
             assert folder.stat().st_mode & 0o777 == 0o700, folder
             folder = folder.parent
+
+
+def rgb_profile_with_red_and_green_swapped() -> bytes:
+    """An RGB profile whose red primary is sRGB's green and the other way round:
+    the same pixels mean other colours, as in a wide-gamut photo."""
+    icc = bytearray(ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes())
+    count = int.from_bytes(icc[128:132], "big")
+    tags = {}
+    for n in range(count):
+        entry = 132 + 12 * n
+        signature = bytes(icc[entry : entry + 4])
+        tags[signature] = (
+            int.from_bytes(icc[entry + 4 : entry + 8], "big"),
+            int.from_bytes(icc[entry + 8 : entry + 12], "big"),
+        )
+    (red, size), (green, _) = tags[b"rXYZ"], tags[b"gXYZ"]
+    icc[red : red + size], icc[green : green + size] = (
+        icc[green : green + size],
+        icc[red : red + size],
+    )
+    return bytes(icc)
+
+
+def test_a_photo_in_another_colour_space_is_stored_in_srgb(session, practitioner):
+    """Tagged with its own profile (a tablet's Display P3, say), a photo's red
+    must stay red once the profile is gone from the stored JPEG."""
+    red = Image.new("RGB", (64, 64), (220, 20, 20))
+    tagged = encoded(red, "PNG", icc_profile=rgb_profile_with_red_and_green_swapped())
+    plain = encoded(red, "PNG")
+
+    converted = opened(add(session, practitioner.user, tagged, name="p3.png").image)
+    untouched = opened(add(session, practitioner.user, plain, name="srgb.png").image)
+
+    r, g, _b = converted.getpixel((32, 32))
+    assert g > r  # What the profile says the pixel is: green, in sRGB.
+    r, g, _b = untouched.getpixel((32, 32))
+    assert r > 200 and g < 40
+
+
+def test_a_broken_colour_profile_keeps_the_pixels_as_they_are(session, practitioner):
+    red = Image.new("RGB", (64, 64), (220, 20, 20))
+    broken = encoded(red, "PNG", icc_profile=b"not a profile at all")
+
+    stored = opened(add(session, practitioner.user, broken, name="odd.png").image)
+
+    r, g, _b = stored.getpixel((32, 32))
+    assert r > 200 and g < 40
 
 
 def test_photo_files_live_outside_the_public_media_folder(session, practitioner):
