@@ -324,6 +324,27 @@ def patient_data(**overrides) -> dict:
     } | overrides
 
 
+@pytest.mark.parametrize(
+    ("typed", "kept"),
+    [
+        ("(07700) 900.444", True),
+        ("+44 (0)7700 900-444", True),
+        ("07700 900444", True),
+        ("(((((((", False),
+        ("call me", False),
+    ],
+)
+def test_a_phone_is_registered_as_search_finds_it(client, front_desk, typed, kept):
+    """Brackets and dots, as search accepts them."""
+    client.force_login(front_desk)
+
+    response = client.post(reverse("clinic:patient_create"), patient_data(phone=typed))
+
+    assert Patient.objects.filter(phone=typed).exists() is kept
+    if not kept:
+        assert "dots or brackets" in response.content.decode()
+
+
 def test_names_are_kept_on_one_line_with_single_spaces(client, front_desk):
     client.force_login(front_desk)
 
