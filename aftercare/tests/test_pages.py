@@ -501,6 +501,10 @@ def test_the_patient_page_shows_the_email_timeline(as_user, reminder, patient):
     assert "Appointment reminder" in page
     assert f"to {patient.email}" in page
     assert reverse("aftercare:cancel", args=[reminder.pk]) in page
+    # Which appointment each email is about: a patient may have several.
+    appointment = reminder.appointment
+    assert appointment.get_absolute_url() in page
+    assert f"{appointment.get_kind_display()}, " in page
 
 
 HELD = "Held: this email is switched off in the email rules."

@@ -180,6 +180,13 @@ def book_series(
     if not proposals:
         raise PlanError(_("There is nothing to book."))
     unbooked = unbooked_count(plan)
+    if unbooked == 0:
+        raise PlanError(
+            _(
+                "Every session of this plan is booked already (from another page or "
+                "desk, a moment ago): nothing more was booked."
+            )
+        )
     if len(proposals) > unbooked:
         raise PlanError(
             ngettext(

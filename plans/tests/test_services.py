@@ -595,7 +595,7 @@ def test_a_series_cannot_be_booked_twice(plan, room, front_desk):
     )
     before = calendar()
 
-    with pytest.raises(PlanError, match="only 0 unbooked session"):
+    with pytest.raises(PlanError, match="Every session of this plan is booked already"):
         book_series(
             plan=plan,
             proposals=proposals,
