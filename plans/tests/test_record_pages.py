@@ -351,16 +351,36 @@ def test_each_opening_of_a_record_photo_or_comparison_is_logged(
     client.get(record_url(signed_today))
 
     rows = list(ClinicalAccess.objects.order_by("id"))
+    day = f"{timezone.localtime(signed_today.appointment.start):%d %b %Y}"
+    # The thumbnail came with the record page just opened: no line of its own.
     assert [(r.what, r.object_id) for r in rows] == [
-        ("session record", signed_today.pk),
+        (f"session record, {day}", signed_today.pk),
         ("photo (full)", shown.pk),
-        ("photo (thumb)", shown.pk),
         ("photo comparison", signed_today.plan.pk),
-        ("session record (amend)", signed_today.pk),
-        ("session record", signed_today.pk),
+        (f"session record (amend), {day}", signed_today.pk),
+        (f"session record, {day}", signed_today.pk),
     ]
     assert {(r.user, r.patient) for r in rows} == {(practitioner.user, patient)}
     assert rows[0].at == timezone.now()
+
+
+def test_a_thumbnail_opened_on_its_own_is_logged(
+    client, practitioner, patient, signed_today, frozen_now
+):
+    """Thumbnails have their page's line; one fetched with no page before it
+    (or long after) is written down all the same."""
+    shown = signed_today.photos.get()
+    client.force_login(practitioner.user)
+
+    client.get(file_url(shown, "thumb"))
+    client.get(file_url(shown, "thumb"))
+    with time_machine.travel(frozen_now + timedelta(minutes=6), tick=False):
+        client.get(file_url(shown, "thumb"))
+
+    assert list(ClinicalAccess.objects.values_list("what", flat=True)) == [
+        "photo (thumb)",
+        "photo (thumb)",
+    ]
 
 
 @pytest.mark.parametrize(

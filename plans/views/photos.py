@@ -2,13 +2,16 @@
 before and after. Only roles with the photo permissions get in, and every
 opening is written to the access log."""
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
-from clinic.models import Appointment, Area
+from clinic.models import Appointment, Area, ClinicalAccess
 from clinic.scheduling import when_text
 from clinic.services import log_clinical_access
 from clinic.views import form_errors_from, id_from, staff_view
@@ -24,6 +27,8 @@ from plans.models import (
 )
 from plans.services import PlanError
 from plans.views.common import get_session, show_errors
+
+THUMBNAILS_WITH_THEIR_PAGE = timedelta(minutes=5)
 
 
 @staff_view("plans.add_photo")
@@ -114,12 +119,21 @@ def photo_file(request: HttpRequest, pk: int, size: str) -> FileResponse:
     )
     if size not in ("full", "thumb"):
         raise Http404
-    log_clinical_access(
+    patient = photo.session.plan.patient
+    # The thumbnails of a page come with its own line in the log (a record, a
+    # comparison): one opened on its own, or long after, gets a line of its own.
+    seen_just_now = ClinicalAccess.objects.filter(
         user=request.user,
-        patient=photo.session.plan.patient,
-        what=f"photo ({size})",
-        object_id=photo.pk,
-    )
+        patient=patient,
+        at__gte=timezone.now() - THUMBNAILS_WITH_THEIR_PAGE,
+    ).exists()
+    if size == "full" or not seen_just_now:
+        log_clinical_access(
+            user=request.user,
+            patient=patient,
+            what=f"photo ({size})",
+            object_id=photo.pk,
+        )
     field = photo.image if size == "full" else photo.thumbnail
     try:
         handle = field.open("rb")

@@ -45,6 +45,11 @@ def _get_session(pk: int) -> TreatmentSession:
     )
 
 
+def _day(session: TreatmentSession) -> str:
+    """The session's day as the access log names it: "27 Nov 2026"."""
+    return f"{timezone.localtime(session.appointment.start):%d %b %Y}"
+
+
 def _record_for(session: TreatmentSession) -> SessionRecord:
     record = (
         SessionRecord.objects.filter(session=session)
@@ -100,7 +105,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
     log_clinical_access(
         user=request.user,
         patient=session.plan.patient,
-        what="session record",
+        what=f"session record, {_day(session)}",
         object_id=session.pk,
     )
     previous = records.previous_record(session)
@@ -256,7 +261,7 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
     log_clinical_access(
         user=request.user,
         patient=session.plan.patient,
-        what="session record (amend)",
+        what=f"session record (amend), {_day(session)}",
         object_id=session.pk,
     )
     form = RecordForm(request.POST or None, instance=record)
