@@ -38,6 +38,7 @@ from plans.services.series import (
     SeriesRequest,
     book_series,
     last_live_start,
+    next_working_day,
     propose_for_plan,
     stops_medication_too_late,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "extend_plan",
     "may_not_go_beyond",
     "last_live_start",
+    "next_working_day",
     "live_sessions",
     "mark_session_no_show",
     "place_in_course",

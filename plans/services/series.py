@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -13,7 +13,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from clinic import services as booking
-from clinic.models import Appointment, Practitioner, Room
+from clinic.models import (
+    Appointment,
+    ClosureDay,
+    OpeningHours,
+    Practitioner,
+    Room,
+    WorkingHours,
+)
 from clinic.scheduling import Availability, RoomsNotLoaded, when_text
 from plans.models import TreatmentPlan, TreatmentSession
 from plans.scheduling import Proposal, propose_series
@@ -62,6 +69,29 @@ def _live_sessions(plan: TreatmentPlan) -> tuple[int, datetime | None]:
         treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
     ).aggregate(count=Count("pk"), last=Max("start"))
     return live["count"], live["last"]
+
+
+def next_working_day(
+    practitioner: Practitioner, day: date, *, within: int = 14
+) -> date:
+    """``day``, or the first day after it within ``within`` days when the clinic
+    is open and the practitioner works (three queries): where a first session is
+    best proposed. ``day`` itself when there is none."""
+    works = set(
+        WorkingHours.objects.filter(practitioner=practitioner).values_list(
+            "weekday", flat=True
+        )
+    ) & set(OpeningHours.objects.values_list("weekday", flat=True))
+    closed = set(
+        ClosureDay.objects.filter(
+            date__gte=day, date__lt=day + timedelta(days=within)
+        ).values_list("date", flat=True)
+    )
+    for offset in range(within):
+        candidate = day + timedelta(days=offset)
+        if candidate.weekday() in works and candidate not in closed:
+            return candidate
+    return day
 
 
 def propose_for_plan(

@@ -518,6 +518,22 @@ def test_the_booking_page_shows_the_plans_own_spacing_window(client, front_desk,
     assert "every 21 days (window 21-35)" in page
 
 
+def test_the_first_session_is_offered_on_a_day_the_practitioner_works(
+    client, front_desk, practitioner, plan
+):
+    """Not working Tuesdays or Wednesdays (and Thursday a bank holiday): the
+    page offers Friday, not a day the proposal would move at once."""
+    from clinic.models import ClosureDay, WorkingHours
+
+    WorkingHours.objects.filter(practitioner=practitioner, weekday__in=[1, 2]).delete()
+    ClosureDay.objects.create(date=TUESDAY + timedelta(days=2), reason="Holiday")
+    client.force_login(front_desk)
+
+    start = client.get(book_url(plan))
+
+    assert start.context["start_form"].initial["date"] == TUESDAY + timedelta(days=3)
+
+
 def test_the_front_desk_books_a_whole_series_in_three_steps(
     client, front_desk, practitioner, room, plan
 ):

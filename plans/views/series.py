@@ -53,10 +53,15 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(plan)
 
     previous = services.last_live_start(plan)
+    first_day = default_first_date(previous, plan.spacing_days)
+    if previous is None and request.method != "POST":
+        # A first session on a day the practitioner works, not one the proposal
+        # would move at once (the form as sent has its own date).
+        first_day = services.next_working_day(plan.practitioner, first_day)
     start_form = SeriesStartForm(
         request.POST or None,
         initial={
-            "date": default_first_date(previous, plan.spacing_days),
+            "date": first_day,
             "time": timezone.localtime(previous).time() if previous else "10:00",
             "practitioner": plan.practitioner,
         },
