@@ -75,15 +75,7 @@ def _still_true(reminder: Reminder, now: datetime) -> str:
         version__gt=reminder.version,
     ).exists():
         return _("A newer version of this email replaced it.")
-    if (
-        reminder.kind == Kind.UPDATE
-        and len(reminder.series) > 1
-        and Reminder.objects.filter(
-            appointment_id__in=reminder.series,
-            kind__in=TRANSACTIONAL,
-            pk__gt=reminder.pk,
-        ).exists()
-    ):
+    if reminder.kind == Kind.UPDATE and _changed_again_since(reminder):
         # Sent now, it would tell that later change as part of this one ("was"
         # the time before this change, at the time after the later one).
         return _(
@@ -115,6 +107,23 @@ def _still_true(reminder: Reminder, now: datetime) -> str:
     elif reminder.kind in BEFORE_START and appointment.start <= now:
         return _("The appointment has started: this email no longer applies.")
     return ""
+
+
+def _changed_again_since(reminder: Reminder) -> bool:
+    """Whether one of the sessions an email of several tells of has a booking
+    email from a later change (its own batch's rows, made just after it, are
+    not one)."""
+    if len(reminder.series) < 2:
+        return False
+    later = Reminder.objects.filter(
+        appointment_id__in=reminder.series,
+        kind__in=TRANSACTIONAL,
+        pk__gt=reminder.pk,
+    )
+    return any(
+        not (row.skip_reason == INCLUDED and _carrier_of(row) == reminder)
+        for row in later
+    )
 
 
 def _carrier_of(included: Reminder) -> Reminder | None:

@@ -1176,6 +1176,21 @@ def test_a_change_told_in_one_email_with_others_is_not_resent_alone(book):
         services.resend(included, now=NOW)
 
 
+def test_an_email_of_sessions_changed_together_is_resent_when_nothing_changed_since(
+    book, mailoutbox
+):
+    first, second = book(), book(start=THURSDAY + DAY)
+    services.plan_move([first, second], now=NOW)
+    carrier = row(Kind.UPDATE, appointment=first)
+    services.cancel(carrier, now=NOW)
+
+    services.resend(carrier, now=NOW)
+    services.dispatch_due(now=NOW)
+
+    [update] = [m for m in mailoutbox if "changed" in m.subject]
+    assert len(events(update)) == 2
+
+
 def test_an_email_of_sessions_changed_together_isnt_resent_after_a_later_change(
     book, patient, practitioner, room, front_desk
 ):
