@@ -425,17 +425,23 @@ def cancel_session(
         raise PlanError(error.messages[0], messages=error.messages[1:]) from error
     if not replace:
         return None
-    # The replacement follows the course's last session, with its practitioner
-    # (sessions from one on may have changed hands).
-    last = (
-        Appointment.objects.filter(
-            treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
-        )
+    # The replacement follows the course's last session, with the practitioner
+    # of its last booked one (sessions from one on may have changed hands), or,
+    # when that one no longer takes bookings, the cancelled session's.
+    live = Appointment.objects.filter(
+        treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
+    ).order_by("-start")
+    last = live.first() or session.appointment
+    booked = (
+        live.filter(status=Appointment.Status.BOOKED)
         .select_related("practitioner__user")
-        .order_by("-start")
         .first()
-    ) or session.appointment
-    practitioner = last.practitioner
+    )
+    practitioner = (
+        booked.practitioner
+        if booked is not None and booked.practitioner.is_active
+        else session.appointment.practitioner
+    )
     first_start = shift_wall_clock(last.start, timedelta(days=plan.spacing_days))
     proposals = propose_for_plan(
         plan=plan,

@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from aftercare.models import Reminder
-from clinic.models import Appointment, Consultation
+from clinic.models import Appointment, Consultation, Practitioner
 from clinic.tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -1327,6 +1327,33 @@ def test_a_replacement_follows_the_practitioner_of_the_courses_last_session(
     replacement = plan.sessions.get(number=7)
     assert replacement.appointment.practitioner == other_practitioner
     assert replacement.replaces == sessions[1]
+
+
+def test_a_replacement_doesnt_go_to_a_practitioner_who_has_left(
+    client, front_desk, practitioner, other_practitioner, plan, sessions
+):
+    """Sessions 1-5 with one who has left since (they stay on the plan);
+    session 6 handed to a colleague, then cancelled with a replacement."""
+    client.force_login(front_desk)
+    client.post(
+        reverse("plans:session_change", args=[sessions[5].pk]),
+        {
+            "practitioner": other_practitioner.pk,
+            "room": sessions[5].appointment.room_id,
+        },
+    )
+    Appointment.objects.filter(pk__in=[s.appointment_id for s in sessions[:5]]).update(
+        status=Appointment.Status.COMPLETED
+    )
+    Practitioner.objects.filter(pk=practitioner.pk).update(is_active=False)
+
+    response = client.post(
+        cancel_url(sessions[5]), {"reason": "Moving house", "replace": "on"}
+    )
+
+    assert response.status_code == 302
+    replacement = plan.sessions.get(number=7)
+    assert replacement.appointment.practitioner == other_practitioner
 
 
 def test_without_a_free_slot_for_the_replacement_nothing_is_cancelled(
