@@ -3,11 +3,10 @@ from django.utils.translation import ngettext
 
 from plans.models import Product, Protocol, TreatmentPlan, TreatmentSession
 
-# What series are booked by: a change reaches the plans that follow the protocol.
+# What plans in progress read from their protocol as they go (their number of
+# sessions and target spacing were set when they began, and stay).
 SCHEDULING_FIELDS = {
-    "min_sessions",
     "max_sessions",
-    "target_spacing_days",
     "min_spacing_days",
     "max_spacing_days",
     "session_minutes",
@@ -35,11 +34,13 @@ class ProtocolAdmin(admin.ModelAdmin):
                 request,
                 ngettext(
                     "%(n)d plan in progress follows this protocol: its booked "
-                    "sessions stay as they are; sessions booked from now on, and "
-                    "its plan page's spacing flags, use the new numbers.",
+                    "sessions stay as they are; the new session length, spacing "
+                    "window and most sessions apply to what is booked or added "
+                    "from now on, and to its plan page's spacing flags.",
                     "%(n)d plans in progress follow this protocol: their booked "
-                    "sessions stay as they are; sessions booked from now on, and "
-                    "their plan pages' spacing flags, use the new numbers.",
+                    "sessions stay as they are; the new session length, spacing "
+                    "window and most sessions apply to what is booked or added "
+                    "from now on, and to their plan pages' spacing flags.",
                     following,
                 )
                 % {"n": following},

@@ -16,7 +16,7 @@ class Migration(migrations.Migration):
                 max_length=30,
                 validators=[
                     django.core.validators.RegexValidator(
-                        "^\\+?[0-9(][0-9 ()\\-.]{5,22}[0-9]$",
+                        "^(?=(?:\\D*\\d){7,24}\\D*$)\\+?[0-9(][0-9 ()\\-.]{5,28}[0-9]$",
                         "Enter a phone number of 7 to 24 digits, with spaces, dashes, dots or brackets if you like, optionally starting with +.",
                     )
                 ],

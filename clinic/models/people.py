@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 phone_validator = RegexValidator(
-    r"^\+?[0-9(][0-9 ()\-.]{5,22}[0-9]$",
+    # 7 to 24 digits, however separated.
+    r"^(?=(?:\D*\d){7,24}\D*$)\+?[0-9(][0-9 ()\-.]{5,28}[0-9]$",
     _(
         "Enter a phone number of 7 to 24 digits, with spaces, dashes, dots or "
         "brackets if you like, optionally starting with +."

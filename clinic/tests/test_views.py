@@ -332,6 +332,9 @@ def patient_data(**overrides) -> dict:
         ("07700 900444", True),
         ("(((((((", False),
         ("call me", False),
+        ("(((((()1", False),
+        ("+(------)1", False),
+        ("(0) ....... 1", False),
     ],
 )
 def test_a_phone_is_registered_as_search_finds_it(client, front_desk, typed, kept):

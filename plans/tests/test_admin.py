@@ -79,6 +79,18 @@ def test_a_change_that_books_nothing_differently_says_nothing_of_plans(admin_cli
     assert not any("in progress" in m for m in said), said
 
 
+def test_a_new_target_or_fewest_sessions_leaves_plans_in_progress_alone(
+    admin_client,
+):
+    """Each plan keeps the count and target spacing it began with."""
+    protocol = standard()
+    TreatmentPlanFactory(protocol=protocol)
+
+    said = save(admin_client, protocol, target_spacing_days=30, min_sessions=4)
+
+    assert not any("in progress" in m for m in said), said
+
+
 def test_no_plan_in_progress_no_warning(admin_client):
     protocol = standard()
     TreatmentPlanFactory(protocol=protocol, status=TreatmentPlan.Status.CANCELLED)
