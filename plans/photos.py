@@ -115,11 +115,15 @@ def _in_srgb(image: Image.Image) -> Image.Image:
     tablet's Display P3, a CMYK scan): kept as is, with its profile dropped,
     redness would look different from one session's photos to the next."""
     icc = image.info.get("icc_profile")
-    if not icc or image.mode not in ("RGB", "CMYK"):
+    if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
         return image
     try:
         return ImageCms.profileToProfile(
-            image, ImageCms.ImageCmsProfile(BytesIO(icc)), SRGB, outputMode="RGB"
+            image,
+            ImageCms.ImageCmsProfile(BytesIO(icc)),
+            SRGB,
+            # Transparency is kept, for _as_rgb to lay on white.
+            outputMode="RGBA" if image.mode == "RGBA" else "RGB",
         )
     except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
         # A broken or odd profile: the pixels as they are.

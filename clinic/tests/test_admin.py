@@ -1,9 +1,10 @@
 """Managers run staff accounts in the admin, through the roles only, and take
 rooms and practitioners out of use only once nothing is booked with them."""
 
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta
 
 import pytest
+import time_machine
 from django.contrib.auth.models import Group, Permission, User
 from django.urls import reverse
 from django.utils import timezone
@@ -30,12 +31,16 @@ from clinic.tests.factories import (
 from plans.tests.factories import ConsultationFactory
 
 
-@pytest.fixture
-def admin_client(client, manager):
+def admin_client_for(client, manager):
     manager.is_staff = True
     manager.save(update_fields=["is_staff"])
     client.force_login(manager)
     return client
+
+
+@pytest.fixture
+def admin_client(client, manager):
+    return admin_client_for(client, manager)
 
 
 def account_data(user: User, **changes) -> dict:
@@ -840,17 +845,22 @@ def test_a_closure_day_years_away_is_refused_in_words(admin_client, day):
     assert not ClosureDay.objects.exists()
 
 
-def test_a_closure_day_in_the_past_is_refused_in_words(admin_client):
-    yesterday = timezone.localdate() - timedelta(days=1)
+def test_a_closure_day_in_the_past_is_refused_in_words(client, manager):
+    # Just before midnight: "yesterday" and "today" are the clinic's own days.
+    with time_machine.travel(
+        datetime(2026, 11, 27, 23, 59, 30, tzinfo=UTC), tick=False
+    ):
+        admin = admin_client_for(client, manager)
+        yesterday = timezone.localdate() - timedelta(days=1)
 
-    refused = admin_client.post(
-        reverse("admin:clinic_closureday_add"),
-        {"date": yesterday.isoformat(), "reason": "Retro"},
-    )
-    today = admin_client.post(
-        reverse("admin:clinic_closureday_add"),
-        {"date": timezone.localdate().isoformat(), "reason": "Burst pipe"},
-    )
+        refused = admin.post(
+            reverse("admin:clinic_closureday_add"),
+            {"date": yesterday.isoformat(), "reason": "Retro"},
+        )
+        today = admin.post(
+            reverse("admin:clinic_closureday_add"),
+            {"date": timezone.localdate().isoformat(), "reason": "Burst pipe"},
+        )
 
     assert refused.status_code == 200
     assert "That day has passed" in refused.content.decode()

@@ -1592,6 +1592,32 @@ def test_a_practitioners_week_says_when_they_work_and_free_only_then(
     assert "Free" not in columns[6]  # Sunday: closed
 
 
+def test_a_practitioners_day_away_is_not_free(client, front_desk, practitioner):
+    from clinic.models import OpeningHours, TimeOff, WorkingHours
+
+    OpeningHours.objects.create(weekday=0, opens=time(9), closes=time(18))
+    WorkingHours.objects.create(
+        practitioner=practitioner, weekday=0, start=time(9), end=time(18)
+    )
+    monday = date(2026, 11, 30)
+    TimeOff.objects.create(
+        practitioner=practitioner,
+        start=timezone.make_aware(datetime.combine(monday, time(0))),
+        end=timezone.make_aware(datetime.combine(monday + timedelta(days=2), time(0))),
+        reason="Holiday",
+    )
+    client.force_login(front_desk)
+
+    response = client.get(
+        reverse("clinic:calendar_week"),
+        {"practitioner": practitioner.pk, "date": monday.isoformat()},
+    )
+
+    monday_column = response.content.decode().split('<section class="calendar-col')[1]
+    assert "Away all day" in monday_column
+    assert "Free" not in monday_column
+
+
 def test_a_rooms_week_is_free_whenever_the_clinic_is_open(client, front_desk, room):
     from clinic.models import OpeningHours
 

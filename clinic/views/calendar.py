@@ -105,6 +105,7 @@ def _add_practitioners_days(week: list[dict], practitioner: Practitioner) -> Non
             local_midnight(day["date"] + timedelta(days=1)),
         )
         day["time_off"] = [t for t in away if t.start < closes and t.end > opens]
+        day["away"] = any(t.start <= opens and closes <= t.end for t in away)
 
 
 @staff_view("clinic.view_appointment")

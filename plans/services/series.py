@@ -19,7 +19,9 @@ from clinic.models import (
     OpeningHours,
     Practitioner,
     Room,
+    TimeOff,
     WorkingHours,
+    local_midnight,
 )
 from clinic.scheduling import Availability, RoomsNotLoaded, when_text
 from plans.models import TreatmentPlan, TreatmentSession
@@ -75,21 +77,35 @@ def next_working_day(
     practitioner: Practitioner, day: date, *, within: int = 14
 ) -> date:
     """``day``, or the first day after it within ``within`` days when the clinic
-    is open and the practitioner works (three queries): where a first session is
-    best proposed. ``day`` itself when there is none."""
+    is open and the practitioner works, not away all day (four queries): where a
+    first session is best proposed. ``day`` itself when there is none."""
     works = set(
         WorkingHours.objects.filter(practitioner=practitioner).values_list(
             "weekday", flat=True
         )
     ) & set(OpeningHours.objects.values_list("weekday", flat=True))
+    last = day + timedelta(days=within)
     closed = set(
-        ClosureDay.objects.filter(
-            date__gte=day, date__lt=day + timedelta(days=within)
-        ).values_list("date", flat=True)
+        ClosureDay.objects.filter(date__gte=day, date__lt=last).values_list(
+            "date", flat=True
+        )
+    )
+    away = list(
+        TimeOff.objects.filter(
+            practitioner=practitioner,
+            start__lt=local_midnight(last),
+            end__gt=local_midnight(day),
+        ).values_list("start", "end")
     )
     for offset in range(within):
         candidate = day + timedelta(days=offset)
-        if candidate.weekday() in works and candidate not in closed:
+        opens = local_midnight(candidate)
+        closes = local_midnight(candidate + timedelta(days=1))
+        if (
+            candidate.weekday() in works
+            and candidate not in closed
+            and not any(start <= opens and closes <= end for start, end in away)
+        ):
             return candidate
     return day
 

@@ -534,6 +534,24 @@ def test_the_first_session_is_offered_on_a_day_the_practitioner_works(
     assert start.context["start_form"].initial["date"] == TUESDAY + timedelta(days=3)
 
 
+def test_the_first_session_is_not_offered_on_a_day_the_practitioner_is_away(
+    client, front_desk, practitioner, plan
+):
+    from clinic.models import TimeOff
+
+    TimeOff.objects.create(
+        practitioner=practitioner,
+        start=at(TUESDAY, 0),
+        end=at(TUESDAY + timedelta(days=1), 0),
+        reason="Course",
+    )
+    client.force_login(front_desk)
+
+    start = client.get(book_url(plan))
+
+    assert start.context["start_form"].initial["date"] == TUESDAY + timedelta(days=1)
+
+
 def test_the_front_desk_books_a_whole_series_in_three_steps(
     client, front_desk, practitioner, room, plan
 ):
