@@ -29,7 +29,8 @@ from aftercare.models import (
 )
 from aftercare.services.optout import unsubscribe_url
 from aftercare.services.planning import rules, versions_of
-from clinic.models import Appointment, AppointmentEvent, Patient
+from aftercare.services.told import told_places
+from clinic.models import Appointment, Patient
 
 Status = Reminder.Status
 
@@ -293,26 +294,17 @@ def _series_appointments(reminders: list[Reminder]) -> dict[int, Appointment]:
 
 def moved_from(reminders: list[Reminder]) -> dict[int, tuple[datetime, datetime]]:
     """Where the appointments of the booking updates among ``reminders`` were
-    before their latest move (start, end by appointment), from their history:
-    one query, none without an update."""
-    ids = {
-        pk
-        for r in reminders
-        if r.kind == Kind.UPDATE
-        for pk in (r.series or [r.appointment_id])
+    when the patient last heard of them (start, end by appointment), for those
+    that moved since (aftercare.services.told): two queries, none without an
+    update."""
+    updates = [r for r in reminders if r.kind == Kind.UPDATE]
+    telling = {
+        pk: reminder.pk
+        for reminder in updates
+        for pk in (reminder.series or [reminder.appointment_id])
     }
-    if not ids:
-        return {}
-    latest: dict[int, tuple[datetime, datetime]] = {}
-    for pk, start, end in (
-        AppointmentEvent.objects.filter(
-            appointment_id__in=ids, action=AppointmentEvent.Action.MOVED
-        )
-        .order_by("appointment_id", "-at", "-id")
-        .values_list("appointment_id", "moved_from_start", "moved_from_end")
-    ):
-        latest.setdefault(pk, (start, end))
-    return latest
+    places = told_places(telling, {r.patient_id for r in updates})
+    return {pk: (place.start, place.end) for pk, place in places.items()}
 
 
 def message_id_for(reminder: Reminder) -> str:

@@ -14,6 +14,7 @@ from aftercare.models import (
 )
 from aftercare.services.outbox import why_not_resend
 from aftercare.services.planning import nudge, one_email_each, versions_of
+from aftercare.services.told import told_places
 from clinic.models import Appointment, Patient
 
 UNSUBSCRIBE_SALT = "aftercare.unsubscribe"
@@ -127,6 +128,15 @@ def bring_calendar_up_to_date(patient: Patient, *, now: datetime) -> int:
                 cancel.append(appointment)
         elif appointment.status == Appointment.Status.BOOKED:
             (update if sent else confirm).append(appointment)
+    # Moved away and back meanwhile, or changed and changed back: where the
+    # patient heard it was, with nothing to tell.
+    heard = told_places({a.pk: None for a in update}, {patient.pk})
+    update = [
+        a
+        for a in update
+        if a.pk in heard
+        and heard[a.pk] != (a.start, a.end, a.practitioner_id, a.room_id)
+    ]
     told = confirm + update + cancel
     if not told:
         return 0

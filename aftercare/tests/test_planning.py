@@ -869,6 +869,83 @@ def test_consent_given_again_tells_the_bookings_moved_meanwhile_once(
     assert update.version == 2  # After the skipped update: a higher SEQUENCE.
 
 
+def move_to(appointment, start, *, practitioner, room, front_desk, at):
+    reschedule_appointment(
+        appointment=appointment,
+        start=start,
+        end=start + HOUR,
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+        now=at,
+    )
+    services.dispatch_due(now=at)
+
+
+def test_consent_given_again_names_the_time_the_patient_last_heard_of(
+    book, patient, practitioner, room, front_desk, mailoutbox
+):
+    """Moved twice while opted out: "was" is the time they were told, 10:00,
+    not the 12:00 they never heard of."""
+    appointment = book()
+    services.dispatch_due(now=NOW)
+    services.unsubscribe(patient, now=NOW)
+    where = {"practitioner": practitioner, "room": room, "front_desk": front_desk}
+    move_to(appointment, THURSDAY + 2 * HOUR, at=NOW + HOUR, **where)
+    move_to(appointment, THURSDAY + 4 * HOUR, at=NOW + 2 * HOUR, **where)
+    mailoutbox.clear()
+
+    consent_again(patient, NOW + 3 * HOUR)
+    services.dispatch_due(now=NOW + 3 * HOUR)
+
+    [message] = mailoutbox
+    assert "14:00-15:00" in message.body
+    assert "(was Thursday 26 November 2026, 10:00)" in message.body
+    assert "12:00" not in message.body
+
+
+def test_consent_given_again_tells_nothing_of_a_booking_moved_away_and_back(
+    book, patient, practitioner, room, front_desk, mailoutbox
+):
+    appointment = book()
+    services.dispatch_due(now=NOW)
+    services.unsubscribe(patient, now=NOW)
+    where = {"practitioner": practitioner, "room": room, "front_desk": front_desk}
+    move_to(appointment, THURSDAY + 2 * HOUR, at=NOW + HOUR, **where)
+    move_to(appointment, THURSDAY, at=NOW + 2 * HOUR, **where)
+    mailoutbox.clear()
+
+    consent_again(patient, NOW + 3 * HOUR)
+    services.dispatch_due(now=NOW + 3 * HOUR)
+
+    assert not [m for m in mailoutbox if "changed" in m.subject]
+
+
+def test_an_update_names_the_time_told_when_the_one_between_never_went_out(
+    book, practitioner, room, front_desk, mailoutbox
+):
+    """Moved twice before the first update went out (workers down): the one
+    email says "was" the time of the confirmation."""
+    appointment = book()
+    services.dispatch_due(now=NOW)
+    for hours, start in ((1, THURSDAY + 2 * HOUR), (2, THURSDAY + 4 * HOUR)):
+        reschedule_appointment(
+            appointment=appointment,
+            start=start,
+            end=start + HOUR,
+            practitioner=practitioner,
+            room=room,
+            by=front_desk,
+            now=NOW + hours * HOUR,
+        )
+    mailoutbox.clear()
+
+    services.dispatch_due(now=NOW + 3 * HOUR)
+
+    [message] = mailoutbox
+    assert "(was Thursday 26 November 2026, 10:00)" in message.body
+
+
 def test_consent_given_again_confirms_a_booking_made_meanwhile(
     book, patient, mailoutbox
 ):

@@ -1,0 +1,72 @@
+"""What a patient was last told of their bookings: the place of each appointment
+when a booking email about it last reached them, read from its history.
+
+An update names the time an appointment "was": the time the patient knows, not
+the one before its latest move (which they may never have heard of, when that
+move's email was skipped or replaced). Consent given again tells only the
+bookings that are not where the patient last heard they were.
+"""
+
+from datetime import datetime
+from typing import NamedTuple
+
+from aftercare.models import Kind, Reminder
+from clinic.models import AppointmentEvent
+
+# The emails whose calendar files put an appointment in the patient's calendar.
+TELLING_KINDS = (Kind.CONFIRMATION, Kind.UPDATE)
+
+
+class Place(NamedTuple):
+    start: datetime
+    end: datetime
+    practitioner_id: int
+    room_id: int
+
+
+def told_places(
+    telling: dict[int, int | None], patient_ids: set[int]
+) -> dict[int, Place]:
+    """For each appointment in ``telling`` (appointment id: the id of the email
+    about to tell it, whose own row and later ones don't count; None for none),
+    where it was when the patient last heard of it, if it moved since: the
+    place before its first move after that (two queries). An appointment that
+    hasn't moved since is left out: it is where they heard it was."""
+    if not telling:
+        return {}
+    told_at: dict[int, datetime] = {}
+    sent = Reminder.objects.filter(
+        patient_id__in=patient_ids,
+        kind__in=TELLING_KINDS,
+        status=Reminder.Status.SENT,
+        sent_at__isnull=False,
+    ).only("pk", "appointment_id", "series", "sent_at")
+    for row in sent:
+        for pk in row.series or [row.appointment_id]:
+            if pk not in telling:
+                continue
+            before = telling[pk]
+            if before is not None and row.pk >= before:
+                continue
+            if pk not in told_at or row.sent_at > told_at[pk]:
+                told_at[pk] = row.sent_at
+    places: dict[int, Place] = {}
+    moves = (
+        AppointmentEvent.objects.filter(
+            appointment_id__in=list(telling), action=AppointmentEvent.Action.MOVED
+        )
+        .order_by("appointment_id", "at", "id")
+        .values_list(
+            "appointment_id",
+            "at",
+            "moved_from_start",
+            "moved_from_end",
+            "moved_from_practitioner_id",
+            "moved_from_room_id",
+        )
+    )
+    for pk, at, *place in moves:
+        if pk in places or (pk in told_at and at <= told_at[pk]):
+            continue
+        places[pk] = Place(*place)
+    return places
