@@ -820,6 +820,33 @@ def test_book_all_after_a_row_typed_wrong_keeps_the_rows_as_typed(
     assert not response.context["bookable"]
 
 
+def test_book_all_with_a_row_typed_too_close_keeps_the_rows_as_typed(
+    client, front_desk, practitioner, plan
+):
+    """Session 3 typed 22 days after session 2 (the minimum is 28): only a
+    manager's reason books it; the front desk's rows stay as typed."""
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    close = (SERIES[1] + timedelta(days=22)).date().isoformat()
+
+    response = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            **rows_data(proposal, {2: {"date": close}}),
+            "action": "confirm",
+        },
+    )
+
+    assert response.status_code == 200
+    assert messages_of(response)[0].startswith("Nothing was booked: a session marked")
+    assert treatments() == 0
+    rows = response.context["proposals"]
+    assert timezone.localdate(rows[2].start).isoformat() == close
+    assert rows[2].spacing_below_minimum
+    assert "too close" in response.content.decode()
+
+
 def test_sessions_out_of_date_order_book_nothing_even_for_a_manager(
     client, manager, practitioner, plan
 ):

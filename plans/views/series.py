@@ -35,6 +35,16 @@ def _rows_initial(proposals: list[Proposal]) -> list[dict]:
     ]
 
 
+def _too_close_unallowed(proposals: list[Proposal], override_form, user) -> bool:
+    if not any(p.spacing_below_minimum for p in proposals):
+        return False
+    return not (
+        user.has_perm("clinic.override_hours")
+        and override_form.is_valid()
+        and override_form.cleaned_data["override_reason"].strip()
+    )
+
+
 @staff_view("plans.book_series")
 def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
     """Propose every unbooked session; the front desk may change any, then books."""
@@ -142,6 +152,19 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
             _(
                 "Nothing was booked: the sessions marked below can't be booked as "
                 "they are. Change them, then check again."
+            ),
+        )
+    elif action == "confirm" and _too_close_unallowed(
+        proposals, override_form, request.user
+    ):
+        # Spacing typed closer than the minimum: the rows stay as typed, the
+        # session marked "too close"; only a manager's reason books it.
+        messages.error(
+            request,
+            _(
+                "Nothing was booked: a session marked below is closer to the one "
+                "before it than the minimum spacing. Change its date, or have a "
+                "manager book it with a reason."
             ),
         )
     elif action == "confirm" and override_form.is_valid():
