@@ -1587,7 +1587,7 @@ def test_a_practitioners_week_says_when_they_work_and_free_only_then(
     columns = response.content.decode().split('<section class="calendar-col')[1:]
     assert "Works 09:00-13:00, 14:00-18:00" in columns[0]
     assert "Free" in columns[0]
-    assert "Time off: Dentist" in columns[1]
+    assert "Time off 13:00-18:00: Dentist" in columns[1]
     assert "Not working" in columns[2] and "Free" not in columns[2]
     assert "Free" not in columns[6]  # Sunday: closed
 
@@ -1614,8 +1614,38 @@ def test_a_practitioners_day_away_is_not_free(client, front_desk, practitioner):
     )
 
     monday_column = response.content.decode().split('<section class="calendar-col')[1]
-    assert "Away all day" in monday_column
+    assert "Time off all day: Holiday" in monday_column
+    assert "Away" in monday_column
     assert "Free" not in monday_column
+
+
+def test_a_practitioner_away_for_all_their_hours_is_not_free(
+    client, front_desk, practitioner
+):
+    """Away 08:00-19:00, working 09:00-18:00: not a whole day, but no free time."""
+    from clinic.models import OpeningHours, TimeOff, WorkingHours
+
+    OpeningHours.objects.create(weekday=2, opens=time(8), closes=time(20))
+    WorkingHours.objects.create(
+        practitioner=practitioner, weekday=2, start=time(9), end=time(18)
+    )
+    wednesday = date(2026, 12, 9)
+    TimeOff.objects.create(
+        practitioner=practitioner,
+        start=timezone.make_aware(datetime.combine(wednesday, time(8))),
+        end=timezone.make_aware(datetime.combine(wednesday, time(19))),
+        reason="Training",
+    )
+    client.force_login(front_desk)
+
+    response = client.get(
+        reverse("clinic:calendar_week"),
+        {"practitioner": practitioner.pk, "date": wednesday.isoformat()},
+    )
+
+    column = response.content.decode().split('<section class="calendar-col')[3]
+    assert "Time off 08:00-19:00: Training" in column
+    assert "Away" in column and "Free" not in column
 
 
 def test_a_rooms_week_is_free_whenever_the_clinic_is_open(client, front_desk, room):

@@ -1,7 +1,7 @@
 """The day and week calendars."""
 
 from collections import defaultdict
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 from django.db.models import Case, When
 from django.http import HttpRequest, HttpResponse
@@ -98,14 +98,38 @@ def _add_practitioners_days(week: list[dict], practitioner: Practitioner) -> Non
             end__gt=local_midnight(first),
         )
     )
+    tz = timezone.get_current_timezone()
     for day in week:
-        day["working"] = working.get(day["date"].weekday(), [])
+        blocks = working.get(day["date"].weekday(), [])
         opens, closes = (
             local_midnight(day["date"]),
             local_midnight(day["date"] + timedelta(days=1)),
         )
-        day["time_off"] = [t for t in away if t.start < closes and t.end > opens]
-        day["away"] = any(t.start <= opens and closes <= t.end for t in away)
+        today_off = [t for t in away if t.start < closes and t.end > opens]
+        day["working"] = blocks
+        # Each stretch of time off as the day sees it: its hours, or all day.
+        day["time_off"] = [
+            {"reason": t.reason, "hours": _hours_on_the_day(t, opens, closes)}
+            for t in today_off
+        ]
+        # Away for all the hours they work that day: not free.
+        day["away"] = bool(blocks) and all(
+            any(
+                t.start <= datetime.combine(day["date"], block.start, tz)
+                and datetime.combine(day["date"], block.end, tz) <= t.end
+                for t in today_off
+            )
+            for block in blocks
+        )
+
+
+def _hours_on_the_day(off: TimeOff, opens: datetime, closes: datetime) -> str:
+    """ "13:00-17:30" of time off on one day, "all day" when it covers it."""
+    if off.start <= opens and closes <= off.end:
+        return _("all day")
+    start = timezone.localtime(max(off.start, opens))
+    end = "24:00" if off.end >= closes else f"{timezone.localtime(off.end):%H:%M}"
+    return f"{start:%H:%M}-{end}"
 
 
 @staff_view("clinic.view_appointment")

@@ -3,7 +3,7 @@
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -77,13 +77,15 @@ def next_working_day(
     practitioner: Practitioner, day: date, *, within: int = 14
 ) -> date:
     """``day``, or the first day after it within ``within`` days when the clinic
-    is open and the practitioner works, not away all day (four queries): where a
-    first session is best proposed. ``day`` itself when there is none."""
-    works = set(
-        WorkingHours.objects.filter(practitioner=practitioner).values_list(
-            "weekday", flat=True
-        )
-    ) & set(OpeningHours.objects.values_list("weekday", flat=True))
+    is open and the practitioner works, not away for all their hours (four
+    queries): where a first session is best proposed. ``day`` itself when there
+    is none."""
+    open_days = set(OpeningHours.objects.values_list("weekday", flat=True))
+    blocks: dict[int, list[tuple[time, time]]] = {}
+    for weekday, start, end in WorkingHours.objects.filter(
+        practitioner=practitioner, weekday__in=open_days
+    ).values_list("weekday", "start", "end"):
+        blocks.setdefault(weekday, []).append((start, end))
     last = day + timedelta(days=within)
     closed = set(
         ClosureDay.objects.filter(date__gte=day, date__lt=last).values_list(
@@ -97,14 +99,20 @@ def next_working_day(
             end__gt=local_midnight(day),
         ).values_list("start", "end")
     )
+    tz = timezone.get_current_timezone()
+
+    def covered(candidate: date, start: time, end: time) -> bool:
+        begins = datetime.combine(candidate, start, tz)
+        ends = datetime.combine(candidate, end, tz)
+        return any(off <= begins and ends <= back for off, back in away)
+
     for offset in range(within):
         candidate = day + timedelta(days=offset)
-        opens = local_midnight(candidate)
-        closes = local_midnight(candidate + timedelta(days=1))
+        hours = blocks.get(candidate.weekday(), [])
         if (
-            candidate.weekday() in works
+            hours
             and candidate not in closed
-            and not any(start <= opens and closes <= end for start, end in away)
+            and not all(covered(candidate, *block) for block in hours)
         ):
             return candidate
     return day
