@@ -115,6 +115,9 @@ def _in_srgb(image: Image.Image) -> Image.Image:
     tablet's Display P3, a CMYK scan): kept as is, with its profile dropped,
     redness would look different from one session's photos to the next."""
     icc = image.info.get("icc_profile")
+    if icc and image.mode == "P":
+        # A palette's colours are in the profile's space too.
+        image = image.convert("RGBA" if "transparency" in image.info else "RGB")
     if not icc or image.mode not in ("RGB", "RGBA", "CMYK"):
         return image
     try:

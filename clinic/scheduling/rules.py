@@ -349,6 +349,9 @@ def _across_clock_change(start: datetime, end: datetime, tz: tzinfo) -> list[Pro
         _happens_twice(local_start) or _happens_twice(local_end)
     ):
         return []
+    # The night of the change: the start's, when it falls in the repeated hour;
+    # otherwise the end's (clocks change after midnight).
+    night = local_start if _happens_twice(local_start) else local_end
     return [
         Problem(
             "clock_change",
@@ -356,7 +359,7 @@ def _across_clock_change(start: datetime, end: datetime, tz: tzinfo) -> list[Pro
                 "The clocks change during this time on %(day)s: pick a start and "
                 "an end outside the hour they change."
             )
-            % {"day": day_text(local_start.date())},
+            % {"day": day_text(night.date())},
         )
     ]
 

@@ -719,6 +719,31 @@ def test_a_slot_ending_in_the_repeated_hour_ends_after_it_starts(
     )
 
 
+def test_the_clock_change_refusal_names_the_night_it_happens(
+    settings, practitioner, room
+):
+    """From Saturday 23:30, two hours: the clocks go forward on the Sunday."""
+    settings.TIME_ZONE = "Europe/London"
+    start = datetime(2027, 3, 27, 23, 30, tzinfo=ZoneInfo("Europe/London"))
+    availability = Availability.load(
+        start=start - timedelta(hours=2), end=start + timedelta(hours=4)
+    )
+
+    [problem] = [
+        p
+        for p in availability.problems(
+            start=start,
+            end=start + timedelta(hours=2),
+            practitioner=practitioner,
+            room=room,
+            now=start - timedelta(days=1),
+        )
+        if p.code == "clock_change"
+    ]
+
+    assert "on Sun 28 Mar 2027" in problem.message
+
+
 @pytest.mark.parametrize(
     ("zone", "start", "end", "refused"),
     [

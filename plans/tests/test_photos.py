@@ -226,6 +226,18 @@ def test_a_transparent_photo_in_another_colour_space_is_converted_too(
     assert g > r
 
 
+def test_a_palette_photo_in_another_colour_space_is_converted_too(
+    session, practitioner
+):
+    red = Image.new("RGB", (64, 64), (220, 20, 20)).convert("P")
+    tagged = encoded(red, "PNG", icc_profile=rgb_profile_with_red_and_green_swapped())
+
+    stored = opened(add(session, practitioner.user, tagged, name="p3p.png").image)
+
+    r, g, _b = stored.getpixel((32, 32))
+    assert g > r
+
+
 def test_a_broken_colour_profile_keeps_the_pixels_as_they_are(session, practitioner):
     red = Image.new("RGB", (64, 64), (220, 20, 20))
     broken = encoded(red, "PNG", icc_profile=b"not a profile at all")
