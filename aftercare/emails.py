@@ -8,6 +8,7 @@ unsubscribe footer come from templates/emails/.
 import re
 from datetime import datetime
 from email.mime.text import MIMEText
+from typing import NamedTuple
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
@@ -15,6 +16,7 @@ from django.template.loader import render_to_string
 from django.utils import formats, timezone
 from django.utils.html import linebreaks
 from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
 
 from aftercare.calendar import calendar_files
 from aftercare.models import (
@@ -24,7 +26,7 @@ from aftercare.models import (
     Reminder,
     ReminderRule,
 )
-from clinic.models import Appointment
+from clinic.models import Appointment, Practitioner, Room
 
 
 def fill(text: str, values: dict) -> str:
@@ -98,6 +100,42 @@ def make_message(
     return message
 
 
+class Before(NamedTuple):
+    """Where an appointment was as the patient last heard."""
+
+    start: datetime
+    end: datetime
+    practitioner: Practitioner | None
+    room: Room | None
+
+
+def _was(appointment: Appointment, before: Before | None) -> dict:
+    """What an update names beside an appointment's new details: the time it
+    was, and with whom or where, each only when it changed."""
+    if before is None:
+        return {"was_time": None, "was_with": ""}
+    other_practitioner = (
+        before.practitioner is not None
+        and before.practitioner.pk != appointment.practitioner_id
+    )
+    other_room = before.room is not None and before.room.pk != appointment.room_id
+    if other_practitioner and other_room:
+        was_with = _("with %(who)s, %(room)s") % {
+            "who": before.practitioner,
+            "room": before.room,
+        }
+    elif other_practitioner:
+        was_with = _("with %(who)s") % {"who": before.practitioner}
+    elif other_room:
+        was_with = _("in %(room)s") % {"room": before.room}
+    else:
+        was_with = ""
+    return {
+        "was_time": before.start if before.start != appointment.start else None,
+        "was_with": was_with,
+    }
+
+
 def reminder_message(
     reminder: Reminder,
     *,
@@ -109,15 +147,15 @@ def reminder_message(
     connection=None,
     now: datetime | None = None,
     hide_clinical: bool = False,
-    moved_from: dict[int, tuple[datetime, datetime]] | None = None,
+    moved_from: dict[int, "Before"] | None = None,
 ) -> EmailMultiAlternatives:
     """The email as the patient gets it; ``hide_clinical`` for staff previews by
     those who may not see the consultation's clinical details.
 
     ``sequences``: each appointment's current schedule version, for the calendar
     file of an email about several (the email's own version otherwise).
-    ``moved_from``: where a changed booking's appointments were before (start,
-    end by appointment), which an update names beside the new time."""
+    ``moved_from``: where a changed booking's appointments were as the patient
+    last heard (by appointment), which an update names beside what changed."""
     now = now or timezone.now()
     values = _values(reminder, hide_clinical=hide_clinical)
     subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
@@ -127,16 +165,7 @@ def reminder_message(
         series = [a for a in series if a.status in Appointment.ACTIVE_STATUSES]
     appointments = series or [reminder.appointment]
     before = moved_from if reminder.kind == Kind.UPDATE and moved_from else {}
-    rows = [
-        {
-            "appointment": a,
-            # Only a time that changed: a new room or practitioner shows as is.
-            "was": before[a.pk]
-            if a.pk in before and before[a.pk][0] != a.start
-            else None,
-        }
-        for a in appointments
-    ]
+    rows = [{"appointment": a, **_was(a, before.get(a.pk))} for a in appointments]
     ctx = {
         "reminder": reminder,
         "patient": reminder.patient,

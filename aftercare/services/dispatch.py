@@ -30,7 +30,7 @@ from aftercare.models import (
 from aftercare.services.optout import unsubscribe_url
 from aftercare.services.planning import rules, versions_of
 from aftercare.services.told import told_places
-from clinic.models import Appointment, Patient
+from clinic.models import Appointment, Patient, Practitioner, Room
 
 Status = Reminder.Status
 
@@ -292,11 +292,10 @@ def _series_appointments(reminders: list[Reminder]) -> dict[int, Appointment]:
     }
 
 
-def moved_from(reminders: list[Reminder]) -> dict[int, tuple[datetime, datetime]]:
+def moved_from(reminders: list[Reminder]) -> dict[int, emails.Before]:
     """Where the appointments of the booking updates among ``reminders`` were
-    when the patient last heard of them (start, end by appointment), for those
-    that moved since (aftercare.services.told): two queries, none without an
-    update."""
+    when the patient last heard of them, for those that moved since
+    (aftercare.services.told): four queries, none without an update."""
     updates = [r for r in reminders if r.kind == Kind.UPDATE]
     telling = {
         pk: reminder.pk
@@ -304,7 +303,21 @@ def moved_from(reminders: list[Reminder]) -> dict[int, tuple[datetime, datetime]
         for pk in (reminder.series or [reminder.appointment_id])
     }
     places = told_places(telling, {r.patient_id for r in updates})
-    return {pk: (place.start, place.end) for pk, place in places.items()}
+    if not places:
+        return {}
+    practitioners = Practitioner.objects.select_related("user").in_bulk(
+        {p.practitioner_id for p in places.values()}
+    )
+    rooms = Room.objects.in_bulk({p.room_id for p in places.values()})
+    return {
+        pk: emails.Before(
+            place.start,
+            place.end,
+            practitioners.get(place.practitioner_id),
+            rooms.get(place.room_id),
+        )
+        for pk, place in places.items()
+    }
 
 
 def message_id_for(reminder: Reminder) -> str:

@@ -66,7 +66,9 @@ def told_places(
         )
     )
     for pk, at, *place in moves:
-        if pk in places or (pk in told_at and at <= told_at[pk]):
+        # A move at the very moment of the email (only a frozen clock has
+        # those) counts as after it: naming a time twice beats hiding a change.
+        if pk in places or (pk in told_at and at < told_at[pk]):
             continue
         places[pk] = Place(*place)
     return places

@@ -346,7 +346,7 @@ def test_a_move_and_a_cancellation_update_the_same_event_with_a_rising_sequence(
 
 
 def test_an_update_names_the_time_each_appointment_was_moved_from(
-    book, dispatch, mailoutbox, practitioner, other_room, front_desk, client
+    book, dispatch, mailoutbox, practitioner, room, other_room, front_desk, client
 ):
     appointment = book()
     dispatch(NOW)
@@ -356,16 +356,17 @@ def test_an_update_names_the_time_each_appointment_was_moved_from(
 
     update = mailoutbox[-1]
     assert "has changed" in update.subject
-    assert "(was Thursday 26 November 2026, 10:00)" in text_of(update)
-    assert "was Thu 26 Nov 2026, 10:00" in html_of(update)
+    # Moved to another room too: both are named.
+    assert f"(was Thursday 26 November 2026, 10:00, in {room})" in text_of(update)
+    assert f"was Thu 26 Nov 2026, 10:00, in {room}" in html_of(update)
     # The staff's preview shows the same.
     client.force_login(front_desk)
     preview = client.get(row(Kind.UPDATE, version=1).get_absolute_url())
     assert "was Thursday 26 November 2026, 10:00" in preview.content.decode()
 
 
-def test_an_update_of_room_only_names_no_earlier_time(
-    book, dispatch, mailoutbox, practitioner, other_room, front_desk
+def test_an_update_of_room_only_names_the_room_it_was_in(
+    book, dispatch, mailoutbox, practitioner, room, other_room, front_desk
 ):
     appointment = book()
     dispatch(NOW)
@@ -373,7 +374,32 @@ def test_an_update_of_room_only_names_no_earlier_time(
 
     dispatch(NOW + HOUR)
 
-    assert "(was " not in text_of(mailoutbox[-1])
+    text = text_of(mailoutbox[-1])
+    assert f"(was in {room})" in text
+    assert "(was Thursday" not in text
+    assert f"was in {room}" in html_of(mailoutbox[-1])
+
+
+def test_an_update_of_the_practitioner_from_one_session_on_says_who_it_was(
+    book, dispatch, mailoutbox, practitioner, other_practitioner, room, front_desk
+):
+    """Change from here: the time stays, the practitioner changes."""
+    appointment = book()
+    dispatch(NOW)
+    reschedule_appointment(
+        appointment=appointment,
+        start=appointment.start,
+        end=appointment.end,
+        practitioner=other_practitioner,
+        room=room,
+        by=front_desk,
+        now=NOW,
+    )
+
+    dispatch(NOW + HOUR)
+
+    text = text_of(mailoutbox[-1])
+    assert f"with {other_practitioner}, {room} (was with {practitioner})" in text
 
 
 @pytest.fixture
