@@ -43,6 +43,9 @@ class StaffAccountAdmin(UserAdmin):
     superuser, and permissions outside the roles, stay with superusers, and a
     manager can't take over a superuser's account."""
 
+    # What the app records of an account, not what a manager says of it.
+    readonly_fields = ("last_login", "date_joined")
+
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)
         # Staff status follows the Manager role (save_related): a tick of its

@@ -54,8 +54,9 @@ class StillBookedForm(forms.ModelForm):
             services.hold_calendars(practitioner_ids=[], room_ids=[instance.pk])
         else:
             services.hold_calendars(practitioner_ids=[instance.pk])
+        # Under way counts too: a booking that hasn't ended still needs them.
         upcoming = Appointment.objects.active().filter(
-            **{booked_field: instance}, start__gte=timezone.now()
+            **{booked_field: instance}, end__gt=timezone.now()
         )
         count = upcoming.count()
         if count:

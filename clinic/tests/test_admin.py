@@ -116,6 +116,49 @@ def test_staff_status_comes_with_the_manager_role_only(admin_client, role):
     assert not account.is_staff
 
 
+def test_a_manager_cant_rewrite_when_an_account_joined_or_last_signed_in(
+    admin_client,
+):
+    clerk = UserFactory(username="clerk", role=roles.FRONT_DESK)
+    joined, last = clerk.date_joined, clerk.last_login
+    url = reverse("admin:auth_user_change", args=[clerk.pk])
+
+    response = admin_client.post(
+        url,
+        account_data(
+            clerk,
+            groups=[Group.objects.get(name=roles.FRONT_DESK).pk],
+            date_joined_0="2000-01-01",
+            last_login_0="2020-01-01",
+            last_login_1="09:00",
+        ),
+    )
+
+    assert response.status_code == 302
+    clerk.refresh_from_db()
+    assert (clerk.date_joined, clerk.last_login) == (joined, last)
+
+
+def test_an_appointment_under_way_holds_the_practitioners_role(
+    admin_client, practitioner
+):
+    """Started ten minutes ago, not ended: they still have to record it."""
+    AppointmentFactory(
+        practitioner=practitioner, start=timezone.now() - timedelta(minutes=10)
+    )
+    front_desk = Group.objects.get(name=roles.FRONT_DESK)
+    url = reverse("admin:auth_user_change", args=[practitioner.user_id])
+
+    refused = admin_client.post(
+        url, account_data(practitioner.user, groups=[front_desk.pk])
+    )
+
+    assert refused.status_code == 200
+    assert "still has 1 booking" in refused.content.decode()
+    practitioner.refresh_from_db()
+    assert practitioner.is_active
+
+
 def test_a_practitioner_whose_account_loses_the_role_stops_taking_bookings(
     admin_client, practitioner
 ):
