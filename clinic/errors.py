@@ -93,12 +93,12 @@ def report_task_failure(sender=None, exception=None, einfo=None, **kwargs) -> No
 
 
 class RefusalInOneLine(logging.Filter):
-    """A refused request (403: a page or action outside someone's role) is one
-    line in the log, not a traceback: tracebacks are for errors, and a log full
-    of refusals hides them."""
+    """A refused request (400: a tampered request Django calls suspicious; 403:
+    a page or action outside someone's role) is one line in the log, not a
+    traceback: tracebacks are for errors, and a log full of refusals hides them."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if getattr(record, "status_code", None) == 403:
+        if getattr(record, "status_code", None) in (400, 403):
             record.exc_info = None
             record.exc_text = None
         return True

@@ -462,16 +462,23 @@ LOGGING = {
     "disable_existing_loggers": False,
     "filters": {"refusal_in_one_line": {"()": "clinic.errors.RefusalInOneLine"}},
     "handlers": {
-        "console": {"class": "logging.StreamHandler"},
+        "console": {
+            "class": "logging.StreamHandler",
+            "filters": ["refusal_in_one_line"],
+        },
         # ERRORs by mail to CLINIC_ADMINS, without patient data (clinic/errors.py).
-        "mail_admins": {"()": "clinic.errors.ErrorEmailHandler"},
+        "mail_admins": {
+            "()": "clinic.errors.ErrorEmailHandler",
+            "filters": ["refusal_in_one_line"],
+        },
     },
     "root": {"handlers": ["console", "mail_admins"], "level": LOG_LEVEL},
     "loggers": {
         # Django's own handlers mail the request's form data: replaced by the
         # root's. Its records still reach the root.
         "django": {"handlers": [], "level": "INFO"},
-        # A 403 is a refusal, not an error: one line, no traceback.
+        # A 403 is a refusal, not an error: one line, no traceback (the
+        # handlers take the 400s of django.security's many loggers).
         "django.request": {"filters": ["refusal_in_one_line"]},
         # Anyone can send a wrong Host header: logged, not mailed.
         "django.security.DisallowedHost": {

@@ -141,3 +141,37 @@ def test_a_failing_page_keeps_its_traceback_in_the_log(front_desk, monkeypatch, 
 
     [record] = [r for r in caplog.records if r.name == "django.request"]
     assert record.exc_info is not None
+
+
+def test_a_tampered_admin_filter_is_one_line_in_the_log(client, manager):
+    """Django answers 400 (a lookup the admin doesn't allow) and logs it as
+    suspicious, on a logger of its own: the log's handlers write a refusal
+    without its traceback."""
+    import logging
+
+    manager.is_staff = True
+    manager.save(update_fields=["is_staff"])
+    client.force_login(manager)
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            seen.append(record)
+
+    console = next(
+        h for h in logging.getLogger().handlers if type(h) is logging.StreamHandler
+    )
+    keep = Keep()
+    keep.filters = console.filters
+    logging.getLogger().addHandler(keep)
+    try:
+        response = client.get(
+            reverse("admin:auth_user_changelist"),
+            {"password__startswith": "pbkdf2"},
+        )
+    finally:
+        logging.getLogger().removeHandler(keep)
+
+    assert response.status_code == 400
+    [record] = [r for r in seen if r.name.startswith("django.security")]
+    assert record.exc_info is None
