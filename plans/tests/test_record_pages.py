@@ -344,18 +344,21 @@ def test_each_opening_of_a_record_photo_or_comparison_is_logged(
     client.force_login(practitioner.user)
 
     client.get(record_url(signed_today))
-    client.get(file_url(shown, "full"))
+    client.get(file_url(shown, "thumb") + "?in=page")  # the record page's own
+    client.get(file_url(shown, "full"))  # its link, opened
     client.get(file_url(shown, "thumb"))
     client.get(compare_url(signed_today.plan))
+    client.get(file_url(shown, "full") + "?in=page")  # the comparison's own
     client.get(amend_url(signed_today))
     client.get(record_url(signed_today))
 
     rows = list(ClinicalAccess.objects.order_by("id"))
     day = f"{timezone.localtime(signed_today.appointment.start):%d %b %Y}"
-    # The thumbnail came with the record page just opened: no line of its own.
+    # The images a page shows come with its line; opened on their own, not.
     assert [(r.what, r.object_id) for r in rows] == [
         (f"session record, {day}", signed_today.pk),
         ("photo (full)", shown.pk),
+        ("photo (thumb)", shown.pk),
         ("photo comparison", signed_today.plan.pk),
         (f"session record (amend), {day}", signed_today.pk),
         (f"session record, {day}", signed_today.pk),
@@ -364,23 +367,22 @@ def test_each_opening_of_a_record_photo_or_comparison_is_logged(
     assert rows[0].at == timezone.now()
 
 
-def test_a_thumbnail_opened_on_its_own_is_logged(
+def test_a_pages_image_opened_long_after_the_page_is_logged(
     client, practitioner, patient, signed_today, frozen_now
 ):
-    """Thumbnails have their page's line; one fetched with no page before it
-    (or long after) is written down all the same."""
+    """ "in=page" is no way around the log: without a line for the patient in
+    the last five minutes, an image gets its own."""
     shown = signed_today.photos.get()
     client.force_login(practitioner.user)
 
-    client.get(file_url(shown, "thumb"))
-    client.get(file_url(shown, "thumb"))
+    client.get(file_url(shown, "thumb") + "?in=page")
+    client.get(file_url(shown, "thumb") + "?in=page")
     with time_machine.travel(frozen_now + timedelta(minutes=6), tick=False):
-        client.get(file_url(shown, "thumb"))
+        client.get(file_url(shown, "full") + "?in=page")
 
-    assert list(ClinicalAccess.objects.values_list("what", flat=True)) == [
-        "photo (thumb)",
-        "photo (thumb)",
-    ]
+    assert list(
+        ClinicalAccess.objects.order_by("id").values_list("what", flat=True)
+    ) == ["photo (thumb)", "photo (full)"]
 
 
 @pytest.mark.parametrize(
@@ -1143,6 +1145,11 @@ def test_a_real_photo_is_added_and_its_thumbnail_served(
     assert thumb.status_code == 200
     assert thumb["Content-Type"] == "image/jpeg"
     assert thumb["Cache-Control"] == "private, no-store"
+    # Shown on its own, Chromium styles its image page inline: allowed for an
+    # image, and nothing else is.
+    policy = thumb["Content-Security-Policy"]
+    assert "style-src 'unsafe-inline'" in policy
+    assert "default-src 'none'" in policy and "script-src" not in policy
     image = Image.open(BytesIO(b"".join(thumb.streaming_content)))
     assert image.size == (480, 320)
     assert len(stored_files(private_root)) == 2

@@ -28,7 +28,7 @@ from plans.models import (
 from plans.services import PlanError
 from plans.views.common import get_session, show_errors
 
-THUMBNAILS_WITH_THEIR_PAGE = timedelta(minutes=5)
+IMAGES_WITH_THEIR_PAGE = timedelta(minutes=5)
 
 
 @staff_view("plans.add_photo")
@@ -120,14 +120,17 @@ def photo_file(request: HttpRequest, pk: int, size: str) -> FileResponse:
     if size not in ("full", "thumb"):
         raise Http404
     patient = photo.session.plan.patient
-    # The thumbnails of a page come with its own line in the log (a record, a
-    # comparison): one opened on its own, or long after, gets a line of its own.
-    seen_just_now = ClinicalAccess.objects.filter(
-        user=request.user,
-        patient=patient,
-        at__gte=timezone.now() - THUMBNAILS_WITH_THEIR_PAGE,
-    ).exists()
-    if size == "full" or not seen_just_now:
+    # The images a page shows (marked in=page) come with that page's line in
+    # the log, when it was just written; any other opening gets its own.
+    in_page = request.GET.get("in") == "page"
+    if not (
+        in_page
+        and ClinicalAccess.objects.filter(
+            user=request.user,
+            patient=patient,
+            at__gte=timezone.now() - IMAGES_WITH_THEIR_PAGE,
+        ).exists()
+    ):
         log_clinical_access(
             user=request.user,
             patient=patient,
@@ -140,6 +143,12 @@ def photo_file(request: HttpRequest, pk: int, size: str) -> FileResponse:
     except FileNotFoundError as exc:
         raise Http404(_("The photo file is missing.")) from exc
     response = FileResponse(handle, content_type="image/jpeg")
+    # Opened on its own, the browser shows the image with a page of its own
+    # (inline styles): an image needs nothing else.
+    response["Content-Security-Policy"] = (
+        "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; "
+        "frame-ancestors 'none'"
+    )
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response
