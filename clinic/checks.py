@@ -1,5 +1,6 @@
 """System checks of the clinic's own settings (``manage.py check --deploy``)."""
 
+import ipaddress
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -13,7 +14,7 @@ def base_url_reaches_patients(app_configs, **kwargs) -> list[Warning]:
     """Every patient email's unsubscribe link is built on CLINIC_BASE_URL: on a
     laptop address, patients can't opt out."""
     parts = urlsplit(settings.CLINIC_BASE_URL)
-    if parts.hostname in LOOPBACK or parts.scheme != "https":
+    if not _public_host(parts.hostname or "") or parts.scheme != "https":
         return [
             Warning(
                 f"CLINIC_BASE_URL is {settings.CLINIC_BASE_URL!r}: the unsubscribe "
@@ -23,6 +24,18 @@ def base_url_reaches_patients(app_configs, **kwargs) -> list[Warning]:
             )
         ]
     return []
+
+
+def _public_host(host: str) -> bool:
+    """A name or address patients' phones and computers can reach: not this
+    machine, not a private network, not a bare name without a domain."""
+    if not host or host in LOOPBACK:
+        return False
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return "." in host.strip(".")
+    return address.is_global
 
 
 # Backends that keep patient emails on this machine instead of sending them.

@@ -28,12 +28,31 @@ def production(settings):
     return settings
 
 
-def test_a_laptop_address_in_email_links_is_warned_of(production):
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:8000",
+        "http://clinic.northside-skin.co.uk",  # not https
+        "https://",
+        "https:///",
+        "https://192.168.1.5",
+        "https://10.0.0.8/clinic",
+        "https://clinic",  # a bare name, no domain
+        "https://localhost:8443",
+    ],
+)
+def test_an_address_patients_cant_reach_in_email_links_is_warned_of(production, url):
     assert base_url_reaches_patients(None) == []
 
-    production.CLINIC_BASE_URL = "http://127.0.0.1:8000"
+    production.CLINIC_BASE_URL = url
 
     assert [w.id for w in base_url_reaches_patients(None)] == ["clinic.W001"]
+
+
+def test_a_public_address_by_number_is_accepted(production):
+    production.CLINIC_BASE_URL = "https://203.0.114.7"  # outside test ranges
+
+    assert base_url_reaches_patients(None) == []
 
 
 @pytest.mark.parametrize(
