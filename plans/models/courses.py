@@ -3,6 +3,7 @@
 from datetime import date, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -81,6 +82,27 @@ class Protocol(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        super().clean()
+        if self.pk is None:
+            return
+        before = Protocol.objects.filter(pk=self.pk).values_list("name", flat=True)
+        if before and before[0] != self.name and self.plans().exists():
+            # Plans, consented to by name, would read another protocol's.
+            raise ValidationError(
+                {
+                    "name": _(
+                        "Treatment plans follow %(name)s by this name, and "
+                        "patients consented to it: to offer it under another "
+                        "name, add it as a new protocol and stop offering this one."
+                    )
+                    % {"name": before[0]}
+                }
+            )
+
+    def plans(self) -> models.QuerySet:
+        return TreatmentPlan.objects.filter(protocol=self)
 
     @property
     def sessions_text(self) -> str:

@@ -98,3 +98,33 @@ def test_no_plan_in_progress_no_warning(admin_client):
     said = save(admin_client, protocol, target_spacing_days=30)
 
     assert not any("in progress" in m for m in said), said
+
+
+def test_a_protocol_that_plans_follow_keeps_its_name(admin_client):
+    protocol = standard()
+    TreatmentPlanFactory(
+        protocol=protocol, status=TreatmentPlan.Status.COMPLETED, consented=True
+    )
+
+    response = admin_client.post(
+        reverse("admin:plans_protocol_change", args=[protocol.pk]),
+        protocol_data(protocol, name="Standard (new)"),
+    )
+
+    assert response.status_code == 200
+    assert "Treatment plans follow Standard by this name" in response.content.decode()
+    protocol.refresh_from_db()
+    assert protocol.name == "Standard"
+
+
+def test_a_protocol_no_plan_follows_may_be_renamed(admin_client):
+    protocol = standard()
+
+    response = admin_client.post(
+        reverse("admin:plans_protocol_change", args=[protocol.pk]),
+        protocol_data(protocol, name="Standard course"),
+    )
+
+    assert response.status_code == 302
+    protocol.refresh_from_db()
+    assert protocol.name == "Standard course"
