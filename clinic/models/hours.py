@@ -218,6 +218,12 @@ class TimeOff(models.Model):
         }
         if far:
             raise ValidationError(far)
+        changed = stored is None or (stored.start, stored.end) != (self.start, self.end)
+        if changed and self.end <= timezone.now():
+            # Like a closure: the calendar would show the time as held while away.
+            raise ValidationError(
+                {"end": _("That time has passed: time off ends later than now.")}
+            )
         hold_calendars(practitioner_ids=[self.practitioner_id])
         booked = (
             _open_bookings(booked_outside_hours=True)

@@ -911,6 +911,33 @@ def test_a_closure_day_in_the_past_is_refused_in_words(client, manager):
     assert list(ClosureDay.objects.values_list("reason", flat=True)) == ["Burst pipe"]
 
 
+def test_time_off_that_has_ended_is_refused_but_one_under_way_is_kept(
+    admin_client, practitioner
+):
+    now = timezone.localtime().replace(second=0, microsecond=0)
+
+    def add(start, end):
+        return admin_client.post(
+            reverse("admin:clinic_timeoff_add"),
+            {
+                "practitioner": practitioner.pk,
+                "start_0": f"{start:%Y-%m-%d}",
+                "start_1": f"{start:%H:%M}",
+                "end_0": f"{end:%Y-%m-%d}",
+                "end_1": f"{end:%H:%M}",
+                "reason": "Ill",
+            },
+        )
+
+    ended = add(now - timedelta(days=2), now - timedelta(days=1))
+    under_way = add(now - timedelta(days=1), now + timedelta(days=1))
+
+    assert ended.status_code == 200
+    assert "That time has passed" in ended.content.decode()
+    assert under_way.status_code == 302
+    assert TimeOff.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     "start,end", [("0001-01-01", "0001-01-02"), ("2026-12-01", "9999-12-31")]
 )

@@ -16,7 +16,10 @@ from clinic.services import BookingError, book_appointment
 from clinic.tests.factories import open_clinic
 from clinic.tests.threads import at_once
 
-DAY = date(2026, 12, 3)
+# A Thursday one to two weeks ahead of the run: bookings and closures are for
+# days to come, whenever the suite runs.
+_AHEAD = date.today() + timedelta(days=7)
+DAY = _AHEAD + timedelta(days=(3 - _AHEAD.weekday()) % 7)
 START = local_datetime(DAY, time(10))
 
 
