@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -33,8 +34,14 @@ class Product(models.Model):
     class Meta:
         ordering = ["category", "name"]
         constraints = [
+            # One spelling per product: "lidocaine 4% CREAM" is "Lidocaine 4% cream".
             models.UniqueConstraint(
-                fields=["category", "name"], name="product_unique_name_in_category"
+                Lower("name"),
+                "category",
+                name="product_unique_name_in_category_any_case",
+                violation_error_message=_(
+                    "This category has a product of this name already."
+                ),
             ),
         ]
 

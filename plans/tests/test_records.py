@@ -722,3 +722,26 @@ def test_an_unused_product_can_be_renamed(client, manager):
     assert response.status_code == 302
     balm.refresh_from_db()
     assert balm.name == "Barrier balm"
+
+
+def test_a_product_in_other_capitals_is_the_same_product(client, manager):
+    existing = product("Recovery gel")
+
+    response = product_admin(client, manager).post(
+        reverse("admin:plans_product_add"),
+        {"name": "RECOVERY GEL", "category": existing.category, "is_active": "on"},
+    )
+
+    assert response.status_code == 200
+    assert "This category has a product of this name already." in (
+        response.content.decode()
+    )
+    assert Product.objects.filter(name__iexact="recovery gel").count() == 1
+
+
+def test_the_database_refuses_a_product_in_other_capitals(db):
+    from django.db import IntegrityError, transaction
+
+    existing = product("Recovery gel")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Product.objects.create(name="recovery GEL", category=existing.category)
