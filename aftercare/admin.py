@@ -1,19 +1,62 @@
 from django.contrib import admin, messages
+from django.db.models import Case, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from aftercare import services
-from aftercare.models import Reminder, ReminderRule
+from aftercare.models import AFTERCARE, TRANSACTIONAL, Kind, Reminder, ReminderRule
+
+SENDING_ORDER = list(Kind)
+
+
+def duration_text(minutes: int) -> str:
+    """1440 -> "1 day", 720 -> "12 h", 90 -> "90 min"."""
+    if minutes and minutes % (24 * 60) == 0:
+        days = minutes // (24 * 60)
+        return ngettext("%(n)d day", "%(n)d days", days) % {"n": days}
+    if minutes and minutes % 60 == 0:
+        return _("%(n)d h") % {"n": minutes // 60}
+    return _("%(n)d min") % {"n": minutes}
+
+
+def offset_text(rule: ReminderRule) -> str:
+    """When a rule's email goes out, in words: "5 days before the start"."""
+    if rule.kind in TRANSACTIONAL:
+        return _("as soon as the booking changes")
+    if rule.kind in AFTERCARE:
+        if rule.offset_minutes == 0:
+            return _("when the session is signed")
+        return _("%(time)s after the end") % {
+            "time": duration_text(rule.offset_minutes)
+        }
+    if rule.offset_minutes == 0:
+        return _("at the start")
+    return _("%(time)s before the start") % {
+        "time": duration_text(-rule.offset_minutes)
+    }
 
 
 @admin.register(ReminderRule)
 class ReminderRuleAdmin(admin.ModelAdmin):
     """Managers edit when each email goes out, whether it does, and its words."""
 
-    list_display = ["kind", "enabled", "offset_minutes", "staleness_minutes", "subject"]
+    list_display = ["kind", "enabled", "when", "staleness_minutes", "subject"]
     list_editable = ["enabled"]
     readonly_fields = ["kind"]
+
+    def get_ordering(self, request):
+        # In the order they go out: booking emails, before, after.
+        return [
+            Case(
+                *(When(kind=kind, then=n) for n, kind in enumerate(SENDING_ORDER)),
+                default=len(SENDING_ORDER),
+            ).asc()
+        ]
+
+    @admin.display(description=_("when"), ordering="offset_minutes")
+    def when(self, rule: ReminderRule) -> str:
+        return offset_text(rule)
 
     def has_add_permission(self, request) -> bool:
         return False

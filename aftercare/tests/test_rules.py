@@ -294,3 +294,23 @@ def test_the_admin_says_re_timed_emails_of_a_switched_off_rule_are_held(
     page = admin_client.get(response.url).content.decode()
     assert "1 planned email of this kind now goes out at the new time." in page
     assert "This email is switched off: they are held until it is on again." in page
+
+
+def test_the_rules_are_listed_in_sending_order_with_their_times_in_words(
+    admin_client,
+):
+    page = admin_client.get(reverse("admin:aftercare_reminderrule_changelist"))
+    body = page.content.decode().split('id="result_list"')[1]
+
+    labels = [str(kind.label) for kind in Kind]
+    positions = [body.index(f">{label}<") for label in labels]
+    assert positions == sorted(positions)
+    for words in (
+        "as soon as the booking changes",
+        "5 days before the start",
+        "1 day before the start",
+        "when the session is signed",
+        "12 h after the end",
+        "10 days after the end",
+    ):
+        assert words in body
