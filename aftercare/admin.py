@@ -6,6 +6,7 @@ from django.utils.translation import ngettext
 
 from aftercare import services
 from aftercare.models import AFTERCARE, TRANSACTIONAL, Kind, Reminder, ReminderRule
+from clinic.admin.stale import RefusesStaleEdits
 
 SENDING_ORDER = list(Kind)
 
@@ -38,7 +39,7 @@ def offset_text(rule: ReminderRule) -> str:
 
 
 @admin.register(ReminderRule)
-class ReminderRuleAdmin(admin.ModelAdmin):
+class ReminderRuleAdmin(RefusesStaleEdits, admin.ModelAdmin):
     """Managers edit when each email goes out, whether it does, and its words."""
 
     list_display = ["kind", "enabled", "when", "staleness_minutes", "subject"]

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 from django.utils.translation import ngettext
 
+from clinic.admin.stale import RefusesStaleEdits
 from plans.models import Product, Protocol, TreatmentPlan, TreatmentSession
 
 # What plans in progress read from their protocol as they go (their number of
@@ -14,7 +15,7 @@ SCHEDULING_FIELDS = {
 
 
 @admin.register(Protocol)
-class ProtocolAdmin(admin.ModelAdmin):
+class ProtocolAdmin(RefusesStaleEdits, admin.ModelAdmin):
     list_display = [
         "name",
         "sessions_text",

@@ -314,3 +314,31 @@ def test_the_rules_are_listed_in_sending_order_with_their_times_in_words(
         "10 days after the end",
     ):
         assert words in body
+
+
+def test_a_rule_saved_from_a_page_opened_before_a_colleagues_save_is_refused(
+    admin_client,
+):
+    """Tab B opened the 48 h rule; tab A switched it off. B's subject-only save
+    would switch it on again."""
+    from clinic.tests.pages import hidden_value
+
+    rule = ReminderRule.objects.get(kind=Kind.AFTERCARE_48H)
+    url = reverse("admin:aftercare_reminderrule_change", args=[rule.pk])
+    tab_b = hidden_value(admin_client.get(url), "seen")
+    ReminderRule.objects.filter(pk=rule.pk).update(enabled=False)
+
+    refused = change(admin_client, rule, subject="Two days on", seen=tab_b)
+
+    assert refused.status_code == 200
+    assert "Someone saved this while your page was open" in refused.content.decode()
+    rule.refresh_from_db()
+    assert (rule.enabled, rule.subject) == (False, rule.subject)
+    assert rule.subject != "Two days on"
+
+    fresh = hidden_value(admin_client.get(url), "seen")
+    saved = change(admin_client, rule, subject="Two days on", seen=fresh)
+
+    assert saved.status_code == 302
+    rule.refresh_from_db()
+    assert (rule.enabled, rule.subject) == (False, "Two days on")

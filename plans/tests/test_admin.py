@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from plans.models import TreatmentPlan
+from plans.models import Protocol, TreatmentPlan
 from plans.tests.factories import TreatmentPlanFactory, standard
 
 
@@ -128,3 +128,24 @@ def test_a_protocol_no_plan_follows_may_be_renamed(admin_client):
     assert response.status_code == 302
     protocol.refresh_from_db()
     assert protocol.name == "Standard course"
+
+
+def test_a_protocol_saved_from_a_page_opened_before_a_colleagues_save_is_refused(
+    admin_client,
+):
+    from clinic.tests.pages import hidden_value
+
+    protocol = standard()
+    url = reverse("admin:plans_protocol_change", args=[protocol.pk])
+    tab_b = hidden_value(admin_client.get(url), "seen")
+    Protocol.objects.filter(pk=protocol.pk).update(max_sessions=7)
+
+    refused = admin_client.post(
+        url, protocol_data(protocol, description="Fine lines.", seen=tab_b)
+    )
+
+    assert refused.status_code == 200
+    assert "Someone saved this while your page was open" in refused.content.decode()
+    protocol.refresh_from_db()
+    assert (protocol.max_sessions, protocol.description) == (7, standard().description)
+    assert protocol.description != "Fine lines."

@@ -1,0 +1,58 @@
+"""Settings pages that remember what they showed: a save made after a colleague
+saved the same row (another tab, another desk) is refused in words instead of
+silently putting the colleague's change back."""
+
+import hashlib
+
+from django import forms
+from django.db import models
+from django.utils.translation import gettext as _
+
+STALE = (
+    "Someone saved this while your page was open, so your change was not saved: "
+    "open it again to see what is saved now, then make your change."
+)
+
+
+def fingerprint(instance: models.Model) -> str:
+    """A short digest of the row's stored values."""
+    values = [
+        (field.attname, repr(getattr(instance, field.attname)))
+        for field in instance._meta.concrete_fields
+        if not field.primary_key
+    ]
+    return hashlib.sha256(repr(values).encode()).hexdigest()[:32]
+
+
+class RefusesStaleEdits:
+    """ModelAdmin mixin: the change form carries the fingerprint of the row it
+    showed, and its save is refused when the stored row is another by then."""
+
+    def get_form(self, request, obj=None, **kwargs):
+        # The admin lists the form's fields back to it: "seen" is ours.
+        if kwargs.get("fields"):
+            kwargs["fields"] = [f for f in kwargs["fields"] if f != "seen"]
+        form = super().get_form(request, obj, **kwargs)
+        if obj is None:
+            return form
+
+        class StaleCheckedForm(form):
+            seen = forms.CharField(widget=forms.HiddenInput, required=False)
+
+            def __init__(self, *args, **kwargs) -> None:
+                super().__init__(*args, **kwargs)
+                self.fields["seen"].initial = fingerprint(self.instance)
+
+            def clean(self):
+                data = super().clean()
+                seen = self.data.get(self.add_prefix("seen"))
+                stored = (
+                    type(self.instance)
+                    ._default_manager.filter(pk=self.instance.pk)
+                    .first()
+                )
+                if seen and stored is not None and fingerprint(stored) != seen:
+                    raise forms.ValidationError(_(STALE), code="stale")
+                return data
+
+        return StaleCheckedForm
