@@ -193,9 +193,15 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 seen=form.cleaned_data["seen"],
             )
         except services.StalePlan as error:
-            # Opened afresh, the page shows where the session is now.
+            # The page shows where the session is now, with what was typed.
             messages.error(request, error.messages[0])
-            return redirect("plans:session_cancel", pk=session.pk)
+            session = get_session(pk)
+            if session.appointment.status not in Appointment.OPEN_STATUSES:
+                return redirect(session.plan)
+            again = request.POST.copy()
+            again["seen"] = services.session_seen(session)
+            form = CancelSessionForm(again)
+            form.is_valid()
         except services.PlanError as error:
             form_errors_from(error, form)
         else:
