@@ -85,3 +85,23 @@ def clinic_details_are_real(app_configs, **kwargs) -> list[Warning]:
             id="clinic.W003",
         )
     ]
+
+
+@register(Tags.security, deploy=True)
+def emails_travel_encrypted(app_configs, **kwargs) -> list[Warning]:
+    """Patient emails name their treatments: over plain SMTP to another machine,
+    anyone on the way reads them."""
+    if settings.EMAIL_BACKEND != "django.core.mail.backends.smtp.EmailBackend":
+        return []
+    if settings.EMAIL_USE_TLS or settings.EMAIL_USE_SSL:
+        return []
+    if settings.EMAIL_HOST in LOOPBACK:
+        return []  # A relay on this machine, which encrypts onwards.
+    return [
+        Warning(
+            f"Patient emails go to {settings.EMAIL_HOST} unencrypted.",
+            hint="Use smtp+tls:// (STARTTLS, port 587) or smtp+ssl:// (port 465) "
+            "in EMAIL_URL.",
+            id="clinic.W004",
+        )
+    ]

@@ -8,6 +8,7 @@ from clinic.checks import (
     base_url_reaches_patients,
     clinic_details_are_real,
     emails_reach_patients,
+    emails_travel_encrypted,
 )
 
 REAL_DETAILS = {
@@ -23,6 +24,8 @@ def production(settings):
     """Settings a clinic would go live with: every check below passes."""
     settings.CLINIC_BASE_URL = "https://clinic.northside-skin.co.uk"
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "smtp.northside-skin.co.uk"
+    settings.EMAIL_USE_TLS = True
     for name, value in REAL_DETAILS.items():
         setattr(settings, name, value)
     return settings
@@ -101,3 +104,23 @@ def test_the_development_defaults_fail_the_deploy_check():
     found = {c.id for c in run_checks(include_deployment_checks=True)}
 
     assert {"clinic.W001", "clinic.W002", "clinic.W003"} <= found
+
+
+@pytest.mark.parametrize(
+    ("host", "tls", "ssl", "warned"),
+    [
+        ("smtp.northside-skin.co.uk", False, False, True),
+        ("smtp.northside-skin.co.uk", True, False, False),
+        ("smtp.northside-skin.co.uk", False, True, False),
+        ("localhost", False, False, False),  # a relay on the machine
+    ],
+)
+def test_patient_emails_over_plain_smtp_to_another_machine_are_warned_of(
+    production, host, tls, ssl, warned
+):
+    production.EMAIL_HOST = host
+    production.EMAIL_USE_TLS, production.EMAIL_USE_SSL = tls, ssl
+
+    found = [w.id for w in emails_travel_encrypted(None)]
+
+    assert found == (["clinic.W004"] if warned else [])
