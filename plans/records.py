@@ -262,7 +262,11 @@ def sign_record(
         raise PlanError(error.messages[0]) from error
     record.signed_by = by
     record.signed_at = now
-    record.save(update_fields=["signed_by", "signed_at", "updated_at"])
+    if consultation.decision != consultation.Decision.ELIGIBLE:
+        record.signed_despite = consultation.decision
+    record.save(
+        update_fields=["signed_by", "signed_at", "signed_despite", "updated_at"]
+    )
     return record
 
 

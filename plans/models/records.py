@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from clinic.models import Area
+from clinic.models import Area, Consultation
 from plans.models.courses import TreatmentSession
 from plans.storage import get_private_storage
 
@@ -132,6 +132,18 @@ class SessionRecord(models.Model):
         related_name="+",
     )
     signed_at = models.DateTimeField(null=True, blank=True)
+    # What the consultation said when the practitioner signed although it no
+    # longer said eligible, having ticked that the session took place.
+    signed_despite = models.CharField(
+        _("signed although the consultation said"),
+        max_length=20,
+        blank=True,
+        choices=[
+            (value, label)
+            for value, label in Consultation.Decision.choices
+            if value != Consultation.Decision.ELIGIBLE
+        ],
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

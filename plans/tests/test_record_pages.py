@@ -522,6 +522,7 @@ def test_a_practitioner_saves_a_draft_then_signs_and_the_record_locks(
     done = client.post(url, record_data(action="sign"), follow=True)
 
     record.refresh_from_db()
+    assert record.signed_despite == ""
     assert done.redirect_chain == [(url, 302)]
     assert "Session completed and signed. The record is now locked." in messages_of(
         done
@@ -571,7 +572,13 @@ def test_a_session_is_signed_despite_a_changed_consultation_only_when_ticked(
     signed = client.post(url, record_data(action="sign", despite_decision="on"))
 
     assert signed.status_code == 302
-    assert SessionRecord.objects.get(session=today).is_signed
+    record = SessionRecord.objects.get(session=today)
+    assert record.is_signed
+    # The record keeps what the practitioner signed against, for good.
+    assert record.signed_despite == "not_eligible"
+    assert "Signed although the consultation said not eligible" in (
+        client.get(url).content.decode()
+    )
 
 
 def test_a_draft_is_saved_whatever_the_consultation_says(
