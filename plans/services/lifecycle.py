@@ -245,6 +245,11 @@ def cancel_plan(
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     if not plan.is_open:
         raise PlanError(_("This plan has already ended."))
+    if not by.has_perm("plans.book_series") and live_sessions(plan):
+        # Patients are told of cancelled bookings by the front desk's page.
+        raise PlanError(
+            _("Sessions of this plan are booked: the front desk cancels the rest.")
+        )
     upcoming = Appointment.objects.filter(
         treatment_session__plan=plan,
         status__in=Appointment.OPEN_STATUSES,

@@ -1602,6 +1602,16 @@ def test_the_rest_of_a_plan_isnt_cancelled_while_a_session_is_under_way(
     ).exists()
 
 
+def test_a_practitioner_doesnt_cancel_a_plan_with_sessions_booked(
+    booked_plan, practitioner
+):
+    with pytest.raises(PlanError, match="the front desk cancels the rest"):
+        cancel_plan(plan=booked_plan, reason="Changed", by=practitioner.user, now=NOW)
+
+    booked_plan.refresh_from_db()
+    assert booked_plan.is_open
+
+
 def test_cancelling_a_plan_cancels_only_the_sessions_not_yet_done(
     booked_plan, front_desk
 ):

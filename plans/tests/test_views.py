@@ -1575,6 +1575,36 @@ def test_cancelling_the_rest_of_a_plan(client, front_desk, plan, sessions, froze
     ).exists()
 
 
+def test_a_practitioner_discards_a_plan_nothing_is_booked_for(
+    client, practitioner, plan
+):
+    """Started by mistake: the consultation can start the right one after."""
+    client.force_login(practitioner.user)
+    url = reverse("plans:cancel", args=[plan.pk])
+    assert "Discard this plan" in client.get(plan.get_absolute_url()).content.decode()
+
+    response = client.post(url, {"reason": "Wrong protocol picked"}, follow=True)
+
+    assert "Plan cancelled; 0 booked sessions cancelled." in messages_of(response)
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.CANCELLED
+
+
+def test_a_practitioner_leaves_a_plan_with_bookings_to_the_front_desk(
+    client, practitioner, plan, sessions
+):
+    client.force_login(practitioner.user)
+    url = reverse("plans:cancel", args=[plan.pk])
+
+    assert (
+        "Discard this plan" not in client.get(plan.get_absolute_url()).content.decode()
+    )
+    assert client.get(url).status_code == 403
+    assert client.post(url, {"reason": "Changed my mind"}).status_code == 403
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.ACTIVE
+
+
 def test_completing_a_plan_needs_every_session_done(
     client, practitioner, plan, sessions
 ):

@@ -262,9 +262,18 @@ def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@staff_view("plans.book_series")
+# The front desk cancels the rest of a plan; a practitioner discards one of
+# theirs that nothing is booked for yet (started by mistake).
+@staff_view("plans.view_treatmentplan")
 def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan(pk)
+    if not request.user.has_perm("plans.book_series") and not (
+        request.user.has_perm("plans.change_treatmentplan")
+        and not services.live_sessions(plan)
+    ):
+        raise PermissionDenied(
+            _("Sessions of this plan are booked: the front desk cancels the rest.")
+        )
     if not plan.is_open:
         messages.error(request, _("This plan has already ended."))
         return redirect(plan)
