@@ -1260,7 +1260,8 @@ def test_calendar_queries_dont_grow_with_the_bookings(
             reverse("clinic:calendar_week"), {"practitioner": practitioner.pk}
         )
     assert sum(len(d["appointments"]) for d in week.context["week"]) == 28
-    with django_assert_max_num_queries(9):
+    # One of them reads the practitioners' time off.
+    with django_assert_max_num_queries(10):
         client.get(reverse("clinic:calendar_day"), {"date": "2026-11-26"})
 
 
@@ -1662,3 +1663,28 @@ def test_a_rooms_week_is_free_whenever_the_clinic_is_open(client, front_desk, ro
     columns = response.content.decode().split('<section class="calendar-col')[1:]
     assert "Free" in columns[2]
     assert "Not working" not in response.content.decode()
+
+
+def test_the_day_calendar_shows_who_is_away_and_when(
+    client, front_desk, practitioner, other_practitioner
+):
+    from clinic.models import TimeOff
+
+    day = date(2026, 12, 2)
+    TimeOff.objects.create(
+        practitioner=practitioner,
+        start=timezone.make_aware(datetime.combine(day, time(13))),
+        end=timezone.make_aware(datetime.combine(day, time(17, 30))),
+        reason="Dentist",
+    )
+    client.force_login(front_desk)
+
+    page = client.get(
+        reverse("clinic:calendar_day"), {"date": day.isoformat()}
+    ).content.decode()
+
+    columns = page.split('<section class="calendar-col')[1:]
+    [theirs] = [c for c in columns if str(practitioner) in c]
+    [others] = [c for c in columns if str(other_practitioner) in c]
+    assert "Time off 13:00-17:30: Dentist" in theirs
+    assert "Time off" not in others

@@ -123,6 +123,21 @@ def _add_practitioners_days(week: list[dict], practitioner: Practitioner) -> Non
         )
 
 
+def _add_time_off_of_the_day(practitioners: list[Practitioner], day: date) -> None:
+    """Each practitioner's time off on the day, as "13:00-17:30: reason" (one
+    query): the front desk sees who is away before booking."""
+    opens, closes = local_midnight(day), local_midnight(day + timedelta(days=1))
+    away = defaultdict(list)
+    for off in TimeOff.objects.filter(
+        practitioner__in=practitioners, start__lt=closes, end__gt=opens
+    ).order_by("start"):
+        away[off.practitioner_id].append(
+            {"reason": off.reason, "hours": _hours_on_the_day(off, opens, closes)}
+        )
+    for practitioner in practitioners:
+        practitioner.time_off_today = away.get(practitioner.pk, [])
+
+
 def _hours_on_the_day(off: TimeOff, opens: datetime, closes: datetime) -> str:
     """ "13:00-17:30" of time off on one day, "all day" when it covers it."""
     if off.start <= opens and closes <= off.end:
@@ -147,6 +162,7 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
             Practitioner.objects.filter(is_active=True).select_related("user")
         )
         key = "practitioner_id"
+        _add_time_off_of_the_day(resources, day)
     by_resource = defaultdict(list)
     for appointment in appointments:
         by_resource[getattr(appointment, key)].append(appointment)
