@@ -81,6 +81,15 @@ def manager(db):
 
 
 @pytest.fixture
+def admin_client(client, manager):
+    """The manager signed in to the settings (the admin), as their role allows."""
+    manager.is_staff = True
+    manager.save(update_fields=["is_staff"])
+    client.force_login(manager)
+    return client
+
+
+@pytest.fixture
 def front_desk(db):
     return UserFactory(username="frontdesk", role=roles.FRONT_DESK)
 

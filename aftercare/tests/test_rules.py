@@ -17,14 +17,6 @@ from clinic.services import book_appointment
 from clinic.tests.factories import open_clinic
 
 
-@pytest.fixture
-def admin_client(client, manager):
-    manager.is_staff = True
-    manager.save(update_fields=["is_staff"])
-    client.force_login(manager)
-    return client
-
-
 def change(admin_client, rule: ReminderRule, **values):
     data = {
         "enabled": "on" if rule.enabled else "",

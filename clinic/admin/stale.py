@@ -2,11 +2,11 @@
 saved the same row (another tab, another desk) is refused in words instead of
 silently putting the colleague's change back."""
 
-import hashlib
-
 from django import forms
 from django.db import models
 from django.utils.translation import gettext as _
+
+from clinic.services.stale import seen_stamp
 
 STALE = (
     "Someone saved this while your page was open, so your change was not saved: "
@@ -15,13 +15,11 @@ STALE = (
 
 
 def fingerprint(instance: models.Model) -> str:
-    """A short digest of the row's stored values."""
-    values = [
-        (field.attname, repr(getattr(instance, field.attname)))
-        for field in instance._meta.concrete_fields
-        if not field.primary_key
-    ]
-    return hashlib.sha256(repr(values).encode()).hexdigest()[:32]
+    """What the change page remembers of the row: every stored value."""
+    return seen_stamp(
+        instance,
+        [f.attname for f in instance._meta.concrete_fields if not f.primary_key],
+    )
 
 
 class RefusesStaleEdits:

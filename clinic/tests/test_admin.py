@@ -32,15 +32,11 @@ from plans.tests.factories import ConsultationFactory
 
 
 def admin_client_for(client, manager):
+    """As the admin_client fixture, where a test signs in at a time of its own."""
     manager.is_staff = True
     manager.save(update_fields=["is_staff"])
     client.force_login(manager)
     return client
-
-
-@pytest.fixture
-def admin_client(client, manager):
-    return admin_client_for(client, manager)
 
 
 def account_data(user: User, **changes) -> dict:

@@ -1,18 +1,9 @@
 """The protocols' admin: a change that reaches plans in progress says so."""
 
-import pytest
 from django.urls import reverse
 
 from plans.models import Protocol, TreatmentPlan
 from plans.tests.factories import TreatmentPlanFactory, standard
-
-
-@pytest.fixture
-def admin_client(client, manager):
-    manager.is_staff = True
-    manager.save(update_fields=["is_staff"])
-    client.force_login(manager)
-    return client
 
 
 def protocol_data(protocol, **changes) -> dict:

@@ -638,28 +638,18 @@ def test_a_product_on_a_record_cant_be_deleted_only_taken_out_of_use(
 
 
 def test_the_admin_refuses_to_delete_a_product_on_a_record_with_words(
-    client, manager, session, practitioner
+    admin_client, session, practitioner
 ):
     signed(session, practitioner.user, products=["Recovery gel"])
-    manager.is_staff = True
-    manager.save(update_fields=["is_staff"])
-    client.force_login(manager)
     url = reverse("admin:plans_product_delete", args=[product("Recovery gel").pk])
 
-    response = client.post(url, {"post": "yes"})
+    response = admin_client.post(url, {"post": "yes"})
 
     assert response.status_code == 200
     assert "would require deleting the following protected related objects" in (
         response.content.decode()
     )
     assert Product.objects.filter(name="Recovery gel").exists()
-
-
-def product_admin(client, manager):
-    manager.is_staff = True
-    manager.save(update_fields=["is_staff"])
-    client.force_login(manager)
-    return client
 
 
 def rename(client, item: Product, **changes):
@@ -670,11 +660,11 @@ def rename(client, item: Product, **changes):
 
 
 def test_a_product_on_a_signed_record_keeps_its_name_and_category(
-    client, manager, session, practitioner
+    admin_client, session, practitioner
 ):
     record = signed(session, practitioner.user, products=["Recovery gel"])
     gel = product("Recovery gel")
-    admin = product_admin(client, manager)
+    admin = admin_client
 
     for changes in [{"name": "Plain water"}, {"category": "serum"}]:
         response = rename(admin, gel, **changes)
@@ -687,11 +677,11 @@ def test_a_product_on_a_signed_record_keeps_its_name_and_category(
     assert (gel.name, gel.category) == ("Recovery gel", "recovery")
 
 
-def test_a_numbing_agent_on_a_draft_record_keeps_its_name_too(client, manager, session):
+def test_a_numbing_agent_on_a_draft_record_keeps_its_name_too(admin_client, session):
     agent = Product.objects.filter(category="numbing").first()
     SessionRecord.objects.create(session=session, numbing_agent=agent)
 
-    response = rename(product_admin(client, manager), agent, name="Plain water")
+    response = rename(admin_client, agent, name="Plain water")
 
     assert response.status_code == 200
     agent.refresh_from_db()
@@ -699,13 +689,13 @@ def test_a_numbing_agent_on_a_draft_record_keeps_its_name_too(client, manager, s
 
 
 def test_a_product_on_a_record_can_be_taken_out_of_use(
-    client, manager, session, practitioner
+    admin_client, session, practitioner
 ):
     signed(session, practitioner.user, products=["Recovery gel"])
     gel = product("Recovery gel")
     data = {"name": gel.name, "category": gel.category}  # "in use" unticked
 
-    response = product_admin(client, manager).post(
+    response = admin_client.post(
         reverse("admin:plans_product_change", args=[gel.pk]), data
     )
 
@@ -714,20 +704,20 @@ def test_a_product_on_a_record_can_be_taken_out_of_use(
     assert not gel.is_active
 
 
-def test_an_unused_product_can_be_renamed(client, manager):
+def test_an_unused_product_can_be_renamed(admin_client):
     balm = Product.objects.create(name="Unused balm", category="recovery")
 
-    response = rename(product_admin(client, manager), balm, name="Barrier balm")
+    response = rename(admin_client, balm, name="Barrier balm")
 
     assert response.status_code == 302
     balm.refresh_from_db()
     assert balm.name == "Barrier balm"
 
 
-def test_a_product_in_other_capitals_is_the_same_product(client, manager):
+def test_a_product_in_other_capitals_is_the_same_product(admin_client):
     existing = product("Recovery gel")
 
-    response = product_admin(client, manager).post(
+    response = admin_client.post(
         reverse("admin:plans_product_add"),
         {"name": "RECOVERY GEL", "category": existing.category, "is_active": "on"},
     )
