@@ -66,6 +66,23 @@ def sessions_seen(session: TreatmentSession) -> str:
     return appointments_seen(s.appointment for s in _booked_sessions_from(session))
 
 
+def _lock_as_seen(
+    session: TreatmentSession, seen: str | None, *, refusal: str
+) -> tuple[TreatmentPlan, TreatmentSession]:
+    """Lock the session's open plan and read the session again under the lock;
+    refuse with ``refusal`` when it is not as the page saw it (session_seen();
+    None: no page). The plan's lock makes changes take turns."""
+    plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
+    if not plan.is_open:
+        raise PlanError(_("This plan has ended."))
+    session = TreatmentSession.objects.select_related(
+        "plan__protocol", "appointment__practitioner__user", "appointment__room"
+    ).get(pk=session.pk)
+    if seen is not None and seen != session_seen(session):
+        raise StalePlan(refusal)
+    return plan, session
+
+
 def _booked_sessions_from(session: TreatmentSession) -> list[TreatmentSession]:
     return list(
         session.plan.sessions.filter(
@@ -245,22 +262,16 @@ def move_sessions(
     needs a manager's ``override_reason``. ``seen`` (session_seen() of the page
     that asks) refuses a move asked for from a page opened before another.
     """
-    plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
-    if not plan.is_open:
-        raise PlanError(_("This plan has ended."))
-    session = TreatmentSession.objects.select_related(
-        "plan__protocol", "appointment__practitioner__user", "appointment__room"
-    ).get(pk=session.pk)
-    if seen is not None and seen != session_seen(session):
-        # The plan's lock makes moves take turns: this one comes second.
-        raise StalePlan(
-            _(
-                "Someone moved or changed this session while your page was open "
-                "(a colleague, or this form sent twice), so this move was not "
-                "made. The page now shows where the session is booked: move it "
-                "again if it is still needed."
-            )
-        )
+    plan, session = _lock_as_seen(
+        session,
+        seen,
+        refusal=_(
+            "Someone moved or changed this session while your page was open "
+            "(a colleague, or this form sent twice), so this move was not "
+            "made. The page now shows where the session is booked: move it "
+            "again if it is still needed."
+        ),
+    )
     if session.appointment.status != Appointment.Status.BOOKED:
         raise PlanError(
             _("This session is %(status)s and can't be moved.")
@@ -403,20 +414,15 @@ def cancel_session(
     before the session was moved or changed.
     """
     now = now or timezone.now()
-    plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
-    if not plan.is_open:
-        raise PlanError(_("This plan has ended."))
-    session = TreatmentSession.objects.select_related(
-        "appointment__practitioner__user", "appointment__room"
-    ).get(pk=session.pk)
-    if seen is not None and seen != session_seen(session):
-        raise StalePlan(
-            _(
-                "Someone moved or changed this session while your page was open, "
-                "so it was not cancelled. The page now shows where it is booked: "
-                "cancel it again if that is still needed."
-            )
-        )
+    plan, session = _lock_as_seen(
+        session,
+        seen,
+        refusal=_(
+            "Someone moved or changed this session while your page was open, "
+            "so it was not cancelled. The page now shows where it is booked: "
+            "cancel it again if that is still needed."
+        ),
+    )
     try:
         booking.cancel_appointment(
             appointment=session.appointment, by=by, reason=reason, now=now
