@@ -19,6 +19,7 @@ from clinic.scheduling.bookings import (
     merge_windows,
 )
 from clinic.scheduling.clock import (
+    away_all_working_hours,
     day_text,
     local_datetime,
     shift_wall_clock,
@@ -28,6 +29,7 @@ from clinic.scheduling.clock import (
 from clinic.scheduling.rules import Problem
 
 __all__ = [
+    "away_all_working_hours",
     "day_text",
     "span_text",
     "when_text",

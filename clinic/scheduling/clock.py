@@ -1,5 +1,6 @@
 """Wall-clock time in the clinic's zone: 10:00 stays 10:00 across a clock change."""
 
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 
 from django.utils import formats, timezone
@@ -56,3 +57,24 @@ def clock_changes(day: date, tz: tzinfo) -> bool:
 def wall_clock(day: date, moment: time, tz: tzinfo) -> datetime:
     """That wall-clock time in UTC, or near it on a day it doesn't exist."""
     return datetime.combine(day, moment, tz).astimezone(UTC)
+
+
+def away_all_working_hours(
+    day: date,
+    blocks: Iterable[tuple[time, time]],
+    away: Iterable[tuple[datetime, datetime]],
+    tz: tzinfo,
+) -> bool:
+    """Whether time off (start, end) covers every block of a practitioner's
+    working hours on ``day``: a day with no free time, though not a whole one
+    away. False on a day they don't work."""
+    away = list(away)
+    blocks = list(blocks)
+    return bool(blocks) and all(
+        any(
+            start <= datetime.combine(day, opens, tz)
+            and datetime.combine(day, closes, tz) <= end
+            for start, end in away
+        )
+        for opens, closes in blocks
+    )

@@ -947,3 +947,22 @@ def test_messages_write_days_without_a_leading_zero():
 
     assert when_text(moment) == "Thu 3 Dec 2026, 10:00"
     assert day_text(moment.date()) == "Thu 3 Dec 2026"
+
+
+def test_away_for_all_working_hours_is_time_off_over_every_block():
+    from clinic.scheduling import away_all_working_hours
+
+    tz = ZoneInfo("Europe/London")
+    day = date(2026, 12, 9)
+    blocks = [(time(9), time(13)), (time(14), time(18))]
+
+    def off(start: int, end: int) -> tuple[datetime, datetime]:
+        return datetime.combine(day, time(start), tz), datetime.combine(
+            day, time(end), tz
+        )
+
+    assert away_all_working_hours(day, blocks, [off(8, 19)], tz)
+    assert away_all_working_hours(day, blocks, [off(9, 13), off(14, 18)], tz)
+    assert not away_all_working_hours(day, blocks, [off(9, 13)], tz)
+    assert not away_all_working_hours(day, blocks, [], tz)
+    assert not away_all_working_hours(day, [], [off(0, 23)], tz)

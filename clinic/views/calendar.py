@@ -22,6 +22,7 @@ from clinic.models import (
     WorkingHours,
     local_midnight,
 )
+from clinic.scheduling import away_all_working_hours
 from clinic.views.common import staff_view
 
 
@@ -113,13 +114,11 @@ def _add_practitioners_days(week: list[dict], practitioner: Practitioner) -> Non
             for t in today_off
         ]
         # Away for all the hours they work that day: not free.
-        day["away"] = bool(blocks) and all(
-            any(
-                t.start <= datetime.combine(day["date"], block.start, tz)
-                and datetime.combine(day["date"], block.end, tz) <= t.end
-                for t in today_off
-            )
-            for block in blocks
+        day["away"] = away_all_working_hours(
+            day["date"],
+            [(block.start, block.end) for block in blocks],
+            [(t.start, t.end) for t in today_off],
+            tz,
         )
 
 

@@ -23,7 +23,12 @@ from clinic.models import (
     WorkingHours,
     local_midnight,
 )
-from clinic.scheduling import Availability, RoomsNotLoaded, when_text
+from clinic.scheduling import (
+    Availability,
+    RoomsNotLoaded,
+    away_all_working_hours,
+    when_text,
+)
 from plans.models import TreatmentPlan, TreatmentSession
 from plans.scheduling import Proposal, propose_series
 from plans.services.lifecycle import (
@@ -100,19 +105,13 @@ def next_working_day(
         ).values_list("start", "end")
     )
     tz = timezone.get_current_timezone()
-
-    def covered(candidate: date, start: time, end: time) -> bool:
-        begins = datetime.combine(candidate, start, tz)
-        ends = datetime.combine(candidate, end, tz)
-        return any(off <= begins and ends <= back for off, back in away)
-
     for offset in range(within):
         candidate = day + timedelta(days=offset)
         hours = blocks.get(candidate.weekday(), [])
         if (
             hours
             and candidate not in closed
-            and not all(covered(candidate, *block) for block in hours)
+            and not away_all_working_hours(candidate, hours, away, tz)
         ):
             return candidate
     return day
