@@ -385,6 +385,11 @@ class Reminder(models.Model):
     def get_absolute_url(self) -> str:
         return reverse("aftercare:preview", args=[self.pk])
 
+    @property
+    def appointment_ids(self) -> list[int]:
+        """The appointments its email tells of: a series', or its own."""
+        return self.series or [self.appointment_id]
+
     def get_kind_display(self) -> str:
         return choice_label(Kind, self.kind)
 

@@ -298,9 +298,7 @@ def moved_from(reminders: list[Reminder]) -> dict[int, emails.Before]:
     (aftercare.services.told): four queries, none without an update."""
     updates = [r for r in reminders if r.kind == Kind.UPDATE]
     telling = {
-        pk: reminder.pk
-        for reminder in updates
-        for pk in (reminder.series or [reminder.appointment_id])
+        pk: reminder.pk for reminder in updates for pk in reminder.appointment_ids
     }
     places = told_places(telling, {r.patient_id for r in updates})
     if not places:

@@ -104,11 +104,7 @@ def bring_calendar_up_to_date(patient: Patient, *, now: datetime) -> int:
     )
 
     def covering(appointment: Appointment) -> list[Reminder]:
-        return [
-            r
-            for r in rows
-            if r.appointment_id == appointment.pk or appointment.pk in r.series
-        ]
+        return [r for r in rows if appointment.pk in r.appointment_ids]
 
     confirm, update, cancel = [], [], []
     ahead = Appointment.objects.filter(patient=patient, start__gt=now).exclude(

@@ -42,7 +42,7 @@ def told_places(
         sent_at__isnull=False,
     ).only("pk", "appointment_id", "series", "sent_at")
     for row in sent:
-        for pk in row.series or [row.appointment_id]:
+        for pk in row.appointment_ids:
             if pk not in telling:
                 continue
             before = telling[pk]
