@@ -1551,41 +1551,57 @@ def test_the_access_log_says_when_no_patient_has_the_number_asked(
     )
 
 
+def works(practitioner, weekday: int, *blocks: tuple[int, int]) -> None:
+    from clinic.models import WorkingHours
+
+    for start, end in blocks:
+        WorkingHours.objects.create(
+            practitioner=practitioner, weekday=weekday, start=time(start), end=time(end)
+        )
+
+
+def away(practitioner, start: datetime, end: datetime, reason: str) -> None:
+    """Time off between two naive times on the clinic's clock."""
+    from clinic.models import TimeOff
+
+    TimeOff.objects.create(
+        practitioner=practitioner,
+        start=timezone.make_aware(start),
+        end=timezone.make_aware(end),
+        reason=reason,
+    )
+
+
+def calendar_columns(client, name: str, **params) -> list[str]:
+    """The calendar page's columns (days of a week, or practitioners of a day)."""
+    page = client.get(reverse(name), params).content.decode()
+    return page.split('<section class="calendar-col')[1:]
+
+
 def test_a_practitioners_week_says_when_they_work_and_free_only_then(
     client, front_desk, practitioner
 ):
     """Open Monday to Saturday; the practitioner works Monday and Tuesday, with
     Tuesday afternoon off. A day they don't work is not "Free"."""
-    from clinic.models import OpeningHours, TimeOff, WorkingHours
+    from clinic.models import OpeningHours
 
     for weekday in range(6):
         OpeningHours.objects.create(weekday=weekday, opens=time(9), closes=time(18))
-    WorkingHours.objects.create(
-        practitioner=practitioner, weekday=0, start=time(9), end=time(13)
-    )
-    WorkingHours.objects.create(
-        practitioner=practitioner, weekday=0, start=time(14), end=time(18)
-    )
-    WorkingHours.objects.create(
-        practitioner=practitioner, weekday=1, start=time(9), end=time(18)
-    )
-    monday = date(2026, 11, 30)
-    TimeOff.objects.create(
-        practitioner=practitioner,
-        start=timezone.make_aware(
-            datetime.combine(monday + timedelta(days=1), time(13))
-        ),
-        end=timezone.make_aware(datetime.combine(monday + timedelta(days=1), time(18))),
-        reason="Dentist",
+    works(practitioner, 0, (9, 13), (14, 18))
+    works(practitioner, 1, (9, 18))
+    tuesday = date(2026, 12, 1)
+    away(
+        practitioner,
+        datetime.combine(tuesday, time(13)),
+        datetime.combine(tuesday, time(18)),
+        "Dentist",
     )
     client.force_login(front_desk)
 
-    response = client.get(
-        reverse("clinic:calendar_week"),
-        {"practitioner": practitioner.pk, "date": monday.isoformat()},
+    columns = calendar_columns(
+        client, "clinic:calendar_week", practitioner=practitioner.pk, date="2026-11-30"
     )
 
-    columns = response.content.decode().split('<section class="calendar-col')[1:]
     assert "Works 09:00-13:00, 14:00-18:00" in columns[0]
     assert "Free" in columns[0]
     assert "Time off 13:00-18:00: Dentist" in columns[1]
@@ -1594,27 +1610,26 @@ def test_a_practitioners_week_says_when_they_work_and_free_only_then(
 
 
 def test_a_practitioners_day_away_is_not_free(client, front_desk, practitioner):
-    from clinic.models import OpeningHours, TimeOff, WorkingHours
+    from clinic.models import OpeningHours
 
     OpeningHours.objects.create(weekday=0, opens=time(9), closes=time(18))
-    WorkingHours.objects.create(
-        practitioner=practitioner, weekday=0, start=time(9), end=time(18)
-    )
+    works(practitioner, 0, (9, 18))
     monday = date(2026, 11, 30)
-    TimeOff.objects.create(
-        practitioner=practitioner,
-        start=timezone.make_aware(datetime.combine(monday, time(0))),
-        end=timezone.make_aware(datetime.combine(monday + timedelta(days=2), time(0))),
-        reason="Holiday",
+    away(
+        practitioner,
+        datetime.combine(monday, time(0)),
+        datetime.combine(monday + timedelta(days=2), time(0)),
+        "Holiday",
     )
     client.force_login(front_desk)
 
-    response = client.get(
-        reverse("clinic:calendar_week"),
-        {"practitioner": practitioner.pk, "date": monday.isoformat()},
-    )
+    monday_column = calendar_columns(
+        client,
+        "clinic:calendar_week",
+        practitioner=practitioner.pk,
+        date=monday.isoformat(),
+    )[0]
 
-    monday_column = response.content.decode().split('<section class="calendar-col')[1]
     assert "Time off all day: Holiday" in monday_column
     assert "Away" in monday_column
     assert "Free" not in monday_column
@@ -1624,27 +1639,26 @@ def test_a_practitioner_away_for_all_their_hours_is_not_free(
     client, front_desk, practitioner
 ):
     """Away 08:00-19:00, working 09:00-18:00: not a whole day, but no free time."""
-    from clinic.models import OpeningHours, TimeOff, WorkingHours
+    from clinic.models import OpeningHours
 
     OpeningHours.objects.create(weekday=2, opens=time(8), closes=time(20))
-    WorkingHours.objects.create(
-        practitioner=practitioner, weekday=2, start=time(9), end=time(18)
-    )
+    works(practitioner, 2, (9, 18))
     wednesday = date(2026, 12, 9)
-    TimeOff.objects.create(
-        practitioner=practitioner,
-        start=timezone.make_aware(datetime.combine(wednesday, time(8))),
-        end=timezone.make_aware(datetime.combine(wednesday, time(19))),
-        reason="Training",
+    away(
+        practitioner,
+        datetime.combine(wednesday, time(8)),
+        datetime.combine(wednesday, time(19)),
+        "Training",
     )
     client.force_login(front_desk)
 
-    response = client.get(
-        reverse("clinic:calendar_week"),
-        {"practitioner": practitioner.pk, "date": wednesday.isoformat()},
-    )
+    column = calendar_columns(
+        client,
+        "clinic:calendar_week",
+        practitioner=practitioner.pk,
+        date=wednesday.isoformat(),
+    )[2]
 
-    column = response.content.decode().split('<section class="calendar-col')[3]
     assert "Time off 08:00-19:00: Training" in column
     assert "Away" in column and "Free" not in column
 
@@ -1655,35 +1669,28 @@ def test_a_rooms_week_is_free_whenever_the_clinic_is_open(client, front_desk, ro
     OpeningHours.objects.create(weekday=2, opens=time(9), closes=time(18))
     client.force_login(front_desk)
 
-    response = client.get(
-        reverse("clinic:calendar_week"),
-        {"room": room.pk, "date": "2026-11-30"},
+    columns = calendar_columns(
+        client, "clinic:calendar_week", room=room.pk, date="2026-11-30"
     )
 
-    columns = response.content.decode().split('<section class="calendar-col')[1:]
     assert "Free" in columns[2]
-    assert "Not working" not in response.content.decode()
+    assert not any("Not working" in column for column in columns)
 
 
 def test_the_day_calendar_shows_who_is_away_and_when(
     client, front_desk, practitioner, other_practitioner
 ):
-    from clinic.models import TimeOff
-
     day = date(2026, 12, 2)
-    TimeOff.objects.create(
-        practitioner=practitioner,
-        start=timezone.make_aware(datetime.combine(day, time(13))),
-        end=timezone.make_aware(datetime.combine(day, time(17, 30))),
-        reason="Dentist",
+    away(
+        practitioner,
+        datetime.combine(day, time(13)),
+        datetime.combine(day, time(17, 30)),
+        "Dentist",
     )
     client.force_login(front_desk)
 
-    page = client.get(
-        reverse("clinic:calendar_day"), {"date": day.isoformat()}
-    ).content.decode()
+    columns = calendar_columns(client, "clinic:calendar_day", date=day.isoformat())
 
-    columns = page.split('<section class="calendar-col')[1:]
     [theirs] = [c for c in columns if str(practitioner) in c]
     [others] = [c for c in columns if str(other_practitioner) in c]
     assert "Time off 13:00-17:30: Dentist" in theirs
