@@ -52,6 +52,17 @@ def account_data(user: User, **changes) -> dict:
     }
 
 
+def to_front_desk(admin_client, practitioner, **kwargs):
+    """A manager's post that gives the practitioner's account the Front desk
+    role instead of theirs."""
+    front_desk = Group.objects.get(name=roles.FRONT_DESK)
+    return admin_client.post(
+        reverse("admin:auth_user_change", args=[practitioner.user_id]),
+        account_data(practitioner.user, groups=[front_desk.pk]),
+        **kwargs,
+    )
+
+
 def test_a_manager_gives_roles_but_not_superuser_or_loose_permissions(admin_client):
     clerk = UserFactory(username="clerk", role=roles.FRONT_DESK)
     records = Permission.objects.get(codename="view_sessionrecord")
@@ -142,12 +153,7 @@ def test_an_appointment_under_way_holds_the_practitioners_role(
     AppointmentFactory(
         practitioner=practitioner, start=timezone.now() - timedelta(minutes=10)
     )
-    front_desk = Group.objects.get(name=roles.FRONT_DESK)
-    url = reverse("admin:auth_user_change", args=[practitioner.user_id])
-
-    refused = admin_client.post(
-        url, account_data(practitioner.user, groups=[front_desk.pk])
-    )
+    refused = to_front_desk(admin_client, practitioner)
 
     assert refused.status_code == 200
     assert "still has 1 booking" in refused.content.decode()
@@ -158,12 +164,7 @@ def test_an_appointment_under_way_holds_the_practitioners_role(
 def test_a_practitioner_whose_account_loses_the_role_stops_taking_bookings(
     admin_client, practitioner
 ):
-    front_desk = Group.objects.get(name=roles.FRONT_DESK)
-    url = reverse("admin:auth_user_change", args=[practitioner.user_id])
-
-    response = admin_client.post(
-        url, account_data(practitioner.user, groups=[front_desk.pk]), follow=True
-    )
+    response = to_front_desk(admin_client, practitioner, follow=True)
 
     practitioner.refresh_from_db()
     assert not practitioner.is_active
@@ -1025,12 +1026,7 @@ def test_the_practitioner_role_stays_while_sessions_lie_ahead(
     AppointmentFactory(
         practitioner=practitioner, start=timezone.now() + timedelta(days=2)
     )
-    front_desk = Group.objects.get(name=roles.FRONT_DESK)
-    url = reverse("admin:auth_user_change", args=[practitioner.user_id])
-
-    refused = admin_client.post(
-        url, account_data(practitioner.user, groups=[front_desk.pk])
-    )
+    refused = to_front_desk(admin_client, practitioner)
 
     assert refused.status_code == 200
     assert "still has 1 booking" in refused.content.decode()
