@@ -80,6 +80,25 @@ def book(clinic, patient, practitioner, room, front_desk) -> Callable[..., Appoi
     return book
 
 
+@pytest.fixture
+def move(practitioner, room, front_desk) -> Callable[..., None]:
+    """reschedule_appointment(): to an hour from ``start``, same practitioner
+    and room, by the front desk at ``at``."""
+
+    def move(appointment: Appointment, start: datetime, *, at: datetime) -> None:
+        reschedule_appointment(
+            appointment=appointment,
+            start=start,
+            end=start + HOUR,
+            practitioner=practitioner,
+            room=room,
+            by=front_desk,
+            now=at,
+        )
+
+    return move
+
+
 def emails(**filters) -> list[tuple[str, int, datetime, str]]:
     """(kind, version, due, status) of the outbox rows, in due order."""
     return [
@@ -197,22 +216,14 @@ def test_a_series_gets_one_confirmation_and_pre_care_and_a_reminder_per_session(
 
 
 def test_a_move_cancels_pending_emails_and_plans_an_update_with_the_next_version(
-    book, practitioner, room, front_desk, mailoutbox
+    move, book, mailoutbox
 ):
     appointment = book()
     services.dispatch_due(now=NOW)  # The confirmation went out.
     moved_at = NOW + DAY + HOUR
     new_start = local(2026, 11, 27, 14)
 
-    reschedule_appointment(
-        appointment=appointment,
-        start=new_start,
-        end=new_start + HOUR,
-        practitioner=practitioner,
-        room=room,
-        by=front_desk,
-        now=moved_at,
-    )
+    move(appointment, new_start, at=moved_at)
 
     assert emails() == [
         (Kind.CONFIRMATION, 0, NOW, Status.SENT),
@@ -224,24 +235,14 @@ def test_a_move_cancels_pending_emails_and_plans_an_update_with_the_next_version
     assert old.skip_reason == "the appointment moved"
 
 
-def test_a_pre_care_already_sent_is_not_sent_again_for_a_move_on_the_day(
-    book, practitioner, room, front_desk
-):
+def test_a_pre_care_already_sent_is_not_sent_again_for_a_move_on_the_day(move, book):
     """Moved by an hour after the pre-care went out: the update tells the new
     time; a second pre-care would say the same again."""
     session = book(kind=Appointment.Kind.TREATMENT)
     services.dispatch_due(now=NOW)  # The confirmation and the pre-care went out.
     assert Reminder.objects.get(kind=Kind.PRE_CARE).status == Status.SENT
 
-    reschedule_appointment(
-        appointment=session,
-        start=THURSDAY + HOUR,
-        end=THURSDAY + 2 * HOUR,
-        practitioner=practitioner,
-        room=room,
-        by=front_desk,
-        now=NOW + HOUR,
-    )
+    move(session, THURSDAY + HOUR, at=NOW + HOUR)
 
     assert not Reminder.objects.filter(
         kind=Kind.PRE_CARE, status=Status.SCHEDULED
@@ -249,42 +250,22 @@ def test_a_pre_care_already_sent_is_not_sent_again_for_a_move_on_the_day(
     assert Reminder.objects.filter(kind=Kind.UPDATE, status=Status.SCHEDULED).exists()
 
 
-def test_a_pre_care_already_sent_is_planned_again_for_a_move_weeks_later(
-    book, practitioner, room, front_desk
-):
+def test_a_pre_care_already_sent_is_planned_again_for_a_move_weeks_later(move, book):
     session = book(kind=Appointment.Kind.TREATMENT)
     services.dispatch_due(now=NOW)
     later = THURSDAY + 21 * DAY
 
-    reschedule_appointment(
-        appointment=session,
-        start=later,
-        end=later + HOUR,
-        practitioner=practitioner,
-        room=room,
-        by=front_desk,
-        now=NOW + HOUR,
-    )
+    move(session, later, at=NOW + HOUR)
 
     [again] = Reminder.objects.filter(kind=Kind.PRE_CARE, status=Status.SCHEDULED)
     assert again.due_at == later - 5 * DAY
 
 
-def test_each_move_takes_a_new_version_and_leaves_one_pending_row_per_email(
-    book, practitioner, room, front_desk
-):
+def test_each_move_takes_a_new_version_and_leaves_one_pending_row_per_email(move, book):
     appointment = book()
     for hour in (14, 15, 16):
         start = local(2026, 11, 27, hour)
-        reschedule_appointment(
-            appointment=appointment,
-            start=start,
-            end=start + HOUR,
-            practitioner=practitioner,
-            room=room,
-            by=front_desk,
-            now=NOW,
-        )
+        move(appointment, start, at=NOW)
 
     assert emails(status=Status.SCHEDULED) == [
         (Kind.UPDATE, 3, NOW, Status.SCHEDULED),
@@ -330,19 +311,11 @@ def test_a_cancellation_cancels_pending_emails_and_plans_a_cancellation_email(
 
 
 def test_cancelling_a_moved_appointment_takes_the_version_after_the_move(
-    book, practitioner, room, front_desk
+    move, book, front_desk
 ):
     appointment = book()
     start = local(2026, 11, 27, 14)
-    reschedule_appointment(
-        appointment=appointment,
-        start=start,
-        end=start + HOUR,
-        practitioner=practitioner,
-        room=room,
-        by=front_desk,
-        now=NOW,
-    )
+    move(appointment, start, at=NOW)
     cancel_appointment(appointment=appointment, by=front_desk, reason="No.", now=NOW)
 
     assert Reminder.objects.get(kind=Kind.CANCELLATION).version == 2
@@ -840,21 +813,13 @@ def consent_again(patient, at: datetime) -> None:
 
 
 def test_consent_given_again_tells_the_bookings_moved_meanwhile_once(
-    book, patient, practitioner, room, front_desk, mailoutbox
+    move, book, patient, mailoutbox
 ):
     """The patient's calendar kept the old times: an update puts it right."""
     appointment = book()
     services.dispatch_due(now=NOW)
     services.unsubscribe(patient, now=NOW)
-    reschedule_appointment(
-        appointment=appointment,
-        start=THURSDAY + 2 * HOUR,
-        end=THURSDAY + 3 * HOUR,
-        practitioner=practitioner,
-        room=room,
-        by=front_desk,
-        now=NOW + HOUR,
-    )
+    move(appointment, THURSDAY + 2 * HOUR, at=NOW + HOUR)
     services.dispatch_due(now=NOW + HOUR)
     assert Reminder.objects.get(kind=Kind.UPDATE).status == Status.SKIPPED
     mailoutbox.clear()
@@ -869,30 +834,18 @@ def test_consent_given_again_tells_the_bookings_moved_meanwhile_once(
     assert update.version == 2  # After the skipped update: a higher SEQUENCE.
 
 
-def move_to(appointment, start, *, practitioner, room, front_desk, at):
-    reschedule_appointment(
-        appointment=appointment,
-        start=start,
-        end=start + HOUR,
-        practitioner=practitioner,
-        room=room,
-        by=front_desk,
-        now=at,
-    )
-    services.dispatch_due(now=at)
-
-
 def test_consent_given_again_names_the_time_the_patient_last_heard_of(
-    book, patient, practitioner, room, front_desk, mailoutbox
+    move, book, patient, mailoutbox
 ):
     """Moved twice while opted out: "was" is the time they were told, 10:00,
     not the 12:00 they never heard of."""
     appointment = book()
     services.dispatch_due(now=NOW)
     services.unsubscribe(patient, now=NOW)
-    where = {"practitioner": practitioner, "room": room, "front_desk": front_desk}
-    move_to(appointment, THURSDAY + 2 * HOUR, at=NOW + HOUR, **where)
-    move_to(appointment, THURSDAY + 4 * HOUR, at=NOW + 2 * HOUR, **where)
+    move(appointment, THURSDAY + 2 * HOUR, at=NOW + HOUR)
+    services.dispatch_due(now=NOW + HOUR)
+    move(appointment, THURSDAY + 4 * HOUR, at=NOW + 2 * HOUR)
+    services.dispatch_due(now=NOW + 2 * HOUR)
     mailoutbox.clear()
 
     consent_again(patient, NOW + 3 * HOUR)
@@ -905,14 +858,15 @@ def test_consent_given_again_names_the_time_the_patient_last_heard_of(
 
 
 def test_consent_given_again_tells_nothing_of_a_booking_moved_away_and_back(
-    book, patient, practitioner, room, front_desk, mailoutbox
+    move, book, patient, mailoutbox
 ):
     appointment = book()
     services.dispatch_due(now=NOW)
     services.unsubscribe(patient, now=NOW)
-    where = {"practitioner": practitioner, "room": room, "front_desk": front_desk}
-    move_to(appointment, THURSDAY + 2 * HOUR, at=NOW + HOUR, **where)
-    move_to(appointment, THURSDAY, at=NOW + 2 * HOUR, **where)
+    move(appointment, THURSDAY + 2 * HOUR, at=NOW + HOUR)
+    services.dispatch_due(now=NOW + HOUR)
+    move(appointment, THURSDAY, at=NOW + 2 * HOUR)
+    services.dispatch_due(now=NOW + 2 * HOUR)
     mailoutbox.clear()
 
     consent_again(patient, NOW + 3 * HOUR)
@@ -922,22 +876,14 @@ def test_consent_given_again_tells_nothing_of_a_booking_moved_away_and_back(
 
 
 def test_an_update_names_the_time_told_when_the_one_between_never_went_out(
-    book, practitioner, room, front_desk, mailoutbox
+    move, book, mailoutbox
 ):
     """Moved twice before the first update went out (workers down): the one
     email says "was" the time of the confirmation."""
     appointment = book()
     services.dispatch_due(now=NOW)
     for hours, start in ((1, THURSDAY + 2 * HOUR), (2, THURSDAY + 4 * HOUR)):
-        reschedule_appointment(
-            appointment=appointment,
-            start=start,
-            end=start + HOUR,
-            practitioner=practitioner,
-            room=room,
-            by=front_desk,
-            now=NOW + hours * HOUR,
-        )
+        move(appointment, start, at=NOW + hours * HOUR)
     mailoutbox.clear()
 
     services.dispatch_due(now=NOW + 3 * HOUR)

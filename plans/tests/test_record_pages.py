@@ -426,14 +426,18 @@ def test_the_access_log_filters_by_patient(
 # Recording a session --------------------------------------------------------------
 
 
+def numbed_last_time(course, *, other: str, minutes: int) -> None:
+    """Session 2's signed record with no agent from the list."""
+    SessionRecord.objects.filter(session=course[1]).update(
+        numbing_agent=None, numbing_other=other, numbing_minutes=minutes
+    )
+
+
 def test_a_numbing_agent_named_by_hand_comes_with_its_minutes_from_last_time(
     client, practitioner, course
 ):
     """Minutes copied without the agent made records read "None, 20 min"."""
-    second = SessionRecord.objects.get(session=course[1])
-    SessionRecord.objects.filter(pk=second.pk).update(
-        numbing_agent=None, numbing_other="Ice pack", numbing_minutes=20
-    )
+    numbed_last_time(course, other="Ice pack", minutes=20)
     client.force_login(practitioner.user)
 
     form = client.get(record_url(course[2])).context["form"]
@@ -447,10 +451,7 @@ def test_a_numbing_agent_named_by_hand_comes_with_its_minutes_from_last_time(
 def test_a_draft_with_minutes_from_last_time_but_no_agent_is_refused(
     client, practitioner, course
 ):
-    second = SessionRecord.objects.get(session=course[1])
-    SessionRecord.objects.filter(pk=second.pk).update(
-        numbing_agent=None, numbing_other="", numbing_minutes=20
-    )
+    numbed_last_time(course, other="", minutes=20)
     client.force_login(practitioner.user)
     # The page as it came, its copied minutes untouched.
     data = record_data(numbing_agent="", numbing_minutes="20")
