@@ -115,13 +115,28 @@ def _changed_again_since(reminder: Reminder) -> bool:
     not one)."""
     if len(reminder.series) < 2:
         return False
-    later = Reminder.objects.filter(
-        appointment_id__in=reminder.series,
-        kind__in=TRANSACTIONAL,
-        pk__gt=reminder.pk,
+    later = list(
+        Reminder.objects.filter(
+            appointment_id__in=reminder.series,
+            kind__in=TRANSACTIONAL,
+            pk__gt=reminder.pk,
+        )
+    )
+    if not later:
+        return False
+    # Carriers made since: an included row after one of them is its change.
+    since = list(
+        Reminder.objects.filter(
+            patient_id=reminder.patient_id,
+            kind=reminder.kind,
+            pk__gt=reminder.pk,
+            pk__lt=max(row.pk for row in later),
+        ).exclude(series=[])
     )
     return any(
-        not (row.skip_reason == INCLUDED and _carrier_of(row) == reminder)
+        row.skip_reason != INCLUDED
+        or row.kind != reminder.kind
+        or any(c.pk < row.pk and row.appointment_id in c.series for c in since)
         for row in later
     )
 
