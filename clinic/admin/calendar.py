@@ -117,10 +117,7 @@ class PractitionerForm(StillBookedForm):
         user = data.get("user") or getattr(self.instance, "user", None)
         if data.get("is_active") and user is not None:
             # Nobody could record what is booked with them.
-            if (
-                not user.is_active
-                or not user.groups.filter(name=roles.PRACTITIONER).exists()
-            ):
+            if not user.is_active or not roles.has_role(user, roles.PRACTITIONER):
                 self.add_error(
                     "is_active",
                     _(
