@@ -22,6 +22,7 @@ from clinic.services import (
     save_patient_details,
 )
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
+from clinic.tests.pages import post_as_page
 
 pytestmark = pytest.mark.django_db
 
@@ -726,7 +727,8 @@ def test_staff_can_turn_emails_back_on_with_the_patients_consent(
     patient.refresh_from_db()
     mailoutbox.clear()
 
-    response = as_user("front_desk").post(
+    response = post_as_page(
+        as_user("front_desk"),
         reverse("clinic:patient_edit", args=[patient.pk]),
         {
             "first_name": patient.first_name,

@@ -15,6 +15,7 @@ from clinic.models import Appointment
 from clinic.scheduling import local_datetime
 from clinic.services import book_appointment
 from clinic.tests.factories import open_clinic
+from clinic.tests.pages import post_as_page
 
 
 def change(admin_client, rule: ReminderRule, **values):
@@ -25,8 +26,10 @@ def change(admin_client, rule: ReminderRule, **values):
         "subject": rule.subject,
         "body": rule.body,
     } | values
-    return admin_client.post(
-        reverse("admin:aftercare_reminderrule_change", args=[rule.pk]), data
+    return post_as_page(
+        admin_client,
+        reverse("admin:aftercare_reminderrule_change", args=[rule.pk]),
+        data,
     )
 
 

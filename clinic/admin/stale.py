@@ -6,6 +6,7 @@ from django import forms
 from django.db import models
 from django.utils.translation import gettext as _
 
+from clinic.forms.fields import CHANGED_ON_ITS_WAY
 from clinic.services.stale import seen_stamp
 
 STALE = (
@@ -49,7 +50,13 @@ class RefusesStaleEdits:
                     ._default_manager.filter(pk=self.instance.pk)
                     .first()
                 )
-                if seen and stored is not None and fingerprint(stored) != seen:
+                if stored is None:
+                    return data
+                if not seen:
+                    # Every change page sends it: a post without it is refused
+                    # like an altered one, never saved unchecked.
+                    raise forms.ValidationError(_(CHANGED_ON_ITS_WAY), code="stale")
+                if fingerprint(stored) != seen:
                     raise forms.ValidationError(_(STALE), code="stale")
                 return data
 

@@ -8,12 +8,14 @@ from clinic.forms.appointments import (
 )
 from clinic.forms.consultations import ConsultationForm
 from clinic.forms.fields import (
+    CHANGED_ON_ITS_WAY,
     CheckboxesField,
     DateInput,
     HiddenErrorsShown,
     LocalDateTimeField,
     MinuteField,
     ModelMultipleChoiceField,
+    PageVersionField,
     TimeInput,
     combine_local_start,
     optional_reason_in_words,
@@ -22,6 +24,7 @@ from clinic.forms.fields import (
 from clinic.forms.patients import PatientForm, PatientSearchForm, clean_person_name
 
 __all__ = [
+    "CHANGED_ON_ITS_WAY",
     "BookAppointmentForm",
     "CalendarForm",
     "CancelForm",
@@ -34,6 +37,7 @@ __all__ = [
     "ModelMultipleChoiceField",
     "PatientForm",
     "PatientSearchForm",
+    "PageVersionField",
     "RescheduleForm",
     "TimeInput",
     "clean_person_name",

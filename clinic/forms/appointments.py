@@ -12,7 +12,9 @@ from clinic.forms.fields import (
     MAX_DAYS_AWAY,
     TOO_FAR_AHEAD,
     DateInput,
+    HiddenErrorsShown,
     MinuteField,
+    PageVersionField,
     optional_reason_in_words,
     reason_in_words,
 )
@@ -108,7 +110,7 @@ def _add_elapsed(start: datetime, minutes: int) -> datetime:
     return timezone.localtime(start.astimezone(UTC) + timedelta(minutes=minutes))
 
 
-class BookAppointmentForm(SlotForm):
+class BookAppointmentForm(HiddenErrorsShown, SlotForm):
     notes = forms.CharField(
         label=gettext_lazy("Notes for the practitioner"),
         required=False,
@@ -117,7 +119,7 @@ class BookAppointmentForm(SlotForm):
     )
     # The patient's consultations ahead as the page showed them
     # (clinic.services.appointments_seen): one booked since is asked about.
-    ahead = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
+    ahead = PageVersionField()
     # Shown only when one was booked since the page was opened.
     another = forms.BooleanField(
         label=gettext_lazy("Book another consultation all the same"),
@@ -144,9 +146,9 @@ class BookAppointmentForm(SlotForm):
         )
 
 
-class RescheduleForm(SlotForm):
+class RescheduleForm(HiddenErrorsShown, SlotForm):
     # The appointment as the page showed it (clinic.services.appointments_seen).
-    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
+    seen = PageVersionField()
 
     @classmethod
     def initial_for(cls, appointment: Appointment) -> dict:
@@ -161,9 +163,9 @@ class RescheduleForm(SlotForm):
         }
 
 
-class CancelForm(forms.Form):
-    # The appointment as the page showed it, when there is one page for one.
-    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
+class CancelForm(HiddenErrorsShown, forms.Form):
+    # The appointment as the page showed it.
+    seen = PageVersionField()
     reason = forms.CharField(
         label=gettext_lazy("Reason for cancelling"),
         max_length=300,

@@ -4,7 +4,12 @@ from django import forms
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from clinic.forms.fields import CheckboxesField, HiddenErrorsShown, reason_in_words
+from clinic.forms.fields import (
+    CheckboxesField,
+    HiddenErrorsShown,
+    PageVersionField,
+    reason_in_words,
+)
 from clinic.models import (
     CONTRAINDICATIONS,
     Area,
@@ -27,7 +32,7 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
         error_messages={"required": gettext_lazy("Tick at least one goal.")},
     )
     # Which version of the consultation the page showed (clinic.services.stale).
-    seen = forms.CharField(required=False, widget=forms.HiddenInput, empty_value=None)
+    seen = PageVersionField()
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

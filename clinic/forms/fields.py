@@ -97,6 +97,25 @@ def _letter_weight(text: str) -> int:
     return weight
 
 
+# A hidden field the page always sends came back missing or altered.
+CHANGED_ON_ITS_WAY = (
+    "This page was changed on its way here: open it again and make your change "
+    "once more."
+)
+
+
+class PageVersionField(forms.CharField):
+    """What the page showed when it was opened (clinic.services.stale), sent
+    back in a hidden field. Every page sends it, so a post without it is refused
+    like a tampered one, never saved without the check. Forms using it also
+    inherit HiddenErrorsShown, so the refusal is shown in words."""
+
+    widget = forms.HiddenInput
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(empty_value=None, **kwargs)
+
+
 class HiddenErrorsShown:
     """A form whose hidden fields (what the page showed when it was opened)
     report a bad value above the form: a crispy form shows no error of a hidden
@@ -106,13 +125,7 @@ class HiddenErrorsShown:
         data = super().clean()
         for name, field in self.fields.items():
             if field.widget.is_hidden and self._errors.pop(name, None):
-                self.add_error(
-                    None,
-                    _(
-                        "This page was changed on its way here: open it again "
-                        "and make your change once more."
-                    ),
-                )
+                self.add_error(None, _(CHANGED_ON_ITS_WAY))
         return data
 
 

@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from clinic.forms.fields import DateInput, HiddenErrorsShown
+from clinic.forms.fields import DateInput, HiddenErrorsShown, PageVersionField
 from clinic.models import (
     Patient,
 )
@@ -60,7 +60,7 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
     # Whether the consent box was ticked when the page was opened ("1" or "0").
     consent_shown = forms.CharField(required=False, widget=forms.HiddenInput)
     # Which version of the details the page showed (clinic.services.stale).
-    seen = forms.CharField(required=False, widget=forms.HiddenInput, empty_value=None)
+    seen = PageVersionField()
     # Set by clean(): the consent box was sent as the page showed it.
     consent_left_as_shown = False
 
@@ -87,6 +87,9 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
         if self.instance.pk is not None:
             self.initial["consent_shown"] = "1" if self.instance.email_consent else "0"
             self.initial["seen"] = seen_stamp(self.instance, DETAILS)
+        else:
+            # Nobody else can have saved a patient not registered yet.
+            self.fields["seen"].required = False
 
     def clean_first_name(self) -> str:
         return clean_person_name(self.cleaned_data["first_name"])

@@ -26,8 +26,10 @@ from clinic.services.booking import (
     notify,
 )
 from clinic.services.changes import (
+    CHECKED_IN_AND_OVER,
     CONSULTATION_TOOK_PLACE,
     NOTHING_CHANGES,
+    SESSION_RECORDED,
     TREATMENTS_MOVE_WITH_THEIR_PLAN,
     Move,
     cancel_appointment,
@@ -38,8 +40,10 @@ from clinic.services.changes import (
     mark_no_show,
     move_appointments,
     reschedule_appointment,
+    took_place,
     undo_check_in,
     undo_no_show,
+    why_not_cancellable,
 )
 from clinic.services.consultations import log_clinical_access, record_consultation
 from clinic.services.history import history_of
@@ -52,7 +56,9 @@ from clinic.services.patients import (
 from clinic.services.stale import StalePage, appointments_seen
 
 __all__ = [
+    "CHECKED_IN_AND_OVER",
     "CONSULTATION_TOOK_PLACE",
+    "SESSION_RECORDED",
     "NOTHING_CHANGES",
     "TREATMENTS_MOVE_WITH_THEIR_PLAN",
     "BookingError",
@@ -70,6 +76,8 @@ __all__ = [
     "check_in_appointment",
     "check_slot",
     "consultation_took_place",
+    "took_place",
+    "why_not_cancellable",
     "complete_appointment",
     "hold",
     "hold_calendars",

@@ -7,6 +7,7 @@ from operator import attrgetter
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -199,8 +200,9 @@ def reschedule_appointment(
         check_appointments_seen([_locked(appointment)], seen)
     if appointment.plan_session is not None:
         raise _refuse(TREATMENTS_MOVE_WITH_THEIR_PLAN)
-    if consultation_took_place(appointment):
-        raise _refuse(CONSULTATION_TOOK_PLACE)
+    refusal = took_place(appointment)
+    if refusal:
+        raise _refuse(refusal)
     slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
     [moved] = move_appointments(
         moves=[Move(appointment=appointment, slot=slot)],
@@ -224,6 +226,50 @@ def consultation_took_place(appointment: Appointment) -> bool:
         .exclude(decision=Consultation.Decision.PENDING)
         .exists()
     )
+
+
+SESSION_RECORDED = _lazy(
+    "The practitioner has started this session's record (a draft or photos): it "
+    "took place."
+)
+CHECKED_IN_AND_OVER = _lazy(
+    "The patient was checked in and the appointment's time is over: it took "
+    "place, and the practitioner records it. If the patient left without being "
+    "seen, undo the check-in, then mark a no-show."
+)
+
+
+def took_place(appointment: Appointment) -> str | None:
+    """Why the appointment is known to have happened, so that it stays as it is
+    (no move, cancellation, no-show or undone check-in), or None.
+
+    A decided consultation may carry a plan; a treatment session with a record
+    or photos carries clinical notes (the plans app's, reached by their names).
+    """
+    if consultation_took_place(appointment):
+        return str(CONSULTATION_TOOK_PLACE)
+    if (
+        appointment.kind == Appointment.Kind.TREATMENT
+        and Appointment.objects.filter(pk=appointment.pk)
+        .filter(
+            Q(treatment_session__record__isnull=False)
+            | Q(treatment_session__photos__isnull=False)
+        )
+        .exists()
+    ):
+        return str(SESSION_RECORDED)
+    return None
+
+
+def why_not_cancellable(appointment: Appointment, *, now: datetime) -> str | None:
+    """Why the (open) appointment can't be cancelled, or None: it took place,
+    or the patient was checked in and its time is over."""
+    reason = took_place(appointment)
+    if reason is None and (
+        appointment.status == Appointment.Status.CHECKED_IN and appointment.end <= now
+    ):
+        reason = str(CHECKED_IN_AND_OVER)
+    return reason
 
 
 def _locked(appointment: Appointment) -> Appointment:
@@ -277,8 +323,9 @@ def cancel_appointments(
                 _("This appointment is %(status)s and can no longer be cancelled.")
                 % {"status": appointment.status_phrase}
             )
-        if consultation_took_place(appointment):
-            raise _refuse(CONSULTATION_TOOK_PLACE)
+        refusal = why_not_cancellable(appointment, now=now)
+        if refusal:
+            raise _refuse(refusal)
         appointment.status = Appointment.Status.CANCELLED
         appointment.cancel_reason = reason
         appointment.cancelled_at = now
@@ -340,8 +387,9 @@ def mark_no_show(
                 "has passed."
             )
         )
-    if consultation_took_place(appointment):
-        raise _refuse(CONSULTATION_TOOK_PLACE)
+    refusal = took_place(appointment)
+    if refusal:
+        raise _refuse(refusal)
     appointment.status = Appointment.Status.NO_SHOW
     appointment.save(update_fields=["status", "updated_at"])
     history.record(Action.NO_SHOW, [appointment], by=by, at=now)
@@ -372,8 +420,9 @@ def undo_check_in(
         raise _refuse(
             _("A check-in can be taken back on the day of the appointment only.")
         )
-    if consultation_took_place(appointment):
-        raise _refuse(CONSULTATION_TOOK_PLACE)
+    refusal = took_place(appointment)
+    if refusal:
+        raise _refuse(refusal)
     appointment.status = Appointment.Status.BOOKED
     appointment.checked_in_at = None
     appointment.save(update_fields=["status", "checked_in_at", "updated_at"])

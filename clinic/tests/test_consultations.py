@@ -9,6 +9,7 @@ from django.utils import timezone
 from clinic.forms import ConsultationForm
 from clinic.models import Appointment, ClinicalAccess, Consultation
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
+from clinic.tests.pages import post_as_page
 
 # A Monday morning in the clinic's zone; the consultation took place last Friday.
 NOW = datetime(2026, 11, 23, 8, 0)
@@ -85,7 +86,8 @@ def test_a_practitioner_records_an_eligible_consultation(
     client.force_login(practitioner.user)
     assert client.get(record_url(visit)).status_code == 200
 
-    response = client.post(
+    response = post_as_page(
+        client,
         record_url(visit),
         consultation_data(
             topical_medication="Tretinoin 0.025% cream",
@@ -115,7 +117,7 @@ def test_the_patients_skin_type_follows_the_consultation(
 ):
     assert patient.skin_type is None
     client.force_login(practitioner.user)
-    client.post(record_url(visit), consultation_data(skin_type="5"))
+    post_as_page(client, record_url(visit), consultation_data(skin_type="5"))
     patient.refresh_from_db()
     assert patient.skin_type == 5
 
@@ -134,7 +136,7 @@ def test_the_patient_page_then_offers_to_start_a_treatment_plan(
     client, practitioner, patient, visit
 ):
     client.force_login(practitioner.user)
-    response = client.post(record_url(visit), consultation_data(), follow=True)
+    response = post_as_page(client, record_url(visit), consultation_data(), follow=True)
     body = response.content.decode()
     consultation = Consultation.objects.get()
     assert "Consultation saved: eligible. The patient's treatment plans are below" in (
@@ -184,7 +186,8 @@ def test_not_eligible_with_a_reason_goes_to_the_consultation(
     client, practitioner, patient, visit, frozen_now
 ):
     client.force_login(practitioner.user)
-    response = client.post(
+    response = post_as_page(
+        client,
         record_url(visit),
         consultation_data(
             decision="not_eligible", decision_reason="Active eczema on both cheeks."
@@ -201,7 +204,7 @@ def test_not_eligible_with_a_reason_goes_to_the_consultation(
 
 def test_an_undecided_consultation_has_no_decider(client, practitioner, visit):
     client.force_login(practitioner.user)
-    client.post(record_url(visit), consultation_data(decision="pending"))
+    post_as_page(client, record_url(visit), consultation_data(decision="pending"))
     consultation = Consultation.objects.get()
     assert consultation.decided_by is None
     assert consultation.decided_at is None
@@ -214,8 +217,10 @@ def test_editing_keeps_the_decision_stamp_until_the_decision_changes(
     first_stamp = consultation.decided_at
     client.force_login(other_practitioner.user)
 
-    client.post(
-        record_url(visit), consultation_data(hoped_for_results="Also the neck lines")
+    post_as_page(
+        client,
+        record_url(visit),
+        consultation_data(hoped_for_results="Also the neck lines"),
     )
     consultation.refresh_from_db()
     assert Consultation.objects.count() == 1
@@ -223,7 +228,8 @@ def test_editing_keeps_the_decision_stamp_until_the_decision_changes(
     assert consultation.decided_by == practitioner.user
     assert consultation.decided_at == first_stamp
 
-    client.post(
+    post_as_page(
+        client,
         record_url(visit),
         consultation_data(decision="refer", decision_reason="Dermatologist first."),
     )
@@ -242,7 +248,8 @@ def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
     colleague = Client()
     colleague.force_login(practitioner.user)
     with time_machine.travel(frozen_now + timedelta(minutes=2), tick=False):
-        colleague.post(
+        post_as_page(
+            colleague,
             record_url(visit),
             consultation_data(
                 pregnant="on",
@@ -253,7 +260,8 @@ def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
         )
 
     with time_machine.travel(frozen_now + timedelta(minutes=5), tick=False):
-        response = client.post(
+        response = post_as_page(
+            client,
             record_url(visit),
             consultation_data(
                 seen=opened, hoped_for_results="Smoother cheeks\nbefore June."
@@ -282,7 +290,8 @@ def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
     assert not form.is_bound
     assert form.initial["decision"] == Consultation.Decision.NOT_ELIGIBLE
     again = form.initial["seen"]
-    response = client.post(
+    response = post_as_page(
+        client,
         record_url(visit),
         consultation_data(
             pregnant="on",
@@ -324,8 +333,10 @@ def test_a_decided_consultation_is_changed_by_a_practitioner_only(
     recorded(visit, practitioner.user)
     client.force_login(manager)
 
-    response = client.post(
-        record_url(visit), consultation_data(pregnant="on", screening_note="Asked.")
+    response = post_as_page(
+        client,
+        record_url(visit),
+        consultation_data(pregnant="on", screening_note="Asked."),
     )
 
     assert "only a practitioner changes it now" in response.content.decode()
@@ -335,7 +346,9 @@ def test_a_decided_consultation_is_changed_by_a_practitioner_only(
 def test_only_a_practitioner_decides(client, manager, visit):
     client.force_login(manager)
 
-    response = client.post(record_url(visit), consultation_data(decision="eligible"))
+    response = post_as_page(
+        client, record_url(visit), consultation_data(decision="eligible")
+    )
 
     assert response.status_code == 200
     assert "Only a practitioner decides whether microneedling is right" in (
@@ -343,7 +356,9 @@ def test_only_a_practitioner_decides(client, manager, visit):
     )
     assert not Consultation.objects.exists()
     # Notes with the decision left open are the manager's to save.
-    response = client.post(record_url(visit), consultation_data(decision="pending"))
+    response = post_as_page(
+        client, record_url(visit), consultation_data(decision="pending")
+    )
     assert response.status_code == 302
     assert Consultation.objects.get().decided_by is None
 
@@ -407,7 +422,7 @@ def test_the_decision_waits_for_the_consultation_but_notes_can_be_saved(
 ):
     client.force_login(practitioner.user)
 
-    refused = client.post(record_url(tomorrows), consultation_data())
+    refused = post_as_page(client, record_url(tomorrows), consultation_data())
 
     assert refused.status_code == 200
     assert (
@@ -415,7 +430,9 @@ def test_the_decision_waits_for_the_consultation_but_notes_can_be_saved(
         in refused.content.decode()
     )
     assert not Consultation.objects.exists()
-    notes = client.post(record_url(tomorrows), consultation_data(decision="pending"))
+    notes = post_as_page(
+        client, record_url(tomorrows), consultation_data(decision="pending")
+    )
     assert notes.status_code == 302
     assert Consultation.objects.get().decision == Consultation.Decision.PENDING
 
@@ -425,7 +442,7 @@ def test_a_patient_checked_in_early_can_be_decided_on(client, practitioner, tomo
     tomorrows.save()
     client.force_login(practitioner.user)
 
-    response = client.post(record_url(tomorrows), consultation_data())
+    response = post_as_page(client, record_url(tomorrows), consultation_data())
 
     assert response.status_code == 302
     assert Consultation.objects.get().is_eligible

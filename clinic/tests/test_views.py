@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from clinic.models import Appointment, ClosureDay, Consultation, Patient
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
-from clinic.tests.pages import hidden_value
+from clinic.tests.pages import hidden_value, post_as_page
 
 # A Wednesday morning in the clinic's zone; bookings go to the next days.
 NOW = datetime(2026, 11, 25, 8, 30)
@@ -459,11 +459,12 @@ def test_a_curly_apostrophe_is_the_same_name(client, front_desk):
 def test_editing_a_namesake_asks_nothing_again(client, front_desk):
     client.force_login(front_desk)
     url = reverse("clinic:patient_create")
-    client.post(url, patient_data())
-    client.post(url, patient_data(different_person="on"))
+    post_as_page(client, url, patient_data())
+    post_as_page(client, url, patient_data(different_person="on"))
     namesake = Patient.objects.order_by("pk").last()
 
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("clinic:patient_edit", args=[namesake.pk]),
         patient_data(phone="+44 7700 900777"),
     )
@@ -526,7 +527,9 @@ def test_front_desk_edits_a_patient(client, front_desk, patient):
         "skin_type": "2",
         "notes": "Prefers mornings.",
     }
-    response = client.post(reverse("clinic:patient_edit", args=[patient.pk]), data)
+    response = post_as_page(
+        client, reverse("clinic:patient_edit", args=[patient.pk]), data
+    )
     assert response.status_code == 302
     patient.refresh_from_db()
     assert patient.last_name == "King"
@@ -546,10 +549,10 @@ def test_an_edit_page_opened_before_a_colleagues_save_does_not_undo_it(
     theirs = {**mine, "phone": "+44 7700 900999", "notes": ""}
     later = timezone.now() + timedelta(minutes=1)
     with time_machine.travel(later, tick=False):
-        assert colleague.post(url, {**theirs, "seen": ""}).status_code == 302
+        assert post_as_page(colleague, url, theirs).status_code == 302
 
     with time_machine.travel(later + timedelta(minutes=1), tick=False):
-        response = client.post(url, mine)
+        response = post_as_page(client, url, mine)
 
     assert response.status_code == 200
     assert "Someone saved" in response.content.decode()
@@ -568,7 +571,7 @@ def test_an_edit_page_opened_before_a_colleagues_save_does_not_undo_it(
     # colleague changed and this page only sent back as it showed it, is left
     # out, so copying from the list can't undo the colleague's save.
     with time_machine.travel(later + timedelta(minutes=2), tick=False):
-        scripted = client.post(url, {**mine, "changed_fields": "notes"})
+        scripted = post_as_page(client, url, {**mine, "changed_fields": "notes"})
     assert scripted.context["unsaved"] == [("Notes", "Prefers mornings.")]
 
 
@@ -735,7 +738,8 @@ def test_front_desk_books_a_consultation(
     client, front_desk, patient, practitioner, room, clinic_open, frozen_now
 ):
     client.force_login(front_desk)
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("clinic:appointment_book", args=[patient.pk]),
         booking_data(practitioner, room, notes="First visit"),
     )
@@ -760,7 +764,8 @@ def test_a_clash_is_a_form_error_naming_the_other_booking(
         patient__last_name="Hopper",
     )
     client.force_login(front_desk)
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("clinic:appointment_book", args=[patient.pk]),
         booking_data(practitioner, room),
     )
@@ -787,7 +792,8 @@ def test_a_room_clash_names_the_room(
         practitioner=other_practitioner, room=room, start=at(THURSDAY, 10, 30)
     )
     client.force_login(front_desk)
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("clinic:appointment_book", args=[patient.pk]),
         booking_data(practitioner, room),
     )
@@ -821,7 +827,8 @@ def test_bad_bookings_get_a_clear_message_and_book_nothing(
     message,
 ):
     client.force_login(front_desk)
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("clinic:appointment_book", args=[patient.pk]),
         booking_data(practitioner, room, **overrides),
     )
@@ -835,7 +842,8 @@ def test_a_closure_day_is_refused_with_its_reason(
 ):
     ClosureDay.objects.create(date=THURSDAY, reason="Staff training")
     client.force_login(front_desk)
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("clinic:appointment_book", args=[patient.pk]),
         booking_data(practitioner, room),
     )
@@ -860,11 +868,14 @@ def test_a_manager_books_outside_hours_with_a_stored_reason(
 ):
     client.force_login(manager)
     url = reverse("clinic:appointment_book", args=[patient.pk])
-    refused = client.post(url, booking_data(practitioner, room, start_time="19:00"))
+    refused = post_as_page(
+        client, url, booking_data(practitioner, room, start_time="19:00")
+    )
     assert "outside opening hours" in refused.content.decode()
     assert not Appointment.objects.exists()
 
-    client.post(
+    post_as_page(
+        client,
         url,
         booking_data(
             practitioner, room, start_time="19:00", override_reason="Only evening free"
@@ -899,7 +910,8 @@ def test_front_desk_moves_an_appointment(
 ):
     appointment = AppointmentFactory(practitioner=practitioner, start=at(THURSDAY, 10))
     client.force_login(front_desk)
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("clinic:appointment_reschedule", args=[appointment.pk]),
         booking_data(practitioner, other_room, date="2026-11-27", start_time="14:00"),
     )
@@ -972,7 +984,8 @@ def test_a_change_of_room_alone_says_so(
     )
     client.force_login(front_desk)
 
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("clinic:appointment_reschedule", args=[appointment.pk]),
         booking_data(practitioner, other_room),
         follow=True,
@@ -993,7 +1006,8 @@ def test_moving_into_a_clash_changes_nothing(
         practitioner=practitioner, room=other_room, start=at(THURSDAY, 14)
     )
     client.force_login(front_desk)
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("clinic:appointment_reschedule", args=[appointment.pk]),
         booking_data(practitioner, room, start_time="14:30"),
     )
@@ -1007,15 +1021,75 @@ def test_front_desk_cancels_with_a_reason(client, front_desk, practitioner, froz
     appointment = AppointmentFactory(practitioner=practitioner, start=at(THURSDAY, 10))
     client.force_login(front_desk)
     url = reverse("clinic:appointment_cancel", args=[appointment.pk])
-    refused = client.post(url, {"reason": "   "})
+    refused = post_as_page(client, url, {"reason": "   "})
     assert refused.status_code == 200
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.BOOKED
 
-    client.post(url, {"reason": "Patient is unwell"})
+    post_as_page(client, url, {"reason": "Patient is unwell"})
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.CANCELLED
     assert appointment.cancel_reason == "Patient is unwell"
+
+
+WITHOUT_PAGE_VERSION = "This page was changed on its way here"
+
+
+def test_a_move_or_cancellation_without_the_pages_version_changes_nothing(
+    client, front_desk, practitioner, other_room, clinic_open, frozen_now
+):
+    """A post that leaves out which version the page showed (never a browser's)
+    is refused like a tampered one, not saved without the stale-page check."""
+    appointment = AppointmentFactory(practitioner=practitioner, start=at(THURSDAY, 10))
+    booked_in = appointment.room
+    client.force_login(front_desk)
+    move = client.post(
+        reverse("clinic:appointment_reschedule", args=[appointment.pk]),
+        booking_data(practitioner, other_room, date="2026-11-27", start_time="14:00"),
+    )
+    cancel = client.post(
+        reverse("clinic:appointment_cancel", args=[appointment.pk]),
+        {"reason": "Patient is unwell"},
+    )
+
+    for response in (move, cancel):
+        assert response.status_code == 200
+        assert WITHOUT_PAGE_VERSION in response.content.decode()
+    appointment.refresh_from_db()
+    assert (appointment.start, appointment.room, appointment.status) == (
+        at(THURSDAY, 10),
+        booked_in,
+        Appointment.Status.BOOKED,
+    )
+
+
+def test_a_booking_or_patient_edit_without_the_pages_version_saves_nothing(
+    client, front_desk, patient, practitioner, room, clinic_open, frozen_now
+):
+    client.force_login(front_desk)
+    book = client.post(
+        reverse("clinic:appointment_book", args=[patient.pk]),
+        booking_data(practitioner, room),
+    )
+    edit = client.post(
+        reverse("clinic:patient_edit", args=[patient.pk]),
+        {
+            "first_name": patient.first_name,
+            "last_name": "King",
+            "date_of_birth": "1965-12-10",
+            "email": patient.email,
+            "phone": patient.phone,
+            "preferred_contact": "sms",
+            "notes": "",
+        },
+    )
+
+    for response in (book, edit):
+        assert response.status_code == 200
+        assert WITHOUT_PAGE_VERSION in response.content.decode()
+    assert not Appointment.objects.exists()
+    patient.refresh_from_db()
+    assert patient.last_name != "King"
 
 
 def test_a_treatment_session_is_not_moved_from_its_appointment_page(
@@ -1387,6 +1461,40 @@ def test_the_front_desk_takes_a_mistaken_check_in_or_no_show_back(
     assert "is no longer a no-show" in response.content.decode()
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.BOOKED
+
+
+def test_an_appointment_checked_in_and_over_is_not_cancelled(
+    client, front_desk, practitioner, room, mailoutbox
+):
+    """The patient was here: cancelling would tell them a visit they had is off
+    (and take a treatment session out of its course)."""
+    appointment = AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=at(NOW.date(), 7),
+        status=Appointment.Status.CHECKED_IN,
+        checked_in_at=at(NOW.date(), 6, 55),
+    )
+    url = reverse("clinic:appointment_cancel", args=[appointment.pk])
+    client.force_login(front_desk)
+    with time_machine.travel(at(NOW.date(), 7, 30), tick=False):
+        # While it is under way it may still be called off.
+        assert (
+            'href="' + url
+            in client.get(appointment.get_absolute_url()).content.decode()
+        )
+
+    with time_machine.travel(timezone.make_aware(NOW), tick=False):
+        page = client.get(appointment.get_absolute_url()).content.decode()
+        response = post_as_page(
+            client, url, {"reason": "Entered by mistake"}, page=url, follow=True
+        )
+
+    assert 'href="' + url not in page
+    assert "time is over: it took place" in (response.content.decode())
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.CHECKED_IN
+    assert mailoutbox == []
 
 
 def test_booking_a_second_consultation_points_at_the_first(

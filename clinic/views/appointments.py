@@ -105,8 +105,11 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_change": request.user.has_perm("clinic.change_appointment"),
             "is_today": timezone.localdate(appointment.start) == timezone.localdate(),
             "has_started": appointment.start <= timezone.now(),
-            # Then it can no longer be cancelled or marked as missed.
-            "took_place": services.consultation_took_place(appointment),
+            # Then it can no longer be moved, cancelled or marked as missed.
+            "took_place": services.took_place(appointment),
+            "cancel_refused": services.why_not_cancellable(
+                appointment, now=timezone.now()
+            ),
             "history": services.history_of(appointment),
         },
     )
@@ -131,8 +134,9 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     if appointment.plan_session is not None:
         messages.error(request, services.TREATMENTS_MOVE_WITH_THEIR_PLAN)
         return redirect(appointment.plan_session.plan)
-    if services.consultation_took_place(appointment):
-        messages.error(request, services.CONSULTATION_TOOK_PLACE)
+    refusal = services.took_place(appointment)
+    if refusal:
+        messages.error(request, refusal)
         return redirect(appointment)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
@@ -181,9 +185,7 @@ def _why_not_cancelled(appointment: Appointment) -> str:
         return _("This appointment is %(status)s and can no longer be cancelled.") % {
             "status": appointment.status_phrase
         }
-    if services.consultation_took_place(appointment):
-        return str(services.CONSULTATION_TOOK_PLACE)
-    return ""
+    return services.why_not_cancellable(appointment, now=timezone.now()) or ""
 
 
 @staff_view("clinic.change_appointment")

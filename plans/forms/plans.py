@@ -12,10 +12,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from clinic.forms import (
+    CHANGED_ON_ITS_WAY,
     CheckboxesField,
     DateInput,
     HiddenErrorsShown,
     MinuteField,
+    PageVersionField,
     TimeInput,
     combine_local_start,
     optional_reason_in_words,
@@ -172,10 +174,7 @@ class BaseSessionRowFormSet(forms.BaseFormSet):
 
     default_error_messages = {
         # Not Django's words (a "bug report"): the page's counts were changed.
-        "missing_management_form": gettext_lazy(
-            "This page was changed on its way here: open it again and make your "
-            "change once more."
-        ),
+        "missing_management_form": gettext_lazy(CHANGED_ON_ITS_WAY),
     }
 
     @cached_property
@@ -250,7 +249,7 @@ class MoveSessionForm(HiddenErrorsShown, forms.Form):
     # The move the page last showed (see stamp()): a confirmation is for that one.
     previewed = forms.CharField(widget=forms.HiddenInput, required=False)
     # The session as the page first showed it (plans.services.session_seen).
-    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
+    seen = PageVersionField()
 
     def clean_override_reason(self) -> str:
         return optional_reason_in_words(
@@ -272,9 +271,9 @@ class MoveSessionForm(HiddenErrorsShown, forms.Form):
         return self.cleaned_data.get("previewed") != self.stamp()
 
 
-class ChangeResourcesForm(forms.Form):
+class ChangeResourcesForm(HiddenErrorsShown, forms.Form):
     # The sessions as the page showed them (plans.services.sessions_seen).
-    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
+    seen = PageVersionField()
     practitioner = forms.ModelChoiceField(
         label=gettext_lazy("Practitioner"),
         queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
@@ -284,7 +283,7 @@ class ChangeResourcesForm(forms.Form):
     )
 
 
-class CancelSessionForm(forms.Form):
+class CancelSessionForm(HiddenErrorsShown, forms.Form):
     reason = forms.CharField(
         label=gettext_lazy("Reason for cancelling"), max_length=300
     )
@@ -293,7 +292,7 @@ class CancelSessionForm(forms.Form):
         required=False,
     )
     # The session as the page showed it (services.session_seen).
-    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
+    seen = PageVersionField()
 
     def clean_reason(self) -> str:
         return reason_in_words(

@@ -11,9 +11,11 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from clinic.forms import (
+    CHANGED_ON_ITS_WAY,
     HiddenErrorsShown,
     LocalDateTimeField,
     ModelMultipleChoiceField,
+    PageVersionField,
     reason_in_words,
 )
 from clinic.models import Area
@@ -40,7 +42,7 @@ NEAR_TODAY = timedelta(days=50 * 365)
 
 class RecordForm(HiddenErrorsShown, forms.ModelForm):
     # When the draft was last saved as the page showed it (NEW_RECORD before).
-    seen = forms.CharField(widget=forms.HiddenInput, required=False, empty_value=None)
+    seen = PageVersionField()
     products_after = ModelMultipleChoiceField(
         label=gettext_lazy("Products applied after"),
         queryset=Product.objects.filter(
@@ -179,10 +181,7 @@ class BaseAreaFormSet(forms.BaseFormSet):
 
     default_error_messages = {
         # Not Django's words (a "bug report"): the page's counts were changed.
-        "missing_management_form": gettext_lazy(
-            "This page was changed on its way here: open it again and make your "
-            "change once more."
-        ),
+        "missing_management_form": gettext_lazy(CHANGED_ON_ITS_WAY),
     }
 
     def clean(self) -> None:
@@ -256,7 +255,7 @@ class AmendForm(HiddenErrorsShown, forms.Form):
         max_length=1000,
     )
     # How many amendments the record had when the form was opened.
-    seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0, required=False)
+    seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
     def clean_reason(self) -> str:
         # The signed record keeps it next to what changed.

@@ -2,6 +2,7 @@
 
 from django.urls import reverse
 
+from clinic.tests.pages import post_as_page
 from plans.models import Protocol, TreatmentPlan
 from plans.tests.factories import TreatmentPlanFactory, standard
 
@@ -24,7 +25,8 @@ def protocol_data(protocol, **changes) -> dict:
 
 
 def save(admin_client, protocol, **changes):
-    response = admin_client.post(
+    response = post_as_page(
+        admin_client,
         reverse("admin:plans_protocol_change", args=[protocol.pk]),
         protocol_data(protocol, **changes),
         follow=True,
@@ -97,7 +99,8 @@ def test_a_protocol_that_plans_follow_keeps_its_name(admin_client):
         protocol=protocol, status=TreatmentPlan.Status.COMPLETED, consented=True
     )
 
-    response = admin_client.post(
+    response = post_as_page(
+        admin_client,
         reverse("admin:plans_protocol_change", args=[protocol.pk]),
         protocol_data(protocol, name="Standard (new)"),
     )
@@ -111,7 +114,8 @@ def test_a_protocol_that_plans_follow_keeps_its_name(admin_client):
 def test_a_protocol_no_plan_follows_may_be_renamed(admin_client):
     protocol = standard()
 
-    response = admin_client.post(
+    response = post_as_page(
+        admin_client,
         reverse("admin:plans_protocol_change", args=[protocol.pk]),
         protocol_data(protocol, name="Standard course"),
     )
@@ -139,4 +143,20 @@ def test_a_protocol_saved_from_a_page_opened_before_a_colleagues_save_is_refused
     assert "Someone saved this while your page was open" in refused.content.decode()
     protocol.refresh_from_db()
     assert (protocol.max_sessions, protocol.description) == (7, standard().description)
+    assert protocol.description != "Fine lines."
+
+
+def test_a_protocol_change_without_the_pages_version_is_refused(admin_client):
+    """Every change page sends the version it showed: a post without it is not
+    saved unchecked over a colleague's change."""
+    protocol = standard()
+
+    refused = admin_client.post(
+        reverse("admin:plans_protocol_change", args=[protocol.pk]),
+        protocol_data(protocol, description="Fine lines."),
+    )
+
+    assert refused.status_code == 200
+    assert "This page was changed on its way here" in refused.content.decode()
+    protocol.refresh_from_db()
     assert protocol.description != "Fine lines."

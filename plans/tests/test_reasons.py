@@ -34,7 +34,7 @@ def test_a_required_reason_needs_words(form_class, reason):
     ["出差", "妊娠", "감기", "दवा", "ill"],
 )
 def test_a_short_reason_in_any_script_is_words(reason):
-    form = CancelForm(data={"reason": reason})
+    form = CancelForm(data={"reason": reason, "seen": "0"})
 
     assert form.is_valid(), form.errors
     assert form.cleaned_data["reason"] == reason

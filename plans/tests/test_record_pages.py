@@ -14,6 +14,7 @@ from PIL import Image
 from clinic.models import Appointment, ClinicalAccess
 from clinic.services import check_in_appointment
 from clinic.tests.factories import AppointmentFactory, PatientFactory
+from clinic.tests.pages import post_as_page
 from plans import photos as photos_service
 from plans import records
 from plans.models import (
@@ -495,7 +496,8 @@ def test_a_practitioner_saves_a_draft_then_signs_and_the_record_locks(
     client.force_login(practitioner.user)
     url = record_url(today)
 
-    saved = client.post(
+    saved = post_as_page(
+        client,
         url,
         record_data(areas=(("face", "1.00", "2"), ("neck", "0.50", "1"))),
         follow=True,
@@ -520,7 +522,7 @@ def test_a_practitioner_saves_a_draft_then_signs_and_the_record_locks(
         Decimal("0.50"),
     ]
 
-    done = client.post(url, record_data(action="sign"), follow=True)
+    done = post_as_page(client, url, record_data(action="sign"), follow=True)
 
     record.refresh_from_db()
     assert record.signed_despite == ""
@@ -559,7 +561,7 @@ def test_a_session_is_signed_despite_a_changed_consultation_only_when_ticked(
     url = record_url(today)
 
     page = client.get(url).content.decode()
-    refused = client.post(url, record_data(action="sign"))
+    refused = post_as_page(client, url, record_data(action="sign"))
 
     assert "The consultation this plan started from now says not eligible" in page
     assert "Keloid tendency confirmed by the GP&#x27;s letter." in page
@@ -570,7 +572,9 @@ def test_a_session_is_signed_despite_a_changed_consultation_only_when_ticked(
     today.appointment.refresh_from_db()
     assert today.appointment.status == Appointment.Status.BOOKED
 
-    signed = client.post(url, record_data(action="sign", despite_decision="on"))
+    signed = post_as_page(
+        client, url, record_data(action="sign", despite_decision="on")
+    )
 
     assert signed.status_code == 302
     record = SessionRecord.objects.get(session=today)
@@ -588,7 +592,7 @@ def test_a_draft_is_saved_whatever_the_consultation_says(
     now_not_eligible(plan, practitioner)
     client.force_login(practitioner.user)
 
-    saved = client.post(record_url(today), record_data())
+    saved = post_as_page(client, record_url(today), record_data())
 
     assert saved.status_code == 302
     assert not SessionRecord.objects.get(session=today).is_signed
@@ -617,7 +621,7 @@ def test_a_patient_checked_in_early_is_signed_off_early(
         action="sign", started_at="2026-11-24T14:00", ended_at="2026-11-24T14:50"
     )
 
-    refused = client.post(url, data)
+    refused = post_as_page(client, url, data)
 
     assert "check the patient in first if they are being seen early" in (
         refused.content.decode()
@@ -628,7 +632,7 @@ def test_a_patient_checked_in_early_is_signed_off_early(
     form = client.get(url).context["form"]
     assert form.initial["started_at"] == at(TODAY, 15)
     assert form.initial["ended_at"] == at(TODAY, 16)
-    done = client.post(url, data, follow=True)
+    done = post_as_page(client, url, data, follow=True)
     assert "Session completed and signed. The record is now locked." in (
         messages_of(done)
     )
@@ -666,13 +670,13 @@ def test_a_cancelled_session_shows_its_draft_but_takes_no_record_or_photo(
 ):
     client.force_login(practitioner.user)
     url = record_url(today)
-    client.post(url, record_data(notes="Before photos taken."))
+    post_as_page(client, url, record_data(notes="Before photos taken."))
     Appointment.objects.filter(pk=today.appointment.pk).update(
         status=Appointment.Status.CANCELLED, cancel_reason="Cold sore on the lip."
     )
 
     page = client.get(url)
-    refused = client.post(url, record_data(notes="Changed"), follow=True)
+    refused = post_as_page(client, url, record_data(notes="Changed"), follow=True)
 
     body = page.content.decode()
     assert page.context["form"] is None
@@ -750,8 +754,11 @@ def test_a_deeper_needle_than_last_time_is_allowed_with_a_warning(
 ):
     client.force_login(practitioner.user)
 
-    response = client.post(
-        record_url(today), record_data(areas=(("face", "1.50", "2"),)), follow=True
+    response = post_as_page(
+        client,
+        record_url(today),
+        record_data(areas=(("face", "1.50", "2"),)),
+        follow=True,
     )
 
     assert "Face: 1.50 mm is deeper than last time (1.00 mm)." in messages_of(response)
@@ -780,7 +787,9 @@ def test_bad_values_are_explained_and_nothing_is_saved(
 ):
     client.force_login(practitioner.user)
 
-    response = client.post(record_url(today), record_data(action="sign", **data))
+    response = post_as_page(
+        client, record_url(today), record_data(action="sign", **data)
+    )
 
     assert response.status_code == 200
     assert error in response.content.decode()
@@ -794,7 +803,8 @@ def test_signing_without_areas_or_times_says_what_is_missing(
 ):
     client.force_login(practitioner.user)
 
-    response = client.post(
+    response = post_as_page(
+        client,
         record_url(today),
         # The page's one empty row, as it comes with no area picked.
         record_data(action="sign", areas=(("", "", "2"),), started_at="", ended_at=""),
@@ -816,7 +826,7 @@ def test_a_manager_may_record_a_draft_but_neither_sign_nor_amend(
     url = record_url(today)
     assert "Complete and sign" not in client.get(url).content.decode()
 
-    response = client.post(url, record_data(action="sign"))
+    response = post_as_page(client, url, record_data(action="sign"))
 
     assert response.status_code == 200
     assert "Only a practitioner can complete and sign a session." in (
@@ -827,11 +837,13 @@ def test_a_manager_may_record_a_draft_but_neither_sign_nor_amend(
     assert today.appointment.status == Appointment.Status.BOOKED
 
     client.force_login(practitioner.user)
-    client.post(url, record_data(action="sign"))
+    post_as_page(client, url, record_data(action="sign"))
     client.force_login(manager)
     assert "Amend" not in client.get(url).content.decode()
-    response = client.post(
-        amend_url(today), record_data(notes="Seen by manager.", reason="Audit note.")
+    response = post_as_page(
+        client,
+        amend_url(today),
+        record_data(notes="Seen by manager.", reason="Audit note."),
     )
     assert response.status_code == 403
     assert not Amendment.objects.exists()
@@ -941,6 +953,33 @@ def test_two_amendments_from_forms_opened_together_dont_undo_each_other(
     assert response.context["reason"]["seen"].value() == 1
 
 
+def test_an_amendment_without_the_pages_version_changes_nothing(
+    client, practitioner, signed_today
+):
+    """The record pages always send the version they showed: a post without it
+    would otherwise put back what a colleague saved meanwhile."""
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        amend_url(signed_today),
+        record_data(notes="Without the page's version.", reason="Notes."),
+    )
+
+    assert response.status_code == 200
+    assert "This page was changed on its way here" in response.content.decode()
+    assert not Amendment.objects.exists()
+
+
+def test_a_draft_without_the_pages_version_is_not_saved(client, practitioner, today):
+    client.force_login(practitioner.user)
+
+    response = client.post(record_url(today), record_data(notes="Without it."))
+
+    assert response.status_code == 200
+    assert "This page was changed on its way here" in response.content.decode()
+    assert not SessionRecord.objects.filter(session=today).exists()
+
+
 def test_an_amendment_is_kept_and_shown_with_before_and_after(
     client, practitioner, signed_today
 ):
@@ -948,7 +987,8 @@ def test_an_amendment_is_kept_and_shown_with_before_and_after(
     record = SessionRecord.objects.get(session=signed_today)
     original = record.ended_at
 
-    response = client.post(
+    response = post_as_page(
+        client,
         amend_url(signed_today),
         record_data(
             areas=(("face", "1.25", "3"), ("neck", "0.75", "2")),
@@ -985,7 +1025,8 @@ def test_an_amendment_that_changes_nothing_is_refused_on_the_page(
     client.force_login(practitioner.user)
     record = SessionRecord.objects.get(session=signed_today)
 
-    response = client.post(
+    response = post_as_page(
+        client,
         amend_url(signed_today),
         record_data(
             areas=(("face", "1.25", "3"),),
@@ -1021,7 +1062,8 @@ def test_a_product_taken_off_the_list_stays_on_older_records(
     assert gel in form.fields["products_after"].queryset
     assert cream in form.fields["numbing_agent"].queryset
     # The browser sends back what the form shows, with one note added.
-    response = client.post(
+    response = post_as_page(
+        client,
         amend_url(signed_today),
         record_data(
             areas=(("face", "1.25", "3"),),
@@ -1513,16 +1555,19 @@ def test_the_demo_session_is_recorded_photographed_signed_and_compared(
             ended_at=local_text(appointment.end - timedelta(minutes=5)),
             products_after=[product("Hyaluronic acid serum").pk],
         )
-        saved = client.post(url, data, follow=True)
+        saved = post_as_page(client, url, data, follow=True)
         assert messages_of(saved) == ["Draft saved."]
         for moment, color in (("before", "red"), ("after", "pink")):
-            response = client.post(
+            response = post_as_page(
+                client,
                 upload_url(session),
                 {"image": jpeg_upload(color=color), "moment": moment, "area": "face"},
                 follow=True,
             )
             assert messages_of(response) == ["Photo added."]
-        signed_response = client.post(url, data | {"action": "sign"}, follow=True)
+        signed_response = post_as_page(
+            client, url, data | {"action": "sign"}, follow=True
+        )
         assert "Session completed and signed." in messages_of(signed_response)[0]
 
         compare = client.get(compare_url(plan))
@@ -1699,9 +1744,12 @@ def test_a_count_of_area_rows_cut_on_its_way_deletes_no_area(
 ):
     client.force_login(practitioner.user)
     url = record_url(today)
-    client.post(url, record_data(areas=(("face", "0.50", "2"), ("neck", "0.75", "1"))))
+    post_as_page(
+        client, url, record_data(areas=(("face", "0.50", "2"), ("neck", "0.75", "1")))
+    )
 
-    response = client.post(
+    response = post_as_page(
+        client,
         url,
         {
             **record_data(areas=(("face", "0.50", "2"), ("neck", "0.75", "1"))),
@@ -1740,3 +1788,41 @@ def test_tampered_products_and_area_counts_are_refused_in_words(
     assert "This page was changed on its way here" in letters.content.decode()
     assert "Hidden field" not in letters.content.decode()
     assert not SessionRecord.objects.filter(session=today).exists()
+
+
+@pytest.mark.parametrize("started", ["draft", "photo"])
+def test_a_session_the_practitioner_began_recording_stays_checked_in_and_booked(
+    client, plan, practitioner, front_desk, room, started, mailoutbox
+):
+    """Its notes or photos are clinical records of a visit that happened: the
+    front desk can neither take the check-in back nor cancel the session."""
+    session = add_session(plan, at(TODAY, 16), room)
+    check_in_appointment(
+        appointment=session.appointment, by=front_desk, now=at(TODAY, 14, 50)
+    )
+    if started == "draft":
+        draft(session)
+    else:
+        photo(session, practitioner.user)
+    client.force_login(front_desk)
+    appointment = session.appointment
+    detail = client.get(appointment.get_absolute_url()).content.decode()
+
+    undo = client.post(
+        reverse("clinic:appointment_undo_check_in", args=[appointment.pk]),
+        follow=True,
+    )
+    cancel_url = reverse("plans:session_cancel", args=[session.pk])
+    cancel = post_as_page(
+        client, cancel_url, {"reason": "Entered by mistake"}, follow=True
+    )
+
+    assert "Undo check-in" not in detail
+    assert "Cancel</a>" not in detail
+    refusal = "started this session&#x27;s record (a draft or photos)"
+    assert refusal in undo.content.decode()
+    assert cancel.redirect_chain == [(plan.get_absolute_url(), 302)]
+    assert "started this session's record" in messages_of(cancel)[0]
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.CHECKED_IN
+    assert mailoutbox == []

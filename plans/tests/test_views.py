@@ -15,7 +15,7 @@ from clinic.tests.factories import (
     TimeOffFactory,
     open_clinic,
 )
-from clinic.tests.pages import hidden_value
+from clinic.tests.pages import hidden_value, post_as_page
 from plans import services
 from plans.models import Protocol, TreatmentPlan, TreatmentSession
 from plans.scheduling import State
@@ -971,15 +971,22 @@ def move_data(day: str, scope: str = "this", **overrides) -> dict:
 
 def previewed(client, url: str, data: dict) -> dict:
     """The move form after its preview, as the browser posts it to move."""
-    preview = client.post(url, {**data, "action": "preview"})
-    return {**data, "previewed": preview.context["stamp"], "action": "move"}
+    preview = post_as_page(client, url, {**data, "action": "preview"})
+    return {
+        **data,
+        "seen": hidden_value(preview, "seen"),
+        "previewed": preview.context["stamp"],
+        "action": "move",
+    }
 
 
 def test_moving_session_3_and_the_following_by_a_week(
     client, front_desk, plan, sessions
 ):
     client.force_login(front_desk)
-    preview = client.post(move_url(sessions[2]), move_data("2027-01-26", "following"))
+    preview = post_as_page(
+        client, move_url(sessions[2]), move_data("2027-01-26", "following")
+    )
     assert preview.status_code == 200
     planned = preview.context["preview"]
     assert [m.session.number for m in planned.moves] == [3, 4, 5, 6]
@@ -987,8 +994,10 @@ def test_moving_session_3_and_the_following_by_a_week(
     assert not planned.needs_confirmation
     assert starts_of(plan) == SERIES
 
-    response = client.post(
-        move_url(sessions[2]), move_data("2027-01-26", "following", action="move")
+    response = post_as_page(
+        client,
+        move_url(sessions[2]),
+        move_data("2027-01-26", "following", action="move"),
     )
 
     assert response.status_code == 302
@@ -1037,14 +1046,14 @@ def test_a_move_beyond_the_window_needs_confirmation(
     data = previewed(
         client, move_url(sessions[2]), move_data("2027-02-02", "following")
     )
-    refused = client.post(move_url(sessions[2]), data)
+    refused = post_as_page(client, move_url(sessions[2]), data)
     assert refused.status_code == 200
     errors = refused.context["form"].non_field_errors()
     assert "Check the spacing and confirm the move." in errors
     assert any("Session 3 would be 42 days after" in e for e in errors)
     assert starts_of(plan) == SERIES
 
-    response = client.post(move_url(sessions[2]), {**data, "confirmed": "on"})
+    response = post_as_page(client, move_url(sessions[2]), {**data, "confirmed": "on"})
     assert response.status_code == 302
     # Two weeks later at 10:00 local, also across the clocks going forward.
     fortnight = timedelta(days=14)
@@ -1060,7 +1069,9 @@ def test_a_confirmation_is_for_the_move_that_was_previewed(
     data = previewed(client, url, move_data("2027-02-02", "following"))
 
     # The date changed after the preview: confirmed, but never seen.
-    response = client.post(url, {**data, "date": "2027-02-16", "confirmed": "on"})
+    response = post_as_page(
+        client, url, {**data, "date": "2027-02-16", "confirmed": "on"}
+    )
 
     assert response.status_code == 200
     assert "The move changed since its preview: check it, then confirm." in (
@@ -1093,7 +1104,9 @@ def test_a_tick_given_for_another_move_is_not_carried_over(
     url = move_url(sessions[2])
     data = previewed(client, url, move_data("2027-02-02", "following"))
 
-    response = client.post(url, {**data, "date": "2027-02-16", "confirmed": "on"})
+    response = post_as_page(
+        client, url, {**data, "date": "2027-02-16", "confirmed": "on"}
+    )
 
     assert response.context["form"]["confirmed"].value() in (False, None)
     assert starts_of(plan) == SERIES
@@ -1106,7 +1119,7 @@ def test_a_cancelled_session_has_no_move_or_change_page(
     client, front_desk, plan, sessions, name
 ):
     client.force_login(front_desk)
-    client.post(cancel_url(sessions[3]), {"reason": "Holiday"})
+    post_as_page(client, cancel_url(sessions[3]), {"reason": "Holiday"})
 
     response = client.get(reverse(name, args=[sessions[3].pk]), follow=True)
 
@@ -1120,21 +1133,21 @@ def test_sessions_closer_than_the_minimum_need_a_manager(
     client.force_login(front_desk)
     data = previewed(client, move_url(sessions[2]), move_data("2027-01-12"))
     # The front desk is told whom to ask, and offered no move it can't make.
-    preview = client.post(move_url(sessions[2]), {**data, "action": "preview"})
+    preview = post_as_page(client, move_url(sessions[2]), {**data, "action": "preview"})
     page = preview.content.decode()
     assert "Only a manager can place sessions closer than the minimum" in page
     assert 'value="move"' not in page
     assert 'name="confirmed"' not in page
     data["confirmed"] = "on"
-    refused = client.post(move_url(sessions[2]), data)
+    refused = post_as_page(client, move_url(sessions[2]), data)
     assert "Sessions closer than the minimum need a manager's reason." in (
         refused.context["form"].non_field_errors()
     )
     assert starts_of(plan) == SERIES
 
     client.force_login(manager)
-    response = client.post(
-        move_url(sessions[2]), {**data, "override_reason": "Patient travels"}
+    response = post_as_page(
+        client, move_url(sessions[2]), {**data, "override_reason": "Patient travels"}
     )
     assert response.status_code == 302
     assert starts_of(plan)[2] == at(date(2027, 1, 12), 10)
@@ -1152,7 +1165,8 @@ def test_a_session_cant_be_moved_before_the_one_before_it(
 ):
     client.force_login(manager)
     # Session 3 (19 Jan) to before session 2 (22 Dec), on its own.
-    response = client.post(
+    response = post_as_page(
+        client,
         move_url(sessions[2]),
         move_data("2026-12-15", action="move", confirmed="on", override_reason="Asked"),
     )
@@ -1163,7 +1177,7 @@ def test_a_session_cant_be_moved_before_the_one_before_it(
         for error in response.context["form"].non_field_errors()
     )
     # Not also "-35 days after the one before it".
-    preview = client.post(move_url(sessions[2]), move_data("2026-12-15"))
+    preview = post_as_page(client, move_url(sessions[2]), move_data("2026-12-15"))
     assert "Session 3 would be" not in preview.content.decode()
     assert starts_of(plan) == SERIES
 
@@ -1180,7 +1194,8 @@ def test_a_move_into_a_clash_changes_nothing(
     )
     client.force_login(front_desk)
     for action in ["preview", "move"]:
-        response = client.post(
+        response = post_as_page(
+            client,
             move_url(sessions[2]),
             move_data("2027-01-26", "following", action=action, confirmed="on"),
         )
@@ -1189,8 +1204,8 @@ def test_a_move_into_a_clash_changes_nothing(
     assert 'value="move"' not in response.content.decode()
     assert "The move can't be made." in response.context["form"].non_field_errors()
     # No "move anyway" tick for a move that can't be made at all.
-    preview = client.post(
-        move_url(sessions[2]), move_data("2027-01-26", "following")
+    preview = post_as_page(
+        client, move_url(sessions[2]), move_data("2027-01-26", "following")
     ).content.decode()
     assert 'name="confirmed"' not in preview
     assert "This move can't be made: pick another date or time" in preview
@@ -1210,7 +1225,8 @@ def test_changing_the_room_from_session_4_on(
     client, front_desk, practitioner, other_room, plan, sessions
 ):
     client.force_login(front_desk)
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("plans:session_change", args=[sessions[3].pk]),
         {"practitioner": practitioner.pk, "room": other_room.pk},
     )
@@ -1259,11 +1275,13 @@ def cancel_url(session: TreatmentSession) -> str:
 
 def test_cancelling_a_session_without_a_replacement(client, front_desk, plan, sessions):
     client.force_login(front_desk)
-    refused = client.post(cancel_url(sessions[3]), {"reason": "  "})
+    refused = post_as_page(client, cancel_url(sessions[3]), {"reason": "  "})
     assert refused.status_code == 200
     assert "reason" in refused.context["form"].errors
 
-    response = client.post(cancel_url(sessions[3]), {"reason": "Patient on holiday"})
+    response = post_as_page(
+        client, cancel_url(sessions[3]), {"reason": "Patient on holiday"}
+    )
 
     assert response.status_code == 302
     cancelled = Appointment.objects.get(pk=sessions[3].appointment_id)
@@ -1278,11 +1296,41 @@ def test_cancelling_a_session_without_a_replacement(client, front_desk, plan, se
     )
 
 
+def test_a_session_change_without_the_pages_version_changes_nothing(
+    client, front_desk, plan, sessions, other_room
+):
+    """The pages always send the version of the sessions they showed; a post
+    without it is refused, not made without the stale-page check."""
+    client.force_login(front_desk)
+    posts = [
+        (cancel_url(sessions[3]), {"reason": "Patient on holiday"}),
+        (move_url(sessions[3]), move_data("2027-03-02", action="move")),
+        (
+            reverse("plans:session_change", args=[sessions[3].pk]),
+            {
+                "practitioner": sessions[3].appointment.practitioner_id,
+                "room": other_room.pk,
+            },
+        ),
+    ]
+
+    for url, data in posts:
+        response = client.post(url, data)
+        assert response.status_code == 200, url
+        assert "This page was changed on its way here" in response.content.decode()
+    assert starts_of(plan) == SERIES
+    assert not Appointment.objects.filter(
+        treatment_session__plan=plan, status=Appointment.Status.CANCELLED
+    ).exists()
+    assert not Appointment.objects.filter(room=other_room).exists()
+
+
 def test_cancelling_a_session_with_a_replacement_at_the_end(
     client, front_desk, plan, sessions
 ):
     client.force_login(front_desk)
-    response = client.post(
+    response = post_as_page(
+        client,
         cancel_url(sessions[3]),
         {"reason": "Patient on holiday", "replace": "on"},
         follow=True,
@@ -1302,14 +1350,17 @@ def test_after_a_cancellation_every_page_counts_sessions_as_the_plan_page(
     client, front_desk, plan, sessions
 ):
     client.force_login(front_desk)
-    client.post(cancel_url(sessions[3]), {"reason": "Holiday", "replace": "on"})
+    post_as_page(
+        client, cancel_url(sessions[3]), {"reason": "Holiday", "replace": "on"}
+    )
     replacement = plan.sessions.get(number=7)
     # The plan page shows it sixth: five live sessions come before it.
     plan_page = client.get(plan.get_absolute_url())
     [row] = [r for r in plan_page.context["rows"] if r["session"] == replacement]
     assert row["position"] == 6
 
-    preview = client.post(
+    preview = post_as_page(
+        client,
         move_url(replacement),
         {**move_data("2027-05-25"), "action": "preview"},
     )
@@ -1362,7 +1413,8 @@ def test_a_replacement_follows_the_practitioner_of_the_courses_last_session(
 ):
     """Sessions 4 on changed hands: a replacement at the end goes with them."""
     client.force_login(front_desk)
-    changed = client.post(
+    changed = post_as_page(
+        client,
         reverse("plans:session_change", args=[sessions[3].pk]),
         {
             "practitioner": other_practitioner.pk,
@@ -1371,7 +1423,9 @@ def test_a_replacement_follows_the_practitioner_of_the_courses_last_session(
     )
     assert changed.status_code == 302
 
-    client.post(cancel_url(sessions[1]), {"reason": "Holiday", "replace": "on"})
+    post_as_page(
+        client, cancel_url(sessions[1]), {"reason": "Holiday", "replace": "on"}
+    )
 
     replacement = plan.sessions.get(number=7)
     assert replacement.appointment.practitioner == other_practitioner
@@ -1384,7 +1438,8 @@ def test_a_replacement_doesnt_go_to_a_practitioner_who_has_left(
     """Sessions 1-5 with one who has left since (they stay on the plan);
     session 6 handed to a colleague, then cancelled with a replacement."""
     client.force_login(front_desk)
-    client.post(
+    post_as_page(
+        client,
         reverse("plans:session_change", args=[sessions[5].pk]),
         {
             "practitioner": other_practitioner.pk,
@@ -1396,8 +1451,8 @@ def test_a_replacement_doesnt_go_to_a_practitioner_who_has_left(
     )
     Practitioner.objects.filter(pk=practitioner.pk).update(is_active=False)
 
-    response = client.post(
-        cancel_url(sessions[5]), {"reason": "Moving house", "replace": "on"}
+    response = post_as_page(
+        client, cancel_url(sessions[5]), {"reason": "Moving house", "replace": "on"}
     )
 
     assert response.status_code == 302
@@ -1415,8 +1470,10 @@ def test_without_a_free_slot_for_the_replacement_nothing_is_cancelled(
         reason="Holiday",
     )
     client.force_login(front_desk)
-    response = client.post(
-        cancel_url(sessions[3]), {"reason": "Patient on holiday", "replace": "on"}
+    response = post_as_page(
+        client,
+        cancel_url(sessions[3]),
+        {"reason": "Patient on holiday", "replace": "on"},
     )
     assert response.status_code == 200
     errors = response.context["form"].non_field_errors()
@@ -1965,7 +2022,8 @@ def test_sessions_moved_along_stay_within_three_years(client, manager, plan, ses
     # Session 3 just inside the horizon: sessions 4 to 6 would follow beyond it.
     edge = (NOW + timedelta(days=3 * 366 - 10)).date().isoformat()
 
-    response = client.post(
+    response = post_as_page(
+        client,
         move_url(sessions[2]),
         move_data(edge, "following", action="move", confirmed="on"),
     )

@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 
+from clinic import services as booking
 from clinic.models import Appointment
 from clinic.scheduling import when_text
 from clinic.views import form_errors_from, staff_view
@@ -179,6 +180,10 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             _("This session is %(status)s and can no longer be cancelled.")
             % {"status": session.appointment.status_phrase},
         )
+        return redirect(session.plan)
+    refusal = booking.why_not_cancellable(session.appointment, now=timezone.now())
+    if refusal:
+        messages.error(request, refusal)
         return redirect(session.plan)
     form = CancelSessionForm(
         request.POST or None, initial={"seen": services.session_seen(session)}
