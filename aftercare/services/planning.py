@@ -18,6 +18,7 @@ from aftercare.models import (
     Reminder,
     ReminderRule,
 )
+from aftercare.services import told
 from clinic.models import Appointment
 from clinic.scheduling import shift_wall_clock
 
@@ -148,8 +149,20 @@ def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
         appointment__in=appointments, kind__in=BEFORE_START, status=Status.SENT
     ).values_list("appointment_id", "kind"):
         sent.setdefault(appointment_id, set()).add(kind)
+    heard = told.heard_of(appointments)
     cancel_pending(appointments, reason="the appointment moved", now=now)
-    rows = one_email_each(Kind.UPDATE, appointments, versions, now)
+    # A booking the patient hasn't heard of yet is confirmed where it is now,
+    # not updated from a time they never knew; one a confirmation still waiting
+    # to go out tells of (another session's, for a series) needs nothing.
+    waiting = told.to_be_told(appointments)
+    rows = one_email_each(
+        Kind.UPDATE, [a for a in appointments if a.pk in heard], versions, now
+    ) + one_email_each(
+        Kind.CONFIRMATION,
+        [a for a in appointments if a.pk not in heard | waiting],
+        versions,
+        now,
+    )
     for appointment in appointments:
         rows += _timed(
             appointment,
@@ -162,12 +175,33 @@ def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
     nudge()
 
 
+# A cancellation's row when the patient never heard of the booking.
+NEVER_TOLD = "the patient was never told of this booking"
+
+
 def plan_cancellation(appointments: list[Appointment], *, now: datetime) -> None:
+    """A cancellation email for the bookings the patient heard of; the others'
+    (cancelled before their confirmation went out) are marked as not needed."""
     versions = versions_of(appointments)
+    heard = told.heard_of(appointments)
     cancel_pending(appointments, reason="the appointment was cancelled", now=now)
-    Reminder.objects.bulk_create(
-        one_email_each(Kind.CANCELLATION, appointments, versions, now)
+    rows = one_email_each(
+        Kind.CANCELLATION, [a for a in appointments if a.pk in heard], versions, now
     )
+    rows += [
+        Reminder(
+            patient_id=appointment.patient_id,
+            appointment=appointment,
+            kind=Kind.CANCELLATION,
+            version=versions.get(appointment.pk, 0) + 1,
+            due_at=now,
+            status=Status.SKIPPED,
+            skip_reason=NEVER_TOLD,
+        )
+        for appointment in appointments
+        if appointment.pk not in heard
+    ]
+    Reminder.objects.bulk_create(rows)
     nudge()
 
 

@@ -15,6 +15,13 @@ from clinic.models import AppointmentEvent
 
 # The emails whose calendar files put an appointment in the patient's calendar.
 TELLING_KINDS = (Kind.CONFIRMATION, Kind.UPDATE)
+# A telling email in these may have reached the patient (one being sent, or
+# whose sending was cut off, may have).
+MAY_HAVE_REACHED = (
+    Reminder.Status.SENT,
+    Reminder.Status.SENDING,
+    Reminder.Status.UNKNOWN,
+)
 
 
 class Place(NamedTuple):
@@ -72,3 +79,27 @@ def told_places(
             continue
         places[pk] = Place(*place)
     return places
+
+
+def heard_of(appointments: list) -> set[int]:
+    """The ids of the appointments a booking email may have told the patient
+    of (one query). The others' patients don't know of them yet: a move needs
+    no "was" and a cancellation no email."""
+    ids = {a.pk for a in appointments}
+    return ids & _told_in(appointments, MAY_HAVE_REACHED)
+
+
+def to_be_told(appointments: list) -> set[int]:
+    """The ids of the appointments a booking email waiting to go out tells of
+    (one query): it tells where they are when it goes."""
+    ids = {a.pk for a in appointments}
+    return ids & _told_in(appointments, (Reminder.Status.SCHEDULED,))
+
+
+def _told_in(appointments: list, statuses: tuple) -> set[int]:
+    rows = Reminder.objects.filter(
+        patient_id__in={a.patient_id for a in appointments},
+        kind__in=TELLING_KINDS,
+        status__in=statuses,
+    ).only("pk", "appointment_id", "series")
+    return {pk for row in rows for pk in row.appointment_ids}

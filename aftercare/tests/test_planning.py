@@ -6,6 +6,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
+from django.core import mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -23,7 +24,14 @@ from clinic.services import (
     reschedule_appointment,
 )
 from clinic.tests.factories import AppointmentFactory, open_clinic
-from plans.services import PlanError, SeriesRequest, book_series, propose_for_plan
+from plans.services import (
+    PlanError,
+    Scope,
+    SeriesRequest,
+    book_series,
+    move_sessions,
+    propose_for_plan,
+)
 from plans.tests.factories import TreatmentPlanFactory
 from plans.tests.record_factories import add_session, make_plan, signed
 
@@ -263,6 +271,7 @@ def test_a_pre_care_already_sent_is_planned_again_for_a_move_weeks_later(move, b
 
 def test_each_move_takes_a_new_version_and_leaves_one_pending_row_per_email(move, book):
     appointment = book()
+    services.dispatch_due(now=NOW)  # The patient has the confirmation.
     for hour in (14, 15, 16):
         start = local(2026, 11, 27, hour)
         move(appointment, start, at=NOW)
@@ -292,6 +301,7 @@ def test_a_cancellation_cancels_pending_emails_and_plans_a_cancellation_email(
     book, front_desk
 ):
     appointment = book()
+    services.dispatch_due(now=NOW)  # The patient has the confirmation.
     cancelled_at = NOW + HOUR
 
     cancel_appointment(
@@ -299,7 +309,7 @@ def test_a_cancellation_cancels_pending_emails_and_plans_a_cancellation_email(
     )
 
     assert emails() == [
-        (Kind.CONFIRMATION, 0, NOW, Status.CANCELLED),
+        (Kind.CONFIRMATION, 0, NOW, Status.SENT),
         (Kind.CANCELLATION, 1, cancelled_at, Status.SCHEDULED),
         (Kind.REMINDER, 0, THURSDAY - DAY, Status.CANCELLED),
     ]
@@ -314,6 +324,7 @@ def test_cancelling_a_moved_appointment_takes_the_version_after_the_move(
     move, book, front_desk
 ):
     appointment = book()
+    services.dispatch_due(now=NOW)  # The patient has the confirmation.
     start = local(2026, 11, 27, 14)
     move(appointment, start, at=NOW)
     cancel_appointment(appointment=appointment, by=front_desk, reason="No.", now=NOW)
@@ -322,6 +333,72 @@ def test_cancelling_a_moved_appointment_takes_the_version_after_the_move(
     assert emails(status=Status.SCHEDULED) == [
         (Kind.CANCELLATION, 2, NOW, Status.SCHEDULED)
     ]
+
+
+def test_a_booking_cancelled_before_its_confirmation_went_out_gets_no_email(
+    book, front_desk
+):
+    """The patient never heard of it: "your booking is cancelled" would be news
+    of a booking they didn't know, with a calendar file for nothing."""
+    appointment = book()
+
+    cancel_appointment(
+        appointment=appointment, by=front_desk, reason="Typed in error.", now=NOW
+    )
+
+    assert sorted(emails()) == [
+        (Kind.CANCELLATION, 1, NOW, Status.SKIPPED),
+        (Kind.CONFIRMATION, 0, NOW, Status.CANCELLED),
+        (Kind.REMINDER, 0, THURSDAY - DAY, Status.CANCELLED),
+    ]
+    skipped = Reminder.objects.get(kind=Kind.CANCELLATION)
+    assert skipped.skip_reason == "the patient was never told of this booking"
+
+
+def test_a_booking_moved_before_its_confirmation_went_out_is_confirmed_anew(move, book):
+    """No update "was 10:00" of a time the patient never knew: a confirmation
+    of where it is now."""
+    appointment = book()
+    start = local(2026, 11, 27, 14)
+
+    move(appointment, start, at=NOW)
+
+    assert emails(status=Status.SCHEDULED) == [
+        (Kind.CONFIRMATION, 1, NOW, Status.SCHEDULED),
+        (Kind.REMINDER, 1, start - DAY, Status.SCHEDULED),
+    ]
+    services.dispatch_due(now=NOW)
+    [email] = mail.outbox
+    assert "has changed" not in email.subject
+    assert "was Thursday" not in email.body
+
+
+def test_a_session_moved_before_its_series_confirmation_went_out_waits_for_it(
+    plan, room, front_desk
+):
+    """The series' confirmation, still to go, tells each session where it is
+    when it goes: the moved one needs no email of its own."""
+    sessions = book_plan(plan, room, front_desk)
+    third = sessions[2].appointment
+    new_start = third.start + 2 * HOUR
+
+    move_sessions(
+        session=sessions[2],
+        start=new_start,
+        scope=Scope.THIS,
+        by=front_desk,
+        now=NOW,
+    )
+
+    assert not Reminder.objects.filter(
+        kind__in=[Kind.UPDATE, Kind.CONFIRMATION], appointment=third
+    ).exists()
+    services.dispatch_due(now=NOW)
+    [confirmation] = mail.outbox
+    local_start = timezone.localtime(new_start)
+    assert f"{local_start:%A} {local_start.day} {local_start:%B %Y}, 12:00" in (
+        confirmation.body
+    )
 
 
 def test_a_no_show_cancels_pending_emails(book, front_desk):

@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from aftercare.models import Kind, Reminder
+from aftercare.services import dispatch_due
 from clinic.models import (
     Appointment,
     ClosureDay,
@@ -1324,6 +1325,7 @@ def test_a_resource_change_tells_the_patient_only_of_the_sessions_it_changes(
         Appointment.objects.filter(
             pk=session(booked_plan, number).appointment.pk
         ).update(room=other_room)
+    dispatch_due(now=NOW)  # The patient has the series' confirmation.
 
     change_resources_from(
         session=session(booked_plan, 3),
