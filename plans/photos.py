@@ -15,7 +15,7 @@ from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
 from clinic.roles import is_practitioner
 from plans.models import (
@@ -82,7 +82,7 @@ def clean_image(upload: UploadedFile) -> CleanImage:
             upload.seek(0)
             with Image.open(upload) as image:
                 image.load()
-                upright = _as_rgb(_in_srgb(ImageOps.exif_transpose(image)))
+                upright = _as_rgb(_in_srgb(_upright(image)))
             full = BytesIO()
             # Saved without exif=, so no EXIF (GPS, camera, time) is kept.
             upright.save(full, "JPEG", quality=88, optimize=True)
@@ -105,6 +105,31 @@ def clean_image(upload: UploadedFile) -> CleanImage:
     return CleanImage(
         jpeg=full.getvalue(), thumbnail=thumb.getvalue(), width=width, height=height
     )
+
+
+# How to turn a picture stored with each EXIF orientation upright.
+UPRIGHT = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _upright(image: Image.Image) -> Image.Image:
+    """The picture as the camera meant it to be seen: its EXIF orientation
+    applied. Only that tag is read; the EXIF is dropped anyway, and writing it
+    back (as ImageOps.exif_transpose does) fails on the malformed EXIF some
+    cameras and apps write, which must not lose the photo."""
+    try:
+        orientation = image.getexif().get(ExifTags.Base.Orientation)
+    except Exception:  # noqa: BLE001 - untrusted metadata we don't keep
+        orientation = None
+    turn = UPRIGHT.get(orientation) if isinstance(orientation, int) else None
+    return image if turn is None else image.transpose(turn)
 
 
 SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))

@@ -336,6 +336,33 @@ def test_the_exif_orientation_is_applied_before_it_is_dropped(session, practitio
     assert blue > 200 and red < 60
 
 
+# EXIF as a camera app wrote it: Orientation 6, a Make whose length runs past
+# the file, and a GPS block with a latitude of the wrong type. Pillow reads the
+# picture and the orientation, but can't write this EXIF back.
+MALFORMED_EXIF = bytes.fromhex(
+    "4578696600004d4d002a000000080003010f000200d2000a0000003201120003000000010006"
+    "000088250004000000010000003c0000000053656372657443616d0000040014000200000002"
+    "4e00000000020005000000030000007200030002000000025700000000040005000000030000"
+    "008a0000000000002a33000000010000001e00000001000000000000000100000000000000010"
+    "00000070000002b0000000000000001"
+)
+
+
+def test_a_photo_with_malformed_exif_is_kept_upright(session, practitioner):
+    image = Image.new("RGB", (80, 40), "red")
+    image.paste("blue", (40, 0, 80, 40))
+
+    photo = add(
+        session, practitioner.user, encoded(image, exif=MALFORMED_EXIF, quality=95)
+    )
+
+    upright = opened(photo.image)
+    assert upright.size == (40, 80)
+    assert not upright.getexif()
+    red, _green, blue = upright.getpixel((20, 10))
+    assert red > 200 and blue < 60
+
+
 # Refused files ---------------------------------------------------------------------
 
 
