@@ -248,7 +248,8 @@ class MoveSessionForm(HiddenErrorsShown, forms.Form):
     )
     # The move the page last showed (see stamp()): a confirmation is for that one.
     previewed = forms.CharField(widget=forms.HiddenInput, required=False)
-    # The session as the page first showed it (plans.services.session_seen).
+    # The sessions from this one on as the page first showed them
+    # (plans.services.sessions_seen): "and all following" moves them all.
     seen = PageVersionField()
 
     def clean_override_reason(self) -> str:

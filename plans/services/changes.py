@@ -2,6 +2,7 @@
 the practitioner or room from a session on, cancel one (with a replacement at
 the end if wanted) or mark a no-show. Each change is one transaction."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from itertools import pairwise
@@ -67,18 +68,23 @@ def sessions_seen(session: TreatmentSession) -> str:
 
 
 def _lock_as_seen(
-    session: TreatmentSession, seen: str | None, *, refusal: str
+    session: TreatmentSession,
+    seen: str | None,
+    *,
+    refusal: str,
+    stamp: Callable[[TreatmentSession], str] = session_seen,
 ) -> tuple[TreatmentPlan, TreatmentSession]:
     """Lock the session's open plan and read the session again under the lock;
-    refuse with ``refusal`` when it is not as the page saw it (session_seen();
-    None: no page). The plan's lock makes changes take turns."""
+    refuse with ``refusal`` when it is not as the page saw it (``stamp``:
+    session_seen(), or sessions_seen() for a page about the sessions after it
+    too; None: no page). The plan's lock makes changes take turns."""
     plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
     if not plan.is_open:
         raise PlanError(_("This plan has ended."))
     session = TreatmentSession.objects.select_related(
         "plan__protocol", "appointment__practitioner__user", "appointment__room"
     ).get(pk=session.pk)
-    if seen is not None and seen != session_seen(session):
+    if seen is not None and seen != stamp(session):
         raise StalePlan(refusal)
     return plan, session
 
@@ -259,17 +265,19 @@ def move_sessions(
     """Move one session, or it and all booked sessions after it, keeping spacing.
 
     Spacing outside the window needs ``confirmed``; below the minimum it also
-    needs a manager's ``override_reason``. ``seen`` (session_seen() of the page
-    that asks) refuses a move asked for from a page opened before another.
+    needs a manager's ``override_reason``. ``seen`` (sessions_seen() of the
+    page that asks: "and all following" moves the later sessions too) refuses a
+    move asked for from a page opened before another change.
     """
     plan, session = _lock_as_seen(
         session,
         seen,
+        stamp=sessions_seen,
         refusal=_(
-            "Someone moved or changed this session while your page was open "
-            "(a colleague, or this form sent twice), so this move was not "
-            "made. The page now shows where the session is booked: move it "
-            "again if it is still needed."
+            "Someone moved or changed this session, or one after it, while "
+            "your page was open (a colleague, or this form sent twice), so this "
+            "move was not made. The page now shows where the session is "
+            "booked: move it again if it is still needed."
         ),
     )
     if session.appointment.status != Appointment.Status.BOOKED:

@@ -3,6 +3,7 @@ from datetime import date, datetime, time, timedelta
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -1027,7 +1028,7 @@ def test_a_move_from_a_page_opened_before_another_move_is_refused(
     assert response.status_code == 302
     assert response["Location"] == url
     page = client.get(url)
-    assert "Someone moved or changed this session while your page was open" in (
+    assert "Someone moved or changed this session, or one after it, while" in (
         page.content.decode()
     )
     assert "Tue 26 Jan 2027, 10:00" in page.content.decode()
@@ -1037,6 +1038,31 @@ def test_a_move_from_a_page_opened_before_another_move_is_refused(
     fresh = {**second_tab, "seen": hidden_value(page, "seen")}
     assert client.post(url, fresh).status_code == 302
     assert starts_of(plan)[2] == at(date(2027, 1, 21), 10)
+
+
+def test_a_following_move_from_a_page_opened_before_a_later_session_moved(
+    client, front_desk, manager, plan, sessions
+):
+    """ "And all following" would shift a session a colleague just placed by
+    hand, to a date nobody chose or saw."""
+    client.force_login(front_desk)
+    url = move_url(sessions[1])
+    page = move_data("2026-12-29", "following", action="move")
+    page["seen"] = hidden_value(client.get(url), "seen")
+    colleague = Client()
+    colleague.force_login(manager)
+    fifth = move_url(sessions[4])
+    placed = post_as_page(
+        colleague, fifth, move_data("2027-03-16", action="move", time="14:00")
+    )
+    assert placed.status_code == 302, placed.context["form"].errors
+    placed_by_hand = starts_of(plan)
+
+    response = client.post(url, page)
+
+    assert response.status_code == 302
+    assert response["Location"] == url
+    assert starts_of(plan) == placed_by_hand
 
 
 def test_a_move_beyond_the_window_needs_confirmation(

@@ -51,7 +51,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
     initial = {
         "date": local.date(),
         "time": local.time(),
-        "seen": services.session_seen(session),
+        "seen": services.sessions_seen(session),
     }
     form = MoveSessionForm(request.POST or None, initial=initial)
     if (
