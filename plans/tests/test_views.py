@@ -1153,6 +1153,29 @@ def test_a_cancelled_session_has_no_move_or_change_page(
     assert "This session is cancelled" in messages_of(response)[-1]
 
 
+def test_a_managers_reason_in_too_few_words_is_asked_for_beside_the_move(
+    client, manager, plan, sessions
+):
+    client.force_login(manager)
+    data = previewed(client, move_url(sessions[2]), move_data("2027-01-12"))
+
+    response = post_as_page(
+        client,
+        move_url(sessions[2]),
+        {**data, "confirmed": "on", "override_reason": "ok"},
+    )
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    # The move is shown again, with the reason's field and what is wrong with it.
+    assert response.context["preview"] is not None
+    assert "in a few words" in " ".join(
+        response.context["form"].errors["override_reason"]
+    )
+    assert 'name="override_reason"' in page
+    assert starts_of(plan) == SERIES
+
+
 def test_sessions_closer_than_the_minimum_need_a_manager(
     client, front_desk, manager, plan, sessions
 ):

@@ -64,7 +64,10 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
         data.pop("confirmed", None)
         form = MoveSessionForm(data, initial=initial)
     preview = None
-    if request.method == "POST" and form.is_valid():
+    # A manager's reason in too few words still shows the move, with the
+    # reason's field and its error, rather than a page without either.
+    previewable = form.is_valid() or set(form.errors) == {"override_reason"}
+    if request.method == "POST" and previewable:
         data = form.cleaned_data
         try:
             preview = services.preview_move(
@@ -84,7 +87,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
                     request,
                     _("The move changed since its preview: check it, then confirm."),
                 )
-            elif request.POST.get("action") == "move":
+            elif request.POST.get("action") == "move" and not form.errors:
                 done = services.move_sessions(
                     session=session,
                     start=data["start"],
