@@ -8,6 +8,7 @@ from clinic.forms.appointments import (
 )
 from clinic.forms.consultations import ConsultationForm
 from clinic.forms.fields import (
+    BOOKING_HORIZON_DAYS,
     CHANGED_ON_ITS_WAY,
     CheckboxesField,
     DateInput,
@@ -24,6 +25,7 @@ from clinic.forms.fields import (
 from clinic.forms.patients import PatientForm, PatientSearchForm, clean_person_name
 
 __all__ = [
+    "BOOKING_HORIZON_DAYS",
     "CHANGED_ON_ITS_WAY",
     "BookAppointmentForm",
     "CalendarForm",

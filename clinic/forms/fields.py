@@ -176,15 +176,17 @@ def combine_local_start(
     day, at = data.get(date_field), data.get(time_field)
     if day is None or at is None:
         return
-    if abs((day - timezone.localdate()).days) > MAX_DAYS_AWAY:
-        # Series arithmetic on such a date would overflow (year 1 or 9999).
-        form.add_error(date_field, _("Pick a date within five years."))
-        return
-    if future and day < timezone.localdate():
+    today = timezone.localdate()
+    if future and day < today:
         form.add_error(date_field, _("That date has already passed."))
         return
-    if future and day > timezone.localdate() + timedelta(days=BOOKING_HORIZON_DAYS):
+    if future and day > today + timedelta(days=BOOKING_HORIZON_DAYS):
+        # Also far beyond: one limit, in the same words, whatever the date.
         form.add_error(date_field, TOO_FAR_AHEAD)
+        return
+    if abs((day - today).days) > MAX_DAYS_AWAY:
+        # Series arithmetic on such a date would overflow (year 1 or 9999).
+        form.add_error(date_field, _("Pick a date within five years."))
         return
     try:
         data[key] = local_datetime(day, at)

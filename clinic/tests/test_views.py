@@ -813,6 +813,8 @@ def test_a_room_clash_names_the_room(
         ({"practitioner": "999999"}, "choices offered"),
         ({"room": "abc"}, "choices offered"),
         ({"date": "2031-01-01"}, "three years ahead"),
+        # Past the five years a calendar page reaches: the same limit.
+        ({"date": "2033-01-01"}, "three years ahead"),
     ],
 )
 def test_bad_bookings_get_a_clear_message_and_book_nothing(

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from clinic.forms import (
+    BOOKING_HORIZON_DAYS,
     CHANGED_ON_ITS_WAY,
     CheckboxesField,
     DateInput,
@@ -95,7 +96,22 @@ class PlanForm(forms.ModelForm):
                 )
                 % {"n": spacing, "p": protocol, "range": protocol.spacing_text}
             )
-        if outside and "exception_reason" not in self._errors:
+        if (sessions - 1) * spacing > BOOKING_HORIZON_DAYS:
+            # Never bookable: the last sessions would lie beyond what can be.
+            self.add_error(
+                "planned_sessions",
+                _(
+                    "%(n)s sessions %(d)s days apart run longer than the three "
+                    "years ahead that can be booked: plan fewer sessions, or "
+                    "closer together."
+                )
+                % {"n": sessions, "d": spacing},
+            )
+        if not outside:
+            # Nothing to explain: a reason typed anyway would mark the plan
+            # "outside the protocol" for everyone who opens it.
+            data["exception_reason"] = ""
+        elif "exception_reason" not in self._errors:
             try:
                 data["exception_reason"] = reason_in_words(
                     data.get("exception_reason", ""),

@@ -449,6 +449,44 @@ def test_counts_below_the_protocol_are_worded_for_their_number(
     assert any(message in e for e in response.context["form"].errors[field])
 
 
+def test_a_reason_typed_for_a_plan_inside_the_protocol_is_not_kept(
+    client, practitioner, consultation, frozen_now
+):
+    """Kept, it would mark the plan "outside the protocol" on every page."""
+    client.force_login(practitioner.user)
+
+    client.post(
+        reverse("plans:create", args=[consultation.pk]),
+        plan_data(practitioner, exception_reason="Patient asked for six."),
+    )
+
+    plan = TreatmentPlan.objects.get()
+    assert plan.exception_reason == ""
+    assert "Outside the protocol" not in (
+        client.get(plan.get_absolute_url()).content.decode()
+    )
+
+
+def test_a_course_longer_than_can_be_booked_is_refused(
+    client, practitioner, consultation
+):
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        reverse("plans:create", args=[consultation.pk]),
+        plan_data(
+            practitioner,
+            planned_sessions="30",
+            spacing_days="120",
+            exception_reason="Very slow course, patient travels.",
+        ),
+    )
+
+    errors = response.context["form"].errors["planned_sessions"]
+    assert any("run longer than the three years ahead" in e for e in errors)
+    assert not TreatmentPlan.objects.exists()
+
+
 def test_consent_can_be_recorded_later_by_the_practitioner(
     client, practitioner, consultation, frozen_now
 ):
