@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from clinic.tests.factories import UserFactory
@@ -70,6 +71,32 @@ def test_a_lockout_of_one_account_leaves_others_alone(client, front_desk, thrott
         {"username": "manager2", "password": "correct horse battery staple"},
     )
     assert response.status_code == 302
+
+
+def test_a_manager_lifts_a_colleagues_sign_in_pause(
+    client, front_desk, manager, throttled
+):
+    """The paused colleague is told to ask a manager; the manager can act."""
+    from axes.models import AccessAttempt
+
+    for _ in range(3):
+        sign_in(client, "guess")
+    assert (
+        "ask a manager to lift the pause" in sign_in(client, "guess").content.decode()
+    )
+    desk = Client()
+    desk.force_login(manager)
+    attempt = AccessAttempt.objects.get(username="frontdesk")
+    listed = desk.get(reverse("admin:axes_accessattempt_changelist"))
+    assert listed.status_code == 200
+    assert "frontdesk" in listed.content.decode()
+
+    lifted = desk.post(
+        reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"}
+    )
+
+    assert lifted.status_code == 302
+    assert sign_in(client, "correct horse battery staple").status_code == 302
 
 
 # Changing one's own password ------------------------------------------------------
