@@ -126,13 +126,18 @@ def _was_decided(consultation: Consultation) -> bool:
     )
 
 
+# What a decision rests on: a change to any of it is a decision taken again, in
+# the name of whoever saves it (the hopes a patient describes are not).
+DECIDED_ON = tuple(name for name in RECORDED if name != "hoped_for_results")
+
+
 def _decision_changed(consultation: Consultation) -> bool:
+    """The decision, or what it rests on (the screening above all), differs
+    from the stored one: the page then names who decided on what it shows."""
     stored = (
-        Consultation.objects.filter(pk=consultation.pk)
-        .values_list("decision", "decision_reason")
-        .first()
+        Consultation.objects.filter(pk=consultation.pk).values_list(*DECIDED_ON).first()
     )
-    return stored != (consultation.decision, consultation.decision_reason)
+    return stored != tuple(getattr(consultation, name) for name in DECIDED_ON)
 
 
 def log_clinical_access(

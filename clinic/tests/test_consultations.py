@@ -213,7 +213,14 @@ def test_an_undecided_consultation_has_no_decider(client, practitioner, visit):
 def test_editing_keeps_the_decision_stamp_until_the_decision_changes(
     client, practitioner, other_practitioner, visit, frozen_now
 ):
-    consultation = recorded(visit, practitioner.user)
+    as_posted = consultation_data()
+    consultation = recorded(
+        visit,
+        practitioner.user,
+        areas=as_posted["areas"],
+        goals=as_posted["goals"],
+        skin_type=as_posted["skin_type"],
+    )
     first_stamp = consultation.decided_at
     client.force_login(other_practitioner.user)
 
@@ -236,6 +243,31 @@ def test_editing_keeps_the_decision_stamp_until_the_decision_changes(
     consultation.refresh_from_db()
     assert consultation.decided_by == other_practitioner.user
     assert consultation.decided_at == frozen_now
+
+
+def test_a_screening_changed_after_the_decision_names_who_changed_it(
+    client, practitioner, other_practitioner, visit, frozen_now
+):
+    """The page said "decided by" the first practitioner above a screening she
+    never saw: whoever changes what the decision rests on decides again."""
+    as_posted = consultation_data(
+        pregnant="on", anticoagulants="on", screening_note="12 weeks; on warfarin."
+    )
+    first = Client()
+    first.force_login(practitioner.user)
+    assert post_as_page(first, record_url(visit), as_posted).status_code == 302
+    client.force_login(other_practitioner.user)
+    later = frozen_now + timedelta(minutes=10)
+
+    with time_machine.travel(later, tick=False):
+        post_as_page(client, record_url(visit), consultation_data())
+
+    consultation = Consultation.objects.get()
+    assert not consultation.pregnant
+    assert (consultation.decided_by, consultation.decided_at) == (
+        other_practitioner.user,
+        later,
+    )
 
 
 def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
