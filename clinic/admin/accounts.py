@@ -88,11 +88,10 @@ class StaffAccountAdmin(UserAdmin):
         class StaffAccountForm(form):
             def clean_username(self) -> str:
                 username = self.cleaned_data["username"]
-                if (
-                    User.objects.filter(username__iexact=username)
-                    .exclude(pk=self.instance.pk)
-                    .exists()
-                ):
+                others = User.objects.exclude(pk=self.instance.pk)
+                if others.filter(username=username).exists():
+                    raise forms.ValidationError(_("Another account has this username."))
+                if others.filter(username__iexact=username).exists():
                     raise forms.ValidationError(
                         _("Another account has this username in other letters.")
                     )

@@ -11,6 +11,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import User
+from django.db import models
 from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
@@ -19,6 +20,7 @@ from django.utils.translation import ngettext
 
 from clinic import roles, services
 from clinic.forms import clean_person_name
+from clinic.forms.fields import LocalSplitDateTimeField
 from clinic.models import (
     Appointment,
     ClosureDay,
@@ -181,6 +183,22 @@ def check_hours_change(
         practitioner_ids=None if practitioner_id is None else [practitioner_id]
     )
     for weekday, day in after.items():
+        # Said first: a block ending before it starts would also "leave" the
+        # day's bookings outside, and that message would send the manager to
+        # move them.
+        for start, end in day:
+            if end <= start:
+                raise forms.ValidationError(
+                    _(
+                        "The block of %(day)s ends before it starts "
+                        "(%(start)s-%(end)s): the end must be after the start."
+                    )
+                    % {
+                        "day": Weekday(weekday).label,
+                        "start": start.strftime("%H:%M"),
+                        "end": end.strftime("%H:%M"),
+                    }
+                )
         ordered = sorted(day)
         for (_s, first_end), (second_start, _e) in pairwise(ordered):
             if second_start < first_end:
@@ -344,9 +362,15 @@ class WorkingHoursInline(admin.TabularInline):
     extra = 0
 
 
+# Time off is typed in the clinic's zone: the night the clocks change is
+# refused in words, not with the zone database's name.
+LOCAL_DATETIMES = {models.DateTimeField: {"form_class": LocalSplitDateTimeField}}
+
+
 class TimeOffInline(admin.TabularInline):
     model = TimeOff
     extra = 0
+    formfield_overrides = LOCAL_DATETIMES
 
 
 @admin.register(Practitioner)
@@ -382,6 +406,7 @@ class WorkingHoursAdmin(RefusesStrandingDeletion, admin.ModelAdmin):
 
 @admin.register(TimeOff)
 class TimeOffAdmin(admin.ModelAdmin):
+    formfield_overrides = LOCAL_DATETIMES
     list_display = ["practitioner", "start", "end", "reason"]
     list_filter = ["practitioner"]
     list_select_related = ["practitioner__user"]

@@ -15,6 +15,12 @@ from clinic.scheduling.rules import BOOKING_HORIZON
 MAX_ID = 2**63 - 1
 
 
+CLOCK_CHANGE = _lazy(
+    "The clocks change that night, so this time doesn't exist or happens twice: "
+    "give a time outside the hour they change."
+)
+
+
 class LocalDateTimeField(forms.DateTimeField):
     """A date and time in the clinic's zone, refused in words on the night the
     clocks change (Django's own message quotes the zone's database name)."""
@@ -25,13 +31,20 @@ class LocalDateTimeField(forms.DateTimeField):
         except forms.ValidationError as error:
             if error.code != "ambiguous_timezone":
                 raise
-            raise forms.ValidationError(
-                _(
-                    "The clocks change that night, so this time doesn't exist or "
-                    "happens twice: give a time outside the hour they change."
-                ),
-                code="clock_change",
-            ) from None
+            raise forms.ValidationError(CLOCK_CHANGE, code="clock_change") from None
+
+
+class LocalSplitDateTimeField(forms.SplitDateTimeField):
+    """The admin's date and time pair, refused in the same words on the night
+    the clocks change."""
+
+    def compress(self, data_list):
+        try:
+            return super().compress(data_list)
+        except forms.ValidationError as error:
+            if error.code != "ambiguous_timezone":
+                raise
+            raise forms.ValidationError(CLOCK_CHANGE, code="clock_change") from None
 
 
 class ModelMultipleChoiceField(forms.ModelMultipleChoiceField):

@@ -416,6 +416,28 @@ def test_a_closure_day_over_bookings_is_refused_naming_them(
     )
 
 
+@pytest.mark.parametrize("day", ["2027-03-28", "2027-10-31"])
+def test_time_off_from_the_hour_the_clocks_change_is_refused_in_words(
+    admin_client, practitioner, day
+):
+    refused = admin_client.post(
+        reverse("admin:clinic_timeoff_add"),
+        {
+            "practitioner": practitioner.pk,
+            "start_0": day,
+            "start_1": "01:30",
+            "end_0": day,
+            "end_1": "18:00",
+            "reason": "Course",
+        },
+    )
+
+    page = refused.content.decode()
+    assert "The clocks change that night" in page
+    assert "Europe/London" not in page
+    assert not TimeOff.objects.exists()
+
+
 def test_time_off_over_a_practitioners_bookings_is_refused(
     admin_client, next_monday_booking, practitioner
 ):
@@ -460,6 +482,25 @@ def test_opening_later_on_a_day_with_a_morning_booking_is_refused(
     assert allowed.status_code == 302
     monday.refresh_from_db()
     assert (monday.opens, monday.closes) == (time(9, 30), time(17))
+
+
+def test_opening_hours_that_end_before_they_start_are_refused_as_such(
+    admin_client, next_monday_booking
+):
+    """Not as hours that would leave the day's bookings outside: moving them
+    would not help."""
+    monday = OpeningHours.objects.get(weekday=0)
+    url = reverse("admin:clinic_openinghours_change", args=[monday.pk])
+
+    refused = admin_client.post(
+        url, {"weekday": "0", "opens": "18:00", "closes": "09:00"}
+    )
+
+    page = refused.content.decode()
+    assert "The block of Monday ends before it starts (18:00-09:00)" in page
+    assert "would leave" not in page
+    monday.refresh_from_db()
+    assert monday.opens < monday.closes
 
 
 def test_an_opening_hours_block_may_not_overlap_another(admin_client, practitioner):
@@ -747,6 +788,20 @@ def test_staff_status_and_bookings_follow_the_roles_when_migrating(db):
         Practitioner.objects.filter(is_active=True).values_list("pk", flat=True)
     ) == sorted([keeps.pk, booked.pk])
     assert not Practitioner.objects.get(pk=gone.pk).is_active
+
+
+def test_a_username_taken_as_it_is_is_refused_in_those_words(admin_client):
+    clerk = UserFactory(username="clerk", role=roles.FRONT_DESK)
+    UserFactory(username="desk.two", role=roles.FRONT_DESK)
+
+    refused = admin_client.post(
+        reverse("admin:auth_user_change", args=[clerk.pk]),
+        account_data(clerk, username="desk.two"),
+    )
+
+    page = refused.content.decode()
+    assert "Another account has this username." in page
+    assert "in other letters" not in page
 
 
 def test_a_username_differing_only_in_case_is_refused(admin_client):
