@@ -700,6 +700,34 @@ def test_a_search_of_commas_is_no_search(client, front_desk, patient, query):
     assert list(response.context["page"].object_list) == [patient]
 
 
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("obrien", ["O'Brien"]),
+        ("O’Brien", ["O'Brien"]),
+        ("jiwoo park", ["Park"]),
+        ("ji-woo", ["Park"]),
+        ("johnsmythe", ["St. John-Smythe"]),
+        ("st john", ["St. John-Smythe"]),
+        ("obrian", []),
+    ],
+)
+def test_names_are_found_as_heard_without_their_apostrophes_and_hyphens(
+    client, front_desk, query, found
+):
+    PatientFactory(first_name="Robert", last_name="O'Brien", email="rob@example.com")
+    PatientFactory(first_name="Ji-woo", last_name="Park", email="jp@example.com")
+    PatientFactory(
+        first_name="Anne", last_name="St. John-Smythe", email="anne@example.com"
+    )
+    client.force_login(front_desk)
+
+    response = client.get(reverse("clinic:patient_list"), {"q": query})
+
+    listed = sorted(p.last_name for p in response.context["page"].object_list)
+    assert listed == found
+
+
 def test_a_search_with_no_match_says_so(client, front_desk, patient):
     client.force_login(front_desk)
     response = client.get(reverse("clinic:patient_list"), {"q": "zzzz"})
