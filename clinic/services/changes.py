@@ -430,6 +430,32 @@ def undo_check_in(
     return appointment
 
 
+def _check_plan_takes_it_back(appointment: Appointment) -> None:
+    """A missed treatment session is booked again only while its plan (the
+    plans app's, reached by its relations) is open and has room for it: the
+    missed one may have been replaced since, or the plan ended."""
+    session = appointment.plan_session
+    plan = type(session.plan).objects.select_for_update().get(pk=session.plan_id)
+    if not plan.is_open:
+        raise _refuse(_("Its treatment plan has ended: book a new one instead."))
+    others = (
+        Appointment.objects.filter(
+            treatment_session__plan_id=plan.pk,
+            status__in=Appointment.ACTIVE_STATUSES,
+        )
+        .exclude(pk=appointment.pk)
+        .count()
+    )
+    if others >= plan.planned_sessions:
+        raise _refuse(
+            _(
+                "The plan's %(n)s sessions are all booked again (a replacement "
+                "was booked for this one): the patient can be seen in that one."
+            )
+            % {"n": plan.planned_sessions}
+        )
+
+
 @transaction.atomic
 def undo_no_show(
     *,
@@ -451,13 +477,7 @@ def undo_no_show(
             _("A no-show can be taken back on the day of the appointment only.")
         )
     if appointment.plan_session is not None:
-        # Its plan may have a replacement booked, or be cancelled, since.
-        raise _refuse(
-            _(
-                "A missed treatment session is taken care of from its plan: book "
-                "the patient in again there."
-            )
-        )
+        _check_plan_takes_it_back(appointment)
     _lock_calendars([appointment.practitioner], [appointment.room])
     slot = Slot(
         start=appointment.start,

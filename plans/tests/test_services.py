@@ -1521,14 +1521,49 @@ def test_a_missed_session_is_a_no_show_once_its_time_has_passed(
     first.appointment.refresh_from_db()
     assert first.appointment.status == Appointment.Status.NO_SHOW
     assert unbooked_count(booked_plan) == 1
-    # Taken back from its plan, not from the appointment: the plan may have a
-    # replacement booked since.
-    with pytest.raises(BookingError, match="taken care of from its plan"):
+    # The patient arrives late after all: booked again, the plan whole.
+    undo_no_show(
+        appointment=first.appointment,
+        by=front_desk,
+        now=at(FIRST_DAY, 11) + timedelta(minutes=5),
+    )
+    first.appointment.refresh_from_db()
+    assert first.appointment.status == Appointment.Status.BOOKED
+    assert unbooked_count(booked_plan) == 0
+
+
+def test_a_missed_session_replaced_since_is_not_taken_back(booked_plan, front_desk):
+    first = session(booked_plan, 1)
+    missed_at = at(FIRST_DAY, 11) + timedelta(minutes=1)
+    mark_session_no_show(session=first, by=front_desk, now=missed_at)
+    # The front desk books the missed session again at the end of the course.
+    last = session(booked_plan, booked_plan.planned_sessions)
+    proposals = propose_for_plan(
+        plan=booked_plan,
+        request=SeriesRequest(
+            first_start=last.appointment.start + timedelta(days=28),
+            practitioner=booked_plan.practitioner,
+            room=None,
+            chosen={},
+        ),
+        now=missed_at,
+    )
+    book_series(
+        plan=booked_plan,
+        proposals=proposals,
+        practitioner=booked_plan.practitioner,
+        by=front_desk,
+        now=missed_at,
+    )
+
+    with pytest.raises(BookingError, match="all booked again"):
         undo_no_show(
             appointment=first.appointment,
             by=front_desk,
-            now=at(FIRST_DAY, 11) + timedelta(minutes=5),
+            now=missed_at + timedelta(minutes=5),
         )
+    first.appointment.refresh_from_db()
+    assert first.appointment.status == Appointment.Status.NO_SHOW
 
 
 def test_a_plan_extends_to_the_protocols_maximum_and_beyond_only_with_a_reason(

@@ -239,5 +239,11 @@ def session_no_show(request: HttpRequest, pk: int) -> HttpResponse:
     except services.PlanError as error:
         show_errors(request, error)
     else:
-        messages.success(request, _("Marked as a no-show."))
+        messages.success(
+            request,
+            _(
+                "Marked as a no-show. If the patient arrives after all, take it "
+                "back today on the appointment's page (Undo no-show)."
+            ),
+        )
     return redirect(session.plan)
