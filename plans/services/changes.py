@@ -23,6 +23,8 @@ from plans.services.series import (
     SeriesRequest,
     _note_exception,
     book_series,
+    last_live_session,
+    practitioner_to_follow,
     propose_for_plan,
 )
 
@@ -442,19 +444,10 @@ def cancel_session(
     # The replacement follows the course's last session, with the practitioner
     # of its last booked one (sessions from one on may have changed hands), or,
     # when that one no longer takes bookings, the cancelled session's.
-    live = Appointment.objects.filter(
-        treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
-    ).order_by("-start")
-    last = live.first() or session.appointment
-    booked = (
-        live.filter(status=Appointment.Status.BOOKED)
-        .select_related("practitioner__user")
-        .first()
-    )
-    practitioner = (
-        booked.practitioner
-        if booked is not None and booked.practitioner.is_active
-        else session.appointment.practitioner
+    latest = last_live_session(plan)
+    last = latest or session.appointment
+    practitioner = practitioner_to_follow(
+        plan, latest, fallback=session.appointment.practitioner
     )
     first_start = shift_wall_clock(last.start, timedelta(days=plan.spacing_days))
     proposals = propose_for_plan(

@@ -69,6 +69,33 @@ def last_live_start(plan: TreatmentPlan) -> datetime | None:
     return last
 
 
+def last_live_session(plan: TreatmentPlan) -> Appointment | None:
+    """The course's latest session booked or done, with its practitioner."""
+    return (
+        Appointment.objects.filter(
+            treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
+        )
+        .select_related("practitioner__user")
+        .order_by("-start")
+        .first()
+    )
+
+
+def practitioner_to_follow(
+    plan: TreatmentPlan,
+    last: Appointment | None,
+    *,
+    fallback: Practitioner | None = None,
+) -> Practitioner:
+    """Who the course's next sessions go with: the practitioner of its latest
+    session (``last``, see last_live_session(); sessions from one on may have
+    changed hands) while they take bookings; else ``fallback``, else the
+    plan's practitioner."""
+    if last is not None and last.practitioner.is_active:
+        return last.practitioner
+    return fallback or plan.practitioner
+
+
 def _live_sessions(plan: TreatmentPlan) -> tuple[int, datetime | None]:
     """How many of the plan's sessions are booked or done, and the last one's
     start (one query: unbooked_count() and last_live_start() together)."""

@@ -1519,6 +1519,27 @@ def test_a_replacement_follows_the_practitioner_of_the_courses_last_session(
     assert replacement.replaces == sessions[1]
 
 
+def test_sessions_booked_later_are_proposed_with_whoever_the_course_went_to(
+    client, front_desk, other_practitioner, plan, sessions
+):
+    """Sessions 4 on changed hands: the last one, cancelled and booked again
+    from the plan's page, is proposed with them too, not the plan's first."""
+    client.force_login(front_desk)
+    post_as_page(
+        client,
+        reverse("plans:session_change", args=[sessions[3].pk]),
+        {
+            "practitioner": other_practitioner.pk,
+            "room": sessions[3].appointment.room_id,
+        },
+    )
+    post_as_page(client, cancel_url(sessions[5]), {"reason": "Holiday"})
+
+    page = client.get(reverse("plans:book", args=[plan.pk]))
+
+    assert page.context["start_form"]["practitioner"].value() == other_practitioner.pk
+
+
 def test_a_replacement_doesnt_go_to_a_practitioner_who_has_left(
     client, front_desk, practitioner, other_practitioner, plan, sessions
 ):

@@ -62,7 +62,8 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, _("Every session of this plan is booked."))
         return redirect(plan)
 
-    previous = services.last_live_start(plan)
+    latest = services.last_live_session(plan)
+    previous = latest.start if latest else None
     first_day = default_first_date(previous, plan.spacing_days)
     if previous is None and request.method != "POST":
         # A first session on a day the practitioner works, not one the proposal
@@ -73,7 +74,7 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         initial={
             "date": first_day,
             "time": timezone.localtime(previous).time() if previous else "10:00",
-            "practitioner": plan.practitioner,
+            "practitioner": services.practitioner_to_follow(plan, latest),
         },
     )
     booked = plan.planned_sessions - unbooked
