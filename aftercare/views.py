@@ -40,6 +40,9 @@ def patient_messages_panel(request: HttpRequest, patient: Patient) -> str:
     )
 
 
+AHEAD, ANY_TIME = "ahead", "any"
+
+
 class OutboxFilter(forms.Form):
     status = forms.ChoiceField(
         required=False,
@@ -56,6 +59,18 @@ class OutboxFilter(forms.Form):
         required=False,
         widget=DateInput(attrs={"class": "form-control form-control-sm"}),
         label=gettext_lazy("Due on"),
+    )
+    # The page opens on what went out (or should have) most recently; what is
+    # still to come is listed soonest first.
+    when = forms.ChoiceField(
+        required=False,
+        label=gettext_lazy("When"),
+        choices=[
+            ("", gettext_lazy("Due by now")),
+            (AHEAD, gettext_lazy("To come")),
+            (ANY_TIME, gettext_lazy("Any time")),
+        ],
+        widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
 
     def clean_day(self) -> date | None:
@@ -75,10 +90,19 @@ def outbox(request: HttpRequest) -> HttpResponse:
     form = OutboxFilter(request.GET)
     reminders = services.with_held(
         Reminder.objects.select_related("patient", "appointment")
-    ).order_by("-due_at", "-id")
+    )
     # A bad value is shown as an error next to its field; the good ones filter.
     form.is_valid()
     data = form.cleaned_data
+    now = timezone.now()
+    when = data.get("when")
+    if when == AHEAD:
+        reminders = reminders.filter(due_at__gt=now).order_by("due_at", "id")
+    elif when == ANY_TIME or data.get("day"):
+        # A day is shown whole, whichever side of now it lies.
+        reminders = reminders.order_by("-due_at", "-id")
+    else:
+        reminders = reminders.filter(due_at__lte=now).order_by("-due_at", "-id")
     if data.get("status"):
         reminders = reminders.filter(status=data["status"])
     if data.get("kind"):

@@ -237,8 +237,32 @@ def outbox(as_user, book, patient, reminder) -> Callable[..., object]:
     return lambda **query: client.get(reverse("aftercare:outbox"), query)
 
 
+def test_the_outbox_opens_on_what_was_due_and_lists_what_is_to_come_soonest_first(
+    outbox, book
+):
+    carol = PatientFactory(first_name="Carol")
+    book(carol, start=THURSDAY + 7 * DAY)  # Her reminder is due a week later.
+
+    due = outbox()
+    ahead = outbox(when="ahead")
+
+    # The confirmations were due at booking (the latest first); the reminders
+    # are days away, the soonest first.
+    assert listed(due) == [
+        (Kind.CONFIRMATION, Status.SCHEDULED),
+        (Kind.CONFIRMATION, Status.FAILED),
+        (Kind.CONFIRMATION, Status.SENT),
+    ]
+    reminders = ahead.context["page"].object_list
+    assert [(r.kind, r.patient.first_name) for r in reminders] == [
+        (Kind.REMINDER, "Ada"),
+        (Kind.REMINDER, "Carol"),
+    ]
+    assert reminders[0].due_at < reminders[1].due_at
+
+
 def test_the_outbox_lists_every_email_latest_first(outbox):
-    response = outbox()
+    response = outbox(when="any")
 
     assert listed(response) == [
         (Kind.REMINDER, Status.SCHEDULED),
@@ -254,7 +278,8 @@ def test_the_outbox_lists_every_email_latest_first(outbox):
     ("query", "expected"),
     [
         ({"status": "failed"}, [(Kind.CONFIRMATION, Status.FAILED)]),
-        ({"kind": "reminder"}, [(Kind.REMINDER, Status.SCHEDULED)]),
+        ({"kind": "reminder", "when": "ahead"}, [(Kind.REMINDER, Status.SCHEDULED)]),
+        ({"kind": "reminder"}, []),
         ({"day": "2026-11-25"}, [(Kind.REMINDER, Status.SCHEDULED)]),
         (
             {"day": "2026-11-23", "status": "sent"},
@@ -312,7 +337,9 @@ def test_the_outbox_pages_newest_first_without_counting_every_email(
     client = as_user("front_desk")
 
     def page(number: str) -> tuple[list[int], bool, str]:
-        response = client.get(reverse("aftercare:outbox"), {"page": number})
+        response = client.get(
+            reverse("aftercare:outbox"), {"page": number, "when": "any"}
+        )
         shown = response.context["page"]
         return [r.version for r in shown.object_list], shown.has_next, response
 
@@ -336,7 +363,8 @@ def test_an_empty_outbox_says_whether_filters_or_bookings_are_missing(
     empty = client.get(reverse("aftercare:outbox"))
 
     assert "No email matches these filters." in filtered.content.decode()
-    assert "No emails yet." in empty.content.decode()
+    assert "No email has been due yet." in empty.content.decode()
+    assert 'href="?when=ahead"' in empty.content.decode()
 
 
 def test_the_outbox_pages_only_so_far_back_and_says_how_to_reach_older_emails(
@@ -344,7 +372,9 @@ def test_the_outbox_pages_only_so_far_back_and_says_how_to_reach_older_emails(
 ):
     monkeypatch.setattr(NewestFirstPage, "last", 2)
 
-    response = as_user("front_desk").get(reverse("aftercare:outbox"), {"page": "7"})
+    response = as_user("front_desk").get(
+        reverse("aftercare:outbox"), {"page": "7", "when": "any"}
+    )
 
     assert response.context["page"].number == 2
     assert not response.context["page"].has_next
@@ -516,7 +546,8 @@ def test_an_email_held_by_a_switched_off_rule_says_so(as_user, reminder, patient
     assert HELD not in client.get(patient.get_absolute_url()).content.decode()
     ReminderRule.objects.filter(kind=Kind.REMINDER).update(enabled=False)
 
-    for url in (patient.get_absolute_url(), reverse("aftercare:outbox")):
+    to_come = reverse("aftercare:outbox") + "?when=ahead"
+    for url in (patient.get_absolute_url(), to_come):
         page = client.get(url).content.decode()
         # The scheduled reminder waits; the confirmation, sent, is not held.
         assert page.count(HELD) == 1
@@ -543,7 +574,8 @@ def test_a_scheduled_email_that_wont_go_out_says_why(
     assert says not in client.get(patient.get_absolute_url()).content.decode()
     Patient.objects.filter(pk=patient.pk).update(**change)
 
-    for url in (patient.get_absolute_url(), reverse("aftercare:outbox")):
+    to_come = reverse("aftercare:outbox") + "?when=ahead"
+    for url in (patient.get_absolute_url(), to_come):
         page = client.get(url).content.decode()
         assert says in page
 

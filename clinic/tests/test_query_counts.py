@@ -210,7 +210,14 @@ def emails(count: int) -> None:
 
 
 @pytest.mark.parametrize(
-    "query", [{}, {"status": "scheduled"}, {"kind": "confirmation"}, {"page": "2"}]
+    "query",
+    [
+        {},
+        {"when": "ahead"},
+        {"when": "any", "status": "scheduled"},
+        {"kind": "confirmation"},
+        {"when": "any", "page": "2"},
+    ],
 )
 def test_the_outbox_takes_no_more_queries_for_many_emails(
     front_desk, query, django_assert_max_num_queries
