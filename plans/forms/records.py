@@ -172,6 +172,12 @@ class AreaForm(forms.Form):
         widget=forms.NumberInput(attrs={"class": "form-control"}),
     )
 
+    def __init__(self, *args, draft: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # A draft's area without a depth yet is kept out of what is saved
+        # (BaseAreaFormSet.entries); signing needs every depth.
+        self.fields["depth_mm"].required = not draft
+
 
 class BaseAreaFormSet(forms.BaseFormSet):
     def add_fields(self, form, index) -> None:
@@ -214,7 +220,9 @@ class BaseAreaFormSet(forms.BaseFormSet):
                 passes=f.cleaned_data["passes"],
             )
             for f in self.forms
-            if f.has_changed() and not self._should_delete_form(f)
+            if f.has_changed()
+            and not self._should_delete_form(f)
+            and f.cleaned_data.get("depth_mm") is not None
         ]
 
 

@@ -1826,3 +1826,30 @@ def test_a_session_the_practitioner_began_recording_stays_checked_in_and_booked(
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.CHECKED_IN
     assert mailoutbox == []
+
+
+def test_a_draft_of_notes_is_saved_before_the_needling_without_a_depth(
+    client, practitioner, today
+):
+    """Notes typed before the session: the area the page offers has no depth
+    yet, and inventing one to save them would put a wrong depth on record."""
+    client.force_login(practitioner.user)
+    url = record_url(today)
+
+    saved = post_as_page(
+        client, url, record_data(areas=(("face", "", "2"),), notes="Nervous.")
+    )
+    signed = post_as_page(
+        client, url, record_data(action="sign", areas=(("face", "", "2"),))
+    )
+
+    assert saved.status_code == 302
+    record = SessionRecord.objects.get(session=today)
+    assert record.notes == "Nervous."
+    assert not record.areas.exists()
+    page = client.get(url)
+    assert page.context["areas"].forms[0].initial["area"] == "face"
+    # Signing still needs the depth.
+    assert signed.status_code == 200
+    record.refresh_from_db()
+    assert not record.is_signed

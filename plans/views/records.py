@@ -68,12 +68,17 @@ def _check_signer(user) -> None:
 
 
 def _areas_initial(record: SessionRecord, session: TreatmentSession) -> list[dict]:
-    if record.pk:
-        return [
+    """The record's areas; before any is saved (a draft of notes only), the
+    plan's areas to fill in."""
+    saved = (
+        [
             {"area": a.area, "depth_mm": a.depth_mm, "passes": a.passes}
             for a in record.areas.all()
         ]
-    return [{"area": area, "passes": 2} for area in session.plan.areas]
+        if record.pk
+        else []
+    )
+    return saved or [{"area": area, "passes": 2} for area in session.plan.areas]
 
 
 def _unsaved_areas(
@@ -162,6 +167,9 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             request.POST or None,
             prefix="areas",
             initial=None if request.POST else _areas_initial(record, session),
+            # A draft may be saved before the needling: an area without its
+            # depth yet is left for later, not refused.
+            form_kwargs={"draft": request.POST.get("action") != "sign"},
         )
         if request.method == "POST" and form.is_valid() and areas.is_valid():
             entries = areas.entries()
