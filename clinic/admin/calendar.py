@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from clinic import roles, services
-from clinic.forms import clean_person_name
+from clinic.forms import HiddenErrorsShown, clean_person_name
 from clinic.forms.fields import LocalSplitDateTimeField
 from clinic.models import (
     Appointment,
@@ -356,8 +356,15 @@ class RefusesStrandingDeletion:
         return super().delete_view(request, object_id, extra_context)
 
 
+class PageRowForm(HiddenErrorsShown, forms.ModelForm):
+    """A row of the practitioner's page: its hidden values (whose row it is)
+    changed on their way are said in words above the row, not only as "please
+    correct the errors below" with none shown."""
+
+
 class WorkingHoursInline(admin.TabularInline):
     model = WorkingHours
+    form = PageRowForm
     formset = WorkingHoursFormSet
     extra = 0
 
@@ -369,6 +376,7 @@ LOCAL_DATETIMES = {models.DateTimeField: {"form_class": LocalSplitDateTimeField}
 
 class TimeOffInline(admin.TabularInline):
     model = TimeOff
+    form = PageRowForm
     extra = 0
     formfield_overrides = LOCAL_DATETIMES
 

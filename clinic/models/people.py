@@ -7,7 +7,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q, Value
+from django.db.models.functions import Replace
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -72,6 +73,20 @@ class SkinType(models.IntegerChoices):
     VI = 6, _("Type VI - never burns, deeply pigmented")
 
 
+# Marks inside names a name typed as heard leaves out: O'Brien, Ji-woo, St. John.
+NAME_MARKS = ("'", "\u2019", "-", ".")
+
+
+def without_marks(name):
+    """The name without NAME_MARKS: typed text, or a column (an expression)."""
+    for mark in NAME_MARKS:
+        if isinstance(name, str):
+            name = name.replace(mark, "")
+        else:
+            name = Replace(name, Value(mark), Value(""))
+    return name
+
+
 class Patient(models.Model):
     class Contact(models.TextChoices):
         EMAIL = "email", _("Email")
@@ -104,6 +119,18 @@ class Patient(models.Model):
         _("skin type (Fitzpatrick)"), choices=SkinType.choices, null=True, blank=True
     )
     notes = models.TextField(_("notes"), blank=True, max_length=5000)
+    # The names as search compares them with what was typed as heard (see
+    # without_marks), kept by the database so that a search reads them.
+    first_letters = models.GeneratedField(
+        expression=without_marks(F("first_name")),
+        output_field=models.CharField(max_length=100),
+        db_persist=True,
+    )
+    last_letters = models.GeneratedField(
+        expression=without_marks(F("last_name")),
+        output_field=models.CharField(max_length=100),
+        db_persist=True,
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -4,13 +4,14 @@ from datetime import datetime
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Q, QuerySet, Value
+from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Replace
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from clinic.models import Patient
+from clinic.models.people import without_marks
 from clinic.services.stale import check_seen
 
 # Any fixed number, the same in every process: the PostgreSQL advisory lock that
@@ -129,20 +130,6 @@ def _phone_forms(word: str) -> list[str]:
     return forms
 
 
-# Marks inside names a name typed as heard leaves out: O'Brien, Ji-woo, St. John.
-NAME_MARKS = ("'", "\u2019", "-", ".")
-
-
-def _without_marks(value):
-    """The typed text, or the column (an expression), without NAME_MARKS."""
-    for mark in NAME_MARKS:
-        if isinstance(value, str):
-            value = value.replace(mark, "")
-        else:
-            value = Replace(value, Value(mark), Value(""))
-    return value
-
-
 def search_patients(query: str) -> QuerySet[Patient]:
     """Every word must match a name (with or without its apostrophes, hyphens
     and dots: "obrien" finds O'Brien), the email or the phone (its spaces,
@@ -155,18 +142,13 @@ def search_patients(query: str) -> QuerySet[Patient]:
         for separator in PHONE_SEPARATORS:
             phone = Replace(phone, Value(separator), Value(""))
         patients = patients.annotate(phone_digits=phone)
-    if words:
-        patients = patients.annotate(
-            first_letters=_without_marks(F("first_name")),
-            last_letters=_without_marks(F("last_name")),
-        )
     for word in words:
         match = (
             Q(first_name__icontains=word)
             | Q(last_name__icontains=word)
             | Q(email__icontains=word)
         )
-        bare = _without_marks(word)
+        bare = without_marks(word)
         if bare:
             match |= Q(first_letters__icontains=bare) | Q(last_letters__icontains=bare)
         for digits in _phone_forms(word):

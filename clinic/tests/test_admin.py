@@ -1053,6 +1053,30 @@ def test_time_off_and_closures_from_years_ago_dont_hold_up_a_save(
     assert renamed.status_code == 302
 
 
+def test_a_row_of_the_practitioners_page_altered_on_its_way_says_so(
+    admin_client, practitioner, other_practitioner
+):
+    later = timezone.localtime(timezone.now() + timedelta(days=30))
+    data = practitioner_page_data(practitioner, []) | {
+        "time_off-TOTAL_FORMS": "1",
+        # Another practitioner's id where the page put this one's.
+        "time_off-0-practitioner": other_practitioner.pk,
+        "time_off-0-start_0": f"{later:%Y-%m-%d}",
+        "time_off-0-start_1": "09:00",
+        "time_off-0-end_0": f"{later:%Y-%m-%d}",
+        "time_off-0-end_1": "17:00",
+        "time_off-0-reason": "Course",
+    }
+
+    refused = admin_client.post(
+        reverse("admin:clinic_practitioner_change", args=[practitioner.pk]), data
+    )
+
+    assert refused.status_code == 200
+    assert "This page was changed on its way here" in refused.content.decode()
+    assert not TimeOff.objects.exists()
+
+
 def test_a_working_hours_block_stays_with_its_practitioner(
     admin_client, practitioner, other_practitioner
 ):
