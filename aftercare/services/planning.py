@@ -149,8 +149,10 @@ def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
         appointment__in=appointments, kind__in=BEFORE_START, status=Status.SENT
     ).values_list("appointment_id", "kind"):
         sent.setdefault(appointment_id, set()).add(kind)
-    heard = told.heard_of(appointments)
     cancel_pending(appointments, reason="the appointment moved", now=now)
+    # Read after the cancelling: a confirmation a worker claimed meanwhile is
+    # being sent (it was not cancelled), so the patient hears of the booking.
+    heard = told.heard_of(appointments)
     # A booking the patient hasn't heard of yet is confirmed where it is now,
     # not updated from a time they never knew; one a confirmation still waiting
     # to go out tells of (another session's, for a series) needs nothing.
@@ -183,8 +185,9 @@ def plan_cancellation(appointments: list[Appointment], *, now: datetime) -> None
     """A cancellation email for the bookings the patient heard of; the others'
     (cancelled before their confirmation went out) are marked as not needed."""
     versions = versions_of(appointments)
-    heard = told.heard_of(appointments)
     cancel_pending(appointments, reason="the appointment was cancelled", now=now)
+    # After the cancelling, as in plan_move: a confirmation being sent counts.
+    heard = told.heard_of(appointments)
     rows = one_email_each(
         Kind.CANCELLATION, [a for a in appointments if a.pk in heard], versions, now
     )

@@ -355,6 +355,26 @@ def test_a_booking_cancelled_before_its_confirmation_went_out_gets_no_email(
     assert skipped.skip_reason == "the patient was never told of this booking"
 
 
+def test_a_confirmation_a_worker_claims_during_the_cancellation_is_followed_by_one(
+    book, front_desk, monkeypatch
+):
+    """A worker's claim commits between the cancellation's reads: the
+    confirmation goes out, so the cancellation must too."""
+    appointment = book()
+    cancel_pending = services.planning.cancel_pending
+
+    def claimed_first(*args, **kwargs):
+        [claimed] = services.claim(now=NOW, limit=10)  # The due confirmation.
+        assert claimed.kind == Kind.CONFIRMATION
+        return cancel_pending(*args, **kwargs)
+
+    monkeypatch.setattr(services.planning, "cancel_pending", claimed_first)
+
+    cancel_appointment(appointment=appointment, by=front_desk, reason="No.", now=NOW)
+
+    assert Reminder.objects.get(kind=Kind.CANCELLATION).status == Status.SCHEDULED
+
+
 def test_a_booking_moved_before_its_confirmation_went_out_is_confirmed_anew(move, book):
     """No update "was 10:00" of a time the patient never knew: a confirmation
     of where it is now."""

@@ -200,7 +200,7 @@ def reschedule_appointment(
         check_appointments_seen([_locked(appointment)], seen)
     if appointment.plan_session is not None:
         raise _refuse(TREATMENTS_MOVE_WITH_THEIR_PLAN)
-    refusal = took_place(appointment)
+    refusal = took_place(appointment, now=now or timezone.now())
     if refusal:
         raise _refuse(refusal)
     slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
@@ -239,17 +239,19 @@ CHECKED_IN_AND_OVER = _lazy(
 )
 
 
-def took_place(appointment: Appointment) -> str | None:
+def took_place(appointment: Appointment, *, now: datetime) -> str | None:
     """Why the appointment is known to have happened, so that it stays as it is
     (no move, cancellation, no-show or undone check-in), or None.
 
-    A decided consultation may carry a plan; a treatment session with a record
-    or photos carries clinical notes (the plans app's, reached by their names).
+    A decided consultation may carry a plan; a treatment session under way or
+    past with a record or photos carries clinical notes (the plans app's,
+    reached by their names). Notes written ahead of a session don't count.
     """
     if consultation_took_place(appointment):
         return str(CONSULTATION_TOOK_PLACE)
     if (
         appointment.kind == Appointment.Kind.TREATMENT
+        and appointment.start <= now
         and Appointment.objects.filter(pk=appointment.pk)
         .filter(
             Q(treatment_session__record__isnull=False)
@@ -264,7 +266,7 @@ def took_place(appointment: Appointment) -> str | None:
 def why_not_cancellable(appointment: Appointment, *, now: datetime) -> str | None:
     """Why the (open) appointment can't be cancelled, or None: it took place,
     or the patient was checked in and its time is over."""
-    reason = took_place(appointment)
+    reason = took_place(appointment, now=now)
     if reason is None and (
         appointment.status == Appointment.Status.CHECKED_IN and appointment.end <= now
     ):
@@ -387,7 +389,7 @@ def mark_no_show(
                 "has passed."
             )
         )
-    refusal = took_place(appointment)
+    refusal = took_place(appointment, now=now)
     if refusal:
         raise _refuse(refusal)
     appointment.status = Appointment.Status.NO_SHOW
@@ -404,8 +406,9 @@ def undo_check_in(
     by: AbstractBaseUser | None,
     now: datetime | None = None,
 ) -> Appointment:
-    """A patient checked in by mistake (the wrong one of two namesakes, say) is
-    booked again, as long as the consultation hasn't been decided."""
+    """A patient checked in by mistake (the wrong one of two namesakes, say),
+    or who left without being seen, is booked again, as long as nothing was
+    recorded (took_place())."""
     appointment = _locked(appointment)
     if appointment.status != Appointment.Status.CHECKED_IN:
         raise _refuse(
@@ -416,11 +419,9 @@ def undo_check_in(
             % {"status": appointment.status_phrase}
         )
     now = now or timezone.now()
-    if timezone.localdate(appointment.start) != timezone.localdate(now):
-        raise _refuse(
-            _("A check-in can be taken back on the day of the appointment only.")
-        )
-    refusal = took_place(appointment)
+    # Also on a later day: a patient who left without being seen is then
+    # marked as a no-show, rather than left checked in for good.
+    refusal = took_place(appointment, now=now)
     if refusal:
         raise _refuse(refusal)
     appointment.status = Appointment.Status.BOOKED
@@ -430,12 +431,19 @@ def undo_check_in(
     return appointment
 
 
-def _check_plan_takes_it_back(appointment: Appointment) -> None:
-    """A missed treatment session is booked again only while its plan (the
-    plans app's, reached by its relations) is open and has room for it: the
-    missed one may have been replaced since, or the plan ended."""
+def _lock_plan_of(appointment: Appointment):
+    """The (plans app's) plan of the appointment's session, locked, or None:
+    locked before the appointment, in the order plan changes lock them."""
     session = appointment.plan_session
-    plan = type(session.plan).objects.select_for_update().get(pk=session.plan_id)
+    if session is None:
+        return None
+    return type(session.plan).objects.select_for_update().get(pk=session.plan_id)
+
+
+def _check_plan_takes_it_back(appointment: Appointment, plan) -> None:
+    """A missed treatment session is booked again only while its plan (locked)
+    is open and has room for it: the missed one may have been replaced since,
+    or the plan ended."""
     if not plan.is_open:
         raise _refuse(_("Its treatment plan has ended: book a new one instead."))
     others = (
@@ -466,6 +474,7 @@ def undo_no_show(
     """A patient marked as a no-show who turns up late after all is booked again
     (to be checked in), on the day itself, while nobody has taken the slot."""
     now = now or timezone.now()
+    plan = _lock_plan_of(appointment)
     appointment = _locked(appointment)
     if appointment.status != Appointment.Status.NO_SHOW:
         raise _refuse(
@@ -476,8 +485,8 @@ def undo_no_show(
         raise _refuse(
             _("A no-show can be taken back on the day of the appointment only.")
         )
-    if appointment.plan_session is not None:
-        _check_plan_takes_it_back(appointment)
+    if plan is not None:
+        _check_plan_takes_it_back(appointment, plan)
     _lock_calendars([appointment.practitioner], [appointment.room])
     slot = Slot(
         start=appointment.start,

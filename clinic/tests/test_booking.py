@@ -825,18 +825,18 @@ def test_a_late_patient_marked_as_a_no_show_is_booked_again(
     assert booked.status == Appointment.Status.CHECKED_IN
 
 
-def test_a_check_in_is_taken_back_on_its_day_only(booked, front_desk):
+def test_a_patient_who_left_unseen_is_marked_missed_on_a_later_day(booked, front_desk):
+    """Checked in, gone before being seen, noticed the next day: the check-in
+    is taken back and the appointment marked missed, not left checked in."""
     check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
+    next_day = thursday(9) + timedelta(days=1)
 
-    error = refusal(
-        lambda: undo_check_in(
-            appointment=booked, by=front_desk, now=thursday(9) + timedelta(days=1)
-        )
-    )
+    undo_check_in(appointment=booked, by=front_desk, now=next_day)
+    mark_no_show(appointment=booked, by=front_desk, now=next_day)
 
-    assert error.messages == [
-        "A check-in can be taken back on the day of the appointment only."
-    ]
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.NO_SHOW
+    assert booked.checked_in_at is None
 
 
 def test_a_no_show_is_taken_back_on_its_day_only(booked, front_desk):

@@ -96,6 +96,9 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
 @require_safe
 def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _get_appointment(pk)
+    now = timezone.now()
+    took_place = services.took_place(appointment, now=now)
+    cancel_refused = took_place or services.why_not_cancellable(appointment, now=now)
     return render(
         request,
         "clinic/appointment_detail.html",
@@ -106,10 +109,8 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "is_today": timezone.localdate(appointment.start) == timezone.localdate(),
             "has_started": appointment.start <= timezone.now(),
             # Then it can no longer be moved, cancelled or marked as missed.
-            "took_place": services.took_place(appointment),
-            "cancel_refused": services.why_not_cancellable(
-                appointment, now=timezone.now()
-            ),
+            "took_place": took_place,
+            "cancel_refused": cancel_refused,
             "history": services.history_of(appointment),
         },
     )
@@ -134,7 +135,7 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
     if appointment.plan_session is not None:
         messages.error(request, services.TREATMENTS_MOVE_WITH_THEIR_PLAN)
         return redirect(appointment.plan_session.plan)
-    refusal = services.took_place(appointment)
+    refusal = services.took_place(appointment, now=timezone.now())
     if refusal:
         messages.error(request, refusal)
         return redirect(appointment)

@@ -259,15 +259,21 @@ def cancel_plan(
         raise PlanError(
             _(
                 "The session of %(when)s is under way (the patient is checked in): "
-                "complete it, or cancel it on its own, before cancelling the rest."
+                "the practitioner records it, or, if the patient left without "
+                "being seen, undo the check-in and mark a no-show, before "
+                "cancelling the rest."
             )
             % {"when": when_text(under_way.start)}
         )
-    count = len(
-        booking.cancel_appointments(
-            appointments=list(upcoming), by=by, reason=reason, now=now
+    try:
+        count = len(
+            booking.cancel_appointments(
+                appointments=list(upcoming), by=by, reason=reason, now=now
+            )
         )
-    )
+    except booking.BookingError as error:
+        # A session that took place (its record begun) is not cancelled.
+        raise PlanError(error.messages[0], messages=error.messages[1:]) from error
     plan.status = TreatmentPlan.Status.CANCELLED
     plan.ended_reason = reason
     plan.ended_at = now

@@ -1796,9 +1796,10 @@ def test_a_session_the_practitioner_began_recording_stays_checked_in_and_booked(
 ):
     """Its notes or photos are clinical records of a visit that happened: the
     front desk can neither take the check-in back nor cancel the session."""
-    session = add_session(plan, at(TODAY, 16), room)
+    # Under way: 14:30 to 15:30, and it is 15:00.
+    session = add_session(plan, at(TODAY, 14, 30), room)
     check_in_appointment(
-        appointment=session.appointment, by=front_desk, now=at(TODAY, 14, 50)
+        appointment=session.appointment, by=front_desk, now=at(TODAY, 14, 25)
     )
     if started == "draft":
         draft(session)
@@ -1853,3 +1854,43 @@ def test_a_draft_of_notes_is_saved_before_the_needling_without_a_depth(
     assert signed.status_code == 200
     record.refresh_from_db()
     assert not record.is_signed
+
+
+def test_notes_written_ahead_of_a_session_dont_hold_it_in_the_calendar(
+    client, plan, front_desk, room
+):
+    """A draft before the day is a plan of the session, not a record of one:
+    the session can still be cancelled (and the plan with it)."""
+    ahead = add_session(plan, at(TODAY + timedelta(days=3), 10), room)
+    draft(ahead, areas={})
+    client.force_login(front_desk)
+
+    response = post_as_page(
+        client,
+        reverse("plans:session_cancel", args=[ahead.pk]),
+        {"reason": "Patient unwell"},
+    )
+
+    assert response.status_code == 302
+    ahead.appointment.refresh_from_db()
+    assert ahead.appointment.status == Appointment.Status.CANCELLED
+
+
+def test_a_plan_with_a_past_session_begun_on_record_is_not_cancelled_whole(
+    client, plan, front_desk, room
+):
+    """Refused in words (it was a server error): the session's record stays."""
+    yesterday = add_session(plan, at(TODAY - timedelta(days=1), 10), room)
+    draft(yesterday)
+    client.force_login(front_desk)
+
+    response = client.post(
+        reverse("plans:cancel", args=[plan.pk]),
+        {"reason": "Moving abroad"},
+        follow=True,
+    )
+
+    assert response.status_code == 200
+    assert "started this session&#x27;s record" in response.content.decode()
+    plan.refresh_from_db()
+    assert plan.is_open
