@@ -88,9 +88,21 @@ def practitioner_to_follow(
     fallback: Practitioner | None = None,
 ) -> Practitioner:
     """Who the course's next sessions go with: the practitioner of its latest
-    session (``last``, see last_live_session(); sessions from one on may have
-    changed hands) while they take bookings; else ``fallback``, else the
-    plan's practitioner."""
+    session still to come (sessions from one on may have changed hands) while
+    they take bookings; else ``fallback``, else the plan's practitioner.
+
+    ``last`` is last_live_session(): when it is still to come it is the one
+    (no query); when it was done, the latest to come is looked up. A session
+    done says whom the course was with, not whom it goes on with."""
+    if last is not None and last.status not in Appointment.OPEN_STATUSES:
+        last = (
+            Appointment.objects.filter(
+                treatment_session__plan=plan, status__in=Appointment.OPEN_STATUSES
+            )
+            .select_related("practitioner__user")
+            .order_by("-start")
+            .first()
+        )
     if last is not None and last.practitioner.is_active:
         return last.practitioner
     return fallback or plan.practitioner

@@ -1540,6 +1540,32 @@ def test_sessions_booked_later_are_proposed_with_whoever_the_course_went_to(
     assert page.context["start_form"]["practitioner"].value() == other_practitioner.pk
 
 
+def test_a_replacement_goes_with_whom_the_course_goes_on_not_whom_it_was_done_with(
+    client, front_desk, practitioner, other_practitioner, plan, sessions
+):
+    """Sessions 1-5 done with the first practitioner; session 6 handed to a
+    colleague, then cancelled with a replacement: the colleague takes it."""
+    client.force_login(front_desk)
+    post_as_page(
+        client,
+        reverse("plans:session_change", args=[sessions[5].pk]),
+        {
+            "practitioner": other_practitioner.pk,
+            "room": sessions[5].appointment.room_id,
+        },
+    )
+    Appointment.objects.filter(pk__in=[s.appointment_id for s in sessions[:5]]).update(
+        status=Appointment.Status.COMPLETED
+    )
+
+    post_as_page(
+        client, cancel_url(sessions[5]), {"reason": "Moving house", "replace": "on"}
+    )
+
+    replacement = plan.sessions.get(number=7)
+    assert replacement.appointment.practitioner == other_practitioner
+
+
 def test_a_replacement_doesnt_go_to_a_practitioner_who_has_left(
     client, front_desk, practitioner, other_practitioner, plan, sessions
 ):
