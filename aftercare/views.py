@@ -122,6 +122,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "filtered": any(data.values()),
+            "when": when or "",
             "query": query.urlencode(),
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
         },
