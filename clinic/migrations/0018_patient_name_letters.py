@@ -20,14 +20,26 @@ class Migration(migrations.Migration):
                     django.db.models.functions.text.Replace(
                         django.db.models.functions.text.Replace(
                             django.db.models.functions.text.Replace(
-                                models.F("first_name"),
-                                models.Value("'"),
+                                django.db.models.functions.text.Replace(
+                                    django.db.models.functions.text.Replace(
+                                        django.db.models.functions.text.Replace(
+                                            models.F("first_name"),
+                                            models.Value("'"),
+                                            models.Value(""),
+                                        ),
+                                        models.Value("’"),
+                                        models.Value(""),
+                                    ),
+                                    models.Value("ʼ"),
+                                    models.Value(""),
+                                ),
+                                models.Value("-"),
                                 models.Value(""),
                             ),
-                            models.Value("’"),
+                            models.Value("‐"),
                             models.Value(""),
                         ),
-                        models.Value("-"),
+                        models.Value("‑"),
                         models.Value(""),
                     ),
                     models.Value("."),
@@ -45,14 +57,26 @@ class Migration(migrations.Migration):
                     django.db.models.functions.text.Replace(
                         django.db.models.functions.text.Replace(
                             django.db.models.functions.text.Replace(
-                                models.F("last_name"),
-                                models.Value("'"),
+                                django.db.models.functions.text.Replace(
+                                    django.db.models.functions.text.Replace(
+                                        django.db.models.functions.text.Replace(
+                                            models.F("last_name"),
+                                            models.Value("'"),
+                                            models.Value(""),
+                                        ),
+                                        models.Value("’"),
+                                        models.Value(""),
+                                    ),
+                                    models.Value("ʼ"),
+                                    models.Value(""),
+                                ),
+                                models.Value("-"),
                                 models.Value(""),
                             ),
-                            models.Value("’"),
+                            models.Value("‐"),
                             models.Value(""),
                         ),
-                        models.Value("-"),
+                        models.Value("‑"),
                         models.Value(""),
                     ),
                     models.Value("."),

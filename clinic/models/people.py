@@ -73,8 +73,9 @@ class SkinType(models.IntegerChoices):
     VI = 6, _("Type VI - never burns, deeply pigmented")
 
 
-# Marks inside names a name typed as heard leaves out: O'Brien, Ji-woo, St. John.
-NAME_MARKS = ("'", "\u2019", "-", ".")
+# Marks inside names a name typed as heard leaves out: O'Brien, Ji-woo, St. John,
+# with the typographic apostrophes and hyphens other keyboards type.
+NAME_MARKS = ("'", "\u2019", "\u02bc", "-", "\u2010", "\u2011", ".")
 
 
 def without_marks(name):

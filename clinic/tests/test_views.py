@@ -710,6 +710,9 @@ def test_a_search_of_commas_is_no_search(client, front_desk, patient, query):
         ("johnsmythe", ["St. John-Smythe"]),
         ("st john", ["St. John-Smythe"]),
         ("obrian", []),
+        # Typed on another keyboard: the modifier apostrophe, a Unicode hyphen.
+        ("oʼbrien", ["O'Brien"]),
+        ("ji‐woo", ["Park"]),
     ],
 )
 def test_names_are_found_as_heard_without_their_apostrophes_and_hyphens(
