@@ -210,6 +210,17 @@ class BaseAreaFormSet(forms.BaseFormSet):
                 raise forms.ValidationError(_("Each area can be listed once."))
             seen.add(area)
 
+    def waiting_for_depth(self) -> list[str]:
+        """The areas of a draft left out of what is saved: no depth yet."""
+        return [
+            str(Area(f.cleaned_data["area"]).label)
+            for f in self.forms
+            if f.has_changed()
+            and not self._should_delete_form(f)
+            and f.cleaned_data.get("area")
+            and f.cleaned_data.get("depth_mm") is None
+        ]
+
     def entries(self) -> list:
         from plans.records import AreaEntry
 

@@ -1838,13 +1838,21 @@ def test_a_draft_of_notes_is_saved_before_the_needling_without_a_depth(
     url = record_url(today)
 
     saved = post_as_page(
-        client, url, record_data(areas=(("face", "", "2"),), notes="Nervous.")
+        client,
+        url,
+        record_data(areas=(("face", "", "2"),), notes="Nervous."),
+        follow=True,
     )
     signed = post_as_page(
         client, url, record_data(action="sign", areas=(("face", "", "2"),))
     )
 
-    assert saved.status_code == 302
+    assert saved.redirect_chain == [(url, 302)]
+    # Said, not dropped without a word.
+    assert any(
+        m.startswith("Not saved, as they have no depth yet: Face.")
+        for m in messages_of(saved)
+    )
     record = SessionRecord.objects.get(session=today)
     assert record.notes == "Nervous."
     assert not record.areas.exists()

@@ -192,6 +192,16 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                         )
                 for warning in records.depth_warnings(entries, previous):
                     messages.warning(request, warning)
+                waiting = areas.waiting_for_depth()
+                if waiting:
+                    messages.warning(
+                        request,
+                        _(
+                            "Not saved, as they have no depth yet: %(areas)s. "
+                            "Add them again with their depth."
+                        )
+                        % {"areas": ", ".join(waiting)},
+                    )
                 if request.POST.get("action") == "sign":
                     messages.success(
                         request,
