@@ -17,6 +17,7 @@ from django.utils import formats, timezone
 from django.utils.translation import gettext as _
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
+from clinic.models import Appointment
 from clinic.roles import is_practitioner
 from plans.models import (
     Amendment,
@@ -187,6 +188,13 @@ def add_photo(
     if timezone.localdate(session.appointment.start) > timezone.localdate(now):
         raise PhotoError(_("Photos are added on the day of the session, not before."))
     cleaned = clean_image(upload)
+    # Cleaning a large photo takes a while: the session's appointment is read
+    # again under the lock a cancellation takes too, so that a photo never
+    # lands on a session cancelled meanwhile.
+    session.appointment = Appointment.objects.select_for_update().get(
+        pk=session.appointment_id
+    )
+    check_session(session)
     photo = Photo(
         session=session,
         moment=moment,

@@ -10,6 +10,7 @@ from django.urls import reverse
 from PIL import ExifTags, Image, ImageCms, ImageFile
 
 from clinic.models import Appointment
+from clinic.services import cancel_appointment
 from clinic.tests.factories import clinic_time
 from plans import photos as photos_service
 from plans.models import Photo
@@ -524,3 +525,30 @@ def test_a_missing_photo_file_is_404(client, session, practitioner):
     response = client.get(reverse("plans:photo_file", args=[photo.pk, "full"]))
 
     assert response.status_code == 404
+
+
+def test_a_photo_isnt_stored_on_a_session_cancelled_while_it_was_processed(
+    session, practitioner, front_desk, monkeypatch, tmp_path, settings
+):
+    """The front desk cancels while a large photo is being cleaned: the photo
+    is refused, not kept on a cancelled session."""
+    settings.CLINIC_PRIVATE_MEDIA_ROOT = tmp_path / "private"
+    clean = photos_service.clean_image
+
+    def cancelled_meanwhile(upload):
+        cleaned = clean(upload)
+        cancel_appointment(
+            appointment=session.appointment,
+            by=front_desk,
+            reason="Patient unwell",
+            now=clinic_time(2026, 11, 24, 9, 40),
+        )
+        return cleaned
+
+    monkeypatch.setattr(photos_service, "clean_image", cancelled_meanwhile)
+
+    with pytest.raises(PlanError, match="cancelled"):
+        add(session, practitioner.user, image_bytes())
+
+    assert not Photo.objects.exists()
+    assert not [p for p in (tmp_path / "private").rglob("*") if p.is_file()]
