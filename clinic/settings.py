@@ -170,6 +170,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# The settings register axes' records themselves (clinic/admin/signin.py).
+AXES_ENABLE_ADMIN = False
 AXES_FAILURE_LIMIT = env_int("CLINIC_LOGIN_ATTEMPTS", default=5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(
     minutes=env_int("CLINIC_LOGIN_COOLOFF_MINUTES", default=30, minimum=1)

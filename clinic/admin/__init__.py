@@ -3,11 +3,18 @@ this package registers them all."""
 
 from django.contrib import admin
 
-from clinic.admin import accounts, calendar, patients
+from clinic.admin import accounts, calendar, patients, signin
 from clinic.admin.calendar import PractitionerForm, check_hours_change
 
 admin.site.site_header = "Clinic settings"
 admin.site.site_title = "Clinic settings"
 admin.site.index_title = "Configure the clinic"
 
-__all__ = ["PractitionerForm", "accounts", "calendar", "check_hours_change", "patients"]
+__all__ = [
+    "PractitionerForm",
+    "accounts",
+    "calendar",
+    "check_hours_change",
+    "patients",
+    "signin",
+]

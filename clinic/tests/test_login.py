@@ -99,6 +99,28 @@ def test_a_manager_lifts_a_colleagues_sign_in_pause(
     assert sign_in(client, "correct horse battery staple").status_code == 302
 
 
+def test_a_manager_lifts_pauses_one_at_a_time_and_never_a_superusers(
+    client, manager, throttled
+):
+    from axes.models import AccessAttempt
+
+    UserFactory(username="owner", is_superuser=True)
+    for _ in range(3):
+        client.post(reverse("login"), {"username": "owner", "password": "guess"})
+    attempt = AccessAttempt.objects.get(username="owner")
+    desk = Client()
+    desk.force_login(manager)
+
+    listed = desk.get(reverse("admin:axes_accessattempt_changelist"))
+    refused = desk.post(
+        reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"}
+    )
+
+    assert "delete_selected" not in listed.content.decode()
+    assert refused.status_code == 403
+    assert AccessAttempt.objects.filter(pk=attempt.pk).exists()
+
+
 # Changing one's own password ------------------------------------------------------
 
 

@@ -1,0 +1,32 @@
+"""Sign-in pauses in the settings (django-axes' records, registered here rather
+than by axes: AXES_ENABLE_ADMIN is off). A manager lifts a colleague's pause
+one account at a time; a superuser's is lifted by a superuser only, so that an
+attack on the strongest account isn't let through with everyone else's."""
+
+from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
+from axes.models import AccessAttempt, AccessFailureLog, AccessLog
+from django.contrib import admin
+from django.contrib.auth.models import User
+
+
+@admin.register(AccessAttempt)
+class SignInPauseAdmin(AccessAttemptAdmin):
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.is_superuser:
+            # One at a time, each seen before it is lifted.
+            actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if not super().has_delete_permission(request, obj):
+            return False
+        if obj is None or request.user.is_superuser:
+            return True
+        return not User.objects.filter(
+            username__iexact=obj.username, is_superuser=True
+        ).exists()
+
+
+admin.site.register(AccessLog, AccessLogAdmin)
+admin.site.register(AccessFailureLog, AccessFailureLogAdmin)
