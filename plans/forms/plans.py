@@ -141,6 +141,10 @@ class SeriesStartForm(forms.Form):
         required=False,
         empty_label=gettext_lazy("Any free room"),
     )
+    # The course's sessions as the page proposed after them
+    # (plans.services.course_seen): a change since brings a fresh proposal.
+    # Booking is checked whole anyway: this only saves a confusing page.
+    course = forms.CharField(widget=forms.HiddenInput, required=False)
 
     def clean(self) -> dict:
         data = super().clean()

@@ -69,6 +69,24 @@ def last_live_start(plan: TreatmentPlan) -> datetime | None:
     return last
 
 
+def live_appointments(plan: TreatmentPlan) -> list[Appointment]:
+    """The course's sessions booked or done, in order, with their practitioners
+    (one query)."""
+    return list(
+        Appointment.objects.filter(
+            treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
+        )
+        .select_related("practitioner__user")
+        .order_by("start", "pk")
+    )
+
+
+def course_seen(live: list[Appointment]) -> str:
+    """The version of the course (its live_appointments()) that the booking
+    page proposes after: a change since brings a fresh proposal."""
+    return booking.appointments_seen(live)
+
+
 def last_live_session(plan: TreatmentPlan) -> Appointment | None:
     """The course's latest session booked or done, with its practitioner."""
     return (

@@ -545,6 +545,52 @@ def book_url(plan: TreatmentPlan) -> str:
     return reverse("plans:book", args=[plan.pk])
 
 
+def test_a_booking_page_opened_before_a_colleague_changed_the_course_proposes_afresh(
+    client, front_desk, manager, practitioner, plan, sessions
+):
+    """Meanwhile a replacement took the end of the course: the rows proposed
+    after the old last session no longer fit; booking them would be refused
+    as "out of order" for rows nobody typed."""
+    services.cancel_session(session=sessions[5], reason="Moved away", by=manager)
+    client.force_login(front_desk)
+    page = client.get(book_url(plan))
+    proposal = client.post(
+        book_url(plan),
+        {**start_data(practitioner), "course": hidden_value(page, "course")},
+    )
+    services.cancel_session(
+        session=sessions[2], reason="Unwell", by=manager, replace=True
+    )
+    live = treatments()
+
+    response = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            "course": hidden_value(page, "course"),
+            **rows_data(proposal),
+            "action": "confirm",
+        },
+    )
+
+    assert response.status_code == 200
+    assert any("changed while this page was open" in m for m in messages_of(response))
+    assert treatments() == live
+    # The fresh proposal comes after the replacement, and books as it is.
+    fresh = response.context["proposals"]
+    assert fresh[0].start > max(starts_of(plan))
+    booked = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            "course": hidden_value(response, "course"),
+            **rows_data(response),
+            "action": "confirm",
+        },
+    )
+    assert booked.status_code == 302
+
+
 def test_the_booking_page_shows_the_plans_own_spacing_window(client, front_desk, plan):
     # Spacing below the protocol's window, with a practitioner's reason.
     plan.spacing_days = 21

@@ -62,19 +62,30 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         messages.info(request, _("Every session of this plan is booked."))
         return redirect(plan)
 
-    latest = services.last_live_session(plan)
+    live = services.live_appointments(plan)
+    latest = live[-1] if live else None
     previous = latest.start if latest else None
     first_day = default_first_date(previous, plan.spacing_days)
     if previous is None and request.method != "POST":
         # A first session on a day the practitioner works, not one the proposal
         # would move at once (the form as sent has its own date).
         first_day = services.next_working_day(plan.practitioner, first_day)
+    course = services.course_seen(live)
+    posted = request.POST.copy() if request.method == "POST" else None
+    changed_meanwhile = bool(
+        posted and posted.get("course") and posted.get("course") != course
+    )
+    if changed_meanwhile:
+        # Proposed after sessions that have moved, been booked or cancelled
+        # since: the rows no longer fit the course.
+        posted["course"] = course
     start_form = SeriesStartForm(
-        request.POST or None,
+        posted,
         initial={
             "date": first_day,
             "time": timezone.localtime(previous).time() if previous else "10:00",
             "practitioner": services.practitioner_to_follow(plan, latest),
+            "course": course,
         },
     )
     booked = plan.planned_sessions - unbooked
@@ -102,7 +113,17 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
     )
     rows = bad_rows = None
     by_hand: set[int] = set()
-    if action in ("recheck", "confirm"):
+    if action in ("recheck", "confirm") and changed_meanwhile:
+        messages.error(
+            request,
+            _(
+                "The plan's sessions changed while this page was open (a "
+                "colleague booked, moved or cancelled one): nothing was booked. "
+                "Here is a fresh proposal."
+            ),
+        )
+        action = "propose"
+    elif action in ("recheck", "confirm"):
         rows = SessionRowFormSet(request.POST, prefix="s")
         if rows.is_valid() and len(rows.forms) == unbooked:
             by_hand = {i for i, f in enumerate(rows.forms) if f.was_changed_by_hand}
