@@ -87,7 +87,12 @@ class OutboxFilter(forms.Form):
 @staff_view("aftercare.view_reminder")
 @require_safe
 def outbox(request: HttpRequest) -> HttpResponse:
-    form = OutboxFilter(request.GET)
+    asked = request.GET.copy()
+    if asked.get("day") and not asked.get("when"):
+        # A day is shown whole, whichever side of now it lies, and the form
+        # says so rather than "due by now".
+        asked["when"] = ANY_TIME
+    form = OutboxFilter(asked)
     reminders = services.with_held(
         Reminder.objects.select_related("patient", "appointment")
     )
@@ -98,8 +103,11 @@ def outbox(request: HttpRequest) -> HttpResponse:
     when = data.get("when")
     if when == AHEAD:
         reminders = reminders.filter(due_at__gt=now).order_by("due_at", "id")
-    elif when == ANY_TIME or data.get("day"):
-        # A day is shown whole, whichever side of now it lies.
+        if not data.get("status"):
+            # What will go out (or is held): not what was cancelled or
+            # replaced, unless that is what is asked for.
+            reminders = reminders.filter(status=Reminder.Status.SCHEDULED)
+    elif when == ANY_TIME:
         reminders = reminders.order_by("-due_at", "-id")
     else:
         reminders = reminders.filter(due_at__lte=now).order_by("-due_at", "-id")

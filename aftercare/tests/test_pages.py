@@ -261,6 +261,22 @@ def test_the_outbox_opens_on_what_was_due_and_lists_what_is_to_come_soonest_firs
     assert reminders[0].due_at < reminders[1].due_at
 
 
+def test_what_is_to_come_leaves_out_what_wont_go_out_and_a_day_is_shown_whole(
+    outbox, patient
+):
+    Reminder.objects.filter(patient=patient, kind=Kind.REMINDER).update(
+        status=Status.CANCELLED
+    )
+    cancelled = listed(outbox(when="ahead", status="cancelled"))
+
+    assert listed(outbox(when="ahead")) == []
+    assert cancelled == [(Kind.REMINDER, Status.CANCELLED)]
+    # A day ahead: shown whole, and the form says "any time", not "due by now".
+    day = outbox(day="2026-11-25")
+    assert listed(day) == [(Kind.REMINDER, Status.CANCELLED)]
+    assert day.context["form"]["when"].value() == "any"
+
+
 def test_the_outbox_lists_every_email_latest_first(outbox):
     response = outbox(when="any")
 

@@ -13,6 +13,7 @@ from clinic.forms.fields import DateInput, HiddenErrorsShown, PageVersionField
 from clinic.models import (
     Patient,
 )
+from clinic.models.people import without_marks
 from clinic.services.patients import DETAILS
 from clinic.services.stale import seen_stamp
 
@@ -35,8 +36,10 @@ SAME_SIGN = str.maketrans(
 
 def name_key(name: str) -> str:
     """What two spellings of one name have in common, for finding the same
-    person: case, spacing and apostrophes aside."""
-    return " ".join(clean_person_name(name).translate(SAME_SIGN).casefold().split())
+    person: case, spacing, apostrophes, hyphens and dots aside, as search
+    leaves them aside (O'Brien is OBrien, Ji-woo is Jiwoo)."""
+    letters = without_marks(clean_person_name(name).translate(SAME_SIGN))
+    return " ".join(letters.casefold().split())
 
 
 def clean_person_name(value: str) -> str:

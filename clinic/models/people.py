@@ -74,8 +74,21 @@ class SkinType(models.IntegerChoices):
 
 
 # Marks inside names a name typed as heard leaves out: O'Brien, Ji-woo, St. John,
-# with the typographic apostrophes and hyphens other keyboards type.
-NAME_MARKS = ("'", "\u2019", "\u02bc", "-", "\u2010", "\u2011", ".")
+# with the apostrophes, accents used as one, hyphens and dashes other keyboards
+# and phones type.
+NAME_MARKS = (
+    "'",
+    "\u2018",
+    "\u2019",
+    "\u02bc",
+    "`",
+    "\u00b4",
+    "-",
+    "\u2010",
+    "\u2011",
+    "\u2013",
+    ".",
+)
 
 
 def without_marks(name):

@@ -243,15 +243,19 @@ def took_place(appointment: Appointment, *, now: datetime) -> str | None:
     """Why the appointment is known to have happened, so that it stays as it is
     (no move, cancellation, no-show or undone check-in), or None.
 
-    A decided consultation may carry a plan; a treatment session under way or
-    past with a record or photos carries clinical notes (the plans app's,
-    reached by their names). Notes written ahead of a session don't count.
+    A decided consultation may carry a plan; a treatment session under way
+    (its time begun, or the patient checked in early) or past with a record or
+    photos carries clinical notes (the plans app's, reached by their names).
+    Notes written ahead of a session don't count.
     """
     if consultation_took_place(appointment):
         return str(CONSULTATION_TOOK_PLACE)
     if (
         appointment.kind == Appointment.Kind.TREATMENT
-        and appointment.start <= now
+        and (
+            appointment.start <= now
+            or appointment.status == Appointment.Status.CHECKED_IN
+        )
         and Appointment.objects.filter(pk=appointment.pk)
         .filter(
             Q(treatment_session__record__isnull=False)
@@ -263,14 +267,21 @@ def took_place(appointment: Appointment, *, now: datetime) -> str | None:
     return None
 
 
+BOOKED_AND_OVER = _lazy(
+    "The appointment's time is over: if the patient didn't come, mark a no-show "
+    "instead (a cancellation would email them about a past visit)."
+)
+
+
 def why_not_cancellable(appointment: Appointment, *, now: datetime) -> str | None:
     """Why the (open) appointment can't be cancelled, or None: it took place,
-    or the patient was checked in and its time is over."""
+    or its time is over (checked in: it took place; booked: a no-show)."""
     reason = took_place(appointment, now=now)
-    if reason is None and (
-        appointment.status == Appointment.Status.CHECKED_IN and appointment.end <= now
-    ):
-        reason = str(CHECKED_IN_AND_OVER)
+    if reason is None and appointment.end <= now:
+        if appointment.status == Appointment.Status.CHECKED_IN:
+            reason = str(CHECKED_IN_AND_OVER)
+        elif appointment.status == Appointment.Status.BOOKED:
+            reason = str(BOOKED_AND_OVER)
     return reason
 
 

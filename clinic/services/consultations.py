@@ -110,10 +110,27 @@ def record_consultation(
     if (
         consultation.skin_type
         and appointment.patient.skin_type != consultation.skin_type
+        and not _later_skin_type_recorded(consultation, appointment)
     ):
         appointment.patient.skin_type = consultation.skin_type
         appointment.patient.save(update_fields=["skin_type", "updated_at"])
     return consultation
+
+
+def _later_skin_type_recorded(
+    consultation: Consultation, appointment: Appointment
+) -> bool:
+    """A later consultation of the patient records a skin type: it is theirs,
+    not this older one's (an edit of an old consultation changes nothing)."""
+    return (
+        Consultation.objects.filter(
+            patient=appointment.patient,
+            skin_type__isnull=False,
+            appointment__start__gt=appointment.start,
+        )
+        .exclude(pk=consultation.pk)
+        .exists()
+    )
 
 
 def _was_decided(consultation: Consultation) -> bool:

@@ -122,6 +122,28 @@ def test_the_patients_skin_type_follows_the_consultation(
     assert patient.skin_type == 5
 
 
+def test_an_older_consultation_edited_leaves_the_latest_skin_type(
+    client, practitioner, patient, visit, room
+):
+    """The skin type guides depths: the latest consultation's stands."""
+    earlier = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=visit.start - timedelta(days=14),
+        kind=Appointment.Kind.CONSULTATION,
+    )
+    recorded(earlier, practitioner.user, skin_type=3)
+    client.force_login(practitioner.user)
+    post_as_page(client, record_url(visit), consultation_data(skin_type="2"))
+
+    post_as_page(client, record_url(earlier), consultation_data(skin_type="5"))
+
+    patient.refresh_from_db()
+    assert patient.skin_type == 2
+    assert Consultation.objects.get(appointment=earlier).skin_type == 5
+
+
 def test_the_form_starts_from_the_patients_known_skin_type(
     client, practitioner, patient, visit
 ):
@@ -258,6 +280,9 @@ def test_a_screening_changed_after_the_decision_names_who_changed_it(
     assert post_as_page(first, record_url(visit), as_posted).status_code == 302
     client.force_login(other_practitioner.user)
     later = frozen_now + timedelta(minutes=10)
+    # The form says whose decision it is, and what saving a change does.
+    form_page = client.get(record_url(visit)).content.decode()
+    assert f"by {practitioner.user.get_full_name()}. Saving a change" in form_page
 
     with time_machine.travel(later, tick=False):
         post_as_page(client, record_url(visit), consultation_data())

@@ -446,14 +446,19 @@ def test_the_admin_checks_names_too(client, manager):
     assert not Patient.objects.exists()
 
 
-def test_a_curly_apostrophe_is_the_same_name(client, front_desk):
+@pytest.mark.parametrize(
+    "typed", ["O\u2019brien", "OBrien", "O\u2018Brien", "O-Brien", "O\u00b4Brien"]
+)
+def test_a_name_typed_as_heard_is_the_same_name(client, front_desk, typed):
+    """As search finds it: a second registration would split their history."""
     client.force_login(front_desk)
     url = reverse("clinic:patient_create")
     client.post(url, patient_data(last_name="O'Brien"))
 
-    again = client.post(url, patient_data(last_name="O\u2019brien"))
+    again = client.post(url, patient_data(last_name=typed))
 
     assert "is registered already" in again.content.decode()
+    assert Patient.objects.count() == 1
 
 
 def test_editing_a_namesake_asks_nothing_again(client, front_desk):
@@ -710,9 +715,14 @@ def test_a_search_of_commas_is_no_search(client, front_desk, patient, query):
         ("johnsmythe", ["St. John-Smythe"]),
         ("st john", ["St. John-Smythe"]),
         ("obrian", []),
-        # Typed on another keyboard: the modifier apostrophe, a Unicode hyphen.
+        # Typed on another keyboard: the modifier apostrophe, a Unicode hyphen,
+        # a left quote, a backtick, an acute accent, an en dash.
         ("oʼbrien", ["O'Brien"]),
         ("ji‐woo", ["Park"]),
+        ("O\u2018Brien", ["O'Brien"]),
+        ("O`Brien", ["O'Brien"]),
+        ("O\u00b4Brien", ["O'Brien"]),
+        ("ji\u2013woo", ["Park"]),
     ],
 )
 def test_names_are_found_as_heard_without_their_apostrophes_and_hyphens(
@@ -1527,6 +1537,30 @@ def test_an_appointment_checked_in_and_over_is_not_cancelled(
     assert "time is over: it took place" in (response.content.decode())
     appointment.refresh_from_db()
     assert appointment.status == Appointment.Status.CHECKED_IN
+    assert mailoutbox == []
+
+
+def test_a_booked_appointment_whose_time_is_over_is_marked_missed_not_cancelled(
+    client, front_desk, practitioner, room, mailoutbox
+):
+    """A cancellation would email the patient about a visit already past."""
+    appointment = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(NOW.date(), 7)
+    )
+    url = reverse("clinic:appointment_cancel", args=[appointment.pk])
+    client.force_login(front_desk)
+
+    with time_machine.travel(timezone.make_aware(NOW), tick=False):
+        page = client.get(appointment.get_absolute_url()).content.decode()
+        response = post_as_page(
+            client, url, {"reason": "Did not come"}, page=url, follow=True
+        )
+
+    assert 'href="' + url not in page
+    assert "Mark as no-show" in page
+    assert "mark a no-show instead" in response.content.decode()
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.BOOKED
     assert mailoutbox == []
 
 

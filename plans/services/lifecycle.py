@@ -265,6 +265,16 @@ def cancel_plan(
             )
             % {"when": when_text(under_way.start)}
         )
+    missed = upcoming.filter(status=Appointment.Status.BOOKED, end__lte=now).first()
+    if missed is not None:
+        # Cancelling it would email the patient about a past visit.
+        raise PlanError(
+            _(
+                "The session of %(when)s is over and still booked: mark it as a "
+                "no-show (or have it recorded) before cancelling the rest."
+            )
+            % {"when": when_text(missed.start)}
+        )
     try:
         count = len(
             booking.cancel_appointments(

@@ -25,6 +25,7 @@ from plans.models import (
     SessionRecord,
     TreatmentPlan,
 )
+from plans.services import PlanError, cancel_plan
 from plans.tests.record_factories import (
     add_session,
     draft,
@@ -1899,6 +1900,42 @@ def test_a_plan_with_a_past_session_begun_on_record_is_not_cancelled_whole(
     )
 
     assert response.status_code == 200
-    assert "started this session&#x27;s record" in response.content.decode()
+    assert "is over and still booked" in response.content.decode()
+    plan.refresh_from_db()
+    assert plan.is_open
+
+
+def test_a_session_checked_in_early_and_begun_on_record_stays(
+    client, plan, practitioner, front_desk, room
+):
+    """Seen early: the booked start hasn't come, but the record has begun."""
+    later = add_session(plan, at(TODAY, 16, 30), room)
+    check_in_appointment(
+        appointment=later.appointment, by=front_desk, now=at(TODAY, 14, 55)
+    )
+    photo(later, practitioner.user)
+    client.force_login(front_desk)
+
+    cancel = post_as_page(
+        client,
+        reverse("plans:session_cancel", args=[later.pk]),
+        {"reason": "Entered by mistake"},
+        follow=True,
+    )
+
+    assert "started this session's record" in messages_of(cancel)[0]
+    later.appointment.refresh_from_db()
+    assert later.appointment.status == Appointment.Status.CHECKED_IN
+
+
+def test_a_plan_with_a_missed_session_still_booked_is_not_cancelled_whole(
+    plan, front_desk, room
+):
+    """Cancelling the past session would email the patient about it."""
+    add_session(plan, at(TODAY - timedelta(days=1), 10), room)
+
+    with pytest.raises(PlanError, match="is over and still booked"):
+        cancel_plan(plan=plan, reason="Moving abroad", by=front_desk)
+
     plan.refresh_from_db()
     assert plan.is_open
