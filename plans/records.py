@@ -77,7 +77,12 @@ def depth_warnings(
     before = {a.area: a.depth_mm for a in previous.areas.all()}
     return [
         _("%(area)s: %(now)s mm is deeper than last time (%(before)s mm).")
-        % {"area": Area(e.area).label, "now": e.depth_mm, "before": before[e.area]}
+        % {
+            "area": Area(e.area).label,
+            # Two decimals, as the record shows depths.
+            "now": f"{e.depth_mm:.2f}",
+            "before": f"{before[e.area]:.2f}",
+        }
         for e in entries
         if e.area in before and e.depth_mm > before[e.area]
     ]

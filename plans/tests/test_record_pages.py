@@ -1939,3 +1939,16 @@ def test_a_plan_with_a_missed_session_still_booked_is_not_cancelled_whole(
 
     plan.refresh_from_db()
     assert plan.is_open
+
+
+def test_the_photo_form_waits_for_the_day_of_the_session(client, practitioner, course):
+    """Offered before, it would refuse the photo and lose the chosen file."""
+    later = course[3]
+    client.force_login(practitioner.user)
+
+    page = client.get(record_url(later)).content.decode()
+
+    assert "Photos are added on the day of the session, from Tue 22 Dec 2026" in page
+    assert reverse("plans:photo_upload", args=[later.pk]) not in page
+    today = client.get(record_url(course[2])).content.decode()
+    assert reverse("plans:photo_upload", args=[course[2].pk]) in today

@@ -618,6 +618,10 @@ def test_depth_warnings_flag_areas_deeper_than_last_time(
     )
 
     assert warnings == ["Face: 1.25 mm is deeper than last time (1.00 mm)."]
+    # Typed with one decimal, said with two, as the record shows it.
+    assert records.depth_warnings(entries({"face": ("1.5", 2)}), previous) == [
+        "Face: 1.50 mm is deeper than last time (1.00 mm)."
+    ]
     assert records.depth_warnings(entries({"face": ("0.75", 2)}), previous) == []
     assert records.depth_warnings(entries({"face": ("2.00", 2)}), None) == []
 

@@ -18,7 +18,12 @@ from clinic.tests.factories import (
 )
 from clinic.tests.pages import hidden_value, post_as_page
 from plans import services
-from plans.models import Protocol, TreatmentPlan, TreatmentSession
+from plans.models import (
+    MAX_PLANNED_SESSIONS,
+    Protocol,
+    TreatmentPlan,
+    TreatmentSession,
+)
 from plans.scheduling import State
 
 # A Monday morning in the clinic's zone (London); series start the next day.
@@ -543,6 +548,19 @@ def rows_data(response, changes: dict[int, dict] | None = None) -> dict:
 
 def book_url(plan: TreatmentPlan) -> str:
     return reverse("plans:book", args=[plan.pk])
+
+
+def test_a_plan_at_the_most_sessions_a_plan_may_have_offers_no_more(
+    client, front_desk, plan
+):
+    client.force_login(front_desk)
+    assert "Add a session" in client.get(plan.get_absolute_url()).content.decode()
+    plan.planned_sessions = MAX_PLANNED_SESSIONS
+    plan.save(update_fields=["planned_sessions"])
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+
+    assert "Add a session" not in page
 
 
 def test_a_booking_page_opened_before_a_colleague_changed_the_course_proposes_afresh(

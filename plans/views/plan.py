@@ -21,7 +21,7 @@ from plans.forms import (
     PlanForm,
     ReasonForm,
 )
-from plans.models import Protocol, TreatmentPlan
+from plans.models import MAX_PLANNED_SESSIONS, Protocol, TreatmentPlan
 from plans.views.common import get_plan, show_errors
 
 
@@ -187,8 +187,12 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "next_due": next_due,
             "window": services.window_for(plan),
             "can_book": request.user.has_perm("plans.book_series"),
-            "can_extend": request.user.has_perm("plans.book_series")
-            or request.user.has_perm("plans.change_treatmentplan"),
+            # Not offered at the most sessions any plan may have.
+            "can_extend": (
+                request.user.has_perm("plans.book_series")
+                or request.user.has_perm("plans.change_treatmentplan")
+            )
+            and plan.planned_sessions < MAX_PLANNED_SESSIONS,
             "can_change_plan": request.user.has_perm("plans.change_treatmentplan"),
             # Consent is given to the practitioner who explains the treatment.
             "can_record_consent": plan.is_open

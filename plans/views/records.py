@@ -260,6 +260,11 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             "can_add_photos": request.user.has_perm("plans.add_photo")
             and not lost
             and (not record.is_signed or practitioner),
+            # Photos are taken on the day (plans.photos.add_photo refuses
+            # earlier): the form isn't offered before, only said.
+            "photos_from": session.appointment.start
+            if timezone.localdate(session.appointment.start) > timezone.localdate()
+            else None,
             "can_amend": record.is_signed and practitioner,
             "can_remove_photos": practitioner,
             "can_sign": request.user.has_perm("plans.sign_sessionrecord"),
