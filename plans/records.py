@@ -68,6 +68,33 @@ def previous_record(session: TreatmentSession) -> SessionRecord | None:
     )
 
 
+# A check-in clicked a little after the patient sat down is usual; more than this
+# before it is likely a mistyped time.
+CHECK_IN_SLACK = timedelta(minutes=30)
+
+
+def time_warnings(record: SessionRecord) -> list[str]:
+    """A start well before the patient was checked in (allowed: the check-in
+    may have been clicked late; but flagged, as aftercare runs from the end)."""
+    checked_in = record.session.appointment.checked_in_at
+    if (
+        checked_in is None
+        or record.started_at is None
+        or record.started_at >= checked_in - CHECK_IN_SLACK
+    ):
+        return []
+    return [
+        _(
+            "The session is recorded as starting at %(start)s, before the patient "
+            "was checked in (%(checked_in)s): check the times."
+        )
+        % {
+            "start": timezone.localtime(record.started_at).strftime("%H:%M"),
+            "checked_in": timezone.localtime(checked_in).strftime("%H:%M"),
+        }
+    ]
+
+
 def depth_warnings(
     entries: list[AreaEntry], previous: SessionRecord | None
 ) -> list[str]:
@@ -327,8 +354,9 @@ def amend_record(
     if seen is not None and record.amendments.count() != seen:
         raise StaleRecord(
             _(
-                "Someone amended this record while you had it open. Here it is as "
-                "it is now: make your change again."
+                "Someone amended this record while you had it open (a colleague, "
+                "or this form sent twice). Here it is as it is now: make your "
+                "change again if it is still needed."
             )
         )
     diff = []

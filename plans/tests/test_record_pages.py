@@ -945,7 +945,8 @@ def test_two_amendments_from_forms_opened_together_dont_undo_each_other(
 
     assert response.redirect_chain == [(amend_url(signed_today), 302)]
     assert any(
-        "Someone amended this record while you had it open." in message
+        "Someone amended this record while you had it open (a colleague, or this "
+        "form sent twice)." in message
         for message in messages_of(response)
     )
     record = SessionRecord.objects.get(session=signed_today)
@@ -1952,3 +1953,24 @@ def test_the_photo_form_waits_for_the_day_of_the_session(client, practitioner, c
     assert reverse("plans:photo_upload", args=[later.pk]) not in page
     today = client.get(record_url(course[2])).content.decode()
     assert reverse("plans:photo_upload", args=[course[2].pk]) in today
+
+
+def test_a_start_well_before_the_check_in_is_flagged(
+    client, practitioner, front_desk, today
+):
+    """Allowed (a check-in is sometimes clicked late), but aftercare runs from
+    these times: a mistyped hour is pointed out."""
+    check_in_appointment(
+        appointment=today.appointment, by=front_desk, now=at(TODAY, 9, 55)
+    )
+    client.force_login(practitioner.user)
+
+    response = post_as_page(
+        client,
+        record_url(today),
+        record_data(started_at="2026-11-24T08:55", ended_at="2026-11-24T09:45"),
+        follow=True,
+    )
+
+    assert any("before the patient was checked in" in m for m in messages_of(response))
+    assert SessionRecord.objects.filter(session=today).exists()

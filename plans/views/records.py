@@ -192,6 +192,8 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                         )
                 for warning in records.depth_warnings(entries, previous):
                     messages.warning(request, warning)
+                for warning in records.time_warnings(saved):
+                    messages.warning(request, warning)
                 waiting = areas.waiting_for_depth()
                 if waiting:
                     messages.warning(
