@@ -9,6 +9,10 @@ from clinic.admin.calendar import PractitionerForm, check_hours_change
 admin.site.site_header = "Clinic settings"
 admin.site.site_title = "Clinic settings"
 admin.site.index_title = "Configure the clinic"
+# The settings are also opened on the front desk's tablet: the lists and the
+# practitioner's rows need the width the side menu takes (the breadcrumbs and
+# the settings' home page lead everywhere it does).
+admin.site.enable_nav_sidebar = False
 
 __all__ = [
     "PractitionerForm",
