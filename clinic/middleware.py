@@ -4,6 +4,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.multipartparser import MultiPartParserError
 from django.template.loader import render_to_string
+from django.utils.cache import add_never_cache_headers, patch_cache_control
 
 
 class WordsForEmptyErrorsMiddleware:
@@ -77,3 +78,25 @@ def _without_bidi_controls(data: QueryDict) -> QueryDict:
         cleaned.setlist(key, [value.translate(BIDI_CONTROLS) for value in values])
     cleaned._mutable = False
     return cleaned
+
+
+class StaffPagesNotStoredMiddleware:
+    """Pages shown to a signed-in member of staff hold patients' details
+    (consultations, records, medication): no browser or proxy keeps them on
+    disk, for a shared front-desk computer. A page that says otherwise keeps
+    its own header."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if (
+            user is not None
+            and user.is_authenticated
+            and (not response.has_header("Cache-Control"))
+        ):
+            add_never_cache_headers(response)
+            patch_cache_control(response, private=True)
+        return response

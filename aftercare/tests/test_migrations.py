@@ -13,6 +13,7 @@ texts = importlib.import_module("aftercare.migrations.0005_texts_for_several_ses
 files = importlib.import_module("aftercare.migrations.0012_calendar_files_wording")
 wording = importlib.import_module("aftercare.migrations.0014_booking_emails_wording")
 any_day = importlib.import_module("aftercare.migrations.0015_texts_true_on_any_day")
+pre_care = importlib.import_module("aftercare.migrations.0016_pre_care_with_medication")
 
 
 def test_default_booking_texts_are_reworded_and_edited_ones_kept():
@@ -140,3 +141,16 @@ def test_copies_asked_for_twice_before_the_rule_leave_one_waiting():
         Reminder.objects.filter(copy_of=original.pk).values_list("pk", "status")
     )
     assert statuses == {first.pk: "scheduled", second.pk: "cancelled"}
+
+
+def test_pre_care_no_longer_says_nothing_is_needed_above_a_medication_to_stop():
+    rule = ReminderRule.objects.get(kind=Kind.PRE_CARE)
+    assert rule.body == pre_care.NEW  # a fresh clinic's
+    assert "Nothing special is needed" not in rule.body
+    ReminderRule.objects.filter(kind=Kind.PRE_CARE).update(body=pre_care.OLD)
+    pre_care.forwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.PRE_CARE).body == pre_care.NEW
+
+    ReminderRule.objects.filter(kind=Kind.PRE_CARE).update(body="Our own words.")
+    pre_care.forwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.PRE_CARE).body == "Our own words."

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.urls import reverse
 
 REPO = Path(__file__).resolve().parents[2]
 SETUP = (
@@ -162,3 +163,22 @@ def test_the_development_server_serves_static_files_as_production_does(
     b"".join(body)
 
     assert int(statuses[0].split()[0]) == status
+
+
+@pytest.mark.parametrize(
+    "name", ["clinic:dashboard", "clinic:patient_list", "clinic:calendar_day"]
+)
+def test_pages_for_staff_are_not_kept_by_browsers_or_proxies(client, front_desk, name):
+    """A shared front-desk computer keeps no copy of patients' pages."""
+    client.force_login(front_desk)
+
+    response = client.get(reverse(name))
+
+    cache = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"private", "no-store", "no-cache"} <= cache
+
+
+def test_the_sign_in_page_keeps_its_own_cache_header(client):
+    response = client.get(reverse("login"))
+
+    assert "no-store" in response["Cache-Control"]

@@ -4,6 +4,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
@@ -37,6 +38,9 @@ from plans.services.lifecycle import (
     unbooked_count,
     window_for,
 )
+
+if TYPE_CHECKING:
+    from plans.services.changes import PlannedMove
 
 logger = logging.getLogger(__name__)
 
@@ -433,11 +437,14 @@ MEDICATION_STOP_DAYS = 3
 
 
 def stops_medication_too_late(
-    plan: TreatmentPlan, proposals: Sequence[Proposal], *, now: datetime
+    plan: TreatmentPlan,
+    proposals: Sequence["Proposal | PlannedMove"],
+    *,
+    now: datetime,
 ) -> bool:
     """The consultation has the patient stop a skin medication before sessions
-    (which one is the practitioners' to see), and the first proposed session
-    leaves less time than that."""
+    (which one is the practitioners' to see), and the first proposed (or moved)
+    session leaves less time than that."""
     if not plan.consultation.topical_medication or not proposals:
         return False
     first = min(p.start for p in proposals)

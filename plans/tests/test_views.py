@@ -2215,6 +2215,23 @@ def test_a_first_session_too_soon_to_stop_a_skin_medication_is_pointed_out(
     assert warning not in next_week
 
 
+def test_a_session_moved_too_soon_to_stop_a_skin_medication_is_pointed_out(
+    client, front_desk, plan, sessions
+):
+    Consultation.objects.filter(pk=plan.consultation_id).update(
+        topical_medication="Tretinoin 0.05% cream"
+    )
+    client.force_login(front_desk)
+    warning = "stop a skin medication 3 to 5 days before each session"
+
+    soon = post_as_page(client, move_url(sessions[0]), move_data("2026-11-25"))
+    later = post_as_page(client, move_url(sessions[0]), move_data("2026-12-01"))
+
+    assert warning in soon.content.decode()
+    assert "Tretinoin" not in soon.content.decode()
+    assert warning not in later.content.decode()
+
+
 def test_sessions_moved_along_stay_within_three_years(client, manager, plan, sessions):
     client.force_login(manager)
     # Session 3 just inside the horizon: sessions 4 to 6 would follow beyond it.

@@ -117,6 +117,12 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
             "position": services.place_in_course(session),
             "stamp": form.stamp() if preview else "",
             "can_override": request.user.has_perm("clinic.override_hours"),
+            # A session moved close to today may leave no time to stop a
+            # skin medication (which one is the practitioners' to see).
+            "stops_medication_too_late": preview is not None
+            and services.stops_medication_too_late(
+                session.plan, preview.moves, now=timezone.now()
+            ),
         },
     )
 
