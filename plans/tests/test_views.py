@@ -923,6 +923,39 @@ def test_book_all_after_a_row_typed_wrong_keeps_the_rows_as_typed(
     assert not response.context["bookable"]
 
 
+def test_after_a_refused_book_all_untouched_rows_still_follow_a_changed_one(
+    client, front_desk, practitioner, plan
+):
+    """Book all refused for row 1 typed outside hours; row 1 typed again later
+    and checked: the rows nobody touched follow it, as on a fresh page."""
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    refused = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            **rows_data(proposal, {0: {"time": "06:00"}}),
+            "action": "confirm",
+        },
+    )
+    assert treatments() == 0
+
+    checked = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            **rows_data(refused, {0: {"date": "2026-12-01", "time": "10:00"}}),
+            "action": "recheck",
+        },
+    )
+
+    rows = checked.context["proposals"]
+    assert timezone.localdate(rows[0].start) == date(2026, 12, 1)
+    # Session 2 moved along with session 1: four weeks after it, not left behind.
+    assert timezone.localdate(rows[1].start) == date(2026, 12, 29)
+    assert rows[1].state != State.CHOSEN
+
+
 def test_book_all_with_a_row_typed_too_close_keeps_the_rows_as_typed(
     client, front_desk, practitioner, plan
 ):

@@ -20,7 +20,12 @@ from plans.scheduling import Proposal, State
 from plans.views.common import get_plan, show_errors
 
 
-def _rows_initial(proposals: list[Proposal]) -> list[dict]:
+def _rows_initial(
+    proposals: list[Proposal], by_hand: set[int] | None = None
+) -> list[dict]:
+    """The rows as the page shows them. ``by_hand``: after a refused *Book all*
+    (which takes every row as shown), the rows really changed by hand; the
+    others stay proposals, to follow a row changed before *Check again*."""
     return [
         {
             "date": timezone.localdate(p.start),
@@ -28,7 +33,7 @@ def _rows_initial(proposals: list[Proposal]) -> list[dict]:
             "room": p.room,
             # A row the front desk chose stays chosen when another row changes.
             "proposed": ""
-            if p.state == State.CHOSEN
+            if (p.index in by_hand if by_hand is not None else p.state == State.CHOSEN)
             else SessionRowForm.stamp(p.start, p.room),
         }
         for p in proposals
@@ -227,7 +232,10 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         proposals=proposals,
         rows=bad_rows
-        or SessionRowFormSet(initial=_rows_initial(proposals), prefix="s"),
+        or SessionRowFormSet(
+            initial=_rows_initial(proposals, by_hand if action == "confirm" else None),
+            prefix="s",
+        ),
         override_form=override_form,
         can_override=request.user.has_perm("clinic.override_hours"),
         bookable=bad_rows is None and all(p.is_bookable for p in proposals),
