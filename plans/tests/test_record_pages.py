@@ -55,7 +55,7 @@ FIRST, SECOND, NEXT = date(2026, 9, 29), date(2026, 10, 27), date(2026, 12, 22)
 # Measured query counts of the main pages; more data must not raise them.
 QUERIES_RECORD = 20
 QUERIES_RECORD_FORM = 18
-QUERIES_MY_DAY = 11
+QUERIES_MY_DAY = 12  # with the one insert of its access-log lines
 QUERIES_COMPARE = 10
 
 
@@ -1974,3 +1974,20 @@ def test_a_start_well_before_the_check_in_is_flagged(
 
     assert any("before the patient was checked in" in m for m in messages_of(response))
     assert SessionRecord.objects.filter(session=today).exists()
+
+
+def test_my_day_is_logged_as_an_opening_of_each_sessions_clinical_details(
+    client, practitioner, today
+):
+    """It shows the medication, the screening and the last session's depths."""
+    client.force_login(practitioner.user)
+
+    client.get(reverse("plans:my_day"))
+
+    logged = ClinicalAccess.objects.get()
+    assert (logged.user, logged.patient, logged.object_id) == (
+        practitioner.user,
+        today.plan.patient,
+        today.pk,
+    )
+    assert logged.what == "My day (session of 24 Nov 2026)"

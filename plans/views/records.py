@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
-from clinic.models import Appointment, Area, Practitioner
+from clinic.models import Appointment, Area, ClinicalAccess, Practitioner
 from clinic.roles import is_practitioner
 from clinic.services import log_clinical_access
 from clinic.views import form_errors_from, id_from, staff_view, unsaved_values
@@ -397,6 +397,19 @@ def my_day(request: HttpRequest) -> HttpResponse:
                 "record": getattr(session, "record", None),
             }
         rows.append(row)
+    # The page shows each session's clinical details (medication, screening,
+    # the last session's depths): an opening of those, logged as the record
+    # page's is, in one insert.
+    ClinicalAccess.objects.bulk_create(
+        ClinicalAccess(
+            user=request.user,
+            patient=row["appointment"].patient,
+            what=f"My day (session of {_day(row['session'])})",
+            object_id=row["session"].pk,
+        )
+        for row in rows
+        if row["session"] is not None
+    )
     return render(
         request,
         "plans/my_day.html",
