@@ -273,16 +273,22 @@ BOOKED_AND_OVER = _lazy(
 )
 
 
+def time_is_over(appointment: Appointment, *, now: datetime) -> str | None:
+    """Why an open appointment whose time is over can't be cancelled (checked
+    in: it took place; booked: a no-show), or None (no query)."""
+    if appointment.end > now:
+        return None
+    if appointment.status == Appointment.Status.CHECKED_IN:
+        return str(CHECKED_IN_AND_OVER)
+    if appointment.status == Appointment.Status.BOOKED:
+        return str(BOOKED_AND_OVER)
+    return None
+
+
 def why_not_cancellable(appointment: Appointment, *, now: datetime) -> str | None:
     """Why the (open) appointment can't be cancelled, or None: it took place,
-    or its time is over (checked in: it took place; booked: a no-show)."""
-    reason = took_place(appointment, now=now)
-    if reason is None and appointment.end <= now:
-        if appointment.status == Appointment.Status.CHECKED_IN:
-            reason = str(CHECKED_IN_AND_OVER)
-        elif appointment.status == Appointment.Status.BOOKED:
-            reason = str(BOOKED_AND_OVER)
-    return reason
+    or its time is over."""
+    return took_place(appointment, now=now) or time_is_over(appointment, now=now)
 
 
 def _locked(appointment: Appointment) -> Appointment:

@@ -98,7 +98,7 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
     appointment = _get_appointment(pk)
     now = timezone.now()
     took_place = services.took_place(appointment, now=now)
-    cancel_refused = took_place or services.why_not_cancellable(appointment, now=now)
+    cancel_refused = took_place or services.time_is_over(appointment, now=now)
     return render(
         request,
         "clinic/appointment_detail.html",

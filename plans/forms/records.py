@@ -202,23 +202,24 @@ class BaseAreaFormSet(forms.BaseFormSet):
                 code="missing_management_form",
             )
         seen = set()
-        for form in self.forms:
-            if not form.has_changed() or self._should_delete_form(form):
-                continue
+        for form in self._rows():
             area = form.cleaned_data.get("area")
             if area in seen:
                 raise forms.ValidationError(_("Each area can be listed once."))
             seen.add(area)
 
+    def _rows(self) -> list:
+        """The rows filled in and not removed."""
+        return [
+            f for f in self.forms if f.has_changed() and not self._should_delete_form(f)
+        ]
+
     def waiting_for_depth(self) -> list[str]:
         """The areas of a draft left out of what is saved: no depth yet."""
         return [
             str(Area(f.cleaned_data["area"]).label)
-            for f in self.forms
-            if f.has_changed()
-            and not self._should_delete_form(f)
-            and f.cleaned_data.get("area")
-            and f.cleaned_data.get("depth_mm") is None
+            for f in self._rows()
+            if f.cleaned_data.get("area") and f.cleaned_data.get("depth_mm") is None
         ]
 
     def entries(self) -> list:
@@ -230,10 +231,8 @@ class BaseAreaFormSet(forms.BaseFormSet):
                 depth_mm=f.cleaned_data["depth_mm"],
                 passes=f.cleaned_data["passes"],
             )
-            for f in self.forms
-            if f.has_changed()
-            and not self._should_delete_form(f)
-            and f.cleaned_data.get("depth_mm") is not None
+            for f in self._rows()
+            if f.cleaned_data.get("depth_mm") is not None
         ]
 
 

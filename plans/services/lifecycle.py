@@ -250,11 +250,15 @@ def cancel_plan(
         raise PlanError(
             _("Sessions of this plan are booked: the front desk cancels the rest.")
         )
-    upcoming = Appointment.objects.filter(
-        treatment_session__plan=plan,
-        status__in=Appointment.OPEN_STATUSES,
+    upcoming = list(
+        Appointment.objects.filter(
+            treatment_session__plan=plan,
+            status__in=Appointment.OPEN_STATUSES,
+        ).order_by("start")
     )
-    under_way = upcoming.filter(status=Appointment.Status.CHECKED_IN).first()
+    under_way = next(
+        (a for a in upcoming if a.status == Appointment.Status.CHECKED_IN), None
+    )
     if under_way is not None:
         raise PlanError(
             _(
@@ -265,7 +269,10 @@ def cancel_plan(
             )
             % {"when": when_text(under_way.start)}
         )
-    missed = upcoming.filter(status=Appointment.Status.BOOKED, end__lte=now).first()
+    missed = next(
+        (a for a in upcoming if a.status == Appointment.Status.BOOKED and a.end <= now),
+        None,
+    )
     if missed is not None:
         # Cancelling it would email the patient about a past visit.
         raise PlanError(
@@ -278,7 +285,7 @@ def cancel_plan(
     try:
         count = len(
             booking.cancel_appointments(
-                appointments=list(upcoming), by=by, reason=reason, now=now
+                appointments=upcoming, by=by, reason=reason, now=now
             )
         )
     except booking.BookingError as error:

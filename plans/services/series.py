@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.db.models import Count, Max
+from django.db.models import Count, Max, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
@@ -61,27 +61,32 @@ def _rooms(room: Room | None) -> list[Room]:
     return list(Room.objects.filter(is_active=True).order_by("name"))
 
 
-def last_live_start(plan: TreatmentPlan) -> datetime | None:
-    last = (
-        Appointment.objects.filter(
-            treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
-        )
+def _sessions_of(
+    plan: TreatmentPlan, statuses: tuple = Appointment.ACTIVE_STATUSES
+) -> QuerySet[Appointment]:
+    """The appointments of the plan's sessions in ``statuses`` (booked or done,
+    unless told)."""
+    return Appointment.objects.filter(treatment_session__plan=plan, status__in=statuses)
+
+
+def _latest_of(plan: TreatmentPlan, statuses: tuple) -> Appointment | None:
+    return (
+        _sessions_of(plan, statuses)
+        .select_related("practitioner__user")
         .order_by("-start")
-        .values_list("start", flat=True)
         .first()
     )
-    return last
+
+
+def last_live_start(plan: TreatmentPlan) -> datetime | None:
+    return _sessions_of(plan).order_by("-start").values_list("start", flat=True).first()
 
 
 def live_appointments(plan: TreatmentPlan) -> list[Appointment]:
     """The course's sessions booked or done, in order, with their practitioners
     (one query)."""
     return list(
-        Appointment.objects.filter(
-            treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
-        )
-        .select_related("practitioner__user")
-        .order_by("start", "pk")
+        _sessions_of(plan).select_related("practitioner__user").order_by("start", "pk")
     )
 
 
@@ -93,14 +98,7 @@ def course_seen(live: list[Appointment]) -> str:
 
 def last_live_session(plan: TreatmentPlan) -> Appointment | None:
     """The course's latest session booked or done, with its practitioner."""
-    return (
-        Appointment.objects.filter(
-            treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
-        )
-        .select_related("practitioner__user")
-        .order_by("-start")
-        .first()
-    )
+    return _latest_of(plan, Appointment.ACTIVE_STATUSES)
 
 
 def practitioner_to_follow(
@@ -117,14 +115,7 @@ def practitioner_to_follow(
     (no query); when it was done, the latest to come is looked up. A session
     done says whom the course was with, not whom it goes on with."""
     if last is not None and last.status not in Appointment.OPEN_STATUSES:
-        last = (
-            Appointment.objects.filter(
-                treatment_session__plan=plan, status__in=Appointment.OPEN_STATUSES
-            )
-            .select_related("practitioner__user")
-            .order_by("-start")
-            .first()
-        )
+        last = _latest_of(plan, Appointment.OPEN_STATUSES)
     if last is not None and last.practitioner.is_active:
         return last.practitioner
     return fallback or plan.practitioner
@@ -133,9 +124,7 @@ def practitioner_to_follow(
 def _live_sessions(plan: TreatmentPlan) -> tuple[int, datetime | None]:
     """How many of the plan's sessions are booked or done, and the last one's
     start (one query: unbooked_count() and last_live_start() together)."""
-    live = Appointment.objects.filter(
-        treatment_session__plan=plan, status__in=Appointment.ACTIVE_STATUSES
-    ).aggregate(count=Count("pk"), last=Max("start"))
+    live = _sessions_of(plan).aggregate(count=Count("pk"), last=Max("start"))
     return live["count"], live["last"]
 
 
