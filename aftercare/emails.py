@@ -46,16 +46,21 @@ def fill(text: str, values: dict) -> str:
 CLINICAL_HIDDEN = "[clinical detail: visible to practitioners only]"
 
 
+def clinical_detail(reminder: Reminder) -> str:
+    """What of the consultation's clinical record the email tells: the topical
+    medication to stop before a session, or ""."""
+    consultation = _consultation(reminder.appointment)
+    return consultation.topical_medication if consultation is not None else ""
+
+
 def _values(reminder: Reminder, *, hide_clinical: bool = False) -> dict:
     appointment = reminder.appointment
     patient = reminder.patient
     start = timezone.localtime(appointment.start)
     medication_note = ""
-    consultation = _consultation(appointment)
-    if consultation is not None and consultation.topical_medication:
-        medication = (
-            CLINICAL_HIDDEN if hide_clinical else consultation.topical_medication
-        )
+    if medication := clinical_detail(reminder):
+        if hide_clinical:
+            medication = CLINICAL_HIDDEN
         medication_note = (
             f"Please stop {medication} 3 to 5 days before "
             "your session, as agreed at your consultation."

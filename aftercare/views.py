@@ -22,6 +22,7 @@ from aftercare.models import Kind, Reminder
 from clinic.forms import DateInput
 from clinic.models import Patient, local_midnight
 from clinic.scheduling import when_text
+from clinic.services.consultations import log_clinical_access
 from clinic.views import safe_next, staff_view
 
 
@@ -175,16 +176,27 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
         pk=pk,
     )
     # The front desk sees the decision of a consultation, not its clinical notes.
+    hide_clinical = not request.user.has_perm("clinic.change_consultation")
     message = _render(
         reminder,
-        hide_clinical=not request.user.has_perm("clinic.change_consultation"),
+        hide_clinical=hide_clinical,
         # The patient's own link would stop their emails from a colleague's click.
         unsubscribe_url=request.build_absolute_uri(
             reverse("aftercare:unsubscribe_preview")
         ),
     )
     html = message.alternatives[0][0] if message.alternatives else ""
-    if request.GET.get("part") == "html":
+    part = request.GET.get("part")
+    if not hide_clinical and emails.clinical_detail(reminder):
+        # A practitioner reads the consultation's medication in the email, as
+        # on the consultation's page: logged the same way.
+        log_clinical_access(
+            user=request.user,
+            patient=reminder.patient,
+            what="email preview (HTML part)" if part == "html" else "email preview",
+            object_id=reminder.pk,
+        )
+    if part == "html":
         # Links open outside the preview's frame, which no page of the app allows.
         response = HttpResponse(
             html.replace("<head>", '<head><base target="_blank">', 1)

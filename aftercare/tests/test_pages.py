@@ -919,6 +919,44 @@ def test_the_front_desk_preview_hides_the_consultations_topical_medication(
     assert "Tretinoin 0.05% cream" in practitioner_page
 
 
+def test_a_practitioners_preview_of_the_medication_is_logged_as_clinical_access(
+    as_user, practitioner, patient, room
+):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from clinic.models import ClinicalAccess
+    from plans.tests.record_factories import add_session, make_plan
+
+    plan = make_plan(practitioner, patient=patient)
+    session = add_session(
+        plan, datetime(2026, 12, 10, 10, tzinfo=ZoneInfo("Europe/London")), room
+    )
+    pre_care = Reminder.objects.create(
+        patient=patient,
+        appointment=session.appointment,
+        kind=Kind.PRE_CARE,
+        due_at=session.appointment.start,
+    )
+    url = reverse("aftercare:preview", args=[pre_care.pk])
+    as_user("practitioner").get(url)
+    # Nothing clinical in the email yet: nothing to log.
+    assert not ClinicalAccess.objects.exists()
+
+    plan.consultation.topical_medication = "Tretinoin 0.05% cream"
+    plan.consultation.save(update_fields=["topical_medication"])
+    as_user("front_desk").get(url)
+    as_user("practitioner").get(url)
+    as_user("practitioner").get(url, {"part": "html"})
+
+    logged = ClinicalAccess.objects.order_by("id")
+    assert [(a.user.username, a.what, a.object_id) for a in logged] == [
+        (practitioner.user.username, "email preview", pre_care.pk),
+        (practitioner.user.username, "email preview (HTML part)", pre_care.pk),
+    ]
+    assert {a.patient_id for a in logged} == {patient.pk}
+
+
 def test_an_unsubscribe_in_the_moment_a_save_begins_is_not_undone(
     as_user, patient, reminder, monkeypatch
 ):
