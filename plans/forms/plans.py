@@ -56,8 +56,16 @@ class PlanForm(forms.ModelForm):
         ]
         widgets = {"exception_reason": forms.Textarea(attrs={"rows": 2})}
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, screened: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if screened is not None:
+            # The consultation's screening covers its areas only.
+            areas = self.fields["areas"]
+            areas.choices = [(v, label) for v, label in Area.choices if v in screened]
+            areas.help_text = _(
+                "The areas the consultation looked at. To treat another, add it "
+                "to the consultation first."
+            )
         self.fields["protocol"].queryset = Protocol.objects.filter(is_active=True)
         self.fields["practitioner"].queryset = Practitioner.objects.filter(
             is_active=True

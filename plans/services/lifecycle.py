@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic import services as booking
-from clinic.models import Appointment, Consultation, Practitioner
+from clinic.models import Appointment, Area, Consultation, Practitioner
 from clinic.roles import is_practitioner
 from clinic.scheduling import day_text, when_text
 from plans.models import (
@@ -92,6 +92,26 @@ def create_plan(
         raise PlanError(refusal)
     if not protocol.is_active:
         raise PlanError(_("The %(p)s protocol is no longer offered.") % {"p": protocol})
+    unscreened = [area for area in areas if area not in consultation.areas]
+    if unscreened:
+        # The screening (infection or acne "in the area", a keloid tendency)
+        # was answered for the consultation's areas only.
+        raise PlanError(
+            _(
+                "The consultation did not look at %(areas)s: its screening covers "
+                "%(screened)s only. Add the area to the consultation first, or "
+                "leave it out of the plan."
+            )
+            % {
+                "areas": _(" and ").join(
+                    str(Area(a).label).lower() for a in unscreened
+                ),
+                "screened": _(", ").join(
+                    str(label).lower() for label in consultation.get_areas_display()
+                )
+                or _("no area"),
+            }
+        )
     plan = TreatmentPlan(
         patient=consultation.patient,
         consultation=consultation,

@@ -160,7 +160,7 @@ def session(plan: TreatmentPlan, number: int) -> TreatmentSession:
 
 
 def test_an_eligible_consultation_starts_a_draft_plan(practitioner, patient):
-    consultation = ConsultationFactory(patient=patient)
+    consultation = ConsultationFactory(patient=patient, areas=["face", "neck"])
 
     plan = create_plan(
         consultation=consultation,
@@ -178,6 +178,34 @@ def test_an_eligible_consultation_starts_a_draft_plan(practitioner, patient):
     assert plan.created_by == practitioner.user
     assert not plan.has_consent
     assert unbooked_count(plan) == 6
+
+
+def test_a_plan_treats_only_areas_the_consultation_screened(practitioner, patient):
+    consultation = ConsultationFactory(patient=patient, areas=["face", "hands"])
+
+    def start(areas: list[str]) -> TreatmentPlan:
+        return create_plan(
+            consultation=consultation,
+            protocol=standard(),
+            practitioner=practitioner,
+            planned_sessions=6,
+            spacing_days=28,
+            areas=areas,
+            by=practitioner.user,
+            now=NOW,
+        )
+
+    with pytest.raises(PlanError) as excinfo:
+        start(["face", "neck", "chest"])
+
+    assert str(excinfo.value) == (
+        "The consultation did not look at neck and chest (décolletage): its "
+        "screening covers "
+        "face, hands only. Add the area to the consultation first, or leave it "
+        "out of the plan."
+    )
+    assert not TreatmentPlan.objects.exists()
+    assert start(["hands"]).areas == ["hands"]
 
 
 def test_consent_may_be_recorded_with_the_plan_or_later_but_once(practitioner, patient):

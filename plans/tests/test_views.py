@@ -339,6 +339,23 @@ def test_a_practitioner_creates_a_plan_from_an_eligible_consultation(
     assert plan.created_by == practitioner.user
 
 
+def test_the_plan_form_offers_the_areas_the_consultation_screened(
+    client, practitioner, consultation
+):
+    client.force_login(practitioner.user)
+    url = reverse("plans:create", args=[consultation.pk])
+
+    page = client.get(url)
+    offered = [value for value, _label in page.context["form"].fields["areas"].choices]
+    response = client.post(url, plan_data(practitioner, areas=["face", "hands"]))
+
+    assert offered == ["face", "neck"]
+    assert "add it to the consultation first" in page.content.decode()
+    assert response.status_code == 200
+    assert response.context["form"].errors["areas"]
+    assert not TreatmentPlan.objects.exists()
+
+
 def test_a_manager_doesnt_start_plans_even_with_the_permission(
     client, manager, practitioner, consultation
 ):

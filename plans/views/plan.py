@@ -73,7 +73,7 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
         and min(max(6, standard.min_sessions), standard.max_sessions),
         "spacing_days": standard and standard.target_spacing_days,
     }
-    form = PlanForm(request.POST or None, initial=initial)
+    form = PlanForm(request.POST or None, initial=initial, screened=consultation.areas)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
