@@ -9,6 +9,7 @@ from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clinic import roles
 from clinic.admin.calendar import StillBookedForm
@@ -20,6 +21,26 @@ admin.site.unregister(User)
 PASSWORD_SET_ELSEWHERE = (
     "Only the account's owner, or a superuser, can set this password."
 )
+
+
+LAST_MANAGER = gettext_lazy(
+    "This is the clinic's only active account with the Manager role: without "
+    "one nobody could open Settings again. Give another account the Manager "
+    "role first."
+)
+
+
+def is_last_manager(account: User) -> bool:
+    """The account is the only active one that can open Settings."""
+    if not (account.pk and account.is_active):
+        return False
+    if not (account.is_superuser or account.groups.filter(name=roles.MANAGER).exists()):
+        return False
+    others = User.objects.filter(is_active=True).exclude(pk=account.pk)
+    return not (
+        others.filter(is_superuser=True).exists()
+        or others.filter(groups__name=roles.MANAGER).exists()
+    )
 
 
 def may_set_password(user, account: User) -> bool:
@@ -125,6 +146,20 @@ class StaffAccountAdmin(UserAdmin):
                     StillBookedForm.refuse_if_booked(practitioner, "practitioner")
                 return active
 
+            def clean(self):
+                data = super().clean()
+                groups = data.get("groups")
+                stays_manager = data.get("is_active", self.instance.is_active) and (
+                    data.get("is_superuser", self.instance.is_superuser)
+                    or (
+                        groups is not None
+                        and any(group.name == roles.MANAGER for group in groups)
+                    )
+                )
+                if not stays_manager and is_last_manager(self.instance):
+                    raise forms.ValidationError(LAST_MANAGER)
+                return data
+
             def clean_groups(self):
                 # Without the role they lose their day and their records while
                 # patients are still booked with them.
@@ -143,7 +178,16 @@ class StaffAccountAdmin(UserAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.is_superuser and not request.user.is_superuser:
             return False
+        if obj is not None and is_last_manager(obj):
+            return False
         return super().has_delete_permission(request, obj)
+
+    def get_actions(self, request):
+        # Accounts are deleted one at a time, where the page can refuse the
+        # last manager's.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)

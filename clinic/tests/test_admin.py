@@ -228,6 +228,53 @@ def test_a_manager_cant_change_or_delete_a_superuser(admin_client):
     assert owner.is_active
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [{"groups": []}, {"is_active": ""}],
+    ids=["role taken away", "account deactivated"],
+)
+def test_the_last_manager_keeps_the_role_and_the_account(
+    admin_client, manager, changes
+):
+    managers = Group.objects.get(name=roles.MANAGER)
+    url = reverse("admin:auth_user_change", args=[manager.pk])
+    data = account_data(manager, groups=[managers.pk]) | changes
+
+    refused = admin_client.post(url, data)
+    deleting = admin_client.get(reverse("admin:auth_user_delete", args=[manager.pk]))
+
+    assert refused.status_code == 200
+    assert "only active account with the Manager role" in refused.content.decode()
+    assert deleting.status_code == 403
+    manager.refresh_from_db()
+    assert manager.is_active
+    assert manager.groups.filter(name=roles.MANAGER).exists()
+
+    # With a second manager, either may step down.
+    UserFactory(username="deputy", role=roles.MANAGER)
+    accepted = admin_client.post(url, data)
+
+    assert accepted.status_code == 302
+    manager.refresh_from_db()
+    assert not (manager.is_active and manager.is_staff)
+
+
+def test_an_inactive_manager_doesnt_count_as_another_one(admin_client, manager):
+    UserFactory(username="deputy", role=roles.MANAGER, is_active=False)
+    url = reverse("admin:auth_user_change", args=[manager.pk])
+
+    refused = admin_client.post(url, account_data(manager, groups=[]))
+
+    assert "only active account with the Manager role" in refused.content.decode()
+    assert manager.groups.filter(name=roles.MANAGER).exists()
+
+
+def test_accounts_are_not_deleted_in_bulk(admin_client, manager):
+    page = admin_client.get(reverse("admin:auth_user_changelist"))
+
+    assert "delete_selected" not in page.content.decode()
+
+
 def test_a_superuser_still_sees_every_field(client, db):
     owner = User.objects.create_superuser("owner", "owner@example.com", "x" * 20)
     client.force_login(owner)
