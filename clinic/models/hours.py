@@ -229,6 +229,8 @@ class TimeOff(models.Model):
             _open_bookings(booked_outside_hours=True)
             .filter(practitioner_id=self.practitioner_id)
             .overlapping(self.start, self.end)
+            # What is over took place (or was missed): nothing to move.
+            .filter(end__gt=timezone.now())
             .order_by("start")
         )
         if stored is not None and stored.practitioner_id == self.practitioner_id:
@@ -308,6 +310,8 @@ class ClosureDay(models.Model):
         booked = list(
             _open_bookings(booked_outside_hours=True)
             .on_day(self.date)
+            # Closing today: the morning's appointments that are over stay.
+            .filter(end__gt=timezone.now())
             .order_by("start")
         )
         if booked:

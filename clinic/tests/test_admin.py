@@ -1037,6 +1037,55 @@ def test_time_off_that_has_ended_is_refused_but_one_under_way_is_kept(
     assert TimeOff.objects.count() == 1
 
 
+def test_the_mornings_appointments_that_are_over_dont_hold_up_the_afternoon_off(
+    client, manager, practitioner, room
+):
+    open_clinic(practitioner)
+    # Monday 14:30 in London: the 10:00 consultation took place, 16:00 is to come.
+    with time_machine.travel(datetime(2026, 11, 30, 14, 30, tzinfo=UTC), tick=False):
+        admin = admin_client_for(client, manager)
+        day = timezone.localdate()
+
+        def at(hour: int) -> datetime:
+            return timezone.make_aware(datetime.combine(day, time(hour)))
+
+        AppointmentFactory(
+            practitioner=practitioner,
+            room=room,
+            start=at(10),
+            end=at(11),
+            status=Appointment.Status.CHECKED_IN,
+        )
+        later = AppointmentFactory(practitioner=practitioner, room=room, start=at(16))
+        time_off = {
+            "practitioner": practitioner.pk,
+            "start_0": day.isoformat(),
+            "start_1": "08:00",
+            "end_0": day.isoformat(),
+            "end_1": "18:00",
+            "reason": "Unwell since lunch",
+        }
+
+        refused_off = admin.post(reverse("admin:clinic_timeoff_add"), time_off)
+        refused_closure = admin.post(
+            reverse("admin:clinic_closureday_add"),
+            {"date": day.isoformat(), "reason": "Burst pipe"},
+        )
+        later.delete()
+        accepted_off = admin.post(reverse("admin:clinic_timeoff_add"), time_off)
+        accepted_closure = admin.post(
+            reverse("admin:clinic_closureday_add"),
+            {"date": day.isoformat(), "reason": "Burst pipe"},
+        )
+
+    for refused in (refused_off, refused_closure):
+        page = refused.content.decode()
+        assert "would leave 1 booked appointment" in page
+        assert "16:00" in page and "10:00" not in page
+    assert (accepted_off.status_code, accepted_closure.status_code) == (302, 302)
+    assert TimeOff.objects.count() == ClosureDay.objects.count() == 1
+
+
 @pytest.mark.parametrize(
     "start,end", [("0001-01-01", "0001-01-02"), ("2026-12-01", "9999-12-31")]
 )
