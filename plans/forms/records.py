@@ -177,13 +177,18 @@ class AreaForm(forms.Form):
         # A draft's area without a depth yet is kept out of what is saved
         # (BaseAreaFormSet.entries); signing needs every depth.
         self.fields["depth_mm"].required = not draft
+        # The table's column headings, for screen readers on each row's inputs.
+        for field in self.fields.values():
+            field.widget.attrs.setdefault("aria-label", str(field.label))
 
 
 class BaseAreaFormSet(forms.BaseFormSet):
     def add_fields(self, form, index) -> None:
         super().add_fields(form, index)
         if "DELETE" in form.fields:
-            form.fields["DELETE"].widget.attrs["class"] = "form-check-input"
+            form.fields["DELETE"].widget.attrs.update(
+                {"class": "form-check-input", "aria-label": _("Remove this area")}
+            )
 
     default_error_messages = {
         # Not Django's words (a "bug report"): the page's counts were changed.

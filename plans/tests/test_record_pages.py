@@ -1991,3 +1991,14 @@ def test_my_day_is_logged_as_an_opening_of_each_sessions_clinical_details(
         today.pk,
     )
     assert logged.what == "My day (session of 24 Nov 2026)"
+
+
+def test_each_area_rows_inputs_are_named_for_screen_readers(
+    client, practitioner, today
+):
+    client.force_login(practitioner.user)
+
+    page = client.get(record_url(today)).content.decode()
+
+    for name in ("Area", "Needle depth (mm)", "Passes", "Remove this area"):
+        assert f'aria-label="{name}"' in page
