@@ -445,7 +445,11 @@ def cancel_session(
     # of its last booked one (sessions from one on may have changed hands), or,
     # when that one no longer takes bookings, the cancelled session's.
     latest = last_live_session(plan)
-    last = latest or session.appointment
+    # The end of the course: the cancelled session's place when it was the last
+    # (the one before it would put the replacement into the slot just freed).
+    last = session.appointment
+    if latest is not None and latest.start > last.start:
+        last = latest
     practitioner = practitioner_to_follow(
         plan, latest, fallback=session.appointment.practitioner
     )

@@ -1465,6 +1465,22 @@ def test_cancelling_a_session_with_a_replacement_books_one_more_at_the_end(
     assert Appointment.objects.count() == appointments_before + 1
 
 
+def test_the_last_sessions_replacement_follows_it_not_the_session_before(
+    booked_plan, front_desk
+):
+    last = session(booked_plan, 6)
+
+    replacement = cancel_session(
+        session=last, reason="Away that week", by=front_desk, replace=True, now=NOW
+    )
+
+    # Not into the slot just freed, 28 days after session 5.
+    assert timezone.localtime(replacement.appointment.start) == at(
+        SERIES_DAYS[5] + timedelta(days=28)
+    )
+    assert len(starts(booked_plan)) == 6
+
+
 def test_a_replacement_is_checked_on_every_day_of_its_window(
     clinic, practitioner, patient, room, other_room, front_desk
 ):
