@@ -25,6 +25,7 @@ from clinic.forms import (
     reason_in_words,
 )
 from clinic.models import Area, Practitioner, Room
+from clinic.scheduling import day_text
 from plans.models import (
     MAX_PLANNED_SESSIONS,
     Protocol,
@@ -154,12 +155,31 @@ class SeriesStartForm(forms.Form):
     # Booking is checked whole anyway: this only saves a confusing page.
     course = forms.CharField(widget=forms.HiddenInput, required=False)
 
+    def __init__(self, *args, after: "date | None" = None, **kwargs) -> None:
+        """``after``: the day of the course's last session booked or done, which
+        a course that goes on is booked from."""
+        super().__init__(*args, **kwargs)
+        self.after = after
+
     def clean(self) -> dict:
         data = super().clean()
         day = data.get("date")
-        if day is not None and day > timezone.localdate() + timedelta(days=366):
-            self.add_error("date", _("Start the series within a year."))
-            return data
+        if day is not None:
+            if self.after is None and day > timezone.localdate() + timedelta(days=366):
+                self.add_error("date", _("Start the series within a year."))
+                return data
+            if self.after is not None and day > max(
+                self.after, timezone.localdate()
+            ) + timedelta(days=366):
+                self.add_error(
+                    "date",
+                    _(
+                        "Book the next session within a year of the one before "
+                        "it, on %(day)s."
+                    )
+                    % {"day": day_text(self.after)},
+                )
+                return data
         combine_local_start(self, data, key="first_start", future=True)
         return data
 

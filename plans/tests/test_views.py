@@ -2245,6 +2245,32 @@ def test_a_series_starts_within_a_year_and_a_move_within_three(
     assert starts_of(plan) == SERIES
 
 
+def test_a_course_booked_over_a_year_ahead_books_its_next_session_after_it(
+    client, front_desk, practitioner, plan, room
+):
+    from plans.tests.record_factories import add_session
+
+    last = TUESDAY + timedelta(weeks=57)
+    add_session(plan, at(last, 10), room)
+    client.force_login(front_desk)
+
+    next_one = client.post(
+        book_url(plan),
+        start_data(practitioner, date=(last + SPACING).isoformat()),
+    )
+    too_far = client.post(
+        book_url(plan),
+        start_data(practitioner, date=(last + timedelta(days=400)).isoformat()),
+    )
+
+    assert next_one.context["start_form"].is_valid()
+    assert next_one.context["rows"]
+    assert too_far.context["start_form"].errors["date"] == [
+        f"Book the next session within a year of the one before it, on "
+        f"{last:%a} {last.day} {last:%b %Y}."
+    ]
+
+
 def test_a_first_session_too_soon_to_stop_a_skin_medication_is_pointed_out(
     client, front_desk, practitioner, plan
 ):

@@ -92,6 +92,7 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
             "practitioner": services.practitioner_to_follow(plan, latest),
             "course": course,
         },
+        after=timezone.localdate(previous) if previous else None,
     )
     booked = plan.planned_sessions - unbooked
     if booked:
