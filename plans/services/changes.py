@@ -17,7 +17,7 @@ from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import shift_wall_clock, when_text
 from clinic.services.stale import appointments_seen
-from plans.models import TreatmentPlan, TreatmentSession
+from plans.models import SessionRecord, TreatmentPlan, TreatmentSession
 from plans.services.lifecycle import PlanError, StalePlan, _can_override, window_for
 from plans.services.series import (
     SeriesRequest,
@@ -304,6 +304,10 @@ def move_sessions(
         )
     if preview.too_close:
         _note_exception(plan, by, override_reason, preview.too_close)
+    shifts = {
+        m.session.pk: _wall(m.start) - _wall(m.session.appointment.start)
+        for m in preview.moves
+    }
     try:
         booking.move_appointments(
             moves=[
@@ -326,7 +330,32 @@ def move_sessions(
         raise PlanError(
             _("The move can't be made."), messages=error.messages
         ) from error
+    _drafts_follow(shifts)
     return preview
+
+
+def _wall(moment: datetime) -> datetime:
+    return timezone.localtime(moment).replace(tzinfo=None)
+
+
+def _drafts_follow(shifts: dict[int, timedelta]) -> None:
+    """A draft record's times (filled in from the booking, or typed ahead) move
+    with its session: left behind, they would lie too far from the booking for
+    the draft to be saved or signed again."""
+    drafts = SessionRecord.objects.select_for_update().filter(
+        session_id__in=shifts, signed_at__isnull=True
+    )
+    for record in drafts:
+        shift = shifts[record.session_id]
+        changed = [
+            name
+            for name in ("started_at", "ended_at")
+            if getattr(record, name) is not None
+        ]
+        for name in changed:
+            setattr(record, name, shift_wall_clock(getattr(record, name), shift))
+        if changed and shift:
+            record.save(update_fields=[*changed, "updated_at"])
 
 
 @transaction.atomic

@@ -1068,6 +1068,42 @@ def test_moving_this_session_only_leaves_the_others_where_they_are(
     ]
 
 
+def test_draft_records_move_with_their_sessions_at_the_same_wall_clock_time(
+    booked_plan, front_desk
+):
+    from plans.models import SessionRecord
+
+    fifth, sixth = session(booked_plan, 5), session(booked_plan, 6)
+    # Typed ahead: 10:05 to 10:55 on each session's day.
+    for booked in (fifth, sixth):
+        day = timezone.localdate(booked.appointment.start)
+        SessionRecord.objects.create(
+            session=booked, started_at=at(day, 10, 5), ended_at=at(day, 10, 55)
+        )
+    # Two weeks later: the fifth session into summer time.
+    moved_day = SERIES_DAYS[4] + timedelta(days=14)
+    assert (
+        timezone.localtime(at(moved_day, 10)).utcoffset()
+        != timezone.localtime(at(SERIES_DAYS[4], 10)).utcoffset()
+    )
+
+    move_sessions(
+        session=fifth,
+        start=at(moved_day, 10),
+        scope=Scope.FOLLOWING,
+        by=front_desk,
+        confirmed=True,
+        now=NOW,
+    )
+
+    for booked, day in ((fifth, moved_day), (sixth, SERIES_DAYS[5] + timedelta(14))):
+        record = SessionRecord.objects.get(session=booked)
+        assert (record.started_at, record.ended_at) == (
+            at(day, 10, 5),
+            at(day, 10, 55),
+        )
+
+
 def test_moving_this_and_following_shifts_them_all_and_keeps_the_spacing(
     booked_plan, front_desk
 ):
