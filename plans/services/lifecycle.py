@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic import services as booking
-from clinic.models import Appointment, Area, Consultation, Practitioner
+from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
 from clinic.roles import is_practitioner
 from clinic.scheduling import day_text, when_text
 from plans.models import (
@@ -112,6 +112,27 @@ def create_plan(
                 or _("no area"),
             }
         )
+    # One course per area at a time: two would needle the same skin days apart.
+    # The patient's row is locked, so two plans started at once are seen.
+    Patient.objects.select_for_update().filter(pk=consultation.patient_id).first()
+    for other in TreatmentPlan.objects.open().filter(patient=consultation.patient_id):
+        shared = [a for a in areas if a in other.areas]
+        if shared:
+            raise PlanError(
+                _(
+                    "%(patient)s already has an open plan for %(areas)s (%(plan)s): "
+                    "two courses on the same skin would bring sessions too close "
+                    "together. Complete or cancel that plan first, or treat other "
+                    "areas here."
+                )
+                % {
+                    "patient": consultation.patient,
+                    "areas": _(" and ").join(
+                        str(Area(a).label).lower() for a in shared
+                    ),
+                    "plan": other.protocol,
+                }
+            )
     plan = TreatmentPlan(
         patient=consultation.patient,
         consultation=consultation,

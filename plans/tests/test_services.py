@@ -208,6 +208,36 @@ def test_a_plan_treats_only_areas_the_consultation_screened(practitioner, patien
     assert start(["hands"]).areas == ["hands"]
 
 
+def test_one_open_plan_per_area_at_a_time(practitioner, patient):
+    open_one = TreatmentPlanFactory(patient=patient, areas=["face"], consented=True)
+    consultation = ConsultationFactory(patient=patient, areas=["face", "neck"])
+
+    def start(areas: list[str]) -> TreatmentPlan:
+        return create_plan(
+            consultation=consultation,
+            protocol=standard(),
+            practitioner=practitioner,
+            planned_sessions=6,
+            spacing_days=28,
+            areas=areas,
+            by=practitioner.user,
+            now=NOW,
+        )
+
+    with pytest.raises(PlanError) as excinfo:
+        start(["face", "neck"])
+
+    assert str(excinfo.value).startswith(
+        f"{patient} already has an open plan for face (Standard): two courses"
+    )
+    assert TreatmentPlan.objects.count() == 1
+    neck = start(["neck"])
+    neck.delete()
+    open_one.status = TreatmentPlan.Status.COMPLETED
+    open_one.save()
+    assert start(["face"]).areas == ["face"]
+
+
 def test_consent_may_be_recorded_with_the_plan_or_later_but_once(practitioner, patient):
     with_consent = create_plan(
         consultation=ConsultationFactory(patient=patient),
