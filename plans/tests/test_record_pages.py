@@ -2002,3 +2002,29 @@ def test_each_area_rows_inputs_are_named_for_screen_readers(
 
     for name in ("Area", "Needle depth (mm)", "Passes", "Remove this area"):
         assert f'aria-label="{name}"' in page
+
+
+def test_a_signed_record_doesnt_show_todays_consultation_as_its_own(
+    client, practitioner, signed_today
+):
+    consultation = signed_today.plan.consultation
+    # Decided at the consultation in September, long before today's session.
+    type(consultation).objects.filter(pk=consultation.pk).update(
+        updated_at=at(FIRST) - timedelta(days=7)
+    )
+    client.force_login(practitioner.user)
+
+    as_signed = client.get(record_url(signed_today)).content.decode()
+    my_day = client.get(reverse("plans:my_day")).content.decode()
+    with time_machine.travel(timezone.make_aware(NOW) + timedelta(hours=3)):
+        consultation.topical_medication = "Isotretinoin (started today)"
+        consultation.save()
+        changed = client.get(record_url(signed_today)).content.decode()
+
+    # Before treating, the medication and screening are pointed out; once signed,
+    # the record is what was done.
+    assert "Topical medication" not in as_signed
+    assert "after this record was signed" not in as_signed
+    assert "Tretinoin" not in my_day.split("session 3 of")[1].split("card-body")[0]
+    assert "Isotretinoin" not in changed
+    assert "was changed on 24 Nov 2026, 18:00, after this record was signed" in changed
