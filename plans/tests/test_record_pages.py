@@ -361,7 +361,7 @@ def test_each_opening_of_a_record_photo_or_comparison_is_logged(
         (f"session record, {day}", signed_today.pk),
         ("photo (full)", shown.pk),
         ("photo (thumb)", shown.pk),
-        ("photo comparison", signed_today.plan.pk),
+        (f"photo comparison ({shown.get_area_display()})", signed_today.plan.pk),
         (f"session record (amend), {day}", signed_today.pk),
         (f"session record, {day}", signed_today.pk),
     ]
@@ -385,6 +385,26 @@ def test_a_pages_image_opened_long_after_the_page_is_logged(
     assert list(
         ClinicalAccess.objects.order_by("id").values_list("what", flat=True)
     ) == ["photo (thumb)", "photo (full)"]
+
+
+def test_a_page_that_doesnt_show_the_photo_doesnt_cover_its_opening(
+    client, practitioner, course, signed_today
+):
+    shown = signed_today.photos.get()
+    client.force_login(practitioner.user)
+
+    # Another session's record, and the consultation: neither shows the photo.
+    client.get(record_url(course[0]))
+    client.get(file_url(shown, "full") + "?in=page")
+    with time_machine.travel(timezone.now() + timedelta(minutes=6), tick=False):
+        client.get(signed_today.plan.consultation.get_absolute_url())
+        client.get(file_url(shown, "thumb") + "?in=page")
+
+    photo_lines = ClinicalAccess.objects.filter(what__startswith="photo (")
+    assert list(photo_lines.order_by("id").values_list("what", "object_id")) == [
+        ("photo (full)", shown.pk),
+        ("photo (thumb)", shown.pk),
+    ]
 
 
 @pytest.mark.parametrize(

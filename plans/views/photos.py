@@ -5,6 +5,7 @@ opening is written to the access log."""
 from datetime import timedelta
 
 from django.contrib import messages
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -121,11 +122,19 @@ def photo_file(request: HttpRequest, pk: int, size: str) -> FileResponse:
         raise Http404
     patient = photo.session.plan.patient
     # The images a page shows (marked in=page) come with that page's line in
-    # the log, when it was just written; any other opening gets its own.
+    # the log, when it was just written for a page that shows this photo; any
+    # other opening gets its own.
+    shown_by = (
+        Q(what__startswith="session record", object_id=photo.session_id)
+        | Q(what=_comparison(photo.area), object_id=photo.session.plan_id)
+        # The photo itself, just opened.
+        | Q(what__startswith="photo (", object_id=photo.pk)
+    )
     in_page = request.GET.get("in") == "page"
     if not (
         in_page
         and ClinicalAccess.objects.filter(
+            shown_by,
             user=request.user,
             patient=patient,
             at__gte=timezone.now() - IMAGES_WITH_THEIR_PAGE,
@@ -178,7 +187,7 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
     log_clinical_access(
         user=request.user,
         patient=plan.patient,
-        what="photo comparison",
+        what=_comparison(area),
         object_id=plan.pk,
     )
     # Session numbers count the sessions that took place, in date order.
@@ -200,3 +209,9 @@ def compare(request: HttpRequest, pk: int) -> HttpResponse:
             "strip": in_area,
         },
     )
+
+
+def _comparison(area: str | None) -> str:
+    """The log's line for a comparison page, which shows one area's photos."""
+    label = Area(area).label if area in Area.values else "no photos"
+    return f"photo comparison ({label})"
