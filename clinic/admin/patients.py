@@ -162,10 +162,18 @@ class ConsultationAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         return False
 
+    def has_change_permission(self, request, obj=None) -> bool:
+        # Shown to read, with no Save button that would save nothing.
+        return False
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         # The screening is clinical: reading it here is logged as on its page.
         consultation = self.get_object(request, unquote(object_id))
-        if consultation is not None and self.has_view_permission(request, consultation):
+        if (
+            request.method == "GET"
+            and consultation is not None
+            and self.has_view_permission(request, consultation)
+        ):
             services.log_clinical_access(
                 user=request.user,
                 patient=consultation.patient,
