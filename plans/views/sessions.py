@@ -1,7 +1,7 @@
 """Changing booked sessions: move, change from here, cancel, no-show."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -34,6 +34,15 @@ def _moved_message(done: services.MovePreview) -> str:
         _("Sessions %(first)s to %(last)s moved: session %(first)s is now on %(when)s.")
         % values
     )
+
+
+def _as_seen_now(request: HttpRequest, seen: str) -> QueryDict:
+    """What the refused form sent, as if sent from the page as it is now (any
+    confirmation given was for the move as it was)."""
+    again = request.POST.copy()
+    again["seen"] = seen
+    again.pop("confirmed", None)
+    return again
 
 
 @staff_view("plans.book_series")
@@ -101,9 +110,20 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
                 messages.success(request, _moved_message(done))
                 return redirect(session.plan)
         except services.StalePlan as error:
-            # Opened afresh, the page shows where the session is now.
+            # The page shows where the session is now, with what was typed, to
+            # be previewed again.
             messages.error(request, error.messages[0])
-            return redirect("plans:session_move", pk=session.pk)
+            session = get_session(pk)
+            if session.appointment.status != Appointment.Status.BOOKED:
+                return redirect(session.plan)
+            local = timezone.localtime(session.appointment.start)
+            initial |= {"date": local.date(), "time": local.time()}
+            form = MoveSessionForm(
+                _as_seen_now(request, services.sessions_seen(session)),
+                initial=initial,
+            )
+            form.is_valid()
+            preview = None
         except services.PlanError as error:
             form_errors_from(error, form)
     return render(
@@ -155,8 +175,15 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
                 seen=form.cleaned_data["seen"],
             )
         except services.StalePlan as error:
+            # The page shows the course as it is now, with what was picked.
             messages.error(request, error.messages[0])
-            return redirect("plans:session_change", pk=session.pk)
+            session = get_session(pk)
+            if session.appointment.status != Appointment.Status.BOOKED:
+                return redirect(session.plan)
+            form = ChangeResourcesForm(
+                _as_seen_now(request, services.sessions_seen(session))
+            )
+            form.is_valid()
         except services.PlanError as error:
             form_errors_from(error, form)
         else:
