@@ -16,6 +16,7 @@ from aftercare.models import (
     Reminder,
     ReminderRule,
 )
+from aftercare.services import told
 from aftercare.services.planning import INCLUDED, nudge
 from clinic.models import Appointment, Patient
 from clinic.scheduling import when_text
@@ -82,6 +83,10 @@ def _still_true(reminder: Reminder, now: datetime) -> str:
             "One of its sessions changed again since: this email would mix the "
             "two changes. The later change has an email of its own."
         )
+    if reminder.kind in (Kind.CANCELLATION, Kind.UPDATE):
+        refusal = _nothing_to_tell(reminder)
+        if refusal:
+            return refusal
     appointment = reminder.appointment
     status = appointment.status_phrase
     if reminder.kind == Kind.CANCELLATION:
@@ -106,6 +111,29 @@ def _still_true(reminder: Reminder, now: datetime) -> str:
         }
     elif reminder.kind in BEFORE_START and appointment.start <= now:
         return _("The appointment has started: this email no longer applies.")
+    return ""
+
+
+def _nothing_to_tell(reminder: Reminder) -> str:
+    """Why a cancellation or update would tell the patient of a booking they
+    never heard of, or of a change that leaves it where they know it is."""
+    appointments = list(Appointment.objects.filter(pk__in=reminder.appointment_ids))
+    heard = told.heard_of(appointments)
+    if not heard:
+        return _(
+            "The patient was never told of this booking: this email would tell "
+            "them of a change to something they don't know of."
+        )
+    places = told.told_places(dict.fromkeys(heard), {reminder.patient_id})
+    if reminder.kind == Kind.UPDATE and not any(
+        places[a.pk] != told.Place(a.start, a.end, a.practitioner_id, a.room_id)
+        for a in appointments
+        if a.pk in places
+    ):
+        return _(
+            "The booking is where the patient last heard it was: there is no "
+            "change to tell."
+        )
     return ""
 
 

@@ -1210,11 +1210,23 @@ def test_a_change_told_in_one_email_with_others_is_not_resent_alone(book):
 
 
 def test_an_email_of_sessions_changed_together_is_resent_when_nothing_changed_since(
-    book, mailoutbox
+    book, mailoutbox, front_desk
 ):
+    from clinic.services import Move, Slot, move_appointments
+
     first, second = book(), book(start=THURSDAY + DAY)
     services.dispatch_due(now=NOW)  # The patient has both confirmations.
-    services.plan_move([first, second], now=NOW)
+    move_appointments(
+        moves=[
+            Move(
+                appointment=a,
+                slot=Slot(a.start + HOUR, a.end + HOUR, a.practitioner, a.room),
+            )
+            for a in (first, second)
+        ],
+        by=front_desk,
+        now=NOW,
+    )
     carrier = row(Kind.UPDATE, appointment=first)
     services.cancel(carrier, now=NOW)
 
@@ -1246,6 +1258,34 @@ def test_an_email_of_sessions_changed_together_isnt_resent_after_a_later_change(
 
     with pytest.raises(OutboxError, match="would mix the two changes"):
         services.resend(carrier, now=NOW)
+
+
+def test_no_email_tells_of_a_change_the_patient_cant_know_of_or_that_changed_nothing(
+    book, practitioner, room, front_desk
+):
+    """A cancellation of a booking never confirmed, and an update of one moved
+    away and back, would tell the patient nothing true."""
+    rule = ReminderRule.objects.get(kind=Kind.CONFIRMATION)
+    rule.enabled = False
+    rule.save()
+    unheard = book()
+    cancel_appointment(appointment=unheard, by=front_desk, reason="Typo", now=NOW)
+    never_told = row(Kind.CANCELLATION, appointment=unheard)
+    rule.enabled = True
+    rule.save()
+    heard = book(start=THURSDAY + DAY)
+    services.dispatch_due(now=NOW)
+    away = heard.start + 2 * HOUR
+    move(heard, away, room, front_desk)
+    move(heard, heard.start, room, front_desk)
+    latest = Reminder.objects.filter(appointment=heard, kind=Kind.UPDATE).last()
+    services.cancel(latest, now=NOW)
+
+    assert never_told.status == Reminder.Status.SKIPPED
+    with pytest.raises(OutboxError, match="never told of this booking"):
+        services.resend(never_told, now=NOW)
+    with pytest.raises(OutboxError, match="no change to tell"):
+        services.resend(latest, now=NOW)
 
 
 def test_an_included_change_whose_email_was_skipped_points_to_that_email(book, patient):
