@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import (
     require_http_methods,
@@ -308,6 +309,8 @@ def unsubscribe_preview(request: HttpRequest) -> HttpResponse:
 # the signed token in the address is what authorises it.
 @csrf_exempt
 @require_http_methods(["GET", "HEAD", "POST"])
+# It greets the patient by name: not kept by the browser or a proxy.
+@never_cache
 def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
     patient = services.patient_for_token(token)
     if patient is None:
