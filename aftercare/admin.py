@@ -5,7 +5,14 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from aftercare import services
-from aftercare.models import AFTERCARE, TRANSACTIONAL, Kind, Reminder, ReminderRule
+from aftercare.models import (
+    AFTERCARE,
+    PLACEHOLDERS,
+    TRANSACTIONAL,
+    Kind,
+    Reminder,
+    ReminderRule,
+)
 from clinic.admin.stale import RefusesStaleEdits
 
 SENDING_ORDER = list(Kind)
@@ -64,6 +71,17 @@ class ReminderRuleAdmin(RefusesStaleEdits, admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        # What the email fills in, said before a wrong one is refused.
+        placeholders = _(
+            "Filled in for each patient: %(names)s. Write {{ and }} for a brace."
+        ) % {"names": ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)}
+        for name in ("subject", "body"):
+            if name in form.base_fields:
+                form.base_fields[name].help_text = placeholders
+        return form
 
     def save_model(self, request, obj, form, change) -> None:
         # The rule and its emails' new times are saved together.

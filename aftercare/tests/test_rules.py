@@ -311,6 +311,17 @@ def test_the_rules_are_listed_in_sending_order_with_their_times_in_words(
         assert words in body
 
 
+def test_the_rule_page_lists_the_placeholders_before_any_is_refused(admin_client):
+    rule = ReminderRule.objects.get(kind=Kind.PRE_CARE)
+
+    page = admin_client.get(
+        reverse("admin:aftercare_reminderrule_change", args=[rule.pk])
+    ).content.decode()
+
+    assert page.count("Filled in for each patient: {first_name}, {clinic_name}") == 2
+    assert "{medication_note}" in page
+
+
 def test_a_rule_saved_from_a_page_opened_before_a_colleagues_save_is_refused(
     admin_client,
 ):
