@@ -86,6 +86,19 @@ class ReminderRuleAdmin(RefusesStaleEdits, admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         # The rule and its emails' new times are saved together.
         retimed = services.save_rule(obj, now=timezone.now())
+        if retimed.planned:
+            self.message_user(
+                request,
+                ngettext(
+                    "%(count)d appointment booked or moved while this email was "
+                    "off now has one planned.",
+                    "%(count)d appointments booked or moved while this email was "
+                    "off now have one planned.",
+                    retimed.planned,
+                )
+                % {"count": retimed.planned},
+                messages.INFO,
+            )
         if not retimed.count:
             return
         message = ngettext(

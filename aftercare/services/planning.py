@@ -3,12 +3,13 @@ change's transaction (see ``on_appointment_event``), so an email exists exactly
 when its booking does."""
 
 import logging
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 
 from aftercare.models import (
     AFTERCARE,
@@ -376,6 +377,8 @@ class Retimed(NamedTuple):
 
     count: int = 0
     due_now: int = 0
+    # Planned for the appointments booked while the rule was off.
+    planned: int = 0
 
 
 @transaction.atomic
@@ -389,15 +392,60 @@ def save_rule(rule: ReminderRule, *, now: datetime) -> Retimed:
     if rule.pk is None:
         rule.save()
         return Retimed()
-    old = (
+    old, was_enabled = (
         ReminderRule.objects.select_for_update()
-        .values_list("offset_minutes", flat=True)
+        .values_list("offset_minutes", "enabled")
         .get(pk=rule.pk)
     )
     rule.save()
-    if old == rule.offset_minutes:
-        return Retimed()
-    return retime_for_rule(rule, old_offset=timedelta(minutes=old), now=now)
+    retimed = Retimed()
+    if old != rule.offset_minutes:
+        retimed = retime_for_rule(rule, old_offset=timedelta(minutes=old), now=now)
+    if rule.enabled and not was_enabled and rule.kind in BEFORE_START:
+        retimed = retimed._replace(planned=plan_missed(rule, now=now))
+    return retimed
+
+
+def plan_missed(rule: ReminderRule, *, now: datetime) -> int:
+    """A pre-care or reminder rule switched on again: the appointments ahead
+    booked or moved while it was off get theirs, as a booking then would have
+    (those planned before it was switched off were held, and go now). Returns
+    how many were planned."""
+    ahead = list(
+        Appointment.objects.filter(
+            status__in=Appointment.OPEN_STATUSES, start__gt=now
+        ).exclude(
+            # Planned already: held while the rule was off, or on their way.
+            Exists(
+                Reminder.objects.filter(
+                    appointment=OuterRef("pk"),
+                    kind=rule.kind,
+                    status__in=(Status.SCHEDULED, Status.SENDING),
+                )
+            )
+        )
+    )
+    versions = versions_of(ahead)
+    earlier = defaultdict(set)
+    for pk, version, status in Reminder.objects.filter(
+        appointment__in=ahead, kind=rule.kind
+    ).values_list("appointment_id", "version", "status"):
+        earlier[pk].add((version, status))
+    rows = []
+    for appointment in ahead:
+        version = versions.get(appointment.pk, 0)
+        if any(v == version for v, _status in earlier[appointment.pk]):
+            continue  # This version's row (sent, skipped or cancelled) stays.
+        sent = frozenset(
+            [rule.kind]
+            if any(status == Status.SENT for _v, status in earlier[appointment.pk])
+            else []
+        )
+        rows += _timed(appointment, version, {rule.kind: rule}, now, sent=sent)
+    Reminder.objects.bulk_create(rows)
+    if rows:
+        nudge()
+    return len(rows)
 
 
 def retime_for_rule(

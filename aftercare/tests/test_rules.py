@@ -348,3 +348,36 @@ def test_a_rule_saved_from_a_page_opened_before_a_colleagues_save_is_refused(
     assert saved.status_code == 302
     rule.refresh_from_db()
     assert (rule.enabled, rule.subject) == (False, "Two days on")
+
+
+def test_a_reminder_switched_on_again_plans_those_booked_while_it_was_off(
+    admin_client, patient, practitioner, room, front_desk
+):
+    rule = ReminderRule.objects.get(kind=Kind.REMINDER)
+    held = book_days_ahead(
+        10, Appointment.Kind.CONSULTATION, practitioner, patient, room, front_desk
+    )
+    assert change(admin_client, rule, enabled="").status_code == 302
+    rule.refresh_from_db()
+    booked_while_off = book_days_ahead(
+        12, Appointment.Kind.CONSULTATION, practitioner, patient, room, front_desk
+    )
+    assert not Reminder.objects.filter(
+        appointment=booked_while_off, kind=Kind.REMINDER
+    ).exists()
+
+    response = change(admin_client, rule, enabled="on")
+
+    page = admin_client.get(response.url).content.decode()
+    assert "1 appointment booked or moved while this email was off now has one" in page
+    reminders = Reminder.objects.filter(kind=Kind.REMINDER, status="scheduled")
+    assert sorted(reminders.values_list("appointment_id", flat=True)) == sorted(
+        [held.pk, booked_while_off.pk]
+    )
+    planned = reminders.get(appointment=booked_while_off)
+    assert planned.due_at == booked_while_off.start - timedelta(days=1)
+    # Switched on once more, nothing is planned twice.
+    assert change(admin_client, rule, enabled="").status_code == 302
+    rule.refresh_from_db()
+    change(admin_client, rule, enabled="on")
+    assert reminders.count() == 2
