@@ -626,6 +626,34 @@ def test_a_booking_page_opened_before_a_colleague_changed_the_course_proposes_af
     assert booked.status_code == 302
 
 
+def test_a_booking_lost_to_another_desk_goes_back_to_the_plan(
+    client, front_desk, manager, practitioner, plan, sessions, monkeypatch
+):
+    services.cancel_session(session=sessions[5], reason="Moved away", by=manager)
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    real = services.book_series
+
+    def other_desk_first(**kwargs):
+        # The other desk's Book all commits while this one is on its way.
+        real(**{**kwargs, "by": manager})
+        return real(**kwargs)
+
+    monkeypatch.setattr(services, "book_series", other_desk_first)
+
+    response = client.post(
+        book_url(plan),
+        {**start_data(practitioner), **rows_data(proposal), "action": "confirm"},
+    )
+
+    assert response.status_code == 302
+    assert response["Location"] == plan.get_absolute_url()
+    page = client.get(response["Location"])
+    assert any("booked already" in m for m in messages_of(page))
+    # The other desk's booking, once: nothing booked twice.
+    assert len(services.live_appointments(plan)) == 6
+
+
 def test_the_booking_page_shows_the_plans_own_spacing_window(client, front_desk, plan):
     # Spacing below the protocol's window, with a practitioner's reason.
     plan.spacing_days = 21

@@ -206,6 +206,11 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
             )
         except services.PlanError as error:
             show_errors(request, error)
+            left = services.unbooked_count(plan)
+            if left != unbooked:
+                # Another desk booked (some of) these meanwhile: the rows are
+                # for sessions that are booked now.
+                return redirect("plans:book", pk=plan.pk) if left else redirect(plan)
             # Someone may have taken a slot: offer a fresh proposal.
             series.chosen = {}
             proposals = services.propose_for_plan(
