@@ -118,7 +118,7 @@ def _was(appointment: Appointment, before: Before | None) -> dict:
     """What an update names beside an appointment's new details: the time it
     was, and with whom or where, each only when it changed."""
     if before is None:
-        return {"was_time": None, "was_with": ""}
+        return {"was_time": None, "was_end": None, "was_with": ""}
     other_practitioner = (
         before.practitioner is not None
         and before.practitioner.pk != appointment.practitioner_id
@@ -135,8 +135,11 @@ def _was(appointment: Appointment, before: Before | None) -> dict:
         was_with = _("in %(room)s") % {"room": before.room}
     else:
         was_with = ""
+    # A new length alone changes the time too: named with its end.
+    moved = before.start != appointment.start or before.end != appointment.end
     return {
-        "was_time": before.start if before.start != appointment.start else None,
+        "was_time": before.start if moved else None,
+        "was_end": before.end if moved else None,
         "was_with": was_with,
     }
 

@@ -357,12 +357,34 @@ def test_an_update_names_the_time_each_appointment_was_moved_from(
     update = mailoutbox[-1]
     assert "has changed" in update.subject
     # Moved to another room too: both are named.
-    assert f"(was Thursday 26 November 2026, 10:00, in {room})" in text_of(update)
-    assert f"was Thu 26 Nov 2026, 10:00, in {room}" in html_of(update)
+    assert f"(was Thursday 26 November 2026, 10:00-11:00, in {room})" in text_of(update)
+    assert f"was Thu 26 Nov 2026, 10:00-11:00, in {room}" in html_of(update)
     # The staff's preview shows the same.
     client.force_login(front_desk)
     preview = client.get(row(Kind.UPDATE, version=1).get_absolute_url())
-    assert "was Thursday 26 November 2026, 10:00" in preview.content.decode()
+    assert "was Thursday 26 November 2026, 10:00-11:00" in preview.content.decode()
+
+
+def test_an_update_of_length_only_names_the_time_it_was(
+    book, dispatch, mailoutbox, practitioner, room, front_desk
+):
+    appointment = book()
+    dispatch(NOW)
+    reschedule_appointment(
+        appointment=appointment,
+        start=appointment.start,
+        end=appointment.start + HOUR / 2,
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+        now=NOW,
+    )
+
+    dispatch(NOW + HOUR)
+
+    text = text_of(mailoutbox[-1])
+    assert "10:00-10:30: Consultation" in text
+    assert "(was Thursday 26 November 2026, 10:00-11:00)" in text
 
 
 def test_an_update_of_room_only_names_the_room_it_was_in(

@@ -950,7 +950,7 @@ def test_consent_given_again_names_the_time_the_patient_last_heard_of(
 
     [message] = mailoutbox
     assert "14:00-15:00" in message.body
-    assert "(was Thursday 26 November 2026, 10:00)" in message.body
+    assert "(was Thursday 26 November 2026, 10:00-11:00)" in message.body
     assert "12:00" not in message.body
 
 
@@ -986,7 +986,7 @@ def test_an_update_names_the_time_told_when_the_one_between_never_went_out(
     services.dispatch_due(now=NOW + 3 * HOUR)
 
     [message] = mailoutbox
-    assert "(was Thursday 26 November 2026, 10:00)" in message.body
+    assert "(was Thursday 26 November 2026, 10:00-11:00)" in message.body
 
 
 def test_consent_given_again_confirms_a_booking_made_meanwhile(

@@ -1039,6 +1039,26 @@ def test_a_change_of_room_alone_says_so(
     assert "Moved to" not in page
 
 
+def test_a_change_of_length_alone_says_so(
+    client, front_desk, practitioner, room, clinic_open, frozen_now
+):
+    appointment = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(THURSDAY, 10)
+    )
+    client.force_login(front_desk)
+
+    response = post_as_page(
+        client,
+        reverse("clinic:appointment_reschedule", args=[appointment.pk]),
+        booking_data(practitioner, room, duration="30"),
+        follow=True,
+    )
+
+    page = response.content.decode()
+    assert "10:00-10:30 (the length changed)." in page
+    assert "Moved to" not in page
+
+
 def test_moving_into_a_clash_changes_nothing(
     client, front_desk, practitioner, room, other_room, clinic_open, frozen_now
 ):

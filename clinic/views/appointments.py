@@ -167,6 +167,10 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
                     "who": appointment.practitioner,
                     "room": appointment.room,
                 }
+            elif appointment.start == was[0]:
+                done = _("Now %(when)s (the length changed).") % {
+                    "when": span_text(appointment.start, appointment.end)
+                }
             else:
                 done = _("Moved to %(when)s.") % {
                     "when": span_text(appointment.start, appointment.end)
