@@ -4,7 +4,7 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.forms import ReadOnlyPasswordHashWidget
+from django.contrib.auth.forms import ReadOnlyPasswordHashWidget, UserCreationForm
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.utils.html import format_html
@@ -66,6 +66,15 @@ class StaffAccountAdmin(UserAdmin):
 
     # What the app records of an account, not what a manager says of it.
     readonly_fields = ("last_login", "date_joined")
+    # A new account gets its first password here: without the admin's "no
+    # password" choice, which would leave one nobody but a superuser could open.
+    add_form = UserCreationForm
+    add_fieldsets = (
+        (
+            None,
+            {"classes": ("wide",), "fields": ("username", "password1", "password2")},
+        ),
+    )
 
     def get_fieldsets(self, request, obj=None):
         fieldsets = super().get_fieldsets(request, obj)

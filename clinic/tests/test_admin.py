@@ -269,6 +269,28 @@ def test_an_inactive_manager_doesnt_count_as_another_one(admin_client, manager):
     assert manager.groups.filter(name=roles.MANAGER).exists()
 
 
+def test_a_new_account_gets_its_first_password_on_the_add_form(admin_client):
+    url = reverse("admin:auth_user_add")
+    form = admin_client.get(url).content.decode()
+    without = admin_client.post(
+        url, {"username": "new.nurse", "usable_password": "false"}
+    )
+    created = admin_client.post(
+        url,
+        {
+            "username": "new.nurse",
+            "password1": "Cl1nic-first-password",
+            "password2": "Cl1nic-first-password",
+        },
+    )
+
+    assert 'name="usable_password"' not in form
+    assert without.status_code == 200
+    assert "This field is required." in without.content.decode()
+    assert created.status_code == 302
+    assert User.objects.get(username="new.nurse").has_usable_password()
+
+
 def test_accounts_are_not_deleted_in_bulk(admin_client, manager):
     page = admin_client.get(reverse("admin:auth_user_changelist"))
 
