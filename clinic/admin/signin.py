@@ -5,8 +5,10 @@ attack on the strongest account isn't let through with everyone else's."""
 
 from axes.admin import AccessAttemptAdmin, AccessFailureLogAdmin, AccessLogAdmin
 from axes.models import AccessAttempt, AccessFailureLog, AccessLog
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.models import User
+from django.shortcuts import redirect
+from django.utils.translation import gettext as _
 
 
 @admin.register(AccessAttempt)
@@ -21,6 +23,21 @@ class SignInPauseAdmin(AccessAttemptAdmin):
             # One at a time, each seen before it is lifted.
             actions.pop("delete_selected", None)
         return actions
+
+    def delete_model(self, request, obj) -> None:
+        request.lifted_for = obj.username
+        super().delete_model(request, obj)
+
+    def response_delete(self, request, obj_display, obj_id):
+        # Back to the list, in words (not "The access attempt "Attempted
+        # Access: 2026-..." was deleted successfully").
+        self.message_user(
+            request,
+            _("The sign-in pause of %(username)s is lifted: they can sign in again.")
+            % {"username": getattr(request, "lifted_for", obj_display)},
+            messages.SUCCESS,
+        )
+        return redirect("admin:axes_accessattempt_changelist")
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if not super().has_delete_permission(request, obj):

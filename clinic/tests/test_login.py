@@ -92,11 +92,23 @@ def test_a_manager_lifts_a_colleagues_sign_in_pause(
     assert "frontdesk" in listed.content.decode()
 
     lifted = desk.post(
-        reverse("admin:axes_accessattempt_delete", args=[attempt.pk]), {"post": "yes"}
+        reverse("admin:axes_accessattempt_delete", args=[attempt.pk]),
+        {"post": "yes"},
+        follow=True,
     )
 
-    assert lifted.status_code == 302
+    assert lifted.redirect_chain[-1][0] == reverse(
+        "admin:axes_accessattempt_changelist"
+    )
+    assert (
+        "The sign-in pause of frontdesk is lifted: they can sign in again."
+        in lifted.content.decode()
+    )
     assert sign_in(client, "correct horse battery staple").status_code == 302
+    # Found from the manager's Today page, as the pause page says.
+    today = desk.get(reverse("clinic:dashboard")).content.decode()
+    assert reverse("admin:axes_accessattempt_changelist") in today
+    assert "Sign-in pauses" in today
 
 
 def test_a_manager_lifts_pauses_one_at_a_time_and_never_a_superusers(
