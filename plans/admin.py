@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from clinic.admin.stale import RefusesStaleEdits
@@ -24,6 +25,27 @@ class ProtocolAdmin(RefusesStaleEdits, admin.ModelAdmin):
         "session_minutes",
         "is_active",
     ]
+    readonly_fields = ["plans_in_progress"]
+
+    @admin.display(description=_("plans in progress"))
+    def plans_in_progress(self, protocol: Protocol) -> str:
+        # Said before a change is made, not only after it.
+        if protocol.pk is None:
+            return "—"
+        following = TreatmentPlan.objects.open().filter(protocol=protocol).count()
+        return ngettext(
+            "%(n)d plan in progress follows this protocol. A change keeps its "
+            "booked sessions; the new values apply to what is booked from then on.",
+            "%(n)d plans in progress follow this protocol. A change keeps their "
+            "booked sessions; the new values apply to what is booked from then on.",
+            following,
+        ) % {"n": following}
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # A protocol any plan followed stays (take it out of use instead).
+        if obj is not None and TreatmentPlan.objects.filter(protocol=obj).exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)

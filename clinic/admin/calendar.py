@@ -379,6 +379,12 @@ class PractitionerAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     inlines = [WorkingHoursInline, TimeOffInline]
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Their appointments' history keeps them: taken out of use instead.
+        if obj is not None and obj.appointments.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
 
 @admin.register(WorkingHours)
 class WorkingHoursAdmin(RefusesStrandingDeletion, admin.ModelAdmin):
@@ -414,6 +420,12 @@ class TimeOffAdmin(admin.ModelAdmin):
 class RoomAdmin(admin.ModelAdmin):
     form = RoomForm
     list_display = ["name", "is_active"]
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Its appointments' history keeps it: taken out of use instead.
+        if obj is not None and obj.appointments.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
 
 @admin.register(OpeningHours)

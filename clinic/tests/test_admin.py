@@ -25,6 +25,7 @@ from clinic.models import (
 from clinic.tests.factories import (
     AppointmentFactory,
     PractitionerFactory,
+    RoomFactory,
     UserFactory,
     open_clinic,
 )
@@ -289,6 +290,37 @@ def test_a_new_account_gets_its_first_password_on_the_add_form(admin_client):
     assert "This field is required." in without.content.decode()
     assert created.status_code == 302
     assert User.objects.get(username="new.nurse").has_usable_password()
+
+
+def test_rooms_practitioners_and_protocols_with_a_history_offer_no_delete(
+    admin_client, practitioner, room
+):
+    from plans.tests.factories import TreatmentPlanFactory
+
+    plan = TreatmentPlanFactory(practitioner=practitioner)
+    AppointmentFactory(practitioner=practitioner, room=room)
+    unused = RoomFactory(name="Spare room")
+
+    for name, obj in (
+        ("clinic_room", room),
+        ("clinic_practitioner", practitioner),
+        ("plans_protocol", plan.protocol),
+    ):
+        page = admin_client.get(reverse(f"admin:{name}_change", args=[obj.pk]))
+        assert "deletelink" not in page.content.decode()
+        deleting = admin_client.get(reverse(f"admin:{name}_delete", args=[obj.pk]))
+        assert deleting.status_code == 403
+    assert (
+        admin_client.get(
+            reverse("admin:clinic_room_delete", args=[unused.pk])
+        ).status_code
+        == 200
+    )
+    # Before any change, the protocol says who follows it.
+    protocol_page = admin_client.get(
+        reverse("admin:plans_protocol_change", args=[plan.protocol.pk])
+    ).content.decode()
+    assert "1 plan in progress follows this protocol." in protocol_page
 
 
 def test_accounts_are_not_deleted_in_bulk(admin_client, manager):
