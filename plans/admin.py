@@ -1,4 +1,5 @@
 from django.contrib import admin, messages
+from django.core.validators import MinValueValidator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -26,6 +27,22 @@ class ProtocolAdmin(RefusesStaleEdits, admin.ModelAdmin):
         "is_active",
     ]
     readonly_fields = ["plans_in_progress"]
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        lowest = [
+            v.limit_value
+            for v in db_field.validators
+            if isinstance(v, MinValueValidator)
+        ]
+        if field is not None and lowest:
+            # The column's own "at least 0" would say one thing of -5 and the
+            # protocol's "at least 1" another of 0: one limit, said once.
+            field.validators = [
+                v for v in field.validators if not isinstance(v, MinValueValidator)
+            ]
+            field.widget.attrs["min"] = max(lowest)
+        return field
 
     @admin.display(description=_("plans in progress"))
     def plans_in_progress(self, protocol: Protocol) -> str:

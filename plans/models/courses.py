@@ -85,6 +85,16 @@ class Protocol(models.Model):
 
     def clean(self) -> None:
         super().clean()
+        shortest, longest = self.min_spacing_days, self.max_spacing_days
+        if shortest is not None and longest is not None and longest < shortest:
+            # Said of the two typed the wrong way round, not of the target.
+            raise ValidationError(
+                {
+                    "max_spacing_days": _(
+                        "The longest spacing must be at least the shortest."
+                    )
+                }
+            )
         if self.pk is None:
             return
         before = Protocol.objects.filter(pk=self.pk).values_list("name", flat=True)

@@ -1,5 +1,7 @@
 """The protocols' admin: a change that reaches plans in progress says so."""
 
+import re
+
 from django.urls import reverse
 
 from clinic.tests.pages import post_as_page
@@ -160,3 +162,29 @@ def test_a_protocol_change_without_the_pages_version_is_refused(admin_client):
     assert "This page was changed on its way here" in refused.content.decode()
     protocol.refresh_from_db()
     assert protocol.description != "Fine lines."
+
+
+def test_a_protocols_limits_are_said_once_and_of_the_fields_typed_wrong(
+    admin_client,
+):
+    protocol = standard()
+    url = reverse("admin:plans_protocol_change", args=[protocol.pk])
+
+    def errors(**changes) -> dict:
+        response = post_as_page(admin_client, url, protocol_data(protocol, **changes))
+        assert response.status_code == 200
+        return response.context["adminform"].form.errors
+
+    page = admin_client.get(url).content.decode()
+
+    for value in (-5, 0):
+        assert errors(min_spacing_days=value)["min_spacing_days"] == [
+            "Ensure this value is greater than or equal to 1."
+        ]
+    assert errors(min_spacing_days=40, max_spacing_days=35)["max_spacing_days"] == [
+        "The longest spacing must be at least the shortest."
+    ]
+    [field] = re.findall(r'<input[^>]*name="min_spacing_days"[^>]*>', page)
+    assert 'min="1"' in field
+    protocol.refresh_from_db()
+    assert (protocol.min_spacing_days, protocol.max_spacing_days) == (28, 35)
