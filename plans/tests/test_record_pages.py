@@ -2048,3 +2048,27 @@ def test_a_signed_record_doesnt_show_todays_consultation_as_its_own(
     assert "Tretinoin" not in my_day.split("session 3 of")[1].split("card-body")[0]
     assert "Isotretinoin" not in changed
     assert "was changed on 24 Nov 2026, 18:00, after this record was signed" in changed
+
+
+def test_a_plan_area_left_without_depth_in_a_draft_is_offered_again(
+    client, practitioner, today
+):
+    """Face done, neck still to come: the draft keeps the face; the neck stays on
+    the page to fill in, not dropped because another area was saved."""
+    today.plan.areas = ["face", "neck"]
+    today.plan.save(update_fields=["areas"])
+    client.force_login(practitioner.user)
+    url = record_url(today)
+
+    post_as_page(
+        client, url, record_data(areas=(("face", "1.00", "2"), ("neck", "", "2")))
+    )
+
+    rows = [f.initial for f in client.get(url).context["areas"].forms]
+    assert [(r["area"], r.get("depth_mm")) for r in rows[:2]] == [
+        ("face", Decimal("1.00")),
+        ("neck", None),
+    ]
+    assert list(
+        SessionRecord.objects.get(session=today).areas.values_list("area", flat=True)
+    ) == ["face"]

@@ -68,8 +68,8 @@ def _check_signer(user) -> None:
 
 
 def _areas_initial(record: SessionRecord, session: TreatmentSession) -> list[dict]:
-    """The record's areas; before any is saved (a draft of notes only), the
-    plan's areas to fill in."""
+    """The record's areas; on a draft, after them the plan's areas not saved yet
+    (a draft keeps only areas with their depth), to fill in."""
     saved = (
         [
             {"area": a.area, "depth_mm": a.depth_mm, "passes": a.passes}
@@ -78,7 +78,12 @@ def _areas_initial(record: SessionRecord, session: TreatmentSession) -> list[dic
         if record.pk
         else []
     )
-    return saved or [{"area": area, "passes": 2} for area in session.plan.areas]
+    if record.is_signed:
+        return saved
+    done = {row["area"] for row in saved}
+    return saved + [
+        {"area": area, "passes": 2} for area in session.plan.areas if area not in done
+    ]
 
 
 def _unsaved_areas(
