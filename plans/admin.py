@@ -122,6 +122,7 @@ class TreatmentPlanAdmin(admin.ModelAdmin):
         "consented_at",
         "created_by",
         "exception_reason",
+        "spacing_notes",
         "ended_reason",
         "ended_at",
     ]

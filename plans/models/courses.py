@@ -171,6 +171,11 @@ class TreatmentPlan(models.Model):
         max_length=2000,
         help_text=_("Needed when the sessions or spacing are outside the protocol."),
     )
+    # A manager's reasons for sessions booked closer than the minimum: booking
+    # matters the front desk sees, unlike the practitioner's clinical reason above.
+    spacing_notes = models.TextField(
+        _("spacing allowed by a manager"), blank=True, max_length=4000
+    )
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.DRAFT
     )

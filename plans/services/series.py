@@ -417,8 +417,8 @@ def _note_exception(
         "day": timezone.localdate().strftime("%d %b %Y"),
         "reason": reason.strip(),
     }
-    plan.exception_reason = "\n".join(filter(None, [plan.exception_reason, note]))
-    plan.save(update_fields=["exception_reason", "updated_at"])
+    plan.spacing_notes = "\n".join(filter(None, [plan.spacing_notes, note]))
+    plan.save(update_fields=["spacing_notes", "updated_at"])
 
 
 # Patients stop a topical skin medication this many days before each session.

@@ -1292,8 +1292,10 @@ def test_moving_closer_than_the_minimum_needs_confirmation_and_a_managers_reason
 
     assert starts(booked_plan)[2] == week_early
     booked_plan.refresh_from_db()
-    assert "Session 3 would be 21 days after" in booked_plan.exception_reason
-    assert booked_plan.exception_reason.endswith(": Patient travels")
+    # Kept where the front desk reads it, apart from the clinical reason.
+    assert "Session 3 would be 21 days after" in booked_plan.spacing_notes
+    assert booked_plan.spacing_notes.endswith(": Patient travels")
+    assert booked_plan.exception_reason == ""
 
 
 def test_moving_further_than_the_maximum_needs_confirmation(booked_plan, front_desk):

@@ -654,6 +654,24 @@ def test_a_booking_lost_to_another_desk_goes_back_to_the_plan(
     assert len(services.live_appointments(plan)) == 6
 
 
+def test_the_front_desk_reads_a_managers_spacing_reason_not_the_clinical_one(
+    client, front_desk, plan
+):
+    plan.exception_reason = "Keloid history: longer gaps."
+    plan.spacing_notes = (
+        "Session 2 would be only 14 days after the previous one. Allowed by "
+        "Mo Manager on 02 Mar 2027: Patient abroad for a month"
+    )
+    plan.save()
+    client.force_login(front_desk)
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+
+    assert "Allowed by Mo Manager on 02 Mar 2027: Patient abroad for a month" in page
+    assert "Keloid" not in page
+    assert "clinical: practitioners see them" in page
+
+
 def test_the_booking_page_shows_the_plans_own_spacing_window(client, front_desk, plan):
     # Spacing below the protocol's window, with a practitioner's reason.
     plan.spacing_days = 21
