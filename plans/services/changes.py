@@ -66,7 +66,7 @@ def session_seen(session: TreatmentSession) -> str:
 def sessions_seen(session: TreatmentSession) -> str:
     """The version of the booked sessions from this one on that a change page
     shows."""
-    return appointments_seen(s.appointment for s in _booked_sessions_from(session))
+    return appointments_seen(s.appointment for s in booked_sessions_from(session))
 
 
 def _lock_as_seen(
@@ -91,7 +91,7 @@ def _lock_as_seen(
     return plan, session
 
 
-def _booked_sessions_from(session: TreatmentSession) -> list[TreatmentSession]:
+def booked_sessions_from(session: TreatmentSession) -> list[TreatmentSession]:
     return list(
         session.plan.sessions.filter(
             number__gte=session.number, appointment__status=Appointment.Status.BOOKED
@@ -117,7 +117,7 @@ def preview_move(
     delta = timezone.localtime(start).replace(tzinfo=None) - old_local
     moving = [session]
     if scope == Scope.FOLLOWING:
-        moving = _booked_sessions_from(session)
+        moving = booked_sessions_from(session)
     moves = []
     for s in moving:
         new_start = (
@@ -375,7 +375,7 @@ def change_resources_from(
     plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
     if not plan.is_open:
         raise PlanError(_("This plan has ended."))
-    sessions = _booked_sessions_from(session)
+    sessions = booked_sessions_from(session)
     if seen is not None and seen != appointments_seen(s.appointment for s in sessions):
         raise StalePlan(
             _(

@@ -1485,6 +1485,27 @@ def test_changing_the_room_from_session_4_on(
     assert rooms[3:] == [other_room] * 3
 
 
+def test_the_change_page_lists_the_sessions_it_changes_as_they_are(
+    client, front_desk, practitioner, other_practitioner, plan, sessions
+):
+    # Sessions 5 and 6 went to another practitioner earlier.
+    services.change_resources_from(
+        session=sessions[4],
+        practitioner=other_practitioner,
+        room=sessions[4].appointment.room,
+        by=front_desk,
+    )
+    client.force_login(front_desk)
+
+    page = client.get(reverse("plans:session_change", args=[sessions[3].pk]))
+
+    listed = [s.pk for s in page.context["affected"]]
+    assert listed == [s.pk for s in sessions[3:]]
+    body = page.content.decode()
+    # Sessions 5 and 6 in the table, and the choice in the form.
+    assert body.count(str(other_practitioner)) == 3
+
+
 def test_a_change_from_a_page_opened_before_another_change_is_refused(
     client,
     front_desk,

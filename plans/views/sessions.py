@@ -203,6 +203,9 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
             "plan": session.plan,
             "form": form,
             "position": services.place_in_course(session),
+            # What each of them has now: a later change of hands is seen
+            # before this one replaces it.
+            "affected": services.booked_sessions_from(session),
         },
     )
 
