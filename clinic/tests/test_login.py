@@ -186,3 +186,39 @@ def test_a_refused_password_change_says_why_and_changes_nothing(
     assert error in response.content.decode()
     front_desk.refresh_from_db()
     assert front_desk.check_password("correct horse battery staple")
+
+
+def test_guessing_the_current_password_signs_out_after_as_many_tries_as_sign_in(
+    client, front_desk, throttled
+):
+    client.force_login(front_desk)
+
+    tries = [
+        change_password(client, f"guess {n}", "Lilac-treatment-room-42")
+        for n in range(3)
+    ]
+
+    assert [r.status_code for r in tries[:2]] == [200, 200]
+    assert tries[2].status_code == 302
+    assert tries[2]["Location"] == reverse("login")
+    page = client.get(reverse("login")).content.decode()
+    assert "The current password was wrong 3 times: you are signed out." in page
+    assert client.get(reverse("clinic:dashboard")).status_code == 302
+    front_desk.refresh_from_db()
+    assert front_desk.check_password("correct horse battery staple")
+
+
+def test_a_password_change_after_a_slip_starts_the_count_again(
+    client, front_desk, throttled
+):
+    client.force_login(front_desk)
+    change_password(client, "guess", "Lilac-treatment-room-42")
+    change_password(client, "guess", "Lilac-treatment-room-42")
+
+    done = change_password(
+        client, "correct horse battery staple", "Lilac-treatment-room-42"
+    )
+    again = change_password(client, "guess", "Another-room-43")
+
+    assert done.status_code == 302
+    assert again.status_code == 200
