@@ -154,15 +154,13 @@ class AreaForm(forms.Form):
         label=gettext_lazy("Needle depth (mm)"),
         min_value=MIN_DEPTH_MM,
         max_value=MAX_DEPTH_MM,
-        max_digits=3,
+        # No count of digits: the limits above say what is too deep (a count
+        # would add "at most two decimals" to 1e1, which has none).
         decimal_places=2,
         # As the server takes it: any depth to the hundredth of a millimetre.
         widget=forms.NumberInput(attrs={"step": "0.01", "class": "form-control"}),
-        error_messages={
-            # Django would speak of digits in total and decimal places.
-            code: DEPTH_FORMAT
-            for code in ("max_digits", "max_decimal_places", "max_whole_digits")
-        },
+        # Django would speak of "decimal places".
+        error_messages={"max_decimal_places": DEPTH_FORMAT},
     )
     passes = forms.IntegerField(
         label=gettext_lazy("Passes"),
