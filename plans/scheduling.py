@@ -208,16 +208,26 @@ def _free_room(
     )
     if blocking:
         return None, blocking
-    first_problems: list[Problem] | None = None
+    by_room: list[list[Problem]] = []
     for room in rooms:
         problems = availability.problems(
             start=start, end=end, practitioner=practitioner, room=room, now=now
         )
         if not problems:
             return room, []
-        if first_problems is None:
-            first_problems = problems
-    return None, first_problems or []
+        by_room.append(problems)
+    if len(by_room) < 2:
+        return None, by_room[0] if by_room else []
+    # "Any free room": why not in each of them, not only in the first.
+    return None, [
+        Problem(
+            code="no_room",
+            text=lambda: (
+                _("No room is free then: %(why)s")
+                % {"why": "; ".join(problems[0].message for problems in by_room)}
+            ),
+        )
+    ]
 
 
 def _check_chosen(

@@ -347,6 +347,28 @@ def test_any_free_room_puts_the_session_in_another_room():
     ]
 
 
+def test_with_every_room_taken_the_reason_names_each_room():
+    taken = [
+        booked(at(SECOND_DAY, 9, 30), at(SECOND_DAY, 11), practitioner=BEN),
+        booked(
+            at(SECOND_DAY, 10),
+            at(SECOND_DAY, 10, 30),
+            practitioner=BEN,
+            room=ROOM_2,
+            what="consultation with Zoe Other",
+        ),
+    ]
+
+    proposals = propose(calendar(bookings=taken), count=2, rooms=(ROOM_1, ROOM_2))
+
+    assert proposals[1].state == State.MOVED
+    assert proposals[1].reasons == [
+        "No room is free then: Room 1 is already booked on Thu 24 Dec 2026, "
+        "09:30-11:00 (treatment with Eve Example); Room 2 is already booked on "
+        "Thu 24 Dec 2026, 10:00-10:30 (consultation with Zoe Other)."
+    ]
+
+
 # Dates chosen by the front desk, and spacing
 
 
