@@ -224,7 +224,12 @@ def _free_room(
             code="no_room",
             text=lambda: (
                 _("No room is free then: %(why)s")
-                % {"why": "; ".join(problems[0].message for problems in by_room)}
+                % {
+                    "why": "; ".join(
+                        problems[0].message.rstrip(".") for problems in by_room
+                    )
+                    + "."
+                }
             ),
         )
     ]
