@@ -5,6 +5,7 @@ fixed set of placeholders; the layout, the appointment details and the
 unsubscribe footer come from templates/emails/.
 """
 
+import copy
 import re
 from datetime import datetime
 from email.mime.text import MIMEText
@@ -114,6 +115,20 @@ class Before(NamedTuple):
     room: Room | None
 
 
+def _as_told(appointment: Appointment, before: Before | None) -> Appointment:
+    """The appointment with the time, practitioner and room the patient last
+    heard of (a copy: the stored one is left alone)."""
+    if before is None:
+        return appointment
+    told = copy.copy(appointment)
+    told.start, told.end = before.start, before.end
+    if before.practitioner is not None:
+        told.practitioner = before.practitioner
+    if before.room is not None:
+        told.room = before.room
+    return told
+
+
 def _was(appointment: Appointment, before: Before | None) -> dict:
     """What an update names beside an appointment's new details: the time it
     was, and with whom or where, each only when it changed."""
@@ -172,6 +187,10 @@ def reminder_message(
         # An appointment cancelled since has had its own cancellation email.
         series = [a for a in series if a.status in Appointment.ACTIVE_STATUSES]
     appointments = series or [reminder.appointment]
+    if reminder.kind == Kind.CANCELLATION and moved_from:
+        # Moved, then cancelled before the patient heard of the move: the
+        # cancellation is of the booking they know.
+        appointments = [_as_told(a, moved_from.get(a.pk)) for a in appointments]
     before = moved_from if reminder.kind == Kind.UPDATE and moved_from else {}
     rows = [{"appointment": a, **_was(a, before.get(a.pk))} for a in appointments]
     ctx = {

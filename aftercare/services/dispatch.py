@@ -295,8 +295,10 @@ def _series_appointments(reminders: list[Reminder]) -> dict[int, Appointment]:
 def moved_from(reminders: list[Reminder]) -> dict[int, emails.Before]:
     """Where the appointments of the booking updates among ``reminders`` were
     when the patient last heard of them, for those that moved since
-    (aftercare.services.told): four queries, none without an update."""
-    updates = [r for r in reminders if r.kind == Kind.UPDATE]
+    (aftercare.services.told): four queries, none without an update or a
+    cancellation."""
+    # A cancellation too: it names the booking as the patient knew it.
+    updates = [r for r in reminders if r.kind in (Kind.UPDATE, Kind.CANCELLATION)]
     telling = {
         pk: reminder.pk for reminder in updates for pk in reminder.appointment_ids
     }

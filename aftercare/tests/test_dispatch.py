@@ -365,6 +365,27 @@ def test_an_update_names_the_time_each_appointment_was_moved_from(
     assert "was Thursday 26 November 2026, 10:00-11:00" in preview.content.decode()
 
 
+def test_a_cancellation_after_an_untold_move_names_the_time_the_patient_knows(
+    book, dispatch, mailoutbox, room, front_desk
+):
+    appointment = book()
+    dispatch(NOW)  # Told: Thursday 10:00.
+    move(appointment, THURSDAY + HOUR, room, front_desk)
+    cancel_appointment(
+        appointment=appointment, by=front_desk, reason="Phoned to cancel", now=NOW
+    )
+
+    dispatch(NOW + HOUR)
+
+    [cancellation] = [m for m in mailoutbox if "cancelled" in m.subject]
+    text = text_of(cancellation)
+    assert "Thursday 26 November 2026, 10:00-11:00" in text
+    assert "11:00-12:00" not in text
+    [event] = events(cancellation)
+    assert event["DTSTART"].dt == THURSDAY
+    assert not [m for m in mailoutbox if "changed" in m.subject]
+
+
 def test_an_update_of_length_only_names_the_time_it_was(
     book, dispatch, mailoutbox, practitioner, room, front_desk
 ):
