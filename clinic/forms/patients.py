@@ -13,7 +13,7 @@ from clinic.forms.fields import DateInput, HiddenErrorsShown, PageVersionField
 from clinic.models import (
     Patient,
 )
-from clinic.models.people import without_marks
+from clinic.models.people import letters_of
 from clinic.services.patients import DETAILS
 from clinic.services.stale import seen_stamp
 
@@ -36,10 +36,10 @@ SAME_SIGN = str.maketrans(
 
 def name_key(name: str) -> str:
     """What two spellings of one name have in common, for finding the same
-    person: case, spacing, apostrophes, hyphens and dots aside, as search
-    leaves them aside (O'Brien is OBrien, Ji-woo is Jiwoo)."""
-    letters = without_marks(clean_person_name(name).translate(SAME_SIGN))
-    return " ".join(letters.casefold().split())
+    person: case, accents, spaces, apostrophes, hyphens and dots aside, as
+    search leaves them aside (O'Brien is OBrien, Ji-woo and Ji woo are Jiwoo,
+    Chloé is Chloe)."""
+    return "".join(letters_of(clean_person_name(name).translate(SAME_SIGN)).split())
 
 
 def clean_person_name(value: str) -> str:
@@ -167,7 +167,8 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
             {"first_name", "last_name", "date_of_birth"} & set(self.changed_data)
         ):
             return  # An edit that leaves who they are alone asks nothing again.
-        key = (name_key(first), name_key(last))
+        # Either way round: "Park Ji-woo" is Ji-woo Park written family name first.
+        key = sorted((name_key(first), name_key(last)))
         # Compared here, not in SQL: SQLite ignores case for a-z only.
         same = next(
             (
@@ -175,7 +176,8 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
                 for patient in Patient.objects.filter(date_of_birth=born)
                 .exclude(pk=self.instance.pk)
                 .order_by("pk")
-                if (name_key(patient.first_name), name_key(patient.last_name)) == key
+                if sorted((name_key(patient.first_name), name_key(patient.last_name)))
+                == key
             ),
             None,
         )

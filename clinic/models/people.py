@@ -7,8 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
-from django.db.models import F, Q, Value
-from django.db.models.functions import Replace
+from django.db.models import Q
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
@@ -91,14 +90,31 @@ NAME_MARKS = (
 )
 
 
-def without_marks(name):
-    """The name without NAME_MARKS: typed text, or a column (an expression)."""
+def without_marks(name: str) -> str:
+    """The name without NAME_MARKS."""
     for mark in NAME_MARKS:
-        if isinstance(name, str):
-            name = name.replace(mark, "")
-        else:
-            name = Replace(name, Value(mark), Value(""))
+        name = name.replace(mark, "")
     return name
+
+
+def letters_of(text: str) -> str:
+    """A name as search compares it with what was typed as heard: in any case
+    (Ünal is ünal), without accents (Zoë is Zoe, García is Garcia) and without
+    NAME_MARKS (O'Brien is OBrien)."""
+    # The marks go first too: decomposed, an acute accent typed as an
+    # apostrophe (O´Brien) would leave a space.
+    decomposed = unicodedata.normalize("NFKD", without_marks(text))
+    bare = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(without_marks(bare.casefold()).split())
+
+
+class PatientQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        # save() is skipped: each patient's search letters are set here.
+        objs = list(objs)
+        for patient in objs:
+            patient.set_search_letters()
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class Patient(models.Model):
@@ -133,20 +149,13 @@ class Patient(models.Model):
         _("skin type (Fitzpatrick)"), choices=SkinType.choices, null=True, blank=True
     )
     notes = models.TextField(_("notes"), blank=True, max_length=5000)
-    # The names as search compares them with what was typed as heard (see
-    # without_marks), kept by the database so that a search reads them.
-    first_letters = models.GeneratedField(
-        expression=without_marks(F("first_name")),
-        output_field=models.CharField(max_length=100),
-        db_persist=True,
-    )
-    last_letters = models.GeneratedField(
-        expression=without_marks(F("last_name")),
-        output_field=models.CharField(max_length=100),
-        db_persist=True,
-    )
+    # "first last" as search compares it with what was typed as heard (see
+    # letters_of): set on each save, in Python, as no database folds accents.
+    search_letters = models.CharField(max_length=201, editable=False, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = PatientQuerySet.as_manager()
 
     class Meta:
         ordering = ["last_name", "first_name", "id"]
@@ -165,8 +174,18 @@ class Patient(models.Model):
     def __str__(self) -> str:
         return self.full_name
 
+    def save(self, *args, **kwargs) -> None:
+        self.set_search_letters()
+        fields = kwargs.get("update_fields")
+        if fields is not None and {"first_name", "last_name"} & set(fields):
+            kwargs["update_fields"] = {*fields, "search_letters"}
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
         return reverse("clinic:patient_detail", args=[self.pk])
+
+    def set_search_letters(self) -> None:
+        self.search_letters = letters_of(f"{self.first_name} {self.last_name}")
 
     @property
     def full_name(self) -> str:

@@ -11,7 +11,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from clinic.models import Patient
-from clinic.models.people import without_marks
+from clinic.models.people import letters_of
 from clinic.services.stale import check_seen
 
 # Any fixed number, the same in every process: the PostgreSQL advisory lock that
@@ -131,8 +131,9 @@ def _phone_forms(word: str) -> list[str]:
 
 
 def search_patients(query: str) -> QuerySet[Patient]:
-    """Every word must match a name (with or without its apostrophes, hyphens
-    and dots: "obrien" finds O'Brien), the email or the phone (its spaces,
+    """Every word must match a name (in any case, with or without its accents,
+    apostrophes, hyphens and dots: "obrien" finds O'Brien, "zoe" Zoë), the email
+    or the phone (its spaces,
     dashes, brackets and dots ignored, written the international or the
     national way). No words: every patient."""
     patients = Patient.objects.all()
@@ -143,14 +144,12 @@ def search_patients(query: str) -> QuerySet[Patient]:
             phone = Replace(phone, Value(separator), Value(""))
         patients = patients.annotate(phone_digits=phone)
     for word in words:
-        match = (
-            Q(first_name__icontains=word)
-            | Q(last_name__icontains=word)
-            | Q(email__icontains=word)
-        )
-        bare = without_marks(word)
-        if bare:
-            match |= Q(first_letters__icontains=bare) | Q(last_letters__icontains=bare)
+        match = Q(email__icontains=word)
+        letters = letters_of(word)
+        if letters:
+            # Folded alike on both sides: contains, not icontains (SQLite
+            # ignores the case of a-z only).
+            match |= Q(search_letters__contains=letters)
         for digits in _phone_forms(word):
             match |= Q(phone_digits__contains=digits)
         patients = patients.filter(match)

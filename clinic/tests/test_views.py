@@ -461,6 +461,29 @@ def test_a_name_typed_as_heard_is_the_same_name(client, front_desk, typed):
     assert Patient.objects.count() == 1
 
 
+@pytest.mark.parametrize(
+    ("stored", "typed"),
+    [
+        (("Chloé", "Dubois"), ("Chloe", "Dubois")),
+        (("Fatima", "Al-Sayed"), ("Fatima", "Al Sayed")),
+        (("Ji-woo", "Park"), ("Ji woo", "Park")),
+        (("Ji-woo", "Park"), ("Park", "Ji-woo")),
+        (("Zoë", "Ünal"), ("ZOE", "Unal")),
+    ],
+)
+def test_the_same_name_spelt_or_ordered_otherwise_is_asked_about(
+    client, front_desk, stored, typed
+):
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_create")
+    client.post(url, patient_data(first_name=stored[0], last_name=stored[1]))
+
+    again = client.post(url, patient_data(first_name=typed[0], last_name=typed[1]))
+
+    assert "is registered already" in again.content.decode()
+    assert Patient.objects.count() == 1
+
+
 def test_editing_a_namesake_asks_nothing_again(client, front_desk):
     client.force_login(front_desk)
     url = reverse("clinic:patient_create")
@@ -739,6 +762,50 @@ def test_names_are_found_as_heard_without_their_apostrophes_and_hyphens(
 
     listed = sorted(p.last_name for p in response.context["page"].object_list)
     assert listed == found
+
+
+@pytest.mark.parametrize(
+    ("query", "found"),
+    [
+        ("ünal", ["Ünal"]),
+        ("UNAL", ["Ünal"]),
+        ("zoe", ["Ünal"]),
+        ("ZOË", ["Ünal"]),
+        ("CHLOÉ", ["Dubois"]),
+        ("chloe dubois", ["Dubois"]),
+        ("garcia", ["García"]),
+        ("GARCÍA", ["García"]),
+        ("strasse", ["Straße"]),
+        ("zoé", ["Ünal"]),
+    ],
+)
+def test_names_are_found_in_any_case_and_without_their_accents(
+    client, front_desk, query, found
+):
+    # Emails that don't hold the names, so only the names can match.
+    PatientFactory(first_name="Zoë", last_name="Ünal", email="z1@example.com")
+    PatientFactory(first_name="Chloé", last_name="Dubois", email="c2@example.com")
+    PatientFactory(first_name="Isabella", last_name="García", email="i3@example.com")
+    PatientFactory(first_name="Hans", last_name="Straße", email="h4@example.com")
+    client.force_login(front_desk)
+
+    response = client.get(reverse("clinic:patient_list"), {"q": query})
+
+    listed = sorted(p.last_name for p in response.context["page"].object_list)
+    assert listed == found
+
+
+def test_a_renamed_patient_is_found_by_the_new_name_only(client, front_desk):
+    patient = PatientFactory(first_name="Zoë", last_name="Ünal", email="z@x.org")
+    patient.last_name = "Öztürk"
+    patient.save(update_fields=["last_name"])
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_list")
+
+    assert list(client.get(url, {"q": "ozturk"}).context["page"].object_list) == [
+        patient
+    ]
+    assert not client.get(url, {"q": "unal"}).context["page"].object_list
 
 
 def test_a_search_with_no_match_says_so(client, front_desk, patient):
