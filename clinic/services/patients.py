@@ -101,20 +101,27 @@ def search_words(query: str) -> list[str]:
     words = query.translate(DIRECTION_MARKS).replace(",", " ").split()
     joined: list[str] = []
     for word in words:
-        if joined and _phone_forms(word) and _phone_forms(joined[-1]):
+        # "(0)" or a lone dash inside a number is part of it, as in
+        # "+44 (0) 7700 900123".
+        inside = _phone_forms(word) or not _without_separators(word)
+        if joined and inside and _phone_forms(joined[-1]):
             joined[-1] += word
         else:
             joined.append(word)
     return joined
 
 
+def _without_separators(word: str) -> str:
+    for separator in PHONE_SEPARATORS:
+        word = word.replace(separator, "")
+    return word
+
+
 def _phone_forms(word: str) -> list[str]:
     """What the word may be as a stored phone number's digits (with its +):
     none when it isn't a number; "0044..." as "+44..."; a national "07700..."
     also as "7700...", which "+44 7700..." contains."""
-    digits = word
-    for separator in PHONE_SEPARATORS:
-        digits = digits.replace(separator, "")
+    digits = _without_separators(word)
     plain = digits.removeprefix("+")
     if not (plain.isascii() and plain.isdigit()):
         return []

@@ -704,6 +704,10 @@ def test_a_short_international_prefix_is_only_digits(client, front_desk, query, 
         ("+44 7700 900123", "Lovelace\u200f"),
         # The start of a number written the national way.
         ("+44 7700 900123", "07700"),
+        # The trunk 0 in brackets, spaced apart from the rest.
+        ("+44 7700 900123", "+44 (0) 7700 900123"),
+        ("+44 7700 900123", "+44 (0) 7700 900 123"),
+        ("+44 7700 900123", "+44 - 7700 900123"),
     ],
 )
 def test_a_phone_is_found_whichever_way_it_was_stored_or_typed(
