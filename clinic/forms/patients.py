@@ -60,6 +60,15 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
         required=False,
         widget=forms.HiddenInput,
     )
+    # Shown only when another patient has the same email address.
+    shared_email = forms.BooleanField(
+        label=gettext_lazy(
+            "Both use this email address (a family member, say): their emails go "
+            "to the same mailbox"
+        ),
+        required=False,
+        widget=forms.HiddenInput,
+    )
     # Whether the consent box was ticked when the page was opened ("1" or "0").
     consent_shown = forms.CharField(required=False, widget=forms.HiddenInput)
     # Which version of the details the page showed (clinic.services.stale).
@@ -137,7 +146,7 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
             self.consent_left_as_shown = True
         email, phone = data.get("email"), data.get("phone")
         contact = data.get("preferred_contact")
-        if data.get("email_consent") and not email:
+        if data.get("email_consent") and not email and "email" not in self.errors:
             self.add_error("email", _("Email reminders need an email address."))
         if (
             contact == Patient.Contact.EMAIL
@@ -151,7 +160,37 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
                     "phone", _("Add a phone number, or pick another contact.")
                 )
         self._check_not_registered_already(data)
+        self._check_email_not_anothers(data)
         return data
+
+    def _check_email_not_anothers(self, data: dict) -> None:
+        """Another patient's address: their booking emails, with names and
+        times, would reach someone else. Asked, as a family may share one."""
+        email = data.get("email")
+        if not email or data.get("shared_email") or "email" in self.errors:
+            return
+        if self.instance.pk is not None and "email" not in self.changed_data:
+            return
+        other = (
+            Patient.objects.filter(email__iexact=email)
+            .exclude(pk=self.instance.pk)
+            .order_by("pk")
+            .first()
+        )
+        if other is None:
+            return
+        self.fields["shared_email"].widget = forms.CheckboxInput()
+        self.add_error(
+            "email",
+            format_html(
+                _(
+                    '<a href="{url}">{name}</a> has this email address already. '
+                    "Check it, or tick the box below if both use it."
+                ),
+                url=other.get_absolute_url(),
+                name=other.full_name,
+            ),
+        )
 
     def _check_not_registered_already(self, data: dict) -> None:
         """A second registration of the same person (or a form sent twice) splits

@@ -377,7 +377,9 @@ def test_registering_someone_twice_asks_first(client, front_desk):
     )
     assert 'type="checkbox" name="different_person"' in page
     assert Patient.objects.count() == 1
-    namesake = client.post(url, patient_data(different_person="on"))
+    namesake = client.post(
+        url, patient_data(different_person="on", email="grace.h@example.org")
+    )
     assert namesake.status_code == 302
     assert Patient.objects.count() == 2
 
@@ -509,10 +511,36 @@ def test_a_namesake_with_another_birthday_is_registered_without_asking(
     url = reverse("clinic:patient_create")
     client.post(url, patient_data())
 
-    response = client.post(url, patient_data(date_of_birth="1991-01-01"))
+    response = client.post(
+        url, patient_data(date_of_birth="1991-01-01", email="g.hopper@example.org")
+    )
 
     assert response.status_code == 302
     assert Patient.objects.count() == 2
+
+
+def test_another_patients_email_address_is_asked_about(client, front_desk):
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_create")
+    client.post(url, patient_data(email="family@example.com"))
+    first = Patient.objects.get()
+    child = {"first_name": "Ada", "date_of_birth": "2010-05-05"}
+
+    asked = client.post(url, patient_data(email="Family@Example.COM", **child))
+    bad = client.post(url, patient_data(email="x@y", email_consent="on", **child))
+    shared = client.post(
+        url, patient_data(email="family@example.com", shared_email="on", **child)
+    )
+
+    page = asked.content.decode()
+    assert f'<a href="{first.get_absolute_url()}">Grace Hopper</a> has this email' in (
+        page
+    )
+    assert 'type="checkbox" name="shared_email"' in page
+    # An invalid address is said once, not also "reminders need an address".
+    assert bad.context["form"].errors["email"] == ["Enter a valid email address."]
+    assert shared.status_code == 302
+    assert Patient.objects.filter(email__iexact="family@example.com").count() == 2
 
 
 @pytest.mark.parametrize("method", ["options", "put", "delete", "trace"])
