@@ -303,6 +303,7 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
     reason = AmendForm(
         request.POST or None, initial={"seen": record.amendments.count()}
     )
+    unsaved: list[tuple[str, str]] = []
     if (
         request.method == "POST"
         and form.is_valid()
@@ -320,9 +321,21 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
                 seen=reason.cleaned_data["seen"],
             )
         except records.StaleRecord as error:
-            # Their form shows the record as it was: start again from today's.
+            # The form shows the record as amended now, with what they typed
+            # (and their reason) beside it to copy from.
             messages.error(request, str(error))
-            return redirect("plans:record_amend", session_pk=session.pk)
+            saved = _record_for(session)
+            typed, typed_areas = form, areas.entries()
+            form = RecordForm(instance=saved)
+            areas = AreaFormSet(prefix="areas", initial=_areas_initial(saved, session))
+            unsaved = unsaved_values(typed, form) + _unsaved_areas(typed_areas, saved)
+            unsaved.append((_("Reason"), reason.cleaned_data["reason"]))
+            reason = AmendForm(
+                initial={
+                    "seen": saved.amendments.count(),
+                    "reason": reason.cleaned_data["reason"],
+                }
+            )
         except PlanError as error:
             form_errors_from(error, reason)
         else:
@@ -340,6 +353,7 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
             "form": form,
             "areas": areas,
             "reason": reason,
+            "unsaved": unsaved,
         },
     )
 
