@@ -249,7 +249,7 @@ def _render(reminder: Reminder, *, hide_clinical: bool, unsubscribe_url: str):
 def resend(request: HttpRequest, pk: int) -> HttpResponse:
     reminder = get_object_or_404(Reminder, pk=pk)
     try:
-        reminder = services.resend(reminder)
+        reminder = services.resend(reminder, shown=request.POST.get("seen"))
     except services.OutboxError as error:
         messages.error(request, str(error))
     else:
@@ -286,7 +286,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     reminder = get_object_or_404(Reminder, pk=pk)
     was_scheduled = reminder.status == Reminder.Status.SCHEDULED
     try:
-        services.cancel(reminder)
+        services.cancel(reminder, shown=request.POST.get("seen"))
     except services.OutboxError as error:
         messages.error(request, str(error))
     else:

@@ -182,9 +182,24 @@ def _carrier_of(included: Reminder) -> Reminder | None:
 
 
 @transaction.atomic
-def resend(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
+def changed_since_shown(reminder: Reminder, shown: str | None) -> str:
+    """Why an action asked for from a page that showed the email as ``shown``
+    (its status) would act on something else ("" when it may go ahead, or when
+    no status was sent)."""
+    if not shown or shown == reminder.status:
+        return ""
+    return _(
+        "This email changed while your page was open (a colleague's click, or "
+        "the mail server's answer): it is %(status)s now. Check it again."
+    ) % {"status": reminder.get_status_display().lower()}
+
+
+def resend(
+    reminder: Reminder, *, now: datetime | None = None, shown: str | None = None
+) -> Reminder:
     """Send a failed, unknown, skipped or cancelled email again: now, or at its
-    time if that is still ahead (a reminder cancelled weeks before it was due)."""
+    time if that is still ahead (a reminder cancelled weeks before it was due).
+    ``shown``: the status the asking page showed (changed_since_shown)."""
     now = now or timezone.now()
     original_pk = _lock_original(reminder)
     reminder = (
@@ -192,7 +207,7 @@ def resend(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
         .select_related("appointment", "patient")
         .get(pk=reminder.pk)
     )
-    refusal = why_not_resend(reminder, now=now)
+    refusal = changed_since_shown(reminder, shown) or why_not_resend(reminder, now=now)
     if refusal:
         raise OutboxError(refusal)
     if reminder.copy_of_id and _copy_on_its_way(original_pk):
@@ -289,10 +304,18 @@ def _copy_on_its_way(original_pk: int) -> bool:
 
 
 @transaction.atomic
-def cancel(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
+def cancel(
+    reminder: Reminder, *, now: datetime | None = None, shown: str | None = None
+) -> Reminder:
     """Cancel a scheduled email, or close a failed or unknown one that staff have
-    looked into (it stays in the outbox, with who closed it in the reason)."""
+    looked into (it stays in the outbox, with who closed it in the reason).
+    ``shown``: the status the asking page showed (changed_since_shown)."""
     now = now or timezone.now()
+    if shown:
+        current = Reminder.objects.select_for_update().get(pk=reminder.pk)
+        refusal = changed_since_shown(current, shown)
+        if refusal:
+            raise OutboxError(refusal)
     reasons = {
         Status.SCHEDULED: "cancelled by staff",
         Status.FAILED: "closed by staff",

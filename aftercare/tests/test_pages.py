@@ -207,6 +207,38 @@ def test_staff_see_why_an_email_cannot_be_resent_or_cancelled(as_user, confirmat
     assert confirmation.status == Status.SENT
 
 
+def test_resend_and_close_from_pages_opened_together_dont_undo_each_other(
+    as_user, manager, confirmation
+):
+    Reminder.objects.filter(pk=confirmation.pk).update(status=Status.UNKNOWN)
+    page = as_user("front_desk").get(
+        reverse("aftercare:preview", args=[confirmation.pk])
+    )
+    # Both pages show the email as unknown, and send that back.
+    assert '<input type="hidden" name="seen" value="unknown">' in (
+        page.content.decode()
+    )
+    resend_url = reverse("aftercare:resend", args=[confirmation.pk])
+    close_url = reverse("aftercare:cancel", args=[confirmation.pk])
+
+    closed = as_user("manager").post(close_url, {"seen": "unknown"})
+    resent = as_user("front_desk").post(resend_url, {"seen": "unknown"}, follow=True)
+
+    assert closed.status_code == 302
+    assert "it is cancelled now. Check it again." in resent.content.decode()
+    confirmation.refresh_from_db()
+    assert confirmation.status == Status.CANCELLED
+
+    # The other way round: a resend first, then a close from an older page.
+    Reminder.objects.filter(pk=confirmation.pk).update(status=Status.FAILED)
+    as_user("front_desk").post(resend_url, {"seen": "failed"})
+    late_close = as_user("manager").post(close_url, {"seen": "failed"}, follow=True)
+
+    assert "it is scheduled now. Check it again." in late_close.content.decode()
+    confirmation.refresh_from_db()
+    assert confirmation.status == Status.SCHEDULED
+
+
 def test_a_foreign_next_address_is_ignored_after_an_action(as_user, reminder):
     response = as_user("front_desk").post(
         reverse("aftercare:cancel", args=[reminder.pk]),
