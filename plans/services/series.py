@@ -90,10 +90,16 @@ def live_appointments(plan: TreatmentPlan) -> list[Appointment]:
     )
 
 
-def course_seen(live: list[Appointment]) -> str:
-    """The version of the course (its live_appointments()) that the booking
-    page proposes after: a change since brings a fresh proposal."""
-    return booking.appointments_seen(live)
+def course_seen(plan: TreatmentPlan, live: list[Appointment]) -> str:
+    """The version of the course (its live_appointments(), and what its protocol
+    says of a session's length and spacing) that the booking page proposes
+    after: a change since brings a fresh proposal."""
+    protocol = plan.protocol
+    rules = (
+        f"{protocol.session_minutes}/{protocol.min_spacing_days}/"
+        f"{protocol.max_spacing_days}"
+    )
+    return f"{rules}|{booking.appointments_seen(live)}"
 
 
 def last_live_session(plan: TreatmentPlan) -> Appointment | None:

@@ -626,6 +626,37 @@ def test_a_booking_page_opened_before_a_colleague_changed_the_course_proposes_af
     assert booked.status_code == 302
 
 
+def test_a_booking_page_opened_before_the_session_length_changed_proposes_afresh(
+    client, front_desk, practitioner, plan
+):
+    client.force_login(front_desk)
+    page = client.get(book_url(plan))
+    course = hidden_value(page, "course")
+    proposal = client.post(
+        book_url(plan), {**start_data(practitioner), "course": course}
+    )
+    # A manager makes the protocol's sessions 90 minutes long meanwhile.
+    plan.protocol.session_minutes = 90
+    plan.protocol.save()
+    live = treatments()
+
+    response = client.post(
+        book_url(plan),
+        {
+            **start_data(practitioner),
+            "course": course,
+            **rows_data(proposal),
+            "action": "confirm",
+        },
+    )
+
+    assert response.status_code == 200
+    assert any("session length or spacing" in m for m in messages_of(response))
+    assert treatments() == live
+    fresh = response.context["proposals"]
+    assert all(p.end - p.start == timedelta(minutes=90) for p in fresh)
+
+
 def test_a_booking_lost_to_another_desk_goes_back_to_the_plan(
     client, front_desk, manager, practitioner, plan, sessions, monkeypatch
 ):

@@ -75,7 +75,7 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         # A first session on a day the practitioner works, not one the proposal
         # would move at once (the form as sent has its own date).
         first_day = services.next_working_day(plan.practitioner, first_day)
-    course = services.course_seen(live)
+    course = services.course_seen(plan, live)
     posted = request.POST.copy() if request.method == "POST" else None
     changed_meanwhile = bool(
         posted and posted.get("course") and posted.get("course") != course
@@ -124,7 +124,8 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
             request,
             _(
                 "The plan's sessions changed while this page was open (a "
-                "colleague booked, moved or cancelled one): nothing was booked. "
+                "colleague booked, moved or cancelled one, or a manager changed "
+                "the protocol's session length or spacing): nothing was booked. "
                 "Here is a fresh proposal."
             ),
         )
