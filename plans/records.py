@@ -222,8 +222,9 @@ def save_record(
         raise StaleRecord(
             _(
                 "This record was saved while your page was open (by a colleague, "
-                "or a second click), so your changes were not saved. Here it is "
-                "as it is now: make your change again."
+                "a second click, or the session's move, which moves its times), "
+                "so your changes were not saved. Here it is as it is now: make "
+                "your change again."
             )
         )
     if locked is not None:

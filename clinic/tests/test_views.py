@@ -1094,6 +1094,16 @@ def test_a_move_from_a_page_opened_before_another_move_is_refused(
     appointment.refresh_from_db()
     assert appointment.start == at(date(2026, 11, 27), 14)
     assert appointment.events.filter(action="moved").count() == 1
+    # What the manager typed stays on the page, to be sent again from it.
+    form = response.context["form"]
+    assert (form["date"].value(), form["start_time"].value()) == (
+        "2026-11-26",
+        "09:00",
+    )
+    assert (
+        client.post(url, {**second, "seen": hidden_value(response, "seen")}).status_code
+        == 302
+    )
 
 
 def test_cancelling_from_a_page_opened_before_a_check_in_is_refused(

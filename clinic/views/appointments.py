@@ -154,9 +154,20 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
                 seen=data["seen"],
             )
         except services.StalePage as error:
-            # Opened afresh, the page shows the appointment as it is now.
+            # The page shows the appointment as it is now, with what was typed
+            # kept, to be sent again (or not).
             messages.error(request, error.messages[0])
-            return redirect("clinic:appointment_reschedule", pk=appointment.pk)
+            appointment = _get_appointment(pk)
+            if appointment.status != Appointment.Status.BOOKED:
+                return redirect(appointment)
+            again = request.POST.copy()
+            again["seen"] = RescheduleForm.initial_for(appointment)["seen"]
+            form = RescheduleForm(
+                again,
+                initial=RescheduleForm.initial_for(appointment),
+                can_override=can_override,
+            )
+            form.is_valid()
         except services.BookingError as error:
             form_errors_from(error, form)
         else:
