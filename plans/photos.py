@@ -26,7 +26,7 @@ from plans.models import (
     SessionRecord,
     TreatmentSession,
 )
-from plans.records import check_session
+from plans.records import check_session, unscreened_refusal
 from plans.services import PlanError
 
 THUMBNAIL_SIZE = (480, 480)
@@ -185,6 +185,9 @@ def add_photo(
 ) -> Photo:
     check_session(session)
     now = now or timezone.now()
+    refusal = unscreened_refusal(session, [area])
+    if refusal:
+        raise PhotoError(refusal)
     if timezone.localdate(session.appointment.start) > timezone.localdate(now):
         raise PhotoError(_("Photos are added on the day of the session, not before."))
     cleaned = clean_image(upload)

@@ -157,9 +157,47 @@ def _check_times(
         raise PlanError(_("The end of the session can't be in the future."))
 
 
+def treatable_areas(
+    session: TreatmentSession, record: SessionRecord | None = None
+) -> list[str]:
+    """The areas a session may record (and photograph): those its consultation
+    screened, and any its record (read if not given) holds already, kept from
+    before the rule."""
+    screened = list(session.plan.consultation.areas)
+    if record is None:
+        record = SessionRecord.objects.filter(session=session).first()
+    if record is not None and record.pk is not None:
+        # .all(): the record pages prefetch its areas.
+        screened += [t.area for t in record.areas.all() if t.area not in screened]
+    return screened
+
+
+def unscreened_refusal(
+    session: TreatmentSession,
+    areas: list[str],
+    record: SessionRecord | None = None,
+) -> str:
+    """Why areas the consultation didn't screen can't be recorded ("" if none)."""
+    allowed = treatable_areas(session, record)
+    others = [a for a in areas if a not in allowed]
+    if not others:
+        return ""
+    return _(
+        "The consultation did not look at %(areas)s: its screening covers "
+        "%(screened)s only. Add the area to the consultation first."
+    ) % {
+        "areas": _(" and ").join(str(Area(a).label).lower() for a in others),
+        "screened": _(", ").join(str(Area(a).label).lower() for a in allowed)
+        or _("no area"),
+    }
+
+
 def _save_areas(record: SessionRecord, entries: list[AreaEntry]) -> None:
     if len({e.area for e in entries}) != len(entries):
         raise PlanError(_("Each area can be listed once."))
+    refusal = unscreened_refusal(record.session, [e.area for e in entries], record)
+    if refusal:
+        raise PlanError(refusal)
     record.areas.all().delete()
     TreatedArea.objects.bulk_create(
         TreatedArea(record=record, area=e.area, depth_mm=e.depth_mm, passes=e.passes)

@@ -170,8 +170,16 @@ class AreaForm(forms.Form):
         widget=forms.NumberInput(attrs={"class": "form-control"}),
     )
 
-    def __init__(self, *args, draft: bool = False, **kwargs) -> None:
+    def __init__(
+        self, *args, draft: bool = False, areas: list[str] | None = None, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
+        if areas is not None:
+            # The areas the consultation screened (records.treatable_areas).
+            self.fields["area"].choices = [
+                ("", "—"),
+                *((v, label) for v, label in Area.choices if v in areas),
+            ]
         # A draft's area without a depth yet is kept out of what is saved
         # (BaseAreaFormSet.entries); signing needs every depth.
         self.fields["depth_mm"].required = not draft
@@ -305,3 +313,10 @@ class PhotoForm(forms.Form):
     )
     area = forms.ChoiceField(label=gettext_lazy("Area"), choices=Area.choices)
     note = forms.CharField(label=gettext_lazy("Note"), max_length=300, required=False)
+
+    def __init__(self, *args, areas: list[str] | None = None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if areas is not None:
+            self.fields["area"].choices = [
+                (v, label) for v, label in Area.choices if v in areas
+            ]

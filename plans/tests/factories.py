@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import factory
 
-from clinic.models import Appointment, Consultation
+from clinic.models import Appointment, Area, Consultation
 from clinic.tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -33,7 +33,9 @@ class ConsultationFactory(factory.django.DjangoModelFactory):
         room=factory.SubFactory(RoomFactory, name="Consulting room", is_active=False),
         start=factory.Sequence(lambda n: CONSULTATIONS_FROM + timedelta(hours=n)),
     )
-    areas = factory.LazyFunction(lambda: ["face"])
+    # Every area screened, unless a test says otherwise: plans and records may
+    # treat only the areas their consultation looked at.
+    areas = factory.LazyFunction(lambda: list(Area.values))
     goals = factory.LazyFunction(lambda: ["lines"])
     decision = Consultation.Decision.ELIGIBLE
     decided_by = factory.SubFactory(UserFactory)

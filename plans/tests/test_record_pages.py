@@ -2082,3 +2082,57 @@ def test_a_plan_area_left_without_depth_in_a_draft_is_offered_again(
     assert list(
         SessionRecord.objects.get(session=today).areas.values_list("area", flat=True)
     ) == ["face"]
+
+
+def test_a_record_and_its_photos_keep_to_the_areas_the_consultation_screened(
+    client, practitioner, today
+):
+    consultation = today.plan.consultation
+    consultation.areas = ["face", "neck"]
+    consultation.save(update_fields=["areas"])
+    client.force_login(practitioner.user)
+
+    page = client.get(record_url(today))
+    offered = [v for v, _label in page.context["areas"].forms[0].fields["area"].choices]
+    photo_areas = [v for v, _label in page.context["photo_form"].fields["area"].choices]
+    # Posted anyway (a page from before, or by hand): refused in words.
+    refused = post_as_page(
+        client, record_url(today), record_data(areas=(("chest", "0.50", "2"),))
+    )
+    photo = client.post(
+        upload_url(today),
+        {"image": jpeg_upload(), "moment": "before", "area": "chest"},
+        follow=True,
+    )
+
+    assert offered == ["", "face", "neck"]
+    assert photo_areas == ["face", "neck"]
+    assert refused.status_code == 200
+    assert not SessionRecord.objects.filter(session=today).exists()
+    assert not today.photos.exists()
+    assert photo.status_code == 200
+
+
+def test_the_areas_rule_refuses_in_the_services_too(practitioner, today):
+    from plans import photos as photo_service
+
+    today.plan.consultation.areas = ["face"]
+    today.plan.consultation.save(update_fields=["areas"])
+
+    with pytest.raises(
+        PlanError, match="did not look at neck: its screening covers face"
+    ):
+        records.save_record(
+            record=SessionRecord(session=today),
+            entries=entries({"neck": ("0.50", 2)}),
+            products=[],
+        )
+    with pytest.raises(PlanError, match="did not look at hands"):
+        photo_service.add_photo(
+            session=today,
+            upload=jpeg_upload(),
+            moment="before",
+            area="hands",
+            note="",
+            by=practitioner.user,
+        )

@@ -17,6 +17,7 @@ from clinic.scheduling import when_text
 from clinic.services import log_clinical_access
 from clinic.views import form_errors_from, id_from, staff_view
 from plans import photos as photos_service
+from plans import records
 from plans.forms import (
     PhotoForm,
     RemovePhotoForm,
@@ -36,7 +37,9 @@ IMAGES_WITH_THEIR_PAGE = timedelta(minutes=5)
 @require_POST
 def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
     session = get_session(session_pk)
-    form = PhotoForm(request.POST, request.FILES)
+    form = PhotoForm(
+        request.POST, request.FILES, areas=records.treatable_areas(session)
+    )
     if form.is_valid():
         try:
             photos_service.add_photo(

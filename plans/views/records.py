@@ -144,6 +144,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             ),
         )
         return redirect("plans:record", session_pk=session.pk)
+    treatable = records.treatable_areas(session, record)
     if can_edit:
         initial = {}
         if not record.pk:
@@ -174,7 +175,10 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             initial=None if request.POST else _areas_initial(record, session),
             # A draft may be saved before the needling: an area without its
             # depth yet is left for later, not refused.
-            form_kwargs={"draft": request.POST.get("action") != "sign"},
+            form_kwargs={
+                "draft": request.POST.get("action") != "sign",
+                "areas": treatable,
+            },
         )
         if request.method == "POST" and form.is_valid() and areas.is_valid():
             entries = areas.entries()
@@ -230,7 +234,9 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     instance=saved, initial={"seen": records.seen_stamp(saved)}
                 )
                 areas = AreaFormSet(
-                    prefix="areas", initial=_areas_initial(saved, session)
+                    prefix="areas",
+                    initial=_areas_initial(saved, session),
+                    form_kwargs={"areas": treatable},
                 )
                 changed = request.POST.get("changed_fields")
                 unsaved = unsaved_values(typed, form, changed)
@@ -259,7 +265,8 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             ),
             # The plan's first area first: most photos are of it.
             "photo_form": PhotoForm(
-                initial={"area": (session.plan.areas or [None])[0]}
+                initial={"area": (session.plan.areas or [None])[0]},
+                areas=treatable,
             ),
             "lost": lost,
             "unsaved": unsaved,
@@ -295,10 +302,12 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
         object_id=session.pk,
     )
     form = RecordForm(request.POST or None, instance=record)
+    treatable = records.treatable_areas(session)
     areas = AreaFormSet(
         request.POST or None,
         prefix="areas",
         initial=None if request.POST else _areas_initial(record, session),
+        form_kwargs={"areas": treatable},
     )
     reason = AmendForm(
         request.POST or None, initial={"seen": record.amendments.count()}
@@ -327,7 +336,11 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
             saved = _record_for(session)
             typed, typed_areas = form, areas.entries()
             form = RecordForm(instance=saved)
-            areas = AreaFormSet(prefix="areas", initial=_areas_initial(saved, session))
+            areas = AreaFormSet(
+                prefix="areas",
+                initial=_areas_initial(saved, session),
+                form_kwargs={"areas": treatable},
+            )
             unsaved = unsaved_values(typed, form) + _unsaved_areas(typed_areas, saved)
             unsaved.append((_("Reason"), reason.cleaned_data["reason"]))
             reason = AmendForm(
