@@ -96,5 +96,12 @@ urlpatterns = [
     path("emails/", include("aftercare.urls")),
     path("healthz", system.healthz, name="healthz"),
     path("favicon.ico", system.favicon),
+    # The settings' own "Change password" link: the same page, with the same
+    # limit on guesses at the current password.
+    path(
+        "admin/password_change/",
+        accounts.PasswordChangeView.as_view(),
+        name="admin_password_change",
+    ),
     path("admin/", admin.site.urls),
 ]

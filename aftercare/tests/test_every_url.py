@@ -166,6 +166,7 @@ CASES = [
     Case("logout", nothing, ("405",) * 5),  # Django's LogoutView takes POST only.
     Case("password_change", nothing, SIGNED_IN),
     Case("password_change_done", nothing, SIGNED_IN),
+    Case("admin_password_change", nothing, SIGNED_IN),
     Case("healthz", nothing, EVERYONE),
     Case("favicon", nothing, EVERYONE, path="/favicon.ico"),
 ]

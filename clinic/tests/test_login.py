@@ -222,3 +222,23 @@ def test_a_password_change_after_a_slip_starts_the_count_again(
 
     assert done.status_code == 302
     assert again.status_code == 200
+
+
+def test_the_settings_password_page_has_the_same_limit(client, manager, throttled):
+    client.force_login(manager)
+    url = "/admin/password_change/"
+
+    tries = [
+        client.post(
+            url,
+            {
+                "old_password": f"guess {n}",
+                "new_password1": "Lilac-treatment-room-42",
+                "new_password2": "Lilac-treatment-room-42",
+            },
+        )
+        for n in range(3)
+    ]
+
+    assert [r.status_code for r in tries] == [200, 200, 302]
+    assert tries[2]["Location"] == reverse("login")
