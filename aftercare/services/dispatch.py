@@ -206,6 +206,22 @@ def _send_batch(
     series = _series_appointments(to_send)
     sequences = versions_of(series.values()) if series else {}
     before = moved_from(to_send)
+    unchanged = [
+        r.pk
+        for r in to_send
+        if r.kind == Kind.UPDATE and not _changes_anything(r, series, before)
+    ]
+    if unchanged:
+        # Moved away and back before the update went out: the patient's
+        # calendar is right as it is.
+        Reminder.objects.filter(id__in=unchanged, status=Status.SENDING).update(
+            status=Status.SKIPPED,
+            skip_reason=NOTHING_CHANGED,
+            lease_until=None,
+            updated_at=now,
+        )
+        report.skipped += len(unchanged)
+        to_send = [r for r in to_send if r.pk not in unchanged]
     sent: list[Reminder] = []
     started = renewed_at = time.monotonic()
     connection = get_connection()
@@ -290,6 +306,33 @@ def _series_appointments(reminders: list[Reminder]) -> dict[int, Appointment]:
             "practitioner__user", "room"
         )
     }
+
+
+NOTHING_CHANGED = "the booking is where the patient last heard it was"
+
+
+def _changes_anything(
+    update: Reminder,
+    series: dict[int, Appointment],
+    before: dict[int, emails.Before],
+) -> bool:
+    """Whether an update tells of a change: one of its appointments is not
+    where the patient last heard it was (moved_from())."""
+    appointments = [series[pk] for pk in update.series if pk in series] or [
+        update.appointment
+    ]
+    for appointment in appointments:
+        was = before.get(appointment.pk)
+        if was is None:
+            continue
+        if (
+            was.start != appointment.start
+            or was.end != appointment.end
+            or (was.practitioner and was.practitioner.pk) != appointment.practitioner_id
+            or (was.room and was.room.pk) != appointment.room_id
+        ):
+            return True
+    return False
 
 
 def moved_from(reminders: list[Reminder]) -> dict[int, emails.Before]:

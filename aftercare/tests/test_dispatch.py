@@ -386,6 +386,22 @@ def test_a_cancellation_after_an_untold_move_names_the_time_the_patient_knows(
     assert not [m for m in mailoutbox if "changed" in m.subject]
 
 
+def test_an_update_of_a_booking_moved_away_and_back_is_not_sent(
+    book, dispatch, mailoutbox, room, other_room, front_desk
+):
+    appointment = book()
+    dispatch(NOW)  # Told: Thursday 10:00 in this room.
+    move(appointment, THURSDAY, other_room, front_desk)
+    move(appointment, THURSDAY, room, front_desk)
+
+    dispatch(NOW + HOUR)
+
+    assert [m.subject for m in mailoutbox if "changed" in m.subject] == []
+    latest = Reminder.objects.filter(appointment=appointment, kind=Kind.UPDATE).last()
+    assert latest.status == Status.SKIPPED
+    assert latest.skip_reason == "the booking is where the patient last heard it was"
+
+
 def test_an_update_of_length_only_names_the_time_it_was(
     book, dispatch, mailoutbox, practitioner, room, front_desk
 ):
@@ -1237,10 +1253,22 @@ def test_aftercare_retimed_after_a_corrected_end_is_not_resent(book, front_desk)
     assert row(Kind.AFTERCARE_12H, version=1).status == Status.SCHEDULED
 
 
-def test_a_change_told_in_one_email_with_others_is_not_resent_alone(book):
+def test_a_change_told_in_one_email_with_others_is_not_resent_alone(book, front_desk):
+    from clinic.services import Move, Slot, move_appointments
+
     first, second = book(), book(start=THURSDAY + DAY)
     services.dispatch_due(now=NOW)  # The patient has both confirmations.
-    services.plan_move([first, second], now=NOW)
+    move_appointments(
+        moves=[
+            Move(
+                appointment=a,
+                slot=Slot(a.start + HOUR, a.end + HOUR, a.practitioner, a.room),
+            )
+            for a in (first, second)
+        ],
+        by=front_desk,
+        now=NOW,
+    )
     included = row(Kind.UPDATE, appointment=second)
     assert included.skip_reason == services.INCLUDED
 

@@ -90,6 +90,23 @@ def test_a_booking_email_arrives_with_both_parts_unsubscribe_headers_and_a_calen
         kind, patient=PatientFactory(first_name="Ada"), version=version
     )
     appointment = reminder.appointment
+    if kind == Kind.UPDATE:
+        # What an update tells: the appointment moved a day later.
+        from clinic.models import AppointmentEvent
+
+        AppointmentEvent.objects.create(
+            appointment=appointment,
+            action=AppointmentEvent.Action.MOVED,
+            at=NOW - timedelta(hours=1),
+            moved_from_start=appointment.start - timedelta(days=1),
+            moved_from_end=appointment.end - timedelta(days=1),
+            moved_from_practitioner=appointment.practitioner,
+            moved_from_room=appointment.room,
+            moved_to_start=appointment.start,
+            moved_to_end=appointment.end,
+            moved_to_practitioner=appointment.practitioner,
+            moved_to_room=appointment.room,
+        )
 
     report = services.dispatch_due(now=NOW)
 
