@@ -474,15 +474,23 @@ def cancel_session(
     # of its last booked one (sessions from one on may have changed hands), or,
     # when that one no longer takes bookings, the cancelled session's.
     latest = last_live_session(plan)
-    # The end of the course: the cancelled session's place when it was the last
-    # (the one before it would put the replacement into the slot just freed).
-    last = session.appointment
-    if latest is not None and latest.start > last.start:
-        last = latest
     practitioner = practitioner_to_follow(
         plan, latest, fallback=session.appointment.practitioner
     )
-    first_start = shift_wall_clock(last.start, timedelta(days=plan.spacing_days))
+    cancelled = session.appointment
+    if latest is None:
+        first_start = shift_wall_clock(
+            cancelled.start, timedelta(days=plan.spacing_days)
+        )
+    else:
+        # Spaced from the course's last session, at its time of day; never on
+        # the cancelled session's day (the patient can't come then), so a
+        # cancelled last session is replaced a day after it at the soonest,
+        # inside the window while one is free.
+        first_start = shift_wall_clock(latest.start, timedelta(days=plan.spacing_days))
+        day_after = shift_wall_clock(cancelled.start, timedelta(days=1))
+        if latest.start < cancelled.start and first_start < day_after:
+            first_start = day_after
     proposals = propose_for_plan(
         plan=plan,
         request=SeriesRequest(

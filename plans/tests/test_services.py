@@ -1542,9 +1542,10 @@ def test_the_last_sessions_replacement_follows_it_not_the_session_before(
         session=last, reason="Away that week", by=front_desk, replace=True, now=NOW
     )
 
-    # Not into the slot just freed, 28 days after session 5.
+    # Not into the slot just freed, 28 days after session 5, but the day after
+    # it: 29 days after session 5, inside the spacing window.
     assert timezone.localtime(replacement.appointment.start) == at(
-        SERIES_DAYS[5] + timedelta(days=28)
+        SERIES_DAYS[5] + timedelta(days=1)
     )
     assert len(starts(booked_plan)) == 6
 
