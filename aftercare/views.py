@@ -188,7 +188,8 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
     )
     html = message.alternatives[0][0] if message.alternatives else ""
     part = request.GET.get("part")
-    if not hide_clinical and emails.clinical_detail(reminder):
+    shown = emails.clinical_detail(reminder)
+    if not hide_clinical and shown and (shown in message.body or shown in html):
         # A practitioner reads the consultation's medication in the email, as
         # on the consultation's page: logged the same way.
         log_clinical_access(

@@ -997,6 +997,14 @@ def test_a_practitioners_preview_of_the_medication_is_logged_as_clinical_access(
     as_user("front_desk").get(url)
     as_user("practitioner").get(url)
     as_user("practitioner").get(url, {"part": "html"})
+    # An email of the same session that doesn't name it: nothing clinical read.
+    confirmation = Reminder.objects.create(
+        patient=patient,
+        appointment=session.appointment,
+        kind=Kind.CONFIRMATION,
+        due_at=session.appointment.start,
+    )
+    as_user("practitioner").get(reverse("aftercare:preview", args=[confirmation.pk]))
 
     logged = ClinicalAccess.objects.order_by("id")
     assert [(a.user.username, a.what, a.object_id) for a in logged] == [

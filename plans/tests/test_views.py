@@ -657,6 +657,33 @@ def test_a_booking_page_opened_before_the_session_length_changed_proposes_afresh
     assert all(p.end - p.start == timedelta(minutes=90) for p in fresh)
 
 
+def test_a_book_all_after_another_desk_booked_everything_says_nothing_was_booked(
+    client, front_desk, manager, practitioner, plan, sessions
+):
+    services.cancel_session(session=sessions[5], reason="Moved away", by=manager)
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    services.book_series(
+        plan=plan,
+        proposals=proposal.context["proposals"],
+        practitioner=practitioner,
+        by=manager,
+    )
+
+    response = client.post(
+        book_url(plan),
+        {**start_data(practitioner), **rows_data(proposal), "action": "confirm"},
+        follow=True,
+    )
+
+    assert response.redirect_chain[-1][0] == plan.get_absolute_url()
+    assert any(
+        m.startswith("Nothing was booked: every session of this plan was booked")
+        for m in messages_of(response)
+    )
+    assert len(services.live_appointments(plan)) == 6
+
+
 def test_a_booking_lost_to_another_desk_goes_back_to_the_plan(
     client, front_desk, manager, practitioner, plan, sessions, monkeypatch
 ):

@@ -64,7 +64,17 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(plan)
     unbooked = services.unbooked_count(plan)
     if unbooked == 0:
-        messages.info(request, _("Every session of this plan is booked."))
+        if request.POST.get("action") == "confirm":
+            # Their Book all came after another desk's.
+            messages.error(
+                request,
+                _(
+                    "Nothing was booked: every session of this plan was booked "
+                    "meanwhile (from another page or desk). The plan shows them."
+                ),
+            )
+        else:
+            messages.info(request, _("Every session of this plan is booked."))
         return redirect(plan)
 
     live = services.live_appointments(plan)
