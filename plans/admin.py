@@ -27,6 +27,7 @@ class ProtocolAdmin(RefusesStaleEdits, admin.ModelAdmin):
         "is_active",
     ]
     readonly_fields = ["plans_in_progress"]
+    actions = None  # One at a time: one any plan followed stays.
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         field = super().formfield_for_dbfield(db_field, request, **kwargs)

@@ -379,6 +379,10 @@ class PractitionerAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     inlines = [WorkingHoursInline, TimeOffInline]
 
+    # Deleted one at a time, where the page can say that one with a history
+    # can't be (the bulk action would promise more).
+    actions = None
+
     def has_delete_permission(self, request, obj=None) -> bool:
         # Their appointments' history keeps them: taken out of use instead.
         if obj is not None and obj.appointments.exists():
@@ -420,6 +424,8 @@ class TimeOffAdmin(admin.ModelAdmin):
 class RoomAdmin(admin.ModelAdmin):
     form = RoomForm
     list_display = ["name", "is_active"]
+
+    actions = None  # One at a time, as practitioners.
 
     def has_delete_permission(self, request, obj=None) -> bool:
         # Its appointments' history keeps it: taken out of use instead.

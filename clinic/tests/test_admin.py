@@ -316,6 +316,9 @@ def test_rooms_practitioners_and_protocols_with_a_history_offer_no_delete(
         ).status_code
         == 200
     )
+    for name in ("clinic_room", "clinic_practitioner", "plans_protocol"):
+        listed = admin_client.get(reverse(f"admin:{name}_changelist"))
+        assert "delete_selected" not in listed.content.decode()
     # Before any change, the protocol says who follows it.
     protocol_page = admin_client.get(
         reverse("admin:plans_protocol_change", args=[plan.protocol.pk])
