@@ -183,17 +183,20 @@ class AreaForm(forms.Form):
         # A draft's area without a depth yet is kept out of what is saved
         # (BaseAreaFormSet.entries); signing needs every depth.
         self.fields["depth_mm"].required = not draft
-        # The table's column headings, for screen readers on each row's inputs.
-        for field in self.fields.values():
-            field.widget.attrs.setdefault("aria-label", str(field.label))
 
 
 class BaseAreaFormSet(forms.BaseFormSet):
     def add_fields(self, form, index) -> None:
         super().add_fields(form, index)
         if "DELETE" in form.fields:
-            form.fields["DELETE"].widget.attrs.update(
-                {"class": "form-check-input", "aria-label": _("Remove this area")}
+            form.fields["DELETE"].widget.attrs["class"] = "form-check-input"
+        # The table's column headings and the row, for screen readers on each
+        # row's inputs ("Needle depth (mm), row 2").
+        row = index + 1 if index is not None else ""
+        for name, field in form.fields.items():
+            label = _("Remove this area") if name == "DELETE" else str(field.label)
+            field.widget.attrs["aria-label"] = (
+                _("%(label)s, row %(n)s") % {"label": label, "n": row} if row else label
             )
 
     default_error_messages = {

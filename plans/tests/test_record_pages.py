@@ -2031,7 +2031,7 @@ def test_each_area_rows_inputs_are_named_for_screen_readers(
     page = client.get(record_url(today)).content.decode()
 
     for name in ("Area", "Needle depth (mm)", "Passes", "Remove this area"):
-        assert f'aria-label="{name}"' in page
+        assert f'aria-label="{name}, row 1"' in page
 
 
 def test_a_signed_record_doesnt_show_todays_consultation_as_its_own(
