@@ -6,6 +6,7 @@ from django.contrib.admin.utils import unquote
 from django.db import transaction
 from django.http import HttpResponseRedirect
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clinic import services
 from clinic.forms import PatientForm
@@ -157,7 +158,20 @@ class ConsultationAdmin(admin.ModelAdmin):
     search_fields = ["patient__last_name", "patient__first_name"]
 
     def get_readonly_fields(self, request, obj=None) -> list[str]:
-        return [f.name for f in Consultation._meta.fields]
+        return [*self.get_fields(request, obj)]
+
+    def get_fields(self, request, obj=None) -> list[str]:
+        # The lists in words, not as stored (["face"]).
+        shown = {"areas": "areas_shown", "goals": "goals_shown"}
+        return [shown.get(f.name, f.name) for f in Consultation._meta.fields]
+
+    @admin.display(description=gettext_lazy("areas of concern"))
+    def areas_shown(self, consultation: Consultation) -> str:
+        return ", ".join(consultation.get_areas_display())
+
+    @admin.display(description=gettext_lazy("goals"))
+    def goals_shown(self, consultation: Consultation) -> str:
+        return ", ".join(consultation.get_goals_display())
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -944,6 +944,9 @@ def test_reading_a_consultation_in_the_admin_is_in_the_access_log(admin_client):
     assert response.status_code == 200
     # Read only: no Save button that would save nothing and say it did.
     assert 'name="_save"' not in response.content.decode()
+    # Its lists in words.
+    assert "Face" in response.content.decode()
+    assert '["face"' not in response.content.decode()
     saved = admin_client.post(
         reverse("admin:clinic_consultation_change", args=[consultation.pk]),
         {"_save": "Save"},
