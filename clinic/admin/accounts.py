@@ -7,6 +7,7 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import ReadOnlyPasswordHashWidget, UserCreationForm
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -36,6 +37,10 @@ def is_last_manager(account: User) -> bool:
         return False
     if not (account.is_superuser or account.groups.filter(name=roles.MANAGER).exists()):
         return False
+    if transaction.get_connection().in_atomic_block:
+        # Two managers taking each other's role at once take turns: the second
+        # then sees the first's change (the admin saves in a transaction).
+        list(User.objects.select_for_update().filter(is_active=True).values("pk"))
     others = User.objects.filter(is_active=True).exclude(pk=account.pk)
     return not (
         others.filter(is_superuser=True).exists()
