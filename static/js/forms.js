@@ -77,3 +77,24 @@ window.addEventListener("pageshow", () => {
     form.removeAttribute("aria-busy");
   }
 });
+
+// A form sent back with something wrong: the first field in error is brought
+// into view and focused (on a tablet the page opens at its top, and the
+// message may be far below it); else the form's own error message.
+(function showFirstError() {
+  const field = document.querySelector(
+    "form .is-invalid, form [aria-invalid='true']",
+  );
+  const shown =
+    field ||
+    document.querySelector(
+      "form .alert-danger, form .invalid-feedback, form .text-danger",
+    );
+  if (!shown) {
+    return;
+  }
+  shown.scrollIntoView({ block: "center" });
+  if (field && typeof field.focus === "function") {
+    field.focus({ preventScroll: true });
+  }
+})();
