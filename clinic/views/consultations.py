@@ -21,6 +21,30 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
         kind=Appointment.Kind.CONSULTATION,
     )
     consultation = Consultation.objects.filter(appointment=appointment).first()
+    if appointment.status in Appointment.LOST_STATUSES and request.method == "POST":
+        # Cancelled while the practitioner wrote: what they typed is shown,
+        # not dropped (the screening and medication matter at the next one).
+        def as_saved() -> Consultation:
+            # A fresh copy each: a form's check writes what it read onto its own.
+            saved = Consultation.objects.filter(appointment=appointment).first()
+            return saved or Consultation(appointment=appointment)
+
+        typed = ConsultationForm(request.POST, instance=as_saved())
+        typed.is_valid()
+        return render(
+            request,
+            "clinic/not_saved.html",
+            {
+                "reason": _(
+                    "This consultation was %(status)s while your page was open: "
+                    "book a new one for the patient."
+                )
+                % {"status": appointment.status_phrase},
+                "unsaved": unsaved_values(typed, ConsultationForm(instance=as_saved())),
+                "back": appointment.get_absolute_url(),
+                "back_label": _("Back to the appointment"),
+            },
+        )
     if appointment.status in Appointment.LOST_STATUSES:
         messages.info(
             request,

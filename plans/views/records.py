@@ -103,7 +103,7 @@ def _unsaved_areas(
         ]
 
     mine = described(typed)
-    if mine == described(saved.areas.all()):
+    if mine == described(saved.areas.all() if saved.pk else []):
         return []
     return [(_("Areas treated"), "\n".join(mine) or _("(empty)"))]
 
@@ -129,12 +129,28 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
     form = areas = None
     unsaved: list[tuple[str, str]] = []
     if request.method == "POST" and lost:
-        messages.error(
+        # Cancelled or missed while the practitioner wrote: what they typed is
+        # shown, not dropped.
+        typed = RecordForm(request.POST, instance=SessionRecord(session=session))
+        typed.is_valid()
+        typed_areas = AreaFormSet(request.POST, prefix="areas")
+        unsaved = unsaved_values(typed, RecordForm(instance=SessionRecord()))
+        if typed_areas.is_valid():
+            unsaved += _unsaved_areas(typed_areas.entries(), record)
+        return render(
             request,
-            _("This session was %(status)s: there is nothing to record.")
-            % {"status": session.appointment.status_phrase},
+            "clinic/not_saved.html",
+            {
+                "reason": _(
+                    "This session was %(status)s while your page was open: there "
+                    "is nothing to record on it."
+                )
+                % {"status": session.appointment.status_phrase},
+                "unsaved": unsaved,
+                "back": session.plan.get_absolute_url(),
+                "back_label": _("Back to the plan"),
+            },
         )
-        return redirect("plans:record", session_pk=session.pk)
     if request.method == "POST" and record.is_signed:
         messages.error(
             request,
