@@ -125,7 +125,15 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
             form.is_valid()
             preview = None
         except services.PlanError as error:
-            form_errors_from(error, form)
+            # What the preview below lists already is said there, once.
+            listed = (
+                set(preview.problems + preview.too_close + preview.too_far)
+                if preview
+                else set()
+            )
+            for message in error.messages:
+                if message not in listed:
+                    form.add_error(None, message)
     return render(
         request,
         "plans/session_move.html",
