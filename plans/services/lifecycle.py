@@ -54,7 +54,7 @@ def why_no_plan(consultation: Consultation) -> str:
         ) % {"status": consultation.appointment.status_phrase}
     if not consultation.is_eligible:
         return _(
-            "Only an eligible consultation can start a plan; this one is %(d)s."
+            "Only an eligible consultation can start a plan; this one says: %(d)s."
         ) % {"d": consultation.get_decision_display().lower()}
     if consultation.treatment_plans.open().exists():
         return _(

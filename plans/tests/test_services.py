@@ -306,7 +306,7 @@ def test_only_an_eligible_consultation_starts_a_plan(
         )
 
     assert str(excinfo.value) == (
-        f"Only an eligible consultation can start a plan; this one is {described}."
+        f"Only an eligible consultation can start a plan; this one says: {described}."
     )
     assert not TreatmentPlan.objects.exists()
 
