@@ -366,6 +366,16 @@ def check_in_appointment(
 ) -> Appointment:
     now = now or timezone.now()
     appointment = _locked(appointment)
+    if appointment.status == Appointment.Status.NO_SHOW:
+        # Marked missed (from another desk, or an older page), and then the
+        # patient came: the way back is on the appointment's page.
+        raise _refuse(
+            _(
+                "This appointment is marked as a no-show. If the patient has come "
+                "after all, take the no-show back on the appointment's page (Undo "
+                "no-show), then check them in."
+            )
+        )
     if appointment.status != Appointment.Status.BOOKED:
         raise _refuse(
             _("Only a booked appointment can be checked in; this one is %(status)s.")

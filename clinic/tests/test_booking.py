@@ -761,6 +761,23 @@ def test_it_checks_in_booked_appointments_only(booked, front_desk):
     assert booked.checked_in_at == thursday(9, 50)
 
 
+def test_checking_in_a_no_show_points_to_taking_it_back(booked, front_desk):
+    mark_no_show(appointment=booked, by=front_desk, now=thursday(10, 20))
+
+    error = refusal(
+        lambda: check_in_appointment(
+            appointment=booked, by=front_desk, now=thursday(10, 25)
+        )
+    )
+
+    assert (
+        "take the no-show back on the appointment's page (Undo no-show)"
+        in (error.messages[0])
+    )
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.NO_SHOW
+
+
 def test_it_marks_a_no_show_once_the_start_has_passed(booked, front_desk):
     mark_no_show(appointment=booked, by=front_desk, now=thursday(10, 20))
 
