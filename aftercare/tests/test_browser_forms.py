@@ -120,3 +120,23 @@ def test_values_typed_into_a_refused_form_still_ask_before_leaving(
 
     assert asked == ["beforeunload"]
     expect(tab.field("Notes")).to_have_value("Prefers mornings.")
+
+
+def test_picking_a_protocol_fills_in_its_sessions_and_spacing(tab, practitioner):
+    from plans.tests.factories import ConsultationFactory
+
+    consultation = ConsultationFactory(appointment__practitioner=practitioner)
+    tab.sign_in("practitioner", "correct horse battery staple")
+    tab.open(f"/plans/new/{consultation.pk}/")
+    expect(tab.field("Planned sessions")).to_have_value("6")
+
+    tab.field("Protocol").select_option(label="Surgical scars and stretch marks")
+
+    expect(tab.field("Planned sessions")).to_have_value("8")
+    expect(tab.field("Spacing (days)")).to_have_value("35")
+    # A number typed by the practitioner stays when the protocol changes again.
+    tab.field("Planned sessions").fill("9")
+    tab.field("Protocol").select_option(label="Standard")
+    expect(tab.field("Planned sessions")).to_have_value("9")
+    expect(tab.field("Spacing (days)")).to_have_value("28")
+    assert tab.errors == []

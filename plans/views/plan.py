@@ -63,7 +63,8 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
     if refusal:
         messages.error(request, refusal)
         return redirect(consultation)
-    standard = Protocol.objects.filter(is_active=True).order_by("pk").first()
+    protocols = list(Protocol.objects.filter(is_active=True).order_by("pk"))
+    standard = protocols[0] if protocols else None
     initial = {
         "areas": consultation.areas,
         "practitioner": getattr(request.user, "practitioner", None)
@@ -99,7 +100,16 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
         {
             "form": form,
             "consultation": consultation,
-            "protocols": Protocol.objects.filter(is_active=True),
+            "protocols": protocols,
+            # What picking a protocol fills in (static/js/plan_form.js): its
+            # usual number of sessions and its target spacing.
+            "protocol_defaults": {
+                str(p.pk): {
+                    "sessions": min(max(6, p.min_sessions), p.max_sessions),
+                    "spacing": p.target_spacing_days,
+                }
+                for p in protocols
+            },
         },
     )
 
