@@ -1782,6 +1782,10 @@ def test_a_form_cut_off_on_its_way_is_refused_not_crashed(client, front_desk):
 def test_a_consultation_booked_at_another_desk_meanwhile_is_asked_about(
     client, front_desk, practitioner, room, other_room, patient, clinic_open, frozen_now
 ):
+    # One the page shows already: not "booked meanwhile".
+    AppointmentFactory(
+        patient=patient, practitioner=practitioner, room=room, start=at(THURSDAY, 15)
+    )
     url = reverse("clinic:appointment_book", args=[patient.pk])
     client.force_login(front_desk)
     page = client.get(url)
@@ -1798,12 +1802,14 @@ def test_a_consultation_booked_at_another_desk_meanwhile_is_asked_about(
     booked = client.post(url, data | {"another": "on"})
 
     assert asked.status_code == asked_again.status_code == 200
-    assert "was booked for a consultation while this page was open" in (
+    assert "was booked for a consultation while this page was open (Thu 26 Nov " in (
         asked.content.decode()
     )
+    question = asked.content.decode().split("while this page was open (")[1]
+    assert question.split(")")[0].endswith("11:00")
     assert 'name="another"' in asked.content.decode()
     assert booked.status_code == 302
-    assert patient.appointments.count() == 2
+    assert patient.appointments.count() == 3
 
 
 def test_a_second_consultation_the_page_showed_books_without_asking(

@@ -40,20 +40,29 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
         .select_related("patient", "practitioner__user")
         .order_by("start")
     )
+    # What the page shows of them, and which they are: the question names only
+    # those booked since.
     seen = services.appointments_seen(ahead)
+    shown_ids = ",".join(str(a.pk) for a in ahead)
     form = BookAppointmentForm(
         request.POST or None,
-        initial=initial | {"ahead": seen},
+        initial=initial | {"ahead": f"{seen}|{shown_ids}"},
         can_override=can_override,
+    )
+    shown_seen, _bar, shown = (
+        (form.cleaned_data.get("ahead") or "").partition("|")
+        if form.is_bound and form.is_valid()
+        else ("", "", "")
     )
     if (
         request.method == "POST"
         and form.is_valid()
         and ahead
-        and form.cleaned_data["ahead"] not in (None, seen)
+        and shown_seen not in ("", seen)
         and not form.cleaned_data["another"]
     ):
-        form.ask_about_another(ahead)
+        booked_since = [a for a in ahead if str(a.pk) not in shown.split(",")]
+        form.ask_about_another(booked_since or ahead)
     elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
