@@ -114,6 +114,17 @@ class Before(NamedTuple):
     practitioner: Practitioner | None
     room: Room | None
 
+    def is_where(self, appointment: Appointment) -> bool:
+        """The appointment is still there (same times, practitioner and room)."""
+        return (
+            self.start == appointment.start
+            and self.end == appointment.end
+            and self.practitioner is not None
+            and self.practitioner.pk == appointment.practitioner_id
+            and self.room is not None
+            and self.room.pk == appointment.room_id
+        )
+
 
 def _as_told(appointment: Appointment, before: Before | None) -> Appointment:
     """The appointment with the time, practitioner and room the patient last

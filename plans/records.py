@@ -26,6 +26,7 @@ from plans.models import (
     TreatmentSession,
 )
 from plans.services import PlanError
+from plans.services.lifecycle import not_screened
 
 # The record fields an amendment may change, in the order they are shown.
 AMENDABLE = [
@@ -178,18 +179,10 @@ def unscreened_refusal(
     record: SessionRecord | None = None,
 ) -> str:
     """Why areas the consultation didn't screen can't be recorded ("" if none)."""
-    allowed = treatable_areas(session, record)
-    others = [a for a in areas if a not in allowed]
-    if not others:
+    unscreened = not_screened(areas, treatable_areas(session, record))
+    if not unscreened:
         return ""
-    return _(
-        "The consultation did not look at %(areas)s: its screening covers "
-        "%(screened)s only. Add the area to the consultation first."
-    ) % {
-        "areas": _(" and ").join(str(Area(a).label).lower() for a in others),
-        "screened": _(", ").join(str(Area(a).label).lower() for a in allowed)
-        or _("no area"),
-    }
+    return unscreened + " " + _("Add the area to the consultation first.")
 
 
 def _save_areas(record: SessionRecord, entries: list[AreaEntry]) -> None:

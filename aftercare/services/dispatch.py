@@ -321,18 +321,7 @@ def _changes_anything(
     appointments = [series[pk] for pk in update.series if pk in series] or [
         update.appointment
     ]
-    for appointment in appointments:
-        was = before.get(appointment.pk)
-        if was is None:
-            continue
-        if (
-            was.start != appointment.start
-            or was.end != appointment.end
-            or (was.practitioner and was.practitioner.pk) != appointment.practitioner_id
-            or (was.room and was.room.pk) != appointment.room_id
-        ):
-            return True
-    return False
+    return any(not before[a.pk].is_where(a) for a in appointments if a.pk in before)
 
 
 def moved_from(reminders: list[Reminder]) -> dict[int, emails.Before]:

@@ -126,9 +126,7 @@ def _nothing_to_tell(reminder: Reminder) -> str:
         )
     places = told.told_places(dict.fromkeys(heard), {reminder.patient_id})
     if reminder.kind == Kind.UPDATE and not any(
-        places[a.pk] != told.Place(a.start, a.end, a.practitioner_id, a.room_id)
-        for a in appointments
-        if a.pk in places
+        places[a.pk] != told.Place.of(a) for a in appointments if a.pk in places
     ):
         return _(
             "The booking is where the patient last heard it was: there is no "

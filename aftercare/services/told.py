@@ -30,6 +30,16 @@ class Place(NamedTuple):
     practitioner_id: int
     room_id: int
 
+    @classmethod
+    def of(cls, appointment) -> "Place":
+        """Where the appointment is now."""
+        return cls(
+            appointment.start,
+            appointment.end,
+            appointment.practitioner_id,
+            appointment.room_id,
+        )
+
 
 def told_places(
     telling: dict[int, int | None], patient_ids: set[int]

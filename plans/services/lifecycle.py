@@ -92,30 +92,18 @@ def create_plan(
         raise PlanError(refusal)
     if not protocol.is_active:
         raise PlanError(_("The %(p)s protocol is no longer offered.") % {"p": protocol})
-    unscreened = [area for area in areas if area not in consultation.areas]
+    unscreened = not_screened(areas, consultation.areas)
     if unscreened:
-        # The screening (infection or acne "in the area", a keloid tendency)
-        # was answered for the consultation's areas only.
         raise PlanError(
-            _(
-                "The consultation did not look at %(areas)s: its screening covers "
-                "%(screened)s only. Add the area to the consultation first, or "
-                "leave it out of the plan."
-            )
-            % {
-                "areas": _(" and ").join(
-                    str(Area(a).label).lower() for a in unscreened
-                ),
-                "screened": _(", ").join(
-                    str(label).lower() for label in consultation.get_areas_display()
-                )
-                or _("no area"),
-            }
+            unscreened
+            + " "
+            + _("Add the area to the consultation first, or leave it out of the plan.")
         )
     # One course per area at a time: two would needle the same skin days apart.
     # The patient's row is locked, so two plans started at once are seen.
     Patient.objects.select_for_update().filter(pk=consultation.patient_id).first()
-    for other in TreatmentPlan.objects.open().filter(patient=consultation.patient_id):
+    others = TreatmentPlan.objects.open().filter(patient=consultation.patient_id)
+    for other in others.select_related("protocol"):
         shared = [a for a in areas if a in other.areas]
         if shared:
             raise PlanError(
@@ -127,9 +115,7 @@ def create_plan(
                 )
                 % {
                     "patient": consultation.patient,
-                    "areas": _(" and ").join(
-                        str(Area(a).label).lower() for a in shared
-                    ),
+                    "areas": areas_text(shared),
                     "plan": other.protocol,
                 }
             )
@@ -154,6 +140,31 @@ def create_plan(
         plan.consented_at = now or timezone.now()
     plan.save()
     return plan
+
+
+def areas_text(areas: list[str]) -> str:
+    """ "neck and chest (décolletage)": areas in words, inside a sentence."""
+    return _(" and ").join(str(Area(a).label).lower() for a in areas)
+
+
+def not_screened(areas: list[str], screened: list[str]) -> str:
+    """What of ``areas`` a consultation that screened ``screened`` did not look
+    at, in a sentence ("" when it looked at all of them): its screening
+    (infection or acne "in the area", a keloid tendency) was answered for its
+    own areas only."""
+    others = [a for a in areas if a not in screened]
+    if not others:
+        return ""
+    return _(
+        "The consultation did not look at %(areas)s: its screening covers "
+        "%(screened)s only."
+    ) % {
+        "areas": areas_text(others),
+        "screened": _(", ").join(
+            str(Area(a).label).lower() for a in screened if a in Area.values
+        )
+        or _("no area"),
+    }
 
 
 @transaction.atomic
