@@ -7,6 +7,7 @@ send users back with ``safe_next``.
 from clinic.views.common import (
     form_errors_from,
     id_from,
+    posted_as_seen_now,
     safe_next,
     staff_view,
     unsaved_values,
@@ -15,6 +16,7 @@ from clinic.views.common import (
 __all__ = [
     "form_errors_from",
     "id_from",
+    "posted_as_seen_now",
     "safe_next",
     "staff_view",
     "unsaved_values",

@@ -13,7 +13,12 @@ from clinic import services
 from clinic.forms import BookAppointmentForm, CancelForm, RescheduleForm
 from clinic.models import Appointment, Patient
 from clinic.scheduling import span_text
-from clinic.views.common import form_errors_from, safe_next, staff_view
+from clinic.views.common import (
+    form_errors_from,
+    posted_as_seen_now,
+    safe_next,
+    staff_view,
+)
 
 
 def _get_appointment(pk: int) -> Appointment:
@@ -169,11 +174,10 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
             appointment = _get_appointment(pk)
             if appointment.status != Appointment.Status.BOOKED:
                 return redirect(appointment)
-            again = request.POST.copy()
-            again["seen"] = RescheduleForm.initial_for(appointment)["seen"]
+            initial = RescheduleForm.initial_for(appointment)
             form = RescheduleForm(
-                again,
-                initial=RescheduleForm.initial_for(appointment),
+                posted_as_seen_now(request, initial["seen"]),
+                initial=initial,
                 can_override=can_override,
             )
             form.is_valid()

@@ -5,7 +5,7 @@ from datetime import date, datetime
 from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 from django.utils import formats, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -43,6 +43,16 @@ def safe_next(request: HttpRequest, fallback: str) -> str:
     ):
         return target
     return fallback
+
+
+def posted_as_seen_now(request: HttpRequest, seen: str) -> QueryDict:
+    """What a refused form sent, as if sent from the page as it is now: shown
+    again with what was typed, to be sent again (a confirmation given was for
+    what the page showed then, so it is asked again)."""
+    again = request.POST.copy()
+    again["seen"] = seen
+    again.pop("confirmed", None)
+    return again
 
 
 def id_from(value: str | None) -> int | None:

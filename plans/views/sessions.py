@@ -1,7 +1,7 @@
 """Changing booked sessions: move, change from here, cancel, no-show."""
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -11,7 +11,7 @@ from django.views.decorators.http import require_POST
 from clinic import services as booking
 from clinic.models import Appointment
 from clinic.scheduling import when_text
-from clinic.views import form_errors_from, staff_view
+from clinic.views import form_errors_from, posted_as_seen_now, staff_view
 from plans import services
 from plans.forms import (
     CancelSessionForm,
@@ -34,15 +34,6 @@ def _moved_message(done: services.MovePreview) -> str:
         _("Sessions %(first)s to %(last)s moved: session %(first)s is now on %(when)s.")
         % values
     )
-
-
-def _as_seen_now(request: HttpRequest, seen: str) -> QueryDict:
-    """What the refused form sent, as if sent from the page as it is now (any
-    confirmation given was for the move as it was)."""
-    again = request.POST.copy()
-    again["seen"] = seen
-    again.pop("confirmed", None)
-    return again
 
 
 @staff_view("plans.book_series")
@@ -119,7 +110,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
             local = timezone.localtime(session.appointment.start)
             initial |= {"date": local.date(), "time": local.time()}
             form = MoveSessionForm(
-                _as_seen_now(request, services.sessions_seen(session)),
+                posted_as_seen_now(request, services.sessions_seen(session)),
                 initial=initial,
             )
             form.is_valid()
@@ -189,7 +180,7 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
             if session.appointment.status != Appointment.Status.BOOKED:
                 return redirect(session.plan)
             form = ChangeResourcesForm(
-                _as_seen_now(request, services.sessions_seen(session))
+                posted_as_seen_now(request, services.sessions_seen(session))
             )
             form.is_valid()
         except services.PlanError as error:
@@ -250,9 +241,9 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             session = get_session(pk)
             if session.appointment.status not in Appointment.OPEN_STATUSES:
                 return redirect(session.plan)
-            again = request.POST.copy()
-            again["seen"] = services.session_seen(session)
-            form = CancelSessionForm(again)
+            form = CancelSessionForm(
+                posted_as_seen_now(request, services.session_seen(session))
+            )
             form.is_valid()
         except services.PlanError as error:
             form_errors_from(error, form)
