@@ -1253,22 +1253,27 @@ def test_aftercare_retimed_after_a_corrected_end_is_not_resent(book, front_desk)
     assert row(Kind.AFTERCARE_12H, version=1).status == Status.SCHEDULED
 
 
-def test_a_change_told_in_one_email_with_others_is_not_resent_alone(book, front_desk):
+def move_together(appointments: list[Appointment], *, by) -> None:
+    """move_appointments(): each an hour later, in one change (one email)."""
     from clinic.services import Move, Slot, move_appointments
 
-    first, second = book(), book(start=THURSDAY + DAY)
-    services.dispatch_due(now=NOW)  # The patient has both confirmations.
     move_appointments(
         moves=[
             Move(
                 appointment=a,
                 slot=Slot(a.start + HOUR, a.end + HOUR, a.practitioner, a.room),
             )
-            for a in (first, second)
+            for a in appointments
         ],
-        by=front_desk,
+        by=by,
         now=NOW,
     )
+
+
+def test_a_change_told_in_one_email_with_others_is_not_resent_alone(book, front_desk):
+    first, second = book(), book(start=THURSDAY + DAY)
+    services.dispatch_due(now=NOW)  # The patient has both confirmations.
+    move_together([first, second], by=front_desk)
     included = row(Kind.UPDATE, appointment=second)
     assert included.skip_reason == services.INCLUDED
 
@@ -1283,21 +1288,9 @@ def test_a_change_told_in_one_email_with_others_is_not_resent_alone(book, front_
 def test_an_email_of_sessions_changed_together_is_resent_when_nothing_changed_since(
     book, mailoutbox, front_desk
 ):
-    from clinic.services import Move, Slot, move_appointments
-
     first, second = book(), book(start=THURSDAY + DAY)
     services.dispatch_due(now=NOW)  # The patient has both confirmations.
-    move_appointments(
-        moves=[
-            Move(
-                appointment=a,
-                slot=Slot(a.start + HOUR, a.end + HOUR, a.practitioner, a.room),
-            )
-            for a in (first, second)
-        ],
-        by=front_desk,
-        now=NOW,
-    )
+    move_together([first, second], by=front_desk)
     carrier = row(Kind.UPDATE, appointment=first)
     services.cancel(carrier, now=NOW)
 

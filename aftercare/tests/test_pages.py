@@ -938,26 +938,36 @@ def test_a_resent_reminder_still_ahead_goes_out_at_its_time(
     assert (reminder.status, reminder.due_at) == (Status.SCHEDULED, due)
 
 
-def test_the_front_desk_preview_hides_the_consultations_topical_medication(
-    as_user, practitioner, patient, room
-):
+def session_email(practitioner, patient, room, kind: str) -> Reminder:
+    """An email of a treatment session on 10 December, due at its start."""
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
     from plans.tests.record_factories import add_session, make_plan
 
     plan = make_plan(practitioner, patient=patient)
-    plan.consultation.topical_medication = "Tretinoin 0.05% cream"
-    plan.consultation.save(update_fields=["topical_medication"])
     session = add_session(
         plan, datetime(2026, 12, 10, 10, tzinfo=ZoneInfo("Europe/London")), room
     )
-    pre_care = Reminder.objects.create(
-        patient=patient,
-        appointment=session.appointment,
-        kind=Kind.PRE_CARE,
-        due_at=session.appointment.start,
+    return email_of(session.appointment, kind)
+
+
+def email_of(appointment, kind: str) -> Reminder:
+    return Reminder.objects.create(
+        patient=appointment.patient,
+        appointment=appointment,
+        kind=kind,
+        due_at=appointment.start,
     )
+
+
+def test_the_front_desk_preview_hides_the_consultations_topical_medication(
+    as_user, practitioner, patient, room
+):
+    pre_care = session_email(practitioner, patient, room, Kind.PRE_CARE)
+    consultation = pre_care.appointment.treatment_session.plan.consultation
+    consultation.topical_medication = "Tretinoin 0.05% cream"
+    consultation.save(update_fields=["topical_medication"])
     url = reverse("aftercare:preview", args=[pre_care.pk])
 
     front_desk_page = as_user("front_desk").get(url).content.decode()
@@ -971,22 +981,10 @@ def test_the_front_desk_preview_hides_the_consultations_topical_medication(
 def test_a_practitioners_preview_of_the_medication_is_logged_as_clinical_access(
     as_user, practitioner, patient, room
 ):
-    from datetime import datetime
-    from zoneinfo import ZoneInfo
-
     from clinic.models import ClinicalAccess
-    from plans.tests.record_factories import add_session, make_plan
 
-    plan = make_plan(practitioner, patient=patient)
-    session = add_session(
-        plan, datetime(2026, 12, 10, 10, tzinfo=ZoneInfo("Europe/London")), room
-    )
-    pre_care = Reminder.objects.create(
-        patient=patient,
-        appointment=session.appointment,
-        kind=Kind.PRE_CARE,
-        due_at=session.appointment.start,
-    )
+    pre_care = session_email(practitioner, patient, room, Kind.PRE_CARE)
+    plan = pre_care.appointment.treatment_session.plan
     url = reverse("aftercare:preview", args=[pre_care.pk])
     as_user("practitioner").get(url)
     # Nothing clinical in the email yet: nothing to log.
@@ -998,12 +996,7 @@ def test_a_practitioners_preview_of_the_medication_is_logged_as_clinical_access(
     as_user("practitioner").get(url)
     as_user("practitioner").get(url, {"part": "html"})
     # An email of the same session that doesn't name it: nothing clinical read.
-    confirmation = Reminder.objects.create(
-        patient=patient,
-        appointment=session.appointment,
-        kind=Kind.CONFIRMATION,
-        due_at=session.appointment.start,
-    )
+    confirmation = email_of(pre_care.appointment, Kind.CONFIRMATION)
     as_user("practitioner").get(reverse("aftercare:preview", args=[confirmation.pk]))
 
     logged = ClinicalAccess.objects.order_by("id")

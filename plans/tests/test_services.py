@@ -180,20 +180,25 @@ def test_an_eligible_consultation_starts_a_draft_plan(practitioner, patient):
     assert unbooked_count(plan) == 6
 
 
+def standard_plan(consultation, practitioner, areas: list[str]) -> TreatmentPlan:
+    """Six Standard sessions of ``areas``, started from ``consultation``."""
+    return create_plan(
+        consultation=consultation,
+        protocol=standard(),
+        practitioner=practitioner,
+        planned_sessions=6,
+        spacing_days=28,
+        areas=areas,
+        by=practitioner.user,
+        now=NOW,
+    )
+
+
 def test_a_plan_treats_only_areas_the_consultation_screened(practitioner, patient):
     consultation = ConsultationFactory(patient=patient, areas=["face", "hands"])
 
     def start(areas: list[str]) -> TreatmentPlan:
-        return create_plan(
-            consultation=consultation,
-            protocol=standard(),
-            practitioner=practitioner,
-            planned_sessions=6,
-            spacing_days=28,
-            areas=areas,
-            by=practitioner.user,
-            now=NOW,
-        )
+        return standard_plan(consultation, practitioner, areas)
 
     with pytest.raises(PlanError) as excinfo:
         start(["face", "neck", "chest"])
@@ -213,16 +218,7 @@ def test_one_open_plan_per_area_at_a_time(practitioner, patient):
     consultation = ConsultationFactory(patient=patient, areas=["face", "neck"])
 
     def start(areas: list[str]) -> TreatmentPlan:
-        return create_plan(
-            consultation=consultation,
-            protocol=standard(),
-            practitioner=practitioner,
-            planned_sessions=6,
-            spacing_days=28,
-            areas=areas,
-            by=practitioner.user,
-            now=NOW,
-        )
+        return standard_plan(consultation, practitioner, areas)
 
     with pytest.raises(PlanError) as excinfo:
         start(["face", "neck"])
