@@ -411,29 +411,29 @@ def plan_missed(rule: ReminderRule, *, now: datetime) -> int:
     booked or moved while it was off get theirs, as a booking then would have
     (those planned before it was switched off were held, and go now). Returns
     how many were planned."""
-    ahead = list(
-        Appointment.objects.filter(
-            status__in=Appointment.OPEN_STATUSES, start__gt=now
-        ).exclude(
-            # Planned already: held while the rule was off, or on their way.
-            Exists(
-                Reminder.objects.filter(
-                    appointment=OuterRef("pk"),
-                    kind=rule.kind,
-                    status__in=(Status.SCHEDULED, Status.SENDING),
-                )
+    # Read with subqueries, not lists of ids: a clinic has thousands ahead.
+    candidates = Appointment.objects.filter(
+        status__in=Appointment.OPEN_STATUSES, start__gt=now
+    ).exclude(
+        # Planned already: held while the rule was off, or on their way.
+        Exists(
+            Reminder.objects.filter(
+                appointment=OuterRef("pk"),
+                kind=rule.kind,
+                status__in=(Status.SCHEDULED, Status.SENDING),
             )
         )
     )
-    versions = versions_of(ahead)
+    # Each with its current schedule version (versions_of()).
+    ahead = list(candidates.annotate(version=Max("reminders__version")))
     earlier = defaultdict(set)
     for pk, version, status in Reminder.objects.filter(
-        appointment__in=ahead, kind=rule.kind
+        appointment__in=candidates, kind=rule.kind
     ).values_list("appointment_id", "version", "status"):
         earlier[pk].add((version, status))
     rows = []
     for appointment in ahead:
-        version = versions.get(appointment.pk, 0)
+        version = appointment.version or 0
         if any(v == version for v, _status in earlier[appointment.pk]):
             continue  # This version's row (sent, skipped or cancelled) stays.
         sent = frozenset(
