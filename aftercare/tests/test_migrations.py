@@ -14,6 +14,9 @@ files = importlib.import_module("aftercare.migrations.0012_calendar_files_wordin
 wording = importlib.import_module("aftercare.migrations.0014_booking_emails_wording")
 any_day = importlib.import_module("aftercare.migrations.0015_texts_true_on_any_day")
 pre_care = importlib.import_module("aftercare.migrations.0016_pre_care_with_medication")
+guide = importlib.import_module(
+    "aftercare.migrations.0017_guide_counts_from_the_session"
+)
 
 
 def test_default_booking_texts_are_reworded_and_edited_ones_kept():
@@ -154,3 +157,19 @@ def test_pre_care_no_longer_says_nothing_is_needed_above_a_medication_to_stop():
     ReminderRule.objects.filter(kind=Kind.PRE_CARE).update(body="Our own words.")
     pre_care.forwards(apps, None)
     assert ReminderRule.objects.get(kind=Kind.PRE_CARE).body == "Our own words."
+
+
+def test_guide_counts_its_hours_from_the_session_unless_edited():
+    rule = ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE)
+    assert rule.body == guide.NEW  # a fresh clinic's
+    assert "next 12 hours" not in rule.body
+    assert "Until 12 hours after your session" in rule.body
+    ReminderRule.objects.filter(kind=Kind.AFTERCARE_GUIDE).update(body=guide.OLD)
+    guide.forwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body == guide.NEW
+    guide.backwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body == guide.OLD
+
+    ReminderRule.objects.filter(kind=Kind.AFTERCARE_GUIDE).update(body="Our words.")
+    guide.forwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body == "Our words."
