@@ -1320,6 +1320,13 @@ def test_the_comparison_sides_can_be_picked(client, practitioner, plan, photogra
 
     assert response.context["left"] == photographed["second before"]
     assert response.context["right"] == photographed["second after"]
+    body = response.content.decode()
+    # The strip says which photos are on show, in words and for screen readers.
+    assert body.count('aria-current="true"') == 2
+    assert "Shown left" in body and "Shown right" in body
+    left, right = photographed["second before"].pk, photographed["second after"].pk
+    assert f'href="?area=face&amp;left={left}&amp;right={right}"' not in body
+    assert 'aria-current="page" href="?area=face"' in body
 
 
 @pytest.mark.parametrize(
