@@ -19,7 +19,7 @@ from clinic.models import (
     Practitioner,
     Room,
 )
-from clinic.scheduling import Problem, when_text
+from clinic.scheduling import Availability, Problem, when_text
 from clinic.services import history
 from clinic.services.booking import (
     BookingError,
@@ -451,11 +451,41 @@ def undo_check_in(
     refusal = took_place(appointment, now=now)
     if refusal:
         raise _refuse(refusal)
+    _check_open_then(appointment, availability_for([_slot_of(appointment)]))
     appointment.status = Appointment.Status.BOOKED
     appointment.checked_in_at = None
     appointment.save(update_fields=["status", "checked_in_at", "updated_at"])
     history.record(Action.CHECK_IN_UNDONE, [appointment], by=by, at=now)
     return appointment
+
+
+def _slot_of(appointment: Appointment) -> Slot:
+    return Slot(
+        start=appointment.start,
+        end=appointment.end,
+        practitioner=appointment.practitioner,
+        room=appointment.room,
+    )
+
+
+def _check_open_then(appointment: Appointment, calendar: Availability) -> None:
+    """An appointment goes back to booked only if the clinic is open and its
+    practitioner in then: a closure or time off may have been added since it
+    began, as they leave appointments that are over alone."""
+    problems = [
+        problem
+        for problem in calendar.hours_problems(
+            start=appointment.start,
+            end=appointment.end,
+            practitioner=appointment.practitioner,
+        )
+        if problem.code in ("closure", "time_off")
+    ]
+    if problems:
+        raise _refuse(
+            _("%(problem)s The appointment can't go back to booked then.")
+            % {"problem": problems[0].message}
+        )
 
 
 def _lock_plan_of(appointment: Appointment):
@@ -515,14 +545,11 @@ def undo_no_show(
     if plan is not None:
         _check_plan_takes_it_back(appointment, plan)
     _lock_calendars([appointment.practitioner], [appointment.room])
-    slot = Slot(
-        start=appointment.start,
-        end=appointment.end,
-        practitioner=appointment.practitioner,
-        room=appointment.room,
-    )
+    slot = _slot_of(appointment)
+    calendar = availability_for([slot], exclude_ids=[appointment.pk])
+    _check_open_then(appointment, calendar)
     # Its slot was free for others since: it may have been booked meanwhile.
-    clashes = availability_for([slot], exclude_ids=[appointment.pk]).clashes(
+    clashes = calendar.clashes(
         start=slot.start,
         end=slot.end,
         practitioner=slot.practitioner,
