@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from clinic.models import (
     CONTRAINDICATIONS,
@@ -18,6 +19,11 @@ from clinic.roles import is_practitioner
 from clinic.scheduling import when_text
 from clinic.services.changes import _locked, _refuse
 from clinic.services.stale import check_seen
+
+DECIDED_BY_PRACTITIONER = _lazy(
+    "A practitioner has decided on this consultation: only a practitioner "
+    "changes it now."
+)
 
 # What the consultation page edits and protects from a stale page.
 RECORDED = (
@@ -81,12 +87,7 @@ def record_consultation(
     practitioner = is_practitioner(by)
     if was_decided and not practitioner:
         # The screening and notes are what the decision rests on.
-        raise _refuse(
-            _(
-                "A practitioner has decided on this consultation: only a "
-                "practitioner changes it now."
-            )
-        )
+        raise _refuse(DECIDED_BY_PRACTITIONER)
     if not decided and was_decided:
         raise _refuse(
             _(

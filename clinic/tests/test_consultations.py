@@ -400,6 +400,26 @@ def test_a_decided_consultation_is_changed_by_a_practitioner_only(
     assert not Consultation.objects.get().pregnant
 
 
+def test_a_manager_is_not_offered_a_decided_consultations_form(
+    client, manager, practitioner, visit
+):
+    consultation = recorded(visit, practitioner.user)
+    client.force_login(manager)
+
+    detail = client.get(consultation.get_absolute_url())
+    form = client.get(record_url(visit), follow=True)
+
+    assert detail.status_code == 200
+    assert record_url(visit) not in detail.content.decode()
+    assert form.redirect_chain == [(consultation.get_absolute_url(), 302)]
+    assert "only a practitioner changes it now" in form.content.decode()
+    client.force_login(practitioner.user)
+    assert (
+        record_url(visit)
+        in client.get(consultation.get_absolute_url()).content.decode()
+    )
+
+
 def test_only_a_practitioner_decides(client, manager, visit):
     client.force_login(manager)
 

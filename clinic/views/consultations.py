@@ -10,6 +10,8 @@ from django.views.decorators.http import require_safe
 from clinic import services
 from clinic.forms import ConsultationForm
 from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
+from clinic.roles import is_practitioner
+from clinic.services.consultations import DECIDED_BY_PRACTITIONER
 from clinic.views.common import form_errors_from, id_from, staff_view, unsaved_values
 
 
@@ -52,6 +54,15 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
             % {"status": appointment.status_phrase},
         )
         return redirect(consultation or appointment)
+    if (
+        request.method != "POST"
+        and consultation is not None
+        and consultation.decision != Consultation.Decision.PENDING
+        and not is_practitioner(request.user)
+    ):
+        # A manager would type into a form that can't be saved.
+        messages.info(request, DECIDED_BY_PRACTITIONER)
+        return redirect(consultation)
     if consultation is None:
         consultation = Consultation(
             appointment=appointment,
@@ -138,6 +149,10 @@ def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # The screening and the reason for a decision are clinical: the front desk
     # sees the decision only, and every opening by a clinician is logged.
     show_clinical = request.user.has_perm("clinic.change_consultation")
+    can_edit = show_clinical and (
+        consultation.decision == Consultation.Decision.PENDING
+        or is_practitioner(request.user)
+    )
     if show_clinical:
         services.log_clinical_access(
             user=request.user,
@@ -148,7 +163,11 @@ def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "clinic/consultation_detail.html",
-        {"consultation": consultation, "show_clinical": show_clinical},
+        {
+            "consultation": consultation,
+            "show_clinical": show_clinical,
+            "can_edit": can_edit,
+        },
     )
 
 
