@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Lower
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -56,6 +57,13 @@ class Protocol(models.Model):
     class Meta:
         ordering = ["name"]
         constraints = [
+            # "Standard" and "standard" would be two protocols nobody could
+            # tell apart in a list.
+            models.UniqueConstraint(
+                Lower("name"),
+                name="protocol_unique_name_any_case",
+                violation_error_message=_("A protocol with this name exists already."),
+            ),
             models.CheckConstraint(
                 condition=Q(min_sessions__gte=1)
                 & Q(max_sessions__gte=F("min_sessions")),

@@ -188,3 +188,16 @@ def test_a_protocols_limits_are_said_once_and_of_the_fields_typed_wrong(
     assert 'min="1"' in field
     protocol.refresh_from_db()
     assert (protocol.min_spacing_days, protocol.max_spacing_days) == (28, 35)
+
+
+def test_a_protocol_named_as_another_in_other_capitals_is_refused(admin_client):
+    protocol = standard()
+
+    response = admin_client.post(
+        reverse("admin:plans_protocol_add"),
+        protocol_data(protocol, name="STANDARD"),
+    )
+
+    assert response.status_code == 200
+    assert "A protocol with this name exists already." in response.content.decode()
+    assert not Protocol.objects.filter(name="STANDARD").exists()
