@@ -8,6 +8,7 @@ from django.contrib.auth.forms import ReadOnlyPasswordHashWidget, UserCreationFo
 from django.contrib.auth.models import User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
+from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -228,3 +229,24 @@ class StaffAccountAdmin(UserAdmin):
                 % {"name": account.get_full_name() or account.get_username()},
                 messages.WARNING,
             )
+        elif account.is_active and roles.PRACTITIONER in account_roles:
+            # Given back the account or the role: bookings wait for a manager's
+            # tick, which is easy to miss on another page.
+            resting = Practitioner.objects.filter(user=account, is_active=False)
+            if resting.exists():
+                self.message_user(
+                    request,
+                    format_html(
+                        _(
+                            "{name} doesn't take bookings yet: tick "
+                            '"Takes bookings" on <a href="{url}">their '
+                            "practitioner page</a> when they should."
+                        ),
+                        name=account.get_full_name() or account.get_username(),
+                        url=reverse(
+                            "admin:clinic_practitioner_change",
+                            args=[resting.values_list("pk", flat=True)[0]],
+                        ),
+                    ),
+                    messages.WARNING,
+                )

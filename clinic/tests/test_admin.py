@@ -186,6 +186,40 @@ def test_a_practitioner_whose_account_is_deactivated_stops_taking_bookings(
     assert not practitioner.is_active
 
 
+def test_an_account_given_back_says_where_bookings_are_turned_on_again(
+    admin_client, practitioner
+):
+    group = Group.objects.get(name=roles.PRACTITIONER)
+    url = reverse("admin:auth_user_change", args=[practitioner.user_id])
+    admin_client.post(
+        url, account_data(practitioner.user, groups=[group.pk], is_active="")
+    )
+    practitioner.user.refresh_from_db()
+
+    response = admin_client.post(
+        url,
+        account_data(practitioner.user, groups=[group.pk], is_active="on"),
+        follow=True,
+    )
+
+    practitioner.refresh_from_db()
+    assert not practitioner.is_active  # the manager decides when
+    page = response.content.decode()
+    assert (
+        "doesn&#x27;t take bookings yet" in page or "doesn't take bookings yet" in page
+    )
+    assert reverse("admin:clinic_practitioner_change", args=[practitioner.pk]) in page
+    # Saved again with bookings on, the account says nothing of them.
+    Practitioner.objects.filter(pk=practitioner.pk).update(is_active=True)
+    practitioner.user.refresh_from_db()
+    again = admin_client.post(
+        url,
+        account_data(practitioner.user, groups=[group.pk], is_active="on"),
+        follow=True,
+    )
+    assert "take bookings yet" not in again.content.decode()
+
+
 def test_a_practitioner_takes_bookings_only_with_an_account_that_has_the_role(
     admin_client, practitioner
 ):
