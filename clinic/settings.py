@@ -189,6 +189,8 @@ LOGOUT_REDIRECT_URL = "login"
 
 # Time: the whole clinic runs in one IANA zone; the database stores UTC.
 LANGUAGE_CODE = "en-gb"
+# Times on the 24-hour clock everywhere, the admin pages included.
+FORMAT_MODULE_PATH = ["clinic.formats"]
 CLINIC_TIME_ZONE = env.str("CLINIC_TIME_ZONE", default="Europe/London")
 try:
     ZoneInfo(CLINIC_TIME_ZONE)

@@ -469,6 +469,20 @@ def test_opening_hours_are_kept_to_the_minute(admin_client):
     assert "Give the time in hours and minutes" in response.content.decode()
 
 
+def test_the_admin_writes_times_on_the_24_hour_clock(admin_client):
+    monday = OpeningHours.objects.create(weekday=0, opens=time(9), closes=time(17, 30))
+
+    listed = admin_client.get(reverse("admin:clinic_openinghours_changelist"))
+    form = admin_client.get(
+        reverse("admin:clinic_openinghours_change", args=[monday.pk])
+    )
+
+    assert "17:30" in listed.content.decode()
+    assert "p.m." not in listed.content.decode()
+    assert 'value="09:00"' in form.content.decode()
+    assert 'value="17:30"' in form.content.decode()
+
+
 def test_the_admin_registers_patients_as_the_front_desk_does(admin_client):
     data = {
         "first_name": " \uff21da ",
