@@ -379,6 +379,8 @@ if "://" not in CELERY_BROKER_URL:
     )
 CELERY_BROKER_TRANSPORT_OPTIONS: dict = {}
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # kombu's, writing each message whole (see clinic/broker.py).
+    CELERY_BROKER_TRANSPORT = "clinic.broker:Transport"
     _broker_dir = VAR_DIR / "celery-broker"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),

@@ -20,7 +20,8 @@ SHOW = (
     "'NAME': s.DATABASES['default']['NAME'], "
     "'CONN_MAX_AGE': s.DATABASES['default'].get('CONN_MAX_AGE'), "
     "'EMAIL_BACKEND': s.EMAIL_BACKEND, 'EMAIL_HOST': s.EMAIL_HOST, "
-    "'EMAIL_USE_TLS': s.EMAIL_USE_TLS, 'BROKER': s.CELERY_BROKER_URL}))"
+    "'EMAIL_USE_TLS': s.EMAIL_USE_TLS, 'BROKER': s.CELERY_BROKER_URL, "
+    "'TRANSPORT': getattr(s, 'CELERY_BROKER_TRANSPORT', None)}))"
 )
 
 
@@ -103,6 +104,8 @@ def test_the_defaults_start_without_any_variables(tmp_path):
     assert shown["NAME"] == str(tmp_path / "clinic.sqlite3")
     assert shown["EMAIL_BACKEND"] == "django.core.mail.backends.filebased.EmailBackend"
     assert shown["BROKER"] == "filesystem://"
+    # kombu's, writing each message whole (clinic/broker.py).
+    assert shown["TRANSPORT"] == "clinic.broker:Transport"
 
 
 def test_a_production_configuration_is_read_as_written(tmp_path):
@@ -131,6 +134,7 @@ def test_a_production_configuration_is_read_as_written(tmp_path):
         "EMAIL_HOST": "smtp.internal",
         "EMAIL_USE_TLS": True,
         "BROKER": "redis://cache.internal:6379/0",
+        "TRANSPORT": None,
     }
 
 
