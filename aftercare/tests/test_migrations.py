@@ -14,9 +14,7 @@ files = importlib.import_module("aftercare.migrations.0012_calendar_files_wordin
 wording = importlib.import_module("aftercare.migrations.0014_booking_emails_wording")
 any_day = importlib.import_module("aftercare.migrations.0015_texts_true_on_any_day")
 pre_care = importlib.import_module("aftercare.migrations.0016_pre_care_with_medication")
-guide = importlib.import_module(
-    "aftercare.migrations.0017_guide_counts_from_the_session"
-)
+agree = importlib.import_module("aftercare.migrations.0017_aftercare_texts_agree")
 
 
 def test_default_booking_texts_are_reworded_and_edited_ones_kept():
@@ -159,17 +157,30 @@ def test_pre_care_no_longer_says_nothing_is_needed_above_a_medication_to_stop():
     assert ReminderRule.objects.get(kind=Kind.PRE_CARE).body == "Our own words."
 
 
-def test_guide_counts_its_hours_from_the_session_unless_edited():
-    rule = ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE)
-    assert rule.body == guide.NEW  # a fresh clinic's
-    assert "next 12 hours" not in rule.body
-    assert "Until 12 hours after your session" in rule.body
-    ReminderRule.objects.filter(kind=Kind.AFTERCARE_GUIDE).update(body=guide.OLD)
-    guide.forwards(apps, None)
-    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body == guide.NEW
-    guide.backwards(apps, None)
-    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body == guide.OLD
+def test_aftercare_texts_agree_on_their_times_unless_edited():
+    for kind, (_old, new) in agree.BODIES.items():
+        assert ReminderRule.objects.get(kind=kind).body == new  # a fresh clinic's
+    guide = ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body
+    assert "next 12 hours" not in guide
+    assert "Until 12 hours after your session" in guide
+    assert "Until 48 hours after it: no harsh skin-care products" in guide
+    twelve = ReminderRule.objects.get(kind=Kind.AFTERCARE_12H).body
+    assert "harsh skin-care products wait until two days have passed" in twelve
+    twenty_four = ReminderRule.objects.get(kind=Kind.AFTERCARE_24H).body
+    assert "Still avoid for one more day: harsh skin-care products" in twenty_four
 
-    ReminderRule.objects.filter(kind=Kind.AFTERCARE_GUIDE).update(body="Our words.")
-    guide.forwards(apps, None)
-    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body == "Our words."
+    for kind, (old, _new) in agree.BODIES.items():
+        ReminderRule.objects.filter(kind=kind).update(body=old)
+    ReminderRule.objects.filter(kind=Kind.AFTERCARE_12H).update(body="Our words.")
+    agree.forwards(apps, None)
+
+    assert (
+        ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body
+        == (agree.BODIES["aftercare_guide"][1])
+    )
+    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_12H).body == "Our words."
+    agree.backwards(apps, None)
+    assert (
+        ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body
+        == (agree.BODIES["aftercare_guide"][0])
+    )
