@@ -42,6 +42,18 @@ def patient_messages_panel(request: HttpRequest, patient: Patient) -> str:
     )
 
 
+def late_emails_notice(request: HttpRequest) -> str:
+    """For the Today page (settings.CLINIC_TODAY_NOTICES): emails that should
+    have gone out by now, to those who look after them (front desk, managers)."""
+    if not request.user.has_perm("aftercare.resend_reminder"):
+        return ""
+    return render_to_string(
+        "aftercare/_late.html",
+        {"late": services.late_emails(timezone.now()), "show_link": True},
+        request=request,
+    )
+
+
 AHEAD, ANY_TIME = "ahead", "any"
 
 
@@ -135,6 +147,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
             "when": when or "",
             "query": query.urlencode(),
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
+            "late": services.late_emails(now),
         },
     )
 

@@ -209,6 +209,9 @@ CLINIC_PATIENT_PANELS = [
     "plans.views.plan.patient_plans_panel",
     "aftercare.views.patient_messages_panel",
 ]
+# Notices that later apps add to the top of the Today page: callables (request)
+# returning HTML, or "" when there is nothing to say.
+CLINIC_TODAY_NOTICES = ["aftercare.views.late_emails_notice"]
 # Functions (now, stdout) that add later apps' part of `manage.py seed_demo`.
 CLINIC_DEMO_SEEDERS = ["plans.demo.seed"]
 # Called inside the transaction of every booking change (see clinic.services.notify).

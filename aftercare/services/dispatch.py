@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import CharField, F, Value
+from django.db.models import CharField, Count, F, Min, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
@@ -85,6 +85,36 @@ def lease() -> timedelta:
     """How long claimed rows are this worker's before they count as abandoned.
     Must be longer than sending one batch takes."""
     return timedelta(seconds=settings.CLINIC_EMAIL_LEASE_SECONDS)
+
+
+def late_after() -> timedelta:
+    """How long past its time a due email counts as late: several beat ticks,
+    and never under ten minutes."""
+    return max(
+        timedelta(minutes=10), timedelta(seconds=3 * settings.CLINIC_DISPATCH_INTERVAL)
+    )
+
+
+@dataclass(frozen=True)
+class Late:
+    count: int
+    since: datetime
+
+
+def late_emails(now: datetime) -> Late | None:
+    """The emails the dispatcher would have sent by now if it ran: due for
+    longer than late_after(), neither held by a rule switched off nor waiting
+    for the end of quiet hours (one query). None when there are none."""
+    due = Reminder.objects.due(now - late_after())
+    if in_quiet_hours(now):
+        due = due.filter(kind__in=TRANSACTIONAL)
+    due = due.exclude(
+        kind__in=ReminderRule.objects.filter(enabled=False).values("kind")
+    )
+    found = due.aggregate(count=Count("id"), since=Min("due_at"))
+    if not found["count"]:
+        return None
+    return Late(count=found["count"], since=found["since"])
 
 
 def claim(now: datetime, limit: int) -> list[Reminder]:

@@ -240,6 +240,34 @@ def test_dispatch_works_through_every_due_row_in_batches(
     )
 
 
+# Emails that should have gone out ---------------------------------------------------
+
+
+def test_emails_not_sent_long_after_their_time_are_said_to_be_late(
+    book, dispatch, settings
+):
+    settings.CLINIC_DISPATCH_INTERVAL = 30
+    book()  # Its confirmation is due at once.
+
+    assert services.late_emails(NOW + 9 * MINUTE) is None  # beat may be slow
+    late = services.late_emails(NOW + 11 * MINUTE)
+    assert (late.count, late.since) == (1, NOW)
+
+    dispatch(NOW + 12 * MINUTE)
+    assert services.late_emails(NOW + 12 * MINUTE) is None
+
+
+def test_emails_held_back_on_purpose_are_not_late(completed, dispatch, quiet_nights):
+    dispatch(SESSION_END)  # The guide goes; the 12 h step is due at 23:00.
+    ReminderRule.objects.filter(kind=Kind.AFTERCARE_24H).update(enabled=False)
+
+    # At night the 12 h step waits for the morning; the 24 h one for its rule.
+    assert services.late_emails(local(2026, 11, 25, 7, 59)) is None
+    assert services.late_emails(SESSION_END + 30 * HOUR) == services.Late(
+        count=1, since=SESSION_END + 12 * HOUR
+    )
+
+
 # What each email holds --------------------------------------------------------------
 
 

@@ -1045,3 +1045,38 @@ def test_an_unsubscribe_in_the_moment_a_save_begins_is_not_undone(
     assert not patient.email_consent
     reminder.refresh_from_db()
     assert reminder.status == Status.CANCELLED
+
+
+# Late emails --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["front_desk", "manager"])
+def test_today_and_the_outbox_say_when_emails_are_late(
+    book, patient, frozen, as_user, who
+):
+    book(patient)  # Its confirmation was due at NOW; no worker has sent it.
+    frozen.move_to(NOW + HOUR)
+    client = as_user(who)
+
+    today = client.get(reverse("clinic:dashboard")).content.decode()
+    outbox = client.get(reverse("aftercare:outbox")).content.decode()
+
+    for page in (today, outbox):
+        assert "Patient emails are late." in page
+        assert "1 email due since Mon 23 Nov, 08:00 hasn&#x27;t gone out." in page
+    assert f'href="{reverse("aftercare:outbox")}?status=scheduled"' in today
+
+
+def test_nothing_is_said_of_emails_on_time_nor_to_practitioners(
+    book, patient, frozen, as_user
+):
+    book(patient)
+    frozen.move_to(NOW + 5 * timedelta(minutes=1))
+
+    assert "emails are late" not in (
+        as_user("front_desk").get(reverse("clinic:dashboard")).content.decode()
+    )
+    frozen.move_to(NOW + HOUR)
+    assert "emails are late" not in (
+        as_user("practitioner").get(reverse("clinic:dashboard")).content.decode()
+    )

@@ -2,12 +2,15 @@
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.html import format_html_join
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
@@ -27,6 +30,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     today = timezone.localdate()
     todays = Appointment.objects.on_day(today).with_people()
     context: dict = {
+        "notices": _today_notices(request),
         "today": today,
         # Arrivals whose time has passed offer "No-show".
         "now": timezone.now(),
@@ -72,3 +76,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             ),
         }
     return render(request, "clinic/dashboard.html", context)
+
+
+def _today_notices(request: HttpRequest) -> str:
+    """Notices other apps put at the top of the page (settings.CLINIC_TODAY_NOTICES)."""
+    rendered = [import_string(path)(request) for path in settings.CLINIC_TODAY_NOTICES]
+    return format_html_join("", "{}", ((html,) for html in rendered if html))
