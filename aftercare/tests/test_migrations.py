@@ -51,6 +51,8 @@ def test_a_fresh_clinic_starts_with_the_new_texts():
     for kind, fields in any_day.CHANGES.items():
         rule = ReminderRule.objects.get(kind=kind)
         for field, (_old, new) in fields.items():
+            if field == "body" and kind in agree.BODIES:
+                new = agree.BODIES[kind][1]  # reworded again since
             assert getattr(rule, field) == new, (kind, field)
 
 
