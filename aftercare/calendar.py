@@ -86,7 +86,24 @@ def ics(
     event.add("dtstart", appointment.start.astimezone(UTC))
     event.add("dtend", appointment.end.astimezone(UTC))
     event.add("summary", f"{appointment.get_kind_display()} at {settings.CLINIC_NAME}")
-    event.add("location", f"{settings.CLINIC_NAME}, {appointment.room}")
+    event.add(
+        "location",
+        ", ".join(
+            part
+            for part in (
+                settings.CLINIC_NAME,
+                str(appointment.room),
+                settings.CLINIC_ADDRESS,
+            )
+            if part
+        ),
+    )
+    event.add(
+        "description",
+        f"{appointment.get_kind_display()} with {appointment.practitioner}. "
+        f"To change or cancel it, call {settings.CLINIC_NAME} on "
+        f"{settings.CLINIC_PHONE}.",
+    )
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     event.add(
         "organizer",

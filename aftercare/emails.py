@@ -216,7 +216,12 @@ def reminder_message(
         or reminder.kind == Kind.REMINDER,
         "clinic_name": settings.CLINIC_NAME,
         "clinic_phone": settings.CLINIC_PHONE,
+        # A number a phone can call: digits and the leading + only.
+        "clinic_phone_link": "".join(
+            c for c in settings.CLINIC_PHONE if c.isdigit() or c == "+"
+        ),
         "clinic_email": settings.CLINIC_EMAIL,
+        "clinic_address": settings.CLINIC_ADDRESS,
         "unsubscribe_url": unsubscribe_url,
     }
     message = make_message(

@@ -80,8 +80,8 @@ def clinic_details_are_real(app_configs, **kwargs) -> list[Warning]:
         Warning(
             f"{', '.join(demo)} still hold the demo clinic's details, which "
             "patients would read in their emails.",
-            hint="Set them to the clinic's own name, phone, email address and "
-            "email domain.",
+            hint="Set them to the clinic's own name, phone, email address, "
+            "email domain and street address.",
             id="clinic.W003",
         )
     ]

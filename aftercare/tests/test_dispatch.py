@@ -289,7 +289,12 @@ def test_every_email_has_both_parts_the_patient_the_clinic_and_one_click_unsubsc
             assert "Hello Ada" in part
             assert settings.CLINIC_NAME in part
             assert settings.CLINIC_PHONE in part
+            assert settings.CLINIC_ADDRESS in part
         assert "Thursday 26 November 2026" in text
+        # Read on a phone at its own width, with the number to call a tap away.
+        assert '<meta name="viewport" content="width=device-width' in html
+        assert 'href="tel:+442079460000"' in html
+        assert f'href="mailto:{settings.CLINIC_EMAIL}"' in html
         headers = parse(message)
         url = headers["List-Unsubscribe"].strip().strip("<>")
         assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
@@ -315,6 +320,13 @@ def test_the_confirmation_carries_the_appointment_as_a_calendar_event_in_utc(
     assert event.decoded("dtstart") == THURSDAY
     assert event.decoded("dtstart").utcoffset() == timedelta(0)
     assert event.decoded("dtend") == THURSDAY + HOUR
+    assert str(event["location"]) == (
+        f"{settings.CLINIC_NAME}, {appointment.room}, {settings.CLINIC_ADDRESS}"
+    )
+    assert str(event["description"]) == (
+        f"Consultation with {appointment.practitioner}. To change or cancel it, "
+        f"call {settings.CLINIC_NAME} on {settings.CLINIC_PHONE}."
+    )
     assert message.attachments[0].get_filename() == "appointment.ics"
 
 

@@ -16,6 +16,7 @@ REAL_DETAILS = {
     "CLINIC_PHONE": "+44 161 496 0000",
     "CLINIC_EMAIL": "reception@northside-skin.co.uk",
     "CLINIC_EMAIL_DOMAIN": "northside-skin.co.uk",
+    "CLINIC_ADDRESS": "4 Mill Lane, Manchester M1 1AA",
 }
 
 
