@@ -165,7 +165,8 @@ def _skip_reason(
             return "too late to be useful"
         if reminder.kind in BEFORE_START and now >= reminder.appointment.start:
             return "the appointment has started"
-        if reminder.kind in AFTERCARE:
+        if reminder.kind in AFTERCARE and reminder.kind != Kind.AFTERCARE_GUIDE:
+            # The guide is the whole of the advice, true at any step.
             later = _next_step_due(reminder, table)
             if later is not None and later <= now:
                 return "the next aftercare step is already due"

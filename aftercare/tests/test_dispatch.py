@@ -877,7 +877,7 @@ def test_an_aftercare_step_whose_next_step_is_due_is_skipped_not_sent_out_of_ord
     assert len(mailoutbox) == 1
 
 
-def test_a_session_signed_after_its_12_hours_sends_the_12_h_email_not_the_guide(
+def test_a_session_signed_after_its_12_hours_sends_the_guide_and_the_12_h_email(
     practitioner, patient, room, frozen, dispatch, mailoutbox
 ):
     session = add_session(
@@ -891,10 +891,30 @@ def test_a_session_signed_after_its_12_hours_sends_the_12_h_email_not_the_guide(
     dispatch(late)
 
     statuses = aftercare()
-    assert statuses[Kind.AFTERCARE_GUIDE][0] == Status.SKIPPED
+    assert statuses[Kind.AFTERCARE_GUIDE] == (Status.SENT, "")
     assert statuses[Kind.AFTERCARE_12H] == (Status.SENT, "")
-    [message] = mailoutbox
-    assert "makeup" in message.subject
+    # Together, in the same dispatch.
+    assert sorted(m.subject for m in mailoutbox) == [
+        "Aftercare: makeup is fine again (mineral only)",
+        "Caring for your skin after your session",
+    ]
+
+
+def test_the_guide_of_a_session_signed_a_day_late_still_goes_out(
+    practitioner, patient, room, frozen, dispatch, mailoutbox
+):
+    session = add_session(
+        make_plan(practitioner, patient=patient), local(2026, 11, 24, 10), room
+    )
+    late = SESSION_END + 30 * HOUR
+    frozen.move_to(late)
+    signed(session, practitioner.user, now=late, ended_at=SESSION_END)
+
+    dispatch(late + 11 * HOUR)  # and the workers were slow to send it
+
+    statuses = aftercare()
+    assert statuses[Kind.AFTERCARE_GUIDE] == (Status.SENT, "")
+    assert statuses[Kind.AFTERCARE_12H] == (Status.SKIPPED, "too late to be useful")
 
 
 def test_each_aftercare_step_goes_out_at_its_time_when_workers_run(
