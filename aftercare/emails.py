@@ -7,7 +7,7 @@ unsubscribe footer come from templates/emails/.
 
 import copy
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.mime.text import MIMEText
 from typing import NamedTuple
 
@@ -54,6 +54,10 @@ def clinical_detail(reminder: Reminder) -> str:
     return consultation.topical_medication if consultation is not None else ""
 
 
+# The shortest pause in a topical skin medication before a session.
+MEDICATION_PAUSE = timedelta(days=3)
+
+
 def _values(reminder: Reminder, *, hide_clinical: bool = False) -> dict:
     appointment = reminder.appointment
     patient = reminder.patient
@@ -62,10 +66,19 @@ def _values(reminder: Reminder, *, hide_clinical: bool = False) -> dict:
     if medication := clinical_detail(reminder):
         if hide_clinical:
             medication = CLINICAL_HIDDEN
-        medication_note = (
-            f"Please stop {medication} 3 to 5 days before "
-            "your session, as agreed at your consultation."
-        )
+        if appointment.start - reminder.due_at >= MEDICATION_PAUSE:
+            medication_note = (
+                f"Please stop {medication} 3 to 5 days before "
+                "your session, as agreed at your consultation."
+            )
+        else:
+            # Booked at short notice: the advice can't be followed as it stands.
+            medication_note = (
+                f"Please stop {medication} now: it is stopped 3 to 5 days before "
+                "a session, as agreed at your consultation, and your session is "
+                f"sooner than that. Please call us on {settings.CLINIC_PHONE} "
+                "before your visit."
+            )
     return {
         "first_name": patient.first_name,
         "clinic_name": settings.CLINIC_NAME,

@@ -752,6 +752,25 @@ def test_pre_care_asks_to_stop_the_topical_medication_recorded_at_consultation(
         assert "Please stop" not in text_of(message)
 
 
+def test_pre_care_for_a_session_booked_at_short_notice_asks_to_stop_now(
+    practitioner, patient, room, dispatch, mailoutbox
+):
+    plan = make_plan(
+        practitioner, patient=patient, consultation__topical_medication="adapalene"
+    )
+    soon = NOW + 2 * DAY + 2 * HOUR  # Wednesday 10:00
+    session = add_session(plan, soon, room)
+    services.plan_booking([session.appointment], now=NOW)
+
+    dispatch(NOW)
+
+    [message] = [m for m in mailoutbox if m.subject.startswith("Getting ready")]
+    text = text_of(message)
+    assert "Please stop adapalene now" in text
+    assert "3 to 5 days before your session" not in text
+    assert f"call us on {settings.CLINIC_PHONE} before your visit" in text
+
+
 # Consent ------------------------------------------------------------------------------
 
 
