@@ -57,6 +57,12 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
             "decision_reason": forms.Textarea(attrs={"rows": 2}),
             "decision": forms.RadioSelect,
         }
+        help_texts = {
+            "decision_reason": gettext_lazy(
+                "Needed when the patient is not eligible or referred, and when "
+                "eligible despite a yes in the screening."
+            ),
+        }
 
     def clean(self) -> dict:
         data = super().clean()
@@ -79,15 +85,24 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
             Consultation.Decision.REFER,
         )
         reason = data.get("decision_reason", "").strip()
-        if decision in needs_reason and "decision_reason" not in self._errors:
-            try:
-                data["decision_reason"] = reason_in_words(
-                    reason,
-                    asked=_(
-                        "Give the reason, in a few words, when the patient is not "
-                        "eligible or referred."
-                    ),
+        asked = None
+        if decision in needs_reason:
+            asked = _(
+                "Give the reason, in a few words, when the patient is not "
+                "eligible or referred."
+            )
+        elif decision == Consultation.Decision.ELIGIBLE and answered_yes:
+            asked = _(
+                "Eligible despite a yes in the screening (%(answers)s): give the "
+                "reason it is safe to treat, in a few words."
+            ) % {
+                "answers": "; ".join(
+                    str(CONTRAINDICATIONS[name]).lower() for name in answered_yes
                 )
+            }
+        if asked and "decision_reason" not in self._errors:
+            try:
+                data["decision_reason"] = reason_in_words(reason, asked=asked)
             except forms.ValidationError as error:
                 self.add_error("decision_reason", error)
         if decision == Consultation.Decision.PENDING and reason:

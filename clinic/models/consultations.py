@@ -40,6 +40,17 @@ CONTRAINDICATIONS = {
 }
 
 
+# Every question of the screen answered "no".
+SCREENED_CLEAR = (
+    Q(active_infection=False)
+    & Q(isotretinoin=False)
+    & Q(pregnant=False)
+    & Q(keloid_tendency=False)
+    & Q(anticoagulants=False)
+    & Q(recent_sunburn=False)
+)
+
+
 class ConsultationQuerySet(models.QuerySet):
     def eligible(self) -> "ConsultationQuerySet":
         """Eligible, from a consultation that took place (or will): one whose
@@ -121,15 +132,7 @@ class Consultation(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=(
-                    Q(active_infection=False)
-                    & Q(isotretinoin=False)
-                    & Q(pregnant=False)
-                    & Q(keloid_tendency=False)
-                    & Q(anticoagulants=False)
-                    & Q(recent_sunburn=False)
-                )
-                | ~Q(screening_note=""),
+                condition=SCREENED_CLEAR | ~Q(screening_note=""),
                 name="consultation_screening_yes_needs_note",
                 violation_error_message=_(
                     "A yes in the screening needs the practitioner's note."
@@ -141,6 +144,15 @@ class Consultation(models.Model):
                 name="consultation_refusal_needs_reason",
                 violation_error_message=_(
                     "Give a reason when the patient is not eligible or referred."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=~Q(decision="eligible")
+                | SCREENED_CLEAR
+                | ~Q(decision_reason=""),
+                name="consultation_eligible_despite_screening_needs_reason",
+                violation_error_message=_(
+                    "Eligible despite a yes in the screening: give the reason."
                 ),
             ),
             models.CheckConstraint(

@@ -2,6 +2,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
+from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
@@ -93,6 +94,7 @@ def test_a_practitioner_records_an_eligible_consultation(
             topical_medication="Tretinoin 0.025% cream",
             keloid_tendency="on",
             screening_note="Small raised scar on the chin only; avoid that spot.",
+            decision_reason="Keloid on the chin only: treat the cheeks.",
         ),
     )
 
@@ -273,7 +275,10 @@ def test_a_screening_changed_after_the_decision_names_who_changed_it(
     """The page said "decided by" the first practitioner above a screening she
     never saw: whoever changes what the decision rests on decides again."""
     as_posted = consultation_data(
-        pregnant="on", anticoagulants="on", screening_note="12 weeks; on warfarin."
+        pregnant="on",
+        anticoagulants="on",
+        screening_note="12 weeks; on warfarin.",
+        decision_reason="The course starts after the birth; warfarin stopped by then.",
     )
     first = Client()
     first.force_login(practitioner.user)
@@ -382,6 +387,44 @@ def test_a_second_new_consultation_from_an_old_page_is_refused(
 
 
 # Refused ------------------------------------------------------------------------
+
+
+def test_eligible_despite_a_yes_in_the_screening_needs_the_reason(
+    client, practitioner, visit
+):
+    client.force_login(practitioner.user)
+
+    response = post_as_page(
+        client,
+        record_url(visit),
+        consultation_data(
+            pregnant="on", isotretinoin="on", screening_note="Due in March."
+        ),
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["decision_reason"] == [
+        "Eligible despite a yes in the screening (isotretinoin (e.g. roaccutane) "
+        "in the last 6 months; pregnant or breastfeeding): give the reason it is "
+        "safe to treat, in a few words."
+    ]
+    assert not Consultation.objects.exists()
+
+
+def test_the_database_holds_eligible_despite_the_screening_to_a_reason(
+    practitioner, visit
+):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        recorded(
+            visit, practitioner.user, pregnant=True, screening_note="Due in March."
+        )
+    recorded(
+        visit,
+        practitioner.user,
+        pregnant=True,
+        screening_note="Gave birth in May; not breastfeeding.",
+        decision_reason="No longer pregnant or breastfeeding.",
+    )
 
 
 def test_a_decided_consultation_is_changed_by_a_practitioner_only(
@@ -582,6 +625,7 @@ SCREENING = {
     "topical_medication": "Adapalene gel",
     "isotretinoin": True,
     "screening_note": "Last isotretinoin dose in March; wait until September.",
+    "decision_reason": "The course starts in September, 6 months after the last dose.",
 }
 
 

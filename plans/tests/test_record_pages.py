@@ -79,6 +79,7 @@ def plan(practitioner, patient):
         consultation__topical_medication="Tretinoin 0.025% cream",
         consultation__keloid_tendency=True,
         consultation__screening_note="Small raised scar on the chin, 2019.",
+        consultation__decision_reason="One small scar: avoid the chin.",
     )
 
 
