@@ -3,7 +3,7 @@ opened a clinical record."""
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -57,6 +57,24 @@ class ConsultationQuerySet(models.QuerySet):
         appointment was cancelled or missed starts no plan."""
         return self.filter(decision=Consultation.Decision.ELIGIBLE).exclude(
             appointment__status__in=Appointment.LOST_STATUSES
+        )
+
+    def decided(self) -> "ConsultationQuerySet":
+        """Decided, at a consultation that took place (or will)."""
+        return self.exclude(decision=Consultation.Decision.PENDING).exclude(
+            appointment__status__in=Appointment.LOST_STATUSES
+        )
+
+    def not_superseded(self) -> "ConsultationQuerySet":
+        """Those with no later decided consultation of the same patient: the
+        later one screened the patient last, and says what holds now."""
+        return self.exclude(
+            Exists(
+                Consultation.objects.decided().filter(
+                    patient=OuterRef("patient"),
+                    appointment__start__gt=OuterRef("appointment__start"),
+                )
+            )
         )
 
 

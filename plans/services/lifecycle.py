@@ -61,6 +61,24 @@ def why_no_plan(consultation: Consultation) -> str:
             "This consultation's plan is still open: continue it, or end it "
             "before starting another."
         )
+    newer = (
+        Consultation.objects.decided()
+        .filter(
+            patient_id=consultation.patient_id,
+            appointment__start__gt=consultation.appointment.start,
+        )
+        .select_related("appointment")
+        .order_by("-appointment__start")
+        .first()
+    )
+    if newer is not None:
+        return _(
+            "A later consultation, on %(day)s, says %(decision)s: it screened "
+            "the patient last, so a plan starts from it, not from this one."
+        ) % {
+            "day": day_text(timezone.localdate(newer.appointment.start)),
+            "decision": newer.get_decision_display().lower(),
+        }
     return ""
 
 

@@ -15,6 +15,7 @@ def eligible_without_plan() -> QuerySet[Consultation]:
     """Eligible consultations that no plan has started from, oldest first."""
     return (
         Consultation.objects.eligible()
+        .not_superseded()
         .filter(~Exists(TreatmentPlan.objects.filter(consultation=OuterRef("pk"))))
         .select_related("patient", "appointment__practitioner__user")
         .order_by("decided_at")

@@ -57,6 +57,7 @@ from plans.services import (
     unbooked_count,
     window_for,
 )
+from plans.services.worklists import eligible_without_plan
 from plans.tests.factories import (
     ConsultationFactory,
     TreatmentPlanFactory,
@@ -305,6 +306,66 @@ def test_only_an_eligible_consultation_starts_a_plan(
         f"Only an eligible consultation can start a plan; this one says: {described}."
     )
     assert not TreatmentPlan.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "later",
+    [Consultation.Decision.REFER, Consultation.Decision.ELIGIBLE],
+)
+def test_a_plan_starts_from_the_patients_latest_decided_consultation(
+    practitioner, patient, later
+):
+    earlier = ConsultationFactory(patient=patient)
+    newer = ConsultationFactory(
+        patient=patient,
+        decision=later,
+        decision_reason="Pregnant: after the birth.",
+        pregnant=True,
+        screening_note="Pregnant, 12 weeks.",
+    )
+
+    with pytest.raises(PlanError, match="A later consultation, on .* says") as error:
+        create_plan(
+            consultation=earlier,
+            protocol=standard(),
+            practitioner=practitioner,
+            planned_sessions=6,
+            spacing_days=28,
+            areas=["face"],
+            by=practitioner.user,
+            now=NOW,
+        )
+
+    assert "a plan starts from it, not from this one" in str(error.value)
+    assert not TreatmentPlan.objects.exists()
+    assert list(eligible_without_plan().filter(patient=patient)) == (
+        [] if later == Consultation.Decision.REFER else [newer]
+    )
+
+
+def test_a_later_consultation_not_decided_yet_leaves_the_earlier_one_to_start(
+    practitioner, patient
+):
+    earlier = ConsultationFactory(patient=patient)
+    ConsultationFactory(
+        patient=patient,
+        decision=Consultation.Decision.PENDING,
+        decided_by=None,
+        decided_at=None,
+    )
+
+    plan = create_plan(
+        consultation=earlier,
+        protocol=standard(),
+        practitioner=practitioner,
+        planned_sessions=6,
+        spacing_days=28,
+        areas=["face"],
+        by=practitioner.user,
+        now=NOW,
+    )
+
+    assert plan.consultation == earlier
 
 
 def test_a_consultation_starts_one_open_plan_at_a_time(

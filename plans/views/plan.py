@@ -38,6 +38,7 @@ def patient_plans_panel(request: HttpRequest, patient: Patient) -> str:
     )
     waiting = (
         patient.consultations.eligible()
+        .not_superseded()
         .filter(treatment_plans__isnull=True)
         .select_related("appointment")
     )
