@@ -1,7 +1,7 @@
 """A treatment plan's life: start it (from an eligible consultation, with consent),
 extend it, cancel the rest of it or complete it."""
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -80,6 +80,41 @@ def why_no_plan(consultation: Consultation) -> str:
             "decision": newer.get_decision_display().lower(),
         }
     return ""
+
+
+def later_consultations(plans: Iterable[TreatmentPlan]) -> dict[int, Consultation]:
+    """For each plan (by id), its patient's latest decided consultation held
+    after the one the plan started from, when that one says to take care: not
+    eligible, refer, or a yes in its screening (one query).
+
+    A plan keeps its consultation; the patient may have been screened again
+    since (a pregnancy, a new medication), and whoever treats must see it.
+    """
+    plans = list(plans)
+    if not plans:
+        return {}
+    decided = list(
+        Consultation.objects.decided()
+        .filter(patient_id__in={plan.patient_id for plan in plans})
+        .select_related("appointment")
+        .order_by("appointment__start", "pk")
+    )
+    held_at = {c.pk: c.appointment.start for c in decided}
+    found = {}
+    for plan in plans:
+        started_from = held_at.get(plan.consultation_id)
+        later = [
+            c
+            for c in decided
+            if c.patient_id == plan.patient_id
+            and started_from is not None
+            and c.appointment.start > started_from
+        ]
+        if later and (
+            later[-1].decision != Consultation.Decision.ELIGIBLE or later[-1].flags
+        ):
+            found[plan.pk] = later[-1]
+    return found
 
 
 @transaction.atomic

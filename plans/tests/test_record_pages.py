@@ -26,6 +26,7 @@ from plans.models import (
     TreatmentPlan,
 )
 from plans.services import PlanError, cancel_plan
+from plans.tests.factories import ConsultationFactory
 from plans.tests.record_factories import (
     add_session,
     draft,
@@ -53,9 +54,9 @@ def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
 FIRST, SECOND, NEXT = date(2026, 9, 29), date(2026, 10, 27), date(2026, 12, 22)
 
 # Measured query counts of the main pages; more data must not raise them.
-QUERIES_RECORD = 20
-QUERIES_RECORD_FORM = 18
-QUERIES_MY_DAY = 12  # with the one insert of its access-log lines
+QUERIES_RECORD = 21
+QUERIES_RECORD_FORM = 19
+QUERIES_MY_DAY = 13  # with the one insert of its access-log lines
 QUERIES_COMPARE = 10
 
 
@@ -630,6 +631,62 @@ def test_my_day_warns_of_a_consultation_that_no_longer_says_eligible(
 
     assert body.count("The consultation now says not eligible") == 1
     assert "Keloid tendency confirmed by the GP&#x27;s letter." in body
+
+
+def test_a_later_consultations_screening_is_shown_before_treating(
+    client, practitioner, plan, today
+):
+    # Screened again since the plan began: pregnant, and still judged eligible.
+    ConsultationFactory(
+        patient=plan.patient,
+        pregnant=True,
+        screening_note="Pregnant, 10 weeks.",
+        decision_reason="Shallow needling only, after the GP's letter.",
+    )
+    client.force_login(practitioner.user)
+
+    my_day = client.get(reverse("plans:my_day")).content.decode()
+    record = client.get(record_url(today)).content.decode()
+
+    for page in (my_day, record):
+        assert page.count("A later consultation, on") == 1
+        assert (
+            "says eligible</strong>, with a yes in its screening: pregnant or "
+            "breastfeeding. This plan started from an earlier one"
+        ) in page
+
+
+def test_the_plan_page_says_a_later_consultation_refers_the_patient(
+    client, practitioner, front_desk, plan, today
+):
+    later = ConsultationFactory(
+        patient=plan.patient,
+        decision="refer",
+        decision_reason="Suspicious mole: dermatology first.",
+        active_infection=True,
+        screening_note="Inflamed lesion on the cheek.",
+    )
+    url = plan.get_absolute_url()
+
+    client.force_login(front_desk)
+    desk = client.get(url).content.decode()
+    client.force_login(practitioner.user)
+    clinician = client.get(url).content.decode()
+
+    assert "says refer elsewhere</strong>. This plan started from an earlier " in desk
+    assert "a practitioner reviews it before the next session" in desk
+    assert later.get_absolute_url() not in desk
+    assert "says refer elsewhere</strong>, with a yes in its screening." in clinician
+    assert later.get_absolute_url() in clinician
+
+
+def test_a_later_consultation_saying_nothing_new_adds_no_warning(
+    client, practitioner, plan, today
+):
+    ConsultationFactory(patient=plan.patient)  # eligible, nothing to declare
+    client.force_login(practitioner.user)
+
+    assert "A later consultation" not in client.get(record_url(today)).content.decode()
 
 
 def test_a_patient_checked_in_early_is_signed_off_early(

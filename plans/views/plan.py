@@ -197,6 +197,10 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "unbooked": max(plan.planned_sessions - live, 0),
             "next_due": next_due,
             "window": services.window_for(plan),
+            "later": services.later_consultations([plan]).get(plan.pk)
+            if plan.is_open
+            else None,
+            "clinician": request.user.has_perm("clinic.change_consultation"),
             "can_book": request.user.has_perm("plans.book_series"),
             # Not offered at the most sessions any plan may have.
             "can_extend": (

@@ -29,7 +29,7 @@ from plans.models import (
     SessionRecord,
     TreatmentSession,
 )
-from plans.services import PlanError
+from plans.services import PlanError, later_consultations
 
 
 def _get_session(pk: int) -> TreatmentSession:
@@ -285,6 +285,9 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 areas=treatable,
             ),
             "lost": lost,
+            "later": None
+            if record.is_signed or lost
+            else later_consultations([session.plan]).get(session.plan_id),
             "unsaved": unsaved,
             # A signed record changes by practitioners only, photos included.
             "can_add_photos": request.user.has_perm("plans.add_photo")
@@ -415,6 +418,13 @@ def my_day(request: HttpRequest) -> HttpResponse:
         for a in appointments
         if hasattr(a, "treatment_session")
     }
+    later = later_consultations(
+        {
+            a.treatment_session.plan_id: a.treatment_session.plan
+            for a in appointments
+            if hasattr(a, "treatment_session")
+        }.values()
+    )
     signed = (
         SessionRecord.objects.filter(
             session__plan_id__in=plan_ids, signed_at__isnull=False
@@ -442,6 +452,7 @@ def my_day(request: HttpRequest) -> HttpResponse:
                 "number": len(earlier) + 1,
                 "previous": earlier[-1] if earlier else None,
                 "consultation": plan.consultation,
+                "later": later.get(plan.pk),
                 "record": getattr(session, "record", None),
             }
         rows.append(row)
