@@ -5,7 +5,7 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.forms import ReadOnlyPasswordHashWidget, UserCreationForm
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.urls import reverse
@@ -64,6 +64,46 @@ class PasswordSetElsewhereWidget(ReadOnlyPasswordHashWidget):
         return format_html("<p>{}</p>", PASSWORD_SET_ELSEWHERE)
 
 
+class StaffAccountCreationForm(UserCreationForm):
+    """A new account with the name staff and patients will read, and its role:
+    without a role it opens nothing, and a name left for later shows as the
+    username on calendars and in patients' emails."""
+
+    groups = forms.ModelMultipleChoiceField(
+        queryset=Group.objects.filter(name__in=roles.ROLES).order_by("name"),
+        widget=forms.CheckboxSelectMultiple,
+        label=gettext_lazy("Roles"),
+        help_text=gettext_lazy(
+            "What the account opens. A practitioner also needs a Practitioner "
+            "entry (Settings → Practitioners) with their working hours before "
+            "anything can be booked with them."
+        ),
+    )
+
+    class Meta(UserCreationForm.Meta):
+        fields = ("username", "first_name", "last_name", "email", "groups")
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        for name in ("first_name", "last_name"):
+            self.fields[name].required = True
+
+    def _clean_name(self, field: str) -> str:
+        name = clean_person_name(self.cleaned_data.get(field) or "")
+        if not name:
+            raise forms.ValidationError(
+                _("Give the name staff and patients will read.")
+            )
+        validate_person_name(name)
+        return name
+
+    def clean_first_name(self) -> str:
+        return self._clean_name("first_name")
+
+    def clean_last_name(self) -> str:
+        return self._clean_name("last_name")
+
+
 @admin.register(User)
 class StaffAccountAdmin(UserAdmin):
     """Managers run staff accounts through the roles (groups) only: who is a
@@ -74,11 +114,22 @@ class StaffAccountAdmin(UserAdmin):
     readonly_fields = ("last_login", "date_joined")
     # A new account gets its first password here: without the admin's "no
     # password" choice, which would leave one nobody but a superuser could open.
-    add_form = UserCreationForm
+    add_form = StaffAccountCreationForm
     add_fieldsets = (
         (
             None,
-            {"classes": ("wide",), "fields": ("username", "password1", "password2")},
+            {
+                "classes": ("wide",),
+                "fields": (
+                    "username",
+                    "first_name",
+                    "last_name",
+                    "email",
+                    "groups",
+                    "password1",
+                    "password2",
+                ),
+            },
         ),
     )
 

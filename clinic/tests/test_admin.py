@@ -314,6 +314,9 @@ def test_a_new_account_gets_its_first_password_on_the_add_form(admin_client):
         url,
         {
             "username": "new.nurse",
+            "first_name": "Grace",
+            "last_name": "Okafor",
+            "groups": [Group.objects.get(name=roles.PRACTITIONER).pk],
             "password1": "Cl1nic-first-password",
             "password2": "Cl1nic-first-password",
         },
@@ -324,6 +327,44 @@ def test_a_new_account_gets_its_first_password_on_the_add_form(admin_client):
     assert "This field is required." in without.content.decode()
     assert created.status_code == 302
     assert User.objects.get(username="new.nurse").has_usable_password()
+
+
+def test_a_new_account_is_given_its_name_and_role_on_the_add_form(admin_client):
+    url = reverse("admin:auth_user_add")
+    form = admin_client.get(url).content.decode()
+
+    refused = admin_client.post(
+        url,
+        {
+            "username": "jo.s",
+            "first_name": " ",
+            "last_name": "",
+            "password1": "Cl1nic-first-password",
+            "password2": "Cl1nic-first-password",
+        },
+    )
+    created = admin_client.post(
+        url,
+        {
+            "username": "jo.s",
+            "first_name": "Jo",
+            "last_name": "Smith",
+            "email": "jo@northside-skin.co.uk",
+            "groups": [Group.objects.get(name=roles.FRONT_DESK).pk],
+            "password1": "Cl1nic-first-password",
+            "password2": "Cl1nic-first-password",
+        },
+    )
+
+    for field in ("first_name", "last_name", "groups"):
+        assert f'name="{field}"' in form
+    errors = refused.context["adminform"].form.errors
+    assert set(errors) == {"first_name", "last_name", "groups"}
+    assert created.status_code == 302
+    account = User.objects.get(username="jo.s")
+    assert account.get_full_name() == "Jo Smith"
+    assert list(account.groups.values_list("name", flat=True)) == [roles.FRONT_DESK]
+    assert not account.is_staff  # the admin opens to managers only
 
 
 def test_rooms_practitioners_and_protocols_with_a_history_offer_no_delete(
