@@ -2225,3 +2225,16 @@ def test_notes_typed_on_a_session_cancelled_meanwhile_are_shown_not_dropped(
     assert "Reacted to lidocaine last time: use none." in body
     assert "Face: 1.00 mm, 2 passes" in body
     assert not SessionRecord.objects.filter(session=today).exists()
+
+
+def test_a_practitioner_account_not_set_up_yet_is_told_what_is_missing(client):
+    from clinic import roles
+    from clinic.tests.factories import UserFactory
+
+    newcomer = UserFactory(username="lee.new", role=roles.PRACTITIONER)
+    client.force_login(newcomer)
+
+    for url in (reverse("clinic:dashboard"), reverse("plans:my_day")):
+        page = client.get(url).content.decode()
+        assert "is not set up as a practitioner yet" in page, url
+        assert "Settings → Practitioners" in page

@@ -13,6 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
+from clinic import roles
 from clinic.models import Appointment, Area, ClinicalAccess, Practitioner
 from clinic.roles import is_practitioner
 from clinic.services import log_clinical_access
@@ -394,7 +395,7 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
 @require_safe
 def my_day(request: HttpRequest) -> HttpResponse:
     """A practitioner's sessions today, with what they need to know for each."""
-    practitioner = Practitioner.objects.filter(user=request.user).first()
+    practitioner = own = Practitioner.objects.filter(user=request.user).first()
     chosen = id_from(request.GET.get("practitioner"))
     if chosen is not None and request.user.has_perm("clinic.view_practitioner"):
         practitioner = Practitioner.objects.filter(pk=chosen).first() or practitioner
@@ -474,6 +475,9 @@ def my_day(request: HttpRequest) -> HttpResponse:
         "plans/my_day.html",
         {
             "practitioner": practitioner,
+            # The role without a Practitioner entry: nothing is booked with them.
+            "not_set_up": own is None
+            and roles.has_role(request.user, roles.PRACTITIONER),
             "today": today,
             "rows": rows,
             "practitioners": Practitioner.objects.filter(is_active=True).select_related(
