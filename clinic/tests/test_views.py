@@ -1919,6 +1919,29 @@ def test_a_practitioners_week_says_when_they_work_and_free_only_then(
     assert "Free" not in columns[6]  # Sunday: closed
 
 
+def test_a_day_that_is_over_is_not_called_free(client, front_desk, practitioner):
+    from clinic.models import OpeningHours
+
+    for weekday in range(6):
+        OpeningHours.objects.create(weekday=weekday, opens=time(9), closes=time(18))
+        works(practitioner, weekday, (9, 18))
+    thursday = timezone.make_aware(datetime(2026, 12, 3, 12))
+    with time_machine.travel(thursday, tick=False):
+        client.force_login(front_desk)
+        columns = calendar_columns(
+            client,
+            "clinic:calendar_week",
+            practitioner=practitioner.pk,
+            date="2026-11-30",
+        )
+
+    for monday_to_wednesday in columns[:3]:
+        assert "Nothing booked" in monday_to_wednesday
+        assert "Free" not in monday_to_wednesday
+    for thursday_to_saturday in columns[3:6]:
+        assert "Free" in thursday_to_saturday
+
+
 def test_a_practitioners_day_away_is_not_free(client, front_desk, practitioner):
     from clinic.models import OpeningHours
 

@@ -71,13 +71,15 @@ def _day_info(days: list[date]) -> dict[date, dict]:
     hours = defaultdict(list)
     for opening in OpeningHours.objects.all():
         hours[opening.weekday].append(opening)
+    today = timezone.localdate()
     return {
         day: {
             "date": day,
             "closure": closures.get(day),
             "is_closure": day in closures,
             "hours": hours.get(day.weekday(), []),
-            "is_today": day == timezone.localdate(),
+            "is_today": day == today,
+            "is_past": day < today,
         }
         for day in days
     }
