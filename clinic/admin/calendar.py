@@ -57,8 +57,11 @@ class StillBookedForm(forms.ModelForm):
         else:
             services.hold_calendars(practitioner_ids=[instance.pk])
         # Under way counts too: a booking that hasn't ended still needs them.
-        upcoming = Appointment.objects.active().filter(
-            **{booked_field: instance}, end__gt=timezone.now()
+        # One completed early, before its booked end, needs nothing more.
+        upcoming = Appointment.objects.filter(
+            **{booked_field: instance},
+            status__in=Appointment.OPEN_STATUSES,
+            end__gt=timezone.now(),
         )
         count = upcoming.count()
         if count:

@@ -416,6 +416,25 @@ def test_a_superuser_still_sees_every_field(client, db):
     assert 'name="is_superuser"' in form.content.decode()
 
 
+def test_a_session_completed_before_its_booked_end_doesnt_hold_its_room(
+    admin_client, room
+):
+    now = timezone.now()
+    AppointmentFactory(
+        room=room,
+        start=now - timedelta(minutes=30),
+        end=now + timedelta(minutes=30),
+        status=Appointment.Status.COMPLETED,
+    )
+    url = reverse("admin:clinic_room_change", args=[room.pk])
+
+    response = admin_client.post(url, {"name": room.name, "is_active": ""})
+
+    assert response.status_code == 302
+    room.refresh_from_db()
+    assert not room.is_active
+
+
 def test_a_room_with_bookings_ahead_stays_in_use_until_they_are_moved(
     admin_client, room
 ):
