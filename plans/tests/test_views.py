@@ -1884,6 +1884,22 @@ def test_a_no_show_is_marked_by_post_only_after_the_start(
     assert sessions[0].appointment.status == Appointment.Status.NO_SHOW
 
 
+def test_a_session_whose_time_is_over_offers_a_no_show_not_a_cancellation(
+    client, front_desk, plan, sessions
+):
+    cancel = reverse("plans:session_cancel", args=[sessions[0].pk])
+    no_show = reverse("plans:session_no_show", args=[sessions[0].pk])
+    client.force_login(front_desk)
+    before = client.get(plan.get_absolute_url()).content.decode()
+
+    with time_machine.travel(SERIES[0] + timedelta(hours=2), tick=False):
+        client.force_login(front_desk)
+        after = client.get(plan.get_absolute_url()).content.decode()
+
+    assert cancel in before and no_show not in before
+    assert cancel not in after and no_show in after
+
+
 def test_booking_the_one_session_added_speaks_of_it(
     client, front_desk, practitioner, plan, room
 ):
