@@ -18,6 +18,7 @@ from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import shift_wall_clock, when_text
 from clinic.services.stale import appointments_seen
 from plans.models import SessionRecord, TreatmentPlan, TreatmentSession
+from plans.scheduling import State
 from plans.services.lifecycle import PlanError, StalePlan, _can_override, window_for
 from plans.services.series import (
     SeriesRequest,
@@ -26,6 +27,7 @@ from plans.services.series import (
     last_live_session,
     practitioner_to_follow,
     propose_for_plan,
+    room_to_follow,
 )
 
 
@@ -491,17 +493,22 @@ def cancel_session(
         day_after = shift_wall_clock(cancelled.start, timedelta(days=1))
         if latest.start < cancelled.start and first_start < day_after:
             first_start = day_after
-    proposals = propose_for_plan(
-        plan=plan,
-        request=SeriesRequest(
-            first_start=first_start,
-            practitioner=practitioner,
-            room=None,
-            chosen={},
-        ),
-        count=1,
-        now=now,
-    )
+    # In the room the course goes on in, when it is free then; else in any.
+    rooms = [room_to_follow(plan, latest), None]
+    for room in dict.fromkeys(rooms):
+        proposals = propose_for_plan(
+            plan=plan,
+            request=SeriesRequest(
+                first_start=first_start,
+                practitioner=practitioner,
+                room=room,
+                chosen={},
+            ),
+            count=1,
+            now=now,
+        )
+        if proposals[0].is_bookable and proposals[0].state != State.MOVED:
+            break
     if not proposals[0].is_bookable:
         raise PlanError(
             _(

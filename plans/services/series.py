@@ -127,6 +127,17 @@ def practitioner_to_follow(
     return fallback or plan.practitioner
 
 
+def room_to_follow(plan: TreatmentPlan, last: Appointment | None) -> Room | None:
+    """The room the course's next sessions go on in: that of its latest session
+    still to come while the room is in use (sessions from one on may have moved
+    rooms), else None (any free room). ``last`` as for practitioner_to_follow()."""
+    if last is not None and last.status not in Appointment.OPEN_STATUSES:
+        last = _latest_of(plan, Appointment.OPEN_STATUSES)
+    if last is not None and last.room.is_active:
+        return last.room
+    return None
+
+
 def _live_sessions(plan: TreatmentPlan) -> tuple[int, datetime | None]:
     """How many of the plan's sessions are booked or done, and the last one's
     start (one query: unbooked_count() and last_live_start() together)."""

@@ -1590,6 +1590,29 @@ def test_cancelling_a_session_with_a_replacement_books_one_more_at_the_end(
     assert Appointment.objects.count() == appointments_before + 1
 
 
+def test_a_replacement_goes_in_the_room_the_course_moved_to(
+    booked_plan, front_desk, room, other_room
+):
+    change_resources_from(
+        session=session(booked_plan, 2),
+        practitioner=booked_plan.practitioner,
+        room=other_room,
+        by=front_desk,
+        now=NOW,
+    )
+
+    replacement = cancel_session(
+        session=session(booked_plan, 1),
+        reason="Unwell",
+        by=front_desk,
+        replace=True,
+        now=NOW,
+    )
+
+    assert replacement.appointment.room == other_room
+    assert sorted([room.name, other_room.name])[0] == room.name  # not by name
+
+
 def test_the_last_sessions_replacement_follows_it_not_the_session_before(
     booked_plan, front_desk
 ):
