@@ -376,6 +376,17 @@ def check_in_appointment(
                 "no-show), then check them in."
             )
         )
+    if appointment.status == Appointment.Status.CHECKED_IN:
+        # Checked in from another desk, or twice from an older page.
+        raise _refuse(
+            _("%(patient)s is already checked in (at %(time)s).")
+            % {
+                "patient": appointment.patient,
+                "time": timezone.localtime(appointment.checked_in_at).strftime(
+                    "%H:%M"
+                ),
+            }
+        )
     if appointment.status != Appointment.Status.BOOKED:
         raise _refuse(
             _("Only a booked appointment can be checked in; this one is %(status)s.")
