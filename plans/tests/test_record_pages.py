@@ -127,6 +127,13 @@ def messages_of(response) -> list[str]:
     return [str(m) for m in response.context["messages"]]
 
 
+def photo_refusal(response) -> list[str]:
+    """Why a photo was not added, as the record page says it beside its form."""
+    assert 'id="add-photo"' in response.content.decode()
+    assert "The photo was not added." in response.content.decode()
+    return response.context["photo_refused"]
+
+
 def record_url(session) -> str:
     return reverse("plans:record", args=[session.pk])
 
@@ -1192,8 +1199,8 @@ def test_a_fake_image_gets_a_clear_message_and_nothing_is_saved(
         follow=True,
     )
 
-    assert response.redirect_chain == [(record_url(today), 302)]
-    assert messages_of(response) == [
+    assert response.redirect_chain == [(record_url(today) + "#add-photo", 302)]
+    assert photo_refusal(response) == [
         "That file is not a photo we can read (use JPEG, PNG or WebP)."
     ]
     assert not Photo.objects.exists()
@@ -1228,9 +1235,37 @@ def test_an_incomplete_photo_form_is_explained(
 
     response = client.post(upload_url(today), data, follow=True)
 
-    assert any(m.startswith(message) for m in messages_of(response))
+    assert any(m.startswith(message) for m in photo_refusal(response))
     assert not Photo.objects.exists()
     assert stored_files(private_root) == []
+
+
+def test_a_refused_photo_keeps_what_was_typed_beside_the_form(
+    client, practitioner, today, private_root
+):
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        upload_url(today),
+        {
+            "image": upload(b"not a photo", name="cheek.jpg"),
+            "moment": "after",
+            "area": "neck",
+            "note": "Left cheek, flash off",
+        },
+        follow=True,
+    )
+
+    form = response.context["photo_form"]
+    assert (form["moment"].value(), form["area"].value(), form["note"].value()) == (
+        "after",
+        "neck",
+        "Left cheek, flash off",
+    )
+    assert messages_of(response) == []  # said beside the form, not at the top
+    assert "Choose the file again." in response.content.decode()
+    # Said once: the page opened again starts afresh.
+    assert client.get(record_url(today)).context["photo_refused"] == []
 
 
 def test_the_photo_form_starts_on_the_plans_first_area(client, practitioner, today):
@@ -1255,7 +1290,7 @@ def test_an_oversize_upload_is_refused_on_the_page(
         follow=True,
     )
 
-    assert any("too large" in m for m in messages_of(response))
+    assert any("too large" in m for m in photo_refusal(response))
     assert not Photo.objects.exists()
     assert stored_files(private_root) == []
 

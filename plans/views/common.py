@@ -32,3 +32,8 @@ def get_session(pk: int) -> TreatmentSession:
 def show_errors(request: HttpRequest, error: services.PlanError) -> None:
     for message in error.messages:
         messages.error(request, message)
+
+
+def refused_photo_key(session_pk: int) -> str:
+    """Where a refused photo's typed fields wait for the record page (session)."""
+    return f"refused-photo-{session_pk}"

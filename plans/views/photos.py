@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
@@ -28,7 +29,7 @@ from plans.models import (
     TreatmentPlan,
 )
 from plans.services import PlanError
-from plans.views.common import get_session, show_errors
+from plans.views.common import get_session, refused_photo_key
 
 IMAGES_WITH_THEIR_PAGE = timedelta(minutes=5)
 
@@ -40,6 +41,7 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
     form = PhotoForm(
         request.POST, request.FILES, areas=records.treatable_areas(session)
     )
+    refused: list[str] = []
     if form.is_valid():
         try:
             photos_service.add_photo(
@@ -51,16 +53,27 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
                 by=request.user,
             )
         except PlanError as error:
-            show_errors(request, error)
+            refused = list(error.messages)
         else:
             messages.success(request, _("Photo added."))
     else:
-        # Shown on the record page, above its form: say which field each is for.
+        # Said beside the photo form: which field each is for.
         for name, errors in form.errors.items():
             field = form.fields.get(name)
-            for error in errors:
-                messages.error(request, f"{field.label}: {error}" if field else error)
-    return redirect("plans:record", session_pk=session.pk)
+            refused += [f"{field.label}: {e}" if field else e for e in errors]
+    url = reverse("plans:record", kwargs={"session_pk": session.pk})
+    if not refused:
+        return redirect(url)
+    # The record page shows the photo form again with what was typed (the file
+    # itself can't be given back to the browser) and why it was refused.
+    request.session[refused_photo_key(session.pk)] = {
+        "typed": {
+            name: request.POST.get(name, "")[:2000]
+            for name in ("moment", "area", "note")
+        },
+        "refused": refused,
+    }
+    return redirect(f"{url}#add-photo")
 
 
 # Removing is amending: practitioners only.

@@ -31,6 +31,7 @@ from plans.models import (
     TreatmentSession,
 )
 from plans.services import PlanError, later_consultations
+from plans.views.common import refused_photo_key
 
 
 def _get_session(pk: int) -> TreatmentSession:
@@ -262,6 +263,22 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             except PlanError as error:
                 form_errors_from(error, form)
     practitioner = is_practitioner(request.user)
+    # A photo refused on its way in (plans.views.photos.photo_upload): said
+    # beside the photo form, or at the top when the page shows no such form.
+    refused_photo = request.session.pop(refused_photo_key(session.pk), None) or {}
+    photos_from = (
+        session.appointment.start
+        if timezone.localdate(session.appointment.start) > timezone.localdate()
+        else None
+    )
+    can_add_photos = (
+        request.user.has_perm("plans.add_photo")
+        and not lost
+        and (not record.is_signed or practitioner)
+    )
+    if not can_add_photos or photos_from is not None:
+        for reason in refused_photo.pop("refused", []):
+            messages.error(request, reason)
     photos = sorted(
         session.photos.select_related("uploaded_by"),
         key=lambda p: (p.area, p.moment != Photo.Moment.BEFORE, p.uploaded_at),
@@ -282,23 +299,21 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             ),
             # The plan's first area first: most photos are of it.
             "photo_form": PhotoForm(
-                initial={"area": (session.plan.areas or [None])[0]},
+                initial=refused_photo.get("typed")
+                or {"area": (session.plan.areas or [None])[0]},
                 areas=treatable,
             ),
+            "photo_refused": refused_photo.get("refused", []),
             "lost": lost,
             "later": None
             if record.is_signed or lost
             else later_consultations([session.plan]).get(session.plan_id),
             "unsaved": unsaved,
             # A signed record changes by practitioners only, photos included.
-            "can_add_photos": request.user.has_perm("plans.add_photo")
-            and not lost
-            and (not record.is_signed or practitioner),
+            "can_add_photos": can_add_photos,
             # Photos are taken on the day (plans.photos.add_photo refuses
             # earlier): the form isn't offered before, only said.
-            "photos_from": session.appointment.start
-            if timezone.localdate(session.appointment.start) > timezone.localdate()
-            else None,
+            "photos_from": photos_from,
             "can_amend": record.is_signed and practitioner,
             "can_remove_photos": practitioner,
             "can_sign": request.user.has_perm("plans.sign_sessionrecord"),
