@@ -155,6 +155,14 @@ def _check_times(
         )
     # A draft saved mid-session may carry the planned end; a signed one may not.
     if not allow_future and ended and ended > now:
+        if timezone.localdate(appointment.start) > timezone.localdate(now):
+            raise PlanError(
+                _(
+                    "This session is booked for %(when)s: it is signed once it "
+                    "has taken place (a draft can be saved now)."
+                )
+                % {"when": when_text(appointment.start)}
+            )
         raise PlanError(_("The end of the session can't be in the future."))
 
 

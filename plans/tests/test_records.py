@@ -378,6 +378,20 @@ def test_a_session_cant_be_signed_before_it_ended(session, practitioner):
     assert not record.is_signed
 
 
+def test_a_session_on_a_later_day_is_signed_on_its_day(session, practitioner):
+    record = draft(session)
+
+    with pytest.raises(PlanError) as refused:
+        records.sign_record(
+            record=record, by=practitioner.user, now=START - timedelta(days=2)
+        )
+
+    assert refused.value.messages == [
+        "This session is booked for Tue 24 Nov 2026, 10:00: it is signed once it "
+        "has taken place (a draft can be saved now)."
+    ]
+
+
 @pytest.mark.parametrize(
     ("started_at", "message"),
     [
