@@ -74,6 +74,10 @@ def previous_record(session: TreatmentSession) -> SessionRecord | None:
 CHECK_IN_SLACK = timedelta(minutes=30)
 
 
+class TimesToCheck(PlanError):
+    """Signing waits for the practitioner to confirm times that look wrong."""
+
+
 def time_warnings(record: SessionRecord) -> list[str]:
     """A start well before the patient was checked in (allowed: the check-in
     may have been clicked late; but flagged, as aftercare runs from the end)."""
@@ -286,12 +290,17 @@ def sign_record(
     by: AbstractBaseUser,
     now: datetime | None = None,
     despite_decision: bool = False,
+    times_checked: bool = False,
 ) -> SessionRecord:
     """Complete the session and sign its record; the record is locked from now on.
 
     ``despite_decision``: the practitioner has read that the plan's consultation
     no longer says eligible (changed after the plan began) and signs a session
     that took place all the same.
+
+    ``times_checked``: the practitioner has checked times that time_warnings()
+    questions (a start well before the check-in): the record is locked once
+    signed, and aftercare runs from its end.
     """
     now = now or timezone.now()
     record = (
@@ -323,6 +332,16 @@ def sign_record(
             _("Before signing, add %(what)s.") % {"what": _(" and ").join(missing)}
         )
     _check_times(record, now)
+    questioned = time_warnings(record)
+    if questioned and not times_checked:
+        raise TimesToCheck(
+            questioned[0]
+            + " "
+            + _(
+                "If they are right (the check-in was clicked late, say), tick "
+                "that you have checked them, and sign."
+            )
+        )
     try:
         booking.complete_appointment(
             appointment=record.session.appointment,

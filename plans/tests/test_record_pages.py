@@ -718,7 +718,8 @@ def test_a_patient_checked_in_early_is_signed_off_early(
     form = client.get(url).context["form"]
     assert form.initial["started_at"] == at(TODAY, 15)
     assert form.initial["ended_at"] == at(TODAY, 16)
-    done = post_as_page(client, url, data, follow=True)
+    # Checked in at 15:00 for a session from 14:00: the times are confirmed.
+    done = post_as_page(client, url, data | {"times_checked": "on"}, follow=True)
     assert "Session completed and signed. The record is now locked." in (
         messages_of(done)
     )
@@ -2102,6 +2103,33 @@ def test_a_start_well_before_the_check_in_is_flagged(
 
     assert any("before the patient was checked in" in m for m in messages_of(response))
     assert SessionRecord.objects.filter(session=today).exists()
+
+
+def test_signing_times_well_before_the_check_in_asks_to_confirm_them_first(
+    client, practitioner, front_desk, today
+):
+    check_in_appointment(
+        appointment=today.appointment, by=front_desk, now=at(TODAY, 9, 55)
+    )
+    client.force_login(practitioner.user)
+    typed = record_data(
+        action="sign", started_at="2026-11-24T08:55", ended_at="2026-11-24T09:45"
+    )
+
+    asked = post_as_page(client, record_url(today), typed)
+
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "before the patient was checked in (09:55)" in page
+    assert 'name="times_checked"' in page
+    assert not SessionRecord.objects.filter(session=today).exists()  # nothing saved
+
+    signed_now = post_as_page(
+        client, record_url(today), typed | {"times_checked": "on"}
+    )
+
+    assert signed_now.status_code == 302
+    assert SessionRecord.objects.get(session=today).is_signed
 
 
 def test_my_day_is_logged_as_an_opening_of_each_sessions_clinical_details(

@@ -163,6 +163,8 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         )
         return redirect("plans:record", session_pk=session.pk)
     treatable = records.treatable_areas(session, record)
+    # Times signing questions: the page asks to confirm them (sign_record).
+    ask_times = request.POST.get("times_checked") == "on"
     if can_edit:
         initial = {}
         if not record.pk:
@@ -216,6 +218,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                             by=request.user,
                             despite_decision=request.POST.get("despite_decision")
                             == "on",
+                            times_checked=request.POST.get("times_checked") == "on",
                         )
                 for warning in records.depth_warnings(entries, previous):
                     messages.warning(request, warning)
@@ -262,6 +265,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     unsaved += _unsaved_areas(entries, saved)
             except PlanError as error:
                 form_errors_from(error, form)
+                ask_times = isinstance(error, records.TimesToCheck)
     practitioner = is_practitioner(request.user)
     # A photo refused on its way in (plans.views.photos.photo_upload): said
     # beside the photo form, or at the top when the page shows no such form.
@@ -305,6 +309,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             ),
             "photo_refused": refused_photo.get("refused", []),
             "lost": lost,
+            "ask_times": ask_times,
             "later": None
             if record.is_signed or lost
             else later_consultations([session.plan]).get(session.plan_id),
