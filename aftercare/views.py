@@ -258,12 +258,28 @@ def _render(reminder: Reminder, *, hide_clinical: bool, unsubscribe_url: str):
     )
 
 
+NOT_FROM_A_PAGE = gettext_lazy(
+    "This came without the email as your page showed it: open the email's page "
+    "and choose again there."
+)
+
+
+def _shown(request: HttpRequest) -> str | None:
+    """The status the asking page showed (its "seen" field), or None when the
+    request didn't come from one of the outbox's pages."""
+    shown = request.POST.get("seen", "")
+    return shown if shown in Reminder.Status.values else None
+
+
 @staff_view("aftercare.resend_reminder")
 @require_POST
 def resend(request: HttpRequest, pk: int) -> HttpResponse:
     reminder = get_object_or_404(Reminder, pk=pk)
+    if _shown(request) is None:
+        messages.error(request, NOT_FROM_A_PAGE)
+        return redirect(reminder)
     try:
-        reminder = services.resend(reminder, shown=request.POST.get("seen"))
+        reminder = services.resend(reminder, shown=_shown(request))
     except services.OutboxError as error:
         messages.error(request, str(error))
     else:
@@ -282,6 +298,9 @@ def resend(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def send_copy(request: HttpRequest, pk: int) -> HttpResponse:
     reminder = get_object_or_404(Reminder, pk=pk)
+    if _shown(request) is None:
+        messages.error(request, NOT_FROM_A_PAGE)
+        return redirect(reminder)
     try:
         copy = services.send_copy(reminder)
     except services.OutboxError as error:
@@ -298,9 +317,12 @@ def send_copy(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def cancel(request: HttpRequest, pk: int) -> HttpResponse:
     reminder = get_object_or_404(Reminder, pk=pk)
+    if _shown(request) is None:
+        messages.error(request, NOT_FROM_A_PAGE)
+        return redirect(reminder)
     was_scheduled = reminder.status == Reminder.Status.SCHEDULED
     try:
-        services.cancel(reminder, shown=request.POST.get("seen"))
+        services.cancel(reminder, shown=_shown(request))
     except services.OutboxError as error:
         messages.error(request, str(error))
     else:

@@ -134,8 +134,12 @@ def test_who_may_see_resend_and_cancel_emails(
     assert client.get(reverse("aftercare:outbox")).status_code == view
     assert client.get(preview).status_code == view
     assert client.get(preview + "?part=html").status_code == view
-    resend = client.post(reverse("aftercare:resend", args=[confirmation.pk]))
-    cancel = client.post(reverse("aftercare:cancel", args=[reminder.pk]))
+    resend = client.post(
+        reverse("aftercare:resend", args=[confirmation.pk]), {"seen": "failed"}
+    )
+    cancel = client.post(
+        reverse("aftercare:cancel", args=[reminder.pk]), {"seen": "scheduled"}
+    )
 
     assert (resend.status_code, cancel.status_code) == (change, change)
     confirmation.refresh_from_db()
@@ -196,11 +200,15 @@ def test_staff_see_why_an_email_cannot_be_resent_or_cancelled(as_user, confirmat
     client = as_user("front_desk")
 
     response = client.post(
-        reverse("aftercare:resend", args=[confirmation.pk]), follow=True
+        reverse("aftercare:resend", args=[confirmation.pk]),
+        {"seen": "sent"},
+        follow=True,
     )
     assert "not sent twice" in response.content.decode()
     response = client.post(
-        reverse("aftercare:cancel", args=[confirmation.pk]), follow=True
+        reverse("aftercare:cancel", args=[confirmation.pk]),
+        {"seen": "sent"},
+        follow=True,
     )
     assert "still scheduled" in response.content.decode()
     confirmation.refresh_from_db()
@@ -459,7 +467,7 @@ def test_the_front_desk_sends_a_copy_of_a_sent_email_from_its_page(
     assert "Send a copy" in page.content.decode()
 
     response = client.post(
-        reverse("aftercare:copy", args=[confirmation.pk]), follow=True
+        reverse("aftercare:copy", args=[confirmation.pk]), {"seen": "sent"}, follow=True
     )
 
     copy = Reminder.objects.get(copy_of=confirmation)
@@ -915,7 +923,9 @@ def test_an_email_isnt_resent_to_a_patient_who_unsubscribed(as_user, patient, re
     services.unsubscribe(patient, now=NOW)
 
     response = as_user("front_desk").post(
-        reverse("aftercare:resend", args=[reminder.pk]), follow=True
+        reverse("aftercare:resend", args=[reminder.pk]),
+        {"seen": "cancelled"},
+        follow=True,
     )
 
     assert "record their consent on their details first" in (response.content.decode())
@@ -930,7 +940,9 @@ def test_a_resent_reminder_still_ahead_goes_out_at_its_time(
     services.cancel(reminder, now=NOW)
 
     response = as_user("front_desk").post(
-        reverse("aftercare:resend", args=[reminder.pk]), follow=True
+        reverse("aftercare:resend", args=[reminder.pk]),
+        {"seen": "cancelled"},
+        follow=True,
     )
 
     assert "The email will go out at its time" in response.content.decode()
@@ -1080,3 +1092,23 @@ def test_nothing_is_said_of_emails_on_time_nor_to_practitioners(
     assert "emails are late" not in (
         as_user("practitioner").get(reverse("clinic:dashboard")).content.decode()
     )
+
+
+@pytest.mark.parametrize("action", ["resend", "copy", "cancel"])
+def test_an_outbox_action_not_sent_from_its_page_is_refused_in_words(
+    as_user, confirmation, reminder, action
+):
+    target = reminder if action == "cancel" else confirmation
+    before = Reminder.objects.count()
+
+    for seen in ({}, {"seen": "anything"}):
+        response = as_user("front_desk").post(
+            reverse(f"aftercare:{action}", args=[target.pk]), seen, follow=True
+        )
+        assert "open the email&#x27;s page and choose again there" in (
+            response.content.decode()
+        )
+
+    target.refresh_from_db()
+    assert target.status == (Status.SCHEDULED if action == "cancel" else Status.SENT)
+    assert Reminder.objects.count() == before
