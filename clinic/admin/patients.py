@@ -27,6 +27,17 @@ class PatientAdmin(admin.ModelAdmin):
     list_display = ["last_name", "first_name", "date_of_birth", "email", "phone"]
     search_fields = ["last_name", "first_name", "email", "phone"]
     list_filter = ["email_consent", "skin_type", "preferred_contact"]
+    # Deleted one at a time, where the page can say that one with a history
+    # can't be (the bulk action would promise more).
+    actions = None
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Appointments, consultations and records keep a patient (a clinic's
+        # duty to keep its records): only one registered by mistake, with
+        # nothing booked yet, is deleted.
+        if obj is not None and obj.appointments.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if request.method != "POST" or object_id is not None:

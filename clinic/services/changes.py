@@ -382,9 +382,7 @@ def check_in_appointment(
             _("%(patient)s is already checked in (at %(time)s).")
             % {
                 "patient": appointment.patient,
-                "time": timezone.localtime(appointment.checked_in_at).strftime(
-                    "%H:%M"
-                ),
+                "time": timezone.localtime(appointment.checked_in_at).strftime("%H:%M"),
             }
         )
     if appointment.status != Appointment.Status.BOOKED:

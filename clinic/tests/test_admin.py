@@ -24,6 +24,7 @@ from clinic.models import (
 )
 from clinic.tests.factories import (
     AppointmentFactory,
+    PatientFactory,
     PractitionerFactory,
     RoomFactory,
     UserFactory,
@@ -373,13 +374,15 @@ def test_rooms_practitioners_and_protocols_with_a_history_offer_no_delete(
     from plans.tests.factories import TreatmentPlanFactory
 
     plan = TreatmentPlanFactory(practitioner=practitioner)
-    AppointmentFactory(practitioner=practitioner, room=room)
+    booked = AppointmentFactory(practitioner=practitioner, room=room)
     unused = RoomFactory(name="Spare room")
+    registered_by_mistake = PatientFactory()
 
     for name, obj in (
         ("clinic_room", room),
         ("clinic_practitioner", practitioner),
         ("plans_protocol", plan.protocol),
+        ("clinic_patient", booked.patient),
     ):
         page = admin_client.get(reverse(f"admin:{name}_change", args=[obj.pk]))
         assert "deletelink" not in page.content.decode()
@@ -391,7 +394,18 @@ def test_rooms_practitioners_and_protocols_with_a_history_offer_no_delete(
         ).status_code
         == 200
     )
-    for name in ("clinic_room", "clinic_practitioner", "plans_protocol"):
+    assert (
+        admin_client.get(
+            reverse("admin:clinic_patient_delete", args=[registered_by_mistake.pk])
+        ).status_code
+        == 200
+    )
+    for name in (
+        "clinic_room",
+        "clinic_practitioner",
+        "plans_protocol",
+        "clinic_patient",
+    ):
         listed = admin_client.get(reverse(f"admin:{name}_changelist"))
         assert "delete_selected" not in listed.content.decode()
     # Before any change, the protocol says who follows it.
