@@ -1712,6 +1712,11 @@ def test_booking_a_second_consultation_points_at_the_first(
     )
     assert "Move one of them instead" in client.get(url).content.decode()
     Appointment.objects.exclude(pk=first.pk).delete()
+    # Under way (checked in early): it can't be moved instead.
+    first.status = Appointment.Status.CHECKED_IN
+    first.checked_in_at = frozen_now
+    first.save()
+    assert "already has" not in client.get(url).content.decode()
     first.status = Appointment.Status.CANCELLED
     first.cancel_reason = "Unwell."
     first.save()

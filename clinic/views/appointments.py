@@ -39,9 +39,13 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
         "room": request.GET.get("room"),
     }
     # Booking another is allowed (a second opinion), but usually a slip.
+    # Still to be held (one under way, checked in, can't be moved instead).
     ahead = list(
-        patient.appointments.active()
-        .filter(kind=Appointment.Kind.CONSULTATION, start__gte=timezone.now())
+        patient.appointments.filter(
+            status=Appointment.Status.BOOKED,
+            kind=Appointment.Kind.CONSULTATION,
+            start__gte=timezone.now(),
+        )
         .select_related("patient", "practitioner__user")
         .order_by("start")
     )
