@@ -17,7 +17,7 @@ from clinic.models import (
 )
 from clinic.roles import is_practitioner
 from clinic.scheduling import when_text
-from clinic.services.changes import _locked, _refuse
+from clinic.services.changes import _locked, _refuse, complete_appointment
 from clinic.services.stale import check_seen
 
 DECIDED_BY_PRACTITIONER = _lazy(
@@ -108,6 +108,10 @@ def record_consultation(
             )
         consultation.decided_by, consultation.decided_at = by, now
     consultation.save()
+    if decided and appointment.status in Appointment.OPEN_STATUSES:
+        # Decided: the consultation took place. Its appointment is completed,
+        # so that Today and the calendars stop showing the patient as waiting.
+        complete_appointment(appointment=appointment, by=by, now=now)
     if (
         consultation.skin_type
         and appointment.patient.skin_type != consultation.skin_type

@@ -954,7 +954,32 @@ def decided(booked, practitioner) -> Appointment:
     return booked
 
 
+def test_a_decided_consultation_is_completed(decided):
+    """Decided, it took place: Today and the calendars stop showing the patient
+    as still to come."""
+    decided.refresh_from_db()
+    assert decided.status == Appointment.Status.COMPLETED
+    assert [e.action for e in decided.events.all()][-1] == "completed"
+
+
 def test_a_decided_consultation_cant_be_marked_as_missed(decided, front_desk):
+    error = refusal(
+        lambda: mark_no_show(appointment=decided, by=front_desk, now=thursday(11))
+    )
+
+    assert "this one is completed" in error.messages[0]
+    decided.refresh_from_db()
+    assert decided.status == Appointment.Status.COMPLETED
+
+
+def test_a_consultation_decided_then_reopened_is_still_known_to_have_taken_place(
+    decided, front_desk
+):
+    """Should its appointment be open again (an admin's correction), the
+    decision still says it took place."""
+    Appointment.objects.filter(pk=decided.pk).update(status=Appointment.Status.BOOKED)
+    decided.refresh_from_db()
+
     error = refusal(
         lambda: mark_no_show(appointment=decided, by=front_desk, now=thursday(11))
     )
@@ -962,8 +987,6 @@ def test_a_decided_consultation_cant_be_marked_as_missed(decided, front_desk):
     assert error.messages == [
         "The practitioner has recorded a decision at this consultation: it took place."
     ]
-    decided.refresh_from_db()
-    assert decided.status == Appointment.Status.BOOKED
 
 
 def test_a_decided_consultation_cant_be_cancelled(decided, front_desk):
@@ -973,19 +996,31 @@ def test_a_decided_consultation_cant_be_cancelled(decided, front_desk):
         )
     )
 
-    assert "it took place" in error.messages[0]
+    assert "completed" in error.messages[0]
     decided.refresh_from_db()
-    assert decided.status == Appointment.Status.BOOKED
+    assert decided.status == Appointment.Status.COMPLETED
 
 
-def test_a_decided_consultations_check_in_stays(decided, front_desk):
-    check_in_appointment(appointment=decided, by=front_desk, now=thursday(10, 40))
-
-    error = refusal(
-        lambda: undo_check_in(appointment=decided, by=front_desk, now=thursday(11))
+def test_a_decided_consultations_check_in_stays(booked, practitioner, front_desk):
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 55))
+    record_consultation(
+        consultation=Consultation(
+            appointment=booked,
+            areas=["face"],
+            goals=["lines"],
+            decision=Consultation.Decision.ELIGIBLE,
+        ),
+        by=practitioner.user,
+        now=thursday(10, 30),
     )
 
-    assert "it took place" in error.messages[0]
+    error = refusal(
+        lambda: undo_check_in(appointment=booked, by=front_desk, now=thursday(11))
+    )
+
+    assert "this one is completed" in error.messages[0]
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.COMPLETED
 
 
 def test_an_undecided_consultation_can_still_be_marked_as_missed(
