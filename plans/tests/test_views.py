@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from aftercare.models import Reminder
 from clinic.models import Appointment, Consultation, Practitioner
+from clinic.services import complete_appointment
 from clinic.tests.factories import (
     AppointmentFactory,
     PatientFactory,
@@ -1898,6 +1899,23 @@ def test_a_session_whose_time_is_over_offers_a_no_show_not_a_cancellation(
 
     assert cancel in before and no_show not in before
     assert cancel not in after and no_show in after
+
+
+def test_complete_is_offered_once_no_session_is_still_booked(
+    client, practitioner, plan, sessions
+):
+    complete = reverse("plans:complete", args=[plan.pk])
+    with time_machine.travel(SERIES[0] + timedelta(hours=2), tick=False):
+        complete_appointment(
+            appointment=sessions[0].appointment,
+            by=practitioner.user,
+            now=SERIES[0] + timedelta(hours=2),
+        )
+        client.force_login(practitioner.user)
+        page = client.get(plan.get_absolute_url()).content.decode()
+
+    assert complete not in page
+    assert "The plan is completed once its 5 booked sessions are done" in page
 
 
 def test_booking_the_one_session_added_speaks_of_it(

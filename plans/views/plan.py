@@ -170,6 +170,12 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if r["live"] and r["appointment"].status == Appointment.Status.COMPLETED
     )
     live = sum(1 for r in rows if r["live"])
+    # Completing waits for these (services.complete_plan).
+    still_booked = sum(
+        1
+        for r in rows
+        if r["live"] and r["appointment"].status in Appointment.OPEN_STATUSES
+    )
     next_row = next((r for r in rows if r.get("phase") == "next"), None)
     last_done = max(
         (
@@ -194,6 +200,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "rows": rows,
             "done": done,
             "current": min(done + 1, plan.planned_sessions),
+            "still_booked": still_booked,
             "unbooked": max(plan.planned_sessions - live, 0),
             "next_due": next_due,
             "window": services.window_for(plan),
