@@ -406,7 +406,7 @@ def test_the_outbox_pages_newest_first_without_counting_every_email(
     beyond, more, response = page("9")
     assert (beyond, more) == ([], False)
     assert "The list ends before page 9. " in response.content.decode()
-    assert "Back to the newest" in response.content.decode()
+    assert "Back to the first page" in response.content.decode()
 
 
 def test_an_empty_outbox_says_whether_filters_or_bookings_are_missing(
@@ -426,6 +426,13 @@ def test_an_empty_outbox_says_whether_filters_or_bookings_are_missing(
     assert "?when=any" in filtered.content.decode()
     assert "No email has been due yet." in empty.content.decode()
     assert 'href="?when=ahead"' in empty.content.decode()
+    ahead = client.get(
+        reverse("aftercare:outbox"), {"when": "ahead", "kind": "reminder"}
+    )
+    assert (
+        "No email to come matches these filters. "
+        '<a href="/emails/outbox/?when=any">Show every email</a>.'
+    ) in ahead.content.decode()
 
 
 def test_the_outbox_pages_only_so_far_back_and_says_how_to_reach_older_emails(
