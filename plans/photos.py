@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import formats, timezone
+from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 from PIL import ExifTags, Image, ImageCms, UnidentifiedImageError
 
@@ -250,8 +251,13 @@ def _signed_record(session: TreatmentSession) -> SessionRecord | None:
 
 
 def _photo_text(photo: Photo) -> str:
-    when = formats.date_format(timezone.localtime(photo.uploaded_at), "j M Y, H:i")
-    return f"{photo.get_moment_display()}, {photo.get_area_display()} ({when})"
+    """Which photo, in words: several of one area and moment may be taken in a
+    minute, so to the second, with the start of its note."""
+    when = formats.date_format(timezone.localtime(photo.uploaded_at), "j M Y, H:i:s")
+    text = f"{photo.get_moment_display()}, {photo.get_area_display()} ({when})"
+    if photo.note:
+        text += f": {Truncator(photo.note).chars(80)}"
+    return text
 
 
 def _photo_change(photo: Photo, *, before: str, after: str) -> dict:

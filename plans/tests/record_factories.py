@@ -148,12 +148,13 @@ def photo(
     area: str = "face",
     *,
     color: str = "red",
+    note: str = "",
 ) -> Photo:
     return photos_service.add_photo(
         session=session,
         upload=upload(image_bytes(color=color)),
         moment=moment,
         area=area,
-        note="",
+        note=note,
         by=by,
     )

@@ -1785,7 +1785,7 @@ def test_a_photo_removed_from_a_draft_leaves_a_trace_but_no_amendment(
 ):
     shown = photo(today, practitioner.user)
     uploaded = timezone.localtime(shown.uploaded_at)
-    described = f"Before, Face ({uploaded:%-d %b %Y, %H:%M})"
+    described = f"Before, Face ({uploaded:%-d %b %Y, %H:%M:%S})"
     client.force_login(practitioner.user)
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -1837,6 +1837,20 @@ def test_a_photo_removed_already_is_answered_on_its_record(
     assert PhotoRemoval.objects.count() == 1
     assert client.get(remove_url(shown)).status_code == 302
     assert client.get(reverse("plans:photo_remove", args=[999999])).status_code == 404
+
+
+def test_a_removed_photo_is_named_to_the_second_with_its_note(
+    client, practitioner, today
+):
+    shown = photo(today, practitioner.user, note="Left cheek, flash off")
+    uploaded = timezone.localtime(shown.uploaded_at)
+    client.force_login(practitioner.user)
+
+    post_as_page(client, remove_url(shown), {"reason": "Blurred."})
+
+    assert PhotoRemoval.objects.get().photo == (
+        f"Before, Face ({uploaded:%-d %b %Y, %H:%M:%S}): Left cheek, flash off"
+    )
 
 
 def test_a_photo_added_after_signing_is_in_the_records_history(
