@@ -2054,10 +2054,13 @@ def test_a_practitioner_discards_a_plan_nothing_is_booked_for(
     client.force_login(practitioner.user)
     url = reverse("plans:cancel", args=[plan.pk])
     assert "Discard this plan" in client.get(plan.get_absolute_url()).content.decode()
+    assert '<h1 class="h3 mb-1">Discard this plan</h1>' in (
+        client.get(url).content.decode()
+    )
 
     response = client.post(url, {"reason": "Wrong protocol picked"}, follow=True)
 
-    assert "Plan cancelled; 0 booked sessions cancelled." in messages_of(response)
+    assert messages_of(response) == ["Plan discarded: it had no session booked."]
     plan.refresh_from_db()
     assert plan.status == TreatmentPlan.Status.CANCELLED
 

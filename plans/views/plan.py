@@ -303,6 +303,8 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if not plan.is_open:
         messages.error(request, _("This plan has already ended."))
         return redirect(plan)
+    # Nothing booked or done yet: the plan is discarded, not a course cut short.
+    untouched = not services.live_sessions(plan)
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -314,7 +316,9 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         else:
             messages.success(
                 request,
-                ngettext(
+                _("Plan discarded: it had no session booked.")
+                if untouched and not count
+                else ngettext(
                     "Plan cancelled; %(n)s booked session cancelled.",
                     "Plan cancelled; %(n)s booked sessions cancelled.",
                     count,
@@ -322,7 +326,11 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 % {"n": count},
             )
             return redirect(plan)
-    return render(request, "plans/plan_cancel.html", {"plan": plan, "form": form})
+    return render(
+        request,
+        "plans/plan_cancel.html",
+        {"plan": plan, "form": form, "untouched": untouched},
+    )
 
 
 @staff_view("plans.change_treatmentplan")
