@@ -33,6 +33,7 @@ from clinic.models import (
     bookings_newly_outside,
     stranded_error,
     validate_person_name,
+    working_outside_opening,
 )
 from clinic.scheduling import when_text
 
@@ -392,6 +393,10 @@ class PractitionerAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def save_related(self, request, form, formsets, change) -> None:
+        super().save_related(request, form, formsets, change)
+        warn_of_hours_outside_opening(self, request, form.instance)
+
 
 @admin.register(WorkingHours)
 class WorkingHoursAdmin(RefusesStrandingDeletion, admin.ModelAdmin):
@@ -412,6 +417,27 @@ class WorkingHoursAdmin(RefusesStrandingDeletion, admin.ModelAdmin):
 
     list_filter = ["weekday", "practitioner"]
     list_select_related = ["practitioner__user"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        warn_of_hours_outside_opening(self, request, obj.practitioner)
+
+
+def warn_of_hours_outside_opening(
+    model_admin: admin.ModelAdmin, request, practitioner: Practitioner
+) -> None:
+    outside = working_outside_opening(practitioner)
+    if outside:
+        model_admin.message_user(
+            request,
+            _(
+                "%(name)s works outside the clinic's opening hours: %(blocks)s. "
+                "Nothing can be booked with them then unless a manager books it "
+                "with a reason."
+            )
+            % {"name": practitioner, "blocks": "; ".join(outside)},
+            messages.WARNING,
+        )
 
 
 @admin.register(TimeOff)

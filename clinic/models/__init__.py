@@ -23,6 +23,7 @@ from clinic.models.hours import (
     bookings_newly_outside,
     stranded_error,
     validate_whole_minute,
+    working_outside_opening,
 )
 from clinic.models.people import Patient, Practitioner, validate_person_name
 
@@ -48,4 +49,5 @@ __all__ = [
     "stranded_error",
     "validate_person_name",
     "validate_whole_minute",
+    "working_outside_opening",
 ]

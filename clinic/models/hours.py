@@ -154,6 +154,33 @@ def bookings_newly_outside(
     ]
 
 
+def working_outside_opening(practitioner: "Practitioner") -> list[str]:
+    """The practitioner's working hours that fall outside the clinic's opening
+    hours, in words (two queries). Allowed (time for notes, say), but nothing
+    can be booked then without a manager's override."""
+    opening: dict[int, list[tuple[time, time]]] = {}
+    for weekday, opens, closes in OpeningHours.objects.values_list(
+        "weekday", "opens", "closes"
+    ):
+        opening.setdefault(weekday, []).append((opens, closes))
+    outside = []
+    for block in practitioner.working_hours.order_by("weekday", "start"):
+        blocks = opening.get(block.weekday, [])
+        if not any(o <= block.start and block.end <= c for o, c in blocks):
+            outside.append(
+                f"{block.get_weekday_display()} "
+                f"{block.start:%H:%M}-{block.end:%H:%M}"
+                + (
+                    f" ({_('the clinic is closed')})"
+                    if not blocks
+                    else f" ({_('open')} "
+                    + ", ".join(f"{o:%H:%M}-{c:%H:%M}" for o, c in blocks)
+                    + ")"
+                )
+            )
+    return outside
+
+
 class WorkingHours(models.Model):
     """One block of a practitioner's regular week (several blocks a day allowed)."""
 

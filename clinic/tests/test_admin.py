@@ -863,6 +863,38 @@ def practitioner_page_data(practitioner, blocks, *, delete=()) -> dict:
     return data
 
 
+def test_working_hours_outside_opening_hours_are_saved_with_a_warning(
+    admin_client, practitioner
+):
+    OpeningHours.objects.create(weekday=0, opens=time(9), closes=time(18))
+    url = reverse("admin:clinic_practitioner_change", args=[practitioner.pk])
+
+    response = admin_client.post(
+        url,
+        practitioner_page_data(
+            practitioner, [(0, "07:00", "20:00"), (6, "09:00", "17:00")]
+        ),
+        follow=True,
+    )
+
+    assert WorkingHours.objects.filter(practitioner=practitioner).count() == 2
+    said = [str(m) for m in response.context["messages"]]
+    assert any(
+        "works outside the clinic's opening hours: Monday 07:00-20:00 (open "
+        "09:00-18:00); Sunday 09:00-17:00 (the clinic is closed)" in m
+        for m in said
+    ), said
+    WorkingHours.objects.filter(weekday=6).delete()
+    WorkingHours.objects.filter(weekday=0).update(start=time(9), end=time(18))
+    again = admin_client.post(
+        url, practitioner_page_data(practitioner, [(0, "09:00", "18:00")]), follow=True
+    )
+    assert not any(
+        "outside the clinic's opening hours" in str(m)
+        for m in again.context["messages"]
+    )
+
+
 def test_the_boundary_between_two_blocks_moves_in_one_save(
     admin_client, practitioner, room
 ):
