@@ -9,6 +9,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 phone_validator = RegexValidator(
@@ -194,6 +195,19 @@ class Patient(models.Model):
     def age_on(self, day: date) -> int:
         born = self.date_of_birth
         return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+    @property
+    def age(self) -> int:
+        return self.age_on(timezone.localdate())
+
+    @property
+    def is_minor(self) -> bool:
+        """Under 18 today: treatment needs a parent's or guardian's consent."""
+        return self.age < ADULT_AGE
+
+
+# From this age a patient consents to treatment on their own.
+ADULT_AGE = 18
 
 
 class Practitioner(models.Model):

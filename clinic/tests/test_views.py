@@ -2033,3 +2033,19 @@ def test_the_day_calendar_shows_who_is_away_and_when(
     [others] = [c for c in columns if str(other_practitioner) in c]
     assert "Time off 13:00-17:30: Dentist" in theirs
     assert "Time off" not in others
+
+
+def test_a_patient_under_18_is_marked_as_needing_a_guardians_consent(
+    client, front_desk
+):
+    today = timezone.localdate()
+    child = PatientFactory(date_of_birth=today - timedelta(days=15 * 365 + 30))
+    # 18 a few days ago, whatever leap days lie between.
+    adult = PatientFactory(date_of_birth=today - timedelta(days=18 * 365 + 10))
+    client.force_login(front_desk)
+
+    assert f"is {child.age}:</strong> under 18, microneedling needs the consent" in (
+        client.get(child.get_absolute_url()).content.decode()
+    )
+    assert (child.age, adult.age) == (15, 18)
+    assert "under 18" not in client.get(adult.get_absolute_url()).content.decode()
