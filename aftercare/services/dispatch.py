@@ -160,8 +160,13 @@ def _skip_reason(
         return "no consent to emails"
     rule = table.get(reminder.kind)
     if rule is not None and reminder.kind not in TRANSACTIONAL:
-        # Time held back by quiet hours is not lateness.
-        if now - _quiet_hours_end(reminder.due_at) > rule.staleness:
+        # Time held back by quiet hours is not lateness. The guide counts from
+        # when it was planned: a session signed the next morning still sends
+        # it (its text counts its hours from the session, so it stays true).
+        since = reminder.due_at
+        if reminder.kind == Kind.AFTERCARE_GUIDE:
+            since = max(since, reminder.created_at)
+        if now - _quiet_hours_end(since) > rule.staleness:
             return "too late to be useful"
         if reminder.kind in BEFORE_START and now >= reminder.appointment.start:
             return "the appointment has started"

@@ -322,13 +322,10 @@ def plan_aftercare(
                 continue
             # In UTC, adding 12 hours adds 12 real hours, even across a clock
             # change (in a local zone it would add wall-clock hours).
+            # The guide is due at the end itself, so that it goes out at once,
+            # before any step already due; its staleness counts from when it
+            # was planned (the signing), see dispatch._skip_reason.
             due = ended_at.astimezone(UTC) + rule.offset
-            if kind == Kind.AFTERCARE_GUIDE:
-                # Sent when the session is signed, however late: its text
-                # counts its hours from the session, so it stays true, and a
-                # patient whose session was signed the next morning still gets
-                # it (with the step that is due by then).
-                due = max(due, now.astimezone(UTC))
             rows.append(
                 Reminder(
                     patient_id=appointment.patient_id,

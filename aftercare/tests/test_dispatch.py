@@ -912,10 +912,10 @@ def test_a_session_signed_after_its_12_hours_sends_the_guide_and_the_12_h_email(
     statuses = aftercare()
     assert statuses[Kind.AFTERCARE_GUIDE] == (Status.SENT, "")
     assert statuses[Kind.AFTERCARE_12H] == (Status.SENT, "")
-    # Together, in the same dispatch.
-    assert sorted(m.subject for m in mailoutbox) == [
-        "Aftercare: makeup is fine again (mineral only)",
+    # Together, in the same dispatch, the guide first.
+    assert [m.subject for m in mailoutbox] == [
         "Caring for your skin after your session",
+        "Aftercare: makeup is fine again (mineral only)",
     ]
 
 

@@ -455,9 +455,10 @@ def test_signing_a_session_plans_aftercare_from_the_records_end(
     with time_machine.travel(signed_at, tick=False):
         signed(session, practitioner.user, now=signed_at, ended_at=ended)
 
-    # The guide goes out at once, when the session is signed.
+    # The guide is due at the end itself: already due when signed, so it goes
+    # out at once, before any step due by then.
     assert aftercare_times(appointment=session.appointment) == {
-        Kind.AFTERCARE_GUIDE: signed_at,
+        Kind.AFTERCARE_GUIDE: ended,
         Kind.AFTERCARE_12H: local(2026, 11, 24, 23, 20),
         Kind.AFTERCARE_24H: local(2026, 11, 25, 11, 20),
         Kind.AFTERCARE_48H: local(2026, 11, 26, 11, 20),
