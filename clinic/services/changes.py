@@ -378,6 +378,11 @@ def check_in_appointment(
         )
     if appointment.status == Appointment.Status.CHECKED_IN:
         # Checked in from another desk, or twice from an older page.
+        if appointment.checked_in_at is None:
+            raise _refuse(
+                _("%(patient)s is already checked in.")
+                % {"patient": appointment.patient}
+            )
         raise _refuse(
             _("%(patient)s is already checked in (at %(time)s).")
             % {
@@ -460,7 +465,10 @@ def undo_check_in(
     refusal = took_place(appointment, now=now)
     if refusal:
         raise _refuse(refusal)
-    _check_open_then(appointment, availability_for([_slot_of(appointment)]))
+    if appointment.end > now:
+        # Still under way: it would be held, booked, on a closed day. One that
+        # is over is taken back to be marked a no-show next.
+        _check_open_then(appointment, availability_for([_slot_of(appointment)]))
     appointment.status = Appointment.Status.BOOKED
     appointment.checked_in_at = None
     appointment.save(update_fields=["status", "checked_in_at", "updated_at"])

@@ -896,22 +896,39 @@ def test_a_no_show_whose_slot_was_booked_since_stays_one(
     assert booked.status == Appointment.Status.NO_SHOW
 
 
-def test_a_check_in_is_not_taken_back_onto_a_day_closed_since(booked, front_desk):
-    """The day was closed in the afternoon, which leaves the morning's
-    appointments that are over alone: they can't go back to booked on it."""
+def test_a_check_in_under_way_is_not_taken_back_into_time_off_added_since(
+    booked, front_desk, practitioner
+):
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
+    TimeOffFactory(
+        practitioner=practitioner,
+        start=thursday(10, 30),
+        end=thursday(18),
+        reason="Unwell",
+    )
+
+    error = refusal(
+        lambda: undo_check_in(appointment=booked, by=front_desk, now=thursday(10, 20))
+    )
+
+    assert error.messages[0].endswith("The appointment can't go back to booked then.")
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.CHECKED_IN
+
+
+def test_a_check_in_that_is_over_is_taken_back_on_a_closed_day_to_mark_a_no_show(
+    booked, front_desk
+):
+    """The day was closed in the afternoon (which leaves the morning's
+    appointments that are over alone); the patient had left unseen."""
     check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
     ClosureDay.objects.create(date=date(2026, 11, 26), reason="Power cut")
 
-    error = refusal(
-        lambda: undo_check_in(appointment=booked, by=front_desk, now=thursday(14))
-    )
+    undo_check_in(appointment=booked, by=front_desk, now=thursday(14))
+    mark_no_show(appointment=booked, by=front_desk, now=thursday(14))
 
-    assert error.messages == [
-        "The clinic is closed on Thu 26 Nov 2026 (Power cut). "
-        "The appointment can't go back to booked then."
-    ]
     booked.refresh_from_db()
-    assert booked.status == Appointment.Status.CHECKED_IN
+    assert booked.status == Appointment.Status.NO_SHOW
 
 
 def test_a_no_show_is_not_taken_back_into_time_off_added_since(
