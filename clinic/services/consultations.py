@@ -74,7 +74,9 @@ def record_consultation(
     if (
         decided
         and appointment.start > now
-        and appointment.status != Appointment.Status.CHECKED_IN
+        # Checked in early, then decided (which completes it): it took place.
+        and appointment.status
+        not in (Appointment.Status.CHECKED_IN, Appointment.Status.COMPLETED)
     ):
         raise _refuse(
             _(

@@ -979,6 +979,31 @@ def test_a_decided_consultation_is_completed(decided):
     assert [e.action for e in decided.events.all()][-1] == "completed"
 
 
+def test_a_consultation_decided_early_is_corrected_before_its_booked_start(
+    booked, practitioner, front_desk
+):
+    """Checked in early and decided (which completes it): the practitioner can
+    still correct it before the time it was booked for."""
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(8, 30))
+    consultation = record_consultation(
+        consultation=Consultation(
+            appointment=booked,
+            areas=["face"],
+            goals=["lines"],
+            decision=Consultation.Decision.ELIGIBLE,
+        ),
+        by=practitioner.user,
+        now=thursday(8, 50),
+    )
+    consultation.skin_type = 3
+
+    record_consultation(
+        consultation=consultation, by=practitioner.user, now=thursday(9)
+    )
+
+    assert Consultation.objects.get().skin_type == 3
+
+
 def test_a_decided_consultation_cant_be_marked_as_missed(decided, front_desk):
     error = refusal(
         lambda: mark_no_show(appointment=decided, by=front_desk, now=thursday(11))
