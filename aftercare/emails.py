@@ -27,7 +27,7 @@ from aftercare.models import (
     Reminder,
     ReminderRule,
 )
-from clinic.models import Appointment, Practitioner, Room
+from clinic.models import Appointment, Consultation, Practitioner, Room
 
 
 def fill(text: str, values: dict) -> str:
@@ -49,7 +49,7 @@ CLINICAL_HIDDEN = "[clinical detail: visible to practitioners only]"
 
 def clinical_detail(reminder: Reminder) -> str:
     """What of the consultation's clinical record the email tells: the topical
-    medication to stop before a session, or ""."""
+    medication to stop before a session, or "" (one query)."""
     consultation = _consultation(reminder.appointment)
     return consultation.topical_medication if consultation is not None else ""
 
@@ -58,15 +58,25 @@ def clinical_detail(reminder: Reminder) -> str:
 MEDICATION_PAUSE = timedelta(days=3)
 
 
-def _values(reminder: Reminder, *, hide_clinical: bool = False) -> dict:
+def _values(
+    reminder: Reminder,
+    *,
+    hide_clinical: bool = False,
+    with_medication: bool = True,
+    now: datetime | None = None,
+) -> dict:
+    """The placeholders' values. ``with_medication``: the text names it (the
+    medication is read only then); ``now``: when the email goes out (its due
+    time when that is later, for a preview)."""
     appointment = reminder.appointment
     patient = reminder.patient
     start = timezone.localtime(appointment.start)
+    sent = max(reminder.due_at, now or timezone.now())
     medication_note = ""
-    if medication := clinical_detail(reminder):
+    if with_medication and (medication := clinical_detail(reminder)):
         if hide_clinical:
             medication = CLINICAL_HIDDEN
-        if appointment.start - reminder.due_at >= MEDICATION_PAUSE:
+        if appointment.start - sent >= MEDICATION_PAUSE:
             medication_note = (
                 f"Please stop {medication} 3 to 5 days before "
                 "your session, as agreed at your consultation."
@@ -91,12 +101,43 @@ def _values(reminder: Reminder, *, hide_clinical: bool = False) -> dict:
     }
 
 
+LATEST_CONSULTATION = "_latest_consultation"
+
+
 def _consultation(appointment: Appointment):
-    """The consultation behind a treatment session's plan, if any."""
+    """For a treatment session: the patient's latest decided consultation held
+    by then (a later one than the plan's may record a new medication), else the
+    plan's. None for other appointments."""
     session = getattr(appointment, "treatment_session", None)
     if session is None:
         return None
-    return session.plan.consultation
+    if not hasattr(appointment, LATEST_CONSULTATION):
+        attach_latest_consultations([appointment])
+    return getattr(appointment, LATEST_CONSULTATION) or session.plan.consultation
+
+
+def attach_latest_consultations(appointments: list[Appointment]) -> None:
+    """Read each treatment session's latest decided consultation (see
+    _consultation) for a batch of appointments, in one query."""
+    sessions = [
+        a for a in appointments if getattr(a, "treatment_session", None) is not None
+    ]
+    if not sessions:
+        return
+    decided = list(
+        Consultation.objects.decided()
+        .filter(patient_id__in={a.patient_id for a in sessions})
+        .select_related("appointment")
+        .order_by("appointment__start", "pk")
+    )
+    for appointment in sessions:
+        held = [
+            c
+            for c in decided
+            if c.patient_id == appointment.patient_id
+            and c.appointment.start <= appointment.start
+        ]
+        setattr(appointment, LATEST_CONSULTATION, held[-1] if held else None)
 
 
 def make_message(
@@ -204,7 +245,13 @@ def reminder_message(
     ``moved_from``: where a changed booking's appointments were as the patient
     last heard (by appointment), which an update names beside what changed."""
     now = now or timezone.now()
-    values = _values(reminder, hide_clinical=hide_clinical)
+    values = _values(
+        reminder,
+        hide_clinical=hide_clinical,
+        with_medication=rule is not None
+        and "medication_note" in f"{rule.subject}{rule.body}",
+        now=now,
+    )
     subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
     text = fill(rule.body, values) if rule else ""
     if reminder.kind != Kind.CANCELLATION:

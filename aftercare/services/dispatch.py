@@ -137,7 +137,7 @@ def claim(now: datetime, limit: int) -> list[Reminder]:
         Reminder.objects.filter(id__in=ids).update(
             status=Status.SENDING, lease_until=now + lease(), updated_at=now
         )
-    return list(
+    batch = list(
         Reminder.objects.filter(id__in=ids)
         .select_related(
             "patient",
@@ -148,6 +148,8 @@ def claim(now: datetime, limit: int) -> list[Reminder]:
         )
         .order_by("due_at", "id")
     )
+    emails.attach_latest_consultations([r.appointment for r in batch])
+    return batch
 
 
 def _skip_reason(

@@ -34,7 +34,7 @@ from plans.services import (
     move_sessions,
     propose_for_plan,
 )
-from plans.tests.factories import TreatmentPlanFactory
+from plans.tests.factories import ConsultationFactory, TreatmentPlanFactory
 from plans.tests.record_factories import add_session, make_plan, signed
 
 pytestmark = pytest.mark.django_db
@@ -750,6 +750,24 @@ def test_pre_care_asks_to_stop_the_topical_medication_recorded_at_consultation(
         assert note in html_of(message)
     else:
         assert "Please stop" not in text_of(message)
+
+
+def test_pre_care_names_the_medication_of_the_latest_consultation(
+    practitioner, patient, room, dispatch, mailoutbox
+):
+    plan = make_plan(
+        practitioner, patient=patient, consultation__topical_medication="adapalene"
+    )
+    # Screened again since the plan began: another medication now.
+    ConsultationFactory(patient=patient, topical_medication="tretinoin cream")
+    session = add_session(plan, NEXT_THURSDAY, room)
+    services.plan_booking([session.appointment], now=NOW)
+
+    dispatch(NEXT_THURSDAY - 5 * DAY)
+
+    [message] = [m for m in mailoutbox if m.subject.startswith("Getting ready")]
+    assert "Please stop tretinoin cream 3 to 5 days before" in text_of(message)
+    assert "adapalene" not in text_of(message)
 
 
 def test_pre_care_for_a_session_booked_at_short_notice_asks_to_stop_now(
