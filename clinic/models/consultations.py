@@ -66,14 +66,19 @@ class ConsultationQuerySet(models.QuerySet):
         )
 
     def not_superseded(self) -> "ConsultationQuerySet":
-        """Those with no later decided consultation of the same patient: the
-        later one screened the patient last, and says what holds now."""
+        """Those with no later consultation of the same patient that is decided,
+        or not decided yet with a yes in its screening: the later one screened
+        the patient last, and says (or will say) what holds now."""
         return self.exclude(
             Exists(
-                Consultation.objects.decided().filter(
+                Consultation.objects.exclude(
+                    appointment__status__in=Appointment.LOST_STATUSES
+                )
+                .filter(
                     patient=OuterRef("patient"),
                     appointment__start__gt=OuterRef("appointment__start"),
                 )
+                .filter(~Q(decision=Consultation.Decision.PENDING) | ~SCREENED_CLEAR)
             )
         )
 

@@ -61,15 +61,17 @@ def why_no_plan(consultation: Consultation) -> str:
             "This consultation's plan is still open: continue it, or end it "
             "before starting another."
         )
-    newer = (
-        Consultation.objects.decided()
-        .filter(
+    later = (
+        Consultation.objects.filter(
             patient_id=consultation.patient_id,
             appointment__start__gt=consultation.appointment.start,
         )
+        .exclude(appointment__status__in=Appointment.LOST_STATUSES)
         .select_related("appointment")
         .order_by("-appointment__start")
-        .first()
+    )
+    newer = next(
+        (c for c in later if c.decision != Consultation.Decision.PENDING), None
     )
     if newer is not None:
         return _(
@@ -79,13 +81,20 @@ def why_no_plan(consultation: Consultation) -> str:
             "day": day_text(timezone.localdate(newer.appointment.start)),
             "decision": newer.get_decision_display().lower(),
         }
+    screened = next((c for c in later if c.flags), None)
+    if screened is not None:
+        return _(
+            "A later consultation, on %(day)s, has a yes in its screening and is "
+            "not decided yet: decide it, then start the plan from it."
+        ) % {"day": day_text(timezone.localdate(screened.appointment.start))}
     return ""
 
 
 def later_consultations(plans: Iterable[TreatmentPlan]) -> dict[int, Consultation]:
-    """For each plan (by id), its patient's latest decided consultation held
-    after the one the plan started from, when that one says to take care: not
-    eligible, refer, or a yes in its screening (one query).
+    """For each plan (by id), the latest consultation of its patient held after
+    the one the plan started from that says to take care: not eligible, refer,
+    a yes in its screening (decided or not yet), or another topical medication
+    (one query).
 
     A plan keeps its consultation; the patient may have been screened again
     since (a pregnancy, a new medication), and whoever treats must see it.
@@ -93,28 +102,40 @@ def later_consultations(plans: Iterable[TreatmentPlan]) -> dict[int, Consultatio
     plans = list(plans)
     if not plans:
         return {}
-    decided = list(
-        Consultation.objects.decided()
-        .filter(patient_id__in={plan.patient_id for plan in plans})
+    held = list(
+        Consultation.objects.filter(patient_id__in={plan.patient_id for plan in plans})
+        .exclude(appointment__status__in=Appointment.LOST_STATUSES)
         .select_related("appointment")
         .order_by("appointment__start", "pk")
     )
-    held_at = {c.pk: c.appointment.start for c in decided}
+    by_pk = {c.pk: c for c in held}
     found = {}
     for plan in plans:
-        started_from = held_at.get(plan.consultation_id)
-        later = [
-            c
-            for c in decided
-            if c.patient_id == plan.patient_id
-            and started_from is not None
-            and c.appointment.start > started_from
-        ]
-        if later and (
-            later[-1].decision != Consultation.Decision.ELIGIBLE or later[-1].flags
-        ):
-            found[plan.pk] = later[-1]
+        started_from = by_pk.get(plan.consultation_id)
+        if started_from is None:
+            continue
+        for later in reversed(held):
+            if (
+                later.patient_id == plan.patient_id
+                and later.appointment.start > started_from.appointment.start
+                and says_to_take_care(later, started_from)
+            ):
+                found[plan.pk] = later
+                break
     return found
+
+
+def says_to_take_care(later: Consultation, earlier: Consultation) -> bool:
+    """What a later consultation says that the earlier one didn't."""
+    return (
+        later.decision
+        in (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
+        or bool(later.flags)
+        or bool(
+            later.topical_medication
+            and later.topical_medication != earlier.topical_medication
+        )
+    )
 
 
 @transaction.atomic

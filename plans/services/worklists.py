@@ -41,9 +41,9 @@ def plans_with_unbooked_sessions() -> QuerySet[TreatmentPlan]:
 
 def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
     """Open plans that need the front desk, each with why: a consultation that no
-    longer says eligible, a cancelled or missed session with no replacement, or
-    a next session overdue (later than the window after the last one) and not
-    booked. One query."""
+    longer says eligible (or a later one refusing), a cancelled or missed
+    session with no replacement, or a next session overdue (later than the
+    window after the last one) and not booked. One query."""
     today = timezone.localdate(now)
     lost = TreatmentSession.objects.filter(
         plan=OuterRef("pk"),
@@ -55,9 +55,29 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
         status__in=Appointment.OPEN_STATUSES,
         start__gte=now,
     )
+    refusals = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
+    held = Consultation.objects.exclude(
+        appointment__status__in=Appointment.LOST_STATUSES
+    )
+    # A later consultation refusing or referring the patient, not overturned by
+    # an eligible one after it.
+    later_refusal = held.filter(
+        patient=OuterRef("patient"),
+        appointment__start__gt=OuterRef("consultation__appointment__start"),
+        decision__in=refusals,
+    ).exclude(
+        Exists(
+            held.filter(
+                patient=OuterRef("patient"),
+                appointment__start__gt=OuterRef("appointment__start"),
+                decision=Consultation.Decision.ELIGIBLE,
+            )
+        )
+    )
     candidates = (
         _open_plans()
         .annotate(
+            later_refusal=Exists(later_refusal),
             lost=Exists(lost),
             upcoming=Exists(upcoming),
             last_start=Max(
@@ -73,6 +93,7 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
             Q(lost=True)
             | Q(upcoming=False, last_start__isnull=False)
             | ~Q(consultation__decision=Consultation.Decision.ELIGIBLE)
+            | Q(later_refusal=True)
         )
     )
     at_risk = []
@@ -83,6 +104,13 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
                 _(
                     "The consultation behind this plan no longer says eligible: "
                     "ask the practitioner before the next session."
+                )
+            )
+        elif plan.later_refusal:
+            reasons.append(
+                _(
+                    "A later consultation says not eligible or refer: ask the "
+                    "practitioner before the next session."
                 )
             )
         if plan.lost and plan.live_count < plan.planned_sessions:

@@ -687,6 +687,17 @@ def test_the_plan_page_says_a_later_consultation_refers_the_patient(
     assert later.get_absolute_url() in clinician
 
 
+def test_a_later_consultation_with_another_medication_is_shown_before_treating(
+    client, practitioner, plan, today
+):
+    ConsultationFactory(patient=plan.patient, topical_medication="Adapalene gel")
+    client.force_login(practitioner.user)
+
+    page = client.get(record_url(today)).content.decode()
+
+    assert "says eligible</strong>; topical medication: Adapalene gel." in page
+
+
 def test_a_later_consultation_saying_nothing_new_adds_no_warning(
     client, practitioner, plan, today
 ):

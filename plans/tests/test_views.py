@@ -2538,3 +2538,74 @@ def test_a_plan_with_nothing_booked_says_it_has_not_started(
     assert "Not started: nothing booked" in empty
     assert "Session 1 of 6" not in empty
     assert "Session 1 of 6" in started
+
+
+def test_a_later_refusal_puts_the_plan_at_risk_until_an_eligible_one_follows(
+    practitioner, plan, sessions
+):
+    from plans.services.worklists import series_at_risk
+    from plans.tests.factories import ConsultationFactory
+
+    after = plan.consultation.appointment.start
+    refused = ConsultationFactory(
+        patient=plan.patient,
+        appointment__start=after + timedelta(days=1),
+        decision=Consultation.Decision.REFER,
+        decision_reason="Mole to check first.",
+    )
+    assert dict(series_at_risk(timezone.now()))[plan] == [
+        "A later consultation says not eligible or refer: ask the practitioner "
+        "before the next session."
+    ]
+
+    # Eligible again, after the check.
+    ConsultationFactory(patient=plan.patient, appointment__start=after + timedelta(2))
+
+    assert refused.decision == "refer"
+    assert plan not in dict(series_at_risk(timezone.now()))
+
+
+def test_the_front_desk_is_told_of_a_later_refusal_only(
+    client, front_desk, practitioner, plan
+):
+    from plans.tests.factories import ConsultationFactory
+
+    ConsultationFactory(
+        patient=plan.patient,
+        appointment__start=plan.consultation.appointment.start + timedelta(days=1),
+        pregnant=True,
+        screening_note="Pregnant.",
+        decision_reason="Shallow needling, GP agrees.",
+    )
+    client.force_login(front_desk)
+    assert "A later consultation" not in (
+        client.get(plan.get_absolute_url()).content.decode()
+    )
+    client.force_login(practitioner.user)
+    assert "says eligible</strong>, with a yes in its screening." in (
+        client.get(plan.get_absolute_url()).content.decode()
+    )
+
+
+def test_a_later_consultation_not_decided_yet_with_a_yes_holds_the_plan_back(
+    practitioner, patient
+):
+    from plans.services.worklists import eligible_without_plan
+    from plans.tests.factories import ConsultationFactory
+
+    earlier = ConsultationFactory(patient=patient)
+    ConsultationFactory(
+        patient=patient,
+        decision=Consultation.Decision.PENDING,
+        decided_by=None,
+        decided_at=None,
+        pregnant=True,
+        screening_note="Pregnant, 12 weeks.",
+    )
+
+    assert services.why_no_plan(earlier).startswith(
+        "A later consultation, on "
+    ) and "has a yes in its screening and is not decided yet" in (
+        services.why_no_plan(earlier)
+    )
+    assert earlier not in eligible_without_plan()

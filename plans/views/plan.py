@@ -204,9 +204,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "unbooked": max(plan.planned_sessions - live, 0),
             "next_due": next_due,
             "window": services.window_for(plan),
-            "later": services.later_consultations([plan]).get(plan.pk)
-            if plan.is_open
-            else None,
+            "later": _later_consultation(request, plan),
             "clinician": request.user.has_perm("clinic.change_consultation"),
             "can_book": request.user.has_perm("plans.book_series"),
             # Not offered at the most sessions any plan may have.
@@ -344,3 +342,15 @@ def plan_complete(request: HttpRequest, pk: int) -> HttpResponse:
     else:
         messages.success(request, _("Plan completed."))
     return redirect(plan)
+
+
+def _later_consultation(request: HttpRequest, plan) -> Consultation | None:
+    """A later consultation the plan page warns of. The front desk sees
+    decisions, not screenings: only a refusal or referral is said to them."""
+    if not plan.is_open:
+        return None
+    later = services.later_consultations([plan]).get(plan.pk)
+    if later is None or request.user.has_perm("clinic.change_consultation"):
+        return later
+    refusals = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
+    return later if later.decision in refusals else None
