@@ -730,7 +730,16 @@ def test_a_patient_checked_in_early_is_signed_off_early(
     assert form.initial["started_at"] == at(TODAY, 15)
     assert form.initial["ended_at"] == at(TODAY, 16)
     # Checked in at 15:00 for a session from 14:00: the times are confirmed.
-    done = post_as_page(client, url, data | {"times_checked": "on"}, follow=True)
+    done = post_as_page(
+        client,
+        url,
+        data
+        | {
+            "times_checked": "on",
+            "times_checked_for": "2026-11-24T14:00|2026-11-24T14:50",
+        },
+        follow=True,
+    )
     assert "Session completed and signed. The record is now locked." in (
         messages_of(done)
     )
@@ -2149,12 +2158,26 @@ def test_signing_times_well_before_the_check_in_asks_to_confirm_them_first(
     assert 'name="times_checked"' in page
     assert not SessionRecord.objects.filter(session=today).exists()  # nothing saved
 
-    signed_now = post_as_page(
-        client, record_url(today), typed | {"times_checked": "on"}
+    ticked = typed | {
+        "times_checked": "on",
+        "times_checked_for": "2026-11-24T08:55|2026-11-24T09:45",
+    }
+    # Ticked, then the start changed: asked again, for the new times.
+    changed = post_as_page(
+        client, record_url(today), ticked | {"started_at": "2026-11-24T08:30"}
     )
+    assert changed.status_code == 200
+    assert "recorded as starting at 08:30" in changed.content.decode()
+    assert not SessionRecord.objects.filter(session=today).exists()
 
-    assert signed_now.status_code == 302
+    signed_now = post_as_page(client, record_url(today), ticked, follow=True)
+
+    assert signed_now.redirect_chain[-1][1] == 302
     assert SessionRecord.objects.get(session=today).is_signed
+    # Confirmed: not questioned again beside the success.
+    assert not any(
+        "before the patient was checked in" in m for m in messages_of(signed_now)
+    )
 
 
 def test_my_day_is_logged_as_an_opening_of_each_sessions_clinical_details(

@@ -164,7 +164,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         return redirect("plans:record", session_pk=session.pk)
     treatable = records.treatable_areas(session, record)
     # Times signing questions: the page asks to confirm them (sign_record).
-    ask_times = request.POST.get("times_checked") == "on"
+    ask_times = _times_checked(request)
     if can_edit:
         initial = {}
         if not record.pk:
@@ -218,12 +218,13 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                             by=request.user,
                             despite_decision=request.POST.get("despite_decision")
                             == "on",
-                            times_checked=request.POST.get("times_checked") == "on",
+                            times_checked=_times_checked(request),
                         )
                 for warning in records.depth_warnings(entries, previous):
                     messages.warning(request, warning)
-                for warning in records.time_warnings(saved):
-                    messages.warning(request, warning)
+                if not _times_checked(request):
+                    for warning in records.time_warnings(saved):
+                        messages.warning(request, warning)
                 waiting = areas.waiting_for_depth()
                 if waiting:
                     messages.warning(
@@ -310,6 +311,8 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             "photo_refused": refused_photo.get("refused", []),
             "lost": lost,
             "ask_times": ask_times,
+            # Ticked for the times as they are still typed.
+            "times_checked": _times_checked(request),
             "later": None
             if record.is_signed or lost
             else later_consultations([session.plan]).get(session.plan_id),
@@ -507,4 +510,14 @@ def my_day(request: HttpRequest) -> HttpResponse:
             and not hasattr(request.user, "practitioner")
             else [],
         },
+    )
+
+
+def _times_checked(request: HttpRequest) -> bool:
+    """The practitioner ticked that the times are right, for the times on the
+    page when they ticked it (changed since, they are asked again)."""
+    typed = f"{request.POST.get('started_at', '')}|{request.POST.get('ended_at', '')}"
+    return (
+        request.POST.get("times_checked") == "on"
+        and request.POST.get("times_checked_for") == typed
     )
