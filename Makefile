@@ -30,6 +30,7 @@ run: export SESSION_COOKIE_SECURE ?= 0
 run: export CSRF_COOKIE_SECURE ?= 0
 run: export SECURE_HSTS_SECONDS ?= 0
 run: export CLINIC_BASE_URL ?= http://$(HOST):$(PORT)
+run: export CLINIC_ADDRESS ?= 1 Example Street, London N1 0AA
 
 ## Serve the app with demo data: web, Celery worker and Celery beat, until Ctrl-C.
 run: install

@@ -74,14 +74,24 @@ def clinic_details_are_real(app_configs, **kwargs) -> list[Warning]:
         for name, value in settings.DEMO_CLINIC_DETAILS.items()
         if getattr(settings, name) == value
     ]
+    warnings = []
+    if not settings.CLINIC_ADDRESS:
+        warnings.append(
+            Warning(
+                "CLINIC_ADDRESS is empty: patients' emails and calendar events "
+                "give no street address.",
+                hint="Set CLINIC_ADDRESS to the clinic's address, in one line.",
+                id="clinic.W005",
+            )
+        )
     if not demo:
-        return []
-    return [
+        return warnings
+    return warnings + [
         Warning(
             f"{', '.join(demo)} still hold the demo clinic's details, which "
             "patients would read in their emails.",
-            hint="Set them to the clinic's own name, phone, email address, "
-            "email domain and street address.",
+            hint="Set them to the clinic's own name, phone, email address and "
+            "email domain.",
             id="clinic.W003",
         )
     ]

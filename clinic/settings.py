@@ -227,15 +227,14 @@ DEMO_CLINIC_DETAILS = {
     "CLINIC_PHONE": "+44 20 7946 0000",
     "CLINIC_EMAIL": "hello@clinic.example",
     "CLINIC_EMAIL_DOMAIN": "clinic.example",
-    "CLINIC_ADDRESS": "1 Example Street, London N1 0AA",
 }
 CLINIC_NAME = env.str("CLINIC_NAME", default=DEMO_CLINIC_DETAILS["CLINIC_NAME"])
 CLINIC_PHONE = env.str("CLINIC_PHONE", default=DEMO_CLINIC_DETAILS["CLINIC_PHONE"])
 CLINIC_EMAIL = env.str("CLINIC_EMAIL", default=DEMO_CLINIC_DETAILS["CLINIC_EMAIL"])
 # Where patients come: in every email and in each calendar event's location.
-CLINIC_ADDRESS = env.str(
-    "CLINIC_ADDRESS", default=DEMO_CLINIC_DETAILS["CLINIC_ADDRESS"]
-).strip()
+# Empty by default, so that no clinic sends an address that isn't its own
+# (`make run` gives the demo clinic one); `check --deploy` warns while empty.
+CLINIC_ADDRESS = env.str("CLINIC_ADDRESS", default="").strip()
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

@@ -272,8 +272,9 @@ def test_emails_held_back_on_purpose_are_not_late(completed, dispatch, quiet_nig
 
 
 def test_every_email_has_both_parts_the_patient_the_clinic_and_one_click_unsubscribe(
-    book, dispatch, mailoutbox, patient
+    book, dispatch, mailoutbox, patient, settings
 ):
+    settings.CLINIC_ADDRESS = "4 Mill Lane, Manchester M1 1AA"
     book()
     dispatch(NOW)
     dispatch(THURSDAY - DAY)
@@ -306,8 +307,9 @@ def test_every_email_has_both_parts_the_patient_the_clinic_and_one_click_unsubsc
 
 
 def test_the_confirmation_carries_the_appointment_as_a_calendar_event_in_utc(
-    book, dispatch, mailoutbox
+    book, dispatch, mailoutbox, settings
 ):
+    settings.CLINIC_ADDRESS = "4 Mill Lane, Manchester M1 1AA"
     appointment = book()
     dispatch(NOW)
 
@@ -328,6 +330,20 @@ def test_the_confirmation_carries_the_appointment_as_a_calendar_event_in_utc(
         f"call {settings.CLINIC_NAME} on {settings.CLINIC_PHONE}."
     )
     assert message.attachments[0].get_filename() == "appointment.ics"
+
+
+def test_without_an_address_emails_and_events_leave_it_out(
+    book, dispatch, mailoutbox, settings
+):
+    settings.CLINIC_ADDRESS = ""
+    appointment = book()
+
+    dispatch(NOW)
+
+    [message] = mailoutbox
+    [event] = events(message)
+    assert str(event["location"]) == f"{settings.CLINIC_NAME}, {appointment.room}"
+    assert f"{settings.CLINIC_NAME}\n{settings.CLINIC_PHONE}" in text_of(message)
 
 
 def test_calendar_times_in_summer_are_converted_to_utc(

@@ -125,3 +125,12 @@ def test_patient_emails_over_plain_smtp_to_another_machine_are_warned_of(
     found = [w.id for w in emails_travel_encrypted(None)]
 
     assert found == (["clinic.W004"] if warned else [])
+
+
+def test_an_empty_clinic_address_is_warned_of(production):
+    production.CLINIC_ADDRESS = ""
+
+    [warning] = clinic_details_are_real(None)
+
+    assert warning.id == "clinic.W005"
+    assert warning.msg.startswith("CLINIC_ADDRESS is empty")
