@@ -98,12 +98,13 @@ def ics(
             if part
         ),
     )
-    event.add(
-        "description",
-        f"{appointment.get_kind_display()} with {appointment.practitioner}. "
-        f"To change or cancel it, call {settings.CLINIC_NAME} on "
-        f"{settings.CLINIC_PHONE}.",
-    )
+    if not cancel:
+        event.add(
+            "description",
+            f"{appointment.get_kind_display()} with {appointment.practitioner}. "
+            f"To change or cancel it, call {settings.CLINIC_NAME} on "
+            f"{settings.CLINIC_PHONE}.",
+        )
     event.add("status", "CANCELLED" if cancel else "CONFIRMED")
     event.add(
         "organizer",

@@ -101,6 +101,13 @@ def _values(
     }
 
 
+def phone_link(number: str) -> str:
+    """A number a phone can call from a tel: link: "+44 (0)20 7946 0000" is
+    +442079460000 (the "(0)" is dialled from within the country only)."""
+    number = number.replace("(0)", "")
+    return "".join(c for c in number if c.isdigit() or c == "+")
+
+
 LATEST_CONSULTATION = "_latest_consultation"
 
 
@@ -277,9 +284,7 @@ def reminder_message(
         "clinic_name": settings.CLINIC_NAME,
         "clinic_phone": settings.CLINIC_PHONE,
         # A number a phone can call: digits and the leading + only.
-        "clinic_phone_link": "".join(
-            c for c in settings.CLINIC_PHONE if c.isdigit() or c == "+"
-        ),
+        "clinic_phone_link": phone_link(settings.CLINIC_PHONE),
         "clinic_email": settings.CLINIC_EMAIL,
         "clinic_address": settings.CLINIC_ADDRESS,
         "unsubscribe_url": unsubscribe_url,

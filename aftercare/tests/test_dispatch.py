@@ -346,6 +346,36 @@ def test_without_an_address_emails_and_events_leave_it_out(
     assert f"{settings.CLINIC_NAME}\n{settings.CLINIC_PHONE}" in text_of(message)
 
 
+@pytest.mark.parametrize(
+    ("number", "link"),
+    [
+        ("+44 20 7946 0000", "+442079460000"),
+        ("+44 (0)20 7946 0000", "+442079460000"),
+        ("020 7946 0000", "02079460000"),
+    ],
+)
+def test_the_clinics_phone_is_linked_as_a_phone_dials_it(number, link):
+    from aftercare.emails import phone_link
+
+    assert phone_link(number) == link
+
+
+def test_a_cancelled_event_doesnt_ask_to_call_to_cancel_it(
+    book, dispatch, mailoutbox, front_desk
+):
+    appointment = book()
+    dispatch(NOW)
+    cancel_appointment(
+        appointment=appointment, by=front_desk, reason="Unwell", now=NOW + HOUR
+    )
+
+    dispatch(NOW + HOUR)
+
+    confirmation, cancellation = mailoutbox
+    assert "To change or cancel it" in str(events(confirmation)[0]["description"])
+    assert "description" not in events(cancellation)[0]
+
+
 def test_calendar_times_in_summer_are_converted_to_utc(
     clinic, patient, practitioner, room, front_desk, dispatch, mailoutbox
 ):

@@ -280,7 +280,11 @@ class StaffAccountAdmin(UserAdmin):
                 % {"name": account.get_full_name() or account.get_username()},
                 messages.WARNING,
             )
-        elif account.is_active and roles.PRACTITIONER in account_roles:
+        elif (
+            account.is_active
+            and roles.PRACTITIONER in account_roles
+            and {"is_active", "groups"} & set(form.changed_data)
+        ):
             # Given back the account or the role: bookings wait for a manager's
             # tick, which is easy to miss on another page.
             resting = Practitioner.objects.filter(user=account, is_active=False)

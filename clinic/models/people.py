@@ -21,6 +21,9 @@ phone_validator = RegexValidator(
     ),
 )
 
+# From this age a patient consents to treatment on their own.
+ADULT_AGE = 18
+
 
 NAME_JOINERS = {"\u200c", "\u200d"}
 # Characters that print as nothing although Unicode calls some of them letters.
@@ -204,10 +207,6 @@ class Patient(models.Model):
     def is_minor(self) -> bool:
         """Under 18 today: treatment needs a parent's or guardian's consent."""
         return self.age < ADULT_AGE
-
-
-# From this age a patient consents to treatment on their own.
-ADULT_AGE = 18
 
 
 class Practitioner(models.Model):

@@ -210,6 +210,15 @@ def test_an_account_given_back_says_where_bookings_are_turned_on_again(
         "doesn&#x27;t take bookings yet" in page or "doesn't take bookings yet" in page
     )
     assert reverse("admin:clinic_practitioner_change", args=[practitioner.pk]) in page
+    # Saved again with no change to the account or role: a practitioner kept
+    # off bookings on purpose is not spoken of again.
+    practitioner.user.refresh_from_db()
+    unchanged = admin_client.post(
+        url,
+        account_data(practitioner.user, groups=[group.pk], is_active="on"),
+        follow=True,
+    )
+    assert "take bookings yet" not in unchanged.content.decode()
     # Saved again with bookings on, the account says nothing of them.
     Practitioner.objects.filter(pk=practitioner.pk).update(is_active=True)
     practitioner.user.refresh_from_db()
