@@ -302,7 +302,7 @@ def send_copy(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, NOT_FROM_A_PAGE)
         return redirect(reminder)
     try:
-        copy = services.send_copy(reminder)
+        copy = services.send_copy(reminder, shown=_shown(request))
     except services.OutboxError as error:
         messages.error(request, str(error))
         return redirect(reminder)

@@ -253,7 +253,9 @@ def why_not_copy(reminder: Reminder, *, now: datetime | None = None) -> str:
 
 
 @transaction.atomic
-def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
+def send_copy(
+    reminder: Reminder, *, now: datetime | None = None, shown: str | None = None
+) -> Reminder:
     """Send a sent email again on request ("I can't find my confirmation"): a
     new row, due now, at the same version (the same calendar SEQUENCE), so the
     outbox shows both and the original's record stays as it was."""
@@ -264,7 +266,7 @@ def send_copy(reminder: Reminder, *, now: datetime | None = None) -> Reminder:
         .select_related("appointment", "patient")
         .get(pk=reminder.pk)
     )
-    refusal = why_not_copy(reminder, now=now)
+    refusal = changed_since_shown(reminder, shown) or why_not_copy(reminder, now=now)
     if refusal:
         raise OutboxError(refusal)
     try:

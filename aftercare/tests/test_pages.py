@@ -1119,3 +1119,17 @@ def test_an_outbox_action_not_sent_from_its_page_is_refused_in_words(
     target.refresh_from_db()
     assert target.status == (Status.SCHEDULED if action == "cancel" else Status.SENT)
     assert Reminder.objects.count() == before
+
+
+def test_a_copy_asked_for_from_a_page_that_showed_another_status_is_refused(
+    as_user, confirmation
+):
+    response = as_user("front_desk").post(
+        reverse("aftercare:copy", args=[confirmation.pk]),
+        {"seen": "failed"},
+        follow=True,
+    )
+
+    assert "changed while your page was open" in response.content.decode()
+    assert not Reminder.objects.filter(copy_of=confirmation).exists()
+
