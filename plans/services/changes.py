@@ -493,8 +493,12 @@ def cancel_session(
         day_after = shift_wall_clock(cancelled.start, timedelta(days=1))
         if latest.start < cancelled.start and first_start < day_after:
             first_start = day_after
-    # In the room the course goes on in, when it is free then; else in any.
-    rooms = [room_to_follow(plan, latest), None]
+    # In the room the course goes on in (or the cancelled session's, when none
+    # is still to come), when it is free then; else in any.
+    course_room = room_to_follow(plan, latest)
+    if course_room is None and cancelled.room.is_active:
+        course_room = cancelled.room
+    rooms = [course_room, None]
     for room in dict.fromkeys(rooms):
         proposals = propose_for_plan(
             plan=plan,
