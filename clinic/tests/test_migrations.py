@@ -37,3 +37,48 @@ def test_eligible_despite_the_screening_before_the_rule_keeps_its_decision():
     assert consultation.decision_reason.startswith(
         "Decided before a reason was asked for"
     )
+
+
+BEFORE_COMPLETING = [("clinic", "0020_eligible_despite_screening_needs_reason")]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_consultations_decided_before_decisions_completed_them_are_completed():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from clinic.models import Appointment
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE_COMPLETING)
+    old = executor.loader.project_state(BEFORE_COMPLETING).apps
+    decided_by = UserFactory()
+    past = timezone.now() - timedelta(days=2)
+    over = AppointmentFactory(kind="consultation", start=past, status="checked_in")
+    undecided = AppointmentFactory(
+        kind="consultation", start=past + timedelta(hours=2), status="booked"
+    )
+    for appointment, decision in ((over, "eligible"), (undecided, "pending")):
+        old.get_model("clinic", "Consultation").objects.create(
+            appointment_id=appointment.pk,
+            patient_id=appointment.patient_id,
+            areas=["face"],
+            goals=["lines"],
+            decision=decision,
+            decided_by_id=decided_by.pk if decision != "pending" else None,
+            decided_at=appointment.end if decision != "pending" else None,
+        )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    over = Appointment.objects.get(pk=over.pk)
+    assert over.status == Appointment.Status.COMPLETED
+    [event] = over.events.all()
+    assert (event.action, event.by_id, event.at) == (
+        "completed",
+        decided_by.pk,
+        over.end,
+    )
+    assert Appointment.objects.get(pk=undecided.pk).status == "booked"
