@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
-from django.db.models import CharField, Count, F, Min, Value
+from django.db.models import CharField, Count, F, Min, Q, Value
 from django.db.models.functions import Cast, Concat
 from django.utils import timezone
 
@@ -81,6 +81,16 @@ def _quiet_hours_end(moment: datetime) -> datetime:
     return release.astimezone(UTC)
 
 
+def _quiet_hours_start(moment: datetime) -> datetime:
+    """When the quiet hours that ``moment`` falls in began."""
+    start = settings.CLINIC_QUIET_HOURS[0]
+    local = timezone.localtime(moment)
+    began = local.replace(hour=start.hour, minute=start.minute, second=0, microsecond=0)
+    if began > local:
+        began -= timedelta(days=1)
+    return began.astimezone(UTC)
+
+
 def lease() -> timedelta:
     """How long claimed rows are this worker's before they count as abandoned.
     Must be longer than sending one batch takes."""
@@ -105,7 +115,13 @@ def late_emails(now: datetime) -> Late | None:
     """The emails the dispatcher would have sent by now if it ran: due for
     longer than late_after(), neither held by a rule switched off nor waiting
     for the end of quiet hours (one query). None when there are none."""
-    due = Reminder.objects.due(now - late_after())
+    by = now - late_after()
+    # Reminders held by quiet hours count from the hours' end: those due since
+    # the quiet hours around ``by`` began weren't to go out before them.
+    held_from = _quiet_hours_start(by) if in_quiet_hours(by) else by
+    due = Reminder.objects.due(by).filter(
+        Q(kind__in=TRANSACTIONAL) | Q(due_at__lte=held_from)
+    )
     if in_quiet_hours(now):
         due = due.filter(kind__in=TRANSACTIONAL)
     due = due.exclude(

@@ -263,6 +263,8 @@ def test_emails_held_back_on_purpose_are_not_late(completed, dispatch, quiet_nig
 
     # At night the 12 h step waits for the morning; the 24 h one for its rule.
     assert services.late_emails(local(2026, 11, 25, 7, 59)) is None
+    # Released at 08:00: late only once the morning's dispatches had their time.
+    assert services.late_emails(local(2026, 11, 25, 8, 5)) is None
     assert services.late_emails(SESSION_END + 30 * HOUR) == services.Late(
         count=1, since=SESSION_END + 12 * HOUR
     )

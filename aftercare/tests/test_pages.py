@@ -1132,4 +1132,3 @@ def test_a_copy_asked_for_from_a_page_that_showed_another_status_is_refused(
 
     assert "changed while your page was open" in response.content.decode()
     assert not Reminder.objects.filter(copy_of=confirmation).exists()
-
