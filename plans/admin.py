@@ -1,8 +1,10 @@
+from django import forms
 from django.contrib import admin, messages
 from django.core.validators import MinValueValidator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+from clinic.admin.calendar import list_name
 from clinic.admin.stale import RefusesStaleEdits
 from plans.models import Product, Protocol, TreatmentPlan, TreatmentSession
 
@@ -16,8 +18,29 @@ SCHEDULING_FIELDS = {
 }
 
 
+class ProtocolForm(forms.ModelForm):
+    class Meta:
+        model = Protocol
+        fields = [
+            "name",
+            "description",
+            "min_sessions",
+            "max_sessions",
+            "target_spacing_days",
+            "min_spacing_days",
+            "max_spacing_days",
+            "session_minutes",
+            "is_active",
+        ]
+
+    def clean_name(self) -> str:
+        # Picked by name from a list when a plan is started.
+        return list_name(self.cleaned_data["name"], Protocol, self.instance)
+
+
 @admin.register(Protocol)
 class ProtocolAdmin(RefusesStaleEdits, admin.ModelAdmin):
+    form = ProtocolForm
     list_display = [
         "name",
         "sessions_text",

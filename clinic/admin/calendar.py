@@ -91,24 +91,29 @@ class RoomForm(StillBookedForm):
         fields = ["name", "is_active"]
 
     def clean_name(self) -> str:
-        """One spelling, readable, and not another room's name in other letters
-        (case, full-width, spaces, "ß" for "ss"): the front desk picks rooms by
-        name from a list."""
-        name = clean_person_name(self.cleaned_data["name"])
-        validate_person_name(name)
-        same = next(
-            (
-                room
-                for room in Room.objects.exclude(pk=self.instance.pk)
-                if clean_person_name(room.name).casefold() == name.casefold()
-            ),
-            None,
+        """The front desk picks rooms by name from a list (list_name)."""
+        return list_name(self.cleaned_data["name"], Room, self.instance)
+
+
+def list_name(typed: str, model, instance) -> str:
+    """A name picked from a list (a room, a protocol): one spelling, readable,
+    and not another's name in other letters (case, full-width, spaces, "ß" for
+    "ss", invisible characters)."""
+    name = clean_person_name(typed)
+    validate_person_name(name)
+    same = next(
+        (
+            other
+            for other in model.objects.exclude(pk=instance.pk)
+            if clean_person_name(other.name).casefold() == name.casefold()
+        ),
+        None,
+    )
+    if same is not None:
+        raise forms.ValidationError(
+            _("%(name)s has this name already.") % {"name": same}
         )
-        if same is not None:
-            raise forms.ValidationError(
-                _("%(room)s has this name already.") % {"room": same}
-            )
-        return name
+    return name
 
 
 class PractitionerForm(StillBookedForm):
