@@ -1916,6 +1916,14 @@ def test_complete_is_offered_once_no_session_is_still_booked(
 
     assert complete not in page
     assert "The plan is completed once its 5 booked sessions are done" in page
+    # The rest cancelled: nothing is still booked, and it is offered.
+    Appointment.objects.filter(
+        treatment_session__plan=plan, status=Appointment.Status.BOOKED
+    ).update(status=Appointment.Status.CANCELLED, cancel_reason="Moving away.")
+    with time_machine.travel(SERIES[0] + timedelta(hours=3), tick=False):
+        client.force_login(practitioner.user)
+        offered = client.get(plan.get_absolute_url()).content.decode()
+    assert complete in offered
 
 
 def test_booking_the_one_session_added_speaks_of_it(
