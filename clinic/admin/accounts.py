@@ -64,7 +64,28 @@ class PasswordSetElsewhereWidget(ReadOnlyPasswordHashWidget):
         return format_html("<p>{}</p>", PASSWORD_SET_ELSEWHERE)
 
 
-class StaffAccountCreationForm(UserCreationForm):
+class ReadableNames:
+    """Form mixin: names staff see on every page, emails and signed records,
+    readable, as patients' are; required where the form requires them."""
+
+    def _clean_name(self, field: str) -> str:
+        name = clean_person_name(self.cleaned_data.get(field) or "")
+        if self.fields[field].required and not name:
+            raise forms.ValidationError(
+                _("Give the name staff and patients will read.")
+            )
+        if name:
+            validate_person_name(name)
+        return name
+
+    def clean_first_name(self) -> str:
+        return self._clean_name("first_name")
+
+    def clean_last_name(self) -> str:
+        return self._clean_name("last_name")
+
+
+class StaffAccountCreationForm(ReadableNames, UserCreationForm):
     """A new account with the name staff and patients will read, and its role:
     without a role it opens nothing, and a name left for later shows as the
     username on calendars and in patients' emails."""
@@ -87,21 +108,6 @@ class StaffAccountCreationForm(UserCreationForm):
         super().__init__(*args, **kwargs)
         for name in ("first_name", "last_name"):
             self.fields[name].required = True
-
-    def _clean_name(self, field: str) -> str:
-        name = clean_person_name(self.cleaned_data.get(field) or "")
-        if not name:
-            raise forms.ValidationError(
-                _("Give the name staff and patients will read.")
-            )
-        validate_person_name(name)
-        return name
-
-    def clean_first_name(self) -> str:
-        return self._clean_name("first_name")
-
-    def clean_last_name(self) -> str:
-        return self._clean_name("last_name")
 
 
 @admin.register(User)
@@ -172,7 +178,7 @@ class StaffAccountAdmin(UserAdmin):
         if obj is None:
             return form
 
-        class StaffAccountForm(form):
+        class StaffAccountForm(ReadableNames, form):
             def clean_username(self) -> str:
                 username = self.cleaned_data["username"]
                 others = User.objects.exclude(pk=self.instance.pk)
@@ -190,20 +196,6 @@ class StaffAccountAdmin(UserAdmin):
                 if password and not may_set_password(request.user, obj):
                     password.widget = PasswordSetElsewhereWidget()
                     password.help_text = ""
-
-            def _clean_name(self, field: str) -> str:
-                # Names staff see on every page, emails and signed records:
-                # readable, as patients' are.
-                name = clean_person_name(self.cleaned_data.get(field) or "")
-                if name:
-                    validate_person_name(name)
-                return name
-
-            def clean_first_name(self) -> str:
-                return self._clean_name("first_name")
-
-            def clean_last_name(self) -> str:
-                return self._clean_name("last_name")
 
             def clean_is_active(self) -> bool:
                 active = self.cleaned_data["is_active"]
