@@ -19,6 +19,9 @@ from clinic.models import (
 from clinic.services.consultations import RECORDED
 from clinic.services.stale import seen_stamp
 
+# What people type in the medication box to mean they take none.
+NO_MEDICATION = {"", "none", "no", "nil", "n/a", "na", "nothing", "no medication"}
+
 
 class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
     areas = CheckboxesField(
@@ -63,6 +66,14 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
                 "eligible despite a yes in the screening."
             ),
         }
+
+    def clean_topical_medication(self) -> str:
+        """ "None" or "n/a" typed into the box means no medication: kept as
+        such, or a pre-care email would ask the patient to stop "None"."""
+        typed = self.cleaned_data.get("topical_medication", "").strip()
+        if typed.casefold().strip(" .!-–—") in NO_MEDICATION:
+            return ""
+        return typed
 
     def clean(self) -> dict:
         data = super().clean()

@@ -427,6 +427,17 @@ def test_the_database_holds_eligible_despite_the_screening_to_a_reason(
     )
 
 
+@pytest.mark.parametrize("typed", ["None", "n/a", " NO. ", "-", "Nothing"])
+def test_no_medication_typed_in_words_is_kept_as_none(
+    client, practitioner, visit, typed
+):
+    client.force_login(practitioner.user)
+
+    post_as_page(client, record_url(visit), consultation_data(topical_medication=typed))
+
+    assert Consultation.objects.get().topical_medication == ""
+
+
 def test_a_decided_consultation_is_changed_by_a_practitioner_only(
     client, manager, practitioner, visit
 ):
