@@ -15,7 +15,7 @@ from django.conf import settings
 from django.core.mail import get_connection
 from django.db import transaction
 from django.db.models import CharField, Count, F, Min, Q, Value
-from django.db.models.functions import Cast, Concat
+from django.db.models.functions import Cast, Concat, Greatest
 from django.utils import timezone
 
 from aftercare import emails
@@ -117,17 +117,22 @@ def late_emails(now: datetime) -> Late | None:
     for the end of quiet hours (one query). None when there are none."""
     by = now - late_after()
     # Reminders held by quiet hours count from the hours' end: those due since
-    # the quiet hours around ``by`` began weren't to go out before them.
+    # the quiet hours around ``by`` began weren't to go out before them. An
+    # email planned already due (aftercare of a session signed late) waits
+    # from when it was planned.
     held_from = _quiet_hours_start(by) if in_quiet_hours(by) else by
-    due = Reminder.objects.due(by).filter(
-        Q(kind__in=TRANSACTIONAL) | Q(due_at__lte=held_from)
+    due = (
+        Reminder.objects.due(by)
+        .annotate(waiting_since=Greatest("due_at", "created_at"))
+        .filter(waiting_since__lte=by)
+        .filter(Q(kind__in=TRANSACTIONAL) | Q(waiting_since__lte=held_from))
     )
     if in_quiet_hours(now):
         due = due.filter(kind__in=TRANSACTIONAL)
     due = due.exclude(
         kind__in=ReminderRule.objects.filter(enabled=False).values("kind")
     )
-    found = due.aggregate(count=Count("id"), since=Min("due_at"))
+    found = due.aggregate(count=Count("id"), since=Min("waiting_since"))
     if not found["count"]:
         return None
     return Late(count=found["count"], since=found["since"])

@@ -257,6 +257,21 @@ def test_emails_not_sent_long_after_their_time_are_said_to_be_late(
     assert services.late_emails(NOW + 12 * MINUTE) is None
 
 
+def test_emails_planned_already_due_wait_from_when_they_were_planned(
+    practitioner, patient, room, frozen
+):
+    session = add_session(
+        make_plan(practitioner, patient=patient), local(2026, 11, 24, 10), room
+    )
+    late = SESSION_END + 13 * HOUR  # signed the next morning
+    frozen.move_to(late)
+    signed(session, practitioner.user, now=late, ended_at=SESSION_END)
+
+    assert services.late_emails(late + 5 * MINUTE) is None
+    found = services.late_emails(late + 11 * MINUTE)
+    assert (found.count, found.since) == (2, late)  # the guide and the 12 h step
+
+
 def test_emails_held_back_on_purpose_are_not_late(completed, dispatch, quiet_nights):
     dispatch(SESSION_END)  # The guide goes; the 12 h step is due at 23:00.
     ReminderRule.objects.filter(kind=Kind.AFTERCARE_24H).update(enabled=False)
