@@ -6,7 +6,9 @@ arrive:
   hours" would then say too much);
 - harsh skin-care products wait 48 hours in every text (the guide and the 12 h
   email said a day, the 24 h email "one more day", the 48 h email "back to your
-  usual routine").
+  usual routine");
+- the 12 h email says sunscreen is fine again (the guide forbids it for the
+  first 12 hours, and no later email allowed it).
 
 A text a manager has edited is left as it is."""
 
@@ -45,9 +47,9 @@ BODIES = {
         "Until a full day has passed since your session, still avoid "
         "swimming, exercise and harsh skin-care products.",
         "Hello {first_name},\n\n"
-        "It has been 12 hours since your session. You may wear makeup again: "
-        "mineral makeup only for now. Keep using the gentle cleanser, your "
-        "serums and the recovery gel.\n\n"
+        "It has been 12 hours since your session. You may wear sunscreen and "
+        "makeup again: mineral makeup only for now. Keep using the gentle "
+        "cleanser, your serums and the recovery gel.\n\n"
         "Until a full day has passed since your session, still avoid swimming "
         "and exercise; harsh skin-care products wait until two days have passed.",
     ),

@@ -1132,3 +1132,22 @@ def test_a_copy_asked_for_from_a_page_that_showed_another_status_is_refused(
 
     assert "changed while your page was open" in response.content.decode()
     assert not Reminder.objects.filter(copy_of=confirmation).exists()
+
+
+def test_today_and_the_outbox_point_to_emails_to_check(as_user, confirmation, reminder):
+    Reminder.objects.filter(pk=confirmation.pk).update(status=Status.FAILED)
+    Reminder.objects.filter(pk=reminder.pk).update(status=Status.UNKNOWN)
+    client = as_user("front_desk")
+
+    for url in (reverse("clinic:dashboard"), reverse("aftercare:outbox")):
+        page = client.get(url).content.decode()
+        assert "Patient emails to check:" in page, url
+        assert '?status=failed&amp;when=any">1 failed</a> and ' in page
+        assert "1 cut short while sending</a>: open each" in page
+    Reminder.objects.filter(pk__in=[confirmation.pk, reminder.pk]).update(
+        status=Status.CANCELLED
+    )
+    assert (
+        "emails to check"
+        not in client.get(reverse("clinic:dashboard")).content.decode()
+    )
