@@ -46,7 +46,7 @@ run: install
 	echo "  Emails are written to var/mail/."; \
 	echo; \
 	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
-	( while true; do $(BIN)/celery -A clinic worker --loglevel=INFO --concurrency=2; \
+	( set +e; while true; do $(BIN)/celery -A clinic worker --loglevel=INFO --concurrency=2; \
 		echo "  The Celery worker stopped: starting it again in 5 s."; sleep 5; done ) & \
 	$(BIN)/celery -A clinic beat --loglevel=INFO & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
