@@ -47,6 +47,7 @@ run: install
 	echo; \
 	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
 	( set +e; while true; do $(BIN)/celery -A clinic worker --loglevel=INFO --concurrency=2; \
+		case $$? in 0|130|143) break;; esac; \
 		echo "  The Celery worker stopped: starting it again in 5 s."; sleep 5; done ) & \
 	$(BIN)/celery -A clinic beat --loglevel=INFO & \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
