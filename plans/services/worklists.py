@@ -6,7 +6,7 @@ from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from clinic.models import Appointment, Consultation
+from clinic.models import Appointment, Consultation, local_midnight
 from clinic.scheduling import day_text
 from plans.models import TreatmentPlan, TreatmentSession
 
@@ -41,9 +41,10 @@ def plans_with_unbooked_sessions() -> QuerySet[TreatmentPlan]:
 
 def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
     """Open plans that need the front desk, each with why: a consultation that no
-    longer says eligible (or a later one refusing), a cancelled or missed
-    session with no replacement, or a next session overdue (later than the
-    window after the last one) and not booked. One query."""
+    longer says eligible (or a later one refusing), a session left checked in
+    on a day that is over, a cancelled or missed session with no replacement,
+    or a next session overdue (later than the window after the last one) and
+    not booked. One query."""
     today = timezone.localdate(now)
     lost = TreatmentSession.objects.filter(
         plan=OuterRef("pk"),
@@ -54,6 +55,12 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
         treatment_session__plan=OuterRef("pk"),
         status__in=Appointment.OPEN_STATUSES,
         start__gte=now,
+    )
+    # Checked in on a day that is over, and never recorded or taken back.
+    left_open = Appointment.objects.filter(
+        treatment_session__plan=OuterRef("pk"),
+        status=Appointment.Status.CHECKED_IN,
+        end__lt=local_midnight(today),
     )
     refusals = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
     held = Consultation.objects.exclude(
@@ -78,6 +85,7 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
         _open_plans()
         .annotate(
             later_refusal=Exists(later_refusal),
+            left_open=Exists(left_open),
             lost=Exists(lost),
             upcoming=Exists(upcoming),
             last_start=Max(
@@ -94,6 +102,7 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
             | Q(upcoming=False, last_start__isnull=False)
             | ~Q(consultation__decision=Consultation.Decision.ELIGIBLE)
             | Q(later_refusal=True)
+            | Q(left_open=True)
         )
     )
     at_risk = []
@@ -111,6 +120,14 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
                 _(
                     "A later consultation says not eligible or refer: ask the "
                     "practitioner before the next session."
+                )
+            )
+        if plan.left_open:
+            reasons.append(
+                _(
+                    "A session of a day that is over is still checked in: the "
+                    "practitioner records it, or it is taken back and marked a "
+                    "no-show."
                 )
             )
         if plan.lost and plan.live_count < plan.planned_sessions:

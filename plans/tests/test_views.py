@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from aftercare.models import Reminder
+from clinic import services as services_clinic
 from clinic.models import Appointment, Consultation, Practitioner
 from clinic.services import complete_appointment
 from clinic.tests.factories import (
@@ -2617,3 +2618,21 @@ def test_a_later_consultation_not_decided_yet_with_a_yes_holds_the_plan_back(
         services.why_no_plan(earlier)
     )
     assert earlier not in eligible_without_plan()
+
+
+def test_a_session_left_checked_in_on_a_past_day_is_at_risk(front_desk, plan, sessions):
+    from plans.services.worklists import series_at_risk
+
+    first = sessions[0].appointment
+    with time_machine.travel(first.start - timedelta(minutes=5), tick=False):
+        services_clinic.check_in_appointment(
+            appointment=first, by=front_desk, now=first.start - timedelta(minutes=5)
+        )
+    same_day = first.end + timedelta(hours=1)
+    next_day = first.start + timedelta(days=1)
+
+    assert plan not in dict(series_at_risk(same_day))
+    assert dict(series_at_risk(next_day))[plan] == [
+        "A session of a day that is over is still checked in: the practitioner "
+        "records it, or it is taken back and marked a no-show."
+    ]
