@@ -392,6 +392,13 @@ class Reminder(models.Model):
         return reverse("aftercare:preview", args=[self.pk])
 
     @property
+    def as_shown(self) -> str:
+        """The email as a page shows it, sent back with an action on it: its
+        status and when it last changed (a cancel and a resend since leave the
+        status as it was, not the time)."""
+        return f"{self.status}|{self.updated_at.isoformat()}"
+
+    @property
     def appointment_ids(self) -> list[int]:
         """The appointments its email tells of: a series', or its own."""
         return self.series or [self.appointment_id]

@@ -287,7 +287,8 @@ def _shown(request: HttpRequest) -> str | None:
     """The status the asking page showed (its "seen" field), or None when the
     request didn't come from one of the outbox's pages."""
     shown = request.POST.get("seen", "")
-    return shown if shown in Reminder.Status.values else None
+    status = shown.partition("|")[0]
+    return shown if status in Reminder.Status.values else None
 
 
 @staff_view("aftercare.resend_reminder")

@@ -182,9 +182,9 @@ def _carrier_of(included: Reminder) -> Reminder | None:
 @transaction.atomic
 def changed_since_shown(reminder: Reminder, shown: str | None) -> str:
     """Why an action asked for from a page that showed the email as ``shown``
-    (its status) would act on something else ("" when it may go ahead, or when
-    no status was sent)."""
-    if not shown or shown == reminder.status:
+    (Reminder.as_shown, or its status alone) would act on something else (""
+    when it may go ahead, or when nothing was sent)."""
+    if not shown or shown in (reminder.status, reminder.as_shown):
         return ""
     return _(
         "This email changed while your page was open (a colleague's click, or "

@@ -223,7 +223,8 @@ def test_resend_and_close_from_pages_opened_together_dont_undo_each_other(
         reverse("aftercare:preview", args=[confirmation.pk])
     )
     # Both pages show the email as unknown, and send that back.
-    assert '<input type="hidden" name="seen" value="unknown">' in (
+    confirmation.refresh_from_db()
+    assert f'<input type="hidden" name="seen" value="{confirmation.as_shown}">' in (
         page.content.decode()
     )
     resend_url = reverse("aftercare:resend", args=[confirmation.pk])
@@ -1151,3 +1152,25 @@ def test_today_and_the_outbox_point_to_emails_to_check(as_user, confirmation, re
         "emails to check"
         not in client.get(reverse("clinic:dashboard")).content.decode()
     )
+
+
+def test_a_cancel_from_a_page_opened_before_a_cancel_and_a_resend_is_refused(
+    as_user, reminder, frozen
+):
+    """Cancelled and resent by a colleague meanwhile: scheduled again, as the
+    old page showed it, but not the same email as it showed."""
+    client = as_user("front_desk")
+    old_page = client.get(reminder.get_absolute_url()).content.decode()
+    shown = reminder.as_shown
+    assert f'value="{shown}"' in old_page
+    frozen.shift(timedelta(minutes=1))
+    services.cancel(reminder, shown=shown)
+    frozen.shift(timedelta(minutes=1))
+    services.resend(Reminder.objects.get(pk=reminder.pk), shown="cancelled")
+
+    response = client.post(
+        reverse("aftercare:cancel", args=[reminder.pk]), {"seen": shown}, follow=True
+    )
+
+    assert "changed while your page was open" in response.content.decode()
+    assert Reminder.objects.get(pk=reminder.pk).status == Status.SCHEDULED
