@@ -13,10 +13,6 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddIndex(
             model_name="reminder",
-            index=models.Index(
-                condition=models.Q(("status__in", ["failed", "unknown"])),
-                fields=["status"],
-                name="reminder_to_check",
-            ),
+            index=models.Index(fields=["status"], name="reminder_status"),
         ),
     ]
