@@ -217,11 +217,16 @@ class StaleRecord(PlanError):
 NEW_RECORD = "new"
 
 
-def seen_stamp(record: SessionRecord | None) -> str:
-    """What the record form remembers of the draft it showed (see save_record)."""
-    if record is None or record.pk is None:
-        return NEW_RECORD
-    return record.updated_at.isoformat()
+def seen_stamp(record: SessionRecord | None, appointment: Appointment) -> str:
+    """What the record form remembers of the draft it showed, and of when its
+    session was booked (see save_record): a session moved meanwhile starts its
+    form from other times."""
+    saved = (
+        NEW_RECORD
+        if record is None or record.pk is None
+        else record.updated_at.isoformat()
+    )
+    return f"{saved}|{appointment.start.isoformat()}"
 
 
 @transaction.atomic
@@ -235,9 +240,10 @@ def save_record(
 ) -> SessionRecord:
     """Save a draft record (not yet signed).
 
-    ``seen``: when the draft was last saved as the form showed it (its
-    ``updated_at`` in ISO format, NEW_RECORD before); if it was saved since,
-    nothing is saved (the other save would be undone). Without ``seen``, a new
+    ``seen``: seen_stamp() as the form showed it (when the draft was last
+    saved, and the session's booked start); if the draft was saved or the
+    session moved since, nothing is saved (the other save would be undone, or
+    times typed from the old booking kept). Without ``seen``, a new
     record saved twice at once (a second click) becomes one record: the second
     save, waiting on the session's lock, finds the first and saves onto it.
     """
@@ -261,7 +267,7 @@ def save_record(
                 "were not saved: amend it to change it."
             )
         )
-    if seen is not None and seen != seen_stamp(locked):
+    if seen is not None and seen != seen_stamp(locked, session.appointment):
         raise StaleRecord(
             _(
                 "This record was saved while your page was open (by a colleague, "

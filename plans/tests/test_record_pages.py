@@ -799,13 +799,34 @@ def test_a_cancelled_session_shows_its_draft_but_takes_no_record_or_photo(
     assert SessionRecord.objects.get(session=today).notes == "Before photos taken."
 
 
+def test_a_record_typed_from_a_booking_moved_meanwhile_is_not_saved(
+    client, practitioner, today
+):
+    """The form started from the booked times: after a move they are the old
+    booking's, and aftercare would run from them."""
+    client.force_login(practitioner.user)
+    url = record_url(today)
+    opened = client.get(url).context["form"]["seen"].value()
+    appointment = today.appointment
+    Appointment.objects.filter(pk=appointment.pk).update(
+        start=appointment.start + timedelta(hours=1),
+        end=appointment.end + timedelta(hours=1),
+    )
+
+    late = client.post(url, record_data(notes="Tolerated well.", seen=opened))
+
+    assert late.status_code == 200
+    assert any("the session's move" in m for m in messages_of(late)), messages_of(late)
+    assert not SessionRecord.objects.filter(session=today).exists()
+
+
 def test_a_draft_saved_by_someone_else_meanwhile_is_not_overwritten(
     client, practitioner, today
 ):
     client.force_login(practitioner.user)
     url = record_url(today)
     opened = client.get(url).context["form"]["seen"].value()
-    assert opened == "new"
+    assert opened.startswith("new|")
     # A colleague saves the draft first, with a note of their own.
     client.post(url, record_data(notes="Allergic to lidocaine", seen=opened))
 

@@ -187,7 +187,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     "numbing_other": previous.numbing_other,
                     "numbing_minutes": previous.numbing_minutes,
                 }
-        initial["seen"] = records.seen_stamp(record)
+        initial["seen"] = records.seen_stamp(record, session.appointment)
         form = RecordForm(request.POST or None, instance=record, initial=initial)
         areas = AreaFormSet(
             request.POST or None,
@@ -253,7 +253,8 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 typed = form
                 record = saved
                 form = RecordForm(
-                    instance=saved, initial={"seen": records.seen_stamp(saved)}
+                    instance=saved,
+                    initial={"seen": records.seen_stamp(saved, session.appointment)},
                 )
                 areas = AreaFormSet(
                     prefix="areas",
