@@ -158,6 +158,8 @@ def working_outside_opening(practitioner: "Practitioner") -> list[str]:
     """The practitioner's working hours that fall outside the clinic's opening
     hours, in words (two queries). Allowed (time for notes, say), but nothing
     can be booked then without a manager's override."""
+    from clinic.scheduling.rules import _hours_text, _within  # rules import models
+
     opening: dict[int, list[tuple[time, time]]] = {}
     for weekday, opens, closes in OpeningHours.objects.values_list(
         "weekday", "opens", "closes"
@@ -166,18 +168,18 @@ def working_outside_opening(practitioner: "Practitioner") -> list[str]:
     outside = []
     for block in practitioner.working_hours.order_by("weekday", "start"):
         blocks = opening.get(block.weekday, [])
-        if not any(o <= block.start and block.end <= c for o, c in blocks):
-            outside.append(
-                f"{block.get_weekday_display()} "
-                f"{block.start:%H:%M}-{block.end:%H:%M}"
-                + (
-                    f" ({_('the clinic is closed')})"
-                    if not blocks
-                    else f" ({_('open')} "
-                    + ", ".join(f"{o:%H:%M}-{c:%H:%M}" for o, c in blocks)
-                    + ")"
-                )
-            )
+        if _within(blocks, block.start, block.end):
+            continue
+        outside.append(
+            _("%(day)s %(hours)s (%(open)s)")
+            % {
+                "day": block.get_weekday_display(),
+                "hours": _hours_text([(block.start, block.end)]),
+                "open": _("open %(hours)s") % {"hours": _hours_text(blocks)}
+                if blocks
+                else _("the clinic is closed"),
+            }
+        )
     return outside
 
 

@@ -896,16 +896,21 @@ def test_a_no_show_whose_slot_was_booked_since_stays_one(
     assert booked.status == Appointment.Status.NO_SHOW
 
 
-def test_a_check_in_under_way_is_not_taken_back_into_time_off_added_since(
-    booked, front_desk, practitioner
-):
-    check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
+def unwell_from_10_30(practitioner) -> None:
+    """Time off added on the day, from 10:30 (during Ada's consultation)."""
     TimeOffFactory(
         practitioner=practitioner,
         start=thursday(10, 30),
         end=thursday(18),
         reason="Unwell",
     )
+
+
+def test_a_check_in_under_way_is_not_taken_back_into_time_off_added_since(
+    booked, front_desk, practitioner
+):
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
+    unwell_from_10_30(practitioner)
 
     error = refusal(
         lambda: undo_check_in(appointment=booked, by=front_desk, now=thursday(10, 20))
@@ -935,12 +940,7 @@ def test_a_no_show_is_not_taken_back_into_time_off_added_since(
     booked, front_desk, practitioner
 ):
     mark_no_show(appointment=booked, by=front_desk, now=thursday(10, 20))
-    TimeOffFactory(
-        practitioner=practitioner,
-        start=thursday(10, 30),
-        end=thursday(18),
-        reason="Unwell",
-    )
+    unwell_from_10_30(practitioner)
 
     error = refusal(
         lambda: undo_no_show(appointment=booked, by=front_desk, now=thursday(10, 40))
@@ -955,19 +955,23 @@ def test_a_no_show_is_not_taken_back_into_time_off_added_since(
 # A consultation that took place
 
 
-@pytest.fixture
-def decided(booked, practitioner) -> Appointment:
-    """Ada's consultation, with the practitioner's decision recorded."""
-    record_consultation(
+def decide_eligible(appointment: Appointment, practitioner, *, now) -> Consultation:
+    return record_consultation(
         consultation=Consultation(
-            appointment=booked,
+            appointment=appointment,
             areas=["face"],
             goals=["lines"],
             decision=Consultation.Decision.ELIGIBLE,
         ),
         by=practitioner.user,
-        now=thursday(10, 30),
+        now=now,
     )
+
+
+@pytest.fixture
+def decided(booked, practitioner) -> Appointment:
+    """Ada's consultation, with the practitioner's decision recorded."""
+    decide_eligible(booked, practitioner, now=thursday(10, 30))
     return booked
 
 
@@ -985,16 +989,7 @@ def test_a_consultation_decided_early_is_corrected_before_its_booked_start(
     """Checked in early and decided (which completes it): the practitioner can
     still correct it before the time it was booked for."""
     check_in_appointment(appointment=booked, by=front_desk, now=thursday(8, 30))
-    consultation = record_consultation(
-        consultation=Consultation(
-            appointment=booked,
-            areas=["face"],
-            goals=["lines"],
-            decision=Consultation.Decision.ELIGIBLE,
-        ),
-        by=practitioner.user,
-        now=thursday(8, 50),
-    )
+    consultation = decide_eligible(booked, practitioner, now=thursday(8, 50))
     consultation.skin_type = 3
 
     record_consultation(
@@ -1045,16 +1040,7 @@ def test_a_decided_consultation_cant_be_cancelled(decided, front_desk):
 
 def test_a_decided_consultations_check_in_stays(booked, practitioner, front_desk):
     check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 55))
-    record_consultation(
-        consultation=Consultation(
-            appointment=booked,
-            areas=["face"],
-            goals=["lines"],
-            decision=Consultation.Decision.ELIGIBLE,
-        ),
-        by=practitioner.user,
-        now=thursday(10, 30),
-    )
+    decide_eligible(booked, practitioner, now=thursday(10, 30))
 
     error = refusal(
         lambda: undo_check_in(appointment=booked, by=front_desk, now=thursday(11))

@@ -325,16 +325,7 @@ def test_a_plan_starts_from_the_patients_latest_decided_consultation(
     )
 
     with pytest.raises(PlanError, match="A later consultation, on .* says") as error:
-        create_plan(
-            consultation=earlier,
-            protocol=standard(),
-            practitioner=practitioner,
-            planned_sessions=6,
-            spacing_days=28,
-            areas=["face"],
-            by=practitioner.user,
-            now=NOW,
-        )
+        standard_plan(earlier, practitioner, ["face"])
 
     assert "a plan starts from it, not from this one" in str(error.value)
     assert not TreatmentPlan.objects.exists()
@@ -354,16 +345,7 @@ def test_a_later_consultation_not_decided_yet_leaves_the_earlier_one_to_start(
         decided_at=None,
     )
 
-    plan = create_plan(
-        consultation=earlier,
-        protocol=standard(),
-        practitioner=practitioner,
-        planned_sessions=6,
-        spacing_days=28,
-        areas=["face"],
-        by=practitioner.user,
-        now=NOW,
-    )
+    plan = standard_plan(earlier, practitioner, ["face"])
 
     assert plan.consultation == earlier
 
