@@ -20,6 +20,15 @@ from clinic.scheduling import when_text
 from clinic.services.changes import _locked, _refuse, complete_appointment
 from clinic.services.stale import check_seen
 
+
+def may_change(consultation: Consultation, user: AbstractBaseUser) -> bool:
+    """Whether ``user`` may change the consultation as stored: once decided,
+    practitioners only (record_consultation refuses the others)."""
+    return consultation.decision == Consultation.Decision.PENDING or is_practitioner(
+        user
+    )
+
+
 DECIDED_BY_PRACTITIONER = _lazy(
     "A practitioner has decided on this consultation: only a practitioner "
     "changes it now."

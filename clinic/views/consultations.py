@@ -10,8 +10,7 @@ from django.views.decorators.http import require_safe
 from clinic import services
 from clinic.forms import ConsultationForm
 from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
-from clinic.roles import is_practitioner
-from clinic.services.consultations import DECIDED_BY_PRACTITIONER
+from clinic.services.consultations import DECIDED_BY_PRACTITIONER, may_change
 from clinic.views.common import form_errors_from, id_from, staff_view, unsaved_values
 
 
@@ -57,8 +56,7 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
     if (
         request.method != "POST"
         and consultation is not None
-        and consultation.decision != Consultation.Decision.PENDING
-        and not is_practitioner(request.user)
+        and not may_change(consultation, request.user)
     ):
         # A manager would type into a form that can't be saved.
         messages.info(request, DECIDED_BY_PRACTITIONER)
@@ -149,10 +147,7 @@ def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # The screening and the reason for a decision are clinical: the front desk
     # sees the decision only, and every opening by a clinician is logged.
     show_clinical = request.user.has_perm("clinic.change_consultation")
-    can_edit = show_clinical and (
-        consultation.decision == Consultation.Decision.PENDING
-        or is_practitioner(request.user)
-    )
+    can_edit = show_clinical and may_change(consultation, request.user)
     if show_clinical:
         services.log_clinical_access(
             user=request.user,
