@@ -2,7 +2,7 @@ from datetime import date, timedelta
 
 from django import forms
 from django.contrib import messages
-from django.db.models import Count, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -51,25 +51,11 @@ def late_emails_notice(request: HttpRequest) -> str:
         "aftercare/_late.html",
         {
             "late": services.late_emails(timezone.now()),
-            "to_check": _to_check(),
+            "to_check": services.emails_to_check(),
             "show_link": True,
         },
         request=request,
     )
-
-
-def _to_check() -> dict[str, int]:
-    """Failed emails and those whose sending was cut short (unknown), waiting
-    for staff to check them (one query)."""
-    waiting = dict(
-        Reminder.objects.filter(
-            status__in=[Reminder.Status.FAILED, Reminder.Status.UNKNOWN]
-        )
-        .values_list("status")
-        .annotate(n=Count("id"))
-        .values_list("status", "n")
-    )
-    return {status: n for status, n in waiting.items() if n}
 
 
 AHEAD, ANY_TIME = "ahead", "any"
@@ -166,7 +152,7 @@ def outbox(request: HttpRequest) -> HttpResponse:
             "query": query.urlencode(),
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
             "late": services.late_emails(now),
-            "to_check": _to_check(),
+            "to_check": services.emails_to_check(),
         },
     )
 

@@ -34,6 +34,7 @@ from aftercare.services.optout import (
 from aftercare.services.outbox import (
     OutboxError,
     cancel,
+    emails_to_check,
     resend,
     send_copy,
     timeline,
@@ -66,6 +67,7 @@ __all__ = [
     "backoff",
     "cancel",
     "cancel_pending",
+    "emails_to_check",
     "claim",
     "dispatch_due",
     "expire_leases",

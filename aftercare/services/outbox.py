@@ -3,7 +3,7 @@
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -351,3 +351,17 @@ def timeline(patient: Patient) -> list[Reminder]:
         .select_related("appointment", "patient")
         .order_by("-due_at", "-id")[:200]
     )
+
+
+def emails_to_check() -> dict[str, int]:
+    """Failed emails and those whose sending was cut short (unknown), waiting
+    for staff to check them (one query)."""
+    waiting = dict(
+        Reminder.objects.filter(
+            status__in=[Reminder.Status.FAILED, Reminder.Status.UNKNOWN]
+        )
+        .values_list("status")
+        .annotate(n=Count("id"))
+        .values_list("status", "n")
+    )
+    return {status: n for status, n in waiting.items() if n}
