@@ -194,6 +194,7 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         pk=pk,
     )
+    services.mark_starts_when_sent([reminder])
     # The front desk sees the decision of a consultation, not its clinical notes.
     hide_clinical = not request.user.has_perm("clinic.change_consultation")
     message = _render(

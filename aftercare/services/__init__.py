@@ -57,6 +57,7 @@ from aftercare.services.planning import (
     versions_of,
     wall_clock_offset,
 )
+from aftercare.services.told import mark_starts_when_sent
 
 __all__ = [
     "INCLUDED",
@@ -74,6 +75,7 @@ __all__ = [
     "in_quiet_hours",
     "late_emails",
     "lease",
+    "mark_starts_when_sent",
     "message_id_for",
     "moved_from",
     "on_appointment_event",

@@ -346,11 +346,15 @@ def with_held(reminders: QuerySet[Reminder]) -> QuerySet[Reminder]:
 
 
 def timeline(patient: Patient) -> list[Reminder]:
-    return list(
+    """The patient's latest emails, each with the start its appointment had
+    when it went out if it has moved since (told.mark_starts_when_sent)."""
+    reminders = list(
         with_held(Reminder.objects.filter(patient=patient))
         .select_related("appointment", "patient")
         .order_by("-due_at", "-id")[:200]
     )
+    told.mark_starts_when_sent(reminders)
+    return reminders
 
 
 def emails_to_check() -> dict[str, int]:

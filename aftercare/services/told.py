@@ -7,6 +7,7 @@ move's email was skipped or replaced). Consent given again tells only the
 bookings that are not where the patient last heard they were.
 """
 
+from collections import defaultdict
 from datetime import datetime
 from typing import NamedTuple
 
@@ -113,3 +114,38 @@ def _told_in(appointments: list, statuses: tuple) -> set[int]:
         status__in=statuses,
     ).only("pk", "appointment_id", "series")
     return {pk for row in rows for pk in row.appointment_ids}
+
+
+def mark_starts_when_sent(reminders: list[Reminder]) -> None:
+    """Set ``start_when_sent`` on each email: the start its appointment had when
+    the email went out, if the appointment has moved since, else None (one
+    query, none when no email was sent). Staff reading an old email see the
+    time it named, not only where the appointment is now."""
+    sent = [r for r in reminders if r.sent_at is not None]
+    for reminder in reminders:
+        reminder.start_when_sent = None
+    if not sent:
+        return
+    moves: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
+    rows = (
+        AppointmentEvent.objects.filter(
+            appointment_id__in={r.appointment_id for r in sent},
+            action=AppointmentEvent.Action.MOVED,
+            at__gte=min(r.sent_at for r in sent),
+        )
+        .order_by("appointment_id", "at", "id")
+        .values_list("appointment_id", "at", "moved_from_start")
+    )
+    for pk, at, moved_from in rows:
+        moves[pk].append((at, moved_from))
+    for reminder in sent:
+        # The first move after it went out: it came from the time the email
+        # named. A move at the very moment counts as after, as in told_places.
+        reminder.start_when_sent = next(
+            (
+                start
+                for at, start in moves[reminder.appointment_id]
+                if at >= reminder.sent_at
+            ),
+            None,
+        )

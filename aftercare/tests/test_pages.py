@@ -19,6 +19,7 @@ from clinic.models import Appointment, Patient
 from clinic.services import (
     book_appointment,
     cancel_appointment,
+    reschedule_appointment,
     save_patient_details,
 )
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
@@ -605,6 +606,52 @@ def test_the_patient_page_shows_the_email_timeline(as_user, reminder, patient):
     appointment = reminder.appointment
     assert appointment.get_absolute_url() in page
     assert f"{appointment.get_kind_display()}, " in page
+
+
+def test_a_sent_email_names_the_time_it_told_once_its_appointment_moves(
+    as_user, confirmation, patient, practitioner, room, front_desk
+):
+    """Staff answering "your email said Thursday" see what it said: the
+    appointment's time when each email went out, beside where it is now."""
+    client = as_user("front_desk")
+    appointment = confirmation.appointment
+
+    def move(start: datetime, at: datetime) -> None:
+        appointment.refresh_from_db()
+        reschedule_appointment(
+            appointment=appointment,
+            start=start,
+            end=start + HOUR,
+            practitioner=practitioner,
+            room=room,
+            by=front_desk,
+            now=at,
+        )
+        # The update goes out a minute after the move.
+        services.dispatch_due(now=at + timedelta(minutes=1))
+
+    before = client.get(patient.get_absolute_url()).content.decode()
+    assert "moved since" not in before
+    move(THURSDAY + DAY, NOW + HOUR)
+    move(THURSDAY + 2 * DAY, NOW + 2 * HOUR)
+
+    page = client.get(patient.get_absolute_url()).content.decode()
+    update = Reminder.objects.filter(kind=Kind.UPDATE, status=Status.SENT)
+    assert update.count() == 2
+    # The confirmation told Thursday, the first update Friday; the latest
+    # update told Saturday, where the appointment is, and the reminders to
+    # come will say where it is when they go.
+    assert "it was 26 Nov 2026, 10:00 when this went out" in page
+    assert "it was 27 Nov 2026, 10:00 when this went out" in page
+    assert page.count("moved since") == 2
+    preview = client.get(reverse("aftercare:preview", args=[confirmation.pk]))
+    assert (
+        "when this email went out it was Thu 26 Nov 2026, 10:00"
+        in preview.content.decode()
+    )
+    latest = update.latest("sent_at")
+    preview = client.get(reverse("aftercare:preview", args=[latest.pk]))
+    assert "moved since" not in preview.content.decode()
 
 
 HELD = "Held: this email is switched off in the email rules."
