@@ -329,7 +329,7 @@ def cancel(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(reminder)
     was_scheduled = reminder.status == Reminder.Status.SCHEDULED
     try:
-        services.cancel(reminder, shown=_shown(request))
+        services.cancel(reminder, by=request.user, shown=_shown(request))
     except services.OutboxError as error:
         messages.error(request, str(error))
     else:

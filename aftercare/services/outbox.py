@@ -2,6 +2,7 @@
 
 from datetime import datetime, timedelta
 
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
@@ -305,7 +306,11 @@ def _copy_on_its_way(original_pk: int) -> bool:
 
 @transaction.atomic
 def cancel(
-    reminder: Reminder, *, now: datetime | None = None, shown: str | None = None
+    reminder: Reminder,
+    *,
+    by: AbstractBaseUser | None = None,
+    now: datetime | None = None,
+    shown: str | None = None,
 ) -> Reminder:
     """Cancel a scheduled email, or close a failed or unknown one that staff have
     looked into (it stays in the outbox, with who closed it in the reason).
@@ -316,15 +321,17 @@ def cancel(
         refusal = changed_since_shown(current, shown)
         if refusal:
             raise OutboxError(refusal)
+    who = (by.get_full_name() or by.get_username()) if by is not None else "staff"
     reasons = {
-        Status.SCHEDULED: "cancelled by staff",
-        Status.FAILED: "closed by staff",
-        Status.UNKNOWN: "closed by staff after checking",
+        Status.SCHEDULED: f"cancelled by {who}",
+        Status.FAILED: f"closed by {who}",
+        Status.UNKNOWN: f"closed by {who} after checking",
     }
+    length = Reminder._meta.get_field("skip_reason").max_length
     updated = 0
     for status, reason in reasons.items():
         updated += Reminder.objects.filter(pk=reminder.pk, status=status).update(
-            status=Status.CANCELLED, skip_reason=reason, updated_at=now
+            status=Status.CANCELLED, skip_reason=reason[:length], updated_at=now
         )
     if not updated:
         raise OutboxError(

@@ -1201,6 +1201,24 @@ def test_today_and_the_outbox_point_to_emails_to_check(as_user, confirmation, re
     )
 
 
+def test_an_email_cancelled_from_the_patients_page_says_who_cancelled_it(
+    as_user, reminder, patient, front_desk
+):
+    front_desk.first_name, front_desk.last_name = "Fran", "Desk"
+    front_desk.save()
+    client = as_user("front_desk")
+
+    response = client.post(
+        reverse("aftercare:cancel", args=[reminder.pk]),
+        {"seen": reminder.as_shown, "next": patient.get_absolute_url()},
+        follow=True,
+    )
+
+    assert "The email is cancelled." in response.content.decode()
+    assert "Cancelled by Fran Desk" in response.content.decode()
+    assert Reminder.objects.get(pk=reminder.pk).skip_reason == "cancelled by Fran Desk"
+
+
 def test_a_cancel_from_a_page_opened_before_a_cancel_and_a_resend_is_refused(
     as_user, reminder, frozen
 ):
