@@ -5,6 +5,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from clinic.admin.calendar import list_name
+from clinic.admin.kept import KeptForItsHistory
 from clinic.admin.stale import RefusesStaleEdits
 from plans.models import Product, Protocol, TreatmentPlan, TreatmentSession
 
@@ -39,7 +40,7 @@ class ProtocolForm(forms.ModelForm):
 
 
 @admin.register(Protocol)
-class ProtocolAdmin(RefusesStaleEdits, admin.ModelAdmin):
+class ProtocolAdmin(KeptForItsHistory, RefusesStaleEdits, admin.ModelAdmin):
     form = ProtocolForm
     list_display = [
         "name",
@@ -82,11 +83,13 @@ class ProtocolAdmin(RefusesStaleEdits, admin.ModelAdmin):
             following,
         ) % {"n": following}
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # A protocol any plan followed stays (take it out of use instead).
-        if obj is not None and TreatmentPlan.objects.filter(protocol=obj).exists():
-            return False
-        return super().has_delete_permission(request, obj)
+    def why_kept(self, protocol: Protocol) -> str:
+        if not TreatmentPlan.objects.filter(protocol=protocol).exists():
+            return ""
+        return _(
+            "Treatment plans have followed %(name)s, so it can't be deleted: "
+            "untick “offered” instead."
+        ) % {"name": protocol}
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)

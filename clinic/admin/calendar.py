@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from clinic import roles, services
+from clinic.admin.kept import KeptForItsHistory
 from clinic.forms import HiddenErrorsShown, clean_person_name
 from clinic.forms.fields import LocalSplitDateTimeField
 from clinic.models import (
@@ -380,7 +381,7 @@ class TimeOffInline(admin.TabularInline):
 
 
 @admin.register(Practitioner)
-class PractitionerAdmin(admin.ModelAdmin):
+class PractitionerAdmin(KeptForItsHistory, admin.ModelAdmin):
     form = PractitionerForm
     list_display = ["display_name", "title", "is_active"]
     list_filter = ["title", "is_active"]
@@ -392,11 +393,13 @@ class PractitionerAdmin(admin.ModelAdmin):
     # can't be (the bulk action would promise more).
     actions = None
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Their appointments' history keeps them: taken out of use instead.
-        if obj is not None and obj.appointments.exists():
-            return False
-        return super().has_delete_permission(request, obj)
+    def why_kept(self, practitioner: Practitioner) -> str:
+        if not practitioner.appointments.exists():
+            return ""
+        return _(
+            "%(name)s has appointments in the clinic's history, so they can't be "
+            "deleted: untick “takes bookings” instead."
+        ) % {"name": practitioner}
 
     def save_related(self, request, form, formsets, change) -> None:
         super().save_related(request, form, formsets, change)
@@ -455,17 +458,19 @@ class TimeOffAdmin(admin.ModelAdmin):
 
 
 @admin.register(Room)
-class RoomAdmin(admin.ModelAdmin):
+class RoomAdmin(KeptForItsHistory, admin.ModelAdmin):
     form = RoomForm
     list_display = ["name", "is_active"]
 
     actions = None  # One at a time, as practitioners.
 
-    def has_delete_permission(self, request, obj=None) -> bool:
-        # Its appointments' history keeps it: taken out of use instead.
-        if obj is not None and obj.appointments.exists():
-            return False
-        return super().has_delete_permission(request, obj)
+    def why_kept(self, room: Room) -> str:
+        if not room.appointments.exists():
+            return ""
+        return _(
+            "%(name)s has appointments in the clinic's history, so it can't be "
+            "deleted: untick “in use” instead."
+        ) % {"name": room}
 
 
 @admin.register(OpeningHours)

@@ -9,6 +9,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from clinic import services
+from clinic.admin.kept import KeptForItsHistory
 from clinic.forms import PatientForm
 from clinic.models import (
     Appointment,
@@ -19,7 +20,7 @@ from clinic.models import (
 
 
 @admin.register(Patient)
-class PatientAdmin(admin.ModelAdmin):
+class PatientAdmin(KeptForItsHistory, admin.ModelAdmin):
     # The same names, checks and duplicate question as the front desk's form,
     # and the same services: a registration waits for any other, and a change
     # is refused when someone saved the details since the page was opened.
@@ -31,13 +32,17 @@ class PatientAdmin(admin.ModelAdmin):
     # can't be (the bulk action would promise more).
     actions = None
 
-    def has_delete_permission(self, request, obj=None) -> bool:
+    def why_kept(self, patient: Patient) -> str:
         # Appointments, consultations and records keep a patient (a clinic's
         # duty to keep its records): only one registered by mistake, with
         # nothing booked yet, is deleted.
-        if obj is not None and obj.appointments.exists():
-            return False
-        return super().has_delete_permission(request, obj)
+        if not patient.appointments.exists():
+            return ""
+        return _(
+            "%(name)s has appointments, and the clinic keeps its patients' "
+            "records, so they can't be deleted. Only a patient registered by "
+            "mistake, with nothing booked, can be."
+        ) % {"name": patient}
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if request.method != "POST" or object_id is not None:

@@ -8,6 +8,7 @@ import time_machine
 from django.contrib.auth.models import Group, Permission, User
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 
 from clinic import roles
 from clinic.admin import PractitionerForm
@@ -387,16 +388,36 @@ def test_rooms_practitioners_and_protocols_with_a_history_offer_no_delete(
     unused = RoomFactory(name="Spare room")
     registered_by_mistake = PatientFactory()
 
-    for name, obj in (
-        ("clinic_room", room),
-        ("clinic_practitioner", practitioner),
-        ("plans_protocol", plan.protocol),
-        ("clinic_patient", booked.patient),
+    for name, obj, why in (
+        ("clinic_room", room, "so it can't be deleted: untick “in use” instead."),
+        (
+            "clinic_practitioner",
+            practitioner,
+            "so they can't be deleted: untick “takes bookings” instead.",
+        ),
+        (
+            "plans_protocol",
+            plan.protocol,
+            "so it can't be deleted: untick “offered” instead.",
+        ),
+        (
+            "clinic_patient",
+            booked.patient,
+            "Only a patient registered by mistake, with nothing booked, can be.",
+        ),
     ):
-        page = admin_client.get(reverse(f"admin:{name}_change", args=[obj.pk]))
+        change = reverse(f"admin:{name}_change", args=[obj.pk])
+        page = admin_client.get(change)
         assert "deletelink" not in page.content.decode()
-        deleting = admin_client.get(reverse(f"admin:{name}_delete", args=[obj.pk]))
-        assert deleting.status_code == 403
+        # An old link or a typed address: back on its page, told why.
+        delete = reverse(f"admin:{name}_delete", args=[obj.pk])
+        for deleting in (
+            admin_client.get(delete, follow=True),
+            admin_client.post(delete, {"post": "yes"}, follow=True),
+        ):
+            assert deleting.redirect_chain == [(change, 302)]
+            assert escape(why) in deleting.content.decode()
+        assert type(obj).objects.filter(pk=obj.pk).exists()
     assert (
         admin_client.get(
             reverse("admin:clinic_room_delete", args=[unused.pk])
