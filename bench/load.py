@@ -1,9 +1,11 @@
 """Requests per second under load: the app served by gunicorn as the Procfile
 runs it (two sync workers, one per core), with wrk on loopback.
 
-Three pages of the same server, signed in as the front desk: a trivial view
+Four pages of the same server, signed in as the front desk: a trivial view
 returning two bytes (bench.urls: Django's own cost per request, middleware and
-URL resolving, the limit for any page), the week calendar and the dashboard.
+URL resolving, the limit for any page), the same behind sign-in (the session
+and the user read, the limit for any staff page), the week calendar and the
+dashboard.
 The server runs with DEBUG off and the production static files storage (after
 collectstatic into the run's folder), on the benchmark database.
 
@@ -33,7 +35,7 @@ from django.urls import reverse
 from bench import BenchmarkFailed, Figures
 from bench.calendar import week_url
 from bench.data import Clinic
-from bench.urls import TRIVIAL_PATH
+from bench.urls import SIGNED_IN_PATH, TRIVIAL_PATH
 
 HOST = "127.0.0.1"
 WORKERS = 2
@@ -50,6 +52,7 @@ def http_full(clinic: Clinic) -> Figures:
     cookie = session_cookie(clinic)
     pages = {
         "http_trivial_rps": TRIVIAL_PATH,
+        "http_signed_in_trivial_rps": SIGNED_IN_PATH,
         "http_calendar_rps": week_url(clinic),
         "http_dashboard_rps": reverse("clinic:dashboard"),
     }

@@ -3,7 +3,7 @@ from django.test import Client, override_settings
 
 from bench import BenchmarkFailed, load
 from bench.__main__ import FULL_CLINIC_BENCHMARKS
-from bench.urls import TRIVIAL_PATH
+from bench.urls import SIGNED_IN_PATH, TRIVIAL_PATH
 
 WRK_OUTPUT = """\
 Running 10s test @ http://127.0.0.1:41234/calendar/week/
@@ -73,5 +73,21 @@ def test_the_trivial_page_answers_without_the_database(db, django_assert_num_que
     assert response.content == b"ok"
 
 
+@override_settings(ROOT_URLCONF="bench.urls")
+def test_the_signed_in_trivial_page_reads_only_the_session_and_the_user(
+    db, front_desk, django_assert_num_queries
+):
+    client = Client()
+    assert client.get(SIGNED_IN_PATH).status_code == 302
+    client.force_login(front_desk)
+
+    with django_assert_num_queries(2):
+        response = client.get(SIGNED_IN_PATH)
+
+    assert response.status_code == 200
+    assert response.content == b"ok"
+
+
 def test_the_product_has_no_trivial_page(client):
     assert client.get(TRIVIAL_PATH).status_code == 404
+    assert client.get(SIGNED_IN_PATH).status_code == 404
