@@ -27,6 +27,7 @@ from plans.services.lifecycle import (
     complete_plan,
     create_plan,
     extend_plan,
+    hold_reason,
     later_consultations,
     live_sessions,
     may_not_go_beyond,
@@ -34,6 +35,7 @@ from plans.services.lifecycle import (
     record_consent,
     unbooked_count,
     why_no_plan,
+    why_on_hold,
     window_for,
 )
 from plans.services.series import (
@@ -64,6 +66,7 @@ __all__ = [
     "course_seen",
     "create_plan",
     "extend_plan",
+    "hold_reason",
     "may_not_go_beyond",
     "last_live_session",
     "live_appointments",
@@ -84,5 +87,6 @@ __all__ = [
     "stops_medication_too_late",
     "unbooked_count",
     "why_no_plan",
+    "why_on_hold",
     "window_for",
 ]

@@ -125,6 +125,38 @@ def later_consultations(plans: Iterable[TreatmentPlan]) -> dict[int, Consultatio
     return found
 
 
+REFUSALS = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
+
+
+def why_on_hold(plan: TreatmentPlan) -> str:
+    """Why consent can't be recorded nor sessions booked for this plan now
+    ("" when they can): its consultation, or a later one, no longer says
+    eligible (two queries). A practitioner reviews it; the sessions already
+    booked stay, with the warning on their pages."""
+    return hold_reason(plan, later_consultations([plan]).get(plan.pk))
+
+
+def hold_reason(plan: TreatmentPlan, later: Consultation | None) -> str:
+    """why_on_hold(), given the plan's later_consultations() entry."""
+    consultation = plan.consultation
+    if consultation.decision != Consultation.Decision.ELIGIBLE:
+        return _(
+            "The consultation this plan started from now says %(decision)s: no "
+            "consent or sessions until a practitioner has reviewed it (and "
+            "cancelled the rest of the plan, or marked the consultation eligible "
+            "again)."
+        ) % {"decision": consultation.get_decision_display().lower()}
+    if later is not None and later.decision in REFUSALS:
+        return _(
+            "A later consultation, on %(day)s, says %(decision)s: no consent or "
+            "sessions for this plan until a practitioner has reviewed it."
+        ) % {
+            "day": day_text(timezone.localdate(later.appointment.start)),
+            "decision": later.get_decision_display().lower(),
+        }
+    return ""
+
+
 def says_to_take_care(later: Consultation, earlier: Consultation) -> bool:
     """What a later consultation says that the earlier one didn't."""
     return (
@@ -252,6 +284,9 @@ def record_consent(
         raise PlanError(_("This plan has ended."))
     if plan.has_consent:
         raise PlanError(_("Consent is already recorded for this plan."))
+    on_hold = why_on_hold(plan)
+    if on_hold:
+        raise PlanError(on_hold)
     plan.consent_by = by
     plan.consented_at = now or timezone.now()
     plan.save(update_fields=["consent_by", "consented_at", "updated_at"])

@@ -36,6 +36,7 @@ from plans.services.lifecycle import (
     PlanError,
     _can_override,
     unbooked_count,
+    why_on_hold,
     window_for,
 )
 
@@ -297,6 +298,9 @@ def book_series(
         raise PlanError(
             _("Record the patient's consent to this plan before booking sessions.")
         )
+    on_hold = why_on_hold(plan)
+    if on_hold:
+        raise PlanError(on_hold)
     if not proposals:
         raise PlanError(_("There is nothing to book."))
     unbooked = unbooked_count(plan)

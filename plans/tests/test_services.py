@@ -55,6 +55,7 @@ from plans.services import (
     propose_for_plan,
     record_consent,
     unbooked_count,
+    why_on_hold,
     window_for,
 )
 from plans.services.worklists import eligible_without_plan
@@ -259,6 +260,77 @@ def test_consent_may_be_recorded_with_the_plan_or_later_but_once(practitioner, p
     assert (later.consent_by, later.consented_at) == (practitioner.user, NOW)
     with pytest.raises(PlanError, match="Consent is already recorded"):
         record_consent(plan=later, by=practitioner.user, now=NOW)
+
+
+def _refer_later(plan: TreatmentPlan) -> None:
+    """A consultation after the plan's own that refers the patient elsewhere."""
+    ConsultationFactory(
+        patient=plan.patient,
+        decision=Consultation.Decision.REFER,
+        decision_reason="Suspicious mole: dermatology first.",
+        appointment__start=plan.consultation.appointment.start + timedelta(days=7),
+    )
+
+
+HELD_BY_ITS_OWN = "The consultation this plan started from now says refer elsewhere"
+HELD_BY_A_LATER = "says refer elsewhere: no consent or sessions for this plan"
+
+
+@pytest.mark.parametrize(
+    ("review", "says"),
+    [
+        (
+            lambda plan: Consultation.objects.filter(pk=plan.consultation_id).update(
+                decision=Consultation.Decision.REFER, decision_reason="Mole."
+            ),
+            HELD_BY_ITS_OWN,
+        ),
+        (_refer_later, HELD_BY_A_LATER),
+    ],
+)
+def test_no_consent_nor_booking_while_a_consultation_no_longer_says_eligible(
+    clinic, practitioner, patient, room, front_desk, review, says
+):
+    """Refused until a practitioner has reviewed it: nothing is recorded or
+    booked, and the sessions booked before stay."""
+    draft = TreatmentPlanFactory(patient=patient, practitioner=practitioner)
+    consented = TreatmentPlanFactory(
+        patient=patient, practitioner=practitioner, consented=True
+    )
+    proposals = propose_for_plan(
+        plan=consented, request=request_for(consented, at(FIRST_DAY), room), now=NOW
+    )
+    for plan in (draft, consented):
+        review(plan)
+        plan.refresh_from_db()
+        assert says in why_on_hold(plan)
+
+    with pytest.raises(PlanError, match=says):
+        record_consent(plan=draft, by=practitioner.user, now=NOW)
+    with pytest.raises(PlanError, match=says):
+        book_series(
+            plan=consented,
+            proposals=proposals,
+            practitioner=practitioner,
+            by=front_desk,
+            now=NOW,
+        )
+
+    draft.refresh_from_db()
+    assert not draft.has_consent
+    assert not Appointment.objects.filter(kind=Appointment.Kind.TREATMENT).exists()
+
+
+def test_a_plan_whose_consultations_say_eligible_is_not_on_hold(patient):
+    plan = TreatmentPlanFactory(patient=patient)
+    # A later consultation with another medication asks for care, not a stop.
+    ConsultationFactory(
+        patient=patient,
+        topical_medication="Adapalene gel",
+        appointment__start=plan.consultation.appointment.start + timedelta(days=7),
+    )
+
+    assert why_on_hold(plan) == ""
 
 
 @pytest.mark.parametrize("who", ["front_desk", "manager"])

@@ -62,7 +62,7 @@ SERIES = every_four_weeks(TUESDAY, 6)  # 24 Nov 2026 ... 13 Apr 2027
 # Measured query counts of the main pages; more data must not raise them.
 QUERIES_PLAN = 8
 QUERIES_WORK = 8
-QUERIES_PROPOSE = 21
+QUERIES_PROPOSE = 22  # with the later consultations that may hold the plan
 
 
 def make_consultation(
@@ -416,8 +416,45 @@ def test_a_plan_whose_consultation_is_no_longer_eligible_asks_for_review(
     plan_page = client.get(plan.get_absolute_url()).content.decode()
     patient_page = client.get(patient.get_absolute_url()).content.decode()
 
-    assert "now says <strong>not eligible</strong>" in plan_page
+    assert (
+        "The consultation this plan started from now says not eligible: no "
+        "consent or sessions until a practitioner has reviewed it"
+    ) in plan_page
+    assert reverse("plans:book", args=[plan.pk]) not in plan_page
     assert "Consultation now not eligible: review" in patient_page
+
+
+def test_a_plan_on_hold_offers_no_consent_or_booking_and_refuses_them(
+    client, front_desk, practitioner, patient, consultation
+):
+    """The practitioner's consent and the front desk's booking page, opened or
+    sent after the consultation changed, say why and change nothing."""
+    draft = make_plan(consultation, practitioner, consented=False)
+    Consultation.objects.filter(pk=consultation.pk).update(
+        decision=Consultation.Decision.REFER, decision_reason="Mole."
+    )
+    why = "now says refer elsewhere: no consent or sessions until"
+
+    client.force_login(practitioner.user)
+    page = client.get(draft.get_absolute_url()).content.decode()
+    consent = client.post(reverse("plans:consent", args=[draft.pk]), follow=True)
+    assert "Not while the consultation is under review." in page
+    assert reverse("plans:consent", args=[draft.pk]) not in page
+    assert why in messages_of(consent)[0]
+    draft.refresh_from_db()
+    assert not draft.has_consent
+
+    TreatmentPlan.objects.filter(pk=draft.pk).update(
+        consent_by=practitioner.user, consented_at=timezone.now()
+    )
+    client.force_login(front_desk)
+    for response in (
+        client.get(book_url(draft), follow=True),
+        client.post(book_url(draft), start_data(practitioner), follow=True),
+    ):
+        assert response.redirect_chain == [(draft.get_absolute_url(), 302)]
+        assert why in messages_of(response)[0]
+    assert treatments() == 0
 
 
 @pytest.mark.parametrize(

@@ -185,6 +185,8 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         default=None,
     )
+    # A later consultation that says to take care, on an open plan's page.
+    later = services.later_consultations([plan]).get(plan.pk) if plan.is_open else None
     next_due = (
         timezone.localdate(next_row["appointment"].start)
         if next_row
@@ -204,7 +206,8 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "unbooked": max(plan.planned_sessions - live, 0),
             "next_due": next_due,
             "window": services.window_for(plan),
-            "later": _later_consultation(request, plan),
+            "later": _later_consultation(request, later),
+            "on_hold": services.hold_reason(plan, later) if plan.is_open else "",
             "clinician": request.user.has_perm("clinic.change_consultation"),
             "can_book": request.user.has_perm("plans.book_series"),
             # Not offered at the most sessions any plan may have.
@@ -344,12 +347,12 @@ def plan_complete(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect(plan)
 
 
-def _later_consultation(request: HttpRequest, plan) -> Consultation | None:
-    """A later consultation the plan page warns of. The front desk sees
-    decisions, not screenings: only a refusal or referral is said to them."""
-    if not plan.is_open:
-        return None
-    later = services.later_consultations([plan]).get(plan.pk)
+def _later_consultation(
+    request: HttpRequest, later: Consultation | None
+) -> Consultation | None:
+    """The later consultation the plan page warns of (later_consultations()
+    of an open plan). The front desk sees decisions, not screenings: only a
+    refusal or referral is said to them."""
     if later is None or request.user.has_perm("clinic.change_consultation"):
         return later
     refusals = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)

@@ -62,6 +62,10 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
             request, _("Record the patient's consent before booking sessions.")
         )
         return redirect(plan)
+    on_hold = services.why_on_hold(plan)
+    if on_hold:
+        messages.error(request, on_hold)
+        return redirect(plan)
     unbooked = services.unbooked_count(plan)
     if unbooked == 0:
         if request.POST.get("action") == "confirm":
