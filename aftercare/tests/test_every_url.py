@@ -123,7 +123,9 @@ CASES = [
     Case("plans:book", plan, DESK),
     Case("plans:consent", plan, post_only(CLINICIANS)),
     Case("plans:extend", plan, STAFF),
-    Case("plans:cancel", plan, DESK),
+    # A practitioner discards a plan never booked; of a booked one, the plan's
+    # page says the front desk cancels the rest.
+    Case("plans:cancel", plan, STAFF),
     Case("plans:complete", plan, post_only(CLINICIANS)),
     Case("plans:session_move", session, DESK),
     Case("plans:session_change", session, DESK),

@@ -21,6 +21,7 @@ from plans.services.changes import (
     sessions_seen,
 )
 from plans.services.lifecycle import (
+    NEVER_BOOKED,
     PlanError,
     StalePlan,
     cancel_plan,
@@ -53,6 +54,7 @@ from plans.services.series import (
 
 __all__ = [
     "MovePreview",
+    "NEVER_BOOKED",
     "PlanError",
     "PlannedMove",
     "Scope",

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from clinic import services as booking
 from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
@@ -125,6 +126,10 @@ def later_consultations(plans: Iterable[TreatmentPlan]) -> dict[int, Consultatio
     return found
 
 
+NEVER_BOOKED = gettext_lazy(
+    "No session of this plan was ever booked: the practitioner discards it, if "
+    "it is no longer wanted."
+)
 REFUSALS = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
 
 
@@ -411,6 +416,9 @@ def cancel_plan(
         raise PlanError(
             _("Sessions of this plan are booked: the front desk cancels the rest.")
         )
+    if not by.has_perm("plans.change_treatmentplan") and not plan.sessions.exists():
+        # A clinical decision: the plan was never started, nothing to cancel.
+        raise PlanError(NEVER_BOOKED)
     upcoming = list(
         Appointment.objects.filter(
             treatment_session__plan=plan,

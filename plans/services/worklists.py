@@ -12,11 +12,22 @@ from plans.models import TreatmentPlan, TreatmentSession
 
 
 def eligible_without_plan() -> QuerySet[Consultation]:
-    """Eligible consultations that no plan has started from, oldest first."""
+    """Eligible consultations that no plan has started from, oldest first. A
+    plan discarded before anything was booked (started by mistake) doesn't
+    count: the patient still waits for one."""
+    discarded = Q(status=TreatmentPlan.Status.CANCELLED) & ~Exists(
+        TreatmentSession.objects.filter(plan=OuterRef("pk"))
+    )
     return (
         Consultation.objects.eligible()
         .not_superseded()
-        .filter(~Exists(TreatmentPlan.objects.filter(consultation=OuterRef("pk"))))
+        .filter(
+            ~Exists(
+                TreatmentPlan.objects.filter(consultation=OuterRef("pk")).exclude(
+                    discarded
+                )
+            )
+        )
         .select_related("patient", "appointment__practitioner__user")
         .order_by("decided_at")
     )

@@ -444,8 +444,33 @@ def test_a_consultation_starts_one_open_plan_at_a_time(
         start()
     assert list(TreatmentPlan.objects.all()) == [first]
     # Once it has ended, the same consultation may start a new course.
-    cancel_plan(plan=first, reason="Moved abroad.", by=front_desk, now=NOW)
+    cancel_plan(plan=first, reason="Started by mistake.", by=practitioner.user, now=NOW)
     assert start().status == TreatmentPlan.Status.DRAFT
+
+
+def test_the_front_desk_cancels_what_was_booked_not_a_plan_never_booked(
+    practitioner, patient, front_desk, room, clinic
+):
+    """Discarding a plan nothing was booked for is the practitioner's; the
+    consultation waits for a plan again, on the front desk's work list."""
+    plan = TreatmentPlanFactory(patient=patient, practitioner=practitioner)
+    consultation = plan.consultation
+
+    with pytest.raises(PlanError, match="the practitioner discards it"):
+        cancel_plan(plan=plan, reason="Not wanted.", by=front_desk, now=NOW)
+    assert list(eligible_without_plan()) == []
+
+    cancel_plan(plan=plan, reason="Started by mistake.", by=practitioner.user, now=NOW)
+
+    assert list(eligible_without_plan()) == [consultation]
+    # A plan that was booked, then cancelled, is a course that ended: the
+    # front desk cancels it, and the consultation doesn't wait for another.
+    booked = TreatmentPlanFactory(
+        patient=PatientFactory(), practitioner=practitioner, consented=True
+    )
+    book(booked, front_desk, room)
+    cancel_plan(plan=booked, reason="Moved abroad.", by=front_desk, now=NOW)
+    assert booked.consultation not in eligible_without_plan()
 
 
 def test_the_database_refuses_a_second_open_plan_from_one_consultation(patient):

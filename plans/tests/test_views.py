@@ -204,6 +204,11 @@ PAGES = [
 ]
 
 
+# Pages a role uses for some plans but not this one: told why on the plan's
+# page (a practitioner discards a plan never booked; this one is).
+TOLD_ON_THE_PLAN = {("plans:cancel", "practitioner")}
+
+
 @pytest.fixture
 def half_booked(plan, room):
     """The plan with its first two sessions booked and four still to book."""
@@ -245,6 +250,9 @@ def test_who_may_use_each_plans_page(
     if who == "anonymous":
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("login"))
+    elif (name, who) in TOLD_ON_THE_PLAN:
+        assert response.status_code == 302
+        assert response["Location"] == plan.get_absolute_url()
     elif who not in allowed:
         assert response.status_code == 403
     elif method == "get":
@@ -2120,10 +2128,34 @@ def test_a_practitioner_leaves_a_plan_with_bookings_to_the_front_desk(
     assert (
         "Discard this plan" not in client.get(plan.get_absolute_url()).content.decode()
     )
-    assert client.get(url).status_code == 403
-    assert client.post(url, {"reason": "Changed my mind"}).status_code == 403
+    # From a page opened before the sessions were booked: told on the plan's
+    # page, where they are.
+    for response in (
+        client.get(url, follow=True),
+        client.post(url, {"reason": "Changed my mind"}, follow=True),
+    ):
+        assert response.redirect_chain == [(plan.get_absolute_url(), 302)]
+        assert messages_of(response) == [
+            "Sessions of this plan are booked: the front desk cancels the rest."
+        ]
     plan.refresh_from_db()
     assert plan.status == TreatmentPlan.Status.ACTIVE
+
+
+def test_the_front_desk_leaves_a_plan_never_booked_to_the_practitioner(
+    client, front_desk, plan
+):
+    client.force_login(front_desk)
+    url = reverse("plans:cancel", args=[plan.pk])
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+    response = client.post(url, {"reason": "Not wanted"}, follow=True)
+
+    assert url not in page
+    assert response.redirect_chain == [(plan.get_absolute_url(), 302)]
+    assert "the practitioner discards it" in messages_of(response)[0]
+    plan.refresh_from_db()
+    assert plan.is_open
 
 
 def test_completing_a_plan_needs_every_session_done(

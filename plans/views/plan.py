@@ -217,6 +217,9 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             )
             and plan.planned_sessions < MAX_PLANNED_SESSIONS,
             "can_change_plan": request.user.has_perm("plans.change_treatmentplan"),
+            # The front desk cancels what was booked; a practitioner discards a
+            # plan nothing was ever booked for (plan_cancel).
+            "ever_booked": bool(rows),
             # Consent is given to the practitioner who explains the treatment.
             "can_record_consent": plan.is_open
             and not plan.has_consent
@@ -290,19 +293,27 @@ def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
 
 
 # The front desk cancels the rest of a plan; a practitioner discards one of
-# theirs that nothing is booked for yet (started by mistake).
+# theirs that nothing was ever booked for (started by mistake).
 @staff_view("plans.view_treatmentplan")
 def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan(pk)
-    if not request.user.has_perm("plans.book_series") and not (
-        request.user.has_perm("plans.change_treatmentplan")
-        and not services.live_sessions(plan)
-    ):
-        raise PermissionDenied(
-            _("Sessions of this plan are booked: the front desk cancels the rest.")
-        )
+    may_cancel = request.user.has_perm("plans.book_series")
+    may_discard = request.user.has_perm("plans.change_treatmentplan")
+    if not may_cancel and not may_discard:
+        raise PermissionDenied
     if not plan.is_open:
         messages.error(request, _("This plan has already ended."))
+        return redirect(plan)
+    # Said on the plan's page: the page that led here may be older than a
+    # colleague's booking.
+    if not may_cancel and services.live_sessions(plan):
+        messages.error(
+            request,
+            _("Sessions of this plan are booked: the front desk cancels the rest."),
+        )
+        return redirect(plan)
+    if not may_discard and not plan.sessions.exists():
+        messages.error(request, services.NEVER_BOOKED)
         return redirect(plan)
     # Nothing booked or done yet: the plan is discarded, not a course cut short.
     untouched = not services.live_sessions(plan)
