@@ -13,6 +13,7 @@ from clinic.forms.fields import (
     TOO_FAR_AHEAD,
     DateInput,
     HiddenErrorsShown,
+    InUseChoiceField,
     MinuteField,
     PageVersionField,
     optional_reason_in_words,
@@ -45,11 +46,11 @@ class SlotForm(forms.Form):
     Booking rules (hours, clashes) are the booking service's job, not the form's.
     """
 
-    practitioner = forms.ModelChoiceField(
+    practitioner = InUseChoiceField(
         queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
         label=gettext_lazy("Practitioner"),
     )
-    room = forms.ModelChoiceField(
+    room = InUseChoiceField(
         queryset=Room.objects.filter(is_active=True), label=gettext_lazy("Room")
     )
     date = forms.DateField(label=gettext_lazy("Date"), widget=DateInput())

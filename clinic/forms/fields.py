@@ -209,3 +209,32 @@ def combine_local_start(
 
 # Full-width Latin letters, digits and signs (U+FF01-FF5E), and the full-width
 # space, as their everyday forms.
+
+
+class InUseChoiceField(forms.ModelChoiceField):
+    """A practitioner or room from those in use (the queryset). One taken out
+    of use while the page was open is named, with what to do, rather than
+    "not among the choices" beside a list that no longer shows it."""
+
+    not_in_use = {
+        "practitioner": _lazy(
+            "%(name)s no longer takes bookings: pick another practitioner."
+        ),
+        "room": _lazy("%(name)s is no longer in use: pick another room."),
+    }
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except forms.ValidationError as error:
+            if error.code != "invalid_choice":
+                raise
+            model = self.queryset.model
+            try:
+                gone = model._default_manager.get(pk=value)
+            except (model.DoesNotExist, ValueError, TypeError, OverflowError):
+                raise error from None
+            raise forms.ValidationError(
+                self.not_in_use[model._meta.model_name] % {"name": gone},
+                code="not_in_use",
+            ) from None

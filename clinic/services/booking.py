@@ -146,21 +146,31 @@ def _lock_calendars(
     of a clash. A no-op on SQLite, where IMMEDIATE transactions serialise writers.
     Practitioners first, then rooms, each by id: one order for everybody, so no
     lock cycle.
+
+    Whether each is in use is read again under the lock, onto the instances
+    given (a page's form read them before): taking a room or practitioner out
+    of use, committed while this waited, is seen by the check that follows.
     """
-    _lock_by_id(
+    practitioners, rooms = list(practitioners), list(rooms)
+    in_use = _lock_by_id(
         practitioner_ids={p.pk for p in practitioners}, room_ids={r.pk for r in rooms}
     )
+    for resource in (*practitioners, *rooms):
+        resource.is_active = in_use[type(resource)].get(resource.pk, resource.is_active)
 
 
 def _lock_by_id(
     *, practitioner_ids: Iterable[int] | None, room_ids: Iterable[int]
-) -> None:
-    """_lock_calendars() by ids; ``None``: every practitioner, in one query."""
+) -> dict[type, dict[int, bool]]:
+    """_lock_calendars() by ids; ``None``: every practitioner, in one query.
+    Returns whether each locked row is in use, by model and id."""
+    in_use = {}
     for model, ids in ((Practitioner, practitioner_ids), (Room, room_ids)):
         rows = model.objects.select_for_update(no_key=True).order_by("pk")
         if ids is not None:
             rows = rows.filter(pk__in=sorted(set(ids)))
-        list(rows.values("pk"))
+        in_use[model] = dict(rows.values_list("pk", "is_active"))
+    return in_use
 
 
 def hold_calendars(

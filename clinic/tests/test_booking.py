@@ -417,6 +417,26 @@ def test_it_refuses_a_room_that_is_not_in_use(book, room):
     assert not Appointment.objects.exists()
 
 
+def test_a_room_or_practitioner_taken_out_of_use_while_the_page_was_open_is_refused(
+    book, room, practitioner
+):
+    """The page's form read them in use; the manager's change committed before
+    the booking took its locks: the check reads them again under the lock."""
+    from clinic.models import Practitioner, Room
+
+    Room.objects.filter(pk=room.pk).update(is_active=False)
+    Practitioner.objects.filter(pk=practitioner.pk).update(is_active=False)
+    assert room.is_active and practitioner.is_active  # as the form read them
+
+    error = refusal(book)
+
+    assert error.messages == [
+        f"{practitioner} is not taking bookings.",
+        "Room 1 is not in use.",
+    ]
+    assert not Appointment.objects.exists()
+
+
 def test_it_refuses_a_practitioner_who_takes_no_bookings(book, practitioner):
     practitioner.is_active = False
     practitioner.save()

@@ -919,6 +919,30 @@ def test_a_clash_is_a_form_error_naming_the_other_booking(
     assert Appointment.objects.count() == 1
 
 
+def test_a_room_or_practitioner_taken_out_of_use_while_the_form_was_open_is_named(
+    client, front_desk, patient, practitioner, room, clinic_open, frozen_now
+):
+    from clinic.models import Practitioner, Room
+
+    client.force_login(front_desk)
+    url = reverse("clinic:appointment_book", args=[patient.pk])
+    Room.objects.filter(pk=room.pk).update(is_active=False)
+    Practitioner.objects.filter(pk=practitioner.pk).update(is_active=False)
+
+    response = post_as_page(client, url, booking_data(practitioner, room))
+    tampered = post_as_page(client, url, booking_data(practitioner, room, room="x"))
+
+    form = response.context["form"]
+    assert form.errors["room"] == ["Room 1 is no longer in use: pick another room."]
+    assert form.errors["practitioner"] == [
+        f"{practitioner} no longer takes bookings: pick another practitioner."
+    ]
+    assert tampered.context["form"].errors["room"] == [
+        "Pick one of the choices offered: that one is not among them."
+    ]
+    assert not Appointment.objects.exists()
+
+
 def test_a_room_clash_names_the_room(
     client,
     front_desk,

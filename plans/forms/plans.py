@@ -17,6 +17,7 @@ from clinic.forms import (
     CheckboxesField,
     DateInput,
     HiddenErrorsShown,
+    InUseChoiceField,
     MinuteField,
     PageVersionField,
     TimeInput,
@@ -140,11 +141,11 @@ class SeriesStartForm(forms.Form):
 
     date = forms.DateField(label=gettext_lazy("First session"), widget=DateInput())
     time = MinuteField(label=gettext_lazy("Time"))
-    practitioner = forms.ModelChoiceField(
+    practitioner = InUseChoiceField(
         label=gettext_lazy("Practitioner"),
         queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
     )
-    room = forms.ModelChoiceField(
+    room = InUseChoiceField(
         label=gettext_lazy("Room"),
         queryset=Room.objects.filter(is_active=True),
         required=False,
@@ -193,7 +194,7 @@ class SessionRowForm(HiddenErrorsShown, forms.Form):
     time = MinuteField(
         widget=TimeInput(attrs={"class": "form-control form-control-sm"})
     )
-    room = forms.ModelChoiceField(
+    room = InUseChoiceField(
         queryset=Room.objects.filter(is_active=True),
         widget=forms.Select(attrs={"class": "form-select form-select-sm"}),
     )
@@ -280,7 +281,7 @@ class MoveSessionForm(HiddenErrorsShown, forms.Form):
         widget=forms.RadioSelect,
         initial=Scope.THIS,
     )
-    room = forms.ModelChoiceField(
+    room = InUseChoiceField(
         label=gettext_lazy("Room"),
         queryset=Room.objects.filter(is_active=True),
         required=False,
@@ -323,11 +324,11 @@ class MoveSessionForm(HiddenErrorsShown, forms.Form):
 class ChangeResourcesForm(HiddenErrorsShown, forms.Form):
     # The sessions as the page showed them (plans.services.sessions_seen).
     seen = PageVersionField()
-    practitioner = forms.ModelChoiceField(
+    practitioner = InUseChoiceField(
         label=gettext_lazy("Practitioner"),
         queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
     )
-    room = forms.ModelChoiceField(
+    room = InUseChoiceField(
         label=gettext_lazy("Room"), queryset=Room.objects.filter(is_active=True)
     )
 
