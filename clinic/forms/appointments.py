@@ -184,13 +184,16 @@ class CalendarForm(forms.Form):
     """The query string of the calendar pages; bad values fall back to defaults."""
 
     date = forms.DateField(required=False, widget=DateInput())
+    # Those taken out of use too: their weeks before stay to be read.
     practitioner = forms.ModelChoiceField(
-        queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
+        queryset=Practitioner.objects.select_related("user").order_by(
+            "-is_active", *Practitioner._meta.ordering
+        ),
         required=False,
         empty_label=gettext_lazy("Practitioner..."),
     )
     room = forms.ModelChoiceField(
-        queryset=Room.objects.filter(is_active=True),
+        queryset=Room.objects.order_by("-is_active", *Room._meta.ordering),
         required=False,
         empty_label=gettext_lazy("Room..."),
     )

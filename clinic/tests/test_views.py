@@ -1481,6 +1481,47 @@ def test_the_week_view_shows_one_practitioners_week(
     assert [len(d["appointments"]) for d in week] == [1, 0, 0, 0, 0, 0, 1]
 
 
+def test_a_practitioner_no_longer_taking_bookings_keeps_their_name_on_their_days(
+    client,
+    front_desk,
+    manager,
+    practitioner,
+    other_practitioner,
+    clinic_open,
+    frozen_now,
+):
+    """Their appointments of the days before they stopped stay under their
+    name on the day calendar, their weeks stay to be read, and the manager's
+    Today still counts them on a day they work."""
+    from clinic.models import Practitioner
+
+    today = date(2026, 11, 25)
+    AppointmentFactory(practitioner=practitioner, start=at(today, 10))
+    Practitioner.objects.filter(pk=practitioner.pk).update(is_active=False)
+    client.force_login(front_desk)
+
+    day = client.get(reverse("clinic:calendar_day"), {"date": "2026-11-25"})
+    next_day = client.get(reverse("clinic:calendar_day"), {"date": "2026-11-26"})
+    week = client.get(
+        reverse("clinic:calendar_week"),
+        {"practitioner": practitioner.pk, "date": "2026-11-25"},
+    )
+    client.force_login(manager)
+    load = client.get(reverse("clinic:dashboard")).context["overview"]["load"]
+
+    shown = {resource: items for resource, items in day.context["columns"]}
+    assert set(shown) == {practitioner, other_practitioner}
+    assert len(shown[practitioner]) == 1
+    assert [r for r, _ in next_day.context["columns"]] == [other_practitioner]
+    assert week.context["subject"] == practitioner
+    assert not week.context["address_errors"]
+    page = week.content.decode()
+    assert f"{practitioner} (no longer takes bookings)</option>" in page
+    # Thursday to Saturday: nothing booked, and nothing to book (closed Sunday).
+    assert page.count("No longer takes bookings</p>") == 3
+    assert {p: p.today for p in load} == {practitioner: 1, other_practitioner: 0}
+
+
 def test_practitioners_land_on_their_own_week(client, practitioner):
     client.force_login(practitioner.user)
     response = client.get(reverse("clinic:calendar"))

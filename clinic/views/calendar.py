@@ -3,7 +3,7 @@
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
-from django.db.models import Case, When
+from django.db.models import Case, Q, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -155,23 +155,19 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
     day = params.cleaned_data.get("date") or timezone.localdate()
     by_room = request.GET.get("by") == "room"
     appointments = Appointment.objects.on_day(day).with_people()
-    if by_room:
-        resources = list(Room.objects.filter(is_active=True))
-        key = "room_id"
-    else:
-        resources = list(
-            Practitioner.objects.filter(is_active=True).select_related("user")
-        )
-        key = "practitioner_id"
-        _add_time_off_of_the_day(resources, day)
+    key = "room_id" if by_room else "practitioner_id"
     by_resource = defaultdict(list)
     for appointment in appointments:
         by_resource[getattr(appointment, key)].append(appointment)
-    known = {r.pk for r in resources}
-    # An appointment for a room or practitioner no longer active still shows.
-    columns = [(r, by_resource.get(r.pk, [])) for r in resources] + [
-        (_("Other"), items) for pk, items in by_resource.items() if pk not in known
-    ]
+    # Those in use, and one taken out of use with appointments on the day
+    # (those of the days before they stopped), under their own name.
+    shown = Q(is_active=True) | Q(pk__in=list(by_resource))
+    if by_room:
+        resources = list(Room.objects.filter(shown))
+    else:
+        resources = list(Practitioner.objects.filter(shown).select_related("user"))
+        _add_time_off_of_the_day(resources, day)
+    columns = [(r, by_resource.get(r.pk, [])) for r in resources]
     return render(
         request,
         "clinic/calendar_day.html",

@@ -60,8 +60,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             .filter(start__gte=timezone.now(), start__lt=week_end)
             .count(),
             "patients": Patient.objects.count(),
-            "load": Practitioner.objects.filter(is_active=True)
-            .select_related("user")
+            # One no longer taking bookings still shows on a day they work.
+            "load": Practitioner.objects.select_related("user")
             .annotate(
                 today=Count(
                     "appointments",
@@ -73,7 +73,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                         appointments__status__in=Appointment.ACTIVE_STATUSES,
                     ),
                 )
-            ),
+            )
+            .filter(Q(is_active=True) | Q(today__gt=0)),
         }
     return render(request, "clinic/dashboard.html", context)
 
