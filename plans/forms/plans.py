@@ -32,7 +32,7 @@ from plans.models import (
     Protocol,
     TreatmentPlan,
 )
-from plans.services import Scope
+from plans.services import Scope, too_close_for
 
 
 class PlanForm(forms.ModelForm):
@@ -74,11 +74,15 @@ class PlanForm(forms.ModelForm):
         ).select_related("user")
         # At least one, whether -1 or 0 is typed (the form would say "at least 0"
         # of -1, from the column's type).
-        for name in ("planned_sessions", "spacing_days"):
+        at_least_one = {
+            "planned_sessions": _("Plan at least one session."),
+            "spacing_days": _("Give the days between sessions: 1 or more."),
+        }
+        for name, message in at_least_one.items():
             field = self.fields[name]
             field.validators = [
                 v for v in field.validators if not isinstance(v, MinValueValidator)
-            ] + [MinValueValidator(1)]
+            ] + [MinValueValidator(1, message=message)]
             field.widget.attrs["min"] = 1
 
     def clean(self) -> dict:
@@ -97,7 +101,11 @@ class PlanForm(forms.ModelForm):
                 )
                 % {"n": sessions, "p": protocol, "range": protocol.sessions_text}
             )
-        if not protocol.min_spacing_days <= spacing <= protocol.max_spacing_days:
+        too_close = too_close_for(protocol, spacing)
+        if too_close:
+            # Never with a reason: the skin heals between sessions.
+            self.add_error("spacing_days", too_close)
+        elif spacing > protocol.max_spacing_days:
             outside.append(
                 ngettext(
                     "%(n)s day apart is outside the %(p)s protocol's %(range)s days.",

@@ -8,7 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 
 from clinic import services as booking
 from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
@@ -175,6 +175,22 @@ def says_to_take_care(later: Consultation, earlier: Consultation) -> bool:
     )
 
 
+def too_close_for(protocol: Protocol, spacing_days: int) -> str:
+    """Why a plan can't space its sessions this many days apart ("" when it
+    can): closer than the protocol's shortest spacing, which no reason allows
+    (the skin heals between sessions). Longer than its longest is allowed with
+    a practitioner's reason."""
+    if spacing_days >= protocol.min_spacing_days:
+        return ""
+    return ngettext(
+        "%(n)s day apart is closer than the %(p)s protocol allows, %(min)s days "
+        "at the least: the skin needs that long to heal between sessions.",
+        "%(n)s days apart is closer than the %(p)s protocol allows, %(min)s days "
+        "at the least: the skin needs that long to heal between sessions.",
+        spacing_days,
+    ) % {"n": spacing_days, "p": protocol, "min": protocol.min_spacing_days}
+
+
 @transaction.atomic
 def create_plan(
     *,
@@ -203,6 +219,9 @@ def create_plan(
         raise PlanError(refusal)
     if not protocol.is_active:
         raise PlanError(_("The %(p)s protocol is no longer offered.") % {"p": protocol})
+    too_close = too_close_for(protocol, spacing_days)
+    if too_close:
+        raise PlanError(too_close)
     unscreened = not_screened(areas, consultation.areas)
     if unscreened:
         raise PlanError(

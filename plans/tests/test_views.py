@@ -469,7 +469,7 @@ def test_a_plan_on_hold_offers_no_consent_or_booking_and_refuses_them(
     "overrides,message",
     [
         ({"planned_sessions": "12"}, "12 sessions is outside"),
-        ({"spacing_days": "21"}, "21 days apart is outside"),
+        ({"spacing_days": "42"}, "42 days apart is outside"),
     ],
 )
 def test_going_outside_the_protocol_needs_a_reason(
@@ -495,13 +495,32 @@ def test_going_outside_the_protocol_needs_a_reason(
     assert TreatmentPlan.objects.get().exception_reason == "Deep scarring"
 
 
+@pytest.mark.parametrize("reason", ["", "Patient travels abroad"])
+def test_sessions_closer_than_the_protocols_shortest_spacing_are_refused(
+    client, practitioner, consultation, reason
+):
+    """Not even with a reason: the skin heals between sessions."""
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        reverse("plans:create", args=[consultation.pk]),
+        plan_data(practitioner, spacing_days="21", exception_reason=reason),
+    )
+
+    assert response.context["form"].errors["spacing_days"] == [
+        "21 days apart is closer than the Standard protocol allows, 28 days at the "
+        "least: the skin needs that long to heal between sessions."
+    ]
+    assert not TreatmentPlan.objects.exists()
+
+
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
-        ({"planned_sessions": "-1"}, "planned_sessions", "greater than or equal to 1"),
-        ({"planned_sessions": "0"}, "planned_sessions", "greater than or equal to 1"),
-        ({"spacing_days": "-1"}, "spacing_days", "greater than or equal to 1"),
-        ({"spacing_days": "1"}, "exception_reason", "1 day apart is outside"),
+        ({"planned_sessions": "-1"}, "planned_sessions", "Plan at least one session."),
+        ({"planned_sessions": "0"}, "planned_sessions", "Plan at least one session."),
+        ({"spacing_days": "-1"}, "spacing_days", "the days between sessions: 1 or"),
+        ({"spacing_days": "1"}, "spacing_days", "1 day apart is closer than the"),
         ({"planned_sessions": "1"}, "exception_reason", "1 session is outside"),
     ],
 )
