@@ -593,6 +593,26 @@ def test_front_desk_edits_a_patient(client, front_desk, patient):
     assert patient.notes == "Prefers mornings."
 
 
+def test_an_edit_refused_names_the_patient_as_saved_not_as_typed(
+    client, front_desk, patient
+):
+    client.force_login(front_desk)
+    saved = str(patient)
+
+    response = post_as_page(
+        client,
+        reverse("clinic:patient_edit", args=[patient.pk]),
+        patient_data(first_name="Anna", last_name="Smith", email="not an address"),
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["email"]
+    page = response.content.decode()
+    assert f"Edit {saved}</h1>" in page
+    assert "Edit Anna Smith" not in page
+    assert 'value="Anna"' in page  # what was typed stays in the form
+
+
 def test_an_edit_page_opened_before_a_colleagues_save_does_not_undo_it(
     client, front_desk, patient
 ):

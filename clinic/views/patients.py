@@ -96,6 +96,10 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
                     ),
                 )
         return redirect(patient)
+    if form.is_bound:
+        # The form's checks wrote the typed values onto ``patient``: the page
+        # names the patient as saved.
+        patient = get_object_or_404(Patient, pk=pk)
     return render(
         request, "clinic/patient_form.html", {"form": form, "patient": patient}
     )
