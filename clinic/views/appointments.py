@@ -228,6 +228,14 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if refusal:
         messages.error(request, refusal)
         return redirect(appointment)
+    session = appointment.plan_session
+    if (
+        request.method != "POST"
+        and session is not None
+        and appointment.status == Appointment.Status.BOOKED
+    ):
+        # The plan's page offers a replacement at the end of the course.
+        return redirect(session.get_cancel_url())
     form = CancelForm(
         request.POST or None,
         initial={"seen": services.appointments_seen([appointment])},

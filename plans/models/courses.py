@@ -322,6 +322,11 @@ class TreatmentSession(models.Model):
     def __str__(self) -> str:
         return f"{self.plan} - session {self.number}"
 
+    def get_cancel_url(self) -> str:
+        """Where the appointment page sends a session's cancellation: the plan's
+        own, which offers a replacement at the end of the course."""
+        return reverse("plans:session_cancel", args=[self.pk])
+
     @property
     def is_live(self) -> bool:
         return self.appointment.status in Appointment.ACTIVE_STATUSES

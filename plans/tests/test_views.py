@@ -2161,6 +2161,23 @@ def test_a_practitioner_leaves_a_plan_with_bookings_to_the_front_desk(
     assert plan.status == TreatmentPlan.Status.ACTIVE
 
 
+def test_a_sessions_cancel_from_its_appointment_page_is_the_plans_with_a_replacement(
+    client, front_desk, sessions
+):
+    appointment = sessions[1].appointment
+    client.force_login(front_desk)
+    plans_cancel = reverse("plans:session_cancel", args=[sessions[1].pk])
+
+    page = client.get(appointment.get_absolute_url()).content.decode()
+    opened = client.get(reverse("clinic:appointment_cancel", args=[appointment.pk]))
+
+    assert f'href="{plans_cancel}"' in page
+    assert reverse("clinic:appointment_cancel", args=[appointment.pk]) not in page
+    assert opened["Location"] == plans_cancel
+    offered = client.get(plans_cancel).content.decode()
+    assert "Book a replacement session at the end of the course" in offered
+
+
 def test_the_front_desk_leaves_a_plan_never_booked_to_the_practitioner(
     client, front_desk, plan
 ):
