@@ -1090,6 +1090,38 @@ def test_two_amendments_from_forms_opened_together_dont_undo_each_other(
     assert response.context["form"]["device"].value() == "Dermapen 4 (serial 99)"
 
 
+def test_a_refused_amendment_lists_only_the_fields_typed_in(
+    client, practitioner, other_practitioner, signed_today
+):
+    """Not the colleague's amendment, which the page sent back as it showed it:
+    copying that would undo it."""
+    client.force_login(practitioner.user)
+    page = client.get(amend_url(signed_today))
+    assert 'name="changed_fields"' in page.content.decode()
+    seen = page.context["reason"]["seen"].value()
+    faces = (("face", "1.25", "3"),)
+    client.force_login(other_practitioner.user)
+    client.post(
+        amend_url(signed_today),
+        record_data(
+            areas=faces, device="Dermapen 4 (serial 99)", reason="Serial.", seen=seen
+        ),
+    )
+
+    client.force_login(practitioner.user)
+    response = client.post(
+        amend_url(signed_today),
+        record_data(areas=faces, cartridge_lot="LOT-7", reason="Lot.", seen=seen)
+        | {"changed_fields": "cartridge_lot,reason"},
+        follow=True,
+    )
+
+    assert dict(response.context["unsaved"]) == {
+        "Cartridge lot": "LOT-7",
+        "Reason": "Lot.",
+    }
+
+
 def test_an_amendment_without_the_pages_version_changes_nothing(
     client, practitioner, signed_today
 ):

@@ -385,7 +385,12 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
                 initial=_areas_initial(saved, session),
                 form_kwargs={"areas": treatable},
             )
-            unsaved = unsaved_values(typed, form) + _unsaved_areas(typed_areas, saved)
+            # Only what they typed in, not the colleague's amendment that the
+            # page sent back as it showed it.
+            changed = request.POST.get("changed_fields")
+            unsaved = unsaved_values(typed, form, changed)
+            if changed is None or "areas-" in changed:
+                unsaved += _unsaved_areas(typed_areas, saved)
             unsaved.append((_("Reason"), reason.cleaned_data["reason"]))
             reason = AmendForm(
                 initial={
