@@ -146,10 +146,27 @@ def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
     table = rules(for_planning=True)
     versions = versions_of(appointments)
     sent: dict[int, set[str]] = {}
-    for appointment_id, kind in Reminder.objects.filter(
-        appointment__in=appointments, kind__in=BEFORE_START, status=Status.SENT
-    ).values_list("appointment_id", "kind"):
-        sent.setdefault(appointment_id, set()).add(kind)
+    rows_sent = list(
+        Reminder.objects.filter(
+            appointment__in=appointments, kind__in=BEFORE_START, status=Status.SENT
+        ).only("pk", "appointment_id", "kind", "sent_at")
+    )
+    for row in rows_sent:
+        sent.setdefault(row.appointment_id, set()).add(row.kind)
+    # A pre-care that named a later day than the session has now (moved
+    # earlier since) told the patient when to stop their skin medication for
+    # that day: they get one for the new day, at short notice if need be.
+    latest = {}
+    for row in sorted(rows_sent, key=lambda row: row.sent_at):
+        if row.kind == Kind.PRE_CARE:
+            latest[row.appointment_id] = row
+    pre_care = list(latest.values())
+    told.mark_starts_when_sent(pre_care)
+    starts = {a.pk: a.start for a in appointments}
+    for row in pre_care:
+        told_start = row.start_when_sent
+        if told_start is not None and starts[row.appointment_id] < told_start:
+            sent[row.appointment_id].discard(Kind.PRE_CARE)
     cancel_pending(appointments, reason="the appointment moved", now=now)
     # Read after the cancelling: a confirmation a worker claimed meanwhile is
     # being sent (it was not cancelled), so the patient hears of the booking.

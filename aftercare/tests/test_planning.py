@@ -258,6 +258,29 @@ def test_a_pre_care_already_sent_is_not_sent_again_for_a_move_on_the_day(move, b
     assert Reminder.objects.filter(kind=Kind.UPDATE, status=Status.SCHEDULED).exists()
 
 
+def test_a_session_moved_earlier_after_its_pre_care_gets_pre_care_for_its_new_day(
+    move, book
+):
+    """The pre-care named Friday and when to stop a skin medication for it;
+    moved to Thursday, the patient is told again, at short notice, for
+    Thursday. Moved back later on Thursday, nothing more: the last one holds."""
+    friday = THURSDAY + DAY
+    session = book(start=friday, kind=Appointment.Kind.TREATMENT)
+    services.dispatch_due(now=NOW)
+    assert Reminder.objects.get(kind=Kind.PRE_CARE).status == Status.SENT
+
+    move(session, THURSDAY, at=NOW + HOUR)
+
+    [again] = Reminder.objects.filter(kind=Kind.PRE_CARE, status=Status.SCHEDULED)
+    assert again.due_at == NOW + HOUR
+    services.dispatch_due(now=NOW + 2 * HOUR)
+    session.refresh_from_db()
+    move(session, THURSDAY + 2 * HOUR, at=NOW + 3 * HOUR)
+    assert not Reminder.objects.filter(
+        kind=Kind.PRE_CARE, status=Status.SCHEDULED
+    ).exists()
+
+
 def test_a_pre_care_already_sent_is_planned_again_for_a_move_weeks_later(move, book):
     session = book(kind=Appointment.Kind.TREATMENT)
     services.dispatch_due(now=NOW)
