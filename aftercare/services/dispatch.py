@@ -6,6 +6,7 @@ that dies mid-send leaves its rows "sending" with an expired lease; the next
 dispatch marks them "unknown" for staff to check and resend.
 """
 
+import logging
 import smtplib
 import time
 from dataclasses import dataclass, field
@@ -33,6 +34,9 @@ from aftercare.services.told import told_places
 from clinic.models import Appointment, Patient, Practitioner, Room
 
 Status = Reminder.Status
+
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -288,22 +292,33 @@ def _send_batch(
         for index, reminder in enumerate(to_send):
             try:
                 connection.open()  # Once per batch, again after a broken one.
-            except (OSError, smtplib.SMTPException) as exc:
-                # No server: nothing in the rest of the batch can go out now.
+            except Exception as exc:
+                # No server (or no mail folder, or a setting gone wrong):
+                # nothing in the rest of the batch can go out now, and nothing
+                # went. Retried later, with the error shown to staff.
+                if not isinstance(exc, OSError | smtplib.SMTPException):
+                    logger.exception("Could not open the email connection")
                 for waiting in to_send[index:]:
                     _retry(waiting, f"{type(exc).__name__}: {exc}", now, report)
                 break
             message_id = message_id_for(reminder)
-            message = emails.reminder_message(
-                reminder,
-                rule=table.get(reminder.kind),
-                series=[series[pk] for pk in reminder.series if pk in series],
-                sequences=sequences,
-                unsubscribe_url=unsubscribe_url(reminder.patient),
-                message_id=message_id,
-                connection=connection,
-                moved_from=before,
-            )
+            try:
+                message = emails.reminder_message(
+                    reminder,
+                    rule=table.get(reminder.kind),
+                    series=[series[pk] for pk in reminder.series if pk in series],
+                    sequences=sequences,
+                    unsubscribe_url=unsubscribe_url(reminder.patient),
+                    message_id=message_id,
+                    connection=connection,
+                    moved_from=before,
+                )
+            except Exception as exc:
+                # Not written, so not sent: this one waits for a fix; the
+                # rest of the batch goes on.
+                logger.exception("Could not write email %s", reminder.pk)
+                _retry(reminder, f"{type(exc).__name__}: {exc}", now, report)
+                continue
             try:
                 message.send()
             except smtplib.SMTPRecipientsRefused as exc:
@@ -322,6 +337,12 @@ def _send_batch(
             except (OSError, smtplib.SMTPException) as exc:
                 _retry(reminder, f"{type(exc).__name__}: {exc}", now, report)
                 # A broken connection: the next message opens a fresh one.
+                connection.close()
+            except Exception as exc:
+                # Stopped part-way by something unforeseen: it may have gone
+                # out. Never resent silently: staff check it.
+                logger.exception("Sending email %s stopped", reminder.pk)
+                _unknown(reminder, f"{type(exc).__name__}: {exc}", now, report)
                 connection.close()
             else:
                 reminder.message_id = message_id
@@ -435,6 +456,19 @@ def _record_sent(sent: list[Reminder], now: datetime) -> None:
         last_error="",
         updated_at=now,
     )
+
+
+def _unknown(
+    reminder: Reminder, error: str, now: datetime, report: DispatchReport
+) -> None:
+    Reminder.objects.filter(pk=reminder.pk, status=Status.SENDING).update(
+        status=Status.UNKNOWN,
+        attempts=reminder.attempts + 1,
+        last_error=f"Sending stopped part-way, so it may have gone out: {error}"[:2000],
+        lease_until=None,
+        updated_at=now,
+    )
+    report.unknown += 1
 
 
 def _fail(reminder: Reminder, error: str, now: datetime) -> None:

@@ -69,3 +69,27 @@ class BouncingBackend(LocmemBackend):
             if refused:
                 raise smtplib.SMTPRecipientsRefused(refused)
         return super().send_messages(email_messages)
+
+
+class MisconfiguredBackend(BaseEmailBackend):
+    """A setting gone wrong: the file backend's mail folder is a file, say."""
+
+    def open(self) -> bool:
+        from django.core.exceptions import ImproperlyConfigured
+
+        raise ImproperlyConfigured("Path for saving email messages is not a folder")
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        self.open()
+        return 0
+
+
+class CrashingBackend(LocmemBackend):
+    """Delivers like locmem, but stops part-way with an error no SMTP backend
+    raises for the patient at @crash.example: it may or may not have gone."""
+
+    def send_messages(self, email_messages: Sequence[EmailMessage]) -> int:
+        for message in email_messages:
+            if any(a.endswith("@crash.example") for a in message.recipients()):
+                raise RuntimeError("stopped part-way")
+        return super().send_messages(email_messages)

@@ -1190,6 +1190,86 @@ def test_a_refused_address_does_not_hold_up_the_other_emails(
     )
 
 
+def test_a_connection_that_cant_open_for_any_reason_retries_with_the_error_shown(
+    book, dispatch, settings, mailoutbox
+):
+    """Not only a server that doesn't answer: a setting gone wrong sends
+    nothing either, so the emails wait and staff see why (not "unknown")."""
+    settings.EMAIL_BACKEND = f"{BACKENDS}.MisconfiguredBackend"
+    book()
+
+    report = dispatch(NOW)
+
+    confirmation = row(Kind.CONFIRMATION)
+    assert report.retried == 1
+    assert (confirmation.status, confirmation.attempts) == (Status.SCHEDULED, 1)
+    assert confirmation.last_error.startswith("ImproperlyConfigured: Path for")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    dispatch(confirmation.next_attempt_at)
+    assert row(Kind.CONFIRMATION).status == Status.SENT
+    assert len(mailoutbox) == 1
+
+
+def test_an_email_that_cant_be_written_waits_and_the_others_go(
+    practitioner, room, dispatch, mailoutbox, monkeypatch
+):
+    from aftercare import emails
+
+    write = emails.reminder_message
+
+    def fails_for_one(reminder, **kwargs):
+        if reminder.patient.email == "broken@patients.example":
+            raise KeyError("a text's placeholder")
+        return write(reminder, **kwargs)
+
+    monkeypatch.setattr(emails, "reminder_message", fails_for_one)
+    for n, address in enumerate(
+        ["one@patients.example", "broken@patients.example", "two@patients.example"]
+    ):
+        appointment = AppointmentFactory(
+            patient=PatientFactory(email=address),
+            practitioner=practitioner,
+            room=room,
+            start=THURSDAY + n * HOUR,
+        )
+        services.plan_booking([appointment], now=NOW)
+
+    report = dispatch(NOW)
+
+    assert (report.sent, report.retried) == (2, 1)
+    broken = row(Kind.CONFIRMATION, patient__email="broken@patients.example")
+    assert broken.status == Status.SCHEDULED
+    assert "KeyError" in broken.last_error
+
+
+def test_a_send_stopped_part_way_by_the_unforeseen_is_unknown_at_once(
+    practitioner, room, dispatch, mailoutbox, settings
+):
+    """It may have gone out: never resent silently, and the rest of the batch
+    goes on."""
+    settings.EMAIL_BACKEND = f"{BACKENDS}.CrashingBackend"
+    for n, address in enumerate(["gone@crash.example", "two@patients.example"]):
+        appointment = AppointmentFactory(
+            patient=PatientFactory(email=address),
+            practitioner=practitioner,
+            room=room,
+            start=THURSDAY + n * HOUR,
+        )
+        services.plan_booking([appointment], now=NOW)
+
+    report = dispatch(NOW)
+
+    crashed = row(Kind.CONFIRMATION, patient__email="gone@crash.example")
+    assert (report.sent, report.unknown) == (1, 1)
+    assert crashed.status == Status.UNKNOWN
+    assert crashed.last_error == (
+        "Sending stopped part-way, so it may have gone out: "
+        "RuntimeError: stopped part-way"
+    )
+    assert dispatch(NOW + HOUR).claimed == 0
+    assert [m.to for m in mailoutbox] == [["two@patients.example"]]
+
+
 def test_a_row_left_sending_by_a_dead_worker_becomes_unknown_and_is_not_resent(
     book, dispatch, mailoutbox
 ):
