@@ -818,6 +818,12 @@ def test_a_record_typed_from_a_booking_moved_meanwhile_is_not_saved(
     assert late.status_code == 200
     assert any("the session's move" in m for m in messages_of(late)), messages_of(late)
     assert not SessionRecord.objects.filter(session=today).exists()
+    # The form starts again from the booking as it is now, as a fresh page does.
+    form = late.context["form"]
+    moved = timezone.localtime(appointment.start + timedelta(hours=1))
+    moved = moved.replace(tzinfo=None)  # as the form shows it, on the wall clock
+    assert form["started_at"].value() == moved
+    assert form["ended_at"].value() == moved + (appointment.end - appointment.start)
 
 
 def test_a_draft_saved_by_someone_else_meanwhile_is_not_overwritten(

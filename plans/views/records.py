@@ -69,6 +69,35 @@ def _check_signer(user) -> None:
         raise PlanError(_("Only a practitioner can complete and sign a session."))
 
 
+def _record_initial(
+    record: SessionRecord, session: TreatmentSession, previous: SessionRecord | None
+) -> dict:
+    """The record form's first values: a record not saved yet starts at the
+    booking's times (or the check-in, when seen early) and with the previous
+    session's device and numbing."""
+    appointment = session.appointment
+    initial = {"seen": records.seen_stamp(record, appointment)}
+    if record.pk:
+        return initial
+    start = appointment.start
+    checked_in = appointment.checked_in_at
+    if checked_in is not None and checked_in < start:
+        # Seen early: the session began about when the patient came.
+        start = checked_in.replace(second=0, microsecond=0)
+    initial |= {
+        "started_at": timezone.localtime(start),
+        "ended_at": timezone.localtime(start + (appointment.end - appointment.start)),
+    }
+    if previous is not None:
+        initial |= {
+            "device": previous.device,
+            "numbing_agent": previous.numbing_agent,
+            "numbing_other": previous.numbing_other,
+            "numbing_minutes": previous.numbing_minutes,
+        }
+    return initial
+
+
 def _areas_initial(record: SessionRecord, session: TreatmentSession) -> list[dict]:
     """The record's areas; on a draft, after them the plan's areas not saved yet
     (a draft keeps only areas with their depth), to fill in."""
@@ -166,29 +195,11 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
     # Times signing questions: the page asks to confirm them (sign_record).
     ask_times = _times_checked(request)
     if can_edit:
-        initial = {}
-        if not record.pk:
-            appointment = session.appointment
-            start = appointment.start
-            checked_in = appointment.checked_in_at
-            if checked_in is not None and checked_in < start:
-                # Seen early: the session began about when the patient came.
-                start = checked_in.replace(second=0, microsecond=0)
-            initial = {
-                "started_at": timezone.localtime(start),
-                "ended_at": timezone.localtime(
-                    start + (appointment.end - appointment.start)
-                ),
-            }
-            if previous is not None:
-                initial |= {
-                    "device": previous.device,
-                    "numbing_agent": previous.numbing_agent,
-                    "numbing_other": previous.numbing_other,
-                    "numbing_minutes": previous.numbing_minutes,
-                }
-        initial["seen"] = records.seen_stamp(record, session.appointment)
-        form = RecordForm(request.POST or None, instance=record, initial=initial)
+        form = RecordForm(
+            request.POST or None,
+            instance=record,
+            initial=_record_initial(record, session, previous),
+        )
         areas = AreaFormSet(
             request.POST or None,
             prefix="areas",
@@ -254,7 +265,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 record = saved
                 form = RecordForm(
                     instance=saved,
-                    initial={"seen": records.seen_stamp(saved, session.appointment)},
+                    initial=_record_initial(saved, session, previous),
                 )
                 areas = AreaFormSet(
                     prefix="areas",
