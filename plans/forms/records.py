@@ -7,6 +7,7 @@ from django import forms
 from django.db.models import Q
 from django.forms import formset_factory
 from django.utils import timezone
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -72,6 +73,14 @@ class RecordForm(HiddenErrorsShown, forms.ModelForm):
         field_classes = {
             "started_at": LocalDateTimeField,
             "ended_at": LocalDateTimeField,
+        }
+        minutes = gettext_lazy("Give the numbing time in whole minutes, 0 to 120.")
+        error_messages = {
+            "numbing_minutes": {
+                "invalid": minutes,
+                "min_value": minutes,
+                "max_value": minutes,
+            }
         }
         widgets = {
             "started_at": DateTimeLocalInput(),
@@ -159,8 +168,20 @@ class AreaForm(forms.Form):
         decimal_places=2,
         # As the server takes it: any depth to the hundredth of a millimetre.
         widget=forms.NumberInput(attrs={"step": "0.01", "class": "form-control"}),
-        # Django would speak of "decimal places".
-        error_messages={"max_decimal_places": DEPTH_FORMAT},
+        # Django would speak of "decimal places" and "ensure this value".
+        error_messages={
+            "required": gettext_lazy("Give the needle depth for this area."),
+            "invalid": DEPTH_FORMAT,
+            "max_decimal_places": DEPTH_FORMAT,
+            "min_value": format_lazy(
+                gettext_lazy("A needle depth is {limit} mm at the least."),
+                limit=MIN_DEPTH_MM,
+            ),
+            "max_value": format_lazy(
+                gettext_lazy("A needle depth is {limit} mm at the most."),
+                limit=MAX_DEPTH_MM,
+            ),
+        },
     )
     passes = forms.IntegerField(
         label=gettext_lazy("Passes"),
@@ -168,6 +189,10 @@ class AreaForm(forms.Form):
         max_value=10,
         initial=2,
         widget=forms.NumberInput(attrs={"class": "form-control"}),
+        error_messages={
+            key: gettext_lazy("Give the passes as a whole number, 1 to 10.")
+            for key in ("required", "invalid", "min_value", "max_value")
+        },
     )
 
     def __init__(

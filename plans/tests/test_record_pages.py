@@ -904,11 +904,13 @@ def test_a_deeper_needle_than_last_time_is_allowed_with_a_warning(
 @pytest.mark.parametrize(
     "data,error",
     [
-        ({"areas": (("face", "3.00", "2"),)}, "less than or equal to 2.50"),
-        ({"areas": (("face", "0.10", "2"),)}, "greater than or equal to 0.25"),
+        ({"areas": (("face", "3.00", "2"),)}, "2.50 mm at the most"),
+        ({"areas": (("face", "0.10", "2"),)}, "0.25 mm at the least"),
         ({"areas": (("face", "1.234", "2"),)}, "with at most two decimals"),
-        ({"areas": (("face", "12.5", "2"),)}, "less than or equal to 2.50"),
-        ({"areas": (("face", "1e1", "2"),)}, "less than or equal to 2.50"),
+        ({"areas": (("face", "12.5", "2"),)}, "2.50 mm at the most"),
+        ({"areas": (("face", "1e1", "2"),)}, "2.50 mm at the most"),
+        ({"numbing_minutes": "-5"}, "numbing time in whole minutes, 0 to 120."),
+        ({"numbing_minutes": "500"}, "numbing time in whole minutes, 0 to 120."),
         ({"ended_at": "2026-11-24T09:00"}, "The end must be after the start."),
         ({"ended_at": "2026-11-24T16:00"}, "can&#x27;t be in the future"),
         (

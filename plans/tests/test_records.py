@@ -133,22 +133,30 @@ def area_data(depth: str, passes: str = "2") -> dict:
 @pytest.mark.parametrize(
     "depth,message",
     [
-        ("0.1", "greater than or equal to 0.25"),
-        ("2.6", "less than or equal to 2.50"),
-        ("-1", "greater than or equal to 0.25"),
-        ("deep", "Enter a number"),
+        ("0.1", "A needle depth is 0.25 mm at the least."),
+        ("2.6", "A needle depth is 2.50 mm at the most."),
+        ("-1", "A needle depth is 0.25 mm at the least."),
+        ("10", "A needle depth is 2.50 mm at the most."),
+        ("deep", "Give the depth in millimetres with at most two decimals"),
+        ("1,5", "Give the depth in millimetres with at most two decimals"),
+        ("NaN", "Give the depth in millimetres with at most two decimals"),
+        ("Infinity", "Give the depth in millimetres with at most two decimals"),
     ],
 )
 def test_the_form_refuses_a_depth_out_of_range_in_words(depth, message):
     formset = AreaFormSet(area_data(depth), prefix="areas")
     assert not formset.is_valid()
-    assert message in str(formset.errors[0]["depth_mm"])
+    [error] = formset.errors[0]["depth_mm"]
+    assert error.startswith(message)
 
 
-def test_the_form_refuses_passes_out_of_range():
-    formset = AreaFormSet(area_data("1.00", passes="11"), prefix="areas")
+@pytest.mark.parametrize("passes", ["0", "11", "two", "1.5"])
+def test_the_form_refuses_passes_out_of_range(passes):
+    formset = AreaFormSet(area_data("1.00", passes=passes), prefix="areas")
     assert not formset.is_valid()
-    assert "less than or equal to 10" in str(formset.errors[0]["passes"])
+    assert formset.errors[0]["passes"] == [
+        "Give the passes as a whole number, 1 to 10."
+    ]
 
 
 def test_the_form_refuses_an_area_listed_twice():
