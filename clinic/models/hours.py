@@ -253,6 +253,31 @@ class TimeOff(models.Model):
             raise ValidationError(
                 {"end": _("That time has passed: time off ends later than now.")}
             )
+        same = (
+            TimeOff.objects.filter(
+                practitioner_id=self.practitioner_id,
+                start__lt=self.end,
+                end__gt=self.start,
+            )
+            .exclude(pk=self.pk)
+            .order_by("start")
+            .first()
+        )
+        if same is not None:
+            from clinic.scheduling.clock import when_text  # see stranded_error
+
+            # One stretch of time off, said once on the calendar.
+            raise ValidationError(
+                _(
+                    "%(name)s already has time off from %(start)s until %(end)s, "
+                    "which overlaps this: change that one instead."
+                )
+                % {
+                    "name": self.practitioner,
+                    "start": when_text(same.start),
+                    "end": when_text(same.end),
+                }
+            )
         hold_calendars(practitioner_ids=[self.practitioner_id])
         booked = (
             _open_bookings(booked_outside_hours=True)

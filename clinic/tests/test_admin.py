@@ -1288,6 +1288,38 @@ def test_time_off_that_has_ended_is_refused_but_one_under_way_is_kept(
     assert TimeOff.objects.count() == 1
 
 
+def test_time_off_overlapping_the_practitioners_other_time_off_is_refused(
+    admin_client, practitioner, other_practitioner
+):
+    day = timezone.localdate() + timedelta(days=7)
+
+    def add(who, first: int, last: int):
+        return admin_client.post(
+            reverse("admin:clinic_timeoff_add"),
+            {
+                "practitioner": who.pk,
+                "start_0": f"{day + timedelta(days=first):%Y-%m-%d}",
+                "start_1": "10:00",
+                "end_0": f"{day + timedelta(days=last):%Y-%m-%d}",
+                "end_1": "18:00",
+                "reason": "Away",
+            },
+        )
+
+    assert add(practitioner, 0, 4).status_code == 302
+    overlapping = add(practitioner, 2, 7)
+    next_to_it = add(practitioner, 5, 7)
+    someone_else = add(other_practitioner, 2, 7)
+
+    assert overlapping.status_code == 200
+    assert f"{practitioner} already has time off from " in overlapping.content.decode()
+    assert "which overlaps this: change that one instead." in (
+        overlapping.content.decode()
+    )
+    assert next_to_it.status_code == someone_else.status_code == 302
+    assert TimeOff.objects.count() == 3
+
+
 def test_the_mornings_appointments_that_are_over_dont_hold_up_the_afternoon_off(
     client, manager, practitioner, room
 ):
