@@ -85,6 +85,13 @@ class ReadableNames:
         return self._clean_name("last_name")
 
 
+ROLES_HELP = gettext_lazy(
+    "What the account opens. A practitioner also needs a Practitioner entry "
+    "(Settings → Practitioners) with their working hours before anything can be "
+    "booked with them."
+)
+
+
 class StaffAccountCreationForm(ReadableNames, UserCreationForm):
     """A new account with the name staff and patients will read, and its role:
     without a role it opens nothing, and a name left for later shows as the
@@ -94,11 +101,7 @@ class StaffAccountCreationForm(ReadableNames, UserCreationForm):
         queryset=Group.objects.filter(name__in=roles.ROLES).order_by("name"),
         widget=forms.CheckboxSelectMultiple,
         label=gettext_lazy("Roles"),
-        help_text=gettext_lazy(
-            "What the account opens. A practitioner also needs a Practitioner "
-            "entry (Settings → Practitioners) with their working hours before "
-            "anything can be booked with them."
-        ),
+        help_text=ROLES_HELP,
     )
 
     class Meta(UserCreationForm.Meta):
@@ -196,6 +199,13 @@ class StaffAccountAdmin(UserAdmin):
                 if password and not may_set_password(request.user, obj):
                     password.widget = PasswordSetElsewhereWidget()
                     password.help_text = ""
+                # Said as on the add form, not Django's "groups" and its
+                # "hold down Control" list.
+                groups = self.fields.get("groups")
+                if groups is not None:
+                    groups.label = gettext_lazy("Roles")
+                    groups.help_text = ROLES_HELP
+                    groups.widget = forms.CheckboxSelectMultiple(choices=groups.choices)
 
             def clean_is_active(self) -> bool:
                 active = self.cleaned_data["is_active"]

@@ -16,6 +16,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 
 from clinic import roles, services
@@ -355,6 +356,20 @@ class RefusesStrandingDeletion:
         return super().delete_view(request, object_id, extra_context)
 
 
+class ClosureDayForm(forms.ModelForm):
+    class Meta:
+        model = ClosureDay
+        fields = ["date", "reason"]
+        error_messages = {
+            "date": {
+                "unique": _lazy(
+                    "The clinic is closed on that day already: change that "
+                    "closure's reason instead."
+                )
+            }
+        }
+
+
 class PageRowForm(HiddenErrorsShown, forms.ModelForm):
     """A row of the practitioner's page: its hidden values (whose row it is)
     changed on their way are said in words above the row, not only as "please
@@ -490,5 +505,6 @@ class OpeningHoursAdmin(RefusesStrandingDeletion, admin.ModelAdmin):
 
 @admin.register(ClosureDay)
 class ClosureDayAdmin(admin.ModelAdmin):
+    form = ClosureDayForm
     list_display = ["date", "reason"]
     date_hierarchy = "date"

@@ -257,6 +257,32 @@ def test_a_practitioner_takes_bookings_only_with_an_account_that_has_the_role(
     assert practitioner.is_active
 
 
+def test_an_accounts_page_speaks_of_roles_as_the_add_form_does(
+    admin_client, front_desk
+):
+    page = admin_client.get(
+        reverse("admin:auth_user_change", args=[front_desk.pk])
+    ).content.decode()
+
+    assert "What the account opens." in page
+    assert 'type="checkbox" name="groups"' in page
+    assert "Hold down" not in page
+
+
+def test_a_second_closure_on_the_same_day_is_refused_in_words(admin_client):
+    day = timezone.localdate() + timedelta(days=30)
+    ClosureDay.objects.create(date=day, reason="Inspection")
+
+    response = admin_client.post(
+        reverse("admin:clinic_closureday_add"),
+        {"date": day.isoformat(), "reason": "Training"},
+    )
+
+    assert response.status_code == 200
+    assert "The clinic is closed on that day already" in response.content.decode()
+    assert ClosureDay.objects.count() == 1
+
+
 def test_a_manager_cant_change_or_delete_a_superuser(admin_client):
     owner = User.objects.create_superuser("owner", "owner@example.com", "x" * 20)
 
