@@ -129,6 +129,11 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
             raise forms.ValidationError(
                 _("Check the year: that is over 120 years ago.")
             )
+        if (born.year + 1, born.month, born.day) > (today.year, today.month, today.day):
+            # Today's date, or this year's typed for the year of birth.
+            raise forms.ValidationError(
+                _("Check the date: that makes the patient less than a year old.")
+            )
         return born
 
     def clean(self) -> dict:

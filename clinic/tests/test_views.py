@@ -434,6 +434,27 @@ def test_registering_on_29_february_checks_the_age_too(
     assert Patient.objects.exists() == registered
 
 
+@pytest.mark.parametrize(
+    ("born", "registered"),
+    [("2026-11-27", False), ("2026-01-01", False), ("2025-11-27", True)],
+)
+def test_a_date_of_birth_under_a_year_ago_is_questioned(
+    client, front_desk, born, registered
+):
+    """Today's date, or this year's, typed as the year of birth by a slip."""
+    with time_machine.travel(datetime(2026, 11, 27, 12, 0), tick=False):
+        client.force_login(front_desk)
+        response = client.post(
+            reverse("clinic:patient_create"), patient_data(date_of_birth=born)
+        )
+
+    assert Patient.objects.exists() == registered
+    if not registered:
+        assert response.context["form"].errors["date_of_birth"] == [
+            "Check the date: that makes the patient less than a year old."
+        ]
+
+
 def test_the_admin_checks_names_too(client, manager):
     manager.is_staff = True
     manager.save(update_fields=["is_staff"])
