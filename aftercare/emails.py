@@ -212,7 +212,7 @@ def _was(appointment: Appointment, before: Before | None) -> dict:
     )
     other_room = before.room is not None and before.room.pk != appointment.room_id
     if other_practitioner and other_room:
-        was_with = _("with %(who)s, %(room)s") % {
+        was_with = _("with %(who)s in %(room)s") % {
             "who": before.practitioner,
             "room": before.room,
         }

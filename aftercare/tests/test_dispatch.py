@@ -564,6 +564,33 @@ def test_an_update_of_the_practitioner_from_one_session_on_says_who_it_was(
     assert f"with {other_practitioner}, {room} (was with {practitioner})" in text
 
 
+def test_an_update_of_practitioner_and_room_names_both_as_the_session_line_does(
+    book,
+    dispatch,
+    mailoutbox,
+    practitioner,
+    other_practitioner,
+    room,
+    other_room,
+    front_desk,
+):
+    appointment = book()
+    dispatch(NOW)
+    reschedule_appointment(
+        appointment=appointment,
+        start=appointment.start,
+        end=appointment.end,
+        practitioner=other_practitioner,
+        room=other_room,
+        by=front_desk,
+        now=NOW,
+    )
+
+    dispatch(NOW + HOUR)
+
+    assert f"(was with {practitioner} in {room})" in text_of(mailoutbox[-1])
+
+
 @pytest.fixture
 def plan(clinic, patient, practitioner):
     return TreatmentPlanFactory(
