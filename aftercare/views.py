@@ -360,6 +360,11 @@ def unsubscribe(request: HttpRequest, token: str) -> HttpResponse:
         return render(request, "aftercare/unsubscribe_invalid.html", status=400)
     if request.method == "POST":
         services.unsubscribe(patient)
+        if request.POST.get("from") == "page":
+            # The page's own button: a reload of the answer asks nothing again.
+            return redirect(f"{request.path}?done=1", permanent=False)
+        return render(request, "aftercare/unsubscribed.html", {"patient": patient})
+    if request.GET.get("done") and not patient.email_consent:
         return render(request, "aftercare/unsubscribed.html", {"patient": patient})
     return render(
         request,

@@ -756,6 +756,25 @@ def test_opening_the_unsubscribe_link_asks_first_and_changes_nothing(patient, re
     assert reminder.status == Status.SCHEDULED
 
 
+def test_the_unsubscribe_pages_button_answers_on_a_page_that_reloads_safely(
+    patient, reminder
+):
+    url = unsubscribe_url(services.unsubscribe_token(patient))
+    client = patient_client()
+    asked = client.get(url).content.decode()
+    assert "no news of a change or cancellation of your appointments" in asked
+
+    response = client.post(url, {"from": "page"})
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{url}?done=1"
+    done = client.get(response["Location"]).content.decode()
+    assert "Done: no more emails" in done
+    assert "not even when an appointment changes" in done
+    patient.refresh_from_db()
+    assert not patient.email_consent
+
+
 def test_a_link_checker_asking_for_the_unsubscribe_page_changes_nothing(
     patient, reminder
 ):
