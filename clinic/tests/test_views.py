@@ -1920,6 +1920,8 @@ def test_a_consultation_booked_at_another_desk_meanwhile_is_asked_about(
     question = asked.content.decode().split("while this page was open (")[1]
     assert question.split(")")[0].endswith("11:00")
     assert 'name="another"' in asked.content.decode()
+    # Said once: not again in the note the page opens with.
+    assert "already has consultations booked" not in asked.content.decode()
     assert booked.status_code == 302
     assert patient.appointments.count() == 3
 

@@ -72,6 +72,8 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
     ):
         booked_since = [a for a in ahead if str(a.pk) not in shown.split(",")]
         form.ask_about_another(booked_since or ahead)
+        # The question names them: the note above the form would say it twice.
+        ahead = []
     elif request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
