@@ -646,6 +646,21 @@ def test_a_plan_at_the_most_sessions_a_plan_may_have_offers_no_more(
     assert "Add a session" not in page
 
 
+def test_at_the_protocols_most_sessions_only_a_practitioner_is_offered_more(
+    client, front_desk, practitioner, plan
+):
+    plan.planned_sessions = plan.protocol.max_sessions
+    plan.save(update_fields=["planned_sessions"])
+
+    client.force_login(front_desk)
+    desk = client.get(plan.get_absolute_url()).content.decode()
+    client.force_login(practitioner.user)
+    clinician = client.get(plan.get_absolute_url()).content.decode()
+
+    assert "Add a session" not in desk
+    assert "Add a session" in clinician
+
+
 def test_a_booking_page_opened_before_a_colleague_changed_the_course_proposes_afresh(
     client, front_desk, manager, practitioner, plan, sessions
 ):

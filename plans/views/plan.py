@@ -210,12 +210,14 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "on_hold": services.hold_reason(plan, later) if plan.is_open else "",
             "clinician": request.user.has_perm("clinic.change_consultation"),
             "can_book": request.user.has_perm("plans.book_series"),
-            # Not offered at the most sessions any plan may have.
-            "can_extend": (
-                request.user.has_perm("plans.book_series")
-                or request.user.has_perm("plans.change_treatmentplan")
-            )
-            and plan.planned_sessions < MAX_PLANNED_SESSIONS,
+            # Not offered at the most sessions any plan may have; to the front
+            # desk, not beyond the protocol's most (a practitioner's decision).
+            "can_extend": plan.planned_sessions < MAX_PLANNED_SESSIONS
+            and (
+                request.user.has_perm("plans.change_treatmentplan")
+                or request.user.has_perm("plans.book_series")
+                and plan.planned_sessions < plan.protocol.max_sessions
+            ),
             "can_change_plan": request.user.has_perm("plans.change_treatmentplan"),
             # The front desk cancels what was booked; a practitioner discards a
             # plan nothing was ever booked for (plan_cancel).
