@@ -4,7 +4,7 @@ import unicodedata
 from datetime import date
 
 from django import forms
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -238,7 +238,7 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
                 ),
                 url=same.get_absolute_url(),
                 name=same.full_name,
-                born=born.strftime("%d %b %Y"),
+                born=formats.date_format(born, "j M Y"),
             ),
         )
 

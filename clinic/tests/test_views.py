@@ -373,7 +373,7 @@ def test_registering_someone_twice_asks_first(client, front_desk):
     assert again.status_code == 200
     page = again.content.decode()
     assert (
-        f'<a href="{first.get_absolute_url()}">Grace Hopper</a>, born 01 Jan 1990'
+        f'<a href="{first.get_absolute_url()}">Grace Hopper</a>, born 1 Jan 1990'
         in (page)
     )
     assert 'type="checkbox" name="different_person"' in page
