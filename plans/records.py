@@ -401,11 +401,15 @@ def amend_record(
     by: AbstractBaseUser,
     now: datetime | None = None,
     seen: int | None = None,
+    times_checked: bool = False,
 ) -> Amendment:
     """Change a signed record, keeping who, when, why and every value before/after.
 
     ``seen``: how many amendments the record had when the change was prepared; if
     someone amended it since, nothing is saved (their change would be undone).
+
+    ``times_checked``: as for sign_record(), for a start amended to well before
+    the check-in.
     """
     now = now or timezone.now()
     if not is_practitioner(by):
@@ -467,6 +471,20 @@ def amend_record(
     if record.started_at is None or record.ended_at is None:
         raise PlanError(_("A signed record keeps its start and end times."))
     _check_times(record, now)
+    questioned = time_warnings(record)
+    if (
+        questioned
+        and not times_checked
+        and any(d["field"] == "started_at" for d in diff)
+    ):
+        raise TimesToCheck(
+            questioned[0]
+            + " "
+            + _(
+                "If they are right (the check-in was clicked late, say), tick "
+                "that you have checked them, and save."
+            )
+        )
     record.save()
     if entries is not None:
         _save_areas(record, entries)

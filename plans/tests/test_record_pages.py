@@ -2241,6 +2241,38 @@ def test_signing_times_well_before_the_check_in_asks_to_confirm_them_first(
     )
 
 
+def test_amending_the_start_to_well_before_the_check_in_asks_to_confirm_it(
+    client, practitioner, signed_today
+):
+    """As signing does: aftercare runs from these times."""
+    Appointment.objects.filter(pk=signed_today.appointment_id).update(
+        checked_in_at=at(TODAY, 9, 55)
+    )
+    client.force_login(practitioner.user)
+    faces = (("face", "1.25", "3"),)
+    typed = record_data(
+        areas=faces,
+        started_at="2026-11-24T08:00",
+        ended_at="2026-11-24T09:45",
+        reason="Start time.",
+    )
+
+    asked = post_as_page(client, amend_url(signed_today), typed)
+
+    assert asked.status_code == 200
+    page = asked.content.decode()
+    assert "recorded as starting at 08:00, before the patient was checked in" in page
+    assert 'name="times_checked"' in page
+    assert not Amendment.objects.exists()
+    ticked = typed | {
+        "times_checked": "on",
+        "times_checked_for": "2026-11-24T08:00|2026-11-24T09:45",
+    }
+    saved = post_as_page(client, amend_url(signed_today), ticked, follow=True)
+    assert saved.redirect_chain[-1][1] == 302
+    assert Amendment.objects.count() == 1
+
+
 def test_my_day_is_logged_as_an_opening_of_each_sessions_clinical_details(
     client, practitioner, today
 ):

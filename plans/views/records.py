@@ -368,6 +368,8 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
         request.POST or None, initial={"seen": record.amendments.count()}
     )
     unsaved: list[tuple[str, str]] = []
+    # Times the amendment questions: the page asks to confirm them.
+    ask_times = _times_checked(request)
     if (
         request.method == "POST"
         and form.is_valid()
@@ -383,6 +385,7 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
                 reason=reason.cleaned_data["reason"],
                 by=request.user,
                 seen=reason.cleaned_data["seen"],
+                times_checked=_times_checked(request),
             )
         except records.StaleRecord as error:
             # The form shows the record as amended now, with what they typed
@@ -411,6 +414,7 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
             )
         except PlanError as error:
             form_errors_from(error, reason)
+            ask_times = ask_times or isinstance(error, records.TimesToCheck)
         else:
             messages.success(
                 request, _("Amendment saved; the record keeps its history.")
@@ -427,6 +431,8 @@ def record_amend(request: HttpRequest, session_pk: int) -> HttpResponse:
             "areas": areas,
             "reason": reason,
             "unsaved": unsaved,
+            "ask_times": ask_times,
+            "times_checked": _times_checked(request),
         },
     )
 
