@@ -1776,6 +1776,40 @@ def test_an_appointment_checked_in_and_over_is_not_cancelled(
     assert mailoutbox == []
 
 
+def test_a_cancel_refused_as_the_appointment_changed_meanwhile_says_the_reason_back(
+    client, front_desk, practitioner, room, frozen_now
+):
+    import html
+
+    from clinic.services import reschedule_appointment
+
+    open_clinic(practitioner)
+    appointment = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(THURSDAY, 10)
+    )
+    url = reverse("clinic:appointment_cancel", args=[appointment.pk])
+    client.force_login(front_desk)
+    seen = html.unescape(hidden_value(client.get(url), "seen"))
+    # Meanwhile, at the other desk.
+    reschedule_appointment(
+        appointment=appointment,
+        start=at(THURSDAY, 11),
+        end=at(THURSDAY, 12),
+        practitioner=practitioner,
+        room=room,
+        by=front_desk,
+    )
+
+    response = client.post(
+        url, {"reason": "Patient rang to cancel", "seen": seen}, follow=True
+    )
+
+    [message] = [str(m) for m in response.context["messages"]]
+    assert message.endswith("The reason you typed: “Patient rang to cancel”.")
+    appointment.refresh_from_db()
+    assert appointment.status == Appointment.Status.BOOKED
+
+
 def test_a_booked_appointment_whose_time_is_over_is_marked_missed_not_cancelled(
     client, front_desk, practitioner, room, mailoutbox
 ):

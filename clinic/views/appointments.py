@@ -251,7 +251,15 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 seen=form.cleaned_data["seen"],
             )
         except services.StalePage as error:
-            messages.error(request, error.messages[0])
+            # The reason is said back: to copy, if it is still to be cancelled.
+            messages.error(
+                request,
+                _("%(refusal)s The reason you typed: “%(reason)s”.")
+                % {
+                    "refusal": error.messages[0],
+                    "reason": form.cleaned_data["reason"],
+                },
+            )
             return redirect(appointment)
         except services.BookingError as error:
             form_errors_from(error, form)
