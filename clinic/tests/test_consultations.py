@@ -610,8 +610,13 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, practitioner, visit):
         response = client.get(url)
         assert response.status_code == 302
         assert response["Location"].startswith(reverse("login"))
+    # A form sent without a sign-in (one that ended): nothing saved, what was
+    # sent shown back with the way to sign in, nothing of the record's.
     response = client.post(record_url(visit), consultation_data())
-    assert response.status_code == 302
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Your sign-in had ended" in page
+    assert str(visit.patient) not in page
     assert Consultation.objects.count() == 1
 
 

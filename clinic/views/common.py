@@ -1,11 +1,16 @@
 """Helpers the clinic's views share; other apps' views use them too."""
 
 from datetime import date, datetime
+from functools import wraps
+from urllib.parse import urlencode, urlsplit
 
 from django import forms
 from django.contrib.auth.decorators import login_required, permission_required
+from django.contrib.auth.views import redirect_to_login
 from django.db.models import QuerySet
-from django.http import HttpRequest, QueryDict
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import render
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
@@ -16,16 +21,86 @@ from clinic import services
 
 def staff_view(permission: str):
     """Sign-in required (anonymous -> login page); without ``permission`` -> 403.
-    Pages are read and forms sent: any other method is a 405."""
+    Pages are read and forms sent: any other method is a 405. A form sent
+    after the sign-in ended is answered with what was typed (signed_out_post)."""
 
     def decorator(view):
-        return login_required(
+        protected = login_required(
             permission_required(permission, raise_exception=True)(
                 require_http_methods(["GET", "HEAD", "POST"])(view)
             )
         )
 
+        @wraps(view)
+        def checked(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if request.method == "POST" and not request.user.is_authenticated:
+                return signed_out_post(request)
+            return protected(request, *args, **kwargs)
+
+        return checked
+
     return decorator
+
+
+# Fields a page sends that nobody typed: versions, buttons, counts.
+NOT_TYPED = {
+    "csrfmiddlewaretoken",
+    "seen",
+    "ahead",
+    "action",
+    "changed_fields",
+    "next",
+    "course",
+    "consent_shown",
+    "times_checked_for",
+}
+FORMSET_COUNTS = ("-TOTAL_FORMS", "-INITIAL_FORMS", "-MIN_NUM_FORMS", "-MAX_NUM_FORMS")
+
+
+def signed_out_post(request: HttpRequest) -> HttpResponse:
+    """A form sent once the sign-in had ended (its 12 hours, a sign-out or a
+    new password elsewhere): nothing is saved, and what was typed is shown to
+    copy, rather than lost behind the sign-in page."""
+    typed_in = set(filter(None, request.POST.get("changed_fields", "").split(",")))
+    typed = []
+    for name, values in request.POST.lists():
+        if name in NOT_TYPED or name.endswith(FORMSET_COUNTS):
+            continue
+        if typed_in and name not in typed_in:
+            continue
+        text = ", ".join(v.strip() for v in values if v.strip())
+        if text:
+            typed.append((name.replace("_", " ").replace("-", " ").capitalize(), text))
+    if not typed:
+        # Nothing of their own to lose (a button): the sign-in page, as for a page.
+        return redirect_to_login(_came_from(request))
+    return render(
+        request,
+        "clinic/not_saved.html",
+        {
+            "reason": _(
+                "Your sign-in had ended (it lasts a working day, and ends with a "
+                "sign-out or a new password on another device), so nothing you "
+                "sent was saved."
+            ),
+            "hint": _("Copy what you need, sign in again, and enter it again."),
+            "unsaved": typed,
+            "back": f"{reverse('login')}?{urlencode({'next': _came_from(request)})}",
+            "back_label": _("Sign in again"),
+        },
+    )
+
+
+def _came_from(request: HttpRequest) -> str:
+    """The page the form was on, to go back to once signed in again."""
+    referer = request.headers.get("referer", "")
+    if url_has_allowed_host_and_scheme(
+        referer, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        path = urlsplit(referer).path
+        if path.startswith("/"):
+            return path
+    return reverse("clinic:dashboard")
 
 
 def form_errors_from(error: services.BookingError, form) -> None:

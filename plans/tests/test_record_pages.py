@@ -2241,6 +2241,33 @@ def test_signing_times_well_before_the_check_in_asks_to_confirm_them_first(
     )
 
 
+def test_a_record_sent_after_the_sign_in_ended_shows_what_was_typed(
+    client, practitioner, today
+):
+    """Nothing is saved, and nothing typed is lost behind the sign-in page."""
+    client.force_login(practitioner.user)
+    url = record_url(today)
+    data = record_data(notes="Mild erythema, settled after 10 minutes.")
+    data["seen"] = client.get(url).context["form"]["seen"].value()
+    data["changed_fields"] = "notes,areas-0-depth_mm"
+    client.logout()
+
+    response = client.post(url, data, HTTP_REFERER=f"http://testserver{url}")
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Your sign-in had ended" in page
+    assert "Mild erythema, settled after 10 minutes." in page
+    assert "Areas 0 depth mm" in page
+    assert "Dermapen" not in page  # not typed in: not listed
+    assert f'href="/accounts/login/?next={url.replace("/", "%2F")}"' in page
+    assert not SessionRecord.objects.filter(session=today).exists()
+    # A button alone (nothing typed) goes to the sign-in page as before.
+    button = client.post(reverse("plans:consent", args=[today.plan.pk]))
+    assert button.status_code == 302
+    assert button["Location"].startswith("/accounts/login/")
+
+
 def test_amending_the_start_to_well_before_the_check_in_asks_to_confirm_it(
     client, practitioner, signed_today
 ):
