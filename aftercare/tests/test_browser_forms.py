@@ -8,7 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from clinic.models import Patient
-from plans.models import Photo
+from plans.models import Photo, SessionRecord
 from plans.tests.record_factories import add_session, image_bytes, make_plan
 
 pytestmark = [
@@ -53,7 +53,34 @@ def test_a_form_refused_with_errors_can_be_sent_again(tab, front_desk):
     assert tab.errors == []
 
 
-def test_typed_record_notes_are_not_lost_to_a_photo_added_unasked(
+def test_typed_record_notes_are_saved_as_a_draft_before_a_photo_is_added(
+    tab, practitioner, room, tmp_path
+):
+    """The photo's page load would drop the typing: it is saved first, unasked."""
+    plan = make_plan(practitioner)
+    session = add_session(plan, timezone.now() - timedelta(minutes=30), room)
+    image = tmp_path / "after.jpg"
+    image.write_bytes(image_bytes())
+    tab.sign_in("practitioner", "correct horse battery staple")
+    tab.open(f"/plans/sessions/{session.pk}/record/")
+    tab.field("Notes").fill("Tolerated well; mild redness.")
+    tab.field("Photo").set_input_files(image)
+    asked = []
+    tab.page.on("dialog", lambda dialog: (asked.append(dialog), dialog.dismiss()))
+
+    tab.click("Add photo", role="button")
+
+    tab.says("Photo added.")
+    expect(tab.field("Notes")).to_have_value("Tolerated well; mild redness.")
+    assert asked == []
+    assert SessionRecord.objects.get(session=session).notes == (
+        "Tolerated well; mild redness."
+    )
+    assert Photo.objects.count() == 1
+    assert tab.errors == []
+
+
+def test_typing_that_cant_be_saved_as_a_draft_asks_before_a_photo_is_added(
     tab, practitioner, room, tmp_path
 ):
     plan = make_plan(practitioner)
@@ -61,20 +88,24 @@ def test_typed_record_notes_are_not_lost_to_a_photo_added_unasked(
     image = tmp_path / "before.jpg"
     image.write_bytes(image_bytes())
     tab.sign_in("practitioner", "correct horse battery staple")
-    record = f"/plans/sessions/{session.pk}/record/"
-    tab.open(record)
+    tab.open(f"/plans/sessions/{session.pk}/record/")
     tab.field("Notes").fill("Tolerated well; mild redness.")
+    # An end before the start: the draft is refused.
+    tab.field("Ended").fill("2000-01-01T10:00")
     tab.field("Photo").set_input_files(image)
-    asked = []
 
-    # Dismissed: nothing is sent, the typed notes stay.
-    tab.page.once("dialog", lambda dialog: (asked.append(dialog), dialog.dismiss()))
-    tab.click("Add photo", role="button")
+    # Asked once the draft is refused (in the background); dismissed: nothing
+    # is sent, the typed notes stay.
+    with tab.page.expect_event("dialog") as asked:
+        tab.click("Add photo", role="button")
+    assert asked.value.message == (
+        "What you typed on this page can't be saved as a draft as it is (the page "
+        "will say why once you save it) and will be lost. Go on anyway?"
+    )
+    asked.value.dismiss()
     expect(tab.field("Notes")).to_have_value("Tolerated well; mild redness.")
-    assert [d.message for d in asked] == [
-        "What you typed on this page is not saved yet and will be lost. Go on anyway?"
-    ]
     assert not Photo.objects.exists()
+    assert not SessionRecord.objects.filter(session=session).exists()
 
     # Accepted: the photo goes, as asked.
     tab.page.once("dialog", lambda dialog: dialog.accept())

@@ -3,8 +3,10 @@
 //
 // A form marked data-unsaved-warning (a session record, a consultation, a
 // booking, a cancellation with its reason) keeps what was typed: leaving the
-// page with changes not yet saved, by a link or by sending another form on it
-// (adding a photo), asks first.
+// page with changes not yet saved, by a link or by sending another form on it,
+// asks first. A form marked data-saves-draft-first (adding a photo to a
+// record being typed) saves the typing as a draft first, and asks only if
+// that can't be done.
 "use strict";
 
 const UNSAVED = "form[data-unsaved-warning][data-changed]";
@@ -41,6 +43,11 @@ document.addEventListener(
     const unsaved = [...document.querySelectorAll(UNSAVED)].filter(
       (other) => other !== form,
     );
+    if (unsaved.length && form.hasAttribute("data-saves-draft-first")) {
+      event.preventDefault();
+      saveDraftThenSend(form, unsaved[0]);
+      return;
+    }
     if (
       unsaved.length &&
       !window.confirm(
@@ -61,6 +68,42 @@ document.addEventListener(
   },
   true,
 );
+
+// The record's own "Save draft", sent in the background: a redirect is the
+// page's answer to a draft saved; the page again (with its errors) is not.
+async function saveDraftThenSend(form, record) {
+  form.dataset.sent = "true";
+  const data = new FormData(record);
+  data.set("action", "save");
+  let saved = false;
+  try {
+    // Not record.action: its buttons are named "action" too.
+    const url = new URL(record.getAttribute("action") || "", window.location.href);
+    const response = await fetch(url, {
+      method: "POST",
+      body: data,
+      credentials: "same-origin",
+      redirect: "manual",
+    });
+    saved = response.type === "opaqueredirect";
+  } catch {
+    saved = false;
+  }
+  if (
+    !saved &&
+    !window.confirm(
+      "What you typed on this page can't be saved as a draft as it is (the " +
+        "page will say why once you save it) and will be lost. Go on anyway?",
+    )
+  ) {
+    delete form.dataset.sent;
+    return;
+  }
+  leaving = true;
+  delete record.dataset.changed;
+  form.setAttribute("aria-busy", "true");
+  form.submit();
+}
 
 window.addEventListener("beforeunload", (event) => {
   if (!leaving && document.querySelector(UNSAVED)) {
