@@ -502,6 +502,22 @@ class OpeningHoursAdmin(RefusesStrandingDeletion, admin.ModelAdmin):
             _("Deleting these opening hours"),
         )
 
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        self._warn_of_working_hours_outside(request)
+
+    def delete_model(self, request, obj) -> None:
+        super().delete_model(request, obj)
+        self._warn_of_working_hours_outside(request)
+
+    def _warn_of_working_hours_outside(self, request) -> None:
+        """Shorter opening hours leave practitioners working outside them: said
+        when the hours change, not only when a practitioner is next saved."""
+        for practitioner in Practitioner.objects.filter(is_active=True).select_related(
+            "user"
+        ):
+            warn_of_hours_outside_opening(self, request, practitioner)
+
 
 @admin.register(ClosureDay)
 class ClosureDayAdmin(admin.ModelAdmin):

@@ -919,6 +919,28 @@ def practitioner_page_data(practitioner, blocks, *, delete=()) -> dict:
     return data
 
 
+def test_opening_hours_cut_shorter_than_a_practitioners_hours_warn_when_saved(
+    admin_client, practitioner
+):
+    saturday = OpeningHours.objects.create(weekday=5, opens=time(9), closes=time(14))
+    WorkingHours.objects.create(
+        practitioner=practitioner, weekday=5, start=time(9), end=time(14)
+    )
+
+    response = admin_client.post(
+        reverse("admin:clinic_openinghours_change", args=[saturday.pk]),
+        {"weekday": "5", "opens": "09:00", "closes": "12:30"},
+        follow=True,
+    )
+
+    said = [str(m) for m in response.context["messages"]]
+    assert any(
+        f"{practitioner} works outside the clinic's opening hours: Saturday "
+        "09:00-14:00 (open 09:00-12:30)" in m
+        for m in said
+    ), said
+
+
 def test_working_hours_outside_opening_hours_are_saved_with_a_warning(
     admin_client, practitioner
 ):
