@@ -430,12 +430,18 @@ def cancel_plan(
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     if not plan.is_open:
         raise PlanError(_("This plan has already ended."))
-    if not by.has_perm("plans.book_series") and live_sessions(plan):
-        # Patients are told of cancelled bookings by the front desk's page.
+    ever_booked = plan.sessions.exists()
+    if not by.has_perm("plans.book_series") and ever_booked:
+        # Patients are told of cancelled bookings by the front desk's page; a
+        # course whose sessions were all cancelled is ended there too.
         raise PlanError(
             _("Sessions of this plan are booked: the front desk cancels the rest.")
+            if live_sessions(plan)
+            else _(
+                "Sessions of this plan were booked: the front desk cancels the rest."
+            )
         )
-    if not by.has_perm("plans.change_treatmentplan") and not plan.sessions.exists():
+    if not by.has_perm("plans.change_treatmentplan") and not ever_booked:
         # A clinical decision: the plan was never started, nothing to cancel.
         raise PlanError(NEVER_BOOKED)
     upcoming = list(

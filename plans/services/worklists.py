@@ -11,15 +11,15 @@ from clinic.scheduling import day_text
 from plans.models import TreatmentPlan, TreatmentSession
 
 
-def eligible_without_plan() -> QuerySet[Consultation]:
-    """Eligible consultations that no plan has started from, oldest first. A
-    plan discarded before anything was booked (started by mistake) doesn't
-    count: the patient still waits for one."""
+def waiting_for_a_plan(consultations: QuerySet[Consultation]) -> QuerySet[Consultation]:
+    """Of these, the eligible consultations (each patient's latest) that no plan
+    has started from. A plan discarded before anything was booked (started by
+    mistake) doesn't count: the patient still waits for one."""
     discarded = Q(status=TreatmentPlan.Status.CANCELLED) & ~Exists(
         TreatmentSession.objects.filter(plan=OuterRef("pk"))
     )
     return (
-        Consultation.objects.eligible()
+        consultations.eligible()
         .not_superseded()
         .filter(
             ~Exists(
@@ -28,6 +28,13 @@ def eligible_without_plan() -> QuerySet[Consultation]:
                 )
             )
         )
+    )
+
+
+def eligible_without_plan() -> QuerySet[Consultation]:
+    """waiting_for_a_plan() across the clinic, oldest first."""
+    return (
+        waiting_for_a_plan(Consultation.objects.all())
         .select_related("patient", "appointment__practitioner__user")
         .order_by("decided_at")
     )

@@ -2193,6 +2193,48 @@ def test_a_sessions_cancel_from_its_appointment_page_is_the_plans_with_a_replace
     assert "Book a replacement session at the end of the course" in offered
 
 
+def test_a_discarded_plans_consultation_offers_a_new_plan_on_the_patient_page(
+    client, practitioner, patient, consultation
+):
+    draft = make_plan(consultation, practitioner, consented=False)
+    client.force_login(practitioner.user)
+    before = client.get(patient.get_absolute_url()).content.decode()
+    assert "no plan yet" not in before
+
+    client.post(
+        reverse("plans:cancel", args=[draft.pk]), {"reason": "Started by mistake"}
+    )
+
+    page = client.get(patient.get_absolute_url()).content.decode()
+    assert "no plan yet" in page
+    assert reverse("plans:create", args=[consultation.pk]) in page
+
+
+def test_a_practitioner_leaves_a_plan_whose_sessions_were_all_cancelled_to_the_desk(
+    client, practitioner, plan, sessions
+):
+    """Booked once, then cancelled: a course the front desk ends, not a plan
+    started by mistake."""
+    Appointment.objects.filter(treatment_session__plan=plan).update(
+        status=Appointment.Status.CANCELLED,
+        cancel_reason="Patient's request",
+        cancelled_at=timezone.now(),
+    )
+    client.force_login(practitioner.user)
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+    response = client.post(
+        reverse("plans:cancel", args=[plan.pk]), {"reason": "No"}, follow=True
+    )
+
+    assert "Discard this plan" not in page
+    assert messages_of(response) == [
+        "Sessions of this plan were booked: the front desk cancels the rest."
+    ]
+    plan.refresh_from_db()
+    assert plan.is_open
+
+
 def test_the_front_desk_leaves_a_plan_never_booked_to_the_practitioner(
     client, front_desk, plan
 ):

@@ -22,6 +22,7 @@ from plans.forms import (
     ReasonForm,
 )
 from plans.models import MAX_PLANNED_SESSIONS, Protocol, TreatmentPlan
+from plans.services import worklists
 from plans.views.common import get_plan, show_errors
 
 
@@ -36,11 +37,8 @@ def patient_plans_panel(request: HttpRequest, patient: Patient) -> str:
         .with_counts()
         .order_by("-created_at")
     )
-    waiting = (
-        patient.consultations.eligible()
-        .not_superseded()
-        .filter(treatment_plans__isnull=True)
-        .select_related("appointment")
+    waiting = worklists.waiting_for_a_plan(patient.consultations.all()).select_related(
+        "appointment"
     )
     return render_to_string(
         "plans/_patient_panel.html",
@@ -317,8 +315,16 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     if not may_discard and not plan.sessions.exists():
         messages.error(request, services.NEVER_BOOKED)
         return redirect(plan)
-    # Nothing booked or done yet: the plan is discarded, not a course cut short.
-    untouched = not services.live_sessions(plan)
+    if not may_cancel and plan.sessions.exists():
+        # Its sessions were booked, then cancelled: a course the front desk
+        # ends, with the patient's emails.
+        messages.error(
+            request,
+            _("Sessions of this plan were booked: the front desk cancels the rest."),
+        )
+        return redirect(plan)
+    # Nothing ever booked: the plan is discarded, not a course cut short.
+    untouched = not plan.sessions.exists()
     form = ReasonForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
