@@ -9,7 +9,7 @@ from playwright.sync_api import expect
 
 from clinic.models import Patient
 from plans.models import Photo, SessionRecord
-from plans.tests.record_factories import add_session, image_bytes, make_plan
+from plans.tests.record_factories import add_session, image_bytes, make_plan, signed
 
 pytestmark = [
     pytest.mark.browser,
@@ -78,6 +78,31 @@ def test_typed_record_notes_are_saved_as_a_draft_before_a_photo_is_added(
     )
     assert Photo.objects.count() == 1
     assert tab.errors == []
+
+
+def test_a_record_signed_by_a_colleague_meanwhile_asks_before_a_photo_is_added(
+    tab, practitioner, room, tmp_path
+):
+    """Their typing can't go onto a signed record: asked, not dropped unasked."""
+    plan = make_plan(practitioner)
+    session = add_session(plan, timezone.now() - timedelta(minutes=30), room)
+    image = tmp_path / "after.jpg"
+    image.write_bytes(image_bytes())
+    tab.sign_in("practitioner", "correct horse battery staple")
+    tab.open(f"/plans/sessions/{session.pk}/record/")
+    tab.field("Adverse events").fill("Slight bruising at the left jaw.")
+    tab.field("Photo").set_input_files(image)
+    signed(session, practitioner.user, areas={"face": ("1.00", 2)})
+
+    with tab.page.expect_event("dialog") as asked:
+        tab.click("Add photo", role="button")
+    asked.value.dismiss()
+
+    expect(tab.field("Adverse events")).to_have_value(
+        "Slight bruising at the left jaw."
+    )
+    assert not Photo.objects.exists()
+    assert SessionRecord.objects.get(session=session).adverse_events == ""
 
 
 def test_typing_that_cant_be_saved_as_a_draft_asks_before_a_photo_is_added(

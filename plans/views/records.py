@@ -69,6 +69,10 @@ def _check_signer(user) -> None:
         raise PlanError(_("Only a practitioner can complete and sign a session."))
 
 
+# Sent by static/js/forms.js with a draft saved before a photo is added.
+DRAFT_BEFORE_PHOTO = "X-Draft-Before-Photo"
+
+
 def _record_initial(
     record: SessionRecord, session: TreatmentSession, previous: SessionRecord | None
 ) -> dict:
@@ -253,6 +257,11 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     )
                 else:
                     messages.success(request, _("Draft saved."))
+                if request.headers.get(DRAFT_BEFORE_PHOTO):
+                    # The page's script saves the typing before adding a photo:
+                    # "saved", said apart from every refusal (those redirect or
+                    # show the page again).
+                    return HttpResponse(status=204)
                 return redirect("plans:record", session_pk=session.pk)
             except records.StaleRecord as error:
                 # Their form showed the record as it was: show it as saved now,

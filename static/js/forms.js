@@ -69,8 +69,9 @@ document.addEventListener(
   true,
 );
 
-// The record's own "Save draft", sent in the background: a redirect is the
-// page's answer to a draft saved; the page again (with its errors) is not.
+// The record's own "Save draft", sent in the background: "204 No Content" is
+// the answer to a draft saved (plans.views.records.DRAFT_BEFORE_PHOTO); a
+// refusal is a redirect with its message, or the page again with its errors.
 async function saveDraftThenSend(form, record) {
   form.dataset.sent = "true";
   const data = new FormData(record);
@@ -84,8 +85,9 @@ async function saveDraftThenSend(form, record) {
       body: data,
       credentials: "same-origin",
       redirect: "manual",
+      headers: { "X-Draft-Before-Photo": "1" },
     });
-    saved = response.type === "opaqueredirect";
+    saved = response.status === 204;
   } catch {
     saved = false;
   }
