@@ -161,8 +161,8 @@ def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
         if row.kind == Kind.PRE_CARE:
             latest[row.appointment_id] = row
     pre_care = list(latest.values())
-    told.mark_starts_when_sent(pre_care)
     starts = {a.pk: a.start for a in appointments}
+    told.mark_starts_when_sent(pre_care, starts)
     for row in pre_care:
         told_start = row.start_when_sent
         if told_start is not None and starts[row.appointment_id] < told_start:

@@ -116,11 +116,14 @@ def _told_in(appointments: list, statuses: tuple) -> set[int]:
     return {pk for row in rows for pk in row.appointment_ids}
 
 
-def mark_starts_when_sent(reminders: list[Reminder]) -> None:
+def mark_starts_when_sent(
+    reminders: list[Reminder], starts: dict[int, datetime] | None = None
+) -> None:
     """Set ``start_when_sent`` on each email: the start its appointment had when
-    the email went out, if the appointment has moved since, else None (one
-    query, none when no email was sent). Staff reading an old email see the
-    time it named, not only where the appointment is now."""
+    the email went out, if its time has changed since, else None (one query,
+    none when no email was sent). Staff reading an old email see the time it
+    named, not only where the appointment is now. ``starts``: each
+    appointment's start now, by id (else read off ``reminder.appointment``)."""
     sent = [r for r in reminders if r.sent_at is not None]
     for reminder in reminders:
         reminder.start_when_sent = None
@@ -141,7 +144,7 @@ def mark_starts_when_sent(reminders: list[Reminder]) -> None:
     for reminder in sent:
         # The first move after it went out: it came from the time the email
         # named. A move at the very moment counts as after, as in told_places.
-        reminder.start_when_sent = next(
+        told = next(
             (
                 start
                 for at, start in moves[reminder.appointment_id]
@@ -149,3 +152,12 @@ def mark_starts_when_sent(reminders: list[Reminder]) -> None:
             ),
             None,
         )
+        now_at = (
+            starts[reminder.appointment_id]
+            if starts is not None
+            else reminder.appointment.start
+        )
+        # Another room or practitioner at the same time, or moved away and
+        # back: the time it named is the time it is.
+        if told != now_at:
+            reminder.start_when_sent = told

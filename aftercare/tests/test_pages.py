@@ -654,6 +654,25 @@ def test_a_sent_email_names_the_time_it_told_once_its_appointment_moves(
     assert "moved since" not in preview.content.decode()
 
 
+def test_a_sent_email_whose_appointment_changed_room_only_names_no_other_time(
+    as_user, confirmation, patient, practitioner, other_room, front_desk
+):
+    appointment = confirmation.appointment
+    reschedule_appointment(
+        appointment=appointment,
+        start=appointment.start,
+        end=appointment.end,
+        practitioner=practitioner,
+        room=other_room,
+        by=front_desk,
+        now=NOW + HOUR,
+    )
+
+    page = as_user("front_desk").get(patient.get_absolute_url()).content.decode()
+
+    assert "moved since" not in page
+
+
 HELD = "Held: this email is switched off in the email rules."
 
 

@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import formats, timezone
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
@@ -74,7 +75,7 @@ def signed_out_post(request: HttpRequest) -> HttpResponse:
     if not typed:
         # Nothing of their own to lose (a button): the sign-in page, as for a page.
         return redirect_to_login(_came_from(request))
-    return render(
+    response = render(
         request,
         "clinic/not_saved.html",
         {
@@ -89,6 +90,9 @@ def signed_out_post(request: HttpRequest) -> HttpResponse:
             "back_label": _("Sign in again"),
         },
     )
+    # What was typed (clinical notes, say) is not kept by the browser or a proxy.
+    add_never_cache_headers(response)
+    return response
 
 
 def _came_from(request: HttpRequest) -> str:

@@ -2255,6 +2255,8 @@ def test_a_record_sent_after_the_sign_in_ended_shows_what_was_typed(
     response = client.post(url, data, HTTP_REFERER=f"http://testserver{url}")
 
     assert response.status_code == 200
+    # Typed clinical notes: not kept by the browser or a proxy.
+    assert "no-store" in response["Cache-Control"]
     page = response.content.decode()
     assert "Your sign-in had ended" in page
     assert "Mild erythema, settled after 10 minutes." in page
