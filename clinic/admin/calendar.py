@@ -388,9 +388,41 @@ class WorkingHoursInline(admin.TabularInline):
 LOCAL_DATETIMES = {models.DateTimeField: {"form_class": LocalSplitDateTimeField}}
 
 
+class TimeOffFormSet(forms.BaseInlineFormSet):
+    """Each row is checked against the time off saved already (TimeOff.clean);
+    the rows sent together are checked against each other here."""
+
+    def clean(self) -> None:
+        super().clean()
+        spans = sorted(
+            (form.cleaned_data["start"], form.cleaned_data["end"])
+            for form in self.forms
+            if form.cleaned_data
+            and not form.cleaned_data.get("DELETE")
+            and form.cleaned_data.get("start")
+            and form.cleaned_data.get("end")
+        )
+        for (start, end), (next_start, next_end) in pairwise(spans):
+            if next_start < end:
+                raise forms.ValidationError(
+                    _(
+                        "Two rows of time off overlap: from %(start)s until "
+                        "%(end)s, and from %(next_start)s until %(next_end)s. "
+                        "Make them one."
+                    )
+                    % {
+                        "start": when_text(start),
+                        "end": when_text(end),
+                        "next_start": when_text(next_start),
+                        "next_end": when_text(next_end),
+                    }
+                )
+
+
 class TimeOffInline(admin.TabularInline):
     model = TimeOff
     form = PageRowForm
+    formset = TimeOffFormSet
     extra = 0
     formfield_overrides = LOCAL_DATETIMES
 

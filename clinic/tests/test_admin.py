@@ -919,6 +919,30 @@ def practitioner_page_data(practitioner, blocks, *, delete=()) -> dict:
     return data
 
 
+def test_two_rows_of_time_off_sent_together_that_overlap_are_refused(
+    admin_client, practitioner
+):
+    day = timezone.localdate() + timedelta(days=14)
+    data = practitioner_page_data(practitioner, []) | {"time_off-TOTAL_FORMS": "2"}
+    for n, (first, last, start_hour) in enumerate([(0, 1, "10:00"), (1, 2, "09:00")]):
+        data |= {
+            f"time_off-{n}-practitioner": practitioner.pk,
+            f"time_off-{n}-start_0": f"{day + timedelta(days=first):%Y-%m-%d}",
+            f"time_off-{n}-start_1": start_hour,
+            f"time_off-{n}-end_0": f"{day + timedelta(days=last):%Y-%m-%d}",
+            f"time_off-{n}-end_1": "18:00",
+            f"time_off-{n}-reason": "Away",
+        }
+
+    response = admin_client.post(
+        reverse("admin:clinic_practitioner_change", args=[practitioner.pk]), data
+    )
+
+    assert response.status_code == 200
+    assert "Two rows of time off overlap" in response.content.decode()
+    assert not TimeOff.objects.exists()
+
+
 def test_opening_hours_cut_shorter_than_a_practitioners_hours_warn_when_saved(
     admin_client, practitioner
 ):
