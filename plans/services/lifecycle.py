@@ -373,6 +373,9 @@ def extend_plan(
     )
     if not plan.is_open:
         raise PlanError(_("This plan has ended."))
+    on_hold = why_on_hold(plan)
+    if on_hold:
+        raise PlanError(on_hold)
     if seen is not None and plan.planned_sessions != seen:
         raise StalePlan(
             _(

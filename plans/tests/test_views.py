@@ -647,18 +647,37 @@ def test_a_plan_at_the_most_sessions_a_plan_may_have_offers_no_more(
 
 
 def test_at_the_protocols_most_sessions_only_a_practitioner_is_offered_more(
-    client, front_desk, practitioner, plan
+    client, front_desk, manager, practitioner, plan
 ):
     plan.planned_sessions = plan.protocol.max_sessions
     plan.save(update_fields=["planned_sessions"])
 
-    client.force_login(front_desk)
-    desk = client.get(plan.get_absolute_url()).content.decode()
-    client.force_login(practitioner.user)
-    clinician = client.get(plan.get_absolute_url()).content.decode()
+    def page_of(user) -> str:
+        client.force_login(user)
+        return client.get(plan.get_absolute_url()).content.decode()
 
-    assert "Add a session" not in desk
-    assert "Add a session" in clinician
+    assert "Add a session" not in page_of(front_desk)
+    assert "Add a session" not in page_of(manager)
+    assert "Add a session" in page_of(practitioner.user)
+
+
+def test_a_plan_on_hold_is_not_extended(client, front_desk, plan, consultation):
+    Consultation.objects.filter(pk=consultation.pk).update(
+        decision=Consultation.Decision.NOT_ELIGIBLE, decision_reason="Pregnant."
+    )
+    client.force_login(front_desk)
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+    response = client.post(
+        reverse("plans:extend", args=[plan.pk]),
+        {"seen": plan.planned_sessions},
+        follow=True,
+    )
+
+    assert "Add a session" not in page
+    assert "no consent or sessions until" in response.content.decode()
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 6
 
 
 def test_a_booking_page_opened_before_a_colleague_changed_the_course_proposes_afresh(

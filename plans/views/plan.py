@@ -185,6 +185,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     )
     # A later consultation that says to take care, on an open plan's page.
     later = services.later_consultations([plan]).get(plan.pk) if plan.is_open else None
+    on_hold = services.hold_reason(plan, later) if plan.is_open else ""
     next_due = (
         timezone.localdate(next_row["appointment"].start)
         if next_row
@@ -205,16 +206,21 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "next_due": next_due,
             "window": services.window_for(plan),
             "later": _later_consultation(request, later),
-            "on_hold": services.hold_reason(plan, later) if plan.is_open else "",
+            "on_hold": on_hold,
             "clinician": request.user.has_perm("clinic.change_consultation"),
             "can_book": request.user.has_perm("plans.book_series"),
             # Not offered at the most sessions any plan may have; to the front
             # desk, not beyond the protocol's most (a practitioner's decision).
             "can_extend": plan.planned_sessions < MAX_PLANNED_SESSIONS
+            and not on_hold
             and (
-                request.user.has_perm("plans.change_treatmentplan")
-                or request.user.has_perm("plans.book_series")
+                (
+                    request.user.has_perm("plans.book_series")
+                    or request.user.has_perm("plans.change_treatmentplan")
+                )
                 and plan.planned_sessions < plan.protocol.max_sessions
+                # Beyond the protocol's most: a practitioner's decision.
+                or is_practitioner(request.user)
             ),
             "can_change_plan": request.user.has_perm("plans.change_treatmentplan"),
             # The front desk cancels what was booked; a practitioner discards a
