@@ -147,9 +147,9 @@ def hold_reason(plan: TreatmentPlan, later: Consultation | None) -> str:
     if consultation.decision != Consultation.Decision.ELIGIBLE:
         return _(
             "The consultation this plan started from now says %(decision)s: no "
-            "consent or sessions until a practitioner has reviewed it (and "
-            "cancelled the rest of the plan, or marked the consultation eligible "
-            "again)."
+            "consent or sessions until a practitioner has reviewed it. If the "
+            "plan no longer applies, the front desk cancels the rest; if it "
+            "does, the practitioner marks the consultation eligible again."
         ) % {"decision": consultation.get_decision_display().lower()}
     if later is not None and later.decision in REFUSALS:
         return _(
