@@ -1204,6 +1204,29 @@ def test_book_all_with_a_row_typed_too_close_keeps_the_rows_as_typed(
     assert "too close" in response.content.decode()
 
 
+def test_check_again_on_a_row_typed_too_close_says_why_and_offers_no_book_all(
+    client, front_desk, manager, practitioner, plan
+):
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+    close = (SERIES[1] + timedelta(days=22)).date().isoformat()
+    data = {
+        **start_data(practitioner),
+        **rows_data(proposal, {2: {"date": close}}),
+        "action": "recheck",
+    }
+
+    checked = client.post(book_url(plan), data)
+
+    assert checked.context["bookable"] is False
+    assert "than the plan's minimum of 28 days: pick a later date, or have a " in (
+        checked.content.decode()
+    )
+    # A manager may book it, with a reason: offered.
+    client.force_login(manager)
+    assert client.post(book_url(plan), data).context["bookable"] is True
+
+
 def test_sessions_out_of_date_order_book_nothing_even_for_a_manager(
     client, manager, practitioner, plan
 ):

@@ -259,7 +259,13 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         override_form=override_form,
         can_override=request.user.has_perm("clinic.override_hours"),
-        bookable=bad_rows is None and all(p.is_bookable for p in proposals),
+        # Closer than the minimum: only a manager books it (with a reason).
+        bookable=bad_rows is None
+        and all(p.is_bookable for p in proposals)
+        and (
+            request.user.has_perm("clinic.override_hours")
+            or not any(p.spacing_below_minimum for p in proposals)
+        ),
         states=State,
     )
     context["pairs"] = list(zip(proposals, context["rows"].forms, strict=True))
