@@ -29,6 +29,7 @@ from clinic.models import Area, Practitioner, Room
 from clinic.scheduling import day_text
 from plans.models import (
     MAX_PLANNED_SESSIONS,
+    MAX_SPACING_DAYS,
     Protocol,
     TreatmentPlan,
 )
@@ -84,6 +85,22 @@ class PlanForm(forms.ModelForm):
                 v for v in field.validators if not isinstance(v, MinValueValidator)
             ] + [MinValueValidator(1, message=message)]
             field.widget.attrs["min"] = 1
+        # The most any plan may have, said in words, and offered by the field.
+        at_most = {
+            "planned_sessions": (
+                MAX_PLANNED_SESSIONS,
+                _("A plan has %(n)s sessions at the most.")
+                % {"n": MAX_PLANNED_SESSIONS},
+            ),
+            "spacing_days": (
+                MAX_SPACING_DAYS,
+                _("Sessions are %(n)s days apart at the most.")
+                % {"n": MAX_SPACING_DAYS},
+            ),
+        }
+        for name, (limit, message) in at_most.items():
+            self.fields[name].error_messages["max_value"] = message
+            self.fields[name].widget.attrs["max"] = limit
 
     def clean(self) -> dict:
         data = super().clean()

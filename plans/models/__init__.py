@@ -2,6 +2,7 @@
 
 from plans.models.courses import (
     MAX_PLANNED_SESSIONS,
+    MAX_SPACING_DAYS,
     Protocol,
     TreatmentPlan,
     TreatmentPlanQuerySet,
@@ -25,6 +26,7 @@ from plans.models.records import (
 __all__ = [
     "MAX_DEPTH_MM",
     "MAX_PLANNED_SESSIONS",
+    "MAX_SPACING_DAYS",
     "MIN_DEPTH_MM",
     "Amendment",
     "Photo",

@@ -521,6 +521,8 @@ def test_sessions_closer_than_the_protocols_shortest_spacing_are_refused(
         ({"planned_sessions": "0"}, "planned_sessions", "Plan at least one session."),
         ({"spacing_days": "-1"}, "spacing_days", "the days between sessions: 1 or"),
         ({"spacing_days": "1"}, "spacing_days", "1 day apart is closer than the"),
+        ({"spacing_days": "280"}, "spacing_days", "120 days apart at the most."),
+        ({"planned_sessions": "31"}, "planned_sessions", "30 sessions at the most."),
         ({"planned_sessions": "1"}, "exception_reason", "1 session is outside"),
     ],
 )
