@@ -1558,6 +1558,7 @@ def test_a_practitioner_no_longer_taking_bookings_keeps_their_name_on_their_days
     assert not week.context["address_errors"]
     page = week.content.decode()
     assert f"{practitioner} (no longer takes bookings)</option>" in page
+    assert "no longer takes bookings</span>: 23 Nov" in page  # the heading
     # Thursday to Saturday: nothing booked, and nothing to book (closed Sunday).
     assert page.count("No longer takes bookings</p>") == 3
     assert {p: p.today for p in load} == {practitioner: 1, other_practitioner: 0}
