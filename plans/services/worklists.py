@@ -26,15 +26,21 @@ def waiting_for_a_plan(consultations: QuerySet[Consultation]) -> QuerySet[Consul
                 TreatmentPlan.objects.filter(consultation=OuterRef("pk")).exclude(
                     discarded
                 )
-            )
+            ),
         )
     )
 
 
 def eligible_without_plan() -> QuerySet[Consultation]:
-    """waiting_for_a_plan() across the clinic, oldest first."""
+    """waiting_for_a_plan() across the clinic, oldest first, but for patients
+    whose course is under way: a later consultation screened them again for
+    it, and the front desk has nothing to chase (a second area's course is the
+    practitioner's to start, from the patient's page)."""
     return (
         waiting_for_a_plan(Consultation.objects.all())
+        .exclude(
+            Exists(TreatmentPlan.objects.open().filter(patient=OuterRef("patient")))
+        )
         .select_related("patient", "appointment__practitioner__user")
         .order_by("decided_at")
     )

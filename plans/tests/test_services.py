@@ -465,6 +465,14 @@ def test_the_front_desk_cancels_what_was_booked_not_a_plan_never_booked(
     assert list(eligible_without_plan()) == [consultation]
     # A plan that was booked, then cancelled, is a course that ended: the
     # front desk cancels it, and the consultation doesn't wait for another.
+    # A consultation after the course began, screening the patient again:
+    # nothing for the front desk to chase while the course is under way.
+    again = TreatmentPlanFactory(patient=PatientFactory(), practitioner=practitioner)
+    rescreened = ConsultationFactory(
+        patient=again.patient,
+        appointment__start=again.consultation.appointment.start + timedelta(days=30),
+    )
+    assert rescreened not in eligible_without_plan()
     booked = TreatmentPlanFactory(
         patient=PatientFactory(), practitioner=practitioner, consented=True
     )
