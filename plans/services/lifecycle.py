@@ -91,6 +91,9 @@ def why_no_plan(consultation: Consultation) -> str:
     return ""
 
 
+REFUSALS = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
+
+
 def later_consultations(plans: Iterable[TreatmentPlan]) -> dict[int, Consultation]:
     """For each plan (by id), the latest consultation of its patient held after
     the one the plan started from that says to take care: not eligible, refer,
@@ -100,9 +103,19 @@ def later_consultations(plans: Iterable[TreatmentPlan]) -> dict[int, Consultatio
     A plan keeps its consultation; the patient may have been screened again
     since (a pregnancy, a new medication), and whoever treats must see it.
     """
+    return later_consultations_and_refusals(plans)[0]
+
+
+def later_consultations_and_refusals(
+    plans: Iterable[TreatmentPlan],
+) -> tuple[dict[int, Consultation], dict[int, Consultation]]:
+    """For each plan (by id): the later_consultations() entry, and the later
+    consultation that refuses or refers the patient and that no eligible one
+    after it overturned (which holds the plan, hold_reason(); the rule of the
+    work list's series at risk). One query for both."""
     plans = list(plans)
     if not plans:
-        return {}
+        return {}, {}
     held = list(
         Consultation.objects.filter(patient_id__in={plan.patient_id for plan in plans})
         .exclude(appointment__status__in=Appointment.LOST_STATUSES)
@@ -110,27 +123,34 @@ def later_consultations(plans: Iterable[TreatmentPlan]) -> dict[int, Consultatio
         .order_by("appointment__start", "pk")
     )
     by_pk = {c.pk: c for c in held}
-    found = {}
+    take_care, refusals = {}, {}
     for plan in plans:
         started_from = by_pk.get(plan.consultation_id)
         if started_from is None:
             continue
-        for later in reversed(held):
-            if (
-                later.patient_id == plan.patient_id
-                and later.appointment.start > started_from.appointment.start
-                and says_to_take_care(later, started_from)
-            ):
-                found[plan.pk] = later
-                break
-    return found
+        later = [
+            c
+            for c in held
+            if c.patient_id == plan.patient_id
+            and c.appointment.start > started_from.appointment.start
+        ]
+        found = next(
+            (c for c in reversed(later) if says_to_take_care(c, started_from)), None
+        )
+        if found is not None:
+            take_care[plan.pk] = found
+        # The latest decided one speaks: a refusal, unless an eligible one
+        # came after it.
+        decided = [c for c in later if c.decision != Consultation.Decision.PENDING]
+        if decided and decided[-1].decision in REFUSALS:
+            refusals[plan.pk] = decided[-1]
+    return take_care, refusals
 
 
 NEVER_BOOKED = gettext_lazy(
     "No session of this plan was ever booked: the practitioner discards it, if "
     "it is no longer wanted."
 )
-REFUSALS = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
 
 
 def why_on_hold(plan: TreatmentPlan) -> str:
@@ -138,11 +158,13 @@ def why_on_hold(plan: TreatmentPlan) -> str:
     ("" when they can): its consultation, or a later one, no longer says
     eligible (two queries). A practitioner reviews it; the sessions already
     booked stay, with the warning on their pages."""
-    return hold_reason(plan, later_consultations([plan]).get(plan.pk))
+    refusals = later_consultations_and_refusals([plan])[1]
+    return hold_reason(plan, refusals.get(plan.pk))
 
 
 def hold_reason(plan: TreatmentPlan, later: Consultation | None) -> str:
-    """why_on_hold(), given the plan's later_consultations() entry."""
+    """why_on_hold(), given the plan's later refusal (the second of
+    later_consultations_and_refusals())."""
     consultation = plan.consultation
     if consultation.decision != Consultation.Decision.ELIGIBLE:
         return _(

@@ -321,6 +321,32 @@ def test_no_consent_nor_booking_while_a_consultation_no_longer_says_eligible(
     assert not Appointment.objects.filter(kind=Appointment.Kind.TREATMENT).exists()
 
 
+@pytest.mark.parametrize(
+    ("then", "held"),
+    [
+        # Referred, then found eligible again: the latest decision speaks.
+        ([("refer", {}), ("eligible", {})], False),
+        # Not eligible, then screened again and not decided yet: still held.
+        ([("not_eligible", {}), ("pending", {"pregnant": True})], True),
+        ([("eligible", {}), ("refer", {})], True),
+    ],
+)
+def test_a_plan_is_held_by_the_latest_decided_later_consultation(patient, then, held):
+    plan = TreatmentPlanFactory(patient=patient)
+    start = plan.consultation.appointment.start
+    for days, (decision, screening) in enumerate(then, start=1):
+        ConsultationFactory(
+            patient=patient,
+            decision=decision,
+            decision_reason="" if decision in ("eligible", "pending") else "Review.",
+            screening_note="Since last time." if screening else "",
+            appointment__start=start + timedelta(days=7 * days),
+            **screening,
+        )
+
+    assert bool(why_on_hold(plan)) == held
+
+
 def test_a_plan_whose_consultations_say_eligible_is_not_on_hold(patient):
     plan = TreatmentPlanFactory(patient=patient)
     # A later consultation with another medication asks for care, not a stop.

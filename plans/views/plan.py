@@ -183,9 +183,12 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         ),
         default=None,
     )
-    # A later consultation that says to take care, on an open plan's page.
-    later = services.later_consultations([plan]).get(plan.pk) if plan.is_open else None
-    on_hold = services.hold_reason(plan, later) if plan.is_open else ""
+    # A later consultation that says to take care, and one that holds the plan.
+    take_care, refusals = (
+        services.later_consultations_and_refusals([plan]) if plan.is_open else ({}, {})
+    )
+    later = take_care.get(plan.pk)
+    on_hold = services.hold_reason(plan, refusals.get(plan.pk)) if plan.is_open else ""
     next_due = (
         timezone.localdate(next_row["appointment"].start)
         if next_row
