@@ -5,7 +5,7 @@ refused, and holds the calendars it checks until it is saved."""
 from collections import defaultdict
 from collections.abc import Iterable
 from datetime import time
-from itertools import pairwise
+from itertools import combinations, pairwise
 
 from django import forms
 from django.contrib import admin, messages
@@ -389,21 +389,45 @@ LOCAL_DATETIMES = {models.DateTimeField: {"form_class": LocalSplitDateTimeField}
 
 
 class TimeOffFormSet(forms.BaseInlineFormSet):
-    """Each row is checked against the time off saved already (TimeOff.clean);
-    the rows sent together are checked against each other here."""
+    """Each row is checked against the time off saved already (TimeOff.clean),
+    but for the rows deleted in the same save; the rows sent together are
+    checked against each other here."""
+
+    def _construct_form(self, i, **kwargs):
+        form = super()._construct_form(i, **kwargs)
+        form.instance.deleted_alongside = self._deleted_ids()
+        return form
+
+    def _deleted_ids(self) -> set[int]:
+        if not self.is_bound:
+            return set()
+        deleted = set()
+        for n in range(self.total_form_count()):
+            prefix = self.add_prefix(n)
+            pk = self.data.get(f"{prefix}-id", "")
+            if self.data.get(f"{prefix}-DELETE") and pk.isdigit():
+                deleted.add(int(pk))
+        return deleted
 
     def clean(self) -> None:
         super().clean()
         spans = sorted(
-            (form.cleaned_data["start"], form.cleaned_data["end"])
+            (
+                form.cleaned_data["start"],
+                form.cleaned_data["end"],
+                # Typed now: rows kept from before the rule stay as they are.
+                form.instance.pk is None or form.has_changed(),
+            )
             for form in self.forms
             if form.cleaned_data
             and not form.cleaned_data.get("DELETE")
             and form.cleaned_data.get("start")
             and form.cleaned_data.get("end")
         )
-        for (start, end), (next_start, next_end) in pairwise(spans):
-            if next_start < end:
+        for (start, end, typed), (next_start, next_end, next_typed) in combinations(
+            spans, 2
+        ):
+            if (typed or next_typed) and next_start < end:
                 raise forms.ValidationError(
                     _(
                         "Two rows of time off overlap: from %(start)s until "

@@ -253,6 +253,8 @@ class TimeOff(models.Model):
             raise ValidationError(
                 {"end": _("That time has passed: time off ends later than now.")}
             )
+        # Only what is typed now, as above: rows kept from before the rule,
+        # or saved beside this one, don't hold up other changes of the page.
         same = (
             TimeOff.objects.filter(
                 practitioner_id=self.practitioner_id,
@@ -260,8 +262,12 @@ class TimeOff(models.Model):
                 end__gt=self.start,
             )
             .exclude(pk=self.pk)
+            # Rows deleted in the same save (TimeOffFormSet): a replacement.
+            .exclude(pk__in=getattr(self, "deleted_alongside", ()))
             .order_by("start")
             .first()
+            if changed
+            else None
         )
         if same is not None:
             from clinic.scheduling.clock import when_text  # see stranded_error

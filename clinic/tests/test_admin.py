@@ -943,6 +943,58 @@ def test_two_rows_of_time_off_sent_together_that_overlap_are_refused(
     assert not TimeOff.objects.exists()
 
 
+def test_time_off_replaced_in_one_save_and_old_overlaps_dont_hold_the_page_up(
+    admin_client, practitioner
+):
+    day = timezone.localdate() + timedelta(days=14)
+    at = lambda hour: timezone.make_aware(datetime.combine(day, time(hour)))  # noqa: E731
+    old = TimeOff.objects.create(practitioner=practitioner, start=at(9), end=at(18))
+    # Kept from before the rule: two that overlap.
+    TimeOff.objects.create(practitioner=practitioner, start=at(12), end=at(13))
+    url = reverse("admin:clinic_practitioner_change", args=[practitioner.pk])
+
+    def rows(extra: dict) -> dict:
+        data = practitioner_page_data(practitioner, []) | {
+            "time_off-INITIAL_FORMS": "2",
+            "time_off-TOTAL_FORMS": "2",
+        }
+        for n, off in enumerate(TimeOff.objects.order_by("pk")):
+            data |= {
+                f"time_off-{n}-id": off.pk,
+                f"time_off-{n}-practitioner": practitioner.pk,
+                f"time_off-{n}-start_0": f"{day:%Y-%m-%d}",
+                f"time_off-{n}-start_1": f"{timezone.localtime(off.start):%H:%M}",
+                f"time_off-{n}-end_0": f"{day:%Y-%m-%d}",
+                f"time_off-{n}-end_1": f"{timezone.localtime(off.end):%H:%M}",
+                f"time_off-{n}-reason": "",
+            }
+        return data | extra
+
+    kept = admin_client.post(url, rows({"title": "nurse"}))
+    assert kept.status_code == 302
+
+    replaced = admin_client.post(
+        url,
+        rows(
+            {
+                "time_off-0-DELETE": "on",
+                "time_off-1-DELETE": "on",
+                "time_off-TOTAL_FORMS": "3",
+                "time_off-2-practitioner": practitioner.pk,
+                "time_off-2-start_0": f"{day:%Y-%m-%d}",
+                "time_off-2-start_1": "10:00",
+                "time_off-2-end_0": f"{day:%Y-%m-%d}",
+                "time_off-2-end_1": "17:00",
+                "time_off-2-reason": "Course",
+            }
+        ),
+    )
+
+    assert replaced.status_code == 302, replaced.content.decode()[:2000]
+    assert not TimeOff.objects.filter(pk=old.pk).exists()
+    assert list(TimeOff.objects.values_list("reason", flat=True)) == ["Course"]
+
+
 def test_opening_hours_cut_shorter_than_a_practitioners_hours_warn_when_saved(
     admin_client, practitioner
 ):
