@@ -2241,6 +2241,30 @@ def test_signing_times_well_before_the_check_in_asks_to_confirm_them_first(
     )
 
 
+@pytest.mark.parametrize(
+    ("areas", "status"),
+    [
+        ((("face", "1.00", "2"),), 204),
+        # The neck has no depth yet: kept out of the draft, so not "saved".
+        ((("face", "1.00", "2"), ("neck", "", "2")), 409),
+    ],
+)
+def test_the_draft_saved_before_a_photo_answers_saved_only_when_all_of_it_is(
+    client, practitioner, today, areas, status
+):
+    client.force_login(practitioner.user)
+
+    response = post_as_page(
+        client,
+        record_url(today),
+        record_data(areas=areas, notes="Tolerated well."),
+        HTTP_X_DRAFT_BEFORE_PHOTO="1",
+    )
+
+    assert response.status_code == status
+    assert SessionRecord.objects.get(session=today).notes == "Tolerated well."
+
+
 def test_a_record_sent_after_the_sign_in_ended_shows_what_was_typed(
     client, practitioner, today
 ):

@@ -260,8 +260,9 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 if request.headers.get(DRAFT_BEFORE_PHOTO):
                     # The page's script saves the typing before adding a photo:
                     # "saved", said apart from every refusal (those redirect or
-                    # show the page again).
-                    return HttpResponse(status=204)
+                    # show the page again), and from a draft saved without an
+                    # area still waiting for its depth (it asks first).
+                    return HttpResponse(status=409 if waiting else 204)
                 return redirect("plans:record", session_pk=session.pk)
             except records.StaleRecord as error:
                 # Their form showed the record as it was: show it as saved now,
