@@ -10,6 +10,7 @@ from typing import NamedTuple
 
 from django.db import transaction
 from django.db.models import Exists, Max, OuterRef, Q
+from django.utils import timezone
 
 from aftercare.models import (
     AFTERCARE,
@@ -165,7 +166,11 @@ def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
     told.mark_starts_when_sent(pre_care, starts)
     for row in pre_care:
         told_start = row.start_when_sent
-        if told_start is not None and starts[row.appointment_id] < told_start:
+        # An earlier day, not an earlier hour: the day is what the stop
+        # "3 to 5 days before" counts from.
+        if told_start is not None and timezone.localdate(
+            starts[row.appointment_id]
+        ) < timezone.localdate(told_start):
             sent[row.appointment_id].discard(Kind.PRE_CARE)
     cancel_pending(appointments, reason="the appointment moved", now=now)
     # Read after the cancelling: a confirmation a worker claimed meanwhile is

@@ -274,11 +274,12 @@ def test_a_session_moved_earlier_after_its_pre_care_gets_pre_care_for_its_new_da
     [again] = Reminder.objects.filter(kind=Kind.PRE_CARE, status=Status.SCHEDULED)
     assert again.due_at == NOW + HOUR
     services.dispatch_due(now=NOW + 2 * HOUR)
-    session.refresh_from_db()
-    move(session, THURSDAY + 2 * HOUR, at=NOW + 3 * HOUR)
-    assert not Reminder.objects.filter(
-        kind=Kind.PRE_CARE, status=Status.SCHEDULED
-    ).exists()
+    for hours in (2, -1):  # later, then earlier, on Thursday
+        session.refresh_from_db()
+        move(session, THURSDAY + hours * HOUR, at=NOW + (4 + hours) * HOUR)
+        assert not Reminder.objects.filter(
+            kind=Kind.PRE_CARE, status=Status.SCHEDULED
+        ).exists()
 
 
 def test_a_pre_care_already_sent_is_planned_again_for_a_move_weeks_later(move, book):
