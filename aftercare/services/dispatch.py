@@ -12,9 +12,10 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
+from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import get_connection
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import CharField, Count, F, Min, Q, Value
 from django.db.models.functions import Cast, Concat, Greatest
 from django.utils import timezone
@@ -37,6 +38,9 @@ Status = Reminder.Status
 
 
 logger = logging.getLogger(__name__)
+# Not an email's own trouble: the run stops (its rows' leases then say what
+# became of them), rather than each row being retried or marked unknown.
+CARRIED_ON = (DatabaseError, SoftTimeLimitExceeded)
 
 
 @dataclass
@@ -292,6 +296,8 @@ def _send_batch(
         for index, reminder in enumerate(to_send):
             try:
                 connection.open()  # Once per batch, again after a broken one.
+            except CARRIED_ON:
+                raise
             except Exception as exc:
                 # No server (or no mail folder, or a setting gone wrong):
                 # nothing in the rest of the batch can go out now, and nothing
@@ -313,6 +319,8 @@ def _send_batch(
                     connection=connection,
                     moved_from=before,
                 )
+            except CARRIED_ON:
+                raise
             except Exception as exc:
                 # Not written, so not sent: this one waits for a fix; the
                 # rest of the batch goes on.
@@ -338,6 +346,8 @@ def _send_batch(
                 _retry(reminder, f"{type(exc).__name__}: {exc}", now, report)
                 # A broken connection: the next message opens a fresh one.
                 connection.close()
+            except CARRIED_ON:
+                raise
             except Exception as exc:
                 # Stopped part-way by something unforeseen: it may have gone
                 # out. Never resent silently: staff check it.

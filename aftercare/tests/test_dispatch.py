@@ -1269,6 +1269,28 @@ def test_an_email_that_cant_be_written_waits_and_the_others_go(
     assert "KeyError" in broken.last_error
 
 
+def test_a_database_error_while_writing_an_email_stops_the_run(
+    book, dispatch, monkeypatch
+):
+    """Not the email's own trouble: no row is retried or marked for it; the
+    leases say later what became of them."""
+    from django.db import OperationalError
+
+    from aftercare import emails
+
+    def database_gone(reminder, **kwargs):
+        raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(emails, "reminder_message", database_gone)
+    book()
+
+    with pytest.raises(OperationalError):
+        dispatch(NOW)
+
+    confirmation = row(Kind.CONFIRMATION)
+    assert (confirmation.status, confirmation.attempts) == (Status.SENDING, 0)
+
+
 def test_a_send_stopped_part_way_by_the_unforeseen_is_unknown_at_once(
     practitioner, room, dispatch, mailoutbox, settings
 ):

@@ -54,7 +54,10 @@ NOT_TYPED = {
     "course",
     "consent_shown",
     "times_checked_for",
+    "previewed",
 }
+# ... and the same in a formset's rows (their ids, versions and stamps).
+NOT_TYPED_IN_ROWS = ("-id", "-seen", "-proposed", "-previewed")
 FORMSET_COUNTS = ("-TOTAL_FORMS", "-INITIAL_FORMS", "-MIN_NUM_FORMS", "-MAX_NUM_FORMS")
 
 
@@ -62,12 +65,18 @@ def signed_out_post(request: HttpRequest) -> HttpResponse:
     """A form sent once the sign-in had ended (its 12 hours, a sign-out or a
     new password elsewhere): nothing is saved, and what was typed is shown to
     copy, rather than lost behind the sign-in page."""
-    typed_in = set(filter(None, request.POST.get("changed_fields", "").split(",")))
+    # The page's script names the fields typed in (none, when it ran and
+    # nothing was typed); without it, every field the page sent.
+    typed_in = (
+        set(filter(None, request.POST["changed_fields"].split(",")))
+        if "changed_fields" in request.POST
+        else None
+    )
     typed = []
     for name, values in request.POST.lists():
-        if name in NOT_TYPED or name.endswith(FORMSET_COUNTS):
+        if name in NOT_TYPED or name.endswith(FORMSET_COUNTS + NOT_TYPED_IN_ROWS):
             continue
-        if typed_in and name not in typed_in:
+        if typed_in is not None and name not in typed_in:
             continue
         text = ", ".join(v.strip() for v in values if v.strip())
         if text:

@@ -2288,10 +2288,13 @@ def test_a_record_sent_after_the_sign_in_ended_shows_what_was_typed(
     assert "Dermapen" not in page  # not typed in: not listed
     assert f'href="/accounts/login/?next={url.replace("/", "%2F")}"' in page
     assert not SessionRecord.objects.filter(session=today).exists()
-    # A button alone (nothing typed) goes to the sign-in page as before.
+    # A button alone, or a page whose script says nothing was typed (its
+    # prefilled values and stamps aside), goes to the sign-in page as before.
     button = client.post(reverse("plans:consent", args=[today.plan.pk]))
-    assert button.status_code == 302
-    assert button["Location"].startswith("/accounts/login/")
+    untouched = client.post(url, data | {"changed_fields": ""})
+    for response in (button, untouched):
+        assert response.status_code == 302
+        assert response["Location"].startswith("/accounts/login/")
 
 
 def test_amending_the_start_to_well_before_the_check_in_asks_to_confirm_it(
