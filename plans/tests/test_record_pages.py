@@ -2241,23 +2241,30 @@ def test_signing_times_well_before_the_check_in_asks_to_confirm_them_first(
     )
 
 
+NECK_WITHOUT_DEPTH = (("face", "1.00", "2"), ("neck", "", "2"))
+
+
 @pytest.mark.parametrize(
-    ("areas", "status"),
+    ("areas", "typed", "status"),
     [
-        ((("face", "1.00", "2"),), 204),
-        # The neck has no depth yet: kept out of the draft, so not "saved".
-        ((("face", "1.00", "2"), ("neck", "", "2")), 409),
+        ((("face", "1.00", "2"),), "notes,areas-0-depth_mm", 204),
+        # The neck, typed in, has no depth yet: kept out of the draft, so not
+        # "saved" (the page asks before the photo).
+        (NECK_WITHOUT_DEPTH, "notes,areas-1-passes", 409),
+        # The page's own rows waiting for their depth (a "before" photo comes
+        # before the needling): nothing typed is lost.
+        (NECK_WITHOUT_DEPTH, "notes", 204),
     ],
 )
 def test_the_draft_saved_before_a_photo_answers_saved_only_when_all_of_it_is(
-    client, practitioner, today, areas, status
+    client, practitioner, today, areas, typed, status
 ):
     client.force_login(practitioner.user)
 
     response = post_as_page(
         client,
         record_url(today),
-        record_data(areas=areas, notes="Tolerated well."),
+        record_data(areas=areas, notes="Tolerated well.") | {"changed_fields": typed},
         HTTP_X_DRAFT_BEFORE_PHOTO="1",
     )
 

@@ -261,8 +261,11 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     # The page's script saves the typing before adding a photo:
                     # "saved", said apart from every refusal (those redirect or
                     # show the page again), and from a draft saved without an
-                    # area still waiting for its depth (it asks first).
-                    return HttpResponse(status=409 if waiting else 204)
+                    # area typed in that still waits for its depth (it asks
+                    # first; the page's own rows waiting for it are kept).
+                    typed = request.POST.get("changed_fields", "").split(",")
+                    typed_areas = any(name.startswith("areas-") for name in typed)
+                    return HttpResponse(status=409 if waiting and typed_areas else 204)
                 return redirect("plans:record", session_pk=session.pk)
             except records.StaleRecord as error:
                 # Their form showed the record as it was: show it as saved now,
