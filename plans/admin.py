@@ -83,7 +83,7 @@ class ProtocolAdmin(KeptForItsHistory, RefusesStaleEdits, admin.ModelAdmin):
             following,
         ) % {"n": following}
 
-    def why_kept(self, protocol: Protocol) -> str:
+    def why_not_delete(self, protocol: Protocol) -> str:
         if not TreatmentPlan.objects.filter(protocol=protocol).exists():
             return ""
         return _(

@@ -9,18 +9,15 @@ from itertools import combinations, pairwise
 
 from django import forms
 from django.contrib import admin, messages
-from django.contrib.admin.utils import unquote
 from django.contrib.auth.models import User
 from django.db import models
-from django.http import HttpResponseRedirect
-from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 
 from clinic import roles, services
-from clinic.admin.kept import KeptForItsHistory
+from clinic.admin.kept import KeptForItsHistory, RefusesDeletionInWords
 from clinic.forms import HiddenErrorsShown, clean_person_name
 from clinic.forms.fields import LocalSplitDateTimeField
 from clinic.models import (
@@ -336,26 +333,6 @@ def _why_not_delete_block(obj, rows, what: str, **owner) -> str:
     return ""
 
 
-class RefusesStrandingDeletion:
-    """Deleting a block with bookings in it is refused in words, naming them
-    (moved or cancelled first, their patients are told), back on its page.
-    The admin using it says why in ``why_not_delete(obj)`` ("" when it may go)."""
-
-    def delete_view(self, request, object_id, extra_context=None):
-        obj = self.get_object(request, unquote(object_id))
-        why = self.why_not_delete(obj) if obj is not None else ""
-        if why:
-            self.message_user(request, why, messages.ERROR)
-            opts = self.model._meta
-            return HttpResponseRedirect(
-                reverse(
-                    f"admin:{opts.app_label}_{opts.model_name}_change",
-                    args=[obj.pk],
-                )
-            )
-        return super().delete_view(request, object_id, extra_context)
-
-
 class ClosureDayForm(forms.ModelForm):
     class Meta:
         model = ClosureDay
@@ -464,7 +441,7 @@ class PractitionerAdmin(KeptForItsHistory, admin.ModelAdmin):
     # can't be (the bulk action would promise more).
     actions = None
 
-    def why_kept(self, practitioner: Practitioner) -> str:
+    def why_not_delete(self, practitioner: Practitioner) -> str:
         if not practitioner.appointments.exists():
             return ""
         return _(
@@ -478,7 +455,7 @@ class PractitionerAdmin(KeptForItsHistory, admin.ModelAdmin):
 
 
 @admin.register(WorkingHours)
-class WorkingHoursAdmin(RefusesStrandingDeletion, admin.ModelAdmin):
+class WorkingHoursAdmin(RefusesDeletionInWords, admin.ModelAdmin):
     form = WorkingHoursForm
     list_display = ["practitioner", "weekday", "start", "end"]
     # Blocks are deleted one at a time, each checked against the bookings.
@@ -535,7 +512,7 @@ class RoomAdmin(KeptForItsHistory, admin.ModelAdmin):
 
     actions = None  # One at a time, as practitioners.
 
-    def why_kept(self, room: Room) -> str:
+    def why_not_delete(self, room: Room) -> str:
         if not room.appointments.exists():
             return ""
         return _(
@@ -545,7 +522,7 @@ class RoomAdmin(KeptForItsHistory, admin.ModelAdmin):
 
 
 @admin.register(OpeningHours)
-class OpeningHoursAdmin(RefusesStrandingDeletion, admin.ModelAdmin):
+class OpeningHoursAdmin(RefusesDeletionInWords, admin.ModelAdmin):
     form = OpeningHoursForm
     list_display = ["weekday", "opens", "closes"]
     # Blocks are deleted one at a time, each checked against the bookings.

@@ -1,4 +1,4 @@
-"""Settings rows whose history keeps them: refused deletion, said in words."""
+"""Settings rows whose deletion is refused, said in words on their page."""
 
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
@@ -6,25 +6,20 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 
 
-class KeptForItsHistory:
-    """A row that appointments or plans refer to stays: its page has no delete
-    link, and its delete page (from an old link, or typed) goes back to its
-    page saying why, instead of a bare "not allowed". The admin using it says
-    why in ``why_kept(obj)`` ("" when it may be deleted)."""
+class RefusesDeletionInWords:
+    """A deletion refused goes back to the row's page saying why (from an old
+    link, a typed address, or a page opened before what refuses it), rather
+    than a bare "not allowed". The admin using it says why in
+    ``why_not_delete(obj)`` ("" when it may go)."""
 
-    def why_kept(self, obj) -> str:
-        raise NotImplementedError
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        if obj is not None and self.why_kept(obj):
-            return False
-        return super().has_delete_permission(request, obj)
+    def tells_why(self, request, obj) -> bool:
+        """Whether this user is told why (all who reach the page, here)."""
+        return True
 
     def delete_view(self, request, object_id, extra_context=None):
         obj = self.get_object(request, unquote(object_id))
-        # Only to those who may delete such rows: the others are not told more.
-        why = self.why_kept(obj) if obj is not None else ""
-        if why and super().has_delete_permission(request, obj):
+        why = self.why_not_delete(obj) if obj is not None else ""
+        if why and self.tells_why(request, obj):
             self.message_user(request, why, messages.ERROR)
             opts = self.model._meta
             return HttpResponseRedirect(
@@ -33,3 +28,17 @@ class KeptForItsHistory:
                 )
             )
         return super().delete_view(request, object_id, extra_context)
+
+
+class KeptForItsHistory(RefusesDeletionInWords):
+    """A row that appointments or plans refer to stays: its page has no delete
+    link either, and only those who may delete such rows are told why."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        if obj is not None and self.why_not_delete(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def tells_why(self, request, obj) -> bool:
+        # The others are not told more than "not allowed".
+        return super().has_delete_permission(request)

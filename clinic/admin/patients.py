@@ -32,7 +32,7 @@ class PatientAdmin(KeptForItsHistory, admin.ModelAdmin):
     # can't be (the bulk action would promise more).
     actions = None
 
-    def why_kept(self, patient: Patient) -> str:
+    def why_not_delete(self, patient: Patient) -> str:
         # Appointments, consultations and records keep a patient (a clinic's
         # duty to keep its records): only one registered by mistake, with
         # nothing booked yet, is deleted.
