@@ -1190,13 +1190,10 @@ def test_a_refused_address_or_a_550_fails_at_once(
     assert dispatch(NOW + HOUR).claimed == 0
 
 
-def test_a_refused_address_does_not_hold_up_the_other_emails(
-    practitioner, room, dispatch, mailoutbox, settings
-):
-    settings.EMAIL_BACKEND = f"{BACKENDS}.BouncingBackend"
-    for n, address in enumerate(
-        ["one@patients.example", "gone@bounce.example", "two@patients.example"]
-    ):
+def book_one_each(addresses: list[str], practitioner, room) -> None:
+    """A consultation on Thursday for a patient at each address, an hour apart,
+    with its emails planned at NOW."""
+    for n, address in enumerate(addresses):
         appointment = AppointmentFactory(
             patient=PatientFactory(email=address),
             practitioner=practitioner,
@@ -1204,6 +1201,17 @@ def test_a_refused_address_does_not_hold_up_the_other_emails(
             start=THURSDAY + n * HOUR,
         )
         services.plan_booking([appointment], now=NOW)
+
+
+def test_a_refused_address_does_not_hold_up_the_other_emails(
+    practitioner, room, dispatch, mailoutbox, settings
+):
+    settings.EMAIL_BACKEND = f"{BACKENDS}.BouncingBackend"
+    book_one_each(
+        ["one@patients.example", "gone@bounce.example", "two@patients.example"],
+        practitioner,
+        room,
+    )
 
     report = dispatch(NOW)
 
@@ -1250,16 +1258,11 @@ def test_an_email_that_cant_be_written_waits_and_the_others_go(
         return write(reminder, **kwargs)
 
     monkeypatch.setattr(emails, "reminder_message", fails_for_one)
-    for n, address in enumerate(
-        ["one@patients.example", "broken@patients.example", "two@patients.example"]
-    ):
-        appointment = AppointmentFactory(
-            patient=PatientFactory(email=address),
-            practitioner=practitioner,
-            room=room,
-            start=THURSDAY + n * HOUR,
-        )
-        services.plan_booking([appointment], now=NOW)
+    book_one_each(
+        ["one@patients.example", "broken@patients.example", "two@patients.example"],
+        practitioner,
+        room,
+    )
 
     report = dispatch(NOW)
 
@@ -1297,14 +1300,7 @@ def test_a_send_stopped_part_way_by_the_unforeseen_is_unknown_at_once(
     """It may have gone out: never resent silently, and the rest of the batch
     goes on."""
     settings.EMAIL_BACKEND = f"{BACKENDS}.CrashingBackend"
-    for n, address in enumerate(["gone@crash.example", "two@patients.example"]):
-        appointment = AppointmentFactory(
-            patient=PatientFactory(email=address),
-            practitioner=practitioner,
-            room=room,
-            start=THURSDAY + n * HOUR,
-        )
-        services.plan_booking([appointment], now=NOW)
+    book_one_each(["gone@crash.example", "two@patients.example"], practitioner, room)
 
     report = dispatch(NOW)
 
