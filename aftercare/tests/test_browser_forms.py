@@ -53,16 +53,23 @@ def test_a_form_refused_with_errors_can_be_sent_again(tab, front_desk):
     assert tab.errors == []
 
 
+def open_todays_record(tab, practitioner, room, tmp_path):
+    """The practitioner on the record of a session begun half an hour ago,
+    with a photo file to add: the session and the file."""
+    plan = make_plan(practitioner)
+    session = add_session(plan, timezone.now() - timedelta(minutes=30), room)
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(image_bytes())
+    tab.sign_in("practitioner", "correct horse battery staple")
+    tab.open(f"/plans/sessions/{session.pk}/record/")
+    return session, image
+
+
 def test_typed_record_notes_are_saved_as_a_draft_before_a_photo_is_added(
     tab, practitioner, room, tmp_path
 ):
     """The photo's page load would drop the typing: it is saved first, unasked."""
-    plan = make_plan(practitioner)
-    session = add_session(plan, timezone.now() - timedelta(minutes=30), room)
-    image = tmp_path / "after.jpg"
-    image.write_bytes(image_bytes())
-    tab.sign_in("practitioner", "correct horse battery staple")
-    tab.open(f"/plans/sessions/{session.pk}/record/")
+    session, image = open_todays_record(tab, practitioner, room, tmp_path)
     tab.field("Notes").fill("Tolerated well; mild redness.")
     tab.field("Photo").set_input_files(image)
     asked = []
@@ -84,12 +91,7 @@ def test_a_record_signed_by_a_colleague_meanwhile_asks_before_a_photo_is_added(
     tab, practitioner, room, tmp_path
 ):
     """Their typing can't go onto a signed record: asked, not dropped unasked."""
-    plan = make_plan(practitioner)
-    session = add_session(plan, timezone.now() - timedelta(minutes=30), room)
-    image = tmp_path / "after.jpg"
-    image.write_bytes(image_bytes())
-    tab.sign_in("practitioner", "correct horse battery staple")
-    tab.open(f"/plans/sessions/{session.pk}/record/")
+    session, image = open_todays_record(tab, practitioner, room, tmp_path)
     tab.field("Adverse events").fill("Slight bruising at the left jaw.")
     tab.field("Photo").set_input_files(image)
     signed(session, practitioner.user, areas={"face": ("1.00", 2)})
@@ -108,12 +110,7 @@ def test_a_record_signed_by_a_colleague_meanwhile_asks_before_a_photo_is_added(
 def test_typing_that_cant_be_saved_as_a_draft_asks_before_a_photo_is_added(
     tab, practitioner, room, tmp_path
 ):
-    plan = make_plan(practitioner)
-    session = add_session(plan, timezone.now() - timedelta(minutes=30), room)
-    image = tmp_path / "before.jpg"
-    image.write_bytes(image_bytes())
-    tab.sign_in("practitioner", "correct horse battery staple")
-    tab.open(f"/plans/sessions/{session.pk}/record/")
+    session, image = open_todays_record(tab, practitioner, room, tmp_path)
     tab.field("Notes").fill("Tolerated well; mild redness.")
     # An end before the start: the draft is refused.
     tab.field("Ended").fill("2000-01-01T10:00")
