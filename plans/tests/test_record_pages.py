@@ -1055,6 +1055,20 @@ def test_an_amendment_without_a_reason_is_refused(client, practitioner, signed_t
     assert SessionRecord.objects.get(session=signed_today).notes == ""
 
 
+FACES = (("face", "1.25", "3"),)
+
+
+def amended_by_a_colleague(client, colleague, session, seen: int) -> None:
+    """A colleague amends the device (its serial) from a form opened at ``seen``."""
+    client.force_login(colleague.user)
+    client.post(
+        amend_url(session),
+        record_data(
+            areas=FACES, device="Dermapen 4 (serial 99)", reason="Serial.", seen=seen
+        ),
+    )
+
+
 def test_two_amendments_from_forms_opened_together_dont_undo_each_other(
     client, practitioner, other_practitioner, signed_today
 ):
@@ -1062,20 +1076,13 @@ def test_two_amendments_from_forms_opened_together_dont_undo_each_other(
     client.force_login(practitioner.user)
     seen = client.get(amend_url(signed_today)).context["reason"]["seen"].value()
     assert seen == 0
-    faces = (("face", "1.25", "3"),)
-    client.force_login(other_practitioner.user)
-    client.post(
-        amend_url(signed_today),
-        record_data(
-            areas=faces, device="Dermapen 4 (serial 99)", reason="Serial.", seen=seen
-        ),
-    )
+    amended_by_a_colleague(client, other_practitioner, signed_today, seen)
 
     client.force_login(practitioner.user)
     response = client.post(
         amend_url(signed_today),
         record_data(
-            areas=faces, device="", notes="Itching.", reason="Note.", seen=seen
+            areas=FACES, device="", notes="Itching.", reason="Note.", seen=seen
         ),
         follow=True,
     )
@@ -1107,19 +1114,12 @@ def test_a_refused_amendment_lists_only_the_fields_typed_in(
     page = client.get(amend_url(signed_today))
     assert 'name="changed_fields"' in page.content.decode()
     seen = page.context["reason"]["seen"].value()
-    faces = (("face", "1.25", "3"),)
-    client.force_login(other_practitioner.user)
-    client.post(
-        amend_url(signed_today),
-        record_data(
-            areas=faces, device="Dermapen 4 (serial 99)", reason="Serial.", seen=seen
-        ),
-    )
+    amended_by_a_colleague(client, other_practitioner, signed_today, seen)
 
     client.force_login(practitioner.user)
     response = client.post(
         amend_url(signed_today),
-        record_data(areas=faces, cartridge_lot="LOT-7", reason="Lot.", seen=seen)
+        record_data(areas=FACES, cartridge_lot="LOT-7", reason="Lot.", seen=seen)
         | {"changed_fields": "cartridge_lot,reason"},
         follow=True,
     )
@@ -2312,9 +2312,8 @@ def test_amending_the_start_to_well_before_the_check_in_asks_to_confirm_it(
         checked_in_at=at(TODAY, 9, 55)
     )
     client.force_login(practitioner.user)
-    faces = (("face", "1.25", "3"),)
     typed = record_data(
-        areas=faces,
+        areas=FACES,
         started_at="2026-11-24T08:00",
         ended_at="2026-11-24T09:45",
         reason="Start time.",
