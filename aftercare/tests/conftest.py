@@ -1,6 +1,8 @@
-"""Fixtures of the tests that start processes or drive a browser."""
+"""Fixtures of the tests that start processes or drive a browser, and of
+moving a booking."""
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from aftercare.tests.browser import CHROMIUM_ARGS, Tab
 
 # The real broker and the loopback SMTP server.
 from aftercare.tests.test_worker import broker, sink  # noqa: F401
+from clinic.models import Appointment
+from clinic.services import reschedule_appointment
 from conftest import CHROMIUM
 
 
@@ -48,3 +52,25 @@ def tab(browser: Browser, live_server, request) -> Iterator[Tab]:
         # The test's queries ran beside Playwright's event loop, on a connection
         # of their own: close it, or the test database can't be dropped.
         connections.close_all()
+
+
+HOUR = timedelta(hours=1)
+
+
+@pytest.fixture
+def move(practitioner, room, front_desk) -> Callable[..., None]:
+    """reschedule_appointment(): to an hour from ``start``, same practitioner
+    and room, by the front desk at ``at``."""
+
+    def move(appointment: Appointment, start: datetime, *, at: datetime) -> None:
+        reschedule_appointment(
+            appointment=appointment,
+            start=start,
+            end=start + HOUR,
+            practitioner=practitioner,
+            room=room,
+            by=front_desk,
+            now=at,
+        )
+
+    return move

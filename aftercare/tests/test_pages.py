@@ -609,31 +609,23 @@ def test_the_patient_page_shows_the_email_timeline(as_user, reminder, patient):
 
 
 def test_a_sent_email_names_the_time_it_told_once_its_appointment_moves(
-    as_user, confirmation, patient, practitioner, room, front_desk
+    as_user, confirmation, patient, move
 ):
     """Staff answering "your email said Thursday" see what it said: the
     appointment's time when each email went out, beside where it is now."""
     client = as_user("front_desk")
     appointment = confirmation.appointment
 
-    def move(start: datetime, at: datetime) -> None:
+    def move_and_tell(start: datetime, at: datetime) -> None:
         appointment.refresh_from_db()
-        reschedule_appointment(
-            appointment=appointment,
-            start=start,
-            end=start + HOUR,
-            practitioner=practitioner,
-            room=room,
-            by=front_desk,
-            now=at,
-        )
+        move(appointment, start, at=at)
         # The update goes out a minute after the move.
         services.dispatch_due(now=at + timedelta(minutes=1))
 
     before = client.get(patient.get_absolute_url()).content.decode()
     assert "moved since" not in before
-    move(THURSDAY + DAY, NOW + HOUR)
-    move(THURSDAY + 2 * DAY, NOW + 2 * HOUR)
+    move_and_tell(THURSDAY + DAY, NOW + HOUR)
+    move_and_tell(THURSDAY + 2 * DAY, NOW + 2 * HOUR)
 
     page = client.get(patient.get_absolute_url()).content.decode()
     update = Reminder.objects.filter(kind=Kind.UPDATE, status=Status.SENT)

@@ -21,7 +21,6 @@ from clinic.services import (
     cancel_appointment,
     complete_appointment,
     mark_no_show,
-    reschedule_appointment,
 )
 from clinic.tests.factories import AppointmentFactory, open_clinic
 from plans.services import (
@@ -86,25 +85,6 @@ def book(clinic, patient, practitioner, room, front_desk) -> Callable[..., Appoi
         return book_appointment(**arguments)
 
     return book
-
-
-@pytest.fixture
-def move(practitioner, room, front_desk) -> Callable[..., None]:
-    """reschedule_appointment(): to an hour from ``start``, same practitioner
-    and room, by the front desk at ``at``."""
-
-    def move(appointment: Appointment, start: datetime, *, at: datetime) -> None:
-        reschedule_appointment(
-            appointment=appointment,
-            start=start,
-            end=start + HOUR,
-            practitioner=practitioner,
-            room=room,
-            by=front_desk,
-            now=at,
-        )
-
-    return move
 
 
 def emails(**filters) -> list[tuple[str, int, datetime, str]]:
