@@ -37,6 +37,7 @@ from plans.services.lifecycle import (
     record_consent,
     too_close_for,
     unbooked_count,
+    whose_to_end,
     why_no_plan,
     why_on_hold,
     window_for,
@@ -93,6 +94,7 @@ __all__ = [
     "stops_medication_too_late",
     "unbooked_count",
     "why_no_plan",
+    "whose_to_end",
     "why_on_hold",
     "window_for",
 ]

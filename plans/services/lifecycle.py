@@ -439,6 +439,24 @@ def extend_plan(
     return plan
 
 
+def whose_to_end(plan: TreatmentPlan, user: AbstractBaseUser) -> str:
+    """Why this user may not end this plan ("" when they may): the front desk
+    cancels what was booked (patients are told of cancelled bookings from its
+    page, and a course whose sessions were all cancelled is ended there too);
+    a practitioner discards a plan never booked (a clinical decision)."""
+    if plan.sessions.exists():
+        if user.has_perm("plans.book_series"):
+            return ""
+        if live_sessions(plan):
+            return _(
+                "Sessions of this plan are booked: the front desk cancels the rest."
+            )
+        return _("Sessions of this plan were booked: the front desk cancels the rest.")
+    if user.has_perm("plans.change_treatmentplan"):
+        return ""
+    return str(NEVER_BOOKED)
+
+
 @transaction.atomic
 def cancel_plan(
     *,
@@ -455,20 +473,9 @@ def cancel_plan(
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     if not plan.is_open:
         raise PlanError(_("This plan has already ended."))
-    ever_booked = plan.sessions.exists()
-    if not by.has_perm("plans.book_series") and ever_booked:
-        # Patients are told of cancelled bookings by the front desk's page; a
-        # course whose sessions were all cancelled is ended there too.
-        raise PlanError(
-            _("Sessions of this plan are booked: the front desk cancels the rest.")
-            if live_sessions(plan)
-            else _(
-                "Sessions of this plan were booked: the front desk cancels the rest."
-            )
-        )
-    if not by.has_perm("plans.change_treatmentplan") and not ever_booked:
-        # A clinical decision: the plan was never started, nothing to cancel.
-        raise PlanError(NEVER_BOOKED)
+    refusal = whose_to_end(plan, by)
+    if refusal:
+        raise PlanError(refusal)
     upcoming = list(
         Appointment.objects.filter(
             treatment_session__plan=plan,

@@ -315,22 +315,9 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(plan)
     # Said on the plan's page: the page that led here may be older than a
     # colleague's booking.
-    if not may_cancel and services.live_sessions(plan):
-        messages.error(
-            request,
-            _("Sessions of this plan are booked: the front desk cancels the rest."),
-        )
-        return redirect(plan)
-    if not may_discard and not plan.sessions.exists():
-        messages.error(request, services.NEVER_BOOKED)
-        return redirect(plan)
-    if not may_cancel and plan.sessions.exists():
-        # Its sessions were booked, then cancelled: a course the front desk
-        # ends, with the patient's emails.
-        messages.error(
-            request,
-            _("Sessions of this plan were booked: the front desk cancels the rest."),
-        )
+    refusal = services.whose_to_end(plan, request.user)
+    if refusal:
+        messages.error(request, refusal)
         return redirect(plan)
     # Nothing ever booked: the plan is discarded, not a course cut short.
     untouched = not plan.sessions.exists()
