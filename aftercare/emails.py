@@ -243,6 +243,7 @@ def reminder_message(
     now: datetime | None = None,
     hide_clinical: bool = False,
     moved_from: dict[int, "Before"] | None = None,
+    in_place: dict[int, Appointment] | None = None,
 ) -> EmailMultiAlternatives:
     """The email as the patient gets it; ``hide_clinical`` for staff previews by
     those who may not see the consultation's clinical details.
@@ -250,7 +251,9 @@ def reminder_message(
     ``sequences``: each appointment's current schedule version, for the calendar
     file of an email about several (the email's own version otherwise).
     ``moved_from``: where a changed booking's appointments were as the patient
-    last heard (by appointment), which an update names beside what changed."""
+    last heard (by appointment), which an update names beside what changed.
+    ``in_place``: what was booked in place of a cancelled appointment (by the
+    cancelled one), which a cancellation names beside it."""
     now = now or timezone.now()
     values = _values(
         reminder,
@@ -270,7 +273,15 @@ def reminder_message(
         # cancellation is of the booking they know.
         appointments = [_as_told(a, moved_from.get(a.pk)) for a in appointments]
     before = moved_from if reminder.kind == Kind.UPDATE and moved_from else {}
-    rows = [{"appointment": a, **_was(a, before.get(a.pk))} for a in appointments]
+    booked_instead = in_place if reminder.kind == Kind.CANCELLATION and in_place else {}
+    rows = [
+        {
+            "appointment": a,
+            **_was(a, before.get(a.pk)),
+            "in_place": booked_instead.get(a.pk),
+        }
+        for a in appointments
+    ]
     ctx = {
         "reminder": reminder,
         "patient": reminder.patient,

@@ -261,6 +261,7 @@ def _render(reminder: Reminder, *, hide_clinical: bool, unsubscribe_url: str):
         message_id=reminder.message_id or "<preview>",
         hide_clinical=hide_clinical,
         moved_from=services.moved_from([reminder]),
+        in_place=services.booked_in_place([reminder]),
     )
 
 

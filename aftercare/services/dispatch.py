@@ -273,6 +273,7 @@ def _send_batch(
     series = _series_appointments(to_send)
     sequences = versions_of(series.values()) if series else {}
     before = moved_from(to_send)
+    in_place = booked_in_place(to_send)
     unchanged = [
         r.pk
         for r in to_send
@@ -318,6 +319,7 @@ def _send_batch(
                     message_id=message_id,
                     connection=connection,
                     moved_from=before,
+                    in_place=in_place,
                 )
             except CARRIED_ON:
                 raise
@@ -440,6 +442,31 @@ def moved_from(reminders: list[Reminder]) -> dict[int, emails.Before]:
         )
         for pk, place in places.items()
     }
+
+
+def booked_in_place(reminders: list[Reminder]) -> dict[int, Appointment]:
+    """The appointments booked in place of those the cancellations among
+    ``reminders`` tell of (a treatment session cancelled with a replacement at
+    the end of the course), by the cancelled appointment: the cancellation
+    names it, so that the patient doesn't call to book again. One query, none
+    without a cancellation."""
+    cancelled = {
+        pk
+        for reminder in reminders
+        if reminder.kind == Kind.CANCELLATION
+        for pk in reminder.appointment_ids
+    }
+    if not cancelled:
+        return {}
+    replacements = (
+        Appointment.objects.filter(
+            treatment_session__replaces__appointment_id__in=cancelled,
+            status__in=Appointment.ACTIVE_STATUSES,
+        )
+        .select_related("practitioner__user", "room")
+        .annotate(in_place_of=F("treatment_session__replaces__appointment_id"))
+    )
+    return {a.in_place_of: a for a in replacements}
 
 
 def message_id_for(reminder: Reminder) -> str:

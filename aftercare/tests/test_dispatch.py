@@ -743,6 +743,60 @@ def test_an_update_leaves_out_a_session_cancelled_before_it_went_out(
     assert text_of(update).count("Treatment session with") == 3
 
 
+def test_a_cancellation_names_the_session_booked_in_its_place(
+    booked_series, front_desk, dispatch, mailoutbox
+):
+    mailoutbox.clear()
+    third, fifth = booked_series[2], booked_series[4]
+    replacement = cancel_session(
+        session=third, reason="Unwell.", by=front_desk, replace=True, now=NOW + HOUR
+    )
+    cancel_session(session=fifth, reason="Away.", by=front_desk, now=NOW + HOUR)
+    dispatch(NOW + HOUR + MINUTE)
+
+    third_cancelled, fifth_cancelled = sorted(
+        (m for m in mailoutbox if "cancelled" in m.subject),
+        key=lambda m: str(events(m)[0]["dtstart"].dt),
+    )
+    when = timezone.localtime(replacement.appointment.start)
+    assert f"Booked in its place: {when:%A} {when.day} {when:%B %Y, %H:%M}" in text_of(
+        third_cancelled
+    )
+    assert (
+        f"Booked in its place: <strong>{when:%a} {when.day} {when:%b %Y, %H:%M}"
+        in html_of(third_cancelled)
+    )
+    # Its confirmation is an email of its own, with its calendar file.
+    confirmation = next(m for m in mailoutbox if "cancelled" not in m.subject)
+    assert [str(e["uid"]) for e in events(confirmation)] == [
+        f"appointment-{replacement.appointment.pk}@clinic.example"
+    ]
+    # Cancelled without a replacement: nothing is said to be booked instead.
+    assert "in its place" not in text_of(fifth_cancelled)
+    assert len(mailoutbox) == 3
+
+
+def test_a_cancellation_names_no_replacement_that_was_cancelled_too(
+    booked_series, front_desk, dispatch, mailoutbox
+):
+    mailoutbox.clear()
+    replacement = cancel_session(
+        session=booked_series[2],
+        reason="Unwell.",
+        by=front_desk,
+        replace=True,
+        now=NOW + HOUR,
+    )
+    cancel_session(
+        session=replacement, reason="Changed her mind.", by=front_desk, now=NOW + HOUR
+    )
+    dispatch(NOW + HOUR + MINUTE)
+
+    cancellations = [m for m in mailoutbox if "cancelled" in m.subject]
+    assert cancellations
+    assert not any("in its place" in text_of(m) for m in cancellations)
+
+
 def test_the_rest_of_a_series_is_confirmed_when_session_1_moves_before_it(
     plan, room, front_desk, dispatch, mailoutbox
 ):
