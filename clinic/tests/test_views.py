@@ -2091,6 +2091,45 @@ def test_a_day_that_is_over_is_not_called_free(client, front_desk, practitioner)
         assert "Free" in thursday_to_saturday
 
 
+def test_a_day_whose_only_appointments_were_cancelled_or_missed_is_still_free(
+    client, front_desk, practitioner, room
+):
+    from clinic.models import Appointment, OpeningHours
+
+    for weekday in range(6):
+        OpeningHours.objects.create(weekday=weekday, opens=time(9), closes=time(18))
+        works(practitioner, weekday, (9, 18))
+
+    def on(day: int, status: str) -> None:
+        start = timezone.make_aware(datetime(2026, 12, day, 10))
+        AppointmentFactory(
+            practitioner=practitioner,
+            room=room,
+            start=start,
+            end=start + timedelta(hours=1),
+            status=status,
+            cancel_reason="Unwell." if status == Appointment.Status.CANCELLED else "",
+        )
+
+    on(1, Appointment.Status.CANCELLED)
+    on(2, Appointment.Status.NO_SHOW)
+    on(3, Appointment.Status.BOOKED)
+    on(3, Appointment.Status.CANCELLED)
+    monday_morning = timezone.make_aware(datetime(2026, 11, 30, 8))
+    with time_machine.travel(monday_morning, tick=False):
+        client.force_login(front_desk)
+        columns = calendar_columns(
+            client,
+            "clinic:calendar_week",
+            practitioner=practitioner.pk,
+            date="2026-11-30",
+        )
+
+    assert "Cancelled" in columns[1] and "Free" in columns[1]
+    assert "Free" in columns[2]
+    assert "Free" not in columns[3]
+
+
 def test_a_practitioners_day_away_is_not_free(client, front_desk, practitioner):
     from clinic.models import OpeningHours
 

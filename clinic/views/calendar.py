@@ -224,7 +224,17 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
     for appointment in appointments:
         by_day[timezone.localdate(appointment.start)].append(appointment)
     info = _day_info(days)
-    week = [{**info[d], "appointments": by_day.get(d, [])} for d in days]
+    week = [
+        {
+            **info[d],
+            "appointments": by_day.get(d, []),
+            # Only cancelled or missed ones: the day still says it is free.
+            "nothing_on": not any(
+                a.status in Appointment.ACTIVE_STATUSES for a in by_day.get(d, [])
+            ),
+        }
+        for d in days
+    ]
     if room is None and practitioner is not None:
         _add_practitioners_days(week, practitioner)
     return render(
