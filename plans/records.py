@@ -333,9 +333,18 @@ def sign_record(
         missing.append(_("the start and end times"))
     if not record.areas.exists():
         missing.append(_("at least one treated area with its needle depth"))
+    if not record.redness:
+        missing.append(_("the redness seen"))
     if missing:
         raise PlanError(
-            _("Before signing, add %(what)s.") % {"what": _(" and ").join(missing)}
+            _("Before signing, add %(what)s.")
+            % {
+                "what": _(" and ").join(
+                    [", ".join(missing[:-1]), missing[-1]]
+                    if len(missing) > 1
+                    else missing
+                )
+            }
         )
     _check_times(record, now)
     questioned = time_warnings(record)

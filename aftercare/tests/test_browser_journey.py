@@ -220,6 +220,7 @@ def test_a_patient_from_registration_to_aftercare_and_unsubscribing(
         page.locator("select[name$='-0-area']").select_option(label="Face")
         page.locator("input[name$='-0-depth_mm']").fill("1.0")
         tab.field("Device").fill("Pen A6")
+        tab.field("Mild").check()
         tab.click("Save draft", role="button")
         for moment, colour in (("Before", "#c99"), ("After", "#e88")):
             tab.field("Photo").set_input_files(

@@ -25,6 +25,7 @@ from plans.models import (
     MIN_DEPTH_MM,
     Photo,
     Product,
+    Redness,
     SessionRecord,
 )
 
@@ -99,6 +100,13 @@ class RecordForm(HiddenErrorsShown, forms.ModelForm):
             numbing, category=Product.Category.NUMBING
         )
         self.fields["numbing_agent"].empty_label = gettext_lazy("None, or other below")
+        # No choice made for the practitioner: none ticked until they tick one
+        # (a draft may wait for it; a signed record keeps one).
+        self.fields["redness"].choices = Redness.choices
+        self.fields["redness"].required = self.instance.is_signed
+        self.fields["redness"].error_messages["required"] = _(
+            "Choose the redness seen."
+        )
         if self.instance.pk:
             used = self.instance.products_after.values("pk")
             self.fields["products_after"].queryset = Product.objects.filter(

@@ -116,8 +116,10 @@ class SessionRecord(models.Model):
         through="ProductAfter",
         verbose_name=_("products applied after"),
     )
+    # Chosen by the practitioner, never assumed: blank until then, and a record
+    # is signed only with it.
     redness = models.CharField(
-        _("redness"), max_length=10, choices=Redness.choices, default=Redness.NONE
+        _("redness"), max_length=10, choices=Redness.choices, blank=True, default=""
     )
     pinpoint_bleeding = models.BooleanField(_("pinpoint bleeding"), default=False)
     adverse_events = models.TextField(_("adverse events"), blank=True, max_length=5000)
@@ -162,10 +164,12 @@ class SessionRecord(models.Model):
                     Q(signed_by__isnull=False)
                     & Q(started_at__isnull=False)
                     & Q(ended_at__isnull=False)
+                    & ~Q(redness="")
                 ),
                 name="record_signed_is_complete",
                 violation_error_message=_(
-                    "A signed record has its practitioner, start and end."
+                    "A signed record has its practitioner, start, end and the "
+                    "redness seen."
                 ),
             ),
         ]

@@ -16,6 +16,7 @@ from plans import records
 from plans.models import (
     Photo,
     Product,
+    Redness,
     SessionRecord,
     TreatmentPlan,
     TreatmentSession,
@@ -90,8 +91,10 @@ def draft(
     now: datetime | None = None,
     **fields,
 ) -> SessionRecord:
-    """A saved, unsigned record timed like its appointment, face at 1.00 mm."""
+    """A saved, unsigned record timed like its appointment, face at 1.00 mm,
+    no redness seen."""
     appointment = session.appointment
+    fields.setdefault("redness", Redness.NONE)
     fields.setdefault("started_at", appointment.start)
     fields.setdefault("ended_at", appointment.end)
     return records.save_record(

@@ -959,6 +959,27 @@ def test_signing_without_areas_or_times_says_what_is_missing(
     assert not SessionRecord.objects.filter(session=today).exists()
 
 
+def test_a_new_record_has_no_redness_chosen_and_a_draft_may_leave_it_open(
+    client, practitioner, today
+):
+    import re
+
+    client.force_login(practitioner.user)
+    page = client.get(record_url(today)).content.decode()
+
+    radios = re.findall(r'<input[^>]*name="redness"[^>]*>', page)
+    assert len(radios) == 4
+    assert not any("checked" in radio for radio in radios)
+
+    post_as_page(client, record_url(today), record_data(redness=None))
+    assert SessionRecord.objects.get(session=today).redness == ""
+    response = post_as_page(
+        client, record_url(today), record_data(action="sign", redness=None)
+    )
+    assert "Before signing, add the redness seen." in response.content.decode()
+    assert not SessionRecord.objects.get(session=today).is_signed
+
+
 def test_a_manager_may_record_a_draft_but_neither_sign_nor_amend(
     client, manager, practitioner, today
 ):

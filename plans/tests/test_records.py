@@ -352,7 +352,7 @@ def test_only_a_practitioner_can_sign(request, session, who):
     assert session.appointment.status == Appointment.Status.BOOKED
 
 
-def test_signing_needs_times_and_areas_and_says_so(session, practitioner):
+def test_signing_needs_times_areas_and_redness_and_says_so(session, practitioner):
     empty = records.save_record(
         record=SessionRecord(session=session), entries=[], products=[], now=LATER
     )
@@ -361,13 +361,34 @@ def test_signing_needs_times_and_areas_and_says_so(session, practitioner):
         records.sign_record(record=empty, by=practitioner.user, now=LATER)
 
     assert refused.value.messages == [
-        "Before signing, add the start and end times and at least one treated "
-        "area with its needle depth."
+        "Before signing, add the start and end times, at least one treated "
+        "area with its needle depth and the redness seen."
     ]
     empty.refresh_from_db()
     assert not empty.is_signed
     session.appointment.refresh_from_db()
     assert session.appointment.status == Appointment.Status.BOOKED
+
+
+def test_a_record_is_signed_only_once_the_redness_seen_is_chosen(session, practitioner):
+    """Never assumed: a new record has none, a draft may wait for it, and the
+    database refuses a signed record without it."""
+    from django.db import IntegrityError, transaction
+
+    assert SessionRecord().redness == ""
+    record = draft(session, redness="", now=LATER)
+
+    with pytest.raises(PlanError) as refused:
+        records.sign_record(record=record, by=practitioner.user, now=LATER)
+    assert refused.value.messages == ["Before signing, add the redness seen."]
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        SessionRecord.objects.filter(pk=record.pk).update(
+            signed_at=LATER, signed_by=practitioner.user
+        )
+    record.redness = "mild"
+    record.save()
+    assert records.sign_record(record=record, by=practitioner.user, now=LATER)
 
 
 def test_signing_needs_at_least_one_area(session, practitioner):
