@@ -35,6 +35,19 @@ def grant(apps, role: str, app_label: str, codenames: list[str]) -> None:
     group.permissions.add(*permissions)
 
 
+def revoke(apps, role: str, app_label: str, codenames: list[str]) -> None:
+    """Take permissions away from a role's group (migrations)."""
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    group = Group.objects.filter(name=role).first()
+    if group is not None:
+        group.permissions.remove(
+            *Permission.objects.filter(
+                content_type__app_label=app_label, codename__in=codenames
+            )
+        )
+
+
 def user_roles(user: AbstractBaseUser) -> set[str]:
     if not user.is_authenticated:
         return set()

@@ -36,8 +36,8 @@ SIGNED_IN = ("login", "ok", "ok", "ok", "ok")
 STAFF = ("login", "403", "ok", "ok", "ok")
 DESK = ("login", "403", "ok", "403", "ok")
 CLINICIANS = ("login", "403", "403", "ok", "ok")
-# Signing and amending clinical records: not the manager of the tests, who is no
-# practitioner.
+# Writing, signing and amending clinical records (and their photos): not the
+# manager of the tests, who is no practitioner.
 PRACTITIONERS = ("login", "403", "403", "ok", "403")
 MANAGER = ("login", "403", "403", "403", "ok")
 
@@ -134,7 +134,7 @@ CASES = [
     # Clinical records and photos
     Case("plans:record", signed_session, CLINICIANS),
     Case("plans:record_amend", signed_session, PRACTITIONERS),
-    Case("plans:photo_upload", signed_session, post_only(CLINICIANS)),
+    Case("plans:photo_upload", signed_session, post_only(PRACTITIONERS)),
     Case("plans:photo_remove", lambda w: {"pk": w.photo.pk}, PRACTITIONERS),
     Case(
         "plans:photo_file",

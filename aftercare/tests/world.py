@@ -121,6 +121,7 @@ def built_world(
                 session=today,
                 started_at=today.appointment.start,
                 ended_at=today.appointment.end,
+                redness="mild",
             ),
             entries=entries({"face": ("1.00", 2)}),
             products=[],

@@ -22,17 +22,17 @@ from clinic.services.stale import check_seen
 
 
 def may_change(consultation: Consultation, user: AbstractBaseUser) -> bool:
-    """Whether ``user`` may change the consultation as stored: once decided,
-    practitioners only (record_consultation refuses the others)."""
-    return consultation.decision == Consultation.Decision.PENDING or is_practitioner(
-        user
-    )
+    """Whether ``user`` may write the consultation: a practitioner only (the
+    screening and notes are what a decision rests on, and a practitioner signs
+    sessions on them; record_consultation refuses the others)."""
+    return is_practitioner(user)
 
 
-DECIDED_BY_PRACTITIONER = _lazy(
-    "A practitioner has decided on this consultation: only a practitioner "
-    "changes it now."
+WRITTEN_BY_PRACTITIONER = _lazy(
+    "Only a practitioner records a consultation: its screening and notes are "
+    "what the decision, the pre-care emails and the sessions rest on."
 )
+
 
 # What the consultation page edits and protects from a stale page.
 RECORDED = (
@@ -56,13 +56,16 @@ def record_consultation(
     now: datetime | None = None,
     seen: str | None = None,
 ) -> Consultation:
-    """Save a consultation filled in by a practitioner, stamping the decision.
+    """Save a consultation filled in by a practitioner (no one else writes
+    one), stamping the decision.
 
     The patient's skin type follows the latest consultation that records one.
     ``seen``: the version the form showed (see clinic.services.stale); a save
     from a page opened before someone else's is refused.
     """
     now = now or timezone.now()
+    if not is_practitioner(by):
+        raise _refuse(WRITTEN_BY_PRACTITIONER)
     appointment = _locked(consultation.appointment)
     # The appointment's lock makes saves of its consultation take turns.
     check_seen(
@@ -95,10 +98,6 @@ def record_consultation(
             % {"when": when_text(appointment.start)}
         )
     was_decided = consultation.pk is not None and _was_decided(consultation)
-    practitioner = is_practitioner(by)
-    if was_decided and not practitioner:
-        # The screening and notes are what the decision rests on.
-        raise _refuse(DECIDED_BY_PRACTITIONER)
     if not decided and was_decided:
         raise _refuse(
             _(
@@ -109,14 +108,6 @@ def record_consultation(
     if consultation.decision == Consultation.Decision.PENDING:
         consultation.decided_by, consultation.decided_at = None, None
     elif consultation.pk is None or _decision_changed(consultation):
-        if not practitioner:
-            raise _refuse(
-                _(
-                    "Only a practitioner decides whether microneedling is right "
-                    "for the patient: save with the decision left open, or ask "
-                    "one to record it."
-                )
-            )
         consultation.decided_by, consultation.decided_at = by, now
     consultation.save()
     if decided and appointment.status in Appointment.OPEN_STATUSES:

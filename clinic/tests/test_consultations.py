@@ -7,6 +7,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from clinic import services
 from clinic.forms import ConsultationForm
 from clinic.models import Appointment, ClinicalAccess, Consultation
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
@@ -438,6 +439,9 @@ def test_no_medication_typed_in_words_is_kept_as_none(
     assert Consultation.objects.get().topical_medication == ""
 
 
+WRITTEN_BY_PRACTITIONER = "Only a practitioner records a consultation"
+
+
 def test_a_decided_consultation_is_changed_by_a_practitioner_only(
     client, manager, practitioner, visit
 ):
@@ -450,23 +454,30 @@ def test_a_decided_consultation_is_changed_by_a_practitioner_only(
         consultation_data(pregnant="on", screening_note="Asked."),
     )
 
-    assert "only a practitioner changes it now" in response.content.decode()
+    assert response.status_code == 403
+    assert WRITTEN_BY_PRACTITIONER in response.content.decode()
     assert not Consultation.objects.get().pregnant
 
 
-def test_a_manager_is_not_offered_a_decided_consultations_form(
+def test_a_manager_is_not_offered_a_consultations_form(
     client, manager, practitioner, visit
 ):
-    consultation = recorded(visit, practitioner.user)
     client.force_login(manager)
+    assert (
+        record_url(visit) not in client.get(visit.get_absolute_url()).content.decode()
+    )
+    before = client.get(record_url(visit), follow=True)
+    assert before.redirect_chain == [(visit.get_absolute_url(), 302)]
+    assert WRITTEN_BY_PRACTITIONER in before.content.decode()
 
+    consultation = recorded(visit, practitioner.user)
     detail = client.get(consultation.get_absolute_url())
     form = client.get(record_url(visit), follow=True)
 
     assert detail.status_code == 200
     assert record_url(visit) not in detail.content.decode()
     assert form.redirect_chain == [(consultation.get_absolute_url(), 302)]
-    assert "only a practitioner changes it now" in form.content.decode()
+    assert WRITTEN_BY_PRACTITIONER in form.content.decode()
     client.force_login(practitioner.user)
     assert (
         record_url(visit)
@@ -474,24 +485,28 @@ def test_a_manager_is_not_offered_a_decided_consultations_form(
     )
 
 
-def test_only_a_practitioner_decides(client, manager, visit):
+@pytest.mark.parametrize("decision", ["eligible", "pending"])
+def test_only_a_practitioner_writes_a_consultation(client, manager, visit, decision):
+    """Not even notes with the decision left open: the screening and the
+    medication are what a practitioner decides and signs sessions on, and what
+    the patient's pre-care emails tell them to stop."""
     client.force_login(manager)
 
     response = post_as_page(
-        client, record_url(visit), consultation_data(decision="eligible")
+        client, record_url(visit), consultation_data(decision=decision)
     )
 
-    assert response.status_code == 200
-    assert "Only a practitioner decides whether microneedling is right" in (
-        response.content.decode()
-    )
+    assert response.status_code == 403
+    assert WRITTEN_BY_PRACTITIONER in response.content.decode()
     assert not Consultation.objects.exists()
-    # Notes with the decision left open are the manager's to save.
-    response = post_as_page(
-        client, record_url(visit), consultation_data(decision="pending")
-    )
-    assert response.status_code == 302
-    assert Consultation.objects.get().decided_by is None
+    with pytest.raises(services.BookingError, match=WRITTEN_BY_PRACTITIONER):
+        services.record_consultation(
+            consultation=Consultation(
+                appointment=visit, patient=visit.patient, decision=decision
+            ),
+            by=manager,
+        )
+    assert not Consultation.objects.exists()
 
 
 def test_a_treatment_appointment_cant_hold_a_consultation(

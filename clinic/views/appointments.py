@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST, require_safe
 from clinic import services
 from clinic.forms import BookAppointmentForm, CancelForm, RescheduleForm
 from clinic.models import Appointment, Patient
+from clinic.roles import is_practitioner
 from clinic.scheduling import span_text
 from clinic.views.common import (
     form_errors_from,
@@ -126,6 +127,8 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "appointment": appointment,
             "can_check_in": request.user.has_perm("clinic.check_in_appointment"),
             "can_change": request.user.has_perm("clinic.change_appointment"),
+            # A practitioner writes the consultation; a manager reads it.
+            "can_record_consultation": is_practitioner(request.user),
             "is_today": timezone.localdate(appointment.start) == timezone.localdate(),
             "has_started": appointment.start <= timezone.now(),
             # Then it can no longer be moved, cancelled or marked as missed.

@@ -1,6 +1,7 @@
 """Consultations and the log of who opened a clinical record."""
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -10,7 +11,7 @@ from django.views.decorators.http import require_safe
 from clinic import services
 from clinic.forms import ConsultationForm
 from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
-from clinic.services.consultations import DECIDED_BY_PRACTITIONER, may_change
+from clinic.services.consultations import WRITTEN_BY_PRACTITIONER, may_change
 from clinic.views.common import form_errors_from, id_from, staff_view, unsaved_values
 
 
@@ -53,14 +54,12 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
             % {"status": appointment.status_phrase},
         )
         return redirect(consultation or appointment)
-    if (
-        request.method != "POST"
-        and consultation is not None
-        and not may_change(consultation, request.user)
-    ):
+    if not may_change(consultation, request.user):
         # A manager would type into a form that can't be saved.
-        messages.info(request, DECIDED_BY_PRACTITIONER)
-        return redirect(consultation)
+        if request.method == "POST":
+            raise PermissionDenied(WRITTEN_BY_PRACTITIONER)
+        messages.info(request, WRITTEN_BY_PRACTITIONER)
+        return redirect(consultation or appointment)
     if consultation is None:
         consultation = Consultation(
             appointment=appointment,

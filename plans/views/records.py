@@ -5,6 +5,7 @@ opening of a record is written to the access log.
 """
 
 from django.contrib import messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
@@ -195,6 +196,11 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             ),
         )
         return redirect("plans:record", session_pk=session.pk)
+    if request.method == "POST" and not can_edit:
+        # A manager reads records; the practitioners write them.
+        raise PermissionDenied(
+            _("Only a practitioner records a session: nothing was saved.")
+        )
     treatable = records.treatable_areas(session, record)
     # Times signing questions: the page asks to confirm them (sign_record).
     ask_times = _times_checked(request)
