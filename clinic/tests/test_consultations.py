@@ -439,6 +439,58 @@ def test_no_medication_typed_in_words_is_kept_as_none(
     assert Consultation.objects.get().topical_medication == ""
 
 
+@pytest.mark.parametrize(
+    "typed",
+    ["Not taking any", "None currently", "no meds", "N/A at the moment", "Never"],
+)
+def test_none_said_in_other_words_is_asked_about_not_sent_as_a_medication(
+    client, practitioner, visit, typed
+):
+    """Or the pre-care email would ask the patient to "stop Not taking any"."""
+    client.force_login(practitioner.user)
+
+    response = post_as_page(
+        client, record_url(visit), consultation_data(topical_medication=typed)
+    )
+
+    assert response.status_code == 200
+    assert "Leave this empty when the patient uses no topical medication" in (
+        response.content.decode()
+    )
+    assert not Consultation.objects.exists()
+
+
+@pytest.mark.parametrize("typed", ["Tretinoin 0.05% cream", "Nonsteroidal gel"])
+def test_a_named_medication_is_kept_as_typed(client, practitioner, visit, typed):
+    client.force_login(practitioner.user)
+
+    post_as_page(client, record_url(visit), consultation_data(topical_medication=typed))
+
+    assert Consultation.objects.get().topical_medication == typed
+
+
+def test_a_screening_not_decided_yet_is_not_called_clear(client, practitioner, visit):
+    """Unticked boxes before a decision may be questions not asked yet."""
+    consultation = recorded(
+        visit,
+        practitioner.user,
+        decision=Consultation.Decision.PENDING,
+        decided_by=None,
+        decided_at=None,
+    )
+    client.force_login(practitioner.user)
+
+    page = client.get(consultation.get_absolute_url()).content.decode()
+    assert "Nothing against treatment" not in page
+    assert "not decided yet" in page
+
+    Consultation.objects.filter(pk=consultation.pk).update(
+        decision=Consultation.Decision.ELIGIBLE, decided_by=practitioner.user
+    )
+    page = client.get(consultation.get_absolute_url()).content.decode()
+    assert "Nothing against treatment." in page
+
+
 WRITTEN_BY_PRACTITIONER = "Only a practitioner records a consultation"
 
 
