@@ -83,6 +83,10 @@ def move_appointments(
             )
             error.index = index
             raise error
+        if appointment.end <= now:
+            error = _refuse(OVER_NOT_MOVED % {"when": when_text(appointment.start)})
+            error.index = index
+            raise error
     slots = [m.slot for m in moves]
     changing = [
         index
@@ -267,6 +271,10 @@ def took_place(appointment: Appointment, *, now: datetime) -> str | None:
     return None
 
 
+OVER_NOT_MOVED = _lazy(
+    "The appointment of %(when)s is over: if the patient didn't come, mark it a "
+    "no-show and book again (moving it would lose the missed visit)."
+)
 BOOKED_AND_OVER = _lazy(
     "The appointment's time is over: if the patient didn't come, mark a no-show "
     "instead (a cancellation would email them about a past visit)."

@@ -1356,6 +1356,60 @@ def test_a_treatment_session_is_not_moved_from_its_appointment_page(
     )
 
 
+def test_a_treatment_sessions_page_leads_to_its_plan_and_record_whatever_its_state(
+    client, front_desk, practitioner, frozen_now
+):
+    from plans.models import TreatmentSession
+    from plans.tests.factories import TreatmentPlanFactory
+
+    session = AppointmentFactory(
+        practitioner=practitioner,
+        start=at(NOW.date(), 7),
+        kind="treatment",
+        status=Appointment.Status.CHECKED_IN,
+    )
+    plan = TreatmentPlanFactory(patient=session.patient)
+    treatment = TreatmentSession.objects.create(
+        plan=plan, number=3, appointment=session
+    )
+    record = reverse("plans:record", args=[treatment.pk])
+
+    client.force_login(practitioner.user)
+    page = client.get(session.get_absolute_url()).content.decode()
+    assert f'href="{plan.get_absolute_url()}"' in page
+    assert "session 3" in page
+    assert f'href="{record}"' in page
+    client.force_login(front_desk)
+    page = client.get(session.get_absolute_url()).content.decode()
+    assert f'href="{plan.get_absolute_url()}"' in page
+    assert f'href="{record}"' not in page
+
+
+def test_an_appointment_whose_time_is_over_is_not_offered_a_move(
+    client, front_desk, practitioner, frozen_now
+):
+    from clinic.services import BookingError, reschedule_appointment
+
+    over = AppointmentFactory(
+        practitioner=practitioner, start=at(NOW.date(), 7), kind="consultation"
+    )
+    client.force_login(front_desk)
+
+    page = client.get(over.get_absolute_url()).content.decode()
+
+    assert reverse("clinic:appointment_reschedule", args=[over.pk]) not in page
+    assert "Mark as no-show" in page
+    with pytest.raises(BookingError, match="is over: if the patient didn't come"):
+        reschedule_appointment(
+            appointment=over,
+            start=at(THURSDAY, 10),
+            end=at(THURSDAY, 10) + timedelta(hours=1),
+            practitioner=practitioner,
+            room=over.room,
+            by=front_desk,
+        )
+
+
 def test_a_consultation_that_took_place_offers_no_cancel_or_no_show(
     client, front_desk, practitioner, frozen_now
 ):

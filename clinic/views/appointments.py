@@ -24,7 +24,9 @@ from clinic.views.common import (
 
 def _get_appointment(pk: int) -> Appointment:
     return get_object_or_404(
-        Appointment.objects.with_people().select_related("treatment_session__plan"),
+        Appointment.objects.with_people().select_related(
+            "treatment_session__plan__protocol"
+        ),
         pk=pk,
     )
 
@@ -131,6 +133,8 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_record_consultation": is_practitioner(request.user),
             "is_today": timezone.localdate(appointment.start) == timezone.localdate(),
             "has_started": appointment.start <= timezone.now(),
+            # Over and still booked: a no-show to mark, not a time to move.
+            "is_over": appointment.end <= now,
             # Then it can no longer be moved, cancelled or marked as missed.
             "took_place": took_place,
             "cancel_refused": cancel_refused,

@@ -16,6 +16,7 @@ from django.utils.translation import ngettext
 from clinic import services as booking
 from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import shift_wall_clock, when_text
+from clinic.services.changes import OVER_NOT_MOVED
 from clinic.services.stale import appointments_seen
 from plans.models import SessionRecord, TreatmentPlan, TreatmentSession
 from plans.scheduling import State
@@ -288,6 +289,10 @@ def move_sessions(
         raise PlanError(
             _("This session is %(status)s and can't be moved.")
             % {"status": session.appointment.status_phrase}
+        )
+    if session.appointment.end <= (now or timezone.now()):
+        raise PlanError(
+            str(OVER_NOT_MOVED % {"when": when_text(session.appointment.start)})
         )
     preview = preview_move(
         session=session, start=start, scope=scope, room=room, now=now

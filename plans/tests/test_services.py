@@ -1290,6 +1290,30 @@ def test_moving_this_session_only_leaves_the_others_where_they_are(
     ]
 
 
+@pytest.mark.parametrize("scope", [Scope.THIS, Scope.FOLLOWING])
+def test_a_session_whose_time_is_over_is_not_moved(booked_plan, front_desk, scope):
+    """Still booked after its time (the patient didn't come, or a check-in was
+    undone): a no-show to mark, or the missed visit would vanish from the plan."""
+    first = session(booked_plan, 1)
+    over = first.appointment.end + timedelta(hours=2)
+    before = calendar()
+
+    with pytest.raises(PlanError) as refused:
+        move_sessions(
+            session=first,
+            start=first.appointment.start + timedelta(days=7),
+            scope=scope,
+            by=front_desk,
+            confirmed=True,
+            now=over,
+        )
+
+    assert "is over: if the patient didn't come, mark it a no-show" in " ".join(
+        refused.value.messages
+    )
+    assert calendar() == before
+
+
 def test_draft_records_move_with_their_sessions_at_the_same_wall_clock_time(
     booked_plan, front_desk
 ):
