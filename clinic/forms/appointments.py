@@ -121,25 +121,39 @@ class BookAppointmentForm(HiddenErrorsShown, SlotForm):
     # The patient's consultations ahead as the page showed them
     # (clinic.services.appointments_seen): one booked since is asked about.
     ahead = PageVersionField()
-    # Shown only when one was booked since the page was opened.
+    # Shown only when the patient has a consultation ahead (offer_another()).
     another = forms.BooleanField(
         label=gettext_lazy("Book another consultation all the same"),
         required=False,
         widget=forms.HiddenInput,
     )
 
-    def ask_about_another(self, ahead: list) -> None:
-        """A consultation was booked for the patient while the page was open
-        (at another desk, or this form sent twice): ask before a second. The
-        page keeps what it first showed, so only the tick books another."""
+    def offer_another(self) -> None:
+        """The patient has a consultation ahead: a second is booked only with
+        the tick (usually it is a slip, or the page sent again after Back)."""
         self.fields["another"].widget = forms.CheckboxInput()
-        self.add_error(
-            None,
+
+    def ask_about_another(self, ahead: list, *, since: bool) -> None:
+        """Refuse a second consultation without the tick, naming those ahead;
+        ``since``: they were booked while the page was open (at another desk,
+        or this form sent twice)."""
+        self.offer_another()
+        message = (
             _(
                 "%(patient)s was booked for a consultation while this page was "
                 "open (%(when)s): tick the box below only if another is really "
                 "wanted."
             )
+            if since
+            else _(
+                "%(patient)s already has a consultation booked (%(when)s): move "
+                "that one instead, or tick the box below if another is really "
+                "wanted."
+            )
+        )
+        self.add_error(
+            None,
+            message
             % {
                 "patient": ahead[0].patient,
                 "when": ", ".join(when_text(a.start) for a in ahead),

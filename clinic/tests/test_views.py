@@ -2015,20 +2015,29 @@ def test_a_consultation_booked_at_another_desk_meanwhile_is_asked_about(
     assert patient.appointments.count() == 3
 
 
-def test_a_second_consultation_the_page_showed_books_without_asking(
+def test_a_second_consultation_books_only_with_the_tick_the_page_offers(
     client, front_desk, practitioner, room, other_room, patient, clinic_open, frozen_now
 ):
+    """Shown above the form or not, a second consultation is usually a slip (a
+    time corrected after Back, say): it takes the tick."""
     AppointmentFactory(
         patient=patient, practitioner=practitioner, room=room, start=at(THURSDAY, 11)
     )
     url = reverse("clinic:appointment_book", args=[patient.pk])
     client.force_login(front_desk)
     page = client.get(url)
+    assert 'type="checkbox" name="another"' in page.content.decode()
     data = booking_data(practitioner, other_room, date="2026-11-27") | {
         "ahead": hidden_value(page, "ahead")
     }
 
-    assert client.post(url, data).status_code == 302
+    asked = client.post(url, data)
+    assert asked.status_code == 200
+    assert "already has a consultation booked (Thu 26 Nov 2026, 11:00)" in (
+        asked.content.decode()
+    )
+    assert patient.appointments.count() == 1
+    assert client.post(url, data | {"another": "on"}).status_code == 302
     assert patient.appointments.count() == 2
 
 

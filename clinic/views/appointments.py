@@ -66,15 +66,21 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
         if form.is_bound and form.is_valid()
         else ("", "", "")
     )
+    if ahead:
+        form.offer_another()
     if (
         request.method == "POST"
         and form.is_valid()
         and ahead
-        and shown_seen not in ("", seen)
         and not form.cleaned_data["another"]
     ):
+        # Booked since the page was opened (it showed none, or others), or
+        # shown above the form and booked all the same: asked either way.
+        since = shown_seen != seen
         booked_since = [a for a in ahead if str(a.pk) not in shown.split(",")]
-        form.ask_about_another(booked_since or ahead)
+        form.ask_about_another(
+            booked_since if since and booked_since else ahead, since=since
+        )
         # The question names them: the note above the form would say it twice.
         ahead = []
     elif request.method == "POST" and form.is_valid():
