@@ -83,11 +83,12 @@ def _values(
             )
         else:
             # Booked at short notice: the advice can't be followed as it stands.
+            # The text's own last line gives the number to call.
             medication_note = (
                 f"Please stop {medication} now: it is stopped 3 to 5 days before "
                 "a session, as agreed at your consultation, and your session is "
-                f"sooner than that. Please call us on {settings.CLINIC_PHONE} "
-                "before your visit."
+                "sooner than that, so please also call us about it before your "
+                "visit."
             )
     return {
         "first_name": patient.first_name,

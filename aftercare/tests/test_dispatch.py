@@ -931,6 +931,9 @@ def test_pre_care_for_a_session_booked_at_short_notice_asks_to_stop_now(
     assert "Please stop adapalene now" in text
     assert "3 to 5 days before your session" not in text
     assert f"call us on {settings.CLINIC_PHONE} before your visit" in text
+    # Once: the note asks to call, the text's own line gives the number.
+    assert text.count("before your visit") == 2
+    assert text.count(settings.CLINIC_PHONE) == 2  # the text and the footer
 
 
 # Consent ------------------------------------------------------------------------------

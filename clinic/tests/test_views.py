@@ -2193,6 +2193,33 @@ def test_a_day_whose_only_appointments_were_cancelled_or_missed_is_still_free(
     assert "Free" not in columns[3]
 
 
+def test_the_day_calendar_says_who_is_not_working_or_away_rather_than_nothing_booked(
+    client, front_desk, practitioner, other_practitioner
+):
+    from clinic.models import OpeningHours
+
+    OpeningHours.objects.create(weekday=1, opens=time(9), closes=time(18))
+    works(practitioner, 1, (9, 18))
+    tuesday = date(2026, 12, 1)
+    client.force_login(front_desk)
+
+    columns = calendar_columns(client, "clinic:calendar_day", date=tuesday.isoformat())
+    working = next(c for c in columns if str(practitioner) in c)
+    not_working = next(c for c in columns if str(other_practitioner) in c)
+    assert "Nothing booked." in working
+    assert "Not working." in not_working and "Nothing booked" not in not_working
+
+    away(
+        practitioner,
+        datetime.combine(tuesday, time(0)),
+        datetime.combine(tuesday + timedelta(days=1), time(0)),
+        "Course",
+    )
+    columns = calendar_columns(client, "clinic:calendar_day", date=tuesday.isoformat())
+    working = next(c for c in columns if str(practitioner) in c)
+    assert "Away." in working and "Nothing booked" not in working
+
+
 def test_a_practitioners_day_away_is_not_free(client, front_desk, practitioner):
     from clinic.models import OpeningHours
 

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
-from django.db.models import Case, Q, When
+from django.db.models import Case, Exists, OuterRef, Q, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -137,6 +137,9 @@ def _add_time_off_of_the_day(practitioners: list[Practitioner], day: date) -> No
         )
     for practitioner in practitioners:
         practitioner.time_off_today = away.get(practitioner.pk, [])
+        practitioner.away_all_day = any(
+            off["hours"] == _("all day") for off in practitioner.time_off_today
+        )
 
 
 def _hours_on_the_day(off: TimeOff, opens: datetime, closes: datetime) -> str:
@@ -165,7 +168,19 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
     if by_room:
         resources = list(Room.objects.filter(shown))
     else:
-        resources = list(Practitioner.objects.filter(shown).select_related("user"))
+        resources = list(
+            Practitioner.objects.filter(shown)
+            .select_related("user")
+            # In the same query: a column with nothing booked says whether
+            # that is free time or a day they don't work.
+            .annotate(
+                works_today=Exists(
+                    WorkingHours.objects.filter(
+                        practitioner=OuterRef("pk"), weekday=day.weekday()
+                    )
+                )
+            )
+        )
         _add_time_off_of_the_day(resources, day)
     columns = [(r, by_resource.get(r.pk, [])) for r in resources]
     return render(
