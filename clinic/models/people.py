@@ -208,6 +208,21 @@ class Patient(models.Model):
         """Under 18 today: treatment needs a parent's or guardian's consent."""
         return self.age < ADULT_AGE
 
+    @property
+    def no_emails_note(self) -> str:
+        """What the desk is told after booking for a patient who gets no
+        emails (no confirmation will reach them), or ""."""
+        if not self.email:
+            why = _("no email address")
+        elif not self.email_consent:
+            why = _("no consent to emails")
+        else:
+            return ""
+        return _(
+            "%(patient)s gets no emails (%(why)s): tell them the time by phone "
+            "or in person."
+        ) % {"patient": self, "why": why}
+
 
 class Practitioner(models.Model):
     class Title(models.TextChoices):

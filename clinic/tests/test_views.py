@@ -935,6 +935,40 @@ def test_front_desk_books_a_consultation(
     assert appointment.notes == "First visit"
 
 
+@pytest.mark.parametrize(
+    ("email", "consent", "why"),
+    [
+        ("", False, "no email address"),
+        ("ada@example.com", False, "no consent to emails"),
+        ("ada@example.com", True, None),
+    ],
+)
+def test_booking_for_a_patient_who_gets_no_emails_says_to_tell_them_otherwise(
+    client, front_desk, practitioner, room, clinic_open, frozen_now, email, consent, why
+):
+    patient = PatientFactory(
+        first_name="Ada", last_name="Lovelace", email=email, email_consent=consent
+    )
+    client.force_login(front_desk)
+
+    response = post_as_page(
+        client,
+        reverse("clinic:appointment_book", args=[patient.pk]),
+        booking_data(practitioner, room),
+        follow=True,
+    )
+
+    said = [str(m) for m in response.context["messages"]]
+    assert said[0].startswith("Consultation booked for Ada Lovelace")
+    if why is None:
+        assert len(said) == 1
+    else:
+        assert said[1] == (
+            f"Ada Lovelace gets no emails ({why}): tell them the time by phone "
+            "or in person."
+        )
+
+
 def test_a_clash_is_a_form_error_naming_the_other_booking(
     client, front_desk, patient, practitioner, room, other_room, clinic_open, frozen_now
 ):

@@ -108,6 +108,8 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
                     "when": span_text(appointment.start, appointment.end),
                 },
             )
+            if patient.no_emails_note:
+                messages.warning(request, patient.no_emails_note)
             return redirect(appointment)
     return render(
         request,

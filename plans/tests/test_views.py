@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from aftercare.models import Reminder
 from clinic import services as services_clinic
-from clinic.models import Appointment, Consultation, Practitioner
+from clinic.models import Appointment, Consultation, Patient, Practitioner
 from clinic.services import complete_appointment
 from clinic.tests.factories import (
     AppointmentFactory,
@@ -915,6 +915,27 @@ def test_the_front_desk_books_a_whole_series_in_three_steps(
     assert plan.status == TreatmentPlan.Status.ACTIVE
     page = client.get(plan.get_absolute_url())
     assert "6 sessions booked for Ada Lovelace." in messages_of(page)
+    assert not any("gets no emails" in m for m in messages_of(page))
+
+
+def test_a_series_booked_for_a_patient_without_emails_says_to_tell_them_otherwise(
+    client, front_desk, practitioner, plan
+):
+    Patient.objects.filter(pk=plan.patient_id).update(email_consent=False)
+    client.force_login(front_desk)
+    proposal = client.post(book_url(plan), start_data(practitioner))
+
+    response = client.post(
+        book_url(plan),
+        {**start_data(practitioner), **rows_data(proposal), "action": "confirm"},
+        follow=True,
+    )
+
+    assert treatments() == 6
+    assert (
+        "Ada Lovelace gets no emails (no consent to emails): tell them the time by "
+        "phone or in person." in messages_of(response)
+    )
 
 
 def test_the_proposal_marks_a_moved_session_and_says_why(

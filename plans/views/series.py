@@ -241,6 +241,8 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 % {"n": len(proposals), "patient": plan.patient},
             )
+            if plan.patient.no_emails_note:
+                messages.warning(request, plan.patient.no_emails_note)
             return redirect(plan)
 
     if action == "confirm" and not override_form.is_valid() and not typed_wrong:
