@@ -11,6 +11,7 @@ from clinic.models.consultations import (
     Area,
     ClinicalAccess,
     Consultation,
+    ConsultationChange,
     Goal,
 )
 from clinic.models.hours import (
@@ -35,6 +36,7 @@ __all__ = [
     "ClinicalAccess",
     "ClosureDay",
     "Consultation",
+    "ConsultationChange",
     "Goal",
     "OpeningHours",
     "Patient",

@@ -217,6 +217,29 @@ class Consultation(models.Model):
         return [str(Goal(g).label) for g in self.goals if g in Goal.values]
 
 
+class ConsultationChange(models.Model):
+    """A saved consultation changed (by its practitioner or a colleague): who,
+    when, and each changed value before and after, so that a later finding
+    never silently replaces what a decision and signed sessions rested on."""
+
+    consultation = models.ForeignKey(
+        Consultation, on_delete=models.PROTECT, related_name="changes"
+    )
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    changed_at = models.DateTimeField(_("changed"))
+    # [[label, before, after], ...] as the page shows them.
+    values = models.JSONField(default=list)
+
+    class Meta:
+        ordering = ["changed_at", "id"]
+        verbose_name = _("consultation change")
+
+    def __str__(self) -> str:
+        return f"{self.consultation} changed at {self.changed_at}"
+
+
 class ClinicalAccess(models.Model):
     """Who opened which part of a patient's clinical record, and when."""
 

@@ -5,6 +5,7 @@ from datetime import datetime
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 
@@ -13,6 +14,7 @@ from clinic.models import (
     Appointment,
     ClinicalAccess,
     Consultation,
+    ConsultationChange,
     Patient,
 )
 from clinic.roles import is_practitioner
@@ -68,12 +70,8 @@ def record_consultation(
         raise _refuse(WRITTEN_BY_PRACTITIONER)
     appointment = _locked(consultation.appointment)
     # The appointment's lock makes saves of its consultation take turns.
-    check_seen(
-        Consultation.objects.filter(appointment=appointment).first(),
-        seen,
-        fields=RECORDED,
-        what=_("this consultation"),
-    )
+    saved = Consultation.objects.filter(appointment=appointment).first()
+    check_seen(saved, seen, fields=RECORDED, what=_("this consultation"))
     if appointment.kind != Appointment.Kind.CONSULTATION:
         raise _refuse(_("Only a consultation appointment can hold a consultation."))
     if appointment.status in Appointment.LOST_STATUSES:
@@ -110,6 +108,10 @@ def record_consultation(
     elif consultation.pk is None or _decision_changed(consultation):
         consultation.decided_by, consultation.decided_at = by, now
     consultation.save()
+    if saved is not None and (changed := differences(saved, consultation)):
+        ConsultationChange.objects.create(
+            consultation=consultation, changed_by=by, changed_at=now, values=changed
+        )
     if decided and appointment.status in Appointment.OPEN_STATUSES:
         # Decided: the consultation took place. Its appointment is completed,
         # so that Today and the calendars stop showing the patient as waiting.
@@ -122,6 +124,32 @@ def record_consultation(
         appointment.patient.skin_type = consultation.skin_type
         appointment.patient.save(update_fields=["skin_type", "updated_at"])
     return consultation
+
+
+def differences(before: Consultation, after: Consultation) -> list[list[str]]:
+    """The RECORDED values that differ, as [label, before, after] in words."""
+    return [
+        [
+            capfirst(str(Consultation._meta.get_field(name).verbose_name)),
+            _in_words(before, name),
+            _in_words(after, name),
+        ]
+        for name in RECORDED
+        if getattr(before, name) != getattr(after, name)
+    ]
+
+
+def _in_words(consultation: Consultation, name: str) -> str:
+    value = getattr(consultation, name)
+    if name == "areas":
+        return ", ".join(consultation.get_areas_display()) or _("none")
+    if name == "goals":
+        return ", ".join(consultation.get_goals_display()) or _("none")
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if name in ("skin_type", "decision"):
+        return str(getattr(consultation, f"get_{name}_display")() or _("not recorded"))
+    return str(value) if value not in ("", None) else _("(empty)")
 
 
 def _later_skin_type_recorded(

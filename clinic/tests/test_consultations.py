@@ -301,6 +301,48 @@ def test_a_screening_changed_after_the_decision_names_who_changed_it(
     )
 
 
+def test_a_change_keeps_what_the_consultation_said_before_and_who_changed_it(
+    client, front_desk, practitioner, other_practitioner, visit, frozen_now
+):
+    """A colleague's later finding doesn't silently replace the decision and
+    screening that a plan and signed sessions rested on."""
+    first = Client()
+    first.force_login(practitioner.user)
+    post_as_page(first, record_url(visit), consultation_data())
+    consultation = Consultation.objects.get()
+    assert not consultation.changes.exists()  # written once, nothing changed
+    client.force_login(other_practitioner.user)
+    later = frozen_now + timedelta(minutes=10)
+
+    with time_machine.travel(later, tick=False):
+        post_as_page(
+            client,
+            record_url(visit),
+            consultation_data(
+                decision="refer",
+                decision_reason="Cold sore on the upper lip today.",
+                active_infection="on",
+                screening_note="Cold sore.",
+            ),
+        )
+
+    [change] = consultation.changes.all()
+    assert (change.changed_by, change.changed_at) == (other_practitioner.user, later)
+    assert change.values == [
+        ["Active infection, cold sores or active acne in the area", "no", "yes"],
+        ["Practitioner's note on the screening", "(empty)", "Cold sore."],
+        ["Decision", "Eligible", "Refer elsewhere"],
+        ["Reason", "(empty)", "Cold sore on the upper lip today."],
+    ]
+    page = client.get(consultation.get_absolute_url()).content.decode()
+    assert "changed by " + other_practitioner.user.get_full_name() in page
+    assert "Eligible</span> → Refer elsewhere" in page
+    # The front desk sees the decision, not the clinical history.
+    client.force_login(front_desk)
+    page = client.get(consultation.get_absolute_url()).content.decode()
+    assert "Cold sore" not in page and "changed by" not in page
+
+
 def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
     client, practitioner, other_practitioner, visit, frozen_now
 ):

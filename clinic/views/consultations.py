@@ -161,6 +161,10 @@ def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "consultation": consultation,
             "show_clinical": show_clinical,
             "can_edit": can_edit,
+            # What it said before each change: clinical too.
+            "changes": list(consultation.changes.select_related("changed_by"))
+            if show_clinical
+            else [],
         },
     )
 
