@@ -1656,7 +1656,12 @@ def test_a_manager_picks_whose_day_to_see(client, manager, practitioner, day):
 
     assert nobody.context["practitioner"] is None
     assert "Pick a practitioner" in nobody.content.decode()
+    # The picker doesn't look as if it showed someone already.
+    assert '<option value="" selected>Choose a practitioner' in (
+        nobody.content.decode()
+    )
     assert chosen.context["practitioner"] == practitioner
+    assert '<option value="" selected>' not in chosen.content.decode()
     assert len(chosen.context["rows"]) == 3
 
 
