@@ -133,7 +133,13 @@ def seed(*, now: datetime, stdout: TextIO) -> None:
     for offset, demo in enumerate(CONSULTATIONS):
         patient = patients[(demo.first_name, demo.last_name)]
         appointment = _past_consultation(
-            history, monday + timedelta(days=offset), patient, practitioner, rooms
+            history,
+            monday + timedelta(days=offset),
+            patient,
+            practitioner,
+            rooms,
+            decided=demo.decision != Consultation.Decision.PENDING,
+            booked_by=users[FRONT_DESK],
         )
         consultation = record_consultation(
             consultation=Consultation(
@@ -164,8 +170,13 @@ def _past_consultation(
     patient: Patient,
     practitioner: Practitioner,
     rooms: list[Room],
+    *,
+    decided: bool,
+    booked_by: User,
 ) -> Appointment:
-    """A completed consultation in the first free half hour of ``day``.
+    """A consultation in the first free half hour of ``day``: completed when
+    ``decided`` (a decision completes it), else checked in, its decision still
+    to record.
 
     It lies in the past, which the booking service refuses, so it is written as
     it would have ended up; the calendar rules still pick a free slot.
@@ -199,8 +210,11 @@ def _past_consultation(
                 start=start,
                 end=end,
                 kind=Appointment.Kind.CONSULTATION,
-                status=Appointment.Status.COMPLETED,
+                status=Appointment.Status.COMPLETED
+                if decided
+                else Appointment.Status.CHECKED_IN,
                 checked_in_at=start - timedelta(minutes=5),
+                booked_by=booked_by,
             )
     raise CommandError(f"No free half hour for a demo consultation on {day}.")
 

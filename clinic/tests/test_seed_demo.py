@@ -64,7 +64,7 @@ def test_it_builds_the_demo_clinic(seeded):
     }
     assert staff_and_setup == {
         "User": 5,
-        "Patient": 30,
+        "Patient": 60,
         "Practitioner": 3,
         "WorkingHours": 19,
         "Room": 2,
@@ -229,6 +229,21 @@ def test_past_appointments_are_completed_but_for_one_no_show(seeded):
     assert not Appointment.objects.filter(
         start__gt=NOW, status=Appointment.Status.COMPLETED
     ).exists()
+
+
+def test_a_bank_holiday_on_a_weekend_closes_the_next_working_day(seeded):
+    from datetime import date
+
+    from clinic.models import ClosureDay
+
+    # 2026: Boxing Day is a Saturday, made up on Monday 28 December.
+    assert dict(ClosureDay.objects.values_list("date", "reason")) == {
+        date(2026, 12, 25): "Christmas Day",
+        date(2026, 12, 26): "Boxing Day",
+        date(2026, 12, 28): "Boxing Day (substitute day)",
+        date(2027, 1, 1): "New Year's Day",
+    }
+    assert not Appointment.objects.active().on_day(date(2026, 12, 28)).exists()
 
 
 def test_one_upcoming_appointment_is_cancelled_with_a_reason(seeded):

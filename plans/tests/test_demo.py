@@ -1,4 +1,4 @@
-from datetime import datetime
+from datetime import datetime, timedelta
 from io import StringIO
 from zoneinfo import ZoneInfo
 
@@ -22,10 +22,39 @@ def seeded(db):
 
 def test_the_demo_has_consultations_with_every_kind_of_decision(seeded):
     decisions = set(Consultation.objects.values_list("decision", flat=True))
-    assert decisions == {"eligible", "not_eligible", "pending"}
-    refused = Consultation.objects.get(decision=Consultation.Decision.NOT_ELIGIBLE)
-    assert refused.decision_reason
-    assert refused.screening_note
+    assert decisions == {"eligible", "not_eligible", "refer", "pending"}
+    for refused in Consultation.objects.exclude(
+        decision__in=[Consultation.Decision.ELIGIBLE, Consultation.Decision.PENDING]
+    ):
+        assert refused.decision_reason
+        assert refused.screening_note
+
+
+def test_every_demo_consultation_that_took_place_holds_its_decision(seeded):
+    """Completed (a decision completes a consultation) is never empty."""
+    completed = Appointment.objects.filter(
+        kind=Appointment.Kind.CONSULTATION, status=Appointment.Status.COMPLETED
+    )
+    assert completed.count() > 10
+    for appointment in completed.select_related("consultation"):
+        consultation = appointment.consultation
+        assert consultation.decision != Consultation.Decision.PENDING
+        assert consultation.decided_by == appointment.practitioner.user
+        assert consultation.areas and consultation.goals
+
+
+def test_the_weeks_new_consultations_are_for_patients_without_a_course(seeded):
+    from clinic.management.commands.seed_demo import COURSE_PATIENTS
+    from plans.demo import CONSULTATIONS
+
+    assert {(c.first_name, c.last_name) for c in CONSULTATIONS} == COURSE_PATIENTS
+    week = Appointment.objects.filter(
+        kind=Appointment.Kind.CONSULTATION, start__gte=NOW - timedelta(days=7)
+    )
+    patients = list(week.values_list("patient_id", flat=True))
+    assert len(patients) == len(set(patients)), "a patient twice in the week"
+    with_plans = TreatmentPlan.objects.values_list("patient_id", flat=True)
+    assert not set(patients) & set(with_plans)
 
 
 def test_the_demo_has_a_booked_standard_plan_and_a_draft(seeded):

@@ -20,7 +20,10 @@ from django.utils.module_loading import import_string
 from clinic import roles
 from clinic.models import (
     Appointment,
+    Area,
     ClosureDay,
+    Consultation,
+    Goal,
     OpeningHours,
     Patient,
     Practitioner,
@@ -141,6 +144,44 @@ CONSULTATION_NOTES = (
     "Pigmentation on the forehead; uses a retinoid at night.",
     "Surgical scar on the knee, two years old.",
 )
+# What a consultation of the week that took place recorded, by its note: areas,
+# goals, hoped-for results and topical medication.
+FOUND = {
+    CONSULTATION_NOTES[0]: (
+        [Area.FACE],
+        [Goal.LINES],
+        "Softer lines around the eyes and mouth.",
+        "",
+    ),
+    CONSULTATION_NOTES[1]: (
+        [Area.FACE],
+        [Goal.ACNE_SCARS, Goal.TEXTURE],
+        "Smoother cheeks.",
+        "",
+    ),
+    CONSULTATION_NOTES[2]: (
+        [Area.BODY],
+        [Goal.STRETCH_MARKS],
+        "Fainter stretch marks on the abdomen.",
+        "",
+    ),
+    CONSULTATION_NOTES[3]: (
+        [Area.FACE],
+        [Goal.PIGMENTATION],
+        "A more even forehead.",
+        "Tretinoin 0.025% cream at night",
+    ),
+    CONSULTATION_NOTES[4]: (
+        [Area.BODY],
+        [Goal.SURGICAL_SCARS],
+        "A flatter, paler scar on the knee.",
+        "",
+    ),
+}
+# Of the week's consultations that took place, every NOT_ELIGIBLE_EVERY-th was
+# not eligible and every REFERRED_EVERY-th referred; the others eligible.
+NOT_ELIGIBLE_EVERY = 6
+REFERRED_EVERY = 7
 CANCEL_REASON = "Patient has a cold and will call to rebook."
 # How long before it began a past demo appointment was booked.
 BOOKED_AHEAD = timedelta(days=7)
@@ -178,7 +219,46 @@ PATIENTS = (
     ("Mei-Lin", "Wong", "1993-07-07", 3),
     ("Ebony", "Campbell", "1987-09-13", 5),
     ("Ingrid", "Larsen", "1975-11-02", 1),
+    ("Grace", "Adebayo", "1991-01-18", 5),
+    ("Harriet", "Cole", "1986-06-03", 1),
+    ("Priyanka", "Rao", "1994-04-12", 4),
+    ("Elena", "Popescu", "1983-08-29", 2),
+    ("Nadia", "Benali", "1997-02-07", 4),
+    ("Charlotte", "Price", "1979-12-15", 2),
+    ("Kofi", "Boateng", "1988-05-25", 6),
+    ("Sara", "Lindqvist", "1992-10-01", 1),
+    ("Hiroshi", "Sato", "1977-03-19", 3),
+    ("Maria", "Silva", "1985-07-30", 3),
+    ("Jessica", "Turner", "1996-11-22", 2),
+    ("Omar", "Farouk", "1984-09-09", 4),
+    ("Rebecca", "Hall", "1973-02-16", 2),
+    ("Anjali", "Nair", "1990-06-27", 4),
+    ("Ciara", "Walsh", "1999-01-05", 1),
+    ("Laura", "Martínez", "1987-04-17", 3),
+    ("Tendai", "Moyo", "1982-12-03", 6),
+    ("Eva", "Horvath", "1995-08-14", 2),
+    ("Ruth", "Goldberg", "1968-10-28", 2),
+    ("Min-jun", "Kim", "1993-03-08", 3),
+    ("Bethany", "Shaw", "2001-07-21", 1),
+    ("Imran", "Qureshi", "1980-05-02", 4),
+    ("Giulia", "Conti", "1989-09-26", 3),
+    ("Abena", "Asante", "1994-12-12", 6),
+    ("Freya", "Lund", "1998-02-23", 1),
+    ("Layla", "Hassan", "1986-11-11", 4),
+    ("Chiara", "Romano", "1981-06-06", 3),
+    ("Natalie", "Ward", "1990-03-31", 2),
+    ("Hyun-woo", "Lee", "1985-10-20", 3),
+    ("Rosa", "Delgado", "1977-01-27", 4),
 )
+# Their consultations and courses are the plans part's (plans.demo): the week's
+# new consultations are for the other patients.
+COURSE_PATIENTS = {
+    ("Oluwaseun", "Adeyemi"),
+    ("Wei", "Chen"),
+    ("Fatima", "Al-Sayed"),
+    ("Kwame", "Mensah"),
+    ("Yuki", "Tanaka"),
+}
 # A few patients prefer a phone call and want no email reminders; one of them
 # has given no email address at all.
 NO_EMAIL_CONSENT = {("Marcus", "Johnson"), ("Thomas", "Evans"), ("Ingrid", "Larsen")}
@@ -292,11 +372,23 @@ class Command(BaseCommand):
     def seed_closures(self, *, now: datetime) -> None:
         """The bank holidays around the turn of the year."""
         year = timezone.localdate(now).year
-        for day, reason in (
+        holidays = [
             (date(year, 12, 25), "Christmas Day"),
             (date(year, 12, 26), "Boxing Day"),
             (date(year + 1, 1, 1), "New Year's Day"),
-        ):
+        ]
+        # One on a weekend is made up on the next working day (England's rule).
+        taken = {day for day, _reason in holidays}
+        for day, reason in list(holidays):
+            if day.weekday() >= SAT:
+                substitute = day
+                while substitute.weekday() >= SAT or substitute in taken:
+                    substitute += timedelta(days=1)
+                taken.add(substitute)
+                holidays.append((substitute, f"{reason} (substitute day)"))
+        for day, reason in holidays:
+            if Appointment.objects.active().on_day(day).exists():
+                continue  # Booked by hand on a demo clinic already in use.
             ClosureDay.objects.get_or_create(date=day, defaults={"reason": reason})
 
     def seed_staff(self) -> dict[str, User]:
@@ -407,10 +499,14 @@ class Command(BaseCommand):
         if cancelled is None and len(ended) > 1:
             cancelled = ended[len(ended) // 2 - 1]
 
+        # One consultation each in the week, for patients with no course yet.
+        newcomers = [
+            p for p in patients if (p.first_name, p.last_name) not in COURSE_PATIENTS
+        ]
         created = skipped = 0
         for index, plan in enumerate(planned):
             fields = {
-                "patient": patients[index % len(patients)],
+                "patient": newcomers[index % len(newcomers)],
                 "practitioner": practitioners[plan.username],
                 "room": rooms[plan.room],
                 "start": plan.start,
@@ -438,7 +534,7 @@ class Command(BaseCommand):
             else:
                 # The booking service refuses past times, so the week so far is
                 # written as it would have ended up.
-                self.write_past(
+                appointment = self.write_past(
                     fields,
                     plan=plan,
                     now=now,
@@ -446,6 +542,8 @@ class Command(BaseCommand):
                     no_show=plan is no_show,
                     cancelled=plan is cancelled,
                 )
+                if appointment.status == Appointment.Status.COMPLETED:
+                    self.write_consultation(appointment, index)
             created += 1
         self.stdout.write(
             f"Created {created} appointments for the week of {monday:%d %b %Y}"
@@ -481,6 +579,41 @@ class Command(BaseCommand):
                 "checked_in_at": plan.start - timedelta(minutes=5),
             }
         return Appointment.objects.create(**fields, **extra)
+
+    def write_consultation(self, appointment: Appointment, index: int) -> None:
+        """What the practitioner recorded at a consultation of the week that
+        took place (its decision completed it), as the page would have saved
+        it: mostly eligible, some not eligible or referred, with their reasons."""
+        areas, goals, hoped_for, medication = FOUND[appointment.notes]
+        fields: dict = {
+            "areas": areas,
+            "goals": goals,
+            "hoped_for_results": hoped_for,
+            "topical_medication": medication,
+            "skin_type": appointment.patient.skin_type,
+            "decision": Consultation.Decision.ELIGIBLE,
+        }
+        if index % NOT_ELIGIBLE_EVERY == NOT_ELIGIBLE_EVERY - 1:
+            fields |= {
+                "active_infection": True,
+                "screening_note": "Active acne on both cheeks.",
+                "decision": Consultation.Decision.NOT_ELIGIBLE,
+                "decision_reason": "Active acne: treat it first, then book again.",
+            }
+        elif index % REFERRED_EVERY == REFERRED_EVERY - 1:
+            fields |= {
+                "keloid_tendency": True,
+                "screening_note": "Raised scars after an earlier operation.",
+                "decision": Consultation.Decision.REFER,
+                "decision_reason": "Keloid tendency: referred to a dermatologist.",
+            }
+        Consultation.objects.create(
+            appointment=appointment,
+            patient=appointment.patient,
+            decided_by=appointment.practitioner.user,
+            decided_at=appointment.end,
+            **fields,
+        )
 
     def print_logins(self) -> None:
         rows = [("username", "role", "password")] + [
