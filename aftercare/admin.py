@@ -86,6 +86,21 @@ class ReminderRuleAdmin(RefusesStaleEdits, admin.ModelAdmin):
     def save_model(self, request, obj, form, change) -> None:
         # The rule and its emails' new times are saved together.
         retimed = services.save_rule(obj, now=timezone.now())
+        if (
+            change
+            and "offset_minutes" in form.changed_data
+            and not ({"subject", "body"} & set(form.changed_data))
+        ):
+            # "It has been 12 hours since your session" would now be wrong.
+            self.message_user(
+                request,
+                _(
+                    "Its time changed but not its words: if the subject or text "
+                    "names the time (\u201c12 hours\u201d, \u201c5 days\u201d), "
+                    "change them to match."
+                ),
+                messages.WARNING,
+            )
         if retimed.planned:
             self.message_user(
                 request,

@@ -246,6 +246,21 @@ def test_a_new_offset_saved_in_the_admin_retimes_the_planned_emails(
     assert pre_care.due_at == local_datetime(day - timedelta(days=3), time(10))
     page = admin_client.get(response.url).content.decode()
     assert "1 planned email of this kind now goes out at the new time." in page
+    assert "Its time changed but not its words" in page
+
+
+def test_a_new_offset_saved_with_new_words_is_not_questioned(admin_client):
+    rule = ReminderRule.objects.get(kind=Kind.AFTERCARE_12H)
+
+    response = change(
+        admin_client,
+        rule,
+        offset_minutes=18 * 60,
+        body=rule.body.replace("12 hours", "18 hours"),
+    )
+
+    page = admin_client.get(response.url).content.decode()
+    assert "Its time changed but not its words" not in page
 
 
 def test_the_admin_says_which_re_timed_emails_go_out_at_once(
