@@ -412,6 +412,13 @@ def extend_plan(
             _("A plan has at most %(n)s sessions: start a new plan for more.")
             % {"n": MAX_PLANNED_SESSIONS}
         )
+    if not plan.has_consent and not is_practitioner(by):
+        raise PlanError(
+            _(
+                "The patient's consent is not recorded yet: the practitioner "
+                "records it, then sessions are added and booked."
+            )
+        )
     beyond = plan.planned_sessions >= plan.protocol.max_sessions
     if beyond and not is_practitioner(by):
         raise PlanError(may_not_go_beyond(plan))

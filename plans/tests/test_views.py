@@ -682,6 +682,27 @@ def test_a_plan_on_hold_is_not_extended(client, front_desk, plan, consultation):
     assert plan.planned_sessions == 6
 
 
+def test_the_front_desk_adds_no_session_before_the_consent_is_recorded(
+    client, front_desk, practitioner, plan
+):
+    TreatmentPlan.objects.filter(pk=plan.pk).update(consented_at=None)
+    client.force_login(front_desk)
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+    response = client.post(
+        reverse("plans:extend", args=[plan.pk]),
+        {"seen": plan.planned_sessions},
+        follow=True,
+    )
+
+    assert "Add a session" not in page
+    assert "consent is not recorded yet" in response.content.decode()
+    plan.refresh_from_db()
+    assert plan.planned_sessions == 6
+    client.force_login(practitioner.user)
+    assert "Add a session" in client.get(plan.get_absolute_url()).content.decode()
+
+
 def test_a_booking_page_opened_before_a_colleague_changed_the_course_proposes_afresh(
     client, front_desk, manager, practitioner, plan, sessions
 ):

@@ -216,6 +216,8 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             # desk, not beyond the protocol's most (a practitioner's decision).
             "can_extend": plan.planned_sessions < MAX_PLANNED_SESSIONS
             and not on_hold
+            # Sessions are planned with the patient's consent recorded.
+            and (plan.has_consent or is_practitioner(request.user))
             and (
                 (
                     request.user.has_perm("plans.book_series")
