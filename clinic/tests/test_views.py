@@ -920,6 +920,8 @@ def test_front_desk_books_a_consultation(
     client, front_desk, patient, practitioner, room, clinic_open, frozen_now
 ):
     client.force_login(front_desk)
+    form = client.get(reverse("clinic:appointment_book", args=[patient.pk]))
+    assert form.context["form"]["duration"].value() == 30  # a consultation's usual
     response = post_as_page(
         client,
         reverse("clinic:appointment_book", args=[patient.pk]),

@@ -38,6 +38,8 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
     initial = {
         "date": request.GET.get("date") or timezone.localdate() + timedelta(days=1),
         "start_time": request.GET.get("time") or "10:00",
+        # A consultation usually takes half an hour.
+        "duration": 30,
         "practitioner": request.GET.get("practitioner"),
         "room": request.GET.get("room"),
     }
