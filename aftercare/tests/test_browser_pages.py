@@ -115,3 +115,19 @@ def test_the_week_on_an_upright_tablet_opens_at_today(demo_clinic, tab):
         )
         assert scrolled > 0
     assert tab.errors == []
+
+
+def test_a_consultation_prints_without_the_menu_and_buttons(demo_clinic, tab):
+    from clinic.models import Consultation
+
+    consultation = Consultation.objects.filter(decision="eligible").first()
+    tab.sign_in("dr.patel", DEMO_PASSWORD)
+    tab.open(consultation.get_absolute_url())
+    tab.page.emulate_media(media="print")
+
+    assert not tab.page.locator("nav.navbar").is_visible()
+    assert not tab.page.get_by_role("link", name="Edit").is_visible()
+    assert tab.page.get_by_text("Screening", exact=True).is_visible()
+    tab.page.emulate_media(media="screen")
+    assert tab.page.locator("nav.navbar").is_visible()
+    assert tab.errors == []

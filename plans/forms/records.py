@@ -187,7 +187,8 @@ class AreaForm(forms.Form):
             ),
             "max_value": format_lazy(
                 gettext_lazy("A needle depth is {limit} mm at the most."),
-                limit=MAX_DEPTH_MM,
+                # 2.5, as the field's hint says, not 2.50.
+                limit=MAX_DEPTH_MM.normalize(),
             ),
         },
     )
@@ -340,6 +341,13 @@ class PhotoForm(forms.Form):
                 "accept": "image/jpeg,image/png,image/webp",
             }
         ),
+        # Django's own words speak of "the submitted file" and "encoding type".
+        error_messages={
+            "required": gettext_lazy("Choose the photo to add."),
+            "empty": gettext_lazy("The file is empty: choose the photo again."),
+            "invalid": gettext_lazy("That was not a file: choose the photo again."),
+            "missing": gettext_lazy("No file came with the form: choose it again."),
+        },
     )
     moment = forms.ChoiceField(
         label=gettext_lazy("Before or after"),

@@ -904,11 +904,11 @@ def test_a_deeper_needle_than_last_time_is_allowed_with_a_warning(
 @pytest.mark.parametrize(
     "data,error",
     [
-        ({"areas": (("face", "3.00", "2"),)}, "2.50 mm at the most"),
+        ({"areas": (("face", "3.00", "2"),)}, "is 2.5 mm at the most"),
         ({"areas": (("face", "0.10", "2"),)}, "0.25 mm at the least"),
         ({"areas": (("face", "1.234", "2"),)}, "with at most two decimals"),
-        ({"areas": (("face", "12.5", "2"),)}, "2.50 mm at the most"),
-        ({"areas": (("face", "1e1", "2"),)}, "2.50 mm at the most"),
+        ({"areas": (("face", "12.5", "2"),)}, "is 2.5 mm at the most"),
+        ({"areas": (("face", "1e1", "2"),)}, "is 2.5 mm at the most"),
         ({"numbing_minutes": "-5"}, "numbing time in whole minutes, 0 to 120."),
         ({"numbing_minutes": "500"}, "numbing time in whole minutes, 0 to 120."),
         ({"ended_at": "2026-11-24T09:00"}, "The end must be after the start."),
@@ -1324,10 +1324,10 @@ def test_a_fake_image_gets_a_clear_message_and_nothing_is_saved(
 @pytest.mark.parametrize(
     "data,message",
     [
-        ({"moment": "before", "area": "face"}, "Photo: This field is required."),
+        ({"moment": "before", "area": "face"}, "Photo: Choose the photo to add."),
         (
             {"image": "empty", "moment": "before", "area": "face"},
-            "Photo: The submitted file is empty.",
+            "Photo: The file is empty: choose the photo again.",
         ),
         (
             {"image": "photo", "moment": "during", "area": "face"},

@@ -1844,7 +1844,7 @@ def test_cancelling_a_session_with_a_replacement_at_the_end(
         "Session cancelled; a replacement is booked for Tue 11 May 2027, 10:00."
         in messages_of(response)
     )
-    assert "replaces 16 Feb" in response.content.decode()
+    assert "in place of 16 Feb" in response.content.decode()
 
 
 def test_after_a_cancellation_every_page_counts_sessions_as_the_plan_page(
@@ -2422,7 +2422,7 @@ def test_the_plan_page_uses_a_fixed_number_of_queries(
     with django_assert_max_num_queries(QUERIES_PLAN):
         large = client.get(plan.get_absolute_url())
     assert len(large.context["rows"]) == 9
-    assert "replaced" in large.content.decode()
+    assert "another booked in its place" in large.content.decode()
 
 
 # Work lists ------------------------------------------------------------------------
