@@ -703,6 +703,33 @@ def test_the_front_desk_adds_no_session_before_the_consent_is_recorded(
     assert "Add a session" in client.get(plan.get_absolute_url()).content.decode()
 
 
+def test_the_practitioner_planning_a_course_sees_what_the_screening_found(
+    client, front_desk, practitioner, consultation
+):
+    from clinic.models import ClinicalAccess
+
+    Consultation.objects.filter(pk=consultation.pk).update(
+        pregnant=True,
+        screening_note="Breastfeeding until March.",
+        decision_reason="Course to start once she has stopped.",
+        topical_medication="Tretinoin 0.025% cream",
+    )
+    client.force_login(practitioner.user)
+    new_plan = client.get(reverse("plans:create", args=[consultation.pk]))
+    consultation.refresh_from_db()
+    plan = make_plan(consultation, practitioner)
+    shown_plan = client.get(plan.get_absolute_url())
+
+    for page in (new_plan.content.decode(), shown_plan.content.decode()):
+        assert "Pregnant or breastfeeding" in page
+        assert "Eligible because: Course to start once she has stopped." in page
+        assert "Topical medication: Tretinoin 0.025% cream" in page
+    assert ClinicalAccess.objects.filter(user=practitioner.user).count() == 2
+    client.force_login(front_desk)
+    page = client.get(plan.get_absolute_url()).content.decode()
+    assert "Breastfeeding" not in page and "Tretinoin" not in page
+
+
 def test_a_booking_page_opened_before_a_colleague_changed_the_course_proposes_afresh(
     client, front_desk, manager, practitioner, plan, sessions
 ):

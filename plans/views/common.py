@@ -11,7 +11,11 @@ from plans.models import TreatmentPlan, TreatmentSession
 def get_plan(pk: int) -> TreatmentPlan:
     return get_object_or_404(
         TreatmentPlan.objects.select_related(
-            "patient", "protocol", "practitioner__user", "consultation", "consent_by"
+            "patient",
+            "protocol",
+            "practitioner__user",
+            "consultation__appointment",
+            "consent_by",
         ),
         pk=pk,
     )

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST, require_safe
 
+from clinic import services as clinic_services
 from clinic.models import Appointment, Consultation, Patient
 from clinic.roles import is_practitioner
 from clinic.views import form_errors_from, staff_view
@@ -74,6 +75,14 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
         "spacing_days": standard and standard.target_spacing_days,
     }
     form = PlanForm(request.POST or None, initial=initial, screened=consultation.areas)
+    screening = bool(consultation.flags or consultation.topical_medication)
+    if screening and request.method != "POST":
+        clinic_services.log_clinical_access(
+            user=request.user,
+            patient=consultation.patient,
+            what="consultation (new plan)",
+            object_id=consultation.pk,
+        )
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -99,6 +108,7 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
         {
             "form": form,
             "consultation": consultation,
+            "screening": screening,
             "protocols": protocols,
             # What picking a protocol fills in (static/js/plan_form.js): its
             # usual number of sessions and its target spacing.
@@ -196,12 +206,27 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
         if last_done and plan.is_open
         else None
     )
+    # What the course rests on (a "yes" in the screening and why it was
+    # eligible all the same, a medication stopped before each session), for
+    # the practitioner planning it: clinical, so the opening is logged.
+    consultation = plan.consultation
+    screening = bool(
+        consultation.flags or consultation.topical_medication
+    ) and is_practitioner(request.user)
+    if screening:
+        clinic_services.log_clinical_access(
+            user=request.user,
+            patient=plan.patient,
+            what="consultation (plan page)",
+            object_id=consultation.pk,
+        )
     return render(
         request,
         "plans/plan_detail.html",
         {
             "plan": plan,
             "rows": rows,
+            "screening": screening,
             "done": done,
             "current": min(done + 1, plan.planned_sessions),
             "still_booked": still_booked,
