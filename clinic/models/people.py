@@ -209,19 +209,24 @@ class Patient(models.Model):
         return self.age < ADULT_AGE
 
     @property
+    def no_emails_why(self) -> str:
+        """Why the patient gets no emails, or "" when they do."""
+        if not self.email:
+            return str(_("no email address"))
+        if not self.email_consent:
+            return str(_("no consent to emails"))
+        return ""
+
+    @property
     def no_emails_note(self) -> str:
         """What the desk is told after booking for a patient who gets no
         emails (no confirmation will reach them), or ""."""
-        if not self.email:
-            why = _("no email address")
-        elif not self.email_consent:
-            why = _("no consent to emails")
-        else:
+        if not self.no_emails_why:
             return ""
         return _(
             "%(patient)s gets no emails (%(why)s): tell them the time by phone "
             "or in person."
-        ) % {"patient": self, "why": why}
+        ) % {"patient": self, "why": self.no_emails_why}
 
 
 class Practitioner(models.Model):

@@ -2232,6 +2232,11 @@ def test_an_ended_plan_offers_no_form_to_extend_or_cancel_it(
 def test_cancelling_the_rest_of_a_plan(client, front_desk, plan, sessions, frozen_now):
     client.force_login(front_desk)
     url = reverse("plans:cancel", args=[plan.pk])
+    # It says what it will cancel, and that the patient hears of it.
+    asked = client.get(url).content.decode()
+    assert "6 sessions to cancel" in asked
+    assert asked.count("<li>") == 6
+    assert "gets one email cancelling them" in asked
     refused = client.post(url, {"reason": ""})
     assert refused.status_code == 200
     assert "reason" in refused.context["form"].errors

@@ -372,7 +372,18 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "plans/plan_cancel.html",
-        {"plan": plan, "form": form, "untouched": untouched},
+        {
+            "plan": plan,
+            "form": form,
+            "untouched": untouched,
+            # What "Cancel the plan" cancels, said before it is done.
+            "to_cancel": Appointment.objects.filter(
+                treatment_session__plan=plan,
+                status__in=Appointment.OPEN_STATUSES,
+            )
+            .select_related("practitioner__user", "room")
+            .order_by("start"),
+        },
     )
 
 
