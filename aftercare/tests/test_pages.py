@@ -644,6 +644,9 @@ def test_a_sent_email_names_the_time_it_told_once_its_appointment_moves(
     latest = update.latest("sent_at")
     preview = client.get(reverse("aftercare:preview", args=[latest.pk]))
     assert "moved since" not in preview.content.decode()
+    # Emails planned again by each move say so in words, not "v2".
+    assert "re-planned (2)" in page
+    assert ">v2<" not in page
 
 
 def test_a_sent_email_whose_appointment_changed_room_only_names_no_other_time(
