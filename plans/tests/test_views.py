@@ -723,8 +723,16 @@ def test_the_practitioner_planning_a_course_sees_what_the_screening_found(
     for page in (new_plan.content.decode(), shown_plan.content.decode()):
         assert "Pregnant or breastfeeding" in page
         assert "Eligible because: Course to start once she has stopped." in page
-        assert "Topical medication: Tretinoin 0.025% cream" in page
+        assert "topical medication Tretinoin 0.025% cream" in page
     assert ClinicalAccess.objects.filter(user=practitioner.user).count() == 2
+    # Decided otherwise since: its reason is not called a reason to treat.
+    Consultation.objects.filter(pk=consultation.pk).update(
+        decision=Consultation.Decision.NOT_ELIGIBLE,
+        decision_reason="Pregnant again.",
+    )
+    page = client.get(plan.get_absolute_url()).content.decode()
+    assert "Not eligible: Pregnant again." in page
+    assert "Eligible because" not in page
     client.force_login(front_desk)
     page = client.get(plan.get_absolute_url()).content.decode()
     assert "Breastfeeding" not in page and "Tretinoin" not in page
