@@ -4,7 +4,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -109,6 +109,14 @@ def record_consultation(
         consultation.decided_by, consultation.decided_at = by, now
     consultation.save()
     if saved is not None and (changed := differences(saved, consultation)):
+        if saved.decided_by_id and (saved.decided_by_id, saved.decided_at) != (
+            consultation.decided_by_id,
+            consultation.decided_at,
+        ):
+            # Whose decision it was: the page names only the latest decider.
+            changed.append(
+                [_("Decided by"), _decider(saved), _decider(consultation) or "-"]
+            )
         ConsultationChange.objects.create(
             consultation=consultation, changed_by=by, changed_at=now, values=changed
         )
@@ -137,6 +145,14 @@ def differences(before: Consultation, after: Consultation) -> list[list[str]]:
         for name in RECORDED
         if getattr(before, name) != getattr(after, name)
     ]
+
+
+def _decider(consultation: Consultation) -> str:
+    if consultation.decided_by is None:
+        return ""
+    who = consultation.decided_by.get_full_name() or str(consultation.decided_by)
+    when = timezone.localtime(consultation.decided_at)
+    return f"{who}, {formats.date_format(when, 'j M Y, H:i')}"
 
 
 def _in_words(consultation: Consultation, name: str) -> str:

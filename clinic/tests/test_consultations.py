@@ -333,6 +333,12 @@ def test_a_change_keeps_what_the_consultation_said_before_and_who_changed_it(
         ["Practitioner's note on the screening", "(empty)", "Cold sore."],
         ["Decision", "Eligible", "Refer elsewhere"],
         ["Reason", "(empty)", "Cold sore on the upper lip today."],
+        # Whose decision it was, which the page no longer names above.
+        [
+            "Decided by",
+            f"{practitioner.user.get_full_name()}, 23 Nov 2026, 08:00",
+            f"{other_practitioner.user.get_full_name()}, 23 Nov 2026, 08:10",
+        ],
     ]
     page = client.get(consultation.get_absolute_url()).content.decode()
     assert "changed by " + other_practitioner.user.get_full_name() in page
