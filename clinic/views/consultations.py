@@ -5,7 +5,9 @@ from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 
 from clinic import services
@@ -119,12 +121,42 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
                 )
                 return redirect(consultation.patient)
             messages.success(request, _("Consultation saved."))
+            if consultation.decision in (
+                Consultation.Decision.NOT_ELIGIBLE,
+                Consultation.Decision.REFER,
+            ):
+                _say_booked_sessions_stay(request, consultation)
             return redirect(consultation)
     return render(
         request,
         "clinic/consultation_form.html",
         {"form": form, "appointment": appointment, "consultation": consultation},
     )
+
+
+def _say_booked_sessions_stay(request: HttpRequest, consultation: Consultation):
+    """Not eligible (or referred) while a course is booked: the course is on
+    hold, but its sessions stay booked until someone cancels them."""
+    booked = Appointment.objects.filter(
+        patient=consultation.patient,
+        kind=Appointment.Kind.TREATMENT,
+        status=Appointment.Status.BOOKED,
+        start__gt=timezone.now(),
+    ).count()
+    if booked:
+        messages.warning(
+            request,
+            ngettext(
+                "%(patient)s still has %(n)s treatment session booked: the plan is "
+                "on hold, but the session stays (and its emails go) until the "
+                "front desk cancels it. Tell them whether to.",
+                "%(patient)s still has %(n)s treatment sessions booked: the plan "
+                "is on hold, but the sessions stay (and their emails go) until the "
+                "front desk cancels them. Tell them whether to.",
+                booked,
+            )
+            % {"patient": consultation.patient, "n": booked},
+        )
 
 
 def _saved(consultation: Consultation) -> Consultation:

@@ -738,6 +738,37 @@ def test_the_practitioner_planning_a_course_sees_what_the_screening_found(
     assert "Breastfeeding" not in page and "Tretinoin" not in page
 
 
+def test_refusing_a_patient_whose_sessions_are_booked_says_they_stay(
+    client, practitioner, consultation, plan, sessions
+):
+    from clinic.tests.pages import post_as_page
+    from clinic.tests.test_consultations import consultation_data
+
+    client.force_login(practitioner.user)
+
+    response = post_as_page(
+        client,
+        reverse("clinic:consultation_record", args=[consultation.appointment_id]),
+        consultation_data(
+            areas=consultation.areas,
+            goals=consultation.goals,
+            decision="not_eligible",
+            decision_reason="Pregnant.",
+            pregnant="on",
+            screening_note="12 weeks.",
+        ),
+        follow=True,
+    )
+
+    assert (
+        "Ada Lovelace still has 6 treatment sessions booked: the plan is on hold, "
+        "but the sessions stay (and their emails go) until the front desk cancels "
+        "them." in messages_of(response)[-1]
+    )
+    page = client.get(plan.get_absolute_url()).content.decode()
+    assert "No consent or sessions are booked" not in page
+
+
 def test_a_booking_page_opened_before_a_colleague_changed_the_course_proposes_afresh(
     client, front_desk, manager, practitioner, plan, sessions
 ):
