@@ -539,6 +539,34 @@ def test_a_screening_not_decided_yet_is_not_called_clear(client, practitioner, v
     assert "Nothing against treatment." in page
 
 
+def test_a_follow_up_consultation_starts_from_the_medication_last_told_of(
+    client, practitioner, patient, room, visit
+):
+    """Left empty, the pre-care emails (which follow the latest consultation)
+    would stop asking the patient to pause it."""
+    recorded(visit, practitioner.user, topical_medication="Hydroquinone 4% cream")
+    follow_up = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        start=visit.start + timedelta(days=2),
+        kind=Appointment.Kind.CONSULTATION,
+    )
+    client.force_login(practitioner.user)
+
+    form = client.get(record_url(follow_up))
+
+    assert form.context["form"]["topical_medication"].value() == (
+        "Hydroquinone 4% cream"
+    )
+    assert "From the consultation of 20 Nov 2026: check it is still right" in (
+        form.content.decode()
+    )
+    # Emptied by the practitioner: no medication.
+    post_as_page(client, record_url(follow_up), consultation_data())
+    assert Consultation.objects.get(appointment=follow_up).topical_medication == ""
+
+
 WRITTEN_BY_PRACTITIONER = "Only a practitioner records a consultation"
 
 

@@ -62,11 +62,28 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
             raise PermissionDenied(WRITTEN_BY_PRACTITIONER)
         messages.info(request, WRITTEN_BY_PRACTITIONER)
         return redirect(consultation or appointment)
+    medication_from = None
     if consultation is None:
+        # A follow-up starts from the medication the patient last told of:
+        # left out, the pre-care emails (which follow the latest consultation)
+        # would stop asking them to pause it.
+        medication_from = (
+            Consultation.objects.filter(
+                patient=appointment.patient,
+                appointment__start__lt=appointment.start,
+            )
+            .exclude(topical_medication="")
+            .select_related("appointment")
+            .order_by("-appointment__start")
+            .first()
+        )
         consultation = Consultation(
             appointment=appointment,
             patient=appointment.patient,
             skin_type=appointment.patient.skin_type,
+            topical_medication=medication_from.topical_medication
+            if medication_from
+            else "",
         )
     if consultation.pk and request.method != "POST":
         # The form shows the screening and the decision: a clinical record.
@@ -130,7 +147,12 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
     return render(
         request,
         "clinic/consultation_form.html",
-        {"form": form, "appointment": appointment, "consultation": consultation},
+        {
+            "form": form,
+            "appointment": appointment,
+            "consultation": consultation,
+            "medication_from": medication_from,
+        },
     )
 
 
