@@ -134,9 +134,9 @@ def area_data(depth: str, passes: str = "2") -> dict:
     "depth,message",
     [
         ("0.1", "A needle depth is 0.25 mm at the least."),
-        ("2.6", "A needle depth is 2.50 mm at the most."),
+        ("2.6", "A needle depth is 2.5 mm at the most."),
         ("-1", "A needle depth is 0.25 mm at the least."),
-        ("10", "A needle depth is 2.50 mm at the most."),
+        ("10", "A needle depth is 2.5 mm at the most."),
         ("deep", "Give the depth in millimetres with at most two decimals"),
         ("1,5", "Give the depth in millimetres with at most two decimals"),
         ("NaN", "Give the depth in millimetres with at most two decimals"),
