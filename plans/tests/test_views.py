@@ -2868,6 +2868,25 @@ def test_a_plan_with_nothing_booked_says_it_has_not_started(
     assert "Session 1 of 6" in started
 
 
+def test_a_later_eligible_consultation_with_a_course_under_way_offers_other_areas(
+    client, practitioner, plan
+):
+    from plans.tests.factories import ConsultationFactory
+
+    later = ConsultationFactory(
+        patient=plan.patient,
+        appointment__start=plan.consultation.appointment.start + timedelta(days=3),
+    )
+    client.force_login(practitioner.user)
+
+    page = client.get(plan.patient.get_absolute_url()).content.decode()
+
+    assert "with a course under way (face" in page
+    assert "a plan from it is for other areas only" in page
+    assert "Start a treatment plan" not in page
+    assert reverse("plans:create", args=[later.pk]) in page
+
+
 def test_a_later_refusal_puts_the_plan_at_risk_until_an_eligible_one_follows(
     practitioner, plan, sessions
 ):

@@ -43,7 +43,13 @@ def patient_plans_panel(request: HttpRequest, patient: Patient) -> str:
     )
     return render_to_string(
         "plans/_patient_panel.html",
-        {"plans": plans, "waiting": waiting, "patient": patient},
+        {
+            "plans": plans,
+            "waiting": waiting,
+            "patient": patient,
+            # A plan from a later consultation is then for other areas only.
+            "under_way": [p for p in plans if p.is_open],
+        },
         request=request,
     )
 
