@@ -1,3 +1,4 @@
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Case, When
 from django.utils import timezone
@@ -45,9 +46,27 @@ def offset_text(rule: ReminderRule) -> str:
     }
 
 
+class TypedTextField(forms.CharField):
+    """Text from a browser's box, whose lines end in CRLF, with the LF line
+    ends it is stored and seeded with: the same words are then no change."""
+
+    def to_python(self, value):
+        value = super().to_python(value)
+        return value.replace("\r\n", "\n").replace("\r", "\n") if value else value
+
+
+class ReminderRuleForm(forms.ModelForm):
+    class Meta:
+        model = ReminderRule
+        fields = ["enabled", "offset_minutes", "staleness_minutes", "subject", "body"]
+        field_classes = {"subject": TypedTextField, "body": TypedTextField}
+
+
 @admin.register(ReminderRule)
 class ReminderRuleAdmin(RefusesStaleEdits, admin.ModelAdmin):
     """Managers edit when each email goes out, whether it does, and its words."""
+
+    form = ReminderRuleForm
 
     list_display = ["kind", "enabled", "when", "staleness_minutes", "subject"]
     list_editable = ["enabled"]

@@ -98,9 +98,17 @@ def test_an_aftercare_step_moved_between_its_neighbours_is_saved(admin_client):
 def test_a_sensible_change_is_saved(admin_client):
     rule = ReminderRule.objects.get(kind=Kind.PRE_CARE)
 
-    response = change(admin_client, rule, offset_minutes=-3 * 24 * 60)
+    # As a browser sends the box: its lines end in CRLF.
+    response = change(
+        admin_client,
+        rule,
+        offset_minutes=-3 * 24 * 60,
+        body=rule.body.replace("\n", "\r\n"),
+    )
 
     assert response.status_code == 302
+    rule.refresh_from_db()
+    assert "\r" not in rule.body
     rule.refresh_from_db()
     assert rule.offset_minutes == -3 * 24 * 60
 

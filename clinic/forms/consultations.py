@@ -76,9 +76,12 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
         """ "None" or "n/a" typed into the box means no medication: kept as
         such, or a pre-care email would ask the patient to stop "None"."""
         typed = self.cleaned_data.get("topical_medication", "").strip()
-        if typed.casefold().strip(" .!-–—") in NO_MEDICATION:
+        # "N.A." is "na"; "None." is "none".
+        plain = typed.casefold().replace(".", "").strip(" !-–—")
+        if plain in NO_MEDICATION:
             return ""
-        if SAYS_NONE.match(typed):
+        if SAYS_NONE.match(typed) or not any(c.isalpha() for c in typed):
+            # "?", "0" or "-": not a medication to ask the patient to stop.
             raise forms.ValidationError(
                 _(
                     "Leave this empty when the patient uses no topical medication, "
