@@ -2887,6 +2887,29 @@ def test_a_later_eligible_consultation_with_a_course_under_way_offers_other_area
     assert reverse("plans:create", args=[later.pk]) in page
 
 
+def test_a_replacement_cancelled_in_turn_is_not_said_to_stand_in(
+    client, front_desk, manager, plan, sessions
+):
+    from plans.services import cancel_session
+
+    replacement = cancel_session(
+        session=sessions[1], reason="Unwell.", by=front_desk, replace=True
+    )
+    client.force_login(front_desk)
+    assert "another booked in its place" in (
+        client.get(plan.get_absolute_url()).content.decode()
+    )
+    cancel_session(session=replacement, reason="Away.", by=front_desk)
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+    assert "another booked in its place" not in page
+    assert "in place of" in page
+    # A manager reads records: the button says so.
+    client.force_login(manager)
+    page = client.get(plan.get_absolute_url()).content.decode()
+    assert ">Open the record<" in page and ">Record<" not in page
+
+
 def test_a_later_refusal_puts_the_plan_at_risk_until_an_eligible_one_follows(
     practitioner, plan, sessions
 ):

@@ -136,7 +136,7 @@ def timeline(plan: TreatmentPlan) -> list[dict]:
         "appointment__practitioner__user",
         "appointment__room",
         "replaces__appointment",
-        "replacement",
+        "replacement__appointment",
     ).order_by("appointment__start", "number")
     rows, previous, live_number = [], None, 0
     today = timezone.localdate()
