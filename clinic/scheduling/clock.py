@@ -68,13 +68,22 @@ def away_all_working_hours(
     """Whether time off (start, end) covers every block of a practitioner's
     working hours on ``day``: a day with no free time, though not a whole one
     away. False on a day they don't work."""
-    away = list(away)
+    away = sorted(away)
     blocks = list(blocks)
     return bool(blocks) and all(
-        any(
-            start <= datetime.combine(day, opens, tz)
-            and datetime.combine(day, closes, tz) <= end
-            for start, end in away
+        _covered(
+            away, datetime.combine(day, opens, tz), datetime.combine(day, closes, tz)
         )
         for opens, closes in blocks
     )
+
+
+def _covered(spans: list, start: datetime, end: datetime) -> bool:
+    """Whether (start, end) spans, sorted, cover start to end between them:
+    time off written as one row or as several back to back."""
+    reached = start
+    for span_start, span_end in spans:
+        if span_start > reached:
+            break
+        reached = max(reached, span_end)
+    return reached >= end

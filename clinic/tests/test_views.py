@@ -1704,8 +1704,8 @@ def test_calendar_queries_dont_grow_with_the_bookings(
             reverse("clinic:calendar_week"), {"practitioner": practitioner.pk}
         )
     assert sum(len(d["appointments"]) for d in week.context["week"]) == 28
-    # One of them reads the practitioners' time off.
-    with django_assert_max_num_queries(10):
+    # Two of them read the practitioners' time off and working hours.
+    with django_assert_max_num_queries(11):
         client.get(reverse("clinic:calendar_day"), {"date": "2026-11-26"})
 
 
@@ -2254,6 +2254,51 @@ def test_the_day_calendar_says_who_is_not_working_or_away_rather_than_nothing_bo
     columns = calendar_columns(client, "clinic:calendar_day", date=tuesday.isoformat())
     working = next(c for c in columns if str(practitioner) in c)
     assert "Away." in working and "Nothing booked" not in working
+
+
+def test_time_off_in_several_rows_over_all_working_hours_is_away(
+    client, front_desk, practitioner
+):
+    """Not only one row from midnight to midnight: 08:00-18:00 over 09:00-17:00
+    hours, or a morning and an afternoon back to back."""
+    from clinic.models import ClosureDay, OpeningHours
+
+    for weekday in (1, 4):
+        OpeningHours.objects.create(weekday=weekday, opens=time(8), closes=time(18))
+        works(practitioner, weekday, (9, 13), (14, 17))
+    tuesday, friday = date(2026, 12, 1), date(2026, 12, 4)
+    away(
+        practitioner,
+        datetime.combine(tuesday, time(8)),
+        datetime.combine(tuesday, time(18)),
+        "Course",
+    )
+    away(
+        practitioner,
+        datetime.combine(friday, time(0)),
+        datetime.combine(friday, time(12)),
+        "Off",
+    )
+    away(
+        practitioner,
+        datetime.combine(friday, time(12)),
+        datetime.combine(friday + timedelta(days=1), time(0)),
+        "Off",
+    )
+    client.force_login(front_desk)
+
+    for day in (tuesday, friday):
+        [column] = calendar_columns(client, "clinic:calendar_day", date=day.isoformat())
+        assert "Away." in column and "Nothing booked" not in column
+    week = calendar_columns(
+        client, "clinic:calendar_week", practitioner=practitioner.pk, date="2026-11-30"
+    )
+    assert "Away" in week[1] and "Free" not in week[1]
+    assert "Away" in week[4] and "Free" not in week[4]
+
+    ClosureDay.objects.create(date=tuesday, reason="Staff training")
+    [column] = calendar_columns(client, "clinic:calendar_day", date=tuesday.isoformat())
+    assert "Closed." in column
 
 
 def test_a_practitioners_day_away_is_not_free(client, front_desk, practitioner):

@@ -3,7 +3,7 @@
 from collections import defaultdict
 from datetime import date, datetime, timedelta
 
-from django.db.models import Case, Exists, OuterRef, Q, When
+from django.db.models import Case, Q, When
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -129,16 +129,27 @@ def _add_time_off_of_the_day(practitioners: list[Practitioner], day: date) -> No
     query): the front desk sees who is away before booking."""
     opens, closes = local_midnight(day), local_midnight(day + timedelta(days=1))
     away = defaultdict(list)
+    spans = defaultdict(list)
     for off in TimeOff.objects.filter(
         practitioner__in=practitioners, start__lt=closes, end__gt=opens
     ).order_by("start"):
         away[off.practitioner_id].append(
             {"reason": off.reason, "hours": _hours_on_the_day(off, opens, closes)}
         )
+        spans[off.practitioner_id].append((off.start, off.end))
+    # A column with nothing booked says whether that is free time, a day they
+    # don't work, or one they are away for all their hours.
+    blocks = defaultdict(list)
+    for pid, start, end in WorkingHours.objects.filter(
+        practitioner__in=practitioners, weekday=day.weekday()
+    ).values_list("practitioner_id", "start", "end"):
+        blocks[pid].append((start, end))
+    tz = timezone.get_current_timezone()
     for practitioner in practitioners:
         practitioner.time_off_today = away.get(practitioner.pk, [])
-        practitioner.away_all_day = any(
-            off["hours"] == _("all day") for off in practitioner.time_off_today
+        practitioner.works_today = bool(blocks.get(practitioner.pk))
+        practitioner.away_all_day = away_all_working_hours(
+            day, blocks.get(practitioner.pk, []), spans.get(practitioner.pk, []), tz
         )
 
 
@@ -169,17 +180,9 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
         resources = list(Room.objects.filter(shown))
     else:
         resources = list(
-            Practitioner.objects.filter(shown)
-            .select_related("user")
+            Practitioner.objects.filter(shown).select_related("user")
             # In the same query: a column with nothing booked says whether
             # that is free time or a day they don't work.
-            .annotate(
-                works_today=Exists(
-                    WorkingHours.objects.filter(
-                        practitioner=OuterRef("pk"), weekday=day.weekday()
-                    )
-                )
-            )
         )
         _add_time_off_of_the_day(resources, day)
     columns = [(r, by_resource.get(r.pk, [])) for r in resources]
