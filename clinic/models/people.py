@@ -219,13 +219,12 @@ class Patient(models.Model):
 
     @property
     def no_emails_note(self) -> str:
-        """What the desk is told after booking for a patient who gets no
-        emails (no confirmation will reach them), or ""."""
+        """What the desk is told after booking, moving or cancelling for a
+        patient who gets no emails (no email will tell them), or ""."""
         if not self.no_emails_why:
             return ""
         return _(
-            "%(patient)s gets no emails (%(why)s): tell them the time by phone "
-            "or in person."
+            "%(patient)s gets no emails (%(why)s): tell them by phone or in person."
         ) % {"patient": self, "why": self.no_emails_why}
 
 

@@ -966,8 +966,7 @@ def test_booking_for_a_patient_who_gets_no_emails_says_to_tell_them_otherwise(
         assert len(said) == 1
     else:
         assert said[1] == (
-            f"Ada Lovelace gets no emails ({why}): tell them the time by phone "
-            "or in person."
+            f"Ada Lovelace gets no emails ({why}): tell them by phone or in person."
         )
 
 
@@ -1163,6 +1162,39 @@ def test_front_desk_moves_an_appointment(
     appointment.refresh_from_db()
     assert appointment.start == at(date(2026, 11, 27), 14)
     assert appointment.room == other_room
+
+
+def test_moving_or_cancelling_for_a_patient_without_emails_says_to_tell_them(
+    client, front_desk, practitioner, other_room, clinic_open, frozen_now
+):
+    appointment = AppointmentFactory(
+        practitioner=practitioner,
+        start=at(THURSDAY, 10),
+        patient__first_name="Noel",
+        patient__last_name="Nomail",
+        patient__email="",
+        patient__email_consent=False,
+    )
+    client.force_login(front_desk)
+    told = "Noel Nomail gets no emails (no email address): tell them by phone"
+
+    moved = post_as_page(
+        client,
+        reverse("clinic:appointment_reschedule", args=[appointment.pk]),
+        booking_data(practitioner, other_room, date="2026-11-27", start_time="14:00"),
+        follow=True,
+    )
+    cancelled = post_as_page(
+        client,
+        reverse("clinic:appointment_cancel", args=[appointment.pk]),
+        {"reason": "Patient called."},
+        follow=True,
+    )
+
+    for response in (moved, cancelled):
+        assert any(str(m).startswith(told) for m in response.context["messages"]), (
+            response.content.decode()[:300]
+        )
 
 
 def test_a_move_from_a_page_opened_before_another_move_is_refused(

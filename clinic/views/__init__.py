@@ -10,6 +10,7 @@ from clinic.views.common import (
     posted_as_seen_now,
     safe_next,
     staff_view,
+    tell_by_phone,
     unsaved_values,
 )
 
@@ -19,5 +20,6 @@ __all__ = [
     "posted_as_seen_now",
     "safe_next",
     "staff_view",
+    "tell_by_phone",
     "unsaved_values",
 ]

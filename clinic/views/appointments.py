@@ -19,6 +19,7 @@ from clinic.views.common import (
     posted_as_seen_now,
     safe_next,
     staff_view,
+    tell_by_phone,
 )
 
 
@@ -110,8 +111,7 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
                     "when": span_text(appointment.start, appointment.end),
                 },
             )
-            if patient.no_emails_note:
-                messages.warning(request, patient.no_emails_note)
+            tell_by_phone(request, patient)
             return redirect(appointment)
     return render(
         request,
@@ -223,6 +223,7 @@ def appointment_reschedule(request: HttpRequest, pk: int) -> HttpResponse:
                     "when": span_text(appointment.start, appointment.end)
                 }
             messages.success(request, done)
+            tell_by_phone(request, appointment.patient)
             return redirect(appointment)
     return render(
         request,
@@ -282,6 +283,7 @@ def appointment_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             form_errors_from(error, form)
         else:
             messages.success(request, _("The appointment is cancelled."))
+            tell_by_phone(request, appointment.patient)
             return redirect(appointment)
     return render(
         request,

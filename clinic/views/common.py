@@ -5,6 +5,7 @@ from functools import wraps
 from urllib.parse import urlencode, urlsplit
 
 from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.views import redirect_to_login
 from django.db.models import QuerySet
@@ -195,3 +196,10 @@ def _as_text(field: forms.Field, value) -> str:
         values = value if isinstance(value, list | tuple) else [value]
         return ", ".join(labels.get(str(v), str(v)) for v in values)
     return str(value)
+
+
+def tell_by_phone(request: HttpRequest, patient) -> None:
+    """After a booking, move or cancellation: a patient who gets no emails
+    hears of it only from the desk."""
+    if patient.no_emails_note:
+        messages.warning(request, patient.no_emails_note)

@@ -1020,8 +1020,8 @@ def test_a_series_booked_for_a_patient_without_emails_says_to_tell_them_otherwis
 
     assert treatments() == 6
     assert (
-        "Ada Lovelace gets no emails (no consent to emails): tell them the time by "
-        "phone or in person." in messages_of(response)
+        "Ada Lovelace gets no emails (no consent to emails): tell them by phone "
+        "or in person." in messages_of(response)
     )
 
 

@@ -15,7 +15,7 @@ from django.views.decorators.http import require_POST, require_safe
 from clinic import services as clinic_services
 from clinic.models import Appointment, Consultation, Patient
 from clinic.roles import is_practitioner
-from clinic.views import form_errors_from, staff_view
+from clinic.views import form_errors_from, staff_view, tell_by_phone
 from plans import services
 from plans.forms import (
     ExtendForm,
@@ -374,6 +374,8 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 % {"n": count},
             )
+            if count:
+                tell_by_phone(request, plan.patient)
             return redirect(plan)
     return render(
         request,

@@ -7,7 +7,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from clinic.views import staff_view
+from clinic.views import staff_view, tell_by_phone
 from plans import services
 from plans.forms import (
     OverrideForm,
@@ -241,8 +241,7 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 % {"n": len(proposals), "patient": plan.patient},
             )
-            if plan.patient.no_emails_note:
-                messages.warning(request, plan.patient.no_emails_note)
+            tell_by_phone(request, plan.patient)
             return redirect(plan)
 
     if action == "confirm" and not override_form.is_valid() and not typed_wrong:

@@ -11,7 +11,12 @@ from django.views.decorators.http import require_POST
 from clinic import services as booking
 from clinic.models import Appointment
 from clinic.scheduling import when_text
-from clinic.views import form_errors_from, posted_as_seen_now, staff_view
+from clinic.views import (
+    form_errors_from,
+    posted_as_seen_now,
+    staff_view,
+    tell_by_phone,
+)
 from plans import services
 from plans.forms import (
     CancelSessionForm,
@@ -99,6 +104,7 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
                     seen=data["seen"],
                 )
                 messages.success(request, _moved_message(done))
+                tell_by_phone(request, session.plan.patient)
                 return redirect(session.plan)
         except services.StalePlan as error:
             # The page shows where the session is now, with what was typed, to
@@ -193,6 +199,7 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 % {"n": len(changed)},
             )
+            tell_by_phone(request, session.plan.patient)
             return redirect(session.plan)
     return render(
         request,
@@ -257,6 +264,7 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             else:
                 messages.success(request, _("Session cancelled."))
+            tell_by_phone(request, session.plan.patient)
             return redirect(session.plan)
     return render(
         request,
