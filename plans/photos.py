@@ -184,6 +184,9 @@ def add_photo(
     by: AbstractBaseUser,
     now: datetime | None = None,
 ) -> Photo:
+    if not is_practitioner(by):
+        # A manager's role, or a superuser's, reads the record; it doesn't add to it.
+        raise PhotoError(_("Only a practitioner adds a photo to a session."))
     check_session(session)
     now = now or timezone.now()
     refusal = unscreened_refusal(session, [area])

@@ -1030,6 +1030,31 @@ def test_a_manager_reads_a_record_but_writes_signs_and_amends_none(
         )
 
 
+def test_a_superuser_who_is_no_practitioner_writes_no_record_or_photo(
+    client, admin_user, today, private_root
+):
+    """Rights that pass every permission check are not a practitioner's."""
+    client.force_login(admin_user)
+    url = record_url(today)
+    page = client.get(url).content.decode()
+    assert "Save draft" not in page and "Add photo" not in page
+
+    response = post_as_page(client, url, record_data(action="save"))
+    upload_response = client.post(
+        upload_url(today),
+        {"image": jpeg_upload(), "moment": "before", "area": "face", "note": ""},
+        follow=True,
+    )
+
+    assert response.status_code == 403
+    assert not SessionRecord.objects.filter(session=today).exists()
+    assert "Only a practitioner adds a photo to a session." in (
+        upload_response.content.decode()
+    )
+    assert not Photo.objects.exists()
+    assert stored_files(private_root) == []
+
+
 def test_a_cancelled_session_cant_be_recorded_from_the_page(
     client, practitioner, plan, other_room
 ):

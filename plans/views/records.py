@@ -157,8 +157,12 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
     previous = records.previous_record(session)
     # A cancelled or missed session has nothing more to record.
     lost = session.appointment.status in Appointment.LOST_STATUSES
+    # Written by the practitioners only: not by a manager's role, nor by a
+    # superuser's rights.
+    practitioner = is_practitioner(request.user)
     can_edit = (
         request.user.has_perm("plans.change_sessionrecord")
+        and practitioner
         and not record.is_signed
         and not lost
     )
@@ -298,7 +302,6 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             except PlanError as error:
                 form_errors_from(error, form)
                 ask_times = isinstance(error, records.TimesToCheck)
-    practitioner = is_practitioner(request.user)
     # A photo refused on its way in (plans.views.photos.photo_upload): said
     # beside the photo form, or at the top when the page shows no such form.
     refused_photo = request.session.pop(refused_photo_key(session.pk), None) or {}
@@ -308,9 +311,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         else None
     )
     can_add_photos = (
-        request.user.has_perm("plans.add_photo")
-        and not lost
-        and (not record.is_signed or practitioner)
+        request.user.has_perm("plans.add_photo") and practitioner and not lost
     )
     if not can_add_photos or photos_from is not None:
         for reason in refused_photo.pop("refused", []):
