@@ -1445,7 +1445,7 @@ def test_a_treatment_sessions_page_leads_to_its_plan_and_record_whatever_its_sta
     client.force_login(practitioner.user)
     page = client.get(session.get_absolute_url()).content.decode()
     assert f'href="{plan.get_absolute_url()}"' in page
-    assert "session 3" in page
+    assert "Standard plan</a>" in page
     assert f'href="{record}"' in page
     client.force_login(front_desk)
     page = client.get(session.get_absolute_url()).content.decode()
@@ -2275,6 +2275,18 @@ def test_the_day_calendar_says_who_is_not_working_or_away_rather_than_nothing_bo
     working = next(c for c in columns if str(practitioner) in c)
     not_working = next(c for c in columns if str(other_practitioner) in c)
     assert "Nothing booked." in working
+    # A cancelled appointment alone leaves the column saying so too.
+    start = timezone.make_aware(datetime.combine(tuesday, time(10)))
+    AppointmentFactory(
+        practitioner=practitioner,
+        start=start,
+        end=start + timedelta(hours=1),
+        status="cancelled",
+        cancel_reason="Unwell.",
+    )
+    columns = calendar_columns(client, "clinic:calendar_day", date=tuesday.isoformat())
+    working = next(c for c in columns if str(practitioner) in c)
+    assert "Cancelled" in working and "Nothing booked." in working
     assert "Not working." in not_working and "Nothing booked" not in not_working
 
     away(

@@ -186,6 +186,11 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
         )
         _add_time_off_of_the_day(resources, day)
     columns = [(r, by_resource.get(r.pk, [])) for r in resources]
+    for resource, items in columns:
+        # Only cancelled or missed ones: the column still says it is free.
+        resource.nothing_on = not any(
+            a.status in Appointment.ACTIVE_STATUSES for a in items
+        )
     return render(
         request,
         "clinic/calendar_day.html",
