@@ -13,6 +13,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from clinic import services as booking
 from clinic.models import Appointment, Area
@@ -72,6 +73,8 @@ def previous_record(session: TreatmentSession) -> SessionRecord | None:
 # A check-in clicked a little after the patient sat down is usual; more than this
 # before it is likely a mistyped time.
 CHECK_IN_SLACK = timedelta(minutes=30)
+# Numbing alone takes longer: a shorter session is likely a mistyped time.
+SHORTEST_LIKELY_SESSION = timedelta(minutes=15)
 
 
 class TimesToCheck(PlanError):
@@ -79,25 +82,41 @@ class TimesToCheck(PlanError):
 
 
 def time_warnings(record: SessionRecord) -> list[str]:
-    """A start well before the patient was checked in (allowed: the check-in
-    may have been clicked late; but flagged, as aftercare runs from the end)."""
+    """Times that are allowed but look mistyped, flagged as aftercare runs from
+    the end: a start well before the patient was checked in (the check-in may
+    have been clicked late), or a session of a few minutes."""
+    warnings = []
     checked_in = record.session.appointment.checked_in_at
     if (
-        checked_in is None
-        or record.started_at is None
-        or record.started_at >= checked_in - CHECK_IN_SLACK
+        checked_in is not None
+        and record.started_at is not None
+        and record.started_at < checked_in - CHECK_IN_SLACK
     ):
-        return []
-    return [
-        _(
-            "The session is recorded as starting at %(start)s, before the patient "
-            "was checked in (%(checked_in)s): check the times."
+        warnings.append(
+            _(
+                "The session is recorded as starting at %(start)s, before the "
+                "patient was checked in (%(checked_in)s): check the times."
+            )
+            % {
+                "start": timezone.localtime(record.started_at).strftime("%H:%M"),
+                "checked_in": timezone.localtime(checked_in).strftime("%H:%M"),
+            }
         )
-        % {
-            "start": timezone.localtime(record.started_at).strftime("%H:%M"),
-            "checked_in": timezone.localtime(checked_in).strftime("%H:%M"),
-        }
-    ]
+    if (
+        record.started_at is not None
+        and record.ended_at is not None
+        and record.ended_at - record.started_at < SHORTEST_LIKELY_SESSION
+    ):
+        minutes = int((record.ended_at - record.started_at).total_seconds() // 60)
+        warnings.append(
+            ngettext(
+                "The session is recorded as lasting %(n)s minute: check the times.",
+                "The session is recorded as lasting %(n)s minutes: check the times.",
+                minutes,
+            )
+            % {"n": minutes}
+        )
+    return warnings
 
 
 def depth_warnings(
@@ -350,7 +369,7 @@ def sign_record(
     questioned = time_warnings(record)
     if questioned and not times_checked:
         raise TimesToCheck(
-            questioned[0]
+            " ".join(questioned)
             + " "
             + _(
                 "If they are right (the check-in was clicked late, say), tick "
@@ -484,10 +503,10 @@ def amend_record(
     if (
         questioned
         and not times_checked
-        and any(d["field"] == "started_at" for d in diff)
+        and any(d["field"] in ("started_at", "ended_at") for d in diff)
     ):
         raise TimesToCheck(
-            questioned[0]
+            " ".join(questioned)
             + " "
             + _(
                 "If they are right (the check-in was clicked late, say), tick "

@@ -2262,6 +2262,28 @@ def test_a_start_well_before_the_check_in_is_flagged(
     assert SessionRecord.objects.filter(session=today).exists()
 
 
+def test_signing_a_session_of_a_few_minutes_asks_to_confirm_the_times_first(
+    client, practitioner, today
+):
+    """Aftercare runs from the end: 10:00-10:01 typed for 10:00-11:00 would
+    send the 12 h email an hour early."""
+    client.force_login(practitioner.user)
+    typed = record_data(
+        action="sign", started_at="2026-11-24T10:00", ended_at="2026-11-24T10:01"
+    )
+
+    asked = post_as_page(client, record_url(today), typed)
+
+    assert "recorded as lasting 1 minute: check the times" in asked.content.decode()
+    assert not SessionRecord.objects.filter(session=today).exists()
+    ticked = typed | {
+        "times_checked": "on",
+        "times_checked_for": "2026-11-24T10:00|2026-11-24T10:01",
+    }
+    post_as_page(client, record_url(today), ticked)
+    assert SessionRecord.objects.get(session=today).is_signed
+
+
 def test_signing_times_well_before_the_check_in_asks_to_confirm_them_first(
     client, practitioner, front_desk, today
 ):
