@@ -50,7 +50,7 @@ def _open_plans() -> QuerySet[TreatmentPlan]:
     return (
         TreatmentPlan.objects.open()
         .with_counts()
-        .select_related("patient", "protocol", "practitioner__user")
+        .select_related("patient", "protocol", "practitioner__user", "consultation")
     )
 
 
@@ -132,20 +132,19 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
     at_risk = []
     for plan in candidates.order_by("created_at"):
         reasons = []
+        # With sessions booked, they are what to ask about; without, the plan
+        # waits for the practitioner.
+        ask = (
+            _("ask the practitioner before the next session.")
+            if plan.upcoming
+            else _("the plan waits for the practitioner; nothing is booked.")
+        )
         if plan.decision != Consultation.Decision.ELIGIBLE:
             reasons.append(
-                _(
-                    "The consultation behind this plan no longer says eligible: "
-                    "ask the practitioner before the next session."
-                )
+                _("The consultation behind this plan no longer says eligible: ") + ask
             )
         elif plan.later_refusal:
-            reasons.append(
-                _(
-                    "A later consultation says not eligible or refer: ask the "
-                    "practitioner before the next session."
-                )
-            )
+            reasons.append(_("A later consultation says not eligible or refer: ") + ask)
         if plan.left_open:
             reasons.append(
                 _(

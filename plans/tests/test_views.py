@@ -2910,6 +2910,22 @@ def test_a_replacement_cancelled_in_turn_is_not_said_to_stand_in(
     assert ">Open the record<" in page and ">Record<" not in page
 
 
+def test_a_plan_on_hold_with_nothing_booked_is_shown_as_on_hold_not_to_book(
+    client, front_desk, plan, consultation
+):
+    Consultation.objects.filter(pk=consultation.pk).update(
+        decision=Consultation.Decision.REFER, decision_reason="Mole to check."
+    )
+    client.force_login(front_desk)
+
+    page = client.get(reverse("plans:work")).content.decode()
+
+    assert "on hold: its consultation now says refer elsewhere" in page
+    assert reverse("plans:book", args=[plan.pk]) not in page
+    assert "the plan waits for the practitioner; nothing is booked." in page
+    assert "before the next session" not in page
+
+
 def test_a_later_refusal_puts_the_plan_at_risk_until_an_eligible_one_follows(
     practitioner, plan, sessions
 ):
