@@ -1657,6 +1657,19 @@ def test_my_day_lists_todays_sessions_with_what_to_know(client, practitioner, da
     assert "First session of the plan." in body
     assert record_url(day["course"]) in body
     assert "Record session" in body
+    # The consultation opens on its form, for the practitioner to write.
+    assert reverse("clinic:consultation_record", args=[day["consultation"].pk]) in body
+
+
+def test_my_day_shows_the_front_desks_notes_of_each_booking(client, practitioner, day):
+    Appointment.objects.filter(pk=day["consultation"].pk).update(
+        notes="Says she may be pregnant."
+    )
+    client.force_login(practitioner.user)
+
+    body = client.get(reverse("plans:my_day")).content.decode()
+
+    assert "Notes from the booking:</strong> Says she may be pregnant." in body
 
 
 def test_my_day_shows_what_is_already_recorded(client, practitioner, day):

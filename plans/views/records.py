@@ -478,6 +478,7 @@ def my_day(request: HttpRequest) -> HttpResponse:
                 "treatment_session__plan__protocol",
                 "treatment_session__plan__consultation",
                 "treatment_session__record",
+                "consultation",
             )
         )
     plan_ids = {
@@ -541,6 +542,8 @@ def my_day(request: HttpRequest) -> HttpResponse:
         "plans/my_day.html",
         {
             "practitioner": practitioner,
+            # Who writes consultations (no query: their entry is read above).
+            "writes_consultations": own is not None and own.is_active,
             # The role without a Practitioner entry: nothing is booked with them.
             "not_set_up": own is None
             and roles.has_role(request.user, roles.PRACTITIONER),
