@@ -23,6 +23,7 @@ from clinic.services.booking import (
     check_slot,
     hold,
     hold_calendars,
+    next_open_day,
     notify,
 )
 from clinic.services.changes import (
@@ -88,6 +89,7 @@ __all__ = [
     "log_clinical_access",
     "mark_no_show",
     "move_appointments",
+    "next_open_day",
     "notify",
     "record_consultation",
     "reschedule_appointment",

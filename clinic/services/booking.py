@@ -2,7 +2,7 @@
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
@@ -11,7 +11,15 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from clinic.models import Appointment, AppointmentEvent, Patient, Practitioner, Room
+from clinic.models import (
+    Appointment,
+    AppointmentEvent,
+    ClosureDay,
+    OpeningHours,
+    Patient,
+    Practitioner,
+    Room,
+)
 from clinic.scheduling import Availability, Problem
 from clinic.scheduling.clock import span_text
 from clinic.services import history
@@ -49,6 +57,23 @@ class Slot:
     end: datetime
     practitioner: Practitioner
     room: Room
+
+
+def next_open_day(day: date, *, within: int = 14) -> date:
+    """``day``, or the first day after it within ``within`` days when the
+    clinic opens and is not closed (two queries): where a booking form starts.
+    ``day`` itself when there is none (no hours set up yet)."""
+    open_days = set(OpeningHours.objects.values_list("weekday", flat=True))
+    closed = set(
+        ClosureDay.objects.filter(
+            date__gte=day, date__lt=day + timedelta(days=within)
+        ).values_list("date", flat=True)
+    )
+    for offset in range(within):
+        candidate = day + timedelta(days=offset)
+        if candidate.weekday() in open_days and candidate not in closed:
+            return candidate
+    return day
 
 
 def can_override_hours(user: AbstractBaseUser | None) -> bool:

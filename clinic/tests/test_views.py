@@ -922,6 +922,12 @@ def test_front_desk_books_a_consultation(
     client.force_login(front_desk)
     form = client.get(reverse("clinic:appointment_book", args=[patient.pk]))
     assert form.context["form"]["duration"].value() == 30  # a consultation's usual
+    assert form.context["form"]["date"].value() == THURSDAY  # tomorrow
+    ClosureDay.objects.create(date=THURSDAY, reason="Staff training")
+    form = client.get(reverse("clinic:appointment_book", args=[patient.pk]))
+    # Not a day the clinic is closed: the next it opens.
+    assert form.context["form"]["date"].value() == THURSDAY + timedelta(days=1)
+    ClosureDay.objects.filter(date=THURSDAY).delete()
     response = post_as_page(
         client,
         reverse("clinic:appointment_book", args=[patient.pk]),

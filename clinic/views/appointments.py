@@ -37,7 +37,9 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=patient_pk)
     can_override = services.can_override_hours(request.user)
     initial = {
-        "date": request.GET.get("date") or timezone.localdate() + timedelta(days=1),
+        # Tomorrow, or the next day the clinic opens.
+        "date": request.GET.get("date")
+        or services.next_open_day(timezone.localdate() + timedelta(days=1)),
         "start_time": request.GET.get("time") or "10:00",
         # A consultation usually takes half an hour.
         "duration": 30,
