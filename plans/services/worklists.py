@@ -31,6 +31,21 @@ def waiting_for_a_plan(consultations: QuerySet[Consultation]) -> QuerySet[Consul
     )
 
 
+def consultations_to_decide(now: datetime) -> QuerySet[Appointment]:
+    """Consultations the patient was checked in for, begun by now, with no
+    decision yet (a decision completes them), oldest first: a practitioner's
+    to write up, or the patient waits for nothing."""
+    return (
+        Appointment.objects.filter(
+            kind=Appointment.Kind.CONSULTATION,
+            status=Appointment.Status.CHECKED_IN,
+            start__lte=now,
+        )
+        .select_related("patient", "practitioner__user")
+        .order_by("start")
+    )
+
+
 def eligible_without_plan() -> QuerySet[Consultation]:
     """waiting_for_a_plan() across the clinic, oldest first, but for patients
     whose course is under way: a later consultation screened them again for

@@ -61,7 +61,7 @@ SERIES = every_four_weeks(TUESDAY, 6)  # 24 Nov 2026 ... 13 Apr 2027
 
 # Measured query counts of the main pages; more data must not raise them.
 QUERIES_PLAN = 8
-QUERIES_WORK = 8
+QUERIES_WORK = 10  # with the consultations to decide, and whether one may decide
 QUERIES_PROPOSE = 22  # with the later consultations that may hold the plan
 
 
@@ -2569,6 +2569,38 @@ def test_the_work_lists(client, front_desk, practitioner, room):
     body = response.content.decode()
     assert work["waiting"].patient.get_absolute_url() in body
     assert reverse("plans:book", args=[work["unbooked"].pk]) in body
+
+
+def test_the_work_lists_name_consultations_checked_in_without_a_decision(
+    client, front_desk, practitioner, room, frozen_now
+):
+    from clinic.tests.factories import AppointmentFactory
+
+    waiting = AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=frozen_now - timedelta(days=2),
+        kind=Appointment.Kind.CONSULTATION,
+        status=Appointment.Status.CHECKED_IN,
+        patient__last_name="Waiting",
+    )
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=frozen_now + timedelta(hours=2),
+        kind=Appointment.Kind.CONSULTATION,
+        status=Appointment.Status.CHECKED_IN,
+        patient__last_name="Early",
+    )
+    decide = reverse("clinic:consultation_record", args=[waiting.pk])
+
+    client.force_login(practitioner.user)
+    page = client.get(reverse("plans:work")).content.decode()
+    assert "Waiting" in page and "Early" not in page
+    assert decide in page
+    client.force_login(front_desk)
+    page = client.get(reverse("plans:work")).content.decode()
+    assert "Waiting" in page and decide not in page
 
 
 def test_the_work_lists_use_a_fixed_number_of_queries(
