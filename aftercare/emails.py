@@ -263,8 +263,6 @@ def reminder_message(
         and "medication_note" in f"{rule.subject}{rule.body}",
         now=now,
     )
-    subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
-    text = fill(rule.body, values) if rule else ""
     if reminder.kind != Kind.CANCELLATION:
         # An appointment cancelled since has had its own cancellation email.
         series = [a for a in series if a.status in Appointment.ACTIVE_STATUSES]
@@ -275,6 +273,14 @@ def reminder_message(
         appointments = [_as_told(a, moved_from.get(a.pk)) for a in appointments]
     before = moved_from if reminder.kind == Kind.UPDATE and moved_from else {}
     booked_instead = in_place if reminder.kind == Kind.CANCELLATION and in_place else {}
+    # Every cancelled one has a session booked in its place: nothing to book.
+    values["rebook_note"] = (
+        _("If the new time doesn't suit you, please call us on %(phone)s.")
+        if all(booked_instead.get(a.pk) for a in appointments)
+        else _("To book again, please call us on %(phone)s.")
+    ) % {"phone": settings.CLINIC_PHONE}
+    subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
+    text = fill(rule.body, values) if rule else ""
     rows = [
         {
             "appointment": a,

@@ -62,6 +62,9 @@ PLACEHOLDERS = (
     "practitioner",
     "kind",
     "medication_note",
+    # A cancellation's last line: to book again, or, when a session was booked
+    # in place of each, to call if its time doesn't suit.
+    "rebook_note",
 )
 # {name} for a value; {{ and }} for a brace (as in Python's str.format). Any
 # other brace is kept as written: one stray brace in a manager's text must not

@@ -771,8 +771,14 @@ def test_a_cancellation_names_the_session_booked_in_its_place(
     assert [str(e["uid"]) for e in events(confirmation)] == [
         f"appointment-{replacement.appointment.pk}@clinic.example"
     ]
+    # Nothing to book again: the new time is there.
+    assert "To book again" not in text_of(third_cancelled)
+    assert "If the new time doesn't suit you, please call us" in (
+        text_of(third_cancelled)
+    )
     # Cancelled without a replacement: nothing is said to be booked instead.
     assert "in its place" not in text_of(fifth_cancelled)
+    assert "To book again, please call us on" in text_of(fifth_cancelled)
     assert len(mailoutbox) == 3
 
 

@@ -15,6 +15,7 @@ wording = importlib.import_module("aftercare.migrations.0014_booking_emails_word
 any_day = importlib.import_module("aftercare.migrations.0015_texts_true_on_any_day")
 pre_care = importlib.import_module("aftercare.migrations.0016_pre_care_with_medication")
 agree = importlib.import_module("aftercare.migrations.0017_aftercare_texts_agree")
+rebook = importlib.import_module("aftercare.migrations.0019_cancellation_rebook_note")
 
 
 def test_default_booking_texts_are_reworded_and_edited_ones_kept():
@@ -53,6 +54,8 @@ def test_a_fresh_clinic_starts_with_the_new_texts():
         for field, (_old, new) in fields.items():
             if field == "body" and kind in agree.BODIES:
                 new = agree.BODIES[kind][1]  # reworded again since
+            if (kind, field) == ("cancellation", "body"):
+                new = rebook.NEW  # its last line a placeholder since
             assert getattr(rule, field) == new, (kind, field)
 
 
@@ -186,3 +189,18 @@ def test_aftercare_texts_agree_on_their_times_unless_edited():
         ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body
         == (agree.BODIES["aftercare_guide"][0])
     )
+
+
+def test_the_cancellation_text_takes_its_rebook_note_only_where_unedited():
+    rule = ReminderRule.objects.get(kind=Kind.CANCELLATION)
+    rule.body = rebook.OLD
+    rule.save()
+
+    rebook.forwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.CANCELLATION).body == rebook.NEW
+    rebook.backwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.CANCELLATION).body == rebook.OLD
+
+    ReminderRule.objects.filter(kind=Kind.CANCELLATION).update(body="Our words.")
+    rebook.forwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.CANCELLATION).body == "Our words."
