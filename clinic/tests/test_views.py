@@ -214,6 +214,14 @@ def test_practitioners_see_their_own_day(
     AppointmentFactory(
         practitioner=other_practitioner, room=other_room, start=at(NOW.date(), 10)
     )
+    # Cancelled: off their day, as My day has it.
+    AppointmentFactory(
+        practitioner=practitioner,
+        room=room,
+        start=at(NOW.date(), 14),
+        status=Appointment.Status.CANCELLED,
+        cancel_reason="Unwell.",
+    )
     client.force_login(practitioner.user)
     response = client.get(reverse("clinic:dashboard"))
     assert response.context["my_day"] == [mine]

@@ -41,7 +41,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         context["arrivals"] = list(todays.exclude(status=Appointment.Status.CANCELLED))
     practitioner = Practitioner.objects.filter(user=request.user).first()
     if practitioner is not None:
-        context["my_day"] = list(todays.filter(practitioner=practitioner))
+        # As My day shows it: what is still on, done or missed, not cancelled.
+        context["my_day"] = list(
+            todays.filter(practitioner=practitioner).exclude(
+                status=Appointment.Status.CANCELLED
+            )
+        )
         context["me"] = practitioner
     if roles.has_role(request.user, roles.MANAGER):
         by_status = dict(
