@@ -114,6 +114,16 @@ def test_the_week_on_an_upright_tablet_opens_at_today(demo_clinic, tab):
             "() => document.querySelector('.calendar-week').scrollLeft"
         )
         assert scrolled > 0
+    # No column cut in half at the left edge: each starts in view or ends out of it.
+    cut = tab.page.evaluate(
+        """() => {
+          const week = document.querySelector('.calendar-week').getBoundingClientRect();
+          return [...document.querySelectorAll('.calendar-week .calendar-col')]
+            .map((c) => c.getBoundingClientRect())
+            .filter((c) => c.left < week.left - 1 && c.right > week.left + 1).length;
+        }"""
+    )
+    assert cut == 0
     assert tab.errors == []
 
 
