@@ -13,6 +13,7 @@ record; patients.py registers patients one at a time.
 """
 
 from clinic.services.booking import (
+    ANOTHER_CONSULTATION,
     BookingError,
     Slot,
     availability_for,
@@ -58,6 +59,7 @@ from clinic.services.patients import (
 from clinic.services.stale import StalePage, appointments_seen
 
 __all__ = [
+    "ANOTHER_CONSULTATION",
     "CHECKED_IN_AND_OVER",
     "CONSULTATION_TOOK_PLACE",
     "SESSION_RECORDED",

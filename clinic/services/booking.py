@@ -20,7 +20,7 @@ from clinic.models import (
     Practitioner,
     Room,
 )
-from clinic.scheduling import Availability, Problem
+from clinic.scheduling import Availability, Problem, when_text
 from clinic.scheduling.clock import span_text
 from clinic.services import history
 
@@ -394,6 +394,10 @@ def book_appointments(
     return appointments
 
 
+ANOTHER_CONSULTATION = "another_consultation"
+
+
+@transaction.atomic
 def book_appointment(
     *,
     patient: Patient,
@@ -406,7 +410,39 @@ def book_appointment(
     notes: str = "",
     override_reason: str = "",
     now: datetime | None = None,
+    another: bool = True,
 ) -> Appointment:
+    """Book one appointment. ``another=False`` refuses a consultation for a
+    patient who has one ahead already (code ANOTHER_CONSULTATION): checked
+    under a lock of the patient, so two desks booking at once book one."""
+    if not another and kind == Appointment.Kind.CONSULTATION:
+        Patient.objects.select_for_update().filter(pk=patient.pk).first()
+        ahead = (
+            patient.appointments.filter(
+                kind=Appointment.Kind.CONSULTATION,
+                status=Appointment.Status.BOOKED,
+                start__gte=now or timezone.now(),
+            )
+            .order_by("start")
+            .first()
+        )
+        if ahead is not None:
+            raise BookingError(
+                [
+                    Problem(
+                        ANOTHER_CONSULTATION,
+                        _(
+                            "%(patient)s already has a consultation booked "
+                            "(%(when)s): move that one instead, or tick the box "
+                            "below if another is really wanted."
+                        )
+                        % {
+                            "patient": patient,
+                            "when": when_text(ahead.start),
+                        },
+                    )
+                ]
+            )
     slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
     [appointment] = book_appointments(
         patient=patient,

@@ -101,9 +101,13 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
                 booked_by=request.user,
                 notes=data["notes"],
                 override_reason=data.get("override_reason", ""),
+                # Booked at another desk at the same moment: asked, not doubled.
+                another=data["another"],
             )
         except services.BookingError as error:
             form_errors_from(error, form)
+            if any(p.code == services.ANOTHER_CONSULTATION for p in error.problems):
+                form.offer_another()
         else:
             messages.success(
                 request,
