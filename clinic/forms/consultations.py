@@ -25,7 +25,11 @@ from clinic.services.stale import seen_stamp
 NO_MEDICATION = {"", "none", "no", "nil", "n/a", "na", "nothing", "no medication"}
 # Other words that start a "none" ("Not taking any", "None currently"): not
 # guessed at, as "No retinoids, tretinoin 0.05%" names one; asked about instead.
-SAYS_NONE = re.compile(r"^\W*(no|not|none|nil|nothing|never|nope|zero|n/?a)\b", re.I)
+SAYS_NONE = re.compile(
+    r"^\W*(no|not|none|nil|nothing|never|nope|zero|n/?a|n/?k|unknown|unsure"
+    r"|don'?t know|do not know)\b",
+    re.I,
+)
 
 
 class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
@@ -78,6 +82,7 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
         typed = self.cleaned_data.get("topical_medication", "").strip()
         # "N.A." is "na"; "None." is "none".
         plain = typed.casefold().replace(".", "").strip(" !-–—")
+        plain = plain if plain in NO_MEDICATION else plain.replace(" ", "")
         if plain in NO_MEDICATION:
             return ""
         if SAYS_NONE.match(typed) or not any(c.isalpha() for c in typed):

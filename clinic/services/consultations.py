@@ -109,10 +109,7 @@ def record_consultation(
         consultation.decided_by, consultation.decided_at = by, now
     consultation.save()
     if saved is not None and (changed := differences(saved, consultation)):
-        if saved.decided_by_id and (saved.decided_by_id, saved.decided_at) != (
-            consultation.decided_by_id,
-            consultation.decided_at,
-        ):
+        if saved.decided_by_id and saved.decided_by_id != consultation.decided_by_id:
             # Whose decision it was: the page names only the latest decider.
             changed.append(
                 [_("Decided by"), _decider(saved), _decider(consultation) or "-"]
@@ -150,7 +147,9 @@ def differences(before: Consultation, after: Consultation) -> list[list[str]]:
 def _decider(consultation: Consultation) -> str:
     if consultation.decided_by is None:
         return ""
-    who = consultation.decided_by.get_full_name() or str(consultation.decided_by)
+    user = consultation.decided_by
+    practitioner = getattr(user, "practitioner", None)
+    who = str(practitioner) if practitioner else user.get_full_name() or str(user)
     when = timezone.localtime(consultation.decided_at)
     return f"{who}, {formats.date_format(when, 'j M Y, H:i')}"
 

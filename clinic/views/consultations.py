@@ -67,16 +67,20 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
         # A follow-up starts from the medication the patient last told of:
         # left out, the pre-care emails (which follow the latest consultation)
         # would stop asking them to pause it.
+        # The latest one, even when it says none: one stopped since must not
+        # come back from an older consultation.
         medication_from = (
             Consultation.objects.filter(
                 patient=appointment.patient,
                 appointment__start__lt=appointment.start,
             )
-            .exclude(topical_medication="")
+            .exclude(appointment__status__in=Appointment.LOST_STATUSES)
             .select_related("appointment")
             .order_by("-appointment__start")
             .first()
         )
+        if medication_from is not None and not medication_from.topical_medication:
+            medication_from = None
         consultation = Consultation(
             appointment=appointment,
             patient=appointment.patient,
@@ -171,10 +175,10 @@ def _say_booked_sessions_stay(request: HttpRequest, consultation: Consultation):
             ngettext(
                 "%(patient)s still has %(n)s treatment session booked: the plan is "
                 "on hold, but the session stays (and its emails go) until the "
-                "front desk cancels it. Tell them whether to.",
+                "front desk cancels it. Tell the front desk whether to.",
                 "%(patient)s still has %(n)s treatment sessions booked: the plan "
                 "is on hold, but the sessions stay (and their emails go) until the "
-                "front desk cancels them. Tell them whether to.",
+                "front desk cancels them. Tell the front desk whether to.",
                 booked,
             )
             % {"patient": consultation.patient, "n": booked},

@@ -70,11 +70,38 @@ def _open_plans() -> QuerySet[TreatmentPlan]:
 
 
 def plans_with_unbooked_sessions() -> QuerySet[TreatmentPlan]:
-    """Open plans with sessions still to book, oldest first."""
+    """Open plans with sessions still to book, oldest first; ``later_refusal``
+    marks one held by a later consultation (not to book until reviewed)."""
     return (
         _open_plans()
         .filter(live_count__lt=F("planned_sessions"))
+        .annotate(later_refusal=_later_refusal())
         .order_by("created_at")
+    )
+
+
+def _later_refusal() -> Exists:
+    """For a plan: a later consultation of its patient refusing or referring
+    them, not overturned by an eligible one after it (the rule of
+    services.hold_reason, in SQL)."""
+    refusals = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
+    held = Consultation.objects.exclude(
+        appointment__status__in=Appointment.LOST_STATUSES
+    )
+    return Exists(
+        held.filter(
+            patient=OuterRef("patient"),
+            appointment__start__gt=OuterRef("consultation__appointment__start"),
+            decision__in=refusals,
+        ).exclude(
+            Exists(
+                held.filter(
+                    patient=OuterRef("patient"),
+                    appointment__start__gt=OuterRef("appointment__start"),
+                    decision=Consultation.Decision.ELIGIBLE,
+                )
+            )
+        )
     )
 
 
@@ -101,29 +128,10 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
         status=Appointment.Status.CHECKED_IN,
         end__lt=local_midnight(today),
     )
-    refusals = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
-    held = Consultation.objects.exclude(
-        appointment__status__in=Appointment.LOST_STATUSES
-    )
-    # A later consultation refusing or referring the patient, not overturned by
-    # an eligible one after it.
-    later_refusal = held.filter(
-        patient=OuterRef("patient"),
-        appointment__start__gt=OuterRef("consultation__appointment__start"),
-        decision__in=refusals,
-    ).exclude(
-        Exists(
-            held.filter(
-                patient=OuterRef("patient"),
-                appointment__start__gt=OuterRef("appointment__start"),
-                decision=Consultation.Decision.ELIGIBLE,
-            )
-        )
-    )
     candidates = (
         _open_plans()
         .annotate(
-            later_refusal=Exists(later_refusal),
+            later_refusal=_later_refusal(),
             left_open=Exists(left_open),
             lost=Exists(lost),
             upcoming=Exists(upcoming),

@@ -2958,6 +2958,25 @@ def test_a_plan_on_hold_with_nothing_booked_is_shown_as_on_hold_not_to_book(
     assert "before the next session" not in page
 
 
+def test_a_plan_held_by_a_later_refusal_is_shown_as_on_hold_not_to_book(
+    client, front_desk, plan
+):
+    from plans.tests.factories import ConsultationFactory
+
+    ConsultationFactory(
+        patient=plan.patient,
+        appointment__start=plan.consultation.appointment.start + timedelta(days=1),
+        decision=Consultation.Decision.NOT_ELIGIBLE,
+        decision_reason="Pregnant.",
+    )
+    client.force_login(front_desk)
+
+    page = client.get(reverse("plans:work")).content.decode()
+
+    assert "on hold: a later consultation says not eligible or refer" in page
+    assert reverse("plans:book", args=[plan.pk]) not in page
+
+
 def test_a_later_refusal_puts_the_plan_at_risk_until_an_eligible_one_follows(
     practitioner, plan, sessions
 ):

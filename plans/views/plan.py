@@ -38,9 +38,15 @@ def patient_plans_panel(request: HttpRequest, patient: Patient) -> str:
         .with_counts()
         .order_by("-created_at")
     )
-    waiting = worklists.waiting_for_a_plan(patient.consultations.all()).select_related(
-        "appointment"
+    waiting = list(
+        worklists.waiting_for_a_plan(patient.consultations.all()).select_related(
+            "appointment"
+        )
     )
+    in_courses = {area for p in plans if p.is_open for area in p.areas}
+    for consultation in waiting:
+        # A second course treats other skin only (create_plan refuses overlap).
+        consultation.areas_free = [a for a in consultation.areas if a not in in_courses]
     return render_to_string(
         "plans/_patient_panel.html",
         {
