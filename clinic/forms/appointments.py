@@ -25,6 +25,7 @@ from clinic.models import (
     Room,
 )
 from clinic.scheduling import local_datetime, when_text
+from clinic.services.booking import has_a_consultation
 from clinic.services.stale import appointments_seen
 
 DURATION_CHOICES = [
@@ -138,24 +139,19 @@ class BookAppointmentForm(HiddenErrorsShown, SlotForm):
         ``since``: they were booked while the page was open (at another desk,
         or this form sent twice)."""
         self.offer_another()
-        message = (
+        patient = ahead[0].patient
+        if not since:
+            self.add_error(None, has_a_consultation(patient, ahead))
+            return
+        self.add_error(
+            None,
             _(
                 "%(patient)s was booked for a consultation while this page was "
                 "open (%(when)s): tick the box below only if another is really "
                 "wanted."
             )
-            if since
-            else _(
-                "%(patient)s already has a consultation booked (%(when)s): move "
-                "that one instead, or tick the box below if another is really "
-                "wanted."
-            )
-        )
-        self.add_error(
-            None,
-            message
             % {
-                "patient": ahead[0].patient,
+                "patient": patient,
                 "when": ", ".join(when_text(a.start) for a in ahead),
             },
         )

@@ -397,6 +397,14 @@ def book_appointments(
 ANOTHER_CONSULTATION = "another_consultation"
 
 
+def has_a_consultation(patient: Patient, ahead: Sequence[Appointment]) -> str:
+    """What booking a second consultation is asked with (the page's words too)."""
+    return _(
+        "%(patient)s already has a consultation booked (%(when)s): move that one "
+        "instead, or tick the box below if another is really wanted."
+    ) % {"patient": patient, "when": ", ".join(when_text(a.start) for a in ahead)}
+
+
 @transaction.atomic
 def book_appointment(
     *,
@@ -428,20 +436,7 @@ def book_appointment(
         )
         if ahead is not None:
             raise BookingError(
-                [
-                    Problem(
-                        ANOTHER_CONSULTATION,
-                        _(
-                            "%(patient)s already has a consultation booked "
-                            "(%(when)s): move that one instead, or tick the box "
-                            "below if another is really wanted."
-                        )
-                        % {
-                            "patient": patient,
-                            "when": when_text(ahead.start),
-                        },
-                    )
-                ]
+                [Problem(ANOTHER_CONSULTATION, has_a_consultation(patient, [ahead]))]
             )
     slot = Slot(start=start, end=end, practitioner=practitioner, room=room)
     [appointment] = book_appointments(

@@ -22,14 +22,6 @@ from clinic.scheduling import when_text
 from clinic.services.changes import _locked, _refuse, complete_appointment
 from clinic.services.stale import check_seen
 
-
-def may_change(consultation: Consultation, user: AbstractBaseUser) -> bool:
-    """Whether ``user`` may write the consultation: a practitioner only (the
-    screening and notes are what a decision rests on, and a practitioner signs
-    sessions on them; record_consultation refuses the others)."""
-    return is_practitioner(user)
-
-
 WRITTEN_BY_PRACTITIONER = _lazy(
     "Only a practitioner records a consultation: its screening and notes are "
     "what the decision, the pre-care emails and the sessions rest on."
@@ -129,6 +121,21 @@ def record_consultation(
         appointment.patient.skin_type = consultation.skin_type
         appointment.patient.save(update_fields=["skin_type", "updated_at"])
     return consultation
+
+
+def medication_last_told(patient: Patient, before: datetime) -> Consultation | None:
+    """The patient's latest consultation before ``before`` when it names a
+    topical medication (a follow-up starts from it), else None: the latest
+    even when it says none, so one stopped since doesn't come back from an
+    older consultation."""
+    latest = (
+        Consultation.objects.filter(patient=patient, appointment__start__lt=before)
+        .exclude(appointment__status__in=Appointment.LOST_STATUSES)
+        .select_related("appointment")
+        .order_by("-appointment__start")
+        .first()
+    )
+    return latest if latest is not None and latest.topical_medication else None
 
 
 def differences(before: Consultation, after: Consultation) -> list[list[str]]:

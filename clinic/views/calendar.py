@@ -153,6 +153,12 @@ def _add_time_off_of_the_day(practitioners: list[Practitioner], day: date) -> No
         )
 
 
+def _nothing_on(appointments: list[Appointment]) -> bool:
+    """None, or only cancelled or missed ones: the column still says why it
+    is empty (free, not working, away, closed)."""
+    return not any(a.status in Appointment.ACTIVE_STATUSES for a in appointments)
+
+
 def _hours_on_the_day(off: TimeOff, opens: datetime, closes: datetime) -> str:
     """ "13:00-17:30" of time off on one day, "all day" when it covers it."""
     if off.start <= opens and closes <= off.end:
@@ -179,18 +185,11 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
     if by_room:
         resources = list(Room.objects.filter(shown))
     else:
-        resources = list(
-            Practitioner.objects.filter(shown).select_related("user")
-            # In the same query: a column with nothing booked says whether
-            # that is free time or a day they don't work.
-        )
+        resources = list(Practitioner.objects.filter(shown).select_related("user"))
         _add_time_off_of_the_day(resources, day)
     columns = [(r, by_resource.get(r.pk, [])) for r in resources]
     for resource, items in columns:
-        # Only cancelled or missed ones: the column still says it is free.
-        resource.nothing_on = not any(
-            a.status in Appointment.ACTIVE_STATUSES for a in items
-        )
+        resource.nothing_on = _nothing_on(items)
     return render(
         request,
         "clinic/calendar_day.html",
@@ -251,10 +250,7 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
         {
             **info[d],
             "appointments": by_day.get(d, []),
-            # Only cancelled or missed ones: the day still says it is free.
-            "nothing_on": not any(
-                a.status in Appointment.ACTIVE_STATUSES for a in by_day.get(d, [])
-            ),
+            "nothing_on": _nothing_on(by_day.get(d, [])),
         }
         for d in days
     ]

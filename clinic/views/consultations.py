@@ -13,7 +13,11 @@ from django.views.decorators.http import require_safe
 from clinic import services
 from clinic.forms import ConsultationForm
 from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
-from clinic.services.consultations import WRITTEN_BY_PRACTITIONER, may_change
+from clinic.roles import is_practitioner
+from clinic.services.consultations import (
+    WRITTEN_BY_PRACTITIONER,
+    medication_last_told,
+)
 from clinic.views.common import form_errors_from, id_from, staff_view, unsaved_values
 
 
@@ -56,7 +60,7 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
             % {"status": appointment.status_phrase},
         )
         return redirect(consultation or appointment)
-    if not may_change(consultation, request.user):
+    if not is_practitioner(request.user):
         # A manager would type into a form that can't be saved.
         if request.method == "POST":
             raise PermissionDenied(WRITTEN_BY_PRACTITIONER)
@@ -67,20 +71,7 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
         # A follow-up starts from the medication the patient last told of:
         # left out, the pre-care emails (which follow the latest consultation)
         # would stop asking them to pause it.
-        # The latest one, even when it says none: one stopped since must not
-        # come back from an older consultation.
-        medication_from = (
-            Consultation.objects.filter(
-                patient=appointment.patient,
-                appointment__start__lt=appointment.start,
-            )
-            .exclude(appointment__status__in=Appointment.LOST_STATUSES)
-            .select_related("appointment")
-            .order_by("-appointment__start")
-            .first()
-        )
-        if medication_from is not None and not medication_from.topical_medication:
-            medication_from = None
+        medication_from = medication_last_told(appointment.patient, appointment.start)
         consultation = Consultation(
             appointment=appointment,
             patient=appointment.patient,
@@ -204,7 +195,7 @@ def consultation_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # The screening and the reason for a decision are clinical: the front desk
     # sees the decision only, and every opening by a clinician is logged.
     show_clinical = request.user.has_perm("clinic.change_consultation")
-    can_edit = show_clinical and may_change(consultation, request.user)
+    can_edit = show_clinical and is_practitioner(request.user)
     if show_clinical:
         services.log_clinical_access(
             user=request.user,

@@ -1,6 +1,7 @@
 """A treatment plan: starting it, its page and timeline, and its lifecycle."""
 
 from datetime import timedelta
+from functools import cache
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied
@@ -87,14 +88,9 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
         "spacing_days": standard and standard.target_spacing_days,
     }
     form = PlanForm(request.POST or None, initial=initial, screened=consultation.areas)
-    screening = bool(consultation.flags or consultation.topical_medication)
+    screening = _shows_screening(consultation)
     if screening and request.method != "POST":
-        clinic_services.log_clinical_access(
-            user=request.user,
-            patient=consultation.patient,
-            what="consultation (new plan)",
-            object_id=consultation.pk,
-        )
+        _log_screening(request, consultation, "consultation (new plan)")
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -132,6 +128,21 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
                 for p in protocols
             },
         },
+    )
+
+
+def _shows_screening(consultation: Consultation) -> bool:
+    """The consultation has what a course rests on: a "yes" in the screening
+    or a medication stopped before each session (plans/_screening.html)."""
+    return bool(consultation.flags or consultation.topical_medication)
+
+
+def _log_screening(request: HttpRequest, consultation: Consultation, what: str):
+    clinic_services.log_clinical_access(
+        user=request.user,
+        patient=consultation.patient,
+        what=what,
+        object_id=consultation.pk,
     )
 
 
@@ -221,17 +232,11 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # What the course rests on (a "yes" in the screening and why it was
     # eligible all the same, a medication stopped before each session), for
     # the practitioner planning it: clinical, so the opening is logged.
-    consultation = plan.consultation
-    screening = bool(
-        consultation.flags or consultation.topical_medication
-    ) and is_practitioner(request.user)
+    # One query, asked only where it matters (the front desk's page reads none).
+    practitioner = cache(lambda: is_practitioner(request.user))
+    screening = _shows_screening(plan.consultation) and practitioner()
     if screening:
-        clinic_services.log_clinical_access(
-            user=request.user,
-            patient=plan.patient,
-            what="consultation (plan page)",
-            object_id=consultation.pk,
-        )
+        _log_screening(request, plan.consultation, "consultation (plan page)")
     return render(
         request,
         "plans/plan_detail.html",
@@ -254,7 +259,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_extend": plan.planned_sessions < MAX_PLANNED_SESSIONS
             and not on_hold
             # Sessions are planned with the patient's consent recorded.
-            and (plan.has_consent or is_practitioner(request.user))
+            and (plan.has_consent or practitioner())
             and (
                 (
                     request.user.has_perm("plans.book_series")
@@ -262,7 +267,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 )
                 and plan.planned_sessions < plan.protocol.max_sessions
                 # Beyond the protocol's most: a practitioner's decision.
-                or is_practitioner(request.user)
+                or practitioner()
             ),
             "can_change_plan": request.user.has_perm("plans.change_treatmentplan"),
             # The front desk cancels what was booked; a practitioner discards a
@@ -272,7 +277,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_record_consent": plan.is_open
             and not plan.has_consent
             and request.user.has_perm("plans.change_treatmentplan")
-            and is_practitioner(request.user),
+            and practitioner(),
             "now": timezone.now(),
         },
     )
