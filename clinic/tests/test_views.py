@@ -2176,6 +2176,15 @@ def away(practitioner, start: datetime, end: datetime, reason: str) -> None:
     )
 
 
+def open_and_working(practitioner) -> None:
+    """Open Monday to Saturday, 09:00-18:00, and the practitioner working then."""
+    from clinic.models import OpeningHours
+
+    for weekday in range(6):
+        OpeningHours.objects.create(weekday=weekday, opens=time(9), closes=time(18))
+        works(practitioner, weekday, (9, 18))
+
+
 def calendar_columns(client, name: str, **params) -> list[str]:
     """The calendar page's columns (days of a week, or practitioners of a day)."""
     page = client.get(reverse(name), params).content.decode()
@@ -2214,11 +2223,8 @@ def test_a_practitioners_week_says_when_they_work_and_free_only_then(
 
 
 def test_a_day_that_is_over_is_not_called_free(client, front_desk, practitioner):
-    from clinic.models import OpeningHours
 
-    for weekday in range(6):
-        OpeningHours.objects.create(weekday=weekday, opens=time(9), closes=time(18))
-        works(practitioner, weekday, (9, 18))
+    open_and_working(practitioner)
     thursday = timezone.make_aware(datetime(2026, 12, 3, 12))
     with time_machine.travel(thursday, tick=False):
         client.force_login(front_desk)
@@ -2239,11 +2245,9 @@ def test_a_day_that_is_over_is_not_called_free(client, front_desk, practitioner)
 def test_a_day_whose_only_appointments_were_cancelled_or_missed_is_still_free(
     client, front_desk, practitioner, room
 ):
-    from clinic.models import Appointment, OpeningHours
+    from clinic.models import Appointment
 
-    for weekday in range(6):
-        OpeningHours.objects.create(weekday=weekday, opens=time(9), closes=time(18))
-        works(practitioner, weekday, (9, 18))
+    open_and_working(practitioner)
 
     def on(day: int, status: str) -> None:
         start = timezone.make_aware(datetime(2026, 12, day, 10))

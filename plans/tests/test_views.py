@@ -663,18 +663,24 @@ def test_at_the_protocols_most_sessions_only_a_practitioner_is_offered_more(
     assert "Add a session" in page_of(practitioner.user)
 
 
-def test_a_plan_on_hold_is_not_extended(client, front_desk, plan, consultation):
-    Consultation.objects.filter(pk=consultation.pk).update(
-        decision=Consultation.Decision.NOT_ELIGIBLE, decision_reason="Pregnant."
-    )
-    client.force_login(front_desk)
-
+def _page_then_extend(client, plan):
+    """The plan's page as it shows, then "Add a session" sent as from it."""
     page = client.get(plan.get_absolute_url()).content.decode()
     response = client.post(
         reverse("plans:extend", args=[plan.pk]),
         {"seen": plan.planned_sessions},
         follow=True,
     )
+    return page, response
+
+
+def test_a_plan_on_hold_is_not_extended(client, front_desk, plan, consultation):
+    Consultation.objects.filter(pk=consultation.pk).update(
+        decision=Consultation.Decision.NOT_ELIGIBLE, decision_reason="Pregnant."
+    )
+    client.force_login(front_desk)
+
+    page, response = _page_then_extend(client, plan)
 
     assert "Add a session" not in page
     assert "no consent or sessions until" in response.content.decode()
@@ -688,12 +694,7 @@ def test_the_front_desk_adds_no_session_before_the_consent_is_recorded(
     TreatmentPlan.objects.filter(pk=plan.pk).update(consented_at=None)
     client.force_login(front_desk)
 
-    page = client.get(plan.get_absolute_url()).content.decode()
-    response = client.post(
-        reverse("plans:extend", args=[plan.pk]),
-        {"seen": plan.planned_sessions},
-        follow=True,
-    )
+    page, response = _page_then_extend(client, plan)
 
     assert "Add a session" not in page
     assert "consent is not recorded yet" in response.content.decode()
