@@ -2389,6 +2389,45 @@ def test_a_practitioners_day_away_is_not_free(client, front_desk, practitioner):
     assert "Free" not in monday_column
 
 
+@pytest.mark.parametrize("until", [time(0), time(23, 59)])
+def test_time_off_to_the_days_last_minute_is_all_day(
+    client, front_desk, practitioner, until
+):
+    """Typed "to 23:59" or to midnight: the week and the day say all day."""
+    open_and_working(practitioner)
+    tuesday = date(2026, 12, 1)
+    midnight = until == time(0)
+    away(
+        practitioner,
+        datetime.combine(tuesday, time(0)),
+        datetime.combine(tuesday + timedelta(days=midnight), until),
+        "Course",
+    )
+    away(
+        practitioner,
+        datetime.combine(tuesday + timedelta(days=1), time(14)),
+        datetime.combine(tuesday + timedelta(days=1 + midnight), until),
+        "Dentist",
+    )
+    client.force_login(front_desk)
+
+    week = calendar_columns(
+        client,
+        "clinic:calendar_week",
+        practitioner=practitioner.pk,
+        date=tuesday.isoformat(),
+    )
+    [day] = [
+        c
+        for c in calendar_columns(client, "clinic:calendar_day", date="2026-12-01")
+        if str(practitioner) in c
+    ]
+
+    assert "Time off all day: Course" in week[1]
+    assert "Time off all day: Course" in day
+    assert "Time off 14:00-24:00: Dentist" in week[2]
+
+
 def test_a_practitioner_away_for_all_their_hours_is_not_free(
     client, front_desk, practitioner
 ):

@@ -159,12 +159,18 @@ def _nothing_on(appointments: list[Appointment]) -> bool:
     return not any(a.status in Appointment.ACTIVE_STATUSES for a in appointments)
 
 
+# What people type for "to the end of the day": 23:59.
+LAST_MINUTE = timedelta(minutes=1)
+
+
 def _hours_on_the_day(off: TimeOff, opens: datetime, closes: datetime) -> str:
-    """ "13:00-17:30" of time off on one day, "all day" when it covers it."""
-    if off.start <= opens and closes <= off.end:
+    """ "13:00-17:30" of time off on one day, "all day" when it covers it
+    (time off typed to 23:59 runs to the day's end)."""
+    to_the_end = off.end >= closes - LAST_MINUTE
+    if off.start <= opens and to_the_end:
         return _("all day")
     start = timezone.localtime(max(off.start, opens))
-    end = "24:00" if off.end >= closes else f"{timezone.localtime(off.end):%H:%M}"
+    end = "24:00" if to_the_end else f"{timezone.localtime(off.end):%H:%M}"
     return f"{start:%H:%M}-{end}"
 
 
