@@ -27,7 +27,8 @@ from aftercare.models import (
     Reminder,
     ReminderRule,
 )
-from clinic.models import Appointment, Consultation, Practitioner, Room
+from clinic.models import Appointment, Practitioner, Room
+from clinic.services.consultations import consultation_in_force
 
 
 def fill(text: str, values: dict) -> str:
@@ -50,7 +51,7 @@ CLINICAL_HIDDEN = "[clinical detail: visible to practitioners only]"
 def clinical_detail(reminder: Reminder) -> str:
     """What of the consultation's clinical record the email tells: the topical
     medication to stop before a session, or "" (one query)."""
-    consultation = _consultation(reminder.appointment)
+    consultation = consultation_in_force(reminder.appointment)
     return consultation.topical_medication if consultation is not None else ""
 
 
@@ -107,45 +108,6 @@ def phone_link(number: str) -> str:
     +442079460000 (the "(0)" is dialled from within the country only)."""
     number = number.replace("(0)", "")
     return "".join(c for c in number if c.isdigit() or c == "+")
-
-
-LATEST_CONSULTATION = "_latest_consultation"
-
-
-def _consultation(appointment: Appointment):
-    """For a treatment session: the patient's latest decided consultation held
-    by then (a later one than the plan's may record a new medication), else the
-    plan's. None for other appointments."""
-    session = getattr(appointment, "treatment_session", None)
-    if session is None:
-        return None
-    if not hasattr(appointment, LATEST_CONSULTATION):
-        attach_latest_consultations([appointment])
-    return getattr(appointment, LATEST_CONSULTATION) or session.plan.consultation
-
-
-def attach_latest_consultations(appointments: list[Appointment]) -> None:
-    """Read each treatment session's latest decided consultation (see
-    _consultation) for a batch of appointments, in one query."""
-    sessions = [
-        a for a in appointments if getattr(a, "treatment_session", None) is not None
-    ]
-    if not sessions:
-        return
-    decided = list(
-        Consultation.objects.decided()
-        .filter(patient_id__in={a.patient_id for a in sessions})
-        .select_related("appointment")
-        .order_by("appointment__start", "pk")
-    )
-    for appointment in sessions:
-        held = [
-            c
-            for c in decided
-            if c.patient_id == appointment.patient_id
-            and c.appointment.start <= appointment.start
-        ]
-        setattr(appointment, LATEST_CONSULTATION, held[-1] if held else None)
 
 
 def make_message(

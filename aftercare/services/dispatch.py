@@ -33,6 +33,7 @@ from aftercare.services.optout import unsubscribe_url
 from aftercare.services.planning import rules, versions_of
 from aftercare.services.told import told_places
 from clinic.models import Appointment, Patient, Practitioner, Room
+from clinic.services.consultations import attach_consultations_in_force
 
 Status = Reminder.Status
 
@@ -177,7 +178,7 @@ def claim(now: datetime, limit: int) -> list[Reminder]:
         )
         .order_by("due_at", "id")
     )
-    emails.attach_latest_consultations([r.appointment for r in batch])
+    attach_consultations_in_force([r.appointment for r in batch])
     return batch
 
 

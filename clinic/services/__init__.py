@@ -49,7 +49,13 @@ from clinic.services.changes import (
     undo_no_show,
     why_not_cancellable,
 )
-from clinic.services.consultations import log_clinical_access, record_consultation
+from clinic.services.consultations import (
+    attach_consultations_in_force,
+    consultation_held_at,
+    consultation_in_force,
+    log_clinical_access,
+    record_consultation,
+)
 from clinic.services.history import history_of
 from clinic.services.patients import (
     hold_registration_lock,
@@ -77,7 +83,10 @@ __all__ = [
     "can_override_hours",
     "check_patients_free",
     "cancel_appointment",
+    "attach_consultations_in_force",
     "cancel_appointments",
+    "consultation_held_at",
+    "consultation_in_force",
     "check_in_appointment",
     "check_slot",
     "consultation_took_place",

@@ -1,5 +1,6 @@
 """Consultations and the log of who opened a patient's clinical record."""
 
+from collections.abc import Iterable
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -121,6 +122,61 @@ def record_consultation(
         appointment.patient.skin_type = consultation.skin_type
         appointment.patient.save(update_fields=["skin_type", "updated_at"])
     return consultation
+
+
+# Where consultation_in_force keeps what it read on an appointment.
+IN_FORCE = "_consultation_in_force"
+
+
+def consultation_in_force(appointment: Appointment) -> Consultation | None:
+    """For a treatment session: the consultation whose medication and
+    screening hold for it, the patient's latest decided consultation by the
+    session's start (a later one than the plan's may record a new medication,
+    or none), else the plan's. None for other appointments.
+
+    The one rule for what the pre-care emails tell the patient and what the
+    practitioner's pages show."""
+    session = getattr(appointment, "treatment_session", None)
+    if session is None:
+        return None
+    if not hasattr(appointment, IN_FORCE):
+        attach_consultations_in_force([appointment])
+    return getattr(appointment, IN_FORCE) or session.plan.consultation
+
+
+def consultation_held_at(patient_id: int, at: datetime) -> Consultation | None:
+    """The patient's latest decided consultation by ``at`` (what
+    consultation_in_force finds for a session starting then)."""
+    return (
+        Consultation.objects.decided()
+        .filter(patient_id=patient_id, appointment__start__lte=at)
+        .select_related("appointment")
+        .order_by("-appointment__start", "-pk")
+        .first()
+    )
+
+
+def attach_consultations_in_force(appointments: Iterable[Appointment]) -> None:
+    """Read consultation_in_force for a batch of appointments, in one query."""
+    sessions = [
+        a for a in appointments if getattr(a, "treatment_session", None) is not None
+    ]
+    if not sessions:
+        return
+    decided = list(
+        Consultation.objects.decided()
+        .filter(patient_id__in={a.patient_id for a in sessions})
+        .select_related("appointment")
+        .order_by("appointment__start", "pk")
+    )
+    for appointment in sessions:
+        held = [
+            c
+            for c in decided
+            if c.patient_id == appointment.patient_id
+            and c.appointment.start <= appointment.start
+        ]
+        setattr(appointment, IN_FORCE, held[-1] if held else None)
 
 
 def medication_last_told(patient: Patient, before: datetime) -> Consultation | None:

@@ -30,6 +30,7 @@ from clinic.scheduling import (
     away_all_working_hours,
     when_text,
 )
+from clinic.services.consultations import consultation_held_at
 from plans.models import TreatmentPlan, TreatmentSession
 from plans.scheduling import Proposal, propose_series
 from plans.services.lifecycle import (
@@ -452,10 +453,14 @@ def stops_medication_too_late(
     *,
     now: datetime,
 ) -> bool:
-    """The consultation has the patient stop a skin medication before sessions
-    (which one is the practitioners' to see), and the first proposed (or moved)
-    session leaves less time than that."""
-    if not plan.consultation.topical_medication or not proposals:
+    """The consultation in force for the first proposed (or moved) session
+    (the patient's latest decided one by then, as the pre-care email follows)
+    has the patient stop a skin medication before sessions (which one is the
+    practitioners' to see), and that session leaves less time than that."""
+    if not proposals:
         return False
     first = min(p.start for p in proposals)
-    return first - now < timedelta(days=MEDICATION_STOP_DAYS)
+    if first - now >= timedelta(days=MEDICATION_STOP_DAYS):
+        return False
+    consultation = consultation_held_at(plan.patient_id, first) or plan.consultation
+    return bool(consultation.topical_medication)

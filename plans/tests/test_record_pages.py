@@ -11,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from clinic.models import Appointment, ClinicalAccess
-from clinic.services import check_in_appointment
+from clinic.models import Appointment, ClinicalAccess, Consultation
+from clinic.services import check_in_appointment, consultation_in_force
 from clinic.tests.factories import AppointmentFactory, PatientFactory
 from clinic.tests.pages import hidden_value, post_as_page
 from plans import photos as photos_service
@@ -55,8 +55,10 @@ FIRST, SECOND, NEXT = date(2026, 9, 29), date(2026, 10, 27), date(2026, 12, 22)
 
 # Measured query counts of the main pages; more data must not raise them.
 QUERIES_RECORD = 21
-QUERIES_RECORD_FORM = 19
-QUERIES_MY_DAY = 13  # with the one insert of its access-log lines
+QUERIES_RECORD_FORM = 20  # with the consultation whose medication holds
+QUERIES_MY_DAY = (
+    14  # with the one insert of its access-log lines, and the consultations in force
+)
 QUERIES_COMPARE = 10
 
 
@@ -696,6 +698,60 @@ def test_a_later_consultation_with_another_medication_is_shown_before_treating(
     page = client.get(record_url(today)).content.decode()
 
     assert "says eligible</strong>; topical medication: Adapalene gel." in page
+
+
+def test_before_treating_the_medication_shown_is_the_one_the_pre_care_email_named(
+    client, practitioner, plan, today
+):
+    """A later decided consultation's medication holds for the sessions after
+    it: the record page and My day name it, as the pre-care email does."""
+    later = ConsultationFactory(
+        patient=plan.patient, topical_medication="Adapalene gel"
+    )
+    # Not decided yet: says nothing so far.
+    ConsultationFactory(
+        patient=plan.patient,
+        topical_medication="Hydroquinone 4%",
+        decision=Consultation.Decision.PENDING,
+    )
+    client.force_login(practitioner.user)
+
+    record = client.get(record_url(today)).content.decode()
+    my_day = client.get(reverse("plans:my_day")).content.decode()
+
+    assert consultation_in_force(today.appointment).topical_medication == (
+        "Adapalene gel"
+    )
+    day = f"{timezone.localtime(later.appointment.start):%-d %b %Y}"
+    assert (
+        "<strong>Topical medication:</strong> Adapalene gel, since the "
+        f"consultation of {day} (the patient stops it" in record
+    )
+    assert "Topical medication: Adapalene gel, since the consultation of" in my_day
+    assert "Topical medication:</strong> Tretinoin" not in record
+    assert "Topical medication: Tretinoin" not in my_day
+    # The undecided one is pointed out (the banner), not yet said to hold.
+    assert "Topical medication:</strong> Hydroquinone" not in record
+    assert "is not decided yet</strong>" in record
+
+
+def test_a_medication_stopped_since_the_plan_began_is_said_to_be_stopped(
+    client, practitioner, plan, today
+):
+    later = ConsultationFactory(patient=plan.patient, topical_medication="")
+    client.force_login(practitioner.user)
+
+    record = client.get(record_url(today)).content.decode()
+    my_day = client.get(reverse("plans:my_day")).content.decode()
+
+    day = f"{timezone.localtime(later.appointment.start):%-d %b %Y}"
+    said = (
+        f"none since the consultation of {day} (the plan's consultation named "
+        "Tretinoin 0.025% cream)."
+    )
+    assert f"<strong>Topical medication:</strong> {said}" in record
+    assert f"Topical medication: {said}" in my_day
+    assert "stops it 3-5 days before" not in record
 
 
 def test_a_later_consultation_saying_nothing_new_adds_no_warning(

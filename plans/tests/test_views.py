@@ -62,7 +62,9 @@ SERIES = every_four_weeks(TUESDAY, 6)  # 24 Nov 2026 ... 13 Apr 2027
 # Measured query counts of the main pages; more data must not raise them.
 QUERIES_PLAN = 8
 QUERIES_WORK = 10  # with the consultations to decide, and whether one may decide
-QUERIES_PROPOSE = 22  # with the later consultations that may hold the plan
+# With the later consultations that may hold the plan, and the one in force at
+# the first session (whose medication may need stopping first).
+QUERIES_PROPOSE = 23
 
 
 def make_consultation(
@@ -2820,6 +2822,64 @@ def test_a_first_session_too_soon_to_stop_a_skin_medication_is_pointed_out(
     assert warning in tomorrow
     assert "Tretinoin" not in tomorrow  # The practitioners' to see.
     assert warning not in next_week
+
+
+def test_the_warning_follows_the_medication_of_the_latest_consultation(
+    client, front_desk, practitioner, patient, room, plan
+):
+    """The plan's consultation named none; one since names a medication (the
+    pre-care email asks to stop it): booking a first session tomorrow is
+    pointed out. Had the later one said none, it would not be."""
+    later = make_consultation(
+        patient, practitioner, room, when=at(date(2026, 11, 20), 9)
+    )
+    Consultation.objects.filter(pk=later.pk).update(
+        topical_medication="Tretinoin 0.05% cream"
+    )
+    client.force_login(front_desk)
+    warning = "stop a skin medication 3 to 5 days before each session"
+
+    assert (
+        warning
+        in client.post(book_url(plan), start_data(practitioner)).content.decode()
+    )
+
+    Consultation.objects.filter(pk=later.pk).update(topical_medication="")
+    Consultation.objects.filter(pk=plan.consultation_id).update(
+        topical_medication="Tretinoin 0.05% cream"
+    )
+    assert (
+        warning
+        not in client.post(book_url(plan), start_data(practitioner)).content.decode()
+    )
+
+
+def test_the_plan_page_tells_the_practitioner_of_a_medication_changed_since(
+    client, front_desk, practitioner, patient, room, plan, sessions
+):
+    Consultation.objects.filter(pk=plan.consultation_id).update(
+        topical_medication="Tretinoin 0.025% cream"
+    )
+    later = make_consultation(
+        patient, practitioner, room, when=at(date(2026, 11, 20), 9)
+    )
+    Consultation.objects.filter(pk=later.pk).update(topical_medication="Adapalene gel")
+    client.force_login(practitioner.user)
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+
+    assert "topical medication Tretinoin 0.025% cream" in page
+    assert (
+        "<strong>Since the consultation of 20 Nov 2026:</strong> topical medication "
+        "Adapalene gel, stopped 3-5 days before each session (what the next "
+        "session's pre-care email says)." in page
+    )
+    Consultation.objects.filter(pk=later.pk).update(topical_medication="")
+    page = client.get(plan.get_absolute_url()).content.decode()
+    assert "20 Nov 2026:</strong> no topical medication" in page
+    # The front desk's page shows no clinical detail.
+    client.force_login(front_desk)
+    assert "Adapalene" not in client.get(plan.get_absolute_url()).content.decode()
 
 
 def test_a_session_moved_too_soon_to_stop_a_skin_medication_is_pointed_out(

@@ -237,6 +237,13 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     screening = _shows_screening(plan.consultation) and practitioner()
     if screening:
         _log_screening(request, plan.consultation, "consultation (plan page)")
+    # A later consultation's medication holds for the sessions after it
+    # (the pre-care emails name it): the next session's.
+    in_force = (
+        clinic_services.consultation_in_force(next_row["appointment"])
+        if screening and next_row
+        else None
+    )
     return render(
         request,
         "plans/plan_detail.html",
@@ -244,6 +251,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "plan": plan,
             "rows": rows,
             "screening": screening,
+            "in_force": in_force,
             "done": done,
             "current": min(done + 1, plan.planned_sessions),
             "still_booked": still_booked,

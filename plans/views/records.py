@@ -17,7 +17,11 @@ from django.views.decorators.http import require_safe
 from clinic import roles
 from clinic.models import Appointment, Area, ClinicalAccess, Practitioner
 from clinic.roles import is_practitioner
-from clinic.services import log_clinical_access
+from clinic.services import (
+    attach_consultations_in_force,
+    consultation_in_force,
+    log_clinical_access,
+)
 from clinic.views import form_errors_from, id_from, staff_view, unsaved_values
 from plans import records
 from plans.forms import (
@@ -348,6 +352,11 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             "later": None
             if record.is_signed or lost
             else later_consultations([session.plan]).get(session.plan_id),
+            # Whose medication holds for this session (the pre-care emails'),
+            # asked before treating only.
+            "in_force": None
+            if record.is_signed or lost
+            else consultation_in_force(session.appointment),
             "unsaved": unsaved,
             # A signed record changes by practitioners only, photos included.
             "can_add_photos": can_add_photos,
@@ -486,6 +495,7 @@ def my_day(request: HttpRequest) -> HttpResponse:
         for a in appointments
         if hasattr(a, "treatment_session")
     }
+    attach_consultations_in_force(appointments)
     later = later_consultations(
         {
             a.treatment_session.plan_id: a.treatment_session.plan
@@ -520,6 +530,7 @@ def my_day(request: HttpRequest) -> HttpResponse:
                 "number": len(earlier) + 1,
                 "previous": earlier[-1] if earlier else None,
                 "consultation": plan.consultation,
+                "in_force": consultation_in_force(appointment),
                 "later": later.get(plan.pk),
                 "record": getattr(session, "record", None),
             }
