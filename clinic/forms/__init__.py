@@ -2,9 +2,11 @@
 
 from clinic.forms.appointments import (
     BookAppointmentForm,
+    BookFromCalendarForm,
     CalendarForm,
     CancelForm,
     RescheduleForm,
+    booking_from_calendar,
 )
 from clinic.forms.consultations import ConsultationForm
 from clinic.forms.fields import (
@@ -29,6 +31,7 @@ __all__ = [
     "BOOKING_HORIZON_DAYS",
     "CHANGED_ON_ITS_WAY",
     "BookAppointmentForm",
+    "BookFromCalendarForm",
     "CalendarForm",
     "CancelForm",
     "CheckboxesField",
@@ -43,6 +46,7 @@ __all__ = [
     "PatientSearchForm",
     "PageVersionField",
     "RescheduleForm",
+    "booking_from_calendar",
     "TimeInput",
     "clean_person_name",
     "combine_local_start",

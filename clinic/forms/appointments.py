@@ -1,8 +1,10 @@
 """Booking, rescheduling and cancelling appointments, and the calendar's address."""
 
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
 from django import forms
+from django.http import QueryDict
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -214,3 +216,86 @@ class CalendarForm(forms.Form):
         if day is not None and abs((day - timezone.localdate()).days) > MAX_DAYS_AWAY:
             raise forms.ValidationError(_("Pick a date within five years."))
         return day
+
+
+class BookFromCalendarForm(forms.Form):
+    """A day picked on a calendar to book a consultation on, with whom or
+    where (``?book=2026-12-01&practitioner=3``): the patient list and the
+    registration page carry it to the patient's booking page."""
+
+    book = forms.DateField(
+        error_messages={
+            "invalid": gettext_lazy("The day to book on is not a date."),
+            "required": gettext_lazy("The day to book on is missing."),
+        }
+    )
+    practitioner = forms.ModelChoiceField(
+        queryset=Practitioner.objects.filter(is_active=True).select_related("user"),
+        required=False,
+        error_messages={
+            "invalid_choice": gettext_lazy("That practitioner takes no bookings.")
+        },
+    )
+    room = forms.ModelChoiceField(
+        queryset=Room.objects.filter(is_active=True),
+        required=False,
+        error_messages={"invalid_choice": gettext_lazy("That room is not in use.")},
+    )
+
+    def clean_book(self):
+        day = self.cleaned_data["book"]
+        if day < timezone.localdate():
+            raise forms.ValidationError(_("That day is over."))
+        if (day - timezone.localdate()).days > BOOKING_HORIZON_DAYS:
+            raise forms.ValidationError(TOO_FAR_AHEAD)
+        return day
+
+    def problem(self) -> str:
+        """Why the link can't be followed, in words."""
+        errors = [e for field in self.errors.values() for e in field]
+        return " ".join(
+            [
+                *errors,
+                _(
+                    "Pick the day on the calendar again, or book from the "
+                    "patient's page."
+                ),
+            ]
+        )
+
+    def carried_items(self) -> list[tuple[str, str]]:
+        """What carries the day on (patient list, registration), as
+        (name, value): the search form's hidden inputs."""
+        return [
+            (name, self.data[name])
+            for name in ("book", "practitioner", "room")
+            if self.data.get(name)
+        ]
+
+    def carried(self) -> str:
+        """The same as a query string."""
+        return urlencode(self.carried_items())
+
+    def booking_query(self) -> str:
+        """The booking page's query string: the day, and with whom or where."""
+        data = self.cleaned_data
+        return urlencode(
+            {
+                "date": data["book"].isoformat(),
+                **(
+                    {"practitioner": data["practitioner"].pk}
+                    if data["practitioner"]
+                    else {}
+                ),
+                **({"room": data["room"].pk} if data["room"] else {}),
+            }
+        )
+
+
+def booking_from_calendar(query: QueryDict) -> BookFromCalendarForm | None:
+    """The calendar's day to book on, when the address carries one."""
+    if "book" not in query:
+        return None
+    form = BookFromCalendarForm(query)
+    form.is_valid()
+    return form

@@ -6,8 +6,19 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from clinic.models import Appointment, ClosureDay, Consultation, Patient
-from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
+from clinic.models import (
+    Appointment,
+    ClosureDay,
+    Consultation,
+    Patient,
+    WorkingHours,
+)
+from clinic.tests.factories import (
+    AppointmentFactory,
+    PatientFactory,
+    RoomFactory,
+    open_clinic,
+)
 from clinic.tests.pages import hidden_value, post_as_page
 
 # A Wednesday morning in the clinic's zone; bookings go to the next days.
@@ -2504,3 +2515,165 @@ def test_a_patient_under_18_is_marked_as_needing_a_guardians_consent(
     )
     assert (child.age, adult.age) == (15, 18)
     assert "under 18" not in client.get(adult.get_absolute_url()).content.decode()
+
+
+BOOK_FROM_CALENDAR = "Book a consultation"
+
+
+@pytest.mark.usefixtures("frozen_now")
+def test_a_week_offers_to_book_a_consultation_on_each_day_one_can_be(
+    client, front_desk, practitioner
+):
+    """Wednesday 25 Nov is today: Monday and Tuesday are over, Thursday closed,
+    Friday away, Saturday not worked, Sunday shut."""
+    open_and_working(practitioner)
+    WorkingHours.objects.filter(practitioner=practitioner, weekday=5).delete()
+    ClosureDay.objects.create(date=date(2026, 11, 26), reason="Staff training")
+    away(
+        practitioner,
+        datetime(2026, 11, 27, 0, 0),
+        datetime(2026, 11, 28, 0, 0),
+        "Course",
+    )
+    client.force_login(front_desk)
+
+    columns = calendar_columns(
+        client, "clinic:calendar_week", practitioner=practitioner.pk, date="2026-11-25"
+    )
+
+    offered = [BOOK_FROM_CALENDAR in column for column in columns]
+    assert offered == [False, False, True, False, False, False, False]
+    link = (
+        f"{reverse('clinic:patient_list')}?book=2026-11-25&amp;"
+        f"practitioner={practitioner.pk}"
+    )
+    assert link in columns[2]
+    # A room's week offers every open day, in that room.
+    room = RoomFactory()
+    columns = calendar_columns(
+        client, "clinic:calendar_week", room=room.pk, date="2026-11-25"
+    )
+    offered = [BOOK_FROM_CALENDAR in column for column in columns]
+    assert offered == [False, False, True, False, True, True, False]
+    assert f"?book=2026-11-27&amp;room={room.pk}" in columns[4]
+    # Once the clinic has closed, today is not offered any more.
+    with time_machine.travel(
+        timezone.make_aware(datetime(2026, 11, 25, 18)), tick=False
+    ):
+        columns = calendar_columns(
+            client, "clinic:calendar_week", room=room.pk, date="2026-11-25"
+        )
+    assert [BOOK_FROM_CALENDAR in column for column in columns][2:4] == [False, False]
+    # Practitioners book nothing: not offered.
+    client.force_login(practitioner.user)
+    columns = calendar_columns(
+        client, "clinic:calendar_week", practitioner=practitioner.pk, date="2026-11-25"
+    )
+    assert not any(BOOK_FROM_CALENDAR in column for column in columns)
+
+
+@pytest.mark.usefixtures("frozen_now")
+def test_a_day_offers_to_book_with_each_practitioner_who_works_it(
+    client, front_desk, practitioner, other_practitioner
+):
+    open_and_working(practitioner)
+    client.force_login(front_desk)
+
+    columns = calendar_columns(client, "clinic:calendar_day", date="2026-11-27")
+    past = calendar_columns(client, "clinic:calendar_day", date="2026-11-24")
+
+    [theirs] = [c for c in columns if str(practitioner) in c]
+    [not_working] = [c for c in columns if str(other_practitioner) in c]
+    assert f"?book=2026-11-27&amp;practitioner={practitioner.pk}" in theirs
+    assert BOOK_FROM_CALENDAR not in not_working
+    assert not any(BOOK_FROM_CALENDAR in column for column in past)
+
+
+@pytest.mark.usefixtures("frozen_now")
+def test_the_patient_list_books_each_patient_on_the_day_picked(
+    client, front_desk, practitioner
+):
+    PatientFactory(first_name="Ada", last_name="Lovelace")
+    client.force_login(front_desk)
+    query = {"book": "2026-11-27", "practitioner": practitioner.pk}
+
+    page = client.get(reverse("clinic:patient_list"), {"q": "Lovelace", **query})
+
+    body = page.content.decode()
+    patient = Patient.objects.get(last_name="Lovelace")
+    booking = (
+        f"{reverse('clinic:appointment_book', args=[patient.pk])}?date=2026-11-27&amp;"
+        f"practitioner={practitioner.pk}"
+    )
+    assert "Booking a consultation on <strong>Friday 27 November 2026</strong>" in body
+    assert f"with {practitioner}" in body
+    assert booking in body
+    # Searching again keeps the day; registering carries it on.
+    assert '<input type="hidden" name="book" value="2026-11-27">' in body
+    assert (
+        f"{reverse('clinic:patient_create')}?book=2026-11-27&amp;practitioner=" in body
+    )
+    form = client.get(booking.replace("&amp;", "&")).context["form"]
+    assert form["date"].value() == "2026-11-27"
+    assert str(form["practitioner"].value()) == str(practitioner.pk)
+
+
+@pytest.mark.usefixtures("frozen_now")
+@pytest.mark.parametrize(
+    ("query", "said"),
+    [
+        ({"book": "2026-11-24"}, "That day is over."),
+        ({"book": "next week"}, "The day to book on is not a date."),
+        ({"book": "2026-11-27", "practitioner": "99999"}, "takes no bookings"),
+        ({"book": "2026-11-27", "room": "x"}, "That room is not in use."),
+        ({"book": "9999-12-31"}, "Book at most three years ahead."),
+    ],
+)
+def test_a_booking_link_that_cant_be_followed_says_why(client, front_desk, query, said):
+    PatientFactory(last_name="Lovelace")
+    client.force_login(front_desk)
+
+    response = client.get(reverse("clinic:patient_list"), query)
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "This link to book from the calendar can't be used" in body
+    assert said in body
+    assert "Lovelace" in body
+    assert "/book/?" not in body
+
+
+@pytest.mark.usefixtures("frozen_now")
+def test_a_patient_registered_from_the_calendar_goes_on_to_be_booked(
+    client, front_desk, practitioner
+):
+    client.force_login(front_desk)
+    url = (
+        f"{reverse('clinic:patient_create')}?book=2026-11-27&"
+        f"practitioner={practitioner.pk}"
+    )
+    assert "once registered, the patient's booking page opens" in (
+        client.get(url).content.decode()
+    )
+
+    response = client.post(
+        url,
+        {
+            "first_name": "Grace",
+            "last_name": "Hopper",
+            "date_of_birth": "1986-12-09",
+            "email": "grace@example.com",
+            "phone": "+44 20 7946 0000",
+            "preferred_contact": "email",
+            "email_consent": "on",
+            "skin_type": "2",
+            "notes": "",
+        },
+    )
+
+    patient = Patient.objects.get(last_name="Hopper")
+    assert response.status_code == 302
+    assert response["Location"] == (
+        f"{reverse('clinic:appointment_book', args=[patient.pk])}?date=2026-11-27&"
+        f"practitioner={practitioner.pk}"
+    )

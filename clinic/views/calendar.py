@@ -153,6 +153,26 @@ def _add_time_off_of_the_day(practitioners: list[Practitioner], day: date) -> No
         )
 
 
+def _bookable(day: dict, subject, *, works: bool, away: bool) -> bool:
+    """Whether a calendar offers to book a consultation on the day with the
+    practitioner (or in the room): not over, the clinic open, they in use,
+    working and not away all day; today, not after closing. The booking page
+    checks the time itself."""
+    closed_for_today = day["is_today"] and all(
+        timezone.localtime().time() >= hours.closes for hours in day["hours"]
+    )
+    return (
+        not day["is_past"]
+        and not day["is_closure"]
+        and bool(day["hours"])
+        and not closed_for_today
+        and subject is not None
+        and subject.is_active
+        and works
+        and not away
+    )
+
+
 def _nothing_on(appointments: list[Appointment]) -> bool:
     """None, or only cancelled or missed ones: the column still says why it
     is empty (free, not working, away, closed)."""
@@ -194,13 +214,20 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
         resources = list(Practitioner.objects.filter(shown).select_related("user"))
         _add_time_off_of_the_day(resources, day)
     columns = [(r, by_resource.get(r.pk, [])) for r in resources]
+    info = _day_info([day])[day]
     for resource, items in columns:
         resource.nothing_on = _nothing_on(items)
+        resource.bookable = _bookable(
+            info,
+            resource,
+            works=by_room or resource.works_today,
+            away=not by_room and resource.away_all_day,
+        )
     return render(
         request,
         "clinic/calendar_day.html",
         {
-            "day": _day_info([day])[day],
+            "day": info,
             "by_room": by_room,
             "show_room": not by_room,
             "columns": columns,
@@ -262,6 +289,14 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
     ]
     if room is None and practitioner is not None:
         _add_practitioners_days(week, practitioner)
+    for day in week:
+        # A consultation may be booked from the calendar on this day.
+        day["bookable"] = _bookable(
+            day,
+            subject,
+            works=room is not None or bool(day.get("working")),
+            away=room is None and day.get("away", False),
+        )
     return render(
         request,
         "clinic/calendar_week.html",

@@ -7,6 +7,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.module_loading import import_string
@@ -14,7 +15,12 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_safe
 
 from clinic import services
-from clinic.forms import PatientForm, PatientSearchForm
+from clinic.forms import (
+    BookFromCalendarForm,
+    PatientForm,
+    PatientSearchForm,
+    booking_from_calendar,
+)
 from clinic.models import Appointment, Patient
 from clinic.views.common import staff_view, unsaved_values
 
@@ -37,13 +43,26 @@ def patient_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "clinic/patient_list.html",
-        {"form": form, "query": query, "page": page},
+        {
+            "form": form,
+            "query": query,
+            "page": page,
+            # A day picked on a calendar: each patient is booked on it.
+            "booking": booking_from_calendar(request.GET)
+            if request.user.has_perm("clinic.add_appointment")
+            else None,
+        },
     )
 
 
 @staff_view("clinic.add_patient")
 def patient_create(request: HttpRequest) -> HttpResponse:
     form = PatientForm(request.POST or None)
+    booking = (
+        booking_from_calendar(request.GET)
+        if request.user.has_perm("clinic.add_appointment")
+        else None
+    )
     if request.method == "POST":
         with transaction.atomic():
             # The form looks for a namesake: no other registration meanwhile.
@@ -53,8 +72,18 @@ def patient_create(request: HttpRequest) -> HttpResponse:
                 messages.success(
                     request, _("%(name)s is registered.") % {"name": patient.full_name}
                 )
+                if booking is not None and booking.is_valid():
+                    # Registered to be booked on a day picked on a calendar.
+                    return redirect(_booking_url(patient, booking))
                 return redirect(patient)
-    return render(request, "clinic/patient_form.html", {"form": form})
+    return render(
+        request, "clinic/patient_form.html", {"form": form, "booking": booking}
+    )
+
+
+def _booking_url(patient: Patient, booking: BookFromCalendarForm) -> str:
+    path = reverse("clinic:appointment_book", args=[patient.pk])
+    return f"{path}?{booking.booking_query()}"
 
 
 @staff_view("clinic.change_patient")
