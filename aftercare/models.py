@@ -50,6 +50,9 @@ MAX_OFFSET_MINUTES = 30 * 24 * 60
 # every half minute, and a restarted worker needs a moment.
 MIN_STALENESS_MINUTES = 10
 MAX_STALENESS_MINUTES = 30 * 24 * 60
+# Pre-care asks the patient to stop a skin medication 3 to 5 days before the
+# session: it goes out at least this long before.
+PRE_CARE_LATEST_MINUTES = -3 * 24 * 60
 
 
 # What a manager's texts may fill in (see aftercare.emails.fill).
@@ -164,6 +167,11 @@ class ReminderRule(models.Model):
                 | Q(kind__in=TRANSACTIONAL, offset_minutes=0),
                 name="reminder_rule_offset_direction",
             ),
+            models.CheckConstraint(
+                condition=~Q(kind=Kind.PRE_CARE)
+                | Q(offset_minutes__lte=PRE_CARE_LATEST_MINUTES),
+                name="reminder_rule_pre_care_in_time",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -216,6 +224,16 @@ class ReminderRule(models.Model):
                     "offset_minutes": _(
                         "This email goes out before the appointment: use a "
                         "negative number of minutes (or 0 for at its start)."
+                    )
+                }
+            )
+        if self.kind == Kind.PRE_CARE and self.offset_minutes > PRE_CARE_LATEST_MINUTES:
+            raise ValidationError(
+                {
+                    "offset_minutes": _(
+                        "Pre-care asks the patient to stop a skin medication 3 to "
+                        "5 days before the session: send it at least 3 days "
+                        "(-4320 minutes) before."
                     )
                 }
             )

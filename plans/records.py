@@ -354,8 +354,10 @@ def sign_record(
         missing.append(_("at least one treated area with its needle depth"))
     if not record.redness:
         missing.append(_("the redness seen"))
+    # Every problem at once, not one per try.
+    problems = []
     if missing:
-        raise PlanError(
+        problems.append(
             _("Before signing, add %(what)s.")
             % {
                 "what": _(" and ").join(
@@ -365,7 +367,12 @@ def sign_record(
                 )
             }
         )
-    _check_times(record, now)
+    try:
+        _check_times(record, now)
+    except PlanError as error:
+        problems += error.messages
+    if problems:
+        raise PlanError(problems[0], messages=problems[1:])
     questioned = time_warnings(record)
     if questioned and not times_checked:
         raise TimesToCheck(

@@ -62,6 +62,8 @@ def on_appointment_event(
         plan_aftercare(appointments, ended_at=extra["ended_at"], now=now)
     elif event == "end_changed":
         retime_aftercare(appointments, ended_at=extra["ended_at"], now=now)
+    elif event == "medication_changed":
+        resend_pre_care(appointments, now=now)
 
 
 def versions_of(appointments: Iterable[Appointment]) -> dict[int, int]:
@@ -198,6 +200,42 @@ def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
         )
     Reminder.objects.bulk_create(rows)
     nudge()
+
+
+def resend_pre_care(appointments: list[Appointment], *, now: datetime) -> None:
+    """The medication to stop before these sessions changed after their
+    pre-care went out: each gets it again now, as a copy of the last one sent
+    (in its words as they are now, naming the new medication, to stop now when
+    the session is near). A pre-care still to go out names it anyway."""
+    rule = rules(for_planning=True).get(Kind.PRE_CARE)
+    if rule is None or not rule.enabled or not appointments:
+        return
+    rows = Reminder.objects.filter(appointment__in=appointments, kind=Kind.PRE_CARE)
+    waiting = set(
+        rows.filter(status__in=(Status.SCHEDULED, Status.SENDING)).values_list(
+            "appointment_id", flat=True
+        )
+    )
+    last_sent = {}
+    for row in rows.filter(status=Status.SENT, copy_of__isnull=True).order_by(
+        "version", "sent_at"
+    ):
+        last_sent[row.appointment_id] = row
+    copies = [
+        Reminder(
+            patient_id=row.patient_id,
+            appointment_id=row.appointment_id,
+            kind=Kind.PRE_CARE,
+            version=row.version,
+            due_at=now,
+            copy_of=row,
+        )
+        for appointment_id, row in last_sent.items()
+        if appointment_id not in waiting
+    ]
+    if copies:
+        Reminder.objects.bulk_create(copies)
+        nudge()
 
 
 # A cancellation's row when the patient never heard of the booking.

@@ -17,11 +17,12 @@ from aftercare import services
 from aftercare.models import AFTERCARE, Kind, Reminder, ReminderRule
 from aftercare.services import OutboxError
 from aftercare.tasks import dispatch_due_reminders
-from clinic.models import Appointment, Patient
+from clinic.models import Appointment, Consultation, Patient
 from clinic.services import (
     book_appointment,
     cancel_appointment,
     complete_appointment,
+    record_consultation,
     reschedule_appointment,
 )
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
@@ -918,6 +919,58 @@ def test_pre_care_names_the_medication_of_the_latest_consultation(
     [message] = [m for m in mailoutbox if m.subject.startswith("Getting ready")]
     assert "Please stop tretinoin cream 3 to 5 days before" in text_of(message)
     assert "adapalene" not in text_of(message)
+
+
+def test_a_medication_recorded_after_the_pre_care_went_out_is_told_again(
+    practitioner, patient, room, dispatch, mailoutbox, frozen
+):
+    """Screened again three days before a session whose pre-care named no
+    medication: the pre-care goes again, naming the one to stop; saving the
+    consultation again, or one that names none, sends nothing more."""
+    plan = make_plan(practitioner, patient=patient)
+    session = add_session(plan, NEXT_THURSDAY, room)
+    services.plan_booking([session.appointment], now=NOW)
+    dispatch(NEXT_THURSDAY - 5 * DAY)
+    [first] = [m for m in mailoutbox if m.subject.startswith("Getting ready")]
+    assert "Please stop" not in text_of(first)
+
+    monday = local(2026, 11, 30, 9)
+    visit = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        kind=Appointment.Kind.CONSULTATION,
+        start=monday,
+        end=monday + HOUR / 2,
+    )
+    frozen.move_to(monday + HOUR)
+
+    def screened(medication: str) -> None:
+        consultation = Consultation.objects.filter(
+            appointment=visit
+        ).first() or Consultation(appointment=visit, areas=["face"], goals=["lines"])
+        consultation.topical_medication = medication
+        consultation.decision = Consultation.Decision.ELIGIBLE
+        record_consultation(
+            consultation=consultation, by=practitioner.user, now=monday + HOUR
+        )
+
+    screened("Tretinoin 0.05% cream")
+    dispatch(monday + HOUR + MINUTE)
+    screened("Tretinoin 0.05% cream")
+    dispatch(monday + HOUR + 2 * MINUTE)
+
+    [_, again] = [m for m in mailoutbox if m.subject.startswith("Getting ready")]
+    assert "Please stop Tretinoin 0.05% cream" in text_of(again)
+    copy = Reminder.objects.get(copy_of__isnull=False)
+    assert (copy.appointment, copy.kind, copy.status) == (
+        session.appointment,
+        Kind.PRE_CARE,
+        Status.SENT,
+    )
+    screened("")
+    dispatch(monday + HOUR + 3 * MINUTE)
+    assert Reminder.objects.filter(copy_of__isnull=False).count() == 1
 
 
 def test_pre_care_for_a_session_booked_at_short_notice_asks_to_stop_now(

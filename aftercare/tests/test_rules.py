@@ -40,6 +40,8 @@ def change(admin_client, rule: ReminderRule, **values):
         (Kind.AFTERCARE_12H, {"offset_minutes": 10**12}, "less than"),
         (Kind.AFTERCARE_12H, {"offset_minutes": -60}, "follows the session"),
         (Kind.PRE_CARE, {"offset_minutes": 60}, "before the appointment"),
+        (Kind.PRE_CARE, {"offset_minutes": 0}, "at least 3 days (-4320 minutes)"),
+        (Kind.PRE_CARE, {"offset_minutes": -4319}, "at least 3 days"),
         (Kind.CONFIRMATION, {"offset_minutes": 5}, "leave the offset at 0"),
         (Kind.REMINDER, {"staleness_minutes": 0}, "greater than"),
         (Kind.REMINDER, {"staleness_minutes": 2_000_000_000}, "less than"),
@@ -121,6 +123,7 @@ def test_a_sensible_change_is_saved(admin_client):
         (Kind.REMINDER, {"offset_minutes": 1}),
         (Kind.UPDATE, {"offset_minutes": -1}),
         (Kind.REMINDER, {"staleness_minutes": 1}),
+        (Kind.PRE_CARE, {"offset_minutes": -60}),
     ],
 )
 def test_the_database_refuses_such_a_rule_from_any_other_path(db, kind, values):

@@ -23,11 +23,14 @@ from clinic.services.stale import seen_stamp
 
 # What people type in the medication box to mean they take none.
 NO_MEDICATION = {"", "none", "no", "nil", "n/a", "na", "nothing", "no medication"}
-# Other words that start a "none" ("Not taking any", "None currently"): not
-# guessed at, as "No retinoids, tretinoin 0.05%" names one; asked about instead.
+# Other words that start a "none" ("Not taking any", "None currently"), or a
+# medication used before ("Stopped tretinoin last month", which belongs in the
+# screening note): not guessed at, as "No retinoids, tretinoin 0.05%" names one;
+# asked about instead.
 SAYS_NONE = re.compile(
     r"^\W*(no|not|none|nil|nothing|never|nope|zero|n/?a|n/?k|unknown|unsure"
-    r"|don'?t know|do not know)\b",
+    r"|don'?t know|do not know|(?:patient\s+|pt\.?\s+)?denie[sd]|stopped|no longer"
+    r"|previously|formerly|used to|finished|discontinued|ceased|past)\b",
     re.I,
 )
 
@@ -90,8 +93,9 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
             raise forms.ValidationError(
                 _(
                     "Leave this empty when the patient uses no topical medication, "
-                    "and name only what they use: the pre-care emails ask them "
-                    "to stop what is written here."
+                    "and name only what they use now (one used before goes in the "
+                    "screening note): the pre-care emails ask them to stop what "
+                    "is written here."
                 )
             )
         return typed

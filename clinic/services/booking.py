@@ -459,7 +459,9 @@ def notify(
     re-timed or cancelled together with the change, or not at all.
 
     Events: booked, moved, cancelled, no_show, completed and end_changed (both
-    with ``ended_at``, the session's recorded end).
+    with ``ended_at``, the session's recorded end), and medication_changed (a
+    consultation decided since names a topical medication to stop before these
+    booked sessions that their pre-care did not).
     """
     for path in settings.CLINIC_APPOINTMENT_LISTENERS:
         import_string(path)(

@@ -20,6 +20,7 @@ from clinic.models import (
 )
 from clinic.roles import is_practitioner
 from clinic.scheduling import when_text
+from clinic.services.booking import notify
 from clinic.services.changes import _locked, _refuse, complete_appointment
 from clinic.services.stale import check_seen
 
@@ -100,7 +101,20 @@ def record_consultation(
         consultation.decided_by, consultation.decided_at = None, None
     elif consultation.pk is None or _decision_changed(consultation):
         consultation.decided_by, consultation.decided_at = by, now
+    # What the pre-care emails of the sessions ahead ask to stop, before.
+    told = _medication_ahead(appointment.patient, now) if decided or was_decided else {}
     consultation.save()
+    if told:
+        # A medication to stop that is new for sessions whose pre-care went
+        # out: the patient hears of it (aftercare sends the pre-care again).
+        ahead = _medication_ahead(appointment.patient, now)
+        to_tell = [
+            session
+            for session, medication in ahead.items()
+            if medication and medication != told.get(session)
+        ]
+        if to_tell:
+            notify("medication_changed", to_tell, now=now)
     if saved is not None and (changed := differences(saved, consultation)):
         if saved.decided_by_id and saved.decided_by_id != consultation.decided_by_id:
             # Whose decision it was: the page names only the latest decider.
@@ -177,6 +191,24 @@ def attach_consultations_in_force(appointments: Iterable[Appointment]) -> None:
             and c.appointment.start <= appointment.start
         ]
         setattr(appointment, IN_FORCE, held[-1] if held else None)
+
+
+def _medication_ahead(patient: Patient, now: datetime) -> dict[Appointment, str]:
+    """The topical medication that holds for each of the patient's booked
+    treatment sessions still to come (two queries)."""
+    sessions = list(
+        Appointment.objects.filter(
+            patient=patient,
+            kind=Appointment.Kind.TREATMENT,
+            status=Appointment.Status.BOOKED,
+            start__gt=now,
+        ).select_related("treatment_session__plan__consultation")
+    )
+    attach_consultations_in_force(sessions)
+    return {
+        session: getattr(consultation_in_force(session), "topical_medication", "")
+        for session in sessions
+    }
 
 
 def medication_last_told(patient: Patient, before: datetime) -> Consultation | None:

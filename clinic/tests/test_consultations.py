@@ -499,6 +499,10 @@ def test_no_medication_typed_in_words_is_kept_as_none(
         "Never",
         "?",
         "0",
+        "Patient denies any",
+        "Pt. denies",
+        "Stopped tretinoin last month",
+        "Previously adapalene",
     ],
 )
 def test_none_said_in_other_words_is_asked_about_not_sent_as_a_medication(

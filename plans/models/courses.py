@@ -19,6 +19,9 @@ from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
 MAX_PLANNED_SESSIONS = 30
 # The most days between two sessions of a plan or a protocol.
 MAX_SPACING_DAYS = 120
+# The fewest days between two sessions any protocol may allow: the skin heals
+# between them (protocols space them about 4 to 6 weeks apart).
+MIN_HEALING_DAYS = 14
 
 
 class Protocol(models.Model):
@@ -40,7 +43,20 @@ class Protocol(models.Model):
     min_spacing_days = models.PositiveSmallIntegerField(
         _("shortest spacing (days)"),
         # As far apart as a plan's sessions may be.
-        validators=[MinValueValidator(1), MaxValueValidator(MAX_SPACING_DAYS)],
+        validators=[
+            MinValueValidator(
+                MIN_HEALING_DAYS,
+                message=_(
+                    "Sessions closer than %(limit_value)s days apart leave the skin "
+                    "no time to heal: at least %(limit_value)s."
+                ),
+            ),
+            MaxValueValidator(MAX_SPACING_DAYS),
+        ],
+        help_text=_(
+            "No plan of this protocol books sessions closer than this: the skin "
+            "heals between them. At least 14 days."
+        ),
     )
     max_spacing_days = models.PositiveSmallIntegerField(
         _("longest spacing (days)"),
@@ -73,7 +89,7 @@ class Protocol(models.Model):
                 ),
             ),
             models.CheckConstraint(
-                condition=Q(min_spacing_days__gte=1)
+                condition=Q(min_spacing_days__gte=MIN_HEALING_DAYS)
                 & Q(target_spacing_days__gte=F("min_spacing_days"))
                 & Q(max_spacing_days__gte=F("target_spacing_days")),
                 name="protocol_spacing_window",

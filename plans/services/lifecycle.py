@@ -95,10 +95,11 @@ REFUSALS = (Consultation.Decision.NOT_ELIGIBLE, Consultation.Decision.REFER)
 
 
 def later_consultations(plans: Iterable[TreatmentPlan]) -> dict[int, Consultation]:
-    """For each plan (by id), the latest consultation of its patient held after
-    the one the plan started from that says to take care: not eligible, refer,
-    a yes in its screening (decided or not yet), or another topical medication
-    (one query).
+    """For each plan (by id), a consultation of its patient held after the one
+    the plan started from that says to take care (not eligible, refer, a yes in
+    its screening, or another topical medication): the latest decided one, or
+    one not decided yet after it (one query). An older one's concern that a
+    newer decided one no longer raises is not shown.
 
     A plan keeps its consultation; the patient may have been screened again
     since (a pregnancy, a new medication), and whoever treats must see it.
@@ -134,14 +135,21 @@ def later_consultations_and_refusals(
             if c.patient_id == plan.patient_id
             and c.appointment.start > started_from.appointment.start
         ]
+        # The latest decided one speaks (a newer one that says nothing new
+        # clears an older one's concern), and one not decided yet after it
+        # that already found something.
+        decided = [c for c in later if c.decision != Consultation.Decision.PENDING]
+        speaking = [
+            c
+            for c in later
+            if not decided or c.appointment.start >= decided[-1].appointment.start
+        ]
         found = next(
-            (c for c in reversed(later) if says_to_take_care(c, started_from)), None
+            (c for c in reversed(speaking) if says_to_take_care(c, started_from)),
+            None,
         )
         if found is not None:
             take_care[plan.pk] = found
-        # The latest decided one speaks: a refusal, unless an eligible one
-        # came after it.
-        decided = [c for c in later if c.decision != Consultation.Decision.PENDING]
         if decided and decided[-1].decision in REFUSALS:
             refusals[plan.pk] = decided[-1]
     return take_care, refusals

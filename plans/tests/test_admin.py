@@ -178,15 +178,16 @@ def test_a_protocols_limits_are_said_once_and_of_the_fields_typed_wrong(
 
     page = admin_client.get(url).content.decode()
 
-    for value in (-5, 0):
+    for value in (-5, 0, 1, 13):
         assert errors(min_spacing_days=value)["min_spacing_days"] == [
-            "Ensure this value is greater than or equal to 1."
+            "Sessions closer than 14 days apart leave the skin no time to heal: "
+            "at least 14."
         ]
     assert errors(min_spacing_days=40, max_spacing_days=35)["max_spacing_days"] == [
         "The longest spacing must be at least the shortest."
     ]
     [field] = re.findall(r'<input[^>]*name="min_spacing_days"[^>]*>', page)
-    assert 'min="1"' in field
+    assert 'min="14"' in field
     protocol.refresh_from_db()
     assert (protocol.min_spacing_days, protocol.max_spacing_days) == (28, 35)
 

@@ -692,12 +692,17 @@ def test_the_plan_page_says_a_later_consultation_refers_the_patient(
 def test_a_later_consultation_with_another_medication_is_shown_before_treating(
     client, practitioner, plan, today
 ):
-    ConsultationFactory(patient=plan.patient, topical_medication="Adapalene gel")
+    later = ConsultationFactory(
+        patient=plan.patient, topical_medication="Adapalene gel"
+    )
     client.force_login(practitioner.user)
 
     page = client.get(record_url(today)).content.decode()
 
     assert "says eligible</strong>; topical medication: Adapalene gel." in page
+    # Its time too: a patient may be seen twice in a day.
+    held = timezone.localtime(later.appointment.start)
+    assert f"A later consultation, on {held:%-d %b %Y at %H:%M}, says" in page
 
 
 def test_before_treating_the_medication_shown_is_the_one_the_pre_care_email_named(
@@ -2207,7 +2212,7 @@ def test_a_draft_of_notes_is_saved_before_the_needling_without_a_depth(
     assert saved.redirect_chain == [(url, 302)]
     # Said, not dropped without a word.
     assert any(
-        m.startswith("Not saved, as they have no depth yet: Face.")
+        m.startswith("Saved, except Face, which has no depth yet: type its depth")
         for m in messages_of(saved)
     )
     record = SessionRecord.objects.get(session=today)

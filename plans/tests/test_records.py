@@ -26,6 +26,7 @@ pytestmark = pytest.mark.django_db
 
 START = clinic_time(2026, 11, 24, 10)  # a Tuesday; the session ends at 11:00
 LATER = clinic_time(2026, 11, 24, 15)
+MINUTE = timedelta(minutes=1)
 
 
 @pytest.fixture
@@ -368,6 +369,20 @@ def test_signing_needs_times_areas_and_redness_and_says_so(session, practitioner
     assert not empty.is_signed
     session.appointment.refresh_from_db()
     assert session.appointment.status == Appointment.Status.BOOKED
+
+
+def test_signing_says_every_problem_at_once(session, practitioner):
+    record = draft(session, redness="", now=LATER)
+
+    with pytest.raises(PlanError) as refused:
+        records.sign_record(
+            record=record, by=practitioner.user, now=record.ended_at - MINUTE
+        )
+
+    assert refused.value.messages == [
+        "Before signing, add the redness seen.",
+        "The end of the session can't be in the future.",
+    ]
 
 
 def test_a_record_is_signed_only_once_the_redness_seen_is_chosen(session, practitioner):

@@ -49,6 +49,7 @@ from plans.services import (
     complete_plan,
     create_plan,
     extend_plan,
+    later_consultations,
     mark_session_no_show,
     move_sessions,
     preview_move,
@@ -345,6 +346,46 @@ def test_a_plan_is_held_by_the_latest_decided_later_consultation(patient, then, 
         )
 
     assert bool(why_on_hold(plan)) == held
+
+
+@pytest.mark.parametrize(
+    ("then", "shown"),
+    [
+        # Medication added, then screened again without it: nothing to show.
+        (
+            [("eligible", {"topical_medication": "Tretinoin 0.05%"}), ("eligible", {})],
+            None,
+        ),
+        # Not eligible, then eligible with nothing found: cleared.
+        ([("not_eligible", {"anticoagulants": True}), ("eligible", {})], None),
+        # The newest decided one raises it.
+        ([("eligible", {}), ("refer", {})], 1),
+        # Screened again and not decided yet, with a yes: shown already.
+        ([("eligible", {}), ("pending", {"pregnant": True})], 1),
+        # One not decided yet before the newest decided one: that one speaks.
+        ([("pending", {"pregnant": True}), ("eligible", {})], None),
+    ],
+)
+def test_the_later_consultation_shown_is_the_one_that_speaks_now(patient, then, shown):
+    plan = TreatmentPlanFactory(patient=patient)
+    start = plan.consultation.appointment.start
+    made = [
+        ConsultationFactory(
+            patient=patient,
+            decision=decision,
+            decision_reason="" if decision in ("eligible", "pending") else "Review.",
+            screening_note="Since last time."
+            if any(v is True for v in found.values())
+            else "",
+            appointment__start=start + timedelta(days=7 * days),
+            **found,
+        )
+        for days, (decision, found) in enumerate(then, start=1)
+    ]
+
+    later = later_consultations([plan]).get(plan.pk)
+
+    assert later == (None if shown is None else made[shown])
 
 
 def test_a_plan_whose_consultations_say_eligible_is_not_on_hold(patient):

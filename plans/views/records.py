@@ -12,6 +12,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 
 from clinic import roles
@@ -258,9 +259,12 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 if waiting:
                     messages.warning(
                         request,
-                        _(
-                            "Not saved, as they have no depth yet: %(areas)s. "
-                            "Add them again with their depth."
+                        ngettext(
+                            "Saved, except %(areas)s, which has no depth yet: "
+                            "type its depth and save again.",
+                            "Saved, except %(areas)s, which have no depth yet: "
+                            "type their depths and save again.",
+                            len(waiting),
                         )
                         % {"areas": ", ".join(waiting)},
                     )
