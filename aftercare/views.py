@@ -106,9 +106,14 @@ class OutboxFilter(forms.Form):
 @require_safe
 def outbox(request: HttpRequest) -> HttpResponse:
     asked = request.GET.copy()
-    if asked.get("day") and not asked.get("when"):
+    if (
+        asked.get("day")
+        and not asked.get("when")
+        and OutboxFilter({"day": asked["day"]}).is_valid()
+    ):
         # A day is shown whole, whichever side of now it lies, and the form
-        # says so rather than "due by now".
+        # says so rather than "due by now". One that is no date is said to be
+        # wrong, over the list as it opens.
         asked["when"] = ANY_TIME
     form = OutboxFilter(asked)
     reminders = services.with_held(
@@ -237,6 +242,8 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
             "attachments": [part.get_filename() for part in message.attachments],
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
             "resend_refusal": services.why_not_resend(reminder),
+            # Resent, one still ahead goes out at its time: "Schedule again".
+            "ahead": reminder.due_at > timezone.now(),
             "copy_refusal": services.why_not_copy(reminder)
             if reminder.status == Reminder.Status.SENT
             else "",

@@ -25,7 +25,7 @@ from clinic.models import (
     local_midnight,
 )
 from clinic.scheduling import Availability
-from clinic.services import record_consultation
+from clinic.services import notify, record_consultation
 from plans.models import Protocol, TreatmentPlan, TreatmentSession
 from plans.services import SeriesRequest, book_series, create_plan, propose_for_plan
 
@@ -265,7 +265,8 @@ def _first_session_today(
     """Session 1 in the practitioner's first free hour today (or the next working
     day), so there is a session to record. It may already have started, which
     the booking service refuses, so it is written directly; the calendar rules
-    still pick a free hour. Checked in once its start has passed."""
+    still pick a free hour. Checked in once its start has passed; still to
+    come, it has the emails of a booking."""
     tz = timezone.get_default_timezone()
     today = timezone.localdate(now, tz)
     practitioner = plan.practitioner
@@ -305,7 +306,11 @@ def _first_session_today(
                 )
                 plan.status = TreatmentPlan.Status.ACTIVE
                 plan.save(update_fields=["status", "updated_at"])
-                return TreatmentSession.objects.create(
+                session = TreatmentSession.objects.create(
                     plan=plan, appointment=appointment, number=1
                 )
+                if start > now:
+                    # Still to come: its emails are planned as a booking's.
+                    notify("booked", [appointment], now=now)
+                return session
     raise CommandError("No free hour for the demo's first treatment session.")

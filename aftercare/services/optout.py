@@ -53,7 +53,9 @@ def patient_for_token(token: str) -> Patient | None:
 def unsubscribe(patient: Patient, *, now: datetime | None = None) -> None:
     """No more emails for this patient: consent off, pending emails cancelled."""
     now = now or timezone.now()
-    Patient.objects.filter(pk=patient.pk).update(email_consent=False, updated_at=now)
+    Patient.objects.filter(pk=patient.pk).update(
+        email_consent=False, unsubscribed_at=now, updated_at=now
+    )
     Reminder.objects.filter(patient=patient, status=Status.SCHEDULED).update(
         status=Status.CANCELLED, skip_reason=UNSUBSCRIBED, updated_at=now
     )

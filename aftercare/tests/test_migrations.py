@@ -125,10 +125,10 @@ def test_copies_asked_for_twice_before_the_rule_leave_one_waiting():
     from clinic.tests.factories import AppointmentFactory
 
     before = [("aftercare", "0010_copies_on_request")]
+    appointment = AppointmentFactory()
     executor = MigrationExecutor(connection)
     executor.migrate(before)
     old = executor.loader.project_state(before).apps.get_model("aftercare", "Reminder")
-    appointment = AppointmentFactory()
     now = timezone.now()
     fields = {
         "patient_id": appointment.patient_id,

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core import signing
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.html import escape
 
 from aftercare import services
@@ -371,6 +372,16 @@ def test_bad_filter_values_do_not_break_the_outbox(outbox, query):
     response = outbox(**query)
 
     assert response.status_code == 200
+
+
+@pytest.mark.parametrize("day", ["2026-02-30", "99999-01-01", "yesterday"])
+def test_a_day_that_is_no_date_is_said_over_the_list_as_it_opens(outbox, day):
+    """Not every email of any time, as if no day were asked for."""
+    response = outbox(day=day)
+
+    assert response.context["form"].errors["day"]
+    assert listed(response) == listed(outbox())
+    assert response.context["form"]["when"].value() in ("", None)
 
 
 @pytest.fixture
@@ -924,9 +935,19 @@ def test_staff_can_turn_emails_back_on_with_the_patients_consent(
     services.unsubscribe(patient, now=NOW)
     patient.refresh_from_db()
     mailoutbox.clear()
+    # The desk sees when and how the patient stopped them.
+    assert patient.unsubscribed_at == NOW
+    desk = as_user("front_desk")
+    edit = desk.get(reverse("clinic:patient_edit", args=[patient.pk]))
+    assert (
+        f"The patient stopped their emails through the link in one on "
+        f"{timezone.localtime(NOW):%-d %b %Y, %H:%M}: tick this only with their "
+        "consent." in edit.content.decode()
+    )
+    assert "Unsubscribed" in desk.get(patient.get_absolute_url()).content.decode()
 
     response = post_as_page(
-        as_user("front_desk"),
+        desk,
         reverse("clinic:patient_edit", args=[patient.pk]),
         {
             "first_name": patient.first_name,
@@ -943,6 +964,7 @@ def test_staff_can_turn_emails_back_on_with_the_patients_consent(
     assert response.status_code == 302
     patient.refresh_from_db()
     assert patient.email_consent
+    assert patient.unsubscribed_at is None
     book(patient, start=THURSDAY + DAY)
     services.dispatch_due(now=NOW)
     assert [m.to for m in mailoutbox] == [[patient.email]]
@@ -987,6 +1009,7 @@ def test_a_page_opened_before_an_unsubscribe_doesnt_undo_it(as_user, patient, re
     patient.refresh_from_db()
     assert patient.phone == "+44 7700 900999"
     assert not patient.email_consent
+    assert patient.unsubscribed_at == NOW + timedelta(minutes=1)
     reminder.refresh_from_db()
     assert reminder.status == Status.CANCELLED
 
@@ -1143,6 +1166,7 @@ def test_an_unsubscribe_in_the_moment_a_save_begins_is_not_undone(
     patient.refresh_from_db()
     assert patient.phone == "+44 7700 900999"
     assert not patient.email_consent
+    assert patient.unsubscribed_at == NOW
     reminder.refresh_from_db()
     assert reminder.status == Status.CANCELLED
 
@@ -1272,3 +1296,17 @@ def test_a_cancel_from_a_page_opened_before_a_cancel_and_a_resend_is_refused(
 
     assert "changed while your page was open" in response.content.decode()
     assert Reminder.objects.get(pk=reminder.pk).status == Status.SCHEDULED
+
+
+def test_a_cancelled_email_still_ahead_is_scheduled_again_not_resent(as_user, reminder):
+    """Its button says what it does: it goes out at its time, not now."""
+    services.cancel(reminder)
+    client = as_user("manager")
+    url = reverse("aftercare:preview", args=[reminder.pk])
+
+    page = client.get(url).content.decode()
+
+    assert ">Schedule again</button>" in page
+    assert ">Resend</button>" not in page
+    Reminder.objects.filter(pk=reminder.pk).update(due_at=NOW - timedelta(hours=1))
+    assert ">Resend</button>" in client.get(url).content.decode()

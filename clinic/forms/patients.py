@@ -99,6 +99,17 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
         if self.instance.pk is not None:
             self.initial["consent_shown"] = "1" if self.instance.email_consent else "0"
             self.initial["seen"] = seen_stamp(self.instance, DETAILS)
+            stopped = self.instance.unsubscribed_at
+            if stopped is not None and not self.instance.email_consent:
+                self.fields["email_consent"].help_text = _(
+                    "The patient stopped their emails through the link in one on "
+                    "%(day)s: tick this only with their consent. The emails still "
+                    "ahead then go out again."
+                ) % {
+                    "day": formats.date_format(
+                        timezone.localtime(stopped), "j M Y, H:i"
+                    )
+                }
         else:
             # Nobody else can have saved a patient not registered yet.
             self.fields["seen"].required = False

@@ -54,6 +54,10 @@ def _hidden(value: str, index: int) -> bool:
     )
 
 
+# Characters no one's name holds.
+NOT_IN_NAMES = frozenset("<>{}[]\\|@#$%^*=+~_;")
+
+
 def validate_person_name(value: str) -> None:
     """Something a person can read, find and tell apart from another name."""
     if any(_hidden(value, index) for index in range(len(value))):
@@ -63,6 +67,14 @@ def validate_person_name(value: str) -> None:
         )
     if not any(unicodedata.category(c).startswith("L") for c in value):
         raise ValidationError(_("A name needs at least one letter."), code="letters")
+    if symbols := sorted(set(value) & NOT_IN_NAMES):
+        # Markup or a stray key, not part of anyone's name: it would reach
+        # calendars and letters as typed.
+        raise ValidationError(
+            _("Remove %(symbols)s from the name: names don't hold them.")
+            % {"symbols": " ".join(symbols)},
+            code="symbols",
+        )
 
 
 class SkinType(models.IntegerChoices):
@@ -101,15 +113,40 @@ def without_marks(name: str) -> str:
     return name
 
 
+# Letters with a stroke or ligature that Unicode doesn't decompose into a
+# plain letter and an accent (Łukasiewicz is typed Lukasiewicz, Søren Soren).
+UNDECOMPOSED = str.maketrans(
+    {
+        "Ł": "L",
+        "ł": "l",
+        "Ø": "O",
+        "ø": "o",
+        "Đ": "D",
+        "đ": "d",
+        "Ð": "D",
+        "ð": "d",
+        "Ħ": "H",
+        "ħ": "h",
+        "ı": "i",
+        "Æ": "AE",
+        "æ": "ae",
+        "Œ": "OE",
+        "œ": "oe",
+        "Þ": "Th",
+        "þ": "th",
+    }
+)
+
+
 def letters_of(text: str) -> str:
     """A name as search compares it with what was typed as heard: in any case
-    (Ünal is ünal), without accents (Zoë is Zoe, García is Garcia) and without
-    NAME_MARKS (O'Brien is OBrien)."""
+    (Ünal is ünal), without accents (Zoë is Zoe, García is Garcia, Łukasiewicz
+    is Lukasiewicz) and without NAME_MARKS (O'Brien is OBrien)."""
     # The marks go first too: decomposed, an acute accent typed as an
     # apostrophe (O´Brien) would leave a space.
     decomposed = unicodedata.normalize("NFKD", without_marks(text))
     bare = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(without_marks(bare.casefold()).split())
+    return " ".join(without_marks(bare.translate(UNDECOMPOSED).casefold()).split())
 
 
 class PatientQuerySet(models.QuerySet):
@@ -147,7 +184,15 @@ class Patient(models.Model):
     email_consent = models.BooleanField(
         _("consents to email reminders"),
         default=False,
-        help_text=_("Booking confirmations, pre-care and aftercare emails."),
+        help_text=_(
+            "Booking confirmations and changes, appointment reminders, pre-care "
+            "and aftercare emails."
+        ),
+    )
+    # When the patient stopped their emails through the link in one (cleared
+    # when they consent again): the front desk sees why they get none.
+    unsubscribed_at = models.DateTimeField(
+        _("unsubscribed"), null=True, blank=True, editable=False
     )
     skin_type = models.PositiveSmallIntegerField(
         _("skin type (Fitzpatrick)"), choices=SkinType.choices, null=True, blank=True

@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from operator import attrgetter
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -365,6 +365,10 @@ def cancel_appointments(
     return cancelled
 
 
+# How long before its start a patient may be checked in (arrived early).
+CHECK_IN_EARLIEST = timedelta(hours=2)
+
+
 @transaction.atomic
 def check_in_appointment(
     *,
@@ -406,6 +410,21 @@ def check_in_appointment(
     if timezone.localdate(appointment.start) != timezone.localdate(now):
         raise _refuse(
             _("Patients can be checked in on the day of their appointment only.")
+        )
+    opens = appointment.start - CHECK_IN_EARLIEST
+    if now < opens:
+        # Most likely the wrong row of the arrivals list.
+        raise _refuse(
+            _(
+                "It is too early to check in %(patient)s: their appointment is at "
+                "%(time)s, and check-in opens at %(opens)s, two hours before. "
+                "Check that this is the right patient."
+            )
+            % {
+                "patient": appointment.patient,
+                "time": f"{timezone.localtime(appointment.start):%H:%M}",
+                "opens": f"{timezone.localtime(opens):%H:%M}",
+            }
         )
     appointment.status = Appointment.Status.CHECKED_IN
     appointment.checked_in_at = now

@@ -70,6 +70,10 @@ def save_patient_details(
     gave_consent = (
         patient.email_consent and stored is not None and not stored.email_consent
     )
+    if stored is not None:
+        # Consent given again clears it; else it stays as stored (an
+        # unsubscribe since the page was opened is kept).
+        patient.unsubscribed_at = None if gave_consent else stored.unsubscribed_at
     patient.save()
     if gave_consent:
         for path in settings.CLINIC_PATIENT_LISTENERS:

@@ -745,6 +745,26 @@ def test_it_checks_in_on_the_day_of_the_appointment_only(booked, front_desk, now
     assert booked.checked_in_at is None
 
 
+def test_it_checks_in_from_two_hours_before_the_start(booked, front_desk):
+    """At 07:59 a 10:00 consultation is most likely the wrong row."""
+    error = refusal(
+        lambda: check_in_appointment(
+            appointment=booked, by=front_desk, now=thursday(7, 59)
+        )
+    )
+
+    assert error.messages == [
+        "It is too early to check in Ada Lovelace: their appointment is at 10:00, "
+        "and check-in opens at 08:00, two hours before. Check that this is the "
+        "right patient."
+    ]
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.BOOKED
+    check_in_appointment(appointment=booked, by=front_desk, now=thursday(8, 0))
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.CHECKED_IN
+
+
 def test_the_day_of_a_check_in_is_the_clinics_day_not_utcs(
     settings, practitioner, room, front_desk
 ):

@@ -441,6 +441,40 @@ def change_resources_from(
     return sessions
 
 
+def gap_left_by_cancelling(session: TreatmentSession) -> str:
+    """What cancelling the session does to the course's spacing, in words ("" when
+    the sessions either side stay inside the window): a replacement goes at the
+    end and leaves the gap where it is (one query)."""
+    live = [
+        s
+        for s in session.plan.sessions.select_related("appointment").order_by(
+            "appointment__start"
+        )
+        if s.appointment.status in Appointment.ACTIVE_STATUSES and s.pk != session.pk
+    ]
+    start = session.appointment.start
+    before = [s for s in live if s.appointment.start < start]
+    after = [s for s in live if s.appointment.start > start]
+    if not before or not after:
+        return ""
+    first, then = before[-1].appointment.start, after[0].appointment.start
+    days = (timezone.localdate(then) - timezone.localdate(first)).days
+    longest = window_for(session.plan).maximum
+    if days <= longest:
+        return ""
+    return _(
+        "Cancelled, it leaves %(days)s days between the sessions of %(first)s and "
+        "%(then)s, longer than the %(longest)s days apart the plan allows (a "
+        "replacement goes at the end of the course). To keep the course on "
+        "track, move this session instead."
+    ) % {
+        "days": days,
+        "first": when_text(first),
+        "then": when_text(then),
+        "longest": longest,
+    }
+
+
 @transaction.atomic
 def cancel_session(
     *,

@@ -95,3 +95,37 @@ def test_running_the_demo_again_adds_no_plans_or_sessions(seeded):
         TreatmentPlan.objects.count(),
         Appointment.objects.count(),
     )
+
+
+@pytest.mark.parametrize("hour", [2, 12])
+def test_every_booked_demo_session_has_its_emails(db, hour):
+    """Seeded before the clinic opens (session 1 still to come) or at noon:
+    each session still to come has its confirmation and its reminder."""
+    from aftercare.models import Kind, Reminder
+
+    moment = NOW.replace(hour=hour)
+    with time_machine.travel(moment, tick=False):
+        call_command("seed_demo", stdout=StringIO())
+    plan = TreatmentPlan.objects.get(status=TreatmentPlan.Status.ACTIVE)
+    ahead = [
+        s.appointment
+        for s in plan.sessions.select_related("appointment")
+        if s.appointment.start > moment
+    ]
+
+    confirmed = {
+        pk
+        for series in Reminder.objects.filter(kind=Kind.CONFIRMATION).values_list(
+            "series", flat=True
+        )
+        for pk in series
+    }
+    reminded = set(
+        Reminder.objects.filter(kind=Kind.REMINDER).values_list(
+            "appointment_id", flat=True
+        )
+    )
+    assert ahead
+    assert {a.pk for a in ahead} <= confirmed
+    # A day ahead and more; one sooner had its confirmation as its reminder.
+    assert {a.pk for a in ahead if a.start - moment > timedelta(days=1)} <= reminded

@@ -431,6 +431,7 @@ def test_a_plan_whose_consultation_is_no_longer_eligible_asks_for_review(
         "consent or sessions until a practitioner has reviewed it"
     ) in plan_page
     assert reverse("plans:book", args=[plan.pk]) not in plan_page
+    assert ">On hold</span></h1>" in plan_page
     assert "Consultation now not eligible: review" in patient_page
 
 
@@ -1866,6 +1867,28 @@ def test_cancelling_a_session_without_a_replacement(client, front_desk, plan, se
     )
 
 
+def test_cancelling_a_session_between_two_says_the_gap_it_leaves(
+    client, front_desk, plan, sessions
+):
+    """Four weeks apart, the protocol's longest is 35 days: cancelling session 2
+    leaves 56 days between sessions 1 and 3. The first and the last leave none."""
+    client.force_login(front_desk)
+
+    pages = [client.get(cancel_url(s)).content.decode() for s in sessions]
+
+    assert (
+        "Cancelled, it leaves 56 days between the sessions of Tue 24 Nov 2026, "
+        "10:00 and Tue 19 Jan 2027, 10:00, longer than the 35 days apart the plan "
+        "allows" in pages[1]
+    )
+    assert move_url(sessions[1]) in pages[1]
+    assert "Cancelled, it leaves" not in pages[0]
+    assert "Cancelled, it leaves" not in pages[-1]
+    # Once one is cancelled, the next one's gap counts from the one before it.
+    post_as_page(client, cancel_url(sessions[1]), {"reason": "Unwell"})
+    assert "leaves 84 days" in client.get(cancel_url(sessions[2])).content.decode()
+
+
 def test_a_session_change_without_the_pages_version_changes_nothing(
     client, front_desk, plan, sessions, other_room
 ):
@@ -2150,7 +2173,7 @@ def test_complete_is_offered_once_no_session_is_still_booked(
         page = client.get(plan.get_absolute_url()).content.decode()
 
     assert complete not in page
-    assert "The plan is completed once its 5 booked sessions are done" in page
+    assert "The plan is completed once the 5 sessions still booked are done" in page
     # The rest cancelled: nothing is still booked, and it is offered.
     Appointment.objects.filter(
         treatment_session__plan=plan, status=Appointment.Status.BOOKED
@@ -2451,7 +2474,7 @@ def test_the_plan_page_shows_progress_and_spacing_flags(client, front_desk, plan
     client.force_login(front_desk)
     response = client.get(plan.get_absolute_url())
     body = response.content.decode()
-    assert "Session 4 of 6" in body
+    assert "3 of 6 done" in body and "next: session 4" in body
     assert [r.get("spacing_days") for r in response.context["rows"]] == [
         None,
         21,
@@ -2750,7 +2773,7 @@ def test_an_ended_plan_shows_what_was_done_not_a_current_session(
     page = client.get(plan.get_absolute_url()).content.decode()
 
     assert "0 of 6 done" in page
-    assert "Session 1 of 6" not in page
+    assert "next: session" not in page
 
 
 def test_a_series_starts_within_a_year_and_a_move_within_three(
@@ -2957,8 +2980,9 @@ def test_a_plan_with_nothing_booked_says_it_has_not_started(
     started = client.get(plan.get_absolute_url()).content.decode()
 
     assert "Not started: nothing booked" in empty
-    assert "Session 1 of 6" not in empty
-    assert "Session 1 of 6" in started
+    assert "next: session 1" not in empty
+    # Booked, none done yet: not read as one done.
+    assert "0 of 6 done" in started and "next: session 1" in started
 
 
 def test_a_later_eligible_consultation_with_a_course_under_way_offers_other_areas(

@@ -269,7 +269,12 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     return render(
         request,
         "plans/session_cancel.html",
-        {"session": session, "plan": session.plan, "form": form},
+        {
+            "session": session,
+            "plan": session.plan,
+            "form": form,
+            "gap": services.gap_left_by_cancelling(session),
+        },
     )
 
 
