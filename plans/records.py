@@ -256,8 +256,10 @@ def save_record(
     products: list[Product],
     now: datetime | None = None,
     seen: str | None = None,
+    by: AbstractBaseUser | None = None,
 ) -> SessionRecord:
-    """Save a draft record (not yet signed).
+    """Save a draft record (not yet signed), ``by`` whom (kept as the draft's
+    last writer).
 
     ``seen``: seen_stamp() as the form showed it (when the draft was last
     saved, and the session's booked start); if the draft was saved or the
@@ -302,6 +304,8 @@ def save_record(
     check_session(session)
     record.session = session
     _check_times(record, now, allow_future=True)
+    if by is not None:
+        record.last_saved_by = by
     record.save()
     _save_areas(record, entries)
     record.products_after.set(products)
@@ -316,8 +320,15 @@ def sign_record(
     now: datetime | None = None,
     despite_decision: bool = False,
     times_checked: bool = False,
+    drafted_by: AbstractBaseUser | None = None,
+    draft_read: bool = False,
 ) -> SessionRecord:
     """Complete the session and sign its record; the record is locked from now on.
+
+    ``drafted_by``: who saved the draft last before the signer (as the signing
+    page showed it); a colleague's draft is signed only once the signer has
+    ticked that they read it (``draft_read``): the signature puts their name to
+    what it says.
 
     ``despite_decision``: the practitioner has read that the plan's consultation
     no longer says eligible (changed after the plan began) and signs a session
@@ -337,6 +348,14 @@ def sign_record(
         raise PlanError(_("This session is already completed and signed."))
     if not is_practitioner(by):
         raise PlanError(_("Only a practitioner can complete and sign a session."))
+    if drafted_by is not None and drafted_by.pk != by.pk and not draft_read:
+        raise PlanError(
+            _(
+                "%(name)s wrote this draft: read it, tick that you have, and sign "
+                "it in your name (or save it as a draft for them to sign)."
+            )
+            % {"name": writer_name(drafted_by)}
+        )
     consultation = record.session.plan.consultation
     if consultation.decision != consultation.Decision.ELIGIBLE and not despite_decision:
         raise PlanError(
@@ -400,6 +419,13 @@ def sign_record(
         update_fields=["signed_by", "signed_at", "signed_despite", "updated_at"]
     )
     return record
+
+
+def writer_name(user: AbstractBaseUser) -> str:
+    """A colleague as the record pages name them: as a practitioner ("Dr Priya
+    Patel"), else by their full name or username."""
+    practitioner = getattr(user, "practitioner", None)
+    return str(practitioner) if practitioner else user.get_full_name() or str(user)
 
 
 def _display(record: SessionRecord, field: str) -> str:

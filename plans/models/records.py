@@ -126,6 +126,16 @@ class SessionRecord(models.Model):
     notes = models.TextField(_("notes"), blank=True, max_length=10000)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
+    # Who saved the draft last: one who signs a colleague's draft says they
+    # have read it (sign_record).
+    last_saved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        editable=False,
+        related_name="+",
+    )
     signed_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

@@ -89,10 +89,11 @@ def draft(
     areas: dict[str, tuple[str, int]] | None = None,
     products: Iterable[str] = (),
     now: datetime | None = None,
+    by: AbstractBaseUser | None = None,
     **fields,
 ) -> SessionRecord:
     """A saved, unsigned record timed like its appointment, face at 1.00 mm,
-    no redness seen."""
+    no redness seen; saved ``by`` whom, when said."""
     appointment = session.appointment
     fields.setdefault("redness", Redness.NONE)
     fields.setdefault("started_at", appointment.start)
@@ -102,6 +103,7 @@ def draft(
         entries=entries({"face": ("1.00", 2)} if areas is None else areas),
         products=[product(name) for name in products],
         now=now or appointment.end + timedelta(hours=1),
+        by=by,
     )
 
 

@@ -1794,6 +1794,32 @@ def grow_course(plan, practitioner, room, sessions: int) -> None:
         photo(session, practitioner.user, "after", "neck")
 
 
+def test_signing_a_colleagues_draft_asks_that_it_was_read(
+    client, practitioner, other_practitioner, today
+):
+    client.force_login(other_practitioner.user)
+    post_as_page(client, record_url(today), record_data(notes="Written by Grace."))
+    client.force_login(practitioner.user)
+    url = record_url(today)
+
+    page = client.get(url).content.decode()
+    refused = post_as_page(client, url, record_data(action="sign"))
+    signed_now = post_as_page(client, url, record_data(action="sign", draft_read="on"))
+
+    assert f"Draft last saved by {other_practitioner}" in page
+    assert f"I have read {other_practitioner}'s draft" in page
+    body = refused.content.decode()
+    assert f"{other_practitioner} wrote this draft: read it, tick" in body
+    # Still asked on the page that refused (nothing was saved).
+    assert 'name="draft_read"' in body
+    assert signed_now.status_code == 302
+    record = SessionRecord.objects.get(session=today)
+    assert (record.signed_by, record.last_saved_by) == (
+        practitioner.user,
+        practitioner.user,
+    )
+
+
 def test_the_record_page_uses_a_fixed_number_of_queries(
     client, practitioner, plan, room, today, django_assert_max_num_queries
 ):

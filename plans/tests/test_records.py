@@ -371,6 +371,47 @@ def test_signing_needs_times_areas_and_redness_and_says_so(session, practitioner
     assert session.appointment.status == Appointment.Status.BOOKED
 
 
+def test_a_colleagues_draft_is_signed_once_the_signer_has_read_it(
+    session, practitioner, other_practitioner
+):
+    record = draft(session, by=other_practitioner.user, now=LATER)
+
+    with pytest.raises(PlanError) as refused:
+        records.sign_record(
+            record=record,
+            by=practitioner.user,
+            now=LATER,
+            drafted_by=other_practitioner.user,
+        )
+    assert refused.value.messages == [
+        f"{other_practitioner} wrote this draft: read it, tick that you have, and "
+        "sign it in your name (or save it as a draft for them to sign)."
+    ]
+    record.refresh_from_db()
+    assert record.signed_at is None and record.last_saved_by == other_practitioner.user
+
+    records.sign_record(
+        record=record,
+        by=practitioner.user,
+        now=LATER,
+        drafted_by=other_practitioner.user,
+        draft_read=True,
+    )
+    record.refresh_from_db()
+    assert record.signed_by == practitioner.user
+
+
+def test_ones_own_draft_is_signed_without_the_tick(session, practitioner):
+    record = draft(session, by=practitioner.user, now=LATER)
+
+    records.sign_record(
+        record=record, by=practitioner.user, now=LATER, drafted_by=practitioner.user
+    )
+
+    record.refresh_from_db()
+    assert record.signed_by == practitioner.user
+
+
 def test_signing_says_every_problem_at_once(session, practitioner):
     record = draft(session, redness="", now=LATER)
 

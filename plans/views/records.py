@@ -61,7 +61,7 @@ def _day(session: TreatmentSession) -> str:
 def _record_for(session: TreatmentSession) -> SessionRecord:
     record = (
         SessionRecord.objects.filter(session=session)
-        .select_related("numbing_agent", "signed_by")
+        .select_related("numbing_agent", "signed_by", "last_saved_by__practitioner")
         .prefetch_related("areas", "products_after", "amendments__by")
         .first()
     )
@@ -232,6 +232,9 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         )
         if request.method == "POST" and form.is_valid() and areas.is_valid():
             entries = areas.entries()
+            # Who wrote the draft as the page showed it (a save since is
+            # refused as stale): a colleague's draft is signed once read.
+            drafted_by = record.last_saved_by
             try:
                 # Save and sign together: a refused signature saves nothing.
                 with transaction.atomic():
@@ -240,6 +243,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                         entries=entries,
                         products=list(form.cleaned_data["products_after"]),
                         seen=form.cleaned_data["seen"],
+                        by=request.user,
                     )
                     if request.POST.get("action") == "sign":
                         _check_signer(request.user)
@@ -248,6 +252,8 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                             by=request.user,
                             despite_decision=request.POST.get("despite_decision")
                             == "on",
+                            drafted_by=drafted_by,
+                            draft_read=request.POST.get("draft_read") == "on",
                             times_checked=_times_checked(request),
                         )
                 for warning in records.depth_warnings(entries, previous):
@@ -310,6 +316,8 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             except PlanError as error:
                 form_errors_from(error, form)
                 ask_times = isinstance(error, records.TimesToCheck)
+                # Nothing was saved: the draft is still the writer's.
+                record.last_saved_by = drafted_by
     # A photo refused on its way in (plans.views.photos.photo_upload): said
     # beside the photo form, or at the top when the page shows no such form.
     refused_photo = request.session.pop(refused_photo_key(session.pk), None) or {}
@@ -370,6 +378,9 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             "can_amend": record.is_signed and practitioner,
             "can_remove_photos": practitioner,
             "can_sign": request.user.has_perm("plans.sign_sessionrecord"),
+            "drafted_by_name": records.writer_name(record.last_saved_by)
+            if record.last_saved_by_id
+            else "",
         },
     )
 
