@@ -218,15 +218,6 @@ class ReminderRule(models.Model):
             raise ValidationError(errors)
         if self.offset_minutes is None:
             return
-        if self.kind in BEFORE_START and self.offset_minutes > 0:
-            raise ValidationError(
-                {
-                    "offset_minutes": _(
-                        "This email goes out before the appointment: use a "
-                        "negative number of minutes (or 0 for at its start)."
-                    )
-                }
-            )
         if self.kind == Kind.PRE_CARE and self.offset_minutes > PRE_CARE_LATEST_MINUTES:
             raise ValidationError(
                 {
@@ -234,6 +225,15 @@ class ReminderRule(models.Model):
                         "Pre-care asks the patient to stop a skin medication 3 to "
                         "5 days before the session: send it at least 3 days "
                         "(-4320 minutes) before."
+                    )
+                }
+            )
+        if self.kind in BEFORE_START and self.offset_minutes > 0:
+            raise ValidationError(
+                {
+                    "offset_minutes": _(
+                        "This email goes out before the appointment: use a "
+                        "negative number of minutes (or 0 for at its start)."
                     )
                 }
             )

@@ -44,13 +44,22 @@ class ProtocolAdmin(KeptForItsHistory, RefusesStaleEdits, admin.ModelAdmin):
     form = ProtocolForm
     list_display = [
         "name",
-        "sessions_text",
+        "sessions",
         "target_spacing_days",
-        "spacing_text",
+        "spacing_window",
         "session_minutes",
         "is_active",
     ]
     readonly_fields = ["plans_in_progress"]
+
+    @admin.display(description=_("sessions"))
+    def sessions(self, protocol: Protocol) -> str:
+        return protocol.sessions_text
+
+    @admin.display(description=_("spacing window (days)"))
+    def spacing_window(self, protocol: Protocol) -> str:
+        return protocol.spacing_text
+
     actions = None  # One at a time: one any plan followed stays.
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):

@@ -940,9 +940,9 @@ def test_staff_can_turn_emails_back_on_with_the_patients_consent(
     desk = as_user("front_desk")
     edit = desk.get(reverse("clinic:patient_edit", args=[patient.pk]))
     assert (
-        f"The patient stopped their emails through the link in one on "
-        f"{timezone.localtime(NOW):%-d %b %Y, %H:%M}: tick this only with their "
-        "consent." in edit.content.decode()
+        f"The patient stopped their emails on "
+        f"{timezone.localtime(NOW):%-d %b %Y, %H:%M}, through the link in one: tick "
+        "this only with their consent." in edit.content.decode()
     )
     assert "Unsubscribed" in desk.get(patient.get_absolute_url()).content.decode()
 

@@ -31,7 +31,7 @@ from clinic.models import (
     WorkingHours,
     bookings_newly_outside,
     stranded_error,
-    validate_person_name,
+    validate_readable_name,
     working_outside_opening,
 )
 from clinic.scheduling import when_text
@@ -99,7 +99,7 @@ def list_name(typed: str, model, instance) -> str:
     and not another's name in other letters (case, full-width, spaces, "ß" for
     "ss", invisible characters)."""
     name = clean_person_name(typed)
-    validate_person_name(name)
+    validate_readable_name(name)
     same = next(
         (
             other

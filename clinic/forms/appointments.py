@@ -27,7 +27,7 @@ from clinic.models import (
     Room,
 )
 from clinic.scheduling import local_datetime, when_text
-from clinic.services.booking import has_a_consultation
+from clinic.services.booking import has_a_consultation, why_not_a_day_to_book
 from clinic.services.stale import appointments_seen
 
 DURATION_CHOICES = [
@@ -249,6 +249,17 @@ class BookFromCalendarForm(forms.Form):
         if (day - timezone.localdate()).days > BOOKING_HORIZON_DAYS:
             raise forms.ValidationError(TOO_FAR_AHEAD)
         return day
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if not self.errors:
+            # A calendar left open while the day was closed or taken off.
+            why = why_not_a_day_to_book(
+                data["book"], practitioner=data.get("practitioner")
+            )
+            if why:
+                raise forms.ValidationError(why)
+        return data
 
     def problem(self) -> str:
         """Why the link can't be followed, in words."""

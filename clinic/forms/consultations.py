@@ -33,6 +33,14 @@ SAYS_NONE = re.compile(
     r"|previously|formerly|used to|finished|discontinued|ceased|past)\b",
     re.I,
 )
+# Words anywhere in the box that say a medication is not used now ("Tretinoin
+# (discontinued)", "Client denies any", "Off tretinoin since October", "NKA"):
+# asked about too.
+NOT_USED_NOW = re.compile(
+    r"\b(denie[sd]|stopped|discontinued|ceased|no longer|previously|formerly"
+    r"|used to|was on|until|off \w+|nka|nkda|nil known|none known)\b",
+    re.I,
+)
 
 
 class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
@@ -88,7 +96,11 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
         plain = plain if plain in NO_MEDICATION else plain.replace(" ", "")
         if plain in NO_MEDICATION:
             return ""
-        if SAYS_NONE.match(typed) or not any(c.isalpha() for c in typed):
+        if (
+            SAYS_NONE.match(typed)
+            or NOT_USED_NOW.search(typed)
+            or not any(c.isalpha() for c in typed)
+        ):
             # "?", "0" or "-": not a medication to ask the patient to stop.
             raise forms.ValidationError(
                 _(

@@ -4,6 +4,7 @@ import unicodedata
 from datetime import date
 
 from django import forms
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
@@ -94,16 +95,20 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
             "notes": forms.Textarea(attrs={"rows": 3}),
         }
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, booking_query: str = "", **kwargs) -> None:
+        """``booking_query``: registering to book a consultation on a day picked
+        on a calendar (BookFromCalendarForm.booking_query()): a patient
+        registered already is booked from there."""
         super().__init__(*args, **kwargs)
+        self.booking_query = booking_query
         if self.instance.pk is not None:
             self.initial["consent_shown"] = "1" if self.instance.email_consent else "0"
             self.initial["seen"] = seen_stamp(self.instance, DETAILS)
             stopped = self.instance.unsubscribed_at
             if stopped is not None and not self.instance.email_consent:
                 self.fields["email_consent"].help_text = _(
-                    "The patient stopped their emails through the link in one on "
-                    "%(day)s: tick this only with their consent. The emails still "
+                    "The patient stopped their emails on %(day)s, through the link "
+                    "in one: tick this only with their consent. The emails still "
                     "ahead then go out again."
                 ) % {
                     "day": formats.date_format(
@@ -239,15 +244,26 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
         if same is None:
             return
         self.fields["different_person"].widget = forms.CheckboxInput()
+        if self.booking_query:
+            message = _(
+                '<a href="{url}">{name}</a>, born {born}, is registered already: '
+                "book the consultation for them from there, or tick the box below "
+                "if this is someone else."
+            )
+            url = reverse("clinic:appointment_book", args=[same.pk])
+            url = f"{url}?{self.booking_query}"
+        else:
+            message = _(
+                '<a href="{url}">{name}</a>, born {born}, is registered '
+                "already. Open that record, or tick the box below if this "
+                "is someone else."
+            )
+            url = same.get_absolute_url()
         self.add_error(
             None,
             format_html(
-                _(
-                    '<a href="{url}">{name}</a>, born {born}, is registered '
-                    "already. Open that record, or tick the box below if this "
-                    "is someone else."
-                ),
-                url=same.get_absolute_url(),
+                message,
+                url=url,
                 name=same.full_name,
                 born=formats.date_format(born, "j M Y"),
             ),

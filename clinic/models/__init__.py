@@ -26,7 +26,12 @@ from clinic.models.hours import (
     validate_whole_minute,
     working_outside_opening,
 )
-from clinic.models.people import Patient, Practitioner, validate_person_name
+from clinic.models.people import (
+    Patient,
+    Practitioner,
+    validate_person_name,
+    validate_readable_name,
+)
 
 __all__ = [
     "CONTRAINDICATIONS",
@@ -50,6 +55,7 @@ __all__ = [
     "local_midnight",
     "stranded_error",
     "validate_person_name",
+    "validate_readable_name",
     "validate_whole_minute",
     "working_outside_opening",
 ]

@@ -54,12 +54,16 @@ def _hidden(value: str, index: int) -> bool:
     )
 
 
-# Characters no one's name holds.
-NOT_IN_NAMES = frozenset("<>{}[]\\|@#$%^*=+~_;")
+# Markup, in no name of anything the app lists (rooms and protocols too).
+MARKUP = frozenset("<>{}[]\\|")
+# Besides, in no one's name: stray keys, digits, emoji and other symbols.
+NOT_IN_NAMES = MARKUP | frozenset("@#$%^*=+~_;&/")
+NOT_IN_NAMES_CATEGORIES = ("Nd", "No", "So", "Sm", "Sc")
 
 
-def validate_person_name(value: str) -> None:
-    """Something a person can read, find and tell apart from another name."""
+def validate_readable_name(value: str) -> None:
+    """Something staff can read, find and tell apart from another name (a
+    room, a protocol): visible characters, a letter, no markup."""
     if any(_hidden(value, index) for index in range(len(value))):
         raise ValidationError(
             _("Remove the control or invisible characters from the name."),
@@ -67,9 +71,23 @@ def validate_person_name(value: str) -> None:
         )
     if not any(unicodedata.category(c).startswith("L") for c in value):
         raise ValidationError(_("A name needs at least one letter."), code="letters")
-    if symbols := sorted(set(value) & NOT_IN_NAMES):
-        # Markup or a stray key, not part of anyone's name: it would reach
-        # calendars and letters as typed.
+    _refuse_symbols(value, lambda c: c in MARKUP)
+
+
+def validate_person_name(value: str) -> None:
+    """A person's name: readable, and without what no one's name holds (it
+    reaches greetings, letters and calendars as typed)."""
+    validate_readable_name(value)
+    _refuse_symbols(
+        value,
+        lambda c: (
+            c in NOT_IN_NAMES or unicodedata.category(c) in NOT_IN_NAMES_CATEGORIES
+        ),
+    )
+
+
+def _refuse_symbols(value: str, refused) -> None:
+    if symbols := sorted({c for c in value if refused(c)}):
         raise ValidationError(
             _("Remove %(symbols)s from the name: names don't hold them.")
             % {"symbols": " ".join(symbols)},

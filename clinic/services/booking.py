@@ -7,7 +7,7 @@ from datetime import date, datetime, timedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
@@ -19,8 +19,11 @@ from clinic.models import (
     Patient,
     Practitioner,
     Room,
+    TimeOff,
+    WorkingHours,
+    local_midnight,
 )
-from clinic.scheduling import Availability, Problem, when_text
+from clinic.scheduling import Availability, Problem, away_all_working_hours, when_text
 from clinic.scheduling.clock import span_text
 from clinic.services import history
 
@@ -74,6 +77,46 @@ def next_open_day(day: date, *, within: int = 14) -> date:
         if candidate.weekday() in open_days and candidate not in closed:
             return candidate
     return day
+
+
+def why_not_a_day_to_book(
+    day: date, *, practitioner: Practitioner | None = None
+) -> str:
+    """Why no consultation can be booked on ``day`` (with the practitioner),
+    in words ("" when one can): the clinic closed that day or weekday, or the
+    practitioner not working or away for all their hours. The booking itself
+    checks the time (three queries at most)."""
+    day_text = formats.date_format(day, "l j F Y")
+    closure = ClosureDay.objects.filter(date=day).first()
+    if closure is not None:
+        return _("The clinic is closed on %(day)s (%(reason)s).") % {
+            "day": day_text,
+            "reason": closure.reason,
+        }
+    if not OpeningHours.objects.filter(weekday=day.weekday()).exists():
+        return _("The clinic is closed on %(days)s.") % {
+            "days": formats.date_format(day, "l") + "s"
+        }
+    if practitioner is None:
+        return ""
+    blocks = list(
+        WorkingHours.objects.filter(
+            practitioner=practitioner, weekday=day.weekday()
+        ).values_list("start", "end")
+    )
+    if not blocks:
+        return _("%(who)s doesn't work on %(days)s.") % {
+            "who": practitioner,
+            "days": formats.date_format(day, "l") + "s",
+        }
+    away = TimeOff.objects.filter(
+        practitioner=practitioner,
+        start__lt=local_midnight(day + timedelta(days=1)),
+        end__gt=local_midnight(day),
+    ).values_list("start", "end")
+    if away_all_working_hours(day, blocks, away, timezone.get_current_timezone()):
+        return _("%(who)s is away on %(day)s.") % {"who": practitioner, "day": day_text}
+    return ""
 
 
 def can_override_hours(user: AbstractBaseUser | None) -> bool:

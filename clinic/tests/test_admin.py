@@ -1661,3 +1661,15 @@ def test_a_staff_name_is_readable_as_a_patients_is(admin_client, name):
     assert refused.status_code == 200
     clerk.refresh_from_db()
     assert clerk.first_name != name
+
+
+def test_a_room_may_be_numbered_but_holds_no_markup(admin_client, room):
+    url = reverse("admin:clinic_room_change", args=[room.pk])
+
+    numbered = admin_client.post(url, {"name": "Room 2 & 3", "is_active": "on"})
+    marked = admin_client.post(url, {"name": "Room <b>4</b>", "is_active": "on"})
+
+    assert numbered.status_code == 302
+    assert "Remove &lt; &gt; from the name" in marked.content.decode()
+    room.refresh_from_db()
+    assert room.name == "Room 2 & 3"

@@ -503,6 +503,13 @@ def test_no_medication_typed_in_words_is_kept_as_none(
         "Pt. denies",
         "Stopped tretinoin last month",
         "Previously adapalene",
+        "Client denies any",
+        "The patient denies any",
+        "Tretinoin 0.05% cream - stopped 2 weeks ago",
+        "Was on tretinoin until October",
+        "Off tretinoin since October",
+        "Tretinoin (discontinued)",
+        "NKA",
     ],
 )
 def test_none_said_in_other_words_is_asked_about_not_sent_as_a_medication(
@@ -522,7 +529,15 @@ def test_none_said_in_other_words_is_asked_about_not_sent_as_a_medication(
     assert not Consultation.objects.exists()
 
 
-@pytest.mark.parametrize("typed", ["Tretinoin 0.05% cream", "Nonsteroidal gel"])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "Tretinoin 0.05% cream",
+        "Nonsteroidal gel",
+        "Adapalene 0.1% gel since March",
+        "Azelaic acid 15% (Finacea), mornings",
+    ],
+)
 def test_a_named_medication_is_kept_as_typed(client, practitioner, visit, typed):
     client.force_login(practitioner.user)
 

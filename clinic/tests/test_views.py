@@ -299,6 +299,9 @@ def test_front_desk_registers_a_patient(client, front_desk):
         ("date_of_birth", "31/02/1990", "valid date"),
         ("last_name", "Zed<b>X</b>", "Remove &lt; &gt; from the name"),
         ("first_name", "Ann{x}", "Remove { } from the name"),
+        ("first_name", "Anna2", "Remove 2 from the name"),
+        ("first_name", "Zoë 😀", "Remove 😀 from the name"),
+        ("last_name", "Mary & Jo", "Remove &amp; from the name"),
         ("skin_type", "9", "choices offered"),
         ("first_name", "\u200b\u200b", "control or invisible characters"),
         ("first_name", "...", "at least one letter"),
@@ -2323,7 +2326,7 @@ def test_the_day_calendar_says_who_is_not_working_or_away_rather_than_nothing_bo
     )
     columns = calendar_columns(client, "clinic:calendar_day", date=tuesday.isoformat())
     working = next(c for c in columns if str(practitioner) in c)
-    assert "Cancelled" in working and "Nothing booked." in working
+    assert "Cancelled" in working and "Nothing else booked." in working
     assert "Not working." in not_working and "Nothing booked" not in not_working
 
     away(
@@ -2601,6 +2604,7 @@ def test_a_day_offers_to_book_with_each_practitioner_who_works_it(
 def test_the_patient_list_books_each_patient_on_the_day_picked(
     client, front_desk, practitioner
 ):
+    open_and_working(practitioner)
     PatientFactory(first_name="Ada", last_name="Lovelace")
     client.force_login(front_desk)
     query = {"book": "2026-11-27", "practitioner": practitioner.pk}
@@ -2652,9 +2656,63 @@ def test_a_booking_link_that_cant_be_followed_says_why(client, front_desk, query
 
 
 @pytest.mark.usefixtures("frozen_now")
+def test_registering_someone_registered_already_from_the_calendar_books_them(
+    client, front_desk, practitioner
+):
+    open_and_working(practitioner)
+    client.force_login(front_desk)
+    client.post(reverse("clinic:patient_create"), patient_data())
+    grace = Patient.objects.get()
+
+    again = client.post(
+        f"{reverse('clinic:patient_create')}?book=2026-11-27&"
+        f"practitioner={practitioner.pk}",
+        patient_data(first_name="grace", last_name="HOPPER"),
+    ).content.decode()
+
+    booking = (
+        f"{reverse('clinic:appointment_book', args=[grace.pk])}?date=2026-11-27&amp;"
+        f"practitioner={practitioner.pk}"
+    )
+    assert f'<a href="{booking}">Grace Hopper</a>, born 1 Jan 1990, is registered' in (
+        again
+    )
+    assert "book the consultation for them from there" in again
+    assert Patient.objects.count() == 1
+
+
+@pytest.mark.usefixtures("frozen_now")
+def test_a_booking_link_to_a_day_closed_since_says_so(client, front_desk, practitioner):
+    """A calendar tab left open while a manager closed the day, or added time
+    off: the link says so before a patient is looked for."""
+    open_and_working(practitioner)
+    WorkingHours.objects.filter(practitioner=practitioner, weekday=5).delete()
+    ClosureDay.objects.create(date=date(2026, 12, 3), reason="Staff training")
+    away(
+        practitioner,
+        datetime(2026, 12, 4, 0, 0),
+        datetime(2026, 12, 5, 0, 0),
+        "Course",
+    )
+    client.force_login(front_desk)
+
+    def said(day: str) -> str:
+        query = {"book": day, "practitioner": practitioner.pk}
+        page = client.get(reverse("clinic:patient_list"), query).content.decode()
+        assert "This link to book from the calendar can't be used" in page
+        return page
+
+    assert "closed on Thursday 3 December 2026 (Staff training)" in said("2026-12-03")
+    assert f"{practitioner} is away on Friday 4 December 2026." in said("2026-12-04")
+    assert f"{practitioner} doesn&#x27;t work on Saturdays." in said("2026-12-05")
+    assert "The clinic is closed on Sundays." in said("2026-12-06")
+
+
+@pytest.mark.usefixtures("frozen_now")
 def test_a_patient_registered_from_the_calendar_goes_on_to_be_booked(
     client, front_desk, practitioner
 ):
+    open_and_working(practitioner)
     client.force_login(front_desk)
     url = (
         f"{reverse('clinic:patient_create')}?book=2026-11-27&"

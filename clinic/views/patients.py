@@ -57,11 +57,16 @@ def patient_list(request: HttpRequest) -> HttpResponse:
 
 @staff_view("clinic.add_patient")
 def patient_create(request: HttpRequest) -> HttpResponse:
-    form = PatientForm(request.POST or None)
     booking = (
         booking_from_calendar(request.GET)
         if request.user.has_perm("clinic.add_appointment")
         else None
+    )
+    form = PatientForm(
+        request.POST or None,
+        booking_query=booking.booking_query()
+        if booking is not None and booking.is_valid()
+        else "",
     )
     if request.method == "POST":
         with transaction.atomic():

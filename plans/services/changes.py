@@ -463,7 +463,7 @@ def gap_left_by_cancelling(session: TreatmentSession) -> str:
     if days <= longest:
         return ""
     return _(
-        "Cancelled, it leaves %(days)s days between the sessions of %(first)s and "
+        "If cancelled, it leaves %(days)s days between the sessions of %(first)s and "
         "%(then)s, longer than the %(longest)s days apart the plan allows (a "
         "replacement goes at the end of the course). To keep the course on "
         "track, move this session instead."

@@ -596,7 +596,13 @@ def test_a_session_is_signed_despite_a_changed_consultation_only_when_ticked(
     refused = post_as_page(client, url, record_data(action="sign"))
 
     assert "The consultation this plan started from now says not eligible" in page
-    assert "Keloid tendency confirmed by the GP&#x27;s letter." in page
+    # One full stop, after the reason's own or the quote.
+    assert "Keloid tendency confirmed by the GP&#x27;s letter.”. " not in page
+    assert "Keloid tendency confirmed by the GP&#x27;s letter.” <a" in page
+    Consultation.objects.filter(pk=plan.consultation_id).update(
+        decision_reason="Rosacea, see a dermatologist"
+    )
+    assert "Rosacea, see a dermatologist”. <a" in client.get(url).content.decode()
     assert 'name="despite_decision"' in page
     assert refused.status_code == 200
     assert "tick that you have, and sign" in refused.content.decode()
@@ -727,7 +733,7 @@ def test_before_treating_the_medication_shown_is_the_one_the_pre_care_email_name
     assert consultation_in_force(today.appointment).topical_medication == (
         "Adapalene gel"
     )
-    day = f"{timezone.localtime(later.appointment.start):%-d %b %Y}"
+    day = f"{timezone.localtime(later.appointment.start):%-d %b %Y, %H:%M}"
     assert (
         "<strong>Topical medication:</strong> Adapalene gel, since the "
         f"consultation of {day} (the patient stops it" in record
@@ -749,7 +755,7 @@ def test_a_medication_stopped_since_the_plan_began_is_said_to_be_stopped(
     record = client.get(record_url(today)).content.decode()
     my_day = client.get(reverse("plans:my_day")).content.decode()
 
-    day = f"{timezone.localtime(later.appointment.start):%-d %b %Y}"
+    day = f"{timezone.localtime(later.appointment.start):%-d %b %Y, %H:%M}"
     said = (
         f"none since the consultation of {day} (the plan's consultation named "
         "Tretinoin 0.025% cream)."

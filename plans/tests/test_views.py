@@ -1877,13 +1877,13 @@ def test_cancelling_a_session_between_two_says_the_gap_it_leaves(
     pages = [client.get(cancel_url(s)).content.decode() for s in sessions]
 
     assert (
-        "Cancelled, it leaves 56 days between the sessions of Tue 24 Nov 2026, "
+        "If cancelled, it leaves 56 days between the sessions of Tue 24 Nov 2026, "
         "10:00 and Tue 19 Jan 2027, 10:00, longer than the 35 days apart the plan "
         "allows" in pages[1]
     )
     assert move_url(sessions[1]) in pages[1]
-    assert "Cancelled, it leaves" not in pages[0]
-    assert "Cancelled, it leaves" not in pages[-1]
+    assert "it leaves" not in pages[0]
+    assert "it leaves" not in pages[-1]
     # Once one is cancelled, the next one's gap counts from the one before it.
     post_as_page(client, cancel_url(sessions[1]), {"reason": "Unwell"})
     assert "leaves 84 days" in client.get(cancel_url(sessions[2])).content.decode()
@@ -2893,16 +2893,36 @@ def test_the_plan_page_tells_the_practitioner_of_a_medication_changed_since(
 
     assert "topical medication Tretinoin 0.025% cream" in page
     assert (
-        "<strong>Since the consultation of 20 Nov 2026:</strong> topical medication "
+        "<strong>Since the consultation of 20 Nov 2026, 09:00:</strong> topical "
+        "medication "
         "Adapalene gel, stopped 3-5 days before each session (what the next "
         "session's pre-care email says)." in page
     )
     Consultation.objects.filter(pk=later.pk).update(topical_medication="")
     page = client.get(plan.get_absolute_url()).content.decode()
-    assert "20 Nov 2026:</strong> no topical medication" in page
+    assert "20 Nov 2026, 09:00:</strong> no topical medication" in page
     # The front desk's page shows no clinical detail.
     client.force_login(front_desk)
     assert "Adapalene" not in client.get(plan.get_absolute_url()).content.decode()
+
+
+def test_the_plan_page_names_a_medication_a_later_consultation_added(
+    client, front_desk, practitioner, patient, room, plan, sessions
+):
+    """The plan's consultation found nothing and named no medication."""
+    later = make_consultation(
+        patient, practitioner, room, when=at(date(2026, 11, 20), 9)
+    )
+    Consultation.objects.filter(pk=later.pk).update(topical_medication="Adapalene gel")
+    client.force_login(practitioner.user)
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+
+    assert "no yes in the screening, no topical medication." in page
+    assert (
+        "<strong>Since the consultation of 20 Nov 2026, 09:00:</strong> topical "
+        "medication Adapalene gel" in page
+    )
 
 
 def test_a_session_moved_too_soon_to_stop_a_skin_medication_is_pointed_out(

@@ -234,16 +234,23 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
     # the practitioner planning it: clinical, so the opening is logged.
     # One query, asked only where it matters (the front desk's page reads none).
     practitioner = cache(lambda: is_practitioner(request.user))
-    screening = _shows_screening(plan.consultation) and practitioner()
-    if screening:
-        _log_screening(request, plan.consultation, "consultation (plan page)")
-    # A later consultation's medication holds for the sessions after it
-    # (the pre-care emails name it): the next session's.
+    # A later consultation's medication holds for the sessions after it (the
+    # pre-care emails name it): the next session's, read for clinicians only.
     in_force = (
         clinic_services.consultation_in_force(next_row["appointment"])
-        if screening and next_row
+        if next_row and request.user.has_perm("clinic.change_consultation")
         else None
     )
+    medication_since = (
+        in_force is not None
+        and in_force.pk != plan.consultation_id
+        and in_force.topical_medication != plan.consultation.topical_medication
+    )
+    screening = (
+        _shows_screening(plan.consultation) or medication_since
+    ) and practitioner()
+    if screening:
+        _log_screening(request, plan.consultation, "consultation (plan page)")
     return render(
         request,
         "plans/plan_detail.html",
