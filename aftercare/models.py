@@ -214,6 +214,15 @@ class ReminderRule(models.Model):
                     "or }} for a brace, or finish the placeholder, such as "
                     "{first_name}."
                 )
+        if (
+            self.kind == Kind.PRE_CARE
+            and "body" not in errors
+            and "{medication_note}" not in f"{self.subject}{self.body}"
+        ):
+            errors["body"] = _(
+                "Keep {medication_note} in the pre-care text: it asks a patient on "
+                "a skin medication to stop it (and says nothing to the others)."
+            )
         if errors:
             raise ValidationError(errors)
         if self.offset_minutes is None:

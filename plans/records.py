@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from clinic import services as booking
-from clinic.models import Appointment, Area
+from clinic.models import Appointment, Area, Consultation
 from clinic.roles import is_practitioner
 from clinic.scheduling import when_text
 from plans.models import (
@@ -27,7 +27,7 @@ from plans.models import (
     TreatmentSession,
 )
 from plans.services import PlanError
-from plans.services.lifecycle import not_screened
+from plans.services.lifecycle import later_consultations_and_refusals, not_screened
 
 # The record fields an amendment may change, in the order they are shown.
 AMENDABLE = [
@@ -348,8 +348,10 @@ def sign_record(
         raise PlanError(_("This session is already completed and signed."))
     if not is_practitioner(by):
         raise PlanError(_("Only a practitioner can complete and sign a session."))
+    # Every problem at once, not one per try.
+    problems = []
     if drafted_by is not None and drafted_by.pk != by.pk and not draft_read:
-        raise PlanError(
+        problems.append(
             _(
                 "%(name)s wrote this draft: read it, tick that you have, and sign "
                 "it in your name (or save it as a draft for them to sign)."
@@ -357,14 +359,34 @@ def sign_record(
             % {"name": writer_name(drafted_by)}
         )
     consultation = record.session.plan.consultation
-    if consultation.decision != consultation.Decision.ELIGIBLE and not despite_decision:
-        raise PlanError(
-            _(
-                "The consultation this plan started from now says %(decision)s. "
-                "Read it before signing; if the session took place, tick that "
-                "you have, and sign."
+    # The plan's consultation, or a later one that refuses or refers the
+    # patient (which holds the plan): read before signing a session that took
+    # place all the same, and kept on the signed record.
+    refusal = later_consultations_and_refusals([record.session.plan])[1].get(
+        record.session.plan_id
+    )
+    refused = (
+        consultation.decision
+        if consultation.decision != consultation.Decision.ELIGIBLE
+        else refusal.decision
+        if refusal is not None
+        else ""
+    )
+    if refused and not despite_decision:
+        if consultation.decision != consultation.Decision.ELIGIBLE:
+            said = _("The consultation this plan started from now says %(decision)s.")
+        else:
+            said = _("A later consultation of the patient says %(decision)s.")
+        problems.append(
+            (
+                said
+                + " "
+                + _(
+                    "Read it before signing; if the session took place, tick that "
+                    "you have, and sign."
+                )
             )
-            % {"decision": consultation.get_decision_display().lower()}
+            % {"decision": Consultation.Decision(refused).label.lower()}
         )
     missing = []
     if not record.started_at or not record.ended_at:
@@ -373,8 +395,6 @@ def sign_record(
         missing.append(_("at least one treated area with its needle depth"))
     if not record.redness:
         missing.append(_("the redness seen"))
-    # Every problem at once, not one per try.
-    problems = []
     if missing:
         problems.append(
             _("Before signing, add %(what)s.")
@@ -413,8 +433,8 @@ def sign_record(
         raise PlanError(error.messages[0]) from error
     record.signed_by = by
     record.signed_at = now
-    if consultation.decision != consultation.Decision.ELIGIBLE:
-        record.signed_despite = consultation.decision
+    if refused:
+        record.signed_despite = refused
     record.save(
         update_fields=["signed_by", "signed_at", "signed_despite", "updated_at"]
     )

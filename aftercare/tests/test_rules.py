@@ -41,6 +41,7 @@ def change(admin_client, rule: ReminderRule, **values):
         (Kind.AFTERCARE_12H, {"offset_minutes": -60}, "follows the session"),
         (Kind.PRE_CARE, {"offset_minutes": 60}, "at least 3 days (-4320 minutes)"),
         (Kind.REMINDER, {"offset_minutes": 60}, "before the appointment"),
+        (Kind.PRE_CARE, {"body": "Come as you are."}, "Keep {medication_note} in"),
         (Kind.PRE_CARE, {"offset_minutes": 0}, "at least 3 days (-4320 minutes)"),
         (Kind.PRE_CARE, {"offset_minutes": -4319}, "at least 3 days"),
         (Kind.CONFIRMATION, {"offset_minutes": 5}, "leave the offset at 0"),

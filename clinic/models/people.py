@@ -57,7 +57,7 @@ def _hidden(value: str, index: int) -> bool:
 # Markup, in no name of anything the app lists (rooms and protocols too).
 MARKUP = frozenset("<>{}[]\\|")
 # Besides, in no one's name: stray keys, digits, emoji and other symbols.
-NOT_IN_NAMES = MARKUP | frozenset("@#$%^*=+~_;&/")
+NOT_IN_NAMES = MARKUP | frozenset("@#$%^*=+~_;&/!?")
 NOT_IN_NAMES_CATEGORIES = ("Nd", "No", "So", "Sm", "Sc")
 
 
@@ -71,7 +71,9 @@ def validate_readable_name(value: str) -> None:
         )
     if not any(unicodedata.category(c).startswith("L") for c in value):
         raise ValidationError(_("A name needs at least one letter."), code="letters")
-    _refuse_symbols(value, lambda c: c in MARKUP)
+    _refuse_symbols(
+        value, lambda c: c in MARKUP, _("Remove %(symbols)s from the name.")
+    )
 
 
 def validate_person_name(value: str) -> None:
@@ -83,16 +85,16 @@ def validate_person_name(value: str) -> None:
         lambda c: (
             c in NOT_IN_NAMES or unicodedata.category(c) in NOT_IN_NAMES_CATEGORIES
         ),
+        _(
+            "Remove %(symbols)s from the name: a person's name holds letters, "
+            "spaces, apostrophes, hyphens and full stops."
+        ),
     )
 
 
-def _refuse_symbols(value: str, refused) -> None:
+def _refuse_symbols(value: str, refused, message: str) -> None:
     if symbols := sorted({c for c in value if refused(c)}):
-        raise ValidationError(
-            _("Remove %(symbols)s from the name: names don't hold them.")
-            % {"symbols": " ".join(symbols)},
-            code="symbols",
-        )
+        raise ValidationError(message % {"symbols": " ".join(symbols)}, code="symbols")
 
 
 class SkinType(models.IntegerChoices):

@@ -2694,3 +2694,28 @@ def test_a_practitioner_account_not_set_up_yet_is_told_what_is_missing(client):
         page = client.get(url).content.decode()
         assert "is not set up as a practitioner yet" in page, url
         assert "Settings → Practitioners" in page
+
+
+def test_signing_after_a_later_refusal_asks_that_it_was_read(
+    client, practitioner, plan, today
+):
+    ConsultationFactory(
+        patient=plan.patient,
+        decision=Consultation.Decision.REFER,
+        decision_reason="Isotretinoin last month.",
+    )
+    client.force_login(practitioner.user)
+    url = record_url(today)
+
+    page = client.get(url).content.decode()
+    refused = post_as_page(client, url, record_data(action="sign"))
+    signed_now = post_as_page(
+        client, url, record_data(action="sign", despite_decision="on")
+    )
+
+    assert "I have read that the later consultation says refer elsewhere" in page
+    assert "A later consultation of the patient says refer elsewhere." in (
+        refused.content.decode()
+    )
+    assert signed_now.status_code == 302
+    assert SessionRecord.objects.get(session=today).signed_despite == "refer"

@@ -6,13 +6,14 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.urls import reverse
 
-from clinic.models import Appointment
+from clinic.models import Appointment, Consultation
 from clinic.tests.factories import clinic_time
 from plans import records
 from plans.forms import AreaFormSet, PhotoForm, RecordForm
 from plans.forms.records import AreaForm
 from plans.models import Amendment, Product, SessionRecord, TreatedArea
 from plans.services import PlanError
+from plans.tests.factories import ConsultationFactory
 from plans.tests.record_factories import (
     add_session,
     draft,
@@ -399,6 +400,46 @@ def test_a_colleagues_draft_is_signed_once_the_signer_has_read_it(
     )
     record.refresh_from_db()
     assert record.signed_by == practitioner.user
+
+
+def test_a_later_refusal_is_read_before_signing_and_kept_on_the_record(
+    session, practitioner, other_practitioner
+):
+    """The plan's consultation still says eligible; a later one refers the
+    patient. Every problem is said at once."""
+    ConsultationFactory(
+        patient=session.plan.patient,
+        decision=Consultation.Decision.REFER,
+        decision_reason="Isotretinoin last month.",
+    )
+    record = draft(session, by=other_practitioner.user, now=LATER, redness="")
+
+    with pytest.raises(PlanError) as refused:
+        records.sign_record(
+            record=record,
+            by=practitioner.user,
+            now=LATER,
+            drafted_by=other_practitioner.user,
+        )
+    assert refused.value.messages == [
+        f"{other_practitioner} wrote this draft: read it, tick that you have, and "
+        "sign it in your name (or save it as a draft for them to sign).",
+        "A later consultation of the patient says refer elsewhere. Read it before "
+        "signing; if the session took place, tick that you have, and sign.",
+        "Before signing, add the redness seen.",
+    ]
+
+    SessionRecord.objects.filter(pk=record.pk).update(redness="mild")
+    records.sign_record(
+        record=record,
+        by=practitioner.user,
+        now=LATER,
+        drafted_by=other_practitioner.user,
+        draft_read=True,
+        despite_decision=True,
+    )
+    record.refresh_from_db()
+    assert (record.signed_by, record.signed_despite) == (practitioner.user, "refer")
 
 
 def test_ones_own_draft_is_signed_without_the_tick(session, practitioner):

@@ -36,7 +36,11 @@ from plans.models import (
     SessionRecord,
     TreatmentSession,
 )
-from plans.services import PlanError, later_consultations
+from plans.services import (
+    PlanError,
+    later_consultations,
+    later_consultations_and_refusals,
+)
 from plans.views.common import refused_photo_key
 
 
@@ -234,7 +238,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             entries = areas.entries()
             # Who wrote the draft as the page showed it (a save since is
             # refused as stale): a colleague's draft is signed once read.
-            drafted_by = record.last_saved_by
+            drafted_by, drafted_at = record.last_saved_by, record.updated_at
             try:
                 # Save and sign together: a refused signature saves nothing.
                 with transaction.atomic():
@@ -316,8 +320,8 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             except PlanError as error:
                 form_errors_from(error, form)
                 ask_times = isinstance(error, records.TimesToCheck)
-                # Nothing was saved: the draft is still the writer's.
-                record.last_saved_by = drafted_by
+                # Nothing was saved: the draft is still the writer's, as saved.
+                record.last_saved_by, record.updated_at = drafted_by, drafted_at
     # A photo refused on its way in (plans.views.photos.photo_upload): said
     # beside the photo form, or at the top when the page shows no such form.
     refused_photo = request.session.pop(refused_photo_key(session.pk), None) or {}
@@ -335,6 +339,11 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
     photos = sorted(
         session.photos.select_related("uploaded_by"),
         key=lambda p: (p.area, p.moment != Photo.Moment.BEFORE, p.uploaded_at),
+    )
+    take_care, refusals = (
+        ({}, {})
+        if record.is_signed or lost
+        else later_consultations_and_refusals([session.plan])
     )
     return render(
         request,
@@ -361,9 +370,10 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             "ask_times": ask_times,
             # Ticked for the times as they are still typed.
             "times_checked": _times_checked(request),
-            "later": None
-            if record.is_signed or lost
-            else later_consultations([session.plan]).get(session.plan_id),
+            "later": take_care.get(session.plan_id),
+            # A later consultation that refuses or refers: signing asks that it
+            # was read, as for the plan's own.
+            "later_refusal": refusals.get(session.plan_id),
             # Whose medication holds for this session (the pre-care emails'),
             # asked before treating only.
             "in_force": None
