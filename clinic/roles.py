@@ -60,6 +60,13 @@ def has_role(user: AbstractBaseUser, role: str) -> bool:
     return role in user_roles(user) or (role == MANAGER and user.is_superuser)
 
 
+def staff_name(user: AbstractBaseUser) -> str:
+    """A colleague as pages name them: as a practitioner ("Dr Priya Patel"),
+    else by their full name or username."""
+    practitioner = getattr(user, "practitioner", None)
+    return str(practitioner) if practitioner else user.get_full_name() or str(user)
+
+
 def is_practitioner(user: AbstractBaseUser) -> bool:
     """Someone who treats patients (an active practitioner of the clinic): who
     decides a consultation and signs, amends and removes photos from a record.

@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 
 from clinic import services as booking
 from clinic.models import Appointment, Area, Consultation
-from clinic.roles import is_practitioner
+from clinic.roles import is_practitioner, staff_name
 from clinic.scheduling import when_text
 from plans.models import (
     Amendment,
@@ -356,7 +356,7 @@ def sign_record(
                 "%(name)s wrote this draft: read it, tick that you have, and sign "
                 "it in your name (or save it as a draft for them to sign)."
             )
-            % {"name": writer_name(drafted_by)}
+            % {"name": staff_name(drafted_by)}
         )
     consultation = record.session.plan.consultation
     # The plan's consultation, or a later one that refuses or refers the
@@ -365,27 +365,21 @@ def sign_record(
     refusal = later_consultations_and_refusals([record.session.plan])[1].get(
         record.session.plan_id
     )
-    refused = (
-        consultation.decision
-        if consultation.decision != consultation.Decision.ELIGIBLE
-        else refusal.decision
-        if refusal is not None
-        else ""
-    )
+    if consultation.decision != consultation.Decision.ELIGIBLE:
+        refused = consultation.decision
+        said = _("The consultation this plan started from now says %(decision)s.")
+    elif refusal is not None:
+        refused = refusal.decision
+        said = _("A later consultation of the patient says %(decision)s.")
+    else:
+        refused = ""
     if refused and not despite_decision:
-        if consultation.decision != consultation.Decision.ELIGIBLE:
-            said = _("The consultation this plan started from now says %(decision)s.")
-        else:
-            said = _("A later consultation of the patient says %(decision)s.")
+        read_it = _(
+            "Read it before signing; if the session took place, tick that you "
+            "have, and sign."
+        )
         problems.append(
-            (
-                said
-                + " "
-                + _(
-                    "Read it before signing; if the session took place, tick that "
-                    "you have, and sign."
-                )
-            )
+            f"{said} {read_it}"
             % {"decision": Consultation.Decision(refused).label.lower()}
         )
     missing = []
@@ -439,13 +433,6 @@ def sign_record(
         update_fields=["signed_by", "signed_at", "signed_despite", "updated_at"]
     )
     return record
-
-
-def writer_name(user: AbstractBaseUser) -> str:
-    """A colleague as the record pages name them: as a practitioner ("Dr Priya
-    Patel"), else by their full name or username."""
-    practitioner = getattr(user, "practitioner", None)
-    return str(practitioner) if practitioner else user.get_full_name() or str(user)
 
 
 def _display(record: SessionRecord, field: str) -> str:

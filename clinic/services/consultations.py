@@ -18,7 +18,7 @@ from clinic.models import (
     ConsultationChange,
     Patient,
 )
-from clinic.roles import is_practitioner
+from clinic.roles import is_practitioner, staff_name
 from clinic.scheduling import when_text
 from clinic.services.booking import notify
 from clinic.services.changes import _locked, _refuse, complete_appointment
@@ -242,11 +242,11 @@ def differences(before: Consultation, after: Consultation) -> list[list[str]]:
 def _decider(consultation: Consultation) -> str:
     if consultation.decided_by is None:
         return ""
-    user = consultation.decided_by
-    practitioner = getattr(user, "practitioner", None)
-    who = str(practitioner) if practitioner else user.get_full_name() or str(user)
     when = timezone.localtime(consultation.decided_at)
-    return f"{who}, {formats.date_format(when, 'j M Y, H:i')}"
+    return (
+        f"{staff_name(consultation.decided_by)}, "
+        f"{formats.date_format(when, 'j M Y, H:i')}"
+    )
 
 
 def _in_words(consultation: Consultation, name: str) -> str:

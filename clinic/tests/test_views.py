@@ -2532,21 +2532,23 @@ def test_a_patient_under_18_is_marked_as_needing_a_guardians_consent(
 BOOK_FROM_CALENDAR = "Book a consultation"
 
 
+def every_kind_of_day(practitioner, *, monday: date) -> None:
+    """Open Monday to Saturday, the practitioner working Monday to Friday;
+    Thursday closed (staff training), Friday away all day (a course)."""
+    open_and_working(practitioner)
+    WorkingHours.objects.filter(practitioner=practitioner, weekday=5).delete()
+    ClosureDay.objects.create(date=monday + timedelta(days=3), reason="Staff training")
+    friday = datetime.combine(monday + timedelta(days=4), time(0))
+    away(practitioner, friday, friday + timedelta(days=1), "Course")
+
+
 @pytest.mark.usefixtures("frozen_now")
 def test_a_week_offers_to_book_a_consultation_on_each_day_one_can_be(
     client, front_desk, practitioner
 ):
     """Wednesday 25 Nov is today: Monday and Tuesday are over, Thursday closed,
     Friday away, Saturday not worked, Sunday shut."""
-    open_and_working(practitioner)
-    WorkingHours.objects.filter(practitioner=practitioner, weekday=5).delete()
-    ClosureDay.objects.create(date=date(2026, 11, 26), reason="Staff training")
-    away(
-        practitioner,
-        datetime(2026, 11, 27, 0, 0),
-        datetime(2026, 11, 28, 0, 0),
-        "Course",
-    )
+    every_kind_of_day(practitioner, monday=date(2026, 11, 23))
     client.force_login(front_desk)
 
     columns = calendar_columns(
@@ -2686,15 +2688,7 @@ def test_registering_someone_registered_already_from_the_calendar_books_them(
 def test_a_booking_link_to_a_day_closed_since_says_so(client, front_desk, practitioner):
     """A calendar tab left open while a manager closed the day, or added time
     off: the link says so before a patient is looked for."""
-    open_and_working(practitioner)
-    WorkingHours.objects.filter(practitioner=practitioner, weekday=5).delete()
-    ClosureDay.objects.create(date=date(2026, 12, 3), reason="Staff training")
-    away(
-        practitioner,
-        datetime(2026, 12, 4, 0, 0),
-        datetime(2026, 12, 5, 0, 0),
-        "Course",
-    )
+    every_kind_of_day(practitioner, monday=date(2026, 11, 30))
     client.force_login(front_desk)
 
     def said(day: str) -> str:

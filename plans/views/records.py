@@ -17,7 +17,7 @@ from django.views.decorators.http import require_safe
 
 from clinic import roles
 from clinic.models import Appointment, Area, ClinicalAccess, Practitioner
-from clinic.roles import is_practitioner
+from clinic.roles import is_practitioner, staff_name
 from clinic.services import (
     attach_consultations_in_force,
     consultation_in_force,
@@ -388,7 +388,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             "can_amend": record.is_signed and practitioner,
             "can_remove_photos": practitioner,
             "can_sign": request.user.has_perm("plans.sign_sessionrecord"),
-            "drafted_by_name": records.writer_name(record.last_saved_by)
+            "drafted_by_name": staff_name(record.last_saved_by)
             if record.last_saved_by_id
             else "",
         },
