@@ -105,11 +105,15 @@ class Availability(SlotRules):
         # The patient's appointments: only with the rooms' bookings to come, so
         # that every row not of the practitioners is the patient's.
         patients_own = patient_id is not None and rooms_later
+        patients: list = []
         if practitioner_ids is not None and rooms_later:
-            mine = Q(practitioner_id__in=practitioner_ids)
-            booked = booked.filter(
-                mine | Q(patient_id=patient_id) if patients_own else mine
-            )
+            if patients_own:
+                patients.append(
+                    booked.filter(patient_id=patient_id).exclude(
+                        practitioner_id__in=practitioner_ids
+                    )
+                )
+            booked = booked.filter(practitioner_id__in=practitioner_ids)
         elif practitioner_ids is not None and room_ids is not None:
             booked = booked.filter(
                 Q(practitioner_id__in=practitioner_ids) | Q(room_id__in=room_ids)
@@ -137,7 +141,7 @@ class Availability(SlotRules):
             time_off=dict(time_off),
             room_windows=[] if rooms_later else None,
         )
-        rows = fetch_booked(booked)
+        rows = fetch_booked(booked, *patients)
         if patients_own and practitioner_ids is not None:
             rows = _patients_own_held(rows, set(practitioner_ids))
         availability.add_bookings(rows)

@@ -6,12 +6,15 @@ from datetime import UTC, datetime, timedelta
 from typing import NamedTuple
 
 from django.db import connection
-from django.db.models import QuerySet
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from clinic.models import (
     Appointment,
     Patient,
+    local_midnight,
 )
 
 BOOKED_FIELDS = (
@@ -24,6 +27,9 @@ BOOKED_FIELDS = (
     "patient__first_name",
     "patient__last_name",
 )
+# Read as text on SQLite, where Python's sqlite3 would otherwise parse each one
+# into a naive datetime that then needs its time zone: see _utc().
+TEXT_TIMES = frozenset({"start", "end"})
 # The rooms' bookings are read for at most this many time windows in one query
 # (neighbouring windows are joined beyond it).
 MAX_ROOM_WINDOWS = 200
@@ -127,15 +133,41 @@ def covered(
     return False
 
 
-def fetch_booked(appointments: QuerySet[Appointment]) -> list[Booked]:
-    """The appointments as Booked, in the queryset's order (one query).
+def fetch_booked(
+    appointments: QuerySet[Appointment], *more: QuerySet[Appointment]
+) -> list[Booked]:
+    """The appointments as Booked (one query): in the queryset's order, or, with
+    ``more`` querysets (which must not share rows), all of them by start.
 
     Read straight off the cursor: a year of a practitioner's bookings is
     thousands of rows, and the ORM's per-value conversions would cost more than
     the query itself.
     """
-    sql, params = appointments.values_list(*BOOKED_FIELDS).query.sql_with_params()
-    return _read_booked(sql, params)
+    fields = [
+        Cast(name, TextField()) if name in TEXT_TIMES and _times_as_text() else name
+        for name in BOOKED_FIELDS
+    ]
+    query = appointments.values_list(*fields)
+    if more:
+        # UNION ALL of index ranges, sorted here: an OR of them in one WHERE
+        # makes the database merge row ids and sort the rows itself.
+        query = query.order_by().union(
+            *(other.order_by().values_list(*fields) for other in more), all=True
+        )
+    sql, params = query.query.sql_with_params()
+    booked = _read_booked(sql, params)
+    if more:
+        booked.sort(key=start_of)
+    return booked
+
+
+def _times_as_text() -> bool:
+    return connection.vendor == "sqlite"
+
+
+def _time_column(column: str) -> str:
+    """A datetime column of raw SQL, as _read_booked() reads it."""
+    return f"CAST({column} AS TEXT)" if _times_as_text() else column
 
 
 def _read_booked(sql: str, params: list) -> list[Booked]:
@@ -157,9 +189,24 @@ def _read_booked(sql: str, params: list) -> list[Booked]:
     ]
 
 
-def _utc(moment: datetime) -> datetime:
-    # PostgreSQL hands back aware datetimes; SQLite naive ones, in UTC.
+def _utc(moment: datetime | str) -> datetime:
+    # PostgreSQL hands back aware datetimes; SQLite the text it stores, in UTC.
+    # Parsing that with its offset costs a fraction of parsing it naive and
+    # then setting the zone with replace(), which counts on a year of bookings.
+    if moment.__class__ is str:
+        return _from_text(f"{moment}+00:00")
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+_from_text = datetime.fromisoformat
+
+
+def _earliest_overlapping(moment: datetime) -> datetime:
+    """The earliest start of a booking that may overlap ``moment``: the local
+    midnight before it (a booking starts and ends on one day), and never more
+    than the longest appointment before it."""
+    midnight = local_midnight(timezone.localdate(moment))
+    return max(midnight, moment - LONGEST_APPOINTMENT)
 
 
 def room_bookings(
@@ -178,9 +225,10 @@ def room_bookings(
     patient = Patient._meta.db_table
     params: list = []
     for start, end in windows:
-        # A booking that overlaps the window starts after this.
+        # A booking that overlaps the window starts after this: an appointment
+        # starts and ends on one day, so no earlier than the window's midnight.
         params += [
-            ops.adapt_datetimefield_value(start - LONGEST_APPOINTMENT),
+            ops.adapt_datetimefield_value(_earliest_overlapping(start)),
             ops.adapt_datetimefield_value(start),
             ops.adapt_datetimefield_value(end),
         ]
@@ -190,7 +238,8 @@ def room_bookings(
         WITH w (earliest, opens, closes) AS (
             VALUES {", ".join(["(%s, %s, %s)"] * len(windows))}
         )
-        SELECT DISTINCT a.id, a.practitioner_id, a.room_id, a.start, a."end",
+        SELECT DISTINCT a.id, a.practitioner_id, a.room_id,
+               {_time_column("a.start")}, {_time_column('a."end"')},
                a.kind, p.first_name, p.last_name
         FROM w
         JOIN {ops.quote_name(appointment)} a

@@ -1155,6 +1155,33 @@ def test_a_day_long_booking_on_the_night_the_clocks_go_back_is_found(
     assert [c.code for c in clashes] == ["room_clash"]
 
 
+def test_a_room_booking_begun_before_the_free_time_is_found(
+    practitioner, other_practitioner, room
+):
+    # The rooms' bookings are read from the window's midnight on.
+    AppointmentFactory(
+        practitioner=other_practitioner,
+        room=room,
+        start=at(FIRST_DAY, 8),
+        end=at(FIRST_DAY, 10, 30),
+    )
+    free = (at(FIRST_DAY, 10), at(FIRST_DAY, 12))
+    availability = Availability.load(
+        start=free[0], end=free[1], practitioner_ids=[practitioner.pk], room_ids=[]
+    )
+    availability.load_rooms(room_ids=[room.pk], windows=[free])
+
+    def clashes(start, end):
+        return availability.clashes(
+            start=start, end=end, practitioner=practitioner, room=room
+        )
+
+    assert [c.code for c in clashes(at(FIRST_DAY, 10), at(FIRST_DAY, 11))] == [
+        "room_clash"
+    ]
+    assert clashes(at(FIRST_DAY, 10, 30), at(FIRST_DAY, 11, 30)) == []
+
+
 def test_working_hours_from_a_time_the_clocks_skip_need_no_full_reload(
     settings, practitioner, room, patient, caplog
 ):
