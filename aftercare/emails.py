@@ -18,11 +18,13 @@ from django.utils import formats, timezone
 from django.utils.html import linebreaks
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from aftercare.calendar import calendar_files
 from aftercare.models import (
     PLACEHOLDER,
     TRANSACTIONAL,
+    CopyReason,
     Kind,
     Reminder,
     ReminderRule,
@@ -194,6 +196,14 @@ def _was(appointment: Appointment, before: Before | None) -> dict:
     }
 
 
+# Leads a pre-care email sent again because a later consultation changed the
+# medication to stop.
+MEDICATION_CHANGED_NOTE = _lazy(
+    "This email replaces our earlier one: what to stop using before your "
+    "session has changed since we wrote."
+)
+
+
 def reminder_message(
     reminder: Reminder,
     *,
@@ -243,6 +253,9 @@ def reminder_message(
     ) % {"phone": settings.CLINIC_PHONE}
     subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
     text = fill(rule.body, values) if rule else ""
+    if reminder.copy_reason == CopyReason.MEDICATION_CHANGED:
+        subject = _("Updated: %(subject)s") % {"subject": subject}
+        text = f"{MEDICATION_CHANGED_NOTE}\n\n{text}" if text else text
     rows = [
         {
             "appointment": a,

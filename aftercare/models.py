@@ -314,6 +314,14 @@ class ReminderQuerySet(models.QuerySet):
         )
 
 
+class CopyReason(models.TextChoices):
+    ON_REQUEST = "on_request", _("on request")
+    MEDICATION_CHANGED = (
+        "medication",
+        _("the medication to stop changed after it was sent"),
+    )
+
+
 class Reminder(models.Model):
     """One email the clinic will send, is sending, or has sent."""
 
@@ -361,6 +369,10 @@ class Reminder(models.Model):
         null=True,
         blank=True,
         related_name="copies",
+    )
+    # Why a copy was sent: the patient hears why, staff read it in the outbox.
+    copy_reason = models.CharField(
+        _("sent again"), max_length=20, choices=CopyReason.choices, blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -13,6 +13,7 @@ from aftercare.models import (
     AFTERCARE,
     BEFORE_START,
     TRANSACTIONAL,
+    CopyReason,
     Kind,
     Reminder,
     ReminderRule,
@@ -280,6 +281,7 @@ def send_copy(
                 series=reminder.series,
                 due_at=now,
                 copy_of_id=original_pk,
+                copy_reason=CopyReason.ON_REQUEST,
             )
     except IntegrityError as error:
         # reminder_one_copy_on_its_way: the database's word on the same rule.

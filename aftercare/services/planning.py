@@ -16,6 +16,7 @@ from aftercare.models import (
     AFTERCARE,
     BEFORE_START,
     TRANSACTIONAL,
+    CopyReason,
     Kind,
     Reminder,
     ReminderRule,
@@ -229,6 +230,7 @@ def resend_pre_care(appointments: list[Appointment], *, now: datetime) -> None:
             version=row.version,
             due_at=now,
             copy_of=row,
+            copy_reason=CopyReason.MEDICATION_CHANGED,
         )
         for appointment_id, row in last_sent.items()
         if appointment_id not in waiting

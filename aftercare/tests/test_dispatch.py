@@ -14,7 +14,7 @@ from django.utils import timezone
 from icalendar import Calendar
 
 from aftercare import services
-from aftercare.models import AFTERCARE, Kind, Reminder, ReminderRule
+from aftercare.models import AFTERCARE, CopyReason, Kind, Reminder, ReminderRule
 from aftercare.services import OutboxError
 from aftercare.tasks import dispatch_due_reminders
 from clinic.models import Appointment, Consultation, Patient
@@ -960,13 +960,18 @@ def test_a_medication_recorded_after_the_pre_care_went_out_is_told_again(
     screened("Tretinoin 0.05% cream")
     dispatch(monday + HOUR + 2 * MINUTE)
 
-    [_, again] = [m for m in mailoutbox if m.subject.startswith("Getting ready")]
+    [_, again] = [m for m in mailoutbox if "Getting ready" in m.subject]
     assert "Please stop Tretinoin 0.05% cream" in text_of(again)
+    # The patient reads that it replaces the first, and why.
+    assert again.subject.startswith("Updated: Getting ready")
+    for part in (text_of(again), html_of(again)):
+        assert "This email replaces our earlier one" in part
     copy = Reminder.objects.get(copy_of__isnull=False)
-    assert (copy.appointment, copy.kind, copy.status) == (
+    assert (copy.appointment, copy.kind, copy.status, copy.copy_reason) == (
         session.appointment,
         Kind.PRE_CARE,
         Status.SENT,
+        CopyReason.MEDICATION_CHANGED,
     )
     screened("")
     dispatch(monday + HOUR + 3 * MINUTE)
@@ -1498,7 +1503,12 @@ def test_a_sent_confirmation_is_sent_again_as_a_copy_on_request(
         (f"appointment-{appointment.pk}@clinic.example", 0)
     ]
     copy.refresh_from_db()
-    assert (copy.status, copy.copy_of, copy.version) == (Status.SENT, original, 0)
+    assert (copy.status, copy.copy_of, copy.version, copy.copy_reason) == (
+        Status.SENT,
+        original,
+        0,
+        CopyReason.ON_REQUEST,
+    )
     original.refresh_from_db()
     assert original.sent_at == NOW  # the original's record stays as it was
     # Sent already, but a moment ago: another click is taken for a second one,

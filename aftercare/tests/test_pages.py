@@ -14,7 +14,7 @@ from django.utils import timezone
 from django.utils.html import escape
 
 from aftercare import services
-from aftercare.models import Kind, Reminder, ReminderRule
+from aftercare.models import CopyReason, Kind, Reminder, ReminderRule
 from aftercare.views import NewestFirstPage
 from clinic.models import Appointment, Patient
 from clinic.services import (
@@ -494,9 +494,30 @@ def test_the_front_desk_sends_a_copy_of_a_sent_email_from_its_page(
     assert response.redirect_chain == [(copy.get_absolute_url(), 302)]
     body = response.content.decode()
     assert f"A copy goes out to {patient.email} in a moment." in body
-    assert "the email sent before" in body
+    assert "the email sent before</a>, sent again on request)" in body
     outbox = client.get(reverse("aftercare:outbox")).content.decode()
-    assert "copy</span>" in outbox
+    assert "copy on request</span>" in outbox
+
+
+def test_a_copy_sent_because_the_medication_changed_says_so(as_user, confirmation):
+    copy = Reminder.objects.create(
+        patient=confirmation.patient,
+        appointment=confirmation.appointment,
+        kind=confirmation.kind,
+        due_at=confirmation.due_at,
+        copy_of=confirmation,
+        copy_reason=CopyReason.MEDICATION_CHANGED,
+    )
+    client = as_user("front_desk")
+
+    outbox = client.get(reverse("aftercare:outbox")).content.decode()
+    preview = client.get(copy.get_absolute_url()).content.decode()
+
+    assert "copy: the medication to stop changed</span>" in outbox
+    assert (
+        "sent again because the medication to stop changed after it was sent)"
+        in preview
+    )
 
 
 def test_a_sent_emails_preview_says_it_is_written_from_todays_bookings(

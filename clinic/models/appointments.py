@@ -49,6 +49,10 @@ def choice_label(choices: type[models.Choices], value) -> str:
     return label
 
 
+# How long before its start a patient may be checked in (arrived early).
+CHECK_IN_EARLIEST = timedelta(hours=2)
+
+
 def local_midnight(day: date) -> datetime:
     """The start of ``day`` in the clinic's time zone, as an aware datetime."""
     return datetime.combine(day, datetime.min.time(), timezone.get_current_timezone())
@@ -156,6 +160,11 @@ class Appointment(models.Model):
 
     def get_status_display(self) -> str:
         return choice_label(self.Status, self.status)
+
+    @property
+    def check_in_opens(self) -> datetime:
+        """From when the patient may be checked in (arrived early)."""
+        return self.start - CHECK_IN_EARLIEST
 
     @property
     def status_phrase(self) -> str:

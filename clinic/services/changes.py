@@ -2,7 +2,7 @@
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from operator import attrgetter
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -365,10 +365,6 @@ def cancel_appointments(
     return cancelled
 
 
-# How long before its start a patient may be checked in (arrived early).
-CHECK_IN_EARLIEST = timedelta(hours=2)
-
-
 @transaction.atomic
 def check_in_appointment(
     *,
@@ -411,7 +407,7 @@ def check_in_appointment(
         raise _refuse(
             _("Patients can be checked in on the day of their appointment only.")
         )
-    opens = appointment.start - CHECK_IN_EARLIEST
+    opens = appointment.check_in_opens
     if now < opens:
         # Most likely the wrong row of the arrivals list.
         raise _refuse(

@@ -186,7 +186,10 @@ def test_front_desk_sees_todays_arrivals_with_check_in(
         room=room,
         patient__first_name="Grace",
         patient__last_name="Hopper",
-        start=at(NOW.date(), 11),
+        start=at(NOW.date(), 10),
+    )
+    later = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(NOW.date(), 11)
     )
     AppointmentFactory(practitioner=practitioner, room=room, start=at(THURSDAY, 11))
     client.force_login(front_desk)
@@ -194,8 +197,28 @@ def test_front_desk_sees_todays_arrivals_with_check_in(
     body = response.content.decode()
     assert "Today&#x27;s arrivals" in body or "Today's arrivals" in body
     assert "Grace Hopper" in body
-    assert "Check in" in body
-    assert len(response.context["arrivals"]) == 1
+    # 08:30: check-in is open for 10:00, from 09:00 for 11:00.
+    assert body.count(">Check in</button>") == 1
+    assert "Check-in from 09:00" in body
+    assert len(response.context["arrivals"]) == 2
+    detail = client.get(reverse("clinic:appointment_detail", args=[later.pk]))
+    assert "Check-in from 09:00" in detail.content.decode()
+    assert ">Check in</button>" not in detail.content.decode()
+
+
+@pytest.mark.usefixtures("frozen_now")
+def test_another_days_calendar_offers_no_check_in(
+    client, front_desk, practitioner, room
+):
+    booked = AppointmentFactory(
+        practitioner=practitioner, room=room, start=at(THURSDAY, 11)
+    )
+    client.force_login(front_desk)
+
+    thursday = client.get(reverse("clinic:calendar_day"), {"date": THURSDAY})
+
+    assert str(booked.patient) in thursday.content.decode()
+    assert "Check in" not in thursday.content.decode()
 
 
 def test_an_arrival_whose_time_has_passed_can_be_marked_a_no_show_from_today(

@@ -147,8 +147,10 @@ def appointment_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "can_change": request.user.has_perm("clinic.change_appointment"),
             # A practitioner writes the consultation; a manager reads it.
             "can_record_consultation": is_practitioner(request.user),
-            "is_today": timezone.localdate(appointment.start) == timezone.localdate(),
-            "has_started": appointment.start <= timezone.now(),
+            "now": now,
+            "is_today": timezone.localdate(appointment.start)
+            == timezone.localdate(now),
+            "has_started": appointment.start <= now,
             # Over and still booked: a no-show to mark, not a time to move.
             "is_over": appointment.end <= now,
             # Then it can no longer be moved, cancelled or marked as missed.
