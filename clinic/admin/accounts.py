@@ -32,6 +32,12 @@ LAST_MANAGER = gettext_lazy(
 )
 
 
+OWN_MANAGER_ROLE = gettext_lazy(
+    "You can't take away your own Manager role or deactivate your own account: "
+    "Settings would close to you as you save. Another manager does it."
+)
+
+
 def is_last_manager(account: User) -> bool:
     """The account is the only active one that can open Settings."""
     if not (account.pk and account.is_active):
@@ -226,6 +232,8 @@ class StaffAccountAdmin(UserAdmin):
                 )
                 if not stays_manager and is_last_manager(self.instance):
                     raise forms.ValidationError(LAST_MANAGER)
+                if not stays_manager and self.instance.pk == request.user.pk:
+                    raise forms.ValidationError(OWN_MANAGER_ROLE)
                 return data
 
             def clean_groups(self):

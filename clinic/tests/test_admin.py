@@ -322,13 +322,42 @@ def test_the_last_manager_keeps_the_role_and_the_account(
     assert manager.is_active
     assert manager.groups.filter(name=roles.MANAGER).exists()
 
-    # With a second manager, either may step down.
-    UserFactory(username="deputy", role=roles.MANAGER)
+    # With a second manager, the other takes it away (not themselves: see below).
+    deputy = UserFactory(username="deputy", role=roles.MANAGER, is_staff=True)
+    admin_client.force_login(deputy)
     accepted = admin_client.post(url, data)
 
     assert accepted.status_code == 302
     manager.refresh_from_db()
     assert not (manager.is_active and manager.is_staff)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{"groups": "front desk"}, {"is_active": ""}],
+    ids=["role taken away", "account deactivated"],
+)
+def test_a_manager_leaves_their_own_role_and_account_to_another(
+    client, manager, changes
+):
+    UserFactory(username="deputy", role=roles.MANAGER)
+    client.force_login(manager)
+    managers = Group.objects.get(name=roles.MANAGER)
+    front_desk = Group.objects.get(name=roles.FRONT_DESK)
+    url = reverse("admin:auth_user_change", args=[manager.pk])
+    data = account_data(manager, groups=[managers.pk])
+    if "groups" in changes:
+        changes = {"groups": [front_desk.pk]}
+
+    refused = client.post(url, data | changes)
+
+    assert refused.status_code == 200
+    assert "You can&#x27;t take away your own Manager role" in (
+        refused.content.decode()
+    )
+    manager.refresh_from_db()
+    assert manager.is_active
+    assert manager.groups.filter(name=roles.MANAGER).exists()
 
 
 def test_an_inactive_manager_doesnt_count_as_another_one(admin_client, manager):

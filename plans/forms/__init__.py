@@ -1,6 +1,7 @@
 """The plans app's forms, one module per area; import them from here."""
 
 from plans.forms.plans import (
+    CancelPlanForm,
     CancelSessionForm,
     ChangeResourcesForm,
     ExtendForm,
@@ -24,6 +25,7 @@ from plans.forms.records import (
 __all__ = [
     "AmendForm",
     "AreaFormSet",
+    "CancelPlanForm",
     "CancelSessionForm",
     "ChangeResourcesForm",
     "ExtendForm",

@@ -385,6 +385,11 @@ class ReasonForm(forms.Form):
         )
 
 
+class CancelPlanForm(HiddenErrorsShown, ReasonForm):
+    # The sessions the page listed to cancel (services.open_sessions_seen()).
+    seen = PageVersionField()
+
+
 class ExtendForm(HiddenErrorsShown, forms.Form):
     reason = forms.CharField(
         label=gettext_lazy("Reason (needed beyond the protocol's maximum)"),

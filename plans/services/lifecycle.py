@@ -6,6 +6,7 @@ from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -14,6 +15,7 @@ from clinic import services as booking
 from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
 from clinic.roles import is_practitioner
 from clinic.scheduling import day_text, when_text
+from clinic.services.stale import appointments_seen
 from plans.models import (
     MAX_PLANNED_SESSIONS,
     Protocol,
@@ -473,14 +475,31 @@ def whose_to_end(plan: TreatmentPlan, user: AbstractBaseUser) -> str:
 
 
 @transaction.atomic
+def open_sessions(plan: TreatmentPlan) -> QuerySet[Appointment]:
+    """The plan's sessions not yet done (booked or checked in), in order: what
+    cancelling the rest of it cancels."""
+    return Appointment.objects.filter(
+        treatment_session__plan=plan, status__in=Appointment.OPEN_STATUSES
+    ).order_by("start", "pk")
+
+
+def open_sessions_seen(appointments: Iterable[Appointment]) -> str:
+    """What the page that cancels the rest of a plan listed (open_sessions())."""
+    return appointments_seen(appointments)
+
+
 def cancel_plan(
     *,
     plan: TreatmentPlan,
     reason: str,
     by: AbstractBaseUser,
     now: datetime | None = None,
+    seen: str | None = None,
 ) -> int:
-    """Cancel the rest of a plan: every session not yet done. Returns how many."""
+    """Cancel the rest of a plan: every session not yet done. Returns how many.
+
+    ``seen`` (open_sessions_seen() of the page that asks) refuses to cancel
+    sessions booked, moved or cancelled since that page listed them."""
     now = now or timezone.now()
     reason = reason.strip()
     if not reason:
@@ -491,12 +510,15 @@ def cancel_plan(
     refusal = whose_to_end(plan, by)
     if refusal:
         raise PlanError(refusal)
-    upcoming = list(
-        Appointment.objects.filter(
-            treatment_session__plan=plan,
-            status__in=Appointment.OPEN_STATUSES,
-        ).order_by("start")
-    )
+    upcoming = list(open_sessions(plan))
+    if seen is not None and seen != open_sessions_seen(upcoming):
+        raise StalePlan(
+            _(
+                "Someone booked, moved or cancelled a session of this plan while "
+                "your page was open, so nothing was cancelled. The list now shows "
+                "the sessions as they are: cancel again if it is still needed."
+            )
+        )
     under_way = next(
         (a for a in upcoming if a.status == Appointment.Status.CHECKED_IN), None
     )

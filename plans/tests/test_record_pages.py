@@ -2286,7 +2286,8 @@ def test_a_plan_with_a_past_session_begun_on_record_is_not_cancelled_whole(
     draft(yesterday)
     client.force_login(front_desk)
 
-    response = client.post(
+    response = post_as_page(
+        client,
         reverse("plans:cancel", args=[plan.pk]),
         {"reason": "Moving abroad"},
         follow=True,

@@ -923,6 +923,32 @@ def test_the_front_desk_reads_a_managers_spacing_reason_not_the_clinical_one(
     assert "clinical: practitioners see them" in page
 
 
+def test_a_managers_spacing_exception_warns_while_sessions_are_that_close(
+    client, front_desk, plan, sessions
+):
+    plan.spacing_notes = (
+        "Session 2 would be 21 days after session 1. Allowed by Mo Manager on "
+        "02 Mar 2027: Patient travelling"
+    )
+    plan.save()
+    client.force_login(front_desk)
+    warning = "Sessions closer than the minimum spacing:"
+    history = "Spacing below the minimum was allowed earlier; no session is that close"
+
+    # Moved back to its spacing since: the exception is history.
+    spaced = client.get(plan.get_absolute_url()).content.decode()
+    second = sessions[1].appointment
+    earlier = timedelta(days=7)
+    Appointment.objects.filter(pk=second.pk).update(
+        start=second.start - earlier, end=second.end - earlier
+    )
+    close = client.get(plan.get_absolute_url()).content.decode()
+
+    assert history in spaced and warning not in spaced
+    assert warning in close and history not in close
+    assert "Allowed by Mo Manager on 02 Mar 2027: Patient travelling" in close
+
+
 def test_the_booking_page_shows_the_plans_own_spacing_window(client, front_desk, plan):
     # Spacing below the protocol's window, with a practitioner's reason.
     plan.spacing_days = 21
@@ -2302,11 +2328,11 @@ def test_cancelling_the_rest_of_a_plan(client, front_desk, plan, sessions, froze
     assert "6 sessions to cancel" in asked
     assert asked.count("<li>") == 6
     assert "gets one email cancelling them" in asked
-    refused = client.post(url, {"reason": ""})
+    refused = post_as_page(client, url, {"reason": ""})
     assert refused.status_code == 200
     assert "reason" in refused.context["form"].errors
 
-    response = client.post(url, {"reason": "Patient moved away"}, follow=True)
+    response = post_as_page(client, url, {"reason": "Patient moved away"}, follow=True)
 
     assert "Plan cancelled; 6 booked sessions cancelled." in messages_of(response)
     plan.refresh_from_db()
@@ -2316,6 +2342,46 @@ def test_cancelling_the_rest_of_a_plan(client, front_desk, plan, sessions, froze
     assert not Appointment.objects.filter(
         treatment_session__plan=plan, status="booked"
     ).exists()
+
+
+def test_cancelling_the_rest_from_a_page_listing_other_sessions_cancels_nothing(
+    client, front_desk, plan, sessions, frozen_now
+):
+    """Two tabs: the cancel page listed six sessions; meanwhile a colleague moved
+    one. What the desk confirmed is not what would be cancelled."""
+    client.force_login(front_desk)
+    url = reverse("plans:cancel", args=[plan.pk])
+    listed = hidden_value(client.get(url), "seen")
+    moved = client.post(
+        move_url(sessions[5]),
+        {
+            **move_data(SERIES[5].date().isoformat(), time="14:00", action="move"),
+            "seen": hidden_value(client.get(move_url(sessions[5])), "seen"),
+        },
+    )
+    assert moved.status_code == 302
+
+    response = client.post(url, {"reason": "Patient moved away", "seen": listed})
+
+    assert response.status_code == 200
+    assert any("while your page was open" in m for m in messages_of(response))
+    # The list as it is now, and the reason typed, to send again once read.
+    assert "14:00" in response.content.decode()
+    assert response.context["form"]["reason"].value() == "Patient moved away"
+    plan.refresh_from_db()
+    assert plan.is_open
+    assert (
+        Appointment.objects.filter(
+            treatment_session__plan=plan, status="booked"
+        ).count()
+        == 6
+    )
+    again = client.post(
+        url, {"reason": "Patient moved away", **response.context["form"].data}
+    )
+    assert again.status_code == 302
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.CANCELLED
 
 
 def test_a_practitioner_discards_a_plan_nothing_is_booked_for(
@@ -2329,7 +2395,9 @@ def test_a_practitioner_discards_a_plan_nothing_is_booked_for(
         client.get(url).content.decode()
     )
 
-    response = client.post(url, {"reason": "Wrong protocol picked"}, follow=True)
+    response = post_as_page(
+        client, url, {"reason": "Wrong protocol picked"}, follow=True
+    )
 
     assert messages_of(response) == ["Plan discarded: it had no session booked."]
     plan.refresh_from_db()
@@ -2384,8 +2452,10 @@ def test_a_discarded_plans_consultation_offers_a_new_plan_on_the_patient_page(
     before = client.get(patient.get_absolute_url()).content.decode()
     assert "no plan yet" not in before
 
-    client.post(
-        reverse("plans:cancel", args=[draft.pk]), {"reason": "Started by mistake"}
+    post_as_page(
+        client,
+        reverse("plans:cancel", args=[draft.pk]),
+        {"reason": "Started by mistake"},
     )
 
     page = client.get(patient.get_absolute_url()).content.decode()

@@ -16,12 +16,17 @@ from django.views.decorators.http import require_POST, require_safe
 from clinic import services as clinic_services
 from clinic.models import Appointment, Consultation, Patient
 from clinic.roles import is_practitioner
-from clinic.views import form_errors_from, staff_view, tell_by_phone
+from clinic.views import (
+    form_errors_from,
+    posted_as_seen_now,
+    staff_view,
+    tell_by_phone,
+)
 from plans import services
 from plans.forms import (
+    CancelPlanForm,
     ExtendForm,
     PlanForm,
-    ReasonForm,
 )
 from plans.models import MAX_PLANNED_SESSIONS, Protocol, TreatmentPlan
 from plans.services import worklists
@@ -265,6 +270,8 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "unbooked": max(plan.planned_sessions - live, 0),
             "next_due": next_due,
             "window": services.window_for(plan),
+            # A manager's spacing exceptions warn while a session is that close.
+            "too_close_now": any(r.get("spacing_flag") == "short" for r in rows),
             "later": _later_consultation(request, later),
             "on_hold": on_hold,
             "clinician": request.user.has_perm("clinic.change_consultation"),
@@ -380,12 +387,27 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect(plan)
     # Nothing ever booked: the plan is discarded, not a course cut short.
     untouched = not plan.sessions.exists()
-    form = ReasonForm(request.POST or None)
+    to_cancel = _to_cancel(plan)
+    form = CancelPlanForm(
+        request.POST or None,
+        initial={"seen": services.open_sessions_seen(to_cancel)},
+    )
     if request.method == "POST" and form.is_valid():
         try:
             count = services.cancel_plan(
-                plan=plan, reason=form.cleaned_data["reason"], by=request.user
+                plan=plan,
+                reason=form.cleaned_data["reason"],
+                by=request.user,
+                seen=form.cleaned_data["seen"],
             )
+        except services.StalePlan as error:
+            # The list shows the sessions as they are now, with the reason typed.
+            messages.error(request, error.messages[0])
+            to_cancel = _to_cancel(plan)
+            form = CancelPlanForm(
+                posted_as_seen_now(request, services.open_sessions_seen(to_cancel))
+            )
+            form.is_valid()
         except services.PlanError as error:
             form_errors_from(error, form)
         else:
@@ -411,13 +433,14 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             "untouched": untouched,
             # What "Cancel the plan" cancels, said before it is done.
-            "to_cancel": Appointment.objects.filter(
-                treatment_session__plan=plan,
-                status__in=Appointment.OPEN_STATUSES,
-            )
-            .select_related("practitioner__user", "room")
-            .order_by("start"),
+            "to_cancel": to_cancel,
         },
+    )
+
+
+def _to_cancel(plan: TreatmentPlan) -> list[Appointment]:
+    return list(
+        services.open_sessions(plan).select_related("practitioner__user", "room")
     )
 
 
