@@ -213,6 +213,38 @@ def test_the_week_runs_from_monday_to_saturday_with_some_today(seeded):
     assert kinds == {Appointment.Kind.CONSULTATION, Appointment.Kind.TREATMENT}
 
 
+@pytest.mark.parametrize(
+    "now",
+    [
+        datetime(2026, 11, 28, 11, 0, tzinfo=ZoneInfo("Europe/London")),
+        datetime(2026, 11, 29, 11, 0, tzinfo=ZoneInfo("Europe/London")),
+    ],
+    ids=["Saturday", "Sunday"],
+)
+def test_loaded_at_a_weekend_the_physician_has_todays_session_to_record(db, now):
+    seed_demo(now)
+    today = now.date()
+    patel = Practitioner.objects.get(user__username="dr.patel")
+
+    todays = Appointment.objects.filter(
+        practitioner=patel,
+        kind=Appointment.Kind.TREATMENT,
+        start__gte=local_midnight(today),
+        start__lt=local_midnight(today + timedelta(days=1)),
+    )
+
+    assert todays.filter(treatment_session__plan__isnull=False).exists()
+    assert OpeningHours.objects.filter(weekday=today.weekday()).exists()
+    assert patel.working_hours.filter(weekday=today.weekday()).exists()
+
+
+def test_loaded_on_a_weekday_the_week_is_as_planned(seeded):
+    patel = Practitioner.objects.get(user__username="dr.patel")
+
+    assert not patel.working_hours.filter(weekday__gte=5).exists()
+    assert not OpeningHours.objects.filter(weekday=6).exists()
+
+
 def test_past_appointments_are_completed_but_for_one_no_show(seeded):
     ended = Appointment.objects.filter(end__lte=NOW)
     statuses = set(ended.values_list("status", flat=True))

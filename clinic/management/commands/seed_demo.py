@@ -106,6 +106,30 @@ WORKING_HOURS = {
     | {SAT: [("09:00", "14:00")]},
 }
 
+# The demo plans' practitioner (plans/demo.py).
+PHYSICIAN = "dr.patel"
+# Loaded on a day the clinic or the physician would be off (a weekend), the
+# demo opens that weekday too and the physician works it: whoever tries the demo
+# that day has today's session of the demo plan to record (plans/demo.py).
+DAY_OFF_HOURS = ("09:00", "14:00")
+
+
+def opening_hours(today: date) -> dict[int, list[tuple[time, time]]]:
+    """The demo clinic's opening hours, open on ``today``'s weekday."""
+    if today.weekday() in OPENING_HOURS:
+        return OPENING_HOURS
+    opens, closes = DAY_OFF_HOURS
+    return OPENING_HOURS | {today.weekday(): [(_t(opens), _t(closes))]}
+
+
+def working_hours(username: str, today: date) -> dict[int, list[tuple[str, str]]]:
+    """A demo practitioner's week; the physician's includes ``today``'s weekday."""
+    week = WORKING_HOURS[username]
+    if username != PHYSICIAN or today.weekday() in week:
+        return week
+    return week | {today.weekday(): [DAY_OFF_HOURS]}
+
+
 CONSULTATION = Appointment.Kind.CONSULTATION
 
 # The appointments a practitioner could have on any day: (start, minutes, kind,
@@ -344,9 +368,10 @@ class Command(BaseCommand):
         tz = timezone.get_default_timezone()
         with transaction.atomic():
             users = self.seed_staff()
-            practitioners = self.seed_practitioners(users)
+            today = timezone.localdate(now, tz)
+            practitioners = self.seed_practitioners(users, today=today)
             rooms = {name: Room.objects.get_or_create(name=name)[0] for name in ROOMS}
-            self.seed_opening_hours()
+            self.seed_opening_hours(today=today)
             patients = self.seed_patients()
             self.seed_closures(now=now)
             self.seed_week(
@@ -410,7 +435,9 @@ class Command(BaseCommand):
             users[staff.username] = user
         return users
 
-    def seed_practitioners(self, users: dict[str, User]) -> dict[str, Practitioner]:
+    def seed_practitioners(
+        self, users: dict[str, User], *, today: date
+    ) -> dict[str, Practitioner]:
         practitioners = {}
         for staff in STAFF:
             if staff.role != roles.PRACTITIONER:
@@ -427,14 +454,14 @@ class Command(BaseCommand):
                         start=_t(start),
                         end=_t(end),
                     )
-                    for weekday, blocks in WORKING_HOURS[staff.username].items()
+                    for weekday, blocks in working_hours(staff.username, today).items()
                     for start, end in blocks
                 )
             practitioners[staff.username] = practitioner
         return practitioners
 
-    def seed_opening_hours(self) -> None:
-        for weekday, blocks in OPENING_HOURS.items():
+    def seed_opening_hours(self, *, today: date) -> None:
+        for weekday, blocks in opening_hours(today).items():
             if OpeningHours.objects.filter(weekday=weekday).exists():
                 continue
             OpeningHours.objects.bulk_create(
