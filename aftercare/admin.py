@@ -3,11 +3,14 @@ from django.contrib import admin, messages
 from django.db.models import Case, When
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 from django.utils.translation import ngettext
 
 from aftercare import services
 from aftercare.models import (
     AFTERCARE,
+    MAX_STALENESS_MINUTES,
+    MIN_STALENESS_MINUTES,
     PLACEHOLDERS,
     TRANSACTIONAL,
     Kind,
@@ -55,7 +58,26 @@ class TypedTextField(forms.CharField):
         return value.replace("\r\n", "\n").replace("\r", "\n") if value else value
 
 
+STALENESS_RANGE = _lazy("Give a number of minutes from 10 to 43200 (30 days).")
+
+
 class ReminderRuleForm(forms.ModelForm):
+    # One message for any number outside the range, below zero included (the
+    # model's positive integer would say "at least 0" for those).
+    staleness_minutes = forms.IntegerField(
+        label=_lazy("still worth sending up to (minutes late)"),
+        min_value=MIN_STALENESS_MINUTES,
+        max_value=MAX_STALENESS_MINUTES,
+        help_text=_lazy(
+            "Later than this, the email is skipped rather than sent late. "
+            "From 10 minutes to 30 days (43200 minutes)."
+        ),
+        error_messages={
+            key: STALENESS_RANGE for key in ("required", "min_value", "max_value")
+        }
+        | {"invalid": _lazy("Give whole minutes: 10 to 43200.")},
+    )
+
     class Meta:
         model = ReminderRule
         fields = ["enabled", "offset_minutes", "staleness_minutes", "subject", "body"]

@@ -21,7 +21,7 @@ from django.views.decorators.http import (
 from aftercare import emails, services
 from aftercare.models import Kind, Reminder
 from clinic.forms import DateInput
-from clinic.models import Patient, local_midnight
+from clinic.models import ClinicalAccess, Patient, local_midnight
 from clinic.scheduling import when_text
 from clinic.services.consultations import log_clinical_access
 from clinic.views import safe_next, staff_view
@@ -190,6 +190,21 @@ class NewestFirstPage:
         self.next_page_number = self.number + 1
 
 
+# The preview page's frame loads the HTML part right after the page.
+PREVIEW_READ_AGAIN = timedelta(minutes=5)
+
+
+def _just_previewed(request: HttpRequest, reminder: Reminder) -> bool:
+    """The user's opening of the email's preview page is logged already."""
+    return ClinicalAccess.objects.filter(
+        user=request.user,
+        patient=reminder.patient,
+        what="email preview",
+        object_id=reminder.pk,
+        at__gte=timezone.now() - PREVIEW_READ_AGAIN,
+    ).exists()
+
+
 @staff_view("aftercare.view_reminder")
 @require_safe
 def preview(request: HttpRequest, pk: int) -> HttpResponse:
@@ -213,9 +228,15 @@ def preview(request: HttpRequest, pk: int) -> HttpResponse:
     html = message.alternatives[0][0] if message.alternatives else ""
     part = request.GET.get("part")
     shown = emails.clinical_detail(reminder)
-    if not hide_clinical and shown and (shown in message.body or shown in html):
+    if (
+        not hide_clinical
+        and shown
+        and (shown in message.body or shown in html)
+        and not (part == "html" and _just_previewed(request, reminder))
+    ):
         # A practitioner reads the consultation's medication in the email, as
-        # on the consultation's page: logged the same way.
+        # on the consultation's page: logged the same way. The HTML part the
+        # preview page shows in its frame is the same reading, logged once.
         log_clinical_access(
             user=request.user,
             patient=reminder.patient,

@@ -33,6 +33,9 @@ def change(admin_client, rule: ReminderRule, **values):
     )
 
 
+STALENESS = "Give a number of minutes from 10 to 43200 (30 days)."
+
+
 @pytest.mark.parametrize(
     ("kind", "values", "message"),
     [
@@ -45,8 +48,11 @@ def change(admin_client, rule: ReminderRule, **values):
         (Kind.PRE_CARE, {"offset_minutes": 0}, "at least 3 days (-4320 minutes)"),
         (Kind.PRE_CARE, {"offset_minutes": -4319}, "at least 3 days"),
         (Kind.CONFIRMATION, {"offset_minutes": 5}, "leave the offset at 0"),
-        (Kind.REMINDER, {"staleness_minutes": 0}, "greater than"),
-        (Kind.REMINDER, {"staleness_minutes": 2_000_000_000}, "less than"),
+        (Kind.REMINDER, {"staleness_minutes": 0}, STALENESS),
+        (Kind.REMINDER, {"staleness_minutes": 5}, STALENESS),
+        (Kind.REMINDER, {"staleness_minutes": -10}, STALENESS),
+        (Kind.REMINDER, {"staleness_minutes": 2_000_000_000}, STALENESS),
+        (Kind.REMINDER, {"staleness_minutes": "soon"}, "Give whole minutes"),
         (Kind.REMINDER, {"offset_minutes": "soon"}, "whole number"),
     ],
 )

@@ -183,6 +183,9 @@ class CancelForm(HiddenErrorsShown, forms.Form):
         label=gettext_lazy("Reason for cancelling"),
         max_length=300,
         help_text=gettext_lazy("For example: patient called to cancel, illness."),
+        error_messages={
+            "required": gettext_lazy("Give a reason for cancelling, in a few words.")
+        },
     )
 
     def clean_reason(self) -> str:

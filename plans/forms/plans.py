@@ -360,7 +360,11 @@ class ChangeResourcesForm(HiddenErrorsShown, forms.Form):
 
 class CancelSessionForm(HiddenErrorsShown, forms.Form):
     reason = forms.CharField(
-        label=gettext_lazy("Reason for cancelling"), max_length=300
+        label=gettext_lazy("Reason for cancelling"),
+        max_length=300,
+        error_messages={
+            "required": gettext_lazy("Give a reason for cancelling, in a few words.")
+        },
     )
     replace = forms.BooleanField(
         label=gettext_lazy("Book a replacement session at the end of the course"),
@@ -377,7 +381,11 @@ class CancelSessionForm(HiddenErrorsShown, forms.Form):
 
 
 class ReasonForm(forms.Form):
-    reason = forms.CharField(label=gettext_lazy("Reason"), max_length=300)
+    reason = forms.CharField(
+        label=gettext_lazy("Reason"),
+        max_length=300,
+        error_messages={"required": gettext_lazy("Give a reason, in a few words.")},
+    )
 
     def clean_reason(self) -> str:
         return reason_in_words(

@@ -166,6 +166,12 @@ class AreaForm(forms.Form):
         label=gettext_lazy("Area"),
         choices=[("", "—"), *Area.choices],
         widget=forms.Select(attrs={"class": "form-select"}),
+        error_messages={
+            "required": gettext_lazy("Pick the area this depth is for."),
+            "invalid_choice": gettext_lazy(
+                "Pick one of the choices offered: that one is not among them."
+            ),
+        },
     )
     depth_mm = forms.DecimalField(
         label=gettext_lazy("Needle depth (mm)"),
@@ -319,6 +325,9 @@ class AmendForm(HiddenErrorsShown, forms.Form):
         label=gettext_lazy("Reason for the amendment"),
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=1000,
+        error_messages={
+            "required": gettext_lazy("An amendment needs a reason, in a few words.")
+        },
     )
     # How many amendments the record had when the form was opened.
     seen = forms.IntegerField(widget=forms.HiddenInput, min_value=0)

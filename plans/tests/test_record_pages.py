@@ -1173,10 +1173,22 @@ def test_an_amendment_without_a_reason_is_refused(client, practitioner, signed_t
             record_data(areas=(("face", "1.25", "3"),), notes="Later.", reason=reason),
         )
         assert response.status_code == 200
-        assert response.context["reason"].errors["reason"]
+        assert response.context["reason"].errors["reason"] == [
+            "An amendment needs a reason, in a few words."
+        ]
 
     assert not Amendment.objects.exists()
     assert SessionRecord.objects.get(session=signed_today).notes == ""
+
+
+def test_a_depth_without_its_area_asks_for_the_area(client, practitioner, today):
+    client.force_login(practitioner.user)
+
+    response = client.post(record_url(today), record_data(areas=(("", "1.00", "2"),)))
+
+    assert response.status_code == 200
+    assert "Pick the area this depth is for." in response.content.decode()
+    assert "This field is required." not in response.content.decode()
 
 
 FACES = (("face", "1.25", "3"),)

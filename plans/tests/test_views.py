@@ -2234,6 +2234,8 @@ def test_booking_the_one_session_added_speaks_of_it(
 def test_extending_a_plan_by_one_session(client, front_desk, plan):
     client.force_login(front_desk)
     url = reverse("plans:extend", args=[plan.pk])
+    # Within the protocol no reason is asked for.
+    assert 'name="reason"' not in client.get(url).content.decode()
     assert client.post(url, {"reason": "", "seen": "6"}).status_code == 302
     plan.refresh_from_db()
     assert plan.planned_sessions == 7
@@ -2255,7 +2257,9 @@ def test_extending_a_plan_by_one_session(client, front_desk, plan):
     assert plan.planned_sessions == 8
 
     client.force_login(plan.practitioner.user)
-    assert not client.get(url).context["refusal"]
+    beyond = client.get(url)
+    assert not beyond.context["refusal"]
+    assert 'name="reason"' in beyond.content.decode()
     short = client.post(url, {"reason": "x", "seen": "8"})
     assert "Say in a few words why the plan needs more sessions." in (
         short.content.decode()
@@ -2330,7 +2334,9 @@ def test_cancelling_the_rest_of_a_plan(client, front_desk, plan, sessions, froze
     assert "gets one email cancelling them" in asked
     refused = post_as_page(client, url, {"reason": ""})
     assert refused.status_code == 200
-    assert "reason" in refused.context["form"].errors
+    assert refused.context["form"].errors["reason"] == [
+        "Give a reason, in a few words."
+    ]
 
     response = post_as_page(client, url, {"reason": "Patient moved away"}, follow=True)
 

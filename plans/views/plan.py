@@ -332,12 +332,16 @@ def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
         messages.error(request, _("This plan has ended; no session can be added."))
         return redirect(plan)
     form = ExtendForm(request.POST or None, initial={"seen": plan.planned_sessions})
+    beyond = plan.planned_sessions >= plan.protocol.max_sessions
+    if not beyond:
+        # Within the protocol no reason is asked for: no box to wonder about.
+        del form.fields["reason"]
     if request.method == "POST" and form.is_valid():
         try:
             services.extend_plan(
                 plan=plan,
                 by=request.user,
-                reason=form.cleaned_data["reason"],
+                reason=form.cleaned_data.get("reason", ""),
                 seen=form.cleaned_data["seen"],
             )
         except services.StalePlan as error:
@@ -351,7 +355,6 @@ def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
                 request, _("One more session planned: book it below when ready.")
             )
             return redirect(plan)
-    beyond = plan.planned_sessions >= plan.protocol.max_sessions
     return render(
         request,
         "plans/plan_extend.html",
