@@ -418,7 +418,13 @@ def test_the_outbox_pages_newest_first_without_counting_every_email(
     assert (last[-1], len(last), more) == (0, 20, False)
     beyond, more, response = page("9")
     assert (beyond, more) == ([], False)
-    assert "The list ends before page 9. " in response.content.decode()
+    assert "end before that page. " in response.content.decode()
+    # A filter that matches nothing at all: said on the first page.
+    nothing = client.get(
+        reverse("aftercare:outbox"), {"page": "99999", "day": "1900-01-01"}
+    ).content.decode()
+    assert "The emails that match these filters end before that page." in nothing
+    assert "1000" not in nothing
     assert "Back to the first page" in response.content.decode()
 
 

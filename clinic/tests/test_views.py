@@ -260,6 +260,10 @@ def test_practitioners_see_their_own_day(
     response = client.get(reverse("clinic:dashboard"))
     assert response.context["my_day"] == [mine]
     assert "arrivals" not in response.context
+    # Where the sessions are recorded, a click away.
+    assert f'href="{reverse("plans:my_day")}">Open My day</a>' in (
+        response.content.decode()
+    )
 
 
 def test_managers_see_the_clinic_overview(client, manager, practitioner, frozen_now):
