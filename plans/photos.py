@@ -2,6 +2,7 @@
 no EXIF), added and removed (each removal kept; on a signed record also an
 amendment), and the pair a comparison starts from."""
 
+import hashlib
 import warnings
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,7 +12,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.template.defaultfilters import filesizeformat
 from django.utils import formats, timezone
 from django.utils.text import Truncator
@@ -194,6 +195,8 @@ def add_photo(
         raise PhotoError(refusal)
     if timezone.localdate(session.appointment.start) > timezone.localdate(now):
         raise PhotoError(_("Photos are added on the day of the session, not before."))
+    digest = file_digest(upload)
+    _refuse_twice(session, digest)
     cleaned = clean_image(upload)
     # Cleaning a large photo takes a while: the session's appointment is read
     # again under the lock a cancellation takes too, so that a photo never
@@ -202,6 +205,7 @@ def add_photo(
         pk=session.appointment_id
     )
     check_session(session)
+    _refuse_twice(session, digest)
     photo = Photo(
         session=session,
         moment=moment,
@@ -210,13 +214,20 @@ def add_photo(
         uploaded_by=by,
         width=cleaned.width,
         height=cleaned.height,
+        digest=digest,
     )
     photo.image.save("photo.jpg", ContentFile(cleaned.jpeg), save=False)
     photo.thumbnail.save("thumb.jpg", ContentFile(cleaned.thumbnail), save=False)
     # Files are written before the row: if the row fails, remove them again.
     try:
         with transaction.atomic():
-            photo.save()
+            try:
+                with transaction.atomic():
+                    photo.save()
+            except IntegrityError:
+                # photo_once_per_session: the same file, added meanwhile.
+                _refuse_twice(session, digest)
+                raise
             # A photo added to a signed record is a change to it, kept in its
             # history like any amendment.
             record = _signed_record(session)
@@ -242,6 +253,31 @@ def add_photo(
         photo.thumbnail.delete(save=False)
         raise
     return photo
+
+
+def file_digest(upload: UploadedFile) -> str:
+    """SHA-256 of the uploaded file, read in chunks (the file is left at its
+    start for whoever reads it next)."""
+    upload.seek(0)
+    digest = hashlib.sha256()
+    for chunk in upload.chunks():
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def _refuse_twice(session: TreatmentSession, digest: str) -> None:
+    """The same file added to the session already: a second click, or the
+    wrong file picked (photo_once_per_session says the same in the database)."""
+    same = Photo.objects.filter(session=session, digest=digest).first()
+    if same is not None:
+        raise PhotoError(
+            _(
+                "This photo is on the session already (%(photo)s): nothing was "
+                "added. Pick another file."
+            )
+            % {"photo": _photo_text(same)}
+        )
 
 
 def _signed_record(session: TreatmentSession) -> SessionRecord | None:

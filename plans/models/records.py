@@ -309,9 +309,19 @@ class Photo(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     uploaded_at = models.DateTimeField(auto_now_add=True)
+    # SHA-256 of the file as uploaded: the same file twice on one session is a
+    # slip (added before this was kept: empty).
+    digest = models.CharField(max_length=64, blank=True, editable=False)
 
     class Meta:
         ordering = ["session", "area", "moment", "uploaded_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "digest"],
+                condition=~models.Q(digest=""),
+                name="photo_once_per_session",
+            )
+        ]
 
     def __str__(self) -> str:
         return (

@@ -1,5 +1,6 @@
 """Sessions, records and images for the session-record tests."""
 
+import itertools
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -7,7 +8,7 @@ from io import BytesIO
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import SimpleUploadedFile
-from PIL import Image
+from PIL import Image, ImageColor, PngImagePlugin
 
 from clinic.models import Appointment, Practitioner, Room
 from clinic.tests.factories import AppointmentFactory
@@ -122,6 +123,10 @@ def signed(
 # Images ---------------------------------------------------------------------------
 
 
+# Numbers the images made here, each with a pixel of its own.
+_IMAGES = itertools.count(1)
+
+
 def image_bytes(
     fmt: str = "JPEG",
     *,
@@ -131,7 +136,27 @@ def image_bytes(
     **save,
 ) -> bytes:
     buffer = BytesIO()
-    Image.new(mode, size, color).save(buffer, fmt, **save)
+    image = Image.new(mode, size, color)
+    # A file of its own, as a camera's photos are (the same file twice on a
+    # session is refused): a numbered comment, or else a pixel of its own.
+    number = next(_IMAGES)
+    if fmt == "JPEG":
+        save.setdefault("comment", f"test image {number}")
+    elif fmt == "PNG" and "pnginfo" not in save:
+        info = PngImagePlugin.PngInfo()
+        info.add_text("Comment", f"test image {number}")
+        save["pnginfo"] = info
+    elif size[0] * size[1] > 1:
+        try:
+            marker = ImageColor.getcolor(
+                f"#{number * 37 % 256:02x}{number * 91 % 256:02x}{number % 256:02x}",
+                mode,
+            )
+        except ValueError:
+            marker = None
+        if marker is not None:
+            image.putpixel((size[0] - 1, size[1] - 1), marker)
+    image.save(buffer, fmt, **save)
     return buffer.getvalue()
 
 

@@ -64,6 +64,28 @@ def test_photos_are_added_from_the_day_of_the_session_on(
     assert add(session, practitioner.user, image_bytes()).session == session
 
 
+def test_the_same_file_twice_on_a_session_is_refused(
+    session, practitioner, patient, room, private_root
+):
+    data = image_bytes()
+    first = add(session, practitioner.user, data, area="face")
+
+    with pytest.raises(PhotoError, match="This photo is on the session already"):
+        add(session, practitioner.user, data, area="neck", moment="after")
+
+    assert list(Photo.objects.all()) == [first]
+    assert len(stored_files(private_root)) == 2  # the first's photo and thumbnail
+    # Another file is another photo; the same file on another session is too.
+    add(session, practitioner.user, image_bytes())
+    other = add_session(session.plan, clinic_time(2026, 11, 24, 12), room)
+    assert add(other, practitioner.user, data).session == other
+    # Removed, it may be added again (the right area this time).
+    photos_service.remove_photo(
+        photo=first, reason="Wrong area picked.", by=practitioner.user
+    )
+    assert add(session, practitioner.user, data, area="neck").area == "neck"
+
+
 @pytest.mark.parametrize(
     ("image", "looks"),
     [

@@ -1513,6 +1513,26 @@ def test_an_oversize_upload_is_refused_on_the_page(
     assert stored_files(private_root) == []
 
 
+def test_the_same_photo_sent_twice_is_added_once(client, practitioner, today):
+    client.force_login(practitioner.user)
+    data = image_bytes(size=(1200, 800))
+
+    def sent():
+        return client.post(
+            upload_url(today),
+            {"image": upload(data), "moment": "before", "area": "face"},
+            follow=True,
+        )
+
+    assert messages_of(sent()) == ["Photo added."]
+    again = sent()
+
+    assert any(
+        "This photo is on the session already" in m for m in photo_refusal(again)
+    )
+    assert Photo.objects.count() == 1
+
+
 def test_a_real_photo_is_added_and_its_thumbnail_served(
     client, practitioner, today, private_root
 ):
