@@ -7,6 +7,7 @@ from django.utils.translation import ngettext
 from clinic.admin.calendar import list_name
 from clinic.admin.kept import KeptForItsHistory
 from clinic.admin.stale import RefusesStaleEdits
+from clinic.models import Goal
 from plans.models import Product, Protocol, TreatmentPlan, TreatmentSession
 
 # What plans in progress read from their protocol as they go (their number of
@@ -20,11 +21,23 @@ SCHEDULING_FIELDS = {
 
 
 class ProtocolForm(forms.ModelForm):
+    goals = forms.MultipleChoiceField(
+        label=_("Suits the goals"),
+        choices=Goal.choices,
+        widget=forms.CheckboxSelectMultiple,
+        required=False,
+        help_text=_(
+            "What a consultation hopes for that this protocol is for. A plan for "
+            "other goals needs the practitioner's reason. None ticked: any goal."
+        ),
+    )
+
     class Meta:
         model = Protocol
         fields = [
             "name",
             "description",
+            "goals",
             "min_sessions",
             "max_sessions",
             "target_spacing_days",

@@ -59,8 +59,16 @@ class PlanForm(forms.ModelForm):
         ]
         widgets = {"exception_reason": forms.Textarea(attrs={"rows": 2})}
 
-    def __init__(self, *args, screened: list[str] | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        screened: list[str] | None = None,
+        goals: list[str] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        # The consultation's goals: a protocol not for them needs a reason.
+        self.goals = goals or []
         if screened is not None:
             # The consultation's screening covers its areas only.
             areas = self.fields["areas"]
@@ -131,6 +139,9 @@ class PlanForm(forms.ModelForm):
                 )
                 % {"n": spacing, "p": protocol, "range": protocol.spacing_text}
             )
+        not_for = protocol.not_for(self.goals)
+        if not_for:
+            outside.append(not_for)
         if (sessions - 1) * spacing > BOOKING_HORIZON_DAYS:
             # Never bookable: the last sessions would lie beyond what can be.
             self.add_error(

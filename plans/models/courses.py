@@ -13,7 +13,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from clinic.models import Appointment, Area, Consultation, Patient, Practitioner
+from clinic.models import (
+    Appointment,
+    Area,
+    Consultation,
+    Goal,
+    Patient,
+    Practitioner,
+    choice_label,
+)
 
 # The most sessions one plan holds (and one series booking page shows).
 MAX_PLANNED_SESSIONS = 30
@@ -69,6 +77,16 @@ class Protocol(models.Model):
         validators=[MinValueValidator(15), MaxValueValidator(240)],
     )
     is_active = models.BooleanField(_("offered"), default=True)
+    # Consultation goals (Goal values) the protocol suits; empty: any goal.
+    goals = models.JSONField(
+        _("suits the goals"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "What a consultation hopes for that this protocol is for. A plan for "
+            "other goals needs the practitioner's reason. None ticked: any goal."
+        ),
+    )
 
     class Meta:
         ordering = ["name"]
@@ -106,6 +124,17 @@ class Protocol(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def not_for(self, goals: list[str]) -> str:
+        """Why the protocol doesn't suit these consultation goals ("" if it
+        does): a plan on it then needs the practitioner's reason."""
+        unsuited = [g for g in goals if self.goals and g not in self.goals]
+        if not unsuited:
+            return ""
+        return _("The %(p)s protocol is not for %(goals)s.") % {
+            "p": self.name,
+            "goals": " or ".join(choice_label(Goal, g).lower() for g in unsuited),
+        }
 
     def clean(self) -> None:
         super().clean()
@@ -301,6 +330,9 @@ class TreatmentPlan(models.Model):
                 )
                 % {"n": self.spacing_days, "range": p.spacing_text}
             )
+        not_for = p.not_for(self.consultation.goals)
+        if not_for:
+            problems.append(not_for)
         return problems
 
 

@@ -24,7 +24,7 @@ def protocol_data(protocol, **changes) -> dict:
             "session_minutes",
         ]
     }
-    return data | {"is_active": "on"} | changes
+    return data | {"is_active": "on", "goals": protocol.goals} | changes
 
 
 def save(admin_client, protocol, **changes):
@@ -36,6 +36,24 @@ def save(admin_client, protocol, **changes):
     )
     assert response.status_code == 200
     return [str(m) for m in response.context["messages"]]
+
+
+def test_a_manager_says_which_goals_a_protocol_suits(admin_client):
+    protocol = Protocol.objects.get(name="Standard")
+    # As seeded: the standard indications, not scars or stretch marks.
+    assert protocol.goals == ["lines", "acne_scars", "pigmentation", "texture"]
+    page = admin_client.get(
+        reverse("admin:plans_protocol_change", args=[protocol.pk])
+    ).content.decode()
+    assert 'name="goals" value="stretch_marks"' in page
+
+    save(admin_client, protocol, goals=["lines", "stretch_marks"])
+
+    protocol.refresh_from_db()
+    assert protocol.goals == ["lines", "stretch_marks"]
+    assert protocol.not_for(["stretch_marks", "texture"]) == (
+        "The Standard protocol is not for texture and firmness."
+    )
 
 
 def test_changing_the_spacing_names_the_plans_in_progress(admin_client):

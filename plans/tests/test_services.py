@@ -197,6 +197,50 @@ def standard_plan(consultation, practitioner, areas: list[str]) -> TreatmentPlan
     )
 
 
+def test_a_protocol_not_for_the_consultations_goals_needs_a_reason(
+    practitioner, patient
+):
+    """Stretch marks on the body: the Surgical protocol's 35-42 days, not the
+    Standard 28. Picking Standard anyway is the practitioner's call, explained."""
+    consultation = ConsultationFactory(patient=patient, goals=["stretch_marks"])
+
+    with pytest.raises(PlanError) as excinfo:
+        standard_plan(consultation, practitioner, ["body"])
+
+    assert excinfo.value.messages == [
+        "Give a reason to go outside the protocol.",
+        "The Standard protocol is not for stretch marks.",
+    ]
+    assert not TreatmentPlan.objects.exists()
+    suited = create_plan(
+        consultation=consultation,
+        protocol=surgical(),
+        practitioner=practitioner,
+        planned_sessions=8,
+        spacing_days=35,
+        areas=["body"],
+        by=practitioner.user,
+        now=NOW,
+    )
+    assert suited.exception_reason == ""
+    suited.status = TreatmentPlan.Status.CANCELLED
+    suited.save()
+    explained = create_plan(
+        consultation=consultation,
+        protocol=standard(),
+        practitioner=practitioner,
+        planned_sessions=6,
+        spacing_days=28,
+        areas=["body"],
+        exception_reason="Small, recent marks: the shorter course first.",
+        by=practitioner.user,
+        now=NOW,
+    )
+    assert explained.outside_protocol() == [
+        "The Standard protocol is not for stretch marks."
+    ]
+
+
 def test_a_plan_treats_only_areas_the_consultation_screened(practitioner, patient):
     consultation = ConsultationFactory(patient=patient, areas=["face", "hands"])
 

@@ -368,6 +368,28 @@ def test_the_plan_form_offers_the_areas_the_consultation_screened(
     assert not TreatmentPlan.objects.exists()
 
 
+def test_the_plan_form_asks_why_a_protocol_not_for_the_goals(
+    client, practitioner, consultation
+):
+    consultation.goals = ["surgical_scars", "lines"]
+    consultation.save(update_fields=["goals"])
+    client.force_login(practitioner.user)
+    url = reverse("plans:create", args=[consultation.pk])
+
+    refused = client.post(url, plan_data(practitioner))
+    explained = client.post(
+        url, plan_data(practitioner, exception_reason="Fine lines come first.")
+    )
+
+    assert refused.status_code == 200
+    assert (
+        "The Standard protocol is not for surgical scars."
+        in (refused.context["form"].errors["exception_reason"])
+    )
+    assert explained.status_code == 302
+    assert TreatmentPlan.objects.get().exception_reason == "Fine lines come first."
+
+
 def test_a_manager_doesnt_start_plans_even_with_the_permission(
     client, manager, practitioner, consultation
 ):

@@ -92,7 +92,12 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
         and min(max(6, standard.min_sessions), standard.max_sessions),
         "spacing_days": standard and standard.target_spacing_days,
     }
-    form = PlanForm(request.POST or None, initial=initial, screened=consultation.areas)
+    form = PlanForm(
+        request.POST or None,
+        initial=initial,
+        screened=consultation.areas,
+        goals=consultation.goals,
+    )
     screening = _shows_screening(consultation)
     if screening and request.method != "POST":
         _log_screening(request, consultation, "consultation (new plan)")
