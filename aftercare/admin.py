@@ -17,7 +17,7 @@ from aftercare.models import (
     Reminder,
     ReminderRule,
 )
-from clinic.admin.stale import RefusesStaleEdits
+from clinic.admin.stale import RefusesStaleEdits, ShowsSavedValues
 
 SENDING_ORDER = list(Kind)
 
@@ -85,7 +85,7 @@ class ReminderRuleForm(forms.ModelForm):
 
 
 @admin.register(ReminderRule)
-class ReminderRuleAdmin(RefusesStaleEdits, admin.ModelAdmin):
+class ReminderRuleAdmin(ShowsSavedValues, RefusesStaleEdits, admin.ModelAdmin):
     """Managers edit when each email goes out, whether it does, and its words."""
 
     form = ReminderRuleForm

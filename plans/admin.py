@@ -6,7 +6,7 @@ from django.utils.translation import ngettext
 
 from clinic.admin.calendar import list_name
 from clinic.admin.kept import KeptForItsHistory
-from clinic.admin.stale import RefusesStaleEdits
+from clinic.admin.stale import RefusesStaleEdits, ShowsSavedValues
 from clinic.models import Goal
 from plans.models import Product, Protocol, TreatmentPlan, TreatmentSession
 
@@ -53,7 +53,9 @@ class ProtocolForm(forms.ModelForm):
 
 
 @admin.register(Protocol)
-class ProtocolAdmin(KeptForItsHistory, RefusesStaleEdits, admin.ModelAdmin):
+class ProtocolAdmin(
+    ShowsSavedValues, KeptForItsHistory, RefusesStaleEdits, admin.ModelAdmin
+):
     form = ProtocolForm
     list_display = [
         "name",
@@ -149,7 +151,7 @@ class TreatmentSessionInline(admin.TabularInline):
 
 
 @admin.register(TreatmentPlan)
-class TreatmentPlanAdmin(admin.ModelAdmin):
+class TreatmentPlanAdmin(ShowsSavedValues, admin.ModelAdmin):
     """Read-only: plans are created and changed on the plan pages, which keep the
     series and its bookings consistent, and whose reasons are the practitioner's
     (going outside the protocol) or the plan's end's."""
@@ -185,6 +187,6 @@ class TreatmentPlanAdmin(admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(admin.ModelAdmin):
+class ProductAdmin(ShowsSavedValues, admin.ModelAdmin):
     list_display = ["name", "category", "is_active"]
     list_filter = ["category", "is_active"]

@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from clinic import roles
 from clinic.admin.calendar import StillBookedForm
+from clinic.admin.stale import ShowsSavedValues
 from clinic.forms import clean_person_name
 from clinic.models import Practitioner, validate_person_name
 
@@ -120,7 +121,7 @@ class StaffAccountCreationForm(ReadableNames, UserCreationForm):
 
 
 @admin.register(User)
-class StaffAccountAdmin(UserAdmin):
+class StaffAccountAdmin(ShowsSavedValues, UserAdmin):
     """Managers run staff accounts through the roles (groups) only: who is a
     superuser, and permissions outside the roles, stay with superusers, and a
     manager can't take over a superuser's account."""

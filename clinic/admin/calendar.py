@@ -18,6 +18,7 @@ from django.utils.translation import ngettext
 
 from clinic import roles, services
 from clinic.admin.kept import KeptForItsHistory, RefusesDeletionInWords
+from clinic.admin.stale import ShowsSavedValues
 from clinic.forms import HiddenErrorsShown, clean_person_name
 from clinic.forms.fields import LocalSplitDateTimeField
 from clinic.models import (
@@ -429,7 +430,7 @@ class TimeOffInline(admin.TabularInline):
 
 
 @admin.register(Practitioner)
-class PractitionerAdmin(KeptForItsHistory, admin.ModelAdmin):
+class PractitionerAdmin(ShowsSavedValues, KeptForItsHistory, admin.ModelAdmin):
     form = PractitionerForm
     list_display = ["display_name", "title", "is_active"]
     list_filter = ["title", "is_active"]
@@ -455,7 +456,7 @@ class PractitionerAdmin(KeptForItsHistory, admin.ModelAdmin):
 
 
 @admin.register(WorkingHours)
-class WorkingHoursAdmin(RefusesDeletionInWords, admin.ModelAdmin):
+class WorkingHoursAdmin(ShowsSavedValues, RefusesDeletionInWords, admin.ModelAdmin):
     form = WorkingHoursForm
     list_display = ["practitioner", "weekday", "start", "end"]
     # Blocks are deleted one at a time, each checked against the bookings.
@@ -497,7 +498,7 @@ def warn_of_hours_outside_opening(
 
 
 @admin.register(TimeOff)
-class TimeOffAdmin(admin.ModelAdmin):
+class TimeOffAdmin(ShowsSavedValues, admin.ModelAdmin):
     formfield_overrides = LOCAL_DATETIMES
     list_display = ["practitioner", "start", "end", "reason"]
     list_filter = ["practitioner"]
@@ -506,7 +507,7 @@ class TimeOffAdmin(admin.ModelAdmin):
 
 
 @admin.register(Room)
-class RoomAdmin(KeptForItsHistory, admin.ModelAdmin):
+class RoomAdmin(ShowsSavedValues, KeptForItsHistory, admin.ModelAdmin):
     form = RoomForm
     list_display = ["name", "is_active"]
 
@@ -522,7 +523,7 @@ class RoomAdmin(KeptForItsHistory, admin.ModelAdmin):
 
 
 @admin.register(OpeningHours)
-class OpeningHoursAdmin(RefusesDeletionInWords, admin.ModelAdmin):
+class OpeningHoursAdmin(ShowsSavedValues, RefusesDeletionInWords, admin.ModelAdmin):
     form = OpeningHoursForm
     list_display = ["weekday", "opens", "closes"]
     # Blocks are deleted one at a time, each checked against the bookings.
@@ -553,7 +554,7 @@ class OpeningHoursAdmin(RefusesDeletionInWords, admin.ModelAdmin):
 
 
 @admin.register(ClosureDay)
-class ClosureDayAdmin(admin.ModelAdmin):
+class ClosureDayAdmin(ShowsSavedValues, admin.ModelAdmin):
     form = ClosureDayForm
     list_display = ["date", "reason"]
     date_hierarchy = "date"

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from clinic import services
 from clinic.admin.kept import KeptForItsHistory
+from clinic.admin.stale import ShowsSavedValues
 from clinic.forms import PatientForm
 from clinic.models import (
     Appointment,
@@ -20,7 +21,7 @@ from clinic.models import (
 
 
 @admin.register(Patient)
-class PatientAdmin(KeptForItsHistory, admin.ModelAdmin):
+class PatientAdmin(ShowsSavedValues, KeptForItsHistory, admin.ModelAdmin):
     # The same names, checks and duplicate question as the front desk's form,
     # and the same services: a registration waits for any other, and a change
     # is refused when someone saved the details since the page was opened.
@@ -126,7 +127,7 @@ class AppointmentEventInline(admin.TabularInline):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(admin.ModelAdmin):
+class AppointmentAdmin(ShowsSavedValues, admin.ModelAdmin):
     """Read-mostly: bookings and moves go through the booking pages, which run the
     clash and hours checks. Here staff can look things up and edit notes."""
 
@@ -165,7 +166,7 @@ class AppointmentAdmin(admin.ModelAdmin):
 
 
 @admin.register(Consultation)
-class ConsultationAdmin(admin.ModelAdmin):
+class ConsultationAdmin(ShowsSavedValues, admin.ModelAdmin):
     """Read-only: consultations are recorded by practitioners on their pages."""
 
     list_display = ["patient", "appointment", "decision", "decided_by"]

@@ -61,3 +61,21 @@ class RefusesStaleEdits:
                 return data
 
         return StaleCheckedForm
+
+
+class ShowsSavedValues:
+    """ModelAdmin mixin: a change refused with errors keeps what was typed in
+    the form, while the page's title and breadcrumb name the row as it is saved
+    (the admin would name it by the refused values, as though they were kept)."""
+
+    def render_change_form(
+        self, request, context, add=False, change=False, form_url="", obj=None
+    ):
+        form = context.get("adminform") and context["adminform"].form
+        if change and obj is not None and obj.pk and form is not None and form.errors:
+            saved = type(obj)._default_manager.filter(pk=obj.pk).first()
+            if saved is not None:
+                context.update(original=saved, subtitle=str(saved))
+        return super().render_change_form(
+            request, context, add=add, change=change, form_url=form_url, obj=obj
+        )

@@ -642,6 +642,26 @@ def test_the_admin_writes_times_on_the_24_hour_clock(admin_client):
     assert 'value="17:30"' in form.content.decode()
 
 
+def test_a_refused_change_names_the_row_as_it_is_saved(admin_client):
+    saturday = OpeningHours.objects.create(weekday=5, opens=time(9), closes=time(14))
+    url = reverse("admin:clinic_openinghours_change", args=[saturday.pk])
+
+    refused = admin_client.post(
+        url, {"weekday": "5", "opens": "14:00", "closes": "09:00"}
+    )
+
+    page = refused.content.decode()
+    assert refused.status_code == 200
+    # What was typed stays in the form; the title and breadcrumb say what is kept.
+    assert 'value="14:00"' in page
+    assert refused.context["original"] == saturday
+    assert str(refused.context["original"]) == str(saturday)
+    assert refused.context["subtitle"] == str(saturday)
+    assert f"<title>Error: {saturday} |" in page
+    saturday.refresh_from_db()
+    assert (saturday.opens, saturday.closes) == (time(9), time(14))
+
+
 def test_the_admin_registers_patients_as_the_front_desk_does(admin_client):
     data = {
         "first_name": " \uff21da ",
