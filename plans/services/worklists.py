@@ -2,7 +2,7 @@
 
 from datetime import datetime, timedelta
 
-from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet
+from django.db.models import Exists, F, Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -134,6 +134,13 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
             later_refusal=_later_refusal(),
             left_open=Exists(left_open),
             lost=Exists(lost),
+            # The latest of them, named in the reason.
+            lost_start=Subquery(
+                lost.order_by("-appointment__start").values("appointment__start")[:1]
+            ),
+            lost_status=Subquery(
+                lost.order_by("-appointment__start").values("appointment__status")[:1]
+            ),
             upcoming=Exists(upcoming),
             last_start=Max(
                 "sessions__appointment__start",
@@ -177,7 +184,16 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
                 )
             )
         if plan.lost and plan.live_count < plan.planned_sessions:
-            reasons.append(_("A cancelled or missed session has no replacement."))
+            reasons.append(
+                (
+                    _("The session of %(day)s was missed and has no replacement.")
+                    if plan.lost_status == Appointment.Status.NO_SHOW
+                    else _(
+                        "The session of %(day)s was cancelled and has no replacement."
+                    )
+                )
+                % {"day": day_text(timezone.localdate(plan.lost_start))}
+            )
         if not plan.upcoming and plan.live_count < plan.planned_sessions:
             due = timezone.localdate(plan.last_start) + timedelta(
                 days=max(plan.spacing_days, plan.protocol.max_spacing_days)

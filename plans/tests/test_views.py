@@ -10,6 +10,7 @@ from django.utils import timezone
 from aftercare.models import Reminder
 from clinic import services as services_clinic
 from clinic.models import Appointment, Consultation, Patient, Practitioner
+from clinic.scheduling import day_text
 from clinic.services import complete_appointment
 from clinic.tests.factories import (
     AppointmentFactory,
@@ -2684,8 +2685,12 @@ def test_the_work_lists(client, front_desk, practitioner, room):
         "The consultation behind this plan no longer says eligible: ask the "
         "practitioner before the next session."
     ]
+    lost = Appointment.objects.get(
+        treatment_session__plan=work["at_risk"], status=Appointment.Status.CANCELLED
+    )
+    lost_day = day_text(timezone.localdate(lost.start))
     assert at_risk[work["at_risk"]] == [
-        "A cancelled or missed session has no replacement."
+        f"The session of {lost_day} was cancelled and has no replacement."
     ]
     assert at_risk[work["overdue"]] == [
         "The next session was due by Thu 15 Oct 2026 and is not booked."
@@ -2693,6 +2698,12 @@ def test_the_work_lists(client, front_desk, practitioner, room):
     body = response.content.decode()
     assert work["waiting"].patient.get_absolute_url() in body
     assert reverse("plans:book", args=[work["unbooked"].pk]) in body
+    # Missed rather than cancelled: said so.
+    Appointment.objects.filter(pk=lost.pk).update(status=Appointment.Status.NO_SHOW)
+    again = dict(client.get(reverse("plans:work")).context["at_risk"])
+    assert again[work["at_risk"]] == [
+        f"The session of {lost_day} was missed and has no replacement."
+    ]
 
 
 def test_the_work_lists_name_consultations_checked_in_without_a_decision(
