@@ -1584,6 +1584,31 @@ def test_a_move_from_a_page_opened_before_another_move_is_refused(
     assert starts_of(plan)[2] == at(date(2027, 1, 21), 10)
 
 
+def test_a_preview_from_a_page_opened_before_another_move_says_so(
+    client, front_desk, plan, sessions
+):
+    client.force_login(front_desk)
+    url = move_url(sessions[2])
+    seen = hidden_value(client.get(url), "seen")
+    moved = {**move_data("2027-01-26", "following", action="move"), "seen": seen}
+    assert client.post(url, moved).status_code == 302
+
+    page = client.post(url, {**move_data("2027-01-21", "following"), "seen": seen})
+
+    assert page.status_code == 200
+    assert any(
+        "Someone moved or changed these sessions while your page was open" in m
+        for m in messages_of(page)
+    )
+    assert page.context["preview"] is not None
+    # Previewed from where they are now, a move from this page is made.
+    fresh = {**move_data("2027-01-21", "following", action="move")}
+    fresh["seen"] = hidden_value(page, "seen")
+    assert fresh["seen"] != seen
+    assert client.post(url, fresh).status_code == 302
+    assert starts_of(plan)[2] == at(date(2027, 1, 21), 10)
+
+
 def test_a_following_move_from_a_page_opened_before_a_later_session_moved(
     client, front_desk, manager, plan, sessions
 ):

@@ -72,6 +72,26 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
     # A manager's reason in too few words still shows the move, with the
     # reason's field and its error, rather than a page without either.
     previewable = form.is_valid() or set(form.errors) == {"override_reason"}
+    if (
+        request.method == "POST"
+        and previewable
+        and request.POST.get("action") != "move"
+        and form.cleaned_data["seen"] != services.sessions_seen(session)
+    ):
+        # Previewed from a page opened before a colleague's change: the preview
+        # is of the sessions as they are now, and says so.
+        messages.warning(
+            request,
+            _(
+                "Someone moved or changed these sessions while your page was "
+                "open: the preview below starts from where they are now."
+            ),
+        )
+        form = MoveSessionForm(
+            posted_as_seen_now(request, services.sessions_seen(session)),
+            initial=initial,
+        )
+        previewable = form.is_valid() or set(form.errors) == {"override_reason"}
     if request.method == "POST" and previewable:
         data = form.cleaned_data
         try:
