@@ -145,7 +145,9 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
                 "reason it is safe to treat, in a few words."
             ) % {
                 "answers": "; ".join(
-                    str(CONTRAINDICATIONS[name]).lower() for name in answered_yes
+                    # "isotretinoin (e.g. Roaccutane)": a brand keeps its capital.
+                    _lower_first(str(CONTRAINDICATIONS[name]))
+                    for name in answered_yes
                 )
             }
         if asked and "decision_reason" not in self._errors:
@@ -162,3 +164,7 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
                 ),
             )
         return data
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]

@@ -210,6 +210,12 @@ class Consultation(models.Model):
             if getattr(self, name)
         ]
 
+    @property
+    def flags_in_a_sentence(self) -> str:
+        """flags, to follow a colon mid-sentence: "pregnant or breastfeeding;
+        isotretinoin (e.g. Roaccutane) ..." (a brand keeps its capital)."""
+        return "; ".join(flag[:1].lower() + flag[1:] for flag in self.flags)
+
     def get_areas_display(self) -> list[str]:
         return [str(Area(a).label) for a in self.areas if a in Area.values]
 

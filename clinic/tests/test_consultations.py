@@ -453,7 +453,7 @@ def test_eligible_despite_a_yes_in_the_screening_needs_the_reason(
 
     assert response.status_code == 200
     assert response.context["form"].errors["decision_reason"] == [
-        "Eligible despite a yes in the screening (isotretinoin (e.g. roaccutane) "
+        "Eligible despite a yes in the screening (isotretinoin (e.g. Roaccutane) "
         "in the last 6 months; pregnant or breastfeeding): give the reason it is "
         "safe to treat, in a few words."
     ]
@@ -1027,3 +1027,11 @@ def test_a_page_version_changed_on_its_way_is_refused_in_words(
     assert response.status_code == 200
     assert "This page was changed on its way here" in response.content.decode()
     assert not Consultation.objects.exists()
+
+
+def test_screening_answers_read_mid_sentence_with_brands_kept():
+    consultation = Consultation(pregnant=True, isotretinoin=True)
+
+    assert consultation.flags_in_a_sentence == (
+        "isotretinoin (e.g. Roaccutane) in the last 6 months; pregnant or breastfeeding"
+    )
