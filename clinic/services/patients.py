@@ -143,11 +143,16 @@ def _phone_forms(word: str) -> list[str]:
 
 def search_patients(query: str) -> QuerySet[Patient]:
     """Every word must match a name (in any case, with or without its accents,
-    apostrophes, hyphens and dots: "obrien" finds O'Brien, "zoe" Zoë), the email
+    apostrophes, hyphens, dots and spaces: "obrien" finds O'Brien, "zoe" Zoë,
+    "stjohn" St. John), the email
     or the phone (its spaces,
     dashes, brackets and dots ignored, written the international or the
     national way). No words: every patient."""
-    patients = Patient.objects.all()
+    # The name's letters without their spaces too: "stjohn" finds St. John,
+    # "nibhriain" Ní Bhriain, as a name is often typed as one word.
+    patients = Patient.objects.annotate(
+        compact_letters=Replace("search_letters", Value(" "), Value(""))
+    )
     words = search_words(query)
     if any(_phone_forms(w) for w in words):
         phone: Replace | str = "phone"
@@ -160,7 +165,9 @@ def search_patients(query: str) -> QuerySet[Patient]:
         if letters:
             # Folded alike on both sides: contains, not icontains (SQLite
             # ignores the case of a-z only).
-            match |= Q(search_letters__contains=letters)
+            match |= Q(search_letters__contains=letters) | Q(
+                compact_letters__contains=letters.replace(" ", "")
+            )
         for digits in _phone_forms(word):
             match |= Q(phone_digits__contains=digits)
         patients = patients.filter(match)

@@ -863,6 +863,10 @@ def test_a_search_of_commas_is_no_search(client, front_desk, patient, query):
         ("ji-woo", ["Park"]),
         ("johnsmythe", ["St. John-Smythe"]),
         ("st john", ["St. John-Smythe"]),
+        # Typed as one word.
+        ("stjohn", ["St. John-Smythe"]),
+        ("stjohnsmythe", ["St. John-Smythe"]),
+        ("st john smythe", ["St. John-Smythe"]),
         ("obrian", []),
         # Typed on another keyboard: the modifier apostrophe, a Unicode hyphen,
         # a left quote, a backtick, an acute accent, an en dash.
