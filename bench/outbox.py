@@ -53,6 +53,7 @@ EMAIL_FIELDS = (
     "sent_at",
     "message_id",
     "series",
+    "copy_reason",
     "created_at",
     "updated_at",
 )
@@ -323,6 +324,7 @@ def _rows(
             adapt(sent_at),
             "",
             series_field.get_db_prep_save(email.series, connection),
+            "",  # not a copy
             adapt(email.planned_at),
             adapt(updated_at),
         )

@@ -203,6 +203,12 @@ def plan_move(appointments: list[Appointment], *, now: datetime) -> None:
     nudge()
 
 
+# A pre-care sent again because the medication changed waits this long: a
+# correction saved meanwhile (a typo in the medication's name) goes in the same
+# email, which is written when it is sent.
+MEDICATION_COPY_DELAY = timedelta(minutes=10)
+
+
 def resend_pre_care(appointments: list[Appointment], *, now: datetime) -> None:
     """The medication to stop before these sessions changed after their
     pre-care went out: each gets it again now, as a copy of the last one sent
@@ -228,7 +234,7 @@ def resend_pre_care(appointments: list[Appointment], *, now: datetime) -> None:
             appointment_id=row.appointment_id,
             kind=Kind.PRE_CARE,
             version=row.version,
-            due_at=now,
+            due_at=now + MEDICATION_COPY_DELAY,
             copy_of=row,
             copy_reason=CopyReason.MEDICATION_CHANGED,
         )

@@ -955,10 +955,13 @@ def test_a_medication_recorded_after_the_pre_care_went_out_is_told_again(
             consultation=consultation, by=practitioner.user, now=monday + HOUR
         )
 
-    screened("Tretinoin 0.05% cream")
+    screened("Tretinoin 0.5% cream")
     dispatch(monday + HOUR + MINUTE)
+    # Ten minutes to correct a slip: the same email then names the correction.
+    assert len([m for m in mailoutbox if "Getting ready" in m.subject]) == 1
     screened("Tretinoin 0.05% cream")
-    dispatch(monday + HOUR + 2 * MINUTE)
+    screened("Tretinoin 0.05% cream")
+    dispatch(monday + HOUR + 11 * MINUTE)
 
     [_, again] = [m for m in mailoutbox if "Getting ready" in m.subject]
     assert "Please stop Tretinoin 0.05% cream" in text_of(again)
@@ -973,8 +976,9 @@ def test_a_medication_recorded_after_the_pre_care_went_out_is_told_again(
         Status.SENT,
         CopyReason.MEDICATION_CHANGED,
     )
+    assert "0.5%" not in text_of(again)
     screened("")
-    dispatch(monday + HOUR + 3 * MINUTE)
+    dispatch(monday + HOUR + 30 * MINUTE)
     assert Reminder.objects.filter(copy_of__isnull=False).count() == 1
 
 

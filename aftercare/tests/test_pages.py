@@ -1340,3 +1340,44 @@ def test_a_cancelled_email_still_ahead_is_scheduled_again_not_resent(as_user, re
     assert ">Resend</button>" not in page
     Reminder.objects.filter(pk=reminder.pk).update(due_at=NOW - timedelta(hours=1))
     assert ">Resend</button>" in client.get(url).content.decode()
+
+
+def test_the_practitioner_reads_that_the_patient_is_told_of_a_new_medication(
+    client, practitioner, patient, room
+):
+    """Screened again (Monday 08:00, before the session of 10 December): the
+    page says the patient hears of it, and the pre-care sent before goes again
+    ten minutes later, so a slip corrected meanwhile is not a third email."""
+    pre_care = session_email(practitioner, patient, room, Kind.PRE_CARE)
+    Reminder.objects.filter(pk=pre_care.pk).update(status="sent", sent_at=NOW)
+    visit = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        kind=Appointment.Kind.CONSULTATION,
+        start=NOW - timedelta(minutes=30),
+        end=NOW,
+    )
+    client.force_login(practitioner.user)
+    url = reverse("clinic:consultation_record", args=[visit.pk])
+    data = {
+        "areas": ["face"],
+        "goals": ["lines"],
+        "hoped_for_results": "",
+        "skin_type": "3",
+        "topical_medication": "Tretinoin 0.05% cream",
+        "screening_note": "",
+        "decision": "eligible",
+        "decision_reason": "",
+    }
+
+    response = post_as_page(client, url, data, follow=True)
+
+    told = (
+        f"{patient} is emailed to stop Tretinoin 0.05% cream before the session "
+        "of Thu 10 Dec 2026."
+    )
+    assert told in [str(m) for m in response.context["messages"]]
+    [again] = Reminder.objects.filter(copy_of=pre_care)
+    assert again.copy_reason == CopyReason.MEDICATION_CHANGED
+    assert again.due_at == NOW + timedelta(minutes=10)

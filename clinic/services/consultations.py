@@ -115,6 +115,8 @@ def record_consultation(
         ]
         if to_tell:
             notify("medication_changed", to_tell, now=now)
+        # For the page to say the patient hears of it.
+        consultation.medication_told = sorted(to_tell, key=lambda a: a.start)
     if saved is not None and (changed := differences(saved, consultation)):
         if saved.decided_by_id and saved.decided_by_id != consultation.decided_by_id:
             # Whose decision it was: the page names only the latest decider.

@@ -14,6 +14,7 @@ from clinic import services
 from clinic.forms import ConsultationForm
 from clinic.models import Appointment, ClinicalAccess, Consultation, Patient
 from clinic.roles import is_practitioner
+from clinic.scheduling import day_text
 from clinic.services.consultations import (
     WRITTEN_BY_PRACTITIONER,
     medication_last_told,
@@ -123,6 +124,29 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
         except services.BookingError as error:
             form_errors_from(error, form)
         else:
+            told = getattr(consultation, "medication_told", [])
+            if told:
+                messages.info(
+                    request,
+                    _(
+                        "%(patient)s is emailed to stop %(medication)s before "
+                        "%(sessions)s."
+                    )
+                    % {
+                        "patient": consultation.patient,
+                        "medication": consultation.topical_medication,
+                        "sessions": ngettext(
+                            "the session of %(days)s",
+                            "the sessions of %(days)s",
+                            len(told),
+                        )
+                        % {
+                            "days": ", ".join(
+                                day_text(timezone.localdate(a.start)) for a in told
+                            )
+                        },
+                    },
+                )
             if consultation.is_eligible:
                 messages.success(
                     request,
