@@ -25,7 +25,7 @@ from clinic.forms import (
     optional_reason_in_words,
     reason_in_words,
 )
-from clinic.models import Area, Practitioner, Room
+from clinic.models import Area, Goal, Practitioner, Room, choice_label
 from clinic.scheduling import day_text
 from plans.models import (
     MAX_PLANNED_SESSIONS,
@@ -67,8 +67,20 @@ class PlanForm(forms.ModelForm):
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
-        # The consultation's goals: a protocol not for them needs a reason.
+        # The consultation's goals: a protocol for none of them needs a reason.
         self.goals = goals or []
+        if self.goals:
+            self.fields["protocol"].help_text = _(
+                "The consultation hopes for %(goals)s."
+            ) % {
+                "goals": _(" and ").join(
+                    choice_label(Goal, g).lower() for g in self.goals
+                )
+            }
+        self.fields["exception_reason"].help_text = _(
+            "Needed when the sessions or spacing are outside the protocol, or the "
+            "protocol is not for what the consultation hopes for."
+        )
         if screened is not None:
             # The consultation's screening covers its areas only.
             areas = self.fields["areas"]

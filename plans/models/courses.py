@@ -126,11 +126,14 @@ class Protocol(models.Model):
         return self.name
 
     def not_for(self, goals: list[str]) -> str:
-        """Why the protocol doesn't suit these consultation goals ("" if it
-        does): a plan on it then needs the practitioner's reason."""
-        unsuited = [g for g in goals if self.goals and g not in self.goals]
-        if not unsuited:
+        """Why the protocol suits none of these consultation goals ("" if it
+        suits one, or says nothing of goals): a plan on it then needs the
+        practitioner's reason. A consultation may hope for several things in
+        several areas (lines on the face, stretch marks on the body), each
+        treated by a plan of its own protocol."""
+        if not self.goals or any(g in self.goals for g in goals):
             return ""
+        unsuited = goals
         return _("The %(p)s protocol is not for %(goals)s.") % {
             "p": self.name,
             "goals": " or ".join(choice_label(Goal, g).lower() for g in unsuited),

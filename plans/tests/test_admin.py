@@ -51,9 +51,11 @@ def test_a_manager_says_which_goals_a_protocol_suits(admin_client):
 
     protocol.refresh_from_db()
     assert protocol.goals == ["lines", "stretch_marks"]
-    assert protocol.not_for(["stretch_marks", "texture"]) == (
-        "The Standard protocol is not for texture and firmness."
+    assert protocol.not_for(["texture", "surgical_scars"]) == (
+        "The Standard protocol is not for texture and firmness or surgical scars."
     )
+    # One goal it suits is enough: the others may be another plan's.
+    assert protocol.not_for(["stretch_marks", "texture"]) == ""
 
 
 def test_changing_the_spacing_names_the_plans_in_progress(admin_client):

@@ -372,10 +372,14 @@ def test_the_plan_form_offers_the_areas_the_consultation_screened(
 def test_the_plan_form_asks_why_a_protocol_not_for_the_goals(
     client, practitioner, consultation
 ):
-    consultation.goals = ["surgical_scars", "lines"]
+    consultation.goals = ["surgical_scars"]
     consultation.save(update_fields=["goals"])
     client.force_login(practitioner.user)
     url = reverse("plans:create", args=[consultation.pk])
+    # The form says what the consultation hopes for, beside the protocols.
+    assert "The consultation hopes for surgical scars." in (
+        client.get(url).content.decode()
+    )
 
     refused = client.post(url, plan_data(practitioner))
     explained = client.post(
@@ -389,6 +393,21 @@ def test_the_plan_form_asks_why_a_protocol_not_for_the_goals(
     )
     assert explained.status_code == 302
     assert TreatmentPlan.objects.get().exception_reason == "Fine lines come first."
+
+
+def test_a_consultation_of_several_goals_starts_a_plan_for_one_of_them(
+    client, practitioner, consultation
+):
+    consultation.goals = ["lines", "stretch_marks"]
+    consultation.save(update_fields=["goals"])
+    client.force_login(practitioner.user)
+
+    response = client.post(
+        reverse("plans:create", args=[consultation.pk]), plan_data(practitioner)
+    )
+
+    assert response.status_code == 302
+    assert TreatmentPlan.objects.get().exception_reason == ""
 
 
 def test_a_manager_doesnt_start_plans_even_with_the_permission(
