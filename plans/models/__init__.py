@@ -3,6 +3,7 @@
 from plans.models.courses import (
     MAX_PLANNED_SESSIONS,
     MAX_SPACING_DAYS,
+    MIN_HEALING_DAYS,
     Protocol,
     TreatmentPlan,
     TreatmentPlanQuerySet,
@@ -27,6 +28,7 @@ __all__ = [
     "MAX_DEPTH_MM",
     "MAX_PLANNED_SESSIONS",
     "MAX_SPACING_DAYS",
+    "MIN_HEALING_DAYS",
     "MIN_DEPTH_MM",
     "Amendment",
     "Photo",

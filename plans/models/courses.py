@@ -62,8 +62,9 @@ class Protocol(models.Model):
             MaxValueValidator(MAX_SPACING_DAYS),
         ],
         help_text=_(
-            "No plan of this protocol books sessions closer than this: the skin "
-            "heals between them. At least 14 days."
+            "Sessions of this protocol closer than this need a manager's reason; "
+            "none are ever booked under 14 days apart, the least the skin needs "
+            "to heal."
         ),
     )
     max_spacing_days = models.PositiveSmallIntegerField(

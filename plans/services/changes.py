@@ -18,7 +18,12 @@ from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import shift_wall_clock, when_text
 from clinic.services.changes import OVER_NOT_MOVED
 from clinic.services.stale import appointments_seen
-from plans.models import SessionRecord, TreatmentPlan, TreatmentSession
+from plans.models import (
+    MIN_HEALING_DAYS,
+    SessionRecord,
+    TreatmentPlan,
+    TreatmentSession,
+)
 from plans.scheduling import State
 from plans.services.lifecycle import PlanError, StalePlan, _can_override, window_for
 from plans.services.series import (
@@ -190,7 +195,9 @@ def preview_move(
             for message in error.messages
         ]
     problems += _order_problems(starts, moves, places)
-    too_close, too_far = _spacing_after(plan, starts, moves, places)
+    too_close, too_far, unsafe = _spacing_after(plan, starts, moves, places)
+    # Closer than the skin needs to heal: no manager's reason books it.
+    problems += unsafe
     return MovePreview(
         moves=moves, problems=problems, too_close=too_close, too_far=too_far
     )
@@ -231,11 +238,13 @@ def _spacing_after(
     starts: list[tuple[int, datetime]],
     moves: list[PlannedMove],
     places: dict[int, int],
-) -> tuple[list[str], list[str]]:
-    """Spacing warnings for the whole course once the moves are made."""
+) -> tuple[list[str], list[str], list[str]]:
+    """Spacing warnings for the whole course once the moves are made: closer
+    than the window (a manager may allow it), further apart, and closer than
+    the skin needs to heal (no one may)."""
     window = window_for(plan)
     moved_numbers = {m.session.number for m in moves}
-    too_close, too_far = [], []
+    too_close, too_far, unsafe = [], [], []
     for (earlier, before), (number, after) in pairwise(starts):
         if number not in moved_numbers and earlier not in moved_numbers:
             continue
@@ -247,11 +256,19 @@ def _spacing_after(
             "Session %(n)s would be %(days)s days after the one before it",
             days,
         ) % {"n": places[number], "days": days}
-        if days < window.minimum:
+        if days < MIN_HEALING_DAYS:
+            unsafe.append(
+                _(
+                    "%(what)s: sessions less than %(days)s days apart leave the "
+                    "skin no time to heal, and no one can book them that close."
+                )
+                % {"what": text, "days": MIN_HEALING_DAYS}
+            )
+        elif days < window.minimum:
             too_close.append(f"{text} (minimum {window.minimum}).")
         elif days > window.maximum:
             too_far.append(f"{text} (longest {window.maximum}).")
-    return too_close, too_far
+    return too_close, too_far, unsafe
 
 
 @transaction.atomic

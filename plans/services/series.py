@@ -31,7 +31,7 @@ from clinic.scheduling import (
     when_text,
 )
 from clinic.services.consultations import consultation_held_at
-from plans.models import TreatmentPlan, TreatmentSession
+from plans.models import MIN_HEALING_DAYS, TreatmentPlan, TreatmentSession
 from plans.scheduling import Proposal, propose_series
 from plans.services.lifecycle import (
     PlanError,
@@ -343,6 +343,27 @@ def book_series(
                 _("Session %(n)s (%(when)s) can't be booked any more.")
                 % {"n": first + proposal.index, "when": when_text(proposal.start)},
                 messages=proposal.reasons,
+            )
+        if (
+            proposal.spacing_below_minimum
+            and proposal.spacing_days is not None
+            and proposal.spacing_days < MIN_HEALING_DAYS
+        ):
+            raise PlanError(
+                ngettext(
+                    "Session %(n)s would be only %(days)s day after the previous "
+                    "one: sessions less than %(heal)s days apart leave the skin no "
+                    "time to heal, and no one can book them that close.",
+                    "Session %(n)s would be only %(days)s days after the previous "
+                    "one: sessions less than %(heal)s days apart leave the skin no "
+                    "time to heal, and no one can book them that close.",
+                    proposal.spacing_days,
+                )
+                % {
+                    "n": first + proposal.index,
+                    "days": proposal.spacing_days,
+                    "heal": MIN_HEALING_DAYS,
+                }
             )
         if proposal.spacing_below_minimum and not (
             override_reason.strip() and _can_override(by)

@@ -1009,6 +1009,32 @@ def test_a_session_closer_than_the_minimum_needs_a_managers_reason(
     assert len(confirm(manager, "Patient travels")) == 6
 
 
+def test_no_ones_reason_books_a_series_closer_than_the_skin_heals(plan, room, manager):
+    chosen = {1: (at(FIRST_DAY + timedelta(days=7)), room)}
+    proposals = propose_for_plan(
+        plan=plan,
+        request=request_for(plan, at(FIRST_DAY), room, chosen=chosen),
+        now=NOW,
+    )
+
+    with pytest.raises(PlanError) as excinfo:
+        book_series(
+            plan=plan,
+            proposals=proposals,
+            practitioner=plan.practitioner,
+            by=manager,
+            override_reason="Patient travels",
+            now=NOW,
+        )
+
+    assert str(excinfo.value) == (
+        "Session 2 would be only 7 days after the previous one: sessions less than "
+        "14 days apart leave the skin no time to heal, and no one can book them "
+        "that close."
+    )
+    assert not TreatmentSession.objects.exists()
+
+
 def test_proposing_a_series_takes_the_same_few_queries_however_full_the_calendar(
     clinic, practitioner, patient, room, django_assert_max_num_queries
 ):
@@ -1624,6 +1650,37 @@ def test_moving_closer_than_the_minimum_needs_confirmation_and_a_managers_reason
     assert "Session 3 would be 21 days after" in booked_plan.spacing_notes
     assert booked_plan.spacing_notes.endswith(": Patient travels")
     assert booked_plan.exception_reason == ""
+
+
+@pytest.mark.parametrize("days", [0, 1, 13])
+def test_no_ones_reason_moves_a_session_closer_than_the_skin_heals(
+    booked_plan, manager, days
+):
+    """Two weeks at the least, as no protocol allows fewer: the same day, or a
+    week later, would needle healing skin."""
+    before = calendar()
+    second = session(booked_plan, 2)
+    too_soon = at(SERIES_DAYS[0] + timedelta(days=days), 15)
+
+    with pytest.raises(PlanError) as excinfo:
+        move_sessions(
+            session=second,
+            start=too_soon,
+            scope=Scope.THIS,
+            by=manager,
+            confirmed=True,
+            override_reason="Patient travels",
+            now=NOW,
+        )
+
+    assert excinfo.value.messages[0] == "The move can't be made."
+    assert (
+        "sessions less than 14 days apart leave the skin no time to heal, and no "
+        "one can book them that close."
+    ) in excinfo.value.messages[1]
+    assert calendar() == before
+    booked_plan.refresh_from_db()
+    assert booked_plan.spacing_notes == ""
 
 
 def test_moving_further_than_the_maximum_needs_confirmation(booked_plan, front_desk):
