@@ -65,7 +65,7 @@ class ReminderRuleForm(forms.ModelForm):
     # One message for any number outside the range, below zero included (the
     # model's positive integer would say "at least 0" for those).
     staleness_minutes = forms.IntegerField(
-        label=_lazy("still worth sending up to (minutes late)"),
+        label=_lazy("Still worth sending up to (minutes late)"),
         min_value=MIN_STALENESS_MINUTES,
         max_value=MAX_STALENESS_MINUTES,
         help_text=_lazy(

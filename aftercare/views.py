@@ -144,6 +144,9 @@ def outbox(request: HttpRequest) -> HttpResponse:
             due_at__lt=local_midnight(data["day"] + timedelta(days=1)),
         )
     page = NewestFirstPage(reminders, request.GET.get("page"))
+    if not page.object_list and page.has_previous and not reminders.exists():
+        # Past the end of a list that is empty anyway: said as for page 1.
+        page = NewestFirstPage(reminders.none(), "1")
     query = request.GET.copy()
     query.pop("page", None)
     return render(

@@ -240,17 +240,29 @@ def why_not_copy(reminder: Reminder, *, now: datetime | None = None) -> str:
     original_pk = reminder.copy_of_id or reminder.pk
     if _copy_on_its_way(original_pk):
         return ON_ITS_WAY
-    if Reminder.objects.filter(
-        Q(pk=original_pk) | Q(copy_of=original_pk),
-        status=Status.SENT,
-        sent_at__gt=now - COPY_PAUSE,
-    ).exists():
+    latest = (
+        Reminder.objects.filter(
+            Q(pk=original_pk) | Q(copy_of=original_pk),
+            status=Status.SENT,
+            sent_at__gt=now - COPY_PAUSE,
+        )
+        .order_by("-sent_at")
+        .values_list("copy_of", "sent_at")
+        .first()
+    )
+    if latest is not None:
         # A second click from another page, or a colleague: the last one is
         # still on its way to the patient's inbox.
+        copy_of, sent_at = latest
+        if copy_of is None:
+            return _(
+                "This email went out a moment ago: give it a few minutes to "
+                "arrive before sending a copy."
+            )
         return _(
-            "This email went out a moment ago: give it a few minutes to arrive "
-            "before sending a copy."
-        )
+            "A copy went out at %(time)s (from another page, or a colleague's): "
+            "give it a few minutes to arrive before sending another."
+        ) % {"time": f"{timezone.localtime(sent_at):%H:%M}"}
     return _still_true(reminder, now)
 
 

@@ -988,6 +988,11 @@ def test_a_managers_spacing_exception_warns_while_sessions_are_that_close(
 
     assert history in spaced and warning not in spaced
     assert warning in close and history not in close
+    # What is true now, then the manager's notes (older ones may no longer hold).
+    assert (
+        "Sessions closer than the minimum spacing: session 2 is 21 days after the "
+        "one before (minimum 28)."
+    ) in close
     assert "Allowed by Mo Manager on 02 Mar 2027: Patient travelling" in close
 
 

@@ -276,7 +276,7 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "next_due": next_due,
             "window": services.window_for(plan),
             # A manager's spacing exceptions warn while a session is that close.
-            "too_close_now": any(r.get("spacing_flag") == "short" for r in rows),
+            "too_close_now": [r for r in rows if r.get("spacing_flag") == "short"],
             "later": _later_consultation(request, later),
             "on_hold": on_hold,
             "clinician": request.user.has_perm("clinic.change_consultation"),
