@@ -41,6 +41,10 @@ class PhotoError(PlanError):
     pass
 
 
+class SamePhotoTwice(PhotoError):
+    """The file is a photo of the session already: nothing to choose again."""
+
+
 @dataclass(frozen=True)
 class CleanImage:
     jpeg: bytes
@@ -271,12 +275,16 @@ def _refuse_twice(session: TreatmentSession, digest: str) -> None:
     wrong file picked (photo_once_per_session says the same in the database)."""
     same = Photo.objects.filter(session=session, digest=digest).first()
     if same is not None:
-        raise PhotoError(
+        raise SamePhotoTwice(
             _(
-                "This photo is on the session already (%(photo)s): nothing was "
-                "added. Pick another file."
+                "This file is on the session already, as %(moment)s · %(area)s "
+                "added at %(time)s: nothing was added."
             )
-            % {"photo": _photo_text(same)}
+            % {
+                "moment": same.get_moment_display(),
+                "area": same.get_area_display(),
+                "time": f"{timezone.localtime(same.uploaded_at):%H:%M}",
+            }
         )
 
 

@@ -70,7 +70,7 @@ def test_the_same_file_twice_on_a_session_is_refused(
     data = image_bytes()
     first = add(session, practitioner.user, data, area="face")
 
-    with pytest.raises(PhotoError, match="This photo is on the session already"):
+    with pytest.raises(PhotoError, match="This file is on the session already"):
         add(session, practitioner.user, data, area="neck", moment="after")
 
     assert list(Photo.objects.all()) == [first]

@@ -1527,9 +1527,15 @@ def test_the_same_photo_sent_twice_is_added_once(client, practitioner, today):
     assert messages_of(sent()) == ["Photo added."]
     again = sent()
 
-    assert any(
-        "This photo is on the session already" in m for m in photo_refusal(again)
-    )
+    first = Photo.objects.get()
+    refusal = " ".join(photo_refusal(again))
+    added = f"{timezone.localtime(first.uploaded_at):%H:%M}"
+    assert (
+        f"This file is on the session already, as Before · Face added at {added}: "
+        "nothing was added."
+    ) in refusal
+    # Nothing to choose again: it is there.
+    assert "Choose the file again" not in again.content.decode()
     assert Photo.objects.count() == 1
 
 

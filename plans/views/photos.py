@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
 from clinic.models import Appointment, Area, ClinicalAccess
+from clinic.roles import staff_name
 from clinic.scheduling import when_text
 from clinic.services import log_clinical_access
 from clinic.views import form_errors_from, id_from, staff_view
@@ -42,6 +43,8 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
         request.POST, request.FILES, areas=records.treatable_areas(session)
     )
     refused: list[str] = []
+    # The browser forgets the file a refused form sent: asked for again.
+    choose_again = True
     if form.is_valid():
         try:
             photos_service.add_photo(
@@ -52,6 +55,9 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
                 note=form.cleaned_data["note"],
                 by=request.user,
             )
+        except photos_service.SamePhotoTwice as error:
+            refused = list(error.messages)
+            choose_again = False
         except PlanError as error:
             refused = list(error.messages)
         else:
@@ -72,6 +78,7 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
             for name in ("moment", "area", "note")
         },
         "refused": refused,
+        "choose_again": choose_again,
     }
     return redirect(f"{url}#add-photo")
 
@@ -121,7 +128,7 @@ def _removed_already(request: HttpRequest, pk: int) -> HttpResponse:
         request,
         _("This photo was removed already, by %(who)s on %(when)s.")
         % {
-            "who": removal.by.get_full_name() or removal.by.get_username(),
+            "who": staff_name(removal.by),
             "when": when_text(removal.at),
         },
     )

@@ -366,6 +366,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 areas=treatable,
             ),
             "photo_refused": refused_photo.get("refused", []),
+            "photo_choose_again": refused_photo.get("choose_again", True),
             "lost": lost,
             "ask_times": ask_times,
             # Ticked for the times as they are still typed.
