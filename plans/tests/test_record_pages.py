@@ -2119,8 +2119,8 @@ def test_a_photo_removed_already_is_answered_on_its_record(
     assert again.redirect_chain == [(record_url(today), 302)]
     assert any(
         m.startswith(
-            "This photo was removed already, by "
-            f"{practitioner.user.get_full_name()} on "
+            # Named as the practitioner everywhere ("Dr Priya Patel").
+            f"This photo was removed already, by {practitioner} on "
         )
         for m in messages_of(again)
     ), messages_of(again)
