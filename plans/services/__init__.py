@@ -23,6 +23,7 @@ from plans.services.changes import (
 )
 from plans.services.lifecycle import (
     NEVER_BOOKED,
+    NO_CONSENT_YET,
     PlanError,
     StalePlan,
     cancel_plan,
@@ -76,6 +77,7 @@ __all__ = [
     "create_plan",
     "extend_plan",
     "hold_reason",
+    "NO_CONSENT_YET",
     "may_not_go_beyond",
     "open_sessions",
     "open_sessions_seen",

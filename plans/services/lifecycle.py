@@ -385,6 +385,12 @@ def may_not_go_beyond(plan: TreatmentPlan) -> str:
     ) % {"protocol": plan.protocol, "max": plan.protocol.max_sessions}
 
 
+NO_CONSENT_YET = gettext_lazy(
+    "The patient's consent is not recorded yet: the practitioner records it, "
+    "then sessions are added and booked."
+)
+
+
 @transaction.atomic
 def extend_plan(
     *,
@@ -423,12 +429,7 @@ def extend_plan(
             % {"n": MAX_PLANNED_SESSIONS}
         )
     if not plan.has_consent and not is_practitioner(by):
-        raise PlanError(
-            _(
-                "The patient's consent is not recorded yet: the practitioner "
-                "records it, then sessions are added and booked."
-            )
-        )
+        raise PlanError(NO_CONSENT_YET)
     beyond = plan.planned_sessions >= plan.protocol.max_sessions
     if beyond and not is_practitioner(by):
         raise PlanError(may_not_go_beyond(plan))

@@ -2342,6 +2342,21 @@ def test_extending_a_plan_by_one_session(client, front_desk, plan):
     assert "Slow response on the scars" in plan.exception_reason
 
 
+def test_add_a_session_waits_for_the_consent(
+    client, front_desk, practitioner, consultation
+):
+    draft = make_plan(consultation, practitioner, consented=False)
+    url = reverse("plans:extend", args=[draft.pk])
+    client.force_login(front_desk)
+
+    page = client.get(url)
+
+    assert "The patient&#x27;s consent is not recorded yet" in page.content.decode()
+    assert 'name="seen"' not in page.content.decode()
+    client.force_login(practitioner.user)
+    assert 'name="seen"' in client.get(url).content.decode()
+
+
 def test_a_second_click_on_add_a_session_adds_nothing_more(client, front_desk, plan):
     client.force_login(front_desk)
     url = reverse("plans:extend", args=[plan.pk])

@@ -368,8 +368,12 @@ def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
             "form": form,
             # Beyond the protocol is a clinical decision: the front desk is told
             # whom to ask instead of being shown a form it can't use.
-            "refusal": services.may_not_go_beyond(plan)
-            if beyond and not is_practitioner(request.user)
+            "refusal": ""
+            if is_practitioner(request.user)
+            else str(services.NO_CONSENT_YET)
+            if not plan.has_consent
+            else services.may_not_go_beyond(plan)
+            if beyond
             else "",
         },
     )
