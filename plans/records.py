@@ -349,39 +349,13 @@ def sign_record(
     if not is_practitioner(by):
         raise PlanError(_("Only a practitioner can complete and sign a session."))
     # Every problem at once, not one per try.
-    problems = []
-    if drafted_by is not None and drafted_by.pk != by.pk and not draft_read:
-        problems.append(
-            _(
-                "%(name)s wrote this draft: read it, tick that you have, and sign "
-                "it in your name (or save it as a draft for them to sign)."
-            )
-            % {"name": staff_name(drafted_by)}
-        )
-    consultation = record.session.plan.consultation
-    # The plan's consultation, or a later one that refuses or refers the
-    # patient (which holds the plan): read before signing a session that took
-    # place all the same, and kept on the signed record.
-    refusal = later_consultations_and_refusals([record.session.plan])[1].get(
-        record.session.plan_id
+    refused, problems = _to_read_before_signing(
+        record,
+        by=by,
+        despite_decision=despite_decision,
+        drafted_by=drafted_by,
+        draft_read=draft_read,
     )
-    if consultation.decision != consultation.Decision.ELIGIBLE:
-        refused = consultation.decision
-        said = _("The consultation this plan started from now says %(decision)s.")
-    elif refusal is not None:
-        refused = refusal.decision
-        said = _("A later consultation of the patient says %(decision)s.")
-    else:
-        refused = ""
-    if refused and not despite_decision:
-        read_it = _(
-            "Read it before signing; if the session took place, tick that you "
-            "have, and sign."
-        )
-        problems.append(
-            f"{said} {read_it}"
-            % {"decision": Consultation.Decision(refused).label.lower()}
-        )
     missing = []
     if not record.started_at or not record.ended_at:
         missing.append(_("the start and end times"))
@@ -433,6 +407,71 @@ def sign_record(
         update_fields=["signed_by", "signed_at", "signed_despite", "updated_at"]
     )
     return record
+
+
+def to_read_before_signing(
+    record: SessionRecord,
+    *,
+    by: AbstractBaseUser,
+    despite_decision: bool,
+    drafted_by: AbstractBaseUser | None,
+    draft_read: bool,
+) -> list[str]:
+    """What sign_record() asks the signer to read and tick first, whatever
+    the record's values: said beside a form that has errors of its own too."""
+    return _to_read_before_signing(
+        record,
+        by=by,
+        despite_decision=despite_decision,
+        drafted_by=drafted_by,
+        draft_read=draft_read,
+    )[1]
+
+
+def _to_read_before_signing(
+    record: SessionRecord,
+    *,
+    by: AbstractBaseUser,
+    despite_decision: bool,
+    drafted_by: AbstractBaseUser | None,
+    draft_read: bool,
+) -> tuple[str, list[str]]:
+    """The decision signed despite ("" if none), and what is still to be read:
+    a colleague's draft, and a consultation that no longer says eligible."""
+    problems = []
+    if drafted_by is not None and drafted_by.pk != by.pk and not draft_read:
+        problems.append(
+            _(
+                "%(name)s wrote this draft: read it, tick that you have, and sign "
+                "it in your name (or save it as a draft for them to sign)."
+            )
+            % {"name": staff_name(drafted_by)}
+        )
+    consultation = record.session.plan.consultation
+    # The plan's consultation, or a later one that refuses or refers the
+    # patient (which holds the plan): read before signing a session that took
+    # place all the same, and kept on the signed record.
+    refusal = later_consultations_and_refusals([record.session.plan])[1].get(
+        record.session.plan_id
+    )
+    if consultation.decision != consultation.Decision.ELIGIBLE:
+        refused = consultation.decision
+        said = _("The consultation this plan started from now says %(decision)s.")
+    elif refusal is not None:
+        refused = refusal.decision
+        said = _("A later consultation of the patient says %(decision)s.")
+    else:
+        refused = ""
+    if refused and not despite_decision:
+        read_it = _(
+            "Read it before signing; if the session took place, tick that you "
+            "have, and sign."
+        )
+        problems.append(
+            f"{said} {read_it}"
+            % {"decision": Consultation.Decision(refused).label.lower()}
+        )
+    return refused, problems
 
 
 def _display(record: SessionRecord, field: str) -> str:

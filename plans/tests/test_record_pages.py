@@ -1864,6 +1864,27 @@ def test_signing_a_colleagues_draft_asks_that_it_was_read(
     )
 
 
+def test_signing_with_a_form_error_asks_about_the_colleagues_draft_at_once(
+    client, practitioner, other_practitioner, today
+):
+    client.force_login(other_practitioner.user)
+    post_as_page(client, record_url(today), record_data(notes="Written by Grace."))
+    client.force_login(practitioner.user)
+
+    refused = post_as_page(
+        client,
+        record_url(today),
+        record_data(action="sign", ended_at="2026-11-24T09:00"),
+    )
+
+    body = refused.content.decode()
+    errors = refused.context["form"].errors
+    assert "ended_at" in errors or "__all__" in errors
+    # The form's error and what signing asks to read, on one try.
+    assert f"{other_practitioner} wrote this draft: read it, tick" in body
+    assert not SessionRecord.objects.get(session=today).is_signed
+
+
 def test_the_record_page_uses_a_fixed_number_of_queries(
     client, practitioner, plan, room, today, django_assert_max_num_queries
 ):

@@ -322,6 +322,17 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 ask_times = isinstance(error, records.TimesToCheck)
                 # Nothing was saved: the draft is still the writer's, as saved.
                 record.last_saved_by, record.updated_at = drafted_by, drafted_at
+        elif request.method == "POST" and request.POST.get("action") == "sign":
+            # The form's own errors, and what signing asks to read first, at
+            # once rather than on the next try.
+            for question in records.to_read_before_signing(
+                record,
+                by=request.user,
+                despite_decision=request.POST.get("despite_decision") == "on",
+                drafted_by=record.last_saved_by,
+                draft_read=request.POST.get("draft_read") == "on",
+            ):
+                form.add_error(None, question)
     # A photo refused on its way in (plans.views.photos.photo_upload): said
     # beside the photo form, or at the top when the page shows no such form.
     refused_photo = request.session.pop(refused_photo_key(session.pk), None) or {}
