@@ -247,22 +247,30 @@ def why_not_copy(reminder: Reminder, *, now: datetime | None = None) -> str:
             sent_at__gt=now - COPY_PAUSE,
         )
         .order_by("-sent_at")
-        .values_list("copy_of", "sent_at")
+        .values_list("copy_of", "sent_at", "copy_reason")
         .first()
     )
     if latest is not None:
         # A second click from another page, or a colleague: the last one is
         # still on its way to the patient's inbox.
-        copy_of, sent_at = latest
+        copy_of, sent_at, reason = latest
         if copy_of is None:
             return _(
                 "This email went out a moment ago: give it a few minutes to "
                 "arrive before sending a copy."
             )
-        return _(
-            "A copy went out at %(time)s (from another page, or a colleague's): "
-            "give it a few minutes to arrive before sending another."
-        ) % {"time": f"{timezone.localtime(sent_at):%H:%M}"}
+        if reason == CopyReason.MEDICATION_CHANGED:
+            went = _(
+                "A copy went out at %(time)s, because the medication to stop "
+                "changed: give it a few minutes to arrive before sending another."
+            )
+        else:
+            went = _(
+                "A copy went out at %(time)s (from another page, or a "
+                "colleague's): give it a few minutes to arrive before sending "
+                "another."
+            )
+        return went % {"time": f"{timezone.localtime(sent_at):%H:%M}"}
     return _still_true(reminder, now)
 
 

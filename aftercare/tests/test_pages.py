@@ -1381,3 +1381,20 @@ def test_the_practitioner_reads_that_the_patient_is_told_of_a_new_medication(
     [again] = Reminder.objects.filter(copy_of=pre_care)
     assert again.copy_reason == CopyReason.MEDICATION_CHANGED
     assert again.due_at == NOW + timedelta(minutes=10)
+    # Another page or a colleague asking for a copy then hears of this one.
+    Reminder.objects.filter(pk=again.pk).update(
+        status="sent", sent_at=NOW + timedelta(seconds=30)
+    )
+    pre_care.refresh_from_db()
+    assert "because the medication to stop changed" in services.why_not_copy(
+        pre_care, now=NOW + timedelta(minutes=1)
+    )
+    # A patient who takes no emails: the page says to phone them instead.
+    Patient.objects.filter(pk=patient.pk).update(email_consent=False)
+    data["topical_medication"] = "Adapalene 0.1% gel"
+    phoned = post_as_page(client, url, data, follow=True)
+    assert any(
+        "gets no emails (" in str(m)
+        and "tell them by phone to stop Adapalene" in str(m)
+        for m in phoned.context["messages"]
+    )

@@ -141,6 +141,11 @@ def _phone_forms(word: str) -> list[str]:
     return forms
 
 
+# A word this long may be a name typed without its space ("stjohn"); a shorter
+# one across two names ("mal" in "Emma Lee") would be chance.
+COMPACT_FROM = 5
+
+
 def search_patients(query: str) -> QuerySet[Patient]:
     """Every word must match a name (in any case, with or without its accents,
     apostrophes, hyphens, dots and spaces: "obrien" finds O'Brien, "zoe" Zoë,
@@ -165,9 +170,9 @@ def search_patients(query: str) -> QuerySet[Patient]:
         if letters:
             # Folded alike on both sides: contains, not icontains (SQLite
             # ignores the case of a-z only).
-            match |= Q(search_letters__contains=letters) | Q(
-                compact_letters__contains=letters.replace(" ", "")
-            )
+            match |= Q(search_letters__contains=letters)
+            if len(letters) >= COMPACT_FROM:
+                match |= Q(compact_letters__contains=letters.replace(" ", ""))
         for digits in _phone_forms(word):
             match |= Q(phone_digits__contains=digits)
         patients = patients.filter(match)

@@ -125,14 +125,23 @@ def consultation_record(request: HttpRequest, appointment_pk: int) -> HttpRespon
             form_errors_from(error, form)
         else:
             told = getattr(consultation, "medication_told", [])
+            no_emails = consultation.patient.no_emails_why
             if told:
                 messages.info(
                     request,
-                    _(
-                        "%(patient)s is emailed to stop %(medication)s before "
-                        "%(sessions)s."
+                    (
+                        _(
+                            "%(patient)s gets no emails (%(why)s): tell them by "
+                            "phone to stop %(medication)s before %(sessions)s."
+                        )
+                        if no_emails
+                        else _(
+                            "%(patient)s is emailed to stop %(medication)s before "
+                            "%(sessions)s."
+                        )
                     )
                     % {
+                        "why": no_emails,
                         "patient": consultation.patient,
                         "medication": consultation.topical_medication,
                         "sessions": ngettext(

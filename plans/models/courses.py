@@ -132,7 +132,7 @@ class Protocol(models.Model):
         practitioner's reason. A consultation may hope for several things in
         several areas (lines on the face, stretch marks on the body), each
         treated by a plan of its own protocol."""
-        if not self.goals or any(g in self.goals for g in goals):
+        if not self.goals or not goals or any(g in self.goals for g in goals):
             return ""
         unsuited = goals
         return _("The %(p)s protocol is not for %(goals)s.") % {

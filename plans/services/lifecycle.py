@@ -475,7 +475,6 @@ def whose_to_end(plan: TreatmentPlan, user: AbstractBaseUser) -> str:
     return str(NEVER_BOOKED)
 
 
-@transaction.atomic
 def open_sessions(plan: TreatmentPlan) -> QuerySet[Appointment]:
     """The plan's sessions not yet done (booked or checked in), in order: what
     cancelling the rest of it cancels."""
@@ -489,6 +488,7 @@ def open_sessions_seen(appointments: Iterable[Appointment]) -> str:
     return appointments_seen(appointments)
 
 
+@transaction.atomic
 def cancel_plan(
     *,
     plan: TreatmentPlan,

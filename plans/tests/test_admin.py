@@ -56,6 +56,8 @@ def test_a_manager_says_which_goals_a_protocol_suits(admin_client):
     )
     # One goal it suits is enough: the others may be another plan's.
     assert protocol.not_for(["stretch_marks", "texture"]) == ""
+    # A consultation written before goals were asked for: nothing to compare.
+    assert protocol.not_for([]) == ""
 
 
 def test_changing_the_spacing_names_the_plans_in_progress(admin_client):

@@ -20,6 +20,7 @@ from plans.services import (
     SeriesRequest,
     StalePlan,
     book_series,
+    cancel_plan,
     extend_plan,
     propose_for_plan,
 )
@@ -178,3 +179,30 @@ def test_add_a_session_sent_twice_at_once_adds_one(practitioner):
     assert [type(error) for error in crashed] == [StalePlan]
     plan.refresh_from_db()
     assert plan.planned_sessions == 7
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_rest_of_a_plan_cancelled_twice_at_once_is_cancelled_once(
+    practitioner, room, front_desk
+):
+    """Its own transaction, whoever calls it: the plan's row is locked, so the
+    second finds it ended (outside one, PostgreSQL refuses the lock at once)."""
+    plan = make_plan(practitioner)
+    for week in range(2):
+        add_session(
+            plan, local_datetime(FIRST_DAY + timedelta(weeks=4 * week), time(10)), room
+        )
+
+    def cancel():
+        return cancel_plan(plan=plan, reason="Moving abroad", by=front_desk, now=NOW)
+
+    outcome = at_once(cancel, cancel)
+
+    assert outcome.results == [2]
+    assert [str(error) for error in outcome.crashed] == ["This plan has already ended."]
+    plan.refresh_from_db()
+    assert plan.status == TreatmentPlan.Status.CANCELLED
+    assert not Appointment.objects.filter(
+        treatment_session__plan=plan, status=Appointment.Status.BOOKED
+    ).exists()
