@@ -278,7 +278,7 @@ def _refuse_twice(session: TreatmentSession, digest: str) -> None:
         raise SamePhotoTwice(
             _(
                 "This file is on the session already, as %(moment)s · %(area)s "
-                "added at %(time)s: nothing was added."
+                "added at %(time)s."
             )
             % {
                 "moment": same.get_moment_display(),

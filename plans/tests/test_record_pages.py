@@ -1456,6 +1456,8 @@ def test_an_incomplete_photo_form_is_explained(
     assert any(m.startswith(message) for m in photo_refusal(response))
     assert not Photo.objects.exists()
     assert stored_files(private_root) == []
+    # "Again" only for a file that was chosen.
+    assert ("Choose the file again." in response.content.decode()) == ("image" in data)
 
 
 def test_a_refused_photo_keeps_what_was_typed_beside_the_form(
@@ -1531,9 +1533,9 @@ def test_the_same_photo_sent_twice_is_added_once(client, practitioner, today):
     refusal = " ".join(photo_refusal(again))
     added = f"{timezone.localtime(first.uploaded_at):%H:%M}"
     assert (
-        f"This file is on the session already, as Before · Face added at {added}: "
-        "nothing was added."
-    ) in refusal
+        f"This file is on the session already, as Before · Face added at {added}."
+        in (refusal)
+    )
     # Nothing to choose again: it is there.
     assert "Choose the file again" not in again.content.decode()
     assert Photo.objects.count() == 1

@@ -395,6 +395,19 @@ def test_the_plan_form_asks_why_a_protocol_not_for_the_goals(
     assert TreatmentPlan.objects.get().exception_reason == "Fine lines come first."
 
 
+def test_the_plan_form_starts_from_the_protocol_for_the_goals(
+    client, practitioner, consultation
+):
+    consultation.goals = ["stretch_marks"]
+    consultation.save(update_fields=["goals"])
+    client.force_login(practitioner.user)
+
+    form = client.get(reverse("plans:create", args=[consultation.pk])).context["form"]
+
+    assert form.initial["protocol"].name == "Surgical scars and stretch marks"
+    assert form.initial["spacing_days"] == 35
+
+
 def test_a_consultation_of_several_goals_starts_a_plan_for_one_of_them(
     client, practitioner, consultation
 ):

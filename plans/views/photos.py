@@ -63,6 +63,8 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
         else:
             messages.success(request, _("Photo added."))
     else:
+        # No file chosen at all: nothing to choose "again".
+        choose_again = "image" not in form.errors or bool(request.FILES)
         # Said beside the photo form: which field each is for.
         for name, errors in form.errors.items():
             field = form.fields.get(name)

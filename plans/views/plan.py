@@ -82,7 +82,12 @@ def plan_create(request: HttpRequest, consultation_pk: int) -> HttpResponse:
         messages.error(request, refusal)
         return redirect(consultation)
     protocols = list(Protocol.objects.filter(is_active=True).order_by("pk"))
-    standard = protocols[0] if protocols else None
+    # The first that suits what the consultation hopes for (stretch marks: the
+    # Surgical protocol), else the first.
+    standard = next(
+        (p for p in protocols if not p.not_for(consultation.goals)),
+        protocols[0] if protocols else None,
+    )
     initial = {
         "areas": consultation.areas,
         "practitioner": getattr(request.user, "practitioner", None)
