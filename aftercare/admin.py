@@ -9,8 +9,6 @@ from django.utils.translation import ngettext
 from aftercare import services
 from aftercare.models import (
     AFTERCARE,
-    MAX_STALENESS_MINUTES,
-    MIN_STALENESS_MINUTES,
     PLACEHOLDERS,
     TRANSACTIONAL,
     Kind,
@@ -62,26 +60,18 @@ STALENESS_RANGE = _lazy("Give a number of minutes from 10 to 43200 (30 days).")
 
 
 class ReminderRuleForm(forms.ModelForm):
-    # One message for any number outside the range, below zero included (the
-    # model's positive integer would say "at least 0" for those).
-    staleness_minutes = forms.IntegerField(
-        label=_lazy("Still worth sending up to (minutes late)"),
-        min_value=MIN_STALENESS_MINUTES,
-        max_value=MAX_STALENESS_MINUTES,
-        help_text=_lazy(
-            "Later than this, the email is skipped rather than sent late. "
-            "From 10 minutes to 30 days (43200 minutes)."
-        ),
-        error_messages={
-            key: STALENESS_RANGE for key in ("required", "min_value", "max_value")
-        }
-        | {"invalid": _lazy("Give whole minutes: 10 to 43200.")},
-    )
-
     class Meta:
         model = ReminderRule
         fields = ["enabled", "offset_minutes", "staleness_minutes", "subject", "body"]
         field_classes = {"subject": TypedTextField, "body": TypedTextField}
+        # One message for any number outside the range, below zero included
+        # (the positive integer column alone would say "at least 0" for those).
+        error_messages = {
+            "staleness_minutes": dict.fromkeys(
+                ("required", "min_value", "max_value"), STALENESS_RANGE
+            )
+            | {"invalid": _lazy("Give whole minutes: 10 to 43200.")}
+        }
 
 
 @admin.register(ReminderRule)

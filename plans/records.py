@@ -349,7 +349,7 @@ def sign_record(
     if not is_practitioner(by):
         raise PlanError(_("Only a practitioner can complete and sign a session."))
     # Every problem at once, not one per try.
-    refused, problems = _to_read_before_signing(
+    refused, problems = to_read_before_signing(
         record,
         by=by,
         despite_decision=despite_decision,
@@ -416,28 +416,11 @@ def to_read_before_signing(
     despite_decision: bool,
     drafted_by: AbstractBaseUser | None,
     draft_read: bool,
-) -> list[str]:
-    """What sign_record() asks the signer to read and tick first, whatever
-    the record's values: said beside a form that has errors of its own too."""
-    return _to_read_before_signing(
-        record,
-        by=by,
-        despite_decision=despite_decision,
-        drafted_by=drafted_by,
-        draft_read=draft_read,
-    )[1]
-
-
-def _to_read_before_signing(
-    record: SessionRecord,
-    *,
-    by: AbstractBaseUser,
-    despite_decision: bool,
-    drafted_by: AbstractBaseUser | None,
-    draft_read: bool,
 ) -> tuple[str, list[str]]:
-    """The decision signed despite ("" if none), and what is still to be read:
-    a colleague's draft, and a consultation that no longer says eligible."""
+    """What sign_record() asks the signer to read and tick first, whatever the
+    record's values (said beside a form's own errors too): a colleague's draft,
+    and a consultation that no longer says eligible. With the decision signed
+    despite ("" if none)."""
     problems = []
     if drafted_by is not None and drafted_by.pk != by.pk and not draft_read:
         problems.append(

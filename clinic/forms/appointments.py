@@ -191,7 +191,7 @@ class CancelForm(HiddenErrorsShown, forms.Form):
     def clean_reason(self) -> str:
         return reason_in_words(
             self.cleaned_data["reason"],
-            asked=_("Give a reason for cancelling, in a few words."),
+            asked=self.fields["reason"].error_messages["required"],
         )
 
 

@@ -17,6 +17,7 @@ from clinic.models import (
     Area,
     Consultation,
     Goal,
+    answers_in_a_sentence,
 )
 from clinic.services.consultations import RECORDED
 from clinic.services.stale import seen_stamp
@@ -143,13 +144,7 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
             asked = _(
                 "Eligible despite a yes in the screening (%(answers)s): give the "
                 "reason it is safe to treat, in a few words."
-            ) % {
-                "answers": "; ".join(
-                    # "isotretinoin (e.g. Roaccutane)": a brand keeps its capital.
-                    _lower_first(str(CONTRAINDICATIONS[name]))
-                    for name in answered_yes
-                )
-            }
+            ) % {"answers": answers_in_a_sentence(answered_yes)}
         if asked and "decision_reason" not in self._errors:
             try:
                 data["decision_reason"] = reason_in_words(reason, asked=asked)
@@ -164,7 +159,3 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
                 ),
             )
         return data
-
-
-def _lower_first(text: str) -> str:
-    return text[:1].lower() + text[1:]

@@ -13,6 +13,7 @@ from clinic.models.consultations import (
     Consultation,
     ConsultationChange,
     Goal,
+    answers_in_a_sentence,
 )
 from clinic.models.hours import (
     ClosureDay,
@@ -50,6 +51,7 @@ __all__ = [
     "TimeOff",
     "Weekday",
     "WorkingHours",
+    "answers_in_a_sentence",
     "bookings_newly_outside",
     "choice_label",
     "local_midnight",

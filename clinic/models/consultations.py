@@ -1,6 +1,8 @@
 """Consultations (is microneedling right for this patient?) and the log of who
 opened a clinical record."""
 
+from collections.abc import Iterable
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
@@ -49,6 +51,14 @@ SCREENED_CLEAR = (
     & Q(anticoagulants=False)
     & Q(recent_sunburn=False)
 )
+
+
+def answers_in_a_sentence(names: Iterable[str]) -> str:
+    """The screening questions answered yes (CONTRAINDICATIONS keys), to
+    follow a colon mid-sentence: "isotretinoin (e.g. Roaccutane) ...; pregnant
+    or breastfeeding" (a brand keeps its capital)."""
+    labels = [str(CONTRAINDICATIONS[name]) for name in names]
+    return "; ".join(label[:1].lower() + label[1:] for label in labels)
 
 
 class ConsultationQuerySet(models.QuerySet):
@@ -212,9 +222,10 @@ class Consultation(models.Model):
 
     @property
     def flags_in_a_sentence(self) -> str:
-        """flags, to follow a colon mid-sentence: "pregnant or breastfeeding;
-        isotretinoin (e.g. Roaccutane) ..." (a brand keeps its capital)."""
-        return "; ".join(flag[:1].lower() + flag[1:] for flag in self.flags)
+        """flags, to follow a colon mid-sentence (answers_in_a_sentence())."""
+        return answers_in_a_sentence(
+            name for name in CONTRAINDICATIONS if getattr(self, name)
+        )
 
     def get_areas_display(self) -> list[str]:
         return [str(Area(a).label) for a in self.areas if a in Area.values]

@@ -153,17 +153,19 @@ def search_patients(query: str) -> QuerySet[Patient]:
     or the phone (its spaces,
     dashes, brackets and dots ignored, written the international or the
     national way). No words: every patient."""
-    # The name's letters without their spaces too: "stjohn" finds St. John,
-    # "nibhriain" Ní Bhriain, as a name is often typed as one word.
-    patients = Patient.objects.annotate(
-        compact_letters=Replace("search_letters", Value(" "), Value(""))
-    )
+    patients = Patient.objects.all()
     words = search_words(query)
+    if any(len(letters_of(w)) >= COMPACT_FROM for w in words):
+        # The name's letters without their spaces too: "stjohn" finds St. John,
+        # "nibhriain" Ní Bhriain, as a name is often typed as one word.
+        patients = patients.alias(
+            compact_letters=Replace("search_letters", Value(" "), Value(""))
+        )
     if any(_phone_forms(w) for w in words):
         phone: Replace | str = "phone"
         for separator in PHONE_SEPARATORS:
             phone = Replace(phone, Value(separator), Value(""))
-        patients = patients.annotate(phone_digits=phone)
+        patients = patients.alias(phone_digits=phone)
     for word in words:
         match = Q(email__icontains=word)
         letters = letters_of(word)

@@ -77,10 +77,6 @@ class PlanForm(forms.ModelForm):
                     choice_label(Goal, g).lower() for g in self.goals
                 )
             }
-        self.fields["exception_reason"].help_text = _(
-            "Needed when the sessions or spacing are outside the protocol, or the "
-            "protocol is not for what the consultation hopes for."
-        )
         if screened is not None:
             # The consultation's screening covers its areas only.
             areas = self.fields["areas"]
@@ -399,7 +395,7 @@ class CancelSessionForm(HiddenErrorsShown, forms.Form):
     def clean_reason(self) -> str:
         return reason_in_words(
             self.cleaned_data["reason"],
-            asked=_("Give a reason for cancelling, in a few words."),
+            asked=self.fields["reason"].error_messages["required"],
         )
 
 
@@ -412,12 +408,13 @@ class ReasonForm(forms.Form):
 
     def clean_reason(self) -> str:
         return reason_in_words(
-            self.cleaned_data["reason"], asked=_("Give a reason, in a few words.")
+            self.cleaned_data["reason"],
+            asked=self.fields["reason"].error_messages["required"],
         )
 
 
 class CancelPlanForm(HiddenErrorsShown, ReasonForm):
-    # The sessions the page listed to cancel (services.open_sessions_seen()).
+    # The sessions the page listed to cancel (appointments_seen()).
     seen = PageVersionField()
 
 

@@ -336,7 +336,7 @@ class AmendForm(HiddenErrorsShown, forms.Form):
         # The signed record keeps it next to what changed.
         return reason_in_words(
             self.cleaned_data["reason"],
-            asked=_("An amendment needs a reason, in a few words."),
+            asked=self.fields["reason"].error_messages["required"],
         )
 
 

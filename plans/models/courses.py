@@ -226,7 +226,10 @@ class TreatmentPlan(models.Model):
         _("reason to go outside the protocol"),
         blank=True,
         max_length=2000,
-        help_text=_("Needed when the sessions or spacing are outside the protocol."),
+        help_text=_(
+            "Needed when the sessions or spacing are outside the protocol, or the "
+            "protocol is not for what the consultation hopes for."
+        ),
     )
     # A manager's reasons for sessions booked closer than the minimum: booking
     # matters the front desk sees, unlike the practitioner's clinical reason above.

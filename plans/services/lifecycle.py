@@ -483,11 +483,6 @@ def open_sessions(plan: TreatmentPlan) -> QuerySet[Appointment]:
     ).order_by("start", "pk")
 
 
-def open_sessions_seen(appointments: Iterable[Appointment]) -> str:
-    """What the page that cancels the rest of a plan listed (open_sessions())."""
-    return appointments_seen(appointments)
-
-
 @transaction.atomic
 def cancel_plan(
     *,
@@ -499,8 +494,8 @@ def cancel_plan(
 ) -> int:
     """Cancel the rest of a plan: every session not yet done. Returns how many.
 
-    ``seen`` (open_sessions_seen() of the page that asks) refuses to cancel
-    sessions booked, moved or cancelled since that page listed them."""
+    ``seen`` (appointments_seen() of the open_sessions() the page listed)
+    refuses to cancel sessions booked, moved or cancelled since then."""
     now = now or timezone.now()
     reason = reason.strip()
     if not reason:
@@ -512,7 +507,7 @@ def cancel_plan(
     if refusal:
         raise PlanError(refusal)
     upcoming = list(open_sessions(plan))
-    if seen is not None and seen != open_sessions_seen(upcoming):
+    if seen is not None and seen != appointments_seen(upcoming):
         raise StalePlan(
             _(
                 "Someone booked, moved or cancelled a session of this plan while "

@@ -117,6 +117,7 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
         appointment__status__in=Appointment.LOST_STATUSES,
         replacement__isnull=True,
     )
+    latest_lost = lost.order_by("-appointment__start")
     upcoming = Appointment.objects.filter(
         treatment_session__plan=OuterRef("pk"),
         status__in=Appointment.OPEN_STATUSES,
@@ -135,12 +136,8 @@ def series_at_risk(now: datetime) -> list[tuple[TreatmentPlan, list[str]]]:
             left_open=Exists(left_open),
             lost=Exists(lost),
             # The latest of them, named in the reason.
-            lost_start=Subquery(
-                lost.order_by("-appointment__start").values("appointment__start")[:1]
-            ),
-            lost_status=Subquery(
-                lost.order_by("-appointment__start").values("appointment__status")[:1]
-            ),
+            lost_start=Subquery(latest_lost.values("appointment__start")[:1]),
+            lost_status=Subquery(latest_lost.values("appointment__status")[:1]),
             upcoming=Exists(upcoming),
             last_start=Max(
                 "sessions__appointment__start",

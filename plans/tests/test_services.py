@@ -183,17 +183,23 @@ def test_an_eligible_consultation_starts_a_draft_plan(practitioner, patient):
     assert unbooked_count(plan) == 6
 
 
-def standard_plan(consultation, practitioner, areas: list[str]) -> TreatmentPlan:
-    """Six Standard sessions of ``areas``, started from ``consultation``."""
+def standard_plan(
+    consultation, practitioner, areas: list[str], **fields
+) -> TreatmentPlan:
+    """Six Standard sessions of ``areas``, started from ``consultation`` (or as
+    ``fields`` say)."""
     return create_plan(
-        consultation=consultation,
-        protocol=standard(),
-        practitioner=practitioner,
-        planned_sessions=6,
-        spacing_days=28,
-        areas=areas,
-        by=practitioner.user,
-        now=NOW,
+        **{
+            "consultation": consultation,
+            "protocol": standard(),
+            "practitioner": practitioner,
+            "planned_sessions": 6,
+            "spacing_days": 28,
+            "areas": areas,
+            "by": practitioner.user,
+            "now": NOW,
+        }
+        | fields
     )
 
 
@@ -212,29 +218,22 @@ def test_a_protocol_not_for_the_consultations_goals_needs_a_reason(
         "The Standard protocol is not for stretch marks.",
     ]
     assert not TreatmentPlan.objects.exists()
-    suited = create_plan(
-        consultation=consultation,
+    suited = standard_plan(
+        consultation,
+        practitioner,
+        ["body"],
         protocol=surgical(),
-        practitioner=practitioner,
         planned_sessions=8,
         spacing_days=35,
-        areas=["body"],
-        by=practitioner.user,
-        now=NOW,
     )
     assert suited.exception_reason == ""
     suited.status = TreatmentPlan.Status.CANCELLED
     suited.save()
-    explained = create_plan(
-        consultation=consultation,
-        protocol=standard(),
-        practitioner=practitioner,
-        planned_sessions=6,
-        spacing_days=28,
-        areas=["body"],
+    explained = standard_plan(
+        consultation,
+        practitioner,
+        ["body"],
         exception_reason="Small, recent marks: the shorter course first.",
-        by=practitioner.user,
-        now=NOW,
     )
     assert explained.outside_protocol() == [
         "The Standard protocol is not for stretch marks."

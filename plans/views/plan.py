@@ -407,7 +407,7 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
     to_cancel = _to_cancel(plan)
     form = CancelPlanForm(
         request.POST or None,
-        initial={"seen": services.open_sessions_seen(to_cancel)},
+        initial={"seen": clinic_services.appointments_seen(to_cancel)},
     )
     if request.method == "POST" and form.is_valid():
         try:
@@ -422,7 +422,9 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
             messages.error(request, error.messages[0])
             to_cancel = _to_cancel(plan)
             form = CancelPlanForm(
-                posted_as_seen_now(request, services.open_sessions_seen(to_cancel))
+                posted_as_seen_now(
+                    request, clinic_services.appointments_seen(to_cancel)
+                )
             )
             form.is_valid()
         except services.PlanError as error:

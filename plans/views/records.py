@@ -325,13 +325,14 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
         elif request.method == "POST" and request.POST.get("action") == "sign":
             # The form's own errors, and what signing asks to read first, at
             # once rather than on the next try.
-            for question in records.to_read_before_signing(
+            _refused, questions = records.to_read_before_signing(
                 record,
                 by=request.user,
                 despite_decision=request.POST.get("despite_decision") == "on",
                 drafted_by=record.last_saved_by,
                 draft_read=request.POST.get("draft_read") == "on",
-            ):
+            )
+            for question in questions:
                 form.add_error(None, question)
     # A photo refused on its way in (plans.views.photos.photo_upload): said
     # beside the photo form, or at the top when the page shows no such form.
