@@ -18,14 +18,15 @@ from clinic.models import Appointment, Practitioner, Room
 from clinic.scheduling import shift_wall_clock, when_text
 from clinic.services.changes import OVER_NOT_MOVED
 from clinic.services.stale import appointments_seen
-from plans.models import (
-    MIN_HEALING_DAYS,
-    SessionRecord,
-    TreatmentPlan,
-    TreatmentSession,
-)
+from plans.models import SessionRecord, TreatmentPlan, TreatmentSession
 from plans.scheduling import State
-from plans.services.lifecycle import PlanError, StalePlan, _can_override, window_for
+from plans.services.lifecycle import (
+    PlanError,
+    StalePlan,
+    _can_override,
+    too_soon_to_heal,
+    window_for,
+)
 from plans.services.series import (
     SeriesRequest,
     _note_exception,
@@ -256,14 +257,8 @@ def _spacing_after(
             "Session %(n)s would be %(days)s days after the one before it",
             days,
         ) % {"n": places[number], "days": days}
-        if days < MIN_HEALING_DAYS:
-            unsafe.append(
-                _(
-                    "%(what)s: sessions less than %(days)s days apart leave the "
-                    "skin no time to heal, and no one can book them that close."
-                )
-                % {"what": text, "days": MIN_HEALING_DAYS}
-            )
+        if too_soon := too_soon_to_heal(days):
+            unsafe.append(f"{text}: {too_soon}")
         elif days < window.minimum:
             too_close.append(f"{text} (minimum {window.minimum}).")
         elif days > window.maximum:

@@ -18,6 +18,7 @@ from clinic.scheduling import day_text, when_text
 from clinic.services.stale import appointments_seen
 from plans.models import (
     MAX_PLANNED_SESSIONS,
+    MIN_HEALING_DAYS,
     Protocol,
     TreatmentPlan,
     TreatmentSession,
@@ -221,6 +222,17 @@ def too_close_for(protocol: Protocol, spacing_days: int) -> str:
         "at the least: the skin needs that long to heal between sessions.",
         spacing_days,
     ) % {"n": spacing_days, "p": protocol, "min": protocol.min_spacing_days}
+
+
+def too_soon_to_heal(days: int) -> str:
+    """Why a session can't follow the one before by ``days`` whoever asks (""
+    when it can): no protocol allows under MIN_HEALING_DAYS, nor any reason."""
+    if days >= MIN_HEALING_DAYS:
+        return ""
+    return _(
+        "sessions less than %(days)s days apart leave the skin no time to heal, "
+        "and no one can book them that close."
+    ) % {"days": MIN_HEALING_DAYS}
 
 
 @transaction.atomic

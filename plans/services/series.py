@@ -31,11 +31,12 @@ from clinic.scheduling import (
     when_text,
 )
 from clinic.services.consultations import consultation_held_at
-from plans.models import MIN_HEALING_DAYS, TreatmentPlan, TreatmentSession
+from plans.models import TreatmentPlan, TreatmentSession
 from plans.scheduling import Proposal, propose_series
 from plans.services.lifecycle import (
     PlanError,
     _can_override,
+    too_soon_to_heal,
     unbooked_count,
     why_on_hold,
     window_for,
@@ -344,25 +345,24 @@ def book_series(
                 % {"n": first + proposal.index, "when": when_text(proposal.start)},
                 messages=proposal.reasons,
             )
-        if (
-            proposal.spacing_below_minimum
-            and proposal.spacing_days is not None
-            and proposal.spacing_days < MIN_HEALING_DAYS
-        ):
+        too_soon = (
+            too_soon_to_heal(proposal.spacing_days)
+            if proposal.spacing_below_minimum
+            else ""
+        )
+        if too_soon:
             raise PlanError(
                 ngettext(
                     "Session %(n)s would be only %(days)s day after the previous "
-                    "one: sessions less than %(heal)s days apart leave the skin no "
-                    "time to heal, and no one can book them that close.",
+                    "one: %(why)s",
                     "Session %(n)s would be only %(days)s days after the previous "
-                    "one: sessions less than %(heal)s days apart leave the skin no "
-                    "time to heal, and no one can book them that close.",
+                    "one: %(why)s",
                     proposal.spacing_days,
                 )
                 % {
                     "n": first + proposal.index,
                     "days": proposal.spacing_days,
-                    "heal": MIN_HEALING_DAYS,
+                    "why": too_soon,
                 }
             )
         if proposal.spacing_below_minimum and not (
