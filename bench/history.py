@@ -27,7 +27,7 @@ from django.utils import timezone
 
 from bench.data import BATCH_SIZE, SEED, VISIT_FIELDS, Clinic, Visit, read_visits
 from bench.outbox import build_emails
-from clinic.models import Appointment, Area, Consultation, Goal
+from clinic.models import Appointment, Area, Consultation, Goal, screened
 from plans.models import (
     Product,
     Protocol,
@@ -229,6 +229,7 @@ def write_courses(
                 patient_id=c.patient_id,
                 areas=c.areas,
                 goals=c.goals,
+                **screened(),
                 decision=Consultation.Decision.ELIGIBLE,
                 decided_by_id=users[c.consultation.practitioner_id],
                 decided_at=c.consultation.end,

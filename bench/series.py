@@ -20,7 +20,14 @@ from django.utils import timezone
 
 from bench import BenchmarkFailed, Figures
 from bench.data import Clinic
-from clinic.models import Appointment, Area, Consultation, Goal, local_midnight
+from clinic.models import (
+    Appointment,
+    Area,
+    Consultation,
+    Goal,
+    local_midnight,
+    screened,
+)
 from clinic.scheduling import local_datetime
 from plans import services
 from plans.models import Protocol, TreatmentPlan
@@ -195,6 +202,7 @@ def _new_plan(clinic: Clinic, *, patient_index: int) -> TreatmentPlan:
         patient_id=patient_id,
         areas=[Area.BODY],
         goals=[Goal.SURGICAL_SCARS],
+        **screened(),
         decision=Consultation.Decision.ELIGIBLE,
         decided_by=practitioner.user,
         decided_at=start,

@@ -23,6 +23,7 @@ from clinic.models import (
     Practitioner,
     Room,
     local_midnight,
+    screened,
 )
 from clinic.scheduling import Availability
 from clinic.services import notify, record_consultation
@@ -153,7 +154,12 @@ def seed(*, now: datetime, stdout: TextIO) -> None:
                 decision=demo.decision,
                 decision_reason=demo.reason,
                 screening_note=demo.screening_note,
-                **dict.fromkeys(demo.flags, True),
+                # Each question asked at a decided one; the undecided one's not yet.
+                **(
+                    screened(*demo.flags)
+                    if demo.decision != Consultation.Decision.PENDING
+                    else {}
+                ),
             ),
             by=users[PRACTITIONER],
             now=appointment.end,

@@ -64,6 +64,11 @@ class Tab:
         """The form field of that label (required ones show an asterisk)."""
         return self.page.get_by_label(re.compile(rf"^\s*{re.escape(label)}\s*\*?\s*$"))
 
+    def answer(self, question: str, answer: str) -> None:
+        """Pick an answer of a yes/no question (a group of radio buttons)."""
+        group = self.page.get_by_role("radiogroup", name=question)
+        group.get_by_label(answer, exact=True).check()
+
     def click(self, name: str, role: str = "link") -> None:
         self.page.get_by_role(role, name=name).first.click()
 

@@ -31,6 +31,7 @@ from aftercare.tests.test_worker import (
     worker_env,
 )
 from clinic import roles
+from clinic.models import CONTRAINDICATIONS
 from clinic.scheduling import local_datetime
 from clinic.tests.factories import (
     PractitionerFactory,
@@ -140,6 +141,8 @@ def test_a_patient_from_registration_to_aftercare_and_unsubscribing(
             tab.field("Face").check()
             tab.field("Acne scarring").check()
             tab.field("Results hoped for").fill("Smoother cheeks.")
+            for question in CONTRAINDICATIONS.values():
+                tab.answer(str(question), "No")
             tab.field("Eligible").check()
             tab.click("Save the consultation", role="button")
             tab.says("Consultation saved: eligible")

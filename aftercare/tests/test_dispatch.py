@@ -17,7 +17,7 @@ from aftercare import services
 from aftercare.models import AFTERCARE, CopyReason, Kind, Reminder, ReminderRule
 from aftercare.services import OutboxError
 from aftercare.tasks import dispatch_due_reminders
-from clinic.models import Appointment, Consultation, Patient
+from clinic.models import Appointment, Consultation, Patient, screened
 from clinic.services import (
     book_appointment,
     cancel_appointment,
@@ -945,22 +945,24 @@ def test_a_medication_recorded_after_the_pre_care_went_out_is_told_again(
     )
     frozen.move_to(monday + HOUR)
 
-    def screened(medication: str) -> None:
+    def screen(medication: str) -> None:
         consultation = Consultation.objects.filter(
             appointment=visit
-        ).first() or Consultation(appointment=visit, areas=["face"], goals=["lines"])
+        ).first() or Consultation(
+            appointment=visit, areas=["face"], goals=["lines"], **screened()
+        )
         consultation.topical_medication = medication
         consultation.decision = Consultation.Decision.ELIGIBLE
         record_consultation(
             consultation=consultation, by=practitioner.user, now=monday + HOUR
         )
 
-    screened("Tretinoin 0.5% cream")
+    screen("Tretinoin 0.5% cream")
     dispatch(monday + HOUR + MINUTE)
     # Ten minutes to correct a slip: the same email then names the correction.
     assert len([m for m in mailoutbox if "Getting ready" in m.subject]) == 1
-    screened("Tretinoin 0.05% cream")
-    screened("Tretinoin 0.05% cream")
+    screen("Tretinoin 0.05% cream")
+    screen("Tretinoin 0.05% cream")
     dispatch(monday + HOUR + 11 * MINUTE)
 
     [_, again] = [m for m in mailoutbox if "Getting ready" in m.subject]
@@ -977,7 +979,7 @@ def test_a_medication_recorded_after_the_pre_care_went_out_is_told_again(
         CopyReason.MEDICATION_CHANGED,
     )
     assert "0.5%" not in text_of(again)
-    screened("")
+    screen("")
     dispatch(monday + HOUR + 30 * MINUTE)
     assert Reminder.objects.filter(copy_of__isnull=False).count() == 1
 

@@ -288,7 +288,7 @@ FORMS = [
             "hoped_for_results": "Smoother skin.",
             "skin_type": "2",
             "topical_medication": "",
-            **dict.fromkeys(CONTRAINDICATIONS, ""),
+            **dict.fromkeys(CONTRAINDICATIONS, "False"),
             "screening_note": "",
             "decision": "eligible",
             "decision_reason": "",

@@ -16,7 +16,7 @@ from django.utils.html import escape
 from aftercare import services
 from aftercare.models import CopyReason, Kind, Reminder, ReminderRule
 from aftercare.views import NewestFirstPage
-from clinic.models import Appointment, Patient
+from clinic.models import CONTRAINDICATIONS, Appointment, Patient
 from clinic.services import (
     book_appointment,
     cancel_appointment,
@@ -1366,6 +1366,7 @@ def test_the_practitioner_reads_that_the_patient_is_told_of_a_new_medication(
         "hoped_for_results": "",
         "skin_type": "3",
         "topical_medication": "Tretinoin 0.05% cream",
+        **dict.fromkeys(CONTRAINDICATIONS, "False"),
         "screening_note": "",
         "decision": "eligible",
         "decision_reason": "",

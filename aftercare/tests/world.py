@@ -20,7 +20,7 @@ from aftercare.models import Kind, Reminder
 from aftercare.services import unsubscribe_token
 from clinic import roles
 from clinic import services as booking
-from clinic.models import Appointment, Consultation
+from clinic.models import Appointment, Consultation, screened
 from clinic.tests.factories import (
     PatientFactory,
     PractitionerFactory,
@@ -87,6 +87,7 @@ def built_world(
                 goals=["lines"],
                 topical_medication="Tretinoin 0.025% cream",
                 screening_note="Small raised scar on the chin, 2019.",
+                **screened(),
                 decision=Consultation.Decision.ELIGIBLE,
             ),
             by=clinician,

@@ -80,6 +80,13 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
             "screening_note": forms.Textarea(attrs={"rows": 2}),
             "decision_reason": forms.Textarea(attrs={"rows": 2}),
             "decision": forms.RadioSelect,
+        } | {
+            # Yes or no, each asked: nothing picked is "not asked yet".
+            name: forms.RadioSelect(
+                choices=[(True, gettext_lazy("Yes")), (False, gettext_lazy("No"))],
+                attrs={"class": "form-check-input"},
+            )
+            for name in CONTRAINDICATIONS
         }
         help_texts = {
             "decision_reason": gettext_lazy(
@@ -87,6 +94,10 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
                 "eligible despite a yes in the screening."
             ),
         }
+
+    @property
+    def screening(self) -> list[forms.BoundField]:
+        return [self[name] for name in CONTRAINDICATIONS]
 
     def clean_topical_medication(self) -> str:
         """ "None" or "n/a" typed into the box means no medication: kept as
@@ -140,11 +151,17 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
                 "Give the reason, in a few words, when the patient is not "
                 "eligible or referred."
             )
-        elif decision == Consultation.Decision.ELIGIBLE and answered_yes:
-            asked = _(
-                "Eligible despite a yes in the screening (%(answers)s): give the "
-                "reason it is safe to treat, in a few words."
-            ) % {"answers": answers_in_a_sentence(answered_yes)}
+        elif decision == Consultation.Decision.ELIGIBLE:
+            for name in CONTRAINDICATIONS:
+                if data.get(name) is None and name not in self._errors:
+                    self.add_error(
+                        name, _("Ask this and answer it before deciding eligible.")
+                    )
+            if answered_yes:
+                asked = _(
+                    "Eligible despite a yes in the screening (%(answers)s): give "
+                    "the reason it is safe to treat, in a few words."
+                ) % {"answers": answers_in_a_sentence(answered_yes)}
         if asked and "decision_reason" not in self._errors:
             try:
                 data["decision_reason"] = reason_in_words(reason, asked=asked)

@@ -14,6 +14,7 @@ from clinic.models.consultations import (
     ConsultationChange,
     Goal,
     answers_in_a_sentence,
+    screened,
 )
 from clinic.models.hours import (
     ClosureDay,
@@ -52,6 +53,7 @@ __all__ = [
     "Weekday",
     "WorkingHours",
     "answers_in_a_sentence",
+    "screened",
     "bookings_newly_outside",
     "choice_label",
     "local_midnight",

@@ -42,15 +42,20 @@ CONTRAINDICATIONS = {
 }
 
 
+# Each question is answered yes (True) or no (False), or not asked yet (None):
+# an unticked box can't tell "no" from "not asked", so the form asks both ways.
 # Every question of the screen answered "no".
-SCREENED_CLEAR = (
-    Q(active_infection=False)
-    & Q(isotretinoin=False)
-    & Q(pregnant=False)
-    & Q(keloid_tendency=False)
-    & Q(anticoagulants=False)
-    & Q(recent_sunburn=False)
-)
+SCREENED_CLEAR = Q(**dict.fromkeys(CONTRAINDICATIONS, False))
+# Some question answered "yes".
+SCREENED_YES = Q(**dict.fromkeys(CONTRAINDICATIONS, True), _connector=Q.OR)
+# Every question answered, yes or no.
+SCREENED_ALL = Q(**{f"{name}__isnull": False for name in CONTRAINDICATIONS})
+
+
+def screened(*yes: str) -> dict[str, bool]:
+    """A screening with every question asked: yes to those named
+    (CONTRAINDICATIONS keys), no to the others, as Consultation's fields."""
+    return {name: name in yes for name in CONTRAINDICATIONS}
 
 
 def answers_in_a_sentence(names: Iterable[str]) -> str:
@@ -88,7 +93,7 @@ class ConsultationQuerySet(models.QuerySet):
                     patient=OuterRef("patient"),
                     appointment__start__gt=OuterRef("appointment__start"),
                 )
-                .filter(~Q(decision=Consultation.Decision.PENDING) | ~SCREENED_CLEAR)
+                .filter(~Q(decision=Consultation.Decision.PENDING) | SCREENED_YES)
             )
         )
 
@@ -125,18 +130,22 @@ class Consultation(models.Model):
         ),
     )
     active_infection = models.BooleanField(
-        CONTRAINDICATIONS["active_infection"], default=False
+        CONTRAINDICATIONS["active_infection"], null=True, blank=True, default=None
     )
-    isotretinoin = models.BooleanField(CONTRAINDICATIONS["isotretinoin"], default=False)
-    pregnant = models.BooleanField(CONTRAINDICATIONS["pregnant"], default=False)
+    isotretinoin = models.BooleanField(
+        CONTRAINDICATIONS["isotretinoin"], null=True, blank=True, default=None
+    )
+    pregnant = models.BooleanField(
+        CONTRAINDICATIONS["pregnant"], null=True, blank=True, default=None
+    )
     keloid_tendency = models.BooleanField(
-        CONTRAINDICATIONS["keloid_tendency"], default=False
+        CONTRAINDICATIONS["keloid_tendency"], null=True, blank=True, default=None
     )
     anticoagulants = models.BooleanField(
-        CONTRAINDICATIONS["anticoagulants"], default=False
+        CONTRAINDICATIONS["anticoagulants"], null=True, blank=True, default=None
     )
     recent_sunburn = models.BooleanField(
-        CONTRAINDICATIONS["recent_sunburn"], default=False
+        CONTRAINDICATIONS["recent_sunburn"], null=True, blank=True, default=None
     )
     screening_note = models.TextField(
         _("practitioner's note on the screening"),
@@ -165,7 +174,7 @@ class Consultation(models.Model):
         ordering = ["-created_at"]
         constraints = [
             models.CheckConstraint(
-                condition=SCREENED_CLEAR | ~Q(screening_note=""),
+                condition=~SCREENED_YES | ~Q(screening_note=""),
                 name="consultation_screening_yes_needs_note",
                 violation_error_message=_(
                     "A yes in the screening needs the practitioner's note."
@@ -177,6 +186,13 @@ class Consultation(models.Model):
                 name="consultation_refusal_needs_reason",
                 violation_error_message=_(
                     "Give a reason when the patient is not eligible or referred."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=~Q(decision="eligible") | SCREENED_ALL,
+                name="consultation_eligible_needs_whole_screening",
+                violation_error_message=_(
+                    "Every screening question is answered before deciding eligible."
                 ),
             ),
             models.CheckConstraint(
@@ -219,6 +235,20 @@ class Consultation(models.Model):
             for name, label in CONTRAINDICATIONS.items()
             if getattr(self, name)
         ]
+
+    @property
+    def not_asked(self) -> list[str]:
+        """The questions not answered yet."""
+        return [
+            str(label)
+            for name, label in CONTRAINDICATIONS.items()
+            if getattr(self, name) is None
+        ]
+
+    @property
+    def not_screened(self) -> bool:
+        """No question answered yet."""
+        return len(self.not_asked) == len(CONTRAINDICATIONS)
 
     @property
     def flags_in_a_sentence(self) -> str:

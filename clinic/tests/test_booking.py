@@ -5,7 +5,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from aftercare.models import Reminder
-from clinic.models import Appointment, ClosureDay, Consultation
+from clinic.models import Appointment, ClosureDay, Consultation, screened
 from clinic.services import (
     BookingError,
     Move,
@@ -1001,6 +1001,7 @@ def decide_eligible(appointment: Appointment, practitioner, *, now) -> Consultat
             appointment=appointment,
             areas=["face"],
             goals=["lines"],
+            **screened(),
             decision=Consultation.Decision.ELIGIBLE,
         ),
         by=practitioner.user,

@@ -9,7 +9,13 @@ from django.utils import timezone
 
 from clinic import services
 from clinic.forms import ConsultationForm
-from clinic.models import Appointment, ClinicalAccess, Consultation
+from clinic.models import (
+    CONTRAINDICATIONS,
+    Appointment,
+    ClinicalAccess,
+    Consultation,
+    screened,
+)
 from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
 from clinic.tests.pages import post_as_page
 
@@ -52,6 +58,8 @@ def consultation_data(**overrides) -> dict:
         "hoped_for_results": "Smoother cheeks by the spring",
         "skin_type": "4",
         "topical_medication": "",
+        # Each screening question asked, and answered no.
+        **dict.fromkeys(CONTRAINDICATIONS, "False"),
         "screening_note": "",
         "decision": "eligible",
         "decision_reason": "",
@@ -69,6 +77,7 @@ def recorded(appointment: Appointment, by, **fields) -> Consultation:
     values = {
         "areas": ["face"],
         "goals": ["lines"],
+        **screened(),
         "decision": Consultation.Decision.ELIGIBLE,
         "decided_by": by,
         "decided_at": appointment.end,
@@ -93,7 +102,7 @@ def test_a_practitioner_records_an_eligible_consultation(
         record_url(visit),
         consultation_data(
             topical_medication="Tretinoin 0.025% cream",
-            keloid_tendency="on",
+            keloid_tendency="True",
             screening_note="Small raised scar on the chin only; avoid that spot.",
             decision_reason="Keloid on the chin only: treat the cheeks.",
         ),
@@ -181,7 +190,7 @@ def test_a_yes_in_the_screening_needs_a_note(
 ):
     client.force_login(practitioner.user)
     response = client.post(
-        record_url(visit), consultation_data(isotretinoin="on", screening_note=note)
+        record_url(visit), consultation_data(isotretinoin="True", screening_note=note)
     )
     assert response.status_code == 200
     assert "screening_note" in response.context["form"].errors
@@ -276,8 +285,8 @@ def test_a_screening_changed_after_the_decision_names_who_changed_it(
     """The page said "decided by" the first practitioner above a screening she
     never saw: whoever changes what the decision rests on decides again."""
     as_posted = consultation_data(
-        pregnant="on",
-        anticoagulants="on",
+        pregnant="True",
+        anticoagulants="True",
         screening_note="12 weeks; on warfarin.",
         decision_reason="The course starts after the birth; warfarin stopped by then.",
     )
@@ -321,7 +330,7 @@ def test_a_change_keeps_what_the_consultation_said_before_and_who_changed_it(
             consultation_data(
                 decision="refer",
                 decision_reason="Cold sore on the upper lip today.",
-                active_infection="on",
+                active_infection="True",
                 screening_note="Cold sore.",
             ),
         )
@@ -363,7 +372,7 @@ def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
             colleague,
             record_url(visit),
             consultation_data(
-                pregnant="on",
+                pregnant="True",
                 screening_note="Pregnant, 12 weeks.",
                 decision="not_eligible",
                 decision_reason="Pregnant: after the baby is born.",
@@ -405,7 +414,7 @@ def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
         client,
         record_url(visit),
         consultation_data(
-            pregnant="on",
+            pregnant="True",
             screening_note="Pregnant, 12 weeks.",
             decision="refer",
             decision_reason="Obstetrician first.",
@@ -447,7 +456,7 @@ def test_eligible_despite_a_yes_in_the_screening_needs_the_reason(
         client,
         record_url(visit),
         consultation_data(
-            pregnant="on", isotretinoin="on", screening_note="Due in March."
+            pregnant="True", isotretinoin="True", screening_note="Due in March."
         ),
     )
 
@@ -458,6 +467,98 @@ def test_eligible_despite_a_yes_in_the_screening_needs_the_reason(
         "safe to treat, in a few words."
     ]
     assert not Consultation.objects.exists()
+
+
+def test_eligible_needs_every_screening_question_answered(client, practitioner, visit):
+    client.force_login(practitioner.user)
+    # The form as a practitioner leaves it who asked all but two questions.
+    data = consultation_data(pregnant="", anticoagulants="")
+    del data["recent_sunburn"]
+
+    response = post_as_page(client, record_url(visit), data)
+
+    assert response.status_code == 200
+    errors = response.context["form"].errors
+    asked = ["Ask this and answer it before deciding eligible."]
+    assert [errors.get(name) for name in CONTRAINDICATIONS] == [
+        None,
+        None,
+        asked,
+        None,
+        asked,
+        asked,
+    ]
+    assert not Consultation.objects.exists()
+
+
+def test_a_question_not_asked_yet_is_told_apart_from_a_no(client, practitioner, visit):
+    client.force_login(practitioner.user)
+    data = consultation_data(decision="pending", isotretinoin="True")
+    data["screening_note"] = "Finished a course in August."
+    del data["pregnant"], data["anticoagulants"]
+
+    response = post_as_page(client, record_url(visit), data, follow=True)
+
+    consultation = Consultation.objects.get()
+    assert (consultation.isotretinoin, consultation.pregnant) == (True, None)
+    assert (consultation.anticoagulants, consultation.recent_sunburn) == (None, False)
+    page = response.content.decode()
+    assert (
+        "Not asked yet: Pregnant or breastfeeding; Takes anticoagulants or has a "
+        "bleeding disorder."
+    ) in page
+    assert "Not screened yet" not in page
+    # The form shows them unanswered again, the others as answered.
+    form = client.get(record_url(visit)).content.decode()
+    assert (
+        'value="True" class="form-check-input" id="id_isotretinoin_0" checked' in form
+    )
+    assert 'value="True" class="form-check-input" id="id_pregnant_0">' in form
+    assert 'value="False" class="form-check-input" id="id_pregnant_1">' in form
+
+
+def test_a_consultation_with_nothing_asked_yet_says_so(client, practitioner, visit):
+    consultation = recorded(
+        visit,
+        practitioner.user,
+        decision=Consultation.Decision.PENDING,
+        decided_by=None,
+        decided_at=None,
+        **dict.fromkeys(CONTRAINDICATIONS, None),
+    )
+    client.force_login(practitioner.user)
+
+    page = client.get(consultation.get_absolute_url()).content.decode()
+
+    assert "Not screened yet." in page
+    assert "Not asked yet" not in page
+
+
+def test_a_refusal_needs_no_whole_screening(client, practitioner, visit):
+    client.force_login(practitioner.user)
+    data = consultation_data(
+        decision="not_eligible",
+        decision_reason="Pregnant: come back after breastfeeding.",
+        pregnant="True",
+        screening_note="Due in March.",
+    )
+    del data["isotretinoin"], data["keloid_tendency"]
+
+    response = post_as_page(client, record_url(visit), data)
+
+    assert response.status_code == 302
+    consultation = Consultation.objects.get()
+    assert consultation.decision == Consultation.Decision.NOT_ELIGIBLE
+    assert consultation.not_asked == [
+        "Isotretinoin (e.g. Roaccutane) in the last 6 months",
+        "Tendency to keloid or raised scars",
+    ]
+
+
+def test_the_database_holds_eligible_to_a_whole_screening(practitioner, visit):
+    with pytest.raises(IntegrityError), transaction.atomic():
+        recorded(visit, practitioner.user, keloid_tendency=None)
+    recorded(visit, practitioner.user, keloid_tendency=False)
 
 
 def test_the_database_holds_eligible_despite_the_screening_to_a_reason(
@@ -619,7 +720,7 @@ def test_a_decided_consultation_is_changed_by_a_practitioner_only(
     response = post_as_page(
         client,
         record_url(visit),
-        consultation_data(pregnant="on", screening_note="Asked."),
+        consultation_data(pregnant="True", screening_note="Asked."),
     )
 
     assert response.status_code == 403

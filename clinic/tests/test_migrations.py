@@ -84,3 +84,39 @@ def test_consultations_decided_before_decisions_completed_them_are_completed():
         over.end,
     )
     assert Appointment.objects.get(pk=undecided.pk).status == "booked"
+
+
+BEFORE_NOT_ASKED = [("clinic", "0024_patient_unsubscribed_at")]
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_unticked_screening_boxes_of_an_undecided_consultation_become_not_asked():
+    decided_by = UserFactory()
+    decided = AppointmentFactory(kind="consultation")
+    undecided = AppointmentFactory(kind="consultation")
+    executor = MigrationExecutor(connection)
+    executor.migrate(BEFORE_NOT_ASKED)
+    old = executor.loader.project_state(BEFORE_NOT_ASKED).apps
+    for appointment, decision in ((decided, "eligible"), (undecided, "pending")):
+        old.get_model("clinic", "Consultation").objects.create(
+            appointment_id=appointment.pk,
+            patient_id=appointment.patient_id,
+            areas=["face"],
+            goals=["lines"],
+            pregnant=decision == "pending",
+            screening_note="Due in May." if decision == "pending" else "",
+            decision=decision,
+            decided_by_id=decided_by.pk if decision != "pending" else None,
+            decided_at=appointment.end if decision != "pending" else None,
+        )
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    # An unticked box said "no" at a decision, and may not have been asked
+    # before one.
+    assert Consultation.objects.get(appointment=decided).flags == []
+    assert Consultation.objects.get(appointment=decided).not_asked == []
+    undecided = Consultation.objects.get(appointment=undecided)
+    assert undecided.pregnant is True
+    assert len(undecided.not_asked) == 5

@@ -12,6 +12,7 @@ from clinic.models import (
     Consultation,
     Patient,
     WorkingHours,
+    screened,
 )
 from clinic.tests.factories import (
     AppointmentFactory,
@@ -1557,6 +1558,7 @@ def test_a_consultation_that_took_place_offers_no_cancel_or_no_show(
     Consultation.objects.create(
         appointment=visit,
         patient=visit.patient,
+        **screened(),
         decision=Consultation.Decision.ELIGIBLE,
         decided_by=practitioner.user,
         decided_at=visit.end,

@@ -37,6 +37,13 @@ class ConsultationFactory(factory.django.DjangoModelFactory):
     # treat only the areas their consultation looked at.
     areas = factory.LazyFunction(lambda: list(Area.values))
     goals = factory.LazyFunction(lambda: ["lines"])
+    # Asked every screening question, and no to each.
+    active_infection = False
+    isotretinoin = False
+    pregnant = False
+    keloid_tendency = False
+    anticoagulants = False
+    recent_sunburn = False
     decision = Consultation.Decision.ELIGIBLE
     decided_by = factory.SubFactory(UserFactory)
     decided_at = factory.LazyAttribute(lambda c: c.appointment.end)

@@ -9,7 +9,14 @@ from django.utils import timezone
 
 from aftercare.models import Reminder
 from clinic import services as services_clinic
-from clinic.models import Appointment, Consultation, Patient, Practitioner
+from clinic.models import (
+    CONTRAINDICATIONS,
+    Appointment,
+    Consultation,
+    Patient,
+    Practitioner,
+    screened,
+)
 from clinic.scheduling import day_text
 from clinic.services import complete_appointment
 from clinic.tests.factories import (
@@ -89,6 +96,7 @@ def make_consultation(
         patient=patient,
         areas=["face", "neck"],
         goals=["lines"],
+        **screened(),
         decision=decision,
         decision_reason="" if decision == "eligible" else "Active eczema.",
         decided_by=None if decision == "pending" else practitioner.user,
@@ -2781,6 +2789,32 @@ def test_the_work_lists(client, front_desk, practitioner, room):
     assert again[work["at_risk"]] == [
         f"The session of {lost_day} was missed and has no replacement."
     ]
+
+
+def test_a_consultation_begun_since_leaves_the_patient_waiting_for_a_plan(
+    client, front_desk, practitioner, room
+):
+    waiting = make_consultation(
+        PatientFactory(), practitioner, room, when=at(date(2026, 10, 1), 9)
+    )
+    # Another consultation since, with nothing asked yet: the first one stands.
+    later = make_consultation(
+        waiting.patient, practitioner, room, when=at(date(2026, 10, 8), 9)
+    )
+    Consultation.objects.filter(pk=later.pk).update(
+        decision="pending",
+        decided_by=None,
+        decided_at=None,
+        **dict.fromkeys(CONTRAINDICATIONS, None),
+    )
+    client.force_login(front_desk)
+    assert list(client.get(reverse("plans:work")).context["waiting"]) == [waiting]
+
+    # A yes found there: the plan waits for its decision.
+    Consultation.objects.filter(pk=later.pk).update(
+        pregnant=True, screening_note="Due in May."
+    )
+    assert list(client.get(reverse("plans:work")).context["waiting"]) == []
 
 
 def test_the_work_lists_name_consultations_checked_in_without_a_decision(

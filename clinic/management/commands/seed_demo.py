@@ -30,6 +30,7 @@ from clinic.models import (
     Room,
     WorkingHours,
     local_midnight,
+    screened,
 )
 from clinic.services import (
     BookingError,
@@ -618,18 +619,19 @@ class Command(BaseCommand):
             "hoped_for_results": hoped_for,
             "topical_medication": medication,
             "skin_type": appointment.patient.skin_type,
+            **screened(),
             "decision": Consultation.Decision.ELIGIBLE,
         }
         if index % NOT_ELIGIBLE_EVERY == NOT_ELIGIBLE_EVERY - 1:
             fields |= {
-                "active_infection": True,
+                **screened("active_infection"),
                 "screening_note": "Active acne on both cheeks.",
                 "decision": Consultation.Decision.NOT_ELIGIBLE,
                 "decision_reason": "Active acne: treat it first, then book again.",
             }
         elif index % REFERRED_EVERY == REFERRED_EVERY - 1:
             fields |= {
-                "keloid_tendency": True,
+                **screened("keloid_tendency"),
                 "screening_note": "Raised scars after an earlier operation.",
                 "decision": Consultation.Decision.REFER,
                 "decision_reason": "Keloid tendency: referred to a dermatologist.",
