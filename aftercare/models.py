@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from clinic.models import Appointment, Patient, choice_label
+from clinic.models import Appointment, Patient, choice_label, validate_plain_text
 
 
 class Kind(models.TextChoices):
@@ -144,8 +144,12 @@ class ReminderRule(models.Model):
             "From 10 minutes to 30 days (43200 minutes)."
         ),
     )
-    subject = models.CharField(_("subject"), max_length=200)
-    body = models.TextField(_("text"), max_length=10000)
+    subject = models.CharField(
+        _("subject"), max_length=200, validators=[validate_plain_text]
+    )
+    body = models.TextField(
+        _("text"), max_length=10000, validators=[validate_plain_text]
+    )
 
     class Meta:
         ordering = ["kind"]

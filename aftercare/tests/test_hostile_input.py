@@ -5,9 +5,11 @@ field at once) is replaced by a hostile value: huge and NUL-laden text, unicode,
 markup, SQL, out-of-range numbers and dates, wrong types, lists, and ids that don't
 exist or belong to someone else. Formset management forms are tampered with too.
 A response re-showing the form (200) must leave every table as it was; whatever
-is stored must hold no NUL (PostgreSQL refuses it in text).
+is stored must hold no NUL (PostgreSQL refuses it in text) nor any other control
+character but line breaks and tabs.
 """
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.django_db
 
 
 MISSING = 987654
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 # The hostile values ---------------------------------------------------------------
 
@@ -39,6 +42,8 @@ HOSTILE = {
     "long": LONG,
     "nul": "a\x00b",
     "nul-only": "\x00",
+    # Escape, bell and delete: invisible, and kept out of emails and calendars.
+    "control": "a\x1b[31mb\x07\x7f",
     "emoji-rtl": "😀 \u202eevil\u202c مرحبا 中文",
     "html": '<script>alert(1)</script><img src=x onerror="alert(1)">',
     "sql": "'; DROP TABLE clinic_patient; -- \" OR 1=1",
@@ -59,7 +64,7 @@ HOSTILE = {
     "nan": "NaN",
 }
 # The few most likely to get past a form, for the one-field-at-a-time runs.
-SHARP = ("nul", "huge", "year-1", "list", "blank")
+SHARP = ("nul", "control", "huge", "year-1", "list", "blank")
 
 
 def hostile(name: str):
@@ -120,11 +125,14 @@ def snapshot() -> dict[str, list]:
     }
 
 
-def assert_no_nul(state: dict[str, list]) -> None:
+def assert_no_control_characters(state: dict[str, list]) -> None:
+    """No NUL (PostgreSQL refuses it in text), nor any other control character
+    but line breaks and tabs."""
     for label, rows in state.items():
         for row in rows:
             for value in row:
-                assert not (isinstance(value, str) and "\x00" in value), label
+                if isinstance(value, str):
+                    assert not CONTROL.search(value), f"{label}: {value[:80]!r}"
 
 
 # The forms ------------------------------------------------------------------------
@@ -456,7 +464,7 @@ def post(w: SimpleNamespace, form: Form, data: dict, what: str) -> None:
         if refused:
             # The form came back (or was refused): nothing may have been written.
             assert after == before, f"{what}: written although refused"
-        assert_no_nul(after)
+        assert_no_control_characters(after)
         transaction.set_rollback(True)
 
 

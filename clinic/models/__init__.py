@@ -32,6 +32,7 @@ from clinic.models.people import (
     Patient,
     Practitioner,
     validate_person_name,
+    validate_plain_text,
     validate_readable_name,
 )
 
@@ -59,6 +60,7 @@ __all__ = [
     "local_midnight",
     "stranded_error",
     "validate_person_name",
+    "validate_plain_text",
     "validate_readable_name",
     "validate_whole_minute",
     "working_outside_opening",

@@ -9,7 +9,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 
-from clinic.models.people import Patient, Practitioner
+from clinic.models.people import Patient, Practitioner, validate_plain_text
 
 
 class AppointmentQuerySet(models.QuerySet):
@@ -94,7 +94,9 @@ class Appointment(models.Model):
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.BOOKED
     )
-    notes = models.TextField(_("notes"), blank=True, max_length=2000)
+    notes = models.TextField(
+        _("notes"), blank=True, max_length=2000, validators=[validate_plain_text]
+    )
     booked_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,
@@ -103,7 +105,10 @@ class Appointment(models.Model):
         blank=True,
     )
     override_reason = models.CharField(
-        _("reason for booking outside hours"), max_length=300, blank=True
+        _("reason for booking outside hours"),
+        max_length=300,
+        blank=True,
+        validators=[validate_plain_text],
     )
     override_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -113,7 +118,10 @@ class Appointment(models.Model):
         blank=True,
     )
     cancel_reason = models.CharField(
-        _("reason for cancelling"), max_length=300, blank=True
+        _("reason for cancelling"),
+        max_length=300,
+        blank=True,
+        validators=[validate_plain_text],
     )
     cancelled_at = models.DateTimeField(null=True, blank=True)
     checked_in_at = models.DateTimeField(null=True, blank=True)
@@ -235,7 +243,9 @@ class AppointmentEvent(models.Model):
     moved_to_end = models.DateTimeField(null=True, blank=True)
     moved_to_practitioner = _place_of_a_move(Practitioner)
     moved_to_room = _place_of_a_move("clinic.Room")
-    reason = models.CharField(_("reason"), max_length=300, blank=True)
+    reason = models.CharField(
+        _("reason"), max_length=300, blank=True, validators=[validate_plain_text]
+    )
 
     class Meta:
         ordering = ["at", "id"]

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from clinic.models.appointments import Appointment
-from clinic.models.people import Patient, SkinType
+from clinic.models.people import Patient, SkinType, validate_plain_text
 
 
 class Area(models.TextChoices):
@@ -116,7 +116,10 @@ class Consultation(models.Model):
     areas = models.JSONField(_("areas of concern"), default=list)
     goals = models.JSONField(_("goals"), default=list)
     hoped_for_results = models.TextField(
-        _("results hoped for"), blank=True, max_length=2000
+        _("results hoped for"),
+        blank=True,
+        max_length=2000,
+        validators=[validate_plain_text],
     )
     skin_type = models.PositiveSmallIntegerField(
         _("skin type (Fitzpatrick)"), choices=SkinType.choices, null=True, blank=True
@@ -128,6 +131,7 @@ class Consultation(models.Model):
         help_text=_(
             "Leave empty if none. It must stop 3 to 5 days before each session."
         ),
+        validators=[validate_plain_text],
     )
     active_infection = models.BooleanField(
         CONTRAINDICATIONS["active_infection"], null=True, blank=True, default=None
@@ -152,11 +156,14 @@ class Consultation(models.Model):
         blank=True,
         max_length=2000,
         help_text=_("Required when any screening answer is yes."),
+        validators=[validate_plain_text],
     )
     decision = models.CharField(
         _("decision"), max_length=20, choices=Decision.choices, default=Decision.PENDING
     )
-    decision_reason = models.TextField(_("reason"), blank=True, max_length=2000)
+    decision_reason = models.TextField(
+        _("reason"), blank=True, max_length=2000, validators=[validate_plain_text]
+    )
     decided_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.PROTECT,

@@ -12,7 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from clinic.models.appointments import Appointment, AppointmentQuerySet
-from clinic.models.people import Practitioner
+from clinic.models.people import Practitioner, validate_plain_text
 
 # The farthest from today a date typed into a booking, a calendar or the
 # settings may lie (date arithmetic on year 1 or 9999 would overflow).
@@ -215,7 +215,9 @@ class TimeOff(models.Model):
     )
     start = models.DateTimeField(_("from"))
     end = models.DateTimeField(_("until"))
-    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    reason = models.CharField(
+        _("reason"), max_length=200, blank=True, validators=[validate_plain_text]
+    )
 
     class Meta:
         ordering = ["start"]
@@ -343,7 +345,9 @@ class OpeningHours(models.Model):
 
 class ClosureDay(models.Model):
     date = models.DateField(_("date"), unique=True)
-    reason = models.CharField(_("reason"), max_length=200, blank=True)
+    reason = models.CharField(
+        _("reason"), max_length=200, blank=True, validators=[validate_plain_text]
+    )
 
     class Meta:
         ordering = ["date"]

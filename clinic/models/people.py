@@ -54,6 +54,24 @@ def _hidden(value: str, index: int) -> bool:
     )
 
 
+# What free text may hold of Unicode's control characters: line breaks and tabs.
+TEXT_CONTROLS = frozenset("\n\r\t")
+
+
+def validate_plain_text(value: str) -> None:
+    """Free text staff type (notes, reasons, a medication's name): no control
+    characters but line breaks and tabs. They can't be seen on a page, and
+    would go as typed into patients' emails and calendar files."""
+    if any(unicodedata.category(c) == "Cc" and c not in TEXT_CONTROLS for c in value):
+        raise ValidationError(
+            _(
+                "Remove the control characters from the text: they can't be seen, "
+                "and would go into emails and calendar files as typed."
+            ),
+            code="control",
+        )
+
+
 # Markup, in no name of anything the app lists (rooms and protocols too).
 MARKUP = frozenset("<>{}[]\\|")
 # Besides, in no one's name: stray keys, digits, emoji and other symbols.
@@ -217,7 +235,9 @@ class Patient(models.Model):
     skin_type = models.PositiveSmallIntegerField(
         _("skin type (Fitzpatrick)"), choices=SkinType.choices, null=True, blank=True
     )
-    notes = models.TextField(_("notes"), blank=True, max_length=5000)
+    notes = models.TextField(
+        _("notes"), blank=True, max_length=5000, validators=[validate_plain_text]
+    )
     # "first last" as search compares it with what was typed as heard (see
     # letters_of): set on each save, in Python, as no database folds accents.
     search_letters = models.CharField(max_length=201, editable=False, default="")

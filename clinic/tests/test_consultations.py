@@ -534,6 +534,32 @@ def test_a_consultation_with_nothing_asked_yet_says_so(client, practitioner, vis
     assert "Not asked yet" not in page
 
 
+def test_control_characters_are_refused_in_words_and_line_breaks_kept(
+    client, practitioner, visit
+):
+    client.force_login(practitioner.user)
+
+    refused = post_as_page(
+        client,
+        record_url(visit),
+        consultation_data(topical_medication="Tretinoin\x1b[31m 0.05%"),
+    )
+    kept = post_as_page(
+        client,
+        record_url(visit),
+        consultation_data(hoped_for_results="Smoother cheeks,\r\n\tand neck."),
+    )
+
+    assert refused.context["form"].errors["topical_medication"] == [
+        "Remove the control characters from the text: they can't be seen, and "
+        "would go into emails and calendar files as typed."
+    ]
+    assert kept.status_code == 302
+    assert Consultation.objects.get().hoped_for_results == (
+        "Smoother cheeks,\r\n\tand neck."
+    )
+
+
 def test_a_refusal_needs_no_whole_screening(client, practitioner, visit):
     client.force_login(practitioner.user)
     data = consultation_data(

@@ -21,6 +21,7 @@ from clinic.models import (
     Patient,
     Practitioner,
     choice_label,
+    validate_plain_text,
 )
 
 # The most sessions one plan holds (and one series booking page shows).
@@ -36,7 +37,9 @@ class Protocol(models.Model):
     """A course of microneedling: how many sessions, how far apart."""
 
     name = models.CharField(_("name"), max_length=100, unique=True)
-    description = models.TextField(_("for"), blank=True, max_length=2000)
+    description = models.TextField(
+        _("for"), blank=True, max_length=2000, validators=[validate_plain_text]
+    )
     min_sessions = models.PositiveSmallIntegerField(
         _("fewest sessions"), validators=[MinValueValidator(1), MaxValueValidator(30)]
     )
@@ -230,11 +233,15 @@ class TreatmentPlan(models.Model):
             "Needed when the sessions or spacing are outside the protocol, or the "
             "protocol is not for what the consultation hopes for."
         ),
+        validators=[validate_plain_text],
     )
     # A manager's reasons for sessions booked closer than the minimum: booking
     # matters the front desk sees, unlike the practitioner's clinical reason above.
     spacing_notes = models.TextField(
-        _("spacing allowed by a manager"), blank=True, max_length=4000
+        _("spacing allowed by a manager"),
+        blank=True,
+        max_length=4000,
+        validators=[validate_plain_text],
     )
     status = models.CharField(
         _("status"), max_length=20, choices=Status.choices, default=Status.DRAFT
@@ -255,7 +262,9 @@ class TreatmentPlan(models.Model):
         null=True,
         blank=True,
     )
-    ended_reason = models.CharField(_("reason"), max_length=300, blank=True)
+    ended_reason = models.CharField(
+        _("reason"), max_length=300, blank=True, validators=[validate_plain_text]
+    )
     ended_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from clinic.models import Area, Consultation
+from clinic.models import Area, Consultation, validate_plain_text
 from plans.models.courses import TreatmentSession
 from plans.storage import get_private_storage
 
@@ -89,8 +89,12 @@ class SessionRecord(models.Model):
     session = models.OneToOneField(
         TreatmentSession, on_delete=models.PROTECT, related_name="record"
     )
-    device = models.CharField(_("device"), max_length=120, blank=True)
-    cartridge_lot = models.CharField(_("cartridge lot"), max_length=60, blank=True)
+    device = models.CharField(
+        _("device"), max_length=120, blank=True, validators=[validate_plain_text]
+    )
+    cartridge_lot = models.CharField(
+        _("cartridge lot"), max_length=60, blank=True, validators=[validate_plain_text]
+    )
     numbing_agent = models.ForeignKey(
         Product,
         on_delete=models.PROTECT,
@@ -101,7 +105,10 @@ class SessionRecord(models.Model):
         verbose_name=_("numbing agent"),
     )
     numbing_other = models.CharField(
-        _("other numbing agent"), max_length=120, blank=True
+        _("other numbing agent"),
+        max_length=120,
+        blank=True,
+        validators=[validate_plain_text],
     )
     numbing_minutes = models.PositiveSmallIntegerField(
         _("numbing time (minutes)"),
@@ -122,8 +129,15 @@ class SessionRecord(models.Model):
         _("redness"), max_length=10, choices=Redness.choices, blank=True, default=""
     )
     pinpoint_bleeding = models.BooleanField(_("pinpoint bleeding"), default=False)
-    adverse_events = models.TextField(_("adverse events"), blank=True, max_length=5000)
-    notes = models.TextField(_("notes"), blank=True, max_length=10000)
+    adverse_events = models.TextField(
+        _("adverse events"),
+        blank=True,
+        max_length=5000,
+        validators=[validate_plain_text],
+    )
+    notes = models.TextField(
+        _("notes"), blank=True, max_length=10000, validators=[validate_plain_text]
+    )
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     ended_at = models.DateTimeField(_("ended"), null=True, blank=True)
     # Who saved the draft last: one who signs a colleague's draft says they
@@ -260,7 +274,7 @@ class Amendment(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
     at = models.DateTimeField()
-    reason = models.TextField(_("reason"))
+    reason = models.TextField(_("reason"), validators=[validate_plain_text])
     changes = models.JSONField(default=list)  # [{"field", "label", "before", "after"}]
 
     class Meta:
@@ -298,7 +312,9 @@ class Photo(models.Model):
         _("before or after"), max_length=10, choices=Moment.choices
     )
     area = models.CharField(_("area"), max_length=20, choices=Area.choices)
-    note = models.CharField(_("note"), max_length=300, blank=True)
+    note = models.CharField(
+        _("note"), max_length=300, blank=True, validators=[validate_plain_text]
+    )
     image = models.ImageField(storage=get_private_storage, upload_to=_photo_path)
     thumbnail = models.ImageField(
         storage=get_private_storage, upload_to=_thumbnail_path
@@ -339,7 +355,7 @@ class PhotoRemoval(models.Model):
     photo = models.CharField(_("photo"), max_length=200)
     # The removed Photo's id, to answer a second removal of it in words.
     photo_id = models.PositiveBigIntegerField(null=True, blank=True, db_index=True)
-    reason = models.TextField(_("reason"))
+    reason = models.TextField(_("reason"), validators=[validate_plain_text])
     by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
