@@ -77,6 +77,11 @@ def versions_of(appointments: Iterable[Appointment]) -> dict[int, int]:
     return {row["appointment_id"]: row["latest"] for row in rows}
 
 
+# Pre-care for a session booked at short notice goes out at once (to stop a
+# medication now and call, when there is one), unless the session is this close.
+PRE_CARE_LEAST_NOTICE = timedelta(hours=2)
+
+
 def _timed(
     appointment: Appointment,
     version: int,
@@ -99,8 +104,8 @@ def _timed(
         due = wall_clock_offset(appointment.start, rule.offset)
         if kind == Kind.REMINDER and due <= now:
             continue  # Booked at short notice: the confirmation is the reminder.
-        if due + rule.staleness < now:
-            continue  # Booked too late for it to make sense.
+        if kind == Kind.PRE_CARE and appointment.start - now < PRE_CARE_LEAST_NOTICE:
+            continue  # On their way, or here: told at the desk.
         if kind in sent and due <= now:
             continue  # Had it already; the update tells the new time.
         reminders.append(

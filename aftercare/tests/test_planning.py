@@ -37,6 +37,7 @@ from plans.tests.record_factories import add_session, make_plan, signed
 pytestmark = pytest.mark.django_db
 
 LONDON = ZoneInfo("Europe/London")
+MINUTE = timedelta(minutes=1)
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 # A Monday morning; the bookings under test are later that week or after.
@@ -147,10 +148,19 @@ def test_pre_care_booked_at_short_notice_goes_out_now_while_it_is_still_useful(b
     assert due(Kind.PRE_CARE) == NOW
 
 
-def test_pre_care_booked_too_late_to_be_useful_is_not_planned(book):
-    book(kind=Appointment.Kind.TREATMENT, now=THURSDAY - DAY - HOUR)
+def test_pre_care_booked_the_day_before_still_goes_out_now(book):
+    # Past its staleness (three days late): it still tells the patient how to
+    # get ready, and to stop a medication now and call (test_dispatch).
+    book(kind=Appointment.Kind.TREATMENT, now=THURSDAY - DAY + HOUR)
 
-    assert [kind for kind, *_ in emails()] == [Kind.CONFIRMATION, Kind.REMINDER]
+    assert [kind for kind, *_ in emails()] == [Kind.CONFIRMATION, Kind.PRE_CARE]
+    assert due(Kind.PRE_CARE) == THURSDAY - DAY + HOUR
+
+
+def test_no_pre_care_for_a_session_about_to_start(book):
+    book(kind=Appointment.Kind.TREATMENT, now=THURSDAY - 2 * HOUR + MINUTE)
+
+    assert [kind for kind, *_ in emails()] == [Kind.CONFIRMATION]
 
 
 @pytest.fixture
