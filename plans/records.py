@@ -83,10 +83,25 @@ class TimesToCheck(PlanError):
 
 def time_warnings(record: SessionRecord) -> list[str]:
     """Times that are allowed but look mistyped, flagged as aftercare runs from
-    the end: a start well before the patient was checked in (the check-in may
-    have been clicked late), or a session of a few minutes."""
+    the end: an end before the patient was checked in, a start well before it
+    (the check-in may have been clicked late), or a session of a few minutes."""
     warnings = []
     checked_in = record.session.appointment.checked_in_at
+    if (
+        checked_in is not None
+        and record.ended_at is not None
+        and record.ended_at <= checked_in
+    ):
+        warnings.append(
+            _(
+                "The session is recorded as ending at %(end)s, before the patient "
+                "was checked in (%(checked_in)s): check the times."
+            )
+            % {
+                "end": timezone.localtime(record.ended_at).strftime("%H:%M"),
+                "checked_in": timezone.localtime(checked_in).strftime("%H:%M"),
+            }
+        )
     if (
         checked_in is not None
         and record.started_at is not None

@@ -42,6 +42,40 @@ def kind_of(path: str) -> str:
     return re.sub(r"\d+", "<n>", urlsplit(path).path)
 
 
+# An upright tablet at the front desk or in a treatment room.
+TABLET = {"width": 820, "height": 1180}
+LAPTOP = {"width": 1280, "height": 900}
+# What scrolls sideways by design: the week runs on, day by day.
+SCROLLS_SIDEWAYS = ".calendar-week"
+
+
+def cut_on_a_tablet(tab: Tab) -> list[str]:
+    """What of the page a tablet shows only by scrolling sideways: the page
+    itself, or a table wider than its box (a button cut off at its edge)."""
+    tab.page.set_viewport_size(TABLET)
+    try:
+        return tab.page.evaluate(
+            """(allowed) => {
+              const cut = [];
+              const page = document.documentElement;
+              if (page.scrollWidth > page.clientWidth + 1)
+                cut.push(`the page is ${page.scrollWidth}px wide`);
+              for (const box of document.querySelectorAll('.table-responsive')) {
+                if (box.closest(allowed)) continue;
+                if (box.scrollWidth > box.clientWidth + 1) {
+                  const heading = box.closest('section, main')?.querySelector('h1, h2');
+                  cut.push(`a table ${box.scrollWidth}px wide in ${box.clientWidth}px`
+                    + ` (${heading ? heading.textContent.trim() : 'no heading'})`);
+                }
+              }
+              return cut;
+            }""",
+            SCROLLS_SIDEWAYS,
+        )
+    finally:
+        tab.page.set_viewport_size(LAPTOP)
+
+
 def links_on(tab: Tab) -> list[str]:
     hrefs = tab.page.evaluate(
         "() => [...document.querySelectorAll('a[href]')].map(a => a.href)"
@@ -84,6 +118,7 @@ def test_every_page_a_role_can_click_to_opens_cleanly(demo_clinic, tab, username
             ".map(image => image.src)"
         )
         failures += [f"{path}: broken image {src}" for src in broken_images]
+        failures += [f"{path}: {cut}" for cut in cut_on_a_tablet(tab)]
         queue.extend(link for link in links_on(tab) if link not in visited)
 
     assert failures == []

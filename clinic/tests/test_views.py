@@ -269,10 +269,25 @@ def test_practitioners_see_their_own_day(
 
 def test_managers_see_the_clinic_overview(client, manager, practitioner, frozen_now):
     AppointmentFactory(practitioner=practitioner, start=at(NOW.date(), 10))
+    # Seen ahead of its time, and cancelled: neither is still booked.
+    AppointmentFactory(
+        practitioner=practitioner, start=at(NOW.date(), 11), status="completed"
+    )
+    AppointmentFactory(
+        practitioner=practitioner,
+        start=at(NOW.date(), 12),
+        status="cancelled",
+        cancel_reason="Unwell.",
+    )
+    AppointmentFactory(
+        practitioner=practitioner, start=at(NOW.date() + timedelta(days=3), 10)
+    )
     client.force_login(manager)
     response = client.get(reverse("clinic:dashboard"))
     overview = response.context["overview"]
     assert overview["today"]["Booked"] == 1
+    assert overview["today"]["Completed"] == 1
+    assert overview["next_week"] == 2
     assert "Configure the clinic" in response.content.decode()
 
 
