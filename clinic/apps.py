@@ -1,4 +1,6 @@
+from axes.apps import AppConfig as AxesConfig
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy
 
 
 class ClinicConfig(AppConfig):
@@ -9,6 +11,13 @@ class ClinicConfig(AppConfig):
         from clinic import checks  # noqa: F401 - registers the system checks
 
         _choice_errors_without_the_value()
+
+
+class SignInPausesConfig(AxesConfig):
+    """django-axes (sign-in throttling), headed as the clinic's settings and
+    pages call it rather than by the package's name."""
+
+    verbose_name = gettext_lazy("Sign-in pauses")
 
 
 def _choice_errors_without_the_value() -> None:

@@ -86,7 +86,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "crispy_forms",
     "crispy_bootstrap5",
-    "axes",
+    # django-axes, under the name the settings show it by.
+    "clinic.apps.SignInPausesConfig",
 ]
 
 MIDDLEWARE = [
@@ -163,6 +164,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+    {"NAME": "clinic.passwords.VariedPasswordValidator"},
 ]
 
 # Sign-in throttling (django-axes): after CLINIC_LOGIN_ATTEMPTS failed tries for one

@@ -84,8 +84,9 @@ def record_consultation(
     ):
         raise _refuse(
             _(
-                "The decision is made at the consultation: it starts %(when)s. "
-                "Notes can be saved before, with the decision left open."
+                "The decision is made at the consultation: it starts %(when)s, or "
+                "once the patient is checked in. Notes can be saved before, with "
+                "the decision left open."
             )
             % {"when": when_text(appointment.start)}
         )

@@ -871,8 +871,8 @@ def test_the_decision_waits_for_the_consultation_but_notes_can_be_saved(
 
     assert refused.status_code == 200
     assert (
-        "The decision is made at the consultation: it starts Tue 24 Nov 2026, 10:00."
-        in refused.content.decode()
+        "The decision is made at the consultation: it starts Tue 24 Nov 2026, 10:00, "
+        "or once the patient is checked in." in refused.content.decode()
     )
     assert not Consultation.objects.exists()
     notes = post_as_page(

@@ -1,6 +1,8 @@
 from datetime import timedelta
 
 import pytest
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.test import Client
 from django.urls import reverse
 
@@ -90,6 +92,10 @@ def test_a_manager_lifts_a_colleagues_sign_in_pause(
     listed = desk.get(reverse("admin:axes_accessattempt_changelist"))
     assert listed.status_code == 200
     assert "frontdesk" in listed.content.decode()
+    # The settings head them as the pages call them, not by the package's name.
+    settings_index = desk.get(reverse("admin:index")).content.decode()
+    assert ">Sign-in pauses</a>" in settings_index
+    assert "Axes" not in settings_index
 
     lifted = desk.post(
         reverse("admin:axes_accessattempt_delete", args=[attempt.pk]),
@@ -242,3 +248,17 @@ def test_the_settings_password_page_has_the_same_limit(client, manager, throttle
 
     assert [r.status_code for r in tries] == [200, 200, 302]
     assert tries[2]["Location"] == reverse("login")
+
+
+@pytest.mark.parametrize("password", ["A" * 10_000, "abababababab", "xyzxyzxyzxyz"])
+def test_a_password_of_a_few_characters_repeated_is_refused(password):
+    with pytest.raises(ValidationError) as refused:
+        validate_password(password)
+
+    assert "This password repeats too few characters" in " ".join(
+        refused.value.messages
+    )
+
+
+def test_a_varied_password_passes():
+    validate_password("correct horse battery staple")

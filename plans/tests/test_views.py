@@ -2675,7 +2675,12 @@ def test_the_plan_page_shows_progress_and_spacing_flags(client, front_desk, plan
     assert "over 35" in body
     assert response.context["rows"][3]["phase"] == "next"
     assert response.context["next_due"] == TUESDAY
-    assert "2 sessions of 6 still to book." in body
+    assert "2 sessions of 6 still to book.</span>" in body
+    # The practitioner, who doesn't book, is told who does.
+    client.force_login(plan.practitioner.user)
+    assert "2 sessions of 6 still to book. The front desk books them." in (
+        client.get(plan.get_absolute_url()).content.decode()
+    )
 
 
 def _cancelled(plan: TreatmentPlan, start: datetime, room) -> TreatmentSession:
@@ -2782,6 +2787,8 @@ def test_the_work_lists(client, front_desk, practitioner, room):
     ]
     body = response.content.decode()
     assert work["waiting"].patient.get_absolute_url() in body
+    # Who acts on it, for a desk that can't.
+    assert "The practitioner starts each plan" in body
     assert reverse("plans:book", args=[work["unbooked"].pk]) in body
     # Missed rather than cancelled: said so.
     Appointment.objects.filter(pk=lost.pk).update(status=Appointment.Status.NO_SHOW)
