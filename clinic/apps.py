@@ -4,6 +4,8 @@ from django.utils.translation import gettext_lazy
 
 
 class ClinicConfig(AppConfig):
+    # The app's own, among the configurations this module holds.
+    default = True
     name = "clinic"
     verbose_name = "Clinic"
 

@@ -352,6 +352,9 @@ EMAIL_HOST_PASSWORD = _email.get("EMAIL_HOST_PASSWORD") or ""
 EMAIL_USE_TLS = bool(_email.get("EMAIL_USE_TLS"))
 EMAIL_USE_SSL = bool(_email.get("EMAIL_USE_SSL"))
 EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", default=20, minimum=1)
+# The Date header in the clinic's zone (+0000 or +0100 in London), not "-0000",
+# which says the sender's zone is unknown.
+EMAIL_USE_LOCALTIME = True
 DEFAULT_FROM_EMAIL = env.str(
     "DEFAULT_FROM_EMAIL", default=f"{CLINIC_NAME} <{CLINIC_EMAIL}>"
 )

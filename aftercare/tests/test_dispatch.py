@@ -317,6 +317,8 @@ def test_every_email_has_both_parts_the_patient_the_clinic_and_one_click_unsubsc
         headers = parse(message)
         url = headers["List-Unsubscribe"].strip().strip("<>")
         assert headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        # Dated in the clinic's zone: "-0000" would say it is unknown.
+        assert headers["Date"].endswith(" +0000")
         assert url in text
         assert url in html
         token = url.rstrip("/").rsplit("/", 1)[-1]

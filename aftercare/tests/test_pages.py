@@ -941,6 +941,18 @@ def test_an_invalid_unsubscribe_token_changes_nothing(patient, reminder, make_to
     assert reminder.status == Status.SCHEDULED
 
 
+def test_a_link_cut_short_tells_the_patient_what_to_do_not_the_staff(settings, db):
+    # A mail reader that broke the link at the token: no such page.
+    response = patient_client().get("/emails/unsubscribe//")
+
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert (
+        f"open the link from the email again, or call us on {settings.CLINIC_PHONE}."
+    ) in page
+    assert "today's page" not in page
+
+
 def test_an_unsubscribe_link_expires_after_400_days(patient, reminder, frozen):
     url = unsubscribe_url(services.unsubscribe_token(patient))
 

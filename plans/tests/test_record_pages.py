@@ -55,6 +55,10 @@ FIRST, SECOND, NEXT = date(2026, 9, 29), date(2026, 10, 27), date(2026, 12, 22)
 
 # Measured query counts of the main pages; more data must not raise them.
 QUERIES_RECORD = 21
+SIGNED = (
+    "Session completed and signed. Later changes are amendments, each with its "
+    "reason; photos can still be added, and one removed with a reason."
+)
 QUERIES_RECORD_FORM = 20  # with the consultation whose medication holds
 QUERIES_MY_DAY = (
     14  # with the one insert of its access-log lines, and the consultations in force
@@ -559,9 +563,7 @@ def test_a_practitioner_saves_a_draft_then_signs_and_the_record_locks(
     record.refresh_from_db()
     assert record.signed_despite == ""
     assert done.redirect_chain == [(url, 302)]
-    assert "Session completed and signed. The record is now locked." in messages_of(
-        done
-    )
+    assert SIGNED in messages_of(done)
     assert record.signed_by == practitioner.user
     assert record.signed_at == frozen_now
     today.appointment.refresh_from_db()
@@ -807,9 +809,7 @@ def test_a_patient_checked_in_early_is_signed_off_early(
         },
         follow=True,
     )
-    assert "Session completed and signed. The record is now locked." in (
-        messages_of(done)
-    )
+    assert SIGNED in messages_of(done)
     late.appointment.refresh_from_db()
     assert late.appointment.status == Appointment.Status.COMPLETED
 

@@ -281,7 +281,11 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 if request.POST.get("action") == "sign":
                     messages.success(
                         request,
-                        _("Session completed and signed. The record is now locked."),
+                        _(
+                            "Session completed and signed. Later changes are "
+                            "amendments, each with its reason; photos can still "
+                            "be added, and one removed with a reason."
+                        ),
                     )
                 else:
                     messages.success(request, _("Draft saved."))
