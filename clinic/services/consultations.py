@@ -258,8 +258,8 @@ def _in_words(consultation: Consultation, name: str) -> str:
         return ", ".join(consultation.get_areas_display()) or _("none")
     if name == "goals":
         return ", ".join(consultation.get_goals_display()) or _("none")
-    if isinstance(value, bool):
-        return _("yes") if value else _("no")
+    if name in CONTRAINDICATIONS:
+        return {True: _("yes"), False: _("no"), None: _("not asked")}[value]
     if name in ("skin_type", "decision"):
         return str(getattr(consultation, f"get_{name}_display")() or _("not recorded"))
     return str(value) if value not in ("", None) else _("(empty)")

@@ -331,6 +331,8 @@ def test_a_change_keeps_what_the_consultation_said_before_and_who_changed_it(
                 decision="refer",
                 decision_reason="Cold sore on the upper lip today.",
                 active_infection="True",
+                # Not asked again: the answer given before is not kept as if it was.
+                pregnant="",
                 screening_note="Cold sore.",
             ),
         )
@@ -339,6 +341,7 @@ def test_a_change_keeps_what_the_consultation_said_before_and_who_changed_it(
     assert (change.changed_by, change.changed_at) == (other_practitioner.user, later)
     assert change.values == [
         ["Active infection, cold sores or active acne in the area", "no", "yes"],
+        ["Pregnant or breastfeeding", "no", "not asked"],
         ["Practitioner's note on the screening", "(empty)", "Cold sore."],
         ["Decision", "Eligible", "Refer elsewhere"],
         ["Reason", "(empty)", "Cold sore on the upper lip today."],
