@@ -31,11 +31,16 @@ def patient_messages_panel(request: HttpRequest, patient: Patient) -> str:
     """The emails section of the patient page (see CLINIC_PATIENT_PANELS)."""
     if not request.user.has_perm("aftercare.view_reminder"):
         return ""
+    # What the patient was sent and will be, first; the emails a change
+    # replaced or made needless, folded beneath.
+    reminders = services.timeline(patient)
+    not_sent = (Reminder.Status.CANCELLED, Reminder.Status.SKIPPED)
     return render_to_string(
         "aftercare/_patient_panel.html",
         {
             "patient": patient,
-            "reminders": services.timeline(patient),
+            "reminders": [r for r in reminders if r.status not in not_sent],
+            "not_sent": [r for r in reminders if r.status in not_sent],
             "can_resend": request.user.has_perm("aftercare.resend_reminder"),
         },
         request=request,

@@ -683,8 +683,19 @@ def test_a_sent_email_names_the_time_it_told_once_its_appointment_moves(
     preview = client.get(reverse("aftercare:preview", args=[latest.pk]))
     assert "moved since" not in preview.content.decode()
     # Emails planned again by each move say so in words, not "v2".
-    assert "re-planned (2)" in page
+    assert "after 2 changes" in page
     assert ">v2<" not in page
+    # Those the moves replaced are folded beneath what the patient got.
+    replaced = Reminder.objects.filter(
+        patient=patient, status__in=[Status.CANCELLED, Status.SKIPPED]
+    ).count()
+    assert replaced
+    assert (
+        f'<summary class="small">{replaced} not sent: cancelled, replaced after a '
+        "change, or no longer needed</summary>"
+    ) in page
+    shown, folded = page.split("not sent: cancelled, replaced")
+    assert "Cancelled</span>" not in shown and "Cancelled</span>" in folded
 
 
 def test_a_sent_email_whose_appointment_changed_room_only_names_no_other_time(
