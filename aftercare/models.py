@@ -140,7 +140,8 @@ class ReminderRule(models.Model):
             MaxValueValidator(MAX_STALENESS_MINUTES),
         ],
         help_text=_(
-            "Later than this, the email is skipped rather than sent late. "
+            "Later than this, the email is skipped rather than sent late (a "
+            "pre-care for a session booked at shorter notice goes at once). "
             "From 10 minutes to 30 days (43200 minutes)."
         ),
     )
@@ -377,6 +378,13 @@ class Reminder(models.Model):
     # Why a copy was sent: the patient hears why, staff read it in the outbox.
     copy_reason = models.CharField(
         _("sent again"), max_length=20, choices=CopyReason.choices, blank=True
+    )
+    # A sent pre-care: the topical medication it asked to stop ("" for none);
+    # a copy sent because the medication changed goes only if it names another.
+    # None for other emails, and for pre-care sent before this was kept (not
+    # known, which "" would not say).
+    named_medication = models.CharField(  # noqa: DJ001
+        max_length=300, null=True, blank=True, editable=False
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

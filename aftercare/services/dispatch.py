@@ -25,12 +25,13 @@ from aftercare.models import (
     AFTERCARE,
     BEFORE_START,
     TRANSACTIONAL,
+    CopyReason,
     Kind,
     Reminder,
     ReminderRule,
 )
 from aftercare.services.optout import unsubscribe_url
-from aftercare.services.planning import rules, versions_of
+from aftercare.services.planning import PRE_CARE_LEAST_NOTICE, rules, versions_of
 from aftercare.services.told import told_places
 from clinic.models import Appointment, Patient, Practitioner, Room
 from clinic.services.consultations import attach_consultations_in_force
@@ -175,6 +176,8 @@ def claim(now: datetime, limit: int) -> list[Reminder]:
             "appointment__room",
             # The pre-care text names the medication from the consultation.
             "appointment__treatment_session__plan__consultation",
+            # What the pre-care a copy goes again for named.
+            "copy_of",
         )
         .order_by("due_at", "id")
     )
@@ -202,6 +205,12 @@ def _skip_reason(
             return "too late to be useful"
         if reminder.kind in BEFORE_START and now >= reminder.appointment.start:
             return "the appointment has started"
+        if (
+            reminder.kind == Kind.PRE_CARE
+            and reminder.appointment.start - now < PRE_CARE_LEAST_NOTICE
+        ):
+            # Held back (quiet hours, a queue) until the patient is on their way.
+            return "the session is about to start"
         if reminder.kind in AFTERCARE and reminder.kind != Kind.AFTERCARE_GUIDE:
             # The guide is the whole of the advice, true at any step.
             later = _next_step_due(reminder, table)
@@ -291,6 +300,18 @@ def _send_batch(
         )
         report.skipped += len(unchanged)
         to_send = [r for r in to_send if r.pk not in unchanged]
+    named_again = [r.pk for r in to_send if _names_the_same_medication(r)]
+    if named_again:
+        # The medication was changed and changed back (or a slip corrected to
+        # what was sent) within the copy's wait: nothing new to tell.
+        Reminder.objects.filter(id__in=named_again, status=Status.SENDING).update(
+            status=Status.SKIPPED,
+            skip_reason=SAME_MEDICATION,
+            lease_until=None,
+            updated_at=now,
+        )
+        report.skipped += len(named_again)
+        to_send = [r for r in to_send if r.pk not in named_again]
     sent: list[Reminder] = []
     started = renewed_at = time.monotonic()
     connection = get_connection()
@@ -366,6 +387,7 @@ def _send_batch(
         # Even when something unexpected stops the batch: what went out is sent.
         if sent:
             _record_sent(sent, _later(now, started))
+            _record_medication_named(sent)
             report.sent += len(sent)
 
 
@@ -402,6 +424,17 @@ def _series_appointments(reminders: list[Reminder]) -> dict[int, Appointment]:
 
 
 NOTHING_CHANGED = "the booking is where the patient last heard it was"
+SAME_MEDICATION = "it would name the medication the earlier email named"
+
+
+def _names_the_same_medication(reminder: Reminder) -> bool:
+    """A pre-care copy sent because the medication changed, which would name
+    the one the pre-care it replaces named."""
+    return (
+        reminder.copy_reason == CopyReason.MEDICATION_CHANGED
+        and reminder.copy_of.named_medication is not None
+        and emails.clinical_detail(reminder) == reminder.copy_of.named_medication
+    )
 
 
 def _changes_anything(
@@ -494,6 +527,17 @@ def _record_sent(sent: list[Reminder], now: datetime) -> None:
         last_error="",
         updated_at=now,
     )
+
+
+def _record_medication_named(sent: list[Reminder]) -> None:
+    """Keep what each pre-care sent asked to stop (one query per medication:
+    a few pre-care emails in a batch)."""
+    named: dict[str, list[int]] = {}
+    for reminder in sent:
+        if reminder.kind == Kind.PRE_CARE:
+            named.setdefault(emails.clinical_detail(reminder), []).append(reminder.pk)
+    for medication, ids in named.items():
+        Reminder.objects.filter(id__in=ids).update(named_medication=medication)
 
 
 def _unknown(

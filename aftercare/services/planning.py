@@ -88,12 +88,14 @@ def _timed(
     table: dict[str, ReminderRule],
     now: datetime,
     sent: frozenset[str] = frozenset(),
+    catching_up: bool = False,
 ) -> list[Reminder]:
     """Pre-care (treatment sessions) and the reminder, before the start.
 
     ``sent``: the kinds already sent for the appointment (before a move): one
     whose new time has passed too is not sent again, as the update tells the
-    new time."""
+    new time. ``catching_up``: planned late (a rule switched back on), so a
+    pre-care past its staleness is skipped, as those held meanwhile are."""
     reminders = []
     for kind in BEFORE_START:
         rule = table.get(kind)
@@ -106,6 +108,8 @@ def _timed(
             continue  # Booked at short notice: the confirmation is the reminder.
         if kind == Kind.PRE_CARE and appointment.start - now < PRE_CARE_LEAST_NOTICE:
             continue  # On their way, or here: told at the desk.
+        if catching_up and due + rule.staleness < now:
+            continue
         if kind in sent and due <= now:
             continue  # Had it already; the update tells the new time.
         reminders.append(
@@ -515,7 +519,9 @@ def plan_missed(rule: ReminderRule, *, now: datetime) -> int:
             if any(status == Status.SENT for _v, status in earlier[appointment.pk])
             else []
         )
-        rows += _timed(appointment, version, {rule.kind: rule}, now, sent=sent)
+        rows += _timed(
+            appointment, version, {rule.kind: rule}, now, sent=sent, catching_up=True
+        )
     Reminder.objects.bulk_create(rows)
     if rows:
         nudge()

@@ -986,6 +986,52 @@ def test_a_medication_recorded_after_the_pre_care_went_out_is_told_again(
     assert Reminder.objects.filter(copy_of__isnull=False).count() == 1
 
 
+@pytest.mark.parametrize(
+    ("named", "slip"),
+    [("", "Adapalene 0.1% gel"), ("Tretinoin 0.05% cream", "Tretinoin 0.5% cream")],
+)
+def test_a_medication_changed_and_changed_back_before_the_copy_goes_sends_nothing(
+    practitioner, patient, room, dispatch, mailoutbox, frozen, named, slip
+):
+    plan = make_plan(
+        practitioner, patient=patient, consultation__topical_medication=named
+    )
+    session = add_session(plan, NEXT_THURSDAY, room)
+    services.plan_booking([session.appointment], now=NOW)
+    dispatch(NEXT_THURSDAY - 5 * DAY)
+    pre_care = Reminder.objects.get(kind=Kind.PRE_CARE, copy_of__isnull=True)
+    assert (pre_care.status, pre_care.named_medication) == (Status.SENT, named)
+
+    monday = local(2026, 11, 30, 9)
+    visit = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        kind=Appointment.Kind.CONSULTATION,
+        start=monday,
+        end=monday + HOUR / 2,
+    )
+    frozen.move_to(monday + HOUR)
+    consultation = Consultation(
+        appointment=visit, areas=["face"], goals=["lines"], **screened()
+    )
+    consultation.decision = Consultation.Decision.ELIGIBLE
+    for medication in (slip, named):
+        consultation.topical_medication = medication
+        consultation = record_consultation(
+            consultation=consultation, by=practitioner.user, now=monday + HOUR
+        )
+    dispatch(monday + HOUR + 11 * MINUTE)
+
+    [only] = [m for m in mailoutbox if "Getting ready" in m.subject]
+    assert only.subject.startswith("Getting ready")
+    copy = Reminder.objects.get(copy_of=pre_care)
+    assert (copy.status, copy.skip_reason) == (
+        Status.SKIPPED,
+        "it would name the medication the earlier email named",
+    )
+
+
 def test_pre_care_for_a_session_booked_at_short_notice_asks_to_stop_now(
     practitioner, patient, room, dispatch, mailoutbox
 ):
@@ -1218,6 +1264,21 @@ def test_time_held_by_quiet_hours_does_not_save_an_email_that_is_stale_anyway(
     dispatch(local(2026, 11, 25, 15))
 
     assert row(Kind.AFTERCARE_12H).skip_reason == "too late to be useful"
+
+
+def test_pre_care_held_by_quiet_hours_until_just_before_the_session_is_skipped(
+    quiet_nights, book, dispatch, mailoutbox
+):
+    late_evening = local(2026, 11, 24, 22)
+    book(
+        start=local(2026, 11, 25, 9), kind=Appointment.Kind.TREATMENT, now=late_evening
+    )
+
+    dispatch(late_evening)
+    dispatch(local(2026, 11, 25, 8))
+
+    assert row(Kind.PRE_CARE).skip_reason == "the session is about to start"
+    assert not [m for m in mailoutbox if "Getting ready" in m.subject]
 
 
 def test_quiet_hours_do_not_hold_a_confirmation(

@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from aftercare import services
 from aftercare.models import AFTERCARE, Kind, Reminder, ReminderRule
+from aftercare.services.planning import plan_missed
 from clinic.models import Appointment
 from clinic.services import (
     BookingError,
@@ -155,6 +156,20 @@ def test_pre_care_booked_the_day_before_still_goes_out_now(book):
 
     assert [kind for kind, *_ in emails()] == [Kind.CONFIRMATION, Kind.PRE_CARE]
     assert due(Kind.PRE_CARE) == THURSDAY - DAY + HOUR
+
+
+def test_a_pre_care_switched_back_on_too_late_is_skipped_as_held_ones_are(book):
+    rule = ReminderRule.objects.get(kind=Kind.PRE_CARE)
+    ReminderRule.objects.filter(pk=rule.pk).update(enabled=False)
+    # Booked the day before while pre-care was off: past its staleness by the
+    # time it is on again, as the rows held meanwhile are.
+    book(kind=Appointment.Kind.TREATMENT, now=THURSDAY - DAY)
+    rule.refresh_from_db()
+    ReminderRule.objects.filter(pk=rule.pk).update(enabled=True)
+    rule.refresh_from_db()
+
+    assert plan_missed(rule, now=THURSDAY - DAY + HOUR) == 0
+    assert not Reminder.objects.filter(kind=Kind.PRE_CARE).exists()
 
 
 def test_no_pre_care_for_a_session_about_to_start(book):
