@@ -44,20 +44,36 @@ class ContentSecurityPolicyMiddleware:
 # backwards ("evomeR" for a Remove link). Nobody needs them to type a name or
 # a note, in any language: the right-to-left marks (U+200E, U+200F) stay.
 BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], None)
+# Line breaks of other kinds, which pasted text brings (a vertical tab from a
+# word processor, a page break, the Unicode line and paragraph separators).
+OTHER_LINE_BREAKS = dict.fromkeys(
+    [0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029], "\n"
+)
+# Control characters, but tabs and line breaks: they show as nothing, and
+# would reach emails and calendar files as sent (clinic.models.validate_plain_text
+# refuses them in the models, behind this).
+CONTROLS = dict.fromkeys(
+    [c for c in [*range(0x00, 0x20), *range(0x7F, 0xA0)] if chr(c) not in "\t\n\r"],
+    None,
+)
+UNSEEN = CONTROLS | OTHER_LINE_BREAKS | BIDI_CONTROLS
 
 
-class BidiControlsRemovedMiddleware:
-    """Take text-direction controls out of what forms and searches send, so no
-    typed text can turn a page around. The rest of what was typed is kept."""
+class TypedTextCleanedMiddleware:
+    """Take what no one can see or means to type out of what forms and
+    searches send: text-direction controls, so no typed text can turn a page
+    around, and control characters, which a page can't show for staff to
+    remove (another kind of line break becomes a plain one). The rest of what
+    was typed is kept."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request.GET = _without_bidi_controls(request.GET)
+        request.GET = _cleaned(request.GET)
         if request.method == "POST":
             try:
-                request.POST = _without_bidi_controls(request.POST)
+                request.POST = _cleaned(request.POST)
             except (OSError, MultiPartParserError):
                 # A body cut off on its way (a tablet losing the network during
                 # an upload) or malformed: answered further on as before this
@@ -66,16 +82,16 @@ class BidiControlsRemovedMiddleware:
         return self.get_response(request)
 
 
-def _without_bidi_controls(data: QueryDict) -> QueryDict:
+def _cleaned(data: QueryDict) -> QueryDict:
     if not any(
-        value.translate(BIDI_CONTROLS) != value
+        value.translate(UNSEEN) != value
         for values in data.lists()
         for value in values[1]
     ):
         return data
     cleaned = QueryDict(mutable=True)
     for key, values in data.lists():
-        cleaned.setlist(key, [value.translate(BIDI_CONTROLS) for value in values])
+        cleaned.setlist(key, [value.translate(UNSEEN) for value in values])
     cleaned._mutable = False
     return cleaned
 

@@ -25,7 +25,6 @@ from clinic.models import (
     Appointment,
     Practitioner,
     Room,
-    validate_plain_text,
 )
 from clinic.scheduling import local_datetime, when_text
 from clinic.services.booking import has_a_consultation, why_not_a_day_to_book
@@ -63,7 +62,6 @@ class SlotForm(forms.Form):
         label=gettext_lazy("Length"), choices=DURATION_CHOICES, coerce=int, initial=60
     )
     override_reason = forms.CharField(
-        validators=[validate_plain_text],
         label=gettext_lazy("Reason to book outside hours"),
         required=False,
         max_length=300,
@@ -118,7 +116,6 @@ def _add_elapsed(start: datetime, minutes: int) -> datetime:
 
 class BookAppointmentForm(HiddenErrorsShown, SlotForm):
     notes = forms.CharField(
-        validators=[validate_plain_text],
         label=gettext_lazy("Notes for the practitioner"),
         required=False,
         max_length=2000,
@@ -183,7 +180,6 @@ class CancelForm(HiddenErrorsShown, forms.Form):
     # The appointment as the page showed it.
     seen = PageVersionField()
     reason = forms.CharField(
-        validators=[validate_plain_text],
         label=gettext_lazy("Reason for cancelling"),
         max_length=300,
         help_text=gettext_lazy("For example: patient called to cancel, illness."),

@@ -349,8 +349,6 @@ def test_front_desk_registers_a_patient(client, front_desk):
         ("skin_type", "9", "choices offered"),
         ("first_name", "\u200b\u200b", "control or invisible characters"),
         ("first_name", "...", "at least one letter"),
-        ("last_name", "Ring\x07er", "control or invisible characters"),
-        ("last_name", "\x1b[31mRed", "control or invisible characters"),
         ("last_name", "Ann\u200b", "control or invisible characters"),
         ("last_name", "\u2060Ann", "control or invisible characters"),
         ("last_name", "Ann\u00adie", "control or invisible characters"),
@@ -2074,7 +2072,7 @@ def test_booking_a_second_consultation_points_at_the_first(
     assert "already has" not in client.get(url).content.decode()
 
 
-def test_text_direction_controls_are_taken_out_of_what_is_sent(
+def test_text_direction_and_control_characters_are_taken_out_of_what_is_sent(
     client, front_desk, patient
 ):
     client.force_login(front_desk)
@@ -2082,15 +2080,26 @@ def test_text_direction_controls_are_taken_out_of_what_is_sent(
     form = client.get(url).context["form"]
     data = as_posted(form.initial)
 
-    saved = client.post(url, {**data, "notes": "Prefers \u202emornings\u2066 ok\u200f"})
+    saved = client.post(
+        url,
+        {
+            **data,
+            "last_name": f"{patient.last_name}\x07",
+            "notes": (
+                "Prefers \u202emornings\u2066 ok\u200f\x1b[0m\x0bFrom Word:\tyes\x00"
+            ),
+        },
+    )
     found = client.get(
-        reverse("clinic:patient_list"), {"q": "\u202e" + patient.last_name}
+        reverse("clinic:patient_list"), {"q": "\u202e" + patient.last_name + "\x00"}
     )
 
     assert saved.status_code == 302
     patient.refresh_from_db()
-    # A right-to-left mark, which text in some languages needs, stays.
-    assert patient.notes == "Prefers mornings ok\u200f"
+    # A right-to-left mark, which text in some languages needs, stays; a line
+    # break of another kind is a plain one; a tab stays.
+    assert patient.notes == "Prefers mornings ok\u200f[0m\nFrom Word:\tyes"
+    assert "\x07" not in patient.last_name
     assert found.context["query"] == patient.last_name
     assert list(found.context["page"].object_list) == [patient]
 

@@ -25,14 +25,7 @@ from clinic.forms import (
     optional_reason_in_words,
     reason_in_words,
 )
-from clinic.models import (
-    Area,
-    Goal,
-    Practitioner,
-    Room,
-    choice_label,
-    validate_plain_text,
-)
+from clinic.models import Area, Goal, Practitioner, Room, choice_label
 from clinic.scheduling import day_text
 from plans.models import (
     MAX_PLANNED_SESSIONS,
@@ -307,7 +300,6 @@ CLOSER_THAN_THE_MINIMUM = gettext_lazy(
 
 class OverrideForm(forms.Form):
     override_reason = forms.CharField(
-        validators=[validate_plain_text],
         label=gettext_lazy(
             "Manager's reason to allow sessions closer than the minimum"
         ),
@@ -343,7 +335,6 @@ class MoveSessionForm(HiddenErrorsShown, forms.Form):
         label=gettext_lazy("I have checked the spacing; move anyway"), required=False
     )
     override_reason = forms.CharField(
-        validators=[validate_plain_text],
         label=gettext_lazy("Manager's reason (sessions closer than the minimum)"),
         required=False,
         max_length=300,
@@ -388,7 +379,6 @@ class ChangeResourcesForm(HiddenErrorsShown, forms.Form):
 
 class CancelSessionForm(HiddenErrorsShown, forms.Form):
     reason = forms.CharField(
-        validators=[validate_plain_text],
         label=gettext_lazy("Reason for cancelling"),
         max_length=300,
         error_messages={
@@ -411,7 +401,6 @@ class CancelSessionForm(HiddenErrorsShown, forms.Form):
 
 class ReasonForm(forms.Form):
     reason = forms.CharField(
-        validators=[validate_plain_text],
         label=gettext_lazy("Reason"),
         max_length=300,
         error_messages={"required": gettext_lazy("Give a reason, in a few words.")},
@@ -431,7 +420,6 @@ class CancelPlanForm(HiddenErrorsShown, ReasonForm):
 
 class ExtendForm(HiddenErrorsShown, forms.Form):
     reason = forms.CharField(
-        validators=[validate_plain_text],
         label=gettext_lazy("Reason (needed beyond the protocol's maximum)"),
         max_length=300,
         required=False,

@@ -19,7 +19,7 @@ from clinic.forms import (
     PageVersionField,
     reason_in_words,
 )
-from clinic.models import Area, validate_plain_text
+from clinic.models import Area
 from plans.models import (
     MAX_DEPTH_MM,
     MIN_DEPTH_MM,
@@ -302,7 +302,6 @@ AreaFormSet = formset_factory(
 
 class RemovePhotoForm(forms.Form):
     reason = forms.CharField(
-        validators=[validate_plain_text],
         label=gettext_lazy("Why is it removed?"),
         help_text=gettext_lazy(
             "For example: another patient's photo, the wrong area, out of focus."
@@ -323,7 +322,6 @@ class RemovePhotoForm(forms.Form):
 
 class AmendForm(HiddenErrorsShown, forms.Form):
     reason = forms.CharField(
-        validators=[validate_plain_text],
         label=gettext_lazy("Reason for the amendment"),
         widget=forms.Textarea(attrs={"rows": 2}),
         max_length=1000,
@@ -367,12 +365,7 @@ class PhotoForm(forms.Form):
         initial=Photo.Moment.BEFORE,
     )
     area = forms.ChoiceField(label=gettext_lazy("Area"), choices=Area.choices)
-    note = forms.CharField(
-        label=gettext_lazy("Note"),
-        max_length=300,
-        required=False,
-        validators=[validate_plain_text],
-    )
+    note = forms.CharField(label=gettext_lazy("Note"), max_length=300, required=False)
 
     def __init__(self, *args, areas: list[str] | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
