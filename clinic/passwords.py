@@ -16,8 +16,8 @@ class VariedPasswordValidator:
         if len(set(password)) < self.fewest:
             raise ValidationError(
                 _(
-                    "This password repeats too few characters: use at least "
-                    "%(fewest)d different ones."
+                    "This password uses too few different characters: use at "
+                    "least %(fewest)d."
                 ),
                 code="password_too_repetitive",
                 params={"fewest": self.fewest},

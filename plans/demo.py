@@ -154,11 +154,12 @@ def seed(*, now: datetime, stdout: TextIO) -> None:
                 decision=demo.decision,
                 decision_reason=demo.reason,
                 screening_note=demo.screening_note,
-                # Each question asked at a decided one; the undecided one's not yet.
+                # Each question asked at a decided one; at the undecided one,
+                # only its yes so far.
                 **(
                     screened(*demo.flags)
                     if demo.decision != Consultation.Decision.PENDING
-                    else {}
+                    else dict.fromkeys(demo.flags, True)
                 ),
             ),
             by=users[PRACTITIONER],

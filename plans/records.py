@@ -81,41 +81,34 @@ class TimesToCheck(PlanError):
     """Signing waits for the practitioner to confirm times that look wrong."""
 
 
+def _hh_mm(moment: datetime) -> str:
+    return timezone.localtime(moment).strftime("%H:%M")
+
+
 def time_warnings(record: SessionRecord) -> list[str]:
     """Times that are allowed but look mistyped, flagged as aftercare runs from
     the end: an end before the patient was checked in, a start well before it
     (the check-in may have been clicked late), or a session of a few minutes."""
     warnings = []
     checked_in = record.session.appointment.checked_in_at
-    if (
-        checked_in is not None
-        and record.ended_at is not None
-        and record.ended_at <= checked_in
-    ):
-        warnings.append(
-            _(
-                "The session is recorded as ending at %(end)s, before the patient "
-                "was checked in (%(checked_in)s): check the times."
-            )
-            % {
-                "end": timezone.localtime(record.ended_at).strftime("%H:%M"),
-                "checked_in": timezone.localtime(checked_in).strftime("%H:%M"),
-            }
-        )
-    if (
-        checked_in is not None
-        and record.started_at is not None
-        and record.started_at < checked_in - CHECK_IN_SLACK
-    ):
+    # To the minute, as times are typed.
+    arrived = checked_in and checked_in.replace(second=0, microsecond=0)
+    started, ended = record.started_at, record.ended_at
+    if arrived and started and started < arrived - CHECK_IN_SLACK:
         warnings.append(
             _(
                 "The session is recorded as starting at %(start)s, before the "
                 "patient was checked in (%(checked_in)s): check the times."
             )
-            % {
-                "start": timezone.localtime(record.started_at).strftime("%H:%M"),
-                "checked_in": timezone.localtime(checked_in).strftime("%H:%M"),
-            }
+            % {"start": _hh_mm(started), "checked_in": _hh_mm(checked_in)}
+        )
+    elif arrived and ended and ended < arrived:
+        warnings.append(
+            _(
+                "The session is recorded as ending at %(end)s, before the patient "
+                "was checked in (%(checked_in)s): check the times."
+            )
+            % {"end": _hh_mm(ended), "checked_in": _hh_mm(checked_in)}
         )
     if (
         record.started_at is not None

@@ -196,14 +196,7 @@ def check_hours_change(
         # it starts; checked further, it would also "leave" the day's bookings
         # outside, and that would send the manager to move them.
         return
-    for weekday, day in after.items():
-        ordered = sorted(day)
-        for (_s, first_end), (second_start, _e) in pairwise(ordered):
-            if second_start < first_end:
-                raise forms.ValidationError(
-                    _("Two blocks of %(day)s overlap: make them follow each other.")
-                    % {"day": Weekday(weekday).label}
-                )
+    refuse_overlaps(after)
     for weekday in sorted(set(before) | set(after)):
         stranded = bookings_newly_outside(
             weekday,
@@ -213,6 +206,16 @@ def check_hours_change(
         )
         if stranded:
             raise stranded_error(stranded, what)
+
+
+def refuse_overlaps(blocks: Blocks) -> None:
+    for weekday, day in blocks.items():
+        for (_s, first_end), (second_start, _e) in pairwise(sorted(day)):
+            if second_start < first_end:
+                raise forms.ValidationError(
+                    _("Two blocks of %(day)s overlap: make them follow each other.")
+                    % {"day": Weekday(weekday).label}
+                )
 
 
 def _after_one_change(before: Blocks, old, new) -> Blocks:
@@ -288,7 +291,22 @@ class WorkingHoursFormSet(forms.BaseInlineFormSet):
 
     def clean(self) -> None:
         super().clean()
-        if any(self.errors) or self.instance.pk is None:
+        if any(self.errors):
+            return
+        typed = [
+            (
+                form.cleaned_data["weekday"],
+                form.cleaned_data["start"],
+                form.cleaned_data["end"],
+            )
+            for form in self.forms
+            if form.cleaned_data
+            and not self._should_delete_form(form)
+            and form.cleaned_data.get("weekday") is not None
+        ]
+        if self.instance.pk is None:
+            # A new practitioner: no bookings to leave outside their hours.
+            refuse_overlaps(_blocks(typed))
             return
         stored = WorkingHours.objects.filter(practitioner=self.instance)
         before = _blocks(stored.values_list("weekday", "start", "end"))
@@ -298,17 +316,7 @@ class WorkingHoursFormSet(forms.BaseInlineFormSet):
         after = _blocks(
             [
                 *stored.exclude(pk__in=shown).values_list("weekday", "start", "end"),
-                *(
-                    (
-                        form.cleaned_data["weekday"],
-                        form.cleaned_data["start"],
-                        form.cleaned_data["end"],
-                    )
-                    for form in self.forms
-                    if form.cleaned_data
-                    and not self._should_delete_form(form)
-                    and form.cleaned_data.get("weekday") is not None
-                ),
+                *typed,
             ]
         )
         check_hours_change(

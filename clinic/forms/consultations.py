@@ -44,6 +44,15 @@ NOT_USED_NOW = re.compile(
 )
 
 
+class ScreeningAnswer(forms.RadioSelect):
+    """Yes, no, or not asked yet: each its own button, so an answer can be
+    taken back. A question the page didn't send is one not asked, not one to
+    keep as it was saved."""
+
+    def value_omitted_from_data(self, data, files, name) -> bool:
+        return False
+
+
 class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
     areas = CheckboxesField(
         label=gettext_lazy("Areas of concern"),
@@ -61,6 +70,14 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.initial["seen"] = seen_stamp(self.instance, RECORDED)
+        if self.instance.decided_by_id:
+            # A decision recorded is changed to another, not taken back.
+            field = self.fields["decision"]
+            field.choices = [
+                choice
+                for choice in field.choices
+                if choice[0] != Consultation.Decision.PENDING
+            ]
 
     class Meta:
         model = Consultation
@@ -81,9 +98,12 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
             "decision_reason": forms.Textarea(attrs={"rows": 2}),
             "decision": forms.RadioSelect,
         } | {
-            # Yes or no, each asked: nothing picked is "not asked yet".
-            name: forms.RadioSelect(
-                choices=[(True, gettext_lazy("Yes")), (False, gettext_lazy("No"))],
+            name: ScreeningAnswer(
+                choices=[
+                    (True, gettext_lazy("Yes")),
+                    (False, gettext_lazy("No")),
+                    ("", gettext_lazy("Not asked yet")),
+                ],
                 attrs={"class": "form-check-input"},
             )
             for name in CONTRAINDICATIONS
@@ -95,6 +115,17 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
             ),
         }
 
+    def _reason_of_another_decision(self, decision: str | None, reason: str) -> bool:
+        """The reason saved with a decision, sent unchanged with another one
+        (the form shows the saved reason, which a change of decision leaves)."""
+        before = self.instance.decision if self.instance.pk else None
+        return (
+            before not in (None, Consultation.Decision.PENDING)
+            and decision not in (None, before)
+            and bool(reason)
+            and reason == self.instance.decision_reason.strip()
+        )
+
     @property
     def screening(self) -> list[forms.BoundField]:
         return [self[name] for name in CONTRAINDICATIONS]
@@ -102,7 +133,9 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
     def clean_topical_medication(self) -> str:
         """ "None" or "n/a" typed into the box means no medication: kept as
         such, or a pre-care email would ask the patient to stop "None"."""
-        typed = self.cleaned_data.get("topical_medication", "").strip()
+        # One line, as the pre-care email quotes it mid-sentence (a tab or line
+        # break pasted in is a space).
+        typed = " ".join(self.cleaned_data.get("topical_medication", "").split())
         # "N.A." is "na"; "None." is "none".
         plain = typed.casefold().replace(".", "").strip(" !-–—")
         plain = plain if plain in NO_MEDICATION else plain.replace(" ", "")
@@ -162,6 +195,19 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
                     "Eligible despite a yes in the screening (%(answers)s): give "
                     "the reason it is safe to treat, in a few words."
                 ) % {"answers": answers_in_a_sentence(answered_yes)}
+        if self._reason_of_another_decision(decision, reason):
+            # "Active acne: come back later" is no reason to find them eligible.
+            if asked:
+                self.add_error(
+                    "decision_reason",
+                    _(
+                        "This reason was given for \u201c%(before)s\u201d: give the "
+                        "reason for the new decision, in a few words."
+                    )
+                    % {"before": self.instance.get_decision_display().lower()},
+                )
+            else:
+                data["decision_reason"] = reason = ""
         if asked and "decision_reason" not in self._errors:
             try:
                 data["decision_reason"] = reason_in_words(reason, asked=asked)

@@ -253,7 +253,7 @@ class Consultation(models.Model):
         ]
 
     @property
-    def not_screened(self) -> bool:
+    def nothing_asked(self) -> bool:
         """No question answered yet."""
         return len(self.not_asked) == len(CONTRAINDICATIONS)
 

@@ -1400,6 +1400,25 @@ def test_only_an_account_with_the_practitioner_role_becomes_a_practitioner(
     assert not Practitioner.objects.filter(user=front_desk).exists()
 
 
+def test_a_new_practitioners_hours_may_not_overlap(admin_client):
+    newcomer = UserFactory(username="new.nurse", role=roles.PRACTITIONER)
+    data = practitioner_form(newcomer.pk, "nurse", hours=2)
+    for n, (start, end) in enumerate([("09:00", "17:00"), ("12:00", "15:00")]):
+        data |= {
+            f"working_hours-{n}-weekday": "0",
+            f"working_hours-{n}-start": start,
+            f"working_hours-{n}-end": end,
+        }
+
+    refused = admin_client.post(reverse("admin:clinic_practitioner_add"), data)
+
+    assert refused.status_code == 200
+    assert "Two blocks of Monday overlap: make them follow each other." in (
+        refused.content.decode()
+    )
+    assert not Practitioner.objects.filter(user=newcomer).exists()
+
+
 @pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "2040-01-01"])
 def test_a_closure_day_years_away_is_refused_in_words(admin_client, day):
     response = admin_client.post(

@@ -2,6 +2,7 @@ from datetime import date, datetime, time, timedelta
 
 import pytest
 import time_machine
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
@@ -538,29 +539,112 @@ def test_a_consultation_with_nothing_asked_yet_says_so(client, practitioner, vis
 
 
 def test_control_characters_are_refused_in_words_and_line_breaks_kept(
+    practitioner, visit
+):
+    # What a form sends has them taken out already (TypedTextCleanedMiddleware):
+    # the model refuses them behind it.
+    consultation = Consultation(
+        appointment=visit,
+        patient=visit.patient,
+        areas=["face"],
+        goals=["lines"],
+        topical_medication="Tretinoin\x1b[31m 0.05%",
+        hoped_for_results="Smoother cheeks,\r\n\tand neck.",
+        **screened(),
+    )
+
+    with pytest.raises(ValidationError) as refused:
+        consultation.full_clean()
+
+    assert refused.value.message_dict == {
+        "topical_medication": [
+            "Remove the control characters from the text: they can't be seen, and "
+            "would go into emails and calendar files as typed."
+        ]
+    }
+
+
+def test_a_changed_decision_doesnt_keep_the_reason_given_for_the_other(
     client, practitioner, visit
 ):
     client.force_login(practitioner.user)
+    acne = "Active acne on the chin: come back once it settles."
+    post_as_page(
+        client,
+        record_url(visit),
+        consultation_data(decision="not_eligible", decision_reason=acne),
+    )
 
+    # Eligible with no yes needs no reason: the old one is not kept as one.
+    post_as_page(
+        client,
+        record_url(visit),
+        consultation_data(decision="eligible", decision_reason=acne),
+    )
+    consultation = Consultation.objects.get()
+    assert (consultation.decision, consultation.decision_reason) == ("eligible", "")
+
+    # Eligible despite a yes, then referred with that reason left as it was.
+    post_as_page(
+        client,
+        record_url(visit),
+        consultation_data(
+            pregnant="True",
+            screening_note="Breastfeeding.",
+            decision_reason="Her GP agrees.",
+        ),
+    )
     refused = post_as_page(
         client,
         record_url(visit),
-        consultation_data(topical_medication="Tretinoin\x1b[31m 0.05%"),
-    )
-    kept = post_as_page(
-        client,
-        record_url(visit),
-        consultation_data(hoped_for_results="Smoother cheeks,\r\n\tand neck."),
+        consultation_data(
+            pregnant="True",
+            screening_note="Breastfeeding.",
+            decision="refer",
+            decision_reason="Her GP agrees.",
+        ),
     )
 
-    assert refused.context["form"].errors["topical_medication"] == [
-        "Remove the control characters from the text: they can't be seen, and "
-        "would go into emails and calendar files as typed."
+    assert refused.context["form"].errors["decision_reason"] == [
+        "This reason was given for \u201celigible\u201d: give the reason for the new "
+        "decision, in a few words."
     ]
-    assert kept.status_code == 302
-    assert Consultation.objects.get().hoped_for_results == (
-        "Smoother cheeks,\r\n\tand neck."
+    consultation.refresh_from_db()
+    assert (consultation.decision, consultation.decision_reason) == (
+        "eligible",
+        "Her GP agrees.",
     )
+
+
+def test_an_answer_can_be_taken_back_to_not_asked(client, practitioner, visit):
+    recorded(visit, practitioner.user, decision="refer", decision_reason="Review.")
+    client.force_login(practitioner.user)
+    data = consultation_data(
+        decision="refer", decision_reason="Review.", pregnant="", keloid_tendency=""
+    )
+    del data["keloid_tendency"]  # not sent at all: not asked either
+
+    page = client.get(record_url(visit)).content.decode()
+    post_as_page(client, record_url(visit), data)
+
+    consultation = Consultation.objects.get()
+    assert (consultation.pregnant, consultation.keloid_tendency) == (None, None)
+    assert consultation.anticoagulants is False
+    # Each question offers all three; a decision recorded is not taken back.
+    assert page.count(" Not asked yet</label>") == len(CONTRAINDICATIONS)
+    assert 'value="pending"' not in page
+
+
+def test_a_medication_is_kept_on_one_line(client, practitioner, visit):
+    client.force_login(practitioner.user)
+
+    post_as_page(
+        client,
+        record_url(visit),
+        consultation_data(topical_medication=" Tretinoin\t0.025%\r\ncream "),
+    )
+
+    assert Consultation.objects.get().topical_medication == "Tretinoin 0.025% cream"
 
 
 def test_a_refusal_needs_no_whole_screening(client, practitioner, visit):
@@ -1147,12 +1231,13 @@ def test_the_form_says_what_is_missing_and_takes_no_reason_without_a_decision(
     assert not Consultation.objects.exists()
 
 
-def test_a_page_version_changed_on_its_way_is_refused_in_words(
+def test_a_page_version_lost_on_its_way_is_refused_in_words(
     client, practitioner, visit
 ):
     client.force_login(practitioner.user)
 
-    response = client.post(record_url(visit), consultation_data(seen="a\x00b"))
+    # Sent without the hidden version the page holds (post_as_page adds it).
+    response = client.post(record_url(visit), consultation_data())
 
     assert response.status_code == 200
     assert "This page was changed on its way here" in response.content.decode()

@@ -89,6 +89,10 @@ def test_a_manager_lifts_a_colleagues_sign_in_pause(
     desk = Client()
     desk.force_login(manager)
     attempt = AccessAttempt.objects.get(username="frontdesk")
+    # The manager's Today page says someone waits.
+    assert "1 account paused now" in (
+        desk.get(reverse("clinic:dashboard")).content.decode()
+    )
     listed = desk.get(reverse("admin:axes_accessattempt_changelist"))
     assert listed.status_code == 200
     assert "frontdesk" in listed.content.decode()
@@ -114,6 +118,7 @@ def test_a_manager_lifts_a_colleagues_sign_in_pause(
     # Found from the manager's Today page, as the pause page says.
     today = desk.get(reverse("clinic:dashboard")).content.decode()
     assert reverse("admin:axes_accessattempt_changelist") in today
+    assert "Sign-in pauses: none now" in today
     assert "Sign-in pauses" in today
 
 
@@ -255,7 +260,7 @@ def test_a_password_of_a_few_characters_repeated_is_refused(password):
     with pytest.raises(ValidationError) as refused:
         validate_password(password)
 
-    assert "This password repeats too few characters" in " ".join(
+    assert "This password uses too few different characters" in " ".join(
         refused.value.messages
     )
 

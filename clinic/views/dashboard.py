@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -68,6 +69,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 start__lt=week_end,
             ).count(),
             "patients": Patient.objects.count(),
+            # Accounts a manager may be asked to let sign in again.
+            "paused": AccessAttempt.objects.filter(
+                failures_since_start__gte=settings.AXES_FAILURE_LIMIT,
+                attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME,
+            ).count(),
             # One no longer taking bookings still shows on a day they work.
             "load": Practitioner.objects.select_related("user")
             .annotate(

@@ -2505,21 +2505,21 @@ def test_signing_a_session_that_ended_before_the_check_in_asks_to_confirm_it(
     )
     client.force_login(practitioner.user)
     typed = record_data(
-        action="sign", started_at="2026-11-24T09:30", ended_at="2026-11-24T09:55"
+        action="sign", started_at="2026-11-24T09:30", ended_at="2026-11-24T09:54"
     )
 
     asked = post_as_page(client, record_url(today), typed)
 
     page = asked.content.decode()
     assert (
-        "The session is recorded as ending at 09:55, before the patient was checked "
+        "The session is recorded as ending at 09:54, before the patient was checked "
         "in (09:55): check the times."
     ) in page
     assert "recorded as starting" not in page
     assert not SessionRecord.objects.filter(session=today).exists()
     ticked = typed | {
         "times_checked": "on",
-        "times_checked_for": "2026-11-24T09:30|2026-11-24T09:55",
+        "times_checked_for": "2026-11-24T09:30|2026-11-24T09:54",
     }
     post_as_page(client, record_url(today), ticked)
     assert SessionRecord.objects.get(session=today).is_signed

@@ -873,6 +873,25 @@ def test_a_product_in_other_capitals_is_the_same_product(admin_client):
     assert Product.objects.filter(name__iexact="recovery gel").count() == 1
 
 
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("<b>Gel</b>", "Remove &lt; &gt; from the name."),
+        ("1%", "A name needs at least one letter."),
+        ("Gel\u200b", "Remove the control or invisible characters from the name."),
+    ],
+)
+def test_a_product_name_is_one_staff_can_read(admin_client, name, message):
+    response = admin_client.post(
+        reverse("admin:plans_product_add"),
+        {"name": name, "category": Product.Category.SERUM, "is_active": "on"},
+    )
+
+    assert response.status_code == 200
+    assert message in response.content.decode()
+    assert not Product.objects.filter(name=name).exists()
+
+
 def test_the_database_refuses_a_product_in_other_capitals(db):
     from django.db import IntegrityError, transaction
 

@@ -1726,17 +1726,19 @@ def test_a_confirmation_is_for_the_move_that_was_previewed(
     assert starts_of(plan) == SERIES
 
 
-def test_a_garbled_preview_stamp_is_reported_not_ignored(
+def test_a_garbled_preview_stamp_moves_nothing_and_previews_again(
     client, front_desk, plan, sessions
 ):
     client.force_login(front_desk)
     url = move_url(sessions[2])
     data = previewed(client, url, move_data("2027-02-02", "following"))
 
+    # The NUL is taken out on the way in; what is left previewed nothing.
     response = client.post(url, {**data, "previewed": "x\x00y", "confirmed": "on"})
 
     assert response.status_code == 200
-    assert "This page was changed on its way here" in response.content.decode()
+    assert response.context["stamp"] != "xy"
+    assert response.context["form"]["confirmed"].value() in (False, None)
     assert starts_of(plan) == SERIES
 
 
@@ -3121,6 +3123,11 @@ def test_the_plan_page_tells_the_practitioner_of_a_medication_changed_since(
     page = client.get(plan.get_absolute_url()).content.decode()
 
     assert "topical medication Tretinoin 0.025% cream" in page
+    # The consultation a click away.
+    assert (
+        f'<a class="alert-link" href="{plan.consultation.get_absolute_url()}">'
+        "consultation of"
+    ) in page
     assert (
         "<strong>Since the consultation of 20 Nov 2026, 09:00:</strong> topical "
         "medication "
