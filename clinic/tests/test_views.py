@@ -17,6 +17,7 @@ from clinic.models import (
 from clinic.tests.factories import (
     AppointmentFactory,
     PatientFactory,
+    PractitionerFactory,
     RoomFactory,
     open_clinic,
 )
@@ -289,6 +290,10 @@ def test_managers_see_the_clinic_overview(client, manager, practitioner, frozen_
     assert overview["today"]["Completed"] == 1
     assert overview["next_week"] == 2
     assert "Configure the clinic" in response.content.decode()
+    # A colleague with no hours today is said not to work, not to be free.
+    idle = PractitionerFactory()
+    page = client.get(reverse("clinic:dashboard")).content.decode()
+    assert f"{idle.get_title_display()} · not working today" in page
 
 
 def test_the_dashboard_uses_a_fixed_number_of_queries(

@@ -6,7 +6,7 @@ from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Exists, OuterRef, Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -17,7 +17,13 @@ from django.views.decorators.http import require_safe
 
 from clinic import roles
 from clinic.forms import PatientSearchForm
-from clinic.models import Appointment, Patient, Practitioner, local_midnight
+from clinic.models import (
+    Appointment,
+    Patient,
+    Practitioner,
+    WorkingHours,
+    local_midnight,
+)
 
 
 @login_required
@@ -86,7 +92,12 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                         ),
                         appointments__status__in=Appointment.ACTIVE_STATUSES,
                     ),
-                )
+                ),
+                works_today=Exists(
+                    WorkingHours.objects.filter(
+                        practitioner=OuterRef("pk"), weekday=today.weekday()
+                    )
+                ),
             )
             .filter(Q(is_active=True) | Q(today__gt=0)),
         }
