@@ -393,6 +393,8 @@ class Reminder(models.Model):
 
     class Meta:
         ordering = ["due_at", "id"]
+        # As the pages call them ("Emails"), not "reminders" in Settings.
+        verbose_name = _("patient email")
         constraints = [
             models.UniqueConstraint(
                 fields=["appointment", "kind", "version"],

@@ -195,6 +195,8 @@ class WorkingHours(models.Model):
 
     class Meta:
         ordering = ["practitioner", "weekday", "start"]
+        # "The block of working hours ... was added", not "hours ... was".
+        verbose_name = _("block of working hours")
         verbose_name_plural = _("working hours")
         constraints = [
             models.CheckConstraint(
@@ -330,6 +332,7 @@ class OpeningHours(models.Model):
 
     class Meta:
         ordering = ["weekday", "opens"]
+        verbose_name = _("block of opening hours")
         verbose_name_plural = _("opening hours")
         constraints = [
             models.CheckConstraint(
