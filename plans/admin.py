@@ -187,6 +187,16 @@ class TreatmentPlanAdmin(ShowsSavedValues, admin.ModelAdmin):
 
 
 @admin.register(Product)
-class ProductAdmin(ShowsSavedValues, admin.ModelAdmin):
+class ProductAdmin(KeptForItsHistory, ShowsSavedValues, admin.ModelAdmin):
     list_display = ["name", "category", "is_active"]
     list_filter = ["category", "is_active"]
+    # One at a time, each page saying why one on a record stays.
+    actions = None
+
+    def why_not_delete(self, product: Product) -> str:
+        if not product.is_on_a_record():
+            return ""
+        return _(
+            "%(name)s is on session records, which must keep saying what was "
+            "used, so it can't be deleted: untick \u201cin use\u201d instead."
+        ) % {"name": product}
