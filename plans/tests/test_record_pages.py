@@ -2496,6 +2496,26 @@ def test_signing_times_well_before_the_check_in_asks_to_confirm_them_first(
     )
 
 
+def test_signing_refused_for_another_reason_asks_about_the_times_at_once(
+    client, practitioner, front_desk, today
+):
+    check_in_appointment(
+        appointment=today.appointment, by=front_desk, now=at(TODAY, 9, 55)
+    )
+    client.force_login(practitioner.user)
+    # Ends in the future (refused) and starts well before the check-in (asked).
+    typed = record_data(
+        action="sign", started_at="2026-11-24T08:55", ended_at="2026-11-24T16:00"
+    )
+
+    page = post_as_page(client, record_url(today), typed).content.decode()
+
+    assert "The end of the session can&#x27;t be in the future." in page
+    assert "recorded as starting at 08:55, before the patient was checked in" in page
+    assert 'name="times_checked"' in page
+    assert not SessionRecord.objects.filter(session=today).exists()
+
+
 def test_signing_a_session_that_ended_before_the_check_in_asks_to_confirm_it(
     client, practitioner, front_desk, today
 ):
