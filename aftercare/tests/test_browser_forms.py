@@ -193,3 +193,14 @@ def test_picking_a_protocol_fills_in_its_sessions_and_spacing(tab, practitioner)
     expect(tab.field("Planned sessions")).to_have_value("9")
     expect(tab.field("Spacing (days)")).to_have_value("28")
     assert tab.errors == []
+
+
+def test_an_error_of_the_whole_form_is_focused_for_a_screen_reader(tab, front_desk):
+    tab.open("/accounts/login/")
+    tab.field("Username").fill("frontdesk")
+    tab.field("Password").fill("not the password")
+    tab.page.get_by_role("button", name="Sign in").click()
+
+    focused = tab.page.locator(":focus")
+    expect(focused).to_contain_text("Please enter a correct username and password")
+    assert tab.errors == []

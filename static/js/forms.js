@@ -141,5 +141,10 @@ window.addEventListener("pageshow", () => {
   shown.scrollIntoView({ block: "center" });
   if (field && typeof field.focus === "function") {
     field.focus({ preventScroll: true });
+  } else {
+    // An error of the whole form (a sign-in refused, a signature that waits
+    // for an answer): focused, so a screen reader reads it out.
+    shown.setAttribute("tabindex", "-1");
+    shown.focus({ preventScroll: true });
   }
 })();
