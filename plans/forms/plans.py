@@ -249,6 +249,15 @@ class SessionRowForm(HiddenErrorsShown, forms.Form):
         combine_local_start(self, data, key="start", future=False)
         return data
 
+    def name_fields(self, number: int) -> None:
+        """What a screen reader calls the row's fields ("Session 3 date"): the
+        table's headings are not read out with each."""
+        names = {"date": _("date"), "time": _("time"), "room": _("room")}
+        for name, word in names.items():
+            self.fields[name].widget.attrs["aria-label"] = _(
+                "Session %(n)s %(field)s"
+            ) % {"n": number, "field": word}
+
     @staticmethod
     def stamp(start: datetime, room: Room) -> str:
         local = timezone.localtime(start)

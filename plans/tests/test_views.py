@@ -1145,6 +1145,8 @@ def test_the_proposal_marks_a_moved_session_and_says_why(
     assert "Grace Hopper" in body
     # Each date also in words, whatever order the browser shows the field in.
     assert "Tue 22 Dec 2026</div>" in body
+    # Each field named for a screen reader, which reads no column heading.
+    assert 'aria-label="Session 2 time"' in body
 
 
 def test_a_changed_date_is_kept_and_the_next_sessions_follow_it(

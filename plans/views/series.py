@@ -270,4 +270,6 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
         states=State,
     )
     context["pairs"] = list(zip(proposals, context["rows"].forms, strict=True))
+    for number, row in enumerate(context["rows"].forms, start=booked + 1):
+        row.name_fields(number)
     return render(request, "plans/plan_book.html", context)
