@@ -24,6 +24,7 @@ from plans.services.changes import (
 from plans.services.lifecycle import (
     NEVER_BOOKED,
     NO_CONSENT_YET,
+    PlanEnded,
     PlanError,
     StalePlan,
     cancel_plan,
@@ -61,6 +62,7 @@ from plans.services.series import (
 __all__ = [
     "MovePreview",
     "NEVER_BOOKED",
+    "PlanEnded",
     "PlanError",
     "PlannedMove",
     "Scope",

@@ -21,6 +21,7 @@ from clinic.services.stale import appointments_seen
 from plans.models import SessionRecord, TreatmentPlan, TreatmentSession
 from plans.scheduling import State
 from plans.services.lifecycle import (
+    PlanEnded,
     PlanError,
     StalePlan,
     _can_override,
@@ -91,7 +92,7 @@ def _lock_as_seen(
     too; None: no page). The plan's lock makes changes take turns."""
     plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
     if not plan.is_open:
-        raise PlanError(_("This plan has ended."))
+        raise PlanEnded(_("This plan has ended."))
     session = TreatmentSession.objects.select_related(
         "plan__protocol", "appointment__practitioner__user", "appointment__room"
     ).get(pk=session.pk)
@@ -393,7 +394,7 @@ def change_resources_from(
     from a page opened before another."""
     plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
     if not plan.is_open:
-        raise PlanError(_("This plan has ended."))
+        raise PlanEnded(_("This plan has ended."))
     sessions = booked_sessions_from(session)
     if seen is not None and seen != appointments_seen(s.appointment for s in sessions):
         raise StalePlan(

@@ -34,6 +34,11 @@ class PlanError(Exception):
         self.messages = [message, *messages]
 
 
+class PlanEnded(PlanError):
+    """The plan was completed or cancelled (by a colleague, meanwhile): its
+    page says so, rather than a form over sessions no longer to change."""
+
+
 class StalePlan(PlanError):
     """The plan changed since the page that asked for the change was opened."""
 
@@ -349,7 +354,7 @@ def record_consent(
         raise PlanError(_("A practitioner records the patient's consent."))
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     if not plan.is_open:
-        raise PlanError(_("This plan has ended."))
+        raise PlanEnded(_("This plan has ended."))
     if plan.has_consent:
         raise PlanError(_("Consent is already recorded for this plan."))
     on_hold = why_on_hold(plan)
@@ -422,7 +427,7 @@ def extend_plan(
         .get(pk=plan.pk)
     )
     if not plan.is_open:
-        raise PlanError(_("This plan has ended."))
+        raise PlanEnded(_("This plan has ended."))
     on_hold = why_on_hold(plan)
     if on_hold:
         raise PlanError(on_hold)
@@ -514,7 +519,7 @@ def cancel_plan(
         raise PlanError(_("Give a reason for cancelling the plan."))
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     if not plan.is_open:
-        raise PlanError(_("This plan has already ended."))
+        raise PlanEnded(_("This plan has already ended."))
     refusal = whose_to_end(plan, by)
     if refusal:
         raise PlanError(refusal)
@@ -575,7 +580,7 @@ def complete_plan(
 ) -> TreatmentPlan:
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     if not plan.is_open:
-        raise PlanError(_("This plan has already ended."))
+        raise PlanEnded(_("This plan has already ended."))
     if Appointment.objects.filter(
         treatment_session__plan=plan,
         status__in=Appointment.OPEN_STATUSES,

@@ -34,6 +34,7 @@ from clinic.services.consultations import consultation_held_at
 from plans.models import TreatmentPlan, TreatmentSession
 from plans.scheduling import Proposal, propose_series
 from plans.services.lifecycle import (
+    PlanEnded,
     PlanError,
     _can_override,
     too_soon_to_heal,
@@ -295,7 +296,7 @@ def book_series(
     now = now or timezone.now()
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     if not plan.is_open:
-        raise PlanError(_("This plan has ended; no more sessions can be booked."))
+        raise PlanEnded(_("This plan has ended; no more sessions can be booked."))
     if not plan.has_consent:
         raise PlanError(
             _("Record the patient's consent to this plan before booking sessions.")

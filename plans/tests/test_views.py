@@ -2464,6 +2464,41 @@ def test_cancelling_the_rest_of_a_plan(client, front_desk, plan, sessions, froze
     ).exists()
 
 
+def test_a_plan_ended_by_a_colleague_at_the_same_moment_sends_to_its_page(
+    client, front_desk, plan, sessions, frozen_now, monkeypatch
+):
+    """Both desks cancel the plan, or one moves a session while the other
+    cancels the rest: the page that lost finds it open when it starts, and
+    ended once the service holds the plan's lock."""
+    client.force_login(front_desk)
+    cancel = reverse("plans:cancel", args=[plan.pk])
+    real_cancel_plan = services.cancel_plan
+
+    def colleague_first(**kwargs):
+        real_cancel_plan(
+            plan=TreatmentPlan.objects.get(pk=plan.pk),
+            reason="Moved away.",
+            by=front_desk,
+            seen=kwargs["seen"],
+        )
+        return real_cancel_plan(**kwargs)
+
+    monkeypatch.setattr(services, "cancel_plan", colleague_first)
+    lost = post_as_page(client, cancel, {"reason": "Patient unwell"})
+
+    assert lost.status_code == 302 and lost["Location"] == plan.get_absolute_url()
+    assert messages_of(client.get(lost["Location"])) == ["This plan has already ended."]
+    plan.refresh_from_db()
+    assert plan.ended_reason == "Moved away."
+    # A move from a page opened before, too.
+    moved = post_as_page(
+        client,
+        move_url(sessions[3]),
+        move_data("2027-02-02", "following") | {"action": "move"},
+    )
+    assert moved["Location"] == plan.get_absolute_url()
+
+
 def test_cancelling_the_rest_from_a_page_listing_other_sessions_cancels_nothing(
     client, front_desk, plan, sessions, frozen_now
 ):

@@ -1,8 +1,8 @@
 """What the plan pages share: scoped lookups and error messages."""
 
 from django.contrib import messages
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
 
 from plans import services
 from plans.models import TreatmentPlan, TreatmentSession
@@ -36,6 +36,15 @@ def get_session(pk: int) -> TreatmentSession:
 def show_errors(request: HttpRequest, error: services.PlanError) -> None:
     for message in error.messages:
         messages.error(request, message)
+
+
+def to_the_ended_plan(
+    request: HttpRequest, error: services.PlanEnded, plan: TreatmentPlan
+) -> HttpResponse:
+    """Completed or cancelled meanwhile (a colleague's page won): the plan's
+    page says so, not the form over sessions no longer to change."""
+    show_errors(request, error)
+    return redirect(plan)
 
 
 def refused_photo_key(session_pk: int) -> str:

@@ -30,7 +30,7 @@ from plans.forms import (
 )
 from plans.models import MAX_PLANNED_SESSIONS, Protocol, TreatmentPlan
 from plans.services import worklists
-from plans.views.common import get_plan, show_errors
+from plans.views.common import get_plan, show_errors, to_the_ended_plan
 
 
 def patient_plans_panel(request: HttpRequest, patient: Patient) -> str:
@@ -321,6 +321,8 @@ def plan_consent(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan(pk)
     try:
         services.record_consent(plan=plan, by=request.user)
+    except services.PlanEnded as error:
+        return to_the_ended_plan(request, error, plan)
     except services.PlanError as error:
         show_errors(request, error)
     else:
@@ -358,6 +360,8 @@ def plan_extend(request: HttpRequest, pk: int) -> HttpResponse:
             # Their page shows the old count: the plan's page shows today's.
             messages.error(request, str(error))
             return redirect(plan)
+        except services.PlanEnded as error:
+            return to_the_ended_plan(request, error, plan)
         except services.PlanError as error:
             form_errors_from(error, form)
         else:
@@ -427,6 +431,8 @@ def plan_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 )
             )
             form.is_valid()
+        except services.PlanEnded as error:
+            return to_the_ended_plan(request, error, plan)
         except services.PlanError as error:
             form_errors_from(error, form)
         else:
@@ -469,6 +475,8 @@ def plan_complete(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan(pk)
     try:
         services.complete_plan(plan=plan, by=request.user)
+    except services.PlanEnded as error:
+        return to_the_ended_plan(request, error, plan)
     except services.PlanError as error:
         show_errors(request, error)
     else:

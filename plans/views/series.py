@@ -17,7 +17,7 @@ from plans.forms import (
     default_first_date,
 )
 from plans.scheduling import Proposal, State
-from plans.views.common import get_plan, show_errors
+from plans.views.common import get_plan, show_errors, to_the_ended_plan
 
 
 def _rows_initial(
@@ -177,6 +177,8 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
 
     try:
         proposals = services.propose_for_plan(plan=plan, request=series, count=unbooked)
+    except services.PlanEnded as error:
+        return to_the_ended_plan(request, error, plan)
     except services.PlanError as error:
         show_errors(request, error)
         return render(request, "plans/plan_book.html", context)
@@ -219,6 +221,8 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
                 by=request.user,
                 override_reason=override_form.cleaned_data["override_reason"],
             )
+        except services.PlanEnded as error:
+            return to_the_ended_plan(request, error, plan)
         except services.PlanError as error:
             show_errors(request, error)
             left = services.unbooked_count(plan)

@@ -23,7 +23,7 @@ from plans.forms import (
     ChangeResourcesForm,
     MoveSessionForm,
 )
-from plans.views.common import get_session, show_errors
+from plans.views.common import get_session, show_errors, to_the_ended_plan
 
 
 def _moved_message(done: services.MovePreview) -> str:
@@ -141,6 +141,8 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
             )
             form.is_valid()
             preview = None
+        except services.PlanEnded as error:
+            return to_the_ended_plan(request, error, session.plan)
         except services.PlanError as error:
             # What the preview below lists already is said there, once.
             listed = (
@@ -209,6 +211,8 @@ def session_change(request: HttpRequest, pk: int) -> HttpResponse:
                 posted_as_seen_now(request, services.sessions_seen(session))
             )
             form.is_valid()
+        except services.PlanEnded as error:
+            return to_the_ended_plan(request, error, session.plan)
         except services.PlanError as error:
             form_errors_from(error, form)
         else:
@@ -272,6 +276,8 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 posted_as_seen_now(request, services.session_seen(session))
             )
             form.is_valid()
+        except services.PlanEnded as error:
+            return to_the_ended_plan(request, error, session.plan)
         except services.PlanError as error:
             form_errors_from(error, form)
         else:
