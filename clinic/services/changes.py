@@ -400,8 +400,12 @@ def check_in_appointment(
         )
     if appointment.status != Appointment.Status.BOOKED:
         raise _refuse(
-            _("Only a booked appointment can be checked in; this one is %(status)s.")
-            % {"status": appointment.status_phrase}
+            # Said on a list of arrivals: whose.
+            _(
+                "Only a booked appointment can be checked in; %(patient)s's is "
+                "%(status)s."
+            )
+            % {"patient": appointment.patient, "status": appointment.status_phrase}
         )
     if timezone.localdate(appointment.start) != timezone.localdate(now):
         raise _refuse(
@@ -442,9 +446,9 @@ def mark_no_show(
         raise _refuse(
             _(
                 "Only a booked appointment can be marked as a no-show; "
-                "this one is %(status)s."
+                "%(patient)s's is %(status)s."
             )
-            % {"status": appointment.status_phrase}
+            % {"patient": appointment.patient, "status": appointment.status_phrase}
         )
     if appointment.start > now:
         raise _refuse(

@@ -836,6 +836,23 @@ def test_it_refuses_a_no_show_before_the_start(booked, front_desk):
     assert booked.status == Appointment.Status.BOOKED
 
 
+def test_a_cancelled_appointment_is_not_checked_in_and_the_refusal_says_whose(
+    booked, front_desk
+):
+    cancel_appointment(appointment=booked, by=front_desk, reason="Ill.", now=NOW)
+
+    error = refusal(
+        lambda: check_in_appointment(
+            appointment=booked, by=front_desk, now=thursday(9, 50)
+        )
+    )
+
+    # Said on a list of arrivals, where "this one" would be any of them.
+    assert error.messages == [
+        f"Only a booked appointment can be checked in; {booked.patient}'s is cancelled."
+    ]
+
+
 def test_a_checked_in_patient_cannot_be_a_no_show(booked, front_desk):
     check_in_appointment(appointment=booked, by=front_desk, now=thursday(9, 50))
 
@@ -844,7 +861,8 @@ def test_a_checked_in_patient_cannot_be_a_no_show(booked, front_desk):
     )
 
     assert error.messages == [
-        "Only a booked appointment can be marked as a no-show; this one is checked in."
+        "Only a booked appointment can be marked as a no-show; "
+        f"{booked.patient}'s is checked in."
     ]
     booked.refresh_from_db()
     assert booked.status == Appointment.Status.CHECKED_IN
@@ -1045,7 +1063,7 @@ def test_a_decided_consultation_cant_be_marked_as_missed(decided, front_desk):
         lambda: mark_no_show(appointment=decided, by=front_desk, now=thursday(11))
     )
 
-    assert "this one is completed" in error.messages[0]
+    assert f"{decided.patient}'s is completed" in error.messages[0]
     decided.refresh_from_db()
     assert decided.status == Appointment.Status.COMPLETED
 
