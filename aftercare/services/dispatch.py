@@ -16,7 +16,7 @@ from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.mail import get_connection
 from django.db import DatabaseError, transaction
-from django.db.models import CharField, Count, F, Min, Q, Value
+from django.db.models import Case, CharField, Count, F, Min, Q, Value, When
 from django.db.models.functions import Cast, Concat, Greatest
 from django.utils import timezone
 
@@ -530,14 +530,21 @@ def _record_sent(sent: list[Reminder], now: datetime) -> None:
 
 
 def _record_medication_named(sent: list[Reminder]) -> None:
-    """Keep what each pre-care sent asked to stop (one query per medication:
-    a few pre-care emails in a batch)."""
-    named: dict[str, list[int]] = {}
-    for reminder in sent:
-        if reminder.kind == Kind.PRE_CARE:
-            named.setdefault(emails.clinical_detail(reminder), []).append(reminder.pk)
-    for medication, ids in named.items():
-        Reminder.objects.filter(id__in=ids).update(named_medication=medication)
+    """Keep what each pre-care sent asked to stop (one query)."""
+    named = {
+        reminder.pk: emails.clinical_detail(reminder)
+        for reminder in sent
+        if reminder.kind == Kind.PRE_CARE
+    }
+    if named:
+        Reminder.objects.filter(id__in=named).update(
+            named_medication=Case(
+                *(
+                    When(pk=pk, then=Value(medication))
+                    for pk, medication in named.items()
+                )
+            )
+        )
 
 
 def _unknown(

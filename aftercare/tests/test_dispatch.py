@@ -1032,6 +1032,29 @@ def test_a_medication_changed_and_changed_back_before_the_copy_goes_sends_nothin
     )
 
 
+def test_each_pre_care_sent_keeps_the_medication_it_named(practitioner, room, dispatch):
+    named = {"": PatientFactory(), "Adapalene gel": PatientFactory()}
+    for hour, (medication, patient) in enumerate(named.items()):
+        plan = make_plan(
+            practitioner,
+            patient=patient,
+            consultation__topical_medication=medication,
+        )
+        session = add_session(plan, NEXT_THURSDAY + hour * HOUR, room)
+        services.plan_booking([session.appointment], now=NOW)
+
+    dispatch(NEXT_THURSDAY - 5 * DAY + 2 * HOUR)
+
+    sent = Reminder.objects.filter(kind=Kind.PRE_CARE, status=Status.SENT)
+    assert dict(sent.values_list("named_medication", "patient")) == {
+        medication: patient.pk for medication, patient in named.items()
+    }
+    # Other emails name none.
+    assert not Reminder.objects.exclude(kind=Kind.PRE_CARE).exclude(
+        named_medication=None
+    )
+
+
 def test_pre_care_for_a_session_booked_at_short_notice_asks_to_stop_now(
     practitioner, patient, room, dispatch, mailoutbox
 ):
