@@ -45,9 +45,11 @@ class ContentSecurityPolicyMiddleware:
 # a note, in any language: the right-to-left marks (U+200E, U+200F) stay.
 BIDI_CONTROLS = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A)], None)
 # Line breaks of other kinds, which pasted text brings (a vertical tab from a
-# word processor, a page break, the Unicode line and paragraph separators).
+# word processor, a page break, the Unicode line and paragraph separators): a
+# space, right in a one-line box as in a text area (whose own breaks come as
+# \r\n, which a bare \n beside them would not match).
 OTHER_LINE_BREAKS = dict.fromkeys(
-    [0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029], "\n"
+    [0x0B, 0x0C, 0x1C, 0x1D, 0x1E, 0x85, 0x2028, 0x2029], " "
 )
 # Control characters, but tabs and line breaks: they show as nothing, and
 # would reach emails and calendar files as sent (clinic.models.validate_plain_text
@@ -63,8 +65,8 @@ class TypedTextCleanedMiddleware:
     """Take what no one can see or means to type out of what forms and
     searches send: text-direction controls, so no typed text can turn a page
     around, and control characters, which a page can't show for staff to
-    remove (another kind of line break becomes a plain one). The rest of what
-    was typed is kept."""
+    remove (another kind of line break becomes a space). The rest of what was
+    typed is kept."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response

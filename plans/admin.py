@@ -193,6 +193,16 @@ class ProductAdmin(KeptForItsHistory, ShowsSavedValues, admin.ModelAdmin):
     # One at a time, each page saying why one on a record stays.
     actions = None
 
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        if obj is not None and obj.is_on_a_record():
+            # Said before anyone tries (the delete link is gone too).
+            form.base_fields["is_active"].help_text = _(
+                "On session records: it keeps its name and category and can't be "
+                "deleted. Untick this to stop offering it."
+            )
+        return form
+
     def why_not_delete(self, product: Product) -> str:
         if not product.is_on_a_record():
             return ""

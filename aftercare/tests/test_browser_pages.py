@@ -176,3 +176,23 @@ def test_a_consultation_prints_without_the_menu_and_buttons(demo_clinic, tab):
     tab.page.emulate_media(media="screen")
     assert tab.page.locator("nav.navbar").is_visible()
     assert tab.errors == []
+
+
+def test_a_screening_question_left_unasked_is_focused_on_deciding_eligible(
+    demo_clinic, tab
+):
+    from clinic.models import Consultation
+
+    undecided = Consultation.objects.get(decision=Consultation.Decision.PENDING)
+    tab.sign_in("dr.patel", DEMO_PASSWORD)
+    tab.open(f"/appointments/{undecided.appointment_id}/consultation/")
+
+    tab.page.get_by_label("Eligible", exact=True).check()
+    tab.page.get_by_role("button", name="Save the consultation").click()
+
+    # The first question's buttons, the group tied to its error.
+    focused = tab.page.locator(":focus")
+    assert focused.get_attribute("name") == "active_infection"
+    group = tab.page.get_by_role("radiogroup", name=re.compile("^Active infection"))
+    assert group.get_attribute("aria-describedby") == "q_active_infection_error"
+    assert tab.errors == []

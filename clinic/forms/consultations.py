@@ -123,7 +123,8 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
             before not in (None, Consultation.Decision.PENDING)
             and decision not in (None, before)
             and bool(reason)
-            and reason == self.instance.decision_reason.strip()
+            # Word for word, however the lines end.
+            and reason.split() == self.instance.decision_reason.split()
         )
 
     @property

@@ -454,8 +454,12 @@ def mark_no_show(
         raise _refuse(
             _(
                 "An appointment can be marked as a no-show once its start time "
-                "has passed."
+                "has passed: %(patient)s's is at %(time)s."
             )
+            % {
+                "patient": appointment.patient,
+                "time": timezone.localtime(appointment.start).strftime("%H:%M"),
+            }
         )
     refusal = took_place(appointment, now=now)
     if refusal:

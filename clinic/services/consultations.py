@@ -238,7 +238,7 @@ def differences(before: Consultation, after: Consultation) -> list[list[str]]:
             _in_words(after, name),
         ]
         for name in RECORDED
-        if getattr(before, name) != getattr(after, name)
+        if as_compared(getattr(before, name)) != as_compared(getattr(after, name))
     ]
 
 
@@ -302,7 +302,17 @@ def _decision_changed(consultation: Consultation) -> bool:
     stored = (
         Consultation.objects.filter(pk=consultation.pk).values_list(*DECIDED_ON).first()
     )
-    return stored != tuple(getattr(consultation, name) for name in DECIDED_ON)
+    if stored is None:
+        return True
+    return tuple(map(as_compared, stored)) != tuple(
+        as_compared(getattr(consultation, name)) for name in DECIDED_ON
+    )
+
+
+def as_compared(value):
+    """Text as a browser's text area sends it (lines ending \r\n) and as saved
+    another way (\n) is the same text: no change to log or decide again."""
+    return value.replace("\r\n", "\n") if isinstance(value, str) else value
 
 
 def log_clinical_access(

@@ -830,7 +830,8 @@ def test_it_refuses_a_no_show_before_the_start(booked, front_desk):
     )
 
     assert error.messages == [
-        "An appointment can be marked as a no-show once its start time has passed."
+        "An appointment can be marked as a no-show once its start time has passed: "
+        f"{booked.patient}'s is at 10:00."
     ]
     booked.refresh_from_db()
     assert booked.status == Appointment.Status.BOOKED

@@ -616,6 +616,41 @@ def test_a_changed_decision_doesnt_keep_the_reason_given_for_the_other(
     )
 
 
+def test_text_saved_with_other_line_endings_is_not_a_change(
+    client, practitioner, other_practitioner, visit
+):
+    # Saved another way (lines ending \n); the browser sends them as \r\n.
+    consultation = recorded(
+        visit,
+        other_practitioner.user,
+        **screened("pregnant"),
+        screening_note="Breastfeeding.\nUntil March.",
+        decision_reason="Her GP agrees.\nReviewed today.",
+    )
+    client.force_login(practitioner.user)
+    as_sent = consultation_data(
+        areas=["face"],
+        goals=["lines"],
+        skin_type="",
+        hoped_for_results="",
+        pregnant="True",
+        screening_note="Breastfeeding.\r\nUntil March.",
+        decision_reason="Her GP agrees.\r\nReviewed today.",
+    )
+
+    post_as_page(client, record_url(visit), as_sent)
+    refused = post_as_page(
+        client, record_url(visit), as_sent | {"decision": "not_eligible"}
+    )
+
+    consultation.refresh_from_db()
+    # Nothing logged, and the decision still the colleague's.
+    assert list(consultation.changes.values_list("values", flat=True)) == []
+    assert consultation.decided_by == other_practitioner.user
+    # The eligible reason, sent with another decision, is the same reason.
+    assert "This reason was given for" in refused.content.decode()
+
+
 def test_an_answer_can_be_taken_back_to_not_asked(client, practitioner, visit):
     recorded(visit, practitioner.user, decision="refer", decision_reason="Review.")
     client.force_login(practitioner.user)

@@ -2102,8 +2102,8 @@ def test_text_direction_and_control_characters_are_taken_out_of_what_is_sent(
     assert saved.status_code == 302
     patient.refresh_from_db()
     # A right-to-left mark, which text in some languages needs, stays; a line
-    # break of another kind is a plain one; a tab stays.
-    assert patient.notes == "Prefers mornings ok\u200f[0m\nFrom Word:\tyes"
+    # break of another kind is a space; a tab stays.
+    assert patient.notes == "Prefers mornings ok\u200f[0m From Word:\tyes"
     assert "\x07" not in patient.last_name
     assert found.context["query"] == patient.last_name
     assert list(found.context["page"].object_list) == [patient]

@@ -797,7 +797,8 @@ def test_the_admin_refuses_to_delete_a_product_on_a_record_with_words(
     page = admin_client.get(
         reverse("admin:plans_product_change", args=[product("Recovery gel").pk])
     ).content.decode()
-    assert url not in page  # no delete link
+    assert url not in page  # no delete link, and why, before anyone tries
+    assert "On session records: it keeps its name and category" in page
 
 
 def rename(client, item: Product, **changes):

@@ -139,8 +139,14 @@ window.addEventListener("pageshow", () => {
     return;
   }
   shown.scrollIntoView({ block: "center" });
-  if (field && typeof field.focus === "function") {
-    field.focus({ preventScroll: true });
+  // A group marked invalid (a screening question's Yes / No / Not asked yet):
+  // its first button.
+  const control =
+    field && !field.matches("input, select, textarea, button")
+      ? field.querySelector("input, select, textarea, button")
+      : field;
+  if (control) {
+    control.focus({ preventScroll: true });
   } else {
     // An error of the whole form (a sign-in refused, a signature that waits
     // for an answer): focused, so a screen reader reads it out.
