@@ -33,6 +33,9 @@ run: export CLINIC_BASE_URL ?= http://$(HOST):$(PORT)
 run: export CLINIC_ADDRESS ?= 1 Example Street, London N1 0AA
 
 ## Serve the app with demo data: web, Celery worker and Celery beat, until Ctrl-C.
+# The worker runs its tasks in threads: Ctrl-C (a signal to the whole process
+# group) then stops it in seconds, where forked pool processes signalled along
+# with it could leave it waiting for them for good.
 run: install
 	@mkdir -p var
 	@test -s $(SECRET_KEY_FILE) || (umask 077; $(BIN)/python -c \
@@ -46,7 +49,7 @@ run: install
 	echo "  Emails are written to var/mail/."; \
 	echo; \
 	trap 'trap - INT TERM EXIT; kill 0' INT TERM EXIT; \
-	( set +e; while true; do $(BIN)/celery -A clinic worker --loglevel=INFO --concurrency=2; \
+	( set +e; while true; do $(BIN)/celery -A clinic worker --loglevel=INFO --pool=threads --concurrency=2; \
 		case $$? in 0|130|143) break;; esac; \
 		echo "  The Celery worker stopped: starting it again in 5 s."; sleep 5; done ) & \
 	$(BIN)/celery -A clinic beat --loglevel=INFO & \
