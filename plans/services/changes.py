@@ -97,8 +97,24 @@ def _lock_as_seen(
         "plan__protocol", "appointment__practitioner__user", "appointment__room"
     ).get(pk=session.pk)
     if seen is not None and seen != stamp(session):
-        raise StalePlan(refusal)
+        raise StalePlan(f"{refusal} {_as_it_is_now(session)}")
     return plan, session
+
+
+def _as_it_is_now(session: TreatmentSession) -> str:
+    """What a colleague's change left the session as: the refusal says it,
+    as the page that follows may not (a cancelled one's is the plan's)."""
+    appointment = session.appointment
+    if appointment.status == Appointment.Status.BOOKED:
+        return _("Session %(n)s is now booked for %(when)s with %(who)s.") % {
+            "n": session.number,
+            "when": when_text(appointment.start),
+            "who": appointment.practitioner,
+        }
+    return _("Session %(n)s is now %(status)s.") % {
+        "n": session.number,
+        "status": appointment.status_phrase,
+    }
 
 
 def booked_sessions_from(session: TreatmentSession) -> list[TreatmentSession]:
@@ -292,10 +308,9 @@ def move_sessions(
         seen,
         stamp=sessions_seen,
         refusal=_(
-            "Someone moved or changed this session, or one after it, while "
-            "your page was open (a colleague, or this form sent twice), so this "
-            "move was not made. The page now shows where the session is "
-            "booked: move it again if it is still needed."
+            "Someone changed this session, or one after it, while your page "
+            "was open (a colleague, or this form sent twice), so this move was "
+            "not made: move it again if it is still needed."
         ),
     )
     if session.appointment.status != Appointment.Status.BOOKED:
@@ -511,9 +526,8 @@ def cancel_session(
         session,
         seen,
         refusal=_(
-            "Someone moved or changed this session while your page was open, "
-            "so it was not cancelled. The page now shows where it is booked: "
-            "cancel it again if that is still needed."
+            "Someone changed this session while your page was open, so it was "
+            "not cancelled: cancel it again if that is still needed."
         ),
     )
     try:

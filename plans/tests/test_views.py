@@ -1618,9 +1618,12 @@ def test_a_move_from_a_page_opened_before_another_move_is_refused(
 
     # Shown where the session is now, with what was typed kept.
     assert page.status_code == 200
-    assert "Someone moved or changed this session, or one after it, while" in (
-        page.content.decode()
-    )
+    assert (
+        "Someone changed this session, or one after it, while your page was open "
+        "(a colleague, or this form sent twice), so this move was not made: move it "
+        "again if it is still needed. Session 3 is now booked for Tue 26 Jan 2027, "
+        "10:00 with "
+    ) in page.content.decode()
     assert "Tue 26 Jan 2027, 10:00" in page.content.decode()
     form = page.context["form"]
     assert (form["date"].value(), form["scope"].value()) == ("2027-01-21", "following")
@@ -2112,7 +2115,8 @@ def test_a_cancellation_from_a_page_opened_before_a_move_is_refused(
 
     assert response.status_code == 200
     assert any(
-        "Someone moved or changed this session while your page was open" in m
+        "Someone changed this session while your page was open" in m
+        and "Session 4 is now booked for Tue 16 Feb 2027, 14:00 with" in m
         for m in messages_of(response)
     )
     page = response.content.decode()
