@@ -32,6 +32,7 @@ from django.test.utils import override_settings
 
 from aftercare import services
 from aftercare.models import Kind, Reminder
+from aftercare.services.planning import PRE_CARE_LEAST_NOTICE
 from bench import BenchmarkFailed, Figures, dispatch_worker
 from bench.data import BATCH_SIZE, Clinic
 from bench.smtp_sink import Received, SmtpSink
@@ -151,8 +152,10 @@ def _create_due_reminders(clinic: Clinic, *, count: int) -> list[int]:
     emailable = Appointment.objects.filter(patient__email_consent=True).exclude(
         patient__email=""
     )
+    # Far enough ahead for a pre-care email to go, however long the run takes.
     upcoming = emailable.filter(
-        status=Appointment.Status.BOOKED, start__gt=now + timedelta(hours=1)
+        status=Appointment.Status.BOOKED,
+        start__gt=now + PRE_CARE_LEAST_NOTICE + timedelta(hours=1),
     ).order_by("start", "pk")
     pools = {
         UPCOMING: upcoming,
