@@ -85,15 +85,15 @@ class TypedTextCleanedMiddleware:
 
 
 def _cleaned(data: QueryDict) -> QueryDict:
-    if not any(
-        value.translate(UNSEEN) != value
-        for values in data.lists()
-        for value in values[1]
-    ):
+    # A password is kept as typed: it must match what was set, whatever it holds.
+    def clean(key: str, value: str) -> str:
+        return value if "password" in key else value.translate(UNSEEN)
+
+    if all(clean(key, v) == v for key, values in data.lists() for v in values):
         return data
     cleaned = QueryDict(mutable=True)
     for key, values in data.lists():
-        cleaned.setlist(key, [value.translate(UNSEEN) for value in values])
+        cleaned.setlist(key, [clean(key, value) for value in values])
     cleaned._mutable = False
     return cleaned
 

@@ -7,7 +7,7 @@ from django.utils.translation import ngettext
 from clinic.admin.calendar import list_name
 from clinic.admin.kept import KeptForItsHistory
 from clinic.admin.stale import RefusesStaleEdits, ShowsSavedValues
-from clinic.models import Goal
+from clinic.models import Goal, validate_readable_name
 from plans.models import Product, Protocol, TreatmentPlan, TreatmentSession
 
 # What plans in progress read from their protocol as they go (their number of
@@ -186,8 +186,22 @@ class TreatmentPlanAdmin(ShowsSavedValues, admin.ModelAdmin):
         return False
 
 
+class ProductForm(forms.ModelForm):
+    class Meta:
+        model = Product
+        fields = ["name", "category", "is_active"]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"]
+        # A name staff can read; one saved before this was asked keeps saving.
+        if name != self.initial.get("name"):
+            validate_readable_name(name)
+        return name
+
+
 @admin.register(Product)
 class ProductAdmin(KeptForItsHistory, ShowsSavedValues, admin.ModelAdmin):
+    form = ProductForm
     list_display = ["name", "category", "is_active"]
     list_filter = ["category", "is_active"]
     # One at a time, each page saying why one on a record stays.
@@ -195,7 +209,7 @@ class ProductAdmin(KeptForItsHistory, ShowsSavedValues, admin.ModelAdmin):
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
-        if obj is not None and obj.is_on_a_record():
+        if obj is not None and "is_active" in form.base_fields and obj.is_on_a_record():
             # Said before anyone tries (the delete link is gone too).
             form.base_fields["is_active"].help_text = _(
                 "On session records: it keeps its name and category and can't be "

@@ -176,8 +176,6 @@ def claim(now: datetime, limit: int) -> list[Reminder]:
             "appointment__room",
             # The pre-care text names the medication from the consultation.
             "appointment__treatment_session__plan__consultation",
-            # What the pre-care a copy goes again for named.
-            "copy_of",
         )
         .order_by("due_at", "id")
     )
@@ -207,9 +205,11 @@ def _skip_reason(
             return "the appointment has started"
         if (
             reminder.kind == Kind.PRE_CARE
+            and reminder.copy_of_id is None
             and reminder.appointment.start - now < PRE_CARE_LEAST_NOTICE
         ):
-            # Held back (quiet hours, a queue) until the patient is on their way.
+            # Held back (quiet hours, a queue) until the patient is on their way
+            # (a copy, asked for or for a new medication, still goes).
             return "the session is about to start"
         if reminder.kind in AFTERCARE and reminder.kind != Kind.AFTERCARE_GUIDE:
             # The guide is the whole of the advice, true at any step.
@@ -300,7 +300,14 @@ def _send_batch(
         )
         report.skipped += len(unchanged)
         to_send = [r for r in to_send if r.pk not in unchanged]
-    named_again = [r.pk for r in to_send if _names_the_same_medication(r)]
+    last_named = _medication_last_named(to_send)
+    named_again = [
+        r.pk
+        for r in to_send
+        if r.copy_reason == CopyReason.MEDICATION_CHANGED
+        and r.copy_of_id in last_named
+        and emails.clinical_detail(r) == last_named[r.copy_of_id]
+    ]
     if named_again:
         # The medication was changed and changed back (or a slip corrected to
         # what was sent) within the copy's wait: nothing new to tell.
@@ -427,14 +434,24 @@ NOTHING_CHANGED = "the booking is where the patient last heard it was"
 SAME_MEDICATION = "it would name the medication the earlier email named"
 
 
-def _names_the_same_medication(reminder: Reminder) -> bool:
-    """A pre-care copy sent because the medication changed, which would name
-    the one the pre-care it replaces named."""
-    return (
-        reminder.copy_reason == CopyReason.MEDICATION_CHANGED
-        and reminder.copy_of.named_medication is not None
-        and emails.clinical_detail(reminder) == reminder.copy_of.named_medication
+def _medication_last_named(reminders: list[Reminder]) -> dict[int, str]:
+    """For the pre-care emails these copies for a changed medication go again
+    for: the medication the last one sent (it, or a copy) named (one query)."""
+    origins = {
+        r.copy_of_id
+        for r in reminders
+        if r.copy_reason == CopyReason.MEDICATION_CHANGED
+    }
+    if not origins:
+        return {}
+    sent = (
+        Reminder.objects.filter(Q(pk__in=origins) | Q(copy_of__in=origins))
+        .filter(status=Status.SENT, named_medication__isnull=False)
+        .order_by("sent_at", "id")
+        .values_list("pk", "copy_of_id", "named_medication")
     )
+    # The latest sent wins.
+    return {copy_of or pk: named for pk, copy_of, named in sent}
 
 
 def _changes_anything(

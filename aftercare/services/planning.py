@@ -108,7 +108,9 @@ def _timed(
             continue  # Booked at short notice: the confirmation is the reminder.
         if kind == Kind.PRE_CARE and appointment.start - now < PRE_CARE_LEAST_NOTICE:
             continue  # On their way, or here: told at the desk.
-        if catching_up and due + rule.staleness < now:
+        # Late from when it would have been planned: its time, or the booking
+        # (or the last change) made after it.
+        if catching_up and max(due, appointment.updated_at) + rule.staleness < now:
             continue
         if kind in sent and due <= now:
             continue  # Had it already; the update tells the new time.

@@ -1032,6 +1032,72 @@ def test_a_medication_changed_and_changed_back_before_the_copy_goes_sends_nothin
     )
 
 
+def test_a_medication_changed_back_after_its_copy_went_is_told_again(
+    practitioner, patient, room, dispatch, mailoutbox, frozen
+):
+    """Adapalene, then tretinoin (a copy goes), then adapalene again: the last
+    email said tretinoin, so the patient hears of adapalene once more."""
+    plan = make_plan(
+        practitioner, patient=patient, consultation__topical_medication="Adapalene"
+    )
+    session = add_session(plan, NEXT_THURSDAY, room)
+    services.plan_booking([session.appointment], now=NOW)
+    dispatch(NEXT_THURSDAY - 5 * DAY)
+    monday = local(2026, 11, 30, 9)
+    visit = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        kind=Appointment.Kind.CONSULTATION,
+        start=monday,
+        end=monday + HOUR / 2,
+    )
+    frozen.move_to(monday + HOUR)
+    consultation = Consultation(
+        appointment=visit,
+        areas=["face"],
+        goals=["lines"],
+        decision=Consultation.Decision.ELIGIBLE,
+        **screened(),
+    )
+    for medication, at in (("Tretinoin", HOUR), ("Adapalene", 2 * HOUR)):
+        consultation.topical_medication = medication
+        consultation = record_consultation(
+            consultation=consultation, by=practitioner.user, now=monday + at
+        )
+        dispatch(monday + at + 11 * MINUTE)
+
+    subjects = [m.subject for m in mailoutbox if "Getting ready" in m.subject]
+    assert len(subjects) == 3
+    assert "Please stop Adapalene" in text_of(mailoutbox[-1])
+
+
+def test_a_copy_for_a_new_medication_goes_even_close_to_the_session(
+    practitioner, patient, room, dispatch, mailoutbox, frozen
+):
+    plan = make_plan(practitioner, patient=patient)
+    session = add_session(plan, NEXT_THURSDAY, room)
+    services.plan_booking([session.appointment], now=NOW)
+    dispatch(NEXT_THURSDAY - 5 * DAY)
+    [pre_care] = Reminder.objects.filter(kind=Kind.PRE_CARE)
+    close = NEXT_THURSDAY - HOUR
+    frozen.move_to(close)
+    Reminder.objects.create(
+        patient=patient,
+        appointment=session.appointment,
+        kind=Kind.PRE_CARE,
+        version=pre_care.version,
+        due_at=close,
+        copy_of=pre_care,
+        copy_reason=CopyReason.ON_REQUEST,
+    )
+
+    dispatch(close)
+
+    # Within two hours of the session, a first pre-care would be skipped.
+    assert Reminder.objects.get(copy_of=pre_care).status == Status.SENT
+
+
 def test_each_pre_care_sent_keeps_the_medication_it_named(practitioner, room, dispatch):
     named = {"": PatientFactory(), "Adapalene gel": PatientFactory()}
     for hour, (medication, patient) in enumerate(named.items()):

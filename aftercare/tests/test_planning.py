@@ -158,18 +158,33 @@ def test_pre_care_booked_the_day_before_still_goes_out_now(book):
     assert due(Kind.PRE_CARE) == THURSDAY - DAY + HOUR
 
 
-def test_a_pre_care_switched_back_on_too_late_is_skipped_as_held_ones_are(book):
+def test_a_pre_care_switched_back_on_goes_unless_as_late_as_a_held_one(
+    book, frozen, patient, other_practitioner
+):
     rule = ReminderRule.objects.get(kind=Kind.PRE_CARE)
     ReminderRule.objects.filter(pk=rule.pk).update(enabled=False)
-    # Booked the day before while pre-care was off: past its staleness by the
-    # time it is on again, as the rows held meanwhile are.
-    book(kind=Appointment.Kind.TREATMENT, now=THURSDAY - DAY)
-    rule.refresh_from_db()
+    # Booked on Monday for next Thursday, while pre-care was off; and another
+    # on the Tuesday before that Thursday.
+    book(start=NEXT_THURSDAY, kind=Appointment.Kind.TREATMENT)
+    frozen.move_to(NEXT_THURSDAY - 2 * DAY)
+    late = book(
+        start=NEXT_THURSDAY + 2 * HOUR,
+        kind=Appointment.Kind.TREATMENT,
+        practitioner=other_practitioner,
+        now=NEXT_THURSDAY - 2 * DAY,
+    )
+    frozen.move_to(NEXT_THURSDAY - DAY)
     ReminderRule.objects.filter(pk=rule.pk).update(enabled=True)
     rule.refresh_from_db()
 
-    assert plan_missed(rule, now=THURSDAY - DAY + HOUR) == 0
-    assert not Reminder.objects.filter(kind=Kind.PRE_CARE).exists()
+    # Monday's would have been due last Saturday: as late now as a row held
+    # since then, which is skipped. Tuesday's booking is a day old.
+    assert plan_missed(rule, now=NEXT_THURSDAY - DAY) == 1
+    assert list(
+        Reminder.objects.filter(kind=Kind.PRE_CARE).values_list(
+            "appointment", flat=True
+        )
+    ) == [late.pk]
 
 
 def test_no_pre_care_for_a_session_about_to_start(book):

@@ -27,6 +27,16 @@ def test_staff_sign_in_with_their_password(client, front_desk, throttled):
     assert response["Location"] == reverse("clinic:dashboard")
 
 
+def test_a_password_is_kept_as_typed_whatever_it_holds(client, front_desk, throttled):
+    # Set before (by a script, say) with characters the pages' text loses.
+    front_desk.set_password("tab\there\u2028and\x7fdel")
+    front_desk.save()
+
+    response = sign_in(client, "tab\there\u2028and\x7fdel")
+
+    assert response.status_code == 302
+
+
 def test_a_wrong_password_gets_a_clear_message(client, front_desk, throttled):
     response = sign_in(client, "guess")
     assert response.status_code == 200

@@ -252,11 +252,13 @@ class SessionRowForm(HiddenErrorsShown, forms.Form):
     def name_fields(self, number: int) -> None:
         """What a screen reader calls the row's fields ("Session 3 date"): the
         table's headings are not read out with each."""
-        names = {"date": _("date"), "time": _("time"), "room": _("room")}
-        for name, word in names.items():
-            self.fields[name].widget.attrs["aria-label"] = _(
-                "Session %(n)s %(field)s"
-            ) % {"n": number, "field": word}
+        names = {
+            "date": _("Session %(n)s date"),
+            "time": _("Session %(n)s time"),
+            "room": _("Session %(n)s room"),
+        }
+        for name, label in names.items():
+            self.fields[name].widget.attrs["aria-label"] = label % {"n": number}
 
     @staticmethod
     def stamp(start: datetime, room: Room) -> str:

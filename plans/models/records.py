@@ -14,12 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from clinic.models import (
-    Area,
-    Consultation,
-    validate_plain_text,
-    validate_readable_name,
-)
+from clinic.models import Area, Consultation, validate_plain_text
 from plans.models.courses import TreatmentSession
 from plans.storage import get_private_storage
 
@@ -32,9 +27,7 @@ class Product(models.Model):
         SERUM = "serum", _("Serum")
         RECOVERY = "recovery", _("Recovery gel or balm")
 
-    name = models.CharField(
-        _("name"), max_length=120, validators=[validate_readable_name]
-    )
+    name = models.CharField(_("name"), max_length=120)
     category = models.CharField(_("category"), max_length=20, choices=Category.choices)
     is_active = models.BooleanField(_("in use"), default=True)
 

@@ -897,6 +897,23 @@ def test_a_product_name_is_one_staff_can_read(admin_client, name, message):
     assert not Product.objects.filter(name=name).exists()
 
 
+def test_a_product_named_before_names_were_checked_can_still_be_taken_out_of_use(
+    admin_client, session, practitioner
+):
+    Product.objects.create(name="Gel [10 ml]", category=Product.Category.RECOVERY)
+    signed(session, practitioner.user, products=["Gel [10 ml]"])
+    gel = Product.objects.get(name="Gel [10 ml]")
+
+    response = admin_client.post(
+        reverse("admin:plans_product_change", args=[gel.pk]),
+        {"name": gel.name, "category": gel.category},
+    )
+
+    assert response.status_code == 302
+    gel.refresh_from_db()
+    assert not gel.is_active
+
+
 def test_the_database_refuses_a_product_in_other_capitals(db):
     from django.db import IntegrityError, transaction
 

@@ -2494,13 +2494,32 @@ def test_a_plan_ended_by_a_colleague_at_the_same_moment_sends_to_its_page(
     assert messages_of(client.get(lost["Location"])) == ["This plan has already ended."]
     plan.refresh_from_db()
     assert plan.ended_reason == "Moved away."
-    # A move from a page opened before, too.
+
+
+def test_a_move_as_a_colleague_ends_the_plan_sends_to_its_page(
+    client, front_desk, plan, sessions, frozen_now, monkeypatch
+):
+    client.force_login(front_desk)
+    real_move_sessions = services.move_sessions
+
+    def colleague_first(**kwargs):
+        services.cancel_plan(
+            plan=TreatmentPlan.objects.get(pk=plan.pk),
+            reason="Moved away.",
+            by=front_desk,
+        )
+        return real_move_sessions(**kwargs)
+
+    monkeypatch.setattr(services, "move_sessions", colleague_first)
     moved = post_as_page(
         client,
-        move_url(sessions[3]),
-        move_data("2027-02-02", "following") | {"action": "move"},
+        move_url(sessions[2]),
+        move_data("2027-01-26", "following", action="move"),
     )
+
+    assert moved.status_code == 302
     assert moved["Location"] == plan.get_absolute_url()
+    assert "This plan has ended." in messages_of(client.get(moved["Location"]))
 
 
 def test_cancelling_the_rest_from_a_page_listing_other_sessions_cancels_nothing(

@@ -177,8 +177,6 @@ def plan_book(request: HttpRequest, pk: int) -> HttpResponse:
 
     try:
         proposals = services.propose_for_plan(plan=plan, request=series, count=unbooked)
-    except services.PlanEnded as error:
-        return to_the_ended_plan(request, error, plan)
     except services.PlanError as error:
         show_errors(request, error)
         return render(request, "plans/plan_book.html", context)
