@@ -70,8 +70,10 @@ class ConsultationForm(HiddenErrorsShown, forms.ModelForm):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.initial["seen"] = seen_stamp(self.instance, RECORDED)
-        if self.instance.decided_by_id:
-            # A decision recorded is changed to another, not taken back.
+        if self.instance.decided_by_id and not self.is_bound:
+            # A decision recorded is changed to another, not taken back (a page
+            # opened before it was recorded may still send "not decided": the
+            # save then says a colleague decided meanwhile).
             field = self.fields["decision"]
             field.choices = [
                 choice

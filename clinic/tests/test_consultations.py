@@ -362,6 +362,26 @@ def test_a_change_keeps_what_the_consultation_said_before_and_who_changed_it(
     assert "Cold sore" not in page and "changed by" not in page
 
 
+def test_a_page_opened_before_a_colleagues_decision_is_told_of_it(
+    client, practitioner, other_practitioner, visit, frozen_now
+):
+    """Still "not decided yet" on a page opened before a colleague decided:
+    the save says what happened, not that the choice is not offered."""
+    client.force_login(other_practitioner.user)
+    opened = client.get(record_url(visit)).context["form"].initial["seen"]
+    recorded(visit, practitioner.user)
+
+    response = client.post(
+        record_url(visit),
+        consultation_data(seen=opened, decision="pending", decision_reason=""),
+    )
+
+    page = response.content.decode()
+    assert "Someone saved this consultation while your page was open" in page
+    assert "Pick one of the choices" not in page
+    assert Consultation.objects.get().decided_by == practitioner.user
+
+
 def test_a_page_opened_before_a_colleagues_save_does_not_undo_it(
     client, practitioner, other_practitioner, visit, frozen_now
 ):
