@@ -386,11 +386,9 @@ def sign_record(
         _check_times(record, now)
     except PlanError as error:
         problems += error.messages
-    if problems:
-        raise PlanError(problems[0], messages=problems[1:])
-    questioned = time_warnings(record)
-    if questioned and not times_checked:
-        raise TimesToCheck(
+    questioned = [] if times_checked else time_warnings(record)
+    if questioned:
+        problems.append(
             " ".join(questioned)
             + " "
             + _(
@@ -398,6 +396,10 @@ def sign_record(
                 "that you have checked them, and sign."
             )
         )
+    if problems:
+        # With a times' question, the page offers the tick to answer it.
+        refusal = TimesToCheck if questioned else PlanError
+        raise refusal(problems[0], messages=problems[1:])
     try:
         booking.complete_appointment(
             appointment=record.session.appointment,

@@ -923,39 +923,59 @@ def test_pre_care_names_the_medication_of_the_latest_consultation(
     assert "adapalene" not in text_of(message)
 
 
+def pre_care_sent(practitioner, patient, room, dispatch, medication: str = ""):
+    """Next Thursday's session of a plan whose consultation names
+    ``medication``, and its pre-care sent five days before."""
+    plan = make_plan(
+        practitioner, patient=patient, consultation__topical_medication=medication
+    )
+    session = add_session(plan, NEXT_THURSDAY, room)
+    services.plan_booking([session.appointment], now=NOW)
+    dispatch(NEXT_THURSDAY - 5 * DAY)
+    return session
+
+
+# The patient's consultation three days before that session.
+SCREENED_AGAIN = local(2026, 11, 30, 9)
+
+
+def screened_again(patient, practitioner, room, frozen) -> Consultation:
+    """An eligible consultation, unsaved, of an appointment at SCREENED_AGAIN,
+    with the clock an hour later."""
+    visit = AppointmentFactory(
+        patient=patient,
+        practitioner=practitioner,
+        room=room,
+        kind=Appointment.Kind.CONSULTATION,
+        start=SCREENED_AGAIN,
+        end=SCREENED_AGAIN + HOUR / 2,
+    )
+    frozen.move_to(SCREENED_AGAIN + HOUR)
+    return Consultation(
+        appointment=visit,
+        areas=["face"],
+        goals=["lines"],
+        decision=Consultation.Decision.ELIGIBLE,
+        **screened(),
+    )
+
+
 def test_a_medication_recorded_after_the_pre_care_went_out_is_told_again(
     practitioner, patient, room, dispatch, mailoutbox, frozen
 ):
     """Screened again three days before a session whose pre-care named no
     medication: the pre-care goes again, naming the one to stop; saving the
     consultation again, or one that names none, sends nothing more."""
-    plan = make_plan(practitioner, patient=patient)
-    session = add_session(plan, NEXT_THURSDAY, room)
-    services.plan_booking([session.appointment], now=NOW)
-    dispatch(NEXT_THURSDAY - 5 * DAY)
+    session = pre_care_sent(practitioner, patient, room, dispatch)
     [first] = [m for m in mailoutbox if m.subject.startswith("Getting ready")]
     assert "Please stop" not in text_of(first)
-
-    monday = local(2026, 11, 30, 9)
-    visit = AppointmentFactory(
-        patient=patient,
-        practitioner=practitioner,
-        room=room,
-        kind=Appointment.Kind.CONSULTATION,
-        start=monday,
-        end=monday + HOUR / 2,
-    )
-    frozen.move_to(monday + HOUR)
+    monday = SCREENED_AGAIN
+    consultation = screened_again(patient, practitioner, room, frozen)
 
     def screen(medication: str) -> None:
-        consultation = Consultation.objects.filter(
-            appointment=visit
-        ).first() or Consultation(
-            appointment=visit, areas=["face"], goals=["lines"], **screened()
-        )
+        nonlocal consultation
         consultation.topical_medication = medication
-        consultation.decision = Consultation.Decision.ELIGIBLE
-        record_consultation(
+        consultation = record_consultation(
             consultation=consultation, by=practitioner.user, now=monday + HOUR
         )
 
@@ -993,29 +1013,11 @@ def test_a_medication_recorded_after_the_pre_care_went_out_is_told_again(
 def test_a_medication_changed_and_changed_back_before_the_copy_goes_sends_nothing(
     practitioner, patient, room, dispatch, mailoutbox, frozen, named, slip
 ):
-    plan = make_plan(
-        practitioner, patient=patient, consultation__topical_medication=named
-    )
-    session = add_session(plan, NEXT_THURSDAY, room)
-    services.plan_booking([session.appointment], now=NOW)
-    dispatch(NEXT_THURSDAY - 5 * DAY)
+    pre_care_sent(practitioner, patient, room, dispatch, named)
     pre_care = Reminder.objects.get(kind=Kind.PRE_CARE, copy_of__isnull=True)
     assert (pre_care.status, pre_care.named_medication) == (Status.SENT, named)
-
-    monday = local(2026, 11, 30, 9)
-    visit = AppointmentFactory(
-        patient=patient,
-        practitioner=practitioner,
-        room=room,
-        kind=Appointment.Kind.CONSULTATION,
-        start=monday,
-        end=monday + HOUR / 2,
-    )
-    frozen.move_to(monday + HOUR)
-    consultation = Consultation(
-        appointment=visit, areas=["face"], goals=["lines"], **screened()
-    )
-    consultation.decision = Consultation.Decision.ELIGIBLE
+    monday = SCREENED_AGAIN
+    consultation = screened_again(patient, practitioner, room, frozen)
     for medication in (slip, named):
         consultation.topical_medication = medication
         consultation = record_consultation(
@@ -1037,29 +1039,9 @@ def test_a_medication_changed_back_after_its_copy_went_is_told_again(
 ):
     """Adapalene, then tretinoin (a copy goes), then adapalene again: the last
     email said tretinoin, so the patient hears of adapalene once more."""
-    plan = make_plan(
-        practitioner, patient=patient, consultation__topical_medication="Adapalene"
-    )
-    session = add_session(plan, NEXT_THURSDAY, room)
-    services.plan_booking([session.appointment], now=NOW)
-    dispatch(NEXT_THURSDAY - 5 * DAY)
-    monday = local(2026, 11, 30, 9)
-    visit = AppointmentFactory(
-        patient=patient,
-        practitioner=practitioner,
-        room=room,
-        kind=Appointment.Kind.CONSULTATION,
-        start=monday,
-        end=monday + HOUR / 2,
-    )
-    frozen.move_to(monday + HOUR)
-    consultation = Consultation(
-        appointment=visit,
-        areas=["face"],
-        goals=["lines"],
-        decision=Consultation.Decision.ELIGIBLE,
-        **screened(),
-    )
+    pre_care_sent(practitioner, patient, room, dispatch, "Adapalene")
+    monday = SCREENED_AGAIN
+    consultation = screened_again(patient, practitioner, room, frozen)
     for medication, at in (("Tretinoin", HOUR), ("Adapalene", 2 * HOUR)):
         consultation.topical_medication = medication
         consultation = record_consultation(
@@ -1075,10 +1057,7 @@ def test_a_medication_changed_back_after_its_copy_went_is_told_again(
 def test_a_copy_for_a_new_medication_goes_even_close_to_the_session(
     practitioner, patient, room, dispatch, mailoutbox, frozen
 ):
-    plan = make_plan(practitioner, patient=patient)
-    session = add_session(plan, NEXT_THURSDAY, room)
-    services.plan_booking([session.appointment], now=NOW)
-    dispatch(NEXT_THURSDAY - 5 * DAY)
+    session = pre_care_sent(practitioner, patient, room, dispatch)
     [pre_care] = Reminder.objects.filter(kind=Kind.PRE_CARE)
     close = NEXT_THURSDAY - HOUR
     frozen.move_to(close)

@@ -92,7 +92,7 @@ def _lock_as_seen(
     too; None: no page). The plan's lock makes changes take turns."""
     plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
     if not plan.is_open:
-        raise PlanEnded(_("This plan has ended."))
+        raise PlanEnded()
     session = TreatmentSession.objects.select_related(
         "plan__protocol", "appointment__practitioner__user", "appointment__room"
     ).get(pk=session.pk)
@@ -409,7 +409,7 @@ def change_resources_from(
     from a page opened before another."""
     plan = TreatmentPlan.objects.select_for_update().get(pk=session.plan_id)
     if not plan.is_open:
-        raise PlanEnded(_("This plan has ended."))
+        raise PlanEnded()
     sessions = booked_sessions_from(session)
     if seen is not None and seen != appointments_seen(s.appointment for s in sessions):
         raise StalePlan(

@@ -38,6 +38,9 @@ class PlanEnded(PlanError):
     """The plan was completed or cancelled (by a colleague, meanwhile): its
     page says so, rather than a form over sessions no longer to change."""
 
+    def __init__(self, message: str = "") -> None:
+        super().__init__(message or _("This plan has ended."))
+
 
 class StalePlan(PlanError):
     """The plan changed since the page that asked for the change was opened."""
@@ -354,7 +357,7 @@ def record_consent(
         raise PlanError(_("A practitioner records the patient's consent."))
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
     if not plan.is_open:
-        raise PlanEnded(_("This plan has ended."))
+        raise PlanEnded()
     if plan.has_consent:
         raise PlanError(_("Consent is already recorded for this plan."))
     on_hold = why_on_hold(plan)
@@ -427,7 +430,7 @@ def extend_plan(
         .get(pk=plan.pk)
     )
     if not plan.is_open:
-        raise PlanEnded(_("This plan has ended."))
+        raise PlanEnded()
     on_hold = why_on_hold(plan)
     if on_hold:
         raise PlanError(on_hold)

@@ -325,13 +325,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                     unsaved += _unsaved_areas(entries, saved)
             except PlanError as error:
                 form_errors_from(error, form)
-                # The times' questions too, at once, if another refusal came
-                # first (the form holds the times typed).
-                ask_times = (
-                    isinstance(error, records.TimesToCheck)
-                    or _ask_times(request, form, record)
-                    or ask_times
-                )
+                ask_times = isinstance(error, records.TimesToCheck)
                 # Nothing was saved: the draft is still the writer's, as saved.
                 record.last_saved_by, record.updated_at = drafted_by, drafted_at
         elif request.method == "POST" and request.POST.get("action") == "sign":
@@ -346,10 +340,14 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             )
             for question in questions:
                 form.add_error(None, question)
-            typed = copy(record)
-            typed.started_at = form.cleaned_data.get("started_at")
-            typed.ended_at = form.cleaned_data.get("ended_at")
-            ask_times = _ask_times(request, form, typed) or ask_times
+            if not _times_checked(request):
+                # And the times' questions, of the times typed.
+                typed = copy(record)
+                typed.started_at = form.cleaned_data.get("started_at")
+                typed.ended_at = form.cleaned_data.get("ended_at")
+                for warning in records.time_warnings(typed):
+                    form.add_error(None, warning)
+                    ask_times = True
     # A photo refused on its way in (plans.views.photos.photo_upload): said
     # beside the photo form, or at the top when the page shows no such form.
     refused_photo = request.session.pop(refused_photo_key(session.pk), None) or {}
@@ -622,17 +620,6 @@ def my_day(request: HttpRequest) -> HttpResponse:
             else [],
         },
     )
-
-
-def _ask_times(request: HttpRequest, form, record: SessionRecord) -> bool:
-    """Put the questions signing asks of the record's times on the form (unless
-    the practitioner ticked them right), and say whether there were any."""
-    if _times_checked(request):
-        return False
-    warnings = records.time_warnings(record)
-    for warning in warnings:
-        form.add_error(None, warning)
-    return bool(warnings)
 
 
 def _times_checked(request: HttpRequest) -> bool:
