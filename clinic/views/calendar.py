@@ -200,7 +200,7 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
     params = _calendar_params(request)
     day = params.cleaned_data.get("date") or timezone.localdate()
     by_room = request.GET.get("by") == "room"
-    appointments = Appointment.objects.on_day(day).with_people()
+    appointments = Appointment.objects.on_day(day).listed()
     key = "room_id" if by_room else "practitioner_id"
     by_resource = defaultdict(list)
     for appointment in appointments:
@@ -265,7 +265,7 @@ def calendar_week(request: HttpRequest) -> HttpResponse:
     appointments = Appointment.objects.filter(
         start__gte=local_midnight(monday),
         start__lt=local_midnight(days[-1] + timedelta(days=1)),
-    ).with_people()
+    ).listed()
     if room is not None:
         appointments = appointments.filter(room=room)
         subject = room

@@ -35,7 +35,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             _("Your account has no clinic role yet. Ask the clinic manager to add one.")
         )
     today = timezone.localdate()
-    todays = Appointment.objects.on_day(today).with_people()
+    todays = Appointment.objects.on_day(today).listed()
     context: dict = {
         "notices": _today_notices(request),
         "today": today,
