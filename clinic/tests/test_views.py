@@ -19,6 +19,7 @@ from clinic.tests.factories import (
     PatientFactory,
     PractitionerFactory,
     RoomFactory,
+    TimeOffFactory,
     open_clinic,
 )
 from clinic.tests.pages import hidden_value, post_as_page
@@ -294,6 +295,42 @@ def test_managers_see_the_clinic_overview(client, manager, practitioner, frozen_
     idle = PractitionerFactory()
     page = client.get(reverse("clinic:dashboard")).content.decode()
     assert f"{idle.get_title_display()} · not working today" in page
+
+
+def test_managers_see_who_is_in_today(client, manager, frozen_now):
+    """Working, away for part or all of the day, or not at all: and on a
+    closure day, closed, not "0 appointments" for everyone."""
+    busy, part_away, away, idle = PractitionerFactory.create_batch(4)
+    open_clinic(busy, part_away, away)
+    today = NOW.date()
+    AppointmentFactory(practitioner=busy, start=at(today, 10))
+    TimeOffFactory(
+        practitioner=part_away,
+        start=at(today, 13),
+        end=at(today, 18),
+        reason="Dentist",
+    )
+    TimeOffFactory(
+        practitioner=away, start=at(today, 0), end=at(today, 23, 59), reason="Leave"
+    )
+    client.force_login(manager)
+
+    page = client.get(reverse("clinic:dashboard")).content.decode()
+    assert f"{busy.get_title_display()} · 1 appointment<" in page
+    assert "0 appointments<span" in page
+    assert "Time off 13:00-18:00: Dentist" in page
+    assert "away today<span" in page
+    assert "Time off all day: Leave" in page
+    assert "not working today<" in page
+    assert "Clinic closed" not in page
+
+    ClosureDay.objects.create(date=today, reason="Staff training")
+    page = client.get(reverse("clinic:dashboard")).content.decode()
+    assert "Clinic closed: Staff training" in page
+    # Nobody is said to be free or away on a day the clinic is closed; the
+    # appointment booked before the closure still shows.
+    assert page.count("clinic closed") == 3
+    assert "1 appointment<" in page
 
 
 def test_the_dashboard_uses_a_fixed_number_of_queries(

@@ -124,9 +124,10 @@ def _add_practitioners_days(week: list[dict], practitioner: Practitioner) -> Non
         )
 
 
-def _add_time_off_of_the_day(practitioners: list[Practitioner], day: date) -> None:
-    """Each practitioner's time off on the day, as "13:00-17:30: reason" (one
-    query): the front desk sees who is away before booking."""
+def add_time_off_of_the_day(practitioners: list[Practitioner], day: date) -> None:
+    """Each practitioner's time off on the day, as "13:00-17:30: reason", and
+    whether they work that day and are away for all of it (two queries): the
+    front desk sees who is away before booking, the manager who is in."""
     opens, closes = local_midnight(day), local_midnight(day + timedelta(days=1))
     away = defaultdict(list)
     spans = defaultdict(list)
@@ -212,7 +213,7 @@ def calendar_day(request: HttpRequest) -> HttpResponse:
         resources = list(Room.objects.filter(shown))
     else:
         resources = list(Practitioner.objects.filter(shown).select_related("user"))
-        _add_time_off_of_the_day(resources, day)
+        add_time_off_of_the_day(resources, day)
     columns = [(r, by_resource.get(r.pk, [])) for r in resources]
     info = _day_info([day])[day]
     for resource, items in columns:

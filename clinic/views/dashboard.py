@@ -1,12 +1,12 @@
 """The start page: today's arrivals, my day and the manager's overview."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Count, Q, Sum
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -19,11 +19,12 @@ from clinic import roles
 from clinic.forms import PatientSearchForm
 from clinic.models import (
     Appointment,
+    ClosureDay,
     Patient,
     Practitioner,
-    WorkingHours,
     local_midnight,
 )
+from clinic.views.calendar import add_time_off_of_the_day
 
 
 @login_required
@@ -89,28 +90,32 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                     .filter(failures__gte=settings.AXES_FAILURE_LIMIT)
                 }
             ),
-            # One no longer taking bookings still shows on a day they work.
-            "load": Practitioner.objects.select_related("user")
-            .annotate(
-                today=Count(
-                    "appointments",
-                    filter=Q(
-                        appointments__start__gte=local_midnight(today),
-                        appointments__start__lt=local_midnight(
-                            today + timedelta(days=1)
-                        ),
-                        appointments__status__in=Appointment.ACTIVE_STATUSES,
-                    ),
-                ),
-                works_today=Exists(
-                    WorkingHours.objects.filter(
-                        practitioner=OuterRef("pk"), weekday=today.weekday()
-                    )
-                ),
-            )
-            .filter(Q(is_active=True) | Q(today__gt=0)),
+            "load": _practitioners_today(today),
+            "closed": ClosureDay.objects.filter(date=today).first(),
         }
     return render(request, "clinic/dashboard.html", context)
+
+
+def _practitioners_today(today: date) -> list[Practitioner]:
+    """Each practitioner with their number of appointments today, whether they
+    work today and their time off (three queries). One no longer taking
+    bookings still shows on a day they have appointments."""
+    practitioners = list(
+        Practitioner.objects.select_related("user")
+        .annotate(
+            today=Count(
+                "appointments",
+                filter=Q(
+                    appointments__start__gte=local_midnight(today),
+                    appointments__start__lt=local_midnight(today + timedelta(days=1)),
+                    appointments__status__in=Appointment.ACTIVE_STATUSES,
+                ),
+            )
+        )
+        .filter(Q(is_active=True) | Q(today__gt=0))
+    )
+    add_time_off_of_the_day(practitioners, today)
+    return practitioners
 
 
 def _today_notices(request: HttpRequest) -> str:
