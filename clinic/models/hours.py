@@ -1,6 +1,7 @@
 """The clinic's calendar settings (opening hours, closures, rooms, working hours,
 time off) and the bookings a change of them would strand."""
 
+from collections.abc import Iterable
 from datetime import date, datetime, time
 
 from django.core.exceptions import ValidationError
@@ -98,6 +99,18 @@ def _open_bookings(*, booked_outside_hours: bool = False) -> "AppointmentQuerySe
     return open_ones.filter(override_reason="")
 
 
+def joined_blocks(blocks: Iterable[tuple[time, time]]) -> list[tuple[time, time]]:
+    """Blocks of hours in order, those that meet or overlap joined: 09:00-13:00
+    and 13:00-14:00 are 09:00-14:00, bookable across 13:00."""
+    joined: list[tuple[time, time]] = []
+    for start, end in sorted(blocks):
+        if joined and start <= joined[-1][1]:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], end))
+        else:
+            joined.append((start, end))
+    return joined
+
+
 def bookings_outside_blocks(
     weekday: int,
     blocks: list[tuple["time", "time"]],
@@ -113,6 +126,7 @@ def bookings_outside_blocks(
     )
     if practitioner_id is not None:
         booked = booked.filter(practitioner_id=practitioner_id)
+    blocks = joined_blocks(blocks)
     stranded = []
     for appointment in booked.order_by("start"):
         start = timezone.localtime(appointment.start)
@@ -167,7 +181,7 @@ def working_outside_opening(practitioner: "Practitioner") -> list[str]:
         opening.setdefault(weekday, []).append((opens, closes))
     outside = []
     for block in practitioner.working_hours.order_by("weekday", "start"):
-        blocks = opening.get(block.weekday, [])
+        blocks = joined_blocks(opening.get(block.weekday, []))
         if _within(blocks, block.start, block.end):
             continue
         outside.append(

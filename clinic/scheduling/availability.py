@@ -16,6 +16,7 @@ from clinic.models import (
     Practitioner,
     TimeOff,
     WorkingHours,
+    joined_blocks,
 )
 from clinic.scheduling.bookings import (
     LONGEST_APPOINTMENT,
@@ -135,9 +136,12 @@ class Availability(SlotRules):
 
         availability = cls(
             tz=tz,
-            opening_hours=dict(opening),
+            opening_hours={day: joined_blocks(b) for day, b in opening.items()},
             closures=closures,
-            working_hours={pid: dict(days) for pid, days in hours.items()},
+            working_hours={
+                pid: {day: joined_blocks(b) for day, b in days.items()}
+                for pid, days in hours.items()
+            },
             time_off=dict(time_off),
             room_windows=[] if rooms_later else None,
         )

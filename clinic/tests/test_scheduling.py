@@ -12,6 +12,7 @@ from clinic.models import (
     Practitioner,
     Room,
     WorkingHours,
+    working_outside_opening,
 )
 from clinic.scheduling import (
     Availability,
@@ -185,6 +186,43 @@ def test_a_practitioner_may_work_split_shifts(clinic, practitioner, room):
     assert afternoon == []
     assert codes(over_lunch) == ["outside_working"]
     assert "09:00-12:00, 14:00-18:00" in over_lunch[0].message
+
+
+def test_blocks_of_hours_that_meet_are_one_stretch(clinic, practitioner, room):
+    """A manager adds 13:00-14:00 between 09:00-13:00 and 14:00-18:00, or an
+    evening after closing: a booking across the joins is inside the hours."""
+    WorkingHours.objects.filter(practitioner=practitioner, weekday=3).update(
+        start=time(9), end=time(13)
+    )
+    WorkingHours.objects.bulk_create(
+        WorkingHours(practitioner=practitioner, weekday=3, start=start, end=end)
+        for start, end in [(time(14), time(19)), (time(13), time(14))]
+    )
+    OpeningHours.objects.create(weekday=3, opens=time(18), closes=time(19))
+
+    for start, end in [
+        (thursday(12, 45), thursday(13, 15)),
+        (thursday(17, 45), thursday(18, 15)),
+    ]:
+        assert check(start, end, practitioner=practitioner, room=room) == []
+    late = check(
+        thursday(18, 30), thursday(19, 30), practitioner=practitioner, room=room
+    )
+    assert codes(late) == ["outside_opening", "outside_working"]
+    assert "(Thursday: 09:00-19:00)" in late[0].message
+    assert "(Thursday: 09:00-19:00)" in late[1].message
+    # The engine finds the free time across the joins too, as one window.
+    availability = Availability.load(
+        start=thursday(0),
+        end=thursday(23),
+        practitioner_ids=[practitioner.pk],
+        room_ids=[],
+    )
+    assert availability.free_on(
+        practitioner=practitioner, day=thursday(0).date(), duration=timedelta(hours=10)
+    ) == [(thursday(9), thursday(19))]
+    # Nor do they warn of working outside the opening hours that meet.
+    assert working_outside_opening(practitioner) == []
 
 
 def test_it_refuses_a_slot_during_time_off_and_says_when(clinic, practitioner, room):
