@@ -5,6 +5,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
+from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -51,11 +52,13 @@ def patient_for_token(token: str) -> Patient | None:
 
 @transaction.atomic
 def unsubscribe(patient: Patient, *, now: datetime | None = None) -> None:
-    """No more emails for this patient: consent off, pending emails cancelled."""
+    """No more emails for this patient: consent off, pending emails cancelled.
+    Once more (a mail scanner repeating the one-click request, say) changes
+    nothing: the time the patient stopped their emails stays the first."""
     now = now or timezone.now()
-    Patient.objects.filter(pk=patient.pk).update(
-        email_consent=False, unsubscribed_at=now, updated_at=now
-    )
+    Patient.objects.filter(
+        Q(email_consent=True) | Q(unsubscribed_at__isnull=True), pk=patient.pk
+    ).update(email_consent=False, unsubscribed_at=now, updated_at=now)
     Reminder.objects.filter(patient=patient, status=Status.SCHEDULED).update(
         status=Status.CANCELLED, skip_reason=UNSUBSCRIBED, updated_at=now
     )

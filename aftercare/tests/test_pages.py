@@ -876,6 +876,21 @@ def test_one_click_unsubscribe_turns_consent_off_and_cancels_pending_emails(
     assert "<form" not in again
 
 
+def test_a_repeated_one_click_unsubscribe_keeps_the_time_the_patient_stopped(
+    patient, reminder
+):
+    """Mail scanners repeat the one-click request: the first time stands."""
+    url = unsubscribe_url(services.unsubscribe_token(patient))
+    with time_machine.travel(NOW, tick=False):
+        patient_client().post(url, {"List-Unsubscribe": "One-Click"})
+    with time_machine.travel(NOW + timedelta(minutes=5), tick=False):
+        response = patient_client().post(url, {"List-Unsubscribe": "One-Click"})
+
+    assert response.status_code == 200
+    patient.refresh_from_db()
+    assert (patient.email_consent, patient.unsubscribed_at) == (False, NOW)
+
+
 def test_a_patient_who_unsubscribed_gets_no_email_for_a_new_booking(
     book, patient, reminder, mailoutbox
 ):
