@@ -96,6 +96,10 @@ def test_a_manager_lifts_a_colleagues_sign_in_pause(
     assert (
         "ask a manager to lift the pause" in sign_in(client, "guess").content.decode()
     )
+    # A name no account has, paused too, is nobody's account to let in.
+    for _ in range(4):
+        Client().post(reverse("login"), {"username": "ghost.admin", "password": "x"})
+    assert AccessAttempt.objects.filter(username="ghost.admin").exists()
     desk = Client()
     desk.force_login(manager)
     attempt = AccessAttempt.objects.get(username="frontdesk")

@@ -4,6 +4,7 @@ from datetime import date, timedelta
 
 from axes.models import AccessAttempt
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q, Sum
@@ -78,12 +79,14 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "patients": Patient.objects.count(),
             # Accounts a manager may be asked to let sign in again: axes
             # counts the failures of a username from one address, over the
-            # browsers it keeps apart.
+            # browsers it keeps apart. A name no account has is nobody's
+            # account: anyone could make the count grow with made-up ones.
             "paused": len(
                 {
                     row["username"]
                     for row in AccessAttempt.objects.filter(
-                        attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME
+                        attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME,
+                        username__in=get_user_model().objects.values("username"),
                     )
                     .values("username", "ip_address")
                     .annotate(failures=Sum("failures_since_start"))
