@@ -364,6 +364,10 @@ class Reminder(models.Model):
     skip_reason = models.CharField(max_length=200, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=200, blank=True)
+    # The address it went to (or may have gone to, when unknown), kept as it was
+    # then: a patient's address may change later, and staff see where each email
+    # really went.
+    sent_to = models.EmailField(_("sent to"), blank=True, editable=False)
     # Other appointments the email is about (a whole series' confirmation).
     series = models.JSONField(default=list, blank=True)
     # Staff sent this email again on request ("I lost my confirmation"): a

@@ -9,6 +9,7 @@ dispatch marks them "unknown" for staff to check and resend.
 import logging
 import smtplib
 import time
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -383,10 +384,12 @@ def _send_batch(
                 # Stopped part-way by something unforeseen: it may have gone
                 # out. Never resent silently: staff check it.
                 logger.exception("Sending email %s stopped", reminder.pk)
+                reminder.sent_to = message.to[0]
                 _unknown(reminder, f"{type(exc).__name__}: {exc}", now, report)
                 connection.close()
             else:
                 reminder.message_id = message_id
+                reminder.sent_to = message.to[0]
                 sent.append(reminder)
             renewed_at = _renew_lease(to_send[index + 1 :], now, started, renewed_at)
     finally:
@@ -529,9 +532,16 @@ def message_id_for(reminder: Reminder) -> str:
 
 def _record_sent(sent: list[Reminder], now: datetime) -> None:
     """Mark a batch sent in one UPDATE, rebuilding each message_id_for() in SQL."""
+    by_address = defaultdict(list)
+    for reminder in sent:
+        by_address[reminder.sent_to].append(reminder.pk)
     Reminder.objects.filter(id__in=[r.pk for r in sent], status=Status.SENDING).update(
         status=Status.SENT,
         sent_at=now,
+        sent_to=Case(
+            *(When(pk__in=pks, then=Value(to)) for to, pks in by_address.items()),
+            default=Value(""),
+        ),
         attempts=F("attempts") + 1,
         message_id=Concat(
             Value("<reminder-"),
@@ -569,6 +579,7 @@ def _unknown(
 ) -> None:
     Reminder.objects.filter(pk=reminder.pk, status=Status.SENDING).update(
         status=Status.UNKNOWN,
+        sent_to=reminder.sent_to,
         attempts=reminder.attempts + 1,
         last_error=f"Sending stopped part-way, so it may have gone out: {error}"[:2000],
         lease_until=None,

@@ -193,6 +193,7 @@ def test_a_due_email_is_sent_once_however_often_dispatch_runs(
     assert confirmation.sent_at == NOW
     assert confirmation.attempts == 1
     assert confirmation.message_id == mailoutbox[0].extra_headers["Message-ID"]
+    assert confirmation.sent_to == mailoutbox[0].to[0] != ""
     assert row(Kind.REMINDER).status == Status.SCHEDULED
 
 
@@ -1564,7 +1565,7 @@ def test_a_send_stopped_part_way_by_the_unforeseen_is_unknown_at_once(
 
     crashed = row(Kind.CONFIRMATION, patient__email="gone@crash.example")
     assert (report.sent, report.unknown) == (1, 1)
-    assert crashed.status == Status.UNKNOWN
+    assert (crashed.status, crashed.sent_to) == (Status.UNKNOWN, "gone@crash.example")
     assert crashed.last_error == (
         "Sending stopped part-way, so it may have gone out: "
         "RuntimeError: stopped part-way"

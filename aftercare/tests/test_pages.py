@@ -505,6 +505,32 @@ def test_the_front_desk_sends_a_copy_of_a_sent_email_from_its_page(
     assert "copy on request</span>" in outbox
 
 
+def test_staff_see_the_address_an_email_went_to_when_the_patients_changed_since(
+    as_user, confirmation, patient, frozen
+):
+    """A copy sent to another address, then the address put back: the outbox
+    still says where the copy went."""
+    frozen.shift(timedelta(minutes=10))
+    client = as_user("front_desk")
+    kept = patient.email
+    Patient.objects.filter(pk=patient.pk).update(email="someone.else@example.com")
+    client.post(reverse("aftercare:copy", args=[confirmation.pk]), {"seen": "sent"})
+    services.dispatch_due(now=timezone.now() + timedelta(minutes=1))
+    copy = Reminder.objects.get(copy_of=confirmation)
+    assert (copy.status, copy.sent_to) == (Status.SENT, "someone.else@example.com")
+
+    Patient.objects.filter(pk=patient.pk).update(email=kept)
+
+    preview = client.get(copy.get_absolute_url()).content.decode()
+    assert "&lt;someone.else@example.com&gt;" in preview
+    assert f"the patient's address is now {kept}" in preview
+    outbox = client.get(reverse("aftercare:outbox")).content.decode()
+    assert "to someone.else@example.com, not the patient's address now" in outbox
+    original = client.get(confirmation.get_absolute_url()).content.decode()
+    assert f"&lt;{kept}&gt;" in original
+    assert "the address it went to" not in original
+
+
 def test_a_copy_sent_because_the_medication_changed_says_so(as_user, confirmation):
     copy = Reminder.objects.create(
         patient=confirmation.patient,
