@@ -10,9 +10,28 @@ which member of staff it was.
 
 import logging
 import traceback
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core import mail
+from django.views.debug import SafeExceptionReporterFilter
+
+
+class SettingsFilter(SafeExceptionReporterFilter):
+    """Django's filter, which hides settings by name (KEY, PASS, ...), and also
+    the password inside a URL setting: DATABASE_URL, EMAIL_URL,
+    CELERY_BROKER_URL."""
+
+    def cleanse_setting(self, key, value):
+        value = super().cleanse_setting(key, value)
+        if isinstance(value, str) and "://" in value:
+            try:
+                password = urlsplit(value).password
+            except ValueError:
+                return self.cleansed_substitute
+            if password:
+                return value.replace(f":{password}@", f":{self.cleansed_substitute}@")
+        return value
 
 
 class ErrorEmailHandler(logging.Handler):

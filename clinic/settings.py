@@ -55,7 +55,12 @@ def env_int(name: str, default: int, *, minimum: int = 0) -> int:
     return value
 
 
-DEBUG = env_bool("DEBUG", default=True)
+# Off unless asked for: a server started without DEBUG set shows no debug page
+# and needs its own SECRET_KEY. `make run` and the tests set what they need.
+DEBUG = env_bool("DEBUG", default=False)
+# The debug page lists the settings: passwords inside the *_URL ones are hidden
+# there too (clinic/errors.py).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "clinic.errors.SettingsFilter"
 
 SECRET_KEY = env.str("SECRET_KEY", default="")
 if not SECRET_KEY:

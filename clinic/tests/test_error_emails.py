@@ -7,6 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import IntegrityError
 from django.test import Client
 from django.urls import reverse
+from django.views.debug import get_exception_reporter_filter
 
 from clinic import services
 from clinic.celery import app
@@ -175,3 +176,27 @@ def test_a_tampered_admin_filter_is_one_line_in_the_log(client, manager):
     assert response.status_code == 400
     [record] = [r for r in seen if r.name.startswith("django.security")]
     assert record.exc_info is None
+
+
+def test_a_debug_page_hides_the_passwords_inside_url_settings(settings):
+    settings.DATABASE_URL = "postgres://clinic:db-secret@db.internal:5432/clinic"
+    settings.EMAIL_URL = "smtp+tls://mailer:mail-secret@smtp.internal:587"
+    settings.CELERY_BROKER_URL = "redis://:broker-secret@cache.internal:6379/0"
+    settings.CLINIC_BASE_URL = "https://clinic.example"
+
+    shown = get_exception_reporter_filter(None).get_safe_settings()
+
+    assert (
+        shown["DATABASE_URL"]
+        == "postgres://clinic:********************@db.internal:5432/clinic"
+    )
+    assert (
+        shown["EMAIL_URL"] == "smtp+tls://mailer:********************@smtp.internal:587"
+    )
+    assert (
+        shown["CELERY_BROKER_URL"]
+        == "redis://:********************@cache.internal:6379/0"
+    )
+    assert shown["CLINIC_BASE_URL"] == "https://clinic.example"
+    for password in ("db-secret", "mail-secret", "broker-secret"):
+        assert password not in repr(shown)

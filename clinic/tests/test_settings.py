@@ -25,12 +25,16 @@ SHOW = (
 )
 
 
-def set_up_django(tmp_path: Path, code: str = SETUP, **variables: str):
-    """Start Django in a fresh interpreter with only these environment variables."""
+def set_up_django(
+    tmp_path: Path, code: str = SETUP, *, debug: str | None = "1", **variables: str
+):
+    """Start Django in a fresh interpreter with only these environment variables
+    (and DEBUG as ``debug``; None leaves it unset)."""
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", str(tmp_path)),
         "CLINIC_VAR_DIR": str(tmp_path),
+        **({} if debug is None else {"DEBUG": debug}),
         **variables,
     }
     return subprocess.run(
@@ -93,7 +97,19 @@ def test_a_bad_setting_stops_django_with_a_message_naming_it(
     assert named in last_line
 
 
-def test_the_defaults_start_without_any_variables(tmp_path):
+def test_without_any_variables_django_is_in_production_and_asks_for_a_secret_key(
+    tmp_path,
+):
+    """A server started with nothing set shows no debug page and signs nothing
+    with a key anyone can read."""
+    result = set_up_django(tmp_path, debug=None)
+
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert "SECRET_KEY must be set when DEBUG is off" in last_line
+
+
+def test_development_starts_with_debug_alone(tmp_path):
     result = set_up_django(tmp_path, code=SETUP + SHOW)
 
     assert result.returncode == 0, result.stderr
