@@ -15,6 +15,7 @@ from aftercare.models import (
     Reminder,
     ReminderRule,
 )
+from clinic.admin.lookups import FiltersAsOffered
 from clinic.admin.stale import RefusesStaleEdits, ShowsSavedValues
 
 SENDING_ORDER = list(Kind)
@@ -167,7 +168,7 @@ class ReminderRuleAdmin(ShowsSavedValues, RefusesStaleEdits, admin.ModelAdmin):
 
 
 @admin.register(Reminder)
-class ReminderAdmin(admin.ModelAdmin):
+class ReminderAdmin(FiltersAsOffered, admin.ModelAdmin):
     """Read-only: the outbox pages resend and cancel."""
 
     list_display = ["due_at", "kind", "patient", "status", "attempts", "sent_at"]

@@ -6,6 +6,7 @@ from django.utils.translation import ngettext
 
 from clinic.admin.calendar import list_name
 from clinic.admin.kept import KeptForItsHistory
+from clinic.admin.lookups import FiltersAsOffered
 from clinic.admin.stale import RefusesStaleEdits, ShowsSavedValues
 from clinic.models import Goal, validate_readable_name
 from plans.models import Product, Protocol, TreatmentPlan, TreatmentSession
@@ -151,7 +152,7 @@ class TreatmentSessionInline(admin.TabularInline):
 
 
 @admin.register(TreatmentPlan)
-class TreatmentPlanAdmin(ShowsSavedValues, admin.ModelAdmin):
+class TreatmentPlanAdmin(FiltersAsOffered, ShowsSavedValues, admin.ModelAdmin):
     """Read-only: plans are created and changed on the plan pages, which keep the
     series and its bookings consistent, and whose reasons are the practitioner's
     (going outside the protocol) or the plan's end's."""

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy
 
 from clinic import services
 from clinic.admin.kept import KeptForItsHistory
+from clinic.admin.lookups import FiltersAsOffered
 from clinic.admin.stale import ShowsSavedValues
 from clinic.forms import PatientForm
 from clinic.models import (
@@ -21,7 +22,9 @@ from clinic.models import (
 
 
 @admin.register(Patient)
-class PatientAdmin(ShowsSavedValues, KeptForItsHistory, admin.ModelAdmin):
+class PatientAdmin(
+    FiltersAsOffered, ShowsSavedValues, KeptForItsHistory, admin.ModelAdmin
+):
     # The same names, checks and duplicate question as the front desk's form,
     # and the same services: a registration waits for any other, and a change
     # is refused when someone saved the details since the page was opened.
@@ -127,7 +130,7 @@ class AppointmentEventInline(admin.TabularInline):
 
 
 @admin.register(Appointment)
-class AppointmentAdmin(ShowsSavedValues, admin.ModelAdmin):
+class AppointmentAdmin(FiltersAsOffered, ShowsSavedValues, admin.ModelAdmin):
     """Read-mostly: bookings and moves go through the booking pages, which run the
     clash and hours checks. Here staff can look things up and edit notes."""
 
@@ -166,7 +169,7 @@ class AppointmentAdmin(ShowsSavedValues, admin.ModelAdmin):
 
 
 @admin.register(Consultation)
-class ConsultationAdmin(ShowsSavedValues, admin.ModelAdmin):
+class ConsultationAdmin(FiltersAsOffered, ShowsSavedValues, admin.ModelAdmin):
     """Read-only: consultations are recorded by practitioners on their pages."""
 
     list_display = ["patient", "appointment", "decision", "decided_by"]

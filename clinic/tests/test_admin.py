@@ -1741,3 +1741,43 @@ def test_a_room_may_be_numbered_but_holds_no_markup(admin_client, room):
     assert "Remove &lt; &gt; from the name" in marked.content.decode()
     room.refresh_from_db()
     assert room.name == "Room 2 & 3"
+
+
+@pytest.mark.parametrize(
+    ("changelist", "offered", "refused"),
+    [
+        (
+            "clinic_consultation",
+            "decision__exact=eligible",
+            "topical_medication__icontains=tretinoin",
+        ),
+        ("clinic_consultation", "decision__exact=eligible", "screening_note__gt=a"),
+        (
+            "aftercare_reminder",
+            "status__exact=sent&due_at__year=2026",
+            "named_medication__icontains=tretinoin",
+        ),
+        (
+            "clinic_appointment",
+            "practitioner__id__exact=1&start__year=2026",
+            "notes__icontains=pregnant",
+        ),
+        ("clinic_patient", "email_consent__exact=1", "notes__icontains=keloid"),
+        (
+            "plans_treatmentplan",
+            "status__exact=active",
+            "exception_reason__icontains=a",
+        ),
+    ],
+)
+def test_lists_of_patient_data_filter_only_as_their_filters_offer(
+    admin_client, changelist, offered, refused
+):
+    """Filtering a list by any field through the address would search clinical
+    text, unlogged: only the filters the list shows are taken."""
+    url = reverse(f"admin:{changelist}_changelist")
+
+    assert admin_client.get(f"{url}?{offered}").status_code == 200
+    response = admin_client.get(f"{url}?{refused}")
+
+    assert response.status_code == 400
