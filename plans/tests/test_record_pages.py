@@ -776,6 +776,25 @@ def test_a_later_consultation_saying_nothing_new_adds_no_warning(
     assert "A later consultation" not in client.get(record_url(today)).content.decode()
 
 
+def test_a_record_opened_before_the_booked_end_ends_now_not_ahead(
+    client, practitioner, front_desk, plan, room, course, frozen_now
+):
+    """Seen early and signed straight after: the booked length would end the
+    session after now, which signing refuses."""
+    late = add_session(plan, at(TODAY, 16, 30), room)
+    check_in_appointment(
+        appointment=late.appointment,
+        by=front_desk,
+        now=frozen_now - timedelta(minutes=25),
+    )
+    client.force_login(practitioner.user)
+
+    form = client.get(record_url(late)).context["form"]
+
+    assert form.initial["started_at"] == at(TODAY, 14, 35)
+    assert form.initial["ended_at"] == at(TODAY, 15)
+
+
 def test_a_patient_checked_in_early_is_signed_off_early(
     client, practitioner, front_desk, plan, room, course, frozen_now
 ):

@@ -89,8 +89,9 @@ def _record_initial(
     record: SessionRecord, session: TreatmentSession, previous: SessionRecord | None
 ) -> dict:
     """The record form's first values: a record not saved yet starts at the
-    booking's times (or the check-in, when seen early) and with the previous
-    session's device and numbing."""
+    booking's times (or the check-in, when seen early), ending no later than
+    now (signed straight after a session that ran short, the booking's end
+    would still be ahead), and with the previous session's device and numbing."""
     appointment = session.appointment
     initial = {"seen": records.seen_stamp(record, appointment)}
     if record.pk:
@@ -100,9 +101,13 @@ def _record_initial(
     if checked_in is not None and checked_in < start:
         # Seen early: the session began about when the patient came.
         start = checked_in.replace(second=0, microsecond=0)
+    end = start + (appointment.end - appointment.start)
+    now = timezone.now().replace(second=0, microsecond=0)
+    if start < now < end:
+        end = now
     initial |= {
         "started_at": timezone.localtime(start),
-        "ended_at": timezone.localtime(start + (appointment.end - appointment.start)),
+        "ended_at": timezone.localtime(end),
     }
     if previous is not None:
         initial |= {
