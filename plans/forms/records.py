@@ -2,6 +2,7 @@
 and photos."""
 
 from datetime import datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django import forms
 from django.db.models import Q
@@ -154,9 +155,25 @@ class RecordForm(HiddenErrorsShown, forms.ModelForm):
         return data
 
 
+HUNDREDTH = Decimal("0.01")
 DEPTH_FORMAT = gettext_lazy(
     "Give the depth in millimetres with at most two decimals, such as 1.25."
 )
+
+
+class DepthField(forms.DecimalField):
+    """A depth to the hundredth of a millimetre: 1.250 is 1.25, not three
+    decimals."""
+
+    def to_python(self, value) -> Decimal | None:
+        value = super().to_python(value)
+        if value is None or not value.is_finite():
+            return value
+        try:
+            hundredths = value.quantize(HUNDREDTH)
+        except InvalidOperation:  # Too many digits to round: refused as typed.
+            return value
+        return hundredths if hundredths == value else value
 
 
 class AreaForm(forms.Form):
@@ -173,7 +190,7 @@ class AreaForm(forms.Form):
             ),
         },
     )
-    depth_mm = forms.DecimalField(
+    depth_mm = DepthField(
         label=gettext_lazy("Needle depth (mm)"),
         min_value=MIN_DEPTH_MM,
         max_value=MAX_DEPTH_MM,

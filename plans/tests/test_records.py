@@ -152,6 +152,15 @@ def test_the_form_refuses_a_depth_out_of_range_in_words(depth, message):
     assert error.startswith(message)
 
 
+@pytest.mark.parametrize(
+    ("typed", "depth"), [("1.250", "1.25"), ("0.2500", "0.25"), ("2.5", "2.5")]
+)
+def test_a_depth_with_trailing_zeros_is_that_depth(typed, depth):
+    formset = AreaFormSet(area_data(typed), prefix="areas")
+    assert formset.is_valid(), formset.errors
+    assert formset.cleaned_data[0]["depth_mm"] == Decimal(depth)
+
+
 @pytest.mark.parametrize("passes", ["0", "11", "two", "1.5"])
 def test_the_form_refuses_passes_out_of_range(passes):
     formset = AreaFormSet(area_data("1.00", passes=passes), prefix="areas")
