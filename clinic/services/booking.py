@@ -437,6 +437,27 @@ def book_appointments(
     return appointments
 
 
+def check_booking(
+    *,
+    patient: Patient,
+    slot: Slot,
+    booked_by: AbstractBaseUser | None,
+    override_reason: str = "",
+    now: datetime | None = None,
+) -> None:
+    """Raise BookingError with what booking the slot would be refused for,
+    booking nothing: a page's look before it asks a question that a tick
+    answers. Booking checks again, under its locks."""
+    _check_all(
+        [slot],
+        availability_for([slot]),
+        by=booked_by,
+        override_reason=override_reason,
+        now=now,
+    )
+    check_patients_free([(patient.pk, slot)], lock=False)
+
+
 ANOTHER_CONSULTATION = "another_consultation"
 
 

@@ -2247,6 +2247,41 @@ def test_a_second_consultation_books_only_with_the_tick_the_page_offers(
     assert patient.appointments.count() == 2
 
 
+def test_a_second_consultation_the_tick_cant_book_says_why_at_once(
+    client,
+    front_desk,
+    practitioner,
+    other_practitioner,
+    room,
+    other_room,
+    patient,
+    clinic_open,
+    frozen_now,
+):
+    """At the time of the one ahead, or outside the hours: said with the
+    question, not only after the tick."""
+    AppointmentFactory(
+        patient=patient, practitioner=practitioner, room=room, start=at(THURSDAY, 11)
+    )
+    url = reverse("clinic:appointment_book", args=[patient.pk])
+    client.force_login(front_desk)
+    page = client.get(url)
+    ahead = {"ahead": hidden_value(page, "ahead")}
+
+    same_time = client.post(
+        url, booking_data(other_practitioner, other_room, start_time="11:00") | ahead
+    ).content.decode()
+    too_early = client.post(
+        url, booking_data(practitioner, other_room, start_time="06:00") | ahead
+    ).content.decode()
+
+    assert "The patient has another appointment then" in same_time
+    assert "already has a consultation booked" in same_time
+    assert "outside opening hours" in too_early
+    assert "already has a consultation booked" in too_early
+    assert patient.appointments.count() == 1
+
+
 def test_the_patient_list_says_whether_each_patient_gets_emails(client, front_desk):
     PatientFactory(last_name="Agrees", email="a@example.com", email_consent=True)
     PatientFactory(last_name="Declines", email="d@example.com", email_consent=False)

@@ -79,6 +79,22 @@ def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
         and ahead
         and not form.cleaned_data["another"]
     ):
+        # What a tick can't answer is said at once, with the question.
+        data = form.cleaned_data
+        try:
+            services.check_booking(
+                patient=patient,
+                slot=services.Slot(
+                    start=data["start"],
+                    end=data["end"],
+                    practitioner=data["practitioner"],
+                    room=data["room"],
+                ),
+                booked_by=request.user,
+                override_reason=data.get("override_reason", ""),
+            )
+        except services.BookingError as error:
+            form_errors_from(error, form)
         # Booked since the page was opened (it showed none, or others), or
         # shown above the form and booked all the same: asked either way.
         since = shown_seen != seen
