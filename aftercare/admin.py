@@ -81,8 +81,10 @@ class ReminderRuleAdmin(ShowsSavedValues, RefusesStaleEdits, admin.ModelAdmin):
 
     form = ReminderRuleForm
 
+    # Switched on and off on each rule's page, which refuses a save from a page
+    # opened before a colleague's: ticks on the list would silently put a
+    # colleague's change back.
     list_display = ["kind", "enabled", "when", "staleness_minutes", "subject"]
-    list_editable = ["enabled"]
     readonly_fields = ["kind"]
 
     def get_ordering(self, request):

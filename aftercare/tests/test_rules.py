@@ -334,6 +334,10 @@ def test_the_rules_are_listed_in_sending_order_with_their_times_in_words(
     labels = [str(kind.label) for kind in Kind]
     positions = [body.index(f">{label}<") for label in labels]
     assert positions == sorted(positions)
+    # No ticks to save on the list: each rule's page checks for a colleague's
+    # save meanwhile.
+    assert 'name="form-0-enabled"' not in body
+    assert 'name="_save"' not in page.content.decode()
     for words in (
         "as soon as the booking changes",
         "5 days before the start",
