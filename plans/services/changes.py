@@ -25,6 +25,7 @@ from plans.services.lifecycle import (
     PlanError,
     StalePlan,
     _can_override,
+    place_in_course,
     too_soon_to_heal,
     window_for,
 )
@@ -105,14 +106,20 @@ def _as_it_is_now(session: TreatmentSession) -> str:
     """What a colleague's change left the session as: the refusal says it,
     as the page that follows may not (a cancelled one's is the plan's)."""
     appointment = session.appointment
+    # Numbered as the plan page numbers it, cancelled and missed ones left out.
+    place = place_in_course(session)
     if appointment.status == Appointment.Status.BOOKED:
         return _("Session %(n)s is now booked for %(when)s with %(who)s.") % {
-            "n": session.number,
+            "n": place,
             "when": when_text(appointment.start),
             "who": appointment.practitioner,
         }
+    if place is None:
+        return _("This session is now %(status)s.") % {
+            "status": appointment.status_phrase
+        }
     return _("Session %(n)s is now %(status)s.") % {
-        "n": session.number,
+        "n": place,
         "status": appointment.status_phrase,
     }
 

@@ -1598,6 +1598,16 @@ def test_moving_session_3_and_the_following_by_a_week(
     assert starts_of(plan) == SERIES[:2] + [at(s.date() + week, 10) for s in SERIES[2:]]
     page = client.get(response["Location"]).content.decode()
     assert "Sessions 3 to 6 moved: session 3 is now on Tue 26 Jan 2027, 10:00." in page
+    # Two of them: "5 and 6", not "5 to 6".
+    response = post_as_page(
+        client,
+        move_url(sessions[4]),
+        move_data(
+            f"{SERIES[4].date() + 2 * week:%Y-%m-%d}", "following", action="move"
+        ),
+    )
+    page = client.get(response["Location"]).content.decode()
+    assert "Sessions 5 and 6 moved: session 5 is now on" in page
 
 
 def test_a_move_from_a_page_opened_before_another_move_is_refused(
@@ -2097,6 +2107,10 @@ def test_a_cancellation_from_a_page_opened_before_a_move_is_refused(
 ):
     """Two tabs: the cancel page showed the session at its old time; meanwhile a
     colleague moved it. Its reason was about the old time."""
+    # An earlier one cancelled: the refusal numbers sessions as the plan page.
+    Appointment.objects.filter(pk=sessions[1].appointment_id).update(
+        status=Appointment.Status.CANCELLED, cancel_reason="Unwell."
+    )
     client.force_login(front_desk)
     cancel_page = hidden_value(client.get(cancel_url(sessions[3])), "seen")
     moved = client.post(
@@ -2116,7 +2130,7 @@ def test_a_cancellation_from_a_page_opened_before_a_move_is_refused(
     assert response.status_code == 200
     assert any(
         "Someone changed this session while your page was open" in m
-        and "Session 4 is now booked for Tue 16 Feb 2027, 14:00 with" in m
+        and "Session 3 is now booked for Tue 16 Feb 2027, 14:00 with" in m
         for m in messages_of(response)
     )
     page = response.content.decode()

@@ -35,6 +35,14 @@ def _moved_message(done: services.MovePreview) -> str:
     }
     if len(done.moves) == 1:
         return _("Session %(first)s moved to %(when)s.") % values
+    if len(done.moves) == 2:
+        return (
+            _(
+                "Sessions %(first)s and %(last)s moved: session %(first)s is now "
+                "on %(when)s."
+            )
+            % values
+        )
     return (
         _("Sessions %(first)s to %(last)s moved: session %(first)s is now on %(when)s.")
         % values
