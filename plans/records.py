@@ -330,13 +330,15 @@ def sign_record(
     times_checked: bool = False,
     drafted_by: AbstractBaseUser | None = None,
     draft_read: bool = False,
+    stood_in: bool = False,
 ) -> SessionRecord:
     """Complete the session and sign its record; the record is locked from now on.
 
     ``drafted_by``: who saved the draft last before the signer (as the signing
     page showed it); a colleague's draft is signed only once the signer has
     ticked that they read it (``draft_read``): the signature puts their name to
-    what it says.
+    what it says. A session booked with a colleague is signed once the signer
+    has ticked that they treated the patient in their place (``stood_in``).
 
     ``despite_decision``: the practitioner has read that the plan's consultation
     no longer says eligible (changed after the plan began) and signs a session
@@ -363,6 +365,7 @@ def sign_record(
         despite_decision=despite_decision,
         drafted_by=drafted_by,
         draft_read=draft_read,
+        stood_in=stood_in,
     )
     missing = []
     if not record.started_at or not record.ended_at:
@@ -426,12 +429,22 @@ def to_read_before_signing(
     despite_decision: bool,
     drafted_by: AbstractBaseUser | None,
     draft_read: bool,
+    stood_in: bool = False,
 ) -> tuple[str, list[str]]:
     """What sign_record() asks the signer to read and tick first, whatever the
-    record's values (said beside a form's own errors too): a colleague's draft,
-    and a consultation that no longer says eligible. With the decision signed
-    despite ("" if none)."""
+    record's values (said beside a form's own errors too): a session booked
+    with a colleague, a colleague's draft, and a consultation that no longer
+    says eligible. With the decision signed despite ("" if none)."""
     problems = []
+    booked_with = record.session.appointment.practitioner
+    if booked_with.user_id != by.pk and not stood_in:
+        problems.append(
+            _(
+                "This session is booked with %(name)s: if you treated the patient "
+                "in their place, tick that you did, and sign it in your name."
+            )
+            % {"name": booked_with}
+        )
     if drafted_by is not None and drafted_by.pk != by.pk and not draft_read:
         problems.append(
             _(

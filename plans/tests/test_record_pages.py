@@ -1885,6 +1885,30 @@ def test_signing_a_colleagues_draft_asks_that_it_was_read(
     )
 
 
+def test_signing_a_session_booked_with_a_colleague_asks_that_you_stood_in(
+    client, practitioner, other_practitioner, today
+):
+    """The record puts the signer's name to the treatment: the one booked to
+    give it didn't."""
+    url = record_url(today)
+    client.force_login(practitioner.user)
+    # Their own session asks nothing of the kind.
+    assert "in place of" not in client.get(url).content.decode()
+    client.force_login(other_practitioner.user)
+
+    page = client.get(url).content.decode()
+    refused = post_as_page(client, url, record_data(action="sign"))
+    signed = post_as_page(client, url, record_data(action="sign", stood_in="on"))
+
+    assert f"I treated this patient in place of {practitioner}" in page
+    assert f"This session is booked with {practitioner}: if you treated" in (
+        refused.content.decode()
+    )
+    assert signed.status_code == 302
+    record = SessionRecord.objects.get(session=today)
+    assert record.signed_by == other_practitioner.user
+
+
 def test_signing_with_a_form_error_asks_about_the_colleagues_draft_at_once(
     client, practitioner, other_practitioner, today
 ):

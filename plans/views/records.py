@@ -265,6 +265,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                             == "on",
                             drafted_by=drafted_by,
                             draft_read=request.POST.get("draft_read") == "on",
+                            stood_in=request.POST.get("stood_in") == "on",
                             times_checked=_times_checked(request),
                         )
                 for warning in records.depth_warnings(entries, previous):
@@ -342,6 +343,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                 despite_decision=request.POST.get("despite_decision") == "on",
                 drafted_by=record.last_saved_by,
                 draft_read=request.POST.get("draft_read") == "on",
+                stood_in=request.POST.get("stood_in") == "on",
             )
             for question in questions:
                 form.add_error(None, question)
