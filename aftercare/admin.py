@@ -14,6 +14,7 @@ from aftercare.models import (
     Kind,
     Reminder,
     ReminderRule,
+    placeholders_for,
 )
 from clinic.admin.lookups import FiltersAsOffered
 from clinic.admin.stale import RefusesStaleEdits, ShowsSavedValues
@@ -109,9 +110,10 @@ class ReminderRuleAdmin(ShowsSavedValues, RefusesStaleEdits, admin.ModelAdmin):
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         # What the email fills in, said before a wrong one is refused.
+        names = placeholders_for(obj.kind) if obj is not None else PLACEHOLDERS
         placeholders = _(
             "Filled in for each patient: %(names)s. Write {{ and }} for a brace."
-        ) % {"names": ", ".join(f"{{{name}}}" for name in PLACEHOLDERS)}
+        ) % {"names": ", ".join(f"{{{name}}}" for name in names)}
         for name in ("subject", "body"):
             if name in form.base_fields:
                 form.base_fields[name].help_text = placeholders

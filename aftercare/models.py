@@ -84,14 +84,26 @@ def has_stray_brace(text: str) -> bool:
     return bool(set(_IN_BRACES.sub("", text)) & {"{", "}"})
 
 
-def unknown_placeholders(text: str) -> list[str]:
-    """What a text has in braces that no email fills in ({frist_name},
-    {first_name:>9}, {}), as written."""
+# Placeholders that only one kind of email fills in with something true: a
+# reminder asking to stop a medication "now", or to "book again", would alarm
+# or mislead.
+ONLY_IN = {"medication_note": "pre_care", "rebook_note": "cancellation"}
+
+
+def placeholders_for(kind: str) -> tuple[str, ...]:
+    """The placeholders an email of this kind fills in."""
+    return tuple(name for name in PLACEHOLDERS if ONLY_IN.get(name, kind) == kind)
+
+
+def unknown_placeholders(text: str, kind: str | None = None) -> list[str]:
+    """What a text has in braces that no email (or none of ``kind``) fills in
+    ({frist_name}, {first_name:>9}, {}), as written."""
+    known = PLACEHOLDERS if kind is None else placeholders_for(kind)
     return sorted(
         {
             match.group(0)
             for match in _IN_BRACES.finditer(text)
-            if match.group(1) is not None and match.group(1) not in PLACEHOLDERS
+            if match.group(1) is not None and match.group(1) not in known
         }
     )
 
@@ -184,7 +196,7 @@ class ReminderRule(models.Model):
 
     def clean(self) -> None:
         unknown = {
-            field: unknown_placeholders(getattr(self, field) or "")
+            field: unknown_placeholders(getattr(self, field) or "", self.kind)
             for field in ("subject", "body")
         }
         errors = {
@@ -197,7 +209,9 @@ class ReminderRule(models.Model):
             )
             % {
                 "names": ", ".join(names),
-                "known": ", ".join(f"{{{name}}}" for name in PLACEHOLDERS),
+                "known": ", ".join(
+                    f"{{{name}}}" for name in placeholders_for(self.kind)
+                ),
             }
             for field, names in unknown.items()
             if names

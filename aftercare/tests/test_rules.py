@@ -184,6 +184,39 @@ def test_a_rule_with_a_placeholder_no_email_fills_is_refused(db, field, text, er
     assert "{first_name}, {clinic_name}" in excinfo.value.message_dict[field][0]
 
 
+@pytest.mark.parametrize(
+    ("kind", "placeholder"),
+    [
+        (Kind.REMINDER, "{medication_note}"),
+        (Kind.CONFIRMATION, "{rebook_note}"),
+        (Kind.AFTERCARE_12H, "{medication_note}"),
+    ],
+)
+def test_a_placeholder_of_another_kind_of_email_is_refused(db, kind, placeholder):
+    """Stop a medication "now", or "book again", in an appointment reminder
+    would alarm or mislead the patient."""
+    rule = ReminderRule.objects.get(kind=kind)
+    rule.body = f"{rule.body}\n{placeholder}"
+
+    with pytest.raises(ValidationError) as excinfo:
+        rule.full_clean()
+
+    error = excinfo.value.message_dict["body"][0]
+    assert f"{placeholder} is not a placeholder this email fills in" in error
+    assert placeholder not in error.split("; use ")[1]
+
+
+@pytest.mark.parametrize(
+    ("kind", "placeholder"),
+    [(Kind.PRE_CARE, "{medication_note}"), (Kind.CANCELLATION, "{rebook_note}")],
+)
+def test_each_kinds_own_placeholder_is_taken(db, kind, placeholder):
+    rule = ReminderRule.objects.get(kind=kind)
+    assert placeholder in rule.body
+
+    rule.full_clean()
+
+
 def test_a_rule_may_have_doubled_braces(db):
     rule = ReminderRule.objects.get(kind=Kind.REMINDER)
     rule.body = "Hello {first_name}, see you at {time} {{not a placeholder}}"
@@ -358,6 +391,7 @@ def test_the_rule_page_lists_the_placeholders_before_any_is_refused(admin_client
 
     assert page.count("Filled in for each patient: {first_name}, {clinic_name}") == 2
     assert "{medication_note}" in page
+    assert "{rebook_note}" not in page
 
 
 def test_a_rule_saved_from_a_page_opened_before_a_colleagues_save_is_refused(
