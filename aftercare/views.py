@@ -217,7 +217,7 @@ def _just_previewed(request: HttpRequest, reminder: Reminder) -> bool:
 @require_safe
 def preview(request: HttpRequest, pk: int) -> HttpResponse:
     reminder = get_object_or_404(
-        Reminder.objects.select_related(
+        services.with_held(Reminder.objects).select_related(
             "patient", "appointment__practitioner__user", "appointment__room"
         ),
         pk=pk,

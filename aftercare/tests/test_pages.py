@@ -752,7 +752,7 @@ def test_an_email_held_by_a_switched_off_rule_says_so(as_user, reminder, patient
     ReminderRule.objects.filter(kind=Kind.REMINDER).update(enabled=False)
 
     to_come = reverse("aftercare:outbox") + "?when=ahead"
-    for url in (patient.get_absolute_url(), to_come):
+    for url in (patient.get_absolute_url(), to_come, reminder.get_absolute_url()):
         page = client.get(url).content.decode()
         # The scheduled reminder waits; the confirmation, sent, is not held.
         assert page.count(HELD) == 1
@@ -780,7 +780,8 @@ def test_a_scheduled_email_that_wont_go_out_says_why(
     Patient.objects.filter(pk=patient.pk).update(**change)
 
     to_come = reverse("aftercare:outbox") + "?when=ahead"
-    for url in (patient.get_absolute_url(), to_come):
+    # Said on the email's own page too, where staff check it before acting.
+    for url in (patient.get_absolute_url(), to_come, reminder.get_absolute_url()):
         page = client.get(url).content.decode()
         assert says in page
 
