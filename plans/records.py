@@ -394,10 +394,7 @@ def sign_record(
         problems.append(
             " ".join(questioned)
             + " "
-            + _(
-                "If they are right (the check-in was clicked late, say), tick "
-                "that you have checked them, and sign."
-            )
+            + _("If they are right, tick that you have checked them, and sign.")
         )
     if problems:
         # With a times' question, the page offers the tick to answer it.
@@ -593,10 +590,7 @@ def amend_record(
         raise TimesToCheck(
             " ".join(questioned)
             + " "
-            + _(
-                "If they are right (the check-in was clicked late, say), tick "
-                "that you have checked them, and save."
-            )
+            + _("If they are right, tick that you have checked them, and save.")
         )
     record.save()
     if entries is not None:

@@ -92,6 +92,11 @@ def reason_in_words(text: str, *, asked: str) -> str:
     characters. ``asked`` is the question to repeat when it isn't."""
     reason = text.strip()
     if _letter_weight(reason) < 3:
+        if any(not unicodedata.category(c).startswith(("Z", "C")) for c in reason):
+            # Something was typed: say why it isn't taken, not only ask again.
+            raise forms.ValidationError(
+                _("%(asked)s What is typed is too short to say why.") % {"asked": asked}
+            )
         raise forms.ValidationError(asked)
     return reason
 
