@@ -82,6 +82,13 @@ NOT_IN_NAMES_CATEGORIES = ("Nd", "No", "So", "Sm", "Sc")
 def validate_readable_name(value: str) -> None:
     """Something staff can read, find and tell apart from another name (a
     room, a protocol): visible characters, a letter, no markup."""
+    _visible_with_a_letter(value)
+    _refuse_symbols(
+        value, lambda c: c in MARKUP, _("Remove %(symbols)s from the name.")
+    )
+
+
+def _visible_with_a_letter(value: str) -> None:
     if any(_hidden(value, index) for index in range(len(value))):
         raise ValidationError(
             _("Remove the control or invisible characters from the name."),
@@ -89,15 +96,13 @@ def validate_readable_name(value: str) -> None:
         )
     if not any(unicodedata.category(c).startswith("L") for c in value):
         raise ValidationError(_("A name needs at least one letter."), code="letters")
-    _refuse_symbols(
-        value, lambda c: c in MARKUP, _("Remove %(symbols)s from the name.")
-    )
 
 
 def validate_person_name(value: str) -> None:
     """A person's name: readable, and without what no one's name holds (it
-    reaches greetings, letters and calendars as typed)."""
-    validate_readable_name(value)
+    reaches greetings, letters and calendars as typed). Every symbol to take
+    out is named at once, markup with the rest."""
+    _visible_with_a_letter(value)
     _refuse_symbols(
         value,
         lambda c: (
@@ -105,7 +110,8 @@ def validate_person_name(value: str) -> None:
         ),
         _(
             "Remove %(symbols)s from the name: a person's name holds letters, "
-            "spaces, apostrophes, hyphens and full stops."
+            "spaces and marks such as apostrophes, hyphens and full stops, not "
+            "digits or symbols."
         ),
     )
 

@@ -382,7 +382,9 @@ def test_front_desk_registers_a_patient(client, front_desk):
         ("phone", "call me", "phone number"),
         ("date_of_birth", "2999-01-01", "can&#x27;t be in the future"),
         ("date_of_birth", "31/02/1990", "valid date"),
-        ("last_name", "Zed<b>X</b>", "Remove &lt; &gt; from the name"),
+        # Every symbol to take out at once, markup with the rest.
+        ("last_name", "Zed<b>X</b>", "Remove / &lt; &gt; from the name"),
+        ("last_name", "<script>alert(1)</script>", "Remove / 1 &lt; &gt; from"),
         ("first_name", "Ann{x}", "Remove { } from the name"),
         ("first_name", "Anna2", "Remove 2 from the name: a person&#x27;s name holds"),
         ("first_name", "Ann Lee!", "Remove ! from the name"),
