@@ -1,13 +1,14 @@
 """Forms in Chromium: what a hurried click does (static/js/forms.js)."""
 
 import re
-from datetime import timedelta
+from datetime import date, timedelta
 
 import pytest
 from django.utils import timezone
 from playwright.sync_api import expect
 
 from clinic.models import Patient
+from clinic.tests.factories import PatientFactory
 from plans.models import Photo, SessionRecord
 from plans.tests.record_factories import add_session, image_bytes, make_plan, signed
 
@@ -203,4 +204,32 @@ def test_an_error_of_the_whole_form_is_focused_for_a_screen_reader(tab, front_de
 
     focused = tab.page.locator(":focus")
     expect(focused).to_contain_text("Please enter a correct username and password")
+    assert tab.errors == []
+
+
+def test_an_error_of_the_whole_form_is_read_out_with_the_field_focused(tab, front_desk):
+    """A patient on file already (asked above the fields) and their email
+    address (asked at its field): the field is focused, and described by both."""
+    PatientFactory(
+        first_name="Oluwaseun",
+        last_name="Adeyemi",
+        date_of_birth=date(1992, 7, 2),
+        email="oluwaseun.adeyemi@example.com",
+    )
+    tab.sign_in("frontdesk", "correct horse battery staple")
+    tab.open("/patients/new/")
+    tab.field("First name").fill("Adeyemi")
+    tab.field("Last name").fill("Oluwaseun")
+    tab.field("Date of birth").fill("1992-07-02")
+    tab.field("Email").fill("oluwaseun.adeyemi@example.com")
+    tab.page.get_by_role("button", name="Register").click()
+
+    focused = tab.page.locator(":focus")
+    expect(focused).to_have_attribute("name", "email")
+    described = focused.get_attribute("aria-describedby").split()
+    read_out = " ".join(
+        tab.page.locator(f"[id='{name}']").inner_text() for name in described
+    )
+    assert "is registered already" in read_out
+    assert "already" in tab.page.locator(f"[id='{described[-1]}']").inner_text()
     assert tab.errors == []

@@ -146,6 +146,17 @@ window.addEventListener("pageshow", () => {
       ? field.querySelector("input, select, textarea, button")
       : field;
   if (control) {
+    // An error of the whole form besides (a patient on file already, asked
+    // about above the fields): read out with the field's own.
+    const formError = control.form && control.form.querySelector(".alert-danger");
+    if (formError && !formError.contains(control)) {
+      formError.id = formError.id || "form-error";
+      const described = control.getAttribute("aria-describedby");
+      control.setAttribute(
+        "aria-describedby",
+        [formError.id, described].filter(Boolean).join(" "),
+      );
+    }
     control.focus({ preventScroll: true });
   } else {
     // An error of the whole form (a sign-in refused, a signature that waits
