@@ -59,7 +59,7 @@ def validate_whole_minute(value) -> None:
 
 
 def stranded_error(
-    appointments: list["Appointment"], what: str, *, where: str = "outside it"
+    appointments: list["Appointment"], what: str, *, where: str = "outside the hours"
 ) -> ValidationError:
     from clinic.scheduling.clock import when_text  # clock's package imports models
 

@@ -56,13 +56,19 @@ class Product(models.Model):
         if before and before != {"name": self.name, "category": self.category}:
             # Records show the product's name: renaming it would change what
             # signed records say, with no amendment.
+            renamed = before["name"] != self.name
             raise ValidationError(
                 _(
                     "%(name)s is on session records, which must keep saying what "
-                    "was used: take it out of use and add the new name as a new "
+                    "was used: take it out of use and add %(instead)s as a new "
                     "product."
                 )
-                % {"name": before["name"]}
+                % {
+                    "name": before["name"],
+                    "instead": _("the new name")
+                    if renamed
+                    else _("it, in its other category,"),
+                }
             )
 
     def is_on_a_record(self) -> bool:

@@ -824,11 +824,15 @@ def test_a_product_on_a_signed_record_keeps_its_name_and_category(
     gel = product("Recovery gel")
     admin = admin_client
 
-    for changes in [{"name": "Plain water"}, {"category": "serum"}]:
+    for changes, instead in [
+        ({"name": "Plain water"}, "add the new name as a new product"),
+        ({"category": "serum"}, "add it, in its other category, as a new product"),
+    ]:
         response = rename(admin, gel, **changes)
 
         assert response.status_code == 200
         assert "Recovery gel is on session records" in response.content.decode()
+        assert instead in response.content.decode()
     record.refresh_from_db()
     assert [p.name for p in record.products_after.all()] == ["Recovery gel"]
     gel.refresh_from_db()
