@@ -16,6 +16,7 @@ any_day = importlib.import_module("aftercare.migrations.0015_texts_true_on_any_d
 pre_care = importlib.import_module("aftercare.migrations.0016_pre_care_with_medication")
 agree = importlib.import_module("aftercare.migrations.0017_aftercare_texts_agree")
 rebook = importlib.import_module("aftercare.migrations.0019_cancellation_rebook_note")
+signs = importlib.import_module("aftercare.migrations.0026_guide_warning_signs")
 
 
 def test_default_booking_texts_are_reworded_and_edited_ones_kept():
@@ -163,8 +164,12 @@ def test_pre_care_no_longer_says_nothing_is_needed_above_a_medication_to_stop():
 
 
 def test_aftercare_texts_agree_on_their_times_unless_edited():
-    for kind, (_old, new) in agree.BODIES.items():
-        assert ReminderRule.objects.get(kind=kind).body == new  # a fresh clinic's
+    # A fresh clinic's (the guide has the warning signs since: 0026).
+    assert agree.BODIES["aftercare_guide"][1] == signs.BEFORE
+    assert (
+        ReminderRule.objects.get(kind=Kind.AFTERCARE_12H).body
+        == (agree.BODIES["aftercare_12h"][1])
+    )
     guide = ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body
     assert "next 12 hours" not in guide
     assert "Until 12 hours after your session" in guide
@@ -204,3 +209,19 @@ def test_the_cancellation_text_takes_its_rebook_note_only_where_unedited():
     ReminderRule.objects.filter(kind=Kind.CANCELLATION).update(body="Our words.")
     rebook.forwards(apps, None)
     assert ReminderRule.objects.get(kind=Kind.CANCELLATION).body == "Our words."
+
+
+def test_the_guide_says_when_to_call_unless_edited():
+    guide = ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE)
+    assert guide.body == signs.AFTER  # a fresh clinic's
+    assert "you see pus, yellow crusts or blisters, or you have a fever" in guide.body
+    assert "Any small spots of dried blood are normal." in guide.body
+
+    signs.backwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body == signs.BEFORE
+    signs.forwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body == signs.AFTER
+
+    ReminderRule.objects.filter(kind=Kind.AFTERCARE_GUIDE).update(body="Our words.")
+    signs.forwards(apps, None)
+    assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body == "Our words."
