@@ -34,6 +34,11 @@ from plans.services import PlanError
 THUMBNAIL_SIZE = (480, 480)
 # The longest side libjpeg writes (the format itself allows 65,535).
 JPEG_MAX_SIDE = 65_500
+# What shows skin at all: a camera's photo is many times this. Smaller, or a
+# sliver, is a file picked by mistake (an icon, a screenshot's strip), and
+# would stretch the photo panels.
+MIN_SIDE = 200
+MAX_ASPECT = 4
 PHOTO_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
 
 
@@ -85,6 +90,22 @@ def clean_image(upload: UploadedFile) -> CleanImage:
                     raise PhotoError(too_many_pixels)
                 if max(width, height) > JPEG_MAX_SIDE:
                     raise PhotoError(too_long)
+                if min(width, height) < MIN_SIDE:
+                    raise PhotoError(
+                        _(
+                            "The photo is too small to show the skin: %(px)s "
+                            "pixels at least each way (this one is %(w)s by %(h)s)."
+                        )
+                        % {"px": MIN_SIDE, "w": width, "h": height}
+                    )
+                if max(width, height) > MAX_ASPECT * min(width, height):
+                    raise PhotoError(
+                        _(
+                            "The photo is a narrow strip (%(w)s by %(h)s pixels): "
+                            "use a photo at most %(n)s times as long as it is wide."
+                        )
+                        % {"w": width, "h": height, "n": MAX_ASPECT}
+                    )
                 probe.verify()
             upload.seek(0)
             with Image.open(upload) as image:

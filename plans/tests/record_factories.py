@@ -130,7 +130,7 @@ _IMAGES = itertools.count(1)
 def image_bytes(
     fmt: str = "JPEG",
     *,
-    size: tuple[int, int] = (64, 48),
+    size: tuple[int, int] = (256, 200),
     color: str = "red",
     mode: str = "RGB",
     **save,

@@ -1,4 +1,5 @@
 import random
+import re
 import struct
 import zlib
 from io import BytesIO
@@ -90,10 +91,10 @@ def test_the_same_file_twice_on_a_session_is_refused(
     ("image", "looks"),
     [
         # 16-bit greys, mid-grey: scaled down, not clipped to white.
-        (lambda: Image.new("I;16", (8, 8), 32768), (128, 128, 128)),
+        (lambda: Image.new("I;16", (200, 200), 32768), (128, 128, 128)),
         # Fully transparent pixels show the page, white, not black.
-        (lambda: Image.new("RGBA", (8, 8), (0, 0, 0, 0)), (255, 255, 255)),
-        (lambda: Image.new("LA", (8, 8), (0, 0)), (255, 255, 255)),
+        (lambda: Image.new("RGBA", (200, 200), (0, 0, 0, 0)), (255, 255, 255)),
+        (lambda: Image.new("LA", (200, 200), (0, 0)), (255, 255, 255)),
     ],
 )
 def test_unusual_pngs_are_kept_as_they_look(session, practitioner, image, looks):
@@ -224,7 +225,7 @@ def rgb_profile_with_red_and_green_swapped() -> bytes:
 def test_a_photo_in_another_colour_space_is_stored_in_srgb(session, practitioner):
     """Tagged with its own profile (a tablet's Display P3, say), a photo's red
     must stay red once the profile is gone from the stored JPEG."""
-    red = Image.new("RGB", (64, 64), (220, 20, 20))
+    red = Image.new("RGB", (200, 200), (220, 20, 20))
     tagged = encoded(red, "PNG", icc_profile=rgb_profile_with_red_and_green_swapped())
     plain = encoded(red, "PNG")
 
@@ -240,7 +241,7 @@ def test_a_photo_in_another_colour_space_is_stored_in_srgb(session, practitioner
 def test_a_transparent_photo_in_another_colour_space_is_converted_too(
     session, practitioner
 ):
-    red = Image.new("RGBA", (64, 64), (220, 20, 20, 255))
+    red = Image.new("RGBA", (200, 200), (220, 20, 20, 255))
     tagged = encoded(red, "PNG", icc_profile=rgb_profile_with_red_and_green_swapped())
 
     stored = opened(add(session, practitioner.user, tagged, name="p3a.png").image)
@@ -252,7 +253,7 @@ def test_a_transparent_photo_in_another_colour_space_is_converted_too(
 def test_a_palette_photo_in_another_colour_space_is_converted_too(
     session, practitioner
 ):
-    red = Image.new("RGB", (64, 64), (220, 20, 20)).convert("P")
+    red = Image.new("RGB", (200, 200), (220, 20, 20)).convert("P")
     tagged = encoded(red, "PNG", icc_profile=rgb_profile_with_red_and_green_swapped())
 
     stored = opened(add(session, practitioner.user, tagged, name="p3p.png").image)
@@ -262,7 +263,7 @@ def test_a_palette_photo_in_another_colour_space_is_converted_too(
 
 
 def test_a_broken_colour_profile_keeps_the_pixels_as_they_are(session, practitioner):
-    red = Image.new("RGB", (64, 64), (220, 20, 20))
+    red = Image.new("RGB", (200, 200), (220, 20, 20))
     broken = encoded(red, "PNG", icc_profile=b"not a profile at all")
 
     stored = opened(add(session, practitioner.user, broken, name="odd.png").image)
@@ -297,14 +298,14 @@ def test_other_photo_formats_are_re_encoded_as_jpeg(session, practitioner, fmt, 
     photo = add(
         session,
         practitioner.user,
-        image_bytes(fmt, mode=mode, size=(50, 40), color="blue"),
+        image_bytes(fmt, mode=mode, size=(250, 200), color="blue"),
         name="photo.png",
     )
 
     with photo.image.open("rb") as handle:
         assert handle.read(3) == b"\xff\xd8\xff"
     image = opened(photo.image)
-    assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (50, 40))
+    assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (250, 200))
 
 
 def exif_with_gps_and_camera() -> Image.Exif:
@@ -342,20 +343,20 @@ def test_exif_with_gps_and_camera_data_is_removed(session, practitioner):
 
 def test_the_exif_orientation_is_applied_before_it_is_dropped(session, practitioner):
     # Landscape as stored by the camera: red on the left, blue on the right.
-    image = Image.new("RGB", (80, 40), "red")
-    image.paste("blue", (40, 0, 80, 40))
+    image = Image.new("RGB", (400, 200), "red")
+    image.paste("blue", (200, 0, 400, 200))
     exif = Image.Exif()
     exif[ExifTags.Base.Orientation] = 6  # shown rotated 90 degrees clockwise
 
     photo = add(session, practitioner.user, encoded(image, exif=exif, quality=95))
 
-    assert (photo.width, photo.height) == (40, 80)
+    assert (photo.width, photo.height) == (200, 400)
     upright = opened(photo.image)
-    assert upright.size == (40, 80)
+    assert upright.size == (200, 400)
     assert not upright.getexif()
-    red, green, blue = upright.getpixel((20, 10))
+    red, green, blue = upright.getpixel((100, 50))
     assert red > 200 and blue < 60
-    red, green, blue = upright.getpixel((20, 70))
+    red, green, blue = upright.getpixel((100, 350))
     assert blue > 200 and red < 60
 
 
@@ -374,17 +375,17 @@ MALFORMED_EXIF = bytes.fromhex(
 # Pillow says what it skips of such EXIF; the test is about what is stored.
 @pytest.mark.filterwarnings("ignore:Tag data larger than file:UserWarning")
 def test_a_photo_with_malformed_exif_is_kept_upright(session, practitioner):
-    image = Image.new("RGB", (80, 40), "red")
-    image.paste("blue", (40, 0, 80, 40))
+    image = Image.new("RGB", (400, 200), "red")
+    image.paste("blue", (200, 0, 400, 200))
 
     photo = add(
         session, practitioner.user, encoded(image, exif=MALFORMED_EXIF, quality=95)
     )
 
     upright = opened(photo.image)
-    assert upright.size == (40, 80)
+    assert upright.size == (200, 400)
     assert not upright.getexif()
-    red, _green, blue = upright.getpixel((20, 10))
+    red, _green, blue = upright.getpixel((100, 50))
     assert red > 200 and blue < 60
 
 
@@ -392,7 +393,7 @@ def test_a_photo_with_malformed_exif_is_kept_upright(session, practitioner):
 
 
 def truncated_jpeg() -> bytes:
-    data = encoded(noise((64, 48)))
+    data = encoded(noise((256, 200)))
     return data[: len(data) // 2]
 
 
@@ -447,10 +448,10 @@ def test_the_size_limit_is_said_in_words_even_when_small(
 
 
 def test_a_photo_just_within_the_limits_is_accepted(settings, session, practitioner):
-    data = image_bytes(size=(100, 50))
+    data = image_bytes(size=(800, 200))
     settings.CLINIC_PHOTO_MAX_BYTES = len(data)
-    settings.CLINIC_PHOTO_MAX_PIXELS = 100 * 50
-    assert add(session, practitioner.user, data).width == 100
+    settings.CLINIC_PHOTO_MAX_PIXELS = 800 * 200
+    assert add(session, practitioner.user, data).width == 800
 
 
 @pytest.fixture
@@ -576,3 +577,22 @@ def test_a_photo_isnt_stored_on_a_session_cancelled_while_it_was_processed(
 
     assert not Photo.objects.exists()
     assert not [p for p in (tmp_path / "private").rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize(
+    ("size", "refusal"),
+    [
+        ((3, 3), "too small to show the skin: 200 pixels at least each way"),
+        ((640, 199), "(this one is 640 by 199)"),
+        ((1, 5000), "too small"),
+        ((900, 200), "a narrow strip (900 by 200 pixels)"),
+    ],
+)
+def test_a_photo_too_small_or_too_narrow_to_show_the_skin_is_refused(
+    session, practitioner, private_root, size, refusal
+):
+    with pytest.raises(PhotoError, match=re.escape(refusal)):
+        add(session, practitioner.user, image_bytes("PNG", size=size))
+
+    assert not Photo.objects.exists()
+    assert stored_files(private_root) == []
