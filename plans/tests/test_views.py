@@ -2872,6 +2872,13 @@ def test_the_work_lists(client, front_desk, practitioner, room):
     # Who acts on it, for a desk that can't.
     assert "The practitioner starts each plan" in body
     assert reverse("plans:book", args=[work["unbooked"].pk]) in body
+    # Stacked on a tablet, the list the desk can't act on comes last; not so
+    # for the practitioner, who starts the plans.
+    last = 'class="col-xl-4 order-last order-xl-0"'
+    assert body.index(last) < body.index("Eligible, no plan yet")
+    client.force_login(practitioner.user)
+    assert last not in client.get(reverse("plans:work")).content.decode()
+    client.force_login(front_desk)
     # Missed rather than cancelled: said so.
     Appointment.objects.filter(pk=lost.pk).update(status=Appointment.Status.NO_SHOW)
     again = dict(client.get(reverse("plans:work")).context["at_risk"])
