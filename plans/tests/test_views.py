@@ -498,6 +498,23 @@ def test_a_plan_whose_consultation_is_no_longer_eligible_asks_for_review(
     assert "Consultation now not eligible: review" in patient_page
 
 
+def test_the_next_session_of_a_plan_on_hold_says_so(
+    client, front_desk, consultation, plan, sessions
+):
+    client.force_login(front_desk)
+    assert '<span class="badge text-bg-info">Next</span>' in (
+        client.get(plan.get_absolute_url()).content.decode()
+    )
+    Consultation.objects.filter(pk=consultation.pk).update(
+        decision=Consultation.Decision.NOT_ELIGIBLE, decision_reason="Pregnant."
+    )
+
+    page = client.get(plan.get_absolute_url()).content.decode()
+
+    assert '<span class="badge text-bg-warning">Next, on hold</span>' in page
+    assert "The sessions booked before stay: check them before each one." in page
+
+
 def test_a_plan_on_hold_offers_no_consent_or_booking_and_refuses_them(
     client, front_desk, practitioner, patient, consultation
 ):
