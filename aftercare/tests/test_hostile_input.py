@@ -322,7 +322,7 @@ FORMS = [
         "plan_consent",
         "practitioner",
         lambda w: reverse("plans:consent", kwargs={"pk": w.plan.pk}),
-        lambda w: {"next": "/"},
+        lambda w: {"next": "/", "consents": "on"},
     ),
     Form(
         "plan_complete",

@@ -351,8 +351,14 @@ def not_screened(areas: list[str], screened: list[str]) -> str:
 
 @transaction.atomic
 def record_consent(
-    *, plan: TreatmentPlan, by: AbstractBaseUser, now: datetime | None = None
+    *,
+    plan: TreatmentPlan,
+    by: AbstractBaseUser,
+    now: datetime | None = None,
+    ticked: bool = True,
 ) -> TreatmentPlan:
+    """Record the patient's consent to the plan. ``ticked``: the page's box
+    saying so was ticked (a button pressed on the way past is no consent)."""
     if not is_practitioner(by):
         raise PlanError(_("A practitioner records the patient's consent."))
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)
@@ -363,6 +369,13 @@ def record_consent(
     on_hold = why_on_hold(plan)
     if on_hold:
         raise PlanError(on_hold)
+    if not ticked:
+        raise PlanError(
+            _(
+                "Tick “The patient consents to this plan” to record it: "
+                "nothing was recorded."
+            )
+        )
     plan.consent_by = by
     plan.consented_at = now or timezone.now()
     plan.save(update_fields=["consent_by", "consented_at", "updated_at"])

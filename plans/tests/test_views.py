@@ -675,15 +675,24 @@ def test_consent_can_be_recorded_later_by_the_practitioner(
     plan = TreatmentPlan.objects.get()
     assert not plan.has_consent
     page = client.get(plan.get_absolute_url()).content.decode()
-    assert "Patient consents" in page
+    assert "The patient consents to this plan" in page
 
-    response = client.post(reverse("plans:consent", args=[plan.pk]), follow=True)
+    # The button alone, without the box ticked, records nothing.
+    unticked = client.post(reverse("plans:consent", args=[plan.pk]), follow=True)
+    assert "to record it: nothing was recorded" in messages_of(unticked)[0]
+    plan.refresh_from_db()
+    assert not plan.has_consent
+    response = client.post(
+        reverse("plans:consent", args=[plan.pk]), {"consents": "on"}, follow=True
+    )
     assert "Consent recorded." in messages_of(response)
     plan.refresh_from_db()
     assert plan.consent_by == practitioner.user
     assert plan.consented_at == frozen_now
 
-    again = client.post(reverse("plans:consent", args=[plan.pk]), follow=True)
+    again = client.post(
+        reverse("plans:consent", args=[plan.pk]), {"consents": "on"}, follow=True
+    )
     assert "Consent is already recorded for this plan." in messages_of(again)
 
 
@@ -3322,7 +3331,7 @@ def test_a_manager_is_not_offered_to_record_consent(client, manager, consultatio
     page = client.get(plan.get_absolute_url()).content.decode()
     refused = client.post(reverse("plans:consent", args=[plan.pk]), follow=True)
 
-    assert "Patient consents" not in page
+    assert "Record consent" not in page
     assert "A practitioner records the patient" in refused.content.decode()
     plan.refresh_from_db()
     assert not plan.has_consent

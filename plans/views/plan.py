@@ -320,7 +320,9 @@ def plan_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def plan_consent(request: HttpRequest, pk: int) -> HttpResponse:
     plan = get_plan(pk)
     try:
-        services.record_consent(plan=plan, by=request.user)
+        services.record_consent(
+            plan=plan, by=request.user, ticked=request.POST.get("consents") == "on"
+        )
     except services.PlanEnded as error:
         return to_the_ended_plan(request, error, plan)
     except services.PlanError as error:
