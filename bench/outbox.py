@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import CharField, Model, QuerySet, Value
+from django.db.models import CharField, Model, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Cast, Concat
 
 from aftercare.models import AFTERCARE, BEFORE_START, Kind, Reminder, ReminderRule
@@ -52,6 +52,7 @@ EMAIL_FIELDS = (
     "skip_reason",
     "sent_at",
     "message_id",
+    "sent_to",
     "series",
     "copy_reason",
     "created_at",
@@ -128,15 +129,19 @@ def build_emails(
         )
     )
     created = _insert(Reminder, EMAIL_FIELDS, rows)
-    # The Message-ID dispatch gives a sent email (aftercare.services.message_id_for).
+    # The Message-ID dispatch gives a sent email (aftercare.services.message_id_for),
+    # and the address it went to.
     Reminder.objects.filter(status=Reminder.Status.SENT, message_id="").update(
+        sent_to=Subquery(
+            Patient.objects.filter(pk=OuterRef("patient_id")).values("email")[:1]
+        ),
         message_id=Concat(
             Value("<reminder-"),
             Cast("id", CharField()),
             Value("-"),
             Cast("attempts", CharField()),
             Value(f"@{settings.CLINIC_EMAIL_DOMAIN}>"),
-        )
+        ),
     )
     return created
 
@@ -322,6 +327,7 @@ def _rows(
             error,
             reason,
             adapt(sent_at),
+            "",  # the Message-ID and the address: set in bulk below
             "",
             series_field.get_db_prep_save(email.series, connection),
             "",  # not a copy

@@ -168,10 +168,12 @@ def test_no_email_due_by_now_is_left_unsent(emails):
 
 
 def test_sent_emails_look_as_dispatch_leaves_them(emails):
-    for reminder in Reminder.objects.filter(status=Status.SENT)[:200]:
+    sent = Reminder.objects.filter(status=Status.SENT).select_related("patient")
+    for reminder in sent[:200]:
         assert reminder.due_at <= reminder.sent_at <= NOW
         assert reminder.attempts == 1
         assert reminder.message_id == f"<reminder-{reminder.pk}-1@clinic.example>"
+        assert reminder.sent_to == reminder.patient.email != ""
 
 
 def test_patients_without_an_address_or_consent_get_no_email(emails):
