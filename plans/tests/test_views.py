@@ -1,3 +1,4 @@
+import re
 from datetime import date, datetime, time, timedelta
 
 import pytest
@@ -1730,6 +1731,13 @@ def test_a_move_beyond_the_window_needs_confirmation(
     client, front_desk, plan, sessions
 ):
     client.force_login(front_desk)
+    # The preview's question is focused.
+    preview = post_as_page(
+        client,
+        move_url(sessions[2]),
+        {**move_data("2027-02-02", "following"), "action": "preview"},
+    ).content.decode()
+    assert re.search(r'<input type="checkbox" name="confirmed"[^>]* autofocus', preview)
     data = previewed(
         client, move_url(sessions[2]), move_data("2027-02-02", "following")
     )

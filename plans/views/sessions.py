@@ -161,6 +161,9 @@ def session_move(request: HttpRequest, pk: int) -> HttpResponse:
             for message in error.messages:
                 if message not in listed:
                     form.add_error(None, message)
+    if preview and preview.needs_confirmation and not form.errors:
+        # The question the preview asks, focused (read out with its label).
+        form.fields["confirmed"].widget.attrs["autofocus"] = True
     return render(
         request,
         "plans/session_move.html",
