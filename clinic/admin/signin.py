@@ -16,6 +16,32 @@ class SignInPauseAdmin(AccessAttemptAdmin):
     # Axes' "clean up expired attempts" fails outside a sign-in request (it
     # reads the request's attempt time); pauses expire by themselves anyway.
     actions = []
+    # What a manager needs to tell a colleague's pause from an attack: who,
+    # from where, how many tries, when. Not the form data axes keeps (the
+    # page's security token, masked values), nor the path of the sign-in page.
+    list_display = [
+        "username",
+        "ip_address",
+        "failures_since_start",
+        "attempt_time",
+        "user_agent",
+    ]
+    list_filter = ["attempt_time"]
+    search_fields = ["username", "ip_address"]
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "username",
+                    "failures_since_start",
+                    "attempt_time",
+                    "ip_address",
+                    "user_agent",
+                )
+            },
+        ),
+    )
 
     def get_actions(self, request):
         actions = super().get_actions(request)

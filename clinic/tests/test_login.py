@@ -110,6 +110,13 @@ def test_a_manager_lifts_a_colleagues_sign_in_pause(
     listed = desk.get(reverse("admin:axes_accessattempt_changelist"))
     assert listed.status_code == 200
     assert "frontdesk" in listed.content.decode()
+    # Who, from where, how often and when: not the form data axes keeps.
+    opened = desk.get(
+        reverse("admin:axes_accessattempt_change", args=[attempt.pk])
+    ).content.decode()
+    assert "frontdesk" in opened and "127.0.0.1" in opened
+    for kept_back in ("Form Data", "POST Data", "Path"):
+        assert kept_back not in opened + listed.content.decode()
     # The settings head them as the pages call them, not by the package's name.
     settings_index = desk.get(reverse("admin:index")).content.decode()
     assert ">Sign-in pauses</a>" in settings_index
