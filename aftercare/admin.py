@@ -117,6 +117,16 @@ class ReminderRuleAdmin(ShowsSavedValues, RefusesStaleEdits, admin.ModelAdmin):
         for name in ("subject", "body"):
             if name in form.base_fields:
                 form.base_fields[name].help_text = placeholders
+        if obj is not None and "offset_minutes" in form.base_fields:
+            # The minutes in words, as the list says them.
+            field = form.base_fields["offset_minutes"]
+            field.help_text = " ".join(
+                [
+                    _("Saved now: %(when)s.") % {"when": offset_text(obj)},
+                    _("60 minutes an hour, 1440 a day."),
+                    str(ReminderRule._meta.get_field("offset_minutes").help_text),
+                ]
+            )
         return form
 
     def save_model(self, request, obj, form, change) -> None:

@@ -392,6 +392,8 @@ def test_the_rule_page_lists_the_placeholders_before_any_is_refused(admin_client
     assert page.count("Filled in for each patient: {first_name}, {clinic_name}") == 2
     assert "{medication_note}" in page
     assert "{rebook_note}" not in page
+    # Its timing in words beside the minutes.
+    assert "Saved now: 5 days before the start. 60 minutes an hour, 1440 a day." in page
 
 
 def test_a_rule_saved_from_a_page_opened_before_a_colleagues_save_is_refused(
