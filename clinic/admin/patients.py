@@ -65,6 +65,7 @@ class PatientAdmin(
                 obj,
                 seen=form.cleaned_data.get("seen"),
                 keep_stored_consent=form.consent_left_as_shown,
+                by=request.user,
             )
         except services.StalePage:
             request.patient_not_saved = _(

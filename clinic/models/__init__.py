@@ -31,6 +31,7 @@ from clinic.models.hours import (
 )
 from clinic.models.people import (
     Patient,
+    PatientChange,
     Practitioner,
     validate_person_name,
     validate_plain_text,
@@ -49,6 +50,7 @@ __all__ = [
     "Goal",
     "OpeningHours",
     "Patient",
+    "PatientChange",
     "Practitioner",
     "Room",
     "TimeOff",

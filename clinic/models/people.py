@@ -319,6 +319,35 @@ class Patient(models.Model):
         ) % {"patient": self, "why": self.no_emails_why}
 
 
+class PatientChange(models.Model):
+    """A save of a patient's details by staff: what changed, from what to what,
+    who saved it and when, kept in the save's own transaction. The address
+    and the consent decide where the patient's emails go: a change of them is
+    always traceable."""
+
+    patient = models.ForeignKey(
+        Patient, on_delete=models.CASCADE, related_name="changes"
+    )
+    at = models.DateTimeField(_("when"))
+    by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        null=True,
+        blank=True,
+    )
+    # [{"field": "email", "before": "...", "after": "..."}], as the pages show
+    # the values (a choice's label, a date as "2 Jul 1992").
+    changes = models.JSONField()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        verbose_name = _("change of a patient's details")
+
+    def __str__(self) -> str:
+        return f"{self.patient}: {', '.join(c['field'] for c in self.changes)}"
+
+
 class Practitioner(models.Model):
     class Title(models.TextChoices):
         AESTHETICIAN = "aesthetician", _("Aesthetician")

@@ -1,16 +1,17 @@
 """Finding patients, registering them one at a time, and saving their details."""
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db import connection, transaction
 from django.db.models import Q, QuerySet, Value
 from django.db.models.functions import Replace
-from django.utils import timezone
+from django.utils import formats, timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
-from clinic.models import Patient
+from clinic.models import Patient, PatientChange
 from clinic.models.people import letters_of
 from clinic.services.stale import check_seen
 
@@ -45,6 +46,11 @@ DETAILS = (
 )
 
 
+# What a change of details keeps the history of: what the page edits, and the
+# consent (which decides, with the address, whether and where emails go).
+TRACED = (*DETAILS, "email_consent")
+
+
 @transaction.atomic
 def save_patient_details(
     patient: Patient,
@@ -52,6 +58,7 @@ def save_patient_details(
     now: datetime | None = None,
     seen: str | None = None,
     keep_stored_consent: bool = False,
+    by: AbstractBaseUser | None = None,
 ) -> Patient:
     """Save an existing patient's changed details. When email consent is given
     again (after an unsubscribe, say), the apps in
@@ -62,7 +69,8 @@ def save_patient_details(
     from a page opened before someone else's is refused.
     ``keep_stored_consent``: the form left the consent box as it showed it, so
     the consent stored now stands (read under the lock: an unsubscribe since
-    the page was opened, or even since this request began, is not undone)."""
+    the page was opened, or even since this request began, is not undone).
+    ``by``: who saves; what changed is kept as a PatientChange."""
     stored = Patient.objects.select_for_update().filter(pk=patient.pk).first()
     check_seen(stored, seen, fields=DETAILS, what=_("the patient's details"))
     if stored is not None and keep_stored_consent:
@@ -75,12 +83,44 @@ def save_patient_details(
         # unsubscribe since the page was opened is kept).
         patient.unsubscribed_at = None if gave_consent else stored.unsubscribed_at
     patient.save()
+    changes = _changes(stored, patient) if stored is not None else []
+    if changes:
+        PatientChange.objects.create(
+            patient=patient, at=now or timezone.now(), by=by, changes=changes
+        )
     if gave_consent:
         for path in settings.CLINIC_PATIENT_LISTENERS:
             import_string(path)(
                 event="consent_given", patient=patient, now=now or timezone.now()
             )
     return patient
+
+
+def _changes(stored: Patient, saved: Patient) -> list[dict[str, str]]:
+    """Each traced field that differs, with its values as the pages show them."""
+    return [
+        {
+            "field": name,
+            "label": str(Patient._meta.get_field(name).verbose_name),
+            "before": _shown(stored, name),
+            "after": _shown(saved, name),
+        }
+        for name in TRACED
+        if getattr(stored, name) != getattr(saved, name)
+    ]
+
+
+def _shown(patient: Patient, name: str) -> str:
+    value = getattr(patient, name)
+    if value is None or value == "":
+        return ""
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    if isinstance(value, date):
+        return formats.date_format(value, "j M Y")
+    if Patient._meta.get_field(name).choices:
+        return str(getattr(patient, f"get_{name}_display")())
+    return str(value)
 
 
 # What people write between a phone number's digits, ignored when searching;

@@ -15,9 +15,15 @@ from clinic.models import (
     Appointment,
     ClinicalAccess,
     Consultation,
+    PatientChange,
     screened,
 )
-from clinic.tests.factories import AppointmentFactory, PatientFactory, open_clinic
+from clinic.tests.factories import (
+    AppointmentFactory,
+    PatientFactory,
+    UserFactory,
+    open_clinic,
+)
 from clinic.tests.pages import post_as_page
 
 # A Monday morning in the clinic's zone; the consultation took place last Friday.
@@ -1220,14 +1226,25 @@ def test_the_patient_page_uses_a_fixed_number_of_queries(
     url = patient.get_absolute_url()
 
     _history(patient, practitioner, room, 1)
-    with django_assert_max_num_queries(12):
+    with django_assert_max_num_queries(13):
         small = client.get(url)
     assert len(small.context["consultations"]) == 2
 
     _history(patient, practitioner, room, 6)
-    with django_assert_max_num_queries(12):
+    # And changes of the details, by several members of staff.
+    for n in range(5):
+        PatientChange.objects.create(
+            patient=patient,
+            at=frozen_now,
+            by=UserFactory(),
+            changes=[
+                {"field": "phone", "label": "phone", "before": "", "after": f"{n}"}
+            ],
+        )
+    with django_assert_max_num_queries(13):
         large = client.get(url)
     assert len(large.context["consultations"]) == 9
+    assert len(large.context["changes"]) == 5
     body = large.content.decode()
     # Of the two eligible consultations without a plan, the later one would
     # start it, but its area is in the courses under way.

@@ -11,6 +11,7 @@ from clinic.models import (
     ClosureDay,
     Consultation,
     Patient,
+    PatientChange,
     WorkingHours,
     screened,
 )
@@ -44,6 +45,8 @@ def at(day: date, hour: int, minute: int = 0) -> datetime:
 
 
 THURSDAY = date(2026, 11, 26)
+# A calendar column's empty state: not "Free" in a patient's name (Freeman).
+FREE = '<p class="empty-state small mb-0">Free</p>'
 
 
 def booking_data(who, where, **overrides) -> dict:
@@ -722,6 +725,53 @@ def test_front_desk_edits_a_patient(client, front_desk, patient):
     patient.refresh_from_db()
     assert patient.last_name == "King"
     assert patient.notes == "Prefers mornings."
+
+
+def test_a_change_of_a_patients_details_is_kept_with_who_made_it(
+    client, front_desk, manager, patient, frozen_now
+):
+    """Where emails go is traceable: an address changed and changed back
+    still shows, with who did it and when."""
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_edit", args=[patient.pk])
+    kept = patient.email
+    data = as_posted(client.get(url).context["form"].initial)
+
+    post_as_page(client, url, data | {"email": "elsewhere@example.com"})
+    post_as_page(client, url, as_posted(client.get(url).context["form"].initial))
+    post_as_page(
+        client,
+        url,
+        as_posted(client.get(url).context["form"].initial)
+        | {"email": kept, "skin_type": "3"},
+    )
+
+    first, second = PatientChange.objects.filter(patient=patient).order_by("id")
+    # Saved again unchanged: nothing to keep.
+    assert PatientChange.objects.filter(patient=patient).count() == 2
+    assert (first.by, first.at) == (front_desk, frozen_now)
+    assert first.changes == [
+        {
+            "field": "email",
+            "label": "email",
+            "before": kept,
+            "after": "elsewhere@example.com",
+        }
+    ]
+    assert [c["field"] for c in second.changes] == ["email", "skin_type"]
+    assert second.changes[1]["after"] == "Type III - sometimes burns, tans gradually"
+    page = client.get(patient.get_absolute_url()).content.decode()
+    assert "Details changed: 2 times" in page
+    assert f"Email: “{kept}” → “elsewhere@example.com”" in page
+    # Saved in the settings too, by the manager.
+    client.force_login(manager)
+    manager.is_staff = True
+    manager.save()
+    admin_url = reverse("admin:clinic_patient_change", args=[patient.pk])
+    form = client.get(admin_url).context["adminform"].form
+    client.post(admin_url, as_posted(form.initial) | {"phone": "+44 20 7946 0999"})
+    latest = PatientChange.objects.filter(patient=patient).first()
+    assert (latest.by, latest.changes[0]["field"]) == (manager, "phone")
 
 
 def test_an_edit_refused_names_the_patient_as_saved_not_as_typed(
@@ -2377,10 +2427,10 @@ def test_a_practitioners_week_says_when_they_work_and_free_only_then(
     )
 
     assert "Works 09:00-13:00, 14:00-18:00" in columns[0]
-    assert "Free" in columns[0]
+    assert FREE in columns[0]
     assert "Time off 13:00-18:00: Dentist" in columns[1]
-    assert "Not working" in columns[2] and "Free" not in columns[2]
-    assert "Free" not in columns[6]  # Sunday: closed
+    assert "Not working" in columns[2] and FREE not in columns[2]
+    assert FREE not in columns[6]  # Sunday: closed
 
 
 def test_a_day_that_is_over_is_not_called_free(client, front_desk, practitioner):
@@ -2398,9 +2448,9 @@ def test_a_day_that_is_over_is_not_called_free(client, front_desk, practitioner)
 
     for monday_to_wednesday in columns[:3]:
         assert "Nothing booked" in monday_to_wednesday
-        assert "Free" not in monday_to_wednesday
+        assert FREE not in monday_to_wednesday
     for thursday_to_saturday in columns[3:6]:
-        assert "Free" in thursday_to_saturday
+        assert FREE in thursday_to_saturday
 
 
 def test_a_day_whose_only_appointments_were_cancelled_or_missed_is_still_free(
@@ -2435,9 +2485,9 @@ def test_a_day_whose_only_appointments_were_cancelled_or_missed_is_still_free(
             date="2026-11-30",
         )
 
-    assert "Cancelled" in columns[1] and "Free" in columns[1]
-    assert "Free" in columns[2]
-    assert "Free" not in columns[3]
+    assert "Cancelled" in columns[1] and FREE in columns[1]
+    assert FREE in columns[2]
+    assert FREE not in columns[3]
 
 
 def test_the_day_calendar_says_who_is_not_working_or_away_rather_than_nothing_booked(
@@ -2516,8 +2566,8 @@ def test_time_off_in_several_rows_over_all_working_hours_is_away(
     week = calendar_columns(
         client, "clinic:calendar_week", practitioner=practitioner.pk, date="2026-11-30"
     )
-    assert "Away" in week[1] and "Free" not in week[1]
-    assert "Away" in week[4] and "Free" not in week[4]
+    assert "Away" in week[1] and FREE not in week[1]
+    assert "Away" in week[4] and FREE not in week[4]
 
     ClosureDay.objects.create(date=tuesday, reason="Staff training")
     [column] = calendar_columns(client, "clinic:calendar_day", date=tuesday.isoformat())
@@ -2547,7 +2597,7 @@ def test_a_practitioners_day_away_is_not_free(client, front_desk, practitioner):
 
     assert "Time off all day: Holiday" in monday_column
     assert "Away" in monday_column
-    assert "Free" not in monday_column
+    assert FREE not in monday_column
 
 
 @pytest.mark.parametrize("until", [time(0), time(23, 59)])
@@ -2614,7 +2664,7 @@ def test_a_practitioner_away_for_all_their_hours_is_not_free(
     )[2]
 
     assert "Time off 08:00-19:00: Training" in column
-    assert "Away" in column and "Free" not in column
+    assert "Away" in column and FREE not in column
 
 
 def test_a_rooms_week_is_free_whenever_the_clinic_is_open(client, front_desk, room):
@@ -2627,7 +2677,7 @@ def test_a_rooms_week_is_free_whenever_the_clinic_is_open(client, front_desk, ro
         client, "clinic:calendar_week", room=room.pk, date="2026-11-30"
     )
 
-    assert "Free" in columns[2]
+    assert FREE in columns[2]
     assert not any("Not working" in column for column in columns)
 
 

@@ -101,6 +101,7 @@ def patient_edit(request: HttpRequest, pk: int) -> HttpResponse:
                 form.save(commit=False),
                 seen=form.cleaned_data["seen"],
                 keep_stored_consent=form.consent_left_as_shown,
+                by=request.user,
             )
         except services.StalePage as error:
             # Their page showed the details as they were: show today's, with
@@ -150,6 +151,10 @@ def _patient_panels(request: HttpRequest, patient: Patient) -> str:
     return format_html_join("", "{}", ((html,) for html in rendered if html))
 
 
+# The latest changes of a patient's details the page lists.
+CHANGES_SHOWN = 30
+
+
 @staff_view("clinic.view_patient")
 @require_safe
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -172,5 +177,8 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
                 "appointment__practitioner__user", "decided_by"
             ).order_by("-appointment__start"),
             "panels": _patient_panels(request, patient),
+            # Who changed the details, and from what (the latest first).
+            "changes": list(patient.changes.select_related("by")[:CHANGES_SHOWN]),
+            "changes_shown": CHANGES_SHOWN,
         },
     )
