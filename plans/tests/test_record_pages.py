@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
-from clinic.models import Appointment, ClinicalAccess, Consultation
+from clinic.models import Appointment, ClinicalAccess, Consultation, Practitioner
 from clinic.services import check_in_appointment, consultation_in_force
 from clinic.tests.factories import AppointmentFactory, PatientFactory
 from clinic.tests.pages import hidden_value, post_as_page
@@ -1222,6 +1222,23 @@ def amended_by_a_colleague(client, colleague, session, seen: int) -> None:
             areas=FACES, device="Dermapen 4 (serial 99)", reason="Serial.", seen=seen
         ),
     )
+
+
+def test_a_record_names_who_signed_and_amended_it_as_the_pages_name_them(
+    client, practitioner, other_practitioner, signed_today
+):
+    """ "Dr Priya Patel", as everywhere else, not "Priya Patel"."""
+    Practitioner.objects.filter(pk__in=[practitioner.pk, other_practitioner.pk]).update(
+        title=Practitioner.Title.PHYSICIAN
+    )
+    amended_by_a_colleague(client, other_practitioner, signed_today, 0)
+
+    page = client.get(record_url(signed_today)).content.decode()
+
+    practitioner.refresh_from_db()
+    other_practitioner.refresh_from_db()
+    assert f"by {practitioner}" in page and str(practitioner).startswith("Dr ")
+    assert f"by {other_practitioner}: Serial." in page
 
 
 def test_two_amendments_from_forms_opened_together_dont_undo_each_other(

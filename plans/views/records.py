@@ -67,8 +67,12 @@ def _day(session: TreatmentSession) -> str:
 def _record_for(session: TreatmentSession) -> SessionRecord:
     record = (
         SessionRecord.objects.filter(session=session)
-        .select_related("numbing_agent", "signed_by", "last_saved_by__practitioner")
-        .prefetch_related("areas", "products_after", "amendments__by")
+        .select_related(
+            "numbing_agent",
+            "signed_by__practitioner",
+            "last_saved_by__practitioner",
+        )
+        .prefetch_related("areas", "products_after", "amendments__by__practitioner")
         .first()
     )
     if record is None:
