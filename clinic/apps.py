@@ -1,5 +1,6 @@
 from axes.apps import AppConfig as AxesConfig
 from django.apps import AppConfig
+from django.contrib.auth.apps import AuthConfig
 from django.utils.translation import gettext_lazy
 
 
@@ -7,7 +8,7 @@ class ClinicConfig(AppConfig):
     # The app's own, among the configurations this module holds.
     default = True
     name = "clinic"
-    verbose_name = "Clinic"
+    verbose_name = gettext_lazy("Patients, staff, rooms and hours")
 
     def ready(self) -> None:
         from clinic import checks  # noqa: F401 - registers the system checks
@@ -20,6 +21,13 @@ class SignInPausesConfig(AxesConfig):
     pages call it rather than by the package's name."""
 
     verbose_name = gettext_lazy("Sign-in pauses")
+
+
+class StaffAccountsConfig(AuthConfig):
+    """Django's accounts and groups, headed as the manager's Today page calls
+    them rather than "Authentication and authorization"."""
+
+    verbose_name = gettext_lazy("Staff accounts and roles")
 
 
 def _choice_errors_without_the_value() -> None:

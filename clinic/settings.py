@@ -80,7 +80,8 @@ INSTALLED_APPS = [
     "plans",
     "aftercare",
     "django.contrib.admin",
-    "django.contrib.auth",
+    # Django's accounts, under the name the settings show them by.
+    "clinic.apps.StaffAccountsConfig",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",

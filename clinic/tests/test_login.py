@@ -121,6 +121,15 @@ def test_a_manager_lifts_a_colleagues_sign_in_pause(
     settings_index = desk.get(reverse("admin:index")).content.decode()
     assert ">Sign-in pauses</a>" in settings_index
     assert "Axes" not in settings_index
+    # And the rest as the manager's Today page names them.
+    for heading in (
+        "Staff accounts and roles",
+        "Patient emails",
+        "Treatment plans, protocols and products",
+        "Numbing agents and products",
+    ):
+        assert heading in settings_index
+    assert "Authentication and Authorization" not in settings_index
 
     lifted = desk.post(
         reverse("admin:axes_accessattempt_delete", args=[attempt.pk]),

@@ -33,6 +33,8 @@ class Product(models.Model):
 
     class Meta:
         ordering = ["category", "name"]
+        # As the manager's Today page lists them.
+        verbose_name_plural = _("numbing agents and products")
         constraints = [
             # One spelling per product: "lidocaine 4% CREAM" is "Lidocaine 4% cream".
             models.UniqueConstraint(
