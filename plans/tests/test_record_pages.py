@@ -776,11 +776,12 @@ def test_a_later_consultation_saying_nothing_new_adds_no_warning(
     assert "A later consultation" not in client.get(record_url(today)).content.decode()
 
 
-def test_a_record_opened_before_the_booked_end_ends_now_not_ahead(
+def test_a_record_signed_before_the_end_it_was_given_ends_when_signed(
     client, practitioner, front_desk, plan, room, course, frozen_now
 ):
-    """Seen early and signed straight after: the booked length would end the
-    session after now, which signing refuses."""
+    """Seen early and signed straight after: the booking's length would end
+    the session after now. Left as given, the end is when it was signed; an end
+    typed in is kept, and refused when ahead."""
     late = add_session(plan, at(TODAY, 16, 30), room)
     check_in_appointment(
         appointment=late.appointment,
@@ -788,11 +789,30 @@ def test_a_record_opened_before_the_booked_end_ends_now_not_ahead(
         now=frozen_now - timedelta(minutes=25),
     )
     client.force_login(practitioner.user)
-
-    form = client.get(record_url(late)).context["form"]
-
+    url = record_url(late)
+    form = client.get(url).context["form"]
     assert form.initial["started_at"] == at(TODAY, 14, 35)
-    assert form.initial["ended_at"] == at(TODAY, 15)
+    assert form.initial["ended_at"] == at(TODAY, 15, 35)
+    times = {"started_at": "2026-11-24T14:35"}
+
+    typed_ahead = post_as_page(
+        client, url, record_data(action="sign", ended_at="2026-11-24T15:40") | times
+    )
+    signed = post_as_page(
+        client,
+        url,
+        record_data(action="sign", ended_at="2026-11-24T15:35") | times,
+        follow=True,
+    )
+
+    assert "can&#x27;t be in the future" in typed_ahead.content.decode()
+    record = SessionRecord.objects.get(session=late)
+    assert record.is_signed
+    assert record.ended_at == frozen_now
+    assert any(
+        "It is recorded as ending at 15:00, when it was signed" in m
+        for m in messages_of(signed)
+    )
 
 
 def test_a_patient_checked_in_early_is_signed_off_early(

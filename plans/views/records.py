@@ -89,13 +89,29 @@ def _check_signer(user) -> None:
 DRAFT_BEFORE_PHOTO = "X-Draft-Before-Photo"
 
 
+def _ended_when_signed(record: SessionRecord, form: RecordForm) -> bool:
+    """Signed before the end the page gave (the booking's, or a draft's) and
+    left as given: the session ends now, which is set on ``record``. An end
+    typed in is kept, to be refused if ahead."""
+    now = timezone.now().replace(second=0, microsecond=0)
+    if (
+        "ended_at" in form.changed_data
+        or record.started_at is None
+        or record.ended_at is None
+        or not record.started_at < now < record.ended_at
+    ):
+        return False
+    record.ended_at = now
+    return True
+
+
 def _record_initial(
     record: SessionRecord, session: TreatmentSession, previous: SessionRecord | None
 ) -> dict:
     """The record form's first values: a record not saved yet starts at the
-    booking's times (or the check-in, when seen early), ending no later than
-    now (signed straight after a session that ran short, the booking's end
-    would still be ahead), and with the previous session's device and numbing."""
+    booking's times (or the check-in, when seen early), and with the previous
+    session's device and numbing. Signed before that end, it ends when signed
+    (see _ended_when_signed)."""
     appointment = session.appointment
     initial = {"seen": records.seen_stamp(record, appointment)}
     if record.pk:
@@ -106,9 +122,6 @@ def _record_initial(
         # Seen early: the session began about when the patient came.
         start = checked_in.replace(second=0, microsecond=0)
     end = start + (appointment.end - appointment.start)
-    now = timezone.now().replace(second=0, microsecond=0)
-    if start < now < end:
-        end = now
     initial |= {
         "started_at": timezone.localtime(start),
         "ended_at": timezone.localtime(end),
@@ -250,11 +263,14 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
             # Who wrote the draft as the page showed it (a save since is
             # refused as stale): a colleague's draft is signed once read.
             drafted_by, drafted_at = record.last_saved_by, record.updated_at
+            signing = request.POST.get("action") == "sign"
+            typed_record = form.save(commit=False)
+            ended_now = signing and _ended_when_signed(typed_record, form)
             try:
                 # Save and sign together: a refused signature saves nothing.
                 with transaction.atomic():
                     saved = records.save_record(
-                        record=form.save(commit=False),
+                        record=typed_record,
                         entries=entries,
                         products=list(form.cleaned_data["products_after"]),
                         seen=form.cleaned_data["seen"],
@@ -299,6 +315,16 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                             "be added, and one removed with a reason."
                         ),
                     )
+                    if ended_now:
+                        messages.info(
+                            request,
+                            _(
+                                "It is recorded as ending at %(end)s, when it was "
+                                "signed: the end the page gave was still ahead. "
+                                "Amend it if the session ended earlier."
+                            )
+                            % {"end": f"{timezone.localtime(saved.ended_at):%H:%M}"},
+                        )
                 else:
                     messages.success(request, _("Draft saved."))
                 if request.headers.get(DRAFT_BEFORE_PHOTO):
