@@ -22,12 +22,14 @@ from django.utils.translation import gettext_lazy as _lazy
 
 from aftercare.calendar import calendar_files
 from aftercare.models import (
+    ONLY_IN,
     PLACEHOLDER,
     TRANSACTIONAL,
     CopyReason,
     Kind,
     Reminder,
     ReminderRule,
+    placeholders_for,
 )
 from clinic.models import Appointment, Practitioner, Room
 from clinic.services.consultations import consultation_in_force
@@ -228,10 +230,12 @@ def reminder_message(
     ``in_place``: what was booked in place of a cancelled appointment (by the
     cancelled one), which a cancellation names beside it."""
     now = now or timezone.now()
+    own = placeholders_for(reminder.kind)
     values = _values(
         reminder,
         hide_clinical=hide_clinical,
         with_medication=rule is not None
+        and "medication_note" in own
         and "medication_note" in f"{rule.subject}{rule.body}",
         now=now,
     )
@@ -251,6 +255,9 @@ def reminder_message(
         if all(booked_instead.get(a.pk) for a in appointments)
         else _("To book again, please call us on %(phone)s.")
     ) % {"phone": settings.CLINIC_PHONE}
+    # Another kind's placeholder, in a text saved before each kind had its own
+    # (a reminder to stop a medication "now", to "book again"), says nothing.
+    values |= {name: "" for name in ONLY_IN if name not in own}
     subject = fill(rule.subject, values) if rule else reminder.get_kind_display()
     text = fill(rule.body, values) if rule else ""
     if reminder.copy_reason == CopyReason.MEDICATION_CHANGED:

@@ -906,6 +906,32 @@ def test_pre_care_asks_to_stop_the_topical_medication_recorded_at_consultation(
         assert "Please stop" not in text_of(message)
 
 
+def test_a_reminder_saved_with_another_kinds_placeholders_says_nothing_of_them(
+    practitioner, patient, room, dispatch, mailoutbox
+):
+    """A text saved before each kind had its own placeholders: the reminder
+    doesn't ask to stop a medication now, nor to book again."""
+    ReminderRule.objects.filter(kind=Kind.REMINDER).update(
+        body="See you {date}.\n{medication_note}\n{rebook_note}"
+    )
+    plan = make_plan(
+        practitioner, patient=patient, consultation__topical_medication="tretinoin"
+    )
+    session = add_session(plan, NEXT_THURSDAY, room)
+    services.plan_booking([session.appointment], now=NOW)
+
+    dispatch(NEXT_THURSDAY - 5 * DAY)
+    dispatch(NEXT_THURSDAY - DAY)
+
+    [reminder] = [m for m in mailoutbox if "See you" in text_of(m)]
+    assert "tretinoin" not in text_of(reminder)
+    assert "book again" not in text_of(reminder)
+    assert "{" not in text_of(reminder)
+    # The pre-care, whose own it is, still names it.
+    [pre_care] = [m for m in mailoutbox if m.subject.startswith("Getting ready")]
+    assert "Please stop tretinoin" in text_of(pre_care)
+
+
 def test_pre_care_names_the_medication_of_the_latest_consultation(
     practitioner, patient, room, dispatch, mailoutbox
 ):
