@@ -378,9 +378,10 @@ class Reminder(models.Model):
     skip_reason = models.CharField(max_length=200, blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)
     message_id = models.CharField(max_length=200, blank=True)
-    # The address it went to (or may have gone to, when unknown), kept as it was
-    # then: a patient's address may change later, and staff see where each email
-    # really went.
+    # The address it went to, or was last tried at (refused, to be tried again,
+    # unknown), kept as it was then: a patient's address may change later, and
+    # staff see where each email really went. "" for one never tried, and for
+    # those sent before addresses were kept.
     sent_to = models.EmailField(_("sent to"), blank=True, editable=False)
     # Other appointments the email is about (a whole series' confirmation).
     series = models.JSONField(default=list, blank=True)

@@ -359,6 +359,8 @@ def _send_batch(
                 logger.exception("Could not write email %s", reminder.pk)
                 _retry(reminder, f"{type(exc).__name__}: {exc}", now, report)
                 continue
+            # Where it goes, kept whatever comes of it (sent, refused, unknown).
+            reminder.sent_to = message.to[0]
             try:
                 message.send()
             except smtplib.SMTPRecipientsRefused as exc:
@@ -384,12 +386,10 @@ def _send_batch(
                 # Stopped part-way by something unforeseen: it may have gone
                 # out. Never resent silently: staff check it.
                 logger.exception("Sending email %s stopped", reminder.pk)
-                reminder.sent_to = message.to[0]
                 _unknown(reminder, f"{type(exc).__name__}: {exc}", now, report)
                 connection.close()
             else:
                 reminder.message_id = message_id
-                reminder.sent_to = message.to[0]
                 sent.append(reminder)
             renewed_at = _renew_lease(to_send[index + 1 :], now, started, renewed_at)
     finally:
@@ -591,6 +591,7 @@ def _unknown(
 def _fail(reminder: Reminder, error: str, now: datetime) -> None:
     Reminder.objects.filter(pk=reminder.pk, status=Status.SENDING).update(
         status=Status.FAILED,
+        sent_to=reminder.sent_to,
         attempts=reminder.attempts + 1,
         last_error=error[:2000],
         lease_until=None,
@@ -610,6 +611,7 @@ def _retry(
         return
     Reminder.objects.filter(pk=reminder.pk, status=Status.SENDING).update(
         status=Status.SCHEDULED,
+        sent_to=reminder.sent_to,
         attempts=attempts,
         next_attempt_at=now + backoff(tries),
         last_error=error[:2000],

@@ -1472,6 +1472,8 @@ def test_a_refused_address_or_a_550_fails_at_once(
     assert report.failed == 1
     assert (confirmation.status, confirmation.attempts) == (Status.FAILED, 1)
     assert error in confirmation.last_error
+    # The address refused is kept, whatever the patient's address becomes.
+    assert confirmation.sent_to == confirmation.patient.email != ""
     assert dispatch(NOW + HOUR).claimed == 0
 
 

@@ -529,6 +529,10 @@ def test_staff_see_the_address_an_email_went_to_when_the_patients_changed_since(
     original = client.get(confirmation.get_absolute_url()).content.decode()
     assert f"&lt;{kept}&gt;" in original
     assert "the address it went to" not in original
+    # One sent before addresses were kept says it shows today's.
+    Reminder.objects.filter(pk=confirmation.pk).update(sent_to="")
+    older = client.get(confirmation.get_absolute_url()).content.decode()
+    assert "the address it went to was not kept then" in older
 
 
 def test_a_copy_sent_because_the_medication_changed_says_so(as_user, confirmation):
