@@ -1,13 +1,14 @@
 """One-click unsubscribe: signed links that name one patient and need no login."""
 
+from copy import copy
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core import signing
 from django.db import transaction
-from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from aftercare.models import (
     Kind,
@@ -17,6 +18,7 @@ from aftercare.services.outbox import why_not_resend
 from aftercare.services.planning import nudge, one_email_each, versions_of
 from aftercare.services.told import told_places
 from clinic.models import Appointment, Patient
+from clinic.services import keep_change
 
 UNSUBSCRIBE_SALT = "aftercare.unsubscribe"
 UNSUBSCRIBE_MAX_AGE = timedelta(days=400)
@@ -56,9 +58,21 @@ def unsubscribe(patient: Patient, *, now: datetime | None = None) -> None:
     Once more (a mail scanner repeating the one-click request, say) changes
     nothing: the time the patient stopped their emails stays the first."""
     now = now or timezone.now()
-    Patient.objects.filter(
-        Q(email_consent=True) | Q(unsubscribed_at__isnull=True), pk=patient.pk
-    ).update(email_consent=False, unsubscribed_at=now, updated_at=now)
+    stored = Patient.objects.select_for_update().filter(pk=patient.pk).first()
+    if stored is not None and (stored.email_consent or stored.unsubscribed_at is None):
+        Patient.objects.filter(pk=patient.pk).update(
+            email_consent=False, unsubscribed_at=now, updated_at=now
+        )
+        after = copy(stored)
+        after.email_consent = False
+        # In the patient's history beside the desk's changes.
+        keep_change(
+            stored,
+            after,
+            by=None,
+            now=now,
+            how=_("the patient, through the link in an email"),
+        )
     Reminder.objects.filter(patient=patient, status=Status.SCHEDULED).update(
         status=Status.CANCELLED, skip_reason=UNSUBSCRIBED, updated_at=now
     )

@@ -16,7 +16,7 @@ from django.utils.html import escape
 from aftercare import services
 from aftercare.models import CopyReason, Kind, Reminder, ReminderRule
 from aftercare.views import NewestFirstPage
-from clinic.models import CONTRAINDICATIONS, Appointment, Patient
+from clinic.models import CONTRAINDICATIONS, Appointment, Patient, PatientChange
 from clinic.services import (
     book_appointment,
     cancel_appointment,
@@ -920,6 +920,19 @@ def test_a_repeated_one_click_unsubscribe_keeps_the_time_the_patient_stopped(
     assert response.status_code == 200
     patient.refresh_from_db()
     assert (patient.email_consent, patient.unsubscribed_at) == (False, NOW)
+    # Once in the patient's history, as the patient's own doing.
+    [change] = PatientChange.objects.filter(patient=patient)
+    assert (change.by, change.how, change.at) == (
+        None,
+        "the patient, through the link in an email",
+        NOW,
+    )
+    assert change.changes[0] | {"label": ""} == {
+        "field": "email_consent",
+        "label": "",
+        "before": "yes",
+        "after": "no",
+    }
 
 
 def test_a_patient_who_unsubscribed_gets_no_email_for_a_new_booking(

@@ -336,6 +336,9 @@ class PatientChange(models.Model):
         null=True,
         blank=True,
     )
+    # How it came about, besides a member of staff's edit: "at a consultation",
+    # "through the link in an email" (the patient's unsubscribe, with no ``by``).
+    how = models.CharField(max_length=200, blank=True)
     # [{"field": "email", "before": "...", "after": "..."}], as the pages show
     # the values (a choice's label, a date as "2 Jul 1992").
     changes = models.JSONField()

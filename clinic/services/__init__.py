@@ -60,6 +60,7 @@ from clinic.services.consultations import (
 from clinic.services.history import history_of
 from clinic.services.patients import (
     hold_registration_lock,
+    keep_change,
     save_patient_details,
     search_patients,
     search_words,
@@ -108,6 +109,7 @@ __all__ = [
     "notify",
     "record_consultation",
     "reschedule_appointment",
+    "keep_change",
     "save_patient_details",
     "search_patients",
     "search_words",

@@ -1,6 +1,7 @@
 """Consultations and the log of who opened a patient's clinical record."""
 
 from collections.abc import Iterable
+from copy import copy
 from datetime import datetime
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -22,6 +23,7 @@ from clinic.roles import is_practitioner, staff_name
 from clinic.scheduling import when_text
 from clinic.services.booking import notify
 from clinic.services.changes import _locked, _refuse, complete_appointment
+from clinic.services.patients import keep_change
 from clinic.services.stale import check_seen
 
 WRITTEN_BY_PRACTITIONER = _lazy(
@@ -136,8 +138,11 @@ def record_consultation(
         and appointment.patient.skin_type != consultation.skin_type
         and not _later_skin_type_recorded(consultation, appointment)
     ):
-        appointment.patient.skin_type = consultation.skin_type
-        appointment.patient.save(update_fields=["skin_type", "updated_at"])
+        patient = appointment.patient
+        before = copy(patient)
+        patient.skin_type = consultation.skin_type
+        patient.save(update_fields=["skin_type", "updated_at"])
+        keep_change(before, patient, by=by, now=now, how=_("at a consultation"))
     return consultation
 
 

@@ -83,17 +83,32 @@ def save_patient_details(
         # unsubscribe since the page was opened is kept).
         patient.unsubscribed_at = None if gave_consent else stored.unsubscribed_at
     patient.save()
-    changes = _changes(stored, patient) if stored is not None else []
-    if changes:
-        PatientChange.objects.create(
-            patient=patient, at=now or timezone.now(), by=by, changes=changes
-        )
+    if stored is not None:
+        keep_change(stored, patient, by=by, now=now or timezone.now())
     if gave_consent:
         for path in settings.CLINIC_PATIENT_LISTENERS:
             import_string(path)(
                 event="consent_given", patient=patient, now=now or timezone.now()
             )
     return patient
+
+
+def keep_change(
+    before: Patient,
+    after: Patient,
+    *,
+    by: AbstractBaseUser | None,
+    now: datetime,
+    how: str = "",
+) -> None:
+    """Keep what changed of the traced details between two versions of the
+    patient as a PatientChange (nothing when nothing did): inside the
+    transaction that saves ``after``."""
+    changes = _changes(before, after)
+    if changes:
+        PatientChange.objects.create(
+            patient=after, at=now, by=by, how=how, changes=changes
+        )
 
 
 def _changes(stored: Patient, saved: Patient) -> list[dict[str, str]]:

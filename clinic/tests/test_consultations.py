@@ -139,6 +139,10 @@ def test_the_patients_skin_type_follows_the_consultation(
     post_as_page(client, record_url(visit), consultation_data(skin_type="5"))
     patient.refresh_from_db()
     assert patient.skin_type == 5
+    # In the patient's history of details, with who and how.
+    [change] = PatientChange.objects.filter(patient=patient)
+    assert (change.by, change.how) == (practitioner.user, "at a consultation")
+    assert change.changes[0]["after"] == "Type V - very rarely burns, tans darkly"
 
 
 def test_an_older_consultation_edited_leaves_the_latest_skin_type(
