@@ -8,7 +8,7 @@ from django.utils import timezone
 from playwright.sync_api import expect
 
 from clinic.models import Patient
-from clinic.tests.factories import PatientFactory
+from clinic.tests.factories import PatientFactory, open_clinic
 from plans.models import Photo, SessionRecord
 from plans.tests.record_factories import add_session, image_bytes, make_plan, signed
 
@@ -232,4 +232,30 @@ def test_an_error_of_the_whole_form_is_read_out_with_the_field_focused(tab, fron
     )
     assert "is registered already" in read_out
     assert "already" in tab.page.locator(f"[id='{described[-1]}']").inner_text()
+    assert tab.errors == []
+
+
+def test_enter_in_a_proposed_row_checks_the_rows_again(
+    tab, front_desk, practitioner, room
+):
+    """Not "Propose dates" (the form's first button), which would drop what
+    was typed in the rows."""
+    open_clinic(practitioner)
+    plan = make_plan(practitioner, planned=3)
+    first = timezone.localdate() + timedelta(days=7)
+    while first.weekday() > 4:
+        first += timedelta(days=1)
+    tab.sign_in("frontdesk", "correct horse battery staple")
+    tab.open(f"/plans/{plan.pk}/book/")
+    tab.field("First session").fill(first.isoformat())
+    tab.field("Time").fill("10:00")
+    tab.page.get_by_role("button", name="Propose dates").click()
+    second_time = tab.page.locator("input[name$='-time']").nth(1)
+    expect(second_time).to_have_value("10:00")
+
+    second_time.fill("14:00")
+    second_time.press("Enter")
+
+    tab.page.wait_for_load_state()
+    expect(tab.page.locator("input[name$='-time']").nth(1)).to_have_value("14:00")
     assert tab.errors == []

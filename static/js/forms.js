@@ -165,3 +165,23 @@ window.addEventListener("pageshow", () => {
     shown.focus({ preventScroll: true });
   }
 })();
+
+// Enter in a field of a part of a form that has its own button (the rows of a
+// proposed series: "Check again") presses that button, not the form's first.
+document.addEventListener("keydown", (event) => {
+  const field = event.target;
+  if (event.key !== "Enter" || !field.matches || !field.matches("input, select")) {
+    return;
+  }
+  const part = field.closest("[data-enter-clicks]");
+  const button =
+    part &&
+    field.form &&
+    field.form.querySelector(
+      `button[name="action"][value="${part.dataset.enterClicks}"]`,
+    );
+  if (button) {
+    event.preventDefault();
+    button.click();
+  }
+});
