@@ -259,3 +259,17 @@ def test_enter_in_a_proposed_row_checks_the_rows_again(
     tab.page.wait_for_load_state()
     expect(tab.page.locator("input[name$='-time']").nth(1)).to_have_value("14:00")
     assert tab.errors == []
+
+
+def test_picking_a_practitioner_on_a_rooms_week_shows_the_practitioners(
+    tab, front_desk, practitioner, room
+):
+    tab.sign_in("frontdesk", "correct horse battery staple")
+    tab.open(f"/calendar/week/?room={room.pk}")
+
+    tab.page.get_by_label("Practitioner").select_option(str(practitioner.pk))
+    tab.page.get_by_role("button", name="Show").click()
+
+    expect(tab.page).to_have_url(re.compile(rf"practitioner={practitioner.pk}&room=&"))
+    expect(tab.page.locator("h1")).to_contain_text(str(practitioner))
+    assert tab.errors == []

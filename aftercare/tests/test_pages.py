@@ -1,5 +1,6 @@
 """The outbox pages for staff, and the one-click unsubscribe page for patients."""
 
+import re
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -111,7 +112,9 @@ def test_the_outbox_sends_a_failed_email_to_its_page_to_check_before_resending(
     outbox = as_user("front_desk").get(reverse("aftercare:outbox")).content.decode()
     page = as_user("front_desk").get(preview).content.decode()
 
-    assert f'href="{preview}">Check</a>' in outbox
+    assert re.search(
+        rf'href="{re.escape(preview)}" aria-label="Check the [^"]+">Check</a>', outbox
+    )
     assert reverse("aftercare:resend", args=[confirmation.pk]) not in outbox
     assert reverse("aftercare:resend", args=[confirmation.pk]) in page
     assert ">Close</button>" in page
@@ -1376,6 +1379,10 @@ def test_an_email_cancelled_from_the_patients_page_says_who_cancelled_it(
     front_desk.first_name, front_desk.last_name = "Fran", "Desk"
     front_desk.save()
     client = as_user("front_desk")
+    # Each row's button says which email it cancels (a list of them reads
+    # "Cancel" twelve times otherwise).
+    page = client.get(patient.get_absolute_url()).content.decode()
+    assert 'aria-label="Cancel the appointment reminder email due ' in page
 
     response = client.post(
         reverse("aftercare:cancel", args=[reminder.pk]),

@@ -220,6 +220,20 @@ class CalendarForm(forms.Form):
             raise forms.ValidationError(_("Pick a date within five years."))
         return day
 
+    def clean(self):
+        data = super().clean()
+        if data.get("practitioner") and data.get("room"):
+            # A week is one or the other (the page's script clears the other
+            # when one is picked): the practitioner's, said so.
+            data["room"] = None
+            raise forms.ValidationError(
+                _(
+                    "Pick a practitioner or a room, not both: showing the "
+                    "practitioner's week."
+                )
+            )
+        return data
+
 
 class BookFromCalendarForm(forms.Form):
     """A day picked on a calendar to book a consultation on, with whom or

@@ -2402,6 +2402,29 @@ def calendar_columns(client, name: str, **params) -> list[str]:
     return page.split('<section class="calendar-col')[1:]
 
 
+def test_a_week_asked_for_a_practitioner_and_a_room_is_the_practitioners(
+    client, front_desk, practitioner, other_practitioner, room, frozen_now
+):
+    """Both in the address (a room's week, then a practitioner picked): the
+    practitioner's week, saying so, its cards naming rooms."""
+    AppointmentFactory(practitioner=practitioner, room=room, start=at(THURSDAY, 10))
+    AppointmentFactory(
+        practitioner=other_practitioner, room=room, start=at(THURSDAY, 12)
+    )
+    client.force_login(front_desk)
+
+    page = client.get(
+        reverse("clinic:calendar_week"),
+        {"practitioner": practitioner.pk, "room": room.pk, "date": "2026-11-26"},
+    ).content.decode()
+
+    assert "Pick a practitioner or a room, not both" in page
+    assert f"<h1 class=\"h3 mb-0\">{practitioner}:" in page
+    thursday = page.split('<section class="calendar-col')[4]
+    assert thursday.count('class="appt ') == 1
+    assert f"Consultation · {room}" in thursday
+
+
 def test_a_practitioners_week_says_when_they_work_and_free_only_then(
     client, front_desk, practitioner
 ):

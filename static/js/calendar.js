@@ -28,3 +28,13 @@ function showToday() {
   week.scrollLeft = fitting.length ? Math.max(...fitting) : Math.min(wanted, furthest);
 }
 document.addEventListener("DOMContentLoaded", showToday);
+
+// A week is a practitioner's or a room's: picking one clears the other, so
+// "Show" shows what was picked.
+document.addEventListener("change", (event) => {
+  const picked = event.target;
+  const other = { practitioner: "room", room: "practitioner" }[picked.name];
+  if (other && picked.value && picked.form && picked.form.elements[other]) {
+    picked.form.elements[other].value = "";
+  }
+});
