@@ -398,6 +398,11 @@ class CancelSessionForm(HiddenErrorsShown, forms.Form):
     )
     replace = forms.BooleanField(
         label=gettext_lazy("Book a replacement session at the end of the course"),
+        help_text=gettext_lazy(
+            "At the plan's spacing after its last booked session, with that "
+            "session's practitioner: the message after cancelling says when, "
+            "with whom and where."
+        ),
         required=False,
     )
     # The session as the page showed it (services.session_seen).

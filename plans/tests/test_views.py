@@ -2108,9 +2108,10 @@ def test_cancelling_a_session_with_a_replacement_at_the_end(
     assert replacement.replaces == sessions[3]
     assert replacement.appointment.start == at(date(2027, 5, 11), 10)
     assert replacement.appointment.status == Appointment.Status.BOOKED
+    booked = replacement.appointment
     assert (
-        "Session cancelled; a replacement is booked for Tue 11 May 2027, 10:00."
-        in messages_of(response)
+        "Session cancelled; a replacement is booked for Tue 11 May 2027, 10:00 "
+        f"with {booked.practitioner} in {booked.room}." in messages_of(response)
     )
     assert "in place of 16 Feb" in response.content.decode()
 

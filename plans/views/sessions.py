@@ -296,8 +296,15 @@ def session_cancel(request: HttpRequest, pk: int) -> HttpResponse:
                 when = timezone.localtime(replacement.appointment.start)
                 messages.success(
                     request,
-                    _("Session cancelled; a replacement is booked for %(when)s.")
-                    % {"when": when_text(when)},
+                    _(
+                        "Session cancelled; a replacement is booked for %(when)s "
+                        "with %(who)s in %(room)s."
+                    )
+                    % {
+                        "when": when_text(when),
+                        "who": replacement.appointment.practitioner,
+                        "room": replacement.appointment.room,
+                    },
                 )
             else:
                 messages.success(request, _("Session cancelled."))
