@@ -273,3 +273,17 @@ def test_picking_a_practitioner_on_a_rooms_week_shows_the_practitioners(
     expect(tab.page).to_have_url(re.compile(rf"practitioner={practitioner.pk}&room=&"))
     expect(tab.page.locator("h1")).to_contain_text(str(practitioner))
     assert tab.errors == []
+
+
+def test_a_refused_photo_keeps_the_focus_on_why(tab, practitioner, room, tmp_path):
+    """Read out by a screen reader: not lost to a jump down the page."""
+    open_todays_record(tab, practitioner, room, tmp_path)
+    icon = tmp_path / "icon.png"
+    icon.write_bytes(image_bytes("PNG", size=(16, 16)))
+    tab.field("Photo").set_input_files(icon)
+
+    tab.click("Add photo", role="button")
+
+    focused = tab.page.locator(":focus")
+    expect(focused).to_contain_text("too small to show the skin")
+    assert tab.errors == []

@@ -82,7 +82,9 @@ def photo_upload(request: HttpRequest, session_pk: int) -> HttpResponse:
         "refused": refused,
         "choose_again": choose_again,
     }
-    return redirect(f"{url}#add-photo")
+    # No #add-photo: the page's script brings the refusal into view and
+    # focuses it, which a jump to the anchor after it would undo.
+    return redirect(url)
 
 
 # Removing is amending: practitioners only.
