@@ -48,8 +48,25 @@ def clean_person_name(value: str) -> str:
     separate mark, or full-width letters from an input method, give the same
     name (other compatibility forms, such as the apostrophe-like accent in
     D´Angelo, stay as typed). The model's validator checks the rest."""
-    name = unicodedata.normalize("NFC", value).translate(FULL_WIDTH)
+    name = unicodedata.normalize("NFC", value).translate(FULL_WIDTH).translate(UNSEEN)
     return " ".join(name.split())
+
+
+def _name_or_none_seen(value: str) -> str:
+    name = clean_person_name(value)
+    if not name:
+        # Only invisible marks were sent: nothing a person could see was typed.
+        raise forms.ValidationError(
+            _("Remove the control or invisible characters from the name.")
+        )
+    return name
+
+
+# Invisible marks a name copied from a letter or an email carries, which mean
+# nothing in a name and that nobody could find to remove: direction marks, a
+# zero-width space, a soft hyphen, a word joiner, a byte order mark. Taken out
+# quietly; joiners that shape a script's letters (U+200C, U+200D) are not.
+UNSEEN = dict.fromkeys([0x200E, 0x200F, 0x200B, 0x00AD, 0x2060, 0xFEFF], None)
 
 
 class PatientForm(HiddenErrorsShown, forms.ModelForm):
@@ -120,10 +137,10 @@ class PatientForm(HiddenErrorsShown, forms.ModelForm):
             self.fields["seen"].required = False
 
     def clean_first_name(self) -> str:
-        return clean_person_name(self.cleaned_data["first_name"])
+        return _name_or_none_seen(self.cleaned_data["first_name"])
 
     def clean_last_name(self) -> str:
-        return clean_person_name(self.cleaned_data["last_name"])
+        return _name_or_none_seen(self.cleaned_data["last_name"])
 
     def clean_email(self) -> str:
         return self.cleaned_data["email"].strip().lower()
