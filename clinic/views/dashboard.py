@@ -14,6 +14,7 @@ from django.utils import timezone
 from django.utils.html import format_html_join
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_safe
 
 from clinic import roles
@@ -25,7 +26,7 @@ from clinic.models import (
     Practitioner,
     local_midnight,
 )
-from clinic.views.calendar import add_time_off_of_the_day
+from clinic.scheduling.whereabouts import add_time_off_of_the_day
 
 
 @login_required
@@ -58,6 +59,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         )
         context["me"] = practitioner
     if roles.has_role(request.user, roles.MANAGER):
+        closed = ClosureDay.objects.filter(date=today).first()
         by_status = dict(
             todays.order_by()
             .values_list("status")
@@ -93,16 +95,17 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                     .filter(failures__gte=settings.AXES_FAILURE_LIMIT)
                 }
             ),
-            "load": _practitioners_today(today),
-            "closed": ClosureDay.objects.filter(date=today).first(),
+            "closed": closed,
+            "load": _practitioners_today(today, closed=closed is not None),
         }
     return render(request, "clinic/dashboard.html", context)
 
 
-def _practitioners_today(today: date) -> list[Practitioner]:
+def _practitioners_today(today: date, *, closed: bool) -> list[Practitioner]:
     """Each practitioner with their number of appointments today, whether they
-    work today and their time off (three queries). One no longer taking
-    bookings still shows on a day they have appointments."""
+    work today, their time off, and that in words (``status_today``; three
+    queries). One no longer taking bookings still shows on a day they have
+    appointments."""
     practitioners = list(
         Practitioner.objects.select_related("user")
         .annotate(
@@ -118,7 +121,25 @@ def _practitioners_today(today: date) -> list[Practitioner]:
         .filter(Q(is_active=True) | Q(today__gt=0))
     )
     add_time_off_of_the_day(practitioners, today)
+    for practitioner in practitioners:
+        practitioner.status_today = _status_today(practitioner, closed=closed)
     return practitioners
+
+
+def _status_today(practitioner: Practitioner, *, closed: bool) -> str:
+    """Their appointments, or why they have none: not "0 appointments" for
+    someone who isn't in."""
+    if practitioner.today:
+        return ngettext(
+            "%(n)d appointment", "%(n)d appointments", practitioner.today
+        ) % {"n": practitioner.today}
+    if closed:
+        return _("clinic closed")
+    if not practitioner.works_today:
+        return _("not working today")
+    if practitioner.away_all_day:
+        return _("away today")
+    return _("0 appointments")
 
 
 def _today_notices(request: HttpRequest) -> str:
