@@ -396,14 +396,9 @@ def book_appointments(
     if not slots:
         return []
     _lock_calendars([s.practitioner for s in slots], [s.room for s in slots])
-    overrides = _check_all(
-        slots,
-        availability_for(slots),
-        by=booked_by,
-        override_reason=override_reason,
-        now=now,
+    overrides = _refusals(
+        patient, slots, by=booked_by, override_reason=override_reason, now=now
     )
-    check_patients_free([(patient.pk, slot) for slot in slots])
     appointments = []
     for index, (slot, overridden) in enumerate(zip(slots, overrides, strict=True)):
         appointment = Appointment(
@@ -448,14 +443,38 @@ def check_booking(
     """Raise BookingError with what booking the slot would be refused for,
     booking nothing: a page's look before it asks a question that a tick
     answers. Booking checks again, under its locks."""
-    _check_all(
+    _refusals(
+        patient,
         [slot],
-        availability_for([slot]),
         by=booked_by,
         override_reason=override_reason,
         now=now,
+        lock=False,
     )
-    check_patients_free([(patient.pk, slot)], lock=False)
+
+
+def _refusals(
+    patient: Patient,
+    slots: Sequence[Slot],
+    *,
+    by: AbstractBaseUser | None,
+    override_reason: str,
+    now: datetime | None,
+    lock: bool = True,
+) -> list[list[Problem]]:
+    """What book_appointments() checks before it books: every slot against the
+    calendars, then the patient's own appointments (under a lock of the patient,
+    unless ``lock`` is False). Raises BookingError; returns the overridden
+    problems of each slot."""
+    overrides = _check_all(
+        slots,
+        availability_for(slots),
+        by=by,
+        override_reason=override_reason,
+        now=now,
+    )
+    check_patients_free([(patient.pk, slot) for slot in slots], lock=lock)
+    return overrides
 
 
 ANOTHER_CONSULTATION = "another_consultation"

@@ -354,11 +354,12 @@ def record_consent(
     *,
     plan: TreatmentPlan,
     by: AbstractBaseUser,
+    ticked: bool,
     now: datetime | None = None,
-    ticked: bool = True,
 ) -> TreatmentPlan:
-    """Record the patient's consent to the plan. ``ticked``: the page's box
-    saying so was ticked (a button pressed on the way past is no consent)."""
+    """Record the patient's consent to the plan. ``ticked``: the box saying so
+    was ticked (a button pressed on the way past is no consent); asked of every
+    caller."""
     if not is_practitioner(by):
         raise PlanError(_("A practitioner records the patient's consent."))
     plan = TreatmentPlan.objects.select_for_update().get(pk=plan.pk)

@@ -1944,6 +1944,9 @@ def test_signing_a_session_booked_with_a_colleague_asks_that_you_stood_in(
     assert signed.status_code == 302
     record = SessionRecord.objects.get(session=today)
     assert record.signed_by == other_practitioner.user
+    # The record says so, the booking naming the colleague.
+    shown = client.get(url).content.decode()
+    assert f"by {other_practitioner}, in place of {practitioner}, who it was" in shown
 
 
 def test_signing_with_a_form_error_asks_about_the_colleagues_draft_at_once(

@@ -294,7 +294,7 @@ def test_consent_may_be_recorded_with_the_plan_or_later_but_once(practitioner, p
     )
     later = TreatmentPlanFactory(patient=patient)
 
-    record_consent(plan=later, by=practitioner.user, now=NOW)
+    record_consent(plan=later, ticked=True, by=practitioner.user, now=NOW)
 
     assert (with_consent.consent_by, with_consent.consented_at) == (
         practitioner.user,
@@ -303,7 +303,7 @@ def test_consent_may_be_recorded_with_the_plan_or_later_but_once(practitioner, p
     later.refresh_from_db()
     assert (later.consent_by, later.consented_at) == (practitioner.user, NOW)
     with pytest.raises(PlanError, match="Consent is already recorded"):
-        record_consent(plan=later, by=practitioner.user, now=NOW)
+        record_consent(plan=later, ticked=True, by=practitioner.user, now=NOW)
 
 
 def _refer_later(plan: TreatmentPlan) -> None:
@@ -350,7 +350,7 @@ def test_no_consent_nor_booking_while_a_consultation_no_longer_says_eligible(
         assert says in why_on_hold(plan)
 
     with pytest.raises(PlanError, match=says):
-        record_consent(plan=draft, by=practitioner.user, now=NOW)
+        record_consent(plan=draft, ticked=True, by=practitioner.user, now=NOW)
     with pytest.raises(PlanError, match=says):
         book_series(
             plan=consented,
@@ -448,7 +448,7 @@ def test_only_a_practitioner_records_consent(request, patient, who):
     plan = TreatmentPlanFactory(patient=patient)
 
     with pytest.raises(PlanError, match="A practitioner records the patient"):
-        record_consent(plan=plan, by=request.getfixturevalue(who), now=NOW)
+        record_consent(plan=plan, ticked=True, by=request.getfixturevalue(who), now=NOW)
 
     plan.refresh_from_db()
     assert not plan.has_consent
