@@ -2165,6 +2165,22 @@ def test_a_booked_appointment_whose_time_is_over_is_marked_missed_not_cancelled(
     assert mailoutbox == []
 
 
+def test_a_booking_pages_day_from_the_address_is_taken_only_when_it_is_one(
+    client, front_desk, patient, clinic_open, frozen_now
+):
+    client.force_login(front_desk)
+    url = reverse("clinic:appointment_book", args=[patient.pk])
+
+    def first_day(day: str):
+        return client.get(url, {"date": day}).context["form"].initial["date"]
+
+    assert first_day("2026-12-01") == date(2026, 12, 1)
+    tomorrow = first_day("")
+    assert tomorrow > NOW.date()
+    for bad in ("garbage", "2026-13-45", "1999-01-01"):
+        assert first_day(bad) == tomorrow
+
+
 def test_booking_a_second_consultation_points_at_the_first(
     client, front_desk, practitioner, room, patient, frozen_now
 ):
@@ -2869,7 +2885,7 @@ def test_the_patient_list_books_each_patient_on_the_day_picked(
         f"{reverse('clinic:patient_create')}?book=2026-11-27&amp;practitioner=" in body
     )
     form = client.get(booking.replace("&amp;", "&")).context["form"]
-    assert form["date"].value() == "2026-11-27"
+    assert form["date"].value() == date(2026, 11, 27)
     assert str(form["practitioner"].value()) == str(practitioner.pk)
 
 

@@ -1,11 +1,12 @@
 """Booking an appointment and changing it: move, cancel, check in, no-show."""
 
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.dateparse import parse_date
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
@@ -32,13 +33,25 @@ def _get_appointment(pk: int) -> Appointment:
     )
 
 
+def _day_from_address(text: str) -> date | None:
+    """A day given in the address (2026-12-01) from today on, or None for
+    anything else: a link from a calendar is the only way one comes, and a
+    bad or past one is dropped for the usual first day."""
+    try:
+        day = parse_date(text)
+    except ValueError:
+        return None
+    return day if day is not None and day >= timezone.localdate() else None
+
+
 @staff_view("clinic.add_appointment")
 def appointment_book(request: HttpRequest, patient_pk: int) -> HttpResponse:
     patient = get_object_or_404(Patient, pk=patient_pk)
     can_override = services.can_override_hours(request.user)
     initial = {
-        # Tomorrow, or the next day the clinic opens.
-        "date": request.GET.get("date")
+        # The day picked on a calendar, if it is one; else tomorrow, or the
+        # next day the clinic opens.
+        "date": _day_from_address(request.GET.get("date", ""))
         or services.next_open_day(timezone.localdate() + timedelta(days=1)),
         "start_time": request.GET.get("time") or "10:00",
         # A consultation usually takes half an hour.

@@ -337,10 +337,14 @@ class MoveSessionForm(HiddenErrorsShown, forms.Form):
         initial=Scope.THIS,
     )
     room = InUseChoiceField(
-        label=gettext_lazy("Room"),
+        label=gettext_lazy("Room of this session"),
         queryset=Room.objects.filter(is_active=True),
         required=False,
         empty_label=gettext_lazy("Keep the room"),
+        help_text=gettext_lazy(
+            "The following sessions keep theirs: Change from here changes the "
+            "room of every session from one on."
+        ),
     )
     confirmed = forms.BooleanField(
         label=gettext_lazy("I have checked the spacing; move anyway"), required=False
