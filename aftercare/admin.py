@@ -9,6 +9,7 @@ from django.utils.translation import ngettext
 from aftercare import services
 from aftercare.models import (
     AFTERCARE,
+    ONLY_IN,
     PLACEHOLDERS,
     TRANSACTIONAL,
     Kind,
@@ -85,7 +86,7 @@ class ReminderRuleAdmin(ShowsSavedValues, RefusesStaleEdits, admin.ModelAdmin):
     # Switched on and off on each rule's page, which refuses a save from a page
     # opened before a colleague's: ticks on the list would silently put a
     # colleague's change back.
-    list_display = ["kind", "enabled", "when", "staleness_minutes", "subject"]
+    list_display = ["kind", "enabled", "when", "late_by", "subject"]
     readonly_fields = ["kind"]
 
     def get_ordering(self, request):
@@ -101,6 +102,12 @@ class ReminderRuleAdmin(ShowsSavedValues, RefusesStaleEdits, admin.ModelAdmin):
     def when(self, rule: ReminderRule) -> str:
         return offset_text(rule)
 
+    @admin.display(
+        description=_("still worth sending up to"), ordering="staleness_minutes"
+    )
+    def late_by(self, rule: ReminderRule) -> str:
+        return _("%(time)s late") % {"time": duration_text(rule.staleness_minutes)}
+
     def has_add_permission(self, request) -> bool:
         return False
 
@@ -111,12 +118,16 @@ class ReminderRuleAdmin(ShowsSavedValues, RefusesStaleEdits, admin.ModelAdmin):
         form = super().get_form(request, obj, **kwargs)
         # What the email fills in, said before a wrong one is refused.
         names = placeholders_for(obj.kind) if obj is not None else PLACEHOLDERS
-        placeholders = _(
-            "Filled in for each patient: %(names)s. Write {{ and }} for a brace."
-        ) % {"names": ", ".join(f"{{{name}}}" for name in names)}
-        for name in ("subject", "body"):
-            if name in form.base_fields:
-                form.base_fields[name].help_text = placeholders
+        for field, offered in (
+            # The sentences go in the text only.
+            ("subject", [name for name in names if name not in ONLY_IN]),
+            ("body", names),
+        ):
+            if field in form.base_fields:
+                form.base_fields[field].help_text = _(
+                    "Filled in for each patient: %(names)s. Write {{ and }} for a "
+                    "brace."
+                ) % {"names": ", ".join(f"{{{name}}}" for name in offered)}
         if obj is not None and "offset_minutes" in form.base_fields:
             # The minutes in words, as the list says them.
             field = form.base_fields["offset_minutes"]

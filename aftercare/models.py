@@ -233,10 +233,19 @@ class ReminderRule(models.Model):
                     "or }} for a brace, or finish the placeholder, such as "
                     "{first_name}."
                 )
+        if "subject" not in errors:
+            sentences = [
+                f"{{{name}}}" for name in ONLY_IN if f"{{{name}}}" in self.subject
+            ]
+            if sentences:
+                # Whole sentences, and a medication's name on a lock screen.
+                errors["subject"] = _(
+                    "%(names)s is a sentence for the text, not the subject."
+                ) % {"names": ", ".join(sentences)}
         if (
             self.kind == Kind.PRE_CARE
             and "body" not in errors
-            and "{medication_note}" not in f"{self.subject}{self.body}"
+            and "{medication_note}" not in (self.body or "")
         ):
             errors["body"] = _(
                 "Keep {medication_note} in the pre-care text: it asks a patient on "

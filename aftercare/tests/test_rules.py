@@ -210,6 +210,29 @@ def test_a_placeholder_of_another_kind_of_email_is_refused(db, kind, placeholder
     ("kind", "placeholder"),
     [(Kind.PRE_CARE, "{medication_note}"), (Kind.CANCELLATION, "{rebook_note}")],
 )
+def test_a_sentence_placeholder_stays_out_of_the_subject(db, kind, placeholder):
+    """A medication's name would show on a lock screen, and the pre-care text
+    must still carry it."""
+    rule = ReminderRule.objects.get(kind=kind)
+    rule.subject = f"Note: {placeholder}"
+
+    with pytest.raises(ValidationError) as excinfo:
+        rule.full_clean()
+
+    assert excinfo.value.message_dict["subject"] == [
+        f"{placeholder} is a sentence for the text, not the subject."
+    ]
+    if kind == Kind.PRE_CARE:
+        rule.subject = "See you {date}"
+        rule.body = "Hello {first_name}."
+        with pytest.raises(ValidationError, match="Keep {medication_note} in"):
+            rule.full_clean()
+
+
+@pytest.mark.parametrize(
+    ("kind", "placeholder"),
+    [(Kind.PRE_CARE, "{medication_note}"), (Kind.CANCELLATION, "{rebook_note}")],
+)
 def test_each_kinds_own_placeholder_is_taken(db, kind, placeholder):
     rule = ReminderRule.objects.get(kind=kind)
     assert placeholder in rule.body
@@ -371,6 +394,7 @@ def test_the_rules_are_listed_in_sending_order_with_their_times_in_words(
     # save meanwhile.
     assert 'name="form-0-enabled"' not in body
     assert 'name="_save"' not in page.content.decode()
+    assert "3 days late" in body  # the pre-care's, not 4320 minutes
     for words in (
         "as soon as the booking changes",
         "5 days before the start",
