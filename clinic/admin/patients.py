@@ -5,6 +5,8 @@ from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.db import transaction
 from django.http import HttpResponseRedirect
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -18,6 +20,7 @@ from clinic.models import (
     AppointmentEvent,
     Consultation,
     Patient,
+    PatientChange,
 )
 
 
@@ -216,6 +219,49 @@ class ConsultationAdmin(FiltersAsOffered, ShowsSavedValues, admin.ModelAdmin):
                 object_id=consultation.pk,
             )
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PatientChange)
+class PatientChangeAdmin(FiltersAsOffered, admin.ModelAdmin):
+    """Read-only: every change of a patient's details, the patient's page
+    showing the latest."""
+
+    list_display = ["at", "patient", "who", "what"]
+    list_select_related = ["patient", "by"]
+    search_fields = ["patient__last_name", "patient__first_name"]
+    date_hierarchy = "at"
+    fields = ["patient", "at", "who", "how", "in_full"]
+    readonly_fields = fields
+
+    @admin.display(description=gettext_lazy("by"))
+    def who(self, change: PatientChange) -> str:
+        if change.by is None:
+            return change.how
+        return change.by.get_full_name() or change.by.get_username()
+
+    @admin.display(description=gettext_lazy("what changed"))
+    def what(self, change: PatientChange) -> str:
+        return ", ".join(str(item["label"]) for item in change.changes)
+
+    @admin.display(description=gettext_lazy("before and after"))
+    def in_full(self, change: PatientChange) -> str:
+        return format_html_join(
+            mark_safe("<br>"),  # noqa: S308 - a constant
+            "{}: “{}” → “{}”",
+            (
+                (str(item["label"]).capitalize(), item["before"], item["after"])
+                for item in change.changes
+            ),
+        )
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -346,6 +346,7 @@ class PatientChange(models.Model):
     class Meta:
         ordering = ["-at", "-id"]
         verbose_name = _("change of a patient's details")
+        verbose_name_plural = _("changes of patients' details")
 
     def __str__(self) -> str:
         return f"{self.patient}: {', '.join(c['field'] for c in self.changes)}"

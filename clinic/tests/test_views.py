@@ -801,6 +801,41 @@ def test_a_change_of_a_patients_details_is_kept_with_who_made_it(
     client.post(admin_url, as_posted(form.initial) | {"phone": "+44 20 7946 0999"})
     latest = PatientChange.objects.filter(patient=patient).first()
     assert (latest.by, latest.changes[0]["field"]) == (manager, "phone")
+    # Every change, in full, in the settings (the page shows the latest).
+    listed = client.get(reverse("admin:clinic_patientchange_changelist"))
+    assert listed.status_code == 200
+    assert listed.content.decode().count(str(patient)) >= 3
+    opened = client.get(
+        reverse("admin:clinic_patientchange_change", args=[first.pk])
+    ).content.decode()
+    assert f"Email: “{kept}” → “elsewhere@example.com”" in opened
+    assert 'name="_save"' not in opened
+
+
+def test_a_patients_page_lists_the_latest_changes_and_says_where_the_rest_are(
+    client, front_desk, patient, frozen_now
+):
+    long_notes = "Prefers mornings.\n" + "x" * 300 + " Allergic to lidocaine."
+    for n in range(31):
+        PatientChange.objects.create(
+            patient=patient,
+            at=frozen_now,
+            changes=[
+                {
+                    "field": "notes",
+                    "label": "notes",
+                    "before": "",
+                    "after": long_notes if n == 30 else f"{n}",
+                }
+            ],
+        )
+    client.force_login(front_desk)
+
+    page = client.get(patient.get_absolute_url()).content.decode()
+
+    assert "Details changed: the latest 30, older ones under Settings" in page
+    # A long note in full, not cut where a change may be.
+    assert "Allergic to lidocaine.”" in page
 
 
 def test_an_edit_refused_names_the_patient_as_saved_not_as_typed(

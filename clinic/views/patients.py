@@ -155,6 +155,16 @@ def _patient_panels(request: HttpRequest, patient: Patient) -> str:
 CHANGES_SHOWN = 30
 
 
+def _latest_changes(patient: Patient) -> dict:
+    """The latest CHANGES_SHOWN changes of the details, and whether there are
+    older ones (the settings list them all): one query."""
+    changes = list(patient.changes.select_related("by")[: CHANGES_SHOWN + 1])
+    return {
+        "changes": changes[:CHANGES_SHOWN],
+        "more_changes": len(changes) > CHANGES_SHOWN,
+    }
+
+
 @staff_view("clinic.view_patient")
 @require_safe
 def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
@@ -178,7 +188,6 @@ def patient_detail(request: HttpRequest, pk: int) -> HttpResponse:
             ).order_by("-appointment__start"),
             "panels": _patient_panels(request, patient),
             # Who changed the details, and from what (the latest first).
-            "changes": list(patient.changes.select_related("by")[:CHANGES_SHOWN]),
-            "changes_shown": CHANGES_SHOWN,
+            **_latest_changes(patient),
         },
     )
