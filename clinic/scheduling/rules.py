@@ -316,6 +316,9 @@ class SlotRules:
         local_start = timezone.localtime(start, self.tz)
         local_end = timezone.localtime(end, self.tz)
         if local_start.date() == local_end.date():
+            if local_start.time() == time(0) and local_end.time() >= time(23, 59):
+                # Time off typed to 23:59, as the calendars say it.
+                return _("on %(day)s, all day") % {"day": day_text(local_start.date())}
             return _("on %(day)s, %(start)s-%(end)s") % {
                 "day": day_text(local_start.date()),
                 "start": local_start.strftime("%H:%M"),

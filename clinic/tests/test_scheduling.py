@@ -11,6 +11,7 @@ from clinic.models import (
     OpeningHours,
     Practitioner,
     Room,
+    TimeOff,
     WorkingHours,
     working_outside_opening,
 )
@@ -235,6 +236,12 @@ def test_it_refuses_a_slot_during_time_off_and_says_when(clinic, practitioner, r
     assert codes(problems) == ["time_off"]
     assert messages(problems) == [
         f"{practitioner} is off on Thu 26 Nov 2026, 09:00-13:00 (Dentist)."
+    ]
+    # A whole day, typed to 23:59, as the calendars say it.
+    TimeOff.objects.update(start=thursday(0), end=thursday(23, 59))
+    problems = check(thursday(12), thursday(13), practitioner=practitioner, room=room)
+    assert messages(problems) == [
+        f"{practitioner} is off on Thu 26 Nov 2026, all day (Dentist)."
     ]
 
 
