@@ -266,9 +266,11 @@ def _spacing_after(
 ) -> tuple[list[str], list[str], list[str]]:
     """Spacing warnings for the whole course once the moves are made: closer
     than the window (a manager may allow it), further apart, and closer than
-    the skin needs to heal (no one may)."""
+    the skin needs to heal (no one may). A gap the moves leave as it was (two
+    sessions moved together) is not asked about again."""
     window = window_for(plan)
     moved_numbers = {m.session.number for m in moves}
+    now_at = dict(_starts_after(plan, []))
     too_close, too_far, unsafe = [], [], []
     for (earlier, before), (number, after) in pairwise(starts):
         if number not in moved_numbers and earlier not in moved_numbers:
@@ -276,6 +278,9 @@ def _spacing_after(
         if after <= before:
             continue  # Out of order: _order_problems() says so.
         days = (timezone.localdate(after) - timezone.localdate(before)).days
+        was = timezone.localdate(now_at[number]) - timezone.localdate(now_at[earlier])
+        if days == was.days:
+            continue
         text = ngettext(
             "Session %(n)s would be %(days)s day after the one before it",
             "Session %(n)s would be %(days)s days after the one before it",

@@ -1727,6 +1727,39 @@ def test_a_following_move_from_a_page_opened_before_a_later_session_moved(
     assert starts_of(plan) == placed_by_hand
 
 
+def test_a_gap_the_move_leaves_as_it_was_is_not_asked_about_again(
+    client, front_desk, plan, sessions
+):
+    """Session 5 already 8 weeks after session 4 (a replacement at the end, say):
+    moving session 1 and all following keeps that gap, and asks nothing."""
+    later = [s + timedelta(days=28) for s in SERIES[4:]]
+    for session, start in zip(sessions[4:], later, strict=True):
+        Appointment.objects.filter(pk=session.appointment_id).update(
+            start=start, end=start + timedelta(hours=1)
+        )
+    client.force_login(front_desk)
+
+    preview = post_as_page(
+        client,
+        move_url(sessions[0]),
+        {**move_data("2026-12-01", "following"), "action": "preview"},
+    ).context["preview"]
+
+    assert len(preview.moves) == 6
+    assert preview.too_far == []
+    assert not preview.needs_confirmation
+    # Moving session 5 alone, later still, is asked about: that gap changes.
+    alone = post_as_page(
+        client,
+        move_url(sessions[4]),
+        {
+            **move_data(f"{later[0].date() + timedelta(days=7):%Y-%m-%d}"),
+            "action": "preview",
+        },
+    ).context["preview"]
+    assert any("Session 5 would be" in w for w in alone.too_far)
+
+
 def test_a_move_beyond_the_window_needs_confirmation(
     client, front_desk, plan, sessions
 ):
