@@ -848,7 +848,7 @@ def test_cancelling_the_rest_of_a_plan_sends_one_cancellation(
     [cancellation] = mailoutbox
     assert "cancelled" in cancellation.subject
     # The text speaks of the whole booking, not of the first session alone.
-    assert "We have cancelled what is listed below" in cancellation.body
+    assert "The appointments listed below are cancelled" in cancellation.body
     sessions = [line for line in cancellation.body.splitlines() if line[:2] == "- "]
     assert len(sessions) == 6
     assert method(cancellation) == "CANCEL"

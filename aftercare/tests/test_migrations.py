@@ -17,6 +17,7 @@ pre_care = importlib.import_module("aftercare.migrations.0016_pre_care_with_medi
 agree = importlib.import_module("aftercare.migrations.0017_aftercare_texts_agree")
 rebook = importlib.import_module("aftercare.migrations.0019_cancellation_rebook_note")
 signs = importlib.import_module("aftercare.migrations.0026_guide_warning_signs")
+kinder = importlib.import_module("aftercare.migrations.0027_kinder_default_texts")
 
 
 def test_default_booking_texts_are_reworded_and_edited_ones_kept():
@@ -57,6 +58,10 @@ def test_a_fresh_clinic_starts_with_the_new_texts():
                 new = agree.BODIES[kind][1]  # reworded again since
             if (kind, field) == ("cancellation", "body"):
                 new = rebook.NEW  # its last line a placeholder since
+            if (kind, field) == ("aftercare_guide", "body"):
+                new = signs.AFTER  # with the signs to call about since
+            if field == "body" and kind in kinder.BODIES:
+                new = kinder.BODIES[kind][1]  # and kinder since
             assert getattr(rule, field) == new, (kind, field)
 
 
@@ -166,10 +171,8 @@ def test_pre_care_no_longer_says_nothing_is_needed_above_a_medication_to_stop():
 def test_aftercare_texts_agree_on_their_times_unless_edited():
     # A fresh clinic's (the guide has the warning signs since: 0026).
     assert agree.BODIES["aftercare_guide"][1] == signs.BEFORE
-    assert (
-        ReminderRule.objects.get(kind=Kind.AFTERCARE_12H).body
-        == (agree.BODIES["aftercare_12h"][1])
-    )
+    # (and the 12 h email names no products since: 0027).
+    assert agree.BODIES["aftercare_12h"][1] == kinder.BODIES["aftercare_12h"][0]
     guide = ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body
     assert "next 12 hours" not in guide
     assert "Until 12 hours after your session" in guide
@@ -225,3 +228,24 @@ def test_the_guide_says_when_to_call_unless_edited():
     ReminderRule.objects.filter(kind=Kind.AFTERCARE_GUIDE).update(body="Our words.")
     signs.forwards(apps, None)
     assert ReminderRule.objects.get(kind=Kind.AFTERCARE_GUIDE).body == "Our words."
+
+
+def test_the_cancellation_and_12h_texts_read_better_unless_edited():
+    for kind, (_old, new) in kinder.BODIES.items():
+        assert ReminderRule.objects.get(kind=kind).body == new  # a fresh clinic's
+    ReminderRule.objects.filter(kind=Kind.CANCELLATION).update(body="Our words.")
+    ReminderRule.objects.filter(kind=Kind.AFTERCARE_12H).update(
+        body=kinder.BODIES["aftercare_12h"][0]
+    )
+
+    kinder.forwards(apps, None)
+
+    assert ReminderRule.objects.get(kind=Kind.CANCELLATION).body == "Our words."
+    twelve = ReminderRule.objects.get(kind=Kind.AFTERCARE_12H).body
+    assert twelve == kinder.BODIES["aftercare_12h"][1]
+    assert "recovery gel" not in twelve
+    kinder.backwards(apps, None)
+    assert (
+        ReminderRule.objects.get(kind=Kind.AFTERCARE_12H).body
+        == (kinder.BODIES["aftercare_12h"][0])
+    )
