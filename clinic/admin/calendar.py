@@ -234,16 +234,27 @@ class OpeningHoursForm(forms.ModelForm):
         model = OpeningHours
         fields = ["weekday", "opens", "closes"]
 
+    # Other blocks of the day the saved one takes in whole (09:00-13:00 made
+    # 09:00-18:00 over 13:00-18:00): joined into it, deleted with its save.
+    absorbed: list[OpeningHours]
+
     def clean(self) -> dict:
         data = super().clean()
+        self.absorbed = []
         if self.errors:
             return data
         rows = OpeningHours.objects.values_list("weekday", "opens", "closes")
         before = _blocks(rows)
         old = rows.filter(pk=self.instance.pk).first() if self.instance.pk else None
-        after = _after_one_change(
-            before, old, (data["weekday"], data["opens"], data["closes"])
+        new = (data["weekday"], data["opens"], data["closes"])
+        after = _after_one_change(before, old, new)
+        self.absorbed = list(
+            OpeningHours.objects.filter(
+                weekday=new[0], opens__gte=new[1], closes__lte=new[2]
+            ).exclude(pk=self.instance.pk)
         )
+        for block in self.absorbed:
+            after[block.weekday].remove((block.opens, block.closes))
         check_hours_change(before, after, _("This change to opening hours"))
         return data
 
@@ -545,6 +556,14 @@ class OpeningHoursAdmin(ShowsSavedValues, RefusesDeletionInWords, admin.ModelAdm
         )
 
     def save_model(self, request, obj, form, change) -> None:
+        for block in form.absorbed:
+            # In the save's transaction, checked with it (OpeningHoursForm).
+            block.delete()
+            self.message_user(
+                request,
+                _("%(block)s is joined into this block.") % {"block": block},
+                messages.INFO,
+            )
         super().save_model(request, obj, form, change)
         self._warn_of_working_hours_outside(request)
 

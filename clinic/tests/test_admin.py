@@ -848,6 +848,36 @@ def test_an_opening_hours_block_may_not_overlap_another(admin_client, practition
     )
 
 
+def test_a_block_of_opening_hours_stretched_over_the_next_one_joins_it(
+    admin_client, next_monday_booking
+):
+    """Monday split at 10:30 with a booking across it (10:00-11:00): the split
+    can't be moved or a block deleted, but the first block can take in the
+    second."""
+    monday = OpeningHours.objects.get(weekday=0)
+    OpeningHours.objects.filter(pk=monday.pk).update(closes=time(10, 30))
+    OpeningHours.objects.create(weekday=0, opens=time(10, 30), closes=time(18))
+    url = reverse("admin:clinic_openinghours_change", args=[monday.pk])
+
+    joined = admin_client.post(
+        url, {"weekday": "0", "opens": "09:00", "closes": "18:00"}, follow=True
+    )
+
+    assert joined.status_code == 200
+    assert "Monday 10:30-18:00 is joined into this block." in (joined.content.decode())
+    assert list(
+        OpeningHours.objects.filter(weekday=0).values_list("opens", "closes")
+    ) == [(time(9), time(18))]
+    # Taking in a block while leaving a booking out is still refused.
+    OpeningHours.objects.filter(weekday=0).update(closes=time(10, 30))
+    OpeningHours.objects.create(weekday=0, opens=time(10, 30), closes=time(18))
+    refused = admin_client.post(
+        url, {"weekday": "0", "opens": "10:30", "closes": "18:00"}
+    )
+    assert refused.status_code == 200
+    assert OpeningHours.objects.filter(weekday=0).count() == 2
+
+
 def test_working_hours_that_leave_a_booking_out_are_refused(
     admin_client, next_monday_booking, practitioner
 ):
