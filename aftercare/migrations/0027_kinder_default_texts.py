@@ -14,8 +14,8 @@ BODIES = {
         "{rebook_note}",
         "Hello {first_name},\n\n"
         "The appointments listed below are cancelled, and we are sorry for any "
-        "trouble this causes you. The calendar file with each one takes it out of "
-        "your calendar.\n\n"
+        "trouble this causes you; each appointment comes with a calendar file "
+        "that takes it out of your calendar.\n\n"
         "{rebook_note}",
     ),
     "aftercare_12h": (
