@@ -270,7 +270,9 @@ def _spacing_after(
     sessions moved together) is not asked about again."""
     window = window_for(plan)
     moved_numbers = {m.session.number for m in moves}
-    now_at = dict(_starts_after(plan, []))
+    # Where each session is before the moves: where it goes, unless it moves.
+    was_at = {m.session.number: m.session.appointment.start for m in moves}
+    now_at = {number: was_at.get(number, start) for number, start in starts}
     too_close, too_far, unsafe = [], [], []
     for (earlier, before), (number, after) in pairwise(starts):
         if number not in moved_numbers and earlier not in moved_numbers:

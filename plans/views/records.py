@@ -121,10 +121,9 @@ def _record_initial(
     if checked_in is not None and checked_in < start:
         # Seen early: the session began about when the patient came.
         start = checked_in.replace(second=0, microsecond=0)
-    end = start + (appointment.end - appointment.start)
     initial |= {
         "started_at": timezone.localtime(start),
-        "ended_at": timezone.localtime(end),
+        "ended_at": timezone.localtime(start + (appointment.end - appointment.start)),
     }
     if previous is not None:
         initial |= {
@@ -276,7 +275,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                         seen=form.cleaned_data["seen"],
                         by=request.user,
                     )
-                    if request.POST.get("action") == "sign":
+                    if signing:
                         _check_signer(request.user)
                         records.sign_record(
                             record=saved,
@@ -306,7 +305,7 @@ def record(request: HttpRequest, session_pk: int) -> HttpResponse:
                         )
                         % {"areas": ", ".join(waiting)},
                     )
-                if request.POST.get("action") == "sign":
+                if signing:
                     messages.success(
                         request,
                         _(
