@@ -24,7 +24,7 @@ from clinic.scheduling import when_text
 from clinic.services.booking import notify
 from clinic.services.changes import _locked, _refuse, complete_appointment
 from clinic.services.patients import keep_change
-from clinic.services.stale import check_seen
+from clinic.services.stale import as_compared, check_seen
 
 WRITTEN_BY_PRACTITIONER = _lazy(
     "Only a practitioner records a consultation: its screening and notes are "
@@ -312,12 +312,6 @@ def _decision_changed(consultation: Consultation) -> bool:
     return tuple(map(as_compared, stored)) != tuple(
         as_compared(getattr(consultation, name)) for name in DECIDED_ON
     )
-
-
-def as_compared(value):
-    """Text as a browser's text area sends it (lines ending \r\n) and as saved
-    another way (\n) is the same text: no change to log or decide again."""
-    return value.replace("\r\n", "\n") if isinstance(value, str) else value
 
 
 def log_clinical_access(

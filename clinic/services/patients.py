@@ -13,7 +13,7 @@ from django.utils.translation import gettext as _
 
 from clinic.models import Patient, PatientChange
 from clinic.models.people import letters_of
-from clinic.services.stale import check_seen
+from clinic.services.stale import as_compared, check_seen
 
 # Any fixed number, the same in every process: the PostgreSQL advisory lock that
 # registrations take in turn.
@@ -121,7 +121,7 @@ def _changes(stored: Patient, saved: Patient) -> list[dict[str, str]]:
             "after": _shown(saved, name),
         }
         for name in TRACED
-        if getattr(stored, name) != getattr(saved, name)
+        if as_compared(getattr(stored, name)) != as_compared(getattr(saved, name))
     ]
 
 

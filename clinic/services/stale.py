@@ -32,6 +32,12 @@ def seen_stamp(row: models.Model | None, fields: Iterable[str]) -> str:
     return _fingerprint([(name, getattr(row, name)) for name in fields])
 
 
+def as_compared(value):
+    """Text as a browser's text area sends it (lines ending \r\n) and as saved
+    another way (\n) is the same text: no change to log or decide again."""
+    return value.replace("\r\n", "\n") if isinstance(value, str) else value
+
+
 def _fingerprint(values: list) -> str:
     return hashlib.sha256(repr(values).encode()).hexdigest()[:32]
 

@@ -812,6 +812,21 @@ def test_a_change_of_a_patients_details_is_kept_with_who_made_it(
     assert 'name="_save"' not in opened
 
 
+def test_notes_saved_again_from_a_browser_are_no_change_of_details(
+    client, front_desk, patient
+):
+    """A text area sends its lines ending in CRLF; notes stored with LF (seeded,
+    or saved another way) read the same: nothing to keep."""
+    Patient.objects.filter(pk=patient.pk).update(notes="Prefers mornings.\nNo latex.")
+    client.force_login(front_desk)
+    url = reverse("clinic:patient_edit", args=[patient.pk])
+    data = as_posted(client.get(url).context["form"].initial)
+
+    post_as_page(client, url, data | {"notes": "Prefers mornings.\r\nNo latex."})
+
+    assert not PatientChange.objects.filter(patient=patient).exists()
+
+
 def test_a_patients_page_lists_the_latest_changes_and_says_where_the_rest_are(
     client, front_desk, patient, frozen_now
 ):
